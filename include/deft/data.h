@@ -1,0 +1,79 @@
+/* deft/data.h - getting data into tensors: IDX files (MNIST and Fashion-MNIST), NumPy .npy files,
+ * row slices, and a shuffled mini-batch iterator like the chapter's shuffle_batch.
+ *
+ * Errors name the file and, for malformed files, the byte offset of the problem. */
+#ifndef DEFT_DATA_H
+#define DEFT_DATA_H
+
+#include <stdint.h>
+
+#include "deft/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Reads an IDX file (raw, or gzip-compressed: detected by content, not by name). The result has
+ * the file's dims and its element type: ubyte -> DEFT_UINT8, int -> DEFT_INT32, float ->
+ * DEFT_FLOAT, double -> DEFT_DOUBLE (signed byte and short widen to DEFT_INT32).
+ * Errors: NOT_FOUND (missing file), DATA_LOSS (bad magic, truncated data, trailing bytes), with
+ * path and byte offset. The caller owns the result. */
+DEFT_API deft_tensor *deft_idx_read(const char *path, deft_status *status);
+
+/* Reads a NumPy .npy file (format 1.0, 2.0 or 3.0; little-endian; C order or 1-D Fortran) of
+ * dtype <f4, <f8, <i4, <i8, |u1 or |b1. Errors: NOT_FOUND; DATA_LOSS or INVALID_ARGUMENT naming
+ * the path and offset for a bad magic, a malformed header, an unsupported dtype or order, or
+ * truncated data. The caller owns the result. */
+DEFT_API deft_tensor *deft_npy_read(const char *path, deft_status *status);
+
+/* Writes t as a .npy file (format 1.0). Not for string tensors. The file is written to a temporary
+ * name and renamed into place, so a failure never leaves a partial file at path. */
+DEFT_API bool deft_npy_write(const char *path, const deft_tensor *t, deft_status *status);
+
+/* Returns rows [begin, end) of t along dim 0 as a new tensor (copied). INVALID_ARGUMENT if t is a
+ * scalar or the range is out of bounds. */
+DEFT_API deft_tensor *deft_tensor_slice_rows(const deft_tensor *t, int64_t begin, int64_t end,
+                                             deft_status *status);
+
+/* Converts a DEFT_UINT8 image tensor [N, d1, d2, ...] to DEFT_FLOAT [N, d1*d2*...] scaled by
+ * 1/255 (the chapter's X.astype(float32).reshape(-1, 784) / 255.0). */
+DEFT_API deft_tensor *deft_images_to_float(const deft_tensor *images, deft_status *status);
+
+/* An MNIST-layout dataset directory: train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz],
+ * t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]. Images come back as DEFT_FLOAT
+ * [N, 784] scaled to [0, 1] (or DEFT_UINT8 [N, 784] if `keep_uint8`), labels as DEFT_INT32 [N].
+ * Any of the output pointers may be NULL to skip that file. Returns false with status set (naming
+ * the file) on error; on failure no outputs are left allocated. */
+DEFT_API bool deft_mnist_load(const char *dir, bool keep_uint8, deft_tensor **train_images,
+                              deft_tensor **train_labels, deft_tensor **test_images,
+                              deft_tensor **test_labels, deft_status *status);
+
+/* A shuffled mini-batch iterator over (x, y) with the same number of rows. Each epoch draws a new
+ * permutation and splits it into n = rows / batch_size nearly equal batches, the first rows % n
+ * of them one row larger (NumPy's array_split). x may be DEFT_UINT8, in which case batches come
+ * out as DEFT_FLOAT scaled by 1/255; otherwise batches keep x's dtype. y may be NULL. */
+typedef struct deft_batcher deft_batcher;
+
+/* Returns a new batcher. The batcher keeps references to x and y (they must not be modified
+ * while it lives). `seed` fixes the sequence of permutations. INVALID_ARGUMENT if the row counts
+ * differ or batch_size is < 1 or larger than the row count. */
+DEFT_API deft_batcher *deft_batcher_new(const deft_tensor *x, const deft_tensor *y,
+                                        int64_t batch_size, uint64_t seed, deft_status *status);
+
+/* Frees b. Accepts NULL. */
+DEFT_API void deft_batcher_free(deft_batcher *b);
+
+/* Number of batches per epoch. */
+DEFT_API int64_t deft_batcher_num_batches(const deft_batcher *b);
+
+/* Produces the next batch of the current epoch into *xb and *yb (yb may be NULL). The tensors are
+ * owned by the batcher and valid until the next call; their buffers are reused. Returns false at
+ * the end of an epoch (no batch produced; the next call starts a new, reshuffled epoch) or on
+ * error (status set). */
+DEFT_API bool deft_batcher_next(deft_batcher *b, const deft_tensor **xb, const deft_tensor **yb,
+                                deft_status *status);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,381 @@
+/* runtime/tensor.c - tensors, shapes and refcounted buffers (see include/deft/tensor.h). */
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "runtime/alloc.h"
+#include "runtime/tensor_internal.h"
+
+/* ---- shapes and dtypes ---- */
+
+deft_shape deft_shape_make(int rank, const int64_t *dims) {
+  deft_shape s;
+  memset(&s, 0, sizeof s);
+  if (rank < 0 || rank > DEFT_MAX_RANK) {
+    s.rank = -1;
+    return s;
+  }
+  s.rank = rank;
+  for (int i = 0; i < rank; i++) s.dims[i] = dims[i] < 0 ? -1 : dims[i];
+  return s;
+}
+
+deft_shape deft_shape_unknown(void) { return deft_shape_make(-1, NULL); }
+
+bool deft_shape_is_fully_defined(deft_shape s) {
+  if (s.rank < 0) return false;
+  for (int i = 0; i < s.rank; i++)
+    if (s.dims[i] < 0) return false;
+  return true;
+}
+
+int64_t deft_shape_num_elements(deft_shape s) {
+  if (!deft_shape_is_fully_defined(s)) return -1;
+  int64_t n = 1;
+  for (int i = 0; i < s.rank; i++) n *= s.dims[i];
+  return n;
+}
+
+char *deft_shape_format(deft_shape s, char *buf, size_t size) {
+  if (!size) return buf;
+  if (s.rank < 0) {
+    snprintf(buf, size, "<unknown>");
+    return buf;
+  }
+  size_t pos = 0;
+  buf[0] = 0;
+  pos += (size_t)snprintf(buf + pos, size - pos, "[");
+  for (int i = 0; i < s.rank && pos < size; i++) {
+    if (s.dims[i] < 0)
+      pos += (size_t)snprintf(buf + pos, size - pos, "%s?", i ? "," : "");
+    else
+      pos += (size_t)snprintf(buf + pos, size - pos, "%s%" PRId64, i ? "," : "", s.dims[i]);
+  }
+  if (pos < size) snprintf(buf + pos, size - pos, "]");
+  return buf;
+}
+
+size_t deft_dtype_size(deft_dtype dtype) {
+  switch (dtype) {
+    case DEFT_FLOAT: return 4;
+    case DEFT_DOUBLE: return 8;
+    case DEFT_INT32: return 4;
+    case DEFT_UINT8: return 1;
+    case DEFT_INT64: return 8;
+    case DEFT_BOOL: return 1;
+    default: return 0;
+  }
+}
+
+const char *deft_dtype_name(deft_dtype dtype) {
+  switch (dtype) {
+    case DEFT_FLOAT: return "float";
+    case DEFT_DOUBLE: return "double";
+    case DEFT_INT32: return "int32";
+    case DEFT_UINT8: return "uint8";
+    case DEFT_STRING: return "string";
+    case DEFT_INT64: return "int64";
+    case DEFT_BOOL: return "bool";
+    default: return "invalid";
+  }
+}
+
+bool deft_dtype_is_valid(int dtype) {
+  switch (dtype) {
+    case DEFT_FLOAT: case DEFT_DOUBLE: case DEFT_INT32: case DEFT_UINT8:
+    case DEFT_STRING: case DEFT_INT64: case DEFT_BOOL:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/* ---- buffers ---- */
+
+deft_buffer *deft_buffer_new(size_t nbytes) {
+  deft_buffer *b = deft_malloc(sizeof *b);
+  if (!b) return NULL;
+  b->data = deft_aligned_alloc(nbytes);
+  if (!b->data) {
+    deft_free(b);
+    return NULL;
+  }
+  b->refcount = 1;
+  b->capacity = nbytes;
+  b->nstrings = 0;
+  return b;
+}
+
+void deft_buffer_ref(deft_buffer *b) {
+  if (b) b->refcount++;
+}
+
+void deft_buffer_unref(deft_buffer *b) {
+  if (!b) return;
+  assert(b->refcount > 0);
+  if (--b->refcount > 0) return;
+  if (b->nstrings) {
+    deft_bytes *s = b->data;
+    for (int64_t i = 0; i < b->nstrings; i++) deft_free(s[i].data);
+  }
+  deft_aligned_free(b->data);
+  deft_free(b);
+}
+
+/* ---- embedded tensor values ---- */
+
+bool deft_tensor_check_shape(deft_dtype dtype, const int64_t *dims, int rank, int64_t *n,
+                             size_t *nbytes, deft_status *status) {
+  if (!deft_dtype_is_valid(dtype)) {
+    deft_status_set(status, DEFT_INVALID_ARGUMENT, "invalid dtype %d", (int)dtype);
+    return false;
+  }
+  if (rank < 0 || rank > DEFT_MAX_RANK) {
+    deft_status_set(status, DEFT_INVALID_ARGUMENT, "rank %d is outside [0, %d]", rank,
+                    DEFT_MAX_RANK);
+    return false;
+  }
+  int64_t count = 1;
+  for (int i = 0; i < rank; i++) {
+    if (dims[i] < 0) {
+      deft_status_set(status, DEFT_INVALID_ARGUMENT, "dimension %d is %" PRId64
+                      ": a tensor's dims must be known and non-negative", i, dims[i]);
+      return false;
+    }
+    if (dims[i] && count > INT64_MAX / dims[i]) {
+      deft_status_set(status, DEFT_INVALID_ARGUMENT, "tensor shape overflows int64");
+      return false;
+    }
+    count *= dims[i];
+  }
+  size_t esize = dtype == DEFT_STRING ? sizeof(deft_bytes) : deft_dtype_size(dtype);
+  if ((uint64_t)count > SIZE_MAX / esize / 2) {
+    deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "tensor of %" PRId64 " elements is too large",
+                    count);
+    return false;
+  }
+  *n = count;
+  *nbytes = (size_t)count * esize;
+  return true;
+}
+
+static void set_dims(deft_tensor *t, deft_dtype dtype, const int64_t *dims, int rank, int64_t n) {
+  t->dtype = dtype;
+  t->rank = rank;
+  for (int i = 0; i < rank; i++) t->dims[i] = dims[i];
+  for (int i = rank; i < DEFT_MAX_RANK; i++) t->dims[i] = 0;
+  t->n = n;
+}
+
+bool deft_tensor_ensure(deft_tensor *t, deft_dtype dtype, const int64_t *dims, int rank,
+                        deft_status *status) {
+  int64_t n;
+  size_t nbytes;
+  if (!deft_tensor_check_shape(dtype, dims, rank, &n, &nbytes, status)) return false;
+  deft_buffer *b = t->buf;
+  if (b && b->refcount == 1 && b->capacity >= nbytes && dtype != DEFT_STRING && !b->nstrings) {
+    set_dims(t, dtype, dims, rank, n);
+    return true;
+  }
+  deft_buffer *nb = deft_buffer_new(nbytes);
+  if (!nb) {
+    deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory allocating %zu bytes", nbytes);
+    return false;
+  }
+  if (dtype == DEFT_STRING) {
+    memset(nb->data, 0, nbytes);
+    nb->nstrings = n;
+  }
+  deft_buffer_unref(t->buf);
+  t->buf = nb;
+  set_dims(t, dtype, dims, rank, n);
+  return true;
+}
+
+void deft_tensor_reset(deft_tensor *t) {
+  deft_buffer_unref(t->buf);
+  t->buf = NULL;
+}
+
+void deft_tensor_set_shared(deft_tensor *dst, const deft_tensor *src) {
+  if (dst == src) return;
+  deft_buffer_ref(src->buf);
+  deft_buffer_unref(dst->buf);
+  *dst = *src;
+}
+
+bool deft_tensor_make_unique(deft_tensor *t, deft_status *status) {
+  if (!t->buf || t->buf->refcount == 1) return true;
+  deft_tensor copy = {0};
+  if (!deft_tensor_ensure(&copy, t->dtype, t->dims, t->rank, status)) return false;
+  if (t->dtype == DEFT_STRING) {
+    deft_bytes *src = deft_tensor_str(t), *dst = deft_tensor_str(&copy);
+    for (int64_t i = 0; i < t->n; i++) {
+      if (src[i].data) {
+        dst[i].data = deft_strndup(src[i].data, src[i].len);
+        if (!dst[i].data) {
+          deft_tensor_reset(&copy);
+          deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory copying strings");
+          return false;
+        }
+        dst[i].len = src[i].len;
+      }
+    }
+  } else {
+    memcpy(copy.buf->data, t->buf->data, (size_t)t->n * deft_dtype_size(t->dtype));
+  }
+  deft_tensor_reset(t);
+  *t = copy;
+  return true;
+}
+
+void deft_tensor_reshape_inplace(deft_tensor *t, const int64_t *dims, int rank) {
+  set_dims(t, t->dtype, dims, rank, t->n);
+}
+
+int64_t deft_tensor_index_at(const deft_tensor *t, int64_t i) {
+  if (t->dtype == DEFT_INT64) return deft_tensor_i64(t)[i];
+  return deft_tensor_i32(t)[i];
+}
+
+/* ---- public heap tensors ---- */
+
+deft_tensor *deft_tensor_new(deft_dtype dtype, const int64_t *dims, int rank,
+                             deft_status *status) {
+  deft_tensor *t = deft_calloc(1, sizeof *t);
+  if (!t) {
+    deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory allocating a tensor");
+    return NULL;
+  }
+  if (!deft_tensor_ensure(t, dtype, dims, rank, status)) {
+    deft_free(t);
+    return NULL;
+  }
+  memset(t->buf->data, 0, t->buf->capacity);
+  return t;
+}
+
+deft_tensor *deft_tensor_from_data(deft_dtype dtype, const int64_t *dims, int rank,
+                                   const void *data, size_t nbytes, deft_status *status) {
+  if (dtype == DEFT_STRING) {
+    deft_status_set(status, DEFT_INVALID_ARGUMENT,
+                    "deft_tensor_from_data does not take string tensors; use "
+                    "deft_tensor_set_string");
+    return NULL;
+  }
+  deft_tensor *t = deft_tensor_new(dtype, dims, rank, status);
+  if (!t) return NULL;
+  size_t want = deft_tensor_nbytes(t);
+  if (nbytes != want) {
+    deft_status_set(status, DEFT_INVALID_ARGUMENT,
+                    "data has %zu bytes, but a %s tensor of %" PRId64 " elements needs %zu",
+                    nbytes, deft_dtype_name(dtype), t->n, want);
+    deft_tensor_free(t);
+    return NULL;
+  }
+  if (want) memcpy(t->buf->data, data, want);
+  return t;
+}
+
+static deft_tensor *scalar(deft_dtype dtype, const void *v) {
+  deft_tensor *t = deft_tensor_new(dtype, NULL, 0, NULL);
+  if (t) memcpy(t->buf->data, v, deft_dtype_size(dtype));
+  return t;
+}
+
+deft_tensor *deft_tensor_scalar_float(float v) { return scalar(DEFT_FLOAT, &v); }
+deft_tensor *deft_tensor_scalar_double(double v) { return scalar(DEFT_DOUBLE, &v); }
+deft_tensor *deft_tensor_scalar_int32(int32_t v) { return scalar(DEFT_INT32, &v); }
+deft_tensor *deft_tensor_scalar_int64(int64_t v) { return scalar(DEFT_INT64, &v); }
+deft_tensor *deft_tensor_scalar_bool(bool v) { return scalar(DEFT_BOOL, &v); }
+
+deft_tensor *deft_tensor_scalar_string(const char *s) {
+  deft_tensor *t = deft_tensor_new(DEFT_STRING, NULL, 0, NULL);
+  if (t && !deft_tensor_set_string(t, 0, s, strlen(s), NULL)) {
+    deft_tensor_free(t);
+    return NULL;
+  }
+  return t;
+}
+
+deft_tensor *deft_tensor_share(const deft_tensor *t) {
+  deft_tensor *r = deft_calloc(1, sizeof *r);
+  if (!r) return NULL;
+  deft_tensor_set_shared(r, t);
+  return r;
+}
+
+deft_tensor *deft_tensor_copy(const deft_tensor *t, deft_status *status) {
+  deft_tensor *r = deft_tensor_share(t);
+  if (!r) {
+    deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory copying a tensor");
+    return NULL;
+  }
+  if (!deft_tensor_make_unique(r, status)) {
+    deft_tensor_free(r);
+    return NULL;
+  }
+  return r;
+}
+
+void deft_tensor_free(deft_tensor *t) {
+  if (!t) return;
+  deft_buffer_unref(t->buf);
+  deft_free(t);
+}
+
+deft_dtype deft_tensor_dtype(const deft_tensor *t) { return t->dtype; }
+int deft_tensor_rank(const deft_tensor *t) { return t->rank; }
+int64_t deft_tensor_dim(const deft_tensor *t, int i) {
+  assert(i >= 0 && i < t->rank);
+  return t->dims[i];
+}
+deft_shape deft_tensor_shape(const deft_tensor *t) { return deft_shape_make(t->rank, t->dims); }
+int64_t deft_tensor_num_elements(const deft_tensor *t) { return t->n; }
+size_t deft_tensor_nbytes(const deft_tensor *t) {
+  return t->dtype == DEFT_STRING ? 0 : (size_t)t->n * deft_dtype_size(t->dtype);
+}
+void *deft_tensor_data(const deft_tensor *t) {
+  return (t->dtype == DEFT_STRING || !t->buf) ? NULL : t->buf->data;
+}
+
+const char *deft_tensor_string(const deft_tensor *t, int64_t i, size_t *len) {
+  if (t->dtype != DEFT_STRING || i < 0 || i >= t->n) return NULL;
+  deft_bytes *b = &deft_tensor_str(t)[i];
+  if (len) *len = b->len;
+  return b->data ? b->data : "";
+}
+
+bool deft_tensor_set_string(deft_tensor *t, int64_t i, const char *bytes, size_t len,
+                            deft_status *status) {
+  if (t->dtype != DEFT_STRING || i < 0 || i >= t->n) {
+    deft_status_set(status, DEFT_INVALID_ARGUMENT,
+                    "deft_tensor_set_string: not a string tensor, or index %" PRId64
+                    " out of range", i);
+    return false;
+  }
+  char *copy = deft_strndup(bytes, len);
+  if (!copy) {
+    deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory copying a string");
+    return false;
+  }
+  deft_bytes *b = &deft_tensor_str(t)[i];
+  deft_free(b->data);
+  b->data = copy;
+  b->len = len;
+  return true;
+}
+
+double deft_tensor_get_double(const deft_tensor *t, int64_t i) {
+  if (i < 0 || i >= t->n || !t->buf) return 0;
+  switch (t->dtype) {
+    case DEFT_FLOAT: return deft_tensor_f32(t)[i];
+    case DEFT_DOUBLE: return deft_tensor_f64(t)[i];
+    case DEFT_INT32: return deft_tensor_i32(t)[i];
+    case DEFT_INT64: return (double)deft_tensor_i64(t)[i];
+    case DEFT_UINT8: return deft_tensor_u8(t)[i];
+    case DEFT_BOOL: return deft_tensor_b(t)[i];
+    default: return 0;
+  }
+}

@@ -1,0 +1,73 @@
+/* runtime/tensor_internal.h - the tensor and buffer structs, and the operations the runtime uses
+ * on tensors embedded in its own structures (executor slots, variables) without heap-allocating a
+ * deft_tensor per value. Internal to the library. */
+#ifndef DEFT_RUNTIME_TENSOR_INTERNAL_H
+#define DEFT_RUNTIME_TENSOR_INTERNAL_H
+
+#include "deft/tensor.h"
+
+/* One element of a string tensor. */
+typedef struct deft_bytes {
+  char *data; /* NUL-terminated copy, or NULL for "" */
+  size_t len;
+} deft_bytes;
+
+/* A reference-counted, 64-byte-aligned block. For string tensors the block holds deft_bytes[]
+ * and `nstrings` elements, freed with the block. */
+typedef struct deft_buffer {
+  int refcount;
+  size_t capacity; /* bytes usable at data */
+  void *data;
+  int64_t nstrings;
+} deft_buffer;
+
+struct deft_tensor {
+  deft_dtype dtype;
+  int rank;
+  int64_t dims[DEFT_MAX_RANK];
+  int64_t n;       /* number of elements */
+  deft_buffer *buf; /* NULL for an empty (unset) tensor value */
+};
+
+/* Buffers. */
+deft_buffer *deft_buffer_new(size_t nbytes); /* uninitialized data; NULL on OOM */
+void deft_buffer_ref(deft_buffer *b);
+void deft_buffer_unref(deft_buffer *b);
+
+/* Checks dtype/rank/dims and computes the element count and byte size. Returns false with status
+ * set (INVALID_ARGUMENT) when they are invalid or overflow. */
+bool deft_tensor_check_shape(deft_dtype dtype, const int64_t *dims, int rank, int64_t *n,
+                             size_t *nbytes, deft_status *status);
+
+/* Embedded tensor values (struct deft_tensor not on the heap; zero-initialized = empty). */
+/* Makes t a tensor of dtype/shape with a buffer it owns alone. Reuses t's current buffer when t
+ * holds the only reference and it is large enough; otherwise allocates. Contents are
+ * unspecified (zeroed only for strings). Returns false with status set on failure. */
+bool deft_tensor_ensure(deft_tensor *t, deft_dtype dtype, const int64_t *dims, int rank,
+                        deft_status *status);
+/* Releases t's buffer; t becomes empty. */
+void deft_tensor_reset(deft_tensor *t);
+/* Makes dst share src's buffer (dst's old buffer is released). */
+void deft_tensor_set_shared(deft_tensor *dst, const deft_tensor *src);
+/* Makes sure t's buffer is not shared with any other tensor, copying it if it is (copy-on-write
+ * before an in-place update). Returns false with status set on OOM. */
+bool deft_tensor_make_unique(deft_tensor *t, deft_status *status);
+/* Gives t a new shape with the same element count, keeping the buffer. */
+void deft_tensor_reshape_inplace(deft_tensor *t, const int64_t *dims, int rank);
+/* True iff t holds a buffer. */
+static inline bool deft_tensor_is_set(const deft_tensor *t) { return t && t->buf != NULL; }
+/* Typed views. */
+static inline float *deft_tensor_f32(const deft_tensor *t) { return (float *)t->buf->data; }
+static inline double *deft_tensor_f64(const deft_tensor *t) { return (double *)t->buf->data; }
+static inline int32_t *deft_tensor_i32(const deft_tensor *t) { return (int32_t *)t->buf->data; }
+static inline int64_t *deft_tensor_i64(const deft_tensor *t) { return (int64_t *)t->buf->data; }
+static inline uint8_t *deft_tensor_u8(const deft_tensor *t) { return (uint8_t *)t->buf->data; }
+static inline bool *deft_tensor_b(const deft_tensor *t) { return (bool *)t->buf->data; }
+static inline deft_bytes *deft_tensor_str(const deft_tensor *t) {
+  return (deft_bytes *)t->buf->data;
+}
+
+/* Reads element i of an int32 or int64 tensor as int64 (index tensors: shapes, axes). */
+int64_t deft_tensor_index_at(const deft_tensor *t, int64_t i);
+
+#endif
