@@ -1,0 +1,327 @@
+/* graph/graph.c - the graph: ops in creation order, names and name scopes, control-dependency
+ * scopes, the sticky error, lookups and op accessors (see include/deft/graph.h). Attrs live in
+ * graph/attrs.c, the op builder in graph/builder.c, collections in graph/collections.c. */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph/graph_internal.h"
+#include "runtime/alloc.h"
+#include "runtime/tensor_internal.h"
+
+deft_graph *deft_graph_new(void) {
+  deft_graph *g = deft_calloc(1, sizeof *g);
+  if (!g) return NULL;
+  g->status = deft_status_new();
+  if (!g->status) {
+    deft_free(g);
+    return NULL;
+  }
+  return g;
+}
+
+void deft_graph_free(deft_graph *g) {
+  if (!g) return;
+  for (int i = 0; i < g->nowned; i++) deft_tensor_free(g->owned_tensors[i]);
+  deft_free(g->owned_tensors);
+  for (int i = 0; i < g->ncollections; i++) {
+    deft_free(g->collections[i].key);
+    deft_free(g->collections[i].items);
+  }
+  deft_free(g->collections);
+  for (int i = 0; i < g->nctrl_scopes; i++) deft_free(g->ctrl_scopes[i].ops);
+  deft_free(g->ctrl_scopes);
+  deft_free(g->scopes);
+  deft_free(g->ops);
+  deft_strmap_free(&g->by_name);
+  deft_strmap_free(&g->names_in_use);
+  deft_status_free(g->status);
+  deft_arena_free(&g->arena);
+  deft_free(g);
+}
+
+const deft_status *deft_graph_status(const deft_graph *g) { return g->status; }
+bool deft_graph_ok(const deft_graph *g) { return deft_status_ok(g->status); }
+
+void deft_graph_failv(deft_graph *g, deft_code code, const char *fmt, va_list ap) {
+  if (!deft_status_ok(g->status)) return;
+  deft_status_setv(g->status, code, fmt, ap);
+}
+
+void deft_graph_fail(deft_graph *g, deft_code code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  deft_graph_failv(g, code, fmt, ap);
+  va_end(ap);
+}
+
+void deft_graph_clear_error(deft_graph *g) { deft_status_clear(g->status); }
+
+void deft_graph_set_seed(deft_graph *g, int64_t seed) {
+  g->has_seed = true;
+  g->seed = seed;
+}
+
+bool deft_graph_seed(const deft_graph *g, int64_t *seed) {
+  if (g->has_seed && seed) *seed = g->seed;
+  return g->has_seed;
+}
+
+bool deft_graph_own_tensor(deft_graph *g, deft_tensor *t) {
+  if (g->nowned == g->owned_cap) {
+    int ncap = g->owned_cap ? g->owned_cap * 2 : 64;
+    deft_tensor **n = deft_realloc(g->owned_tensors, (size_t)ncap * sizeof *n);
+    if (!n) {
+      deft_tensor_free(t);
+      return false;
+    }
+    g->owned_tensors = n;
+    g->owned_cap = ncap;
+  }
+  g->owned_tensors[g->nowned++] = t;
+  return true;
+}
+
+/* ---- names ---- */
+
+static char *lower_dup(const char *s, char *buf, size_t size) {
+  size_t n = strlen(s);
+  char *r = n < size ? buf : deft_malloc(n + 1);
+  if (!r) return NULL;
+  for (size_t i = 0; i <= n; i++) r[i] = (char)tolower((unsigned char)s[i]);
+  return r;
+}
+
+static int64_t name_count(const deft_graph *g, const char *lower) {
+  deft_strmap_entry *e = deft_strmap_find(&g->names_in_use, lower, strlen(lower));
+  return e ? e->value.num : 0;
+}
+
+static bool set_count(deft_graph *g, const char *lower, int64_t v) {
+  deft_strmap_entry *e = deft_strmap_insert(&g->names_in_use, lower, strlen(lower), NULL);
+  if (!e) return false;
+  e->value.num = v;
+  return true;
+}
+
+/* TF's rule: the first use of a name keeps it; later uses append _i with the smallest i, counting
+ * from the name's use count, that is not itself in use. Names compare case-insensitively. */
+const char *deft_graph_unique_name(deft_graph *g, const char *full, bool mark) {
+  char sbuf[256];
+  char *key = lower_dup(full, sbuf, sizeof sbuf);
+  if (!key) return NULL;
+  const char *result = NULL;
+  int64_t i = name_count(g, key);
+  if (i == 0) {
+    result = deft_arena_strdup(&g->arena, full);
+    if (result && mark && !set_count(g, key, 1)) result = NULL;
+  } else {
+    size_t n = strlen(full);
+    char *cand = deft_malloc(n + 24), *cand_key = deft_malloc(n + 24);
+    if (cand && cand_key) {
+      for (;; i++) {
+        snprintf(cand_key, n + 24, "%s_%" PRId64, key, i);
+        if (!name_count(g, cand_key)) break;
+      }
+      snprintf(cand, n + 24, "%s_%" PRId64, full, i);
+      result = deft_arena_strdup(&g->arena, cand);
+      if (result && mark && (!set_count(g, key, i + 1) || !set_count(g, cand_key, 1)))
+        result = NULL;
+    }
+    deft_free(cand);
+    deft_free(cand_key);
+  }
+  if (key != sbuf) deft_free(key);
+  return result;
+}
+
+bool deft_graph_mark_name_used(deft_graph *g, const char *full) {
+  char sbuf[256];
+  char *key = lower_dup(full, sbuf, sizeof sbuf);
+  if (!key) return false;
+  int64_t c = name_count(g, key);
+  bool ok = set_count(g, key, c ? c : 1);
+  if (key != sbuf) deft_free(key);
+  return ok;
+}
+
+const char *deft_graph_scoped_name(deft_graph *g, const char *name) {
+  const char *scope = deft_graph_scope(g);
+  if (!*scope) return deft_arena_strdup(&g->arena, name);
+  size_t a = strlen(scope), b = strlen(name);
+  char *r = deft_arena_alloc(&g->arena, a + b + 2);
+  if (!r) return NULL;
+  memcpy(r, scope, a);
+  r[a] = '/';
+  memcpy(r + a + 1, name, b + 1);
+  return r;
+}
+
+const char *deft_graph_scope(const deft_graph *g) {
+  return g->nscopes ? g->scopes[g->nscopes - 1] : "";
+}
+
+const char *deft_graph_push_scope(deft_graph *g, const char *name) {
+  if (g->nscopes == g->scopes_cap) {
+    int ncap = g->scopes_cap ? g->scopes_cap * 2 : 16;
+    char **n = deft_realloc(g->scopes, (size_t)ncap * sizeof *n);
+    if (!n) {
+      deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory opening name scope '%s'", name);
+      return NULL;
+    }
+    g->scopes = n;
+    g->scopes_cap = ncap;
+  }
+  const char *full;
+  size_t len = strlen(name);
+  if (len == 0) {
+    full = deft_arena_strdup(&g->arena, ""); /* name_scope("") resets to the top */
+  } else if (name[len - 1] == '/') {
+    full = deft_arena_strndup(&g->arena, name, len - 1); /* re-enter as-is */
+  } else {
+    const char *scoped = deft_graph_scoped_name(g, name);
+    full = scoped ? deft_graph_unique_name(g, scoped, true) : NULL;
+  }
+  if (!full) {
+    deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory opening name scope '%s'", name);
+    return NULL;
+  }
+  g->scopes[g->nscopes++] = (char *)full;
+  return full;
+}
+
+void deft_graph_pop_scope(deft_graph *g) {
+  if (g->nscopes > 0) g->nscopes--;
+}
+
+void deft_graph_push_control_deps(deft_graph *g, deft_op *const *ops, int n) {
+  if (g->nctrl_scopes == g->ctrl_scopes_cap) {
+    int ncap = g->ctrl_scopes_cap ? g->ctrl_scopes_cap * 2 : 8;
+    deft_ctrl_scope *ns = deft_realloc(g->ctrl_scopes, (size_t)ncap * sizeof *ns);
+    if (!ns) {
+      deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory in control dependencies");
+      return;
+    }
+    g->ctrl_scopes = ns;
+    g->ctrl_scopes_cap = ncap;
+  }
+  deft_ctrl_scope *s = &g->ctrl_scopes[g->nctrl_scopes];
+  s->start_id = g->nops;
+  s->n = 0;
+  s->ops = deft_malloc(sizeof(deft_op *) * (size_t)(n > 0 ? n : 1));
+  if (!s->ops) {
+    deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory in control dependencies");
+    return;
+  }
+  for (int i = 0; i < n; i++)
+    if (ops[i]) s->ops[s->n++] = ops[i];
+  g->nctrl_scopes++;
+}
+
+void deft_graph_pop_control_deps(deft_graph *g) {
+  if (g->nctrl_scopes == 0) return;
+  g->nctrl_scopes--;
+  deft_free(g->ctrl_scopes[g->nctrl_scopes].ops);
+}
+
+/* ---- lookups ---- */
+
+deft_op *deft_graph_op_by_name(const deft_graph *g, const char *name) {
+  deft_strmap_entry *e = deft_strmap_find(&g->by_name, name, strlen(name));
+  return e ? e->value.ptr : NULL;
+}
+
+deft_output deft_graph_tensor_by_name(const deft_graph *g, const char *name,
+                                      deft_status *status) {
+  deft_output none = {NULL, 0};
+  const char *colon = strrchr(name, ':');
+  size_t oplen = colon ? (size_t)(colon - name) : strlen(name);
+  long index = 0;
+  if (colon) {
+    char *end;
+    if (!colon[1] || !isdigit((unsigned char)colon[1])) {
+      deft_status_set(status, DEFT_INVALID_ARGUMENT,
+                      "malformed tensor name '%s': expected \"op:index\"", name);
+      return none;
+    }
+    index = strtol(colon + 1, &end, 10);
+    if (*end || index > 1000000) {
+      deft_status_set(status, DEFT_INVALID_ARGUMENT,
+                      "malformed tensor name '%s': expected \"op:index\"", name);
+      return none;
+    }
+  }
+  deft_strmap_entry *e = deft_strmap_find(&g->by_name, name, oplen);
+  if (!e) {
+    deft_status_set(status, DEFT_NOT_FOUND, "no op named '%.*s' in the graph (looking up '%s')",
+                    (int)oplen, name, name);
+    return none;
+  }
+  deft_op *op = e->value.ptr;
+  if (index >= op->noutputs) {
+    deft_status_set(status, DEFT_OUT_OF_RANGE,
+                    "tensor '%s': op '%s' (%s) has %d output%s, so index %ld is out of range",
+                    name, op->name, op->type, op->noutputs, op->noutputs == 1 ? "" : "s", index);
+    return none;
+  }
+  deft_output o = {op, (int)index};
+  return o;
+}
+
+int deft_graph_num_ops(const deft_graph *g) { return g->nops; }
+deft_op *deft_graph_op_at(const deft_graph *g, int i) {
+  return (i >= 0 && i < g->nops) ? g->ops[i] : NULL;
+}
+
+/* ---- op accessors ---- */
+
+const char *deft_op_name(const deft_op *op) { return op->name; }
+const char *deft_op_type(const deft_op *op) { return op->type; }
+const char *deft_op_device(const deft_op *op) { return op->device ? op->device : ""; }
+deft_graph *deft_op_graph(const deft_op *op) { return op->graph; }
+int deft_op_num_inputs(const deft_op *op) { return op->ninputs; }
+deft_output deft_op_input(const deft_op *op, int i) { return op->inputs[i]; }
+int deft_op_num_control_inputs(const deft_op *op) { return op->nctrl; }
+deft_op *deft_op_control_input(const deft_op *op, int i) { return op->ctrl[i]; }
+int deft_op_num_outputs(const deft_op *op) { return op->noutputs; }
+deft_output deft_op_output(deft_op *op, int i) {
+  deft_output o = {op, i};
+  return o;
+}
+bool deft_op_has_kernel(const deft_op *op) { return op->reg && op->reg->def->kernel; }
+
+deft_dtype deft_output_dtype(deft_output o) {
+  if (!o.op || o.index < 0 || o.index >= o.op->noutputs) return DEFT_INVALID_DTYPE;
+  return (deft_dtype)o.op->out_types[o.index];
+}
+
+deft_shape deft_output_shape(deft_output o) {
+  if (!o.op || o.index < 0 || o.index >= o.op->noutputs) return deft_shape_unknown();
+  return o.op->out_shapes[o.index];
+}
+
+char *deft_output_format(deft_output o, char *buf, size_t size) {
+  if (!o.op) snprintf(buf, size, "<invalid>");
+  else if (o.index < 0) snprintf(buf, size, "%s", o.op->name);
+  else snprintf(buf, size, "%s:%d", o.op->name, o.index);
+  return buf;
+}
+
+int deft_op_consumers(const deft_op *op, deft_op ***out) {
+  deft_graph *g = op->graph;
+  int n = 0;
+  deft_op **r = deft_malloc(sizeof *r * (size_t)(g->nops ? g->nops : 1));
+  if (!r) return -1;
+  for (int i = 0; i < g->nops; i++) {
+    deft_op *c = g->ops[i];
+    for (int j = 0; j < c->ninputs; j++)
+      if (c->inputs[j].op == op) {
+        r[n++] = c;
+        break;
+      }
+  }
+  *out = r;
+  return n;
+}

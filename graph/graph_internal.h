@@ -1,0 +1,138 @@
+/* graph/graph_internal.h - the structs behind deft_graph and deft_op, and the internal building
+ * interface used by constructors, importers, gradients and the runtime. Internal. */
+#ifndef DEFT_GRAPH_GRAPH_INTERNAL_H
+#define DEFT_GRAPH_GRAPH_INTERNAL_H
+
+#include "deft/graph.h"
+#include "graph/arena.h"
+#include "graph/strmap.h"
+#include "ops/op_def.h"
+
+typedef struct deft_attr {
+  const char *name;
+  deft_attr_value v;
+} deft_attr;
+
+/* What deft_variable_new records about a variable (VariableDef's names). */
+typedef struct deft_var_info {
+  deft_op *assign;           /* initializer op */
+  deft_op *read;             /* Identity snapshot */
+  deft_output initial_value; /* may be invalid for imported variables without one */
+  bool trainable;
+} deft_var_info;
+
+struct deft_op {
+  deft_graph *graph;
+  int id; /* creation index */
+  const char *name;
+  const char *type;
+  const char *device;
+  const deft_op_reg *reg; /* NULL: a type deft does not know (imported) */
+  int ninputs;
+  deft_output *inputs;
+  int nctrl;
+  deft_op **ctrl;
+  int nattrs;
+  deft_attr *attrs;
+  int noutputs;
+  int *out_types; /* TF DataType numbers (base types) */
+  bool *out_ref;
+  deft_shape *out_shapes;
+  deft_var_info *var; /* variables only */
+};
+
+/* A collection item list. Raw (non-op) values of imported collections are kept for export. */
+typedef struct deft_collection {
+  char *key;
+  deft_output *items;
+  int n, cap;
+  /* raw values (imported bytes/int64/float lists), exported as they came */
+  int raw_kind; /* 0 = node list; else CollectionDef field number (2 bytes, 3 int64, 4 float) */
+  deft_str *raw_bytes;
+  int64_t *raw_ints;
+  float *raw_floats;
+  int nraw;
+} deft_collection;
+
+typedef struct deft_ctrl_scope {
+  int start_id; /* ops created at or after this id are "inside" */
+  int n;
+  deft_op **ops;
+} deft_ctrl_scope;
+
+struct deft_graph {
+  deft_arena arena;
+  deft_op **ops;
+  int nops, cap;
+  deft_strmap by_name;      /* exact name -> op */
+  deft_strmap names_in_use; /* lower-cased full name -> use count */
+  char **scopes;            /* scope stack (arena strings) */
+  int nscopes, scopes_cap;
+  deft_ctrl_scope *ctrl_scopes;
+  int nctrl_scopes, ctrl_scopes_cap;
+  deft_status *status; /* sticky */
+  bool has_seed;
+  int64_t seed;
+  deft_collection *collections;
+  int ncollections, collections_cap;
+  deft_tensor **owned_tensors; /* attr tensors, freed with the graph */
+  int nowned, owned_cap;
+  int producer; /* GraphDef versions.producer of an imported graph, or 0 */
+};
+
+/* Records an error on g (first one sticks). */
+void deft_graph_failv(deft_graph *g, deft_code code, const char *fmt, va_list ap);
+
+/* Makes `full_name` unique with TF's rule (case-insensitive; "_1", "_2" suffixes) and, if
+ * `mark`, records it as used. Returns an arena string, or NULL on OOM. */
+const char *deft_graph_unique_name(deft_graph *g, const char *full_name, bool mark);
+/* Marks an exact name as used (importers). */
+bool deft_graph_mark_name_used(deft_graph *g, const char *full_name);
+/* Joins the current scope and name ("scope/name"); returns an arena string or NULL. */
+const char *deft_graph_scoped_name(deft_graph *g, const char *name);
+
+/* Takes ownership of t (freed with g); returns false on OOM (t is then freed). */
+bool deft_graph_own_tensor(deft_graph *g, deft_tensor *t);
+
+/* Returns the collection `key`, creating it if `create`; NULL if absent or on OOM. */
+deft_collection *deft_graph_collection(deft_graph *g, const char *key, bool create);
+
+/* Attr values: deep copy into g's arena (tensors shared and owned by g). */
+bool deft_attr_value_copy(deft_graph *g, deft_attr_value *dst, const deft_attr_value *src);
+/* Returns op's attr `name`, or NULL. */
+const deft_attr *deft_op_find_attr(const deft_op *op, const char *name);
+/* Equality of two attr values (for defaults and tests). */
+bool deft_attr_value_equal(const deft_attr_value *a, const deft_attr_value *b);
+/* Formats an attr value as TF text format. */
+void deft_attr_value_format(const deft_attr_value *v, char *buf, size_t size);
+
+/* ---- the builder, with the hooks importers need ---- */
+/* Uses `name` as the exact full name (no scope, no uniquifying); fails if it is taken. */
+void deft_op_builder_set_exact_name(deft_op_builder *b, const char *full_name);
+/* Allows a type deft does not know (imports): the op gets `noutputs` outputs of the given TF
+ * dtypes (types may be NULL = DT_INVALID) and unknown shapes. */
+void deft_op_builder_allow_unknown(deft_op_builder *b, int noutputs, const int *types);
+/* Imports: do not infer N/type attrs from input groups (attrs come complete), skip the graph's
+ * control-dependency scopes, and keep attrs the signature does not know. */
+void deft_op_builder_set_import_mode(deft_op_builder *b);
+/* Sets an attr from a full value (importers). */
+void deft_op_builder_set_attr_value(deft_op_builder *b, const char *name,
+                                    const deft_attr_value *v);
+/* True iff the builder's graph has no error (constructors can skip work). */
+bool deft_op_builder_ok(const deft_op_builder *b);
+
+/* Convenience for family files: build a one-output op from inputs and return output 0. */
+deft_output deft_build_simple(deft_graph *g, const char *type, const char *name,
+                              const deft_output *inputs, int ninputs);
+/* True iff every output is valid; otherwise records an error naming the op type if none is
+ * recorded yet (an invalid input with no error means a caller bug). */
+bool deft_inputs_ok(deft_graph *g, const char *type, const deft_output *inputs, int n);
+
+/* Consumers: fills a freshly allocated array of the ops that use op's outputs (data edges) and
+ * returns its length (-1 on OOM). Caller frees with deft_free. */
+int deft_op_consumers(const deft_op *op, deft_op ***out);
+
+/* Looks up an attr of a registry def by name and the base TF type of an output. */
+static inline int deft_output_type(deft_output o) { return o.op->out_types[o.index]; }
+
+#endif

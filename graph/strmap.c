@@ -1,0 +1,72 @@
+/* graph/strmap.c - string-keyed hash map (see strmap.h). */
+#include "graph/strmap.h"
+
+#include <string.h>
+
+#include "runtime/alloc.h"
+
+uint64_t deft_hash_bytes(const void *p, size_t n) {
+  const unsigned char *s = p;
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (size_t i = 0; i < n; i++) {
+    h ^= s[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+deft_strmap_entry *deft_strmap_find(const deft_strmap *m, const char *key, size_t len) {
+  if (!m->cap) return NULL;
+  uint64_t h = deft_hash_bytes(key, len);
+  size_t mask = m->cap - 1;
+  for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+    deft_strmap_entry *e = &m->slots[i];
+    if (!e->key) return NULL;
+    if (e->hash == h && e->keylen == len && memcmp(e->key, key, len) == 0) return e;
+  }
+}
+
+static bool grow(deft_strmap *m) {
+  size_t ncap = m->cap ? m->cap * 2 : 64;
+  deft_strmap_entry *ns = deft_calloc(ncap, sizeof *ns);
+  if (!ns) return false;
+  for (size_t i = 0; i < m->cap; i++) {
+    deft_strmap_entry *e = &m->slots[i];
+    if (!e->key) continue;
+    size_t j = (size_t)e->hash & (ncap - 1);
+    while (ns[j].key) j = (j + 1) & (ncap - 1);
+    ns[j] = *e;
+  }
+  deft_free(m->slots);
+  m->slots = ns;
+  m->cap = ncap;
+  return true;
+}
+
+deft_strmap_entry *deft_strmap_insert(deft_strmap *m, const char *key, size_t len,
+                                      bool *created) {
+  deft_strmap_entry *e = deft_strmap_find(m, key, len);
+  if (created) *created = false;
+  if (e) return e;
+  if ((m->count + 1) * 4 > m->cap * 3 && !grow(m)) return NULL;
+  char *k = deft_strndup(key, len);
+  if (!k) return NULL;
+  uint64_t h = deft_hash_bytes(key, len);
+  size_t mask = m->cap - 1, i = (size_t)h & mask;
+  while (m->slots[i].key) i = (i + 1) & mask;
+  e = &m->slots[i];
+  e->key = k;
+  e->keylen = len;
+  e->hash = h;
+  e->value.num = 0;
+  m->count++;
+  if (created) *created = true;
+  return e;
+}
+
+void deft_strmap_free(deft_strmap *m) {
+  for (size_t i = 0; i < m->cap; i++) deft_free(m->slots[i].key);
+  deft_free(m->slots);
+  m->slots = NULL;
+  m->cap = m->count = 0;
+}

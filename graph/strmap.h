@@ -1,0 +1,36 @@
+/* graph/strmap.h - a string-keyed hash map (open addressing) for names: op names, names in use,
+ * plan signatures. Keys are copied; values are opaque pointers or integers. */
+#ifndef DEFT_GRAPH_STRMAP_H
+#define DEFT_GRAPH_STRMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct deft_strmap_entry {
+  char *key; /* NULL = empty slot */
+  size_t keylen;
+  uint64_t hash;
+  union {
+    void *ptr;
+    int64_t num;
+  } value;
+} deft_strmap_entry;
+
+typedef struct deft_strmap {
+  deft_strmap_entry *slots;
+  size_t cap; /* power of two or 0 */
+  size_t count;
+} deft_strmap;
+
+/* Returns the entry for key (of len bytes), or NULL. */
+deft_strmap_entry *deft_strmap_find(const deft_strmap *m, const char *key, size_t len);
+/* Returns the entry for key, inserting it (value zeroed) if absent; NULL on OOM. *created tells
+ * whether it was inserted (may be NULL). */
+deft_strmap_entry *deft_strmap_insert(deft_strmap *m, const char *key, size_t len,
+                                      bool *created);
+/* Frees the map's storage (not the values). */
+void deft_strmap_free(deft_strmap *m);
+uint64_t deft_hash_bytes(const void *p, size_t n);
+
+#endif

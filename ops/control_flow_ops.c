@@ -1,0 +1,114 @@
+/* ops/control_flow_ops.c - NoOp and TF1 control flow as tf.cond writes it: Switch, RefSwitch and
+ * Merge. The executor propagates deadness: an untaken Switch output is dead, ops fed by a dead
+ * tensor do not run, and a Merge forwards its first live input. */
+#include <string.h>
+
+#include "deft/ops.h"
+#include "graph/graph_internal.h"
+#include "ops/op_def.h"
+#include "runtime/tensor_internal.h"
+
+static void noop_kernel(deft_kernel_ctx *c) { (void)c; }
+
+deft_op *deft_group(deft_graph *g, deft_op *const *ops, int n, const char *name) {
+  deft_op_builder *b = deft_op_builder_new(g, "NoOp", name ? name : "NoOp");
+  for (int i = 0; i < n; i++) deft_op_builder_add_control_input(b, ops[i]);
+  return deft_op_builder_finish(b);
+}
+
+/* ---- Switch / RefSwitch ---- */
+
+static void switch_shape(deft_shape_ctx *c) {
+  deft_shape p = deft_shape_ctx_input(c, 1);
+  if (p.rank > 0) {
+    deft_shape_fail(c, DEFT_INVALID_ARGUMENT, "the predicate must be a scalar");
+    return;
+  }
+  deft_shape_ctx_set_output(c, 0, deft_shape_ctx_input(c, 0));
+  deft_shape_ctx_set_output(c, 1, deft_shape_ctx_input(c, 0));
+}
+
+static bool predicate(deft_kernel_ctx *c, bool *out) {
+  const deft_tensor *p = deft_kernel_input(c, 1);
+  if (p->dtype != DEFT_BOOL || p->n != 1) {
+    deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "the predicate must be a bool scalar");
+    return false;
+  }
+  *out = deft_tensor_b(p)[0];
+  return true;
+}
+
+static void switch_kernel(deft_kernel_ctx *c) {
+  bool pred;
+  if (!predicate(c, &pred)) return;
+  deft_kernel_forward(c, pred ? 1 : 0, deft_kernel_input(c, 0));
+  deft_kernel_output_dead(c, pred ? 0 : 1);
+}
+
+static void ref_switch_kernel(deft_kernel_ctx *c) {
+  bool pred;
+  if (!predicate(c, &pred)) return;
+  deft_var *v = deft_kernel_ref_input(c, 0);
+  if (v) deft_kernel_output_ref(c, pred ? 1 : 0, v);
+  else deft_kernel_forward(c, pred ? 1 : 0, deft_kernel_input(c, 0));
+  deft_kernel_output_dead(c, pred ? 0 : 1);
+}
+
+deft_output deft_switch(deft_graph *g, deft_output data, deft_output pred, const char *name) {
+  deft_output in[2] = {data, pred};
+  return deft_build_simple(g, "Switch", name, in, 2);
+}
+
+/* ---- Merge ---- */
+
+static void merge_shape(deft_shape_ctx *c) {
+  deft_shape s = deft_shape_ctx_input(c, 0);
+  for (int i = 1; i < deft_shape_ctx_num_inputs(c); i++) {
+    deft_shape t = deft_shape_ctx_input(c, i);
+    if (s.rank != t.rank) {
+      s = deft_shape_unknown();
+      break;
+    }
+    for (int k = 0; k < s.rank; k++)
+      if (s.dims[k] != t.dims[k]) s.dims[k] = -1;
+  }
+  deft_shape_ctx_set_output(c, 0, s);
+  deft_shape_ctx_set_output(c, 1, DEFT_SCALAR);
+}
+
+static void merge_kernel(deft_kernel_ctx *c) {
+  for (int i = 0; i < deft_kernel_num_inputs(c); i++) {
+    if (deft_kernel_input_dead(c, i)) continue;
+    deft_kernel_forward(c, 0, deft_kernel_input(c, i));
+    deft_tensor *idx = deft_kernel_output(c, 1, DEFT_INT32, NULL, 0);
+    if (idx) deft_tensor_i32(idx)[0] = i;
+    return;
+  }
+  deft_kernel_fail(c, DEFT_INTERNAL, "no live input");
+}
+
+deft_output deft_merge(deft_graph *g, const deft_output *inputs, int n, const char *name) {
+  deft_output none = {NULL, 0};
+  if (!deft_inputs_ok(g, "Merge", inputs, n)) return none;
+  deft_op_builder *b = deft_op_builder_new(g, "Merge", name);
+  deft_op_builder_add_input_list(b, inputs, n);
+  deft_op *op = deft_op_builder_finish(b);
+  if (!op) return none;
+  deft_output o = {op, 0};
+  return o;
+}
+
+static const deft_op_def control_flow_defs[] = {
+    {.type = "NoOp", .kernel = noop_kernel, .flags = DEFT_OP_NOT_DIFFERENTIABLE},
+    {.type = "Switch", .inputs = "data: T, pred: bool",
+     .outputs = "output_false: T, output_true: T", .attrs = "T: type", .shape = switch_shape,
+     .kernel = switch_kernel},
+    {.type = "RefSwitch", .inputs = "data: Ref(T), pred: bool",
+     .outputs = "output_false: Ref(T), output_true: Ref(T)", .attrs = "T: type",
+     .flags = DEFT_OP_ALLOWS_UNINIT, .shape = switch_shape, .kernel = ref_switch_kernel},
+    {.type = "Merge", .inputs = "inputs: N * T", .outputs = "output: T, value_index: int32",
+     .attrs = "T: type, N: int >= 1", .flags = DEFT_OP_IS_MERGE, .shape = merge_shape,
+     .kernel = merge_kernel},
+};
+
+DEFT_FAMILY(deft_ops_control_flow, control_flow_defs);

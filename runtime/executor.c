@@ -1,0 +1,652 @@
+/* runtime/executor.c - plans and their execution.
+ *
+ * A plan is built once per (feeds, fetches, targets) signature: prune to the ops the fetches and
+ * targets need (stopping at fed tensors), order them topologically (data and control edges),
+ * check every op has a kernel (naming all that do not, at once), and assign a slot to every
+ * tensor. Running walks the steps in order. Deadness (TF1 control flow) propagates: an op with a
+ * dead input or a dead control input does not run and its outputs are dead; a Merge runs when any
+ * input is alive. Kernels reach their inputs, outputs and variables only through the kernel
+ * context defined at the end of this file. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "runtime/alloc.h"
+#include "runtime/session_internal.h"
+
+void deft_plan_free(deft_plan *p) {
+  if (!p) return;
+  for (int i = 0; i < p->nsteps; i++) {
+    deft_free(p->steps[i].in_slots);
+    deft_free(p->steps[i].ctrl_steps);
+    deft_free(p->steps[i].release);
+  }
+  for (int i = 0; i < p->nslots; i++) deft_tensor_reset(&p->slots[i].value);
+  deft_free(p->steps);
+  deft_free(p->step_dead);
+  deft_free(p->slots);
+  deft_free(p->feed_slots);
+  deft_free(p->feeds);
+  deft_free(p->fetch_slots);
+  deft_free(p->tail_release);
+  deft_free(p);
+}
+
+/* Working state while planning. */
+typedef struct {
+  deft_graph *g;
+  int nops;
+  bool *need;      /* by op id */
+  int *fed_slot;   /* by op id * ... : first fed-slot lookup is a linear scan over feeds */
+  int *step_of;    /* by op id, -1 if not a step */
+  int *slot_base;  /* by op id */
+  const deft_output *feeds;
+  int nfeeds;
+} planner;
+
+static int fed_index(const planner *pl, deft_output o) {
+  for (int i = 0; i < pl->nfeeds; i++)
+    if (pl->feeds[i].op == o.op && pl->feeds[i].index == o.index) return i;
+  return -1;
+}
+
+static bool oom(deft_status *status) {
+  deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory planning a run");
+  return false;
+}
+
+static bool mark_needed(planner *pl, deft_op *const *roots, int nroots, deft_status *status) {
+  deft_op **stack = deft_malloc(sizeof *stack * (size_t)(pl->nops + 1));
+  if (!stack) return oom(status);
+  int sp = 0;
+  for (int i = 0; i < nroots; i++) stack[sp++] = roots[i];
+  /* Each op is pushed at most once: it is marked when pushed. */
+  for (int i = 0; i < sp; i++) pl->need[stack[i]->id] = true;
+  while (sp) {
+    deft_op *op = stack[--sp];
+    for (int i = 0; i < op->ninputs; i++) {
+      deft_output in = op->inputs[i];
+      if (fed_index(pl, in) >= 0 || pl->need[in.op->id]) continue;
+      pl->need[in.op->id] = true;
+      stack[sp++] = in.op;
+    }
+    for (int i = 0; i < op->nctrl; i++) {
+      deft_op *c = op->ctrl[i];
+      if (pl->need[c->id]) continue;
+      pl->need[c->id] = true;
+      stack[sp++] = c;
+    }
+  }
+  deft_free(stack);
+  return true;
+}
+
+static bool check_kernels(planner *pl, deft_status *status) {
+  char msg[2048];
+  size_t n = 0;
+  int missing = 0;
+  for (int i = 0; i < pl->nops; i++) {
+    if (!pl->need[i]) continue;
+    deft_op *op = pl->g->ops[i];
+    if (op->reg && op->reg->def->kernel) continue;
+    bool seen = false;
+    for (int j = 0; j < i && !seen; j++) {
+      deft_op *o = pl->g->ops[j];
+      seen = pl->need[j] && !(o->reg && o->reg->def->kernel) && !strcmp(o->type, op->type);
+    }
+    if (seen) continue;
+    if (n < sizeof msg)
+      n += (size_t)snprintf(msg + n, sizeof msg - n, "%s%s (e.g. node '%s')", missing ? ", " : "",
+                            op->type, op->name);
+    missing++;
+  }
+  if (missing) {
+    deft_status_set(status, DEFT_UNIMPLEMENTED,
+                    "the run needs %d op type%s deft cannot run: %s", missing,
+                    missing == 1 ? "" : "s", msg);
+    return false;
+  }
+  return true;
+}
+
+static bool check_placeholders(planner *pl, deft_status *status) {
+  for (int i = 0; i < pl->nops; i++) {
+    deft_op *op = pl->g->ops[i];
+    if (!pl->need[i] || strcmp(op->type, "Placeholder") != 0) continue;
+    char sh[128];
+    deft_shape_format(op->out_shapes[0], sh, sizeof sh);
+    deft_status_set(status, DEFT_INVALID_ARGUMENT,
+                    "you must feed a value for placeholder '%s' (dtype %s, shape %s)", op->name,
+                    deft_dtype_name((deft_dtype)op->out_types[0]), sh);
+    return false;
+  }
+  return true;
+}
+
+/* Kahn's algorithm over the needed ops; edges come from unfed data inputs and control inputs. */
+static deft_op **topo_order(planner *pl, int *count, deft_status *status) {
+  int n = 0;
+  for (int i = 0; i < pl->nops; i++) n += pl->need[i];
+  int *indeg = deft_calloc((size_t)pl->nops + 1, sizeof(int));
+  deft_op **order = deft_malloc(sizeof *order * (size_t)(n + 1));
+  /* consumer lists in CSR form */
+  int *cstart = deft_calloc((size_t)pl->nops + 2, sizeof(int));
+  if (!indeg || !order || !cstart) goto fail_oom;
+  for (int i = 0; i < pl->nops; i++) {
+    if (!pl->need[i]) continue;
+    deft_op *op = pl->g->ops[i];
+    for (int k = 0; k < op->ninputs; k++)
+      if (fed_index(pl, op->inputs[k]) < 0) cstart[op->inputs[k].op->id + 1]++, indeg[i]++;
+    for (int k = 0; k < op->nctrl; k++) cstart[op->ctrl[k]->id + 1]++, indeg[i]++;
+  }
+  for (int i = 0; i < pl->nops; i++) cstart[i + 1] += cstart[i];
+  int *cons = deft_malloc(sizeof(int) * (size_t)(cstart[pl->nops] + 1));
+  int *fill = deft_calloc((size_t)pl->nops + 1, sizeof(int));
+  if (!cons || !fill) {
+    deft_free(cons);
+    deft_free(fill);
+    goto fail_oom;
+  }
+  for (int i = 0; i < pl->nops; i++) {
+    if (!pl->need[i]) continue;
+    deft_op *op = pl->g->ops[i];
+    for (int k = 0; k < op->ninputs; k++)
+      if (fed_index(pl, op->inputs[k]) < 0) {
+        int p = op->inputs[k].op->id;
+        cons[cstart[p] + fill[p]++] = i;
+      }
+    for (int k = 0; k < op->nctrl; k++) {
+      int p = op->ctrl[k]->id;
+      cons[cstart[p] + fill[p]++] = i;
+    }
+  }
+  int head = 0, tail = 0;
+  for (int i = 0; i < pl->nops; i++)
+    if (pl->need[i] && indeg[i] == 0) order[tail++] = pl->g->ops[i];
+  while (head < tail) {
+    deft_op *op = order[head++];
+    for (int k = cstart[op->id]; k < cstart[op->id + 1]; k++)
+      if (--indeg[cons[k]] == 0) order[tail++] = pl->g->ops[cons[k]];
+  }
+  deft_free(cons);
+  deft_free(fill);
+  if (tail != n) {
+    const char *name = "?";
+    for (int i = 0; i < pl->nops; i++)
+      if (pl->need[i] && indeg[i] > 0) {
+        name = pl->g->ops[i]->name;
+        break;
+      }
+    deft_status_set(status, DEFT_INVALID_ARGUMENT,
+                    "the graph has a cycle: op '%s' (and %d other op%s) can never run", name,
+                    n - tail - 1, n - tail - 1 == 1 ? "" : "s");
+    deft_free(order);
+    order = NULL;
+  }
+  deft_free(indeg);
+  deft_free(cstart);
+  *count = n;
+  return order;
+fail_oom:
+  deft_free(indeg);
+  deft_free(order);
+  deft_free(cstart);
+  oom(status);
+  return NULL;
+}
+
+static int slot_of(const planner *pl, const deft_plan *p, deft_output o) {
+  int f = fed_index(pl, o);
+  if (f >= 0) return p->feed_slots[f];
+  return pl->slot_base[o.op->id] + o.index;
+}
+
+deft_plan *deft_plan_build(deft_session *s, const deft_output *feeds, int nfeeds,
+                           const deft_output *fetches, int nfetches, deft_op *const *targets,
+                           int ntargets, deft_status *status) {
+  deft_graph *g = s->graph;
+  char name[512];
+  for (int i = 0; i < nfeeds; i++)
+    if (!feeds[i].op || feeds[i].op->graph != g || feeds[i].index < 0 ||
+        feeds[i].index >= feeds[i].op->noutputs) {
+      deft_status_set(status, DEFT_INVALID_ARGUMENT, "feed %d ('%s') is not a tensor of this graph",
+                      i, deft_output_format(feeds[i], name, sizeof name));
+      return NULL;
+    }
+  for (int i = 0; i < nfetches; i++)
+    if (!fetches[i].op || fetches[i].op->graph != g || fetches[i].index < 0 ||
+        fetches[i].index >= fetches[i].op->noutputs) {
+      deft_status_set(status, DEFT_INVALID_ARGUMENT,
+                      "fetch %d ('%s') is not a tensor of this graph", i,
+                      deft_output_format(fetches[i], name, sizeof name));
+      return NULL;
+    }
+  for (int i = 0; i < ntargets; i++)
+    if (!targets[i] || targets[i]->graph != g) {
+      deft_status_set(status, DEFT_INVALID_ARGUMENT, "target %d is not an op of this graph", i);
+      return NULL;
+    }
+  planner pl = {g, g->nops, NULL, NULL, NULL, NULL, feeds, nfeeds};
+  deft_plan *p = deft_calloc(1, sizeof *p);
+  pl.need = deft_calloc((size_t)pl.nops + 1, sizeof(bool));
+  pl.step_of = deft_malloc(sizeof(int) * (size_t)(pl.nops + 1));
+  pl.slot_base = deft_malloc(sizeof(int) * (size_t)(pl.nops + 1));
+  deft_op **roots = deft_malloc(sizeof *roots * (size_t)(nfetches + ntargets + 1));
+  deft_op **order = NULL;
+  int nroots = 0, n = 0;
+  if (!p || !pl.need || !pl.step_of || !pl.slot_base || !roots) {
+    oom(status);
+    goto fail;
+  }
+  for (int i = 0; i < nfetches; i++)
+    if (fed_index(&pl, fetches[i]) < 0) roots[nroots++] = fetches[i].op;
+  for (int i = 0; i < ntargets; i++) roots[nroots++] = targets[i];
+  if (!mark_needed(&pl, roots, nroots, status) || !check_kernels(&pl, status) ||
+      !check_placeholders(&pl, status))
+    goto fail;
+  order = topo_order(&pl, &n, status);
+  if (!order) goto fail;
+
+  /* Slots: each step's outputs, then one per feed. */
+  int nslots = 0;
+  for (int i = 0; i < pl.nops; i++) pl.step_of[i] = -1, pl.slot_base[i] = -1;
+  for (int i = 0; i < n; i++) {
+    pl.step_of[order[i]->id] = i;
+    pl.slot_base[order[i]->id] = nslots;
+    nslots += order[i]->noutputs;
+  }
+  p->nfeeds = nfeeds;
+  p->feed_slots = deft_malloc(sizeof(int) * (size_t)(nfeeds + 1));
+  p->feeds = deft_malloc(sizeof(deft_output) * (size_t)(nfeeds + 1));
+  if (!p->feeds) {
+    oom(status);
+    goto fail;
+  }
+  if (nfeeds) memcpy(p->feeds, feeds, sizeof(deft_output) * (size_t)nfeeds);
+  p->nfetches = nfetches;
+  p->fetch_slots = deft_malloc(sizeof(int) * (size_t)(nfetches + 1));
+  if (!p->feed_slots || !p->fetch_slots) {
+    oom(status);
+    goto fail;
+  }
+  for (int i = 0; i < nfeeds; i++) {
+    int dup = -1;
+    for (int j = 0; j < i; j++)
+      if (feeds[j].op == feeds[i].op && feeds[j].index == feeds[i].index) dup = j;
+    if (dup >= 0) {
+      deft_status_set(status, DEFT_INVALID_ARGUMENT, "tensor '%s' is fed twice",
+                      deft_output_format(feeds[i], name, sizeof name));
+      goto fail;
+    }
+    p->feed_slots[i] = nslots++;
+  }
+  p->nslots = nslots;
+  p->slots = deft_calloc((size_t)nslots + 1, sizeof(deft_slot));
+  p->nsteps = n;
+  p->steps = deft_calloc((size_t)n + 1, sizeof(deft_step));
+  p->step_dead = deft_calloc((size_t)n + 1, sizeof(bool));
+  int *last_use = deft_malloc(sizeof(int) * (size_t)(nslots + 1));
+  if (!p->slots || !p->steps || !p->step_dead || !last_use) {
+    deft_free(last_use);
+    oom(status);
+    goto fail;
+  }
+  for (int i = 0; i < nslots; i++) last_use[i] = -1;
+  for (int i = 0; i < nfetches; i++) p->fetch_slots[i] = slot_of(&pl, p, fetches[i]);
+  for (int i = 0; i < n; i++) {
+    deft_step *st = &p->steps[i];
+    deft_op *op = order[i];
+    st->op = op;
+    st->out_base = pl.slot_base[op->id];
+    st->in_slots = deft_malloc(sizeof(int) * (size_t)(op->ninputs + 1));
+    st->ctrl_steps = deft_malloc(sizeof(int) * (size_t)(op->nctrl + 1));
+    if (!st->in_slots || !st->ctrl_steps) {
+      deft_free(last_use);
+      oom(status);
+      goto fail;
+    }
+    for (int k = 0; k < op->ninputs; k++) {
+      st->in_slots[k] = slot_of(&pl, p, op->inputs[k]);
+      last_use[st->in_slots[k]] = i;
+    }
+    for (int k = 0; k < op->nctrl; k++) st->ctrl_steps[st->nctrl++] = pl.step_of[op->ctrl[k]->id];
+  }
+  /* Fetched slots live to the end: never released early. */
+  for (int i = 0; i < nfetches; i++) last_use[p->fetch_slots[i]] = n;
+  /* Release lists: every slot is released after its last use unless it is an owner slot (kept
+   * for buffer reuse); whether a slot is an alias is only known at run time, so each step lists
+   * all slots whose last use it is and the runner releases the aliased and fed ones. */
+  int *counts = deft_calloc((size_t)n + 1, sizeof(int));
+  if (!counts) {
+    deft_free(last_use);
+    oom(status);
+    goto fail;
+  }
+  int tail = 0;
+  for (int sl = 0; sl < nslots; sl++) {
+    if (last_use[sl] >= 0 && last_use[sl] < n) counts[last_use[sl]]++;
+    else tail++;
+  }
+  for (int i = 0; i < n; i++) {
+    p->steps[i].release = deft_malloc(sizeof(int) * (size_t)(counts[i] + 1));
+    if (!p->steps[i].release) {
+      deft_free(counts);
+      deft_free(last_use);
+      oom(status);
+      goto fail;
+    }
+  }
+  p->tail_release = deft_malloc(sizeof(int) * (size_t)(tail + 1));
+  if (!p->tail_release) {
+    deft_free(counts);
+    deft_free(last_use);
+    oom(status);
+    goto fail;
+  }
+  for (int sl = 0; sl < nslots; sl++) {
+    if (last_use[sl] >= 0 && last_use[sl] < n) {
+      deft_step *st = &p->steps[last_use[sl]];
+      st->release[st->nrelease++] = sl;
+    } else {
+      p->tail_release[p->ntail_release++] = sl;
+    }
+  }
+  deft_free(counts);
+  deft_free(last_use);
+  deft_free(order);
+  deft_free(roots);
+  deft_free(pl.need);
+  deft_free(pl.step_of);
+  deft_free(pl.slot_base);
+  return p;
+fail:
+  deft_free(order);
+  deft_free(roots);
+  deft_free(pl.need);
+  deft_free(pl.step_of);
+  deft_free(pl.slot_base);
+  deft_plan_free(p);
+  return NULL;
+}
+
+/* ---- running ---- */
+
+static void release_slot(deft_slot *sl) {
+  if (sl->alias) {
+    deft_tensor_reset(&sl->value);
+    sl->alias = false;
+  }
+  sl->ref = NULL;
+}
+
+static bool check_feed(const deft_output f, const deft_tensor *v, deft_status *status) {
+  char name[512], a[128], b[128];
+  deft_output_format(f, name, sizeof name);
+  if (!v) {
+    deft_status_set(status, DEFT_INVALID_ARGUMENT, "the value fed to '%s' is NULL", name);
+    return false;
+  }
+  int want = f.op->out_types[f.index];
+  if ((int)v->dtype != want) {
+    deft_status_set(status, DEFT_INVALID_ARGUMENT,
+                    "cannot feed a %s tensor to '%s', which has dtype %s",
+                    deft_dtype_name(v->dtype), name, deft_dtype_name((deft_dtype)want));
+    return false;
+  }
+  deft_shape s = f.op->out_shapes[f.index];
+  bool ok = s.rank < 0 || s.rank == v->rank;
+  for (int i = 0; ok && i < s.rank; i++) ok = s.dims[i] < 0 || s.dims[i] == v->dims[i];
+  if (!ok) {
+    deft_status_set(status, DEFT_INVALID_ARGUMENT,
+                    "cannot feed a tensor of shape %s to '%s', which has shape %s",
+                    deft_shape_format(deft_tensor_shape(v), a, sizeof a), name,
+                    deft_shape_format(s, b, sizeof b));
+    return false;
+  }
+  return true;
+}
+
+static bool ref_arg(const deft_op *op, int input) {
+  const deft_op_reg *r = op->reg;
+  if (!r) return false;
+  int pos = 0;
+  for (int i = 0; i < r->ninputs; i++) {
+    const deft_arg_def *a = &r->inputs[i];
+    int c = 1;
+    if (a->number_attr) {
+      int64_t v = 1;
+      deft_op_attr_int(op, a->number_attr, &v);
+      c = (int)v;
+    } else if (a->type_list_attr) {
+      const deft_dtype *t;
+      deft_op_attr_type_list(op, a->type_list_attr, &t, &c);
+    }
+    if (input < pos + c) return a->is_ref;
+    pos += c;
+  }
+  return false;
+}
+
+bool deft_plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_values,
+                   deft_tensor **fetch_values, deft_status *status) {
+  bool ok = true;
+  for (int i = 0; i < p->nslots; i++) {
+    p->slots[i].dead = false;
+    p->slots[i].produced = false;
+    p->slots[i].ref = NULL;
+  }
+  for (int i = 0; i < p->nfeeds; i++) {
+    if (!check_feed(p->feeds[i], feed_values[i], status)) {
+      for (int k = 0; k < i; k++) deft_tensor_reset(&p->slots[p->feed_slots[k]].value);
+      return false;
+    }
+    deft_slot *sl = &p->slots[p->feed_slots[i]];
+    deft_tensor_set_shared(&sl->value, feed_values[i]);
+    sl->produced = true;
+  }
+  for (int i = 0; i < p->nsteps; i++) p->step_dead[i] = false;
+  deft_kernel_ctx ctx;
+  memset(&ctx, 0, sizeof ctx);
+  ctx.session = s;
+  ctx.plan = p;
+  ctx.status = status;
+  for (int si = 0; ok && si < p->nsteps; si++) {
+    deft_step *st = &p->steps[si];
+    deft_op *op = st->op;
+    bool is_merge = op->reg && (op->reg->def->flags & DEFT_OP_IS_MERGE);
+    bool dead = false, any_alive = false;
+    for (int k = 0; k < op->ninputs; k++) {
+      bool d = p->slots[st->in_slots[k]].dead;
+      dead |= d;
+      any_alive |= !d;
+    }
+    for (int k = 0; k < st->nctrl; k++)
+      if (st->ctrl_steps[k] >= 0) dead |= p->step_dead[st->ctrl_steps[k]];
+    if (is_merge) {
+      bool ctrl_dead = false;
+      for (int k = 0; k < st->nctrl; k++)
+        if (st->ctrl_steps[k] >= 0) ctrl_dead |= p->step_dead[st->ctrl_steps[k]];
+      dead = ctrl_dead || !any_alive;
+    }
+    if (dead) {
+      p->step_dead[si] = true;
+      for (int k = 0; k < op->noutputs; k++) p->slots[st->out_base + k].dead = true;
+    } else {
+      /* Variables read through a ref must be initialized unless the op allows otherwise. */
+      bool allows = op->reg && (op->reg->def->flags & DEFT_OP_ALLOWS_UNINIT);
+      for (int k = 0; ok && k < op->ninputs; k++) {
+        deft_slot *in = &p->slots[st->in_slots[k]];
+        if (in->ref && !in->ref->initialized && !(allows && ref_arg(op, k)) && !in->dead) {
+          deft_status_set(status, DEFT_FAILED_PRECONDITION,
+                          "attempting to use uninitialized value %s (input %d of '%s', %s); run "
+                          "the variables' initializer first",
+                          in->ref->op->name, k, op->name, op->type);
+          ok = false;
+        }
+      }
+      if (!ok) break;
+      ctx.op = op;
+      ctx.step = st;
+      ctx.failed = false;
+      op->reg->def->kernel(&ctx);
+      if (ctx.failed) {
+        ok = false;
+        break;
+      }
+      for (int k = 0; k < op->noutputs; k++) {
+        deft_slot *o = &p->slots[st->out_base + k];
+        if (!o->produced && !o->dead) {
+          deft_status_set(status, DEFT_INTERNAL, "%s '%s' produced no value for output %d",
+                          op->type, op->name, k);
+          ok = false;
+        }
+      }
+    }
+    for (int k = 0; k < st->nrelease; k++) release_slot(&p->slots[st->release[k]]);
+  }
+  if (ok) {
+    for (int i = 0; i < p->nfetches; i++) {
+      deft_slot *sl = &p->slots[p->fetch_slots[i]];
+      if (sl->dead) {
+        deft_status_set(status, DEFT_INVALID_ARGUMENT,
+                        "fetch %d was not computed: it lies on an untaken branch of a "
+                        "Switch/Merge (the value is dead)", i);
+        ok = false;
+        break;
+      }
+      const deft_tensor *v = sl->ref ? &sl->ref->value : &sl->value;
+      if (sl->ref && !sl->ref->initialized) {
+        deft_status_set(status, DEFT_FAILED_PRECONDITION,
+                        "attempting to use uninitialized value %s (fetch %d)", sl->ref->op->name,
+                        i);
+        ok = false;
+        break;
+      }
+      fetch_values[i] = deft_tensor_share(v);
+      if (!fetch_values[i]) {
+        deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory returning fetches");
+        ok = false;
+        break;
+      }
+    }
+    if (!ok)
+      for (int i = 0; i < p->nfetches; i++) {
+        deft_tensor_free(fetch_values[i]);
+        fetch_values[i] = NULL;
+      }
+  }
+  /* Drop every borrowed or forwarded buffer; owner slots keep theirs for the next run. */
+  for (int i = 0; i < p->nslots; i++) {
+    deft_slot *sl = &p->slots[i];
+    release_slot(sl);
+  }
+  for (int i = 0; i < p->nfeeds; i++) deft_tensor_reset(&p->slots[p->feed_slots[i]].value);
+  return ok;
+}
+
+/* ---- the kernel context ---- */
+
+int deft_kernel_num_inputs(const deft_kernel_ctx *c) { return c->op->ninputs; }
+int deft_kernel_num_outputs(const deft_kernel_ctx *c) { return c->op->noutputs; }
+const deft_op *deft_kernel_op(const deft_kernel_ctx *c) { return c->op; }
+
+const deft_tensor *deft_kernel_input(deft_kernel_ctx *c, int i) {
+  deft_slot *sl = &c->plan->slots[c->step->in_slots[i]];
+  return sl->ref ? &sl->ref->value : &sl->value;
+}
+
+deft_var *deft_kernel_ref_input(deft_kernel_ctx *c, int i) {
+  return c->plan->slots[c->step->in_slots[i]].ref;
+}
+
+bool deft_kernel_input_dead(const deft_kernel_ctx *c, int i) {
+  return c->plan->slots[c->step->in_slots[i]].dead;
+}
+
+deft_tensor *deft_kernel_output(deft_kernel_ctx *c, int i, deft_dtype dtype, const int64_t *dims,
+                                int rank) {
+  deft_slot *sl = &c->plan->slots[c->step->out_base + i];
+  if (sl->alias) {
+    deft_tensor_reset(&sl->value);
+    sl->alias = false;
+  }
+  sl->ref = NULL;
+  if (!deft_tensor_ensure(&sl->value, dtype, dims, rank, c->status)) {
+    deft_status_prefix(c->status, "%s '%s': output %d", c->op->type, c->op->name, i);
+    c->failed = true;
+    return NULL;
+  }
+  sl->produced = true;
+  return &sl->value;
+}
+
+void deft_kernel_forward(deft_kernel_ctx *c, int out, const deft_tensor *src) {
+  deft_slot *sl = &c->plan->slots[c->step->out_base + out];
+  deft_tensor_set_shared(&sl->value, src);
+  sl->alias = true;
+  sl->ref = NULL;
+  sl->produced = true;
+}
+
+void deft_kernel_output_ref(deft_kernel_ctx *c, int out, deft_var *var) {
+  deft_slot *sl = &c->plan->slots[c->step->out_base + out];
+  sl->ref = var;
+  sl->produced = true;
+}
+
+void deft_kernel_output_dead(deft_kernel_ctx *c, int out) {
+  c->plan->slots[c->step->out_base + out].dead = true;
+}
+
+deft_var *deft_kernel_variable(deft_kernel_ctx *c) {
+  deft_var *v = deft_session_var(c->session, c->op);
+  if (!v) deft_kernel_fail(c, DEFT_RESOURCE_EXHAUSTED, "out of memory creating variable storage");
+  return v;
+}
+
+deft_rng_state *deft_kernel_rng(deft_kernel_ctx *c) {
+  deft_rng_state *r = deft_session_rng(c->session, c->op);
+  if (!r) deft_kernel_fail(c, DEFT_RESOURCE_EXHAUSTED, "out of memory creating RNG state");
+  return r;
+}
+
+int deft_kernel_threads(const deft_kernel_ctx *c) { return c->session->threads; }
+
+void deft_kernel_fail(deft_kernel_ctx *c, deft_code code, const char *fmt, ...) {
+  if (c->failed) return;
+  c->failed = true;
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  deft_status_set(c->status, code, "%s '%s': %s", c->op->type, c->op->name, msg);
+}
+
+bool deft_kernel_failed(const deft_kernel_ctx *c) { return c->failed; }
+
+static const deft_attr *kattr(deft_kernel_ctx *c, const char *name, deft_attr_kind kind) {
+  const deft_attr *a = deft_op_find_attr(c->op, name);
+  if (!a || a->v.kind != kind) {
+    deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "missing or mistyped attr '%s'", name);
+    return NULL;
+  }
+  return a;
+}
+
+int64_t deft_kernel_attr_int(deft_kernel_ctx *c, const char *name) {
+  const deft_attr *a = kattr(c, name, DEFT_ATTR_INT);
+  return a ? a->v.u.i : 0;
+}
+float deft_kernel_attr_float(deft_kernel_ctx *c, const char *name) {
+  const deft_attr *a = kattr(c, name, DEFT_ATTR_FLOAT);
+  return a ? a->v.u.f : 0;
+}
+bool deft_kernel_attr_bool(deft_kernel_ctx *c, const char *name) {
+  const deft_attr *a = kattr(c, name, DEFT_ATTR_BOOL);
+  return a ? a->v.u.b : false;
+}
+deft_dtype deft_kernel_attr_type(deft_kernel_ctx *c, const char *name) {
+  const deft_attr *a = kattr(c, name, DEFT_ATTR_TYPE);
+  return a ? (deft_dtype)a->v.u.type : DEFT_INVALID_DTYPE;
+}

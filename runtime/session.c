@@ -1,0 +1,197 @@
+/* runtime/session.c - sessions: variables, the plan cache and deft_session_run (see
+ * include/deft/session.h). Planning and execution live in runtime/executor.c. */
+#include <cblas.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "deft/ops.h"
+#include "runtime/alloc.h"
+#include "runtime/session_internal.h"
+
+deft_session *deft_session_new(deft_graph *g, deft_status *status) {
+  if (!deft_graph_ok(g)) {
+    deft_status_set(status, DEFT_FAILED_PRECONDITION, "the graph has a build error: %s",
+                    deft_status_message(deft_graph_status(g)));
+    return NULL;
+  }
+  deft_session *s = deft_calloc(1, sizeof *s);
+  if (!s) {
+    deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory creating a session");
+    return NULL;
+  }
+  s->graph = g;
+  s->threads = 1;
+  s->blas_threads = -1;
+  return s;
+}
+
+void deft_session_free(deft_session *s) {
+  if (!s) return;
+  for (size_t i = 0; i < s->plans.cap; i++)
+    if (s->plans.slots[i].key) deft_plan_free(s->plans.slots[i].value.ptr);
+  deft_strmap_free(&s->plans);
+  for (int i = 0; i < s->nvars_cap; i++) {
+    if (s->vars[i]) {
+      deft_tensor_reset(&s->vars[i]->value);
+      deft_free(s->vars[i]);
+    }
+    deft_free(s->rngs[i]);
+  }
+  deft_free(s->vars);
+  deft_free(s->rngs);
+  deft_free(s);
+}
+
+void deft_session_set_threads(deft_session *s, int n) { s->threads = n < 1 ? 1 : n; }
+
+deft_graph *deft_session_graph(const deft_session *s) { return s->graph; }
+
+static bool ensure_cap(deft_session *s, int id) {
+  if (id < s->nvars_cap) return true;
+  int ncap = s->nvars_cap ? s->nvars_cap : 64;
+  while (ncap <= id) ncap *= 2;
+  deft_var **nv = deft_realloc(s->vars, (size_t)ncap * sizeof *nv);
+  if (!nv) return false;
+  s->vars = nv;
+  deft_rng_state **nr = deft_realloc(s->rngs, (size_t)ncap * sizeof *nr);
+  if (!nr) return false;
+  s->rngs = nr;
+  for (int i = s->nvars_cap; i < ncap; i++) s->vars[i] = NULL, s->rngs[i] = NULL;
+  s->nvars_cap = ncap;
+  return true;
+}
+
+deft_var *deft_session_var(deft_session *s, const deft_op *op) {
+  if (!ensure_cap(s, op->id)) return NULL;
+  if (!s->vars[op->id]) {
+    s->vars[op->id] = deft_calloc(1, sizeof(deft_var));
+    if (s->vars[op->id]) s->vars[op->id]->op = op;
+  }
+  return s->vars[op->id];
+}
+
+deft_rng_state *deft_session_rng(deft_session *s, const deft_op *op) {
+  if (!ensure_cap(s, op->id)) return NULL;
+  if (!s->rngs[op->id]) s->rngs[op->id] = deft_calloc(1, sizeof(deft_rng_state));
+  return s->rngs[op->id];
+}
+
+static bool check_variable(const deft_op *var, deft_status *status) {
+  if (!var || !deft_op_is_variable(var)) {
+    deft_status_set(status, DEFT_INVALID_ARGUMENT, "'%s' is not a variable op",
+                    var ? var->name : "(null)");
+    return false;
+  }
+  return true;
+}
+
+bool deft_session_variable_initialized(deft_session *s, const deft_op *var) {
+  return var && var->id < s->nvars_cap && s->vars[var->id] && s->vars[var->id]->initialized;
+}
+
+deft_tensor *deft_session_variable_value(deft_session *s, const deft_op *var,
+                                         deft_status *status) {
+  if (!check_variable(var, status)) return NULL;
+  if (!deft_session_variable_initialized(s, var)) {
+    deft_status_set(status, DEFT_FAILED_PRECONDITION, "variable '%s' is uninitialized",
+                    var->name);
+    return NULL;
+  }
+  return deft_tensor_copy(&s->vars[var->id]->value, status);
+}
+
+bool deft_session_set_variable(deft_session *s, const deft_op *var, const deft_tensor *value,
+                               deft_status *status) {
+  if (!check_variable(var, status)) return false;
+  if ((int)value->dtype != var->out_types[0]) {
+    deft_status_set(status, DEFT_INVALID_ARGUMENT,
+                    "variable '%s' has dtype %s, but the value is %s", var->name,
+                    deft_dtype_name((deft_dtype)var->out_types[0]), deft_dtype_name(value->dtype));
+    return false;
+  }
+  deft_shape want;
+  if (deft_op_attr_shape(var, "shape", &want) && want.rank >= 0) {
+    bool ok = want.rank == value->rank;
+    for (int i = 0; ok && i < want.rank; i++)
+      ok = want.dims[i] < 0 || want.dims[i] == value->dims[i];
+    if (!ok) {
+      char a[128], b[128];
+      deft_status_set(status, DEFT_INVALID_ARGUMENT,
+                      "variable '%s' has shape %s, but the value has shape %s", var->name,
+                      deft_shape_format(want, a, sizeof a),
+                      deft_shape_format(deft_tensor_shape(value), b, sizeof b));
+      return false;
+    }
+  }
+  deft_var *v = deft_session_var(s, var);
+  deft_tensor copy = {0};
+  deft_tensor_set_shared(&copy, value);
+  if (!v || !deft_tensor_make_unique(&copy, status)) {
+    deft_tensor_reset(&copy);
+    if (!v) deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory");
+    return false;
+  }
+  deft_tensor_reset(&v->value);
+  v->value = copy;
+  v->initialized = true;
+  return true;
+}
+
+/* The cache key: the signature's op ids and indices, in the order given. */
+static char *signature_key(const deft_output *feeds, int nfeeds, const deft_output *fetches,
+                           int nfetches, deft_op *const *targets, int ntargets, size_t *len) {
+  size_t cap = 32 + 24 * (size_t)(nfeeds + nfetches + ntargets);
+  char *k = deft_malloc(cap);
+  if (!k) return NULL;
+  size_t n = 0;
+  for (int i = 0; i < nfeeds; i++)
+    n += (size_t)snprintf(k + n, cap - n, "f%d:%d,", feeds[i].op ? feeds[i].op->id : -1,
+                          feeds[i].index);
+  for (int i = 0; i < nfetches; i++)
+    n += (size_t)snprintf(k + n, cap - n, "o%d:%d,", fetches[i].op ? fetches[i].op->id : -1,
+                          fetches[i].index);
+  for (int i = 0; i < ntargets; i++)
+    n += (size_t)snprintf(k + n, cap - n, "t%d,", targets[i] ? targets[i]->id : -1);
+  *len = n;
+  return k;
+}
+
+bool deft_session_run(deft_session *s, const deft_output *feeds, deft_tensor *const *feed_values,
+                      int nfeeds, const deft_output *fetches, deft_tensor **fetch_values,
+                      int nfetches, deft_op *const *targets, int ntargets, deft_status *status) {
+  for (int i = 0; i < nfetches; i++) fetch_values[i] = NULL;
+  if (!deft_graph_ok(s->graph)) {
+    deft_status_set(status, DEFT_FAILED_PRECONDITION, "the graph has a build error: %s",
+                    deft_status_message(deft_graph_status(s->graph)));
+    return false;
+  }
+  size_t klen;
+  char *key = signature_key(feeds, nfeeds, fetches, nfetches, targets, ntargets, &klen);
+  if (!key) {
+    deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory planning a run");
+    return false;
+  }
+  deft_strmap_entry *e = deft_strmap_find(&s->plans, key, klen);
+  deft_plan *plan = e ? e->value.ptr : NULL;
+  if (!plan) {
+    plan = deft_plan_build(s, feeds, nfeeds, fetches, nfetches, targets, ntargets, status);
+    if (!plan) {
+      deft_free(key);
+      return false;
+    }
+    e = deft_strmap_insert(&s->plans, key, klen, NULL);
+    if (!e) {
+      deft_plan_free(plan);
+      deft_free(key);
+      deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory caching a plan");
+      return false;
+    }
+    e->value.ptr = plan;
+  }
+  deft_free(key);
+  if (s->blas_threads != s->threads) {
+    openblas_set_num_threads(s->threads);
+    s->blas_threads = s->threads;
+  }
+  return deft_plan_run(s, plan, feed_values, fetch_values, status);
+}

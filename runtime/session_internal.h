@@ -1,0 +1,79 @@
+/* runtime/session_internal.h - sessions, cached plans and the kernel context. Internal. */
+#ifndef DEFT_RUNTIME_SESSION_INTERNAL_H
+#define DEFT_RUNTIME_SESSION_INTERNAL_H
+
+#include "deft/session.h"
+#include "graph/graph_internal.h"
+#include "graph/strmap.h"
+#include "ops/op_def.h"
+#include "runtime/tensor_internal.h"
+
+/* One tensor value in a plan. Owner slots keep their buffer across runs (reused when unshared);
+ * alias slots (forwarded buffers) and fed slots drop theirs after their last use. */
+typedef struct deft_slot {
+  deft_tensor value;
+  deft_var *ref; /* set when the value is a reference to variable storage */
+  bool dead;
+  bool produced;
+  bool alias;
+} deft_slot;
+
+typedef struct deft_step {
+  deft_op *op;
+  int *in_slots;   /* op->ninputs slot indices */
+  int out_base;    /* op's outputs occupy slots [out_base, out_base + noutputs) */
+  int nctrl;
+  int *ctrl_steps; /* steps of control inputs (for deadness) */
+  int nrelease;
+  int *release;    /* alias/fed slots whose last use is this step */
+} deft_step;
+
+typedef struct deft_plan {
+  int nsteps;
+  deft_step *steps;
+  bool *step_dead;
+  int nslots;
+  deft_slot *slots;
+  int nfeeds;
+  deft_output *feeds;
+  int *feed_slots;
+  int nfetches;
+  int *fetch_slots;
+  int ntail_release;
+  int *tail_release; /* fed slots never consumed, released at the end */
+} deft_plan;
+
+struct deft_session {
+  deft_graph *graph;
+  int threads;
+  int blas_threads; /* what OpenBLAS was last set to */
+  deft_var **vars;  /* indexed by op id; created on first use */
+  deft_rng_state **rngs;
+  int nvars_cap;
+  deft_strmap plans; /* signature -> deft_plan* */
+};
+
+struct deft_kernel_ctx {
+  deft_session *session;
+  const deft_op *op;
+  deft_plan *plan;
+  deft_step *step;
+  deft_status *status;
+  bool failed;
+};
+
+/* Session storage for a variable op / an op's RNG (created on first use); NULL on OOM. */
+deft_var *deft_session_var(deft_session *s, const deft_op *op);
+deft_rng_state *deft_session_rng(deft_session *s, const deft_op *op);
+
+/* Builds the plan for a signature; NULL with status set on failure. Freed with
+ * deft_plan_free. */
+deft_plan *deft_plan_build(deft_session *s, const deft_output *feeds, int nfeeds,
+                           const deft_output *fetches, int nfetches, deft_op *const *targets,
+                           int ntargets, deft_status *status);
+void deft_plan_free(deft_plan *p);
+/* Executes a plan. feed_values line up with the plan's feeds. */
+bool deft_plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_values,
+                   deft_tensor **fetch_values, deft_status *status);
+
+#endif
