@@ -19,5 +19,6 @@
 #include "deft/ops.h"
 #include "deft/session.h"
 #include "deft/data.h"
+#include "deft/train.h"
 
 #endif
