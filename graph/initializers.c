@@ -169,8 +169,10 @@ deft_output deft_initializer_build(deft_graph *g, deft_initializer init, deft_dt
 deft_op *deft_get_variable(deft_graph *g, const char *name, deft_dtype dtype, deft_shape shape,
                            deft_initializer init, bool trainable) {
   if (!deft_graph_ok(g)) return NULL;
-  const char *full = deft_graph_scoped_name(g, name);
-  if (!full) {
+  const char *vs = deft_graph_variable_scope(g);
+  char full[1024];
+  snprintf(full, sizeof full, "%s%s%s", vs, *vs ? "/" : "", name);
+  if (!*name) {
     deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory creating variable '%s'", name);
     return NULL;
   }
@@ -178,11 +180,11 @@ deft_op *deft_get_variable(deft_graph *g, const char *name, deft_dtype dtype, de
     deft_graph_fail(g, DEFT_ALREADY_EXISTS, "variable '%s' already exists", full);
     return NULL;
   }
-  char scope[1024];
+  char scope[1100];
   snprintf(scope, sizeof scope, "%s/Initializer/", full);
   if (!deft_graph_push_scope(g, scope)) return NULL;
   deft_output value = deft_initializer_build(g, init, dtype, shape);
   deft_graph_pop_scope(g);
   if (!value.op) return NULL;
-  return deft_variable_new(g, name, value, trainable);
+  return deft_variable_new_exact(g, full, value, trainable);
 }

@@ -73,7 +73,7 @@ deft_output deft_dense(deft_graph *g, deft_output x, int64_t units, const deft_d
                     (long long)units);
     return NONE;
   }
-  if (!deft_graph_push_scope(g, lname)) return NONE;
+  if (!deft_graph_push_variable_scope(g, name, "dense")) return NONE;
   deft_dtype dt = deft_output_dtype(x);
   deft_op *kernel = deft_get_variable(g, "kernel", dt, DEFT_SHAPE(s.dims[1], units),
                                       o->kernel_initializer, !o->not_trainable);
@@ -90,7 +90,7 @@ deft_output deft_dense(deft_graph *g, deft_output x, int64_t units, const deft_d
     y = deft_activation(g, y, o->activation, o->leaky_alpha, NULL);
     if (kernel) regularize(g, kernel, o->kernel_l1, o->kernel_l2);
   }
-  deft_graph_pop_scope(g);
+  deft_graph_pop_variable_scope(g);
   return deft_graph_ok(g) ? y : NONE;
 }
 
@@ -199,7 +199,7 @@ deft_output deft_batch_normalization(deft_graph *g, deft_output x, deft_output t
                     training.op->name);
     return NONE;
   }
-  if (!deft_graph_push_scope(g, lname)) return NONE;
+  if (!deft_graph_push_variable_scope(g, name, "batch_normalization")) return NONE;
   deft_dtype dt = deft_output_dtype(x);
   int64_t ch = s.dims[s.rank - 1];
   deft_shape cs = DEFT_SHAPE(ch);
@@ -243,7 +243,7 @@ deft_output deft_batch_normalization(deft_graph *g, deft_output x, deft_output t
     y = deft_add(g, x_scaled, shift, "add_1");
     deft_graph_pop_scope(g);
   }
-  deft_graph_pop_scope(g);
+  deft_graph_pop_variable_scope(g);
   return deft_graph_ok(g) ? y : NONE;
 }
 
