@@ -2,6 +2,7 @@
  * runtime/bundle.h and ../shared/spec/TF_FORMATS.md section 4). */
 #include "runtime/bundle.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -684,7 +685,7 @@ static bool pread_all(int fd, void *buf, size_t n, int64_t off) {
   return true;
 }
 
-/* Decodes DT_STRING bytes (TF_FORMATS 4.2) into t. */
+/* Decodes DT_STRING bytes (TF_FORMATS 4.2) into t, checking both checksums. */
 static bool decode_strings(const rentry *e, const char *file, const unsigned char *b, size_t size,
                            deft_tensor *t, deft_status *s) {
   const unsigned char *p = b, *end = b + size;
@@ -694,47 +695,37 @@ static bool decode_strings(const rentry *e, const char *file, const unsigned cha
   uint32_t crc = 0;
   uint64_t total = 0;
   for (int64_t i = 0; !bad && i < t->n; i++) {
-    unsigned char le[8];
-    if (!(p = deft_varint_get(p, end, 64, &lens[i]))) {
-      bad = "bad string length varint";
+    p = deft_varint_get(p, end, 64, &lens[i]);
+    if (!p || lens[i] > size - total) {
+      bad = "bad string length";
       break;
     }
-    size_t nle = lens[i] > UINT32_MAX ? 8 : 4;
+    total += lens[i];
+    unsigned char le[8];
+    size_t nle = lens[i] > UINT32_MAX ? 8 : 4; /* lengths enter the crc as uint32 LE */
     for (size_t k = 0; k < nle; k++) le[k] = (unsigned char)(lens[i] >> (8 * k));
     crc = deft_crc32c_extend(crc, le, nle);
-    if (lens[i] > size) bad = "string length beyond the tensor's size";
-    else total += lens[i];
   }
-  uint32_t len_crc = crc;
-  if (!bad && (size_t)(end - p) < 4) bad = "truncated string lengths checksum";
-  if (!bad && total != (uint64_t)(end - p - 4)) bad = "string lengths do not add up to its size";
-  if (!bad) {
-    crc = deft_crc32c_extend(crc, p, (size_t)(end - p));
-    if (deft_crc32c_mask(crc) != e->crc) bad = "crc32c mismatch";
-    else if (deft_crc32c_unmask((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                                (uint32_t)p[3] << 24) != len_crc)
-      bad = "string lengths checksum mismatch";
-  }
-  p += 4;
-  deft_bytes *str = bad ? NULL : deft_tensor_str(t);
-  for (int64_t i = 0; !bad && i < t->n; i++) {
-    if (lens[i]) {
-      str[i].data = deft_strndup((const char *)p, (size_t)lens[i]);
-      if (!str[i].data) {
-        deft_free(lens);
-        return oom(s, "reading a string tensor");
-      }
-      str[i].len = (size_t)lens[i];
-    }
-    p += lens[i];
+  if (!bad && ((size_t)(end - p) < 4 || total != (uint64_t)(end - p) - 4))
+    bad = "string lengths do not add up to the entry's size";
+  if (!bad && deft_crc32c_mask(deft_crc32c_extend(crc, p, (size_t)(end - p))) != e->crc)
+    bad = "crc32c mismatch";
+  if (!bad && deft_crc32c_unmask((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                                 (uint32_t)p[3] << 24) != crc)
+    bad = "string lengths checksum mismatch";
+  deft_bytes *str = deft_tensor_str(t);
+  bool nomem = false;
+  if (!bad) p += 4;
+  for (int64_t i = 0; !bad && !nomem && i < t->n; p += lens[i++]) {
+    if (lens[i] && !(str[i].data = deft_strndup((const char *)p, (size_t)lens[i]))) nomem = true;
+    else str[i].len = (size_t)lens[i];
   }
   deft_free(lens);
-  if (bad) {
+  if (nomem) return oom(s, "reading a string tensor");
+  if (bad)
     deft_status_set(s, DEFT_DATA_LOSS, "checkpoint tensor '%s' in %s: %s (offset %" PRId64
                     ", %" PRId64 " bytes)", e->key, file, bad, e->offset, e->size);
-    return false;
-  }
-  return true;
+  return !bad;
 }
 
 static deft_tensor *read_entry(deft_bundle_reader *r, const rentry *e, deft_status *s) {
@@ -979,11 +970,12 @@ static bool tp_parse(tparser *tp, char **model, char ***paths, int *n) {
       if (list && tp->p++ >= tp->end) return tp_fail(tp, "unterminated list");
     } else if (IS_FIELD("all_model_checkpoint_timestamps") ||
                IS_FIELD("last_preserved_timestamp")) {
-      const char *num = tp->p; /* numbers, or a list of them: accepted and ignored */
-      while (tp->p < tp->end && (strchr("0123456789+-.eEinfatyINFATY", *tp->p) ||
-                                 (list && strchr("[], \t\r\n", *tp->p))) && *tp->p)
+      const char *num = tp->p; /* a number, or a list of them: accepted and ignored */
+      while (tp->p < tp->end && (list ? *tp->p != ']' : isalnum((unsigned char)*tp->p) ||
+                                                         strchr("_.+-", *tp->p)) && *tp->p)
         tp->p++;
       if (tp->p == num) return tp_fail(tp, "expected a number");
+      if (list && (tp->p >= tp->end || *tp->p++ != ']')) return tp_fail(tp, "unterminated list");
     } else {
       char what[160];
       snprintf(what, sizeof what, "unknown field '%.*s'", (int)(nl > 100 ? 100 : nl), name);
@@ -1067,7 +1059,8 @@ bool deft_checkpoint_state_write(const char *dir, const char *model_path,
                     "path, or negative count %d", n);
     return false;
   }
-  static const char k_model[] = "model_checkpoint_path: \"", k_all[] = "all_model_checkpoint_paths: \"";
+  static const char k_model[] = "model_checkpoint_path: \"",
+                    k_all[] = "all_model_checkpoint_paths: \"";
   size_t cap = sizeof k_model + 4 * strlen(model_path) + 3;
   for (int i = 0; i < n; i++) {
     if (!all_paths[i]) {

@@ -723,7 +723,8 @@ deft_sstable *deft_sstable_open(const char *path, deft_status *status) {
     goto fail;
   }
   if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > SIZE_MAX / 2) {
-    deft_status_set(status, DEFT_FAILED_PRECONDITION, "'%s' is not a regular file", path);
+    deft_status_set(status, DEFT_FAILED_PRECONDITION, "'%s' is not a regular file of a "
+                    "readable size", path);
     goto fail;
   }
   if (!(t = table_new(path, status))) goto fail;

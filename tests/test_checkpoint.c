@@ -202,32 +202,26 @@ START_TEST(worked_example_bytes) {
 }
 END_TEST
 static const char *const INDEPENDENT_READER_PY =
-    "# Independent V2 checkpoint reader (TF_FORMATS.md 4): parses the .index table and the entries'\n"
-    "# protobuf wire format by hand, checks CRCs, and prints one line per tensor:\n"
+    "# Independent V2 checkpoint reader (TF_FORMATS.md 4), sharing no code with deft: parses the\n"
+    "# .index table and the entries' protobuf wire format by hand, checks CRCs, and prints one\n"
+    "# line per tensor:\n"
     "# key dtype dims offset size crc_ok packed sum min max\n"
     "import struct, sys\n"
     "prefix, out = sys.argv[1], sys.argv[2]\n"
     "T = []\n"
     "for b in range(256):\n"
-    "    c = b\n"
-    "    for _ in range(8):\n"
-    "        c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1\n"
-    "    T.append(c)\n"
-    "def crc32c(data):\n"
-    "    c = 0xFFFFFFFF\n"
-    "    for x in data:\n"
-    "        c = T[(c ^ x) & 0xFF] ^ (c >> 8)\n"
+    "    for _ in range(8): b = (b >> 1) ^ 0x82F63B78 if b & 1 else b >> 1\n"
+    "    T.append(b)\n"
+    "def crc32c(data, c=0xFFFFFFFF):\n"
+    "    for x in data: c = T[(c ^ x) & 0xFF] ^ (c >> 8)\n"
     "    return c ^ 0xFFFFFFFF\n"
     "def unmask(m):\n"
     "    r = (m - 0xa282ead8) & 0xFFFFFFFF\n"
     "    return ((r >> 17) | (r << 15)) & 0xFFFFFFFF\n"
     "def varint(b, i):\n"
     "    v = s = 0\n"
-    "    while True:\n"
-    "        x = b[i]; i += 1\n"
-    "        v |= (x & 0x7F) << s; s += 7\n"
-    "        if not x & 0x80:\n"
-    "            return v, i\n"
+    "    while b[i] & 0x80: v |= (b[i] & 0x7F) << s; s += 7; i += 1\n"
+    "    return v | (b[i] << s), i + 1\n"
     "def block(f, off, size):\n"
     "    blk, typ = f[off:off + size], f[off + size]\n"
     "    stored = struct.unpack('<I', f[off + size + 1:off + size + 5])[0]\n"
@@ -239,50 +233,41 @@ static const char *const INDEPENDENT_READER_PY =
     "    limit, i, key, out = len(b) - 4 - 4 * n, 0, b'', []\n"
     "    while i < limit:\n"
     "        sh, i = varint(b, i); ns, i = varint(b, i); vl, i = varint(b, i)\n"
-    "        key = key[:sh] + b[i:i + ns]; i += ns\n"
-    "        out.append((key, b[i:i + vl])); i += vl\n"
+    "        key = key[:sh] + b[i:i + ns]; out.append((key, b[i + ns:i + ns + vl])); i += ns + vl\n"
     "    return out\n"
     "def fields(b):\n"
     "    d, i = {}, 0\n"
     "    while i < len(b):\n"
     "        tag, i = varint(b, i)\n"
-    "        wt = tag & 7\n"
-    "        if wt == 0: v, i = varint(b, i)\n"
-    "        elif wt == 2:\n"
-    "            n, i = varint(b, i); v = b[i:i + n]; i += n\n"
-    "        elif wt == 5: v = struct.unpack('<I', b[i:i + 4])[0]; i += 4\n"
-    "        elif wt == 1: v = struct.unpack('<Q', b[i:i + 8])[0]; i += 8\n"
+    "        if tag & 7 == 0: v, i = varint(b, i)\n"
+    "        elif tag & 7 == 2: n, i = varint(b, i); v = b[i:i + n]; i += n\n"
+    "        elif tag & 7 == 5: v = struct.unpack('<I', b[i:i + 4])[0]; i += 4\n"
     "        else: raise ValueError('wire type')\n"
     "        d.setdefault(tag >> 3, []).append(v)\n"
     "    return d\n"
     "idx = open(prefix + '.index', 'rb').read()\n"
     "assert idx[-8:] == bytes.fromhex('57fb808b247547db'), 'magic'\n"
-    "p = 0\n"
-    "h = []\n"
-    "for _ in range(4):\n"
-    "    v, p = varint(idx[-48:], p); h.append(v)\n"
-    "all_entries = []\n"
+    "h, p = [], 0\n"
+    "for _ in range(4): v, p = varint(idx[-48:], p); h.append(v)\n"
+    "table = []\n"
     "for _, v in entries(block(idx, h[2], h[3])):\n"
-    "    o, j = varint(v, 0); s, j = varint(v, j)\n"
-    "    all_entries += entries(block(idx, o, s))\n"
-    "assert all_entries[0][0] == b'', 'header'\n"
-    "data = open(prefix + '.data-00000-of-00001', 'rb').read()\n"
-    "fmt = {1: 'f', 2: 'd', 3: 'i', 9: 'q'}\n"
-    "end = 0\n"
+    "    o, j = varint(v, 0); s, j = varint(v, j); table += entries(block(idx, o, s))\n"
+    "assert table[0][0] == b'', 'header'\n"
+    "data, end = open(prefix + '.data-00000-of-00001', 'rb').read(), 0\n"
     "with open(out, 'w') as w:\n"
-    "    for key, val in all_entries[1:]:\n"
+    "    for key, val in table[1:]:\n"
     "        e = fields(val)\n"
-    "        dims = [fields(d).get(1, [0])[0] for d in fields(e[2][0]).get(2, [])] if 2 in e else []\n"
+    "        dims = [fields(d).get(1, [0])[0] for d in fields(e[2][0]).get(2, [])]\n"
     "        off, size, dt = e.get(4, [0])[0], e.get(5, [0])[0], e[1][0]\n"
     "        raw = data[off:off + size]\n"
     "        ok = int(len(raw) == size and unmask(e[6][0]) == crc32c(raw))\n"
-    "        packed = int(off == end); end = off + size\n"
-    "        vals = struct.unpack('<%d%s' % (size // struct.calcsize(fmt[dt]), fmt[dt]), raw)\n"
+    "        packed, end = int(off == end), off + size\n"
+    "        vals = struct.unpack('<%d%s' % (size // 4, 'f'), raw) if dt == 1 else [0.0]\n"
     "        s = 0.0\n"
-    "        for x in vals:\n"
-    "            s += x\n"
-    "        w.write('%s %d %s %d %d %d %d %r %r %r\\n' % (key.decode(), dt, ','.join(map(str, dims)) or '-',\n"
-    "                off, size, ok, packed, s, min(vals) if vals else 0.0, max(vals) if vals else 0.0))\n"
+    "        for x in vals: s += x\n"
+    "        shape = ','.join(map(str, dims)) or '-'\n"
+    "        w.write('%s %d %s %d %d %d %d %r %r %r\\n' % (key.decode(), dt, shape, off,\n"
+    "                size, ok, packed, s, min(vals), max(vals)))\n"
     "    w.write('END %d %d\\n' % (end, len(data)))\n";
 
 /* ---- real TF checkpoints ---- */
@@ -528,7 +513,8 @@ static const char *const RT_KEYS[NRT] = {"f32", "f64", "i32", "i64", "u8", "bool
 
 static void make_round_trip_tensors(deft_tensor **t) {
   deft_status *s = deft_status_new();
-  t[0] = float_tensor((const int64_t[]){2, 3}, 2, (const float[]){1.5f, -2, 0, 1e-30f, 3e38f, -0.0f});
+  t[0] = float_tensor((const int64_t[]){2, 3}, 2,
+                      (const float[]){1.5f, -2, 0, 1e-30f, 3e38f, -0.0f});
   t[1] = deft_tensor_from_data(DEFT_DOUBLE, (const int64_t[]){3}, 1,
                                (const double[]){3.141592653589793, -1e300, 5e-324}, 24, s);
   t[2] = deft_tensor_from_data(DEFT_INT32, (const int64_t[]){3}, 1,
@@ -785,9 +771,80 @@ START_TEST(sstable_separators_and_blocks) {
 }
 END_TEST
 
+/* Wraps hand-made data block bytes (with a valid trailer CRC) in a table whose index entry has
+ * key ikey, and opens it; structure errors behind a correct CRC must still be caught. */
+static deft_sstable *open_raw(const unsigned char *blk, size_t n, unsigned char type,
+                              const char *ikey, deft_status *s) {
+  membuf m = {0};
+  size_t at[2], len[2];
+  unsigned char index[64] = {0, (unsigned char)strlen(ikey), 2}, meta[8] = {0, 0, 0, 0, 1};
+  size_t k = 3 + strlen(ikey);
+  memcpy(index + 3, ikey, strlen(ikey));
+  index[k++] = 0; /* handle: offset 0, size n (< 128) */
+  index[k++] = (unsigned char)n;
+  k += 4; /* restart 0 */
+  index[k++] = 1;
+  k += 3;
+  for (int b = 0; b < 3; b++) {
+    const unsigned char *p = b == 0 ? blk : b == 1 ? meta : index;
+    size_t pn = b == 0 ? n : b == 1 ? 8 : k;
+    unsigned char trailer[5] = {b == 0 ? type : 0};
+    uint32_t crc = deft_crc32c_mask(deft_crc32c_extend(deft_crc32c(p, pn), trailer, 1));
+    for (int i = 0; i < 4; i++) trailer[1 + i] = (unsigned char)(crc >> (8 * i));
+    if (b) at[b - 1] = m.len, len[b - 1] = pn;
+    mem_write(&m, p, pn, NULL);
+    mem_write(&m, trailer, 5, NULL);
+  }
+  unsigned char footer[48] = {(unsigned char)at[0], (unsigned char)len[0], (unsigned char)at[1],
+                              (unsigned char)len[1]};
+  unhex("57 fb 80 8b 24 75 47 db", footer + 40);
+  mem_write(&m, footer, 48, NULL);
+  deft_sstable *t = deft_sstable_open_buffer(m.p, m.len, "raw.index", s);
+  free(m.p);
+  return t;
+}
+
+START_TEST(sstable_structure_errors) {
+  static const struct {
+    const char *hex, *ikey, *kw1, *kw2;
+    unsigned char type;
+  } cases[] = {
+      {"00 01 00 61  00 00 00 00 01 00 00 00", "b", NULL, NULL, 0}, /* valid: key "a" */
+      {"80 80 80 80 80 80  00 00 00 00 01 00 00 00", "b", "bad varint", "at offset 0", 0},
+      {"00 00 00 64 00 00 00", "b", "restart array out of range", "100 restarts", 0},
+      {"00 01 00 61 05 01 00 62  00 00 00 00 01 00 00 00", "b", "shared-prefix", "offset 4", 0},
+      {"00 05 00 61  00 00 00 00 01 00 00 00", "b", "overruns", "offset 0", 0},
+      {"00 01 00 62 00 01 00 61  00 00 00 00 01 00 00 00", "c", "not greater", "offset 4", 0},
+      {"00 01 00 61 00 01 00 62  00 00 00 00 02 00 00 00 02 00 00 00", "c", "restart point 1",
+       "entry boundary", 0},
+      {"00 01 00 61 00 01 00 62  00 00 00 00 09 00 00 00 02 00 00 00", "c", "restart point 1",
+       "out of range", 0},
+      {"00 01 00 62  00 00 00 00 01 00 00 00", "a", "outside the range", "offset 0", 0},
+      {"00 01 00 61  00 00 00 00 01 00 00 00", "b", "compression type 2", "offset 0", 2},
+      {"ff ff ff ff 0f 00 01", "b", "Snappy", "offset 0", 1},
+      {"00 00", "b", "no restart count", "offset 0", 0},
+  };
+  deft_status *s = deft_status_new();
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    unsigned char blk[64];
+    size_t n = unhex(cases[i].hex, blk);
+    deft_sstable *t = open_raw(blk, n, cases[i].type, cases[i].ikey, s);
+    if (!cases[i].kw1) {
+      ck_assert_msg(t != NULL, "%s", deft_status_message(s));
+      ck_assert(deft_sstable_find(t, "a", 1, NULL));
+      deft_sstable_free(t);
+      continue;
+    }
+    ck_assert_msg(t == NULL, "case %zu accepted", i);
+    TU_ASSERT_STATUS(s, DEFT_DATA_LOSS, "raw.index", cases[i].kw1, cases[i].kw2);
+  }
+  deft_status_free(s);
+}
+END_TEST
+
 START_TEST(string_tensor_layout) {
   /* TF_FORMATS 4.2 for ["ab", ""]: varint lengths, Mask(crc32c(02 00 00 00 00 00 00 00)) as 4
-   * LE bytes, then "ab"; entry crc = Mask(crc over lengths-as-uint32 ‖ those 4 bytes ‖ "ab"). */
+   * LE bytes, then "ab"; entry crc = Mask(crc over lengths-as-uint32, those 4 bytes, "ab"). */
   char prefix[1100], path[1200];
   snprintf(prefix, sizeof prefix, "%s/s", fresh_dir("strlayout"));
   deft_tensor *t = deft_tensor_new(DEFT_STRING, (const int64_t[]){2}, 1, NULL);
@@ -1283,8 +1340,8 @@ static int try_everything(const char *prefix, deft_status *s) {
   if (!r) {
     deft_code c = deft_status_code(s);
     ck_assert_msg(c == DEFT_DATA_LOSS || c == DEFT_NOT_FOUND || c == DEFT_UNIMPLEMENTED ||
-                  c == DEFT_FAILED_PRECONDITION || c == DEFT_RESOURCE_EXHAUSTED, "unexpected %s: %s", deft_code_name(c),
-                  deft_status_message(s));
+                  c == DEFT_FAILED_PRECONDITION || c == DEFT_RESOURCE_EXHAUSTED,
+                  "unexpected %s: %s", deft_code_name(c), deft_status_message(s));
     ck_assert(strlen(deft_status_message(s)) > 0);
     return -1;
   }
@@ -1487,8 +1544,9 @@ START_TEST(state_read_variants) {
       "all_model_checkpoint_paths: \"/m/ck\" \"pt-1\"\n"  /* adjacent strings concatenate */
       "all_model_checkpoint_paths: \"/m/\\x41\\102\\?\"\n"
       "all_model_checkpoint_timestamps: 1571234567.123\n"
-      "all_model_checkpoint_timestamps: 1571234568\n"
-      "last_preserved_timestamp: 1571234500.5\n";
+      "all_model_checkpoint_timestamps: [1571234568, 1e9]\n"
+      "last_preserved_timestamp: 1571234500.5\n"
+      "all_model_checkpoint_paths: [ \"/l1\", '/l2' ]\n";
   write_bytes(path, text, sizeof text - 1);
   deft_status *s = deft_status_new();
   char *model, **paths;
@@ -1496,9 +1554,11 @@ START_TEST(state_read_variants) {
   ck_assert_msg(deft_checkpoint_state_read(dir, &model, &paths, &n, s), "%s",
                 deft_status_message(s));
   ck_assert_str_eq(model, "/m/ckpt-2");
-  ck_assert_int_eq(n, 2);
+  ck_assert_int_eq(n, 4);
   ck_assert_str_eq(paths[0], "/m/ckpt-1");
   ck_assert_str_eq(paths[1], "/m/AB?");
+  ck_assert_str_eq(paths[2], "/l1");
+  ck_assert_str_eq(paths[3], "/l2");
   deft_checkpoint_state_free(model, paths, n);
   deft_checkpoint_state_free(NULL, NULL, 0);
   deft_status_free(s);
@@ -1590,6 +1650,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, worked_example_bytes);
   tcase_add_test(tc, restart_points_every_16);
   tcase_add_test(tc, sstable_separators_and_blocks);
+  tcase_add_test(tc, sstable_structure_errors);
   tcase_add_test(tc, string_tensor_layout);
   tcase_add_test(tc, round_trip_all_dtypes);
   suite_add_tcase(s, tc);
