@@ -21,5 +21,6 @@
 #include "deft/data.h"
 #include "deft/train.h"
 #include "deft/training_ops.h"
+#include "deft/saver.h"
 
 #endif
