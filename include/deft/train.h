@@ -101,8 +101,8 @@ DEFT_API deft_output deft_activation(deft_graph *g, deft_output x, const char *a
 /* Options of deft_batch_normalization. Zeroed = TF's defaults (momentum 0.99, epsilon 0.001,
  * center and scale on). */
 typedef struct deft_batch_norm_options {
-  float momentum;
-  float epsilon;
+  double momentum; /* doubles, as Python passes them: 1 - 0.9 rounds to float32 as TF's does */
+  double epsilon;
   bool no_center;
   bool no_scale;
 } deft_batch_norm_options;
