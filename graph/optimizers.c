@@ -163,45 +163,69 @@ void deft_optimizer_free(deft_optimizer *opt) {
 
 /* ---- variables created by optimizers (slots, beta powers, the global step) ---- */
 
-/* Creates a variable `base` (made unique; at the top level when `absolute`, else in the current
- * scope) whose initial value is a Const of dtype/shape filled with `value`, named
- * "<var>/<init_name>". Control-dependency scopes are suspended meanwhile, as TF's init_scope
- * does, so initializers never wait for training-time ops. Exposed to graph/schedules.c. */
-deft_op *deft__optim_new_filled_var(deft_graph *g, const char *base, bool absolute,
-                                    deft_dtype dtype, deft_shape shape, double value,
-                                    const char *init_name, bool trainable);
-deft_op *deft__optim_new_filled_var(deft_graph *g, const char *base, bool absolute,
-                                    deft_dtype dtype, deft_shape shape, double value,
-                                    const char *init_name, bool trainable) {
+/* Creates the variable with the exact full name `full`, non-trainable, whose initial value is
+ * init's ops under "<full>/Initializer/" (TF's get_variable, for slots) or, when init is NULL, a
+ * Const `value` named "<full>/initial_value" (TF's tf.Variable, for Adam's beta powers).
+ * Control-dependency scopes are suspended meanwhile, as TF's init_scope does, so initializers
+ * never wait for training-time ops. */
+static deft_op *new_var_exact(deft_graph *g, const char *full, deft_dtype dtype, deft_shape shape,
+                              const deft_initializer *init, double value) {
   if (!deft_graph_ok(g)) return NULL;
   if (!deft_shape_is_fully_defined(shape)) {
     char s[128];
     deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
-                    "cannot create variable '%s': its shape %s is not fully defined", base,
+                    "cannot create variable '%s': its shape %s is not fully defined", full,
                     deft_shape_format(shape, s, sizeof s));
+    return NULL;
+  }
+  char scope[1100];
+  if ((size_t)snprintf(scope, sizeof scope, init ? "%s/Initializer/" : "%s/", full) >=
+      sizeof scope) {
+    deft_graph_fail(g, DEFT_INVALID_ARGUMENT, "variable name '%s' is too long", full);
     return NULL;
   }
   int saved_ctrl = g->nctrl_scopes;
   g->nctrl_scopes = 0; /* nothing below pushes a control scope */
   deft_op *var = NULL;
-  if (absolute && !deft_graph_push_scope(g, "")) goto out;
-  const char *scoped = deft_graph_scoped_name(g, base);
-  const char *full = scoped ? deft_graph_unique_name(g, scoped, false) : NULL;
-  if (absolute) deft_graph_pop_scope(g);
-  char scope[1024];
-  if (!full || (size_t)snprintf(scope, sizeof scope, "%s/", full) >= sizeof scope) {
-    deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "cannot name variable '%s'", base);
-    goto out;
+  if (deft_graph_push_scope(g, scope)) {
+    deft_output iv = init ? deft_initializer_build(g, *init, dtype, shape)
+                          : deft_const_fill(g, dtype, shape, value, "initial_value");
+    deft_graph_pop_scope(g);
+    if (iv.op) var = deft_variable_new_exact(g, full, iv, false);
   }
-  if (!deft_graph_push_scope(g, scope)) goto out;
-  deft_output init = deft_const_fill(g, dtype, shape, value, init_name);
-  deft_graph_pop_scope(g);
-  if (!init.op || !deft_graph_push_scope(g, "")) goto out;
-  var = deft_variable_new(g, full, init, trainable);
-  deft_graph_pop_scope(g);
-out:
   g->nctrl_scopes = saved_ctrl;
   return var;
+}
+
+/* `base` joined to `prefix` (a scope, may be "") and made unique among op names; NULL after
+ * recording an error. */
+static const char *unique_in(deft_graph *g, const char *prefix, const char *base) {
+  char joined[1100];
+  if ((size_t)snprintf(joined, sizeof joined, "%s%s%s", prefix, *prefix ? "/" : "", base) >=
+      sizeof joined) {
+    deft_graph_fail(g, DEFT_INVALID_ARGUMENT, "variable name '%s' is too long", base);
+    return NULL;
+  }
+  const char *full = deft_graph_unique_name(g, joined, false);
+  if (!full) deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory naming '%s'", base);
+  return full;
+}
+
+/* Adam's beta1_power / beta2_power: float32 scalars named in the current name scope. */
+static deft_op *new_beta_power(deft_graph *g, const char *base, float value) {
+  const char *full = unique_in(g, deft_graph_scope(g), base);
+  return full ? new_var_exact(g, full, DEFT_FLOAT, DEFT_SCALAR, NULL, value) : NULL;
+}
+
+/* A slot "<variable scope>/<var>/<Name>" (made unique: "_1", ...), as slot_creator names it. */
+static deft_op *new_slot(deft_graph *g, deft_op *var, const char *opt_name,
+                         deft_initializer init) {
+  char base[1100];
+  snprintf(base, sizeof base, "%s/%s", var->name, opt_name);
+  const char *full = unique_in(g, deft_graph_variable_scope(g), base);
+  deft_output ref = {var, 0};
+  return full ? new_var_exact(g, full, deft_output_dtype(ref), deft_output_shape(ref), &init, 0)
+              : NULL;
 }
 
 static slot_entry *find_slots(deft_optimizer *o, const deft_op *var) {
@@ -215,10 +239,8 @@ static bool create_slots(deft_optimizer *o, const deft_grad_and_var *gv, int n) 
   deft_graph *g = o->g;
   const kind_info *k = &kinds[o->kind];
   if (o->kind == OPT_ADAM && !o->beta1_power) {
-    o->beta1_power = deft__optim_new_filled_var(g, "beta1_power", false, DEFT_FLOAT, DEFT_SCALAR,
-                                                o->h[0], "initial_value", false);
-    o->beta2_power = deft__optim_new_filled_var(g, "beta2_power", false, DEFT_FLOAT, DEFT_SCALAR,
-                                                o->h[1], "initial_value", false);
+    o->beta1_power = new_beta_power(g, "beta1_power", o->h[0]);
+    o->beta2_power = new_beta_power(g, "beta2_power", o->h[1]);
     if (!o->beta1_power || !o->beta2_power) return false;
   }
   if (k->nslots == 0) return true;
@@ -234,21 +256,14 @@ static bool create_slots(deft_optimizer *o, const deft_grad_and_var *gv, int n) 
       o->slots = ns;
       o->slots_cap = ncap;
     }
-    deft_op *var = gv[i].var;
-    deft_output ref = {var, 0};
-    deft_dtype dt = deft_output_dtype(ref);
-    deft_shape shape = deft_output_shape(ref);
-    char base[1024];
-    snprintf(base, sizeof base, "%s/%s", var->name, k->name);
-    double init0 = 0.0;
-    const char *init0_name = "Initializer/zeros";
-    if (o->kind == OPT_ADAGRAD) init0 = o->h[0], init0_name = "Initializer/Const";
-    if (o->kind == OPT_RMSPROP) init0 = 1.0, init0_name = "Initializer/ones";
-    slot_entry e = {var, {NULL, NULL}};
-    e.slot[0] = deft__optim_new_filled_var(g, base, true, dt, shape, init0, init0_name, false);
-    if (k->nslots > 1)
-      e.slot[1] = deft__optim_new_filled_var(g, base, true, dt, shape, 0.0, "Initializer/zeros",
-                                             false);
+    /* Momentum: zeros; Adagrad: initial_accumulator_value; RMSProp: ones (rms), zeros
+     * (momentum); Adam: zeros (m), zeros (v). */
+    deft_initializer first = deft_init_zeros();
+    if (o->kind == OPT_ADAGRAD) first = deft_init_constant(o->h[0]);
+    if (o->kind == OPT_RMSPROP) first = deft_init_ones();
+    slot_entry e = {gv[i].var, {NULL, NULL}};
+    e.slot[0] = new_slot(g, gv[i].var, k->name, first);
+    if (e.slot[0] && k->nslots > 1) e.slot[1] = new_slot(g, gv[i].var, k->name, deft_init_zeros());
     if (!e.slot[0] || (k->nslots > 1 && !e.slot[1])) return false;
     o->slots[o->nslots++] = e;
   }

@@ -8,11 +8,6 @@
 #include "graph/graph_internal.h"
 #include "runtime/alloc.h"
 
-/* graph/optimizers.c */
-deft_op *deft__optim_new_filled_var(deft_graph *g, const char *base, bool absolute,
-                                    deft_dtype dtype, deft_shape shape, double value,
-                                    const char *init_name, bool trainable);
-
 static const deft_output no_output = {NULL, 0};
 
 deft_op *deft_global_step_new(deft_graph *g) {
@@ -23,9 +18,9 @@ deft_op *deft_global_step_new(deft_graph *g) {
                     "\"global_step\"", existing.op->name);
     return NULL;
   }
-  /* get_variable("global_step", [], int64, zeros, trainable=False) at the top level. */
-  deft_op *var = deft__optim_new_filled_var(g, "global_step", true, DEFT_INT64, DEFT_SCALAR, 0.0,
-                                            "Initializer/zeros", false);
+  /* get_variable("global_step", [], int64, zeros, trainable=False), as create_global_step. */
+  deft_op *var = deft_get_variable(g, "global_step", DEFT_INT64, DEFT_SCALAR, deft_init_zeros(),
+                                   false);
   if (!var) return NULL;
   deft_graph_add_to_collection(g, "global_step", deft_op_output(var, 0));
   return deft_graph_ok(g) ? var : NULL;
