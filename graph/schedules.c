@@ -64,25 +64,31 @@ deft_output deft_exponential_decay(deft_graph *g, float learning_rate, deft_outp
     step = deft_variable_value(step.op);
   const char *scope = deft_graph_push_scope(g, name && *name ? name : "ExponentialDecay");
   if (!scope) return no_output;
+  bool int_step = st == DEFT_INT32 || st == DEFT_INT64;
+  /* Without a Floor kernel, staircase on an integer step is an exact integer floor division
+   * before the float conversion. */
+  bool int_floor = staircase && int_step && !deft_registry_lookup("Floor");
   deft_output lr = deft_const_float(g, learning_rate, "learning_rate");
-  deft_output step_f = st == DEFT_FLOAT ? step : deft_cast(g, step, DEFT_FLOAT, "Cast");
-  deft_output ds = decay_steps <= INT32_MAX
-                       ? deft_const_int32(g, (int32_t)decay_steps, "Cast_1/x")
-                       : deft_const_int64(g, decay_steps, "Cast_1/x");
-  deft_output ds_f = deft_cast(g, ds, DEFT_FLOAT, "Cast_1");
+  deft_output step_f = st == DEFT_FLOAT || int_floor ? step : deft_cast(g, step, DEFT_FLOAT, "Cast");
+  deft_output ds_f = no_output;
+  if (!int_floor) {
+    deft_output ds = decay_steps <= INT32_MAX
+                         ? deft_const_int32(g, (int32_t)decay_steps, "Cast_1/x")
+                         : deft_const_int64(g, decay_steps, "Cast_1/x");
+    ds_f = deft_cast(g, ds, DEFT_FLOAT, "Cast_1");
+  }
   deft_output rate = deft_const_float(g, decay_rate, "Cast_2/x");
   deft_output p;
   if (!staircase) {
     p = deft_div(g, step_f, ds_f, "truediv");
+  } else if (int_floor) {
+    deft_output ds_i = deft_const_fill(g, st, DEFT_SCALAR, (double)decay_steps, "FloorDiv/y");
+    p = deft_cast(g, deft_floor_div(g, step, ds_i, "FloorDiv"), DEFT_FLOAT, "Cast");
   } else if (deft_registry_lookup("Floor")) {
     deft_output q = deft_div(g, step_f, ds_f, "truediv");
     p = build(g, "Floor", "Floor", NULL, &q, 1); /* TF: floor(step / decay_steps) */
-  } else if (st == DEFT_INT32 || st == DEFT_INT64) {
-    /* Without a Floor kernel: exact integer floor division, then the float conversion. */
-    deft_output ds_i = deft_const_fill(g, st, DEFT_SCALAR, (double)decay_steps, "FloorDiv/y");
-    p = deft_cast(g, deft_floor_div(g, step, ds_i, "FloorDiv"), DEFT_FLOAT, "Cast_3");
   } else {
-    p = deft_floor_div(g, step_f, ds_f, "FloorDiv");
+    p = deft_floor_div(g, step_f, ds_f, "FloorDiv"); /* a float step: floor(x / y) */
   }
   deft_output factor;
   if (deft_registry_lookup("Pow")) {

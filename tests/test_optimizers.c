@@ -48,8 +48,9 @@ static problem make_problem(float scale, bool stop_v) {
   p.v = deft_variable_new(g, "v", const_f32(g, V0, 1, 1, "v_init"), true);
   deft_output vv = deft_variable_value(p.v);
   if (stop_v) vv = deft_stop_gradient(g, vv, NULL);
-  deft_output pred = deft_add(g, deft_matmul(g, X, deft_variable_value(p.w), false, false, NULL),
-                              deft_matmul(g, Z, vv, false, false, NULL), "pred");
+  deft_output xw = deft_matmul(g, X, deft_variable_value(p.w), false, false, NULL); /* MatMul */
+  deft_output zv = deft_matmul(g, Z, vv, false, false, NULL);                       /* MatMul_1 */
+  deft_output pred = deft_add(g, xw, zv, "pred");
   p.loss = deft_reduce_mean(g, deft_square(g, deft_sub(g, pred, y, NULL), NULL), NULL, 0, false,
                             "loss");
   ck_assert_msg(deft_graph_ok(g), "%s", deft_status_message(deft_graph_status(g)));
@@ -449,9 +450,15 @@ START_TEST(global_step_and_exponential_decay) {
     ck_assert_str_eq(deft_op_name(lr.op), "ExponentialDecay");
     ck_assert_str_eq(deft_op_type(lr.op), "Mul");
     assert_op(p.g, "ExponentialDecay/learning_rate", "Const");
-    deft_op *cast = op_named(p.g, "ExponentialDecay/Cast");
-    ck_assert_str_eq(deft_op_type(cast), "Cast");
-    ck_assert_str_eq(deft_op_name(deft_op_input(cast, 0).op), "global_step/read");
+    assert_op(p.g, "ExponentialDecay/Cast", "Cast");
+    /* the step is read through its snapshot: Cast(global_step/read) as TF, or, for staircase
+     * without a Floor kernel, an exact FloorDiv(global_step/read, 2) before the Cast */
+    deft_op *first = deft_graph_op_by_name(p.g, "ExponentialDecay/FloorDiv");
+    if (!staircase || !first) first = op_named(p.g, "ExponentialDecay/Cast");
+    ck_assert_str_eq(deft_op_name(deft_op_input(first, 0).op), "global_step/read");
+    if (staircase)
+      ck_assert(deft_graph_op_by_name(p.g, "ExponentialDecay/Floor") != NULL ||
+                deft_graph_op_by_name(p.g, "ExponentialDecay/FloorDiv") != NULL);
     deft_optimizer *opt = deft_optimizer_gradient_descent(p.g, 123.0f);
     deft_optimizer_set_learning_rate_tensor(opt, lr);
     deft_op *train = deft_optimizer_minimize(opt, p.loss, NULL, 0, gs, NULL);
@@ -944,7 +951,6 @@ START_TEST(oom_while_building) {
       deft_op *gs = deft_global_step_new(g);
       deft_op *train = k == 1 ? deft_optimizer_apply_gradients(opt, gv, 1, gs, NULL) : NULL;
       done = train != NULL && deft_graph_ok(g);
-      ck_assert(done == deft_graph_ok(g) || !train);
       deft_optimizer_free(opt);
       deft_graph_free(g);
     }
