@@ -20,5 +20,6 @@
 #include "deft/session.h"
 #include "deft/data.h"
 #include "deft/train.h"
+#include "deft/io.h"
 
 #endif
