@@ -20,6 +20,7 @@
 #include "deft/session.h"
 #include "deft/data.h"
 #include "deft/train.h"
+#include "deft/saver.h"
 #include "deft/io.h"
 
 #endif
