@@ -141,11 +141,14 @@ DEFT_API deft_graph *deft_load_saved_model(const char *export_dir, const char *t
  *   - graph_def: the nodes in creation order with every attr (defaults included), inputs as
  *     "x", "x:k", "^ctrl", devices; versions.producer = 26 (or the imported graph's producer if
  *     larger);
- *   - meta_info_def: stripped_op_list (the OpDefs, from deft's registry, of the op types g uses
- *     that deft knows; sorted by name), tensorflow_version "1.15.0";
+ *   - meta_info_def: stripped_op_list (sorted by name): the OpDefs of the op types g uses, from
+ *     deft's registry, or for types deft does not know, the producer's OpDefs kept from the
+ *     import (types with neither are left out); tensorflow_version "1.15.0";
  *   - collection_def: every non-empty collection. "variables", "trainable_variables" and TF's
- *     other variable keys as bytes_list of VariableDef; values imported raw (cond_context,
- *     bytes/int64/float/any lists) as they came; everything else as a node_list ("op" or "op:k");
+ *     other variable keys as bytes_list of VariableDef (the imported bytes when the graph was
+ *     imported without a prefix, else built from the variables); values imported raw
+ *     (cond_context, bytes/int64/float/any lists) as they came (their names are not prefixed);
+ *     everything else as a node_list ("op" or "op:k");
  *   - saver_def from saver (may be NULL: none written). Only the SaverDef part of saver is used.
  * Returns false with status set: FAILED_PRECONDITION if g has a sticky error, the file errors of
  * deft_write_file_atomic (NOT_FOUND for a missing directory, FAILED_PRECONDITION for permission
