@@ -22,5 +22,6 @@
 #include "deft/train.h"
 #include "deft/training_ops.h"
 #include "deft/saver.h"
+#include "deft/io.h"
 
 #endif
