@@ -8,6 +8,7 @@
 
 #include "deft/ops.h"
 #include "deft/session.h"
+#include "deft/train.h"
 #include "graph/graph_internal.h"
 #include "testutil.h"
 
@@ -824,14 +825,96 @@ START_TEST(xent_names_shapes_and_gradient_graph) {
   ck_assert_str_eq(msg, "Currently there is no way to take the second derivative of "
                         "sparse_softmax_cross_entropy_with_logits due to the fused "
                         "implementation's interaction with tf.gradients()");
-  /* ExpandDims/Mul come from the array/math families: check them only when they are built. */
-  if (dx[0].op) {
-    ck_assert_str_eq(deft_op_name(dx[0].op), "gradients/xentropy_grad/mul");
-    ck_assert_str_eq(deft_op_type(dx[0].op), "Mul");
-    deft_op *ed = deft_graph_op_by_name(g, "gradients/xentropy_grad/ExpandDims");
-    ck_assert_ptr_nonnull(ed);
-    ck_assert_ptr_nonnull(deft_graph_op_by_name(g, "gradients/xentropy_grad/ExpandDims/dim"));
+  ck_assert_msg(deft_graph_ok(g), "%s", graph_msg(g));
+  ck_assert_str_eq(deft_op_name(dx[0].op), "gradients/xentropy_grad/mul");
+  ck_assert_str_eq(deft_op_type(dx[0].op), "Mul");
+  deft_op *ed = deft_graph_op_by_name(g, "gradients/xentropy_grad/ExpandDims");
+  ck_assert_ptr_nonnull(ed);
+  ck_assert_str_eq(deft_op_type(ed), "ExpandDims");
+  ck_assert_ptr_eq(deft_op_input(ed, 0).op, dy.op);
+  ck_assert_ptr_nonnull(deft_graph_op_by_name(g, "gradients/xentropy_grad/ExpandDims/dim"));
+  /* numerically: dy[:, None] * (softmax - onehot) */
+  int64_t dl[2] = {2, 10}, d2 = 2;
+  double lv[20], labs[2] = {3, 9}, dyv[2] = {2, -0.5};
+  for (int i = 0; i < 20; i++) lv[i] = 0.1 * i * (i % 3 ? 1 : -1);
+  deft_tensor *tlg = make(DEFT_FLOAT, dl, 2, lv), *tb = make(DEFT_INT32, &d2, 1, labs),
+              *tdy = make(DEFT_FLOAT, &d2, 1, dyv), *out[2];
+  deft_output feeds[3] = {lg, lb, dy}, fetch[2] = {dx[0], {named.op, 1}};
+  deft_tensor *vals[3] = {tlg, tb, tdy};
+  run(g, feeds, vals, 3, fetch, out, 2);
+  const float *gx = deft_tensor_data(out[0]), *bp = deft_tensor_data(out[1]);
+  for (int i = 0; i < 20; i++) ck_assert(gx[i] == (float)(dyv[i / 10] * bp[i]));
+  deft_tensor_free(out[0]);
+  deft_tensor_free(out[1]);
+  deft_tensor_free(tlg);
+  deft_tensor_free(tb);
+  deft_tensor_free(tdy);
+  deft_graph_free(g);
+}
+END_TEST
+
+START_TEST(xent_no_second_derivative) {
+  /* tf.gradients through the xent gradient hits PreventGradient, as in TF 1.x. */
+  deft_graph *g = deft_graph_new();
+  deft_output lg = deft_placeholder(g, DEFT_DOUBLE, DEFT_SHAPE(2, 3), "logits");
+  deft_output lb = deft_const_int32_vector(g, (const int32_t[]){0, 2}, 2, "labels");
+  deft_output loss = deft_sparse_softmax_cross_entropy_with_logits(g, lg, lb, NULL);
+  deft_output d1 = {NULL, 0}, d2 = {NULL, 0};
+  ck_assert(deft_gradients(g, &loss, 1, &lg, 1, NULL, &d1));
+  ck_assert_ptr_nonnull(d1.op);
+  ck_assert(!deft_gradients(g, &d1, 1, &lg, 1, NULL, &d2));
+  TU_ASSERT_STATUS(deft_graph_status(g), DEFT_INVALID_ARGUMENT, "PreventGradient",
+                   "second derivative of sparse_softmax_cross_entropy_with_logits");
+  deft_graph_free(g);
+}
+END_TEST
+
+START_TEST(softmax_gradient_graph) {
+  /* TF: (grad - reduce_sum(grad * y, -1, keepdims=True)) * y, with TF's node names. */
+  deft_graph *g = deft_graph_new();
+  deft_output x = deft_placeholder(g, DEFT_DOUBLE, DEFT_SHAPE(-1, 4), "x");
+  deft_output y = deft_softmax(g, x, NULL);
+  deft_output dy = deft_placeholder(g, DEFT_DOUBLE, DEFT_SHAPE(-1, 4), "dy");
+  deft_output dx = {NULL, 0};
+  call_grad(g, y.op, &dy, &dx);
+  ck_assert_msg(deft_graph_ok(g), "%s", graph_msg(g));
+  static const char *const names[][2] = {
+      {"gradients/Softmax_grad/mul", "Mul"},
+      {"gradients/Softmax_grad/Sum/reduction_indices", "Const"},
+      {"gradients/Softmax_grad/Sum", "Sum"},
+      {"gradients/Softmax_grad/sub", "Sub"},
+      {"gradients/Softmax_grad/mul_1", "Mul"},
+  };
+  for (int i = 0; i < 5; i++) {
+    deft_op *op = deft_graph_op_by_name(g, names[i][0]);
+    ck_assert_msg(op != NULL, "missing %s", names[i][0]);
+    ck_assert_str_eq(deft_op_type(op), names[i][1]);
   }
+  ck_assert_str_eq(deft_op_name(dx.op), "gradients/Softmax_grad/mul_1");
+  bool keep = false;
+  ck_assert(deft_op_attr_bool(deft_graph_op_by_name(g, "gradients/Softmax_grad/Sum"),
+                              "keep_dims", &keep) && keep);
+  int64_t d[2] = {3, 4};
+  double xv[12], dyv[12];
+  for (int i = 0; i < 12; i++) {
+    xv[i] = act_vals[i] / 7;
+    dyv[i] = 0.25 * i - 1;
+  }
+  deft_tensor *tx = make(DEFT_DOUBLE, d, 2, xv), *tdy = make(DEFT_DOUBLE, d, 2, dyv), *out = NULL;
+  deft_output feeds[2] = {x, dy};
+  deft_tensor *vals[2] = {tx, tdy};
+  run(g, feeds, vals, 2, &dx, &out, 1);
+  static ref_batch rb;
+  const deft_tensor *ins[2] = {tx, tdy};
+  expect_ref(&rb, "softmax grad",
+             "e = np.exp(x[0] - x[0].max(axis=1, keepdims=True))\n"
+             "y = e / e.sum(axis=1, keepdims=True)\n"
+             "out = (x[1] - (x[1] * y).sum(axis=1, keepdims=True)) * y",
+             ins, 2, out, 0, 1e-12, 1e-15);
+  check_refs(&rb);
+  deft_tensor_free(tx);
+  deft_tensor_free(tdy);
+  deft_tensor_free(out);
   deft_graph_free(g);
 }
 END_TEST
@@ -1248,6 +1331,8 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, xent_matches_reference);
   tcase_add_test(tc, xent_hand_values_and_zero_batch);
   tcase_add_test(tc, xent_names_shapes_and_gradient_graph);
+  tcase_add_test(tc, softmax_gradient_graph);
+  tcase_add_test(tc, xent_no_second_derivative);
   tcase_add_test(tc, in_top_k_semantics);
   tcase_add_test(tc, in_top_k_names_and_numpy);
   tcase_add_test(tc, registry_marks);
