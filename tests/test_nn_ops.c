@@ -50,16 +50,31 @@ static deft_tensor *run1(deft_graph *g, deft_output feed, deft_tensor *val, deft
   return out;
 }
 
-/* Runs and expects failure; the status is returned for the caller to check and free. */
-static deft_status *run_fail(deft_graph *g, const deft_output *feeds, deft_tensor *const *vals,
-                             int nfeeds, deft_output fetch) {
+/* Feeds f0 = v0 and f1 = v1 (freeing both afterwards) and returns the fetched value. */
+static deft_tensor *run2(deft_graph *g, deft_output f0, deft_tensor *v0, deft_output f1,
+                         deft_tensor *v1, deft_output fetch) {
+  deft_output feeds[2] = {f0, f1};
+  deft_tensor *vals[2] = {v0, v1}, *out = NULL;
+  run(g, feeds, vals, 2, &fetch, &out, 1);
+  deft_tensor_free(v0);
+  deft_tensor_free(v1);
+  return out;
+}
+
+/* Feeds f0 = v0 and f1 = v1 (freeing both), expects the run to fail and returns its status
+ * (the caller checks and frees it). */
+static deft_status *run2_fail(deft_graph *g, deft_output f0, deft_tensor *v0, deft_output f1,
+                              deft_tensor *v1, deft_output fetch) {
   deft_status *st = deft_status_new();
   deft_session *s = deft_session_new(g, st);
   ck_assert_ptr_nonnull(s);
-  deft_tensor *out = NULL;
-  ck_assert(!deft_session_run(s, feeds, vals, nfeeds, &fetch, &out, 1, NULL, 0, st));
+  deft_output feeds[2] = {f0, f1};
+  deft_tensor *vals[2] = {v0, v1}, *out = NULL;
+  ck_assert(!deft_session_run(s, feeds, vals, 2, &fetch, &out, 1, NULL, 0, st));
   ck_assert_ptr_null(out);
   deft_session_free(s);
+  deft_tensor_free(v0);
+  deft_tensor_free(v1);
   return st;
 }
 
@@ -962,16 +977,11 @@ START_TEST(in_top_k_semantics) {
         ck_assert_msg(deft_graph_ok(g), "%s", graph_msg(g));
         ck_assert_int_eq(deft_output_dtype(r), DEFT_BOOL);
         int64_t dp[2] = {6, 4}, d6 = 6;
-        deft_tensor *tp = make(DEFT_FLOAT, dp, 2, p), *ttt = make(tdt, &d6, 1, t), *out = NULL;
-        deft_output feeds[2] = {pp, tt};
-        deft_tensor *vals[2] = {tp, ttt};
-        run(g, feeds, vals, 2, &r, &out, 1);
+        deft_tensor *out = run2(g, pp, make(DEFT_FLOAT, dp, 2, p), tt, make(tdt, &d6, 1, t), r);
         const bool *o = deft_tensor_data(out);
         for (int i = 0; i < 6; i++)
           ck_assert_msg(o[i] == want[ki][i], "k=%lld row %d: got %d (v2=%d)",
                         (long long)ks[ki], i, o[i], v2);
-        deft_tensor_free(tp);
-        deft_tensor_free(ttt);
         deft_tensor_free(out);
         deft_graph_free(g);
       }
@@ -1019,41 +1029,19 @@ START_TEST(in_top_k_names_and_numpy) {
   deft_tensor_free(out);
   deft_graph_free(g);
 
+  /* 1x1 and a zero-sized batch */
   g = deft_graph_new();
-  pp = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(1, 1), "p");
-  tt = deft_placeholder(g, DEFT_INT32, DEFT_SHAPE(1), "t");
-  r = deft_in_top_k(g, pp, tt, 1, NULL);
-  double one = 2.5, zero = 0;
-  int64_t d11[2] = {1, 1}, d1 = 1;
-  tp = make(DEFT_FLOAT, d11, 2, &one);
-  tg = make(DEFT_INT32, &d1, 1, &zero);
-  feeds[0] = pp;
-  feeds[1] = tt;
-  vals[0] = tp;
-  vals[1] = tg;
-  run(g, feeds, vals, 2, &r, &out, 1);
-  ck_assert(((const bool *)deft_tensor_data(out))[0]);
-  deft_tensor_free(out);
-  deft_tensor_free(tp);
-  deft_tensor_free(tg);
-  /* zero-sized batch */
-  deft_graph_free(g);
-  g = deft_graph_new();
-  pp = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(-1, 10), "p");
+  pp = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(-1, -1), "p");
   tt = deft_placeholder(g, DEFT_INT32, DEFT_SHAPE(-1), "t");
   r = deft_in_top_k(g, pp, tt, 1, NULL);
-  int64_t d0[2] = {0, 10}, z = 0;
-  tp = make(DEFT_FLOAT, d0, 2, NULL);
-  tg = make(DEFT_INT32, &z, 1, NULL);
-  feeds[0] = pp;
-  feeds[1] = tt;
-  vals[0] = tp;
-  vals[1] = tg;
-  run(g, feeds, vals, 2, &r, &out, 1);
+  double one = 2.5, zero = 0;
+  int64_t d11[2] = {1, 1}, d1 = 1, d0[2] = {0, 10}, z = 0;
+  out = run2(g, pp, make(DEFT_FLOAT, d11, 2, &one), tt, make(DEFT_INT32, &d1, 1, &zero), r);
+  ck_assert(((const bool *)deft_tensor_data(out))[0]);
+  deft_tensor_free(out);
+  out = run2(g, pp, make(DEFT_FLOAT, d0, 2, NULL), tt, make(DEFT_INT32, &z, 1, NULL), r);
   assert_shape(out, 1, &z);
   deft_tensor_free(out);
-  deft_tensor_free(tp);
-  deft_tensor_free(tg);
   deft_graph_free(g);
 }
 END_TEST
@@ -1109,16 +1097,11 @@ START_TEST(error_bias_add_run_time) {
   deft_output b = deft_placeholder(g, DEFT_FLOAT, deft_shape_unknown(), "b");
   deft_output y = bias_add_fmt(g, v, b, "NCHW");
   int64_t dv[4] = {1, 2, 3, 3}, db = 3;
-  deft_tensor *tv = make(DEFT_FLOAT, dv, 4, (double[18]){0}), *tb = make(DEFT_FLOAT, &db, 1,
-                                                                          (double[3]){0});
-  deft_output feeds[2] = {v, b};
-  deft_tensor *vals[2] = {tv, tb};
-  deft_status *st = run_fail(g, feeds, vals, 2, y);
+  deft_status *st = run2_fail(g, v, make(DEFT_FLOAT, dv, 4, (double[18]){0}), b,
+                              make(DEFT_FLOAT, &db, 1, (double[3]){0}), y);
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "BiasAdd 'BiasAdd'", "[3]", "[1,2,3,3]",
                    "2 channels in dimension 1");
   deft_status_free(st);
-  deft_tensor_free(tv);
-  deft_tensor_free(tb);
   deft_graph_free(g);
 }
 END_TEST
@@ -1171,44 +1154,27 @@ START_TEST(error_xent_run_time) {
   deft_output lg = deft_placeholder(g, DEFT_FLOAT, deft_shape_unknown(), "logits");
   deft_output lb = deft_placeholder(g, DEFT_INT32, deft_shape_unknown(), "labels");
   deft_output loss = deft_sparse_softmax_cross_entropy_with_logits(g, lg, lb, "xentropy");
-  int64_t dl[2] = {3, 5}, d3 = 3;
-  double lv[15] = {0}, labs[3] = {1, 5, 0};
-  deft_tensor *tl = make(DEFT_FLOAT, dl, 2, lv), *tb = make(DEFT_INT32, &d3, 1, labs);
-  deft_output feeds[2] = {lg, lb};
-  deft_tensor *vals[2] = {tl, tb};
-  deft_status *st = run_fail(g, feeds, vals, 2, loss);
+  int64_t dl[2] = {3, 5}, d3 = 3, d2 = 2, dz[2] = {3, 0};
+  double lv[15] = {0};
+  deft_status *st = run2_fail(g, lg, make(DEFT_FLOAT, dl, 2, lv), lb,
+                              make(DEFT_INT32, &d3, 1, (double[3]){1, 5, 0}), loss);
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "'xentropy/xentropy'", "row 1", "label value 5",
                    "[0, 5)");
   deft_status_free(st);
-  deft_tensor_free(tb);
-  labs[1] = 0;
-  labs[2] = -1;
-  tb = make(DEFT_INT32, &d3, 1, labs);
-  vals[1] = tb;
-  st = run_fail(g, feeds, vals, 2, loss);
+  st = run2_fail(g, lg, make(DEFT_FLOAT, dl, 2, lv), lb,
+                 make(DEFT_INT32, &d3, 1, (double[3]){1, 0, -1}), loss);
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "row 2", "label value -1");
   deft_status_free(st);
-  deft_tensor_free(tb);
   /* batch mismatch with unknown build-time shapes */
-  int64_t d2 = 2;
-  tb = make(DEFT_INT32, &d2, 1, labs);
-  vals[1] = tb;
-  st = run_fail(g, feeds, vals, 2, loss);
+  st = run2_fail(g, lg, make(DEFT_FLOAT, dl, 2, lv), lb,
+                 make(DEFT_INT32, &d2, 1, (double[2]){1, 0}), loss);
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "same batch size", "[3,5]", "[2]");
   deft_status_free(st);
-  deft_tensor_free(tb);
-  deft_tensor_free(tl);
   /* no classes */
-  int64_t dz[2] = {3, 0};
-  tl = make(DEFT_FLOAT, dz, 2, NULL);
-  tb = make(DEFT_INT32, &d3, 1, (double[3]){0, 0, 0});
-  vals[0] = tl;
-  vals[1] = tb;
-  st = run_fail(g, feeds, vals, 2, loss);
+  st = run2_fail(g, lg, make(DEFT_FLOAT, dz, 2, NULL), lb,
+                 make(DEFT_INT32, &d3, 1, (double[3]){0, 0, 0}), loss);
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "at least one class", "[3,0]");
   deft_status_free(st);
-  deft_tensor_free(tb);
-  deft_tensor_free(tl);
   deft_graph_free(g);
 }
 END_TEST
@@ -1255,39 +1221,25 @@ START_TEST(error_dtypes_and_shapes) {
 END_TEST
 
 START_TEST(error_run_time_kernels) {
-  /* InTopKV2 with negative k; ReluGrad shape mismatch hidden at build time. */
+  /* InTopKV2 with negative k; TanhGrad shape mismatch hidden at build time. */
   deft_graph *g = deft_graph_new();
   deft_output p = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(-1, 3), "p");
   deft_output t = deft_placeholder(g, DEFT_INT32, DEFT_SHAPE(-1), "t");
   deft_output r = deft_in_top_k(g, p, t, -1, NULL);
   ck_assert_msg(deft_graph_ok(g), "%s", graph_msg(g));
-  int64_t dp[2] = {1, 3}, d1 = 1;
-  deft_tensor *tp = make(DEFT_FLOAT, dp, 2, (double[3]){1, 2, 3}),
-              *tt = make(DEFT_INT32, &d1, 1, (double[1]){0});
-  deft_output feeds[2] = {p, t};
-  deft_tensor *vals[2] = {tp, tt};
-  deft_status *st = run_fail(g, feeds, vals, 2, r);
+  int64_t dp[2] = {1, 3}, d1 = 1, d2 = 2, d3 = 3;
+  deft_status *st = run2_fail(g, p, make(DEFT_FLOAT, dp, 2, (double[3]){1, 2, 3}), t,
+                              make(DEFT_INT32, &d1, 1, (double[1]){0}), r);
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "InTopKV2 'in_top_k/InTopKV2'",
                    "k must be non-negative", "-1");
   deft_status_free(st);
-  deft_tensor_free(tp);
-  deft_tensor_free(tt);
-
   deft_output a = deft_placeholder(g, DEFT_DOUBLE, deft_shape_unknown(), "a");
   deft_output b = deft_placeholder(g, DEFT_DOUBLE, deft_shape_unknown(), "b");
   deft_output rg = deft_tanh_grad(g, a, b, NULL);
-  int64_t d2 = 2, d3 = 3;
-  deft_tensor *ta = make(DEFT_DOUBLE, &d2, 1, (double[2]){0}),
-              *tb = make(DEFT_DOUBLE, &d3, 1, (double[3]){0});
-  feeds[0] = a;
-  feeds[1] = b;
-  vals[0] = ta;
-  vals[1] = tb;
-  st = run_fail(g, feeds, vals, 2, rg);
+  st = run2_fail(g, a, make(DEFT_DOUBLE, &d2, 1, (double[2]){0}), b,
+                 make(DEFT_DOUBLE, &d3, 1, (double[3]){0}), rg);
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "TanhGrad 'TanhGrad'", "same shape", "[2]", "[3]");
   deft_status_free(st);
-  deft_tensor_free(ta);
-  deft_tensor_free(tb);
   deft_graph_free(g);
 }
 END_TEST
