@@ -1,7 +1,8 @@
 /* examples/ch11_gradient_clipping.c - the chapter's In[72]-[78]: a 784-300-50-50-50-50-10 ReLU
  * network (tf.layers.dense, Glorot uniform kernels), gradients clipped to [-1, 1] between
  * compute_gradients and apply_gradients, learning rate 0.01; saves my_model_final.ckpt (and its
- * .meta) in --workdir. Chapter's final validation accuracy: 0.9612. */
+ * .meta) in --workdir. Like the chapter's graph it keeps X, y, eval/accuracy and the training op
+ * by name, so the reuse examples can import it. Chapter's final validation accuracy: 0.9612. */
 #include "chapter.h"
 
 int main(int argc, char **argv) {
@@ -51,6 +52,9 @@ int main(int argc, char **argv) {
   char prefix[4096];
   snprintf(prefix, sizeof prefix, "%s/my_model_final.ckpt", o.workdir);
   if (!deft_saver_save(saver, s, prefix, -1, NULL, st)) ch_die("saving", st);
+  char meta[4200];
+  snprintf(meta, sizeof meta, "%s.meta", prefix);
+  if (!deft_saver_export_meta_graph(saver, meta, st)) ch_die("exporting the meta graph", st);
   deft_saver_free(saver);
   deft_session_free(s);
   deft_graph_free(g);
