@@ -149,7 +149,7 @@ void deft_math_argmax_shape(deft_shape_ctx *c) {
 typedef enum { R_SUM, R_MEAN, R_PROD, R_MAX } rkind;
 
 /* float sums: 16 float lanes over blocks of 1024, blocks added in double. */
-static double sum_f32(const float *x, int64_t n) {
+DEFT_SIMD_CLONES static double sum_f32(const float *x, int64_t n) {
   double total = 0;
   int64_t i = 0;
   for (; i + 1024 <= n; i += 1024) {
@@ -164,7 +164,7 @@ static double sum_f32(const float *x, int64_t n) {
   return total;
 }
 
-static double sum_f64(const double *x, int64_t n) {
+DEFT_SIMD_CLONES static double sum_f64(const double *x, int64_t n) {
   double lane[8] = {0}, tail = 0;
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
@@ -225,7 +225,7 @@ CONTIG_LOOP(uint8_t, BIGGER)
 #define SUMD(s, n) sum_f64(s, n)
 
 /* R >= 1. */
-static bool reduce_pass(rkind kind, deft_dtype t, const void *srcv, void *dstv, int64_t A,
+DEFT_SIMD_CLONES static bool reduce_pass(rkind kind, deft_dtype t, const void *srcv, void *dstv, int64_t A,
                         int64_t R, int64_t B) {
   bool sum = kind == R_SUM || kind == R_MEAN;
   switch (t) {
