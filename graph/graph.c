@@ -34,6 +34,8 @@ void deft_graph_free(deft_graph *g) {
   for (int i = 0; i < g->nctrl_scopes; i++) deft_free(g->ctrl_scopes[i].ops);
   deft_free(g->ctrl_scopes);
   deft_free(g->scopes);
+  deft_free(g->vscopes);
+  deft_strmap_free(&g->vscope_names);
   deft_free(g->ops);
   deft_strmap_free(&g->by_name);
   deft_strmap_free(&g->names_in_use);
@@ -194,6 +196,56 @@ const char *deft_graph_push_scope(deft_graph *g, const char *name) {
 
 void deft_graph_pop_scope(deft_graph *g) {
   if (g->nscopes > 0) g->nscopes--;
+}
+
+const char *deft_graph_variable_scope(const deft_graph *g) {
+  return g->nvscopes ? g->vscopes[g->nvscopes - 1] : "";
+}
+
+const char *deft_graph_push_variable_scope(deft_graph *g, const char *name,
+                                           const char *default_name) {
+  if (!deft_graph_ok(g)) return NULL;
+  if (g->nvscopes == g->vscopes_cap) {
+    int ncap = g->vscopes_cap ? g->vscopes_cap * 2 : 16;
+    char **n = deft_realloc(g->vscopes, (size_t)ncap * sizeof *n);
+    if (!n) goto oom;
+    g->vscopes = n;
+    g->vscopes_cap = ncap;
+  }
+  const char *cur = deft_graph_variable_scope(g);
+  const char *base = name ? name : default_name;
+  if (!base || !*base) {
+    deft_graph_fail(g, DEFT_INVALID_ARGUMENT, "variable scope needs a name or a default name");
+    return NULL;
+  }
+  size_t need = strlen(cur) + strlen(base) + 32;
+  char *full = deft_arena_alloc(&g->arena, need);
+  if (!full) goto oom;
+  if (name) {
+    snprintf(full, need, "%s%s%s", cur, *cur ? "/" : "", name);
+  } else {
+    for (int i = 0;; i++) {
+      if (i == 0) snprintf(full, need, "%s%s%s", cur, *cur ? "/" : "", base);
+      else snprintf(full, need, "%s%s%s_%d", cur, *cur ? "/" : "", base, i);
+      if (!deft_strmap_find(&g->vscope_names, full, strlen(full))) break;
+    }
+  }
+  if (!deft_strmap_insert(&g->vscope_names, full, strlen(full), NULL)) goto oom;
+  /* The name scope takes the last component, uniquified as name scopes are. */
+  const char *last = strrchr(full, '/');
+  if (!deft_graph_push_scope(g, last ? last + 1 : full)) return NULL;
+  g->vscopes[g->nvscopes++] = full;
+  return full;
+oom:
+  deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory opening variable scope");
+  return NULL;
+}
+
+void deft_graph_pop_variable_scope(deft_graph *g) {
+  if (g->nvscopes > 0) {
+    g->nvscopes--;
+    deft_graph_pop_scope(g);
+  }
 }
 
 void deft_graph_push_control_deps(deft_graph *g, deft_op *const *ops, int n) {

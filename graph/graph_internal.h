@@ -68,6 +68,9 @@ struct deft_graph {
   deft_strmap names_in_use; /* lower-cased full name -> use count */
   char **scopes;            /* scope stack (arena strings) */
   int nscopes, scopes_cap;
+  char **vscopes; /* variable scope stack (arena strings) */
+  int nvscopes, vscopes_cap;
+  deft_strmap vscope_names; /* variable scope names in use (for default names) */
   deft_ctrl_scope *ctrl_scopes;
   int nctrl_scopes, ctrl_scopes_cap;
   deft_status *status; /* sticky */
@@ -90,6 +93,11 @@ const char *deft_graph_unique_name(deft_graph *g, const char *full_name, bool ma
 bool deft_graph_mark_name_used(deft_graph *g, const char *full_name);
 /* Joins the current scope and name ("scope/name"); returns an arena string or NULL. */
 const char *deft_graph_scoped_name(deft_graph *g, const char *name);
+
+/* Creates a variable with the exact full name `full` (no scope, no uniquifying): VariableV2
+ * `full`, "`full`/Assign", "`full`/read". */
+deft_op *deft_variable_new_exact(deft_graph *g, const char *full, deft_output initial_value,
+                                 bool trainable);
 
 /* Takes ownership of t (freed with g); returns false on OOM (t is then freed). */
 bool deft_graph_own_tensor(deft_graph *g, deft_tensor *t);

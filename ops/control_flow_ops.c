@@ -98,17 +98,64 @@ deft_output deft_merge(deft_graph *g, const deft_output *inputs, int n, const ch
   return o;
 }
 
+/* ---- gradients (tf.cond) ----
+ * Switch: the branch gradients meet again in a Merge ("cond_grad"); the untaken branch's gradient
+ * is the zeros the gradient walk creates from that branch's (live) Switch output, so exactly one
+ * Merge input is alive at run time. Merge: the gradient is switched on the cond's predicate, found
+ * by walking back from the Merge to the Switch that guards its branches. */
+
+static void switch_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
+  deft_output in[2] = {grads[0], grads[1]};
+  int n = 0;
+  deft_output live[2];
+  for (int i = 0; i < 2; i++)
+    if (in[i].op) live[n++] = in[i];
+  if (n) dx[0] = deft_merge(g, live, n, "cond_grad");
+}
+
+static deft_output find_pred(deft_op *op, int depth) {
+  deft_output none = {NULL, 0};
+  if (depth > 64) return none;
+  if (!strcmp(op->type, "Switch") || !strcmp(op->type, "RefSwitch")) return op->inputs[1];
+  for (int i = 0; i < op->ninputs; i++) {
+    deft_output p = find_pred(op->inputs[i].op, depth + 1);
+    if (p.op) return p;
+  }
+  return none;
+}
+
+static void merge_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
+  deft_output pred = {NULL, 0};
+  for (int i = 0; i < op->ninputs && !pred.op; i++) pred = find_pred(op->inputs[i].op, 0);
+  if (!pred.op) {
+    deft_graph_fail(g, DEFT_UNIMPLEMENTED,
+                    "gradient of Merge '%s': no Switch guards its inputs (only tf.cond-style "
+                    "Merges are differentiable)", op->name);
+    return;
+  }
+  if (op->ninputs != 2) {
+    deft_graph_fail(g, DEFT_UNIMPLEMENTED, "gradient of Merge '%s' with %d inputs", op->name,
+                    op->ninputs);
+    return;
+  }
+  deft_output sw = deft_switch(g, grads[0], pred, "cond_grad");
+  if (!sw.op) return;
+  dx[0] = deft_op_output(sw.op, 0);
+  dx[1] = deft_op_output(sw.op, 1);
+}
+
 static const deft_op_def control_flow_defs[] = {
     {.type = "NoOp", .kernel = noop_kernel, .flags = DEFT_OP_NOT_DIFFERENTIABLE},
     {.type = "Switch", .inputs = "data: T, pred: bool",
      .outputs = "output_false: T, output_true: T", .attrs = "T: type", .shape = switch_shape,
-     .kernel = switch_kernel},
+     .kernel = switch_kernel, .grad = switch_grad},
     {.type = "RefSwitch", .inputs = "data: Ref(T), pred: bool",
      .outputs = "output_false: Ref(T), output_true: Ref(T)", .attrs = "T: type",
-     .flags = DEFT_OP_ALLOWS_UNINIT, .shape = switch_shape, .kernel = ref_switch_kernel},
+     .flags = DEFT_OP_ALLOWS_UNINIT, .shape = switch_shape, .kernel = ref_switch_kernel,
+     .grad = switch_grad},
     {.type = "Merge", .inputs = "inputs: N * T", .outputs = "output: T, value_index: int32",
      .attrs = "T: type, N: int >= 1", .flags = DEFT_OP_IS_MERGE, .shape = merge_shape,
-     .kernel = merge_kernel},
+     .kernel = merge_kernel, .grad = merge_grad},
 };
 
 DEFT_FAMILY(deft_ops_control_flow, control_flow_defs);

@@ -1,8 +1,234 @@
-/* ops/io_ops.c - the io op family: definitions, kernels and gradients side by side. */
+/* ops/io_ops.c - the saver's ops, as TF's Saver graph uses them: SaveV2 and RestoreV2 (V2
+ * checkpoints through runtime/bundle.h), MergeV2Checkpoints, ShardedFilename and StringJoin. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "deft/ops.h"
+#include "graph/graph_internal.h"
 #include "ops/op_def.h"
+#include "runtime/alloc.h"
+#include "runtime/bundle.h"
+#include "runtime/tensor_internal.h"
+
+static bool scalar_string(deft_kernel_ctx *c, int i, const char *what, const char **out) {
+  const deft_tensor *t = deft_kernel_input(c, i);
+  if (t->dtype != DEFT_STRING || t->n != 1) {
+    deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "input %d (%s) must be a string scalar", i, what);
+    return false;
+  }
+  *out = deft_tensor_string(t, 0, NULL);
+  return true;
+}
+
+/* tensor_names and shape_and_slices: string vectors of length n; slices must be "" (deft does
+ * not support partitioned variables). */
+static bool names_and_slices(deft_kernel_ctx *c, int64_t n, const deft_tensor **names) {
+  const deft_tensor *nm = deft_kernel_input(c, 1), *sl = deft_kernel_input(c, 2);
+  if (nm->dtype != DEFT_STRING || sl->dtype != DEFT_STRING || nm->n != n || sl->n != n) {
+    deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
+                     "tensor_names and shape_and_slices must be string vectors of %" PRId64
+                     " elements (got %" PRId64 " and %" PRId64 ")", n, nm->n, sl->n);
+    return false;
+  }
+  for (int64_t i = 0; i < n; i++) {
+    size_t len;
+    deft_tensor_string(sl, i, &len);
+    if (len) {
+      deft_kernel_fail(c, DEFT_UNIMPLEMENTED,
+                       "tensor '%s' is a slice of a partitioned variable; deft reads and writes "
+                       "whole tensors only", deft_tensor_string(nm, i, NULL));
+      return false;
+    }
+  }
+  *names = nm;
+  return true;
+}
+
+static void save_kernel(deft_kernel_ctx *c) {
+  const char *prefix;
+  const deft_tensor *names;
+  int64_t n = deft_kernel_num_inputs(c) - 3;
+  if (!scalar_string(c, 0, "prefix", &prefix) || !names_and_slices(c, n, &names)) return;
+  deft_status *st = deft_status_new();
+  deft_bundle_writer *w = st ? deft_bundle_writer_new(prefix, st) : NULL;
+  bool ok = w != NULL;
+  for (int64_t i = 0; ok && i < n; i++)
+    ok = deft_bundle_writer_add(w, deft_tensor_string(names, i, NULL),
+                                deft_kernel_input(c, (int)(3 + i)), st);
+  ok = ok && deft_bundle_writer_finish(w, st);
+  if (!ok)
+    deft_kernel_fail(c, st ? deft_status_code(st) : DEFT_RESOURCE_EXHAUSTED, "saving to '%s': %s",
+                     prefix, st ? deft_status_message(st) : "out of memory");
+  deft_bundle_writer_free(w);
+  deft_status_free(st);
+}
+
+static void restore_shape(deft_shape_ctx *c) {
+  for (int i = 0; i < deft_shape_ctx_num_outputs(c); i++)
+    deft_shape_ctx_set_output(c, i, deft_shape_unknown());
+}
+
+static void restore_kernel(deft_kernel_ctx *c) {
+  const char *prefix;
+  const deft_tensor *names;
+  int64_t n = deft_kernel_num_outputs(c);
+  if (!scalar_string(c, 0, "prefix", &prefix) || !names_and_slices(c, n, &names)) return;
+  const deft_dtype *types = NULL;
+  int ntypes = 0;
+  deft_op_attr_type_list(deft_kernel_op(c), "dtypes", &types, &ntypes);
+  deft_status *st = deft_status_new();
+  deft_bundle_reader *r = st ? deft_bundle_reader_open(prefix, st) : NULL;
+  if (!r) {
+    deft_kernel_fail(c, st ? deft_status_code(st) : DEFT_RESOURCE_EXHAUSTED,
+                     "restoring from '%s': %s", prefix, st ? deft_status_message(st) : "out of memory");
+    deft_status_free(st);
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) {
+    const char *key = deft_tensor_string(names, i, NULL);
+    deft_tensor *t = deft_bundle_reader_read(r, key, st);
+    if (!t) {
+      deft_kernel_fail(c, deft_status_code(st), "restoring '%s' from '%s': %s", key, prefix,
+                       deft_status_message(st));
+      break;
+    }
+    if (i < ntypes && t->dtype != types[i]) {
+      deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
+                       "checkpoint '%s' stores '%s' as %s, but the graph expects %s", prefix, key,
+                       deft_dtype_name(t->dtype), deft_dtype_name(types[i]));
+      deft_tensor_free(t);
+      break;
+    }
+    deft_kernel_forward(c, (int)i, t);
+    deft_tensor_free(t);
+  }
+  deft_bundle_reader_free(r);
+  deft_status_free(st);
+}
+
+/* MergeV2Checkpoints: with one source prefix (every single-device TF1 save), moves its files to
+ * the destination prefix and removes the source's temporary directory when asked. */
+static void merge_kernel(deft_kernel_ctx *c) {
+  const deft_tensor *srcs = deft_kernel_input(c, 0);
+  const char *dest;
+  if (!scalar_string(c, 1, "destination_prefix", &dest)) return;
+  if (srcs->dtype != DEFT_STRING || srcs->n != 1) {
+    deft_kernel_fail(c, DEFT_UNIMPLEMENTED,
+                     "merging %" PRId64 " checkpoint shards; deft merges a single shard", srcs->n);
+    return;
+  }
+  const char *src = deft_tensor_string(srcs, 0, NULL);
+  const char *suffixes[2] = {".data-00000-of-00001", ".index"};
+  for (int i = 0; i < 2; i++) {
+    char from[4096], to[4096];
+    snprintf(from, sizeof from, "%s%s", src, suffixes[i]);
+    snprintf(to, sizeof to, "%s%s", dest, suffixes[i]);
+    if (rename(from, to) != 0) {
+      deft_kernel_fail(c, errno == ENOENT ? DEFT_NOT_FOUND : DEFT_INTERNAL,
+                       "cannot move '%s' to '%s': %s", from, to, strerror(errno));
+      return;
+    }
+  }
+  bool del = deft_kernel_attr_bool(c, "delete_old_dirs");
+  const char *slash = strrchr(src, '/');
+  if (del && slash) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - src), src);
+    remove(dir); /* only succeeds when empty, as intended */
+  }
+}
+
+static void sharded_filename_kernel(deft_kernel_ctx *c) {
+  const char *base;
+  if (!scalar_string(c, 0, "basename", &base)) return;
+  const deft_tensor *shard = deft_kernel_input(c, 1), *num = deft_kernel_input(c, 2);
+  if (shard->n != 1 || num->n != 1) {
+    deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "shard and num_shards must be scalars");
+    return;
+  }
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s-%05d-of-%05d", base, deft_tensor_i32(shard)[0],
+           deft_tensor_i32(num)[0]);
+  deft_tensor *out = deft_kernel_output(c, 0, DEFT_STRING, NULL, 0);
+  deft_status *st = deft_status_new();
+  if (out && !deft_tensor_set_string(out, 0, buf, strlen(buf), st))
+    deft_kernel_fail(c, DEFT_RESOURCE_EXHAUSTED, "out of memory");
+  deft_status_free(st);
+}
+
+/* StringJoin of scalars and same-shape string tensors (scalars broadcast). */
+static void string_join_kernel(deft_kernel_ctx *c) {
+  int n = deft_kernel_num_inputs(c);
+  const deft_tensor *shape_src = NULL;
+  for (int i = 0; i < n; i++) {
+    const deft_tensor *t = deft_kernel_input(c, i);
+    if (t->rank == 0) continue;
+    if (shape_src && (t->rank != shape_src->rank ||
+                      memcmp(t->dims, shape_src->dims, sizeof(int64_t) * (size_t)t->rank))) {
+      deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "input %d's shape differs from the others'", i);
+      return;
+    }
+    shape_src = t;
+  }
+  const char *sep = "";
+  size_t seplen = 0;
+  deft_op_attr_string(deft_kernel_op(c), "separator", &sep, &seplen);
+  deft_tensor *out = shape_src ? deft_kernel_output(c, 0, DEFT_STRING, shape_src->dims, shape_src->rank)
+                               : deft_kernel_output(c, 0, DEFT_STRING, NULL, 0);
+  if (!out) return;
+  for (int64_t e = 0; e < out->n; e++) {
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+      const deft_tensor *t = deft_kernel_input(c, i);
+      size_t len;
+      deft_tensor_string(t, t->rank ? e : 0, &len);
+      total += len + (i ? seplen : 0);
+    }
+    char *buf = deft_malloc(total + 1);
+    if (!buf) {
+      deft_kernel_fail(c, DEFT_RESOURCE_EXHAUSTED, "out of memory");
+      return;
+    }
+    size_t pos = 0;
+    for (int i = 0; i < n; i++) {
+      const deft_tensor *t = deft_kernel_input(c, i);
+      size_t len;
+      const char *p = deft_tensor_string(t, t->rank ? e : 0, &len);
+      if (i) memcpy(buf + pos, sep, seplen), pos += seplen;
+      memcpy(buf + pos, p, len);
+      pos += len;
+    }
+    bool ok = deft_tensor_set_string(out, e, buf, pos, NULL);
+    deft_free(buf);
+    if (!ok) {
+      deft_kernel_fail(c, DEFT_RESOURCE_EXHAUSTED, "out of memory");
+      return;
+    }
+  }
+}
+
+static void scalar_out(deft_shape_ctx *c) { deft_shape_ctx_set_output(c, 0, DEFT_SCALAR); }
 
 static const deft_op_def io_defs[] = {
-    {.type = "_DeftioPlaceholder", .flags = DEFT_OP_NOT_DIFFERENTIABLE},
+    {.type = "SaveV2",
+     .inputs = "prefix: string, tensor_names: string, shape_and_slices: string, tensors: dtypes",
+     .attrs = "dtypes: list(type)", .flags = DEFT_OP_STATEFUL | DEFT_OP_NOT_DIFFERENTIABLE,
+     .kernel = save_kernel},
+    {.type = "RestoreV2", .inputs = "prefix: string, tensor_names: string, shape_and_slices: string",
+     .outputs = "tensors: dtypes", .attrs = "dtypes: list(type) >= 1",
+     .flags = DEFT_OP_STATEFUL | DEFT_OP_NOT_DIFFERENTIABLE, .shape = restore_shape,
+     .kernel = restore_kernel},
+    {.type = "MergeV2Checkpoints", .inputs = "checkpoint_prefixes: string, destination_prefix: string",
+     .attrs = "delete_old_dirs: bool = true", .flags = DEFT_OP_STATEFUL | DEFT_OP_NOT_DIFFERENTIABLE,
+     .kernel = merge_kernel},
+    {.type = "ShardedFilename", .inputs = "basename: string, shard: int32, num_shards: int32",
+     .outputs = "filename: string", .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = scalar_out,
+     .kernel = sharded_filename_kernel},
+    {.type = "StringJoin", .inputs = "inputs: N * string", .outputs = "output: string",
+     .attrs = "N: int >= 1, separator: string = \"\"", .flags = DEFT_OP_NOT_DIFFERENTIABLE,
+     .kernel = string_join_kernel},
 };
 
 DEFT_FAMILY(deft_ops_io, io_defs);

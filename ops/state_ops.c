@@ -186,8 +186,8 @@ deft_output deft_assign_sub(deft_graph *g, deft_output ref, deft_output value, c
   return build_assign(g, "AssignSub", ref, value, name);
 }
 
-deft_op *deft_variable_new(deft_graph *g, const char *name, deft_output initial_value,
-                           bool trainable) {
+static deft_op *variable_build(deft_graph *g, const char *name, bool exact,
+                               deft_output initial_value, bool trainable) {
   if (!deft_inputs_ok(g, "VariableV2", &initial_value, 1)) return NULL;
   deft_shape shape = deft_output_shape(initial_value);
   if (!deft_shape_is_fully_defined(shape)) {
@@ -199,6 +199,7 @@ deft_op *deft_variable_new(deft_graph *g, const char *name, deft_output initial_
     return NULL;
   }
   deft_op_builder *b = deft_op_builder_new(g, "VariableV2", name ? name : "Variable");
+  if (exact) deft_op_builder_set_exact_name(b, name);
   deft_op_builder_set_attr_shape(b, "shape", shape);
   deft_op_builder_set_attr_type(b, "dtype", deft_output_dtype(initial_value));
   deft_op *var = deft_op_builder_finish(b);
@@ -224,6 +225,16 @@ deft_op *deft_variable_new(deft_graph *g, const char *name, deft_output initial_
   deft_graph_add_to_collection(g, DEFT_GLOBAL_VARIABLES, ref);
   if (trainable) deft_graph_add_to_collection(g, DEFT_TRAINABLE_VARIABLES, ref);
   return deft_graph_ok(g) ? var : NULL;
+}
+
+deft_op *deft_variable_new(deft_graph *g, const char *name, deft_output initial_value,
+                           bool trainable) {
+  return variable_build(g, name, false, initial_value, trainable);
+}
+
+deft_op *deft_variable_new_exact(deft_graph *g, const char *full, deft_output initial_value,
+                                 bool trainable) {
+  return variable_build(g, full, true, initial_value, trainable);
 }
 
 deft_output deft_variable_value(const deft_op *var) {

@@ -6,6 +6,10 @@
 
 #include "deft/deft.h"
 
+/* A constant shape literal for case tables: TU_SHAPE(2, 3); TU_SCALAR for rank 0. */
+#define TU_SHAPE(...) {DEFT_SHAPE_NARGS_(__VA_ARGS__), {__VA_ARGS__}}
+#define TU_SCALAR {0, {0}}
+
 typedef struct tu_grad_case {
   const char *op_type; /* the registry op type this case covers */
   const char *label;   /* a short description, e.g. "broadcast [2,3]+[3]" */

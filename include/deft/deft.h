@@ -20,5 +20,7 @@
 #include "deft/session.h"
 #include "deft/data.h"
 #include "deft/train.h"
+#include "deft/training_ops.h"
+#include "deft/saver.h"
 
 #endif

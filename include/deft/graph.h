@@ -88,6 +88,18 @@ DEFT_API void deft_graph_pop_scope(deft_graph *g);
 /* Returns the current scope ("" at the top level). Owned by g. */
 DEFT_API const char *deft_graph_scope(const deft_graph *g);
 
+/* Opens a variable scope (tf.variable_scope) and a name scope of the same name. Variables made by
+ * deft_get_variable and the layers are named after the variable scopes only ("hidden1/kernel"),
+ * ignoring name scopes, as TF does; ops get the name scope ("dnn/hidden1/MatMul"). `name` is used
+ * as given; if NULL, `default_name` is made unique among variable scopes ("dense", "dense_1").
+ * Returns the full variable scope (owned by g), or NULL (sticky error). Pop with
+ * deft_graph_pop_variable_scope. */
+DEFT_API const char *deft_graph_push_variable_scope(deft_graph *g, const char *name,
+                                                    const char *default_name);
+DEFT_API void deft_graph_pop_variable_scope(deft_graph *g);
+/* The current variable scope ("" at the top level). */
+DEFT_API const char *deft_graph_variable_scope(const deft_graph *g);
+
 /* Opens a control-dependency scope (TF's tf.control_dependencies): ops created until the matching
  * pop get control inputs on ops[0..n), unless they already depend on them through data inputs
  * created inside the scope. Scopes nest and accumulate. */

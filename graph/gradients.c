@@ -1,0 +1,311 @@
+/* graph/gradients.c - reverse-mode autodiff as graph building (tf.gradients).
+ *
+ * The walk: find the ops between the xs and the ys (reachable forward from an x and backward from
+ * a y, over data edges), count each op's pending consumer edges inside that set, seed the ys with
+ * their incoming gradients, then process ops whose consumers are all done: aggregate the
+ * gradients of each output (AddN), fill missing float outputs with zeros, call the op's gradient
+ * builder inside "gradients/<op>_grad", gate multi-input results with a tuple as TF does, and hand
+ * each input gradient to its producer. Only float32/float64 tensors carry gradients. */
+#include <stdio.h>
+#include <string.h>
+
+#include "deft/ops.h"
+#include "deft/train.h"
+#include "graph/graph_internal.h"
+#include "runtime/alloc.h"
+
+typedef struct grad_list {
+  deft_output *items;
+  int n, cap;
+} grad_list;
+
+typedef struct walk {
+  deft_graph *g;
+  int nops;
+  int *cons_start; /* CSR consumers over data edges */
+  int *cons;
+  bool *from_x;
+  bool *between;
+  int *pending;
+  grad_list *grads; /* per op, per output: index = slot_base[op] + output */
+  int *slot_base;
+  int nslots;
+} walk;
+
+static bool is_float(int t) { return t == DEFT_FLOAT || t == DEFT_DOUBLE; }
+
+static bool push_grad(walk *w, deft_output at, deft_output grad) {
+  grad_list *l = &w->grads[w->slot_base[at.op->id] + at.index];
+  if (l->n == l->cap) {
+    int ncap = l->cap ? l->cap * 2 : 4;
+    deft_output *n = deft_realloc(l->items, sizeof *n * (size_t)ncap);
+    if (!n) return false;
+    l->items = n;
+    l->cap = ncap;
+  }
+  l->items[l->n++] = grad;
+  return true;
+}
+
+static void free_walk(walk *w) {
+  for (int i = 0; w->grads && i < w->nslots; i++) deft_free(w->grads[i].items);
+  deft_free(w->grads);
+  deft_free(w->cons_start);
+  deft_free(w->cons);
+  deft_free(w->from_x);
+  deft_free(w->between);
+  deft_free(w->pending);
+  deft_free(w->slot_base);
+}
+
+static bool build_consumers(walk *w) {
+  deft_graph *g = w->g;
+  w->cons_start = deft_calloc((size_t)w->nops + 2, sizeof(int));
+  w->slot_base = deft_malloc(sizeof(int) * (size_t)(w->nops + 1));
+  if (!w->cons_start || !w->slot_base) return false;
+  for (int i = 0; i < w->nops; i++) {
+    w->slot_base[i] = w->nslots;
+    w->nslots += g->ops[i]->noutputs;
+    for (int k = 0; k < g->ops[i]->ninputs; k++) w->cons_start[g->ops[i]->inputs[k].op->id + 1]++;
+  }
+  for (int i = 0; i < w->nops; i++) w->cons_start[i + 1] += w->cons_start[i];
+  w->cons = deft_malloc(sizeof(int) * (size_t)(w->cons_start[w->nops] + 1));
+  int *fill = deft_calloc((size_t)w->nops + 1, sizeof(int));
+  if (!w->cons || !fill) {
+    deft_free(fill);
+    return false;
+  }
+  for (int i = 0; i < w->nops; i++)
+    for (int k = 0; k < g->ops[i]->ninputs; k++) {
+      int p = g->ops[i]->inputs[k].op->id;
+      w->cons[w->cons_start[p] + fill[p]++] = i;
+    }
+  deft_free(fill);
+  w->grads = deft_calloc((size_t)w->nslots + 1, sizeof(grad_list));
+  w->from_x = deft_calloc((size_t)w->nops + 1, sizeof(bool));
+  w->between = deft_calloc((size_t)w->nops + 1, sizeof(bool));
+  w->pending = deft_calloc((size_t)w->nops + 1, sizeof(int));
+  return w->grads && w->from_x && w->between && w->pending;
+}
+
+/* Marks ops reachable from the xs (forward), then the ones on a path to a y (backward). */
+static bool mark_between(walk *w, const deft_output *ys, int ny, const deft_output *xs, int nx) {
+  int *stack = deft_malloc(sizeof(int) * (size_t)(w->nops + 1));
+  if (!stack) return false;
+  int sp = 0;
+  for (int i = 0; i < nx; i++)
+    if (!w->from_x[xs[i].op->id]) w->from_x[xs[i].op->id] = true, stack[sp++] = xs[i].op->id;
+  while (sp) {
+    int op = stack[--sp];
+    for (int k = w->cons_start[op]; k < w->cons_start[op + 1]; k++)
+      if (!w->from_x[w->cons[k]]) w->from_x[w->cons[k]] = true, stack[sp++] = w->cons[k];
+  }
+  for (int i = 0; i < ny; i++) {
+    int id = ys[i].op->id;
+    if (w->from_x[id] && !w->between[id]) w->between[id] = true, stack[sp++] = id;
+  }
+  while (sp) {
+    deft_op *op = w->g->ops[stack[--sp]];
+    for (int k = 0; k < op->ninputs; k++) {
+      int p = op->inputs[k].op->id;
+      if (w->from_x[p] && !w->between[p]) w->between[p] = true, stack[sp++] = p;
+    }
+  }
+  deft_free(stack);
+  /* pending: consumer edges inside the between set */
+  for (int i = 0; i < w->nops; i++) {
+    if (!w->between[i]) continue;
+    deft_op *op = w->g->ops[i];
+    for (int k = 0; k < op->ninputs; k++)
+      if (w->between[op->inputs[k].op->id]) w->pending[op->inputs[k].op->id]++;
+  }
+  return true;
+}
+
+/* Sums a gradient list: the one item, or AddN ("gradients/AddN"). Invalid if empty. */
+static deft_output aggregate(deft_graph *g, grad_list *l) {
+  deft_output none = {NULL, 0};
+  if (l->n == 0) return none;
+  if (l->n == 1) return l->items[0];
+  return deft_add_n(g, l->items, l->n, "AddN");
+}
+
+/* The initial gradient of y: grad_y, or ones shaped like y ("gradients/Fill"). */
+static deft_output seed(deft_graph *g, deft_output y, const deft_output *grad_y, int i) {
+  if (grad_y && grad_y->op) return *grad_y;
+  deft_shape s = deft_output_shape(y);
+  deft_output shape;
+  if (deft_shape_is_fully_defined(s)) {
+    int32_t dims[DEFT_MAX_RANK];
+    for (int k = 0; k < s.rank; k++) dims[k] = (int32_t)s.dims[k];
+    shape = deft_const_int32_vector(g, dims, s.rank, "Shape");
+  } else {
+    shape = deft_shape_of(g, y, "Shape");
+  }
+  char name[64];
+  snprintf(name, sizeof name, "grad_ys_%d", i);
+  deft_output one = deft_output_dtype(y) == DEFT_DOUBLE ? deft_const_double(g, 1.0, name)
+                                                        : deft_const_float(g, 1.0f, name);
+  deft_output in[2] = {shape, one};
+  return deft_fill(g, in[0], in[1], "Fill");
+}
+
+/* TF's gating: when an op yields two or more gradients, they pass through Identities that wait
+ * for all of them (tuple/group_deps, tuple/control_dependency[_k]). */
+static void gate(deft_graph *g, deft_output *dx, int n) {
+  int count = 0;
+  for (int i = 0; i < n; i++) count += dx[i].op != NULL;
+  if (count < 2) return;
+  deft_op *deps[64];
+  int nd = 0;
+  for (int i = 0; i < n && nd < 64; i++)
+    if (dx[i].op) deps[nd++] = dx[i].op;
+  if (!deft_graph_push_scope(g, "tuple")) return;
+  deft_op *group = deft_group(g, deps, nd, "group_deps");
+  int k = 0;
+  for (int i = 0; i < n; i++) {
+    if (!dx[i].op) continue;
+    char name[64];
+    if (k == 0) snprintf(name, sizeof name, "control_dependency");
+    else snprintf(name, sizeof name, "control_dependency_%d", k);
+    k++;
+    deft_op_builder *b = deft_op_builder_new(g, "Identity", name);
+    deft_op_builder_add_input(b, dx[i]);
+    deft_op_builder_add_control_input(b, group);
+    deft_op *id = deft_op_builder_finish(b);
+    dx[i].op = id;
+    dx[i].index = 0;
+  }
+  deft_graph_pop_scope(g);
+}
+
+static bool differentiate_op(walk *w, deft_op *op, deft_output *dx) {
+  deft_graph *g = w->g;
+  deft_output *dy = deft_calloc((size_t)op->noutputs + 1, sizeof *dy);
+  if (!dy) return false;
+  bool any = false;
+  for (int i = 0; i < op->noutputs; i++) {
+    dy[i] = aggregate(g, &w->grads[w->slot_base[op->id] + i]);
+    any |= dy[i].op != NULL;
+  }
+  bool ok = deft_graph_ok(g);
+  if (ok && any) {
+    const deft_op_def *def = op->reg ? op->reg->def : NULL;
+    if (!def || (!def->grad && !(def->flags & DEFT_OP_NOT_DIFFERENTIABLE))) {
+      bool float_in = false;
+      for (int k = 0; k < op->ninputs; k++) float_in |= is_float(deft_output_type(op->inputs[k]));
+      if (float_in) {
+        deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
+                        "no gradient defined for op '%s' (type %s), which lies between the ys "
+                        "and the xs", op->name, op->type);
+        ok = false;
+      }
+    } else if (def->grad) {
+      for (int i = 0; i < op->noutputs; i++)
+        if (!dy[i].op && is_float(op->out_types[i])) {
+          deft_output out = {op, i};
+          dy[i] = deft_zeros_like(g, out, "zeros_like");
+        }
+      char scope[1024];
+      snprintf(scope, sizeof scope, "%s_grad", op->name);
+      if (deft_graph_ok(g) && deft_graph_push_scope(g, scope)) {
+        def->grad(g, op, dy, dx);
+        gate(g, dx, op->ninputs);
+        deft_graph_pop_scope(g);
+      }
+      ok = deft_graph_ok(g);
+    }
+  }
+  deft_free(dy);
+  return ok;
+}
+
+bool deft_gradients(deft_graph *g, const deft_output *ys, int ny, const deft_output *xs, int nx,
+                    const deft_output *grad_ys, deft_output *dx) {
+  for (int i = 0; i < nx; i++) dx[i].op = NULL, dx[i].index = 0;
+  if (!deft_inputs_ok(g, "gradients (ys)", ys, ny) || !deft_inputs_ok(g, "gradients (xs)", xs, nx))
+    return false;
+  for (int i = 0; i < ny; i++)
+    if (!is_float(deft_output_type(ys[i]))) {
+      deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
+                      "gradients: y %d ('%s:%d') has dtype %s; only float and double tensors "
+                      "can be differentiated", i, ys[i].op->name, ys[i].index,
+                      deft_dtype_name(deft_output_dtype(ys[i])));
+      return false;
+    }
+  for (int i = 0; i < nx; i++)
+    if (!is_float(deft_output_type(xs[i]))) {
+      deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
+                      "gradients: x %d ('%s:%d') has dtype %s; gradients exist only for float "
+                      "and double tensors", i, xs[i].op->name, xs[i].index,
+                      deft_dtype_name(deft_output_dtype(xs[i])));
+      return false;
+    }
+  walk w;
+  memset(&w, 0, sizeof w);
+  w.g = g;
+  w.nops = g->nops;
+  int *ready = NULL;
+  deft_output *op_dx = NULL;
+  bool ok = build_consumers(&w) && mark_between(&w, ys, ny, xs, nx);
+  if (!ok) goto oom;
+  if (!deft_graph_push_scope(g, "gradients")) goto done;
+  for (int i = 0; i < ny; i++) {
+    if (!w.between[ys[i].op->id]) continue;
+    deft_output s = seed(g, ys[i], grad_ys ? &grad_ys[i] : NULL, i);
+    if (!s.op || !push_grad(&w, ys[i], s)) goto pop;
+  }
+  ready = deft_malloc(sizeof(int) * (size_t)(w.nops + 1));
+  op_dx = deft_malloc(sizeof *op_dx * 64);
+  int op_dx_cap = 64;
+  if (!ready || !op_dx) goto pop_oom;
+  int head = 0, tail = 0;
+  for (int i = 0; i < w.nops; i++)
+    if (w.between[i] && w.pending[i] == 0) ready[tail++] = i;
+  while (head < tail && deft_graph_ok(g)) {
+    deft_op *op = g->ops[ready[head++]];
+    bool is_x = false;
+    for (int i = 0; i < nx; i++) is_x |= xs[i].op == op;
+    if (op->ninputs > op_dx_cap) {
+      deft_output *n = deft_realloc(op_dx, sizeof *n * (size_t)op->ninputs);
+      if (!n) goto pop_oom;
+      op_dx = n;
+      op_dx_cap = op->ninputs;
+    }
+    for (int k = 0; k < op->ninputs; k++) op_dx[k].op = NULL, op_dx[k].index = 0;
+    /* An x's own op is not differentiated further unless something below it is also an x. */
+    bool below = false;
+    for (int k = 0; k < op->ninputs; k++) below |= w.between[op->inputs[k].op->id];
+    if (!is_x || below) {
+      if (!differentiate_op(&w, op, op_dx)) goto pop;
+    }
+    for (int k = 0; k < op->ninputs; k++) {
+      deft_output in = op->inputs[k];
+      if (!w.between[in.op->id]) continue;
+      if (op_dx[k].op && is_float(deft_output_type(in)) && !push_grad(&w, in, op_dx[k]))
+        goto pop_oom;
+      if (--w.pending[in.op->id] == 0) ready[tail++] = in.op->id;
+    }
+  }
+  for (int i = 0; i < nx && deft_graph_ok(g); i++) {
+    if (!w.between[xs[i].op->id]) continue;
+    dx[i] = aggregate(g, &w.grads[w.slot_base[xs[i].op->id] + xs[i].index]);
+  }
+  goto pop;
+pop_oom:
+  deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory building gradients");
+pop:
+  deft_graph_pop_scope(g);
+  goto done;
+oom:
+  deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory building gradients");
+done:
+  deft_free(ready);
+  deft_free(op_dx);
+  free_walk(&w);
+  if (!deft_graph_ok(g)) {
+    for (int i = 0; i < nx; i++) dx[i].op = NULL;
+    return false;
+  }
+  return true;
+}

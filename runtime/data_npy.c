@@ -1,0 +1,529 @@
+/* runtime/data_npy.c - NumPy .npy files (see include/deft/data.h).
+ *
+ * Layout: "\x93NUMPY", major and minor version bytes, the header length (uint16 LE for 1.0,
+ * uint32 LE for 2.0 and 3.0), then a Python dict literal such as
+ * {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), } padded with spaces and a newline,
+ * then the raw little-endian elements. The header is parsed by a small tokenizer that accepts keys
+ * in any order, either quote style, extra spaces and trailing commas. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "deft/data.h"
+#include "runtime/alloc.h"
+#include "runtime/tensor_internal.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#error "deft's .npy code assumes a little-endian host ('<' descrs are read and written as is)"
+#endif
+
+#define NPY_MAX_HEADER ((uint32_t)1 << 20) /* 1 MiB: far beyond any real header */
+#define FIRST_CAP ((size_t)1 << 22)
+
+static const char npy_magic[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
+
+typedef struct npy_dtype {
+  const char *descr;
+  deft_dtype dtype;
+} npy_dtype;
+
+static const npy_dtype npy_dtypes[] = {
+    {"<f4", DEFT_FLOAT}, {"<f8", DEFT_DOUBLE}, {"<i4", DEFT_INT32},
+    {"<i8", DEFT_INT64}, {"|u1", DEFT_UINT8},  {"|b1", DEFT_BOOL},
+};
+
+static deft_code errno_code(int e) {
+  if (e == ENOENT || e == ENOTDIR) return DEFT_NOT_FOUND;
+  if (e == ENOSPC || e == ENOMEM) return DEFT_RESOURCE_EXHAUSTED;
+  return DEFT_FAILED_PRECONDITION;
+}
+
+/* Reads up to n bytes (fewer only at end of file). Returns the count or -1 (errno set). */
+static ssize_t read_full(int fd, void *buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, (char *)buf + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return -1;
+    if (r == 0) break;
+    got += (size_t)r;
+  }
+  return (ssize_t)got;
+}
+
+/* Writes all n bytes. Returns false (errno set) on failure. */
+static bool write_full(int fd, const void *buf, size_t n) {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t r = write(fd, (const char *)buf + done, n - done);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      if (r == 0) errno = EIO;
+      return false;
+    }
+    done += (size_t)r;
+  }
+  return true;
+}
+
+/* ---- the header dict ---- */
+
+typedef struct hdr_parser {
+  const char *path;
+  const char *start, *p, *end;
+  uint64_t base; /* file offset of start */
+  deft_status *status;
+} hdr_parser;
+
+static uint64_t hp_off(const hdr_parser *h) { return h->base + (uint64_t)(h->p - h->start); }
+
+static bool hp_fail(hdr_parser *h, const char *what) {
+  deft_status_set(h->status, DEFT_DATA_LOSS,
+                  "%s: malformed .npy header at byte %" PRIu64 ": %s (header: \"%.*s\")", h->path,
+                  hp_off(h), what, (int)(h->end - h->start > 120 ? 120 : h->end - h->start),
+                  h->start);
+  return false;
+}
+
+static void hp_ws(hdr_parser *h) {
+  while (h->p < h->end && (*h->p == ' ' || *h->p == '\t' || *h->p == '\n' || *h->p == '\r'))
+    h->p++;
+}
+
+static bool hp_peek(hdr_parser *h, char c) { return h->p < h->end && *h->p == c; }
+
+/* Parses a quoted string (no escapes) into out (at most outsz - 1 bytes). */
+static bool hp_string(hdr_parser *h, char *out, size_t outsz, const char *what) {
+  if (!hp_peek(h, '\'') && !hp_peek(h, '"')) return hp_fail(h, what);
+  char q = *h->p++;
+  size_t n = 0;
+  while (h->p < h->end && *h->p != q) {
+    if (*h->p == '\\' || *h->p == '\n' || n + 1 >= outsz) return hp_fail(h, what);
+    out[n++] = *h->p++;
+  }
+  if (h->p == h->end) return hp_fail(h, "unterminated string");
+  h->p++;
+  out[n] = 0;
+  return true;
+}
+
+static bool hp_bool(hdr_parser *h, bool *v) {
+  if (h->end - h->p >= 4 && memcmp(h->p, "True", 4) == 0) {
+    h->p += 4;
+    *v = true;
+    return true;
+  }
+  if (h->end - h->p >= 5 && memcmp(h->p, "False", 5) == 0) {
+    h->p += 5;
+    *v = false;
+    return true;
+  }
+  return hp_fail(h, "'fortran_order' must be True or False");
+}
+
+/* Parses a tuple of non-negative ints: "()", "(3,)", "(2, 3)", "(2L, 3L)". */
+static bool hp_shape(hdr_parser *h, int64_t *dims, int *rank) {
+  if (!hp_peek(h, '(')) return hp_fail(h, "'shape' must be a tuple such as (3, 4)");
+  h->p++;
+  *rank = 0;
+  for (;;) {
+    hp_ws(h);
+    if (hp_peek(h, ')')) break;
+    if (h->p == h->end || *h->p < '0' || *h->p > '9')
+      return hp_fail(h, "expected a non-negative integer in 'shape'");
+    int64_t v = 0;
+    while (h->p < h->end && *h->p >= '0' && *h->p <= '9') {
+      int d = *h->p - '0';
+      if (v > (INT64_MAX - d) / 10) return hp_fail(h, "dimension in 'shape' overflows int64");
+      v = v * 10 + d;
+      h->p++;
+    }
+    if (hp_peek(h, 'L')) h->p++; /* Python 2 long */
+    if (*rank == DEFT_MAX_RANK) {
+      deft_status_set(h->status, DEFT_INVALID_ARGUMENT,
+                      "%s: .npy shape at byte %" PRIu64 " has more than %d dims, deft's maximum",
+                      h->path, hp_off(h), DEFT_MAX_RANK);
+      return false;
+    }
+    dims[(*rank)++] = v;
+    hp_ws(h);
+    if (hp_peek(h, ',')) {
+      h->p++;
+      continue;
+    }
+    if (!hp_peek(h, ')')) return hp_fail(h, "expected ',' or ')' in 'shape'");
+  }
+  h->p++;
+  return true;
+}
+
+typedef struct npy_header {
+  uint64_t at; /* file offset of the header text */
+  char descr[32];
+  uint64_t descr_at;
+  bool fortran;
+  int rank;
+  int64_t dims[DEFT_MAX_RANK];
+} npy_header;
+
+static bool hp_dict(hdr_parser *h, npy_header *out) {
+  bool seen[3] = {false, false, false};
+  static const char *const keys[3] = {"descr", "fortran_order", "shape"};
+  hp_ws(h);
+  if (!hp_peek(h, '{')) return hp_fail(h, "expected '{'");
+  h->p++;
+  for (;;) {
+    hp_ws(h);
+    if (hp_peek(h, '}')) break;
+    char key[32];
+    const char *key_at = h->p;
+    if (!hp_string(h, key, sizeof key, "expected a quoted key")) return false;
+    int k = -1;
+    for (int i = 0; i < 3; i++)
+      if (strcmp(key, keys[i]) == 0) k = i;
+    if (k < 0 || seen[k]) h->p = key_at; /* report the key's own offset */
+    if (k < 0) {
+      char msg[96];
+      snprintf(msg, sizeof msg, "unexpected key '%s'", key);
+      return hp_fail(h, msg);
+    }
+    if (seen[k]) {
+      char msg[96];
+      snprintf(msg, sizeof msg, "duplicate key '%s'", key);
+      return hp_fail(h, msg);
+    }
+    seen[k] = true;
+    hp_ws(h);
+    if (!hp_peek(h, ':')) return hp_fail(h, "expected ':' after a key");
+    h->p++;
+    hp_ws(h);
+    bool ok;
+    if (k == 0) {
+      out->descr_at = hp_off(h);
+      if (hp_peek(h, '[')) {
+        deft_status_set(h->status, DEFT_INVALID_ARGUMENT,
+                        "%s: unsupported structured dtype at byte %" PRIu64
+                        " (supported: <f4, <f8, <i4, <i8, |u1, |b1)", h->path, hp_off(h));
+        return false;
+      }
+      ok = hp_string(h, out->descr, sizeof out->descr, "'descr' must be a short quoted string");
+    } else if (k == 1) {
+      ok = hp_bool(h, &out->fortran);
+    } else {
+      ok = hp_shape(h, out->dims, &out->rank);
+    }
+    if (!ok) return false;
+    hp_ws(h);
+    if (hp_peek(h, ',')) {
+      h->p++;
+      continue;
+    }
+    if (!hp_peek(h, '}')) return hp_fail(h, "expected ',' or '}' after a value");
+  }
+  h->p++;
+  hp_ws(h);
+  if (h->p != h->end) return hp_fail(h, "unexpected text after the dict");
+  for (int i = 0; i < 3; i++) {
+    if (!seen[i]) {
+      char msg[64];
+      snprintf(msg, sizeof msg, "the dict lacks '%s'", keys[i]);
+      return hp_fail(h, msg);
+    }
+  }
+  return true;
+}
+
+/* ---- reading ---- */
+
+/* Reads the magic, version and header. On success fills hdr and *data_at (file offset of the
+ * data). */
+static bool npy_read_header(int fd, const char *path, npy_header *hdr, uint64_t *data_at,
+                            deft_status *status) {
+  unsigned char pre[12];
+  ssize_t r = read_full(fd, pre, 10);
+  if (r < 0) {
+    deft_status_set(status, DEFT_DATA_LOSS, "%s: read error at byte 0: %s", path,
+                    strerror(errno));
+    return false;
+  }
+  size_t cmp = (size_t)r < 6 ? (size_t)r : 6;
+  if (memcmp(pre, npy_magic, cmp) != 0 || r == 0) {
+    deft_status_set(status, DEFT_DATA_LOSS,
+                    "%s: bad .npy magic at byte 0 (expected \"\\x93NUMPY\")", path);
+    return false;
+  }
+  if (r < 10) {
+    deft_status_set(status, DEFT_DATA_LOSS,
+                    "%s: truncated .npy header at byte %zd: expected at least 10 bytes", path, r);
+    return false;
+  }
+  if (pre[6] < 1 || pre[6] > 3 || pre[7] != 0) {
+    deft_status_set(status, DEFT_INVALID_ARGUMENT,
+                    "%s: unsupported .npy format version %u.%u at byte 6 (supported: 1.0, 2.0, "
+                    "3.0)", path, pre[6], pre[7]);
+    return false;
+  }
+  uint64_t start = 10;
+  uint32_t hlen = (uint32_t)pre[8] | (uint32_t)pre[9] << 8;
+  if (pre[6] >= 2) {
+    r = read_full(fd, pre + 10, 2);
+    if (r < 2) {
+      deft_status_set(status, DEFT_DATA_LOSS,
+                      "%s: truncated .npy header at byte %zd: expected a 4-byte header length",
+                      path, 10 + (r > 0 ? r : 0));
+      return false;
+    }
+    hlen |= (uint32_t)pre[10] << 16 | (uint32_t)pre[11] << 24;
+    start = 12;
+  }
+  if (hlen > NPY_MAX_HEADER) {
+    deft_status_set(status, DEFT_DATA_LOSS,
+                    "%s: .npy header length %" PRIu32 " at byte 8 exceeds the 1 MiB limit", path,
+                    hlen);
+    return false;
+  }
+  char *text = deft_malloc(hlen + 1);
+  if (!text) {
+    deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "%s: out of memory reading the header", path);
+    return false;
+  }
+  r = read_full(fd, text, hlen);
+  if (r < (ssize_t)hlen) {
+    deft_status_set(status, DEFT_DATA_LOSS,
+                    "%s: truncated .npy header at byte %" PRIu64 ": expected %" PRIu32
+                    " header bytes, got %zd", path, start + (r > 0 ? (uint64_t)r : 0), hlen,
+                    r > 0 ? r : 0);
+    deft_free(text);
+    return false;
+  }
+  text[hlen] = 0;
+  hdr_parser h = {path, text, text, text + hlen, start, status};
+  memset(hdr, 0, sizeof *hdr);
+  hdr->at = start;
+  bool ok = hp_dict(&h, hdr);
+  deft_free(text);
+  *data_at = start + hlen;
+  return ok;
+}
+
+/* Reads exactly `want` bytes into dst, growing a staging buffer when the file's size is not known
+ * up front (pipes), so a header claiming huge dims cannot force a huge allocation. */
+static bool npy_read_stream(int fd, const char *path, uint64_t data_at, size_t want,
+                            unsigned char **out, deft_status *status) {
+  size_t cap = want < FIRST_CAP ? want : FIRST_CAP, got = 0;
+  unsigned char *buf = deft_malloc(cap);
+  if (!buf) goto oom;
+  for (;;) {
+    ssize_t r = read_full(fd, buf + got, cap - got);
+    if (r < 0) {
+      deft_status_set(status, DEFT_DATA_LOSS, "%s: read error after byte %" PRIu64 ": %s", path,
+                      data_at + got, strerror(errno));
+      goto fail;
+    }
+    got += (size_t)r;
+    if (got < cap || got == want) break;
+    size_t ncap = want - cap < cap ? want : cap * 2;
+    unsigned char *nb = deft_realloc(buf, ncap);
+    if (!nb) goto oom;
+    buf = nb;
+    cap = ncap;
+  }
+  if (got < want) {
+    deft_status_set(status, DEFT_DATA_LOSS,
+                    "%s: truncated data at byte %" PRIu64 ": expected %zu bytes, got %zu", path,
+                    data_at, want, got);
+    goto fail;
+  }
+  *out = buf;
+  return true;
+oom:
+  deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "%s: out of memory reading %zu bytes", path,
+                  want);
+fail:
+  deft_free(buf);
+  return false;
+}
+
+deft_tensor *deft_npy_read(const char *path, deft_status *status) {
+  deft_tensor *t = NULL;
+  unsigned char *staged = NULL;
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) {
+    deft_status_set(status, errno_code(errno), "%s: cannot open: %s", path, strerror(errno));
+    return NULL;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+    deft_status_set(status, DEFT_FAILED_PRECONDITION, "%s: not a readable file", path);
+    goto fail;
+  }
+  npy_header hdr;
+  uint64_t data_at;
+  if (!npy_read_header(fd, path, &hdr, &data_at, status)) goto fail;
+  deft_dtype dtype = DEFT_INVALID_DTYPE;
+  for (size_t i = 0; i < sizeof npy_dtypes / sizeof npy_dtypes[0]; i++)
+    if (strcmp(hdr.descr, npy_dtypes[i].descr) == 0) dtype = npy_dtypes[i].dtype;
+  if (dtype == DEFT_INVALID_DTYPE) {
+    deft_status_set(status, DEFT_INVALID_ARGUMENT,
+                    "%s: unsupported dtype '%s' at byte %" PRIu64
+                    "%s (supported: <f4, <f8, <i4, <i8, |u1, |b1)", path, hdr.descr,
+                    hdr.descr_at, hdr.descr[0] == '>' ? ", big-endian" : "");
+    goto fail;
+  }
+  int big_dims = 0;
+  uint64_t n = 1;
+  for (int i = 0; i < hdr.rank; i++) {
+    if (hdr.dims[i] > 1) big_dims++;
+    if (hdr.dims[i] && n > (uint64_t)(INT64_MAX / 8) / (uint64_t)hdr.dims[i]) {
+      deft_status_set(status, DEFT_DATA_LOSS,
+                      "%s: .npy shape in the header at byte %" PRIu64 " overflows", path,
+                      hdr.at);
+      goto fail;
+    }
+    n *= (uint64_t)hdr.dims[i];
+  }
+  if (hdr.fortran && big_dims > 1 && n > 0) {
+    deft_status_set(status, DEFT_INVALID_ARGUMENT,
+                    "%s: Fortran-order (fortran_order: True) arrays of rank %d are not supported "
+                    "(header at byte %" PRIu64 ")", path, hdr.rank, hdr.at);
+    goto fail;
+  }
+  size_t want = (size_t)n * deft_dtype_size(dtype);
+  if (S_ISREG(st.st_mode)) {
+    uint64_t size = (uint64_t)st.st_size, have = size > data_at ? size - data_at : 0;
+    if (have < want) {
+      deft_status_set(status, DEFT_DATA_LOSS,
+                      "%s: truncated data at byte %" PRIu64 ": expected %zu bytes, got %" PRIu64,
+                      path, data_at, want, have);
+      goto fail;
+    }
+    if (have > want) {
+      deft_status_set(status, DEFT_DATA_LOSS,
+                      "%s: %" PRIu64 " trailing bytes after the data at byte %" PRIu64, path,
+                      have - want, data_at + want);
+      goto fail;
+    }
+  } else if (!npy_read_stream(fd, path, data_at, want, &staged, status)) {
+    goto fail;
+  }
+  t = deft_calloc(1, sizeof *t);
+  if (!t) {
+    deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "%s: out of memory", path);
+    goto fail;
+  }
+  if (!deft_tensor_ensure(t, dtype, hdr.dims, hdr.rank, status)) {
+    deft_status_prefix(status, "%s", path);
+    deft_free(t);
+    t = NULL;
+    goto fail;
+  }
+  unsigned char *data = t->buf->data;
+  if (staged) {
+    if (want) memcpy(data, staged, want);
+  } else {
+    ssize_t r = read_full(fd, data, want);
+    if (r < 0 || (size_t)r < want) {
+      deft_status_set(status, DEFT_DATA_LOSS,
+                      "%s: truncated data at byte %" PRIu64 ": expected %zu bytes, got %zd%s%s",
+                      path, data_at, want, r < 0 ? 0 : r, r < 0 ? ": " : "",
+                      r < 0 ? strerror(errno) : "");
+      goto fail;
+    }
+  }
+  if (dtype == DEFT_BOOL) {
+    for (size_t i = 0; i < want; i++) {
+      if (data[i] > 1) {
+        deft_status_set(status, DEFT_DATA_LOSS,
+                        "%s: invalid bool value %u at byte %" PRIu64 " (expected 0 or 1)", path,
+                        data[i], data_at + i);
+        goto fail;
+      }
+    }
+  }
+  deft_free(staged);
+  close(fd);
+  return t;
+fail:
+  deft_tensor_free(t);
+  deft_free(staged);
+  close(fd);
+  return NULL;
+}
+
+/* ---- writing ---- */
+
+/* Formats the padded 1.0 header (magic through newline) into buf; returns its length, a multiple
+ * of 64. */
+static size_t npy_format_header(const deft_tensor *t, const char *descr, char buf[512]) {
+  char dict[400];
+  int n = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (",
+                   descr);
+  for (int i = 0; i < t->rank; i++)
+    n += snprintf(dict + n, sizeof dict - (size_t)n, "%s%" PRId64, i ? ", " : "", t->dims[i]);
+  n += snprintf(dict + n, sizeof dict - (size_t)n, "%s), }", t->rank == 1 ? "," : "");
+  size_t total = 10 + (size_t)n + 1;
+  total = (total + 63) / 64 * 64;
+  size_t hlen = total - 10;
+  memcpy(buf, npy_magic, 6);
+  buf[6] = 1;
+  buf[7] = 0;
+  buf[8] = (char)(hlen & 0xff);
+  buf[9] = (char)(hlen >> 8);
+  memcpy(buf + 10, dict, (size_t)n);
+  memset(buf + 10 + n, ' ', total - 10 - (size_t)n - 1);
+  buf[total - 1] = '\n';
+  return total;
+}
+
+bool deft_npy_write(const char *path, const deft_tensor *t, deft_status *status) {
+  const char *descr = NULL;
+  for (size_t i = 0; i < sizeof npy_dtypes / sizeof npy_dtypes[0]; i++)
+    if (npy_dtypes[i].dtype == t->dtype) descr = npy_dtypes[i].descr;
+  if (!descr || !t->buf) {
+    deft_status_set(status, DEFT_INVALID_ARGUMENT, "%s: cannot write a %s tensor as .npy", path,
+                    deft_dtype_name(t->dtype));
+    return false;
+  }
+  char header[512];
+  size_t hsize = npy_format_header(t, descr, header);
+  size_t tlen = strlen(path) + 32;
+  char *tmp = deft_malloc(tlen);
+  if (!tmp) {
+    deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "%s: out of memory", path);
+    return false;
+  }
+  snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+  if (fd < 0) {
+    deft_status_set(status, errno_code(errno), "%s: cannot create temporary file %s: %s", path,
+                    tmp, strerror(errno));
+    deft_free(tmp);
+    return false;
+  }
+  const char *step = NULL; /* what failed, for the message */
+  if (!write_full(fd, header, hsize) || !write_full(fd, t->buf->data, deft_tensor_nbytes(t)))
+    step = "cannot write the temporary file";
+  else if (fsync(fd) != 0)
+    step = "cannot sync the temporary file";
+  int saved = errno;
+  if (close(fd) != 0 && !step) {
+    saved = errno;
+    step = "cannot close the temporary file";
+  }
+  if (!step && rename(tmp, path) != 0) {
+    saved = errno;
+    step = "cannot rename the temporary file into place";
+  }
+  bool ok = step == NULL;
+  if (!ok) {
+    unlink(tmp);
+    deft_status_set(status, errno_code(saved), "%s: %s (%s): %s", path, step, tmp,
+                    strerror(saved));
+  }
+  deft_free(tmp);
+  return ok;
+}
