@@ -10,10 +10,13 @@
 
 #include "deft/ops.h"
 #include "deft/session.h"
+#include "deft/train.h"
 #include "graph/graph_internal.h"
 #include "ops/op_def.h"
 #include "runtime/tensor_internal.h"
 #include "testutil.h"
+
+#include "grad_cases_math.c" /* the finite-difference cases, also run by test_gradients */
 
 /* ---- helpers ---- */
 
@@ -1402,6 +1405,144 @@ START_TEST(elementwise_gradients_vs_numpy) {
 }
 END_TEST
 
+/* Every case of tests/grad_cases_math.c through deft_gradients: central differences of
+ * sum(y * gy) against the gradients, in float64. */
+static double weighted(deft_session *s, const deft_output *feeds, deft_tensor *const *vals, int n,
+                       deft_output y, const deft_tensor *gy) {
+  deft_tensor *out = NULL;
+  deft_status *st = deft_status_new();
+  ck_assert_msg(deft_session_run(s, feeds, vals, n, &y, &out, 1, NULL, 0, st), "%s",
+                deft_status_message(st));
+  deft_status_free(st);
+  double sum = 0;
+  for (int64_t i = 0; i < out->n; i++) sum += deft_tensor_f64(out)[i] * deft_tensor_f64(gy)[i];
+  deft_tensor_free(out);
+  return sum;
+}
+
+static void check_fd_case(const tu_grad_case *gc) {
+  deft_graph *g = deft_graph_new();
+  deft_output xs[4], feeds[5], dx[4] = {{NULL, 0}};
+  deft_tensor *vals[5];
+  double lo = gc->lo, hi = gc->hi;
+  if (lo == 0 && hi == 0) lo = -1, hi = 1;
+  for (int i = 0; i < gc->ninputs; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "x%d", i);
+    feeds[i] = xs[i] = ph(g, DEFT_DOUBLE, gc->shapes[i], name);
+    vals[i] = rand_tensor(DEFT_DOUBLE, gc->shapes[i], lo, hi, false, false);
+  }
+  deft_output y = gc->build(g, xs);
+  ck_assert_msg(deft_graph_ok(g), "%s (%s): %s", gc->op_type, gc->label,
+                deft_status_message(deft_graph_status(g)));
+  ck_assert_str_eq(deft_op_type(y.op), gc->op_type);
+  deft_output gy = ph(g, DEFT_DOUBLE, deft_output_shape(y), "gy");
+  deft_output gin = deft_identity(g, gy, "gin"); /* see elementwise_gradients_vs_numpy */
+  ck_assert(deft_gradients(g, &y, 1, xs, gc->ninputs, &gin, dx));
+  ck_assert_msg(deft_graph_ok(g), "%s (%s): %s", gc->op_type, gc->label,
+                deft_status_message(deft_graph_status(g)));
+  deft_status *st = deft_status_new();
+  deft_session *s = deft_session_new(g, st);
+  deft_tensor *y0 = NULL;
+  ck_assert(deft_session_run(s, feeds, vals, gc->ninputs, &y, &y0, 1, NULL, 0, st));
+  feeds[gc->ninputs] = gy;
+  vals[gc->ninputs] = rand_tensor(DEFT_DOUBLE, deft_tensor_shape(y0), -1, 1, false, false);
+  deft_tensor_free(y0);
+  int nf = gc->ninputs + 1;
+  for (int i = 0; i < gc->ninputs; i++) {
+    ck_assert_msg(dx[i].op != NULL, "%s (%s): no gradient for input %d", gc->op_type, gc->label,
+                  i);
+    deft_tensor *an = NULL;
+    ck_assert_msg(deft_session_run(s, feeds, vals, nf, &dx[i], &an, 1, NULL, 0, st), "%s (%s): %s",
+                  gc->op_type, gc->label, deft_status_message(st));
+    ck_assert_int_eq(an->n, vals[i]->n);
+    const double h = 1e-4;
+    for (int64_t e = 0; e < vals[i]->n; e++) {
+      double *p = &deft_tensor_f64(vals[i])[e], keep = *p;
+      *p = keep + h;
+      double up = weighted(s, feeds, vals, nf, y, vals[gc->ninputs]);
+      *p = keep - h;
+      double down = weighted(s, feeds, vals, nf, y, vals[gc->ninputs]);
+      *p = keep;
+      double num = (up - down) / (2 * h), got = deft_tensor_f64(an)[e];
+      ck_assert_msg(fabs(num - got) <= 1e-6 * (1 + fabs(num)),
+                    "%s (%s): d/dx%d[%lld] = %.10g, finite differences give %.10g", gc->op_type,
+                    gc->label, i, (long long)e, got, num);
+    }
+    deft_tensor_free(an);
+  }
+  for (int i = 0; i < nf; i++) deft_tensor_free(vals[i]);
+  deft_session_free(s);
+  deft_status_free(st);
+  deft_graph_free(g);
+}
+
+START_TEST(gradients_match_finite_differences) {
+  for (int i = 0; i < tu_grad_cases_math_count; i++) check_fd_case(&tu_grad_cases_math[i]);
+}
+END_TEST
+
+/* Every differentiable op of the family has at least one finite-difference case. */
+START_TEST(every_gradient_has_a_case) {
+  for (int i = 0; i < deft_registry_count(); i++) {
+    const deft_op_reg *r = deft_registry_at(i);
+    if (!r->def->grad || r->def->kernel == NULL) continue;
+    bool mine = false;
+    for (size_t k = 0; k < deft_ops_math.count; k++) mine |= &deft_ops_math.defs[k] == r->def;
+    if (!mine) continue;
+    bool found = false;
+    for (int k = 0; k < tu_grad_cases_math_count; k++)
+      found |= !strcmp(tu_grad_cases_math[k].op_type, r->def->type);
+    ck_assert_msg(found, "%s has a gradient but no finite-difference case", r->def->type);
+  }
+}
+END_TEST
+
+/* The broadcasting gradient builds TF's graph: Shape, BroadcastGradientArgs, Sum, Reshape. */
+START_TEST(broadcast_gradient_graph) {
+  deft_graph *g = deft_graph_new();
+  deft_output x = ph(g, DEFT_FLOAT, DEFT_SHAPE(-1, 3), "x"), b = ph(g, DEFT_FLOAT, DEFT_SHAPE(3), "b");
+  deft_output y = deft_add(g, x, b, NULL), dx[2] = {{NULL, 0}};
+  deft_output gy = deft_identity(g, ph(g, DEFT_FLOAT, DEFT_SHAPE(-1, 3), "gy"), "gin");
+  call_grad(g, y, gy, dx);
+  static const char *names[][2] = {{"gradients/Add_grad/Shape", "Shape"},
+                                   {"gradients/Add_grad/Shape_1", "Shape"},
+                                   {"gradients/Add_grad/BroadcastGradientArgs",
+                                    "BroadcastGradientArgs"},
+                                   {"gradients/Add_grad/Sum", "Sum"},
+                                   {"gradients/Add_grad/Reshape", "Reshape"},
+                                   {"gradients/Add_grad/Sum_1", "Sum"},
+                                   {"gradients/Add_grad/Reshape_1", "Reshape"}};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    deft_op *op = deft_graph_op_by_name(g, names[i][0]);
+    ck_assert_msg(op != NULL, "missing %s", names[i][0]);
+    ck_assert_str_eq(deft_op_type(op), names[i][1]);
+  }
+  ck_assert_str_eq(deft_op_name(dx[0].op), "gradients/Add_grad/Reshape");
+  ck_assert_str_eq(deft_op_name(dx[1].op), "gradients/Add_grad/Reshape_1");
+  deft_output r1 = deft_op_input(deft_graph_op_by_name(g, "gradients/Add_grad/Sum_1"), 1);
+  ck_assert_int_eq(r1.index, 1); /* BroadcastGradientArgs:1 */
+  /* numbers: db = column sums of gy */
+  deft_tensor *gv = rand_tensor(DEFT_FLOAT, DEFT_SHAPE(4, 3), -1, 1, false, false);
+  deft_tensor *xv = rand_tensor(DEFT_FLOAT, DEFT_SHAPE(4, 3), -1, 1, false, false);
+  deft_tensor *bv = rand_tensor(DEFT_FLOAT, DEFT_SHAPE(3), -1, 1, false, false);
+  deft_output feeds[3] = {x, b, deft_graph_tensor_by_name(g, "gy", NULL)};
+  deft_tensor *vals[3] = {xv, bv, gv};
+  deft_tensor *db = run_ok(g, dx[1], feeds, vals, 3);
+  ck_assert_int_eq(db->rank, 1);
+  for (int j = 0; j < 3; j++) {
+    double want = 0;
+    for (int i = 0; i < 4; i++) want += deft_tensor_f32(gv)[i * 3 + j];
+    ck_assert(fabs(deft_tensor_f32(db)[j] - want) < 1e-6);
+  }
+  deft_tensor_free(db);
+  deft_tensor_free(gv);
+  deft_tensor_free(xv);
+  deft_tensor_free(bv);
+  deft_graph_free(g);
+}
+END_TEST
+
 /* The registry: every math op has a kernel, and a gradient or the not-differentiable mark. */
 START_TEST(registry_entries) {
   static const char *types[] = {
@@ -1455,6 +1596,9 @@ static Suite *suite(void) {
   tcase_set_timeout(tg, 60);
   tcase_add_test(tg, matmul_gradients_vs_numpy);
   tcase_add_test(tg, elementwise_gradients_vs_numpy);
+  tcase_add_test(tg, gradients_match_finite_differences);
+  tcase_add_test(tg, every_gradient_has_a_case);
+  tcase_add_test(tg, broadcast_gradient_graph);
   suite_add_tcase(s, tg);
   return s;
 }
