@@ -258,6 +258,22 @@ DEFT_SIMD_CLONES static bool reduce_pass(rkind kind, deft_dtype t, const void *s
   }
 }
 
+/* A pass split over threads along A (independent output rows). */
+typedef struct pass_job {
+  rkind kind;
+  deft_dtype t;
+  const char *src;
+  char *dst;
+  int64_t R, B;
+  size_t esz;
+} pass_job;
+
+static void pass_range(void *arg, int64_t begin, int64_t end) {
+  const pass_job *j = arg;
+  reduce_pass(j->kind, j->t, j->src + (size_t)(begin * j->R * j->B) * j->esz,
+              j->dst + (size_t)(begin * j->B) * j->esz, end - begin, j->R, j->B);
+}
+
 /* Fills out with the reduction of nothing: 0 (Sum), NaN (float Mean), 1 (Prod), lowest (Max). */
 static void fill_identity(rkind kind, deft_tensor *out) {
   int64_t n = out->n;
@@ -392,7 +408,9 @@ static void run_reduction(deft_kernel_ctx *c, rkind kind) {
       }
       dst = tmp[which];
     }
-    reduce_pass(kind, x->dtype, src, dst, A, R, B);
+    pass_job job = {kind, x->dtype, src, dst, R, B, esz};
+    int64_t grain = 65536 / (R * B) + 1; /* rows of A per thread */
+    deft_math_parallel_for(deft_kernel_threads(c), A, grain, pass_range, &job);
     src = dst;
     which ^= 1;
     /* Remove group gi; merge its kept neighbours. */

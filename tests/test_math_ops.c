@@ -928,6 +928,67 @@ START_TEST(reductions_vs_numpy) {
 }
 END_TEST
 
+/* Large reductions split over two threads. */
+START_TEST(reductions_threaded) {
+  static const struct {
+    int r;
+    int64_t d[3];
+    int32_t ax;
+    const char *np;
+  } big[] = {{2, {3000, 50}, 1, "np.sum(a, axis=1)"},
+             {3, {400, 30, 20}, 1, "np.mean(a, axis=1)"},
+             {2, {3000, 50}, 1, "np.max(a, axis=1)"}};
+  reduce_fn fns[3] = {deft_sum, deft_mean, deft_max};
+  np_case cases[3];
+  memset(cases, 0, sizeof cases);
+  deft_tensor *got[3], *in[3];
+  for (int k = 0; k < 3; k++) {
+    deft_shape sh = deft_shape_make(big[k].r, big[k].d);
+    in[k] = rand_tensor(DEFT_DOUBLE, sh, -2, 2, false, false);
+    deft_graph *g = deft_graph_new();
+    deft_output x = ph(g, DEFT_DOUBLE, sh, "x");
+    deft_output y = fns[k](g, x, deft_const_int32_vector(g, &big[k].ax, 1, "axes"), false, NULL);
+    deft_status *st = deft_status_new();
+    got[k] = run(g, y, &x, &in[k], 1, 2, st);
+    ck_assert_msg(got[k] != NULL, "%s", deft_status_message(st));
+    deft_status_free(st);
+    deft_graph_free(g);
+    snprintf(cases[k].expr, sizeof cases[k].expr, "%s", big[k].np);
+    cases[k].nin = 1;
+    cases[k].in[0] = in[k];
+  }
+  np_run(cases, 3);
+  for (int k = 0; k < 3; k++) {
+    check_close(got[k], cases[k].want, 1e-12, 1e-12, big[k].np);
+    deft_tensor_free(got[k]);
+    deft_tensor_free(in[k]);
+  }
+  np_free(cases, 3);
+}
+END_TEST
+
+/* Equal / NotEqual on bool tensors (hand-computed). */
+START_TEST(bool_equality) {
+  static const double a[] = {1, 1, 0, 0}, b[] = {1, 0, 1, 0};
+  deft_graph *g = deft_graph_new();
+  deft_tensor *ta = from_values(DEFT_BOOL, DEFT_SHAPE(4), a);
+  deft_tensor *tb = from_values(DEFT_BOOL, DEFT_SHAPE(4), b);
+  deft_output x = deft_const(g, ta, "a"), y = deft_const(g, tb, "b");
+  deft_tensor *eq = run_ok(g, deft_equal(g, x, y, NULL), NULL, NULL, 0);
+  deft_tensor *ne = run_ok(g, deft_not_equal(g, x, y, NULL), NULL, NULL, 0);
+  static const bool want[] = {true, false, false, true};
+  for (int i = 0; i < 4; i++) {
+    ck_assert(deft_tensor_b(eq)[i] == want[i]);
+    ck_assert(deft_tensor_b(ne)[i] == !want[i]);
+  }
+  deft_tensor_free(eq);
+  deft_tensor_free(ne);
+  deft_tensor_free(ta);
+  deft_tensor_free(tb);
+  deft_graph_free(g);
+}
+END_TEST
+
 /* Reductions over zero-sized inputs give the identities (hand-computed), and reductions with no
  * axes return the input. */
 START_TEST(reductions_zero_sized_and_identity) {
@@ -1578,6 +1639,8 @@ static Suite *suite(void) {
   tcase_add_test(tc, cast_vs_numpy);
   tcase_add_test(tc, reductions_vs_numpy);
   tcase_add_test(tc, reductions_zero_sized_and_identity);
+  tcase_add_test(tc, reductions_threaded);
+  tcase_add_test(tc, bool_equality);
   tcase_add_test(tc, argmax_vs_numpy);
   tcase_add_test(tc, tf_names);
   tcase_add_test(tc, reduce_all_axes_unknown_rank);
