@@ -182,6 +182,32 @@ START_TEST(build_errors_are_sticky) {
 }
 END_TEST
 
+/* A fed op reached only through a control edge does not run (TF replaces fed nodes). */
+START_TEST(fed_control_input_does_not_run) {
+  deft_graph *g = deft_graph_new();
+  deft_output x = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(2), "X");
+  deft_op_builder *b = deft_op_builder_new(g, "Identity", "y");
+  deft_op_builder_add_input(b, deft_const_float(g, 3.0f, "c"));
+  deft_op_builder_add_control_input(b, x.op);
+  deft_output y = deft_op_output(deft_op_builder_finish(b), 0);
+  deft_status *s = deft_status_new();
+  deft_session *sess = deft_session_new(g, s);
+  float v[2] = {1, 2};
+  deft_tensor *xt = vec(v, 2), *out = NULL;
+  ck_assert_msg(deft_session_run(sess, &x, &xt, 1, &y, &out, 1, NULL, 0, s), "%s",
+                deft_status_message(s));
+  ck_assert(deft_tensor_get_double(out, 0) == 3.0);
+  deft_tensor_free(out);
+  /* unfed, the control input must run, and so the missing feed is reported */
+  ck_assert(!deft_session_run(sess, NULL, NULL, 0, &y, &out, 1, NULL, 0, s));
+  TU_ASSERT_STATUS(s, DEFT_INVALID_ARGUMENT, "placeholder 'X'");
+  deft_tensor_free(xt);
+  deft_session_free(sess);
+  deft_graph_free(g);
+  deft_status_free(s);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("session");
   TCase *tc = tcase_create("core");
@@ -190,6 +216,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, feed_placeholder_and_intermediate);
   tcase_add_test(tc, run_errors);
   tcase_add_test(tc, build_errors_are_sticky);
+  tcase_add_test(tc, fed_control_input_does_not_run);
   suite_add_tcase(s, tc);
   return s;
 }
