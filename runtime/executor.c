@@ -27,6 +27,7 @@ void deft_plan_free(deft_plan *p) {
   deft_free(p->slots);
   deft_free(p->feed_slots);
   deft_free(p->feeds);
+  deft_free(p->fetches);
   deft_free(p->fetch_slots);
   deft_free(p->tail_release);
   deft_free(p);
@@ -263,6 +264,12 @@ deft_plan *deft_plan_build(deft_session *s, const deft_output *feeds, int nfeeds
     goto fail;
   }
   if (nfeeds) memcpy(p->feeds, feeds, sizeof(deft_output) * (size_t)nfeeds);
+  p->fetches = deft_malloc(sizeof(deft_output) * (size_t)(nfetches + 1));
+  if (!p->fetches) {
+    oom(status);
+    goto fail;
+  }
+  if (nfetches) memcpy(p->fetches, fetches, sizeof(deft_output) * (size_t)nfetches);
   p->nfetches = nfetches;
   p->fetch_slots = deft_malloc(sizeof(int) * (size_t)(nfetches + 1));
   if (!p->feed_slots || !p->fetch_slots) {
@@ -508,9 +515,11 @@ bool deft_plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_value
     for (int i = 0; i < p->nfetches; i++) {
       deft_slot *sl = &p->slots[p->fetch_slots[i]];
       if (sl->dead) {
+        char name[512];
         deft_status_set(status, DEFT_INVALID_ARGUMENT,
-                        "fetch %d was not computed: it lies on an untaken branch of a "
-                        "Switch/Merge (the value is dead)", i);
+                        "fetch %d ('%s') was not computed: it lies on an untaken branch of a "
+                        "Switch/Merge (the value is dead)", i,
+                        deft_output_format(p->fetches[i], name, sizeof name));
         ok = false;
         break;
       }

@@ -38,6 +38,7 @@ typedef struct deft_plan {
   deft_output *feeds;
   int *feed_slots;
   int nfetches;
+  deft_output *fetches;
   int *fetch_slots;
   int ntail_release;
   int *tail_release; /* fed slots never consumed, released at the end */

@@ -20,6 +20,8 @@
 #include "deft/session.h"
 #include "deft/data.h"
 #include "deft/train.h"
+#include "deft/training_ops.h"
 #include "deft/saver.h"
+#include "deft/io.h"
 
 #endif

@@ -1,0 +1,83 @@
+/* ops/math_internal.h - what the three files of the math family share. The family's table and
+ * its elementwise gradients live in ops/math_ops.c, the kernels of elementwise ops, MatMul, AddN
+ * and Cast in ops/math_kernels.c, and the reductions (definitions' parts, kernels, gradients and
+ * constructors) in ops/reduce_ops.c. Internal to the library. */
+#ifndef DEFT_OPS_MATH_INTERNAL_H
+#define DEFT_OPS_MATH_INTERNAL_H
+
+#include "deft/ops.h"
+#include "graph/graph_internal.h"
+#include "ops/op_def.h"
+
+/* ---- kernels (ops/math_kernels.c) ---- */
+
+/* Binary elementwise ops with NumPy broadcasting. */
+void deft_math_add_kernel(deft_kernel_ctx *c);
+void deft_math_sub_kernel(deft_kernel_ctx *c);
+void deft_math_mul_kernel(deft_kernel_ctx *c);
+void deft_math_real_div_kernel(deft_kernel_ctx *c);
+void deft_math_floor_div_kernel(deft_kernel_ctx *c);
+void deft_math_floor_mod_kernel(deft_kernel_ctx *c);
+void deft_math_maximum_kernel(deft_kernel_ctx *c);
+void deft_math_minimum_kernel(deft_kernel_ctx *c);
+void deft_math_squared_difference_kernel(deft_kernel_ctx *c);
+void deft_math_equal_kernel(deft_kernel_ctx *c);
+void deft_math_not_equal_kernel(deft_kernel_ctx *c);
+void deft_math_greater_kernel(deft_kernel_ctx *c);
+void deft_math_greater_equal_kernel(deft_kernel_ctx *c);
+void deft_math_less_kernel(deft_kernel_ctx *c);
+void deft_math_less_equal_kernel(deft_kernel_ctx *c);
+/* Gradient kernels (y, dy). */
+void deft_math_rsqrt_grad_kernel(deft_kernel_ctx *c);
+void deft_math_sqrt_grad_kernel(deft_kernel_ctx *c);
+void deft_math_reciprocal_grad_kernel(deft_kernel_ctx *c);
+
+/* Unary elementwise ops. */
+void deft_math_neg_kernel(deft_kernel_ctx *c);
+void deft_math_square_kernel(deft_kernel_ctx *c);
+void deft_math_sqrt_kernel(deft_kernel_ctx *c);
+void deft_math_rsqrt_kernel(deft_kernel_ctx *c);
+void deft_math_exp_kernel(deft_kernel_ctx *c);
+void deft_math_log_kernel(deft_kernel_ctx *c);
+void deft_math_reciprocal_kernel(deft_kernel_ctx *c);
+void deft_math_abs_kernel(deft_kernel_ctx *c);
+void deft_math_sign_kernel(deft_kernel_ctx *c);
+
+void deft_math_add_n_kernel(deft_kernel_ctx *c);
+void deft_math_matmul_kernel(deft_kernel_ctx *c);
+void deft_math_cast_kernel(deft_kernel_ctx *c);
+
+/* True iff Cast can convert between these dtypes (numbers and bool). */
+bool deft_math_cast_supported(deft_dtype t);
+
+/* Runs fn over [0, n) split into up to `threads` contiguous ranges (each at least `grain`
+ * elements), the first on the calling thread. Falls back to one range when threads cannot be
+ * started. */
+typedef void (*deft_range_fn)(void *arg, int64_t begin, int64_t end);
+void deft_math_parallel_for(int threads, int64_t n, int64_t grain, deft_range_fn fn, void *arg);
+
+/* ---- reductions (ops/reduce_ops.c) ---- */
+
+void deft_math_reduction_shape(deft_shape_ctx *c);
+void deft_math_argmax_shape(deft_shape_ctx *c);
+void deft_math_sum_kernel(deft_kernel_ctx *c);
+void deft_math_mean_kernel(deft_kernel_ctx *c);
+void deft_math_prod_kernel(deft_kernel_ctx *c);
+void deft_math_max_kernel(deft_kernel_ctx *c);
+void deft_math_argmax_kernel(deft_kernel_ctx *c);
+void deft_math_sum_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx);
+void deft_math_mean_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx);
+void deft_math_prod_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx);
+void deft_math_max_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx);
+
+/* ---- helpers shared by the constructors (ops/math_ops.c) ---- */
+
+/* The name (relative to the current scope) that an op named `name` (NULL: `type`) would get
+ * now, for TF's "<op>/<input>" Consts made before the op. An arena string, or NULL (sticky
+ * error) on OOM. */
+const char *deft_math_leaf_name(deft_graph *g, const char *name, const char *type);
+
+/* The constant value behind o (a Const, possibly behind Identity ops), or NULL. */
+const deft_tensor *deft_math_const_value(deft_output o);
+
+#endif
