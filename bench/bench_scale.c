@@ -5,16 +5,23 @@
  *   build     the forward graph and the loss;
  *   gradients deft_optimizer_compute_gradients (deft_gradients over all trainable variables);
  *   apply     deft_optimizer_apply_gradients (the update ops);
- *   session   deft_session_new and the initializer run;
- *   first     the first training step at batch 200 (plan compilation, buffer allocation);
+ *   export    deft_export_meta_graph to a temporary ".meta" file;
+ *   import    deft_import_meta_graph of that file into a new graph;
+ *   session   deft_session_new on the imported graph and its "init" run;
+ *   first     the imported graph's first training step at batch 200 (plan compilation, buffer
+ *             allocation);
  *   step      a steady-state training step (median of 5), for reference.
- * Export and import are not measured: main has no graph-file API (include/deft/io.h) yet.
+ * The imported graph is the one that runs, so the pipeline is the one a user of saved graphs
+ * follows: build, differentiate, export, import, run.
  *
  * Usage: bench_scale [depth ...]  (default 10 100 1000) */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "bench_common.h"
+#include "deft/io.h"
 
 static void report(int depth, const char *phase, double s) {
   char name[64];
@@ -74,10 +81,40 @@ static void measure(int depth) {
   bench_check_graph(g, "applying gradients");
   double t_apply = bench_now() - t1;
 
+  char dir[] = "/tmp/deft_bench_scale_XXXXXX", path[64];
+  if (!mkdtemp(dir)) {
+    perror("bench: mkdtemp");
+    exit(1);
+  }
+  snprintf(path, sizeof path, "%s/mlp.meta", dir);
   t1 = bench_now();
-  deft_session *s = deft_session_new(g, st);
+  deft_export_meta_graph(g, path, NULL, st);
+  bench_check(st, "deft_export_meta_graph");
+  double t_export = bench_now() - t1;
+  struct stat sb;
+  double file_mib = stat(path, &sb) == 0 ? (double)sb.st_size / (1024.0 * 1024.0) : -1.0;
+
+  t1 = bench_now();
+  deft_graph *ig = deft_import_meta_graph(path, NULL, NULL, st);
+  bench_check(st, "deft_import_meta_graph");
+  double t_import = bench_now() - t1;
+  unlink(path);
+  rmdir(dir);
+  deft_op *itrain = deft_graph_op_by_name(ig, deft_op_name(train_op));
+  deft_op *iinit = deft_graph_op_by_name(ig, deft_op_name(init));
+  deft_output iX = deft_graph_tensor_by_name(ig, "X:0", st);
+  deft_output iy = iX.op ? deft_graph_tensor_by_name(ig, "y:0", st) : iX;
+  bench_check(st, "finding the imported graph's tensors");
+  if (!itrain || !iinit) {
+    fprintf(stderr, "bench: the imported graph lacks '%s' or '%s'\n", deft_op_name(train_op),
+            deft_op_name(init));
+    exit(1);
+  }
+
+  t1 = bench_now();
+  deft_session *s = deft_session_new(ig, st);
   bench_check(st, "deft_session_new");
-  deft_session_run(s, NULL, NULL, 0, NULL, NULL, 0, &init, 1, st);
+  deft_session_run(s, NULL, NULL, 0, NULL, NULL, 0, &iinit, 1, st);
   bench_check(st, "running init");
   double t_session = bench_now() - t1;
 
@@ -89,16 +126,16 @@ static void measure(int depth) {
   int32_t *yp = deft_tensor_data(ybt);
   for (int64_t i = 0; i < 200 * 784; i++) xp[i] = (float)((i * 37) % 256) / 255.0f;
   for (int i = 0; i < 200; i++) yp[i] = i % 10;
-  deft_output feeds[2] = {X, y};
+  deft_output feeds[2] = {iX, iy};
   deft_tensor *vals[2] = {xb, ybt};
   t1 = bench_now();
-  deft_session_run(s, feeds, vals, 2, NULL, NULL, 0, &train_op, 1, st);
+  deft_session_run(s, feeds, vals, 2, NULL, NULL, 0, &itrain, 1, st);
   bench_check(st, "first training step");
   double t_first = bench_now() - t1;
   double steps[5];
   for (int i = 0; i < 5; i++) {
     double a = bench_now();
-    deft_session_run(s, feeds, vals, 2, NULL, NULL, 0, &train_op, 1, st);
+    deft_session_run(s, feeds, vals, 2, NULL, NULL, 0, &itrain, 1, st);
     bench_check(st, "training step");
     steps[i] = bench_now() - a;
   }
@@ -107,20 +144,26 @@ static void measure(int depth) {
   report(depth, "build", t_build);
   report(depth, "gradients", t_grad);
   report(depth, "apply", t_apply);
+  report(depth, "export", t_export);
+  report(depth, "import", t_import);
   report(depth, "session", t_session);
   report(depth, "first", t_first);
-  report(depth, "total", t_build + t_grad + t_apply + t_session + t_first);
+  report(depth, "total",
+         t_build + t_grad + t_apply + t_export + t_import + t_session + t_first);
   report(depth, "step", t_step);
   char name[64], extra[64];
   snprintf(name, sizeof name, "deft.scale.d%d.ops", depth);
   snprintf(extra, sizeof extra, "variables=%d", nv);
   bench_result(name, deft_graph_num_ops(g), "ops", extra);
+  snprintf(name, sizeof name, "deft.scale.d%d.meta_size", depth);
+  bench_result(name, file_mib, "MiB", NULL);
 
   deft_tensor_free(xb);
   deft_tensor_free(ybt);
   deft_session_free(s);
   free(gv);
   deft_optimizer_free(opt);
+  deft_graph_free(ig);
   deft_graph_free(g);
   deft_status_free(st);
 }
