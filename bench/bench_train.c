@@ -49,6 +49,7 @@ int main(int argc, char **argv) {
   deft_tensor *train_x = NULL, *train_y = NULL, *test_x8 = NULL, *test_y = NULL;
   deft_mnist_load(bench_mnist_dir(), true, &train_x, &train_y, &test_x8, &test_y, st);
   bench_check(st, "loading MNIST");
+  printf("INFO deft.train.t%d.rss_after_load %.1f MiB\n", threads, bench_peak_rss_mib());
   deft_tensor *x_train = deft_tensor_slice_rows(train_x, 5000, 60000, st);
   deft_tensor *y_train = x_train ? deft_tensor_slice_rows(train_y, 5000, 60000, st) : NULL;
   deft_tensor *x_valid8 = y_train ? deft_tensor_slice_rows(train_x, 0, 5000, st) : NULL;
@@ -57,6 +58,7 @@ int main(int argc, char **argv) {
   deft_tensor_free(train_x);
   deft_tensor_free(train_y);
   t_load = bench_now() - t_load;
+  printf("INFO deft.train.t%d.rss_after_split %.1f MiB\n", threads, bench_peak_rss_mib());
 
   bench_model m;
   bench_build_bn(&m, true);
