@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "deft/ops.h"
+#include "deft/io.h"
 #include "deft/saver.h"
 #include "graph/graph_internal.h"
 #include "runtime/alloc.h"
@@ -310,4 +311,17 @@ bool deft_saver_restore(deft_saver *s, deft_session *sess, const char *prefix,
 
 char *deft_latest_checkpoint_path(const char *dir, deft_status *status) {
   return deft_latest_checkpoint(dir, status);
+}
+
+bool deft_saver_export_meta_graph(const deft_saver *s, const char *path, deft_status *status) {
+  deft_meta_graph_info *info =
+      deft_meta_graph_info_new_saver(s->filename_tensor, s->save_tensor, s->restore_op);
+  if (!info) {
+    deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory exporting '%s'", path);
+    return false;
+  }
+  deft_meta_graph_info_set_max_to_keep(info, s->max_to_keep);
+  bool ok = deft_export_meta_graph(s->g, path, info, status);
+  deft_meta_graph_info_free(info);
+  return ok;
 }

@@ -437,9 +437,9 @@ START_TEST(simple_mnist_graph_def) {
   fclose(f);
   const char *args[] = {path, expect, helpers, NULL};
   if (tu_have_numpy()) ck_assert_int_eq(tu_python(py, args), 0);
-  /* ops deft cannot run: output count and dtype from the consumers (no op list in a GraphDef) */
+  /* every op of this frozen graph is one deft runs, with the signature's output count */
   deft_op *mm = deft_graph_op_by_name(g, "Layer1/MatMul");
-  ck_assert(!deft_op_has_kernel(mm));
+  ck_assert(deft_op_has_kernel(mm));
   ck_assert_int_eq(deft_op_num_outputs(mm), 1);
   deft_graph_free(g);
   /* meta graph API on a non-.pb path and a prefix */

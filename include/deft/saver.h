@@ -39,6 +39,12 @@ DEFT_API void deft_saver_free(deft_saver *s);
 DEFT_API bool deft_saver_save(deft_saver *s, deft_session *sess, const char *prefix,
                               int64_t global_step, char **path_out, deft_status *status);
 
+/* Writes s's graph as a MetaGraphDef (a ".meta" file, as TF's Saver.save writes next to each
+ * checkpoint) with s's SaverDef and all collections, atomically. Returns false with status set
+ * on failure. */
+DEFT_API bool deft_saver_export_meta_graph(const deft_saver *s, const char *path,
+                                           deft_status *status);
+
 /* Restores the saver's variables from the checkpoint at prefix. NOT_FOUND if prefix.index does
  * not exist or the checkpoint lacks a variable (naming it); INVALID_ARGUMENT if a stored tensor's
  * dtype or shape differs from its variable's; DATA_LOSS for a corrupted file (naming the tensor).
