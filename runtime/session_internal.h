@@ -26,6 +26,7 @@ typedef struct deft_step {
   int *ctrl_steps; /* steps of control inputs (for deadness) */
   int nrelease;
   int *release;    /* alias/fed slots whose last use is this step */
+  bool elided;     /* a pure op whose outputs nothing reads: only its deadness matters */
 } deft_step;
 
 typedef struct deft_plan {
