@@ -29,6 +29,7 @@ void deft_plan_free(deft_plan *p) {
   deft_free(p->feeds);
   deft_free(p->fetches);
   deft_free(p->fetch_slots);
+  deft_free(p->targets);
   deft_free(p->tail_release);
   deft_free(p);
 }
@@ -296,10 +297,13 @@ deft_plan *deft_plan_build(deft_session *s, const deft_output *feeds, int nfeeds
   if (nfetches) memcpy(p->fetches, fetches, sizeof(deft_output) * (size_t)nfetches);
   p->nfetches = nfetches;
   p->fetch_slots = deft_malloc(sizeof(int) * (size_t)(nfetches + 1));
-  if (!p->feed_slots || !p->fetch_slots) {
+  p->targets = deft_malloc(sizeof(deft_op *) * (size_t)(ntargets + 1));
+  if (!p->feed_slots || !p->fetch_slots || !p->targets) {
     oom(status);
     goto fail;
   }
+  if (ntargets) memcpy(p->targets, targets, sizeof(deft_op *) * (size_t)ntargets);
+  p->ntargets = ntargets;
   for (int i = 0; i < nfeeds; i++) {
     int dup = -1;
     for (int j = 0; j < i; j++)
@@ -366,6 +370,12 @@ deft_plan *deft_plan_build(deft_session *s, const deft_output *feeds, int nfeeds
   for (int i = 0; i < n; i++)
     if (!p->steps[i].elided)
       for (int k = 0; k < p->steps[i].op->ninputs; k++) last_use[p->steps[i].in_slots[k]] = i;
+  /* An output nothing reads is released right after its step: a forwarded reference to a
+   * variable (an untaken Switch's other output, say) must not keep the storage shared, or the
+   * variable's next in-place update would copy it. */
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < p->steps[i].op->noutputs; k++)
+      if (last_use[p->steps[i].out_base + k] < 0) last_use[p->steps[i].out_base + k] = i;
   /* Fetched slots live to the end: never released early. */
   for (int i = 0; i < nfetches; i++) last_use[p->fetch_slots[i]] = n;
   /* Release lists: every slot is released after its last use unless it is an owner slot (kept
