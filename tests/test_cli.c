@@ -127,6 +127,47 @@ START_TEST(dump_unrunnable_marked) {
 }
 END_TEST
 
+/* --variables --checkpoint: each variable's stored dtype/shape and a value summary; the summary
+ * is checked against values read through the public checkpoint reader and summed here. */
+START_TEST(dump_variables_with_checkpoint) {
+  TU_REQUIRE_SHARED(meta, KK_NEW_META);
+  char metap[4096];
+  snprintf(metap, sizeof metap, "%s", meta);
+  TU_REQUIRE_SHARED(ckpt, "tf1/KKeishiro__hands-on-machine-learning/186368e3/my_model_final.ckpt");
+  result r = run((const char *[]){"dump", metap, "--variables", "--checkpoint", ckpt, NULL});
+  ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+  deft_status *st = deft_status_new();
+  deft_checkpoint_reader *rd = deft_checkpoint_reader_open(ckpt, st);
+  ck_assert_ptr_nonnull(rd);
+  deft_tensor *t = deft_checkpoint_reader_read(rd, "outputs/bias", st);
+  double lo = 1e300;
+  for (int64_t i = 0; i < deft_tensor_num_elements(t); i++)
+    if (deft_tensor_get_double(t, i) < lo) lo = deft_tensor_get_double(t, i);
+  char want[128];
+  snprintf(want, sizeof want, "stored: float [10]  min %.6g", lo);
+  ASSERT_HAS(strstr(r.out, "outputs/bias "), want);
+  deft_tensor_free(t);
+  deft_checkpoint_reader_free(rd);
+  result_free(&r);
+  /* a checkpoint without the graph's variables says so per variable */
+  TU_REQUIRE_SHARED(other, "tf1/haerfest__handson-ml/my_model_final.ckpt");
+  r = run((const char *[]){"dump", metap, "--variables", "--checkpoint", other, NULL});
+  ck_assert_int_eq(r.code, 0);
+  ASSERT_HAS(r.out, "stored: missing from the checkpoint");
+  result_free(&r);
+  /* an unreadable checkpoint fails with its path */
+  r = run((const char *[]){"dump", metap, "--variables", "--checkpoint", "/no/such/ckpt", NULL});
+  ck_assert_int_ne(r.code, 0);
+  ASSERT_HAS(r.err, "/no/such/ckpt");
+  result_free(&r);
+  r = run((const char *[]){"dump", metap, "--checkpoint", ckpt, NULL});
+  ck_assert_int_ne(r.code, 0);
+  ASSERT_HAS(r.err, "--checkpoint goes with --variables");
+  result_free(&r);
+  deft_status_free(st);
+}
+END_TEST
+
 START_TEST(dump_sections) {
   TU_REQUIRE_SHARED(path, KK_NEW_META);
   /* variables: 784-300-50-50-50-50-10 dense layers = 258710 parameters (by hand) */
@@ -603,6 +644,7 @@ static Suite *cli_suite(void) {
   tcase_add_test(tc, dump_meta_graph);
   tcase_add_test(tc, dump_unrunnable_marked);
   tcase_add_test(tc, dump_sections);
+  tcase_add_test(tc, dump_variables_with_checkpoint);
   tcase_add_test(tc, dump_signatures);
   tcase_add_test(tc, dump_json);
   tcase_add_test(tc, dump_dot_and_graph_def);

@@ -1,6 +1,6 @@
 /* tools/deft.c - the `deft` command-line program.
  *
- *   deft dump PATH [--node NAME] [--collections] [--variables] [--signatures] [--json] [--dot]
+ *   deft dump PATH [--node NAME] [--collections] [--variables [--checkpoint PREFIX]] [--signatures] [--json] [--dot]
  *                  [--tag TAG]
  *   deft run PATH [--checkpoint PREFIX] [--feed NAME=FILE.npy]... [--fetch NAME]...
  *                 [--target OP]... [--out DIR] [--signature KEY] [--tag TAG]
@@ -285,7 +285,55 @@ static bool dump_collections(FILE *f, deft_graph *g, bool json) {
   return true;
 }
 
-static bool dump_variables(FILE *f, deft_graph *g, bool json) {
+/* With a checkpoint: the stored dtype/shape and a value summary (min, max, mean) of one variable,
+ * or why there is none. */
+static void checkpoint_summary(FILE *f, deft_checkpoint_reader *r, const char *name, bool json) {
+  deft_dtype dt;
+  deft_shape sh;
+  char shape_buf[256];
+  if (!deft_checkpoint_reader_lookup(r, name, &dt, &sh)) {
+    if (json) fputs(", \"stored\": null", f);
+    else fprintf(f, "    stored: missing from the checkpoint\n");
+    return;
+  }
+  deft_shape_format(sh, shape_buf, sizeof shape_buf);
+  deft_status *st = deft_status_new();
+  deft_tensor *t = st ? deft_checkpoint_reader_read(r, name, st) : NULL;
+  double lo = 0, hi = 0, sum = 0;
+  int64_t n = t ? deft_tensor_num_elements(t) : 0;
+  bool numeric = t && dt != DEFT_STRING;
+  for (int64_t i = 0; numeric && i < n; i++) {
+    double v = deft_tensor_get_double(t, i);
+    if (i == 0 || v < lo) lo = v;
+    if (i == 0 || v > hi) hi = v;
+    sum += v;
+  }
+  if (json) {
+    fputs(", \"stored\": {\"dtype\": ", f);
+    json_str(f, deft_dtype_name(dt));
+    fputs(", \"shape\": ", f);
+    json_str(f, shape_buf);
+    if (!t) {
+      fputs(", \"error\": ", f);
+      json_str(f, deft_status_message(st));
+    } else if (numeric && n) {
+      fprintf(f, ", \"min\": %.9g, \"max\": %.9g, \"mean\": %.9g", lo, hi, sum / n);
+    }
+    fputs("}", f);
+  } else if (!t) {
+    fprintf(f, "    stored: %s %s, unreadable: %s\n", deft_dtype_name(dt), shape_buf,
+            deft_status_message(st));
+  } else if (numeric && n) {
+    fprintf(f, "    stored: %s %s  min %.6g  max %.6g  mean %.6g\n", deft_dtype_name(dt),
+            shape_buf, lo, hi, sum / n);
+  } else {
+    fprintf(f, "    stored: %s %s\n", deft_dtype_name(dt), shape_buf);
+  }
+  deft_tensor_free(t);
+  deft_status_free(st);
+}
+
+static bool dump_variables(FILE *f, deft_graph *g, bool json, deft_checkpoint_reader *ckpt) {
   int n = deft_graph_get_collection(g, DEFT_GLOBAL_VARIABLES, NULL, NULL, 0, NULL);
   int nops = deft_graph_num_ops(g);
   deft_op **vars = malloc(sizeof *vars * (size_t)(nops + n + 1));
@@ -326,8 +374,10 @@ static bool dump_variables(FILE *f, deft_graph *g, bool json) {
       json_str(f, deft_dtype_name(dtype));
       fputs(", \"shape\": ", f);
       json_str(f, shape_buf);
-      fprintf(f, ", \"parameters\": %" PRId64 ", \"trainable\": %s}", count,
+      fprintf(f, ", \"parameters\": %" PRId64 ", \"trainable\": %s", count,
               trainable ? "true" : "false");
+      if (ckpt) checkpoint_summary(f, ckpt, deft_op_name(v), true);
+      fputs("}", f);
     } else if (count >= 0) {
       fprintf(f, "%-44s %-8s %-16s %12" PRId64 "  %s\n", deft_op_name(v), deft_dtype_name(dtype),
               shape_buf, count, trainable ? "yes" : "no");
@@ -335,6 +385,7 @@ static bool dump_variables(FILE *f, deft_graph *g, bool json) {
       fprintf(f, "%-44s %-8s %-16s %12s  %s\n", deft_op_name(v), deft_dtype_name(dtype),
               shape_buf, "?", trainable ? "yes" : "no");
     }
+    if (ckpt && !json) checkpoint_summary(f, ckpt, deft_op_name(v), false);
   }
   if (json) {
     fprintf(f, "\n],\n\"total_parameters\": %" PRId64, total_known ? total : -1);
@@ -459,7 +510,7 @@ static void sep(FILE *f, bool json, bool *first) {
 }
 
 static int cmd_dump(int argc, char **argv) {
-  const char *path = NULL, *node = NULL, *tag = NULL;
+  const char *path = NULL, *node = NULL, *tag = NULL, *checkpoint = NULL;
   bool json = false, dot = false, collections = false, variables = false, signatures = false;
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
@@ -468,10 +519,11 @@ static int cmd_dump(int argc, char **argv) {
     else if (!strcmp(a, "--collections")) collections = true;
     else if (!strcmp(a, "--variables")) variables = true;
     else if (!strcmp(a, "--signatures")) signatures = true;
-    else if (!strcmp(a, "--node") || !strcmp(a, "--tag")) {
+    else if (!strcmp(a, "--node") || !strcmp(a, "--tag") || !strcmp(a, "--checkpoint")) {
       if (i + 1 >= argc) return usage_error("option %s needs a value", a);
       if (!strcmp(a, "--node")) node = argv[++i];
-      else tag = argv[++i];
+      else if (!strcmp(a, "--tag")) tag = argv[++i];
+      else checkpoint = argv[++i];
     } else if (a[0] == '-' && a[1]) {
       return usage_error("unknown option '%s' for dump", a);
     } else if (path) {
@@ -483,6 +535,8 @@ static int cmd_dump(int argc, char **argv) {
   if (!path) return usage_error("%s", "dump needs a PATH");
   if (dot && (json || node || collections || variables || signatures))
     return usage_error("%s", "--dot cannot be combined with other output options");
+  if (checkpoint && !variables)
+    return usage_error("%s", "--checkpoint goes with --variables");
   deft_status *st = deft_status_new();
   if (!st) {
     fprintf(stderr, "%s: out of memory\n", prog);
@@ -493,6 +547,14 @@ static int cmd_dump(int argc, char **argv) {
     fprintf(stderr, "%s: %s: %s\n", prog, deft_code_name(deft_status_code(st)),
             deft_status_message(st));
     deft_status_free(st);
+    return 1;
+  }
+  deft_checkpoint_reader *ckpt = NULL;
+  if (checkpoint && !(ckpt = deft_checkpoint_reader_open(checkpoint, st))) {
+    fprintf(stderr, "%s: %s: %s\n", prog, deft_code_name(deft_status_code(st)),
+            deft_status_message(st));
+    deft_status_free(st);
+    unload(&l);
     return 1;
   }
   deft_status_free(st);
@@ -519,10 +581,11 @@ static int cmd_dump(int argc, char **argv) {
     if (ops) sep(f, json, &first), dump_ops(f, &l, path, json);
     if (ok && node) sep(f, json, &first), ok = dump_node(f, l.g, node, json);
     if (ok && collections) sep(f, json, &first), ok = dump_collections(f, l.g, json);
-    if (ok && variables) sep(f, json, &first), ok = dump_variables(f, l.g, json);
+    if (ok && variables) sep(f, json, &first), ok = dump_variables(f, l.g, json, ckpt);
     if (ok && signatures) sep(f, json, &first), ok = dump_signatures(f, &l, json);
     if (json) fputs("}\n", f);
   }
+  deft_checkpoint_reader_free(ckpt);
   unload(&l);
   if (fflush(f) != 0 || ferror(f)) {
     fprintf(stderr, "%s: error writing the output\n", prog);
@@ -949,7 +1012,8 @@ typedef struct command {
 
 static const command commands[] = {
     {"dump", cmd_dump,
-     "dump PATH [--node NAME] [--collections] [--variables] [--signatures] [--json] [--dot]\n"
+     "dump PATH [--node NAME] [--collections] [--variables [--checkpoint PREFIX]] [--signatures]\n"
+     "         [--json] [--dot]\n"
      "         [--tag TAG]\n"
      "      Show a TF 1.x graph file: PATH is a .meta (MetaGraphDef), a SavedModel directory or\n"
      "      its saved_model.pb (--tag selects the meta graph, default \"serve\"), or a binary\n"
