@@ -16,12 +16,12 @@
 
 void deft_plan_free(deft_plan *p) {
   if (!p) return;
-  for (int i = 0; i < p->nsteps; i++) {
+  for (int i = 0; p->steps && i < p->nsteps; i++) {
     deft_free(p->steps[i].in_slots);
     deft_free(p->steps[i].ctrl_steps);
     deft_free(p->steps[i].release);
   }
-  for (int i = 0; i < p->nslots; i++) deft_tensor_reset(&p->slots[i].value);
+  for (int i = 0; p->slots && i < p->nslots; i++) deft_tensor_reset(&p->slots[i].value);
   deft_free(p->steps);
   deft_free(p->step_dead);
   deft_free(p->slots);
