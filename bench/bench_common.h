@@ -15,6 +15,9 @@
 /* Monotonic time in seconds. */
 double bench_now(void);
 
+/* CPU time of this process (all threads) in seconds. */
+double bench_cpu_now(void);
+
 /* Median of v[0..n) (sorts v in place). */
 double bench_median(double *v, int n);
 /* The q-quantile (0..1) of v[0..n) after bench_median sorted it. */

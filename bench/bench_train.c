@@ -74,13 +74,14 @@ int main(int argc, char **argv) {
   deft_tensor *yes = deft_tensor_scalar_bool(true);
   deft_output feeds[3] = {m.X, m.y, m.training};
   double *times = calloc((size_t)epochs, sizeof *times);
-  if (!yes || !times) {
+  double *cpu = calloc((size_t)epochs, sizeof *cpu);
+  if (!yes || !times || !cpu) {
     fprintf(stderr, "bench: out of memory\n");
     return 1;
   }
   char name[96], extra[160];
   for (int e = 0; e < epochs; e++) {
-    double t0 = bench_now();
+    double t0 = bench_now(), c0 = bench_cpu_now();
     long steps = 0;
     const deft_tensor *xb, *yb;
     while (deft_batcher_next(b, &xb, &yb, st)) {
@@ -91,7 +92,8 @@ int main(int argc, char **argv) {
     }
     bench_check(st, "batcher");
     times[e] = bench_now() - t0;
-    printf("epoch %d: %ld steps, %.4f s\n", e, steps, times[e]);
+    cpu[e] = bench_cpu_now() - c0;
+    printf("epoch %d: %ld steps, %.4f s (cpu %.4f s)\n", e, steps, times[e], cpu[e]);
     if (steps != steps_per_epoch) {
       fprintf(stderr, "bench: epoch had %ld steps, expected %ld\n", steps, steps_per_epoch);
       return 1;
@@ -103,6 +105,8 @@ int main(int argc, char **argv) {
   snprintf(extra, sizeof extra, "epochs=%d first=%.4g min=%.4g max=%.4g steps=%ld", epochs, first,
            times[0], times[epochs - 1], steps_per_epoch);
   bench_result(name, med, "s", extra);
+  snprintf(name, sizeof name, "deft.train.t%d.epoch_cpu", threads);
+  bench_result(name, bench_median(cpu, epochs), "s", "(process CPU time, all threads)");
 
   double rss = bench_peak_rss_mib();
   double va = evaluate(s, &m, x_valid8, y_valid, st);
@@ -116,6 +120,7 @@ int main(int argc, char **argv) {
   bench_result(name, rss, "MiB", extra);
 
   free(times);
+  free(cpu);
   deft_tensor_free(yes);
   deft_batcher_free(b);
   deft_session_free(s);
