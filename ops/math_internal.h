@@ -54,6 +54,13 @@ void deft_math_sign_kernel(deft_kernel_ctx *c);
 
 void deft_math_add_n_kernel(deft_kernel_ctx *c);
 void deft_math_matmul_kernel(deft_kernel_ctx *c);
+
+/* C [M, N] = op(A) B for float32 A and row-major B [K, N] when op(A) (A [M, K], or A [K, M]
+ * transposed when ta) is mostly zeros (ops/matmul_sparse.c). Returns false, writing nothing,
+ * when it declines (too dense, B not all finite, no AVX2/FMA): the caller runs sgemm. Sets
+ * *failed (and returns false) when the kernel failed (out of memory). */
+bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N, int64_t K,
+                              const float *A, const float *B, float *C, bool *failed);
 void deft_math_cast_kernel(deft_kernel_ctx *c);
 
 /* True iff Cast can convert between these dtypes (numbers and bool). */

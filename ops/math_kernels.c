@@ -675,17 +675,18 @@ void deft_math_matmul_kernel(deft_kernel_ctx *c) {
   bool tb = deft_kernel_attr_bool(c, "transpose_b");
   if (deft_kernel_failed(c)) return;
   char sa[128], sb[128];
-  deft_shape_format(deft_tensor_shape(a), sa, sizeof sa);
-  deft_shape_format(deft_tensor_shape(b), sb, sizeof sb);
   if (a->rank != 2 || b->rank != 2) {
     deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
                      "inputs must be matrices, got input 0 of shape %s and input 1 of shape %s",
-                     sa, sb);
+                     deft_shape_format(deft_tensor_shape(a), sa, sizeof sa),
+                     deft_shape_format(deft_tensor_shape(b), sb, sizeof sb));
     return;
   }
   int64_t M = ta ? a->dims[1] : a->dims[0], K = ta ? a->dims[0] : a->dims[1];
   int64_t K2 = tb ? b->dims[1] : b->dims[0], N = tb ? b->dims[0] : b->dims[1];
   if (K != K2) {
+    deft_shape_format(deft_tensor_shape(a), sa, sizeof sa);
+    deft_shape_format(deft_tensor_shape(b), sb, sizeof sb);
     deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
                      "Matrix size-incompatible: input 0 has shape %s%s and input 1 has shape %s%s "
                      "(%" PRId64 " vs %" PRId64 " inner elements)",
@@ -706,10 +707,16 @@ void deft_math_matmul_kernel(deft_kernel_ctx *c) {
   int lda = (int)a->dims[1], ldb = (int)b->dims[1];
   enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
   switch (a->dtype) {
-    case DEFT_FLOAT:
+    case DEFT_FLOAT: {
+      bool failed = false;
+      if (!tb && deft_math_sgemm_sparse_a(c, ta, M, N, K, deft_tensor_f32(a), deft_tensor_f32(b),
+                                          deft_tensor_f32(out), &failed))
+        break;
+      if (failed) break;
       cblas_sgemm(CblasRowMajor, TA, TB, (int)M, (int)N, (int)K, 1.0f, deft_tensor_f32(a), lda,
                   deft_tensor_f32(b), ldb, 0.0f, deft_tensor_f32(out), (int)N);
       break;
+    }
     case DEFT_DOUBLE:
       cblas_dgemm(CblasRowMajor, TA, TB, (int)M, (int)N, (int)K, 1.0, deft_tensor_f64(a), lda,
                   deft_tensor_f64(b), ldb, 0.0, deft_tensor_f64(out), (int)N);

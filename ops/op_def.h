@@ -246,6 +246,10 @@ deft_var *deft_kernel_variable(deft_kernel_ctx *c);
 deft_rng_state *deft_kernel_rng(deft_kernel_ctx *c);
 /* Number of threads kernels may use. */
 int deft_kernel_threads(const deft_kernel_ctx *c);
+/* Working memory for this run of the kernel: at least `bytes` bytes, 64-byte aligned, contents
+ * unspecified. The plan keeps it for the op's next run (no allocation once it is large enough)
+ * and frees it with the plan. Returns NULL after recording an error (out of memory). */
+void *deft_kernel_scratch(deft_kernel_ctx *c, size_t bytes);
 /* Records a run-time error, prefixed with "<Type> '<name>': ". */
 void deft_kernel_fail(deft_kernel_ctx *c, deft_code code, const char *fmt, ...)
 #if defined(__GNUC__)

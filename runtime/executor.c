@@ -20,6 +20,7 @@ void deft_plan_free(deft_plan *p) {
     deft_free(p->steps[i].in_slots);
     deft_free(p->steps[i].ctrl_steps);
     deft_free(p->steps[i].release);
+    deft_aligned_free(p->steps[i].scratch);
   }
   for (int i = 0; p->slots && i < p->nslots; i++) deft_tensor_reset(&p->slots[i].value);
   deft_free(p->steps);
@@ -723,6 +724,21 @@ deft_rng_state *deft_kernel_rng(deft_kernel_ctx *c) {
 }
 
 int deft_kernel_threads(const deft_kernel_ctx *c) { return c->session->threads; }
+
+void *deft_kernel_scratch(deft_kernel_ctx *c, size_t bytes) {
+  deft_step *st = c->step;
+  if (st->scratch && st->scratch_size >= bytes) return st->scratch;
+  void *p = deft_aligned_alloc(bytes ? bytes : 1);
+  if (!p) {
+    deft_kernel_fail(c, DEFT_RESOURCE_EXHAUSTED, "out of memory allocating %zu bytes of scratch",
+                     bytes);
+    return NULL;
+  }
+  deft_aligned_free(st->scratch);
+  st->scratch = p;
+  st->scratch_size = bytes;
+  return p;
+}
 
 void deft_kernel_fail(deft_kernel_ctx *c, deft_code code, const char *fmt, ...) {
   if (c->failed) return;

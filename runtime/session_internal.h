@@ -27,6 +27,8 @@ typedef struct deft_step {
   int nrelease;
   int *release;    /* alias/fed slots whose last use is this step */
   bool elided;     /* a pure op whose outputs nothing reads: only its deadness matters */
+  void *scratch;   /* deft_kernel_scratch's memory (aligned), kept across runs */
+  size_t scratch_size;
 } deft_step;
 
 typedef struct deft_plan {

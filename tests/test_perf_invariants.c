@@ -318,6 +318,148 @@ START_TEST(float_activations_round_as_numpy) {
 }
 END_TEST
 
+
+/* ---- MatMul with a mostly-zero left operand (ops/matmul_sparse.c) ---- */
+
+static void write_f32(const char *path, const float *x, int64_t n) {
+  FILE *f = fopen(path, "wb");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_int_eq((int64_t)fwrite(x, sizeof(float), (size_t)n, f), n);
+  fclose(f);
+}
+
+/* Runs MatMul(a, b, transpose_a) with `threads`; returns the product and whether the sparse
+ * path ran (it alone asks for scratch memory). */
+static deft_tensor *run_matmul(const deft_tensor *a, const deft_tensor *b, bool ta, int threads,
+                               bool *sparse) {
+  deft_graph *g = deft_graph_new();
+  int64_t unk[2] = {-1, -1};
+  deft_output pa = deft_placeholder(g, DEFT_FLOAT, deft_shape_make(2, unk), "a");
+  deft_output pb = deft_placeholder(g, DEFT_FLOAT, deft_shape_make(2, unk), "b");
+  deft_output mm = deft_matmul(g, pa, pb, ta, false, "mm");
+  deft_status *st = deft_status_new();
+  deft_session *s = deft_session_new(g, st);
+  deft_session_set_threads(s, threads);
+  deft_output feeds[2] = {pa, pb};
+  deft_tensor *vals[2] = {(deft_tensor *)a, (deft_tensor *)b}, *out = NULL;
+  ck_assert_msg(deft_session_run(s, feeds, vals, 2, &mm, &out, 1, NULL, 0, st), "%s",
+                deft_status_message(st));
+  *sparse = step_of(s, mm.op)->scratch != NULL;
+  deft_status_free(st);
+  deft_session_free(s);
+  deft_graph_free(g);
+  return out;
+}
+
+/* A [rows, cols] float tensor: each element nonzero with probability `density` (LCG), row
+ * `zero_row` (if >= 0) all zeros. */
+static deft_tensor *sparse_tensor(int64_t rows, int64_t cols, double density, int64_t zero_row,
+                                  uint32_t seed) {
+  int64_t d[2] = {rows, cols};
+  deft_tensor *t = deft_tensor_new(DEFT_FLOAT, d, 2, NULL);
+  float *p = deft_tensor_data(t);
+  for (int64_t i = 0; i < rows * cols; i++) {
+    seed = seed * 1664525u + 1013904223u;
+    bool nz = (seed >> 8) % 10000 < (uint32_t)(density * 10000) && i / cols != zero_row;
+    p[i] = nz ? (float)((seed >> 20) % 255 + 1) / 255.0f : 0.0f;
+  }
+  return t;
+}
+
+START_TEST(sparse_matmul_matches_numpy) {
+  if (!tu_have_numpy()) return;
+  static const struct {
+    int64_t m, k, n;
+    bool ta;
+  } cases[] = {{5, 40, 8, false},   {37, 100, 13, false}, {64, 784, 300, false},
+               {3, 16, 70, false},  {5, 40, 8, true},     {37, 100, 13, true},
+               {64, 784, 300, true}, {29, 64, 129, true}};
+  for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+    int64_t m = cases[ci].m, k = cases[ci].k, n = cases[ci].n;
+    bool ta = cases[ci].ta;
+    deft_tensor *a = ta ? sparse_tensor(k, m, 0.15, 1, 11u + (uint32_t)ci)
+                        : sparse_tensor(m, k, 0.15, 1, 11u + (uint32_t)ci);
+    int64_t bd[2] = {k, n};
+    deft_tensor *b = deft_tensor_new(DEFT_FLOAT, bd, 2, NULL);
+    float *bp = deft_tensor_data(b);
+    for (int64_t i = 0; i < k * n; i++) bp[i] = (float)((i * 7919) % 2001 - 1000) / 997.0f;
+    bool sp1, sp2;
+    deft_tensor *c1 = run_matmul(a, b, ta, 1, &sp1), *c2 = run_matmul(a, b, ta, 2, &sp2);
+    ck_assert_msg(sp1 && sp2, "case %zu did not take the sparse path", ci);
+    /* One thread or two: every element is summed by one thread in the same order. */
+    ck_assert(memcmp(deft_tensor_data(c1), deft_tensor_data(c2), deft_tensor_nbytes(c1)) == 0);
+    char pa[512], pb[512], pc[512];
+    snprintf(pa, sizeof pa, "%s/spmm_a.f32", tu_tmpdir());
+    snprintf(pb, sizeof pb, "%s/spmm_b.f32", tu_tmpdir());
+    snprintf(pc, sizeof pc, "%s/spmm_c.f32", tu_tmpdir());
+    write_f32(pa, deft_tensor_data(a), deft_tensor_num_elements(a));
+    write_f32(pb, bp, k * n);
+    write_f32(pc, deft_tensor_data(c1), m * n);
+    char dims[4][32];
+    snprintf(dims[0], sizeof dims[0], "%lld", (long long)m);
+    snprintf(dims[1], sizeof dims[1], "%lld", (long long)k);
+    snprintf(dims[2], sizeof dims[2], "%lld", (long long)n);
+    snprintf(dims[3], sizeof dims[3], "%d", ta);
+    const char *script =
+        "import sys\nimport numpy as np\n"
+        "m, k, n, ta = (int(v) for v in sys.argv[4:8])\n"
+        "a = np.fromfile(sys.argv[1], dtype='<f4').astype(np.float64)\n"
+        "a = a.reshape(k, m).T if ta else a.reshape(m, k)\n"
+        "b = np.fromfile(sys.argv[2], dtype='<f4').astype(np.float64).reshape(k, n)\n"
+        "c = np.fromfile(sys.argv[3], dtype='<f4').astype(np.float64).reshape(m, n)\n"
+        "want = a @ b\n"
+        "scale = np.abs(a) @ np.abs(b) + 1e-30\n"
+        "err = np.max(np.abs(c - want) / scale)\n"
+        "assert not c[1].any(), 'the zero row must give zeros'\n" /* row 1 of op(A) */
+        "sys.exit(0 if err < 1e-6 else 1)\n";
+    const char *args[] = {pa, pb, pc, dims[0], dims[1], dims[2], dims[3], NULL};
+    if (ta) { /* the zero row of op(A) = A^T is a zero column of A: make one */
+      float *ap = deft_tensor_data(a);
+      for (int64_t r = 0; r < k; r++) ap[r * m + 1] = 0.0f;
+      deft_tensor_free(c1);
+      c1 = run_matmul(a, b, ta, 1, &sp1);
+      write_f32(pa, ap, k * m);
+      write_f32(pc, deft_tensor_data(c1), m * n);
+    }
+    ck_assert_msg(tu_python(script, args) == 0, "sparse MatMul case %zu differs from NumPy", ci);
+    deft_tensor_free(a);
+    deft_tensor_free(b);
+    deft_tensor_free(c1);
+    deft_tensor_free(c2);
+  }
+}
+END_TEST
+
+/* 0 * inf is NaN: with an infinity or NaN in B the product must equal the dense one, where a
+ * zero of A meeting the infinity still makes NaN. A dense A takes sgemm. */
+START_TEST(sparse_matmul_declines_nonfinite_and_dense) {
+  deft_tensor *a = sparse_tensor(20, 64, 0.1, -1, 5u);
+  int64_t bd[2] = {64, 16};
+  deft_tensor *b = deft_tensor_new(DEFT_FLOAT, bd, 2, NULL);
+  float *bp = deft_tensor_data(b);
+  for (int64_t i = 0; i < 64 * 16; i++) bp[i] = 0.5f;
+  bool sparse;
+  deft_tensor *c = run_matmul(a, b, false, 1, &sparse);
+  ck_assert(sparse);
+  deft_tensor_free(c);
+  bp[3 * 16 + 2] = INFINITY; /* row 3 of B, column 2 */
+  c = run_matmul(a, b, false, 1, &sparse);
+  ck_assert(!sparse);
+  const float *cp = deft_tensor_data(c), *ap = deft_tensor_data(a);
+  for (int64_t i = 0; i < 20; i++) /* a zero A[i,3] gives NaN, a positive one +inf */
+    ck_assert(ap[i * 64 + 3] == 0.0f ? isnan(cp[i * 16 + 2]) : isinf(cp[i * 16 + 2]));
+  deft_tensor_free(c);
+  deft_tensor_free(a);
+  a = sparse_tensor(20, 64, 0.9, -1, 6u);
+  bp[3 * 16 + 2] = 0.5f;
+  c = run_matmul(a, b, false, 1, &sparse);
+  ck_assert(!sparse);
+  deft_tensor_free(c);
+  deft_tensor_free(a);
+  deft_tensor_free(b);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("perf_invariants");
   TCase *tc = tcase_create("core");
@@ -328,6 +470,8 @@ static Suite *suite(void) {
   tcase_add_test(tc, elided_op_still_propagates_deadness);
   tcase_add_test(tc, fetched_op_is_not_elided);
   tcase_add_test(tc, float_activations_round_as_numpy);
+  tcase_add_test(tc, sparse_matmul_matches_numpy);
+  tcase_add_test(tc, sparse_matmul_declines_nonfinite_and_dense);
   suite_add_tcase(s, tc);
   return s;
 }

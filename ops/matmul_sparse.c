@@ -1,0 +1,213 @@
+/* ops/matmul_sparse.c - float32 MatMul when the left operand is mostly exact zeros (images,
+ * one-hot rows, ReLU outputs).
+ *
+ * op(A) is compressed row by row into (column, value) lists; output row i is then the sum of
+ * the rows of B that row i's nonzeros select, scaled by them, accumulated in registers in
+ * increasing column order with fused multiply-adds (AVX2+FMA, chosen at run time). Dropping a
+ * zero term changes nothing unless B holds an infinity or a NaN (0 * inf is NaN), so B is
+ * checked first and the dense path taken if it does. A strided probe of A declines dense
+ * operands cheaply, and the compression gives up as soon as A turns out denser than
+ * SPARSE_MAX_DENSITY: then the caller runs sgemm. Results are deterministic (each output
+ * element is summed by one thread in a fixed order) but, like any reordering of a float sum,
+ * not bit-identical to sgemm's. */
+#include <stdint.h>
+#include <string.h>
+
+#include "ops/math_internal.h"
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define SPARSE_X86 1
+#define AVX2_FN __attribute__((target("avx2,fma")))
+#else
+#define SPARSE_X86 0
+#endif
+
+/* The density (nonzeros / elements of A) below which the sparse product beats sgemm: measured
+ * at [200,784] x [784,300] on AVX2 (sparse 545 us at 0.20, 824 at 0.30; sgemm 915 us). The
+ * probe wants at most this; the compression gives up at 1.2 times it. */
+#define SPARSE_MAX_DENSITY 0.25
+/* Elements of A the probe samples. */
+#define PROBE 1024
+
+#if SPARSE_X86
+
+typedef struct sp_job {
+  const int32_t *ptr, *idx;
+  const float *val, *B;
+  float *C;
+  int64_t N;
+} sp_job;
+
+/* One pass over row i's nonzeros computing output columns [n0, n0 + 8*V) with V accumulators. */
+#define SP_PASS(V)                                                               \
+  do {                                                                           \
+    __m256 acc[V];                                                               \
+    _Pragma("GCC unroll 8") for (int v = 0; v < V; v++) acc[v] = _mm256_setzero_ps(); \
+    for (int32_t p = p0; p < p1; p++) {                                          \
+      __m256 a = _mm256_broadcast_ss(&val[p]);                                   \
+      const float *b = B + (int64_t)idx[p] * N + n0;                             \
+      _Pragma("GCC unroll 8") for (int v = 0; v < V; v++)                        \
+        acc[v] = _mm256_fmadd_ps(a, _mm256_loadu_ps(b + 8 * v), acc[v]);         \
+    }                                                                            \
+    _Pragma("GCC unroll 8") for (int v = 0; v < V; v++)                          \
+      _mm256_storeu_ps(c + n0 + 8 * v, acc[v]);                                  \
+    n0 += 8 * V;                                                                 \
+  } while (0)
+
+AVX2_FN static void sp_rows(void *arg, int64_t begin, int64_t end) {
+  const sp_job *j = arg;
+  const int32_t *idx = j->idx;
+  const float *val = j->val, *B = j->B;
+  int64_t N = j->N;
+  for (int64_t i = begin; i < end; i++) {
+    int32_t p0 = j->ptr[i], p1 = j->ptr[i + 1];
+    float *c = j->C + i * N;
+    int64_t n0 = 0;
+    while (N - n0 >= 64) SP_PASS(8);
+    if (N - n0 >= 32) SP_PASS(4);
+    if (N - n0 >= 16) SP_PASS(2);
+    if (N - n0 >= 8) SP_PASS(1);
+    if (N - n0 > 0) { /* the last 1..7 columns, masked */
+      int64_t r = N - n0;
+      __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)r),
+                                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      __m256 acc = _mm256_setzero_ps();
+      for (int32_t p = p0; p < p1; p++) {
+        __m256 a = _mm256_broadcast_ss(&val[p]);
+        acc = _mm256_fmadd_ps(a, _mm256_maskload_ps(B + (int64_t)idx[p] * N + n0, mask), acc);
+      }
+      _mm256_maskstore_ps(c + n0, mask, acc);
+    }
+  }
+}
+
+/* True iff every element of x[0..n) is finite. */
+AVX2_FN static bool all_finite(const float *x, int64_t n) {
+  __m256 z = _mm256_setzero_ps(), a0 = z, a1 = z;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) { /* x * 0 is 0 for finite x, NaN for inf and NaN */
+    a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(x + i), z));
+    a1 = _mm256_add_ps(a1, _mm256_mul_ps(_mm256_loadu_ps(x + i + 8), z));
+  }
+  float s[8];
+  _mm256_storeu_ps(s, _mm256_add_ps(a0, a1));
+  float t = 0;
+  for (int k = 0; k < 8; k++) t += s[k];
+  for (; i < n; i++) t += x[i] * 0.0f;
+  return t == 0.0f;
+}
+
+/* Compresses rows of A [M, K] (row stride lda) into ptr[M + 1], idx/val (column order within a
+ * row). Each group of 8 elements is left-packed with one permute (its lane order computed with
+ * BMI2's pext), so the cost follows the groups, not the nonzeros. Returns false when A holds
+ * more than cap - 8 nonzeros. */
+AVX2_FN __attribute__((target("bmi2"))) static bool compress_rows(const float *A, int64_t M,
+                                                                  int64_t K, int64_t lda,
+                                                                  int64_t cap, int32_t *ptr,
+                                                                  int32_t *idx, float *val) {
+  int64_t nnz = 0;
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int64_t i = 0; i < M; i++) {
+    ptr[i] = (int32_t)nnz;
+    const float *a = A + i * lda;
+    int64_t k = 0;
+    for (; k + 8 <= K; k += 8) {
+      __m256 v = _mm256_loadu_ps(a + k);
+      unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NEQ_UQ));
+      if (!m) continue;
+      if (nnz + 8 > cap) return false;
+      uint64_t bytes = _pdep_u64(m, 0x0101010101010101ULL) * 0xFF;
+      uint64_t order = _pext_u64(0x0706050403020100ULL, bytes);
+      __m256i perm = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)order));
+      __m256i kk = _mm256_add_epi32(_mm256_set1_epi32((int)k), lanes);
+      _mm256_storeu_si256((__m256i *)(idx + nnz), _mm256_permutevar8x32_epi32(kk, perm));
+      _mm256_storeu_ps(val + nnz, _mm256_permutevar8x32_ps(v, perm));
+      nnz += __builtin_popcount(m);
+    }
+    for (; k < K; k++)
+      if (a[k] != 0.0f) {
+        if (nnz + 8 > cap) return false;
+        idx[nnz] = (int32_t)k;
+        val[nnz++] = a[k];
+      }
+  }
+  ptr[M] = (int32_t)nnz;
+  return true;
+}
+
+/* Transposes the compressed rows of a [K, M] matrix (kptr/kidx/kval) into compressed rows of
+ * its [M, K] transpose (ptr/idx/val, increasing k within a row). cnt: M ints. */
+static void transpose_compressed(int64_t K, int64_t M, const int32_t *kptr, const int32_t *kidx,
+                                 const float *kval, int32_t *ptr, int32_t *idx, float *val,
+                                 int32_t *cnt) {
+  memset(cnt, 0, sizeof(int32_t) * (size_t)M);
+  int32_t nnz = kptr[K];
+  for (int32_t q = 0; q < nnz; q++) cnt[kidx[q]]++;
+  int32_t run = 0;
+  for (int64_t m = 0; m < M; m++) {
+    ptr[m] = run;
+    run += cnt[m];
+    cnt[m] = ptr[m]; /* next free position of row m */
+  }
+  ptr[M] = run;
+  for (int64_t k = 0; k < K; k++)
+    for (int32_t q = kptr[k]; q < kptr[k + 1]; q++) {
+      int32_t d = cnt[kidx[q]]++;
+      idx[d] = (int32_t)k;
+      val[d] = kval[q];
+    }
+}
+
+/* A strided sample of the stored A: false when it is too dense to be worth compressing. */
+static bool probe_sparse(const float *A, int64_t n) {
+  int64_t step = n / PROBE > 1 ? n / PROBE : 1, seen = 0, nz = 0;
+  for (int64_t i = 0; i < n; i += step, seen++) nz += A[i] != 0.0f;
+  return (double)nz <= SPARSE_MAX_DENSITY * (double)seen;
+}
+
+bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N, int64_t K,
+                              const float *A, const float *B, float *C, bool *failed) {
+  *failed = false;
+  bool have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+              __builtin_cpu_supports("bmi2");
+  if (!have || M < 1 || N < 8 || K < 16 || M * K > INT32_MAX / 2) return false;
+  if (!probe_sparse(A, M * K) || !all_finite(B, K * N)) return false;
+  int64_t cap = (int64_t)(1.2 * SPARSE_MAX_DENSITY * (double)(M * K)) + 8;
+  int64_t rows = (M > K ? M : K) + 1;
+  size_t bytes = sizeof(int32_t) * (size_t)(3 * rows) +
+                 (sizeof(int32_t) + sizeof(float)) * (size_t)cap * (ta ? 2 : 1);
+  char *mem = deft_kernel_scratch(c, bytes);
+  if (!mem) {
+    *failed = true;
+    return false;
+  }
+  int32_t *ptr = (int32_t *)mem, *kptr = ptr + rows, *cnt = kptr + rows, *idx = cnt + rows;
+  float *val = (float *)(idx + cap);
+  bool ok;
+  if (!ta) {
+    ok = compress_rows(A, M, K, K, cap, ptr, idx, val);
+  } else { /* rows of the stored [K, M] A, then their transpose */
+    int32_t *kidx = (int32_t *)(val + cap);
+    float *kval = (float *)(kidx + cap);
+    ok = compress_rows(A, K, M, M, cap, kptr, kidx, kval);
+    if (ok) transpose_compressed(K, M, kptr, kidx, kval, ptr, idx, val, cnt);
+  }
+  if (!ok) return false;
+  sp_job j = {ptr, idx, val, B, C, N};
+  /* About 64K multiply-adds per thread at least. */
+  int64_t per_row = N * (ptr[M] / M + 1);
+  int64_t grain = per_row ? 65536 / per_row + 1 : M;
+  deft_math_parallel_for(deft_kernel_threads(c), M, grain, sp_rows, &j);
+  return true;
+}
+
+#else
+
+bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N, int64_t K,
+                              const float *A, const float *B, float *C, bool *failed) {
+  *failed = false;
+  return false;
+}
+
+#endif
