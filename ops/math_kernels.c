@@ -13,7 +13,6 @@
 #include <cblas.h>
 #include <inttypes.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -65,49 +64,6 @@ static bool has_zero(const deft_tensor *t) {
     }
     case DEFT_UINT8: return n > 0 && memchr(deft_tensor_u8(t), 0, (size_t)n) != NULL;
     default: return false;
-  }
-}
-
-/* ---- threads ---- */
-
-typedef struct pf_task {
-  deft_range_fn fn;
-  void *arg;
-  int64_t begin, end;
-} pf_task;
-
-static void *pf_main(void *p) {
-  pf_task *t = p;
-  t->fn(t->arg, t->begin, t->end);
-  return NULL;
-}
-
-void deft_math_parallel_for(int threads, int64_t n, int64_t grain, deft_range_fn fn, void *arg) {
-  enum { MAXT = 64 };
-  if (n <= 0) return;
-  if (grain < 1) grain = 1;
-  int64_t most = n / grain;
-  int nt = threads < MAXT ? threads : MAXT;
-  if (most < nt) nt = (int)most;
-  if (nt <= 1) {
-    fn(arg, 0, n);
-    return;
-  }
-  pthread_t tid[MAXT];
-  pf_task task[MAXT];
-  bool started[MAXT];
-  int64_t chunk = (n + nt - 1) / nt;
-  for (int i = 0; i < nt; i++) {
-    task[i].fn = fn;
-    task[i].arg = arg;
-    task[i].begin = i * chunk < n ? i * chunk : n;
-    task[i].end = (i + 1) * chunk < n ? (i + 1) * chunk : n;
-  }
-  for (int i = 1; i < nt; i++) started[i] = pthread_create(&tid[i], NULL, pf_main, &task[i]) == 0;
-  fn(arg, task[0].begin, task[0].end);
-  for (int i = 1; i < nt; i++) {
-    if (started[i]) pthread_join(tid[i], NULL);
-    else fn(arg, task[i].begin, task[i].end);
   }
 }
 
@@ -669,6 +625,53 @@ void deft_math_add_n_kernel(deft_kernel_ctx *c) {
       }                                                                           \
   }
 
+/* sgemm split over the session's threads (OpenBLAS itself runs one thread, see
+ * runtime/session.c): along the rows of C when there are enough, else along its columns. Each
+ * element is still computed by one sgemm call over all of K, so the split does not change it. */
+typedef struct gemm_job {
+  bool ta, tb;
+  int64_t M, N, K;
+  const float *A;
+  int lda;
+  const float *B;
+  int ldb;
+  float *C;
+  bool by_cols;
+} gemm_job;
+
+static void sgemm_range(void *arg, int64_t begin, int64_t end) {
+  const gemm_job *j = arg;
+  enum CBLAS_TRANSPOSE TA = j->ta ? CblasTrans : CblasNoTrans;
+  enum CBLAS_TRANSPOSE TB = j->tb ? CblasTrans : CblasNoTrans;
+  if (!j->by_cols) { /* rows [begin, end) of C: rows of op(A) */
+    const float *A = j->A + (j->ta ? begin : begin * j->lda);
+    cblas_sgemm(CblasRowMajor, TA, TB, (int)(end - begin), (int)j->N, (int)j->K, 1.0f, A, j->lda,
+                j->B, j->ldb, 0.0f, j->C + begin * j->N, (int)j->N);
+  } else { /* columns [begin, end) of C: columns of op(B) */
+    const float *B = j->B + (j->tb ? begin * j->ldb : begin);
+    cblas_sgemm(CblasRowMajor, TA, TB, (int)j->M, (int)(end - begin), (int)j->K, 1.0f, j->A,
+                j->lda, B, j->ldb, 0.0f, j->C + begin, (int)j->N);
+  }
+}
+
+/* Multiply-adds per thread below which splitting a product does not pay. */
+#define GEMM_GRAIN (1 << 20)
+
+static void run_sgemm(int threads, gemm_job *j) {
+  int64_t work = j->M * j->N * j->K;
+  if (threads <= 1 || work < 2 * GEMM_GRAIN) {
+    sgemm_range(j, 0, j->M);
+    return;
+  }
+  int64_t parts = work / GEMM_GRAIN;
+  /* Rows in blocks of 16 (the kernels' register tiles) unless there are too few of them. */
+  j->by_cols = j->M < 16 * (parts < threads ? parts : threads) && j->N > j->M;
+  int64_t len = j->by_cols ? j->N : j->M, unit = 16;
+  int64_t grain = len * GEMM_GRAIN / work;
+  grain = (grain + unit - 1) / unit * unit;
+  deft_math_parallel_for(threads, len, grain < unit ? unit : grain, sgemm_range, j);
+}
+
 void deft_math_matmul_kernel(deft_kernel_ctx *c) {
   const deft_tensor *a = deft_kernel_input(c, 0), *b = deft_kernel_input(c, 1);
   bool ta = deft_kernel_attr_bool(c, "transpose_a");
@@ -713,8 +716,9 @@ void deft_math_matmul_kernel(deft_kernel_ctx *c) {
                                           deft_tensor_f32(out), &failed))
         break;
       if (failed) break;
-      cblas_sgemm(CblasRowMajor, TA, TB, (int)M, (int)N, (int)K, 1.0f, deft_tensor_f32(a), lda,
-                  deft_tensor_f32(b), ldb, 0.0f, deft_tensor_f32(out), (int)N);
+      gemm_job j = {ta, tb, M, N, K, deft_tensor_f32(a), lda, deft_tensor_f32(b), ldb,
+                    deft_tensor_f32(out), false};
+      run_sgemm(deft_kernel_threads(c), &j);
       break;
     }
     case DEFT_DOUBLE:

@@ -139,9 +139,11 @@ bool deft_session_set_variable(deft_session *s, const deft_op *var, const deft_t
 
 static bool run_plan(deft_session *s, deft_plan *plan, deft_tensor *const *feed_values,
                      deft_tensor **fetch_values, deft_status *status) {
-  if (s->blas_threads != s->threads) {
-    openblas_set_num_threads(s->threads);
-    s->blas_threads = s->threads;
+  /* MatMul splits its products over the session's threads itself (ops/math_kernels.c), one
+   * OpenBLAS thread each: OpenBLAS's own threads spin between calls and fight the kernels'. */
+  if (s->blas_threads != 1) {
+    openblas_set_num_threads(1);
+    s->blas_threads = 1;
   }
   return deft_plan_run(s, plan, feed_values, fetch_values, status);
 }

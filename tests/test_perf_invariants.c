@@ -460,6 +460,55 @@ START_TEST(sparse_matmul_declines_nonfinite_and_dense) {
 }
 END_TEST
 
+
+/* Dense float MatMul split over threads (rows of C, or columns when C has few rows) gives what
+ * one sgemm gives, for every transpose combination. */
+START_TEST(threaded_dense_matmul_matches_one_thread) {
+  static const struct {
+    int64_t m, k, n;
+  } shapes[] = {{256, 300, 300}, {4, 512, 2048}, {33, 700, 129}};
+  for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+    for (int t = 0; t < 4; t++) {
+      bool ta = t & 1, tb = t & 2;
+      int64_t m = shapes[si].m, k = shapes[si].k, n = shapes[si].n;
+      int64_t ad[2] = {ta ? k : m, ta ? m : k}, bd[2] = {tb ? n : k, tb ? k : n};
+      deft_tensor *a = deft_tensor_new(DEFT_FLOAT, ad, 2, NULL);
+      deft_tensor *b = deft_tensor_new(DEFT_FLOAT, bd, 2, NULL);
+      float *ap = deft_tensor_data(a), *bp = deft_tensor_data(b);
+      for (int64_t i = 0; i < m * k; i++) ap[i] = (float)((i * 7907) % 1999 - 999) / 1000.0f;
+      for (int64_t i = 0; i < k * n; i++) bp[i] = (float)((i * 6007) % 1993 - 996) / 1000.0f;
+      deft_graph *g = deft_graph_new();
+      deft_output pa = deft_placeholder(g, DEFT_FLOAT, deft_shape_make(2, ad), "a");
+      deft_output pb = deft_placeholder(g, DEFT_FLOAT, deft_shape_make(2, bd), "b");
+      deft_output mm = deft_matmul(g, pa, pb, ta, tb, "mm");
+      deft_status *st = deft_status_new();
+      deft_session *s = deft_session_new(g, st);
+      deft_output feeds[2] = {pa, pb};
+      deft_tensor *vals[2] = {a, b}, *out[3] = {NULL, NULL, NULL};
+      for (int th = 1; th <= 3; th++) {
+        deft_session_set_threads(s, th);
+        ck_assert(deft_session_run(s, feeds, vals, 2, &mm, &out[th - 1], 1, NULL, 0, st));
+      }
+      const float *o1 = deft_tensor_data(out[0]);
+      for (int th = 2; th <= 3; th++) {
+        const float *o = deft_tensor_data(out[th - 1]);
+        /* Rounding differs at most by a few ulps of the partial sums (|terms| <= 1, k <= 700);
+         * a misplaced block would be off by O(1). */
+        for (int64_t i = 0; i < m * n; i++)
+          ck_assert_msg(fabsf(o[i] - o1[i]) <= 1e-4f,
+                        "shape %zu ta=%d tb=%d threads=%d element %lld: %g vs %g", si, ta, tb,
+                        th, (long long)i, o[i], o1[i]);
+      }
+      for (int th = 0; th < 3; th++) deft_tensor_free(out[th]);
+      deft_tensor_free(a);
+      deft_tensor_free(b);
+      deft_status_free(st);
+      deft_session_free(s);
+      deft_graph_free(g);
+    }
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("perf_invariants");
   TCase *tc = tcase_create("core");
@@ -472,6 +521,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, float_activations_round_as_numpy);
   tcase_add_test(tc, sparse_matmul_matches_numpy);
   tcase_add_test(tc, sparse_matmul_declines_nonfinite_and_dense);
+  tcase_add_test(tc, threaded_dense_matmul_matches_one_thread);
   suite_add_tcase(s, tc);
   return s;
 }
