@@ -61,6 +61,8 @@ void deft_math_matmul_kernel(deft_kernel_ctx *c);
  * *failed (and returns false) when the kernel failed (out of memory). */
 bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N, int64_t K,
                               const float *A, const float *B, float *C, bool *failed);
+/* Tests: makes the sparse product use its AVX2 loops even where AVX-512 is available. */
+void deft_math_sparse_force_avx2(bool on);
 void deft_math_cast_kernel(deft_kernel_ctx *c);
 
 /* True iff Cast can convert between these dtypes (numbers and bool). */

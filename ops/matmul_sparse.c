@@ -36,48 +36,103 @@ typedef struct sp_job {
   const int32_t *ptr, *idx;
   const float *val, *B;
   float *C;
-  int64_t N;
+  int64_t N, K;
+  int32_t *cur; /* per row: the next nonzero to use (K-blocked passes) */
 } sp_job;
 
-/* One pass over row i's nonzeros computing output columns [n0, n0 + 8*V) with V accumulators. */
-#define SP_PASS(V)                                                               \
-  do {                                                                           \
-    __m256 acc[V];                                                               \
-    _Pragma("GCC unroll 8") for (int v = 0; v < V; v++) acc[v] = _mm256_setzero_ps(); \
-    for (int32_t p = p0; p < p1; p++) {                                          \
-      __m256 a = _mm256_broadcast_ss(&val[p]);                                   \
-      const float *b = B + (int64_t)idx[p] * N + n0;                             \
-      _Pragma("GCC unroll 8") for (int v = 0; v < V; v++)                        \
-        acc[v] = _mm256_fmadd_ps(a, _mm256_loadu_ps(b + 8 * v), acc[v]);         \
-    }                                                                            \
-    _Pragma("GCC unroll 8") for (int v = 0; v < V; v++)                          \
-      _mm256_storeu_ps(c + n0 + 8 * v, acc[v]);                                  \
-    n0 += 8 * V;                                                                 \
+/* K is taken in blocks of KBLOCK rows of B, so that the B rows a pass touches stay in cache;
+ * between blocks the partial sums wait in C, and each element is still summed in increasing
+ * k, so the blocking does not change results (nor does the vector width: every element gets
+ * the same fused multiply-adds in the same order). */
+#define KBLOCK 96
+
+/* Columns [n0, n0 + LANES*V) of rows [begin, end): V accumulators of type VT per row. */
+#define SP_PASS(VT, LANES, V, ZERO, LOAD, STORE, SET1, FMA)                                  \
+  do {                                                                                      \
+    for (int64_t i = begin; i < end; i++) cur[i] = ptr[i];                                  \
+    for (int64_t k0 = 0; k0 < K; k0 += KBLOCK) {                                            \
+      int64_t k1 = k0 + KBLOCK;                                                             \
+      for (int64_t i = begin; i < end; i++) {                                               \
+        int32_t p = cur[i], pe = ptr[i + 1];                                                \
+        float *c = C + i * N + n0;                                                          \
+        VT acc[V];                                                                          \
+        if (p == pe || idx[p] >= k1) { /* nothing in this block */                          \
+          if (k0 == 0) _Pragma("GCC unroll 8") for (int v = 0; v < V; v++)                  \
+              STORE(c + LANES * v, ZERO());                                                 \
+          continue;                                                                         \
+        }                                                                                   \
+        if (k0 == 0) {                                                                      \
+          _Pragma("GCC unroll 8") for (int v = 0; v < V; v++) acc[v] = ZERO();              \
+        } else {                                                                            \
+          _Pragma("GCC unroll 8") for (int v = 0; v < V; v++) acc[v] = LOAD(c + LANES * v); \
+        }                                                                                   \
+        for (; p < pe && idx[p] < k1; p++) {                                                \
+          VT a = SET1(val[p]);                                                              \
+          const float *b = B + (int64_t)idx[p] * N + n0;                                    \
+          _Pragma("GCC unroll 8") for (int v = 0; v < V; v++)                               \
+              acc[v] = FMA(a, LOAD(b + LANES * v), acc[v]);                                 \
+        }                                                                                   \
+        cur[i] = p;                                                                         \
+        _Pragma("GCC unroll 8") for (int v = 0; v < V; v++) STORE(c + LANES * v, acc[v]);   \
+      }                                                                                     \
+    }                                                                                       \
+    n0 += LANES * V;                                                                        \
   } while (0)
 
+/* Expands the ops list before SP_PASS counts its arguments. */
+#define SP_PASS_(...) SP_PASS(__VA_ARGS__)
+
+#define SP_JOB_LOCALS                                                      \
+  const sp_job *j = arg;                                                   \
+  const int32_t *ptr = j->ptr, *idx = j->idx;                              \
+  const float *val = j->val, *B = j->B;                                    \
+  float *C = j->C;                                                         \
+  int32_t *cur = j->cur;                                                   \
+  int64_t N = j->N, K = j->K, n0 = 0
+
+#define OPS256 _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, \
+               _mm256_fmadd_ps
+
 AVX2_FN static void sp_rows(void *arg, int64_t begin, int64_t end) {
-  const sp_job *j = arg;
-  const int32_t *idx = j->idx;
-  const float *val = j->val, *B = j->B;
-  int64_t N = j->N;
-  for (int64_t i = begin; i < end; i++) {
-    int32_t p0 = j->ptr[i], p1 = j->ptr[i + 1];
-    float *c = j->C + i * N;
-    int64_t n0 = 0;
-    while (N - n0 >= 64) SP_PASS(8);
-    if (N - n0 >= 32) SP_PASS(4);
-    if (N - n0 >= 16) SP_PASS(2);
-    if (N - n0 >= 8) SP_PASS(1);
-    if (N - n0 > 0) { /* the last 1..7 columns, masked */
-      int64_t r = N - n0;
-      __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)r),
-                                        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  SP_JOB_LOCALS;
+  while (N - n0 >= 64) SP_PASS_(__m256, 8, 8, OPS256);
+  if (N - n0 >= 32) SP_PASS_(__m256, 8, 4, OPS256);
+  if (N - n0 >= 16) SP_PASS_(__m256, 8, 2, OPS256);
+  if (N - n0 >= 8) SP_PASS_(__m256, 8, 1, OPS256);
+  if (N - n0 > 0) { /* the last 1..7 columns, masked */
+    __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(N - n0)),
+                                      _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int64_t i = begin; i < end; i++) {
       __m256 acc = _mm256_setzero_ps();
-      for (int32_t p = p0; p < p1; p++) {
-        __m256 a = _mm256_broadcast_ss(&val[p]);
-        acc = _mm256_fmadd_ps(a, _mm256_maskload_ps(B + (int64_t)idx[p] * N + n0, mask), acc);
-      }
-      _mm256_maskstore_ps(c + n0, mask, acc);
+      for (int32_t p = ptr[i]; p < ptr[i + 1]; p++)
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(val[p]),
+                              _mm256_maskload_ps(B + (int64_t)idx[p] * N + n0, mask), acc);
+      _mm256_maskstore_ps(C + i * N + n0, mask, acc);
+    }
+  }
+}
+
+static bool force_avx2; /* tests: run the AVX2 loops on an AVX-512 machine */
+void deft_math_sparse_force_avx2(bool on) { force_avx2 = on; }
+
+#define AVX512_FN __attribute__((target("avx512f,fma")))
+#define OPS512 _mm512_setzero_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, \
+               _mm512_fmadd_ps
+
+AVX512_FN static void sp_rows512(void *arg, int64_t begin, int64_t end) {
+  SP_JOB_LOCALS;
+  while (N - n0 >= 128) SP_PASS_(__m512, 16, 8, OPS512);
+  if (N - n0 >= 64) SP_PASS_(__m512, 16, 4, OPS512);
+  if (N - n0 >= 32) SP_PASS_(__m512, 16, 2, OPS512);
+  if (N - n0 >= 16) SP_PASS_(__m512, 16, 1, OPS512);
+  if (N - n0 > 0) { /* the last 1..15 columns, masked */
+    __mmask16 mask = (__mmask16)((1u << (N - n0)) - 1);
+    for (int64_t i = begin; i < end; i++) {
+      __m512 acc = _mm512_setzero_ps();
+      for (int32_t p = ptr[i]; p < ptr[i + 1]; p++)
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(val[p]),
+                              _mm512_maskz_loadu_ps(mask, B + (int64_t)idx[p] * N + n0), acc);
+      _mm512_mask_storeu_ps(C + i * N + n0, mask, acc);
     }
   }
 }
@@ -194,15 +249,18 @@ bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N,
     if (ok) transpose_compressed(K, M, kptr, kidx, kval, ptr, idx, val, cnt);
   }
   if (!ok) return false;
-  sp_job j = {ptr, idx, val, B, C, N};
+  sp_job j = {ptr, idx, val, B, C, N, K, cnt};
   /* About 64K multiply-adds per thread at least. */
   int64_t per_row = N * (ptr[M] / M + 1);
   int64_t grain = per_row ? 65536 / per_row + 1 : M;
-  deft_math_parallel_for(deft_kernel_threads(c), M, grain, sp_rows, &j);
+  bool wide = !force_avx2 && __builtin_cpu_supports("avx512f");
+  deft_math_parallel_for(deft_kernel_threads(c), M, grain, wide ? sp_rows512 : sp_rows, &j);
   return true;
 }
 
 #else
+
+void deft_math_sparse_force_avx2(bool on) { (void)on; }
 
 bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N, int64_t K,
                               const float *A, const float *B, float *C, bool *failed) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/math_internal.h"
 #include "runtime/alloc.h"
 #include "runtime/session_internal.h"
 #include "testutil.h"
@@ -383,11 +384,17 @@ START_TEST(sparse_matmul_matches_numpy) {
     deft_tensor *b = deft_tensor_new(DEFT_FLOAT, bd, 2, NULL);
     float *bp = deft_tensor_data(b);
     for (int64_t i = 0; i < k * n; i++) bp[i] = (float)((i * 7919) % 2001 - 1000) / 997.0f;
-    bool sp1, sp2;
+    bool sp1, sp2, sp3;
     deft_tensor *c1 = run_matmul(a, b, ta, 1, &sp1), *c2 = run_matmul(a, b, ta, 2, &sp2);
-    ck_assert_msg(sp1 && sp2, "case %zu did not take the sparse path", ci);
-    /* One thread or two: every element is summed by one thread in the same order. */
+    deft_math_sparse_force_avx2(true);
+    deft_tensor *c3 = run_matmul(a, b, ta, 1, &sp3);
+    deft_math_sparse_force_avx2(false);
+    ck_assert_msg(sp1 && sp2 && sp3, "case %zu did not take the sparse path", ci);
+    /* One thread or two, 8 or 16 lanes: every element gets the same fused multiply-adds in
+     * the same order. */
     ck_assert(memcmp(deft_tensor_data(c1), deft_tensor_data(c2), deft_tensor_nbytes(c1)) == 0);
+    ck_assert(memcmp(deft_tensor_data(c1), deft_tensor_data(c3), deft_tensor_nbytes(c1)) == 0);
+    deft_tensor_free(c3);
     char pa[512], pb[512], pc[512];
     snprintf(pa, sizeof pa, "%s/spmm_a.f32", tu_tmpdir());
     snprintf(pb, sizeof pb, "%s/spmm_b.f32", tu_tmpdir());
