@@ -1,6 +1,7 @@
 /* examples/ch11_batch_norm.c - the chapter's In[65]-[69]: 784-300-100-10 with batch
  * normalization (momentum 0.9) after every dense layer, ELU, tf.variance_scaling_initializer()
- * kernels (scale 1, fan_in, truncated normal: what the chapter calls He init), plain gradient
+ * kernels (scale 1, fan_in, truncated normal: what the chapter calls He init; --init tf110, the
+ * default, computes it as the notebook's TF did, tf115 as TF >= 1.11 does), plain gradient
  * descent at 0.01, batch 200; each step runs the training op and UPDATE_OPS with training=true.
  * Chapter's final validation accuracy: 0.976. */
 #include "chapter.h"
@@ -15,8 +16,7 @@ int main(int argc, char **argv) {
   deft_output training = deft_placeholder_with_default(
       g, deft_const_bool(g, false, "training/input"), DEFT_SCALAR, "training");
   deft_dense_options he = {0};
-  he.kernel_initializer = deft_init_variance_scaling(1.0, DEFT_FAN_IN,
-                                                     DEFT_DIST_TRUNCATED_NORMAL, 0);
+  he.kernel_initializer = ch_variance_scaling(&o);
   deft_batch_norm_options bn = {0};
   bn.momentum = 0.9;
   deft_graph_push_scope(g, "dnn");

@@ -24,6 +24,7 @@ typedef struct ch_options {
   int64_t seed;
   int threads;
   const char *csv;
+  const char *init; /* "tf110" (the notebook's TF), "tf115" (TF >= 1.11's corrected), "he" */
 } ch_options;
 
 static inline void ch_die(const char *what, const deft_status *st) {
@@ -36,7 +37,7 @@ static inline void ch_check_graph(deft_graph *g) {
 }
 
 static inline ch_options ch_parse(int argc, char **argv) {
-  ch_options o = {"../shared/data/mnist", ".", 20, 200, 42, 1, NULL};
+  ch_options o = {"../shared/data/mnist", ".", 20, 200, 42, 1, NULL, "tf110"};
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--data")) o.data = argv[i + 1];
     else if (!strcmp(argv[i], "--workdir")) o.workdir = argv[i + 1];
@@ -45,8 +46,17 @@ static inline ch_options ch_parse(int argc, char **argv) {
     else if (!strcmp(argv[i], "--seed")) o.seed = atoll(argv[i + 1]);
     else if (!strcmp(argv[i], "--threads")) o.threads = atoi(argv[i + 1]);
     else if (!strcmp(argv[i], "--csv")) o.csv = argv[i + 1];
+    else if (!strcmp(argv[i], "--init")) o.init = argv[i + 1];
   }
   return o;
+}
+
+/* tf.variance_scaling_initializer() as the chosen TF version computed it, or He normal. */
+static inline deft_initializer ch_variance_scaling(const ch_options *o) {
+  if (!strcmp(o->init, "he")) return deft_init_he_normal(0);
+  return deft_init_variance_scaling(1.0, DEFT_FAN_IN,
+                                    strcmp(o->init, "tf115") ? DEFT_DIST_TRUNCATED_NORMAL_TF110
+                                                             : DEFT_DIST_TRUNCATED_NORMAL, 0);
 }
 
 static inline ch_data ch_load(const ch_options *o) {

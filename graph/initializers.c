@@ -153,6 +153,8 @@ deft_output deft_initializer_build(deft_graph *g, deft_initializer init, deft_dt
         r.kind = DEFT_INIT_RANDOM_UNIFORM, r.a = -limit, r.b = limit;
       } else if (init.distribution == DEFT_DIST_UNTRUNCATED_NORMAL) {
         r.kind = DEFT_INIT_RANDOM_NORMAL, r.a = 0, r.b = sqrt(s);
+      } else if (init.distribution == DEFT_DIST_TRUNCATED_NORMAL_TF110) {
+        r.kind = DEFT_INIT_TRUNCATED_NORMAL, r.a = 0, r.b = sqrt(s);
       } else {
         r.kind = DEFT_INIT_TRUNCATED_NORMAL, r.a = 0, r.b = sqrt(s) / 0.87962566103423978;
       }

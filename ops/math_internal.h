@@ -9,6 +9,15 @@
 #include "graph/graph_internal.h"
 #include "ops/op_def.h"
 
+/* Hot loops get an AVX2 clone next to the baseline one, picked once at load time (GCC's
+ * target_clones, an ELF ifunc); results are identical since contraction into FMA is off in
+ * ISO C mode. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define DEFT_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define DEFT_SIMD_CLONES
+#endif
+
 /* ---- kernels (ops/math_kernels.c) ---- */
 
 /* Binary elementwise ops with NumPy broadcasting. */

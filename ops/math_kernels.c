@@ -8,7 +8,7 @@
  * loops never call through a pointer per element. Large jobs are split over the session's
  * threads. */
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("O3") /* let GCC vectorize the typed loops (-O2 only vectorizes trivially) */
+#pragma GCC optimize("O3", "no-trapping-math", "no-math-errno")
 #endif
 #include <cblas.h>
 #include <inttypes.h>
@@ -146,7 +146,8 @@ typedef struct bin_loops {
 
 /* Three loops for one (op, dtype): EXPR computes the result from x (input 0) and y (input 1). */
 #define BIN_FNS(fname, T, O, EXPR)                                                  \
-  static void fname##_vv(int64_t n, const void *pa, const void *pb, void *po) {    \
+  DEFT_SIMD_CLONES static void fname##_vv(int64_t n, const void *pa, const void *pb, \
+                                          void *po) {                             \
     const T *restrict as_ = pa, *restrict bs_ = pb;                                 \
     O *restrict os_ = po;                                                           \
     for (int64_t i = 0; i < n; i++) {                                               \
@@ -154,7 +155,8 @@ typedef struct bin_loops {
       os_[i] = (O)(EXPR);                                                           \
     }                                                                               \
   }                                                                                 \
-  static void fname##_vs(int64_t n, const void *pa, const void *pb, void *po) {    \
+  DEFT_SIMD_CLONES static void fname##_vs(int64_t n, const void *pa, const void *pb, \
+                                          void *po) {                             \
     const T *restrict as_ = pa;                                                     \
     const T y = *(const T *)pb;                                                     \
     O *restrict os_ = po;                                                           \
@@ -163,7 +165,8 @@ typedef struct bin_loops {
       os_[i] = (O)(EXPR);                                                           \
     }                                                                               \
   }                                                                                 \
-  static void fname##_sv(int64_t n, const void *pa, const void *pb, void *po) {    \
+  DEFT_SIMD_CLONES static void fname##_sv(int64_t n, const void *pa, const void *pb, \
+                                          void *po) {                             \
     const T x = *(const T *)pa;                                                     \
     const T *restrict bs_ = pb;                                                     \
     O *restrict os_ = po;                                                           \
@@ -415,7 +418,7 @@ BINARY_KERNEL(deft_math_reciprocal_grad_kernel, recipg_impl)
 typedef void (*un_loop)(int64_t n, const void *x, void *y);
 
 #define UN_FN(fname, T, EXPR)                                     \
-  static void fname(int64_t n, const void *px, void *py) {        \
+  DEFT_SIMD_CLONES static void fname(int64_t n, const void *px, void *py) { \
     const T *restrict xs_ = px;                                   \
     T *restrict ys_ = py;                                         \
     for (int64_t i = 0; i < n; i++) {                             \
@@ -433,8 +436,81 @@ UN_FLOATS(square, x * x, x * x)
 UN_INTS(square, WRAP32(U32(x) * U32(x)), WRAP64(U64(x) * U64(x)))
 UN_FLOATS(sqrt, sqrtf(x), sqrt(x))
 UN_FLOATS(rsqrt, 1.0f / sqrtf(x), 1.0 / sqrt(x))
-UN_FLOATS(exp, expf(x), exp(x))
-UN_FLOATS(log, logf(x), log(x))
+UN_FN(exp_f64, double, exp(x))
+UN_FN(log_f64, double, log(x))
+
+/* float32 exp and log: branch-free Cephes-style polynomials (about 1 ulp) that GCC vectorizes,
+ * with libm's expf/logf for the arguments outside their range (overflow, underflow to
+ * subnormals, zero, negatives, subnormal inputs, infinities, NaN) patched in afterwards. */
+static inline float bits_to_float(uint32_t b) {
+  float f;
+  memcpy(&f, &b, sizeof f);
+  return f;
+}
+static inline uint32_t float_to_bits(float f) {
+  uint32_t b;
+  memcpy(&b, &f, sizeof b);
+  return b;
+}
+
+DEFT_SIMD_CLONES static void exp_f32(int64_t n, const void *px, void *py) {
+  const float *restrict xs = px;
+  float *restrict ys = py;
+  int outside = 0;
+  for (int64_t i = 0; i < n; i++) {
+    float x = xs[i];
+    outside |= !(x >= -87.0f && x <= 88.0f);
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    float fx = x * 1.44269504088896341f;
+    fx = (fx + 12582912.0f) - 12582912.0f; /* round to nearest */
+    float r = x - fx * 0.693359375f;
+    r = r - fx * -2.12194440e-4f;
+    float z = r * r;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * z + r + 1.0f;
+    ys[i] = p * bits_to_float((uint32_t)((int32_t)fx + 127) << 23);
+  }
+  for (int64_t i = 0; outside && i < n; i++)
+    if (!(xs[i] >= -87.0f && xs[i] <= 88.0f)) ys[i] = expf(xs[i]);
+}
+
+DEFT_SIMD_CLONES static void log_f32(int64_t n, const void *px, void *py) {
+  const float *restrict xs = px;
+  float *restrict ys = py;
+  int outside = 0;
+  for (int64_t i = 0; i < n; i++) {
+    outside |= !(xs[i] >= 1.17549435e-38f && xs[i] <= 3.40282347e38f);
+    uint32_t b = float_to_bits(xs[i]);
+    int32_t e = (int32_t)((b >> 23) & 0xff) - 126;
+    float m = bits_to_float((b & 0x007fffffu) | 0x3f000000u); /* [0.5, 1) */
+    bool low = m < 0.707106781186547524f;
+    e = low ? e - 1 : e;
+    m = low ? m + m - 1.0f : m - 1.0f;
+    float z = m * m;
+    float p = 7.0376836292e-2f;
+    p = p * m - 1.1514610310e-1f;
+    p = p * m + 1.1676998740e-1f;
+    p = p * m - 1.2420140846e-1f;
+    p = p * m + 1.4249322787e-1f;
+    p = p * m - 1.6668057665e-1f;
+    p = p * m + 2.0000714765e-1f;
+    p = p * m - 2.4999993993e-1f;
+    p = p * m + 3.3333331174e-1f;
+    float fe = (float)e;
+    float y = p * m * z;
+    y += -2.12194440e-4f * fe;
+    y += -0.5f * z;
+    ys[i] = m + y + 0.693359375f * fe;
+  }
+  for (int64_t i = 0; outside && i < n; i++) /* zero, negatives, subnormals, inf, NaN */
+    if (!(xs[i] >= 1.17549435e-38f && xs[i] <= 3.40282347e38f)) ys[i] = logf(xs[i]);
+}
 UN_FLOATS(recip, 1.0f / x, 1.0 / x)
 UN_INTS(recip, x == -1 ? -1 : 1 / x, x == -1 ? -1 : 1 / x)
 UN_FLOATS(abs, fabsf(x), fabs(x))
@@ -528,7 +604,7 @@ typedef struct addn_job {
 #define ADD64(a, b) WRAP64(U64(a) + U64(b))
 #define ADDU8(a, b) ((uint8_t)((a) + (b)))
 
-static void addn_range(void *arg, int64_t begin, int64_t end) {
+DEFT_SIMD_CLONES static void addn_range(void *arg, int64_t begin, int64_t end) {
   enum { BLOCK = 4096 }; /* stays in L1 while the inputs stream through */
   const addn_job *j = arg;
   switch (j->out->dtype) {

@@ -149,7 +149,7 @@ void deft_math_argmax_shape(deft_shape_ctx *c) {
 typedef enum { R_SUM, R_MEAN, R_PROD, R_MAX } rkind;
 
 /* float sums: 16 float lanes over blocks of 1024, blocks added in double. */
-static double sum_f32(const float *x, int64_t n) {
+DEFT_SIMD_CLONES static double sum_f32(const float *x, int64_t n) {
   double total = 0;
   int64_t i = 0;
   for (; i + 1024 <= n; i += 1024) {
@@ -164,7 +164,7 @@ static double sum_f32(const float *x, int64_t n) {
   return total;
 }
 
-static double sum_f64(const double *x, int64_t n) {
+DEFT_SIMD_CLONES static double sum_f64(const double *x, int64_t n) {
   double lane[8] = {0}, tail = 0;
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
@@ -225,7 +225,7 @@ CONTIG_LOOP(uint8_t, BIGGER)
 #define SUMD(s, n) sum_f64(s, n)
 
 /* R >= 1. */
-static bool reduce_pass(rkind kind, deft_dtype t, const void *srcv, void *dstv, int64_t A,
+DEFT_SIMD_CLONES static bool reduce_pass(rkind kind, deft_dtype t, const void *srcv, void *dstv, int64_t A,
                         int64_t R, int64_t B) {
   bool sum = kind == R_SUM || kind == R_MEAN;
   switch (t) {
@@ -256,6 +256,22 @@ static bool reduce_pass(rkind kind, deft_dtype t, const void *srcv, void *dstv, 
       return true;
     default: return false;
   }
+}
+
+/* A pass split over threads along A (independent output rows). */
+typedef struct pass_job {
+  rkind kind;
+  deft_dtype t;
+  const char *src;
+  char *dst;
+  int64_t R, B;
+  size_t esz;
+} pass_job;
+
+static void pass_range(void *arg, int64_t begin, int64_t end) {
+  const pass_job *j = arg;
+  reduce_pass(j->kind, j->t, j->src + (size_t)(begin * j->R * j->B) * j->esz,
+              j->dst + (size_t)(begin * j->B) * j->esz, end - begin, j->R, j->B);
 }
 
 /* Fills out with the reduction of nothing: 0 (Sum), NaN (float Mean), 1 (Prod), lowest (Max). */
@@ -392,7 +408,9 @@ static void run_reduction(deft_kernel_ctx *c, rkind kind) {
       }
       dst = tmp[which];
     }
-    reduce_pass(kind, x->dtype, src, dst, A, R, B);
+    pass_job job = {kind, x->dtype, src, dst, R, B, esz};
+    int64_t grain = 65536 / (R * B) + 1; /* rows of A per thread */
+    deft_math_parallel_for(deft_kernel_threads(c), A, grain, pass_range, &job);
     src = dst;
     which ^= 1;
     /* Remove group gi; merge its kept neighbours. */

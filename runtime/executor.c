@@ -16,12 +16,12 @@
 
 void deft_plan_free(deft_plan *p) {
   if (!p) return;
-  for (int i = 0; i < p->nsteps; i++) {
+  for (int i = 0; p->steps && i < p->nsteps; i++) {
     deft_free(p->steps[i].in_slots);
     deft_free(p->steps[i].ctrl_steps);
     deft_free(p->steps[i].release);
   }
-  for (int i = 0; i < p->nslots; i++) deft_tensor_reset(&p->slots[i].value);
+  for (int i = 0; p->slots && i < p->nslots; i++) deft_tensor_reset(&p->slots[i].value);
   deft_free(p->steps);
   deft_free(p->step_dead);
   deft_free(p->slots);
@@ -51,6 +51,14 @@ static int fed_index(const planner *pl, deft_output o) {
   return -1;
 }
 
+/* True iff some output of op is fed: TF replaces a fed node, so control edges from it do not
+ * make it run. */
+static bool op_fed(const planner *pl, const deft_op *op) {
+  for (int i = 0; i < pl->nfeeds; i++)
+    if (pl->feeds[i].op == op) return true;
+  return false;
+}
+
 static bool oom(deft_status *status) {
   deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory planning a run");
   return false;
@@ -73,7 +81,7 @@ static bool mark_needed(planner *pl, deft_op *const *roots, int nroots, deft_sta
     }
     for (int i = 0; i < op->nctrl; i++) {
       deft_op *c = op->ctrl[i];
-      if (pl->need[c->id]) continue;
+      if (pl->need[c->id] || op_fed(pl, c)) continue;
       pl->need[c->id] = true;
       stack[sp++] = c;
     }
@@ -138,7 +146,8 @@ static deft_op **topo_order(planner *pl, int *count, deft_status *status) {
     deft_op *op = pl->g->ops[i];
     for (int k = 0; k < op->ninputs; k++)
       if (fed_index(pl, op->inputs[k]) < 0) cstart[op->inputs[k].op->id + 1]++, indeg[i]++;
-    for (int k = 0; k < op->nctrl; k++) cstart[op->ctrl[k]->id + 1]++, indeg[i]++;
+    for (int k = 0; k < op->nctrl; k++)
+      if (pl->need[op->ctrl[k]->id]) cstart[op->ctrl[k]->id + 1]++, indeg[i]++;
   }
   for (int i = 0; i < pl->nops; i++) cstart[i + 1] += cstart[i];
   int *cons = deft_malloc(sizeof(int) * (size_t)(cstart[pl->nops] + 1));
@@ -158,7 +167,7 @@ static deft_op **topo_order(planner *pl, int *count, deft_status *status) {
       }
     for (int k = 0; k < op->nctrl; k++) {
       int p = op->ctrl[k]->id;
-      cons[cstart[p] + fill[p]++] = i;
+      if (pl->need[p]) cons[cstart[p] + fill[p]++] = i;
     }
   }
   int head = 0, tail = 0;
@@ -316,7 +325,8 @@ deft_plan *deft_plan_build(deft_session *s, const deft_output *feeds, int nfeeds
       st->in_slots[k] = slot_of(&pl, p, op->inputs[k]);
       last_use[st->in_slots[k]] = i;
     }
-    for (int k = 0; k < op->nctrl; k++) st->ctrl_steps[st->nctrl++] = pl.step_of[op->ctrl[k]->id];
+    for (int k = 0; k < op->nctrl; k++)
+      if (pl.step_of[op->ctrl[k]->id] >= 0) st->ctrl_steps[st->nctrl++] = pl.step_of[op->ctrl[k]->id];
   }
   /* Fetched slots live to the end: never released early. */
   for (int i = 0; i < nfetches; i++) last_use[p->fetch_slots[i]] = n;

@@ -113,11 +113,10 @@ static deft_output reduce_mean_loss(deft_graph *g, const deft_output *in) {
   return deft_reduce_mean(g, dyn(g, in[0]), NULL, 0, false, "loss");
 }
 
-/* shapes as constant initializers */
-#define S3(a, b, c) {3, {a, b, c}}
-#define S2(a, b) {2, {a, b}}
-#define S1(a) {1, {a}}
-#define S0 {0, {0}}
+#define S3(a, b, c) TU_SHAPE(a, b, c)
+#define S2(a, b) TU_SHAPE(a, b)
+#define S1(a) TU_SHAPE(a)
+#define S0 TU_SCALAR
 
 const tu_grad_case tu_grad_cases_math[] = {
     {"Add", "same shape [2,3]", 2, {S2(2, 3), S2(2, 3)}, b_add, 0, 0},

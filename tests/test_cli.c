@@ -1,7 +1,10 @@
-/* tests/test_cli.c - the `deft` program (tools/deft_cli.c): `deft dump` on the real TF files of
+/* tests/test_cli.c - the `deft` program (tools/deft.c): `deft dump` on the real TF files of
  * ../shared/tf1 (text, --node, --collections, --variables, --signatures, --json checked by
- * Python's json module, --dot) and on bad input (non-zero exit, message on stderr, no crash). */
+ * Python's json module, --dot) and on bad input (non-zero exit, message on stderr, no crash);
+ * `deft run` on the SavedModels by signature, the KKeishiro meta graph with its checkpoint
+ * (checked against an in-process evaluation), the frozen simple_mnist.pb, and its error paths. */
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,6 +20,7 @@
 #define KK_NEW_META KK_DIR "my_new_model_final.ckpt.meta"
 #define SERVING_DIR "tf1/tensorflow__serving/tensorflow_serving/servables/tensorflow/testdata/"
 #define HALF_PLUS_TWO_DIR SERVING_DIR "saved_model_half_plus_two_cpu/00000123"
+#define HALF_PLUS_THREE_DIR SERVING_DIR "saved_model_half_plus_three/00000123"
 #define SIMPLE_MNIST "tf1/uTensor__utensor_cgen/tests/deep_mlp/simple_mnist.pb"
 
 /* The program: "deft" once CMake can build an executable of that name next to the library
@@ -120,6 +124,47 @@ START_TEST(dump_unrunnable_marked) {
   ASSERT_HAS(r.out, "deft cannot run");
   ASSERT_HAS(r.out, "ParseExample");
   result_free(&r);
+}
+END_TEST
+
+/* --variables --checkpoint: each variable's stored dtype/shape and a value summary; the summary
+ * is checked against values read through the public checkpoint reader and summed here. */
+START_TEST(dump_variables_with_checkpoint) {
+  TU_REQUIRE_SHARED(meta, KK_NEW_META);
+  char metap[4096];
+  snprintf(metap, sizeof metap, "%s", meta);
+  TU_REQUIRE_SHARED(ckpt, "tf1/KKeishiro__hands-on-machine-learning/186368e3/my_model_final.ckpt");
+  result r = run((const char *[]){"dump", metap, "--variables", "--checkpoint", ckpt, NULL});
+  ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+  deft_status *st = deft_status_new();
+  deft_checkpoint_reader *rd = deft_checkpoint_reader_open(ckpt, st);
+  ck_assert_ptr_nonnull(rd);
+  deft_tensor *t = deft_checkpoint_reader_read(rd, "outputs/bias", st);
+  double lo = 1e300;
+  for (int64_t i = 0; i < deft_tensor_num_elements(t); i++)
+    if (deft_tensor_get_double(t, i) < lo) lo = deft_tensor_get_double(t, i);
+  char want[128];
+  snprintf(want, sizeof want, "stored: float [10]  min %.6g", lo);
+  ASSERT_HAS(strstr(r.out, "outputs/bias "), want);
+  deft_tensor_free(t);
+  deft_checkpoint_reader_free(rd);
+  result_free(&r);
+  /* a checkpoint without the graph's variables says so per variable */
+  TU_REQUIRE_SHARED(other, "tf1/haerfest__handson-ml/my_model_final.ckpt");
+  r = run((const char *[]){"dump", metap, "--variables", "--checkpoint", other, NULL});
+  ck_assert_int_eq(r.code, 0);
+  ASSERT_HAS(r.out, "stored: missing from the checkpoint");
+  result_free(&r);
+  /* an unreadable checkpoint fails with its path */
+  r = run((const char *[]){"dump", metap, "--variables", "--checkpoint", "/no/such/ckpt", NULL});
+  ck_assert_int_ne(r.code, 0);
+  ASSERT_HAS(r.err, "/no/such/ckpt");
+  result_free(&r);
+  r = run((const char *[]){"dump", metap, "--checkpoint", ckpt, NULL});
+  ck_assert_int_ne(r.code, 0);
+  ASSERT_HAS(r.err, "--checkpoint goes with --variables");
+  result_free(&r);
+  deft_status_free(st);
 }
 END_TEST
 
@@ -296,6 +341,302 @@ START_TEST(bad_input) {
 }
 END_TEST
 
+/* ---- deft run ---- */
+
+/* path = <tmpdir>/<name> */
+static void tmp_file(char *path, size_t size, const char *name) {
+  snprintf(path, size, "%s/%s", tu_tmpdir(), name);
+}
+
+static void write_npy(const char *path, const deft_tensor *t) {
+  deft_status *st = deft_status_new();
+  ck_assert_msg(deft_npy_write(path, t, st), "%s", deft_status_message(st));
+  deft_status_free(st);
+}
+
+static deft_tensor *read_npy(const char *path) {
+  deft_status *st = deft_status_new();
+  deft_tensor *t = deft_npy_read(path, st);
+  ck_assert_msg(t != NULL, "%s", deft_status_message(st));
+  deft_status_free(st);
+  return t;
+}
+
+/* Writes x = [1, 2, 5] as float [3, 1] (the SavedModels' x:0 is [?,1]) to <tmpdir>/name. */
+static void write_x(char *path, size_t size, const char *name, deft_dtype dtype) {
+  tmp_file(path, size, name);
+  int64_t dims[2] = {3, 1};
+  deft_tensor *x = deft_tensor_new(dtype, dims, 2, NULL);
+  ck_assert_ptr_nonnull(x);
+  const double v[3] = {1, 2, 5};
+  for (int i = 0; i < 3; i++) {
+    if (dtype == DEFT_FLOAT) ((float *)deft_tensor_data(x))[i] = (float)v[i];
+    else ((int64_t *)deft_tensor_data(x))[i] = (int64_t)v[i];
+  }
+  write_npy(path, x);
+  deft_tensor_free(x);
+}
+
+/* The first n MNIST test images (float [n,784] in [0,1]) and labels (int32 [n]). */
+static void mnist_head(int64_t n, deft_tensor **x, deft_tensor **y) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s/data/mnist", tu_shared_dir());
+  deft_status *st = deft_status_new();
+  deft_tensor *tx = NULL, *ty = NULL;
+  ck_assert_msg(deft_mnist_load(dir, false, NULL, NULL, &tx, &ty, st), "%s",
+                deft_status_message(st));
+  *x = deft_tensor_slice_rows(tx, 0, n, st);
+  *y = deft_tensor_slice_rows(ty, 0, n, st);
+  ck_assert(*x && *y);
+  deft_tensor_free(tx);
+  deft_tensor_free(ty);
+  deft_status_free(st);
+}
+
+START_TEST(run_saved_model_signatures) {
+  const char *dirs[2] = {HALF_PLUS_TWO_DIR, HALF_PLUS_THREE_DIR};
+  const double want[2][3] = {{2.5, 3, 4.5}, {3.5, 4, 5.5}}; /* 0.5 x + 2, 0.5 x + 3 */
+  char x[512];
+  write_x(x, sizeof x, "x.npy", DEFT_FLOAT);
+  for (int d = 0; d < 2; d++) {
+    TU_REQUIRE_SHARED(shared, dirs[d]);
+    char dir[4096], path[4200], feed[600], out[512], y[600];
+    snprintf(dir, sizeof dir, "%s", shared);
+    /* the directory for one, its saved_model.pb for the other */
+    if (d) snprintf(path, sizeof path, "%s/saved_model.pb", dir);
+    else snprintf(path, sizeof path, "%s", dir);
+    snprintf(feed, sizeof feed, "x=%s", x);
+    snprintf(out, sizeof out, "%s/run-sig-%d", tu_tmpdir(), d);
+    /* `deft dump --signatures`: serving_default maps input x -> x:0 and output y -> y:0 */
+    result r = run((const char *[]){"run", path, "--signature", "serving_default", "--feed", feed,
+                                    "--out", out, NULL});
+    ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+    ck_assert_str_eq(r.err, "");
+    ASSERT_HAS(r.out, "y (y:0): dtype float, shape [3,1]\n");
+    if (d == 0) ASSERT_HAS(r.out, "[[2.5]\n [3]\n [4.5]]\n");
+    snprintf(y, sizeof y, "%s/y.npy", out);
+    ASSERT_HAS(r.out, y);
+    deft_tensor *t = read_npy(y);
+    ck_assert_int_eq(deft_tensor_dtype(t), DEFT_FLOAT);
+    ck_assert_int_eq(deft_tensor_rank(t), 2);
+    ck_assert_int_eq(deft_tensor_dim(t, 0), 3);
+    for (int i = 0; i < 3; i++)
+      ck_assert_msg(fabs(deft_tensor_get_double(t, i) - want[d][i]) < 1e-6, "y[%d] = %g", i,
+                    deft_tensor_get_double(t, i));
+    deft_tensor_free(t);
+    result_free(&r);
+    /* by tensor names, variables restored from <dir>/variables without --checkpoint */
+    snprintf(feed, sizeof feed, "x:0=%s", x);
+    r = run((const char *[]){"run", path, "--feed", feed, "--fetch", "y:0", "--fetch", "y", NULL});
+    ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+    ASSERT_HAS(r.out, "y:0: dtype float, shape [3,1]\n");
+    ASSERT_HAS(r.out, "y (y:0): dtype float, shape [3,1]\n");
+    result_free(&r);
+  }
+  /* a target alone */
+  TU_REQUIRE_SHARED(two, HALF_PLUS_TWO_DIR);
+  result r = run((const char *[]){"run", two, "--target", "init", NULL});
+  ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+  ASSERT_HAS(r.out, "ran init");
+  result_free(&r);
+}
+END_TEST
+
+START_TEST(run_meta_graph_with_checkpoint) {
+  TU_REQUIRE_SHARED(shared_meta, KK_META);
+  char meta[4096], ckpt[4096];
+  snprintf(meta, sizeof meta, "%s", shared_meta);
+  TU_REQUIRE_SHARED(shared_ckpt, KK_DIR "my_model_final.ckpt");
+  snprintf(ckpt, sizeof ckpt, "%s", shared_ckpt);
+  deft_tensor *x, *labels;
+  mnist_head(100, &x, &labels);
+  /* in-process evaluation of the same 100 images */
+  deft_status *st = deft_status_new();
+  deft_meta_graph_info *info = NULL;
+  deft_graph *g = deft_import_meta_graph(meta, NULL, &info, st);
+  ck_assert_msg(g != NULL, "%s", deft_status_message(st));
+  deft_session *s = deft_session_new(g, st);
+  deft_saver *sv = deft_saver_from_names(g, deft_meta_graph_info_filename_tensor(info),
+                                         deft_meta_graph_info_save_tensor(info),
+                                         deft_meta_graph_info_restore_op(info), 0, st);
+  ck_assert_msg(s && sv && deft_saver_restore(sv, s, ckpt, st), "%s", deft_status_message(st));
+  deft_output feeds[2] = {deft_graph_tensor_by_name(g, "X:0", st),
+                          deft_graph_tensor_by_name(g, "y:0", st)};
+  deft_output acc = deft_graph_tensor_by_name(g, "eval/accuracy:0", st);
+  ck_assert(feeds[0].op && feeds[1].op && acc.op);
+  deft_dtype ydtype = deft_output_dtype(feeds[1]);
+  int64_t n = 100;
+  deft_tensor *y = deft_tensor_new(ydtype, &n, 1, st);
+  ck_assert_ptr_nonnull(y);
+  for (int64_t i = 0; i < n; i++) {
+    int64_t v = (int64_t)deft_tensor_get_double(labels, i);
+    if (ydtype == DEFT_INT64) ((int64_t *)deft_tensor_data(y))[i] = v;
+    else ((int32_t *)deft_tensor_data(y))[i] = (int32_t)v;
+  }
+  deft_tensor *vals[2] = {x, y}, *a = NULL;
+  ck_assert_msg(deft_session_run(s, feeds, vals, 2, &acc, &a, 1, NULL, 0, st), "%s",
+                deft_status_message(st));
+  double want = deft_tensor_get_double(a, 0);
+  ck_assert(want > 0.8 && want <= 1.0);
+  /* the same through the program */
+  char xp[512], yp[512], fx[600], fy[600], out[512], accp[600];
+  tmp_file(xp, sizeof xp, "mnist100.npy");
+  tmp_file(yp, sizeof yp, "labels100.npy");
+  write_npy(xp, x);
+  write_npy(yp, y);
+  snprintf(fx, sizeof fx, "X:0=%s", xp);
+  snprintf(fy, sizeof fy, "y:0=%s", yp);
+  snprintf(out, sizeof out, "%s/run-kk", tu_tmpdir());
+  result r = run((const char *[]){"run", meta, "--checkpoint", ckpt, "--feed", fx, "--feed", fy,
+                                  "--fetch", "eval/accuracy:0", "--out", out, NULL});
+  ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+  ASSERT_HAS(r.out, "eval/accuracy:0: dtype float, shape []\n");
+  snprintf(accp, sizeof accp, "%s/eval_accuracy_0.npy", out);
+  deft_tensor *got = read_npy(accp);
+  ck_assert_int_eq(deft_tensor_rank(got), 0);
+  ck_assert_msg(fabs(deft_tensor_get_double(got, 0) - want) < 1e-7, "deft run: %g, in-process: %g",
+                deft_tensor_get_double(got, 0), want);
+  deft_tensor_free(got);
+  result_free(&r);
+  /* a checkpoint directory means its latest checkpoint; "X" means "X:0" */
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", ckpt);
+  *strrchr(dir, '/') = 0;
+  snprintf(fx, sizeof fx, "X=%s", xp);
+  r = run((const char *[]){"run", meta, "--checkpoint", dir, "--feed", fx, "--feed", fy,
+                           "--fetch", "eval/accuracy", NULL});
+  ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+  ASSERT_HAS(r.out, "eval/accuracy (eval/accuracy:0): dtype float, shape []\n");
+  result_free(&r);
+  deft_tensor_free(a);
+  deft_tensor_free(y);
+  deft_tensor_free(x);
+  deft_tensor_free(labels);
+  deft_saver_free(sv);
+  deft_session_free(s);
+  deft_meta_graph_info_free(info);
+  deft_graph_free(g);
+  deft_status_free(st);
+}
+END_TEST
+
+START_TEST(run_frozen_graph) {
+  TU_REQUIRE_SHARED(shared, SIMPLE_MNIST);
+  char pb[4096];
+  snprintf(pb, sizeof pb, "%s", shared);
+  deft_tensor *x, *labels;
+  mnist_head(10, &x, &labels); /* the graph's x is [10,784] */
+  char xp[512], fx[600], out[512], p[600];
+  tmp_file(xp, sizeof xp, "mnist10.npy");
+  write_npy(xp, x);
+  snprintf(fx, sizeof fx, "x:0=%s", xp);
+  snprintf(out, sizeof out, "%s/run-frozen", tu_tmpdir());
+  result r = run((const char *[]){"run", pb, "--feed", fx, "--fetch", "y_pred:0", "--fetch",
+                                  "Layer1/MatMul:0", "--out", out, NULL});
+  ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+  ASSERT_HAS(r.out, "y_pred:0: dtype int64, shape [10]\n[");
+  /* 1280 values: summarized like numpy, three items at each end of each dim */
+  const char *mm = strstr(r.out, "Layer1/MatMul:0: dtype float, shape [10,128]\n[[");
+  ck_assert_ptr_nonnull(mm);
+  ASSERT_HAS(mm, " ... ");
+  ASSERT_HAS(mm, "\n ...\n");
+  snprintf(p, sizeof p, "%s/y_pred_0.npy", out);
+  deft_tensor *pred = read_npy(p);
+  ck_assert_int_eq(deft_tensor_num_elements(pred), 10);
+  int right = 0;
+  for (int i = 0; i < 10; i++)
+    right += deft_tensor_get_double(pred, i) == deft_tensor_get_double(labels, i);
+  ck_assert_msg(right >= 9, "only %d of the first 10 test digits right", right);
+  snprintf(p, sizeof p, "%s/Layer1_MatMul_0.npy", out);
+  deft_tensor *h = read_npy(p);
+  ck_assert_int_eq(deft_tensor_dim(h, 0), 10);
+  ck_assert_int_eq(deft_tensor_dim(h, 1), 128);
+  deft_tensor_free(h);
+  deft_tensor_free(pred);
+  deft_tensor_free(x);
+  deft_tensor_free(labels);
+  result_free(&r);
+}
+END_TEST
+
+/* Runs args, expects exit `code` and every keyword on stderr, nothing on stdout. */
+static void expect_fail(const char *const *args, int code, const char *const *keywords) {
+  result r = run(args);
+  ck_assert_msg(r.code == code, "exit %d (expected %d): %s", r.code, code, r.err);
+  for (int i = 0; keywords[i]; i++) ASSERT_HAS(r.err, keywords[i]);
+  ck_assert_str_eq(r.out, "");
+  result_free(&r);
+}
+#define EXPECT_FAIL(code, args, ...) \
+  expect_fail((const char *[]){args, NULL}, (code), (const char *const[]){__VA_ARGS__, NULL})
+#define ARGS(...) __VA_ARGS__
+
+START_TEST(run_errors) {
+  char x[512], xi[512], feed[600], feedi[600], nofile[600];
+  write_x(x, sizeof x, "x.npy", DEFT_FLOAT);
+  write_x(xi, sizeof xi, "xi.npy", DEFT_INT64);
+  snprintf(feed, sizeof feed, "x:0=%s", x);
+  snprintf(feedi, sizeof feedi, "x:0=%s", xi);
+  snprintf(nofile, sizeof nofile, "x:0=%s/missing.npy", tu_tmpdir());
+  /* a nonexistent PATH; usage errors need no files */
+  EXPECT_FAIL(1, ARGS("run", "/nonexistent/model.meta", "--fetch", "y:0"), "NOT_FOUND",
+              "/nonexistent/model.meta");
+  EXPECT_FAIL(2, ARGS("run", "/nonexistent/model.meta", "--feed", "x:0"), "NAME=FILE.npy", "x:0");
+  EXPECT_FAIL(2, ARGS("run", "/nonexistent/model.meta", "--feed", "=x.npy"), "NAME=FILE.npy");
+  EXPECT_FAIL(2, ARGS("run", "/nonexistent/model.meta", "--feed"), "--feed", "needs a value");
+  EXPECT_FAIL(2, ARGS("run", "/nonexistent/model.meta"), "--fetch");
+  EXPECT_FAIL(2, ARGS("run", "--fetch", "y"), "PATH");
+  EXPECT_FAIL(2, ARGS("run", "a.meta", "--fetch", "y", "--bogus"), "--bogus");
+
+  TU_REQUIRE_SHARED(shared_two, HALF_PLUS_TWO_DIR);
+  char two[4096];
+  snprintf(two, sizeof two, "%s", shared_two);
+  /* an unknown signature key lists the keys; an unknown input key lists the inputs */
+  EXPECT_FAIL(1, ARGS("run", two, "--signature", "nope", "--feed", "x=x.npy"), "NOT_FOUND",
+              "'nope'", "serving_default", "regress_x2_to_y3");
+  EXPECT_FAIL(1, ARGS("run", two, "--signature", "serving_default", "--feed", "q=x.npy"),
+              "NOT_FOUND", "'q'", "'x'");
+  EXPECT_FAIL(1, ARGS("run", two, "--signature", "serving_default", "--feed", "x=x.npy",
+                      "--fetch", "z"), "NOT_FOUND", "'z'", "'y'");
+  /* y:0 computed from its Example input needs ParseExample (`deft dump` marks it) */
+  EXPECT_FAIL(1, ARGS("run", two, "--fetch", "y:0"), "UNIMPLEMENTED", "ParseExample",
+              "ParseExample/ParseExample");
+  /* unknown tensors and ops */
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", feed, "--fetch", "no/such:0"), "NOT_FOUND",
+              "no/such");
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", "no/such=x.npy", "--fetch", "y"), "NOT_FOUND",
+              "no/such");
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", feed, "--fetch", "y:7"), "OUT_OF_RANGE", "y:7");
+  EXPECT_FAIL(1, ARGS("run", two, "--target", "no/such/op"), "NOT_FOUND", "no/such/op");
+  /* feeds: a wrong dtype (the library's message names the tensor and both dtypes), a missing
+   * file, a tensor fed twice */
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", feedi, "--fetch", "y"), "INVALID_ARGUMENT", "x:0",
+              "int64", "float");
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", nofile, "--fetch", "y"), "NOT_FOUND", "missing.npy");
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", feed, "--feed", feed, "--fetch", "y"), "twice");
+  /* --out onto a file */
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", feed, "--fetch", "y", "--out", x), "not a directory");
+
+  TU_REQUIRE_SHARED(shared_meta, KK_META);
+  char meta[4096], missing[4200];
+  snprintf(meta, sizeof meta, "%s", shared_meta);
+  snprintf(missing, sizeof missing, "%s/no_such_model.ckpt", tu_tmpdir());
+  EXPECT_FAIL(1, ARGS("run", meta, "--checkpoint", missing, "--fetch", "hidden1/kernel:0"),
+              "NOT_FOUND", "no_such_model.ckpt");
+  /* without --checkpoint the variables are uninitialized */
+  EXPECT_FAIL(1, ARGS("run", meta, "--fetch", "hidden1/kernel/read:0"), "FAILED_PRECONDITION",
+              "hidden1/kernel");
+
+  TU_REQUIRE_SHARED(shared_pb, SIMPLE_MNIST);
+  char pb[4096];
+  snprintf(pb, sizeof pb, "%s", shared_pb);
+  EXPECT_FAIL(1, ARGS("run", pb, "--signature", "serving_default"), "GraphDef", "no signatures");
+  EXPECT_FAIL(1, ARGS("run", pb, "--checkpoint", missing, "--fetch", "y_pred:0"), "NOT_FOUND",
+              "SaverDef");
+  EXPECT_FAIL(1, ARGS("run", pb, "--fetch", "y_pred:0"), "INVALID_ARGUMENT", "placeholder 'x'");
+}
+END_TEST
+
 static Suite *cli_suite(void) {
   Suite *s = suite_create("cli");
   TCase *tc = tcase_create("dump");
@@ -303,10 +644,18 @@ static Suite *cli_suite(void) {
   tcase_add_test(tc, dump_meta_graph);
   tcase_add_test(tc, dump_unrunnable_marked);
   tcase_add_test(tc, dump_sections);
+  tcase_add_test(tc, dump_variables_with_checkpoint);
   tcase_add_test(tc, dump_signatures);
   tcase_add_test(tc, dump_json);
   tcase_add_test(tc, dump_dot_and_graph_def);
   tcase_add_test(tc, bad_input);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("run");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, run_saved_model_signatures);
+  tcase_add_test(tc, run_meta_graph_with_checkpoint);
+  tcase_add_test(tc, run_frozen_graph);
+  tcase_add_test(tc, run_errors);
   suite_add_tcase(s, tc);
   return s;
 }

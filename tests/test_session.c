@@ -3,6 +3,7 @@
  * and the error paths. */
 #include <string.h>
 
+#include "runtime/alloc.h"
 #include "testutil.h"
 
 static deft_tensor *vec(const float *v, int64_t n) {
@@ -182,14 +183,93 @@ START_TEST(build_errors_are_sticky) {
 }
 END_TEST
 
+/* A fed op reached only through a control edge does not run (TF replaces fed nodes). */
+START_TEST(fed_control_input_does_not_run) {
+  deft_graph *g = deft_graph_new();
+  deft_output x = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(2), "X");
+  deft_op_builder *b = deft_op_builder_new(g, "Identity", "y");
+  deft_op_builder_add_input(b, deft_const_float(g, 3.0f, "c"));
+  deft_op_builder_add_control_input(b, x.op);
+  deft_output y = deft_op_output(deft_op_builder_finish(b), 0);
+  deft_status *s = deft_status_new();
+  deft_session *sess = deft_session_new(g, s);
+  float v[2] = {1, 2};
+  deft_tensor *xt = vec(v, 2), *out = NULL;
+  ck_assert_msg(deft_session_run(sess, &x, &xt, 1, &y, &out, 1, NULL, 0, s), "%s",
+                deft_status_message(s));
+  ck_assert(deft_tensor_get_double(out, 0) == 3.0);
+  deft_tensor_free(out);
+  /* unfed, the control input must run, and so the missing feed is reported */
+  ck_assert(!deft_session_run(sess, NULL, NULL, 0, &y, &out, 1, NULL, 0, s));
+  TU_ASSERT_STATUS(s, DEFT_INVALID_ARGUMENT, "placeholder 'X'");
+  deft_tensor_free(xt);
+  deft_session_free(sess);
+  deft_graph_free(g);
+  deft_status_free(s);
+}
+END_TEST
+
+/* Fails the n-th allocation for every n: each path must report an error (sticky or status),
+ * never crash, and leak nothing (the sanitizer build checks the leaks). */
+static bool build_and_run(deft_status *st) {
+  deft_graph *g = deft_graph_new();
+  if (!g) return false;
+  deft_output x = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(-1, 3), "X");
+  deft_dense_options o = {.activation = "elu"};
+  deft_output h = deft_dense(g, x, 4, &o, "hidden1");
+  deft_output loss = deft_reduce_mean(g, deft_square(g, h, NULL), NULL, 0, false, "loss");
+  deft_optimizer *opt = deft_optimizer_gradient_descent(g, 0.1f);
+  deft_op *train = opt ? deft_optimizer_minimize(opt, loss, NULL, 0, NULL, NULL) : NULL;
+  deft_optimizer_free(opt);
+  deft_op *init = deft_global_variables_initializer(g, NULL);
+  bool ok = deft_graph_ok(g);
+  if (!ok) {
+    ck_assert_int_ne(deft_status_code(deft_graph_status(g)), DEFT_OK);
+    deft_graph_free(g);
+    return false;
+  }
+  deft_session *s = deft_session_new(g, st);
+  float v[6] = {1, 2, 3, 4, 5, 6};
+  int64_t dims[2] = {2, 3};
+  deft_tensor *xt = deft_tensor_from_data(DEFT_FLOAT, dims, 2, v, sizeof v, st);
+  deft_tensor *out = NULL;
+  ok = s && xt && deft_session_run(s, NULL, NULL, 0, NULL, NULL, 0, &init, 1, st) &&
+       deft_session_run(s, &x, &xt, 1, &loss, &out, 1, &train, 1, st);
+  if (!ok) ck_assert_int_ne(deft_status_code(st), DEFT_OK);
+  deft_tensor_free(out);
+  deft_tensor_free(xt);
+  deft_session_free(s);
+  deft_graph_free(g);
+  return ok;
+}
+
+START_TEST(every_allocation_failure_is_an_error) {
+  deft_status *st = deft_status_new();
+  deft_alloc_fail_after(-1);
+  ck_assert(build_and_run(st)); /* warm the registry and check the model works */
+  bool succeeded = false;
+  for (long n = 0; n < 5000 && !succeeded; n++) {
+    deft_status_clear(st);
+    deft_alloc_fail_after(n);
+    succeeded = build_and_run(st);
+    deft_alloc_fail_after(-1);
+  }
+  ck_assert_msg(succeeded, "the sweep never reached a successful run");
+  deft_status_free(st);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("session");
   TCase *tc = tcase_create("core");
+  tcase_set_timeout(tc, 300);
   tcase_add_test(tc, const_add_and_nested_fetch);
   tcase_add_test(tc, names_and_scopes);
   tcase_add_test(tc, feed_placeholder_and_intermediate);
   tcase_add_test(tc, run_errors);
   tcase_add_test(tc, build_errors_are_sticky);
+  tcase_add_test(tc, fed_control_input_does_not_run);
+  tcase_add_test(tc, every_allocation_failure_is_an_error);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -1,12 +1,14 @@
-/* tools/deft_cli.c - the `deft` command-line program (built as deft-cli until CMake can name an
- * executable "deft" next to the library target of that name).
+/* tools/deft.c - the `deft` command-line program.
  *
- *   deft dump PATH [--node NAME] [--collections] [--variables] [--signatures] [--json] [--dot]
+ *   deft dump PATH [--node NAME] [--collections] [--variables [--checkpoint PREFIX]] [--signatures] [--json] [--dot]
  *                  [--tag TAG]
+ *   deft run PATH [--checkpoint PREFIX] [--feed NAME=FILE.npy]... [--fetch NAME]...
+ *                 [--target OP]... [--out DIR] [--signature KEY] [--tag TAG]
  *
  * PATH is a meta graph (".meta"), a SavedModel (its directory or its saved_model.pb) or a binary
  * GraphDef (any other file). Without a section option, dump lists the ops in graph order (name,
- * type, inputs) and marks those deft cannot run. Errors go to stderr with a non-zero exit code
+ * type, inputs) and marks those deft cannot run. run does the job of TF's saved_model_cli run
+ * (see its usage text in `commands`). Errors go to stderr with a non-zero exit code
  * (1 for a failure, 2 for a usage error). Subcommands are table-driven: add one to `commands`.
  *
  * Uses only the public API (deft/deft.h). */
@@ -283,7 +285,55 @@ static bool dump_collections(FILE *f, deft_graph *g, bool json) {
   return true;
 }
 
-static bool dump_variables(FILE *f, deft_graph *g, bool json) {
+/* With a checkpoint: the stored dtype/shape and a value summary (min, max, mean) of one variable,
+ * or why there is none. */
+static void checkpoint_summary(FILE *f, deft_checkpoint_reader *r, const char *name, bool json) {
+  deft_dtype dt;
+  deft_shape sh;
+  char shape_buf[256];
+  if (!deft_checkpoint_reader_lookup(r, name, &dt, &sh)) {
+    if (json) fputs(", \"stored\": null", f);
+    else fprintf(f, "    stored: missing from the checkpoint\n");
+    return;
+  }
+  deft_shape_format(sh, shape_buf, sizeof shape_buf);
+  deft_status *st = deft_status_new();
+  deft_tensor *t = st ? deft_checkpoint_reader_read(r, name, st) : NULL;
+  double lo = 0, hi = 0, sum = 0;
+  int64_t n = t ? deft_tensor_num_elements(t) : 0;
+  bool numeric = t && dt != DEFT_STRING;
+  for (int64_t i = 0; numeric && i < n; i++) {
+    double v = deft_tensor_get_double(t, i);
+    if (i == 0 || v < lo) lo = v;
+    if (i == 0 || v > hi) hi = v;
+    sum += v;
+  }
+  if (json) {
+    fputs(", \"stored\": {\"dtype\": ", f);
+    json_str(f, deft_dtype_name(dt));
+    fputs(", \"shape\": ", f);
+    json_str(f, shape_buf);
+    if (!t) {
+      fputs(", \"error\": ", f);
+      json_str(f, deft_status_message(st));
+    } else if (numeric && n) {
+      fprintf(f, ", \"min\": %.9g, \"max\": %.9g, \"mean\": %.9g", lo, hi, sum / n);
+    }
+    fputs("}", f);
+  } else if (!t) {
+    fprintf(f, "    stored: %s %s, unreadable: %s\n", deft_dtype_name(dt), shape_buf,
+            deft_status_message(st));
+  } else if (numeric && n) {
+    fprintf(f, "    stored: %s %s  min %.6g  max %.6g  mean %.6g\n", deft_dtype_name(dt),
+            shape_buf, lo, hi, sum / n);
+  } else {
+    fprintf(f, "    stored: %s %s\n", deft_dtype_name(dt), shape_buf);
+  }
+  deft_tensor_free(t);
+  deft_status_free(st);
+}
+
+static bool dump_variables(FILE *f, deft_graph *g, bool json, deft_checkpoint_reader *ckpt) {
   int n = deft_graph_get_collection(g, DEFT_GLOBAL_VARIABLES, NULL, NULL, 0, NULL);
   int nops = deft_graph_num_ops(g);
   deft_op **vars = malloc(sizeof *vars * (size_t)(nops + n + 1));
@@ -324,8 +374,10 @@ static bool dump_variables(FILE *f, deft_graph *g, bool json) {
       json_str(f, deft_dtype_name(dtype));
       fputs(", \"shape\": ", f);
       json_str(f, shape_buf);
-      fprintf(f, ", \"parameters\": %" PRId64 ", \"trainable\": %s}", count,
+      fprintf(f, ", \"parameters\": %" PRId64 ", \"trainable\": %s", count,
               trainable ? "true" : "false");
+      if (ckpt) checkpoint_summary(f, ckpt, deft_op_name(v), true);
+      fputs("}", f);
     } else if (count >= 0) {
       fprintf(f, "%-44s %-8s %-16s %12" PRId64 "  %s\n", deft_op_name(v), deft_dtype_name(dtype),
               shape_buf, count, trainable ? "yes" : "no");
@@ -333,6 +385,7 @@ static bool dump_variables(FILE *f, deft_graph *g, bool json) {
       fprintf(f, "%-44s %-8s %-16s %12s  %s\n", deft_op_name(v), deft_dtype_name(dtype),
               shape_buf, "?", trainable ? "yes" : "no");
     }
+    if (ckpt && !json) checkpoint_summary(f, ckpt, deft_op_name(v), false);
   }
   if (json) {
     fprintf(f, "\n],\n\"total_parameters\": %" PRId64, total_known ? total : -1);
@@ -457,7 +510,7 @@ static void sep(FILE *f, bool json, bool *first) {
 }
 
 static int cmd_dump(int argc, char **argv) {
-  const char *path = NULL, *node = NULL, *tag = NULL;
+  const char *path = NULL, *node = NULL, *tag = NULL, *checkpoint = NULL;
   bool json = false, dot = false, collections = false, variables = false, signatures = false;
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
@@ -466,10 +519,11 @@ static int cmd_dump(int argc, char **argv) {
     else if (!strcmp(a, "--collections")) collections = true;
     else if (!strcmp(a, "--variables")) variables = true;
     else if (!strcmp(a, "--signatures")) signatures = true;
-    else if (!strcmp(a, "--node") || !strcmp(a, "--tag")) {
+    else if (!strcmp(a, "--node") || !strcmp(a, "--tag") || !strcmp(a, "--checkpoint")) {
       if (i + 1 >= argc) return usage_error("option %s needs a value", a);
       if (!strcmp(a, "--node")) node = argv[++i];
-      else tag = argv[++i];
+      else if (!strcmp(a, "--tag")) tag = argv[++i];
+      else checkpoint = argv[++i];
     } else if (a[0] == '-' && a[1]) {
       return usage_error("unknown option '%s' for dump", a);
     } else if (path) {
@@ -481,6 +535,8 @@ static int cmd_dump(int argc, char **argv) {
   if (!path) return usage_error("%s", "dump needs a PATH");
   if (dot && (json || node || collections || variables || signatures))
     return usage_error("%s", "--dot cannot be combined with other output options");
+  if (checkpoint && !variables)
+    return usage_error("%s", "--checkpoint goes with --variables");
   deft_status *st = deft_status_new();
   if (!st) {
     fprintf(stderr, "%s: out of memory\n", prog);
@@ -491,6 +547,14 @@ static int cmd_dump(int argc, char **argv) {
     fprintf(stderr, "%s: %s: %s\n", prog, deft_code_name(deft_status_code(st)),
             deft_status_message(st));
     deft_status_free(st);
+    return 1;
+  }
+  deft_checkpoint_reader *ckpt = NULL;
+  if (checkpoint && !(ckpt = deft_checkpoint_reader_open(checkpoint, st))) {
+    fprintf(stderr, "%s: %s: %s\n", prog, deft_code_name(deft_status_code(st)),
+            deft_status_message(st));
+    deft_status_free(st);
+    unload(&l);
     return 1;
   }
   deft_status_free(st);
@@ -517,16 +581,425 @@ static int cmd_dump(int argc, char **argv) {
     if (ops) sep(f, json, &first), dump_ops(f, &l, path, json);
     if (ok && node) sep(f, json, &first), ok = dump_node(f, l.g, node, json);
     if (ok && collections) sep(f, json, &first), ok = dump_collections(f, l.g, json);
-    if (ok && variables) sep(f, json, &first), ok = dump_variables(f, l.g, json);
+    if (ok && variables) sep(f, json, &first), ok = dump_variables(f, l.g, json, ckpt);
     if (ok && signatures) sep(f, json, &first), ok = dump_signatures(f, &l, json);
     if (json) fputs("}\n", f);
   }
+  deft_checkpoint_reader_free(ckpt);
   unload(&l);
   if (fflush(f) != 0 || ferror(f)) {
     fprintf(stderr, "%s: error writing the output\n", prog);
     return 1;
   }
   return ok ? 0 : 1;
+}
+
+/* ---- run ---- */
+
+#define RUN_EDGE 3          /* summarized arrays show this many items at each end of a dim */
+#define RUN_THRESHOLD 1000  /* arrays of more elements are summarized (numpy's default) */
+#define RUN_WIDTH 75        /* line width for wrapping the innermost dim (numpy's default) */
+
+/* One element of t as text (numpy-like: floats shortest-ish, bools True/False). */
+static void format_elem(const deft_tensor *t, int64_t i, char *buf, size_t size) {
+  const void *d = deft_tensor_data(t);
+  switch (deft_tensor_dtype(t)) {
+    case DEFT_FLOAT: snprintf(buf, size, "%.7g", (double)((const float *)d)[i]); break;
+    case DEFT_DOUBLE: snprintf(buf, size, "%.15g", ((const double *)d)[i]); break;
+    case DEFT_INT32: snprintf(buf, size, "%" PRId32, ((const int32_t *)d)[i]); break;
+    case DEFT_UINT8: snprintf(buf, size, "%u", (unsigned)((const uint8_t *)d)[i]); break;
+    case DEFT_INT64: snprintf(buf, size, "%" PRId64, ((const int64_t *)d)[i]); break;
+    case DEFT_BOOL: snprintf(buf, size, "%s", ((const uint8_t *)d)[i] ? "True" : "False"); break;
+    case DEFT_STRING: {
+      size_t len = 0, n = 0;
+      const char *s = deft_tensor_string(t, i, &len);
+      n += (size_t)snprintf(buf, size, "b'");
+      for (size_t k = 0; s && k < len && n + 8 < size; k++) {
+        unsigned char c = (unsigned char)s[k];
+        if (c == '\'' || c == '\\') n += (size_t)snprintf(buf + n, size - n, "\\%c", c);
+        else if (c >= 0x20 && c < 0x7f) buf[n++] = (char)c, buf[n] = 0;
+        else n += (size_t)snprintf(buf + n, size - n, "\\x%02x", c);
+      }
+      if (s && n + 8 >= size) snprintf(buf + n, size - n, "...");
+      n = strlen(buf);
+      snprintf(buf + n, size - n, "'");
+      break;
+    }
+    default: snprintf(buf, size, "?");
+  }
+}
+
+typedef struct value_printer {
+  FILE *f;
+  const deft_tensor *t;
+  int rank;
+  bool summarize;
+  int col;
+} value_printer;
+
+static void print_dim(value_printer *p, int d, int64_t offset) {
+  int64_t n = deft_tensor_dim(p->t, d), stride = 1;
+  for (int k = d + 1; k < p->rank; k++) stride *= deft_tensor_dim(p->t, k);
+  fputc('[', p->f);
+  p->col = d + 1;
+  bool last = d == p->rank - 1;
+  char buf[256];
+  for (int64_t i = 0; i < n; i++) {
+    bool dots = p->summarize && n > 2 * RUN_EDGE && i == RUN_EDGE;
+    if (last) {
+      if (dots) snprintf(buf, sizeof buf, "...");
+      else format_elem(p->t, offset + i, buf, sizeof buf);
+      int len = (int)strlen(buf);
+      if (i > 0) {
+        if (p->col + 1 + len + 1 > RUN_WIDTH) {
+          fprintf(p->f, "\n%*s", d + 1, "");
+          p->col = d + 1;
+        } else {
+          fputc(' ', p->f);
+          p->col++;
+        }
+      }
+      fputs(buf, p->f);
+      p->col += len;
+    } else {
+      if (i > 0) {
+        for (int k = 0; k < p->rank - d - 1; k++) fputc('\n', p->f);
+        fprintf(p->f, "%*s", d + 1, "");
+        p->col = d + 1;
+      }
+      if (dots) {
+        fputs("...", p->f);
+        p->col += 3;
+      } else {
+        print_dim(p, d + 1, offset + i * stride);
+      }
+    }
+    if (dots) i = n - RUN_EDGE - 1;
+  }
+  fputc(']', p->f);
+  p->col++;
+}
+
+/* Prints t's values like numpy's repr of an array (without "array(...)"). */
+static void print_values(FILE *f, const deft_tensor *t) {
+  value_printer p = {f, t, deft_tensor_rank(t), deft_tensor_num_elements(t) > RUN_THRESHOLD, 0};
+  char buf[256];
+  if (p.rank == 0) {
+    format_elem(t, 0, buf, sizeof buf);
+    fputs(buf, f);
+  } else {
+    print_dim(&p, 0, 0);
+  }
+  fputc('\n', f);
+}
+
+/* "eval/accuracy:0" -> "eval_accuracy_0": characters other than [A-Za-z0-9._-] become '_'. */
+static void sanitize(const char *name, char *buf, size_t size) {
+  size_t n = 0;
+  for (; *name && n + 1 < size; name++)
+    buf[n++] = (isalnum((unsigned char)*name) || *name == '.' || *name == '-') ? *name : '_';
+  buf[n] = 0;
+  if (n == 0 || !strcmp(buf, ".") || !strcmp(buf, "..")) snprintf(buf, size, "tensor");
+}
+
+static bool file_exists(const char *path) {
+  struct stat sb;
+  return stat(path, &sb) == 0;
+}
+
+/* Restores the variables of l's graph from prefix through the graph's own SaverDef (TF's default
+ * names "save/Const:0", "save/control_dependency:0", "save/restore_all" when the file has none).
+ * A directory as prefix means its latest checkpoint. */
+static bool restore(const loaded *l, deft_session *sess, const char *prefix, deft_status *st) {
+  char *latest = NULL;
+  struct stat sb;
+  if (stat(prefix, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+    latest = deft_latest_checkpoint_path(prefix, st);
+    if (!latest) {
+      deft_status_prefix(st, "--checkpoint %s", prefix);
+      return false;
+    }
+    prefix = latest;
+  }
+  bool has = l->info && deft_meta_graph_info_has_saver(l->info);
+  deft_saver *sv = deft_saver_from_names(
+      l->g, has ? deft_meta_graph_info_filename_tensor(l->info) : "save/Const:0",
+      has ? deft_meta_graph_info_save_tensor(l->info) : "save/control_dependency:0",
+      has ? deft_meta_graph_info_restore_op(l->info) : "save/restore_all", 0, st);
+  bool ok = sv != NULL;
+  if (!ok)
+    deft_status_prefix(st, "--checkpoint: the %s has %s", l->format,
+                       has ? "a SaverDef naming missing nodes"
+                           : "no SaverDef and no save/restore ops of TF's default names");
+  else if (!(ok = deft_saver_restore(sv, sess, prefix, st)))
+    deft_status_prefix(st, "restoring checkpoint %s", prefix);
+  deft_saver_free(sv);
+  deft_saver_string_free(latest);
+  return ok;
+}
+
+typedef struct run_args {
+  const char *path, *checkpoint, *out, *signature, *tag;
+  const char **feeds, **fetches, **targets; /* as given on the command line */
+  int nfeeds, nfetches, ntargets;
+} run_args;
+
+typedef struct run_state {
+  loaded l;
+  deft_session *sess;
+  deft_output *feed_t, *fetch_t;
+  deft_tensor **feed_v, **fetch_v;
+  deft_op **target_ops;
+  const char **fetch_names; /* what to call each fetch (signature output key or tensor name) */
+  int nfetches;
+} run_state;
+
+static int fail(deft_status *st) {
+  fprintf(stderr, "%s: %s: %s\n", prog, deft_code_name(deft_status_code(st)),
+          deft_status_message(st));
+  return 1;
+}
+
+/* Resolves a --feed/--fetch name to a tensor: a signature key when a signature is given, else
+ * a tensor name ("x:0" or "x"). */
+static bool resolve(const run_args *a, const loaded *l, const char *name, bool input,
+                    deft_output *out, deft_status *st) {
+  const char *tensor = name;
+  if (a->signature) {
+    tensor = input ? deft_meta_graph_info_signature_input(l->info, a->signature, name, NULL, st)
+                   : deft_meta_graph_info_signature_output(l->info, a->signature, name, NULL, st);
+    if (!tensor) return false;
+  }
+  *out = deft_graph_tensor_by_name(l->g, tensor, st);
+  if (!out->op) {
+    if (a->signature)
+      deft_status_prefix(st, "signature '%s' %s '%s' is tensor '%s'", a->signature,
+                         input ? "input" : "output", name, tensor);
+    return false;
+  }
+  return true;
+}
+
+static int run_prepare(const run_args *a, run_state *r, deft_status *st) {
+  if (!load(a->path, a->tag, &r->l, st)) return fail(st);
+  const loaded *l = &r->l;
+  if (a->signature) {
+    if (!l->info) {
+      fprintf(stderr, "%s: '%s' is a GraphDef, which has no signatures\n", prog, a->path);
+      return 1;
+    }
+    if (!deft_meta_graph_info_signature_method(l->info, a->signature, st)) return fail(st);
+  }
+  int nfetch = a->nfetches;
+  if (a->signature && nfetch == 0)
+    nfetch = deft_meta_graph_info_signature_num_outputs(l->info, a->signature, st);
+  if (nfetch < 0) return fail(st);
+  r->nfetches = nfetch;
+  size_t nf = (size_t)a->nfeeds + 1, no = (size_t)nfetch + 1, nt = (size_t)a->ntargets + 1;
+  r->feed_t = calloc(nf, sizeof *r->feed_t);
+  r->feed_v = calloc(nf, sizeof *r->feed_v);
+  r->fetch_t = calloc(no, sizeof *r->fetch_t);
+  r->fetch_v = calloc(no, sizeof *r->fetch_v);
+  r->fetch_names = calloc(no, sizeof *r->fetch_names);
+  r->target_ops = calloc(nt, sizeof *r->target_ops);
+  if (!r->feed_t || !r->feed_v || !r->fetch_t || !r->fetch_v || !r->fetch_names ||
+      !r->target_ops) {
+    fprintf(stderr, "%s: out of memory\n", prog);
+    return 1;
+  }
+  char name[1024];
+  for (int i = 0; i < a->nfeeds; i++) {
+    const char *eq = strchr(a->feeds[i], '=');
+    snprintf(name, sizeof name, "%.*s", (int)(eq - a->feeds[i]), a->feeds[i]);
+    if (!resolve(a, l, name, true, &r->feed_t[i], st)) {
+      deft_status_prefix(st, "--feed %s", a->feeds[i]);
+      return fail(st);
+    }
+    for (int j = 0; j < i; j++)
+      if (r->feed_t[j].op == r->feed_t[i].op && r->feed_t[j].index == r->feed_t[i].index) {
+        fprintf(stderr, "%s: --feed %s: tensor '%s' is fed twice\n", prog, a->feeds[i], name);
+        return 1;
+      }
+  }
+  for (int i = 0; i < nfetch; i++) {
+    const char *fname = i < a->nfetches
+                            ? a->fetches[i]
+                            : deft_meta_graph_info_signature_output_key(l->info, a->signature, i);
+    r->fetch_names[i] = fname;
+    if (!resolve(a, l, fname, false, &r->fetch_t[i], st)) {
+      deft_status_prefix(st, "--fetch %s", fname);
+      return fail(st);
+    }
+  }
+  for (int i = 0; i < a->ntargets; i++) {
+    r->target_ops[i] = deft_graph_op_by_name(l->g, a->targets[i]);
+    if (!r->target_ops[i]) {
+      deft_status_set(st, DEFT_NOT_FOUND, "--target %s: no op named '%s' in the graph",
+                      a->targets[i], a->targets[i]);
+      return fail(st);
+    }
+  }
+  for (int i = 0; i < a->nfeeds; i++) {
+    r->feed_v[i] = deft_npy_read(strchr(a->feeds[i], '=') + 1, st);
+    if (!r->feed_v[i]) {
+      deft_status_prefix(st, "--feed %s", a->feeds[i]);
+      return fail(st);
+    }
+  }
+  r->sess = deft_session_new(r->l.g, st);
+  if (!r->sess) return fail(st);
+  if (a->checkpoint) {
+    if (!restore(l, r->sess, a->checkpoint, st)) return fail(st);
+  } else if (!strcmp(l->format, "SavedModel")) {
+    /* a SavedModel's variables live in <dir>/variables/variables */
+    char prefix[4096], index[4200];
+    struct stat sb;
+    bool dir = stat(a->path, &sb) == 0 && S_ISDIR(sb.st_mode);
+    const char *slash = strrchr(a->path, '/');
+    int dlen = dir ? (int)strlen(a->path) : slash ? (int)(slash - a->path) : 1;
+    snprintf(prefix, sizeof prefix, "%.*s/variables/variables", dlen,
+             dir || slash ? a->path : ".");
+    snprintf(index, sizeof index, "%s.index", prefix);
+    if (file_exists(index) && !restore(l, r->sess, prefix, st)) return fail(st);
+  }
+  return 0;
+}
+
+static void run_state_free(run_state *r, const run_args *a) {
+  for (int i = 0; r->feed_v && i < a->nfeeds; i++) deft_tensor_free(r->feed_v[i]);
+  for (int i = 0; r->fetch_v && i < r->nfetches; i++) deft_tensor_free(r->fetch_v[i]);
+  free(r->feed_t);
+  free(r->feed_v);
+  free(r->fetch_t);
+  free(r->fetch_v);
+  free(r->fetch_names);
+  free(r->target_ops);
+  deft_session_free(r->sess);
+  if (r->l.g) unload(&r->l);
+}
+
+/* Writes fetch i to DIR/<sanitized name>.npy (a suffix "_<i>" when two names collide). */
+static bool write_fetch(const run_args *a, run_state *r, int i, deft_status *st) {
+  char base[1024], other[1024], path[4096];
+  sanitize(r->fetch_names[i], base, sizeof base);
+  for (int j = 0; j < i; j++) {
+    sanitize(r->fetch_names[j], other, sizeof other);
+    if (!strcmp(base, other)) {
+      size_t n = strlen(base);
+      snprintf(base + n, sizeof base - n, "_%d", i);
+      break;
+    }
+  }
+  snprintf(path, sizeof path, "%s/%s.npy", a->out, base);
+  if (!deft_npy_write(path, r->fetch_v[i], st)) {
+    deft_status_prefix(st, "--out: writing %s", r->fetch_names[i]);
+    return false;
+  }
+  printf("wrote %s\n", path);
+  return true;
+}
+
+static int cmd_run(int argc, char **argv) {
+  run_args a = {0};
+  a.feeds = calloc((size_t)argc + 1, sizeof *a.feeds);
+  a.fetches = calloc((size_t)argc + 1, sizeof *a.fetches);
+  a.targets = calloc((size_t)argc + 1, sizeof *a.targets);
+  run_state r;
+  memset(&r, 0, sizeof r);
+  deft_status *st = deft_status_new();
+  int rc = 0;
+  if (!a.feeds || !a.fetches || !a.targets || !st) {
+    fprintf(stderr, "%s: out of memory\n", prog);
+    rc = 1;
+    goto done;
+  }
+  static const char *valued[] = {"--checkpoint", "--feed", "--fetch", "--target",
+                                 "--out", "--signature", "--tag"};
+  for (int i = 0; i < argc && !rc; i++) {
+    const char *opt = argv[i];
+    bool known = false;
+    for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) known |= !strcmp(opt, valued[k]);
+    if (known) {
+      if (i + 1 >= argc) {
+        rc = usage_error("option %s needs a value", opt);
+        break;
+      }
+      const char *v = argv[++i];
+      if (!strcmp(opt, "--checkpoint")) a.checkpoint = v;
+      else if (!strcmp(opt, "--out")) a.out = v;
+      else if (!strcmp(opt, "--signature")) a.signature = v;
+      else if (!strcmp(opt, "--tag")) a.tag = v;
+      else if (!strcmp(opt, "--fetch")) a.fetches[a.nfetches++] = v;
+      else if (!strcmp(opt, "--target")) a.targets[a.ntargets++] = v;
+      else {
+        const char *eq = strchr(v, '=');
+        if (!eq || eq == v || !eq[1] || eq - v >= 1000)
+          rc = usage_error("--feed '%s' is not NAME=FILE.npy", v);
+        a.feeds[a.nfeeds++] = v;
+      }
+    } else if (opt[0] == '-' && opt[1]) {
+      rc = usage_error("unknown option '%s' for run", opt);
+    } else if (a.path) {
+      rc = usage_error("run takes one PATH (got another: '%s')", opt);
+    } else {
+      a.path = opt;
+    }
+  }
+  if (rc) goto done;
+  if (!a.path) {
+    rc = usage_error("%s", "run needs a PATH");
+    goto done;
+  }
+  if (!a.signature && a.nfetches == 0 && a.ntargets == 0) {
+    rc = usage_error("%s", "run needs a --fetch, a --target or a --signature");
+    goto done;
+  }
+  if (a.out) {
+    struct stat sb;
+    if (stat(a.out, &sb) != 0 && mkdir(a.out, 0777) != 0) {
+      fprintf(stderr, "%s: --out: cannot create directory '%s'\n", prog, a.out);
+      rc = 1;
+      goto done;
+    }
+    if (stat(a.out, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+      fprintf(stderr, "%s: --out: '%s' is not a directory\n", prog, a.out);
+      rc = 1;
+      goto done;
+    }
+  }
+  rc = run_prepare(&a, &r, st);
+  if (rc) goto done;
+  if (!deft_session_run(r.sess, r.feed_t, r.feed_v, a.nfeeds, r.fetch_t, r.fetch_v, r.nfetches,
+                        r.target_ops, a.ntargets, st)) {
+    rc = fail(st);
+    goto done;
+  }
+  char tname[1024], shape[256];
+  for (int i = 0; i < r.nfetches; i++) {
+    const deft_tensor *t = r.fetch_v[i];
+    deft_output_format(r.fetch_t[i], tname, sizeof tname);
+    deft_shape_format(deft_tensor_shape(t), shape, sizeof shape);
+    if (strcmp(tname, r.fetch_names[i])) printf("%s (%s): ", r.fetch_names[i], tname);
+    else printf("%s: ", tname);
+    printf("dtype %s, shape %s\n", deft_dtype_name(deft_tensor_dtype(t)), shape);
+    print_values(stdout, t);
+    if (a.out && !write_fetch(&a, &r, i, st)) {
+      rc = fail(st);
+      goto done;
+    }
+  }
+  for (int i = 0; i < a.ntargets; i++) printf("ran %s\n", a.targets[i]);
+done:
+  run_state_free(&r, &a);
+  deft_status_free(st);
+  free(a.feeds);
+  free(a.fetches);
+  free(a.targets);
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    fprintf(stderr, "%s: error writing the output\n", prog);
+    return rc ? rc : 1;
+  }
+  return rc;
 }
 
 static int cmd_help(int argc, char **argv);
@@ -539,7 +1012,8 @@ typedef struct command {
 
 static const command commands[] = {
     {"dump", cmd_dump,
-     "dump PATH [--node NAME] [--collections] [--variables] [--signatures] [--json] [--dot]\n"
+     "dump PATH [--node NAME] [--collections] [--variables [--checkpoint PREFIX]] [--signatures]\n"
+     "         [--json] [--dot]\n"
      "         [--tag TAG]\n"
      "      Show a TF 1.x graph file: PATH is a .meta (MetaGraphDef), a SavedModel directory or\n"
      "      its saved_model.pb (--tag selects the meta graph, default \"serve\"), or a binary\n"
@@ -547,6 +1021,16 @@ static const command commands[] = {
      "      run), or the requested sections: one node's attrs, collections, variables with\n"
      "      parameter counts, SavedModel signatures. --json prints the same as JSON, --dot the\n"
      "      graph in Graphviz form."},
+    {"run", cmd_run,
+     "run PATH [--checkpoint PREFIX] [--feed NAME=FILE.npy]... [--fetch NAME]... [--target OP]...\n"
+     "        [--out DIR] [--signature KEY] [--tag TAG]\n"
+     "      Run a graph (PATH as for dump), like TF's saved_model_cli run: restore the variables\n"
+     "      from --checkpoint through the graph's SaverDef (a SavedModel restores its variables/\n"
+     "      by itself; a directory means its latest checkpoint), feed .npy files to tensors\n"
+     "      (\"x:0\" or \"x\"), run the --target ops and print each fetched tensor's dtype, shape\n"
+     "      and values (summarized when large). --out writes each fetch as DIR/<name>.npy (\"/\"\n"
+     "      and \":\" become \"_\"). With --signature, feed and fetch names are the signature's\n"
+     "      input and output keys, and the fetches default to all of its outputs."},
     {"help", cmd_help, "help\n      Show this text."},
 };
 

@@ -3,7 +3,7 @@
  * accuracy.
  *
  * Model (the chapter's In[65]-[69]): 784-300-100-10 dense layers with
- * variance_scaling_initializer() kernels, batch normalization (momentum 0.9) on each, ELU after
+ * variance_scaling_initializer() kernels (the chapter's "He init"), batch normalization (momentum 0.9) on each, ELU after
  * the hidden ones; mean sparse softmax cross-entropy; plain gradient descent. Each step runs the
  * training op and the UPDATE_OPS with training=true. The first 5,000 training images are the
  * validation set. */
@@ -31,7 +31,7 @@ typedef struct {
 static void usage(FILE *f) {
   fprintf(f,
           "usage: deft-train [--data DIR] [--epochs N] [--batch-size N] [--lr X] [--threads N]\n"
-          "                  [--seed N] [--init lecun|he] [--csv FILE] [--out PREFIX]\n"
+          "                  [--seed N] [--init tf110|tf115|he] [--csv FILE] [--out PREFIX]\n"
           "Trains the chapter's batch-norm network (784-300-100-10, ELU, SGD) on an MNIST-layout\n"
           "directory of IDX files (default /usr/share/datasets/fashion-mnist).\n");
 }
@@ -54,7 +54,7 @@ static int parse_args(int argc, char **argv, options *o) {
   o->seed = 42;
   o->csv = NULL;
   o->out = NULL;
-  o->init = "lecun";
+  o->init = "tf110";
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -88,8 +88,8 @@ static int parse_args(int argc, char **argv, options *o) {
       return 2;
     }
   }
-  if (strcmp(o->init, "lecun") && strcmp(o->init, "he")) {
-    fprintf(stderr, "deft-train: --init must be lecun or he, got '%s'\n", o->init);
+  if (strcmp(o->init, "tf110") && strcmp(o->init, "tf115") && strcmp(o->init, "he")) {
+    fprintf(stderr, "deft-train: --init must be tf110, tf115 or he, got '%s'\n", o->init);
     return 2;
   }
   return 0;
@@ -105,6 +105,7 @@ typedef struct {
   deft_output X, y, training, loss, accuracy;
   deft_op *train_op;
   deft_op *init;
+  deft_saver *saver; /* with --out */
   deft_op *targets[8];
   int ntargets;
 } model;
@@ -117,8 +118,13 @@ static bool build(deft_graph *g, const options *o, model *m) {
   m->training = deft_placeholder_with_default(g, deft_const_bool(g, false, "training/input"),
                                               DEFT_SCALAR, "training");
   deft_dense_options dense = {0};
-  dense.kernel_initializer = deft_init_variance_scaling(
-      strcmp(o->init, "he") ? 1.0 : 2.0, DEFT_FAN_IN, DEFT_DIST_TRUNCATED_NORMAL, 0);
+  /* tf.variance_scaling_initializer() as the chapter's TF computed it (tf110: truncated normal
+   * with stddev sqrt(1/fan_in), no 0.88 correction), as TF >= 1.11 does (tf115), or He normal. */
+  if (!strcmp(o->init, "he")) dense.kernel_initializer = deft_init_he_normal(0);
+  else
+    dense.kernel_initializer = deft_init_variance_scaling(
+        1.0, DEFT_FAN_IN,
+        strcmp(o->init, "tf115") ? DEFT_DIST_TRUNCATED_NORMAL_TF110 : DEFT_DIST_TRUNCATED_NORMAL, 0);
   deft_batch_norm_options bn = {0};
   bn.momentum = 0.9;
   deft_graph_push_scope(g, "dnn");
@@ -144,6 +150,7 @@ static bool build(deft_graph *g, const options *o, model *m) {
                                  "accuracy");
   deft_graph_pop_scope(g);
   m->init = deft_global_variables_initializer(g, "init");
+  m->saver = o->out ? deft_saver_new(g, NULL, 0, 5) : NULL;
   /* The step runs the training op and the moving-average updates. */
   deft_output upd[8];
   int nupd = deft_graph_get_collection(g, DEFT_UPDATE_OPS, NULL, upd, 8, NULL);
@@ -180,6 +187,8 @@ int main(int argc, char **argv) {
   deft_session *s = NULL;
   deft_batcher *b = NULL;
   FILE *csv = NULL;
+  model m;
+  memset(&m, 0, sizeof m);
   rc = 1;
   if (!deft_mnist_load(o.data, true, &train_x, &train_y, &test_x, &test_y, st)) {
     fprintf(stderr, "deft-train: %s\n", deft_status_message(st));
@@ -203,7 +212,6 @@ int main(int argc, char **argv) {
     goto done;
   }
   g = deft_graph_new();
-  model m;
   if (!g || !build(g, &o, &m)) goto done;
   s = deft_session_new(g, st);
   if (!s) goto fail;
@@ -265,12 +273,21 @@ int main(int argc, char **argv) {
   deft_tensor_free(tx);
   if (test_acc < 0) goto fail;
   printf("test_acc %.4f\n", test_acc);
+  if (o.out) {
+    char meta[4200];
+    snprintf(meta, sizeof meta, "%s.meta", o.out);
+    if (!deft_saver_save(m.saver, s, o.out, -1, NULL, st) ||
+        !deft_saver_export_meta_graph(m.saver, meta, st))
+      goto fail;
+    printf("saved %s (checkpoint) and %s\n", o.out, meta);
+  }
   rc = 0;
   goto done;
 fail:
   fprintf(stderr, "deft-train: %s\n", deft_status_message(st));
 done:
   if (csv) fclose(csv);
+  if (g) deft_saver_free(m.saver);
   deft_batcher_free(b);
   deft_session_free(s);
   deft_graph_free(g);

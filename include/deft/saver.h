@@ -64,6 +64,26 @@ DEFT_API const char *deft_saver_save_tensor(const deft_saver *s);
 DEFT_API const char *deft_saver_restore_op(const deft_saver *s);
 DEFT_API int deft_saver_max_to_keep(const deft_saver *s);
 
+/* ---- reading checkpoints directly (tf.train.NewCheckpointReader) ---- */
+
+typedef struct deft_checkpoint_reader deft_checkpoint_reader;
+
+/* Opens the V2 checkpoint at prefix (validating its index and every CRC of the table). NULL with
+ * status set: NOT_FOUND naming a missing file, DATA_LOSS naming a corrupt one. */
+DEFT_API deft_checkpoint_reader *deft_checkpoint_reader_open(const char *prefix,
+                                                             deft_status *status);
+DEFT_API void deft_checkpoint_reader_free(deft_checkpoint_reader *r);
+/* Number of stored tensors and the name of tensor i (bytewise order; owned by r). */
+DEFT_API int deft_checkpoint_reader_num_tensors(const deft_checkpoint_reader *r);
+DEFT_API const char *deft_checkpoint_reader_name(const deft_checkpoint_reader *r, int i);
+/* True (and dtype/shape, either may be NULL) iff the checkpoint stores `name`. */
+DEFT_API bool deft_checkpoint_reader_lookup(const deft_checkpoint_reader *r, const char *name,
+                                            deft_dtype *dtype, deft_shape *shape);
+/* Reads tensor `name` (CRC-checked); the caller owns it. NULL with status set: NOT_FOUND,
+ * DATA_LOSS naming the tensor. */
+DEFT_API deft_tensor *deft_checkpoint_reader_read(deft_checkpoint_reader *r, const char *name,
+                                                  deft_status *status);
+
 #ifdef __cplusplus
 }
 #endif

@@ -27,7 +27,10 @@ typedef enum deft_fan_mode { DEFT_FAN_IN = 0, DEFT_FAN_OUT, DEFT_FAN_AVG } deft_
 typedef enum deft_distribution {
   DEFT_DIST_TRUNCATED_NORMAL = 0, /* stddev corrected by 0.87962566103423978, as TF >= 1.11 */
   DEFT_DIST_UNTRUNCATED_NORMAL,
-  DEFT_DIST_UNIFORM
+  DEFT_DIST_UNIFORM,
+  /* TF <= 1.10's "normal": truncated normal with stddev sqrt(scale / n), no correction (so the
+   * values' standard deviation is 0.88 times that). What the chapter's notebook ran. */
+  DEFT_DIST_TRUNCATED_NORMAL_TF110
 } deft_distribution;
 typedef enum deft_init_kind {
   DEFT_INIT_DEFAULT = 0, /* the layer's default (Glorot uniform kernels, zero biases) */
