@@ -1040,8 +1040,15 @@ static void bga_kernel(deft_kernel_ctx *c) {
   bool same = n0 == n1;
   for (int64_t i = 0; same && i < n0; i++)
     same = deft_tensor_index_at(s[0], i) == deft_tensor_index_at(s[1], i);
-  int64_t *r[2] = {deft_malloc(sizeof(int64_t) * (size_t)(n + 1)),
-                   deft_malloc(sizeof(int64_t) * (size_t)(n + 1))};
+  /* Shape vectors are short: small ones use the stack, so a steady-state run allocates nothing. */
+  enum { SMALL = 32 };
+  int64_t small[2][SMALL];
+  bool heap = n > SMALL;
+  int64_t *r[2] = {small[0], small[1]};
+  if (heap) {
+    r[0] = deft_malloc(sizeof(int64_t) * (size_t)(n + 1));
+    r[1] = deft_malloc(sizeof(int64_t) * (size_t)(n + 1));
+  }
   int64_t cnt[2] = {0, 0};
   if (!r[0] || !r[1]) {
     deft_kernel_fail(c, DEFT_RESOURCE_EXHAUSTED, "out of memory");
@@ -1064,8 +1071,10 @@ static void bga_kernel(deft_kernel_ctx *c) {
     for (int64_t i = 0; i < cnt[k]; i++) put_index(c, o, i, r[k][i]);
   }
 done:
-  deft_free(r[0]);
-  deft_free(r[1]);
+  if (heap) {
+    deft_free(r[0]);
+    deft_free(r[1]);
+  }
 }
 
 deft_output deft_broadcast_gradient_args(deft_graph *g, deft_output s0, deft_output s1,

@@ -13,6 +13,8 @@
 
 #include "deft/ops.h"
 #include "graph/graph_internal.h"
+#include "ops/math_internal.h"
+#include "ops/nn_internal.h"
 #include "ops/op_def.h"
 #include "runtime/tensor_internal.h"
 
@@ -72,11 +74,40 @@ static inline double act_apply(act_kind k, double x, double alpha) {
   return x;
 }
 
+/* Elements per thread below which splitting an activation does not pay. */
+#define ACT_GRAIN 16384
+
+typedef void (*act_f32_fn)(int64_t n, const float *x, float *y);
+typedef struct act_job {
+  act_f32_fn fn;
+  const float *x;
+  float *y;
+} act_job;
+
+static void act_range(void *arg, int64_t begin, int64_t end) {
+  const act_job *j = arg;
+  j->fn(end - begin, j->x + begin, j->y + begin);
+}
+
+static act_f32_fn act_f32(act_kind kind) {
+  switch (kind) {
+    case ACT_RELU: return deft_nn_relu_f32;
+    case ACT_ELU: return deft_nn_elu_f32;
+    case ACT_SELU: return deft_nn_selu_f32;
+    default: return NULL;
+  }
+}
+
 static void unary_run(deft_kernel_ctx *c, act_kind kind, double alpha) {
   const deft_tensor *x = deft_kernel_input(c, 0);
   deft_tensor *y = deft_kernel_output(c, 0, x->dtype, x->dims, x->rank);
   if (!y) return;
   int64_t n = x->n;
+  if (x->dtype == DEFT_FLOAT && act_f32(kind)) {
+    act_job j = {act_f32(kind), deft_tensor_f32(x), deft_tensor_f32(y)};
+    deft_math_parallel_for(deft_kernel_threads(c), n, ACT_GRAIN, act_range, &j);
+    return;
+  }
   switch (x->dtype) {
     case DEFT_FLOAT: {
       const float *a = deft_tensor_f32(x);
@@ -141,6 +172,27 @@ static inline double grad_apply(grad_kind k, double a, double b, double alpha) {
   return 0;
 }
 
+typedef void (*grad_f32_fn)(int64_t n, const float *a, const float *b, float *y);
+typedef struct grad_job {
+  grad_f32_fn fn;
+  const float *a, *b;
+  float *y;
+} grad_job;
+
+static void grad_range(void *arg, int64_t begin, int64_t end) {
+  const grad_job *j = arg;
+  j->fn(end - begin, j->a + begin, j->b + begin, j->y + begin);
+}
+
+static grad_f32_fn grad_f32(grad_kind kind) {
+  switch (kind) {
+    case G_RELU: return deft_nn_relu_grad_f32;
+    case G_ELU: return deft_nn_elu_grad_f32;
+    case G_SELU: return deft_nn_selu_grad_f32;
+    default: return NULL;
+  }
+}
+
 static void grad_run(deft_kernel_ctx *c, grad_kind kind, double alpha) {
   const deft_tensor *a = deft_kernel_input(c, 0), *b = deft_kernel_input(c, 1);
   if (!same_dims(a, b)) {
@@ -154,6 +206,11 @@ static void grad_run(deft_kernel_ctx *c, grad_kind kind, double alpha) {
   deft_tensor *y = deft_kernel_output(c, 0, a->dtype, a->dims, a->rank);
   if (!y) return;
   int64_t n = a->n;
+  if (a->dtype == DEFT_FLOAT && grad_f32(kind)) {
+    grad_job j = {grad_f32(kind), deft_tensor_f32(a), deft_tensor_f32(b), deft_tensor_f32(y)};
+    deft_math_parallel_for(deft_kernel_threads(c), n, ACT_GRAIN, grad_range, &j);
+    return;
+  }
   switch (a->dtype) {
     case DEFT_FLOAT: {
       const float *p = deft_tensor_f32(a), *q = deft_tensor_f32(b);
@@ -261,15 +318,25 @@ static void split_dims(const deft_tensor *v, int cd, int64_t *outer, int64_t *in
       }                                                                          \
   } while (0)
 
+typedef struct bias_job {
+  const float *x, *b;
+  float *y;
+  int64_t ch;
+} bias_job;
+
+static void bias_rows_range(void *arg, int64_t begin, int64_t end) {
+  const bias_job *j = arg;
+  deft_nn_bias_add_rows_f32(end - begin, j->ch, j->x + begin * j->ch, j->b, j->y + begin * j->ch);
+}
+
 static void bias_add_kernel(deft_kernel_ctx *c) {
   const deft_tensor *v = deft_kernel_input(c, 0), *b = deft_kernel_input(c, 1);
   char sv[128], sb[128];
-  deft_shape_format(deft_tensor_shape(v), sv, sizeof sv);
-  deft_shape_format(deft_tensor_shape(b), sb, sizeof sb);
   if (v->rank < 2 || b->rank != 1) {
     deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
                      "the value must be at least 2-D and the bias 1-D, got value %s and bias %s",
-                     sv, sb);
+                     deft_shape_format(deft_tensor_shape(v), sv, sizeof sv),
+                     deft_shape_format(deft_tensor_shape(b), sb, sizeof sb));
     return;
   }
   bool is_nchw = nchw(deft_kernel_op(c));
@@ -278,12 +345,20 @@ static void bias_add_kernel(deft_kernel_ctx *c) {
   if (b->dims[0] != ch) {
     deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
                      "the bias has shape %s, but the value %s has %lld channels in dimension %d "
-                     "(data_format %s)", sb, sv, (long long)ch, cd, is_nchw ? "NCHW" : "NHWC");
+                     "(data_format %s)", deft_shape_format(deft_tensor_shape(b), sb, sizeof sb),
+                     deft_shape_format(deft_tensor_shape(v), sv, sizeof sv), (long long)ch, cd,
+                     is_nchw ? "NCHW" : "NHWC");
     return;
   }
   split_dims(v, cd, &outer, &inner);
   deft_tensor *y = deft_kernel_output(c, 0, v->dtype, v->dims, v->rank);
   if (!y) return;
+  if (v->dtype == DEFT_FLOAT && inner == 1) {
+    bias_job j = {deft_tensor_f32(v), deft_tensor_f32(b), deft_tensor_f32(y), ch};
+    int64_t grain = ch ? ACT_GRAIN / ch + 1 : 1;
+    deft_math_parallel_for(deft_kernel_threads(c), outer, grain, bias_rows_range, &j);
+    return;
+  }
   switch (v->dtype) {
     case DEFT_FLOAT: BIAS_ADD_LOOP(float, deft_tensor_f32); break;
     case DEFT_DOUBLE: BIAS_ADD_LOOP(double, deft_tensor_f64); break;
@@ -335,6 +410,10 @@ static void bias_add_grad_kernel(deft_kernel_ctx *c) {
   split_dims(v, cd, &outer, &inner);
   deft_tensor *y = deft_kernel_output(c, 0, v->dtype, &ch, 1);
   if (!y) return;
+  if (v->dtype == DEFT_FLOAT && inner == 1) {
+    deft_nn_col_sums_f32(outer, ch, deft_tensor_f32(v), deft_tensor_f32(y));
+    return;
+  }
   switch (v->dtype) {
     case DEFT_FLOAT: BIAS_GRAD_LOOP(float, double, deft_tensor_f32); break;
     case DEFT_DOUBLE: BIAS_GRAD_LOOP(double, double, deft_tensor_f64); break;

@@ -95,13 +95,10 @@ static void update_kernel(deft_kernel_ctx *c, int sign) {
                      deft_shape_format(deft_tensor_shape(d), b, sizeof b));
     return;
   }
-  deft_status *st = deft_status_new();
-  if (!st || !deft_tensor_make_unique(x, st)) {
+  if (!deft_tensor_make_unique(x, NULL)) {
     deft_kernel_fail(c, DEFT_RESOURCE_EXHAUSTED, "out of memory updating '%s'", v->op->name);
-    deft_status_free(st);
     return;
   }
-  deft_status_free(st);
   int64_t n = x->n;
   switch (x->dtype) {
     case DEFT_FLOAT: {

@@ -142,17 +142,14 @@ static bool apply_prepare(deft_kernel_ctx *c, int nrefs, int grad, apply_inputs 
     }
   }
   /* Everything is valid: now take the variables' storage for writing. */
-  deft_status *st = deft_status_new();
   for (int i = 0; i < nrefs; i++) {
-    if (!st || !deft_tensor_make_unique(&a->vars[i]->value, st)) {
+    if (!deft_tensor_make_unique(&a->vars[i]->value, NULL)) {
       deft_kernel_fail(c, DEFT_RESOURCE_EXHAUSTED, "out of memory copying '%s' for its update",
                        a->vars[i]->op->name);
-      deft_status_free(st);
       return false;
     }
     a->w[i] = a->vars[i]->value.buf->data;
   }
-  deft_status_free(st);
   for (int i = 0; i < n && i < MAX_APPLY_INPUTS; i++)
     a->in[i] = i < nrefs ? a->w[i] : deft_kernel_input(c, i)->buf->data;
   return true;

@@ -29,6 +29,7 @@ void deft_plan_free(deft_plan *p) {
   deft_free(p->feeds);
   deft_free(p->fetches);
   deft_free(p->fetch_slots);
+  deft_free(p->targets);
   deft_free(p->tail_release);
   deft_free(p);
 }
@@ -205,6 +206,21 @@ fail_oom:
   return NULL;
 }
 
+/* True iff skipping op changes nothing but the work done, provided no one reads its outputs:
+ * it has a kernel, is stateless, takes and makes no refs, has outputs, and is not control flow
+ * (Switch decides deadness in its kernel; Merge runs on any live input). */
+static bool elidable(const deft_op *op) {
+  if (!op->reg || !op->reg->def->kernel || op->noutputs == 0) return false;
+  if (op->reg->def->flags & (DEFT_OP_STATEFUL | DEFT_OP_IS_MERGE | DEFT_OP_SOURCE_VARIABLE))
+    return false;
+  if (!strcmp(op->type, "Switch") || !strcmp(op->type, "RefSwitch")) return false;
+  for (int k = 0; k < op->noutputs; k++)
+    if (op->out_ref[k]) return false;
+  for (int k = 0; k < op->ninputs; k++)
+    if (op->inputs[k].op->out_ref[op->inputs[k].index]) return false;
+  return true;
+}
+
 static int slot_of(const planner *pl, const deft_plan *p, deft_output o) {
   int f = fed_index(pl, o);
   if (f >= 0) return p->feed_slots[f];
@@ -281,10 +297,13 @@ deft_plan *deft_plan_build(deft_session *s, const deft_output *feeds, int nfeeds
   if (nfetches) memcpy(p->fetches, fetches, sizeof(deft_output) * (size_t)nfetches);
   p->nfetches = nfetches;
   p->fetch_slots = deft_malloc(sizeof(int) * (size_t)(nfetches + 1));
-  if (!p->feed_slots || !p->fetch_slots) {
+  p->targets = deft_malloc(sizeof(deft_op *) * (size_t)(ntargets + 1));
+  if (!p->feed_slots || !p->fetch_slots || !p->targets) {
     oom(status);
     goto fail;
   }
+  if (ntargets) memcpy(p->targets, targets, sizeof(deft_op *) * (size_t)ntargets);
+  p->ntargets = ntargets;
   for (int i = 0; i < nfeeds; i++) {
     int dup = -1;
     for (int j = 0; j < i; j++)
@@ -323,11 +342,40 @@ deft_plan *deft_plan_build(deft_session *s, const deft_output *feeds, int nfeeds
     }
     for (int k = 0; k < op->ninputs; k++) {
       st->in_slots[k] = slot_of(&pl, p, op->inputs[k]);
-      last_use[st->in_slots[k]] = i;
     }
     for (int k = 0; k < op->nctrl; k++)
       if (pl.step_of[op->ctrl[k]->id] >= 0) st->ctrl_steps[st->nctrl++] = pl.step_of[op->ctrl[k]->id];
   }
+  /* Elision: a pure op (stateless, no refs, not control flow) whose outputs no fetch and no
+   * running step reads is needed only through control edges, i.e. for ordering and deadness
+   * (TF's gradient tuples group every input gradient, the input layer's dX included). Its kernel
+   * is skipped; its deadness still propagates. Decided from the last step back, so every
+   * consumer of a step is decided before it. */
+  int *uses = deft_calloc((size_t)nslots + 1, sizeof(int));
+  if (!uses) {
+    deft_free(last_use);
+    oom(status);
+    goto fail;
+  }
+  for (int i = 0; i < nfetches; i++) uses[p->fetch_slots[i]]++;
+  for (int i = n - 1; i >= 0; i--) {
+    deft_step *st = &p->steps[i];
+    st->elided = elidable(st->op);
+    for (int k = 0; st->elided && k < st->op->noutputs; k++)
+      if (uses[st->out_base + k]) st->elided = false;
+    if (st->elided) continue;
+    for (int k = 0; k < st->op->ninputs; k++) uses[st->in_slots[k]]++;
+  }
+  deft_free(uses);
+  for (int i = 0; i < n; i++)
+    if (!p->steps[i].elided)
+      for (int k = 0; k < p->steps[i].op->ninputs; k++) last_use[p->steps[i].in_slots[k]] = i;
+  /* An output nothing reads is released right after its step: a forwarded reference to a
+   * variable (an untaken Switch's other output, say) must not keep the storage shared, or the
+   * variable's next in-place update would copy it. */
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < p->steps[i].op->noutputs; k++)
+      if (last_use[p->steps[i].out_base + k] < 0) last_use[p->steps[i].out_base + k] = i;
   /* Fetched slots live to the end: never released early. */
   for (int i = 0; i < nfetches; i++) last_use[p->fetch_slots[i]] = n;
   /* Release lists: every slot is released after its last use unless it is an owner slot (kept
@@ -387,6 +435,43 @@ fail:
 }
 
 /* ---- running ---- */
+
+#ifdef DEFT_EXEC_PROFILE
+/* Development aid (off unless built with -DDEFT_EXEC_PROFILE): time per op, dumped at exit. */
+#include <stdlib.h>
+#include <time.h>
+typedef struct { const deft_op *op; double t; long n; } prof_ent;
+static prof_ent prof_tab[4096];
+static int prof_n;
+static double deft_prof_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+static int prof_cmp(const void *a, const void *b) {
+  double x = ((const prof_ent *)a)->t, y = ((const prof_ent *)b)->t;
+  return x < y ? 1 : x > y ? -1 : 0;
+}
+static void prof_dump(void) {
+  qsort(prof_tab, (size_t)prof_n, sizeof *prof_tab, prof_cmp);
+  double tot = 0;
+  for (int i = 0; i < prof_n; i++) tot += prof_tab[i].t;
+  fprintf(stderr, "PROFILE total %.4f s\n", tot);
+  for (int i = 0; i < prof_n; i++)
+    fprintf(stderr, "%9.3f ms %6.2f%% %7ld %-22s %s\n", prof_tab[i].t * 1e3,
+            100 * prof_tab[i].t / tot, prof_tab[i].n, prof_tab[i].op->type, prof_tab[i].op->name);
+}
+static void deft_prof_add(const deft_op *op, double t) {
+  for (int i = 0; i < prof_n; i++)
+    if (prof_tab[i].op == op) {
+      prof_tab[i].t += t;
+      prof_tab[i].n++;
+      return;
+    }
+  if (prof_n == 0) atexit(prof_dump);
+  if (prof_n < 4096) prof_tab[prof_n++] = (prof_ent){op, t, 1};
+}
+#endif
 
 static void release_slot(deft_slot *sl) {
   if (sl->alias) {
@@ -502,10 +587,17 @@ bool deft_plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_value
         }
       }
       if (!ok) break;
+      if (st->elided) goto next;
       ctx.op = op;
       ctx.step = st;
       ctx.failed = false;
+#ifdef DEFT_EXEC_PROFILE
+      double t0_ = deft_prof_now();
+#endif
       op->reg->def->kernel(&ctx);
+#ifdef DEFT_EXEC_PROFILE
+      deft_prof_add(op, deft_prof_now() - t0_);
+#endif
       if (ctx.failed) {
         ok = false;
         break;
@@ -519,6 +611,7 @@ bool deft_plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_value
         }
       }
     }
+  next:
     for (int k = 0; k < st->nrelease; k++) release_slot(&p->slots[st->release[k]]);
   }
   if (ok) {

@@ -137,6 +137,15 @@ bool deft_session_set_variable(deft_session *s, const deft_op *var, const deft_t
   return true;
 }
 
+static bool run_plan(deft_session *s, deft_plan *plan, deft_tensor *const *feed_values,
+                     deft_tensor **fetch_values, deft_status *status) {
+  if (s->blas_threads != s->threads) {
+    openblas_set_num_threads(s->threads);
+    s->blas_threads = s->threads;
+  }
+  return deft_plan_run(s, plan, feed_values, fetch_values, status);
+}
+
 /* The cache key: the signature's op ids and indices, in the order given. */
 static char *signature_key(const deft_output *feeds, int nfeeds, const deft_output *fetches,
                            int nfetches, deft_op *const *targets, int ntargets, size_t *len) {
@@ -156,6 +165,22 @@ static char *signature_key(const deft_output *feeds, int nfeeds, const deft_outp
   return k;
 }
 
+static bool outputs_equal(const deft_output *a, const deft_output *b, int n) {
+  for (int i = 0; i < n; i++)
+    if (a[i].op != b[i].op || a[i].index != b[i].index) return false;
+  return true;
+}
+
+/* True iff plan p was built for exactly this signature (same order). */
+static bool same_signature(const deft_plan *p, const deft_output *feeds, int nfeeds,
+                           const deft_output *fetches, int nfetches, deft_op *const *targets,
+                           int ntargets) {
+  if (p->nfeeds != nfeeds || p->nfetches != nfetches || p->ntargets != ntargets) return false;
+  for (int i = 0; i < ntargets; i++)
+    if (p->targets[i] != targets[i]) return false;
+  return outputs_equal(p->feeds, feeds, nfeeds) && outputs_equal(p->fetches, fetches, nfetches);
+}
+
 bool deft_session_run(deft_session *s, const deft_output *feeds, deft_tensor *const *feed_values,
                       int nfeeds, const deft_output *fetches, deft_tensor **fetch_values,
                       int nfetches, deft_op *const *targets, int ntargets, deft_status *status) {
@@ -165,6 +190,8 @@ bool deft_session_run(deft_session *s, const deft_output *feeds, deft_tensor *co
                     deft_status_message(deft_graph_status(s->graph)));
     return false;
   }
+  if (s->last && same_signature(s->last, feeds, nfeeds, fetches, nfetches, targets, ntargets))
+    return run_plan(s, s->last, feed_values, fetch_values, status);
   size_t klen;
   char *key = signature_key(feeds, nfeeds, fetches, nfetches, targets, ntargets, &klen);
   if (!key) {
@@ -189,9 +216,6 @@ bool deft_session_run(deft_session *s, const deft_output *feeds, deft_tensor *co
     e->value.ptr = plan;
   }
   deft_free(key);
-  if (s->blas_threads != s->threads) {
-    openblas_set_num_threads(s->threads);
-    s->blas_threads = s->threads;
-  }
-  return deft_plan_run(s, plan, feed_values, fetch_values, status);
+  s->last = plan;
+  return run_plan(s, plan, feed_values, fetch_values, status);
 }

@@ -26,6 +26,7 @@ typedef struct deft_step {
   int *ctrl_steps; /* steps of control inputs (for deadness) */
   int nrelease;
   int *release;    /* alias/fed slots whose last use is this step */
+  bool elided;     /* a pure op whose outputs nothing reads: only its deadness matters */
 } deft_step;
 
 typedef struct deft_plan {
@@ -40,6 +41,8 @@ typedef struct deft_plan {
   int nfetches;
   deft_output *fetches;
   int *fetch_slots;
+  int ntargets;
+  deft_op **targets;
   int ntail_release;
   int *tail_release; /* fed slots never consumed, released at the end */
 } deft_plan;
@@ -52,6 +55,7 @@ struct deft_session {
   deft_rng_state **rngs;
   int nvars_cap;
   deft_strmap plans; /* signature -> deft_plan* */
+  deft_plan *last;   /* the plan of the previous run: a repeated signature skips the lookup */
 };
 
 struct deft_kernel_ctx {

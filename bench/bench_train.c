@@ -1,0 +1,136 @@
+/* bench/bench_train.c - training epochs of the chapter's batch-norm model (784-300-100-10, BN
+ * momentum 0.9, ELU, SGD 0.01, batch 200) on MNIST's 55,000 training images (rows 5,000..59,999
+ * of the training file; the first 5,000 are the validation set): 275 steps per epoch, each
+ * running the training op and the UPDATE_OPS with training=true, as the chapter does.
+ *
+ * Usage: bench_train [threads [epochs]]  (defaults 1 and 4)
+ * Prints the time of every epoch, their median, the validation and test accuracy at the end (a
+ * check that the run trained), and the process's peak RSS after training. Timing covers the
+ * whole epoch loop: the shuffled batcher (uint8 images scaled per batch) and the session runs. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "bench_common.h"
+
+/* Accuracy of the model (moving statistics) on uint8 images x and labels y, in chunks of 1,000
+ * rows so that evaluation does not raise the process's peak memory. */
+static double evaluate(deft_session *s, const bench_model *m, const deft_tensor *x8,
+                       const deft_tensor *y, deft_status *st) {
+  int64_t n = deft_tensor_dim(x8, 0);
+  double correct = 0;
+  for (int64_t r = 0; r < n; r += 1000) {
+    int64_t e = r + 1000 < n ? r + 1000 : n;
+    deft_tensor *c8 = deft_tensor_slice_rows(x8, r, e, st);
+    deft_tensor *cx = c8 ? deft_images_to_float(c8, st) : NULL;
+    deft_tensor *cy = cx ? deft_tensor_slice_rows(y, r, e, st) : NULL;
+    bench_check(st, "slicing the evaluation set");
+    deft_output feeds[2] = {m->X, m->y};
+    deft_tensor *vals[2] = {cx, cy};
+    deft_tensor *acc = NULL;
+    deft_session_run(s, feeds, vals, 2, &m->accuracy, &acc, 1, NULL, 0, st);
+    bench_check(st, "evaluating accuracy");
+    correct += *(const float *)deft_tensor_data(acc) * (double)(e - r);
+    deft_tensor_free(acc);
+    deft_tensor_free(c8);
+    deft_tensor_free(cx);
+    deft_tensor_free(cy);
+  }
+  return n ? correct / (double)n : 0.0;
+}
+
+int main(int argc, char **argv) {
+  int threads = argc > 1 ? atoi(argv[1]) : 1;
+  int epochs = argc > 2 ? atoi(argv[2]) : 4;
+  if (threads < 1) threads = 1;
+  if (epochs < 1) epochs = 1;
+  deft_status *st = deft_status_new();
+
+  double t_load = bench_now();
+  deft_tensor *train_x = NULL, *train_y = NULL, *test_x8 = NULL, *test_y = NULL;
+  deft_mnist_load(bench_mnist_dir(), true, &train_x, &train_y, &test_x8, &test_y, st);
+  bench_check(st, "loading MNIST");
+  printf("INFO deft.train.t%d.rss_after_load %.1f MiB\n", threads, bench_peak_rss_mib());
+  deft_tensor *x_train = deft_tensor_slice_rows(train_x, 5000, 60000, st);
+  deft_tensor *y_train = x_train ? deft_tensor_slice_rows(train_y, 5000, 60000, st) : NULL;
+  deft_tensor *x_valid8 = y_train ? deft_tensor_slice_rows(train_x, 0, 5000, st) : NULL;
+  deft_tensor *y_valid = x_valid8 ? deft_tensor_slice_rows(train_y, 0, 5000, st) : NULL;
+  bench_check(st, "splitting MNIST");
+  deft_tensor_free(train_x);
+  deft_tensor_free(train_y);
+  t_load = bench_now() - t_load;
+  printf("INFO deft.train.t%d.rss_after_split %.1f MiB\n", threads, bench_peak_rss_mib());
+
+  bench_model m;
+  bench_build_bn(&m, true);
+  deft_session *s = deft_session_new(m.g, st);
+  bench_check(st, "deft_session_new");
+  deft_session_set_threads(s, threads);
+  deft_session_run(s, NULL, NULL, 0, NULL, NULL, 0, &m.init, 1, st);
+  bench_check(st, "running init");
+
+  deft_batcher *b = deft_batcher_new(x_train, y_train, 200, 42, st);
+  bench_check(st, "deft_batcher_new");
+  long steps_per_epoch = (long)deft_batcher_num_batches(b);
+  deft_tensor *yes = deft_tensor_scalar_bool(true);
+  deft_output feeds[3] = {m.X, m.y, m.training};
+  double *times = calloc((size_t)epochs, sizeof *times);
+  double *cpu = calloc((size_t)epochs, sizeof *cpu);
+  if (!yes || !times || !cpu) {
+    fprintf(stderr, "bench: out of memory\n");
+    return 1;
+  }
+  char name[96], extra[160];
+  for (int e = 0; e < epochs; e++) {
+    double t0 = bench_now(), c0 = bench_cpu_now();
+    long steps = 0;
+    const deft_tensor *xb, *yb;
+    while (deft_batcher_next(b, &xb, &yb, st)) {
+      deft_tensor *vals[3] = {(deft_tensor *)xb, (deft_tensor *)yb, yes};
+      if (!deft_session_run(s, feeds, vals, 3, NULL, NULL, 0, m.targets, m.ntargets, st))
+        bench_check(st, "training step");
+      steps++;
+    }
+    bench_check(st, "batcher");
+    times[e] = bench_now() - t0;
+    cpu[e] = bench_cpu_now() - c0;
+    printf("epoch %d: %ld steps, %.4f s (cpu %.4f s)\n", e, steps, times[e], cpu[e]);
+    if (steps != steps_per_epoch) {
+      fprintf(stderr, "bench: epoch had %ld steps, expected %ld\n", steps, steps_per_epoch);
+      return 1;
+    }
+  }
+  double first = times[0];
+  double med = bench_median(times, epochs);
+  snprintf(name, sizeof name, "deft.train.t%d.epoch", threads);
+  snprintf(extra, sizeof extra, "epochs=%d first=%.4g min=%.4g max=%.4g steps=%ld", epochs, first,
+           times[0], times[epochs - 1], steps_per_epoch);
+  bench_result(name, med, "s", extra);
+  snprintf(name, sizeof name, "deft.train.t%d.epoch_cpu", threads);
+  bench_result(name, bench_median(cpu, epochs), "s", "(process CPU time, all threads)");
+
+  double rss = bench_peak_rss_mib();
+  double va = evaluate(s, &m, x_valid8, y_valid, st);
+  double ta = evaluate(s, &m, test_x8, test_y, st);
+  snprintf(name, sizeof name, "deft.train.t%d.valid_acc", threads);
+  bench_result(name, va, "frac", NULL);
+  snprintf(name, sizeof name, "deft.train.t%d.test_acc", threads);
+  bench_result(name, ta, "frac", NULL);
+  snprintf(name, sizeof name, "deft.train.t%d.rss", threads);
+  snprintf(extra, sizeof extra, "source=getrusage load_s=%.3g", t_load);
+  bench_result(name, rss, "MiB", extra);
+
+  free(times);
+  free(cpu);
+  deft_tensor_free(yes);
+  deft_batcher_free(b);
+  deft_session_free(s);
+  bench_model_free(&m);
+  deft_tensor_free(x_train);
+  deft_tensor_free(y_train);
+  deft_tensor_free(x_valid8);
+  deft_tensor_free(y_valid);
+  deft_tensor_free(test_x8);
+  deft_tensor_free(test_y);
+  deft_status_free(st);
+  return 0;
+}

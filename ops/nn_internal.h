@@ -1,0 +1,22 @@
+/* ops/nn_internal.h - the float32 inner loops of the nn family (ops/nn_kernels.c), called by
+ * the kernels in ops/nn_ops.c. Each computes exactly what the generic double-evaluating loops
+ * compute. Internal to the library. */
+#ifndef DEFT_OPS_NN_INTERNAL_H
+#define DEFT_OPS_NN_INTERNAL_H
+
+#include <stdint.h>
+
+void deft_nn_elu_f32(int64_t n, const float *x, float *y);
+void deft_nn_selu_f32(int64_t n, const float *x, float *y);
+void deft_nn_relu_f32(int64_t n, const float *x, float *y);
+/* (gradients, outputs/features) -> backprops */
+void deft_nn_elu_grad_f32(int64_t n, const float *g, const float *y, float *out);
+void deft_nn_selu_grad_f32(int64_t n, const float *g, const float *y, float *out);
+void deft_nn_relu_grad_f32(int64_t n, const float *g, const float *f, float *out);
+/* y[r, :] = x[r, :] + b over `rows` rows of `ch` channels. */
+void deft_nn_bias_add_rows_f32(int64_t rows, int64_t ch, const float *x, const float *b,
+                               float *y);
+/* out[k] = sum over rows of x[r, k], accumulated in double in row order. */
+void deft_nn_col_sums_f32(int64_t rows, int64_t ch, const float *x, float *out);
+
+#endif

@@ -1,0 +1,120 @@
+/* ops/nn_kernels.c - the float32 inner loops of the nn family's hot kernels (ops/nn_ops.c calls
+ * them): Elu/Selu through a vectorized expm1, the activation gradients, BiasAdd over rows and
+ * BiasAddGrad's column sums. Each loop computes exactly what the generic kernels compute (every
+ * element evaluated in double, rounded once to float), written so GCC vectorizes it, with an
+ * AVX2 clone picked at load time. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3", "no-trapping-math", "no-math-errno")
+#endif
+#include <string.h>
+
+#include "ops/math_internal.h"
+#include "ops/nn_internal.h"
+
+/* TF's SELU constants (as ops/nn_ops.c). */
+#define SELU_SCALE 1.0507009873554804934193349852946
+#define SELU_ALPHA 1.6732632423543772848170429916717
+
+/* expm1(x) in double for x in [-40, 0], branch free: x = k ln2 + r with |r| <= ln2/2,
+ * expm1(x) = 2^k expm1(r) + (2^k - 1), expm1(r) by its Taylor series to r^12 (truncation below
+ * 1e-15 relative). The float result rounds the same as libm's expm1 rounded to float except on
+ * exact ties, which the double error (a few ulps of double) makes vanishingly rare. */
+static inline double expm1_neg(double x) {
+  const double shift = 0x1.8p52;
+  double t = x * 1.4426950408889634 + shift;
+  double kd = t - shift;
+  double r = (x - kd * 6.93147180369123816490e-01) - kd * 1.90821492927058770002e-10;
+  double p = 1.0 / 479001600.0;
+  p = p * r + 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r;
+  uint64_t tb;
+  memcpy(&tb, &t, sizeof tb);
+  uint64_t sb = (tb + 1023) << 52; /* the low bits of t hold k; 2^k */
+  double scale;
+  memcpy(&scale, &sb, sizeof scale);
+  return scale * p + (scale - 1.0);
+}
+
+DEFT_SIMD_CLONES void deft_nn_elu_f32(int64_t n, const float *restrict x, float *restrict y) {
+  for (int64_t i = 0; i < n; i++) {
+    float v = x[i];
+    double c = v < -40.0f ? -40.0 : (v < 0.0f ? (double)v : 0.0);
+    float e = (float)expm1_neg(c);
+    y[i] = v < 0.0f ? e : v;
+  }
+}
+
+DEFT_SIMD_CLONES void deft_nn_selu_f32(int64_t n, const float *restrict x, float *restrict y) {
+  for (int64_t i = 0; i < n; i++) {
+    float v = x[i];
+    double c = v < -40.0f ? -40.0 : (v < 0.0f ? (double)v : 0.0);
+    float e = (float)(SELU_SCALE * SELU_ALPHA * expm1_neg(c));
+    float p = (float)(SELU_SCALE * (double)v);
+    y[i] = v < 0.0f ? e : p;
+  }
+}
+
+DEFT_SIMD_CLONES void deft_nn_relu_f32(int64_t n, const float *restrict x, float *restrict y) {
+  for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+/* EluGrad(g, y): y < 0 ? g * (y + 1) : g, the product in double. */
+DEFT_SIMD_CLONES void deft_nn_elu_grad_f32(int64_t n, const float *restrict g,
+                                           const float *restrict y, float *restrict out) {
+  for (int64_t i = 0; i < n; i++) {
+    float e = (float)((double)g[i] * ((double)y[i] + 1.0));
+    out[i] = y[i] < 0.0f ? e : g[i];
+  }
+}
+
+/* SeluGrad(g, y): y < 0 ? g * (y + scale*alpha) : g * scale. */
+DEFT_SIMD_CLONES void deft_nn_selu_grad_f32(int64_t n, const float *restrict g,
+                                            const float *restrict y, float *restrict out) {
+  for (int64_t i = 0; i < n; i++) {
+    float e = (float)((double)g[i] * ((double)y[i] + SELU_SCALE * SELU_ALPHA));
+    float p = (float)((double)g[i] * SELU_SCALE);
+    out[i] = y[i] < 0.0f ? e : p;
+  }
+}
+
+/* ReluGrad(g, f): f > 0 ? g : 0. */
+DEFT_SIMD_CLONES void deft_nn_relu_grad_f32(int64_t n, const float *restrict g,
+                                            const float *restrict f, float *restrict out) {
+  for (int64_t i = 0; i < n; i++) out[i] = f[i] > 0.0f ? g[i] : 0.0f;
+}
+
+/* y[r, :] = x[r, :] + b for rows [0, rows), the sum in float (exact as double then rounded). */
+DEFT_SIMD_CLONES void deft_nn_bias_add_rows_f32(int64_t rows, int64_t ch, const float *restrict x,
+                                                const float *restrict b, float *restrict y) {
+  for (int64_t r = 0; r < rows; r++) {
+    const float *xr = x + r * ch;
+    float *yr = y + r * ch;
+    for (int64_t k = 0; k < ch; k++) yr[k] = xr[k] + b[k];
+  }
+}
+
+/* out[k] = sum over rows r of x[r, k] for k in [0, ch), accumulated in double in row order. */
+enum { COLS = 256 };
+DEFT_SIMD_CLONES void deft_nn_col_sums_f32(int64_t rows, int64_t ch, const float *restrict x,
+                                           float *restrict out) {
+  double acc[COLS];
+  for (int64_t k0 = 0; k0 < ch; k0 += COLS) {
+    int64_t w = ch - k0 < COLS ? ch - k0 : COLS;
+    for (int64_t j = 0; j < w; j++) acc[j] = 0;
+    for (int64_t r = 0; r < rows; r++) {
+      const float *xr = x + r * ch + k0;
+      for (int64_t j = 0; j < w; j++) acc[j] += (double)xr[j];
+    }
+    for (int64_t j = 0; j < w; j++) out[k0 + j] = (float)acc[j];
+  }
+}
