@@ -658,6 +658,26 @@ static void sgemm_range(void *arg, int64_t begin, int64_t end) {
 #define GEMM_GRAIN (1 << 20)
 
 static void run_sgemm(int threads, gemm_job *j) {
+  /* A vector times a matrix: sgemv (sgemm would pack the whole matrix first). */
+  enum CBLAS_TRANSPOSE T = CblasTrans, NT = CblasNoTrans;
+  if (j->M == 1) { /* C[1,N] = a op(B): op(B)^T a; a is contiguous whether or not ta */
+    if (!j->tb)
+      cblas_sgemv(CblasRowMajor, T, (int)j->K, (int)j->N, 1.0f, j->B, j->ldb, j->A, 1, 0.0f,
+                  j->C, 1);
+    else
+      cblas_sgemv(CblasRowMajor, NT, (int)j->N, (int)j->K, 1.0f, j->B, j->ldb, j->A, 1, 0.0f,
+                  j->C, 1);
+    return;
+  }
+  if (j->N == 1) { /* C[M,1] = op(A) b; b is contiguous whether or not tb */
+    if (!j->ta)
+      cblas_sgemv(CblasRowMajor, NT, (int)j->M, (int)j->K, 1.0f, j->A, j->lda, j->B, 1, 0.0f,
+                  j->C, 1);
+    else
+      cblas_sgemv(CblasRowMajor, T, (int)j->K, (int)j->M, 1.0f, j->A, j->lda, j->B, 1, 0.0f,
+                  j->C, 1);
+    return;
+  }
   int64_t work = j->M * j->N * j->K;
   if (threads <= 1 || work < 2 * GEMM_GRAIN) {
     sgemm_range(j, 0, j->M);

@@ -226,7 +226,8 @@ bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N,
   *failed = false;
   bool have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
               __builtin_cpu_supports("bmi2");
-  if (!have || M < 1 || N < 8 || K < 16 || M * K > INT32_MAX / 2) return false;
+  /* Few rows do not pay for reading all of B to check it (sgemv reads it once anyway). */
+  if (!have || M < 8 || N < 8 || K < 16 || M * K > INT32_MAX / 2) return false;
   if (!probe_sparse(A, M * K) || !all_finite(B, K * N)) return false;
   int64_t cap = (int64_t)(1.2 * SPARSE_MAX_DENSITY * (double)(M * K)) + 8;
   int64_t rows = (M > K ? M : K) + 1;
