@@ -23,6 +23,8 @@ void deft_plan_free(deft_plan *p) {
     deft_aligned_free(p->steps[i].scratch);
   }
   for (int i = 0; p->slots && i < p->nslots; i++) deft_tensor_reset(&p->slots[i].value);
+  for (int i = 0; i < p->npool; i++) deft_buffer_unref(p->pool[i]);
+  deft_free(p->pool);
   deft_free(p->steps);
   deft_free(p->step_dead);
   deft_free(p->slots);
@@ -318,6 +320,7 @@ deft_plan *deft_plan_build(deft_session *s, const deft_output *feeds, int nfeeds
   }
   p->nslots = nslots;
   p->slots = deft_calloc((size_t)nslots + 1, sizeof(deft_slot));
+  for (int i = 0; p->slots && i < nfeeds; i++) p->slots[p->feed_slots[i]].fed = true;
   p->nsteps = n;
   p->steps = deft_calloc((size_t)n + 1, sizeof(deft_step));
   p->step_dead = deft_calloc((size_t)n + 1, sizeof(bool));
@@ -474,11 +477,64 @@ static void deft_prof_add(const deft_op *op, double t) {
 }
 #endif
 
-static void release_slot(deft_slot *sl) {
-  if (sl->alias) {
-    deft_tensor_reset(&sl->value);
-    sl->alias = false;
+/* ---- the plan's buffer pool ----
+ * A slot gives its buffer up after its last reader (forwarded or not); when no one else holds
+ * the buffer it goes to the pool, and outputs take the smallest pooled buffer that fits before
+ * allocating. Intermediates whose lifetimes do not overlap thus share storage, and once the
+ * pool has seen a run's pattern, runs allocate nothing. */
+
+static void pool_put(deft_plan *p, deft_buffer *b) {
+  if (!b) return;
+  if (b->refcount != 1 || b->nstrings) {
+    deft_buffer_unref(b);
+    return;
   }
+  if (p->npool == p->pool_cap) {
+    int ncap = p->pool_cap ? 2 * p->pool_cap : 16;
+    deft_buffer **np = deft_realloc(p->pool, sizeof *np * (size_t)ncap);
+    if (!np) {
+      deft_buffer_unref(b);
+      return;
+    }
+    p->pool = np;
+    p->pool_cap = ncap;
+  }
+  int lo = 0, hi = p->npool;
+  while (lo < hi) {
+    int mid = (lo + hi) / 2;
+    if (p->pool[mid]->capacity < b->capacity) lo = mid + 1;
+    else hi = mid;
+  }
+  memmove(p->pool + lo + 1, p->pool + lo, sizeof *p->pool * (size_t)(p->npool - lo));
+  p->pool[lo] = b;
+  p->npool++;
+}
+
+/* The smallest pooled buffer of at least nbytes (and not wastefully larger), or NULL. */
+static deft_buffer *pool_take(deft_plan *p, size_t nbytes) {
+  int lo = 0, hi = p->npool;
+  while (lo < hi) {
+    int mid = (lo + hi) / 2;
+    if (p->pool[mid]->capacity < nbytes) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo == p->npool || p->pool[lo]->capacity > 2 * nbytes + 4096) return NULL;
+  deft_buffer *b = p->pool[lo];
+  memmove(p->pool + lo, p->pool + lo + 1, sizeof *p->pool * (size_t)(p->npool - lo - 1));
+  p->npool--;
+  return b;
+}
+
+/* The slot lets go of its buffer (to the pool when it held the last reference). */
+static void slot_drop(deft_plan *p, deft_slot *sl) {
+  pool_put(p, sl->value.buf);
+  sl->value.buf = NULL;
+  sl->alias = false;
+}
+
+/* After a slot's last use: fed values stay until the end of the run (the caller's tensors). */
+static void release_slot(deft_plan *p, deft_slot *sl) {
+  if (!sl->fed) slot_drop(p, sl);
   sl->ref = NULL;
 }
 
@@ -613,7 +669,7 @@ bool deft_plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_value
       }
     }
   next:
-    for (int k = 0; k < st->nrelease; k++) release_slot(&p->slots[st->release[k]]);
+    for (int k = 0; k < st->nrelease; k++) release_slot(p, &p->slots[st->release[k]]);
   }
   if (ok) {
     for (int i = 0; i < p->nfetches; i++) {
@@ -648,10 +704,12 @@ bool deft_plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_value
         fetch_values[i] = NULL;
       }
   }
-  /* Drop every borrowed or forwarded buffer; owner slots keep theirs for the next run. */
+  /* Drop every forwarded buffer; slots that still own one (fetched values, steps after a
+   * failure) keep it for the next run. */
   for (int i = 0; i < p->nslots; i++) {
     deft_slot *sl = &p->slots[i];
-    release_slot(sl);
+    if (sl->alias) slot_drop(p, sl);
+    sl->ref = NULL;
   }
   for (int i = 0; i < p->nfeeds; i++) deft_tensor_reset(&p->slots[p->feed_slots[i]].value);
   return ok;
@@ -678,12 +736,22 @@ bool deft_kernel_input_dead(const deft_kernel_ctx *c, int i) {
 
 deft_tensor *deft_kernel_output(deft_kernel_ctx *c, int i, deft_dtype dtype, const int64_t *dims,
                                 int rank) {
-  deft_slot *sl = &c->plan->slots[c->step->out_base + i];
-  if (sl->alias) {
-    deft_tensor_reset(&sl->value);
-    sl->alias = false;
-  }
+  deft_plan *p = c->plan;
+  deft_slot *sl = &p->slots[c->step->out_base + i];
+  if (sl->alias) slot_drop(p, sl);
   sl->ref = NULL;
+  int64_t n;
+  size_t nbytes;
+  if (dtype != DEFT_STRING && deft_tensor_check_shape(dtype, dims, rank, &n, &nbytes, NULL)) {
+    deft_buffer *b = sl->value.buf;
+    if (!(b && b->refcount == 1 && b->capacity >= nbytes && !b->nstrings)) {
+      deft_buffer *nb = pool_take(p, nbytes);
+      if (nb) {
+        slot_drop(p, sl);
+        sl->value.buf = nb;
+      }
+    }
+  }
   if (!deft_tensor_ensure(&sl->value, dtype, dims, rank, c->status)) {
     deft_status_prefix(c->status, "%s '%s': output %d", c->op->type, c->op->name, i);
     c->failed = true;
@@ -695,6 +763,7 @@ deft_tensor *deft_kernel_output(deft_kernel_ctx *c, int i, deft_dtype dtype, con
 
 void deft_kernel_forward(deft_kernel_ctx *c, int out, const deft_tensor *src) {
   deft_slot *sl = &c->plan->slots[c->step->out_base + out];
+  if (sl->value.buf != src->buf) slot_drop(c->plan, sl);
   deft_tensor_set_shared(&sl->value, src);
   sl->alias = true;
   sl->ref = NULL;

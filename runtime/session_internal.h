@@ -16,6 +16,7 @@ typedef struct deft_slot {
   bool dead;
   bool produced;
   bool alias;
+  bool fed;
 } deft_slot;
 
 typedef struct deft_step {
@@ -47,6 +48,10 @@ typedef struct deft_plan {
   deft_op **targets;
   int ntail_release;
   int *tail_release; /* fed slots never consumed, released at the end */
+  /* Buffers no slot holds any more, sorted by capacity: outputs take them before allocating
+   * (see deft_kernel_output). */
+  deft_buffer **pool;
+  int npool, pool_cap;
 } deft_plan;
 
 struct deft_session {
