@@ -40,9 +40,12 @@ static void const_shape(deft_shape_ctx *c) {
 }
 
 static void const_kernel(deft_kernel_ctx *c) {
-  const deft_tensor *t = NULL;
-  deft_op_attr_tensor(deft_kernel_op(c), "value", &t);
-  deft_kernel_forward(c, 0, t);
+  const deft_attr *a = deft_kernel_find_attr(c, "value");
+  if (!a || a->v.kind != DEFT_ATTR_TENSOR || !a->v.u.tensor) {
+    deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "missing or mistyped attr 'value'");
+    return;
+  }
+  deft_kernel_forward(c, 0, a->v.u.tensor);
 }
 
 deft_output deft_const(deft_graph *g, const deft_tensor *value, const char *name) {
@@ -802,7 +805,11 @@ static void squeeze_kernel(deft_kernel_ctx *c) {
   const deft_tensor *x = deft_kernel_input(c, 0);
   const int64_t *list = NULL;
   int n = 0;
-  deft_op_attr_int_list(deft_kernel_op(c), "squeeze_dims", &list, &n);
+  const deft_attr *a = deft_kernel_find_attr(c, "squeeze_dims");
+  if (a && a->v.kind == DEFT_ATTR_LIST_INT) {
+    list = a->v.u.list.v.i;
+    n = a->v.u.list.n;
+  }
   squeeze_err e = {NULL, c};
   deft_shape out;
   bool unknown;

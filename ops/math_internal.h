@@ -55,12 +55,13 @@ void deft_math_sign_kernel(deft_kernel_ctx *c);
 void deft_math_add_n_kernel(deft_kernel_ctx *c);
 void deft_math_matmul_kernel(deft_kernel_ctx *c);
 
-/* C [M, N] = op(A) B for float32 A and row-major B [K, N] when op(A) (A [M, K], or A [K, M]
- * transposed when ta) is mostly zeros (ops/matmul_sparse.c). Returns false, writing nothing,
- * when it declines (too dense, B not all finite, no AVX2/FMA): the caller runs sgemm. Sets
- * *failed (and returns false) when the kernel failed (out of memory). */
+/* C [M, N] = op(A) B for float32 A and row-major B [K, N] (the data of bbuf) when op(A)
+ * (A [M, K], or A [K, M] transposed when ta) is mostly zeros (ops/matmul_sparse.c). Returns
+ * false, writing nothing, when it declines (too dense, B not all finite, no AVX2/FMA/BMI2, or
+ * too few rows to pay for checking B): the caller runs sgemm. Sets *failed (and returns false)
+ * when the kernel failed (out of memory). */
 bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N, int64_t K,
-                              const float *A, const float *B, float *C, bool *failed);
+                              const float *A, const deft_buffer *bbuf, float *C, bool *failed);
 /* Tests: makes the sparse product use its AVX2 loops even where AVX-512 is available. */
 void deft_math_sparse_force_avx2(bool on);
 void deft_math_cast_kernel(deft_kernel_ctx *c);

@@ -732,7 +732,7 @@ void deft_math_matmul_kernel(deft_kernel_ctx *c) {
   switch (a->dtype) {
     case DEFT_FLOAT: {
       bool failed = false;
-      if (!tb && deft_math_sgemm_sparse_a(c, ta, M, N, K, deft_tensor_f32(a), deft_tensor_f32(b),
+      if (!tb && deft_math_sgemm_sparse_a(c, ta, M, N, K, deft_tensor_f32(a), b->buf,
                                           deft_tensor_f32(out), &failed))
         break;
       if (failed) break;

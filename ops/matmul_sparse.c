@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "graph/graph_internal.h"
 #include "ops/math_internal.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -221,14 +222,52 @@ static bool probe_sparse(const float *A, int64_t n) {
   return (double)nz <= SPARSE_MAX_DENSITY * (double)seen;
 }
 
+/* True iff MatMul's input 1 is a variable's value: the variable's ref, or its Identity ("read")
+ * which forwards the storage. Variable storage changes only through kernels and the session,
+ * which all give the buffer a new generation; a caller's own tensor can be written through a
+ * pointer taken earlier, so facts about it are not remembered. */
+static bool b_is_variable(deft_kernel_ctx *c) {
+  deft_output in = deft_kernel_op(c)->inputs[1];
+  if (in.op->out_ref[in.index]) return true;
+  if (strcmp(in.op->type, "Identity") != 0 || in.op->ninputs != 1) return false;
+  deft_output src = in.op->inputs[0];
+  return src.op->out_ref[src.index];
+}
+
+/* True iff B [K, N] is all finite. For a variable's value the answer is remembered per (buffer,
+ * generation) in the op's plan state, so weights that did not change since the last run (as in
+ * inference) are not read again. */
+static bool b_finite(deft_kernel_ctx *c, bool cache, const deft_buffer *bbuf, const float *B,
+                     int64_t n) {
+  uint64_t *st = deft_kernel_state(c);
+  if (cache && st[0] == (uint64_t)(uintptr_t)bbuf && st[1] == bbuf->gen) return st[2] != 0;
+  bool ok = all_finite(B, n);
+  if (cache) {
+    st[0] = (uint64_t)(uintptr_t)bbuf;
+    st[1] = bbuf->gen;
+    st[2] = ok;
+  }
+  return ok;
+}
+
 bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N, int64_t K,
-                              const float *A, const float *B, float *C, bool *failed) {
+                              const float *A, const deft_buffer *bbuf, float *C, bool *failed) {
   *failed = false;
+  const float *B = bbuf->data;
   bool have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
               __builtin_cpu_supports("bmi2");
-  /* Few rows do not pay for reading all of B to check it (sgemv reads it once anyway). */
-  if (!have || M < 8 || N < 8 || K < 16 || M * K > INT32_MAX / 2) return false;
-  if (!probe_sparse(A, M * K) || !all_finite(B, K * N)) return false;
+  if (!have || N < 8 || K < 16 || M * K > INT32_MAX / 2) return false;
+  if (!probe_sparse(A, M * K)) return false;
+  /* A few rows do not pay for reading all of B just to check it (sgemv reads it once anyway),
+   * unless the check is remembered from an earlier run. */
+  uint64_t *st = deft_kernel_state(c);
+  bool cache = b_is_variable(c);
+  bool known = cache && st[0] == (uint64_t)(uintptr_t)bbuf && st[1] == bbuf->gen;
+  if (M < 8 && !known) {
+    if (cache) b_finite(c, cache, bbuf, B, K * N); /* remember for the next run */
+    return false;
+  }
+  if (!b_finite(c, cache, bbuf, B, K * N)) return false;
   int64_t cap = (int64_t)(1.2 * SPARSE_MAX_DENSITY * (double)(M * K)) + 8;
   int64_t rows = (M > K ? M : K) + 1;
   size_t bytes = sizeof(int32_t) * (size_t)(3 * rows) +
@@ -264,7 +303,7 @@ bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N,
 void deft_math_sparse_force_avx2(bool on) { (void)on; }
 
 bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N, int64_t K,
-                              const float *A, const float *B, float *C, bool *failed) {
+                              const float *A, const deft_buffer *bbuf, float *C, bool *failed) {
   *failed = false;
   return false;
 }

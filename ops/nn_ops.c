@@ -264,6 +264,12 @@ static bool nchw(const deft_op *op) {
   return strcmp(fmt, "NCHW") == 0;
 }
 
+/* nchw() for a kernel (cached attr lookup). */
+static bool kernel_nchw(deft_kernel_ctx *c) {
+  const deft_attr *a = deft_kernel_find_attr(c, "data_format");
+  return a && a->v.kind == DEFT_ATTR_STRING && strcmp(a->v.u.s.p, "NCHW") == 0;
+}
+
 /* The channel dimension of a value of rank `rank` (>= 2). */
 static int channel_dim(bool is_nchw, int rank) { return is_nchw ? 1 : rank - 1; }
 
@@ -339,7 +345,7 @@ static void bias_add_kernel(deft_kernel_ctx *c) {
                      deft_shape_format(deft_tensor_shape(b), sb, sizeof sb));
     return;
   }
-  bool is_nchw = nchw(deft_kernel_op(c));
+  bool is_nchw = kernel_nchw(c);
   int cd = channel_dim(is_nchw, v->rank);
   int64_t ch = v->dims[cd], outer, inner;
   if (b->dims[0] != ch) {
@@ -405,7 +411,7 @@ static void bias_add_grad_kernel(deft_kernel_ctx *c) {
                      deft_shape_format(deft_tensor_shape(v), sv, sizeof sv));
     return;
   }
-  int cd = channel_dim(nchw(deft_kernel_op(c)), v->rank);
+  int cd = channel_dim(kernel_nchw(c), v->rank);
   int64_t ch = v->dims[cd], outer, inner;
   split_dims(v, cd, &outer, &inner);
   deft_tensor *y = deft_kernel_output(c, 0, v->dtype, &ch, 1);

@@ -250,6 +250,9 @@ int deft_kernel_threads(const deft_kernel_ctx *c);
  * unspecified. The plan keeps it for the op's next run (no allocation once it is large enough)
  * and frees it with the plan. Returns NULL after recording an error (out of memory). */
 void *deft_kernel_scratch(deft_kernel_ctx *c, size_t bytes);
+/* Four words the plan keeps for this op across runs (zero before its first run): a kernel's
+ * cache, e.g. a fact about an input keyed by its buffer and generation (deft_buffer_touch). */
+uint64_t *deft_kernel_state(deft_kernel_ctx *c);
 /* Records a run-time error, prefixed with "<Type> '<name>': ". */
 void deft_kernel_fail(deft_kernel_ctx *c, deft_code code, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -264,6 +267,9 @@ int64_t deft_kernel_attr_int(deft_kernel_ctx *c, const char *name);
 float deft_kernel_attr_float(deft_kernel_ctx *c, const char *name);
 bool deft_kernel_attr_bool(deft_kernel_ctx *c, const char *name);
 deft_dtype deft_kernel_attr_type(deft_kernel_ctx *c, const char *name);
+/* The kernel's op's attr `name`, or NULL if it has none. Looked up once per plan step: later
+ * runs find it by the address of `name`, which must be a string literal. */
+const struct deft_attr *deft_kernel_find_attr(deft_kernel_ctx *c, const char *name);
 
 /* ---- family tables, listed by ops/registry.c ---- */
 typedef struct deft_op_family {

@@ -66,6 +66,7 @@ static void assign_kernel(deft_kernel_ctx *c) {
   size_t bytes = deft_tensor_nbytes(value);
   if (v->initialized && dst->buf && dst->buf->refcount == 1 && dst->dtype == value->dtype &&
       dst->dtype != DEFT_STRING && deft_tensor_nbytes(dst) == bytes) {
+    deft_buffer_touch(dst->buf);
     memcpy(dst->buf->data, value->buf->data, bytes); /* keep the variable's own buffer */
     deft_tensor_reshape_inplace(dst, value->dims, value->rank);
   } else {

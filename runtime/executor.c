@@ -540,16 +540,17 @@ static void release_slot(deft_plan *p, deft_slot *sl) {
 
 static bool check_feed(const deft_output f, const deft_tensor *v, deft_status *status) {
   char name[512], a[128], b[128];
-  deft_output_format(f, name, sizeof name);
   if (!v) {
-    deft_status_set(status, DEFT_INVALID_ARGUMENT, "the value fed to '%s' is NULL", name);
+    deft_status_set(status, DEFT_INVALID_ARGUMENT, "the value fed to '%s' is NULL",
+                    deft_output_format(f, name, sizeof name));
     return false;
   }
   int want = f.op->out_types[f.index];
   if ((int)v->dtype != want) {
     deft_status_set(status, DEFT_INVALID_ARGUMENT,
                     "cannot feed a %s tensor to '%s', which has dtype %s",
-                    deft_dtype_name(v->dtype), name, deft_dtype_name((deft_dtype)want));
+                    deft_dtype_name(v->dtype), deft_output_format(f, name, sizeof name),
+                    deft_dtype_name((deft_dtype)want));
     return false;
   }
   deft_shape s = f.op->out_shapes[f.index];
@@ -558,8 +559,8 @@ static bool check_feed(const deft_output f, const deft_tensor *v, deft_status *s
   if (!ok) {
     deft_status_set(status, DEFT_INVALID_ARGUMENT,
                     "cannot feed a tensor of shape %s to '%s', which has shape %s",
-                    deft_shape_format(deft_tensor_shape(v), a, sizeof a), name,
-                    deft_shape_format(s, b, sizeof b));
+                    deft_shape_format(deft_tensor_shape(v), a, sizeof a),
+                    deft_output_format(f, name, sizeof name), deft_shape_format(s, b, sizeof b));
     return false;
   }
   return true;
@@ -794,6 +795,8 @@ deft_rng_state *deft_kernel_rng(deft_kernel_ctx *c) {
 
 int deft_kernel_threads(const deft_kernel_ctx *c) { return c->session->threads; }
 
+uint64_t *deft_kernel_state(deft_kernel_ctx *c) { return c->step->state; }
+
 void *deft_kernel_scratch(deft_kernel_ctx *c, size_t bytes) {
   deft_step *st = c->step;
   if (st->scratch && st->scratch_size >= bytes) return st->scratch;
@@ -822,8 +825,20 @@ void deft_kernel_fail(deft_kernel_ctx *c, deft_code code, const char *fmt, ...) 
 
 bool deft_kernel_failed(const deft_kernel_ctx *c) { return c->failed; }
 
-static const deft_attr *kattr(deft_kernel_ctx *c, const char *name, deft_attr_kind kind) {
+const deft_attr *deft_kernel_find_attr(deft_kernel_ctx *c, const char *name) {
+  deft_step *st = c->step;
+  for (int i = 0; i < st->nattrs; i++)
+    if (st->attrs[i].name == name) return st->attrs[i].attr;
   const deft_attr *a = deft_op_find_attr(c->op, name);
+  if (st->nattrs < (int)(sizeof st->attrs / sizeof st->attrs[0])) {
+    st->attrs[st->nattrs].name = name;
+    st->attrs[st->nattrs++].attr = a;
+  }
+  return a;
+}
+
+static const deft_attr *kattr(deft_kernel_ctx *c, const char *name, deft_attr_kind kind) {
+  const deft_attr *a = deft_kernel_find_attr(c, name);
   if (!a || a->v.kind != kind) {
     deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "missing or mistyped attr '%s'", name);
     return NULL;

@@ -30,6 +30,12 @@ typedef struct deft_step {
   bool elided;     /* a pure op whose outputs nothing reads: only its deadness matters */
   void *scratch;   /* deft_kernel_scratch's memory (aligned), kept across runs */
   size_t scratch_size;
+  struct {         /* deft_kernel_find_attr's cache: name literal -> attr */
+    const char *name;
+    const deft_attr *attr;
+  } attrs[4];
+  int nattrs;
+  uint64_t state[4]; /* deft_kernel_state */
 } deft_step;
 
 typedef struct deft_plan {

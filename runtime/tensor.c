@@ -1,6 +1,7 @@
 /* runtime/tensor.c - tensors, shapes and refcounted buffers (see include/deft/tensor.h). */
 #include <assert.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -93,6 +94,12 @@ bool deft_dtype_is_valid(int dtype) {
 
 /* ---- buffers ---- */
 
+static _Atomic uint64_t next_gen = 1;
+
+void deft_buffer_touch(deft_buffer *b) {
+  if (b) b->gen = next_gen++;
+}
+
 deft_buffer *deft_buffer_new(size_t nbytes) {
   deft_buffer *b = deft_malloc(sizeof *b);
   if (!b) return NULL;
@@ -104,6 +111,7 @@ deft_buffer *deft_buffer_new(size_t nbytes) {
   b->refcount = 1;
   b->capacity = nbytes;
   b->nstrings = 0;
+  deft_buffer_touch(b);
   return b;
 }
 
@@ -176,6 +184,7 @@ bool deft_tensor_ensure(deft_tensor *t, deft_dtype dtype, const int64_t *dims, i
   deft_buffer *b = t->buf;
   if (b && b->refcount == 1 && b->capacity >= nbytes && dtype != DEFT_STRING && !b->nstrings) {
     set_dims(t, dtype, dims, rank, n);
+    deft_buffer_touch(b);
     return true;
   }
   deft_buffer *nb = deft_buffer_new(nbytes);
@@ -206,7 +215,10 @@ void deft_tensor_set_shared(deft_tensor *dst, const deft_tensor *src) {
 }
 
 bool deft_tensor_make_unique(deft_tensor *t, deft_status *status) {
-  if (!t->buf || t->buf->refcount == 1) return true;
+  if (!t->buf || t->buf->refcount == 1) {
+    deft_buffer_touch(t->buf);
+    return true;
+  }
   deft_tensor copy = {0};
   if (!deft_tensor_ensure(&copy, t->dtype, t->dims, t->rank, status)) return false;
   if (t->dtype == DEFT_STRING) {
@@ -337,7 +349,9 @@ size_t deft_tensor_nbytes(const deft_tensor *t) {
   return t->dtype == DEFT_STRING ? 0 : (size_t)t->n * deft_dtype_size(t->dtype);
 }
 void *deft_tensor_data(const deft_tensor *t) {
-  return (t->dtype == DEFT_STRING || !t->buf) ? NULL : t->buf->data;
+  if (t->dtype == DEFT_STRING || !t->buf) return NULL;
+  deft_buffer_touch(t->buf); /* the caller may write */
+  return t->buf->data;
 }
 
 const char *deft_tensor_string(const deft_tensor *t, int64_t i, size_t *len) {

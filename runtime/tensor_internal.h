@@ -19,6 +19,7 @@ typedef struct deft_buffer {
   size_t capacity; /* bytes usable at data */
   void *data;
   int64_t nstrings;
+  uint64_t gen;    /* content generation: new whenever someone may write (deft_buffer_touch) */
 } deft_buffer;
 
 struct deft_tensor {
@@ -33,6 +34,11 @@ struct deft_tensor {
 deft_buffer *deft_buffer_new(size_t nbytes); /* uninitialized data; NULL on OOM */
 void deft_buffer_ref(deft_buffer *b);
 void deft_buffer_unref(deft_buffer *b);
+/* Gives b a fresh generation (process-wide unique): call before writing into a buffer that may
+ * have been read. New buffers, deft_tensor_ensure, deft_tensor_make_unique and the public
+ * deft_tensor_data do it, so (buffer, gen) identifies contents and a kernel may cache facts
+ * about a value it saw (ops/matmul_sparse.c caches "all finite"). */
+void deft_buffer_touch(deft_buffer *b);
 
 /* Checks dtype/rank/dims and computes the element count and byte size. Returns false with status
  * set (INVALID_ARGUMENT) when they are invalid or overflow. */

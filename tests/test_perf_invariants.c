@@ -618,6 +618,109 @@ START_TEST(intermediates_share_buffers) {
 }
 END_TEST
 
+
+/* The sparse product remembers that a variable's value is finite while the variable is
+ * unchanged (so batch-1 inference does not re-read the weights), and forgets it on every
+ * change: Assign in place, AssignAdd, deft_session_set_variable. A fed B is checked on every
+ * run, even when the caller writes through a pointer taken earlier. */
+static float first_out(deft_session *s, deft_output x, deft_tensor *xv, deft_output y,
+                       bool *sparse) {
+  deft_status *st = deft_status_new();
+  deft_tensor *out = NULL;
+  ck_assert_msg(deft_session_run(s, &x, &xv, 1, &y, &out, 1, NULL, 0, st), "%s",
+                deft_status_message(st));
+  float v = ((float *)deft_tensor_data(out))[0];
+  if (sparse) *sparse = step_of(s, y.op)->scratch != NULL;
+  deft_tensor_free(out);
+  deft_status_free(st);
+  return v;
+}
+
+START_TEST(sparse_matmul_finite_cache_follows_changes) {
+  deft_graph *g = deft_graph_new();
+  int64_t xd[2] = {1, 64}, wd[2] = {64, 16};
+  deft_tensor *w0 = deft_tensor_new(DEFT_FLOAT, wd, 2, NULL), *winf = deft_tensor_new(DEFT_FLOAT, wd, 2, NULL);
+  float *w0p = deft_tensor_data(w0), *wip = deft_tensor_data(winf);
+  for (int i = 0; i < 64 * 16; i++) w0p[i] = wip[i] = 0.25f;
+  wip[5 * 16] = INFINITY; /* row 5, column 0: x[5] is 0 */
+  deft_op *w = deft_variable_new(g, "w", deft_const(g, w0, "w0"), false);
+  deft_output x = deft_placeholder(g, DEFT_FLOAT, deft_shape_make(2, xd), "x");
+  deft_output y = deft_matmul(g, x, deft_variable_value(w), false, false, "y");
+  deft_output set_inf = deft_assign(g, deft_op_output(w, 0), deft_const(g, winf, "winf"), "set_inf");
+  deft_output set_fin = deft_assign(g, deft_op_output(w, 0), deft_const(g, w0, "wfin"), "set_fin");
+  deft_output add_inf = deft_assign_add(g, deft_op_output(w, 0), deft_const(g, winf, "dinf"), "add_inf");
+  deft_op *init = deft_global_variables_initializer(g, "init");
+  TU_ASSERT_STATUS(deft_graph_status(g), DEFT_OK, "");
+  deft_status *st = deft_status_new();
+  deft_session *s = deft_session_new(g, st);
+  ck_assert(deft_session_run(s, NULL, NULL, 0, NULL, NULL, 0, &init, 1, st));
+  deft_tensor *xv = deft_tensor_new(DEFT_FLOAT, xd, 2, NULL);
+  float *xp = deft_tensor_data(xv);
+  xp[0] = 1.0f; /* one nonzero of 64 */
+  bool sparse;
+  ck_assert_float_eq(first_out(s, x, xv, y, &sparse), 0.25f); /* checks and remembers W */
+  ck_assert(!sparse);
+  ck_assert_float_eq(first_out(s, x, xv, y, &sparse), 0.25f); /* sparse, W not re-read */
+  ck_assert(sparse);
+  /* Assign of another tensor: the variable shares that tensor's buffer */
+  ck_assert(deft_session_run(s, NULL, NULL, 0, NULL, NULL, 0, &set_inf.op, 1, st));
+  ck_assert(isnan(first_out(s, x, xv, y, NULL)));
+  ck_assert(deft_session_run(s, NULL, NULL, 0, NULL, NULL, 0, &set_fin.op, 1, st));
+  ck_assert_float_eq(first_out(s, x, xv, y, NULL), 0.25f);
+  ck_assert_float_eq(first_out(s, x, xv, y, NULL), 0.25f);
+  /* the variable owns its storage alone: Assign copies into it, AssignAdd updates in place */
+  ck_assert(deft_session_set_variable(s, w, w0, st));
+  ck_assert_float_eq(first_out(s, x, xv, y, NULL), 0.25f);
+  ck_assert_float_eq(first_out(s, x, xv, y, &sparse), 0.25f);
+  ck_assert(sparse);
+  ck_assert(deft_session_run(s, NULL, NULL, 0, NULL, NULL, 0, &set_inf.op, 1, st));
+  ck_assert(isnan(first_out(s, x, xv, y, NULL)));
+  ck_assert(deft_session_set_variable(s, w, w0, st));
+  ck_assert_float_eq(first_out(s, x, xv, y, NULL), 0.25f);
+  ck_assert_float_eq(first_out(s, x, xv, y, NULL), 0.25f);
+  ck_assert(deft_session_run(s, NULL, NULL, 0, NULL, NULL, 0, &add_inf.op, 1, st));
+  ck_assert(isnan(first_out(s, x, xv, y, NULL)));
+  ck_assert(deft_session_set_variable(s, w, w0, st));
+  ck_assert_float_eq(first_out(s, x, xv, y, NULL), 0.25f);
+  ck_assert_float_eq(first_out(s, x, xv, y, NULL), 0.25f);
+  ck_assert(deft_session_set_variable(s, w, winf, st));
+  ck_assert(isnan(first_out(s, x, xv, y, NULL)));
+  deft_session_free(s);
+  deft_graph_free(g);
+
+  /* B fed, then changed through the pointer taken before the runs */
+  g = deft_graph_new();
+  int64_t bd[2] = {64, 16};
+  x = deft_placeholder(g, DEFT_FLOAT, deft_shape_make(2, (int64_t[]){8, 64}), "x");
+  deft_output b = deft_placeholder(g, DEFT_FLOAT, deft_shape_make(2, bd), "b");
+  y = deft_matmul(g, x, b, false, false, "y");
+  s = deft_session_new(g, st);
+  deft_tensor *x8 = sparse_tensor(8, 64, 0.05, -1, 3u);
+  float *x8p = deft_tensor_data(x8);
+  for (int r = 0; r < 8; r++) x8p[r * 64 + 5] = 0.0f;
+  deft_tensor *bv = deft_tensor_new(DEFT_FLOAT, bd, 2, NULL);
+  float *bp = deft_tensor_data(bv);
+  for (int i = 0; i < 64 * 16; i++) bp[i] = 0.5f;
+  deft_output feeds[2] = {x, b};
+  deft_tensor *vals[2] = {x8, bv}, *out = NULL;
+  for (int run = 0; run < 3; run++) {
+    if (run == 2) bp[5 * 16] = INFINITY;
+    ck_assert(deft_session_run(s, feeds, vals, 2, &y, &out, 1, NULL, 0, st));
+    float v = ((float *)deft_tensor_data(out))[0];
+    ck_assert(run < 2 ? !isnan(v) : isnan(v));
+    deft_tensor_free(out);
+  }
+  deft_tensor_free(x8);
+  deft_tensor_free(bv);
+  deft_tensor_free(xv);
+  deft_tensor_free(w0);
+  deft_tensor_free(winf);
+  deft_status_free(st);
+  deft_session_free(s);
+  deft_graph_free(g);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("perf_invariants");
   TCase *tc = tcase_create("core");
@@ -633,6 +736,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, threaded_dense_matmul_matches_one_thread);
   tcase_add_test(tc, vector_matmul_matches_reference);
   tcase_add_test(tc, intermediates_share_buffers);
+  tcase_add_test(tc, sparse_matmul_finite_cache_follows_changes);
   suite_add_tcase(s, tc);
   return s;
 }
