@@ -7,23 +7,31 @@
  * reference to the variable. Every input is validated before anything is written, so a failed
  * update changes nothing; storage shared with a fetched value or a live snapshot is copied first
  * (copy-on-write). The arithmetic is done in T, in the order TF's kernels use. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3", "no-trapping-math", "no-math-errno")
+#endif
 #include <math.h>
 #include <string.h>
 
 #include "deft/ops.h"
 #include "deft/training_ops.h"
 #include "graph/graph_internal.h"
+#include "ops/math_internal.h"
 #include "ops/op_def.h"
 #include "runtime/tensor_internal.h"
 
 /* ---- the update loops, for T = float and T = double ---- */
 
+/* GD and Momentum (the ones that run every step) get SIMD clones; the storage they update is
+ * never the gradient's (make_unique copied it if it was shared), hence restrict. */
 #define DEFINE_UPDATES(T, SUF, SQRT)                                                            \
-  static void gd_##SUF(int64_t n, T *var, T alpha, const T *delta) {                            \
+  DEFT_SIMD_CLONES static void gd_##SUF(int64_t n, T *restrict var, T alpha,                    \
+                                        const T *restrict delta) {                              \
     for (int64_t i = 0; i < n; i++) var[i] -= delta[i] * alpha;                                 \
   }                                                                                             \
-  static void momentum_##SUF(int64_t n, T *var, T *accum, T lr, const T *grad, T momentum,      \
-                             bool nesterov) {                                                   \
+  DEFT_SIMD_CLONES static void momentum_##SUF(int64_t n, T *restrict var, T *restrict accum,    \
+                                              T lr, const T *restrict grad, T momentum,         \
+                                              bool nesterov) {                                  \
     for (int64_t i = 0; i < n; i++) {                                                           \
       accum[i] = accum[i] * momentum + grad[i];                                                 \
       if (nesterov) var[i] -= grad[i] * lr + accum[i] * momentum * lr;                          \
