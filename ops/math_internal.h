@@ -74,6 +74,9 @@ bool deft_math_cast_supported(deft_dtype t);
  * started. */
 typedef void (*deft_range_fn)(void *arg, int64_t begin, int64_t end);
 void deft_math_parallel_for(int threads, int64_t n, int64_t grain, deft_range_fn fn, void *arg);
+/* Brackets a session run that may use several threads (runtime/executor.c): between on and off
+ * the pool's idle workers spin rather than sleep. Calls nest and may come from several threads. */
+void deft_math_threads_active(bool on);
 
 /* ---- reductions (ops/reduce_ops.c) ---- */
 

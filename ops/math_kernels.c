@@ -21,7 +21,7 @@
 #include "runtime/tensor_internal.h"
 
 /* Elements per thread below which splitting a job does not pay. */
-#define GRAIN 32768
+#define GRAIN 131072
 
 enum { S_F32, S_F64, S_I32, S_I64, S_U8, S_BOOL, NSLOTS };
 

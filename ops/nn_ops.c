@@ -75,7 +75,7 @@ static inline double act_apply(act_kind k, double x, double alpha) {
 }
 
 /* Elements per thread below which splitting an activation does not pay. */
-#define ACT_GRAIN 16384
+#define ACT_GRAIN 131072
 
 typedef void (*act_f32_fn)(int64_t n, const float *x, float *y);
 typedef struct act_job {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ops/math_internal.h"
 #include "runtime/alloc.h"
 #include "runtime/session_internal.h"
 
@@ -587,8 +588,20 @@ static bool ref_arg(const deft_op *op, int input) {
   return false;
 }
 
+static bool plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_values,
+                     deft_tensor **fetch_values, deft_status *status);
+
 bool deft_plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_values,
                    deft_tensor **fetch_values, deft_status *status) {
+  bool threaded = s->threads > 1;
+  if (threaded) deft_math_threads_active(true);
+  bool ok = plan_run(s, p, feed_values, fetch_values, status);
+  if (threaded) deft_math_threads_active(false);
+  return ok;
+}
+
+static bool plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_values,
+                     deft_tensor **fetch_values, deft_status *status) {
   bool ok = true;
   for (int i = 0; i < p->nslots; i++) {
     p->slots[i].dead = false;
