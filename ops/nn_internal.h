@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "ops/op_def.h"
+
 void deft_nn_elu_f32(int64_t n, const float *x, float *y);
 void deft_nn_selu_f32(int64_t n, const float *x, float *y);
 void deft_nn_relu_f32(int64_t n, const float *x, float *y);
@@ -18,5 +20,18 @@ void deft_nn_bias_add_rows_f32(int64_t rows, int64_t ch, const float *x, const f
                                float *y);
 /* out[k] = sum over rows of x[r, k], accumulated in double in row order. */
 void deft_nn_col_sums_f32(int64_t rows, int64_t ch, const float *x, float *out);
+
+
+/* Defined in ops/nn_loss_ops.c, listed by the family table in ops/nn_ops.c. */
+void deft_nn_softmax_shape(deft_shape_ctx *c);
+void deft_nn_softmax_kernel(deft_kernel_ctx *c);
+void deft_nn_softmax_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx);
+void deft_nn_xent_shape(deft_shape_ctx *c);
+void deft_nn_xent_kernel(deft_kernel_ctx *c);
+void deft_nn_xent_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx);
+void deft_nn_in_top_k_shape(deft_shape_ctx *c);
+void deft_nn_in_top_k_kernel(deft_kernel_ctx *c);
+void deft_nn_in_top_k_v2_shape(deft_shape_ctx *c);
+void deft_nn_in_top_k_v2_kernel(deft_kernel_ctx *c);
 
 #endif

@@ -8,20 +8,10 @@
 
 #include "deft/ops.h"
 #include "graph/graph_internal.h"
+#include "ops/nn_internal.h"
 #include "ops/op_def.h"
 #include "runtime/tensor_internal.h"
 
-/* Used by the table in ops/nn_ops.c. */
-void deft_nn_softmax_shape(deft_shape_ctx *c);
-void deft_nn_softmax_kernel(deft_kernel_ctx *c);
-void deft_nn_softmax_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx);
-void deft_nn_xent_shape(deft_shape_ctx *c);
-void deft_nn_xent_kernel(deft_kernel_ctx *c);
-void deft_nn_xent_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx);
-void deft_nn_in_top_k_shape(deft_shape_ctx *c);
-void deft_nn_in_top_k_kernel(deft_kernel_ctx *c);
-void deft_nn_in_top_k_v2_shape(deft_shape_ctx *c);
-void deft_nn_in_top_k_v2_kernel(deft_kernel_ctx *c);
 
 static const char xent_no_second_derivative[] =
     "Currently there is no way to take the second derivative of "

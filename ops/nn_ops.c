@@ -625,17 +625,6 @@ static void tanh_grad_grad_fn(deft_graph *g, deft_op *op, const deft_output *gra
   dx[1] = deft_tanh_grad(g, a, grads[0], NULL);
 }
 
-/* ---- ops/nn_loss_ops.c ---- */
-void deft_nn_softmax_shape(deft_shape_ctx *c);
-void deft_nn_softmax_kernel(deft_kernel_ctx *c);
-void deft_nn_softmax_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx);
-void deft_nn_xent_shape(deft_shape_ctx *c);
-void deft_nn_xent_kernel(deft_kernel_ctx *c);
-void deft_nn_xent_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx);
-void deft_nn_in_top_k_shape(deft_shape_ctx *c);
-void deft_nn_in_top_k_kernel(deft_kernel_ctx *c);
-void deft_nn_in_top_k_v2_shape(deft_shape_ctx *c);
-void deft_nn_in_top_k_v2_kernel(deft_kernel_ctx *c);
 
 #define FLOATS "{float, double}"
 
