@@ -12,29 +12,28 @@
 
 #include "bench_common.h"
 
-/* Accuracy of the model (moving statistics) on uint8 images x and labels y, in chunks of 1,000
- * rows so that evaluation does not raise the process's peak memory. */
+/* Accuracy of the model (moving statistics) on uint8 images x and labels y, in batches of 1,000
+ * rows taken in order by a batcher, whose buffers are reused, so that evaluation does not raise
+ * the process's peak memory. */
 static double evaluate(deft_session *s, const bench_model *m, const deft_tensor *x8,
                        const deft_tensor *y, deft_status *st) {
   int64_t n = deft_tensor_dim(x8, 0);
+  deft_batcher *b = deft_batcher_new(x8, y, n < 1000 ? n : 1000, 0, st);
+  bench_check(st, "making the evaluation batcher");
+  deft_batcher_set_shuffle(b, false);
   double correct = 0;
-  for (int64_t r = 0; r < n; r += 1000) {
-    int64_t e = r + 1000 < n ? r + 1000 : n;
-    deft_tensor *c8 = deft_tensor_slice_rows(x8, r, e, st);
-    deft_tensor *cx = c8 ? deft_images_to_float(c8, st) : NULL;
-    deft_tensor *cy = cx ? deft_tensor_slice_rows(y, r, e, st) : NULL;
-    bench_check(st, "slicing the evaluation set");
+  const deft_tensor *cx, *cy;
+  while (deft_batcher_next(b, &cx, &cy, st)) {
     deft_output feeds[2] = {m->X, m->y};
-    deft_tensor *vals[2] = {cx, cy};
+    deft_tensor *vals[2] = {(deft_tensor *)cx, (deft_tensor *)cy};
     deft_tensor *acc = NULL;
     deft_session_run(s, feeds, vals, 2, &m->accuracy, &acc, 1, NULL, 0, st);
     bench_check(st, "evaluating accuracy");
-    correct += *(const float *)deft_tensor_data(acc) * (double)(e - r);
+    correct += *(const float *)deft_tensor_data(acc) * (double)deft_tensor_dim(cx, 0);
     deft_tensor_free(acc);
-    deft_tensor_free(c8);
-    deft_tensor_free(cx);
-    deft_tensor_free(cy);
   }
+  bench_check(st, "evaluating accuracy");
+  deft_batcher_free(b);
   return n ? correct / (double)n : 0.0;
 }
 

@@ -21,6 +21,7 @@
 
 #define IN_CHUNK ((size_t)1 << 16)
 #define FIRST_CAP ((size_t)1 << 22) /* first data buffer when the size cannot be checked up front */
+#define MAX_INFLATE_RATIO 1032u     /* deflate's largest expansion: 258 bytes from 2 bits */
 
 /* ---- a byte source: raw or gzip ---- */
 
@@ -224,45 +225,52 @@ static deft_tensor *tensor_uninit(deft_dtype dtype, const int64_t *dims, int ran
   return t;
 }
 
-/* Converts n big-endian elements of type ty from raw into t's buffer. */
-static void idx_convert(const idx_type *ty, const unsigned char *raw, int64_t n, deft_tensor *t) {
+/* Converts n big-endian elements of type ty, whose file bytes fill the start of t's buffer, into
+ * t's dtype in place. Widening types (byte and short to int32) go from the last element down, so
+ * no element's bytes are overwritten before they are read. */
+static void idx_convert_inplace(const idx_type *ty, int64_t n, deft_tensor *t) {
+  unsigned char *raw = t->buf ? t->buf->data : NULL;
   switch (ty->code) {
     case 0x08:
-      if (n) memcpy(deft_tensor_u8(t), raw, (size_t)n);
       break;
     case 0x09:
-      for (int64_t i = 0; i < n; i++) deft_tensor_i32(t)[i] = (int8_t)raw[i];
+      for (int64_t i = n - 1; i >= 0; i--) {
+        int32_t v = (int8_t)raw[i];
+        memcpy(raw + 4 * i, &v, 4);
+      }
       break;
     case 0x0b:
-      for (int64_t i = 0; i < n; i++)
-        deft_tensor_i32(t)[i] = (int16_t)(uint16_t)((unsigned)raw[2 * i] << 8 | raw[2 * i + 1]);
+      for (int64_t i = n - 1; i >= 0; i--) {
+        int32_t v = (int16_t)(uint16_t)((unsigned)raw[2 * i] << 8 | raw[2 * i + 1]);
+        memcpy(raw + 4 * i, &v, 4);
+      }
       break;
     case 0x0c:
-      for (int64_t i = 0; i < n; i++) deft_tensor_i32(t)[i] = (int32_t)be32(raw + 4 * i);
-      break;
     case 0x0d:
       for (int64_t i = 0; i < n; i++) {
         uint32_t u = be32(raw + 4 * i);
-        memcpy(&deft_tensor_f32(t)[i], &u, 4);
+        memcpy(raw + 4 * i, &u, 4);
       }
       break;
     case 0x0e:
       for (int64_t i = 0; i < n; i++) {
         uint64_t u = be64(raw + 8 * i);
-        memcpy(&deft_tensor_f64(t)[i], &u, 8);
+        memcpy(raw + 8 * i, &u, 8);
       }
       break;
   }
 }
 
-/* Reads exactly `want` data bytes into a buffer grown as data arrives (so a tiny file claiming
- * huge dims cannot make deft allocate much more than it holds), then checks for trailing bytes.
- * Returns the buffer (caller frees) or NULL with status set. */
-static unsigned char *idx_read_data(src *s, uint64_t want, bool size_known,
+/* Reads exactly `want` data bytes, then checks that no byte follows them. With dst != NULL the
+ * bytes go straight into dst (which holds at least want bytes) and dst is returned. Otherwise
+ * they go into a buffer grown as data arrives, so a small stream claiming huge dims cannot make
+ * deft allocate much more than it holds; the caller frees that buffer. Returns NULL with status
+ * set on failure. */
+static unsigned char *idx_read_data(src *s, uint64_t want, unsigned char *dst,
                                     deft_status *status) {
   uint64_t data_at = s->pos;
-  size_t cap = size_known || want < FIRST_CAP ? (size_t)want : FIRST_CAP;
-  unsigned char *buf = deft_malloc(cap);
+  size_t cap = dst || want < FIRST_CAP ? (size_t)want : FIRST_CAP;
+  unsigned char *buf = dst ? dst : deft_malloc(cap);
   if (!buf) goto oom;
   uint64_t got = 0;
   while (got < want) {
@@ -301,7 +309,7 @@ oom:
   deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "%s: out of memory reading %" PRIu64 " bytes",
                   s->path, want);
 fail:
-  deft_free(buf);
+  if (buf != dst) deft_free(buf);
   return NULL;
 }
 
@@ -376,14 +384,28 @@ deft_tensor *deft_idx_read(const char *path, deft_status *status) {
                     (uint64_t)st.st_size - header_len);
     goto done;
   }
-  raw = idx_read_data(&s, want, size_known, status);
-  if (!raw) goto done;
+  /* The data goes straight into the tensor when the file can hold it: a raw file's size was
+   * checked above, and deflate expands at most MAX_INFLATE_RATIO-fold, so a gzip file claiming
+   * more than that is read into a growing buffer first (and then fails as truncated). */
+  bool direct = size_known || (S_ISREG(st.st_mode) &&
+                               want <= (uint64_t)st.st_size * MAX_INFLATE_RATIO);
+  if (!direct) {
+    raw = idx_read_data(&s, want, NULL, status);
+    if (!raw) goto done;
+  }
   t = tensor_uninit(ty->dtype, dims, rank, status);
   if (!t) {
     deft_status_prefix(status, "%s", path);
     goto done;
   }
-  idx_convert(ty, raw, (int64_t)n, t);
+  unsigned char none;
+  if (direct && !idx_read_data(&s, want, want ? t->buf->data : &none, status)) {
+    deft_tensor_free(t);
+    t = NULL;
+    goto done;
+  }
+  if (!direct && want) memcpy(t->buf->data, raw, (size_t)want);
+  idx_convert_inplace(ty, (int64_t)n, t);
 done:
   deft_free(raw);
   src_close(&s);

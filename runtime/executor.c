@@ -486,7 +486,7 @@ static void deft_prof_add(const deft_op *op, double t) {
 
 static void pool_put(deft_plan *p, deft_buffer *b) {
   if (!b) return;
-  if (b->refcount != 1 || b->nstrings) {
+  if (!deft_buffer_exclusive(b) || b->nstrings) {
     deft_buffer_unref(b);
     return;
   }
@@ -758,7 +758,7 @@ deft_tensor *deft_kernel_output(deft_kernel_ctx *c, int i, deft_dtype dtype, con
   size_t nbytes;
   if (dtype != DEFT_STRING && deft_tensor_check_shape(dtype, dims, rank, &n, &nbytes, NULL)) {
     deft_buffer *b = sl->value.buf;
-    if (!(b && b->refcount == 1 && b->capacity >= nbytes && !b->nstrings)) {
+    if (!(b && deft_buffer_exclusive(b) && b->capacity >= nbytes && !b->nstrings)) {
       deft_buffer *nb = pool_take(p, nbytes);
       if (nb) {
         slot_drop(p, sl);

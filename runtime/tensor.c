@@ -111,7 +111,26 @@ deft_buffer *deft_buffer_new(size_t nbytes) {
   b->refcount = 1;
   b->capacity = nbytes;
   b->nstrings = 0;
+  b->base = NULL;
   deft_buffer_touch(b);
+  return b;
+}
+
+deft_buffer *deft_buffer_view(deft_buffer *base, size_t offset, size_t nbytes) {
+  assert(!base->nstrings && offset + nbytes <= base->capacity && offset % 64 == 0);
+  deft_buffer *b = deft_malloc(sizeof *b);
+  if (!b) return NULL;
+  while (base->base) { /* a view of a view points into the owning block */
+    offset += (size_t)((char *)base->data - (char *)base->base->data);
+    base = base->base;
+  }
+  deft_buffer_ref(base);
+  b->base = base;
+  b->refcount = 1;
+  b->capacity = nbytes;
+  b->data = (char *)base->data + offset;
+  b->nstrings = 0;
+  deft_buffer_touch(b); /* its own generation: a view is not its base */
   return b;
 }
 
@@ -123,6 +142,11 @@ void deft_buffer_unref(deft_buffer *b) {
   if (!b) return;
   assert(b->refcount > 0);
   if (--b->refcount > 0) return;
+  if (b->base) {
+    deft_buffer_unref(b->base);
+    deft_free(b);
+    return;
+  }
   if (b->nstrings) {
     deft_bytes *s = b->data;
     for (int64_t i = 0; i < b->nstrings; i++) deft_free(s[i].data);
@@ -182,7 +206,8 @@ bool deft_tensor_ensure(deft_tensor *t, deft_dtype dtype, const int64_t *dims, i
   size_t nbytes;
   if (!deft_tensor_check_shape(dtype, dims, rank, &n, &nbytes, status)) return false;
   deft_buffer *b = t->buf;
-  if (b && b->refcount == 1 && b->capacity >= nbytes && dtype != DEFT_STRING && !b->nstrings) {
+  if (b && deft_buffer_exclusive(b) && b->capacity >= nbytes && dtype != DEFT_STRING &&
+      !b->nstrings) {
     set_dims(t, dtype, dims, rank, n);
     deft_buffer_touch(b);
     return true;
@@ -215,7 +240,7 @@ void deft_tensor_set_shared(deft_tensor *dst, const deft_tensor *src) {
 }
 
 bool deft_tensor_make_unique(deft_tensor *t, deft_status *status) {
-  if (!t->buf || t->buf->refcount == 1) {
+  if (!t->buf || deft_buffer_exclusive(t->buf)) {
     deft_buffer_touch(t->buf);
     return true;
   }

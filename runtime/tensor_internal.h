@@ -13,13 +13,16 @@ typedef struct deft_bytes {
 } deft_bytes;
 
 /* A reference-counted, 64-byte-aligned block. For string tensors the block holds deft_bytes[]
- * and `nstrings` elements, freed with the block. */
+ * and `nstrings` elements, freed with the block. A view (base != NULL) owns no storage: data
+ * points inside base's block, which the view keeps referenced; a view is never written in place
+ * (see deft_buffer_exclusive). */
 typedef struct deft_buffer {
   int refcount;
   size_t capacity; /* bytes usable at data */
   void *data;
   int64_t nstrings;
   uint64_t gen;    /* content generation: new whenever someone may write (deft_buffer_touch) */
+  struct deft_buffer *base; /* the block a view points into; NULL for an owning buffer */
 } deft_buffer;
 
 struct deft_tensor {
@@ -33,6 +36,14 @@ struct deft_tensor {
 /* Buffers. */
 deft_buffer *deft_buffer_new(size_t nbytes); /* uninitialized data; NULL on OOM */
 void deft_buffer_ref(deft_buffer *b);
+/* A view of `nbytes` bytes at byte `offset` of base's data (base gains a reference); NULL on
+ * OOM. offset must keep data 64-byte aligned. */
+deft_buffer *deft_buffer_view(deft_buffer *base, size_t offset, size_t nbytes);
+/* True when b may be written in place: nobody else holds it and it is not a view into storage
+ * that others may read. */
+static inline bool deft_buffer_exclusive(const deft_buffer *b) {
+  return b->refcount == 1 && !b->base;
+}
 void deft_buffer_unref(deft_buffer *b);
 /* Gives b a fresh generation (process-wide unique): call before writing into a buffer that may
  * have been read. New buffers, deft_tensor_ensure, deft_tensor_make_unique and the public

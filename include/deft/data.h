@@ -30,8 +30,12 @@ DEFT_API deft_tensor *deft_npy_read(const char *path, deft_status *status);
  * name and renamed into place, so a failure never leaves a partial file at path. */
 DEFT_API bool deft_npy_write(const char *path, const deft_tensor *t, deft_status *status);
 
-/* Returns rows [begin, end) of t along dim 0 as a new tensor (copied). INVALID_ARGUMENT if t is a
- * scalar or the range is out of bounds. */
+/* Returns rows [begin, end) of t along dim 0 as a new tensor. When the rows start at a 64-byte
+ * boundary of t's data (row 0 always does) the result shares t's buffer, as deft_tensor_share
+ * does, and costs no copy: t may then be freed, the rows stay alive, and writing through either
+ * tensor's data is not allowed (a session never writes into a shared buffer). Otherwise, and for
+ * string tensors, the rows are copied. INVALID_ARGUMENT if t is a scalar or the range is out of
+ * bounds. */
 DEFT_API deft_tensor *deft_tensor_slice_rows(const deft_tensor *t, int64_t begin, int64_t end,
                                              deft_status *status);
 
@@ -65,6 +69,12 @@ DEFT_API void deft_batcher_free(deft_batcher *b);
 
 /* Number of batches per epoch. */
 DEFT_API int64_t deft_batcher_num_batches(const deft_batcher *b);
+
+/* shuffle == false makes every epoch that starts after this call go through the rows in order
+ * (batch i holds the rows that array_split gives it), for evaluating a model in batches whose
+ * buffers are reused; the random sequence is not advanced meanwhile. true (the default) restores
+ * shuffling. */
+DEFT_API void deft_batcher_set_shuffle(deft_batcher *b, bool shuffle);
 
 /* Produces the next batch of the current epoch into *xb and *yb (yb may be NULL). The tensors are
  * owned by the batcher and valid until the next call; their buffers are reused. Returns false at
