@@ -64,7 +64,7 @@ static void assign_kernel(deft_kernel_ctx *c) {
   if (deft_kernel_attr_bool(c, "validate_shape") && !check_declared(c, v, value)) return;
   deft_tensor *dst = &v->value;
   size_t bytes = deft_tensor_nbytes(value);
-  if (v->initialized && dst->buf && dst->buf->refcount == 1 && dst->dtype == value->dtype &&
+  if (v->initialized && dst->buf && deft_buffer_exclusive(dst->buf) && dst->dtype == value->dtype &&
       dst->dtype != DEFT_STRING && deft_tensor_nbytes(dst) == bytes) {
     deft_buffer_touch(dst->buf);
     memcpy(dst->buf->data, value->buf->data, bytes); /* keep the variable's own buffer */
