@@ -9,14 +9,7 @@
 #include "graph/graph_internal.h"
 #include "ops/op_def.h"
 
-/* Hot loops get AVX-512 (x86-64-v4) and AVX2 clones next to the baseline one, picked once at
- * load time (GCC's target_clones, an ELF ifunc); results are identical since contraction into
- * FMA is off in ISO C mode. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define DEFT_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
-#else
-#define DEFT_SIMD_CLONES
-#endif
+#include "runtime/simd.h" /* DEFT_SIMD_CLONES */
 
 /* ---- kernels (ops/math_kernels.c) ---- */
 

@@ -10,6 +10,7 @@
 
 #include "deft/data.h"
 #include "runtime/alloc.h"
+#include "runtime/simd.h"
 #include "runtime/tensor_internal.h"
 
 /* Product of dims[1..rank): the elements in one row along dim 0. */
@@ -73,10 +74,16 @@ deft_tensor *deft_tensor_slice_rows(const deft_tensor *t, int64_t begin, int64_t
   return r;
 }
 
-/* lut[v] = v / 255 as float, the same bits as computing the division per pixel (a table lookup
- * replaces a division per pixel, about 7% of a training epoch's time on MNIST). */
-static void scale_table(float lut[256]) {
-  for (int v = 0; v < 256; v++) lut[v] = (float)v / 255.0f;
+#define PREFETCH_ROWS 4 /* the gather asks for the row this many rows ahead */
+
+/* dst[i] = src[i] / 255 as float (an IEEE division, so every clone gives the same bits). The
+ * fixed-length inner loop is what -O2's vectorizer takes. */
+DEFT_SIMD_CLONES static void scale_u8(int64_t n, const uint8_t *restrict src,
+                                      float *restrict dst) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; k++) dst[i + k] = (float)src[i + k] / 255.0f;
+  for (; i < n; i++) dst[i] = (float)src[i] / 255.0f;
 }
 
 deft_tensor *deft_images_to_float(const deft_tensor *images, deft_status *status) {
@@ -98,11 +105,7 @@ deft_tensor *deft_images_to_float(const deft_tensor *images, deft_status *status
     deft_free(r);
     return NULL;
   }
-  float lut[256];
-  scale_table(lut);
-  const uint8_t *src = deft_tensor_u8(images);
-  float *dst = deft_tensor_f32(r);
-  for (int64_t i = 0; i < r->n; i++) dst[i] = lut[src[i]];
+  scale_u8(r->n, deft_tensor_u8(images), deft_tensor_f32(r));
   return r;
 }
 
@@ -219,13 +222,14 @@ void deft_batcher_set_shuffle(deft_batcher *b, bool shuffle) { b->in_order = !sh
 static void gather(const deft_tensor *src, const int64_t *perm, int64_t count, deft_tensor *dst) {
   int64_t per_row = row_elements(src);
   if (src->dtype == DEFT_UINT8 && dst->dtype == DEFT_FLOAT) {
-    float lut[256];
-    scale_table(lut);
     const uint8_t *s = deft_tensor_u8(src);
     float *d = deft_tensor_f32(dst);
     for (int64_t r = 0; r < count; r++) {
-      const uint8_t *row = s + perm[r] * per_row;
-      for (int64_t j = 0; j < per_row; j++) d[r * per_row + j] = lut[row[j]];
+      if (r + PREFETCH_ROWS < count) { /* rows come from random places: fetch ahead */
+        const uint8_t *ahead = s + perm[r + PREFETCH_ROWS] * per_row;
+        for (int64_t j = 0; j < per_row; j += 64) __builtin_prefetch(ahead + j);
+      }
+      scale_u8(per_row, s + perm[r] * per_row, d + r * per_row);
     }
     return;
   }
