@@ -445,7 +445,7 @@ fail:
 /* Development aid (off unless built with -DDEFT_EXEC_PROFILE): time per op, dumped at exit. */
 #include <stdlib.h>
 #include <time.h>
-typedef struct { const deft_op *op; double t; long n; } prof_ent;
+typedef struct { const deft_op *op; double t; long n; char type[32], name[96]; } prof_ent;
 static prof_ent prof_tab[4096];
 static int prof_n;
 static double deft_prof_now(void) {
@@ -464,7 +464,7 @@ static void prof_dump(void) {
   fprintf(stderr, "PROFILE total %.4f s\n", tot);
   for (int i = 0; i < prof_n; i++)
     fprintf(stderr, "%9.3f ms %6.2f%% %7ld %-22s %s\n", prof_tab[i].t * 1e3,
-            100 * prof_tab[i].t / tot, prof_tab[i].n, prof_tab[i].op->type, prof_tab[i].op->name);
+            100 * prof_tab[i].t / tot, prof_tab[i].n, prof_tab[i].type, prof_tab[i].name);
 }
 static void deft_prof_add(const deft_op *op, double t) {
   for (int i = 0; i < prof_n; i++)
@@ -474,7 +474,11 @@ static void deft_prof_add(const deft_op *op, double t) {
       return;
     }
   if (prof_n == 0) atexit(prof_dump);
-  if (prof_n < 4096) prof_tab[prof_n++] = (prof_ent){op, t, 1};
+  if (prof_n == 4096) return;
+  prof_ent *e = &prof_tab[prof_n++]; /* names copied: the graph may be gone at exit */
+  *e = (prof_ent){op, t, 1, "", ""};
+  snprintf(e->type, sizeof e->type, "%s", op->type);
+  snprintf(e->name, sizeof e->name, "%s", op->name);
 }
 #endif
 
