@@ -25,8 +25,11 @@ DEFT_API deft_session *deft_session_new(deft_graph *g, deft_status *status);
 /* Frees s and its variables' values. Accepts NULL. */
 DEFT_API void deft_session_free(deft_session *s);
 
-/* Sets the number of threads used by kernels (OpenBLAS's GEMMs and deft's own elementwise work).
- * n < 1 means 1. The default is 1. */
+/* Sets the number of threads the session's kernels use: MatMul splits each product over them (one
+ * single-threaded OpenBLAS call per piece; a session sets OpenBLAS's own thread count to 1, since
+ * OpenBLAS's threads spin between calls and compete with deft's), and large elementwise, bias
+ * and update work is split too. With n == 1 everything runs on the calling thread. n < 1 means 1.
+ * The default is 1. */
 DEFT_API void deft_session_set_threads(deft_session *s, int n);
 
 /* Runs the graph.
