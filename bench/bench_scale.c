@@ -11,6 +11,9 @@
  *   first     the imported graph's first training step at batch 200 (plan compilation, buffer
  *             allocation);
  *   step      a steady-state training step (median of 5), for reference.
+ * Each depth is measured REPS times, each time from scratch; every phase and the total are
+ * reported as medians over the repetitions (the machine is shared, and single runs of the
+ * allocation-heavy phases vary by 2x).
  * The imported graph is the one that runs, so the pipeline is the one a user of saved graphs
  * follows: build, differentiate, export, import, run.
  *
@@ -23,13 +26,21 @@
 #include "bench_common.h"
 #include "deft/io.h"
 
-static void report(int depth, const char *phase, double s) {
-  char name[64];
-  snprintf(name, sizeof name, "deft.scale.d%d.%s", depth, phase);
-  bench_result(name, s * 1e3, "ms", NULL);
-}
+#define REPS 5
 
-static void measure(int depth) {
+enum { BUILD, GRAD, APPLY, EXPORT, IMPORT, SESSION, FIRST, TOTAL, STEP, NPHASES };
+static const char *const phase_names[NPHASES] = {"build",   "gradients", "apply",
+                                                 "export",  "import",    "session",
+                                                 "first",   "total",     "step"};
+
+/* One measurement of one depth. */
+typedef struct {
+  double t[NPHASES]; /* seconds */
+  int ops, variables;
+  double meta_mib;
+} scale_run;
+
+static void measure(int depth, scale_run *out) {
   deft_status *st = deft_status_new();
   double t0 = bench_now();
   deft_graph *g = deft_graph_new();
@@ -141,22 +152,12 @@ static void measure(int depth) {
   }
   double t_step = bench_median(steps, 5);
 
-  report(depth, "build", t_build);
-  report(depth, "gradients", t_grad);
-  report(depth, "apply", t_apply);
-  report(depth, "export", t_export);
-  report(depth, "import", t_import);
-  report(depth, "session", t_session);
-  report(depth, "first", t_first);
-  report(depth, "total",
-         t_build + t_grad + t_apply + t_export + t_import + t_session + t_first);
-  report(depth, "step", t_step);
-  char name[64], extra[64];
-  snprintf(name, sizeof name, "deft.scale.d%d.ops", depth);
-  snprintf(extra, sizeof extra, "variables=%d", nv);
-  bench_result(name, deft_graph_num_ops(g), "ops", extra);
-  snprintf(name, sizeof name, "deft.scale.d%d.meta_size", depth);
-  bench_result(name, file_mib, "MiB", NULL);
+  *out = (scale_run){.t = {t_build, t_grad, t_apply, t_export, t_import, t_session, t_first,
+                            t_build + t_grad + t_apply + t_export + t_import + t_session + t_first,
+                            t_step},
+                      .ops = deft_graph_num_ops(g),
+                      .variables = nv,
+                      .meta_mib = file_mib};
 
   deft_tensor_free(xb);
   deft_tensor_free(ybt);
@@ -168,13 +169,37 @@ static void measure(int depth) {
   deft_status_free(st);
 }
 
+/* Measures `depth` REPS times and prints the medians. */
+static void measure_depth(int depth) {
+  scale_run runs[REPS];
+  for (int r = 0; r < REPS; r++) measure(depth, &runs[r]);
+  for (int ph = 0; ph < NPHASES; ph++) {
+    double v[REPS], lo = 1e30, hi = 0;
+    for (int r = 0; r < REPS; r++) {
+      v[r] = runs[r].t[ph] * 1e3;
+      lo = v[r] < lo ? v[r] : lo;
+      hi = v[r] > hi ? v[r] : hi;
+    }
+    char name[64], extra[64];
+    snprintf(name, sizeof name, "deft.scale.d%d.%s", depth, phase_names[ph]);
+    snprintf(extra, sizeof extra, "min=%.4g max=%.4g reps=%d", lo, hi, REPS);
+    bench_result(name, bench_median(v, REPS), "ms", extra);
+  }
+  char name[64], extra[64];
+  snprintf(name, sizeof name, "deft.scale.d%d.ops", depth);
+  snprintf(extra, sizeof extra, "variables=%d", runs[0].variables);
+  bench_result(name, runs[0].ops, "ops", extra);
+  snprintf(name, sizeof name, "deft.scale.d%d.meta_size", depth);
+  bench_result(name, runs[0].meta_mib, "MiB", NULL);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1) {
-    for (int i = 1; i < argc; i++) measure(atoi(argv[i]));
+    for (int i = 1; i < argc; i++) measure_depth(atoi(argv[i]));
   } else {
-    measure(10);
-    measure(100);
-    measure(1000);
+    measure_depth(10);
+    measure_depth(100);
+    measure_depth(1000);
   }
   return 0;
 }

@@ -12,6 +12,11 @@ uint64_t deft_hash_bytes(const void *p, size_t n) {
     h ^= s[i];
     h *= 1099511628211ull;
   }
+  /* FNV's low bits cluster for names that differ only near the end ("..._1", "..._2"); the
+   * table indexes by the low bits, so mix the high bits down (a murmur3-style finalizer). */
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
   return h;
 }
 
@@ -48,7 +53,7 @@ deft_strmap_entry *deft_strmap_insert(deft_strmap *m, const char *key, size_t le
   deft_strmap_entry *e = deft_strmap_find(m, key, len);
   if (created) *created = false;
   if (e) return e;
-  if ((m->count + 1) * 4 > m->cap * 3 && !grow(m)) return NULL;
+  if ((m->count + 1) * 2 > m->cap && !grow(m)) return NULL; /* load <= 1/2: short probes */
   char *k = deft_strndup(key, len);
   if (!k) return NULL;
   uint64_t h = deft_hash_bytes(key, len);
