@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-unsigned char *read_bytes(const char *path, size_t *len) {
+unsigned char *cku_read_bytes(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
   fseek(f, 0, SEEK_END);
@@ -20,7 +20,7 @@ unsigned char *read_bytes(const char *path, size_t *len) {
   return b;
 }
 
-void write_bytes(const char *path, const void *data, size_t len) {
+void cku_write_bytes(const char *path, const void *data, size_t len) {
   FILE *f = fopen(path, "wb");
   ck_assert_ptr_nonnull(f);
   ck_assert_int_eq(fwrite(data, 1, len, f), len);
@@ -28,7 +28,7 @@ void write_bytes(const char *path, const void *data, size_t len) {
 }
 
 /* A fresh directory under the test's temporary directory. */
-const char *fresh_dir(const char *name) {
+const char *cku_fresh_dir(const char *name) {
   static char path[1024];
   snprintf(path, sizeof path, "%s/%s", tu_tmpdir(), name);
   char cmd[1200];
@@ -39,7 +39,7 @@ const char *fresh_dir(const char *name) {
 }
 
 /* Counts directory entries whose name contains "tempstate" or ".tmp". */
-int count_temp_files(const char *dir) {
+int cku_count_temp_files(const char *dir) {
   DIR *d = opendir(dir);
   ck_assert_ptr_nonnull(d);
   int n = 0;
@@ -50,7 +50,7 @@ int count_temp_files(const char *dir) {
   return n;
 }
 
-deft_tensor *float_tensor(const int64_t *dims, int rank, const float *v) {
+deft_tensor *cku_float_tensor(const int64_t *dims, int rank, const float *v) {
   deft_tensor *t = deft_tensor_new(DEFT_FLOAT, dims, rank, NULL);
   ck_assert_ptr_nonnull(t);
   memcpy(deft_tensor_data(t), v, deft_tensor_nbytes(t));
@@ -58,7 +58,7 @@ deft_tensor *float_tensor(const int64_t *dims, int rank, const float *v) {
 }
 
 /* Writes one tensor key -> t at prefix. */
-void save_one(const char *prefix, const char *key, const deft_tensor *t) {
+void cku_save_one(const char *prefix, const char *key, const deft_tensor *t) {
   deft_status *s = deft_status_new();
   deft_bundle_writer *w = deft_bundle_writer_new(prefix, s);
   ck_assert_ptr_nonnull(w);
@@ -69,14 +69,14 @@ void save_one(const char *prefix, const char *key, const deft_tensor *t) {
 }
 
 /* The worked example of TF_FORMATS 4.5: tensor "v", float [2] = {1, 2}. */
-void save_example(const char *prefix) {
+void cku_save_example(const char *prefix) {
   int64_t dims[1] = {2};
-  deft_tensor *t = float_tensor(dims, 1, (const float[]){1.0f, 2.0f});
-  save_one(prefix, "v", t);
+  deft_tensor *t = cku_float_tensor(dims, 1, (const float[]){1.0f, 2.0f});
+  cku_save_one(prefix, "v", t);
   deft_tensor_free(t);
 }
 
-deft_bundle_reader *open_ok(const char *prefix) {
+deft_bundle_reader *cku_open_ok(const char *prefix) {
   deft_status *s = deft_status_new();
   deft_bundle_reader *r = deft_bundle_reader_open(prefix, s);
   ck_assert_msg(r != NULL, "%s: %s", prefix, deft_status_message(s));
@@ -84,7 +84,7 @@ deft_bundle_reader *open_ok(const char *prefix) {
   return r;
 }
 
-double read_scalar(deft_bundle_reader *r, const char *key) {
+double cku_read_scalar(deft_bundle_reader *r, const char *key) {
   deft_status *s = deft_status_new();
   deft_tensor *t = deft_bundle_reader_read(r, key, s);
   ck_assert_msg(t != NULL, "%s", deft_status_message(s));
@@ -96,7 +96,7 @@ double read_scalar(deft_bundle_reader *r, const char *key) {
 }
 
 /* Reads every tensor (which verifies every CRC) and returns how many there were. */
-int read_all(deft_bundle_reader *r) {
+int cku_read_all(deft_bundle_reader *r) {
   deft_status *s = deft_status_new();
   for (int i = 0; i < deft_bundle_reader_num_entries(r); i++) {
     deft_tensor *t = deft_bundle_reader_read(r, deft_bundle_reader_key(r, i), s);

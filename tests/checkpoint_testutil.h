@@ -1,6 +1,7 @@
 /* tests/checkpoint_testutil.h - helpers shared by the checkpoint suites (test_checkpoint_format.c,
  * test_checkpoint_errors.c, test_checkpoint_state.c): whole files, fresh directories, leftover
- * temporary files, and small bundle writes and reads. Defined in tests/checkpoint_testutil.c. */
+ * temporary files, and small bundle writes and reads. Defined in tests/checkpoint_testutil.c;
+ * the functions carry the prefix cku_, since they are linked into every test executable. */
 #ifndef DEFT_TESTS_CHECKPOINT_TESTUTIL_H
 #define DEFT_TESTS_CHECKPOINT_TESTUTIL_H
 
@@ -11,33 +12,33 @@
 #include "testutil.h"
 
 /* The whole file at path (malloc'ed, one spare byte at the end), or NULL if it cannot be opened. */
-unsigned char *read_bytes(const char *path, size_t *len);
+unsigned char *cku_read_bytes(const char *path, size_t *len);
 
 /* Replaces the file at path with len bytes of data. */
-void write_bytes(const char *path, const void *data, size_t len);
+void cku_write_bytes(const char *path, const void *data, size_t len);
 
 /* A fresh directory under the test's temporary directory (static buffer). */
-const char *fresh_dir(const char *name);
+const char *cku_fresh_dir(const char *name);
 
 /* Counts directory entries whose name contains "tempstate" or ".tmp". */
-int count_temp_files(const char *dir);
+int cku_count_temp_files(const char *dir);
 
 /* A float tensor of the given shape holding v. */
-deft_tensor *float_tensor(const int64_t *dims, int rank, const float *v);
+deft_tensor *cku_float_tensor(const int64_t *dims, int rank, const float *v);
 
 /* Writes one tensor key -> t at prefix. */
-void save_one(const char *prefix, const char *key, const deft_tensor *t);
+void cku_save_one(const char *prefix, const char *key, const deft_tensor *t);
 
 /* Saves the worked example of TF_FORMATS 4.5 at prefix: tensor "v", float [2] = {1, 2}. */
-void save_example(const char *prefix);
+void cku_save_example(const char *prefix);
 
 /* Opens the bundle at prefix; the test fails if it cannot. */
-deft_bundle_reader *open_ok(const char *prefix);
+deft_bundle_reader *cku_open_ok(const char *prefix);
 
 /* The value of the one-element tensor key, as a double. */
-double read_scalar(deft_bundle_reader *r, const char *key);
+double cku_read_scalar(deft_bundle_reader *r, const char *key);
 
 /* Reads every tensor (which verifies every CRC) and returns how many there were. */
-int read_all(deft_bundle_reader *r);
+int cku_read_all(deft_bundle_reader *r);
 
 #endif

@@ -12,16 +12,16 @@
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 
-double urand(void) {
+double mtu_urand(void) {
   rng ^= rng << 13;
   rng ^= rng >> 7;
   rng ^= rng << 17;
   return (double)(rng >> 11) / 9007199254740992.0;
 }
 
-bool is_int(deft_dtype t) { return t == DEFT_INT32 || t == DEFT_INT64 || t == DEFT_UINT8; }
+bool mtu_is_int(deft_dtype t) { return t == DEFT_INT32 || t == DEFT_INT64 || t == DEFT_UINT8; }
 
-void set_elem(deft_tensor *t, int64_t i, double v) {
+void mtu_set_elem(deft_tensor *t, int64_t i, double v) {
   switch (t->dtype) {
     case DEFT_FLOAT: deft_tensor_f32(t)[i] = (float)v; break;
     case DEFT_DOUBLE: deft_tensor_f64(t)[i] = v; break;
@@ -35,28 +35,28 @@ void set_elem(deft_tensor *t, int64_t i, double v) {
 
 /* A tensor of dtype/shape with values uniform in [lo, hi] (integers for integer dtypes or when
  * `whole`); `nonzero` keeps values at least 0.5 (1 for integers) away from zero. */
-deft_tensor *rand_tensor(deft_dtype dt, deft_shape s, double lo, double hi, bool whole,
+deft_tensor *mtu_rand_tensor(deft_dtype dt, deft_shape s, double lo, double hi, bool whole,
                          bool nonzero) {
   deft_tensor *t = deft_tensor_new(dt, s.dims, s.rank, NULL);
   ck_assert_ptr_nonnull(t);
   for (int64_t i = 0; i < t->n; i++) {
-    double v = lo + (hi - lo) * urand();
-    if (whole || is_int(dt)) v = floor(v + 0.5);
+    double v = lo + (hi - lo) * mtu_urand();
+    if (whole || mtu_is_int(dt)) v = floor(v + 0.5);
     if (nonzero && fabs(v) < 0.5) v = v < 0 ? -1 : 1;
-    set_elem(t, i, v);
+    mtu_set_elem(t, i, v);
   }
   return t;
 }
 
-deft_tensor *from_values(deft_dtype dt, deft_shape s, const double *v) {
+deft_tensor *mtu_from_values(deft_dtype dt, deft_shape s, const double *v) {
   deft_tensor *t = deft_tensor_new(dt, s.dims, s.rank, NULL);
   ck_assert_ptr_nonnull(t);
-  for (int64_t i = 0; i < t->n; i++) set_elem(t, i, v[i]);
+  for (int64_t i = 0; i < t->n; i++) mtu_set_elem(t, i, v[i]);
   return t;
 }
 
 /* Runs `fetch` with feeds; returns the value or NULL with st set. */
-deft_tensor *run(deft_graph *g, deft_output fetch, const deft_output *feeds,
+deft_tensor *mtu_run(deft_graph *g, deft_output fetch, const deft_output *feeds,
                  deft_tensor *const *vals, int nfeeds, int threads, deft_status *st) {
   deft_session *s = deft_session_new(g, st);
   if (!s) return NULL;
@@ -67,17 +67,17 @@ deft_tensor *run(deft_graph *g, deft_output fetch, const deft_output *feeds,
   return out;
 }
 
-deft_tensor *run_ok(deft_graph *g, deft_output fetch, const deft_output *feeds,
+deft_tensor *mtu_run_ok(deft_graph *g, deft_output fetch, const deft_output *feeds,
                     deft_tensor *const *vals, int nfeeds) {
   deft_status *st = deft_status_new();
   ck_assert_msg(deft_graph_ok(g), "build failed: %s", deft_status_message(deft_graph_status(g)));
-  deft_tensor *out = run(g, fetch, feeds, vals, nfeeds, 1, st);
+  deft_tensor *out = mtu_run(g, fetch, feeds, vals, nfeeds, 1, st);
   ck_assert_msg(out != NULL, "run failed: %s", deft_status_message(st));
   deft_status_free(st);
   return out;
 }
 
-const char *np_dtype(deft_dtype t) {
+const char *mtu_np_dtype(deft_dtype t) {
   switch (t) {
     case DEFT_FLOAT: return "float32";
     case DEFT_DOUBLE: return "float64";
@@ -100,7 +100,7 @@ static void write_doubles(const char *path, const deft_tensor *t) {
   fclose(f);
 }
 
-void np_run(np_case *cases, int n) {
+void mtu_np_run(np_case *cases, int n) {
   static int batch;
   batch++;
   const char *dir = tu_tmpdir();
@@ -134,7 +134,7 @@ void np_run(np_case *cases, int n) {
       strcat(shape, ")");
       len += (size_t)snprintf(script + len, cap - len, "%c = load(d + '/b%d_c%d_%d.bin', %s, '%s')\n",
                               names[i], batch, k, i, shape,
-                              cases[k].f64 ? "float64" : np_dtype(t->dtype));
+                              cases[k].f64 ? "float64" : mtu_np_dtype(t->dtype));
     }
     /* f64 cases: computed in float64, then rounded once to float32 */
     len += (size_t)snprintf(script + len, cap - len, "save(d + '/b%d_c%d_out.bin', %s%s%s)\n",
@@ -168,13 +168,13 @@ void np_run(np_case *cases, int n) {
   }
 }
 
-void np_free(np_case *cases, int n) {
+void mtu_np_free(np_case *cases, int n) {
   for (int k = 0; k < n; k++) deft_tensor_free(cases[k].want);
 }
 
 /* Checks got against want (float64): shapes equal; |g - w| <= atol + rtol |w|; NaNs and
  * infinities must match. */
-void check_close(const deft_tensor *got, const deft_tensor *want, double rtol, double atol,
+void mtu_check_close(const deft_tensor *got, const deft_tensor *want, double rtol, double atol,
                  const char *label) {
   char a[128], b[128];
   ck_assert_msg(got->rank == want->rank, "%s: rank %d vs %d (%s vs %s)", label, got->rank,
@@ -199,10 +199,10 @@ void check_close(const deft_tensor *got, const deft_tensor *want, double rtol, d
   }
 }
 
-double rtol_of(deft_dtype t) {
+double mtu_rtol_of(deft_dtype t) {
   return t == DEFT_FLOAT ? 2e-6 : t == DEFT_DOUBLE ? 1e-13 : 0;
 }
 
-deft_output ph(deft_graph *g, deft_dtype dt, deft_shape s, const char *name) {
+deft_output mtu_ph(deft_graph *g, deft_dtype dt, deft_shape s, const char *name) {
   return deft_placeholder(g, dt, s, name);
 }

@@ -28,7 +28,7 @@ static void save_version(const char *prefix, int version, bool extra, deft_statu
                          bool expect_ok) {
   float v[1000];
   for (int i = 0; i < 1000; i++) v[i] = (float)(i * version);
-  deft_tensor *w = float_tensor((const int64_t[]){1000}, 1, v);
+  deft_tensor *w = cku_float_tensor((const int64_t[]){1000}, 1, v);
   deft_tensor *str = deft_tensor_scalar_string(version == 1 ? "old" : "new");
   deft_bundle_writer *bw = deft_bundle_writer_new(prefix, s);
   ck_assert(deft_bundle_writer_add(bw, "w", w, s));
@@ -42,7 +42,7 @@ static void save_version(const char *prefix, int version, bool extra, deft_statu
 }
 
 static void assert_version(const char *prefix, int version, int entries) {
-  deft_bundle_reader *r = open_ok(prefix);
+  deft_bundle_reader *r = cku_open_ok(prefix);
   ck_assert_int_eq(deft_bundle_reader_num_entries(r), entries);
   deft_status *s = deft_status_new();
   deft_tensor *w = deft_bundle_reader_read(r, "w", s), *str = deft_bundle_reader_read(r, "s", s);
@@ -56,7 +56,7 @@ static void assert_version(const char *prefix, int version, int entries) {
 }
 
 START_TEST(atomic_save_failure_keeps_previous) {
-  const char *d = fresh_dir("atomic");
+  const char *d = cku_fresh_dir("atomic");
   char dir[1024], prefix[1100], probe[1100], path[1200];
   snprintf(dir, sizeof dir, "%s", d);
   snprintf(prefix, sizeof prefix, "%s/model.ckpt", dir);
@@ -83,32 +83,32 @@ START_TEST(atomic_save_failure_keeps_previous) {
     save_version(prefix, 2, true, s, false);
     deft_bundle_test_fail_after_bytes(-1);
     TU_ASSERT_STATUS(s, DEFT_INTERNAL, "injected", "tempstate", "model.ckpt");
-    ck_assert_int_eq(count_temp_files(dir), 0);
+    ck_assert_int_eq(cku_count_temp_files(dir), 0);
     assert_version(prefix, 1, 2);
   }
   deft_bundle_test_fail_after_bytes(total); /* exactly enough */
   save_version(prefix, 2, true, s, true);
   deft_bundle_test_fail_after_bytes(-1);
   assert_version(prefix, 2, 3);
-  ck_assert_int_eq(count_temp_files(dir), 0);
+  ck_assert_int_eq(cku_count_temp_files(dir), 0);
   deft_status_free(s);
 }
 END_TEST
 
 START_TEST(atomic_rename_failure_restores_data) {
-  const char *d = fresh_dir("rename");
+  const char *d = cku_fresh_dir("rename");
   char dir[1024], prefix[1100], path[1200];
   snprintf(dir, sizeof dir, "%s", d);
   snprintf(prefix, sizeof prefix, "%s/ck", dir);
   snprintf(path, sizeof path, "%s.data-00000-of-00001", prefix);
-  write_bytes(path, "OLD", 3);
+  cku_write_bytes(path, "OLD", 3);
   snprintf(path, sizeof path, "%s.index", prefix); /* a non-empty directory: rename onto it fails */
   ck_assert_int_eq(mkdir(path, 0755), 0);
   snprintf(path, sizeof path, "%s.index/x", prefix);
-  write_bytes(path, "x", 1);
+  cku_write_bytes(path, "x", 1);
   deft_status *s = deft_status_new();
   int64_t dims[1] = {2};
-  deft_tensor *t = float_tensor(dims, 1, (const float[]){1, 2});
+  deft_tensor *t = cku_float_tensor(dims, 1, (const float[]){1, 2});
   deft_bundle_writer *w = deft_bundle_writer_new(prefix, s);
   ck_assert(deft_bundle_writer_add(w, "v", t, s));
   ck_assert(!deft_bundle_writer_finish(w, s));
@@ -117,11 +117,11 @@ START_TEST(atomic_rename_failure_restores_data) {
   deft_bundle_writer_free(w);
   snprintf(path, sizeof path, "%s.data-00000-of-00001", prefix);
   size_t len;
-  unsigned char *b = read_bytes(path, &len);
+  unsigned char *b = cku_read_bytes(path, &len);
   ck_assert_int_eq(len, 3);
   ck_assert_mem_eq(b, "OLD", 3);
   free(b);
-  ck_assert_int_eq(count_temp_files(dir), 0);
+  ck_assert_int_eq(cku_count_temp_files(dir), 0);
   /* without a previous data file, none is left behind */
   unlink(path);
   w = deft_bundle_writer_new(prefix, s);
@@ -129,7 +129,7 @@ START_TEST(atomic_rename_failure_restores_data) {
   ck_assert(!deft_bundle_writer_finish(w, s));
   deft_bundle_writer_free(w);
   ck_assert(!file_exists(path));
-  ck_assert_int_eq(count_temp_files(dir), 0);
+  ck_assert_int_eq(cku_count_temp_files(dir), 0);
   deft_tensor_free(t);
   deft_status_free(s);
 }
@@ -140,21 +140,21 @@ END_TEST
 /* Saves the worked example at <dir>/P and returns the prefix (static buffer). */
 static const char *example_in(const char *name) {
   static char prefix[1100];
-  snprintf(prefix, sizeof prefix, "%s/P", fresh_dir(name));
-  save_example(prefix);
+  snprintf(prefix, sizeof prefix, "%s/P", cku_fresh_dir(name));
+  cku_save_example(prefix);
   return prefix;
 }
 
 /* Rewrites byte `at` of file path (xor with x), or truncates it to `at` bytes when x is 0. */
 static void damage(const char *path, size_t at, unsigned char x) {
   size_t len;
-  unsigned char *b = read_bytes(path, &len);
+  unsigned char *b = cku_read_bytes(path, &len);
   ck_assert_ptr_nonnull(b);
   if (x) {
     ck_assert_int_lt(at, len);
     b[at] ^= x;
   }
-  write_bytes(path, b, x ? len : at);
+  cku_write_bytes(path, b, x ? len : at);
   free(b);
 }
 
@@ -170,7 +170,7 @@ static void expect_open_error(const char *prefix, deft_code code, const char *co
 
 START_TEST(error_missing_and_damaged_index) {
   char prefix[1100], index[1200];
-  snprintf(prefix, sizeof prefix, "%s/nothing", fresh_dir("missing"));
+  snprintf(prefix, sizeof prefix, "%s/nothing", cku_fresh_dir("missing"));
   EXPECT_OPEN_ERROR(prefix, DEFT_NOT_FOUND, "nothing.index");
 
   snprintf(prefix, sizeof prefix, "%s", example_in("magic"));
@@ -203,9 +203,9 @@ START_TEST(error_missing_and_damaged_index) {
   snprintf(prefix, sizeof prefix, "%s", example_in("varint"));
   snprintf(index, sizeof index, "%s.index", prefix);
   size_t len;
-  unsigned char *b = read_bytes(index, &len);
+  unsigned char *b = cku_read_bytes(index, &len);
   memset(b + 73, 0xff, 40); /* footer handles: a varint that never ends */
-  write_bytes(index, b, len);
+  cku_write_bytes(index, b, len);
   free(b);
   EXPECT_OPEN_ERROR(prefix, DEFT_DATA_LOSS, index, "varint", "offset");
 }
@@ -217,7 +217,7 @@ START_TEST(error_data_and_keys) {
   snprintf(data, sizeof data, "%s.data-00000-of-00001", prefix);
   damage(data, 5, 0x40);
   deft_status *s = deft_status_new();
-  deft_bundle_reader *r = open_ok(prefix);
+  deft_bundle_reader *r = cku_open_ok(prefix);
   ck_assert_ptr_null(deft_bundle_reader_read(r, "v", s));
   TU_ASSERT_STATUS(s, DEFT_DATA_LOSS, "checkpoint tensor 'v'", data, "crc32c mismatch");
   ck_assert_ptr_null(deft_bundle_reader_read(r, "dense/kernel", s));
@@ -227,7 +227,7 @@ START_TEST(error_data_and_keys) {
   deft_bundle_reader_free(r);
 
   damage(data, 4, 0); /* shorter than the entry says */
-  r = open_ok(prefix);
+  r = cku_open_ok(prefix);
   ck_assert_ptr_null(deft_bundle_reader_read(r, "v", s));
   TU_ASSERT_STATUS(s, DEFT_DATA_LOSS, "'v'", "beyond the end");
   deft_bundle_reader_free(r);
@@ -241,9 +241,9 @@ END_TEST
 START_TEST(error_writer_misuse_and_unwritable) {
   deft_status *s = deft_status_new();
   char dir[1024], prefix[1100];
-  snprintf(dir, sizeof dir, "%s", fresh_dir("misuse"));
+  snprintf(dir, sizeof dir, "%s", cku_fresh_dir("misuse"));
   snprintf(prefix, sizeof prefix, "%s/afile", dir);
-  write_bytes(prefix, "x", 1);
+  cku_write_bytes(prefix, "x", 1);
   snprintf(prefix, sizeof prefix, "%s/afile/ck", dir); /* a file where a directory should be */
   deft_tensor *t = deft_tensor_scalar_int64(5);
   ck_assert_ptr_null(deft_bundle_writer_new("", s));
@@ -287,9 +287,9 @@ START_TEST(error_writer_misuse_and_unwritable) {
   TU_ASSERT_STATUS(s, DEFT_INVALID_ARGUMENT, "duplicate", "'k123'");
   ck_assert(deft_bundle_writer_finish(w, s));
   deft_bundle_writer_free(w);
-  deft_bundle_reader *r = open_ok(prefix);
+  deft_bundle_reader *r = cku_open_ok(prefix);
   ck_assert_int_eq(deft_bundle_reader_num_entries(r), 300);
-  ck_assert(read_scalar(r, "k299") == 5);
+  ck_assert(cku_read_scalar(r, "k299") == 5);
   deft_bundle_reader_free(r);
   deft_bundle_writer_free(NULL);
   deft_bundle_reader_free(NULL);
@@ -363,11 +363,11 @@ static uint32_t masked_crc(const void *p, size_t n) { return deft_crc32c_mask(de
 
 START_TEST(crafted_bundles) {
   char dir[1024], prefix[1100], path[1200];
-  snprintf(dir, sizeof dir, "%s", fresh_dir("crafted"));
+  snprintf(dir, sizeof dir, "%s", cku_fresh_dir("crafted"));
   snprintf(prefix, sizeof prefix, "%s/c", dir);
   const float two[2] = {3, 4};
   snprintf(path, sizeof path, "%s.data-00000-of-00001", prefix);
-  write_bytes(path, two, 8);
+  cku_write_bytes(path, two, 8);
   uint32_t crc = masked_crc(two, 8);
   const crafted entries[] = {
       {"bad_size", 1, 1, 0, {3, 0}, 0, 8, crc, 0},   /* float [3] needs 12 bytes */
@@ -379,7 +379,7 @@ START_TEST(crafted_bundles) {
   };
   craft_index(prefix, 1, 0, 0, entries, 6);
   deft_status *s = deft_status_new();
-  deft_bundle_reader *r = open_ok(prefix);
+  deft_bundle_reader *r = cku_open_ok(prefix);
   ck_assert_int_eq(deft_bundle_reader_num_entries(r), 6);
   deft_dtype dt;
   ck_assert(deft_bundle_reader_lookup(r, "h", &dt, NULL));
@@ -430,10 +430,10 @@ START_TEST(crafted_bundles) {
                              {"b", 1, 1, 0, {2, 0}, 0, 8, crc, 0}};
   craft_index(prefix, 2, 0, 0, sharded, 2);
   snprintf(path, sizeof path, "%s.data-00000-of-00002", prefix);
-  write_bytes(path, two, 8);
+  cku_write_bytes(path, two, 8);
   snprintf(path, sizeof path, "%s.data-00001-of-00002", prefix);
-  write_bytes(path, one, 4);
-  r = open_ok(prefix);
+  cku_write_bytes(path, one, 4);
+  r = cku_open_ok(prefix);
   t = deft_bundle_reader_read(r, "a", s);
   ck_assert_msg(t != NULL, "%s", deft_status_message(s));
   ck_assert(deft_tensor_f32(t)[0] == 7.0f);
@@ -453,7 +453,7 @@ END_TEST
 static void save_small_mixed(const char *prefix) {
   deft_status *s = deft_status_new();
   deft_bundle_writer *w = deft_bundle_writer_new(prefix, s);
-  deft_tensor *f = float_tensor((const int64_t[]){3}, 1, (const float[]){1, 2, 3});
+  deft_tensor *f = cku_float_tensor((const int64_t[]){3}, 1, (const float[]){1, 2, 3});
   deft_tensor *str = deft_tensor_new(DEFT_STRING, (const int64_t[]){3}, 1, s);
   ck_assert(deft_tensor_set_string(str, 0, "ab", 2, s));
   ck_assert(deft_tensor_set_string(str, 2, "xyz", 3, s));
@@ -497,17 +497,17 @@ static int try_everything(const char *prefix, deft_status *s) {
 
 START_TEST(corruption_loop_index) {
   char dir[1024], good[1100], bad[1100], path[1200];
-  snprintf(dir, sizeof dir, "%s", fresh_dir("fuzz"));
+  snprintf(dir, sizeof dir, "%s", cku_fresh_dir("fuzz"));
   snprintf(good, sizeof good, "%s/good", dir);
   snprintf(bad, sizeof bad, "%s/bad", dir);
   save_small_mixed(good);
   snprintf(path, sizeof path, "%s.data-00000-of-00001", good);
   size_t dlen, ilen;
-  unsigned char *data = read_bytes(path, &dlen);
+  unsigned char *data = cku_read_bytes(path, &dlen);
   snprintf(path, sizeof path, "%s.data-00000-of-00001", bad);
-  write_bytes(path, data, dlen);
+  cku_write_bytes(path, data, dlen);
   snprintf(path, sizeof path, "%s.index", good);
-  unsigned char *index = read_bytes(path, &ilen);
+  unsigned char *index = cku_read_bytes(path, &ilen);
   snprintf(path, sizeof path, "%s.index", bad);
   deft_status *s = deft_status_new();
   int opened = 0;
@@ -515,7 +515,7 @@ START_TEST(corruption_loop_index) {
   for (size_t pos = 0; pos < ilen; pos++) {
     for (size_t k = 0; k < sizeof flips; k++) {
       index[pos] ^= flips[k];
-      write_bytes(path, index, ilen);
+      cku_write_bytes(path, index, ilen);
       index[pos] ^= flips[k];
       int r = try_everything(bad, s);
       if (r >= 0) opened++;
@@ -525,7 +525,7 @@ START_TEST(corruption_loop_index) {
   }
   ck_assert_int_gt(opened, 0); /* flips in the footer padding are harmless */
   for (size_t n = 0; n < ilen; n++) {
-    write_bytes(path, index, n);
+    cku_write_bytes(path, index, n);
     ck_assert_int_eq(try_everything(bad, s), -1);
     ck_assert_int_eq(deft_status_code(s), DEFT_DATA_LOSS);
   }
@@ -544,22 +544,22 @@ END_TEST
 
 START_TEST(corruption_loop_data) {
   char good[1100], path[1200];
-  snprintf(good, sizeof good, "%s/good", fresh_dir("fuzzdata"));
+  snprintf(good, sizeof good, "%s/good", cku_fresh_dir("fuzzdata"));
   save_small_mixed(good);
   snprintf(path, sizeof path, "%s.data-00000-of-00001", good);
   size_t len;
-  unsigned char *data = read_bytes(path, &len);
+  unsigned char *data = cku_read_bytes(path, &len);
   deft_status *s = deft_status_new();
   ck_assert_int_eq(try_everything(good, s), 0);
   for (size_t pos = 0; pos < len; pos++) {
     data[pos] ^= 0x11;
-    write_bytes(path, data, len);
+    cku_write_bytes(path, data, len);
     data[pos] ^= 0x11;
     /* each byte belongs to exactly one tensor, and the CRC catches the change */
     ck_assert_int_eq(try_everything(good, s), 1);
   }
   for (size_t n = 0; n < len; n++) {
-    write_bytes(path, data, n);
+    cku_write_bytes(path, data, n);
     ck_assert_int_ge(try_everything(good, s), 1);
   }
   free(data);
@@ -569,7 +569,7 @@ END_TEST
 
 START_TEST(out_of_memory_paths) {
   char dir[1024], prefix[1100];
-  snprintf(dir, sizeof dir, "%s", fresh_dir("oom"));
+  snprintf(dir, sizeof dir, "%s", cku_fresh_dir("oom"));
   snprintf(prefix, sizeof prefix, "%s/oom", dir);
   save_small_mixed(prefix);
   deft_status *s = deft_status_new();
@@ -599,7 +599,7 @@ START_TEST(out_of_memory_paths) {
     deft_alloc_fail_after(-1);
     if (ok) break;
     TU_ASSERT_STATUS(s, DEFT_RESOURCE_EXHAUSTED, "out of memory");
-    ck_assert_int_eq(count_temp_files(dir), 0);
+    ck_assert_int_eq(cku_count_temp_files(dir), 0);
   }
   deft_tensor_free(t);
   deft_status_free(s);

@@ -80,35 +80,35 @@ END_TEST
 /* ---- the worked example, byte for byte ---- */
 
 START_TEST(worked_example_bytes) {
-  const char *dir = fresh_dir("example");
+  const char *dir = cku_fresh_dir("example");
   char prefix[1100], path[1200];
   snprintf(prefix, sizeof prefix, "%s/P", dir);
-  save_example(prefix);
+  cku_save_example(prefix);
   unsigned char want[256];
   size_t len, wn;
   snprintf(path, sizeof path, "%s.data-00000-of-00001", prefix);
-  unsigned char *got = read_bytes(path, &len);
+  unsigned char *got = cku_read_bytes(path, &len);
   ck_assert_ptr_nonnull(got);
   wn = unhex(EXAMPLE_DATA_HEX, want);
   ck_assert_int_eq(len, 8);
   ck_assert_mem_eq(got, want, wn);
   free(got);
   snprintf(path, sizeof path, "%s.index", prefix);
-  got = read_bytes(path, &len);
+  got = cku_read_bytes(path, &len);
   ck_assert_ptr_nonnull(got);
   wn = unhex(EXAMPLE_INDEX_HEX, want);
   ck_assert_int_eq(wn, 121);
   ck_assert_int_eq(len, 121);
   ck_assert_mem_eq(got, want, 121);
   free(got);
-  ck_assert_int_eq(count_temp_files(dir), 0);
+  ck_assert_int_eq(cku_count_temp_files(dir), 0);
 
   /* and the reader decodes TF's bytes (written here from the spec, not by deft) */
   snprintf(prefix, sizeof prefix, "%s/Q", dir);
   snprintf(path, sizeof path, "%s.index", prefix);
-  write_bytes(path, want, wn);
+  cku_write_bytes(path, want, wn);
   snprintf(path, sizeof path, "%s.data-00000-of-00001", prefix);
-  write_bytes(path, want, unhex(EXAMPLE_DATA_HEX, want));
+  cku_write_bytes(path, want, unhex(EXAMPLE_DATA_HEX, want));
   deft_status *s = deft_status_new();
   deft_bundle_reader *r = deft_bundle_reader_open(prefix, s);
   ck_assert_msg(r != NULL, "%s", deft_status_message(s));
@@ -209,7 +209,7 @@ static void assert_entry(const deft_bundle_reader *r, const char *key, deft_dtyp
 
 START_TEST(real_kkeishiro_facts) {
   TU_REQUIRE_SHARED(prefix, KKEISHIRO);
-  deft_bundle_reader *r = open_ok(prefix);
+  deft_bundle_reader *r = cku_open_ok(prefix);
   /* README: tf.layers.dense 784-300-50-50-50-50-10 */
   static const char *const keys[] = {
       "hidden1/bias", "hidden1/kernel", "hidden2/bias", "hidden2/kernel",
@@ -226,22 +226,22 @@ START_TEST(real_kkeishiro_facts) {
     assert_entry(r, b, DEFT_FLOAT, DEFT_SHAPE(widths[l + 1]));
   }
   ck_assert(!deft_bundle_reader_lookup(r, "hidden6/kernel", NULL, NULL));
-  ck_assert_int_eq(read_all(r), 12);
+  ck_assert_int_eq(cku_read_all(r), 12);
   deft_bundle_reader_free(r);
 }
 END_TEST
 
 START_TEST(real_haerfest_and_taobai_facts) {
   TU_REQUIRE_SHARED(p1, HAERFEST);
-  deft_bundle_reader *r = open_ok(p1);
+  deft_bundle_reader *r = cku_open_ok(p1);
   /* README: hand-built 784-300-100-10, variables dnn/hidden1/weights, dnn/hidden1/biases, ... */
   assert_entry(r, "dnn/hidden1/weights", DEFT_FLOAT, DEFT_SHAPE(784, 300));
   assert_entry(r, "dnn/hidden1/biases", DEFT_FLOAT, DEFT_SHAPE(300));
-  ck_assert_int_eq(read_all(r), 6);
+  ck_assert_int_eq(cku_read_all(r), 6);
   deft_bundle_reader_free(r);
 
   TU_REQUIRE_SHARED(p2, TAOBAI);
-  r = open_ok(p2);
+  r = cku_open_ok(p2);
   /* README: batch-norm net 784-300-100-10 with tf.layers.batch_normalization */
   assert_entry(r, "hidden1/kernel", DEFT_FLOAT, DEFT_SHAPE(784, 300));
   assert_entry(r, "hidden2/kernel", DEFT_FLOAT, DEFT_SHAPE(300, 100));
@@ -249,25 +249,25 @@ START_TEST(real_haerfest_and_taobai_facts) {
   assert_entry(r, "batch_normalization/moving_mean", DEFT_FLOAT, DEFT_SHAPE(300));
   assert_entry(r, "batch_normalization_1/moving_variance", DEFT_FLOAT, DEFT_SHAPE(100));
   assert_entry(r, "batch_normalization_2/gamma", DEFT_FLOAT, DEFT_SHAPE(10));
-  ck_assert_int_gt(read_all(r), 16); /* more than one restart interval of keys */
+  ck_assert_int_gt(cku_read_all(r), 16); /* more than one restart interval of keys */
   deft_bundle_reader_free(r);
 }
 END_TEST
 
 START_TEST(real_serving_half_plus) {
   TU_REQUIRE_SHARED(p2, HALF_PLUS_TWO); /* its .index has a Snappy-compressed block */
-  deft_bundle_reader *r = open_ok(p2);
+  deft_bundle_reader *r = cku_open_ok(p2);
   assert_entry(r, "a", DEFT_FLOAT, DEFT_SCALAR);
   assert_entry(r, "b", DEFT_FLOAT, DEFT_SCALAR);
-  ck_assert(read_scalar(r, "a") == 0.5);
-  ck_assert(read_scalar(r, "b") == 2.0);
-  read_all(r);
+  ck_assert(cku_read_scalar(r, "a") == 0.5);
+  ck_assert(cku_read_scalar(r, "b") == 2.0);
+  cku_read_all(r);
   deft_bundle_reader_free(r);
   TU_REQUIRE_SHARED(p3, HALF_PLUS_THREE);
-  r = open_ok(p3);
-  ck_assert(read_scalar(r, "a") == 0.5);
-  ck_assert(read_scalar(r, "b") == 3.0);
-  read_all(r);
+  r = cku_open_ok(p3);
+  ck_assert(cku_read_scalar(r, "a") == 0.5);
+  ck_assert(cku_read_scalar(r, "b") == 3.0);
+  cku_read_all(r);
   deft_bundle_reader_free(r);
 }
 END_TEST
@@ -280,7 +280,7 @@ static void compare_with_python(const char *prefix) {
   ck_assert_int_eq(tu_python(INDEPENDENT_READER_PY, args), 0);
   FILE *f = fopen(out, "r");
   ck_assert_ptr_nonnull(f);
-  deft_bundle_reader *r = open_ok(prefix);
+  deft_bundle_reader *r = cku_open_ok(prefix);
   deft_status *s = deft_status_new();
   char key[256], dims[128], sum_s[64], min_s[64], max_s[64];
   int dt, crc_ok, packed, lines = 0;
@@ -341,8 +341,8 @@ END_TEST
 static void rewrite_and_compare(const char *tf_prefix, bool compare_index) {
   char src[1024], out[1100], a[1200], b[1200];
   snprintf(src, sizeof src, "%s", tf_prefix);
-  snprintf(out, sizeof out, "%s/rewrite", fresh_dir("rewrite"));
-  deft_bundle_reader *r = open_ok(src);
+  snprintf(out, sizeof out, "%s/rewrite", cku_fresh_dir("rewrite"));
+  deft_bundle_reader *r = cku_open_ok(src);
   deft_status *s = deft_status_new();
   deft_bundle_writer *w = deft_bundle_writer_new(out, s);
   for (int i = deft_bundle_reader_num_entries(r) - 1; i >= 0; i--) { /* reverse order on purpose */
@@ -360,7 +360,7 @@ static void rewrite_and_compare(const char *tf_prefix, bool compare_index) {
     snprintf(a, sizeof a, "%s%s", src, suffix);
     snprintf(b, sizeof b, "%s%s", out, suffix);
     size_t na, nb;
-    unsigned char *da = read_bytes(a, &na), *db = read_bytes(b, &nb);
+    unsigned char *da = cku_read_bytes(a, &na), *db = cku_read_bytes(b, &nb);
     ck_assert_ptr_nonnull(da);
     ck_assert_ptr_nonnull(db);
     ck_assert_msg(na == nb, "%s: %zu vs %zu bytes", a, na, nb);
@@ -407,7 +407,7 @@ static const char *const RT_KEYS[NRT] = {"f32", "f64", "i32", "i64", "u8", "bool
 
 static void make_round_trip_tensors(deft_tensor **t) {
   deft_status *s = deft_status_new();
-  t[0] = float_tensor((const int64_t[]){2, 3}, 2,
+  t[0] = cku_float_tensor((const int64_t[]){2, 3}, 2,
                       (const float[]){1.5f, -2, 0, 1e-30f, 3e38f, -0.0f});
   t[1] = deft_tensor_from_data(DEFT_DOUBLE, (const int64_t[]){3}, 1,
                                (const double[]){3.141592653589793, -1e300, 5e-324}, 24, s);
@@ -436,7 +436,7 @@ static void make_round_trip_tensors(deft_tensor **t) {
 
 START_TEST(round_trip_all_dtypes) {
   char prefix[1100];
-  snprintf(prefix, sizeof prefix, "%s/rt.ckpt-7", fresh_dir("roundtrip"));
+  snprintf(prefix, sizeof prefix, "%s/rt.ckpt-7", cku_fresh_dir("roundtrip"));
   deft_tensor *t[NRT];
   make_round_trip_tensors(t);
   deft_status *s = deft_status_new();
@@ -445,7 +445,7 @@ START_TEST(round_trip_all_dtypes) {
     ck_assert_msg(deft_bundle_writer_add(w, RT_KEYS[i], t[i], s), "%s", deft_status_message(s));
   ck_assert_msg(deft_bundle_writer_finish(w, s), "%s", deft_status_message(s));
   deft_bundle_writer_free(w);
-  deft_bundle_reader *r = open_ok(prefix);
+  deft_bundle_reader *r = cku_open_ok(prefix);
   ck_assert_int_eq(deft_bundle_reader_num_entries(r), NRT);
   for (int i = 1; i < NRT; i++) /* bytewise sorted */
     ck_assert_int_lt(strcmp(deft_bundle_reader_key(r, i - 1), deft_bundle_reader_key(r, i)), 0);
@@ -528,7 +528,7 @@ static int walk_index(const unsigned char *f, size_t len, raw_entry *out, int ma
 
 START_TEST(restart_points_every_16) {
   char prefix[1100], path[1200];
-  snprintf(prefix, sizeof prefix, "%s/forty", fresh_dir("forty"));
+  snprintf(prefix, sizeof prefix, "%s/forty", cku_fresh_dir("forty"));
   deft_status *s = deft_status_new();
   deft_bundle_writer *w = deft_bundle_writer_new(prefix, s);
   for (int i = 39; i >= 0; i--) {
@@ -542,7 +542,7 @@ START_TEST(restart_points_every_16) {
   deft_bundle_writer_free(w);
   snprintf(path, sizeof path, "%s.index", prefix);
   size_t len;
-  unsigned char *f = read_bytes(path, &len);
+  unsigned char *f = cku_read_bytes(path, &len);
   raw_entry idx[4], e[64];
   ck_assert_int_eq(walk_index(f, len, idx, 4), 1); /* one data block */
   ck_assert_str_eq(idx[0].key, "m"); /* short successor of "layer39/weights" */
@@ -564,13 +564,13 @@ START_TEST(restart_points_every_16) {
   ck_assert_uint_eq(tfixed32(f + off + size + 1),
                     deft_crc32c_mask(deft_crc32c(f + off, size + 1)));
   free(f);
-  deft_bundle_reader *r = open_ok(prefix);
+  deft_bundle_reader *r = cku_open_ok(prefix);
   ck_assert_int_eq(deft_bundle_reader_num_entries(r), 40);
   for (int i = 0; i < 40; i++) {
     char key[32];
     snprintf(key, sizeof key, "layer%02d/weights", i);
     ck_assert_str_eq(deft_bundle_reader_key(r, i), key);
-    ck_assert(read_scalar(r, key) == i * 3);
+    ck_assert(cku_read_scalar(r, key) == i * 3);
   }
   deft_bundle_reader_free(r);
   deft_status_free(s);
@@ -740,10 +740,10 @@ START_TEST(string_tensor_layout) {
   /* TF_FORMATS 4.2 for ["ab", ""]: varint lengths, Mask(crc32c(02 00 00 00 00 00 00 00)) as 4
    * LE bytes, then "ab"; entry crc = Mask(crc over lengths-as-uint32, those 4 bytes, "ab"). */
   char prefix[1100], path[1200];
-  snprintf(prefix, sizeof prefix, "%s/s", fresh_dir("strlayout"));
+  snprintf(prefix, sizeof prefix, "%s/s", cku_fresh_dir("strlayout"));
   deft_tensor *t = deft_tensor_new(DEFT_STRING, (const int64_t[]){2}, 1, NULL);
   ck_assert(deft_tensor_set_string(t, 0, "ab", 2, NULL));
-  save_one(prefix, "names", t);
+  cku_save_one(prefix, "names", t);
   deft_tensor_free(t);
   const unsigned char lens32[8] = {2, 0, 0, 0, 0, 0, 0, 0};
   uint32_t mlen = deft_crc32c_mask(deft_crc32c(lens32, 8));
@@ -751,7 +751,7 @@ START_TEST(string_tensor_layout) {
                             (unsigned char)(mlen >> 16), (unsigned char)(mlen >> 24), 'a', 'b'};
   snprintf(path, sizeof path, "%s.data-00000-of-00001", prefix);
   size_t len;
-  unsigned char *d = read_bytes(path, &len);
+  unsigned char *d = cku_read_bytes(path, &len);
   ck_assert_int_eq(len, 8);
   ck_assert_mem_eq(d, want, 8);
   unsigned char crcin[14];
@@ -760,7 +760,7 @@ START_TEST(string_tensor_layout) {
   uint32_t want_entry_crc = deft_crc32c_mask(deft_crc32c(crcin, 14));
   free(d);
   snprintf(path, sizeof path, "%s.index", prefix);
-  d = read_bytes(path, &len);
+  d = cku_read_bytes(path, &len);
   deft_status *s = deft_status_new();
   deft_sstable *tb = deft_sstable_open_buffer(d, len, path, s);
   ck_assert_ptr_nonnull(tb);

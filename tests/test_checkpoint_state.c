@@ -14,13 +14,13 @@
 
 START_TEST(state_write_exact_and_read_back) {
   char dir[1024], path[1100];
-  snprintf(dir, sizeof dir, "%s", fresh_dir("state"));
+  snprintf(dir, sizeof dir, "%s", cku_fresh_dir("state"));
   deft_status *s = deft_status_new();
   const char *all[] = {"model.ckpt"};
   ck_assert(deft_checkpoint_state_write(dir, "model.ckpt", all, 1, s));
   snprintf(path, sizeof path, "%s/checkpoint", dir);
   size_t len;
-  unsigned char *b = read_bytes(path, &len);
+  unsigned char *b = cku_read_bytes(path, &len);
   static const char tf110[] = "model_checkpoint_path: \"model.ckpt\"\n"
                               "all_model_checkpoint_paths: \"model.ckpt\"\n";
   ck_assert_int_eq(len, 77); /* TF_FORMATS 4.7 */
@@ -39,7 +39,7 @@ START_TEST(state_write_exact_and_read_back) {
   /* escapes, absolute paths, several entries */
   const char *odd[] = {"/abs/a\"b", "rel\\x", "new\nline", "caf\xc3\xa9\t'q'"};
   ck_assert(deft_checkpoint_state_write(dir, odd[3], odd, 4, s));
-  b = read_bytes(path, &len);
+  b = cku_read_bytes(path, &len);
   b = realloc(b, len + 1);
   b[len] = 0;
   ck_assert_ptr_nonnull(strstr((char *)b, "\"/abs/a\\\"b\""));
@@ -56,14 +56,14 @@ START_TEST(state_write_exact_and_read_back) {
   }
   ck_assert_str_eq(model, paths[3]);
   deft_checkpoint_state_free(model, paths, n);
-  ck_assert_int_eq(count_temp_files(dir), 0);
+  ck_assert_int_eq(cku_count_temp_files(dir), 0);
 
   /* an injected write failure leaves the previous state file alone */
   deft_bundle_test_fail_after_bytes(10);
   ck_assert(!deft_checkpoint_state_write(dir, "other", NULL, 0, s));
   deft_bundle_test_fail_after_bytes(-1);
   TU_ASSERT_STATUS(s, DEFT_INTERNAL, "injected", "checkpoint.tmp");
-  ck_assert_int_eq(count_temp_files(dir), 0);
+  ck_assert_int_eq(cku_count_temp_files(dir), 0);
   ck_assert(deft_checkpoint_state_read(dir, &model, NULL, NULL, s));
   ck_assert_str_eq(model, want);
   deft_free(model);
@@ -75,7 +75,7 @@ END_TEST
 
 START_TEST(state_read_variants) {
   char dir[1024], path[1100];
-  snprintf(dir, sizeof dir, "%s", fresh_dir("statevar"));
+  snprintf(dir, sizeof dir, "%s", cku_fresh_dir("statevar"));
   snprintf(path, sizeof path, "%s/checkpoint", dir);
   static const char text[] =
       "# a comment\n"
@@ -86,7 +86,7 @@ START_TEST(state_read_variants) {
       "all_model_checkpoint_timestamps: [1571234568, 1e9]\n"
       "last_preserved_timestamp: 1571234500.5\n"
       "all_model_checkpoint_paths: [ \"/l1\", '/l2' ]\n";
-  write_bytes(path, text, sizeof text - 1);
+  cku_write_bytes(path, text, sizeof text - 1);
   deft_status *s = deft_status_new();
   char *model, **paths;
   int n;
@@ -106,7 +106,7 @@ END_TEST
 
 START_TEST(state_corrupt_files) {
   char dir[1024], path[1100];
-  snprintf(dir, sizeof dir, "%s", fresh_dir("statebad"));
+  snprintf(dir, sizeof dir, "%s", cku_fresh_dir("statebad"));
   snprintf(path, sizeof path, "%s/checkpoint", dir);
   static const struct {
     const char *text, *kw1, *kw2;
@@ -125,7 +125,7 @@ START_TEST(state_corrupt_files) {
   };
   deft_status *s = deft_status_new();
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-    write_bytes(path, cases[i].text, strlen(cases[i].text));
+    cku_write_bytes(path, cases[i].text, strlen(cases[i].text));
     char *model = (char *)"untouched";
     ck_assert_msg(!deft_checkpoint_state_read(dir, &model, NULL, NULL, s), "case %zu", i);
     TU_ASSERT_STATUS(s, DEFT_DATA_LOSS, path, cases[i].kw1, cases[i].kw2);
@@ -160,20 +160,20 @@ START_TEST(state_real_and_latest) {
   char *latest = deft_latest_checkpoint(dir, s);
   ck_assert_msg(latest != NULL, "%s", deft_status_message(s));
   ck_assert_str_eq(latest, want);
-  deft_bundle_reader *r = open_ok(latest); /* and it is a readable checkpoint */
-  ck_assert_int_eq(read_all(r), 12);
+  deft_bundle_reader *r = cku_open_ok(latest); /* and it is a readable checkpoint */
+  ck_assert_int_eq(cku_read_all(r), 12);
   deft_bundle_reader_free(r);
   deft_free(latest);
 
   /* a state file naming a checkpoint whose .index is gone */
-  snprintf(dir, sizeof dir, "%s", fresh_dir("latest"));
+  snprintf(dir, sizeof dir, "%s", cku_fresh_dir("latest"));
   const char *all[] = {"gone.ckpt"};
   ck_assert(deft_checkpoint_state_write(dir, "gone.ckpt", all, 1, s));
   ck_assert_ptr_null(deft_latest_checkpoint(dir, s));
   TU_ASSERT_STATUS(s, DEFT_NOT_FOUND, "gone.ckpt.index");
   char prefix[1100];
   snprintf(prefix, sizeof prefix, "%s/gone.ckpt", dir);
-  save_example(prefix);
+  cku_save_example(prefix);
   latest = deft_latest_checkpoint(dir, s);
   ck_assert_ptr_nonnull(latest);
   ck_assert_str_eq(latest, prefix);

@@ -88,12 +88,12 @@ START_TEST(binary_ops_vs_numpy) {
         deft_shape sb = deft_shape_make(bshapes[s].rb, bshapes[s].b);
         bool cmp = binops[o].kind == COMPARE, div = binops[o].kind == DIVISOR;
         double lo = dt == DEFT_UINT8 ? 1 : -9, hi = dt == DEFT_UINT8 ? 15 : 9;
-        if (!is_int(dt) && !cmp) lo = -3, hi = 3;
+        if (!mtu_is_int(dt) && !cmp) lo = -3, hi = 3;
         if (cmp) lo = dt == DEFT_UINT8 ? 0 : -2, hi = 2; /* small integers: ties happen */
-        deft_tensor *ta = rand_tensor(dt, sa, lo, hi, cmp, false);
-        deft_tensor *tb = rand_tensor(dt, sb, lo, hi, cmp, div);
+        deft_tensor *ta = mtu_rand_tensor(dt, sa, lo, hi, cmp, false);
+        deft_tensor *tb = mtu_rand_tensor(dt, sb, lo, hi, cmp, div);
         deft_graph *g = deft_graph_new();
-        deft_output x = ph(g, dt, sa, "x"), y = ph(g, dt, sb, "y");
+        deft_output x = mtu_ph(g, dt, sa, "x"), y = mtu_ph(g, dt, sb, "y");
         deft_output z = binops[o].fn(g, x, y, NULL);
         ck_assert_msg(deft_graph_ok(g), "%s: %s", binops[o].type,
                       deft_status_message(deft_graph_status(g)));
@@ -101,28 +101,28 @@ START_TEST(binary_ops_vs_numpy) {
         ck_assert_int_eq(deft_output_dtype(z), cmp ? DEFT_BOOL : dt);
         deft_output feeds[2] = {x, y};
         deft_tensor *vals[2] = {ta, tb};
-        got[n] = run_ok(g, z, feeds, vals, 2);
+        got[n] = mtu_run_ok(g, z, feeds, vals, 2);
         ck_assert_int_eq(got[n]->dtype, cmp ? DEFT_BOOL : dt);
         deft_graph_free(g);
         char sha[64], shb[64];
         snprintf(labels[n], 128, "%s %s %s %s", binops[o].type, deft_dtype_name(dt),
                  deft_shape_format(sa, sha, sizeof sha), deft_shape_format(sb, shb, sizeof shb));
         snprintf(cases[n].expr, sizeof cases[n].expr, "%s",
-                 is_int(dt) ? binops[o].np_int : binops[o].np_float);
+                 mtu_is_int(dt) ? binops[o].np_int : binops[o].np_float);
         cases[n].nin = 2;
         cases[n].in[0] = ins[2 * n] = ta;
         cases[n].in[1] = ins[2 * n + 1] = tb;
         dts[n] = dt;
         n++;
       }
-  np_run(cases, n);
+  mtu_np_run(cases, n);
   for (int k = 0; k < n; k++) {
-    check_close(got[k], cases[k].want, rtol_of(dts[k]), 0, labels[k]);
+    mtu_check_close(got[k], cases[k].want, mtu_rtol_of(dts[k]), 0, labels[k]);
     deft_tensor_free(got[k]);
     deft_tensor_free(ins[2 * k]);
     deft_tensor_free(ins[2 * k + 1]);
   }
-  np_free(cases, n);
+  mtu_np_free(cases, n);
   free(cases);
   free(got);
   free(labels);
@@ -144,15 +144,15 @@ START_TEST(binary_ops_threaded) {
   memset(cases, 0, sizeof cases);
   for (int k = 0; k < 4; k++) {
     deft_shape sa = deft_shape_make(big[k].ra, big[k].a), sb = deft_shape_make(big[k].rb, big[k].b);
-    ta[k] = rand_tensor(DEFT_FLOAT, sa, -2, 2, false, false);
-    tb[k] = rand_tensor(DEFT_FLOAT, sb, -2, 2, false, true);
+    ta[k] = mtu_rand_tensor(DEFT_FLOAT, sa, -2, 2, false, false);
+    tb[k] = mtu_rand_tensor(DEFT_FLOAT, sb, -2, 2, false, true);
     deft_graph *g = deft_graph_new();
-    deft_output x = ph(g, DEFT_FLOAT, sa, "x"), y = ph(g, DEFT_FLOAT, sb, "y");
+    deft_output x = mtu_ph(g, DEFT_FLOAT, sa, "x"), y = mtu_ph(g, DEFT_FLOAT, sb, "y");
     deft_output z = k % 2 ? deft_mul(g, x, y, NULL) : deft_div(g, x, y, NULL);
     deft_output feeds[2] = {x, y};
     deft_tensor *vals[2] = {ta[k], tb[k]};
     deft_status *st = deft_status_new();
-    got[k] = run(g, z, feeds, vals, 2, 2, st);
+    got[k] = mtu_run(g, z, feeds, vals, 2, 2, st);
     ck_assert_msg(got[k] != NULL, "%s", deft_status_message(st));
     deft_status_free(st);
     deft_graph_free(g);
@@ -161,14 +161,14 @@ START_TEST(binary_ops_threaded) {
     cases[k].in[0] = ta[k];
     cases[k].in[1] = tb[k];
   }
-  np_run(cases, 4);
+  mtu_np_run(cases, 4);
   for (int k = 0; k < 4; k++) {
-    check_close(got[k], cases[k].want, 2e-6, 0, "threaded");
+    mtu_check_close(got[k], cases[k].want, 2e-6, 0, "threaded");
     deft_tensor_free(got[k]);
     deft_tensor_free(ta[k]);
     deft_tensor_free(tb[k]);
   }
-  np_free(cases, 4);
+  mtu_np_free(cases, 4);
 }
 END_TEST
 
@@ -177,8 +177,8 @@ START_TEST(integer_semantics) {
   deft_graph *g = deft_graph_new();
   double xa[] = {7, -7, 7, -7, INT32_MIN, 5};
   double ya[] = {2, 2, -2, -2, -1, 3};
-  deft_tensor *tx = from_values(DEFT_INT32, DEFT_SHAPE(6), xa);
-  deft_tensor *ty = from_values(DEFT_INT32, DEFT_SHAPE(6), ya);
+  deft_tensor *tx = mtu_from_values(DEFT_INT32, DEFT_SHAPE(6), xa);
+  deft_tensor *ty = mtu_from_values(DEFT_INT32, DEFT_SHAPE(6), ya);
   deft_output x = deft_const(g, tx, "x"), y = deft_const(g, ty, "y");
   deft_output fd = deft_floor_div(g, x, y, NULL), fm = deft_floor_mod(g, x, y, NULL);
   deft_output rd = deft_div(g, x, y, NULL), ad = deft_add(g, x, x, NULL);
@@ -186,16 +186,16 @@ START_TEST(integer_semantics) {
   static const int32_t want_fd[] = {3, -4, -4, 3, INT32_MIN, 1};
   static const int32_t want_fm[] = {1, 1, -1, -1, 0, 2};
   static const int32_t want_rd[] = {3, -3, -3, 3, INT32_MIN, 1};
-  r = run_ok(g, fd, NULL, NULL, 0);
+  r = mtu_run_ok(g, fd, NULL, NULL, 0);
   for (int i = 0; i < 6; i++) ck_assert_int_eq(deft_tensor_i32(r)[i], want_fd[i]);
   deft_tensor_free(r);
-  r = run_ok(g, fm, NULL, NULL, 0);
+  r = mtu_run_ok(g, fm, NULL, NULL, 0);
   for (int i = 0; i < 6; i++) ck_assert_int_eq(deft_tensor_i32(r)[i], want_fm[i]);
   deft_tensor_free(r);
-  r = run_ok(g, rd, NULL, NULL, 0);
+  r = mtu_run_ok(g, rd, NULL, NULL, 0);
   for (int i = 0; i < 6; i++) ck_assert_int_eq(deft_tensor_i32(r)[i], want_rd[i]);
   deft_tensor_free(r);
-  r = run_ok(g, ad, NULL, NULL, 0);
+  r = mtu_run_ok(g, ad, NULL, NULL, 0);
   ck_assert_int_eq(deft_tensor_i32(r)[4], 0); /* INT32_MIN + INT32_MIN wraps */
   deft_tensor_free(r);
   deft_tensor_free(tx);
@@ -241,15 +241,15 @@ START_TEST(unary_ops_vs_numpy) {
     for (int d = 0; d < 4; d++)
       for (int s = 0; s < 5; s++) {
         deft_dtype dt = dts[d];
-        if (is_int(dt) && !unops[o].ints) continue;
+        if (mtu_is_int(dt) && !unops[o].ints) continue;
         deft_shape sh = deft_shape_make(shapes[s].ra, shapes[s].a);
         bool nz = !strcmp(unops[o].type, "Reciprocal");
-        ins[n] = rand_tensor(dt, sh, unops[o].lo, unops[o].hi, false, nz);
+        ins[n] = mtu_rand_tensor(dt, sh, unops[o].lo, unops[o].hi, false, nz);
         deft_graph *g = deft_graph_new();
-        deft_output x = ph(g, dt, sh, "x");
+        deft_output x = mtu_ph(g, dt, sh, "x");
         deft_output y = unops[o].fn(g, x, NULL);
         ck_assert_str_eq(deft_op_type(y.op), unops[o].type);
-        got[n] = run_ok(g, y, &x, &ins[n], 1);
+        got[n] = mtu_run_ok(g, y, &x, &ins[n], 1);
         deft_graph_free(g);
         snprintf(labels[n], 96, "%s %s", unops[o].type, deft_dtype_name(dt));
         snprintf(cases[n].expr, sizeof cases[n].expr, "%s", unops[o].np);
@@ -259,15 +259,15 @@ START_TEST(unary_ops_vs_numpy) {
         kinds[n] = dt;
         n++;
       }
-  np_run(cases, n);
+  mtu_np_run(cases, n);
   for (int k = 0; k < n; k++) {
     /* float32: within 2 ulp of the exactly rounded result */
-    check_close(got[k], cases[k].want, kinds[k] == DEFT_FLOAT ? 2.4e-7 : rtol_of(kinds[k]), 0,
+    mtu_check_close(got[k], cases[k].want, kinds[k] == DEFT_FLOAT ? 2.4e-7 : mtu_rtol_of(kinds[k]), 0,
                 labels[k]);
     deft_tensor_free(got[k]);
     deft_tensor_free(ins[k]);
   }
-  np_free(cases, n);
+  mtu_np_free(cases, n);
   free(cases);
   free(got);
   free(ins);
@@ -283,20 +283,20 @@ START_TEST(unary_magnitudes) {
   static const double dx[] = {700, -700, 709, 710, 1e-300, 1e-15};
   np_case cases[6];
   memset(cases, 0, sizeof cases);
-  deft_tensor *in[6] = {from_values(DEFT_FLOAT, DEFT_SHAPE(6), fx),
-                        from_values(DEFT_FLOAT, DEFT_SHAPE(6), lx),
-                        from_values(DEFT_DOUBLE, DEFT_SHAPE(6), dx),
-                        from_values(DEFT_DOUBLE, DEFT_SHAPE(6), dx),
-                        from_values(DEFT_FLOAT, DEFT_SHAPE(6), lx),
-                        from_values(DEFT_FLOAT, DEFT_SHAPE(6), lx)};
+  deft_tensor *in[6] = {mtu_from_values(DEFT_FLOAT, DEFT_SHAPE(6), fx),
+                        mtu_from_values(DEFT_FLOAT, DEFT_SHAPE(6), lx),
+                        mtu_from_values(DEFT_DOUBLE, DEFT_SHAPE(6), dx),
+                        mtu_from_values(DEFT_DOUBLE, DEFT_SHAPE(6), dx),
+                        mtu_from_values(DEFT_FLOAT, DEFT_SHAPE(6), lx),
+                        mtu_from_values(DEFT_FLOAT, DEFT_SHAPE(6), lx)};
   static const char *exprs[6] = {"np.exp(a)", "np.log(a)", "np.exp(a)", "np.log(a)",
                                  "np.sqrt(a)", "1 / np.sqrt(a)"};
   unary_fn fns[6] = {deft_exp, deft_log, deft_exp, deft_log, deft_sqrt, deft_rsqrt};
   deft_tensor *got[6];
   for (int k = 0; k < 6; k++) {
     deft_graph *g = deft_graph_new();
-    deft_output x = ph(g, in[k]->dtype, DEFT_SHAPE(6), "x");
-    got[k] = run_ok(g, fns[k](g, x, NULL), &x, &in[k], 1);
+    deft_output x = mtu_ph(g, in[k]->dtype, DEFT_SHAPE(6), "x");
+    got[k] = mtu_run_ok(g, fns[k](g, x, NULL), &x, &in[k], 1);
     deft_graph_free(g);
     snprintf(cases[k].expr, sizeof cases[k].expr, "%s", exprs[k]);
     cases[k].nin = 1;
@@ -308,13 +308,13 @@ START_TEST(unary_magnitudes) {
   ck_assert(isinf(deft_tensor_f32(got[0])[3]));
   ck_assert(fabs(deft_tensor_f32(got[1])[0] - (-69.0775527898)) < 1e-4);
   ck_assert(isinf(deft_tensor_f32(got[1])[5]) && deft_tensor_f32(got[1])[5] < 0);
-  np_run(cases, 6);
+  mtu_np_run(cases, 6);
   for (int k = 0; k < 6; k++) {
-    check_close(got[k], cases[k].want, in[k]->dtype == DEFT_FLOAT ? 2.4e-7 : 1e-14, 0, exprs[k]);
+    mtu_check_close(got[k], cases[k].want, in[k]->dtype == DEFT_FLOAT ? 2.4e-7 : 1e-14, 0, exprs[k]);
     deft_tensor_free(got[k]);
     deft_tensor_free(in[k]);
   }
-  np_free(cases, 6);
+  mtu_np_free(cases, 6);
 }
 END_TEST
 
@@ -332,17 +332,17 @@ START_TEST(exp_log_accuracy) {
   deft_tensor *xe = deft_tensor_new(DEFT_FLOAT, (int64_t[]){N}, 1, NULL);
   deft_tensor *xl = deft_tensor_new(DEFT_FLOAT, (int64_t[]){N}, 1, NULL);
   for (int i = 0; i < N; i++) {
-    deft_tensor_f32(xe)[i] = (float)(-103.0 + 192.0 * urand()); /* beyond both ends */
-    deft_tensor_f32(xl)[i] = (float)exp(-92.0 + 181.0 * urand()); /* 1e-40 .. 4e38 */
+    deft_tensor_f32(xe)[i] = (float)(-103.0 + 192.0 * mtu_urand()); /* beyond both ends */
+    deft_tensor_f32(xl)[i] = (float)exp(-92.0 + 181.0 * mtu_urand()); /* 1e-40 .. 4e38 */
   }
   deft_tensor_f32(xl)[0] = 1.0f;
   deft_tensor_f32(xl)[1] = nextafterf(1.0f, 2.0f);
   deft_tensor_f32(xl)[2] = nextafterf(1.0f, 0.0f);
   for (int k = 0; k < 2; k++) {
     deft_graph *g = deft_graph_new();
-    deft_output x = ph(g, DEFT_FLOAT, DEFT_SHAPE(N), "x");
+    deft_output x = mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(N), "x");
     deft_tensor *in = k ? xl : xe;
-    deft_tensor *r = run_ok(g, k ? deft_log(g, x, NULL) : deft_exp(g, x, NULL), &x, &in, 1);
+    deft_tensor *r = mtu_run_ok(g, k ? deft_log(g, x, NULL) : deft_exp(g, x, NULL), &x, &in, 1);
     double worst = 0;
     for (int i = 0; i < N; i++) {
       double v = deft_tensor_f32(in)[i];
@@ -368,10 +368,10 @@ START_TEST(grad_kernels_vs_numpy) {
   deft_tensor *got[6], *ta[6], *tb[6];
   for (int k = 0; k < 6; k++) {
     deft_dtype dt = k < 3 ? DEFT_FLOAT : DEFT_DOUBLE;
-    ta[k] = rand_tensor(dt, DEFT_SHAPE(3, 4), 0.5, 2, false, false);
-    tb[k] = rand_tensor(dt, DEFT_SHAPE(3, 4), -1, 1, false, false);
+    ta[k] = mtu_rand_tensor(dt, DEFT_SHAPE(3, 4), 0.5, 2, false, false);
+    tb[k] = mtu_rand_tensor(dt, DEFT_SHAPE(3, 4), -1, 1, false, false);
     deft_graph *g = deft_graph_new();
-    deft_output y = ph(g, dt, DEFT_SHAPE(3, 4), "y"), dy = ph(g, dt, DEFT_SHAPE(3, 4), "dy");
+    deft_output y = mtu_ph(g, dt, DEFT_SHAPE(3, 4), "y"), dy = mtu_ph(g, dt, DEFT_SHAPE(3, 4), "dy");
     deft_output z;
     if (k % 3 == 0) z = deft_rsqrt_grad(g, y, dy, NULL);
     else if (k % 3 == 1) z = deft_sqrt_grad(g, y, dy, NULL);
@@ -381,21 +381,21 @@ START_TEST(grad_kernels_vs_numpy) {
     }
     deft_output feeds[2] = {y, dy};
     deft_tensor *vals[2] = {ta[k], tb[k]};
-    got[k] = run_ok(g, z, feeds, vals, 2);
+    got[k] = mtu_run_ok(g, z, feeds, vals, 2);
     deft_graph_free(g);
     snprintf(cases[k].expr, sizeof cases[k].expr, "%s", exprs[k % 3]);
     cases[k].nin = 2;
     cases[k].in[0] = ta[k];
     cases[k].in[1] = tb[k];
   }
-  np_run(cases, 6);
+  mtu_np_run(cases, 6);
   for (int k = 0; k < 6; k++) {
-    check_close(got[k], cases[k].want, k < 3 ? 1e-6 : 1e-14, 0, exprs[k % 3]);
+    mtu_check_close(got[k], cases[k].want, k < 3 ? 1e-6 : 1e-14, 0, exprs[k % 3]);
     deft_tensor_free(got[k]);
     deft_tensor_free(ta[k]);
     deft_tensor_free(tb[k]);
   }
-  np_free(cases, 6);
+  mtu_np_free(cases, 6);
 }
 END_TEST
 
@@ -410,15 +410,15 @@ START_TEST(add_n_vs_numpy) {
     deft_graph *g = deft_graph_new();
     deft_output xs[3];
     for (int i = 0; i < 3; i++) {
-      in[k][i] = rand_tensor(dts[k], DEFT_SHAPE(22000, 3), -4, 4, false, false);
-      xs[i] = ph(g, dts[k], DEFT_SHAPE(-1, 3), i == 0 ? "a" : i == 1 ? "b" : "c");
+      in[k][i] = mtu_rand_tensor(dts[k], DEFT_SHAPE(22000, 3), -4, 4, false, false);
+      xs[i] = mtu_ph(g, dts[k], DEFT_SHAPE(-1, 3), i == 0 ? "a" : i == 1 ? "b" : "c");
     }
     deft_output s = deft_add_n(g, xs, 3, NULL);
     ck_assert_str_eq(deft_op_name(s.op), "AddN");
     deft_shape sh = deft_output_shape(s);
     ck_assert(sh.rank == 2 && sh.dims[0] == -1 && sh.dims[1] == 3);
     deft_status *st = deft_status_new();
-    got[k] = run(g, s, xs, in[k], 3, 2, st);
+    got[k] = mtu_run(g, s, xs, in[k], 3, 2, st);
     ck_assert_msg(got[k] != NULL, "%s", deft_status_message(st));
     deft_status_free(st);
     deft_graph_free(g);
@@ -426,18 +426,18 @@ START_TEST(add_n_vs_numpy) {
     cases[k].nin = 3;
     for (int i = 0; i < 3; i++) cases[k].in[i] = in[k][i];
   }
-  np_run(cases, 3);
+  mtu_np_run(cases, 3);
   for (int k = 0; k < 3; k++) {
-    check_close(got[k], cases[k].want, rtol_of(dts[k]) * 2, 0, "AddN");
+    mtu_check_close(got[k], cases[k].want, mtu_rtol_of(dts[k]) * 2, 0, "AddN");
     deft_tensor_free(got[k]);
     for (int i = 0; i < 3; i++) deft_tensor_free(in[k][i]);
   }
-  np_free(cases, 3);
+  mtu_np_free(cases, 3);
   /* N = 1 forwards its input */
   deft_graph *g = deft_graph_new();
-  deft_tensor *t = rand_tensor(DEFT_FLOAT, DEFT_SHAPE(2), -1, 1, false, false);
+  deft_tensor *t = mtu_rand_tensor(DEFT_FLOAT, DEFT_SHAPE(2), -1, 1, false, false);
   deft_output one = deft_const(g, t, "c");
-  deft_tensor *r = run_ok(g, deft_add_n(g, &one, 1, NULL), NULL, NULL, 0);
+  deft_tensor *r = mtu_run_ok(g, deft_add_n(g, &one, 1, NULL), NULL, NULL, 0);
   ck_assert(deft_tensor_f32(r)[1] == deft_tensor_f32(t)[1]);
   deft_tensor_free(r);
   deft_tensor_free(t);
@@ -458,34 +458,34 @@ START_TEST(cast_vs_numpy) {
       /* values every pair represents: fractional, negative (not for uint8 sources) */
       double lo = dts[s] == DEFT_UINT8 || dts[d] == DEFT_UINT8 ? 0 : -100, hi = 200;
       if (dts[s] == DEFT_BOOL) lo = 0, hi = 1;
-      in[n] = rand_tensor(dts[s], DEFT_SHAPE(4, 5), lo, hi, dts[s] == DEFT_BOOL, false);
-      if (dts[s] != DEFT_BOOL) set_elem(in[n], 0, 0); /* a zero for the bool results */
+      in[n] = mtu_rand_tensor(dts[s], DEFT_SHAPE(4, 5), lo, hi, dts[s] == DEFT_BOOL, false);
+      if (dts[s] != DEFT_BOOL) mtu_set_elem(in[n], 0, 0); /* a zero for the bool results */
       deft_graph *g = deft_graph_new();
-      deft_output x = ph(g, dts[s], DEFT_SHAPE(4, 5), "x");
+      deft_output x = mtu_ph(g, dts[s], DEFT_SHAPE(4, 5), "x");
       deft_output y = deft_cast(g, x, dts[d], NULL);
       ck_assert_msg(deft_graph_ok(g), "%s", deft_status_message(deft_graph_status(g)));
       ck_assert_int_eq(deft_output_dtype(y), dts[d]);
-      got[n] = run_ok(g, y, &x, &in[n], 1);
+      got[n] = mtu_run_ok(g, y, &x, &in[n], 1);
       ck_assert_int_eq(got[n]->dtype, dts[d]);
       deft_graph_free(g);
-      snprintf(cases[n].expr, sizeof cases[n].expr, "a.astype(np.%s)", np_dtype(dts[d]));
+      snprintf(cases[n].expr, sizeof cases[n].expr, "a.astype(np.%s)", mtu_np_dtype(dts[d]));
       snprintf(labels[n], 64, "Cast %s -> %s", deft_dtype_name(dts[s]), deft_dtype_name(dts[d]));
       cases[n].nin = 1;
       cases[n].in[0] = in[n];
       n++;
     }
-  np_run(cases, n);
+  mtu_np_run(cases, n);
   for (int k = 0; k < n; k++) {
-    check_close(got[k], cases[k].want, 0, 0, labels[k]);
+    mtu_check_close(got[k], cases[k].want, 0, 0, labels[k]);
     deft_tensor_free(got[k]);
     deft_tensor_free(in[k]);
   }
-  np_free(cases, n);
+  mtu_np_free(cases, n);
   /* out-of-range and NaN floats saturate (hand-computed; C leaves them undefined) */
   static const double v[] = {1e10, -1e10, NAN, -2.7, 2.7};
   deft_graph *g = deft_graph_new();
-  deft_tensor *t = from_values(DEFT_FLOAT, DEFT_SHAPE(5), v);
-  deft_tensor *r = run_ok(g, deft_cast(g, deft_const(g, t, "c"), DEFT_INT32, NULL), NULL, NULL, 0);
+  deft_tensor *t = mtu_from_values(DEFT_FLOAT, DEFT_SHAPE(5), v);
+  deft_tensor *r = mtu_run_ok(g, deft_cast(g, deft_const(g, t, "c"), DEFT_INT32, NULL), NULL, NULL, 0);
   static const int32_t want[] = {INT32_MAX, INT32_MIN, 0, -2, 2};
   for (int i = 0; i < 5; i++) ck_assert_int_eq(deft_tensor_i32(r)[i], want[i]);
   deft_tensor_free(r);
@@ -498,11 +498,11 @@ END_TEST
 START_TEST(bool_equality) {
   static const double a[] = {1, 1, 0, 0}, b[] = {1, 0, 1, 0};
   deft_graph *g = deft_graph_new();
-  deft_tensor *ta = from_values(DEFT_BOOL, DEFT_SHAPE(4), a);
-  deft_tensor *tb = from_values(DEFT_BOOL, DEFT_SHAPE(4), b);
+  deft_tensor *ta = mtu_from_values(DEFT_BOOL, DEFT_SHAPE(4), a);
+  deft_tensor *tb = mtu_from_values(DEFT_BOOL, DEFT_SHAPE(4), b);
   deft_output x = deft_const(g, ta, "a"), y = deft_const(g, tb, "b");
-  deft_tensor *eq = run_ok(g, deft_equal(g, x, y, NULL), NULL, NULL, 0);
-  deft_tensor *ne = run_ok(g, deft_not_equal(g, x, y, NULL), NULL, NULL, 0);
+  deft_tensor *eq = mtu_run_ok(g, deft_equal(g, x, y, NULL), NULL, NULL, 0);
+  deft_tensor *ne = mtu_run_ok(g, deft_not_equal(g, x, y, NULL), NULL, NULL, 0);
   static const bool want[] = {true, false, false, true};
   for (int i = 0; i < 4; i++) {
     ck_assert(deft_tensor_b(eq)[i] == want[i]);

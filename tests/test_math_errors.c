@@ -11,8 +11,8 @@
 
 START_TEST(error_broadcast_at_build_time) {
   deft_graph *g = deft_graph_new();
-  deft_output a = ph(g, DEFT_FLOAT, DEFT_SHAPE(2, 3), "a");
-  deft_output b = ph(g, DEFT_FLOAT, DEFT_SHAPE(4), "b");
+  deft_output a = mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(2, 3), "a");
+  deft_output b = mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(4), "b");
   deft_graph_push_scope(g, "layer");
   deft_output z = deft_add(g, a, b, NULL);
   deft_graph_pop_scope(g);
@@ -26,8 +26,8 @@ END_TEST
 
 START_TEST(error_matmul_inner_dims) {
   deft_graph *g = deft_graph_new();
-  deft_output x = ph(g, DEFT_FLOAT, DEFT_SHAPE(-1, 50), "x");
-  deft_output w = ph(g, DEFT_FLOAT, DEFT_SHAPE(300, 100), "w");
+  deft_output x = mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(-1, 50), "x");
+  deft_output w = mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(300, 100), "w");
   deft_graph_push_scope(g, "dnn");
   deft_graph_push_scope(g, "hidden2");
   deft_output z = deft_matmul(g, x, w, false, false, NULL);
@@ -38,22 +38,22 @@ START_TEST(error_matmul_inner_dims) {
   deft_graph_free(g);
   /* rank */
   g = deft_graph_new();
-  deft_output t3 = ph(g, DEFT_FLOAT, DEFT_SHAPE(2, 3, 4), "t3");
+  deft_output t3 = mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(2, 3, 4), "t3");
   deft_matmul(g, t3, t3, false, false, "mm");
   TU_ASSERT_STATUS(deft_graph_status(g), DEFT_INVALID_ARGUMENT, "MatMul 'mm'", "input 0",
                    "'t3:0'", "[2,3,4]", "rank 2");
   deft_graph_free(g);
   /* at run time, when shapes are unknown at build time */
   g = deft_graph_new();
-  deft_output a = ph(g, DEFT_FLOAT, deft_shape_unknown(), "a");
-  deft_output b = ph(g, DEFT_FLOAT, deft_shape_unknown(), "b");
+  deft_output a = mtu_ph(g, DEFT_FLOAT, deft_shape_unknown(), "a");
+  deft_output b = mtu_ph(g, DEFT_FLOAT, deft_shape_unknown(), "b");
   deft_output c = deft_matmul(g, a, b, false, false, NULL);
-  deft_tensor *ta = rand_tensor(DEFT_FLOAT, DEFT_SHAPE(2, 3), -1, 1, false, false);
-  deft_tensor *tb = rand_tensor(DEFT_FLOAT, DEFT_SHAPE(4, 5), -1, 1, false, false);
+  deft_tensor *ta = mtu_rand_tensor(DEFT_FLOAT, DEFT_SHAPE(2, 3), -1, 1, false, false);
+  deft_tensor *tb = mtu_rand_tensor(DEFT_FLOAT, DEFT_SHAPE(4, 5), -1, 1, false, false);
   deft_output feeds[2] = {a, b};
   deft_tensor *vals[2] = {ta, tb};
   deft_status *st = deft_status_new();
-  ck_assert_ptr_null(run(g, c, feeds, vals, 2, 1, st));
+  ck_assert_ptr_null(mtu_run(g, c, feeds, vals, 2, 1, st));
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "MatMul 'MatMul'", "[2,3]", "[4,5]");
   deft_status_free(st);
   deft_tensor_free(ta);
@@ -64,7 +64,7 @@ END_TEST
 
 START_TEST(error_bad_axes) {
   deft_graph *g = deft_graph_new();
-  deft_output x = ph(g, DEFT_FLOAT, DEFT_SHAPE(2, 3), "x");
+  deft_output x = mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(2, 3), "x");
   int32_t bad = 2;
   deft_reduce_sum(g, x, &bad, 1, false, "total");
   TU_ASSERT_STATUS(deft_graph_status(g), DEFT_INVALID_ARGUMENT, "Sum 'total'",
@@ -80,16 +80,16 @@ START_TEST(error_bad_axes) {
                    "out of range");
   deft_graph_clear_error(g);
   /* at run time, with fed axes */
-  deft_output axes = ph(g, DEFT_INT32, DEFT_SHAPE(-1), "axes");
+  deft_output axes = mtu_ph(g, DEFT_INT32, DEFT_SHAPE(-1), "axes");
   deft_output s = deft_sum(g, x, axes, false, "s");
   ck_assert(deft_graph_ok(g));
-  deft_tensor *tx = rand_tensor(DEFT_FLOAT, DEFT_SHAPE(2, 3), -1, 1, false, false);
+  deft_tensor *tx = mtu_rand_tensor(DEFT_FLOAT, DEFT_SHAPE(2, 3), -1, 1, false, false);
   int32_t five = -5;
   deft_tensor *ta = deft_tensor_from_data(DEFT_INT32, (int64_t[]){1}, 1, &five, 4, NULL);
   deft_output feeds[2] = {x, axes};
   deft_tensor *vals[2] = {tx, ta};
   deft_status *st = deft_status_new();
-  ck_assert_ptr_null(run(g, s, feeds, vals, 2, 1, st));
+  ck_assert_ptr_null(mtu_run(g, s, feeds, vals, 2, 1, st));
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "Sum 's'", "axis -5", "out of range");
   deft_status_free(st);
   deft_tensor_free(tx);
@@ -100,8 +100,8 @@ END_TEST
 
 START_TEST(error_dtype_mix) {
   deft_graph *g = deft_graph_new();
-  deft_output a = ph(g, DEFT_FLOAT, DEFT_SHAPE(2), "a");
-  deft_output i = ph(g, DEFT_INT32, DEFT_SHAPE(2), "i");
+  deft_output a = mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(2), "a");
+  deft_output i = mtu_ph(g, DEFT_INT32, DEFT_SHAPE(2), "i");
   deft_mul(g, a, i, "m");
   TU_ASSERT_STATUS(deft_graph_status(g), DEFT_INVALID_ARGUMENT, "Mul 'm'", "input 1",
                    "DT_INT32", "DT_FLOAT");
@@ -110,11 +110,11 @@ START_TEST(error_dtype_mix) {
   deft_sqrt(g, i, "r");
   TU_ASSERT_STATUS(deft_graph_status(g), DEFT_INVALID_ARGUMENT, "Sqrt 'r'", "DT_INT32");
   deft_graph_clear_error(g);
-  deft_output b = ph(g, DEFT_BOOL, DEFT_SHAPE(2), "b");
+  deft_output b = mtu_ph(g, DEFT_BOOL, DEFT_SHAPE(2), "b");
   deft_add(g, b, b, "bad_add");
   TU_ASSERT_STATUS(deft_graph_status(g), DEFT_INVALID_ARGUMENT, "Add 'bad_add'", "DT_BOOL");
   deft_graph_clear_error(g);
-  deft_output xs[2] = {a, ph(g, DEFT_FLOAT, DEFT_SHAPE(3), "c")};
+  deft_output xs[2] = {a, mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(3), "c")};
   deft_add_n(g, xs, 2, NULL);
   TU_ASSERT_STATUS(deft_graph_status(g), DEFT_INVALID_ARGUMENT, "AddN 'AddN'", "input 1",
                    "'c:0'", "[3]", "[2]");
@@ -130,15 +130,15 @@ START_TEST(error_integer_division_by_zero) {
   binary_fn fns[] = {deft_floor_div, deft_floor_mod, deft_div};
   for (int k = 0; k < 3; k++) {
     deft_graph *g = deft_graph_new();
-    deft_output x = ph(g, DEFT_INT64, DEFT_SHAPE(3), "x"), y = ph(g, DEFT_INT64, DEFT_SHAPE(3), "y");
+    deft_output x = mtu_ph(g, DEFT_INT64, DEFT_SHAPE(3), "x"), y = mtu_ph(g, DEFT_INT64, DEFT_SHAPE(3), "y");
     deft_output z = fns[k](g, x, y, "q");
     static const double xv[] = {1, 2, 3}, yv[] = {1, 0, 2};
-    deft_tensor *tx = from_values(DEFT_INT64, DEFT_SHAPE(3), xv);
-    deft_tensor *ty = from_values(DEFT_INT64, DEFT_SHAPE(3), yv);
+    deft_tensor *tx = mtu_from_values(DEFT_INT64, DEFT_SHAPE(3), xv);
+    deft_tensor *ty = mtu_from_values(DEFT_INT64, DEFT_SHAPE(3), yv);
     deft_output feeds[2] = {x, y};
     deft_tensor *vals[2] = {tx, ty};
     deft_status *st = deft_status_new();
-    ck_assert_ptr_null(run(g, z, feeds, vals, 2, 1, st));
+    ck_assert_ptr_null(mtu_run(g, z, feeds, vals, 2, 1, st));
     char want[64];
     snprintf(want, sizeof want, "%s 'q'", types[k]);
     TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, want, "division by zero");
@@ -152,7 +152,7 @@ START_TEST(error_integer_division_by_zero) {
   deft_tensor *t = deft_tensor_scalar_int32(0);
   deft_output r = deft_reciprocal(g, deft_const(g, t, "zero"), NULL);
   deft_status *st = deft_status_new();
-  ck_assert_ptr_null(run(g, r, NULL, NULL, 0, 1, st));
+  ck_assert_ptr_null(mtu_run(g, r, NULL, NULL, 0, 1, st));
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "Reciprocal", "division by zero");
   deft_status_free(st);
   deft_tensor_free(t);
@@ -162,7 +162,7 @@ END_TEST
 
 START_TEST(error_cast_invalid_type) {
   deft_graph *g = deft_graph_new();
-  deft_output x = ph(g, DEFT_FLOAT, DEFT_SHAPE(2), "x");
+  deft_output x = mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(2), "x");
   ck_assert(!deft_output_ok(deft_cast(g, x, (deft_dtype)99, "c")));
   TU_ASSERT_STATUS(deft_graph_status(g), DEFT_INVALID_ARGUMENT, "Cast 'c'", "'x:0'",
                    "invalid dtype");
@@ -177,16 +177,16 @@ END_TEST
 
 START_TEST(error_broadcast_at_run_time) {
   deft_graph *g = deft_graph_new();
-  deft_output a = ph(g, DEFT_DOUBLE, deft_shape_unknown(), "a");
-  deft_output b = ph(g, DEFT_DOUBLE, DEFT_SHAPE(-1), "b");
+  deft_output a = mtu_ph(g, DEFT_DOUBLE, deft_shape_unknown(), "a");
+  deft_output b = mtu_ph(g, DEFT_DOUBLE, DEFT_SHAPE(-1), "b");
   deft_output z = deft_squared_difference(g, a, b, "sd");
   ck_assert(deft_graph_ok(g));
-  deft_tensor *ta = rand_tensor(DEFT_DOUBLE, DEFT_SHAPE(2, 3), -1, 1, false, false);
-  deft_tensor *tb = rand_tensor(DEFT_DOUBLE, DEFT_SHAPE(4), -1, 1, false, false);
+  deft_tensor *ta = mtu_rand_tensor(DEFT_DOUBLE, DEFT_SHAPE(2, 3), -1, 1, false, false);
+  deft_tensor *tb = mtu_rand_tensor(DEFT_DOUBLE, DEFT_SHAPE(4), -1, 1, false, false);
   deft_output feeds[2] = {a, b};
   deft_tensor *vals[2] = {ta, tb};
   deft_status *st = deft_status_new();
-  ck_assert_ptr_null(run(g, z, feeds, vals, 2, 1, st));
+  ck_assert_ptr_null(mtu_run(g, z, feeds, vals, 2, 1, st));
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "SquaredDifference 'sd'", "Incompatible shapes",
                    "[2,3]", "[4]");
   deft_status_free(st);

@@ -41,19 +41,19 @@ START_TEST(matmul_gradients_vs_numpy) {
     bool ta = tr & 1, tb = tr & 2;
     deft_shape sa = ta ? DEFT_SHAPE(13, 7) : DEFT_SHAPE(7, 13);
     deft_shape sb = tb ? DEFT_SHAPE(5, 13) : DEFT_SHAPE(13, 5);
-    ins[tr][0] = rand_tensor(DEFT_DOUBLE, sa, -1, 1, false, false);
-    ins[tr][1] = rand_tensor(DEFT_DOUBLE, sb, -1, 1, false, false);
-    ins[tr][2] = rand_tensor(DEFT_DOUBLE, DEFT_SHAPE(7, 5), -1, 1, false, false);
+    ins[tr][0] = mtu_rand_tensor(DEFT_DOUBLE, sa, -1, 1, false, false);
+    ins[tr][1] = mtu_rand_tensor(DEFT_DOUBLE, sb, -1, 1, false, false);
+    ins[tr][2] = mtu_rand_tensor(DEFT_DOUBLE, DEFT_SHAPE(7, 5), -1, 1, false, false);
     deft_graph *g = deft_graph_new();
-    deft_output a = ph(g, DEFT_DOUBLE, sa, "a"), b = ph(g, DEFT_DOUBLE, sb, "b");
-    deft_output gy = ph(g, DEFT_DOUBLE, DEFT_SHAPE(7, 5), "gy");
+    deft_output a = mtu_ph(g, DEFT_DOUBLE, sa, "a"), b = mtu_ph(g, DEFT_DOUBLE, sb, "b");
+    deft_output gy = mtu_ph(g, DEFT_DOUBLE, DEFT_SHAPE(7, 5), "gy");
     deft_output c = deft_matmul(g, a, b, ta, tb, NULL), dx[2] = {{0}, {0}};
     call_grad(g, c, gy, dx);
     ck_assert_str_eq(deft_op_name(dx[0].op), "gradients/MatMul_grad/MatMul");
     ck_assert_str_eq(deft_op_name(dx[1].op), "gradients/MatMul_grad/MatMul_1");
     deft_output feeds[3] = {a, b, gy};
     for (int i = 0; i < 2; i++) {
-      got[2 * tr + i] = run_ok(g, dx[i], feeds, ins[tr], 3);
+      got[2 * tr + i] = mtu_run_ok(g, dx[i], feeds, ins[tr], 3);
       np_case *cs = &cases[2 * tr + i];
       cs->nin = 3;
       for (int k = 0; k < 3; k++) cs->in[k] = ins[tr][k];
@@ -67,14 +67,14 @@ START_TEST(matmul_gradients_vs_numpy) {
     }
     deft_graph_free(g);
   }
-  np_run(cases, 8);
+  mtu_np_run(cases, 8);
   for (int k = 0; k < 8; k++) {
-    check_close(got[k], cases[k].want, 1e-12, 1e-12, cases[k].expr);
+    mtu_check_close(got[k], cases[k].want, 1e-12, 1e-12, cases[k].expr);
     deft_tensor_free(got[k]);
   }
   for (int tr = 0; tr < 4; tr++)
     for (int k = 0; k < 3; k++) deft_tensor_free(ins[tr][k]);
-  np_free(cases, 8);
+  mtu_np_free(cases, 8);
 }
 END_TEST
 
@@ -110,11 +110,11 @@ START_TEST(elementwise_gradients_vs_numpy) {
     if (!cases_[k].dx) continue; /* Maximum needs Select/Fill: grad_cases_math.c */
     deft_shape sh = DEFT_SHAPE(3, 4);
     for (int i = 0; i < 3; i++)
-      ins[k][i] = rand_tensor(DEFT_DOUBLE, sh, i == 2 ? -1 : cases_[k].lo,
+      ins[k][i] = mtu_rand_tensor(DEFT_DOUBLE, sh, i == 2 ? -1 : cases_[k].lo,
                               i == 2 ? 1 : cases_[k].hi, false, false);
     deft_graph *g = deft_graph_new();
-    deft_output x = ph(g, DEFT_DOUBLE, sh, "x"), y = ph(g, DEFT_DOUBLE, sh, "y");
-    deft_output gy = ph(g, DEFT_DOUBLE, sh, "gy"), z;
+    deft_output x = mtu_ph(g, DEFT_DOUBLE, sh, "x"), y = mtu_ph(g, DEFT_DOUBLE, sh, "y");
+    deft_output gy = mtu_ph(g, DEFT_DOUBLE, sh, "gy"), z;
     /* gradient builders put control edges on the incoming gradient's op, and deft's session
      * (unlike TF's) still runs a fed Placeholder that is reached through a control edge */
     deft_output gin = deft_identity(g, gy, "gin");
@@ -135,7 +135,7 @@ START_TEST(elementwise_gradients_vs_numpy) {
     for (int i = 0; i < 2; i++) {
       const char *f = i ? cases_[k].dy : cases_[k].dx;
       if (!f) continue;
-      got[n] = run_ok(g, dx[i], feeds, ins[k], 3);
+      got[n] = mtu_run_ok(g, dx[i], feeds, ins[k], 3);
       cases[n].nin = 3;
       for (int j = 0; j < 3; j++) cases[n].in[j] = ins[k][j];
       snprintf(cases[n].expr, sizeof cases[n].expr, "%s", f);
@@ -143,15 +143,15 @@ START_TEST(elementwise_gradients_vs_numpy) {
     }
     deft_graph_free(g);
   }
-  np_run(cases, n);
+  mtu_np_run(cases, n);
   for (int k = 0; k < n; k++) {
-    check_close(got[k], cases[k].want, 1e-13, 1e-14, cases[k].expr);
+    mtu_check_close(got[k], cases[k].want, 1e-13, 1e-14, cases[k].expr);
     deft_tensor_free(got[k]);
   }
   for (int k = 0; k < ncases; k++)
     if (cases_[k].dx)
       for (int i = 0; i < 3; i++) deft_tensor_free(ins[k][i]);
-  np_free(cases, n);
+  mtu_np_free(cases, n);
 }
 END_TEST
 
@@ -179,14 +179,14 @@ static void check_fd_case(const tu_grad_case *gc) {
   for (int i = 0; i < gc->ninputs; i++) {
     char name[16];
     snprintf(name, sizeof name, "x%d", i);
-    feeds[i] = xs[i] = ph(g, DEFT_DOUBLE, gc->shapes[i], name);
-    vals[i] = rand_tensor(DEFT_DOUBLE, gc->shapes[i], lo, hi, false, false);
+    feeds[i] = xs[i] = mtu_ph(g, DEFT_DOUBLE, gc->shapes[i], name);
+    vals[i] = mtu_rand_tensor(DEFT_DOUBLE, gc->shapes[i], lo, hi, false, false);
   }
   deft_output y = gc->build(g, xs);
   ck_assert_msg(deft_graph_ok(g), "%s (%s): %s", gc->op_type, gc->label,
                 deft_status_message(deft_graph_status(g)));
   ck_assert_str_eq(deft_op_type(y.op), gc->op_type);
-  deft_output gy = ph(g, DEFT_DOUBLE, deft_output_shape(y), "gy");
+  deft_output gy = mtu_ph(g, DEFT_DOUBLE, deft_output_shape(y), "gy");
   deft_output gin = deft_identity(g, gy, "gin"); /* see elementwise_gradients_vs_numpy */
   ck_assert(deft_gradients(g, &y, 1, xs, gc->ninputs, &gin, dx));
   ck_assert_msg(deft_graph_ok(g), "%s (%s): %s", gc->op_type, gc->label,
@@ -196,7 +196,7 @@ static void check_fd_case(const tu_grad_case *gc) {
   deft_tensor *y0 = NULL;
   ck_assert(deft_session_run(s, feeds, vals, gc->ninputs, &y, &y0, 1, NULL, 0, st));
   feeds[gc->ninputs] = gy;
-  vals[gc->ninputs] = rand_tensor(DEFT_DOUBLE, deft_tensor_shape(y0), -1, 1, false, false);
+  vals[gc->ninputs] = mtu_rand_tensor(DEFT_DOUBLE, deft_tensor_shape(y0), -1, 1, false, false);
   deft_tensor_free(y0);
   int nf = gc->ninputs + 1;
   for (int i = 0; i < gc->ninputs; i++) {
@@ -251,9 +251,9 @@ END_TEST
 /* The broadcasting gradient builds TF's graph: Shape, BroadcastGradientArgs, Sum, Reshape. */
 START_TEST(broadcast_gradient_graph) {
   deft_graph *g = deft_graph_new();
-  deft_output x = ph(g, DEFT_FLOAT, DEFT_SHAPE(-1, 3), "x"), b = ph(g, DEFT_FLOAT, DEFT_SHAPE(3), "b");
+  deft_output x = mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(-1, 3), "x"), b = mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(3), "b");
   deft_output y = deft_add(g, x, b, NULL), dx[2] = {{NULL, 0}};
-  deft_output gy = deft_identity(g, ph(g, DEFT_FLOAT, DEFT_SHAPE(-1, 3), "gy"), "gin");
+  deft_output gy = deft_identity(g, mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(-1, 3), "gy"), "gin");
   call_grad(g, y, gy, dx);
   static const char *names[][2] = {{"gradients/Add_grad/Shape", "Shape"},
                                    {"gradients/Add_grad/Shape_1", "Shape"},
@@ -273,12 +273,12 @@ START_TEST(broadcast_gradient_graph) {
   deft_output r1 = deft_op_input(deft_graph_op_by_name(g, "gradients/Add_grad/Sum_1"), 1);
   ck_assert_int_eq(r1.index, 1); /* BroadcastGradientArgs:1 */
   /* numbers: db = column sums of gy */
-  deft_tensor *gv = rand_tensor(DEFT_FLOAT, DEFT_SHAPE(4, 3), -1, 1, false, false);
-  deft_tensor *xv = rand_tensor(DEFT_FLOAT, DEFT_SHAPE(4, 3), -1, 1, false, false);
-  deft_tensor *bv = rand_tensor(DEFT_FLOAT, DEFT_SHAPE(3), -1, 1, false, false);
+  deft_tensor *gv = mtu_rand_tensor(DEFT_FLOAT, DEFT_SHAPE(4, 3), -1, 1, false, false);
+  deft_tensor *xv = mtu_rand_tensor(DEFT_FLOAT, DEFT_SHAPE(4, 3), -1, 1, false, false);
+  deft_tensor *bv = mtu_rand_tensor(DEFT_FLOAT, DEFT_SHAPE(3), -1, 1, false, false);
   deft_output feeds[3] = {x, b, deft_graph_tensor_by_name(g, "gy", NULL)};
   deft_tensor *vals[3] = {xv, bv, gv};
-  deft_tensor *db = run_ok(g, dx[1], feeds, vals, 3);
+  deft_tensor *db = mtu_run_ok(g, dx[1], feeds, vals, 3);
   ck_assert_int_eq(db->rank, 1);
   for (int j = 0; j < 3; j++) {
     double want = 0;

@@ -30,17 +30,17 @@ START_TEST(matmul_vs_numpy) {
         int64_t M = sizes[sz][0], K = sizes[sz][1], N = sizes[sz][2];
         deft_shape sa = ta ? DEFT_SHAPE(K, M) : DEFT_SHAPE(M, K);
         deft_shape sb = tb ? DEFT_SHAPE(N, K) : DEFT_SHAPE(K, N);
-        ta_[n] = rand_tensor(dts[d], sa, -3, 3, false, false);
-        tb_[n] = rand_tensor(dts[d], sb, -3, 3, false, false);
+        ta_[n] = mtu_rand_tensor(dts[d], sa, -3, 3, false, false);
+        tb_[n] = mtu_rand_tensor(dts[d], sb, -3, 3, false, false);
         deft_graph *g = deft_graph_new();
-        deft_output a = ph(g, dts[d], sa, "a"), b = ph(g, dts[d], sb, "b");
+        deft_output a = mtu_ph(g, dts[d], sa, "a"), b = mtu_ph(g, dts[d], sb, "b");
         deft_output c = deft_matmul(g, a, b, ta, tb, NULL);
         deft_shape cs = deft_output_shape(c);
         ck_assert(cs.rank == 2 && cs.dims[0] == M && cs.dims[1] == N);
         deft_output feeds[2] = {a, b};
         deft_tensor *vals[2] = {ta_[n], tb_[n]};
         deft_status *st = deft_status_new();
-        got[n] = run(g, c, feeds, vals, 2, sz == 2 ? 2 : 1, st);
+        got[n] = mtu_run(g, c, feeds, vals, 2, sz == 2 ? 2 : 1, st);
         ck_assert_msg(got[n] != NULL, "%s", deft_status_message(st));
         deft_status_free(st);
         deft_graph_free(g);
@@ -54,27 +54,27 @@ START_TEST(matmul_vs_numpy) {
         kinds[n] = dts[d];
         n++;
       }
-  np_run(cases, n);
+  mtu_np_run(cases, n);
   for (int k = 0; k < n; k++) {
-    check_close(got[k], cases[k].want, kinds[k] == DEFT_FLOAT ? 1e-5 : rtol_of(kinds[k]),
+    mtu_check_close(got[k], cases[k].want, kinds[k] == DEFT_FLOAT ? 1e-5 : mtu_rtol_of(kinds[k]),
                 kinds[k] == DEFT_FLOAT ? 1e-5 : 1e-12, labels[k]);
     deft_tensor_free(got[k]);
     deft_tensor_free(ta_[k]);
     deft_tensor_free(tb_[k]);
   }
-  np_free(cases, n);
+  mtu_np_free(cases, n);
 }
 END_TEST
 
 START_TEST(matmul_zero_sized) {
   deft_graph *g = deft_graph_new();
-  deft_output a = ph(g, DEFT_FLOAT, DEFT_SHAPE(-1, 3), "a"), b = ph(g, DEFT_FLOAT, DEFT_SHAPE(3, 4), "b");
+  deft_output a = mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(-1, 3), "a"), b = mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(3, 4), "b");
   deft_output c = deft_matmul(g, a, b, false, false, NULL);
-  deft_tensor *ta = rand_tensor(DEFT_FLOAT, DEFT_SHAPE(0, 3), -1, 1, false, false);
-  deft_tensor *tb = rand_tensor(DEFT_FLOAT, DEFT_SHAPE(3, 4), -1, 1, false, false);
+  deft_tensor *ta = mtu_rand_tensor(DEFT_FLOAT, DEFT_SHAPE(0, 3), -1, 1, false, false);
+  deft_tensor *tb = mtu_rand_tensor(DEFT_FLOAT, DEFT_SHAPE(3, 4), -1, 1, false, false);
   deft_output feeds[2] = {a, b};
   deft_tensor *vals[2] = {ta, tb};
-  deft_tensor *r = run_ok(g, c, feeds, vals, 2);
+  deft_tensor *r = mtu_run_ok(g, c, feeds, vals, 2);
   ck_assert_int_eq(r->rank, 2);
   ck_assert_int_eq(r->dims[0], 0);
   ck_assert_int_eq(r->dims[1], 4);
@@ -84,8 +84,8 @@ START_TEST(matmul_zero_sized) {
   deft_tensor_free(tb);
   /* K == 0: [3,0] @ [0,4] is a [3,4] matrix of zeros */
   g = deft_graph_new();
-  a = ph(g, DEFT_DOUBLE, DEFT_SHAPE(3, 0), "a");
-  b = ph(g, DEFT_DOUBLE, DEFT_SHAPE(0, 4), "b");
+  a = mtu_ph(g, DEFT_DOUBLE, DEFT_SHAPE(3, 0), "a");
+  b = mtu_ph(g, DEFT_DOUBLE, DEFT_SHAPE(0, 4), "b");
   c = deft_matmul(g, a, b, false, false, NULL);
   ta = deft_tensor_new(DEFT_DOUBLE, (int64_t[]){3, 0}, 2, NULL);
   tb = deft_tensor_new(DEFT_DOUBLE, (int64_t[]){0, 4}, 2, NULL);
@@ -93,7 +93,7 @@ START_TEST(matmul_zero_sized) {
   deft_tensor *v2[2] = {ta, tb};
   /* run twice: the second run reuses the output buffer, which must be zeroed again */
   for (int rep = 0; rep < 2; rep++) {
-    r = run_ok(g, c, f2, v2, 2);
+    r = mtu_run_ok(g, c, f2, v2, 2);
     ck_assert_int_eq(r->n, 12);
     for (int i = 0; i < 12; i++) ck_assert(deft_tensor_f64(r)[i] == 0.0);
     deft_tensor_free(r);
@@ -165,11 +165,11 @@ START_TEST(reductions_vs_numpy) {
             deft_dtype dt = dts[d];
             deft_shape sh = deft_shape_make(shapes[s].r, shapes[s].d);
             double lo = reds[o].lo, hi = reds[o].hi;
-            bool int_prod = is_int(dt) && !strcmp(reds[o].type, "Prod");
+            bool int_prod = mtu_is_int(dt) && !strcmp(reds[o].type, "Prod");
             if (int_prod) lo = -1, hi = 1; /* +-1: NumPy multiplies int32 in int64 */
-            ins[n] = rand_tensor(dt, sh, lo, hi, false, int_prod);
+            ins[n] = mtu_rand_tensor(dt, sh, lo, hi, false, int_prod);
             deft_graph *g = deft_graph_new();
-            deft_output x = ph(g, dt, sh, "x");
+            deft_output x = mtu_ph(g, dt, sh, "x");
             deft_output ax;
             if (d == 1) { /* int64 axes */
               int64_t dims[1] = {axes[a].n};
@@ -182,14 +182,14 @@ START_TEST(reductions_vs_numpy) {
             }
             deft_output y = reds[o].fn(g, x, ax, kd, NULL);
             ck_assert_msg(deft_graph_ok(g), "%s", deft_status_message(deft_graph_status(g)));
-            got[n] = run_ok(g, y, &x, &ins[n], 1);
+            got[n] = mtu_run_ok(g, y, &x, &ins[n], 1);
             /* the build-time shape agrees with the run-time one */
             deft_shape bs = deft_output_shape(y);
             ck_assert_int_eq(bs.rank, got[n]->rank);
             for (int i = 0; i < bs.rank; i++) ck_assert_int_eq(bs.dims[i], got[n]->dims[i]);
             deft_graph_free(g);
             char expr[256], *p;
-            snprintf(expr, sizeof expr, "%s", is_int(dt) ? reds[o].np_int : reds[o].np_float);
+            snprintf(expr, sizeof expr, "%s", mtu_is_int(dt) ? reds[o].np_int : reds[o].np_float);
             char out[256] = "";
             for (p = expr; *p; p++) { /* substitute AX and KD */
               if (p[0] == 'A' && p[1] == 'X') {
@@ -213,14 +213,14 @@ START_TEST(reductions_vs_numpy) {
             kinds[n] = dt;
             n++;
           }
-  np_run(cases, n);
+  mtu_np_run(cases, n);
   for (int k = 0; k < n; k++) {
-    check_close(got[k], cases[k].want, kinds[k] == DEFT_FLOAT ? 1e-5 : rtol_of(kinds[k]) * 10,
+    mtu_check_close(got[k], cases[k].want, kinds[k] == DEFT_FLOAT ? 1e-5 : mtu_rtol_of(kinds[k]) * 10,
                 kinds[k] == DEFT_FLOAT ? 1e-5 : 1e-12, labels[k]);
     deft_tensor_free(got[k]);
     deft_tensor_free(ins[k]);
   }
-  np_free(cases, n);
+  mtu_np_free(cases, n);
   free(cases);
   free(got);
   free(ins);
@@ -245,12 +245,12 @@ START_TEST(reductions_threaded) {
   deft_tensor *got[3], *in[3];
   for (int k = 0; k < 3; k++) {
     deft_shape sh = deft_shape_make(big[k].r, big[k].d);
-    in[k] = rand_tensor(DEFT_DOUBLE, sh, -2, 2, false, false);
+    in[k] = mtu_rand_tensor(DEFT_DOUBLE, sh, -2, 2, false, false);
     deft_graph *g = deft_graph_new();
-    deft_output x = ph(g, DEFT_DOUBLE, sh, "x");
+    deft_output x = mtu_ph(g, DEFT_DOUBLE, sh, "x");
     deft_output y = fns[k](g, x, deft_const_int32_vector(g, &big[k].ax, 1, "axes"), false, NULL);
     deft_status *st = deft_status_new();
-    got[k] = run(g, y, &x, &in[k], 1, 2, st);
+    got[k] = mtu_run(g, y, &x, &in[k], 1, 2, st);
     ck_assert_msg(got[k] != NULL, "%s", deft_status_message(st));
     deft_status_free(st);
     deft_graph_free(g);
@@ -258,13 +258,13 @@ START_TEST(reductions_threaded) {
     cases[k].nin = 1;
     cases[k].in[0] = in[k];
   }
-  np_run(cases, 3);
+  mtu_np_run(cases, 3);
   for (int k = 0; k < 3; k++) {
-    check_close(got[k], cases[k].want, 1e-12, 1e-12, big[k].np);
+    mtu_check_close(got[k], cases[k].want, 1e-12, 1e-12, big[k].np);
     deft_tensor_free(got[k]);
     deft_tensor_free(in[k]);
   }
-  np_free(cases, 3);
+  mtu_np_free(cases, 3);
 }
 END_TEST
 
@@ -272,7 +272,7 @@ END_TEST
  * axes return the input. */
 START_TEST(reductions_zero_sized_and_identity) {
   deft_graph *g = deft_graph_new();
-  deft_output x = ph(g, DEFT_FLOAT, DEFT_SHAPE(-1, 3), "x");
+  deft_output x = mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(-1, 3), "x");
   int32_t ax0 = 0, ax1 = 1;
   deft_output a0 = deft_const_int32_vector(g, &ax0, 1, "a0");
   deft_output a1 = deft_const_int32_vector(g, &ax1, 1, "a1");
@@ -282,23 +282,23 @@ START_TEST(reductions_zero_sized_and_identity) {
                          deft_sum(g, x, a1, false, NULL),  deft_mean(g, x, none, true, NULL)};
   deft_tensor *empty = deft_tensor_new(DEFT_FLOAT, (int64_t[]){0, 3}, 2, NULL);
   deft_tensor *r;
-  r = run_ok(g, outs[0], &x, &empty, 1);
+  r = mtu_run_ok(g, outs[0], &x, &empty, 1);
   ck_assert(r->n == 3 && deft_tensor_f32(r)[2] == 0.0f);
   deft_tensor_free(r);
-  r = run_ok(g, outs[1], &x, &empty, 1);
+  r = mtu_run_ok(g, outs[1], &x, &empty, 1);
   ck_assert(r->n == 3 && isnan(deft_tensor_f32(r)[0]));
   deft_tensor_free(r);
-  r = run_ok(g, outs[2], &x, &empty, 1);
+  r = mtu_run_ok(g, outs[2], &x, &empty, 1);
   ck_assert(r->n == 3 && deft_tensor_f32(r)[1] == 1.0f);
   deft_tensor_free(r);
-  r = run_ok(g, outs[3], &x, &empty, 1);
+  r = mtu_run_ok(g, outs[3], &x, &empty, 1);
   ck_assert(r->n == 3 && isinf(deft_tensor_f32(r)[0]) && deft_tensor_f32(r)[0] < 0);
   deft_tensor_free(r);
-  r = run_ok(g, outs[4], &x, &empty, 1);
+  r = mtu_run_ok(g, outs[4], &x, &empty, 1);
   ck_assert(r->rank == 1 && r->dims[0] == 0);
   deft_tensor_free(r);
-  deft_tensor *t = rand_tensor(DEFT_FLOAT, DEFT_SHAPE(2, 3), -1, 1, false, false);
-  r = run_ok(g, outs[5], &x, &t, 1);
+  deft_tensor *t = mtu_rand_tensor(DEFT_FLOAT, DEFT_SHAPE(2, 3), -1, 1, false, false);
+  r = mtu_run_ok(g, outs[5], &x, &t, 1);
   ck_assert(r->rank == 2 && r->dims[0] == 2 && deft_tensor_f32(r)[4] == deft_tensor_f32(t)[4]);
   deft_tensor_free(r);
   deft_tensor_free(t);
@@ -322,12 +322,12 @@ START_TEST(argmax_vs_numpy) {
   for (int c = 0; c < 6; c++)
     for (int d = 0; d < 4; d++) {
       deft_shape sh = deft_shape_make(cases_[c].r, cases_[c].d);
-      in[n] = rand_tensor(dts[d], sh, -100, 100, false, false);
+      in[n] = mtu_rand_tensor(dts[d], sh, -100, 100, false, false);
       deft_graph *g = deft_graph_new();
-      deft_output x = ph(g, dts[d], sh, "x");
+      deft_output x = mtu_ph(g, dts[d], sh, "x");
       deft_output y = deft_argmax(g, x, cases_[c].axis, NULL);
       ck_assert_int_eq(deft_output_dtype(y), DEFT_INT64);
-      got[n] = run_ok(g, y, &x, &in[n], 1);
+      got[n] = mtu_run_ok(g, y, &x, &in[n], 1);
       ck_assert_int_eq(got[n]->dtype, DEFT_INT64);
       deft_graph_free(g);
       snprintf(cases[n].expr, sizeof cases[n].expr, "np.argmax(a, axis=%d)", cases_[c].axis);
@@ -335,18 +335,18 @@ START_TEST(argmax_vs_numpy) {
       cases[n].in[0] = in[n];
       n++;
     }
-  np_run(cases, n);
+  mtu_np_run(cases, n);
   for (int k = 0; k < n; k++) {
-    check_close(got[k], cases[k].want, 0, 0, cases[k].expr);
+    mtu_check_close(got[k], cases[k].want, 0, 0, cases[k].expr);
     deft_tensor_free(got[k]);
     deft_tensor_free(in[k]);
   }
-  np_free(cases, n);
+  mtu_np_free(cases, n);
   /* ties: the first maximum wins (hand-computed) */
   static const double v[] = {1, 3, 3, 0, 2, 2};
   deft_graph *g = deft_graph_new();
-  deft_tensor *t = from_values(DEFT_FLOAT, DEFT_SHAPE(2, 3), v);
-  deft_tensor *r = run_ok(g, deft_argmax(g, deft_const(g, t, "c"), 1, NULL), NULL, NULL, 0);
+  deft_tensor *t = mtu_from_values(DEFT_FLOAT, DEFT_SHAPE(2, 3), v);
+  deft_tensor *r = mtu_run_ok(g, deft_argmax(g, deft_const(g, t, "c"), 1, NULL), NULL, NULL, 0);
   ck_assert_int_eq(deft_tensor_i64(r)[0], 1);
   ck_assert_int_eq(deft_tensor_i64(r)[1], 1);
   deft_tensor_free(r);
@@ -359,7 +359,7 @@ END_TEST
 
 START_TEST(tf_names) {
   deft_graph *g = deft_graph_new();
-  deft_output x = ph(g, DEFT_FLOAT, DEFT_SHAPE(-1, 10), "X");
+  deft_output x = mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(-1, 10), "X");
   deft_output loss = deft_reduce_mean(g, x, NULL, 0, false, "loss");
   ck_assert_str_eq(deft_op_name(loss.op), "loss");
   ck_assert_str_eq(deft_op_type(loss.op), "Mean");
@@ -388,7 +388,7 @@ START_TEST(tf_names) {
   ck_assert(deft_op_attr_type(c.op, "SrcT", &st) && st == DEFT_BOOL);
   bool trunc = true;
   ck_assert(deft_op_attr_bool(c.op, "Truncate", &trunc) && !trunc);
-  deft_output mm = deft_matmul(g, x, ph(g, DEFT_FLOAT, DEFT_SHAPE(10, 4), "W"), false, true, NULL);
+  deft_output mm = deft_matmul(g, x, mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(10, 4), "W"), false, true, NULL);
   ck_assert(!deft_output_ok(mm)); /* [?,10] x transposed [10,4] = [4,10]: 10 vs 4 */
   ck_assert_int_eq(deft_status_code(deft_graph_status(g)), DEFT_INVALID_ARGUMENT);
   deft_graph_free(g);
@@ -398,15 +398,15 @@ END_TEST
 /* A reduction with axes unknown at build time and unknown rank: Range(0, Rank(x)). */
 START_TEST(reduce_all_axes_unknown_rank) {
   deft_graph *g = deft_graph_new();
-  deft_output x = ph(g, DEFT_DOUBLE, deft_shape_unknown(), "x");
+  deft_output x = mtu_ph(g, DEFT_DOUBLE, deft_shape_unknown(), "x");
   deft_output y = deft_reduce_sum(g, x, NULL, 0, false, NULL);
   if (!deft_graph_ok(g)) { /* needs Rank and Range from the array family */
     fprintf(stderr, "skipping: %s\n", deft_status_message(deft_graph_status(g)));
     deft_graph_free(g);
     return;
   }
-  deft_tensor *t = rand_tensor(DEFT_DOUBLE, DEFT_SHAPE(3, 4), -1, 1, false, false);
-  deft_tensor *r = run_ok(g, y, &x, &t, 1);
+  deft_tensor *t = mtu_rand_tensor(DEFT_DOUBLE, DEFT_SHAPE(3, 4), -1, 1, false, false);
+  deft_tensor *r = mtu_run_ok(g, y, &x, &t, 1);
   double want = 0;
   for (int i = 0; i < 12; i++) want += deft_tensor_f64(t)[i];
   ck_assert_int_eq(r->rank, 0);
