@@ -11,8 +11,8 @@
  *   first     the imported graph's first training step at batch 200 (plan compilation, buffer
  *             allocation);
  *   step      a steady-state training step (median of 5), for reference.
- * Each depth is measured REPS times, each time from scratch; every phase and the total are
- * reported as medians over the repetitions (the machine is shared, and single runs of the
+ * Each depth is measured REPS times, each time from scratch, the repetitions going round the
+ * depths; every phase and the total are reported as medians over the repetitions (the machine is shared, and single runs of the
  * allocation-heavy phases vary by 2x).
  * The imported graph is the one that runs, so the pipeline is the one a user of saved graphs
  * follows: build, differentiate, export, import, run.
@@ -169,10 +169,8 @@ static void measure(int depth, scale_run *out) {
   deft_status_free(st);
 }
 
-/* Measures `depth` REPS times and prints the medians. */
-static void measure_depth(int depth) {
-  scale_run runs[REPS];
-  for (int r = 0; r < REPS; r++) measure(depth, &runs[r]);
+/* Prints the medians (and the range) of REPS runs of one depth. */
+static void report_depth(int depth, const scale_run *runs) {
   for (int ph = 0; ph < NPHASES; ph++) {
     double v[REPS], lo = 1e30, hi = 0;
     for (int r = 0; r < REPS; r++) {
@@ -194,12 +192,20 @@ static void measure_depth(int depth) {
 }
 
 int main(int argc, char **argv) {
-  if (argc > 1) {
-    for (int i = 1; i < argc; i++) measure_depth(atoi(argv[i]));
-  } else {
-    measure_depth(10);
-    measure_depth(100);
-    measure_depth(1000);
+  int defaults[3] = {10, 100, 1000}, ndepths = argc > 1 ? argc - 1 : 3;
+  int *depths = malloc(sizeof *depths * (size_t)ndepths);
+  scale_run *runs = malloc(sizeof *runs * (size_t)ndepths * REPS);
+  if (!depths || !runs) {
+    fprintf(stderr, "bench: out of memory\n");
+    return 1;
   }
+  for (int i = 0; i < ndepths; i++) depths[i] = argc > 1 ? atoi(argv[i + 1]) : defaults[i];
+  /* Repetitions go round the depths, so a change in the shared machine's load hits every depth
+   * alike. */
+  for (int r = 0; r < REPS; r++)
+    for (int i = 0; i < ndepths; i++) measure(depths[i], &runs[i * REPS + r]);
+  for (int i = 0; i < ndepths; i++) report_depth(depths[i], runs + i * REPS);
+  free(runs);
+  free(depths);
   return 0;
 }
