@@ -156,79 +156,12 @@ START_TEST(elementwise_gradients_vs_numpy) {
 END_TEST
 
 /* Every case of tests/grad_cases_math.c through deft_gradients: central differences of
- * sum(y * gy) against the gradients, in float64. */
-static double weighted(deft_session *s, const deft_output *feeds, deft_tensor *const *vals, int n,
-                       deft_output y, const deft_tensor *gy) {
-  deft_tensor *out = NULL;
-  deft_status *st = deft_status_new();
-  ck_assert_msg(deft_session_run(s, feeds, vals, n, &y, &out, 1, NULL, 0, st), "%s",
-                deft_status_message(st));
-  deft_status_free(st);
-  double sum = 0;
-  for (int64_t i = 0; i < out->n; i++) sum += deft_tensor_f64(out)[i] * deft_tensor_f64(gy)[i];
-  deft_tensor_free(out);
-  return sum;
-}
-
-static void check_fd_case(const tu_grad_case *gc) {
-  deft_graph *g = deft_graph_new();
-  deft_output xs[4], feeds[5], dx[4] = {{NULL, 0}};
-  deft_tensor *vals[5];
-  double lo = gc->lo, hi = gc->hi;
-  if (lo == 0 && hi == 0) lo = -1, hi = 1;
-  for (int i = 0; i < gc->ninputs; i++) {
-    char name[16];
-    snprintf(name, sizeof name, "x%d", i);
-    feeds[i] = xs[i] = mtu_ph(g, DEFT_DOUBLE, gc->shapes[i], name);
-    vals[i] = mtu_rand_tensor(DEFT_DOUBLE, gc->shapes[i], lo, hi, false, false);
-  }
-  deft_output y = gc->build(g, xs);
-  ck_assert_msg(deft_graph_ok(g), "%s (%s): %s", gc->op_type, gc->label,
-                deft_status_message(deft_graph_status(g)));
-  ck_assert_str_eq(deft_op_type(y.op), gc->op_type);
-  deft_output gy = mtu_ph(g, DEFT_DOUBLE, deft_output_shape(y), "gy");
-  deft_output gin = deft_identity(g, gy, "gin"); /* see elementwise_gradients_vs_numpy */
-  ck_assert(deft_gradients(g, &y, 1, xs, gc->ninputs, &gin, dx));
-  ck_assert_msg(deft_graph_ok(g), "%s (%s): %s", gc->op_type, gc->label,
-                deft_status_message(deft_graph_status(g)));
-  deft_status *st = deft_status_new();
-  deft_session *s = deft_session_new(g, st);
-  deft_tensor *y0 = NULL;
-  ck_assert(deft_session_run(s, feeds, vals, gc->ninputs, &y, &y0, 1, NULL, 0, st));
-  feeds[gc->ninputs] = gy;
-  vals[gc->ninputs] = mtu_rand_tensor(DEFT_DOUBLE, deft_tensor_shape(y0), -1, 1, false, false);
-  deft_tensor_free(y0);
-  int nf = gc->ninputs + 1;
-  for (int i = 0; i < gc->ninputs; i++) {
-    ck_assert_msg(dx[i].op != NULL, "%s (%s): no gradient for input %d", gc->op_type, gc->label,
-                  i);
-    deft_tensor *an = NULL;
-    ck_assert_msg(deft_session_run(s, feeds, vals, nf, &dx[i], &an, 1, NULL, 0, st), "%s (%s): %s",
-                  gc->op_type, gc->label, deft_status_message(st));
-    ck_assert_int_eq(an->n, vals[i]->n);
-    const double h = 1e-4;
-    for (int64_t e = 0; e < vals[i]->n; e++) {
-      double *p = &deft_tensor_f64(vals[i])[e], keep = *p;
-      *p = keep + h;
-      double up = weighted(s, feeds, vals, nf, y, vals[gc->ninputs]);
-      *p = keep - h;
-      double down = weighted(s, feeds, vals, nf, y, vals[gc->ninputs]);
-      *p = keep;
-      double num = (up - down) / (2 * h), got = deft_tensor_f64(an)[e];
-      ck_assert_msg(fabs(num - got) <= 1e-6 * (1 + fabs(num)),
-                    "%s (%s): d/dx%d[%lld] = %.10g, finite differences give %.10g", gc->op_type,
-                    gc->label, i, (long long)e, got, num);
-    }
-    deft_tensor_free(an);
-  }
-  for (int i = 0; i < nf; i++) deft_tensor_free(vals[i]);
-  deft_session_free(s);
-  deft_status_free(st);
-  deft_graph_free(g);
-}
-
+ * sum(y * gy) against the gradients, in float64 (a fixed step of 1e-4 and a tighter tolerance
+ * than test_gradients.c's registry walk). */
 START_TEST(gradients_match_finite_differences) {
-  for (int i = 0; i < tu_grad_cases_math_count; i++) check_fd_case(&tu_grad_cases_math[i]);
+  uint64_t rng = 88172645463325252ull;
+  for (int i = 0; i < tu_grad_cases_math_count; i++)
+    tu_grad_check(&tu_grad_cases_math[i], TU_GRAD_VIA_GRADIENTS, &rng);
 }
 END_TEST
 
