@@ -11,8 +11,8 @@
  *   first     the imported graph's first training step at batch 200 (plan compilation, buffer
  *             allocation);
  *   step      a steady-state training step (median of 5), for reference.
- * Each depth is measured REPS times, each time from scratch, the repetitions going round the
- * depths; every phase and the total are reported as medians over the repetitions (the machine is shared, and single runs of the
+ * Each depth is measured REPS times, each time in a fresh process, the repetitions going round
+ * the depths; every phase and the total are reported as medians over the repetitions (the machine is shared, and single runs of the
  * allocation-heavy phases vary by 2x).
  * The imported graph is the one that runs, so the pipeline is the one a user of saved graphs
  * follows: build, differentiate, export, import, run.
@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench_common.h"
@@ -169,6 +170,39 @@ static void measure(int depth, scale_run *out) {
   deft_status_free(st);
 }
 
+/* Runs measure(depth) in a child process and returns its result: every measurement starts from a
+ * fresh process, as a user's program does, so no depth profits from memory that the allocator
+ * kept from an earlier, larger or smaller, measurement (first-touch page faults are a large part
+ * of building and first-running a big graph on this VM). */
+static void measure_fresh(int depth, scale_run *out) {
+  int fd[2];
+  if (pipe(fd) != 0) {
+    perror("bench: pipe");
+    exit(1);
+  }
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid < 0) {
+    perror("bench: fork");
+    exit(1);
+  }
+  if (pid == 0) {
+    close(fd[0]);
+    scale_run r;
+    measure(depth, &r);
+    _exit(write(fd[1], &r, sizeof r) == (ssize_t)sizeof r ? 0 : 1);
+  }
+  close(fd[1]);
+  ssize_t got = read(fd[0], out, sizeof *out);
+  close(fd[0]);
+  int status;
+  if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+      got != (ssize_t)sizeof *out) {
+    fprintf(stderr, "bench: the measurement of depth %d failed\n", depth);
+    exit(1);
+  }
+}
+
 /* Prints the medians (and the range) of REPS runs of one depth. */
 static void report_depth(int depth, const scale_run *runs) {
   for (int ph = 0; ph < NPHASES; ph++) {
@@ -203,7 +237,7 @@ int main(int argc, char **argv) {
   /* Repetitions go round the depths, so a change in the shared machine's load hits every depth
    * alike. */
   for (int r = 0; r < REPS; r++)
-    for (int i = 0; i < ndepths; i++) measure(depths[i], &runs[i * REPS + r]);
+    for (int i = 0; i < ndepths; i++) measure_fresh(depths[i], &runs[i * REPS + r]);
   for (int i = 0; i < ndepths; i++) report_depth(depths[i], runs + i * REPS);
   free(runs);
   free(depths);

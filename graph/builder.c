@@ -46,7 +46,7 @@ static void oom(deft_op_builder *b) { bfail(b, DEFT_RESOURCE_EXHAUSTED, "out of 
 
 static bool grow(deft_op_builder *b, void **arr, int *cap, int need, size_t elem) {
   if (need <= *cap) return true;
-  int ncap = *cap ? *cap * 2 : 8;
+  int ncap = *cap ? *cap * 2 : 4; /* most ops have under 4 inputs and attrs */
   while (ncap < need) ncap *= 2;
   void *n = deft_arena_alloc(&b->g->arena, (size_t)ncap * elem);
   if (!n) {
