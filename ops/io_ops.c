@@ -108,18 +108,17 @@ static void restore_kernel(deft_kernel_ctx *c) {
   deft_status_free(st);
 }
 
-/* MergeV2Checkpoints: with one source prefix (every single-device TF1 save), moves its files to
- * the destination prefix and removes the source's temporary directory when asked. */
-static void merge_kernel(deft_kernel_ctx *c) {
-  const deft_tensor *srcs = deft_kernel_input(c, 0);
-  const char *dest;
-  if (!scalar_string(c, 1, "destination_prefix", &dest)) return;
-  if (srcs->dtype != DEFT_STRING || srcs->n != 1) {
-    deft_kernel_fail(c, DEFT_UNIMPLEMENTED,
-                     "merging %" PRId64 " checkpoint shards; deft merges a single shard", srcs->n);
-    return;
-  }
-  const char *src = deft_tensor_string(srcs, 0, NULL);
+/* Removes the directory holding prefix's files if it is now empty (delete_old_dirs). */
+static void remove_prefix_dir(const char *prefix) {
+  const char *slash = strrchr(prefix, '/');
+  if (!slash) return;
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%.*s", (int)(slash - prefix), prefix);
+  remove(dir); /* only succeeds when empty, as intended */
+}
+
+/* One source (every single-device TF1 save): its two files are renamed into place. */
+static bool merge_one(deft_kernel_ctx *c, const char *src, const char *dest) {
   const char *suffixes[2] = {".data-00000-of-00001", ".index"};
   for (int i = 0; i < 2; i++) {
     char from[4096], to[4096];
@@ -128,16 +127,96 @@ static void merge_kernel(deft_kernel_ctx *c) {
     if (rename(from, to) != 0) {
       deft_kernel_fail(c, errno == ENOENT ? DEFT_NOT_FOUND : DEFT_INTERNAL,
                        "cannot move '%s' to '%s': %s", from, to, strerror(errno));
-      return;
+      return false;
     }
   }
-  bool del = deft_kernel_attr_bool(c, "delete_old_dirs");
-  const char *slash = strrchr(src, '/');
-  if (del && slash) {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%.*s", (int)(slash - src), src);
-    remove(dir); /* only succeeds when empty, as intended */
+  return true;
+}
+
+/* Several sources (one per device of a sharded saver): every tensor of every source is written
+ * into one checkpoint at dest (atomically, by the bundle writer), then the sources' files are
+ * removed. A key present in two sources is an error, and nothing is written or removed. The
+ * tensors are held in memory until the merged checkpoint is written. */
+static bool merge_many(deft_kernel_ctx *c, const deft_tensor *srcs, const char *dest) {
+  int64_t n = srcs->n;
+  deft_status *st = deft_status_new();
+  deft_bundle_reader **rs = deft_calloc((size_t)n, sizeof *rs);
+  deft_bundle_writer *w = rs ? deft_bundle_writer_new(dest, st) : NULL;
+  bool ok = w != NULL;
+  if (!rs) deft_kernel_fail(c, DEFT_RESOURCE_EXHAUSTED, "out of memory");
+  else if (!w) deft_kernel_fail(c, deft_status_code(st), "%s", deft_status_message(st));
+  for (int64_t i = 0; ok && i < n; i++) {
+    const char *src = deft_tensor_string(srcs, i, NULL);
+    rs[i] = deft_bundle_reader_open(src, st);
+    if (!rs[i]) {
+      deft_kernel_fail(c, deft_status_code(st), "source %" PRId64 ": %s", i,
+                       deft_status_message(st));
+      ok = false;
+      break;
+    }
+    for (int k = 0; ok && k < deft_bundle_reader_num_entries(rs[i]); k++) {
+      const char *key = deft_bundle_reader_key(rs[i], k);
+      for (int64_t j = 0; j < i; j++)
+        if (deft_bundle_reader_lookup(rs[j], key, NULL, NULL)) {
+          deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
+                           "tensor '%s' is in two of the checkpoints to merge: '%s' and '%s'",
+                           key, deft_tensor_string(srcs, j, NULL), src);
+          ok = false;
+          break;
+        }
+      deft_tensor *t = ok ? deft_bundle_reader_read(rs[i], key, st) : NULL;
+      if (ok && (!t || !deft_bundle_writer_add(w, key, t, st))) {
+        deft_kernel_fail(c, deft_status_code(st), "%s", deft_status_message(st));
+        ok = false;
+      }
+      deft_tensor_free(t);
+    }
   }
+  if (ok && !deft_bundle_writer_finish(w, st)) {
+    deft_kernel_fail(c, deft_status_code(st), "%s", deft_status_message(st));
+    ok = false;
+  }
+  for (int64_t i = 0; ok && i < n; i++) { /* the merged checkpoint is in place: drop sources */
+    const char *src = deft_tensor_string(srcs, i, NULL);
+    char path[4096];
+    int shards = deft_bundle_reader_num_shards(rs[i]);
+    for (int k = 0; k < shards; k++) {
+      snprintf(path, sizeof path, "%s.data-%05d-of-%05d", src, k, shards);
+      remove(path);
+    }
+    snprintf(path, sizeof path, "%s.index", src);
+    remove(path);
+  }
+  for (int64_t i = 0; rs && i < n; i++) deft_bundle_reader_free(rs[i]);
+  deft_free(rs);
+  deft_bundle_writer_free(w);
+  deft_status_free(st);
+  return ok;
+}
+
+/* MergeV2Checkpoints(checkpoint_prefixes, destination_prefix): the checkpoints at the source
+ * prefixes become one checkpoint at the destination; delete_old_dirs removes the sources'
+ * directories when they are left empty. */
+static void merge_kernel(deft_kernel_ctx *c) {
+  const deft_tensor *srcs = deft_kernel_input(c, 0);
+  const char *dest;
+  if (!scalar_string(c, 1, "destination_prefix", &dest)) return;
+  if (srcs->dtype != DEFT_STRING || srcs->rank > 1 || srcs->n < 1) {
+    deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
+                     "checkpoint_prefixes must be a non-empty string vector (got %s with %" PRId64
+                     " elements)", deft_dtype_name(srcs->dtype), srcs->n);
+    return;
+  }
+  for (int64_t i = 0; i < srcs->n; i++)
+    if (!strcmp(deft_tensor_string(srcs, i, NULL), dest)) {
+      deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
+                       "source %" PRId64 " is the destination prefix '%s' itself", i, dest);
+      return;
+    }
+  bool ok = srcs->n == 1 ? merge_one(c, deft_tensor_string(srcs, 0, NULL), dest)
+                         : merge_many(c, srcs, dest);
+  if (!ok || !deft_kernel_attr_bool(c, "delete_old_dirs")) return;
+  for (int64_t i = 0; i < srcs->n; i++) remove_prefix_dir(deft_tensor_string(srcs, i, NULL));
 }
 
 static void sharded_filename_kernel(deft_kernel_ctx *c) {

@@ -468,6 +468,8 @@ struct deft_bundle_reader {
   char **shard_paths;
 };
 
+int deft_bundle_reader_num_shards(const deft_bundle_reader *r) { return r->num_shards; }
+
 void deft_bundle_reader_free(deft_bundle_reader *r) {
   if (!r) return;
   for (int i = 0; i < r->n; i++) deft_free(r->e[i].key);

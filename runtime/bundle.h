@@ -62,6 +62,9 @@ typedef struct deft_bundle_reader deft_bundle_reader;
  * not accept. Entries whose key holds a NUL byte (slices of partitioned variables) are skipped. */
 deft_bundle_reader *deft_bundle_reader_open(const char *prefix, deft_status *status);
 
+/* Returns the number of data shards the header declares (P.data-00000-of-N ... ). */
+int deft_bundle_reader_num_shards(const deft_bundle_reader *r);
+
 /* Returns the number of tensor entries (the header entry not counted). */
 int deft_bundle_reader_num_entries(const deft_bundle_reader *r);
 
