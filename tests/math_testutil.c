@@ -132,9 +132,9 @@ void mtu_np_run(np_case *cases, int n) {
         strcat(shape, num);
       }
       strcat(shape, ")");
-      len += (size_t)snprintf(script + len, cap - len, "%c = load(d + '/b%d_c%d_%d.bin', %s, '%s')\n",
-                              names[i], batch, k, i, shape,
-                              cases[k].f64 ? "float64" : mtu_np_dtype(t->dtype));
+      len += (size_t)snprintf(script + len, cap - len,
+                              "%c = load(d + '/b%d_c%d_%d.bin', %s, '%s')\n", names[i], batch, k, i,
+                              shape, cases[k].f64 ? "float64" : mtu_np_dtype(t->dtype));
     }
     /* f64 cases: computed in float64, then rounded once to float32 */
     len += (size_t)snprintf(script + len, cap - len, "save(d + '/b%d_c%d_out.bin', %s%s%s)\n",

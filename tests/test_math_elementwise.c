@@ -262,8 +262,8 @@ START_TEST(unary_ops_vs_numpy) {
   mtu_np_run(cases, n);
   for (int k = 0; k < n; k++) {
     /* float32: within 2 ulp of the exactly rounded result */
-    mtu_check_close(got[k], cases[k].want, kinds[k] == DEFT_FLOAT ? 2.4e-7 : mtu_rtol_of(kinds[k]), 0,
-                labels[k]);
+    mtu_check_close(got[k], cases[k].want, kinds[k] == DEFT_FLOAT ? 2.4e-7 : mtu_rtol_of(kinds[k]),
+                    0, labels[k]);
     deft_tensor_free(got[k]);
     deft_tensor_free(ins[k]);
   }
@@ -310,7 +310,8 @@ START_TEST(unary_magnitudes) {
   ck_assert(isinf(deft_tensor_f32(got[1])[5]) && deft_tensor_f32(got[1])[5] < 0);
   mtu_np_run(cases, 6);
   for (int k = 0; k < 6; k++) {
-    mtu_check_close(got[k], cases[k].want, in[k]->dtype == DEFT_FLOAT ? 2.4e-7 : 1e-14, 0, exprs[k]);
+    mtu_check_close(got[k], cases[k].want, in[k]->dtype == DEFT_FLOAT ? 2.4e-7 : 1e-14, 0,
+                    exprs[k]);
     deft_tensor_free(got[k]);
     deft_tensor_free(in[k]);
   }
@@ -371,7 +372,8 @@ START_TEST(grad_kernels_vs_numpy) {
     ta[k] = mtu_rand_tensor(dt, DEFT_SHAPE(3, 4), 0.5, 2, false, false);
     tb[k] = mtu_rand_tensor(dt, DEFT_SHAPE(3, 4), -1, 1, false, false);
     deft_graph *g = deft_graph_new();
-    deft_output y = mtu_ph(g, dt, DEFT_SHAPE(3, 4), "y"), dy = mtu_ph(g, dt, DEFT_SHAPE(3, 4), "dy");
+    deft_output y = mtu_ph(g, dt, DEFT_SHAPE(3, 4), "y"),
+                dy = mtu_ph(g, dt, DEFT_SHAPE(3, 4), "dy");
     deft_output z;
     if (k % 3 == 0) z = deft_rsqrt_grad(g, y, dy, NULL);
     else if (k % 3 == 1) z = deft_sqrt_grad(g, y, dy, NULL);
@@ -485,7 +487,8 @@ START_TEST(cast_vs_numpy) {
   static const double v[] = {1e10, -1e10, NAN, -2.7, 2.7};
   deft_graph *g = deft_graph_new();
   deft_tensor *t = mtu_from_values(DEFT_FLOAT, DEFT_SHAPE(5), v);
-  deft_tensor *r = mtu_run_ok(g, deft_cast(g, deft_const(g, t, "c"), DEFT_INT32, NULL), NULL, NULL, 0);
+  deft_tensor *r =
+      mtu_run_ok(g, deft_cast(g, deft_const(g, t, "c"), DEFT_INT32, NULL), NULL, NULL, 0);
   static const int32_t want[] = {INT32_MAX, INT32_MIN, 0, -2, 2};
   for (int i = 0; i < 5; i++) ck_assert_int_eq(deft_tensor_i32(r)[i], want[i]);
   deft_tensor_free(r);

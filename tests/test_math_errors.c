@@ -130,7 +130,8 @@ START_TEST(error_integer_division_by_zero) {
   binary_fn fns[] = {deft_floor_div, deft_floor_mod, deft_div};
   for (int k = 0; k < 3; k++) {
     deft_graph *g = deft_graph_new();
-    deft_output x = mtu_ph(g, DEFT_INT64, DEFT_SHAPE(3), "x"), y = mtu_ph(g, DEFT_INT64, DEFT_SHAPE(3), "y");
+    deft_output x = mtu_ph(g, DEFT_INT64, DEFT_SHAPE(3), "x"),
+                y = mtu_ph(g, DEFT_INT64, DEFT_SHAPE(3), "y");
     deft_output z = fns[k](g, x, y, "q");
     static const double xv[] = {1, 2, 3}, yv[] = {1, 0, 2};
     deft_tensor *tx = mtu_from_values(DEFT_INT64, DEFT_SHAPE(3), xv);

@@ -59,11 +59,11 @@ START_TEST(matmul_gradients_vs_numpy) {
       for (int k = 0; k < 3; k++) cs->in[k] = ins[tr][k];
       /* C = op(A) op(B): dop(A) = G op(B)^T, dop(B) = op(A)^T G; undo the transposes */
       if (i == 0)
-        snprintf(cs->expr, sizeof cs->expr, "(lambda d: d.T if %d else d)(c @ (b.T if %d else b).T)",
-                 ta, tb);
+        snprintf(cs->expr, sizeof cs->expr,
+                 "(lambda d: d.T if %d else d)(c @ (b.T if %d else b).T)", ta, tb);
       else
-        snprintf(cs->expr, sizeof cs->expr, "(lambda d: d.T if %d else d)((a.T if %d else a).T @ c)",
-                 tb, ta);
+        snprintf(cs->expr, sizeof cs->expr,
+                 "(lambda d: d.T if %d else d)((a.T if %d else a).T @ c)", tb, ta);
     }
     deft_graph_free(g);
   }
@@ -184,7 +184,8 @@ END_TEST
 /* The broadcasting gradient builds TF's graph: Shape, BroadcastGradientArgs, Sum, Reshape. */
 START_TEST(broadcast_gradient_graph) {
   deft_graph *g = deft_graph_new();
-  deft_output x = mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(-1, 3), "x"), b = mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(3), "b");
+  deft_output x = mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(-1, 3), "x"),
+              b = mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(3), "b");
   deft_output y = deft_add(g, x, b, NULL), dx[2] = {{NULL, 0}};
   deft_output gy = deft_identity(g, mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(-1, 3), "gy"), "gin");
   call_grad(g, y, gy, dx);

@@ -68,7 +68,8 @@ END_TEST
 
 START_TEST(matmul_zero_sized) {
   deft_graph *g = deft_graph_new();
-  deft_output a = mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(-1, 3), "a"), b = mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(3, 4), "b");
+  deft_output a = mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(-1, 3), "a"),
+              b = mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(3, 4), "b");
   deft_output c = deft_matmul(g, a, b, false, false, NULL);
   deft_tensor *ta = mtu_rand_tensor(DEFT_FLOAT, DEFT_SHAPE(0, 3), -1, 1, false, false);
   deft_tensor *tb = mtu_rand_tensor(DEFT_FLOAT, DEFT_SHAPE(3, 4), -1, 1, false, false);
@@ -215,8 +216,9 @@ START_TEST(reductions_vs_numpy) {
           }
   mtu_np_run(cases, n);
   for (int k = 0; k < n; k++) {
-    mtu_check_close(got[k], cases[k].want, kinds[k] == DEFT_FLOAT ? 1e-5 : mtu_rtol_of(kinds[k]) * 10,
-                kinds[k] == DEFT_FLOAT ? 1e-5 : 1e-12, labels[k]);
+    mtu_check_close(got[k], cases[k].want,
+                    kinds[k] == DEFT_FLOAT ? 1e-5 : mtu_rtol_of(kinds[k]) * 10,
+                    kinds[k] == DEFT_FLOAT ? 1e-5 : 1e-12, labels[k]);
     deft_tensor_free(got[k]);
     deft_tensor_free(ins[k]);
   }
@@ -388,7 +390,8 @@ START_TEST(tf_names) {
   ck_assert(deft_op_attr_type(c.op, "SrcT", &st) && st == DEFT_BOOL);
   bool trunc = true;
   ck_assert(deft_op_attr_bool(c.op, "Truncate", &trunc) && !trunc);
-  deft_output mm = deft_matmul(g, x, mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(10, 4), "W"), false, true, NULL);
+  deft_output mm =
+      deft_matmul(g, x, mtu_ph(g, DEFT_FLOAT, DEFT_SHAPE(10, 4), "W"), false, true, NULL);
   ck_assert(!deft_output_ok(mm)); /* [?,10] x transposed [10,4] = [4,10]: 10 vs 4 */
   ck_assert_int_eq(deft_status_code(deft_graph_status(g)), DEFT_INVALID_ARGUMENT);
   deft_graph_free(g);
