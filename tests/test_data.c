@@ -807,6 +807,36 @@ START_TEST(slice_rows_shares_aligned_rows) {
 }
 END_TEST
 
+/* A shared slice fed to a session: the run reads it like any tensor and leaves the storage it
+ * shares with its source alone, run after run (the executor's buffer reuse never takes it). */
+START_TEST(shared_slice_feeds_a_session) {
+  deft_tensor *t = deft_tensor_new(DEFT_FLOAT, DIMS(16, 16), 2, s); /* 64-byte rows */
+  float *td = deft_tensor_data(t);
+  for (int i = 0; i < 256; i++) td[i] = (float)i;
+  deft_tensor *v = deft_tensor_slice_rows(t, 4, 8, s);
+  ck_assert_ptr_eq(v->buf->data, td + 64); /* shared, not copied */
+  deft_graph *g = deft_graph_new();
+  deft_output x = deft_placeholder(g, DEFT_FLOAT, deft_shape_make(2, DIMS(-1, 16)), "x");
+  deft_output y = deft_neg(g, deft_relu(g, x, NULL), NULL); /* unary ops may run in place */
+  ck_assert(deft_graph_ok(g));
+  deft_session *sess = deft_session_new(g, s);
+  for (int run = 0; run < 3; run++) {
+    deft_tensor *out = NULL;
+    ck_assert_msg(deft_session_run(sess, &x, &v, 1, &y, &out, 1, NULL, 0, s), "%s",
+                  deft_status_message(s));
+    ck_assert_int_eq(out->n, 64);
+    for (int i = 0; i < 64; i++) ck_assert(deft_tensor_f32(out)[i] == -(float)(64 + i));
+    deft_tensor_free(out);
+  }
+  for (int i = 0; i < 256; i++) ck_assert(td[i] == (float)i);
+  deft_session_free(sess);
+  deft_graph_free(g);
+  deft_tensor_free(t); /* the slice outlives its source */
+  ck_assert(deft_tensor_get_double(v, 63) == 127.0);
+  deft_tensor_free(v);
+}
+END_TEST
+
 START_TEST(images_to_float) {
   deft_tensor *u = deft_tensor_new(DEFT_UINT8, DIMS(4, 8, 8), 3, s);
   for (int i = 0; i < 256; i++) ((uint8_t *)deft_tensor_data(u))[i] = (uint8_t)i;
@@ -964,7 +994,8 @@ static Suite *suite(void) {
                           idx_types_raw_and_gzip, idx_errors, truncations_and_flips,
                           npy_round_trips_and_numpy_reads, npy_reads_numpy_files,
                           npy_header_variants, npy_errors, npy_write_errors, out_of_memory_paths,
-                          slice_rows, slice_rows_shares_aligned_rows, images_to_float, batcher_epochs,
+                          slice_rows, slice_rows_shares_aligned_rows, shared_slice_feeds_a_session,
+                          images_to_float, batcher_epochs,
                           batcher_uint8_reuse_and_uniformity};
   Suite *su = suite_create("data");
   TCase *tc = tcase_create("core");
