@@ -625,6 +625,7 @@ static bool create_op(importer *im, imp_node *n) {
   const char **names = deft_pb_pool_alloc(&tmp, sizeof *names * maxv);
   int nv = 0;
   bool ok = vals && names;
+  if (!ok) oom(im); /* without a status, the caller would return the graph built so far */
   for (size_t k = 0; ok && k < n->nd->n_attr; k++) {
     const Tensorflow__NodeDef__AttrEntry *e = n->nd->attr[k];
     if (!e->key || !*e->key) {

@@ -38,7 +38,8 @@
  * (strings, bytes, repeated arrays, sub-messages) is allocated with deft_malloc, i.e. the C
  * library's malloc: free it with protobuf_c_message_free_unpacked(m, NULL) (or with
  * deft_protobuf_allocator()). On failure returns NULL with status set (status may be NULL):
- *   DATA_LOSS          "<path>:<line>:<column>: <what>" (lines and columns count from 1): a
+ *   DATA_LOSS          "<path>:<line>:<column>: <what>" (lines and columns count from 1,
+ *                      columns in bytes): a
  *                      syntax error, an unknown field or enum value, a value of the wrong kind or
  *                      out of range for its field, a non-repeated field (or a second member of a
  *                      oneof) given twice, an unterminated string, unexpected end of input,

@@ -776,6 +776,23 @@ static void check_meta_same(const char *rel, const char *name) {
     deft_meta_graph_info_free(info2);
     deft_graph_free(g2);
   }
+  /* prefixes of the real text (a sample: the whole sweep is every_prefix_fails_cleanly's) */
+  char txt[800];
+  snprintf(txt, sizeof txt, "%s/%s.0.pbtxt", dir, name);
+  size_t tlen;
+  uint8_t *text = read_all(txt, &tlen);
+  for (int k = 0; k < 150; k++) {
+    size_t len = (size_t)((double)tlen * k / 150.0) + (size_t)k % 7;
+    if (len >= tlen) break;
+    char *copy = malloc(len ? len : 1);
+    memcpy(copy, text, len);
+    ProtobufCMessage *m =
+        deft_pb_text_parse(&tensorflow__meta_graph_def__descriptor, copy, len, "p", st);
+    if (m) protobuf_c_message_free_unpacked(m, NULL);
+    else ck_assert_msg(deft_status_code(st) == DEFT_DATA_LOSS, "%s", deft_status_message(st));
+    free(copy);
+  }
+  deft_free(text);
   deft_free(b1);
   deft_meta_graph_info_free(info1);
   deft_graph_free(g1);
@@ -1037,6 +1054,55 @@ START_TEST(importers_read_text_files) {
 }
 END_TEST
 
+/* Every failed allocation while importing a text file fails cleanly (no leak, no crash). */
+START_TEST(text_import_out_of_memory) {
+  const char *path = write_text("oom.pbtxt", square_graph);
+  char p[600];
+  snprintf(p, sizeof p, "%s", path);
+  deft_status *st = deft_status_new();
+  int fails = 0;
+  for (long k = 0;; k++) {
+    deft_alloc_fail_after(k);
+    deft_graph *g = deft_import_graph_def(p, NULL, st);
+    deft_alloc_fail_after(-1);
+    if (g) {
+      check_square(g);
+      deft_graph_free(g);
+      break;
+    }
+    ck_assert_msg(deft_status_code(st) == DEFT_RESOURCE_EXHAUSTED, "k=%ld: %s", k,
+                  deft_status_message(st));
+    fails++;
+    ck_assert_int_lt(k, 100000);
+  }
+  ck_assert_int_gt(fails, 10);
+  /* the meta graph importer too: on success, nothing is missing */
+  char meta[4096];
+  snprintf(meta, sizeof meta, "graph_def { %s }\ncollection_def { key: \"train_op\" value { "
+                              "node_list { value: \"sq\" } } }\n", square_graph);
+  snprintf(p, sizeof p, "%s", write_text("oom_meta.pbtxt", meta));
+  for (long k = 0;; k++) {
+    deft_meta_graph_info *info = NULL;
+    deft_alloc_fail_after(k);
+    deft_graph *g = deft_import_meta_graph(p, NULL, &info, st);
+    deft_alloc_fail_after(-1);
+    if (g) {
+      int nc = 0;
+      ck_assert_str_eq(deft_graph_collection_kind(g, "train_op", &nc), "node_list");
+      ck_assert_int_eq(nc, 1);
+      check_square(g);
+      deft_meta_graph_info_free(info);
+      deft_graph_free(g);
+      break;
+    }
+    ck_assert_msg(deft_status_code(st) == DEFT_RESOURCE_EXHAUSTED, "k=%ld: %s", k,
+                  deft_status_message(st));
+    ck_assert_int_lt(k, 100000);
+  }
+  deft_status_free(st);
+}
+END_TEST
+
 /* `deft dump` reads text files through the same importers. */
 START_TEST(dump_reads_text) {
   char meta[4096], cmd[2048], out[700];
@@ -1095,6 +1161,7 @@ static Suite *make(void) {
   suite_add_tcase(s, ref);
   TCase *imp = tcase_create("importers");
   tcase_add_test(imp, importers_read_text_files);
+  tcase_add_test(imp, text_import_out_of_memory);
   tcase_add_test(imp, dump_reads_text);
   suite_add_tcase(s, imp);
   return s;
