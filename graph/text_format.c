@@ -198,7 +198,8 @@ static bool put_utf8(reader *r, buf *b, uint32_t cp) {
 
 /* One escape sequence after the backslash at r->p - 1. */
 static bool read_escape(reader *r, buf *b, pos esc) {
-  if (r->p >= r->end || *r->p == '\n') return fail_at(r, esc, DEFT_DATA_LOSS, "unterminated string");
+  if (r->p >= r->end || *r->p == '\n')
+    return fail_at(r, esc, DEFT_DATA_LOSS, "unterminated string");
   char c = *r->p++;
   switch (c) {
     case 'n': return buf_put(r, b, '\n');
@@ -316,8 +317,9 @@ static bool read_word(reader *r, word *w, const ProtobufCFieldDescriptor *f) {
     char c = *r->p;
     if (is_ident_char(c) || c == '.') {
       r->p++;
-    } else if ((c == '+' || c == '-') && !hex && r->p > w->s && (r->p[-1] == 'e' || r->p[-1] == 'E') &&
-               isdigit((unsigned char)w->s[0] == '.' ? w->s[1] : w->s[0])) {
+    } else if ((c == '+' || c == '-') && !hex && r->p > w->s &&
+               (r->p[-1] == 'e' || r->p[-1] == 'E') &&
+               isdigit((unsigned char)(w->s[0] == '.' ? w->s[1] : w->s[0]))) {
       r->p++;
     } else {
       break;
@@ -400,8 +402,9 @@ static bool word_integer(reader *r, const word *w, const ProtobufCFieldDescripto
                          uint64_t hi, uint64_t *mag) {
   int k = word_magnitude(w, mag);
   if (k == 1)
-    return fail_at(r, w->at, DEFT_DATA_LOSS, "expected an integer for %s field '%s', found '%s%.*s'",
-                   type_name(f->type), f->name, w->neg ? "-" : "", (int)w->n, w->s);
+    return fail_at(r, w->at, DEFT_DATA_LOSS,
+                   "expected an integer for %s field '%s', found '%s%.*s'", type_name(f->type),
+                   f->name, w->neg ? "-" : "", (int)w->n, w->s);
   bool range = k == 0;
   if (range && w->neg) range = lo < 0 && *mag <= (uint64_t)(-(lo + 1)) + 1;
   if (range && !w->neg) range = *mag <= hi;
@@ -505,7 +508,8 @@ static bool read_scalar(reader *r, const ProtobufCFieldDescriptor *f, void *dst)
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
       if (!word_integer(r, &w, f, INT64_MIN, INT64_MAX, &mag)) return false;
-      *(int64_t *)dst = w.neg ? (mag == (uint64_t)1 << 63 ? INT64_MIN : -(int64_t)mag) : (int64_t)mag;
+      *(int64_t *)dst =
+          w.neg ? (mag == (uint64_t)1 << 63 ? INT64_MIN : -(int64_t)mag) : (int64_t)mag;
       return true;
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
@@ -528,8 +532,10 @@ static bool read_scalar(reader *r, const ProtobufCFieldDescriptor *f, void *dst)
     case PROTOBUF_C_TYPE_BOOL: {
       int b = -1;
       if (!w.neg) {
-        if (word_is(&w, "true") || word_is(&w, "True") || word_is(&w, "t") || word_is(&w, "1")) b = 1;
-        if (word_is(&w, "false") || word_is(&w, "False") || word_is(&w, "f") || word_is(&w, "0")) b = 0;
+        if (word_is(&w, "true") || word_is(&w, "True") || word_is(&w, "t") || word_is(&w, "1"))
+          b = 1;
+        if (word_is(&w, "false") || word_is(&w, "False") || word_is(&w, "f") || word_is(&w, "0"))
+          b = 0;
       }
       if (b < 0)
         return fail_at(r, w.at, DEFT_DATA_LOSS,
@@ -737,8 +743,9 @@ static const ProtobufCMessageDescriptor *find_type(reader *r, const char *name, 
  * m's type_url and value. */
 static bool read_any(reader *r, const ProtobufCMessageDescriptor *d, ProtobufCMessage *m,
                      unsigned char *seen, pos at) {
-  const ProtobufCFieldDescriptor *fu = protobuf_c_message_descriptor_get_field_by_name(d, "type_url");
-  const ProtobufCFieldDescriptor *fv = protobuf_c_message_descriptor_get_field_by_name(d, "value");
+  const ProtobufCFieldDescriptor *fu, *fv;
+  fu = protobuf_c_message_descriptor_get_field_by_name(d, "type_url");
+  fv = protobuf_c_message_descriptor_get_field_by_name(d, "value");
   if (!fu || !fv || fu->type != PROTOBUF_C_TYPE_STRING || fv->type != PROTOBUF_C_TYPE_BYTES ||
       fu->label == PROTOBUF_C_LABEL_REPEATED || fv->label == PROTOBUF_C_LABEL_REPEATED)
     return fail_at(r, at, DEFT_UNIMPLEMENTED, "extensions ('[...]') are not supported (in %s)",
@@ -838,8 +845,9 @@ static bool read_fields(reader *r, const ProtobufCMessageDescriptor *d, Protobuf
     }
     if (!is_ident_start(c)) {
       char cb[16];
+      const char *or_close = close ? (close == '}' ? " or '}'" : " or '>'") : "";
       ok = fail_at(r, at, DEFT_DATA_LOSS, "expected a field name of %s%s, found %s", d->name,
-                   close ? (close == '}' ? " or '}'" : " or '>'") : "", show_char(r, cb, sizeof cb));
+                   or_close, show_char(r, cb, sizeof cb));
       break;
     }
     const char *s = r->p;

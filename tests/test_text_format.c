@@ -62,7 +62,8 @@ START_TEST(node_def_grammar) {
       "device: \"/cpu:0\"\n"
       "attr { key: \"T\" value { type: DT_FLOAT } }\n"
       "attr: { key: \"transpose_a\" value: < b: true > }\n"
-      "attr < key: \"shape\" value { shape { dim { size: -1 } dim: { size: 0x10 name: \"n\" } } } >\n"
+      "attr < key: \"shape\" value { shape { dim { size: -1 }\n"
+      "  dim: { size: 0x10 name: \"n\" } } } >\n"
       "attr [ { key: \"l\" value { list { i: [1, -2, 010] type: [DT_INT32, 3] } } },\n"
       "       < key: \"e\" value {} > ]\n"
       "attr { key: \"empty_list\" value { list: {} } }";
@@ -243,7 +244,8 @@ START_TEST(expanded_any) {
   ck_assert_uint_eq(c->any_list->n_value, 3);
   const Google__Protobuf__Any *a = c->any_list->value[0];
   str_eq(a->type_url, "type.googleapis.com/tensorflow.AssetFileDef");
-  Tensorflow__AssetFileDef *af = tensorflow__asset_file_def__unpack(NULL, a->value.len, a->value.data);
+  Tensorflow__AssetFileDef *af =
+      tensorflow__asset_file_def__unpack(NULL, a->value.len, a->value.data);
   ck_assert_ptr_nonnull(af);
   str_eq(af->filename, "foo.txt");
   str_eq(af->tensor_info->name, "Const:0");
@@ -257,12 +259,15 @@ START_TEST(expanded_any) {
   /* errors */
   deft_status *st = deft_status_new();
   const char *bad[] = {
-      "collection_def { value { any_list { value { [type.googleapis.com/tensorflow.Nope] {} } } } }",
-      "collection_def { value { any_list { value { [type.googleapis.com/tensorflow.AssetFileDef] {} "
+      "collection_def { value { any_list { value { [type.googleapis.com/tensorflow.Nope] {} "
+      "} } } }",
+      "collection_def { value { any_list { value { "
+      "[type.googleapis.com/tensorflow.AssetFileDef] {} "
       "type_url: \"x\" } } } }",
       "collection_def { value { any_list { value { type_url: \"x\" "
       "[type.googleapis.com/tensorflow.AssetFileDef] {} } } } }",
-      "collection_def { value { any_list { value { [type.googleapis.com/tensorflow.AssetFileDef {} } } } }",
+      "collection_def { value { any_list { value { "
+      "[type.googleapis.com/tensorflow.AssetFileDef {} } } } }",
       "collection_def { value { any_list { value { [] {} } } } }",
       "collection_def { value { any_list { value { [type.googleapis.com/tensorflow.AssetFileDef] "
       "{ filename: 1 } } } } }"};
@@ -271,8 +276,8 @@ START_TEST(expanded_any) {
   const char *words[] = {"a:1:46: expanded Any value of type 'tensorflow.Nope'", "given twice",
                          "given twice", "expected ']'", "expected a type URL", "'filename'"};
   for (int i = 0; i < 6; i++) {
-    ck_assert_ptr_null(
-        deft_pb_text_parse(&tensorflow__meta_graph_def__descriptor, bad[i], strlen(bad[i]), "a", st));
+    ck_assert_ptr_null(deft_pb_text_parse(&tensorflow__meta_graph_def__descriptor, bad[i],
+                                          strlen(bad[i]), "a", st));
     TU_ASSERT_STATUS(st, codes[i], words[i]);
   }
   deft_status_free(st);
@@ -477,7 +482,8 @@ static const char robust_text[] =
     "  float_val: [1.5, -inf, nan] tensor_content: \"\\001\\x02\\n\" string_val: 'a' \"b\" } } }\n"
     "attr < key: \"list\" value: < list { i: [1, 0x2, -03] s: [\"x\", \"y\"] type: DT_INT32\n"
     "  shape { dim { size: -1 } unknown_rank: false } b: [true, f] } > >\n"
-    "attr { key: \"f\" value { func { name: \"fn\" attr { key: \"k\" value { placeholder: \"T\" } } } } }\n"
+    "attr { key: \"f\" value { func { name: \"fn\"\n"
+    "  attr { key: \"k\" value { placeholder: \"T\" } } } } }\n"
     "# done\n";
 
 START_TEST(every_prefix_fails_cleanly) {
@@ -580,15 +586,17 @@ END_TEST
   "         'SavedModel': saved_model_pb2.SavedModel, 'NodeDef': node_def_pb2.NodeDef,\n"   \
   "         'BundleEntryProto': tensor_bundle_pb2.BundleEntryProto}\n"                       \
   "STYLES = [dict(), dict(as_one_line=True), dict(use_short_repeated_primitives=True,\n"         \
-  "          as_utf8=True), dict(pointy_brackets=True, use_index_order=True, force_colon=True)]\n"             \
+  "          as_utf8=True),\n"                                                                \
+  "          dict(pointy_brackets=True, use_index_order=True, force_colon=True)]\n"          \
   "def write(kind, m, name):\n"                                                              \
-  "    open(os.path.join(out, name + '.bin'), 'wb').write(m.SerializeToString(deterministic=True))\n" \
+  "    ref = m.SerializeToString(deterministic=True)\n"                                      \
+  "    open(os.path.join(out, name + '.bin'), 'wb').write(ref)\n"                           \
   "    for i, s in enumerate(STYLES):\n"                                                     \
   "        txt = text_format.MessageToString(m, **s)\n"                                      \
   "        open(os.path.join(out, '%s.%d.pbtxt' % (name, i)), 'w').write(txt)\n"             \
   "        back = KINDS[kind]()\n"                                                           \
   "        text_format.Parse(txt, back)\n"                                                   \
-  "        assert back.SerializeToString(deterministic=True) == m.SerializeToString(deterministic=True), s\n"
+  "        assert back.SerializeToString(deterministic=True) == ref, s\n"
 
 #define NSTYLES 4
 
@@ -639,7 +647,8 @@ START_TEST(google_writes_tricky_values) {
       "t.dtype = types_pb2.DT_FLOAT\n"
       "t.version_number = -2**31\n"
       "t.tensor_content = bytes(range(256))\n"
-      "t.float_val.extend([float('inf'), float('-inf'), float('nan'), 1e-45, 3.4028234663852886e38,\n"
+      "t.float_val.extend([float('inf'), float('-inf'), float('nan'), 1e-45,\n"
+      "                    3.4028234663852886e38,\n"
       "                    -0.0, 0.1, 1.0, 123456789.0, 1.17549435e-38, -2.5e-7, 16777217.0])\n"
       "t.double_val.extend([5e-324, 1.7976931348623157e308, -0.0, 0.1, float('inf'),\n"
       "                     float('-inf'), float('nan'), 2.0**53 + 2, 1/3.0, -1e-300])\n"
@@ -650,7 +659,8 @@ START_TEST(google_writes_tricky_values) {
       "t.bool_val.extend([True, False, True])\n"
       "t.half_val.extend([0, 65535])\n"
       "t.string_val.extend([b'', b'\\x00\\x01\\xff\\x7f', 'h\\u00e9llo \\u2713'.encode(),\n"
-      "                     b'q \" and \\' and \\\\ and \\n\\t\\r\\x07\\x08\\x0c\\x0b ?', b'#no comment'])\n"
+      "                     b'q \" and \\' and \\\\ and \\n\\t\\r\\x07\\x08\\x0c\\x0b ?',\n"
+      "                     b'#no comment'])\n"
       "d = t.tensor_shape.dim.add(); d.size = -1; d.name = 'batch \\u00fc'\n"
       "t.tensor_shape.dim.add().size = 2**40\n"
       "h = t.resource_handle_val.add(); h.device = '/cpu:0'; h.hash_code = 2**64 - 1\n"
@@ -668,7 +678,8 @@ START_TEST(google_writes_tricky_values) {
       "l.i.extend([1, -1]); l.f.extend([0.5, float('inf')]); l.b.extend([True, False])\n"
       "l.type.extend([types_pb2.DT_INT32, types_pb2.DT_STRING]); l.s.extend([b'a', b'\\xfe'])\n"
       "l.shape.add().unknown_rank = True\n"
-      "fn = n.attr['fn'].func; fn.name = 'fn'; fn.attr['k'].i = 3; fn.attr['j'].shape.SetInParent()\n"
+      "fn = n.attr['fn'].func; fn.name = 'fn'; fn.attr['k'].i = 3\n"
+      "fn.attr['j'].shape.SetInParent()\n"
       "write('NodeDef', n, 'node')\n"
       "e = tensor_bundle_pb2.BundleEntryProto(dtype=types_pb2.DT_INT64, shard_id=7, offset=2**40,\n"
       "                                       size=5, crc32c=2**32 - 1)\n"
@@ -768,7 +779,8 @@ static void check_meta_same(const char *rel, const char *name) {
     deft_graph *g2 = deft_import_meta_graph(txt, NULL, &info2, st);
     ck_assert_msg(g2 != NULL, "%s", deft_status_message(st));
     ck_assert_int_eq(deft_graph_num_ops(g2), deft_graph_num_ops(g1));
-    ck_assert_str_eq(deft_meta_graph_info_restore_op(info2), deft_meta_graph_info_restore_op(info1));
+    ck_assert_str_eq(deft_meta_graph_info_restore_op(info2),
+                     deft_meta_graph_info_restore_op(info1));
     snprintf(exp2, sizeof exp2, "%s/from_text.meta", dir);
     uint8_t *b2 = export_bytes(g2, info2, exp2, &n2);
     ck_assert_msg(n1 == n2 && !memcmp(b1, b2, n1), "%s style %d: export differs", name, s);
@@ -877,10 +889,12 @@ START_TEST(text_frozen_graph_same_as_binary) {
   /* an input batch: 10 rows of a ramp */
   int64_t dims[2] = {10, 784};
   deft_tensor *x = deft_tensor_new(DEFT_FLOAT, dims, 2, NULL);
-  for (int i = 0; i < 7840; i++) ((float *)deft_tensor_data(x))[i] = (float)((i * 37) % 256) / 255.0f;
+  for (int i = 0; i < 7840; i++)
+    ((float *)deft_tensor_data(x))[i] = (float)((i * 37) % 256) / 255.0f;
   deft_tensor *p1 = NULL;
   deft_session *s1 = deft_session_new(g1, st);
-  deft_output X1 = deft_graph_tensor_by_name(g1, "x:0", st), P1 = deft_graph_tensor_by_name(g1, "y_pred:0", st);
+  deft_output X1 = deft_graph_tensor_by_name(g1, "x:0", st);
+  deft_output P1 = deft_graph_tensor_by_name(g1, "y_pred:0", st);
   ck_assert(deft_session_run(s1, &X1, &x, 1, &P1, &p1, 1, NULL, 0, st));
   for (int s = 0; s < NSTYLES; s++) {
     snprintf(txt, sizeof txt, "%s/g.%d.pbtxt", dir, s);
@@ -892,7 +906,8 @@ START_TEST(text_frozen_graph_same_as_binary) {
     ck_assert_msg(n1 == n2 && !memcmp(b1, b2, n1), "style %d: export differs", s);
     deft_free(b2);
     deft_session *s2 = deft_session_new(g2, st);
-    deft_output X2 = deft_graph_tensor_by_name(g2, "x:0", st), P2 = deft_graph_tensor_by_name(g2, "y_pred:0", st);
+    deft_output X2 = deft_graph_tensor_by_name(g2, "x:0", st);
+    deft_output P2 = deft_graph_tensor_by_name(g2, "y_pred:0", st);
     deft_tensor *p2 = NULL;
     ck_assert(deft_session_run(s2, &X2, &x, 1, &P2, &p2, 1, NULL, 0, st));
     for (int i = 0; i < 10; i++)
@@ -987,7 +1002,8 @@ static const char square_graph[] =
     "  attr { key: \"value\" value { tensor { dtype: DT_FLOAT tensor_shape { dim { size: 2 } }\n"
     "    float_val: [1.5, -2] } } }\n"
     "}\n"
-    "node { name: \"sq\" op: \"Mul\" input: [\"c\", \"c:0\"] attr { key: \"T\" value { type: DT_FLOAT } } }\n"
+    "node { name: \"sq\" op: \"Mul\" input: [\"c\", \"c:0\"]\n"
+    "  attr { key: \"T\" value { type: DT_FLOAT } } }\n"
     "versions { producer: 26 }\n";
 
 static void check_square(deft_graph *g) {
