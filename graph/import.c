@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "graph/io_internal.h"
+#include "graph/text_format.h"
 #include "runtime/alloc.h"
 #include "runtime/pbio.h"
 #include "runtime/tensor_internal.h"
@@ -624,6 +625,7 @@ static bool create_op(importer *im, imp_node *n) {
   const char **names = deft_pb_pool_alloc(&tmp, sizeof *names * maxv);
   int nv = 0;
   bool ok = vals && names;
+  if (!ok) oom(im); /* without a status, the caller would return the graph built so far */
   for (size_t k = 0; ok && k < n->nd->n_attr; k++) {
     const Tensorflow__NodeDef__AttrEntry *e = n->nd->attr[k];
     if (!e->key || !*e->key) {
@@ -795,22 +797,27 @@ bool deft_io_has_suffix(const char *s, const char *suffix) {
 
 ProtobufCMessage *deft_io_read_message(const char *path, const ProtobufCMessageDescriptor *desc,
                                        const char *what, deft_status *st) {
-  if (deft_io_has_suffix(path, ".pbtxt")) {
-    deft_status_set(st, DEFT_UNIMPLEMENTED,
-                    "cannot read '%s': text-format %s files are not supported (protobuf-c has no "
-                    "text parser); write the binary form instead", path, what);
-    return NULL;
-  }
   uint8_t *data;
   size_t len;
   if (!deft_read_file(path, &data, &len, st)) return NULL;
-  ProtobufCMessage *m = protobuf_c_message_unpack(desc, deft_protobuf_allocator(), len, data);
-  if (!m) {
+  ProtobufCMessage *m = NULL;
+  if (deft_io_has_suffix(path, ".pbtxt")) {
+    m = deft_pb_text_parse(desc, (const char *)data, len, path, st);
+    if (!m) deft_status_prefix(st, "cannot parse '%s' as a text-format %s", path, what);
+    deft_free(data);
+    return m;
+  }
+  m = protobuf_c_message_unpack(desc, deft_protobuf_allocator(), len, data);
+  if (!m && looks_like_text(data, len)) {
+    /* Not binary, and it reads as text: a text-format file under another name. */
+    m = deft_pb_text_parse(desc, (const char *)data, len, path, st);
+    if (!m && deft_status_code(st) != DEFT_RESOURCE_EXHAUSTED)
+      deft_status_prefix(st, "cannot parse '%s' (%zu bytes) as a binary %s, nor as a text-format "
+                         "one", path, len, what);
+  } else if (!m) {
     deft_status_set(st, DEFT_DATA_LOSS,
                     "cannot parse '%s' (%zu bytes) as a binary %s: the file is truncated, "
-                    "corrupt or not a %s%s", path, len, what, what,
-                    looks_like_text(data, len)
-                        ? " (it looks like text format, which deft does not read)" : "");
+                    "corrupt or not a %s", path, len, what, what);
   }
   deft_free(data);
   return m;

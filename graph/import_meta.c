@@ -487,14 +487,11 @@ deft_graph *deft_load_saved_model(const char *export_dir, const char *tag,
       deft_status_set(st, DEFT_RESOURCE_EXHAUSTED, "out of memory");
       goto done;
     }
-    snprintf(path, n + 32, "%s/saved_model.pbtxt", export_dir);
-    bool text = stat(path, &sb) == 0;
+    /* saved_model.pb, else saved_model.pbtxt (text format), as TF's loader looks for them */
     snprintf(path, n + 32, "%s/saved_model.pb", export_dir);
-    if (text && stat(path, &sb) != 0) {
-      deft_status_set(st, DEFT_UNIMPLEMENTED,
-                      "SavedModel '%s' has only saved_model.pbtxt: text-format files are not "
-                      "supported (protobuf-c has no text parser)", export_dir);
-      goto done;
+    if (stat(path, &sb) != 0) {
+      snprintf(path, n + 32, "%s/saved_model.pbtxt", export_dir);
+      if (stat(path, &sb) != 0) snprintf(path, n + 32, "%s/saved_model.pb", export_dir);
     }
   } else {
     path = deft_strdup(export_dir);

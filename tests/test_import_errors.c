@@ -1,7 +1,7 @@
 /* tests/test_import_errors.c - bad input to the importers and exporters (graph/import*.c,
  * graph/export.c): missing inputs, cycles, duplicate names, attrs of the wrong type, truncated
- * and random files, wrong wire types, text format, bad collections, unwritable paths; op types
- * deft does not know; defaults for attrs old graphs leave out; every allocation failing. */
+ * and random files, wrong wire types, broken text format, bad collections, unwritable paths; op
+ * types deft does not know; defaults for attrs old graphs leave out; every allocation failing. */
 #include "import_testutil.h"
 
 /* ---- bad input ---- */
@@ -263,16 +263,17 @@ START_TEST(file_errors) {
   write_bytes(ww, wrong2, sizeof wrong2);
   ck_assert_ptr_null(deft_import_graph_def(ww, NULL, st));
   TU_ASSERT_STATUS(st, DEFT_DATA_LOSS, "wrongwire.meta");
-  /* text format */
+  /* text format (tests/test_text_format.c covers it): a broken text file, by suffix or by
+   * content, fails with the position */
   const char *txt = tmp_path("graph.pbtxt");
-  write_bytes(txt, "node { name: \"a\" op: \"NoOp\" }\n", 30);
+  write_bytes(txt, "node { name: \"a\" op: \"NoOp\" }}\n", 31);
   ck_assert_ptr_null(deft_import_graph_def(txt, NULL, st));
-  TU_ASSERT_STATUS(st, DEFT_UNIMPLEMENTED, "graph.pbtxt", "text");
+  TU_ASSERT_STATUS(st, DEFT_DATA_LOSS, "graph.pbtxt:1:30:", "text-format");
   const char *txt2 = tmp_path("graph_text.pb");
-  write_bytes(txt2, "node { name: \"a\" op: \"NoOp\" }\n", 30);
+  write_bytes(txt2, "node { name: \"a\" op: \"NoOp\" }}\n", 31);
   ck_assert_ptr_null(deft_import_graph_def(txt2, NULL, st));
-  TU_ASSERT_STATUS(st, DEFT_DATA_LOSS, "graph_text.pb", "text format");
-  /* a SavedModel directory with only the text file */
+  TU_ASSERT_STATUS(st, DEFT_DATA_LOSS, "graph_text.pb:1:30:", "text-format");
+  /* a SavedModel directory with only the text file, which has no meta graph */
   char dir[512];
   snprintf(dir, sizeof dir, "%s/textmodel", tu_tmpdir());
   mkdir(dir, 0777);
@@ -280,7 +281,7 @@ START_TEST(file_errors) {
   snprintf(file, sizeof file, "%s/saved_model.pbtxt", dir);
   write_bytes(file, "meta_graphs {}\n", 15);
   ck_assert_ptr_null(deft_load_saved_model(dir, "serve", NULL, st));
-  TU_ASSERT_STATUS(st, DEFT_UNIMPLEMENTED, "textmodel", "text");
+  TU_ASSERT_STATUS(st, DEFT_NOT_FOUND, "saved_model.pbtxt", "serve");
   /* a directory where a file is expected */
   ck_assert_ptr_null(deft_import_meta_graph(dir, NULL, NULL, st));
   TU_ASSERT_STATUS(st, DEFT_FAILED_PRECONDITION, "textmodel");

@@ -5,8 +5,9 @@
  *   deft run PATH [--checkpoint PREFIX] [--feed NAME=FILE.npy]... [--fetch NAME]...
  *                 [--target OP]... [--out DIR] [--signature KEY] [--tag TAG]
  *
- * PATH is a meta graph (".meta"), a SavedModel (its directory or its saved_model.pb) or a binary
- * GraphDef (any other file). Without a section option, dump lists the ops in graph order (name,
+ * PATH is a meta graph (".meta"), a SavedModel (its directory or its saved_model.pb) or a
+ * GraphDef (any other file); each may be in text format (".pbtxt": a text file that is not a
+ * GraphDef is tried as a MetaGraphDef). Without a section option, dump lists the ops in graph order (name,
  * type, inputs) and marks those deft cannot run. run does the job of TF's saved_model_cli run
  * (see its usage text in `commands`). Errors go to stderr with a non-zero exit code
  * (1 for a failure, 2 for a usage error). Subcommands are table-driven: add one to `commands`.
@@ -39,7 +40,7 @@ static bool has_suffix(const char *s, const char *suffix) {
 static bool is_saved_model_file(const char *path) {
   const char *base = strrchr(path, '/');
   base = base ? base + 1 : path;
-  return strcmp(base, "saved_model.pb") == 0;
+  return strcmp(base, "saved_model.pb") == 0 || strcmp(base, "saved_model.pbtxt") == 0;
 }
 
 static bool load(const char *path, const char *tag, loaded *out, deft_status *st) {
@@ -49,12 +50,23 @@ static bool load(const char *path, const char *tag, loaded *out, deft_status *st
   if (dir || is_saved_model_file(path)) {
     out->format = "SavedModel";
     out->g = deft_load_saved_model(path, tag, &out->info, st);
-  } else if (has_suffix(path, ".meta")) {
+  } else if (has_suffix(path, ".meta") || has_suffix(path, ".meta.pbtxt")) {
     out->format = "MetaGraphDef";
     out->g = deft_import_meta_graph(path, NULL, &out->info, st);
   } else {
     out->format = "GraphDef";
     out->g = deft_import_graph_def(path, NULL, st);
+    /* Any other text file may hold a MetaGraphDef: its top-level fields are unknown to GraphDef. */
+    if (!out->g && deft_status_code(st) == DEFT_DATA_LOSS &&
+        strstr(deft_status_message(st), "in tensorflow.GraphDef")) {
+      deft_status *st2 = deft_status_new();
+      if (st2) out->g = deft_import_meta_graph(path, NULL, &out->info, st2);
+      if (out->g) {
+        out->format = "MetaGraphDef";
+        deft_status_clear(st);
+      }
+      deft_status_free(st2);
+    }
   }
   return out->g != NULL;
 }
@@ -1016,11 +1028,11 @@ static const command commands[] = {
      "         [--json] [--dot]\n"
      "         [--tag TAG]\n"
      "      Show a TF 1.x graph file: PATH is a .meta (MetaGraphDef), a SavedModel directory or\n"
-     "      its saved_model.pb (--tag selects the meta graph, default \"serve\"), or a binary\n"
-     "      GraphDef (.pb). Lists ops in graph order with their inputs ('*' marks ops deft cannot\n"
-     "      run), or the requested sections: one node's attrs, collections, variables with\n"
-     "      parameter counts, SavedModel signatures. --json prints the same as JSON, --dot the\n"
-     "      graph in Graphviz form."},
+     "      its saved_model.pb (--tag selects the meta graph, default \"serve\"), or a GraphDef\n"
+     "      (.pb), binary or text (.pbtxt, saved_model.pbtxt). Lists ops in graph order with\n"
+     "      their inputs ('*' marks ops deft cannot run), or the requested sections: one node's\n"
+     "      attrs, collections, variables with parameter counts, SavedModel signatures. --json\n"
+     "      prints the same as JSON, --dot the graph in Graphviz form."},
     {"run", cmd_run,
      "run PATH [--checkpoint PREFIX] [--feed NAME=FILE.npy]... [--fetch NAME]... [--target OP]...\n"
      "        [--out DIR] [--signature KEY] [--tag TAG]\n"

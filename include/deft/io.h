@@ -2,6 +2,15 @@
  * (".meta", what tf.train.Saver writes next to a checkpoint) and SavedModels
  * ("<dir>/saved_model.pb").
  *
+ * File formats. The importers read the binary protobuf form and the text form (".pbtxt", what
+ * tf.io.write_graph(as_text=True), tf.train.export_meta_graph(as_text=True) and
+ * SavedModelBuilder.save(as_text=True) write): a path ending in ".pbtxt" is read as text; any
+ * other path as binary, and then as text if the bytes are not a valid binary message but look
+ * like text. The text reader takes protobuf's whole text syntax ('{}' or '<>' bodies, lists,
+ * comments, C escapes, adjacent strings, enums by name or number, inf/nan) and expanded Any
+ * values ("[type.googleapis.com/tensorflow.AssetFileDef] { ... }"); it rejects unknown fields
+ * and a non-repeated field given twice, as TensorFlow's reader does. The exporters write binary.
+ *
  * Importing. Nodes may appear in any order in a file; they are created in a topological order
  * of their inputs (data and control), which is the file's order whenever the file is already
  * ordered, with the file's exact names, attrs (including "_class" and "_output_shapes", which
@@ -17,11 +26,14 @@
  *
  * Errors of the importers (NULL returned, status set; the message names the path):
  *   NOT_FOUND         the file does not exist (SavedModel: no meta graph with the tag);
- *   DATA_LOSS         the bytes are not a valid message (truncated, garbage, wrong wire type);
+ *   DATA_LOSS         the bytes are not a valid message (truncated, garbage, wrong wire type;
+ *                     for text, a syntax error, unknown field or value out of range, reported
+ *                     as "<path>:<line>:<column>: <what>");
  *   INVALID_ARGUMENT  a node names a missing input node, the inputs form a cycle, two nodes share
  *                     a name, an attr has the wrong type for its op, a collection names a missing
  *                     node (each message names the node and the input/attr/value);
- *   UNIMPLEMENTED     text-format files (".pbtxt"), tensors of dtypes deft does not store.
+ *   UNIMPLEMENTED     tensors of dtypes deft does not store; in text files, extensions and
+ *                     Any values of a type deft's protos do not define (with line:column).
  */
 #ifndef DEFT_IO_H
 #define DEFT_IO_H
@@ -113,23 +125,24 @@ DEFT_API const char *deft_meta_graph_info_signature_output(const deft_meta_graph
 
 /* ---- import ---- */
 
-/* Reads a binary GraphDef (a frozen ".pb"). opts may be NULL (defaults). Returns a new graph
- * owned by the caller (free with deft_graph_free), or NULL with status set (see the top of this
- * file). A path ending in ".pbtxt" fails with UNIMPLEMENTED: deft reads only binary files. */
+/* Reads a GraphDef (a frozen ".pb", or its text form ".pbtxt": see "File formats" above). opts
+ * may be NULL (defaults). Returns a new graph owned by the caller (free with deft_graph_free), or
+ * NULL with status set (see the top of this file). */
 DEFT_API deft_graph *deft_import_graph_def(const char *path, const deft_import_options *opts,
                                            deft_status *status);
 
-/* Reads a binary MetaGraphDef (a ".meta" file). opts may be NULL. On success returns a new graph
+/* Reads a MetaGraphDef (a ".meta" file, binary, or text when the path ends in ".pbtxt" or the
+ * bytes are text). opts may be NULL. On success returns a new graph
  * and, if info is not NULL, stores in *info a new deft_meta_graph_info (SaverDef, signatures,
  * tags; free with deft_meta_graph_info_free). On failure returns NULL, sets status and leaves
  * *info NULL. */
 DEFT_API deft_graph *deft_import_meta_graph(const char *path, const deft_import_options *opts,
                                             deft_meta_graph_info **info, deft_status *status);
 
-/* Reads the SavedModel in export_dir (the file export_dir/saved_model.pb; a path to that file
- * itself is accepted too) and imports its meta graph whose tags include every comma-separated
- * tag in `tag` (NULL = "serve"). NOT_FOUND listing the tag sets the file has when none matches;
- * UNIMPLEMENTED when the directory holds only saved_model.pbtxt. info as for
+/* Reads the SavedModel in export_dir (the file export_dir/saved_model.pb, or when that is absent
+ * export_dir/saved_model.pbtxt, as TF's loader does; a path to either file itself is accepted
+ * too) and imports its meta graph whose tags include every comma-separated tag in `tag`
+ * (NULL = "serve"). NOT_FOUND listing the tag sets the file has when none matches. info as for
  * deft_import_meta_graph. */
 DEFT_API deft_graph *deft_load_saved_model(const char *export_dir, const char *tag,
                                            deft_meta_graph_info **info, deft_status *status);
