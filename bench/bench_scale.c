@@ -12,8 +12,8 @@
  *             allocation);
  *   step      a steady-state training step (median of 5), for reference.
  * Each depth is measured REPS times, each time in a fresh process, the repetitions going round
- * the depths; every phase and the total are reported as medians over the repetitions (the machine is shared, and single runs of the
- * allocation-heavy phases vary by 2x).
+ * the depths (the machine is shared: a change in its load hits every depth alike); every phase
+ * and the total are reported as medians over the repetitions.
  * The imported graph is the one that runs, so the pipeline is the one a user of saved graphs
  * follows: build, differentiate, export, import, run.
  *

@@ -37,9 +37,9 @@ deft_tensor *deft_tensor_slice_rows(const deft_tensor *t, int64_t begin, int64_t
     size_t esize = deft_dtype_size(t->dtype);
     size_t offset = (size_t)(begin * per_row) * esize;
     if (offset % 64 == 0) { /* a view keeps the 64-byte alignment every tensor has */
+      size_t nbytes = (size_t)((end - begin) * per_row) * esize;
       deft_tensor *r = deft_calloc(1, sizeof *r);
-      deft_buffer *v = r ? deft_buffer_view(t->buf, offset, (size_t)((end - begin) * per_row) * esize)
-                         : NULL;
+      deft_buffer *v = r ? deft_buffer_view(t->buf, offset, nbytes) : NULL;
       if (!v) {
         deft_free(r);
         deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory slicing rows");
@@ -255,12 +255,13 @@ bool deft_batcher_next(deft_batcher *b, const deft_tensor **xb, const deft_tenso
                        deft_status *status) {
   if (!b->in_epoch) {
     for (int64_t i = 0; i < b->rows; i++) b->perm[i] = i;
-    for (int64_t i = b->in_order ? 0 : b->rows - 1; i > 0; i--) {
-      int64_t j = (int64_t)rng_below(b->rng, (uint64_t)i + 1);
-      int64_t tmp = b->perm[i];
-      b->perm[i] = b->perm[j];
-      b->perm[j] = tmp;
-    }
+    if (!b->in_order) /* Fisher-Yates */
+      for (int64_t i = b->rows - 1; i > 0; i--) {
+        int64_t j = (int64_t)rng_below(b->rng, (uint64_t)i + 1);
+        int64_t tmp = b->perm[i];
+        b->perm[i] = b->perm[j];
+        b->perm[j] = tmp;
+      }
     b->next = 0;
     b->in_epoch = true;
   }
