@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "graph/graph_internal.h"
-#include "runtime/alloc.h"
-#include "runtime/tensor_internal.h"
+#include "base/alloc.h"
+#include "base/tensor_internal.h"
 
 static bool copy_str(deft_graph *g, deft_str *dst, const deft_str *src) {
   dst->p = deft_arena_strndup(&g->arena, src->p ? src->p : "", src->len);

@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "graph/graph_internal.h"
-#include "runtime/alloc.h"
-#include "runtime/tensor_internal.h"
+#include "base/alloc.h"
+#include "base/tensor_internal.h"
 
 struct deft_op_builder {
   deft_graph *g;

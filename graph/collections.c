@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "graph/graph_internal.h"
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 
 static deft_collection *find_collection(const deft_graph *g, const char *key) {
   for (int i = 0; i < g->ncollections; i++)

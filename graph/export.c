@@ -8,10 +8,10 @@
 
 #include "deft/ops.h"
 #include "graph/io_internal.h"
-#include "runtime/alloc.h"
-#include "runtime/pbio.h"
-#include "runtime/tensor_internal.h"
-#include "runtime/tensor_proto.h"
+#include "base/alloc.h"
+#include "base/file_io.h"
+#include "base/tensor_internal.h"
+#include "proto/tensor_proto.h"
 #include "variable.pb-c.h"
 
 #define DEFT_EXPORT_PRODUCER 26

@@ -12,7 +12,7 @@
 #include "deft/ops.h"
 #include "deft/train.h"
 #include "graph/graph_internal.h"
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 
 typedef struct grad_list {
   deft_output *items;

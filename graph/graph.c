@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "graph/graph_internal.h"
-#include "runtime/alloc.h"
-#include "runtime/tensor_internal.h"
+#include "base/alloc.h"
+#include "base/tensor_internal.h"
 
 deft_graph *deft_graph_new(void) {
   deft_graph *g = deft_calloc(1, sizeof *g);

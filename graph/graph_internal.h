@@ -4,8 +4,8 @@
 #define DEFT_GRAPH_GRAPH_INTERNAL_H
 
 #include "deft/graph.h"
-#include "graph/arena.h"
-#include "graph/strmap.h"
+#include "base/arena.h"
+#include "base/strmap.h"
 #include "ops/op_def.h"
 
 typedef struct deft_attr {

@@ -8,11 +8,11 @@
 #include <string.h>
 
 #include "graph/io_internal.h"
-#include "graph/text_format.h"
-#include "runtime/alloc.h"
-#include "runtime/pbio.h"
-#include "runtime/tensor_internal.h"
-#include "runtime/tensor_proto.h"
+#include "proto/text_format.h"
+#include "base/alloc.h"
+#include "base/file_io.h"
+#include "base/tensor_internal.h"
+#include "proto/tensor_proto.h"
 
 /* ---- options and small helpers ---- */
 

@@ -7,9 +7,9 @@
 
 #include "deft/ops.h"
 #include "graph/io_internal.h"
-#include "runtime/alloc.h"
-#include "runtime/pbio.h"
-#include "runtime/tensor_proto.h"
+#include "base/alloc.h"
+#include "base/file_io.h"
+#include "proto/tensor_proto.h"
 #include "saved_model.pb-c.h"
 #include "variable.pb-c.h"
 

@@ -62,7 +62,7 @@ bool deft_io_has_suffix(const char *s, const char *suffix);
 /* Reads and parses the message at path (allocated with deft_malloc, i.e. compatible with both
  * deft_protobuf_allocator() and protobuf-c's default allocator; free with
  * protobuf_c_message_free_unpacked). A path ending in ".pbtxt" is read as text format
- * (graph/text_format.h); any other path as binary, then as text if the binary parse fails and
+ * (proto/text_format.h); any other path as binary, then as text if the binary parse fails and
  * the bytes look like text. `what` names the message in errors: the file errors of
  * deft_read_file, DATA_LOSS naming the path (and for text "<path>:<line>:<column>") when the
  * bytes do not parse, UNIMPLEMENTED for text-format extensions / expanded Any values. */

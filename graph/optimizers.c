@@ -19,7 +19,7 @@
 #include "deft/ops.h"
 #include "deft/train.h"
 #include "graph/graph_internal.h"
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 
 typedef enum opt_kind { OPT_GD = 0, OPT_MOMENTUM, OPT_ADAGRAD, OPT_RMSPROP, OPT_ADAM } opt_kind;
 

@@ -6,7 +6,7 @@
 #include "deft/ops.h"
 #include "deft/train.h"
 #include "graph/graph_internal.h"
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 
 static const deft_output no_output = {NULL, 0};
 

@@ -2,7 +2,7 @@
  * (Shape, Size, Rank, Reshape, ExpandDims, Squeeze), Fill/ZerosLike/OnesLike, Select, Range and
  * BroadcastGradientArgs: definition, kernel and gradient side by side, plus the public
  * constructors. Stacking, concatenation, slicing, tiling and stitching live in
- * ops/shape_ops.c. */
+ * ops/concat_slice_ops.c. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,8 +11,8 @@
 #include "deft/ops.h"
 #include "graph/graph_internal.h"
 #include "ops/op_def.h"
-#include "runtime/alloc.h"
-#include "runtime/tensor_internal.h"
+#include "base/alloc.h"
+#include "base/tensor_internal.h"
 
 static deft_output out0(deft_op *op) {
   deft_output o = {op, 0};
@@ -206,7 +206,7 @@ static void prevent_gradient_grad(deft_graph *g, deft_op *op, const deft_output 
 
 
 /* ---- helpers shared by the array kernels (the copy helpers are also used by
- * ops/shape_ops.c) ---- */
+ * ops/concat_slice_ops.c) ---- */
 
 static const char *tshape(const deft_tensor *t, char *buf, size_t size) {
   return deft_shape_format(deft_tensor_shape(t), buf, size);

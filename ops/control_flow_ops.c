@@ -6,7 +6,7 @@
 #include "deft/ops.h"
 #include "graph/graph_internal.h"
 #include "ops/op_def.h"
-#include "runtime/tensor_internal.h"
+#include "base/tensor_internal.h"
 
 static void noop_kernel(deft_kernel_ctx *c) { (void)c; }
 

@@ -1,5 +1,5 @@
 /* ops/io_ops.c - the saver's ops, as TF's Saver graph uses them: SaveV2 and RestoreV2 (V2
- * checkpoints through runtime/bundle.h), MergeV2Checkpoints, ShardedFilename and StringJoin. */
+ * checkpoints through proto/bundle.h), MergeV2Checkpoints, ShardedFilename and StringJoin. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -8,9 +8,9 @@
 #include "deft/ops.h"
 #include "graph/graph_internal.h"
 #include "ops/op_def.h"
-#include "runtime/alloc.h"
-#include "runtime/bundle.h"
-#include "runtime/tensor_internal.h"
+#include "base/alloc.h"
+#include "proto/bundle.h"
+#include "base/tensor_internal.h"
 
 static bool scalar_string(deft_kernel_ctx *c, int i, const char *what, const char **out) {
   const deft_tensor *t = deft_kernel_input(c, i);

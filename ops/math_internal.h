@@ -9,7 +9,8 @@
 #include "graph/graph_internal.h"
 #include "ops/op_def.h"
 
-#include "runtime/simd.h" /* DEFT_SIMD_CLONES */
+#include "base/simd.h" /* DEFT_SIMD_CLONES */
+#include "base/thread_pool.h"
 
 /* ---- kernels (ops/math_kernels.c) ---- */
 
@@ -62,14 +63,6 @@ void deft_math_cast_kernel(deft_kernel_ctx *c);
 /* True iff Cast can convert between these dtypes (numbers and bool). */
 bool deft_math_cast_supported(deft_dtype t);
 
-/* Runs fn over [0, n) split into up to `threads` contiguous ranges (each at least `grain`
- * elements), the first on the calling thread. Falls back to one range when threads cannot be
- * started. */
-typedef void (*deft_range_fn)(void *arg, int64_t begin, int64_t end);
-void deft_math_parallel_for(int threads, int64_t n, int64_t grain, deft_range_fn fn, void *arg);
-/* Brackets a session run that may use several threads (runtime/executor.c): between on and off
- * the pool's idle workers spin rather than sleep. Calls nest and may come from several threads. */
-void deft_math_threads_active(bool on);
 
 /* ---- reductions (ops/reduce_ops.c) ---- */
 

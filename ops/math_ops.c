@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "ops/math_internal.h"
-#include "runtime/tensor_internal.h"
+#include "base/tensor_internal.h"
 
 static const deft_output NONE = {NULL, 0};
 

@@ -10,7 +10,7 @@
 #include "graph/graph_internal.h"
 #include "ops/nn_internal.h"
 #include "ops/op_def.h"
-#include "runtime/tensor_internal.h"
+#include "base/tensor_internal.h"
 
 
 static const char xent_no_second_derivative[] =

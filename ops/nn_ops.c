@@ -16,7 +16,7 @@
 #include "ops/math_internal.h"
 #include "ops/nn_internal.h"
 #include "ops/op_def.h"
-#include "runtime/tensor_internal.h"
+#include "base/tensor_internal.h"
 
 /* TF's SELU constants (Klambauer et al. 2017). */
 #define SELU_SCALE 1.0507009873554804934193349852946
@@ -105,7 +105,7 @@ static void unary_run(deft_kernel_ctx *c, act_kind kind, double alpha) {
   int64_t n = x->n;
   if (x->dtype == DEFT_FLOAT && act_f32(kind)) {
     act_job j = {act_f32(kind), deft_tensor_f32(x), deft_tensor_f32(y)};
-    deft_math_parallel_for(deft_kernel_threads(c), n, ACT_GRAIN, act_range, &j);
+    deft_parallel_for(deft_kernel_threads(c), n, ACT_GRAIN, act_range, &j);
     return;
   }
   switch (x->dtype) {
@@ -208,7 +208,7 @@ static void grad_run(deft_kernel_ctx *c, grad_kind kind, double alpha) {
   int64_t n = a->n;
   if (a->dtype == DEFT_FLOAT && grad_f32(kind)) {
     grad_job j = {grad_f32(kind), deft_tensor_f32(a), deft_tensor_f32(b), deft_tensor_f32(y)};
-    deft_math_parallel_for(deft_kernel_threads(c), n, ACT_GRAIN, grad_range, &j);
+    deft_parallel_for(deft_kernel_threads(c), n, ACT_GRAIN, grad_range, &j);
     return;
   }
   switch (a->dtype) {
@@ -362,7 +362,7 @@ static void bias_add_kernel(deft_kernel_ctx *c) {
   if (v->dtype == DEFT_FLOAT && inner == 1) {
     bias_job j = {deft_tensor_f32(v), deft_tensor_f32(b), deft_tensor_f32(y), ch};
     int64_t grain = ch ? ACT_GRAIN / ch + 1 : 1;
-    deft_math_parallel_for(deft_kernel_threads(c), outer, grain, bias_rows_range, &j);
+    deft_parallel_for(deft_kernel_threads(c), outer, grain, bias_rows_range, &j);
     return;
   }
   switch (v->dtype) {

@@ -28,7 +28,7 @@
 #include "deft/graph.h"
 #include "deft/status.h"
 #include "deft/tensor.h"
-#include "runtime/tensor_internal.h"
+#include "base/tensor_internal.h"
 
 typedef struct deft_kernel_ctx deft_kernel_ctx;
 typedef struct deft_shape_ctx deft_shape_ctx;

@@ -21,7 +21,7 @@
 #include "deft/ops.h"
 #include "graph/graph_internal.h"
 #include "ops/op_def.h"
-#include "runtime/tensor_internal.h"
+#include "base/tensor_internal.h"
 
 #define TWO_PI 6.283185307179586476925286766559
 #define DEFAULT_GRAPH_SEED 87654321

@@ -9,8 +9,8 @@
 #include "deft/ops.h"
 #include "graph/graph_internal.h"
 #include "ops/op_def.h"
-#include "runtime/alloc.h"
-#include "runtime/tensor_internal.h"
+#include "base/alloc.h"
+#include "base/tensor_internal.h"
 
 /* ---- VariableV2 / Variable ---- */
 

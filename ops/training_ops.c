@@ -18,7 +18,7 @@
 #include "graph/graph_internal.h"
 #include "ops/math_internal.h"
 #include "ops/op_def.h"
-#include "runtime/tensor_internal.h"
+#include "base/tensor_internal.h"
 
 /* ---- the update loops, for T = float and T = double ---- */
 

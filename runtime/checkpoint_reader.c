@@ -1,7 +1,7 @@
 /* runtime/checkpoint_reader.c - the public checkpoint reader (deft/saver.h), a thin layer over
- * the bundle reader (runtime/bundle.h). */
+ * the bundle reader (proto/bundle.h). */
 #include "deft/saver.h"
-#include "runtime/bundle.h"
+#include "proto/bundle.h"
 
 /* A deft_checkpoint_reader is a deft_bundle_reader under its public name. */
 deft_checkpoint_reader *deft_checkpoint_reader_open(const char *prefix, deft_status *status) {

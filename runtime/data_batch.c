@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "deft/data.h"
-#include "runtime/alloc.h"
-#include "runtime/simd.h"
-#include "runtime/tensor_internal.h"
+#include "base/alloc.h"
+#include "base/simd.h"
+#include "base/tensor_internal.h"
 
 /* Product of dims[1..rank): the elements in one row along dim 0. */
 static int64_t row_elements(const deft_tensor *t) {

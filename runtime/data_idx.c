@@ -16,8 +16,8 @@
 #include <zlib.h>
 
 #include "deft/data.h"
-#include "runtime/alloc.h"
-#include "runtime/tensor_internal.h"
+#include "base/alloc.h"
+#include "base/tensor_internal.h"
 
 #define IN_CHUNK ((size_t)1 << 16)
 #define FIRST_CAP ((size_t)1 << 22) /* first data buffer when the size cannot be checked up front */

@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "deft/data.h"
-#include "runtime/alloc.h"
-#include "runtime/tensor_internal.h"
+#include "base/alloc.h"
+#include "base/tensor_internal.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #error "deft's .npy code assumes a little-endian host ('<' descrs are read and written as is)"

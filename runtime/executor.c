@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ops/math_internal.h"
-#include "runtime/alloc.h"
+#include "base/thread_pool.h"
+#include "base/alloc.h"
 #include "runtime/session_internal.h"
 
 void deft_plan_free(deft_plan *p) {
@@ -598,9 +598,9 @@ static bool plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_val
 bool deft_plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_values,
                    deft_tensor **fetch_values, deft_status *status) {
   bool threaded = s->threads > 1;
-  if (threaded) deft_math_threads_active(true);
+  if (threaded) deft_threads_active(true);
   bool ok = plan_run(s, p, feed_values, fetch_values, status);
-  if (threaded) deft_math_threads_active(false);
+  if (threaded) deft_threads_active(false);
   return ok;
 }
 

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "deft/ops.h"
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 #include "runtime/session_internal.h"
 
 deft_session *deft_session_new(deft_graph *g, deft_status *status) {

@@ -4,9 +4,9 @@
 
 #include "deft/session.h"
 #include "graph/graph_internal.h"
-#include "graph/strmap.h"
+#include "base/strmap.h"
 #include "ops/op_def.h"
-#include "runtime/tensor_internal.h"
+#include "base/tensor_internal.h"
 
 /* One tensor value in a plan. Owner slots keep their buffer across runs (reused when unshared);
  * alias slots (forwarded buffers) and fed slots drop theirs after their last use. */

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "runtime/bundle.h"
+#include "proto/bundle.h"
 #include "testutil.h"
 
 /* The whole file at path (malloc'ed, one spare byte at the end), or NULL if it cannot be opened. */

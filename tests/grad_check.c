@@ -7,7 +7,7 @@
 
 #include "graph/graph_internal.h"
 #include "ops/op_def.h"
-#include "runtime/tensor_internal.h"
+#include "base/tensor_internal.h"
 #include "testutil.h"
 
 /* xorshift64: the same inputs on every run. */

@@ -8,7 +8,7 @@
 
 #include "deft/ops.h"
 #include "deft/session.h"
-#include "runtime/tensor_internal.h"
+#include "base/tensor_internal.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 

@@ -1,4 +1,4 @@
-/* tests/test_array_ops.c - the array op family (ops/array_ops.c, ops/shape_ops.c): every kernel
+/* tests/test_array_ops.c - the array op family (ops/array_ops.c, ops/concat_slice_ops.c): every kernel
  * against hand-computed values or NumPy, static shapes, TF's node names, error paths at build
  * and run time, and each gradient builder against central differences. */
 #include <math.h>
@@ -9,7 +9,7 @@
 #include "grad_check.h"
 #include "graph/graph_internal.h"
 #include "ops/op_def.h"
-#include "runtime/tensor_internal.h"
+#include "base/tensor_internal.h"
 #include "testutil.h"
 
 /* The gradient case table is compiled into this suite too, so the gradient builders are checked

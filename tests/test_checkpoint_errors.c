@@ -7,11 +7,11 @@
 #include <unistd.h>
 
 #include "checkpoint_testutil.h"
-#include "runtime/alloc.h"
-#include "runtime/bundle.h"
-#include "runtime/crc32c.h"
-#include "runtime/sstable.h"
-#include "runtime/tensor_internal.h"
+#include "base/alloc.h"
+#include "proto/bundle.h"
+#include "base/crc32c.h"
+#include "proto/sstable.h"
+#include "base/tensor_internal.h"
 #include "tensor_bundle.pb-c.h"
 #include "testutil.h"
 

@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include "checkpoint_testutil.h"
-#include "runtime/bundle.h"
-#include "runtime/crc32c.h"
-#include "runtime/sstable.h"
-#include "runtime/tensor_internal.h"
+#include "proto/bundle.h"
+#include "base/crc32c.h"
+#include "proto/sstable.h"
+#include "base/tensor_internal.h"
 #include "tensor_bundle.pb-c.h"
 #include "testutil.h"
 
@@ -466,7 +466,7 @@ START_TEST(round_trip_all_dtypes) {
 }
 END_TEST
 
-/* A test-side walker over one table block (TF_FORMATS 4.3), independent of runtime/sstable.c. */
+/* A test-side walker over one table block (TF_FORMATS 4.3), independent of proto/sstable.c. */
 typedef struct raw_entry {
   size_t off, shared;
   char key[64];

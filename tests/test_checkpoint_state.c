@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include "checkpoint_testutil.h"
-#include "runtime/alloc.h"
-#include "runtime/bundle.h"
+#include "base/alloc.h"
+#include "proto/bundle.h"
 #include "testutil.h"
 
 /* ---- the `checkpoint` state file ---- */

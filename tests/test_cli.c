@@ -11,8 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "runtime/alloc.h"
-#include "runtime/pbio.h"
+#include "base/alloc.h"
+#include "base/file_io.h"
 #include "testutil.h"
 
 #define KK_DIR "tf1/KKeishiro__hands-on-machine-learning/186368e3/"

@@ -9,8 +9,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "runtime/alloc.h"
-#include "runtime/tensor_internal.h"
+#include "base/alloc.h"
+#include "base/tensor_internal.h"
 #include "testutil.h"
 
 #define BIG (1 << 16)

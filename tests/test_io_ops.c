@@ -1,14 +1,14 @@
 /* tests/test_io_ops.c - the saver's helper kernels run as graph ops: MergeV2Checkpoints (one
  * source renamed into place; several sources merged into one checkpoint; the errors),
- * ShardedFilename and StringJoin. Checkpoints are written and read back with runtime/bundle.h. */
+ * ShardedFilename and StringJoin. Checkpoints are written and read back with proto/bundle.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runtime/bundle.h"
-#include "runtime/tensor_internal.h"
+#include "proto/bundle.h"
+#include "base/tensor_internal.h"
 #include "testutil.h"
 
 static deft_status *s;

@@ -9,7 +9,7 @@
 #include "deft/ops.h"
 #include "graph/graph_internal.h"
 #include "math_testutil.h"
-#include "runtime/tensor_internal.h"
+#include "base/tensor_internal.h"
 #include "testutil.h"
 
 /* ---- binary elementwise ops ---- */

@@ -11,7 +11,7 @@
 #include "graph/graph_internal.h"
 #include "math_testutil.h"
 #include "ops/op_def.h"
-#include "runtime/tensor_internal.h"
+#include "base/tensor_internal.h"
 #include "testutil.h"
 
 #include "grad_cases_math.c" /* the finite-difference cases, also run by test_gradients */

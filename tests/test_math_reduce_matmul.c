@@ -8,7 +8,7 @@
 
 #include "deft/ops.h"
 #include "math_testutil.h"
-#include "runtime/tensor_internal.h"
+#include "base/tensor_internal.h"
 #include "testutil.h"
 
 /* ---- MatMul ---- */

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 #include "testutil.h"
 
 /* ---- the least-squares problem: loss = mean((X w + Z v - scale * y)^2) ---- */

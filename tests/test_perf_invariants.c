@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "ops/math_internal.h"
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 #include "runtime/session_internal.h"
 #include "testutil.h"
 

@@ -1,5 +1,5 @@
 /* tests/test_proto.c - deft's TF-wire-compatible schemas (the files in proto/, compiled by
- * protoc-c) against real TensorFlow 1.x files; wire-format edge cases; runtime/pbio (whole-file
+ * protoc-c) against real TensorFlow 1.x files; wire-format edge cases; base/file_io (whole-file
  * reads, atomic writes). */
 #include <dirent.h>
 #include <stdint.h>
@@ -12,8 +12,8 @@
 #include "control_flow.pb-c.h"
 #include "graph.pb-c.h"
 #include "meta_graph.pb-c.h"
-#include "runtime/alloc.h"
-#include "runtime/pbio.h"
+#include "base/alloc.h"
+#include "base/file_io.h"
 #include "saved_model.pb-c.h"
 #include "testutil.h"
 #include "variable.pb-c.h"
@@ -737,7 +737,7 @@ START_TEST(unknown_fields_preserved) {
 END_TEST
 
 /* ---------------------------------------------------------------------------------------- */
-/* runtime/pbio                                                                               */
+/* base/file_io                                                                               */
 /* ---------------------------------------------------------------------------------------- */
 
 /* A fresh, empty directory under the test tmpdir. */

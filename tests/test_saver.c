@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runtime/bundle.h"
+#include "proto/bundle.h"
 #include "testutil.h"
 
 static bool exists(const char *path) {

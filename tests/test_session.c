@@ -3,7 +3,7 @@
  * and the error paths. */
 #include <string.h>
 
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 #include "testutil.h"
 
 static deft_tensor *vec(const float *v, int64_t n) {

@@ -1,8 +1,8 @@
 /* tests/test_tensor.c - status, tensors, shapes, buffers. */
 #include <string.h>
 
-#include "runtime/alloc.h"
-#include "runtime/tensor_internal.h"
+#include "base/alloc.h"
+#include "base/tensor_internal.h"
 #include "testutil.h"
 
 START_TEST(status_basics) {

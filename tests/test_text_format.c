@@ -1,4 +1,4 @@
-/* tests/test_text_format.c - the text-format reader (graph/text_format.c) and the importers on
+/* tests/test_text_format.c - the text-format reader (proto/text_format.c) and the importers on
  * ".pbtxt" files: every grammar feature on hand-written snippets checked field by field; a
  * hand-made descriptor for the scalar types deft's protos do not use (sint, sfixed, fixed64,
  * proto2 optional with has_ flags and defaults); error messages with line:column; every prefix
@@ -18,11 +18,11 @@
 #include "attr_value.pb-c.h"
 #include "deft/io.h"
 #include "graph.pb-c.h"
-#include "graph/text_format.h"
+#include "proto/text_format.h"
 #include "meta_graph.pb-c.h"
 #include "node_def.pb-c.h"
-#include "runtime/alloc.h"
-#include "runtime/pbio.h"
+#include "base/alloc.h"
+#include "base/file_io.h"
 #include "saved_model.pb-c.h"
 #include "tensor.pb-c.h"
 #include "tensor_bundle.pb-c.h"

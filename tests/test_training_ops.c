@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "runtime/tensor_internal.h"
+#include "base/tensor_internal.h"
 #include "testutil.h"
 
 enum { GD, MOMENTUM, ADAGRAD, RMSPROP, ADAM };

@@ -1,5 +1,5 @@
-/* runtime/pbio.c - whole-file reads and atomic writes (see runtime/pbio.h). */
-#include "runtime/pbio.h"
+/* base/file_io.c - whole-file reads and atomic writes (see base/file_io.h). */
+#include "base/file_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 
 /* Largest single read()/write() request; Linux transfers at most about 2 GiB per call. */
 #define IO_CHUNK ((size_t)1 << 30)

@@ -1,7 +1,7 @@
-/* runtime/sstable.c - LevelDB-style table writer and reader (see runtime/sstable.h and
+/* proto/sstable.c - LevelDB-style table writer and reader (see proto/sstable.h and
  * ../shared/spec/TF_FORMATS.md section 4.3). Written from the format description; the reader
  * bounds-checks every length it decodes before using it. */
-#include "runtime/sstable.h"
+#include "proto/sstable.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runtime/alloc.h"
-#include "runtime/crc32c.h"
+#include "base/alloc.h"
+#include "base/crc32c.h"
 
 #define TRAILER_SIZE 5 /* type byte + fixed32 masked crc */
 #define TYPE_NONE 0

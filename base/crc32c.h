@@ -1,4 +1,4 @@
-/* runtime/crc32c.h - CRC32C (Castagnoli), as used by TF's checkpoint bundles and LevelDB-style
+/* base/crc32c.h - CRC32C (Castagnoli), as used by TF's checkpoint bundles and LevelDB-style
  * tables: reflected polynomial 0x82F63B78, initial value and final xor 0xFFFFFFFF (see
  * ../shared/spec/TF_FORMATS.md section 4.3). Internal to the library; no allocation, no state. */
 #ifndef DEFT_RUNTIME_CRC32C_H

@@ -1,11 +1,11 @@
-/* ops/shape_fns.c - the build-time shape-function context and the shared shape rules
+/* graph/shape_ctx.c - the build-time shape-function context and the shared shape rules
  * (unchanged, NumPy broadcasting, merging). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "graph/graph_internal.h"
-#include "runtime/tensor_internal.h"
+#include "base/tensor_internal.h"
 
 int deft_shape_ctx_num_inputs(const deft_shape_ctx *c) { return c->op->ninputs; }
 

@@ -1,5 +1,5 @@
-/* runtime/bundle.h - TensorFlow V2 checkpoints ("tensor bundles"): a prefix P names the files
- * P.index (a table from tensor name to BundleEntryProto, see runtime/sstable.h) and
+/* proto/bundle.h - TensorFlow V2 checkpoints ("tensor bundles"): a prefix P names the files
+ * P.index (a table from tensor name to BundleEntryProto, see proto/sstable.h) and
  * P.data-00000-of-00001 (the tensor bytes), plus the text `checkpoint` state file of a directory.
  * Format: ../shared/spec/TF_FORMATS.md section 4. This layer knows nothing of graphs or sessions:
  * it maps names to tensors. Internal to the library.
@@ -7,7 +7,7 @@
  * Conventions: functions that fail return false/NULL and set the deft_status (which may be NULL);
  * malformed files give DEFT_DATA_LOSS with the file's path and, where it applies, the byte offset
  * or the tensor name; a missing file gives DEFT_NOT_FOUND naming it. All memory comes from
- * runtime/alloc.h; strings returned to the caller are released with deft_free. Host byte order
+ * base/alloc.h; strings returned to the caller are released with deft_free. Host byte order
  * must be little-endian (as the files are). */
 #ifndef DEFT_RUNTIME_BUNDLE_H
 #define DEFT_RUNTIME_BUNDLE_H

@@ -1,12 +1,12 @@
-/* runtime/tensor.c - tensors, shapes and refcounted buffers (see include/deft/tensor.h). */
+/* base/tensor.c - tensors, shapes and refcounted buffers (see include/deft/tensor.h). */
 #include <assert.h>
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "runtime/alloc.h"
-#include "runtime/tensor_internal.h"
+#include "base/alloc.h"
+#include "base/tensor_internal.h"
 
 /* ---- shapes and dtypes ---- */
 

@@ -1,4 +1,4 @@
-/* runtime/tensor_internal.h - the tensor and buffer structs, and the operations the runtime uses
+/* base/tensor_internal.h - the tensor and buffer structs, and the operations the runtime uses
  * on tensors embedded in its own structures (executor slots, variables) without heap-allocating a
  * deft_tensor per value. Internal to the library. */
 #ifndef DEFT_RUNTIME_TENSOR_INTERNAL_H

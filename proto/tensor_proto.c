@@ -1,14 +1,14 @@
-/* runtime/tensor_proto.c - TensorProto <-> deft_tensor, TensorShapeProto <-> deft_shape, and the
- * shared protobuf-c helpers (see runtime/tensor_proto.h). */
-#include "runtime/tensor_proto.h"
+/* proto/tensor_proto.c - TensorProto <-> deft_tensor, TensorShapeProto <-> deft_shape, and the
+ * shared protobuf-c helpers (see proto/tensor_proto.h). */
+#include "proto/tensor_proto.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "runtime/alloc.h"
-#include "runtime/tensor_internal.h"
+#include "base/alloc.h"
+#include "base/tensor_internal.h"
 
 /* ---- allocator ---- */
 

@@ -1,5 +1,5 @@
-/* runtime/crc32c.c - table-driven CRC32C (see runtime/crc32c.h). */
-#include "runtime/crc32c.h"
+/* base/crc32c.c - table-driven CRC32C (see base/crc32c.h). */
+#include "base/crc32c.h"
 
 #include <pthread.h>
 

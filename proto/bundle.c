@@ -1,6 +1,6 @@
-/* runtime/bundle.c - TF V2 checkpoint writer and reader, and the `checkpoint` state file (see
- * runtime/bundle.h and ../shared/spec/TF_FORMATS.md section 4). */
-#include "runtime/bundle.h"
+/* proto/bundle.c - TF V2 checkpoint writer and reader, and the `checkpoint` state file (see
+ * proto/bundle.h and ../shared/spec/TF_FORMATS.md section 4). */
+#include "proto/bundle.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -14,10 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "runtime/alloc.h"
-#include "runtime/crc32c.h"
-#include "runtime/sstable.h"
-#include "runtime/tensor_internal.h"
+#include "base/alloc.h"
+#include "base/crc32c.h"
+#include "proto/sstable.h"
+#include "base/tensor_internal.h"
 #include "tensor_bundle.pb-c.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__

@@ -1,4 +1,4 @@
-/* graph/text_format.c - protobuf text format -> protobuf-c messages (see graph/text_format.h).
+/* proto/text_format.c - protobuf text format -> protobuf-c messages (see proto/text_format.h).
  *
  * A hand-written recursive-descent reader over the raw bytes: no token list, positions tracked
  * as line and column for messages. Every allocation goes through deft_malloc/deft_realloc (the C
@@ -7,7 +7,7 @@
  * sub-message is attached right after its message_init, a repeated count grows only after the
  * element is complete, a oneof case is set only when its member holds a value. On error the
  * root is freed whole. */
-#include "graph/text_format.h"
+#include "proto/text_format.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 
 typedef struct reader {
   const char *p, *end;

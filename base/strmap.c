@@ -1,9 +1,9 @@
-/* graph/strmap.c - string-keyed hash map (see strmap.h). */
-#include "graph/strmap.h"
+/* base/strmap.c - string-keyed hash map (see strmap.h). */
+#include "base/strmap.h"
 
 #include <string.h>
 
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 
 uint64_t deft_hash_bytes(const void *p, size_t n) {
   const unsigned char *s = p;

@@ -1,4 +1,4 @@
-/* graph/clip_ops.c - clipping (tf.clip_by_value, tf.clip_by_norm, tf.clip_by_global_norm as
+/* graph/clipping.c - clipping (tf.clip_by_value, tf.clip_by_norm, tf.clip_by_global_norm as
  * TF 1.x's clip_ops.py builds them), tf.losses.get_regularization_loss, and the max-norm
  * constraint of the book's max_norm_regularizer (clip_by_norm + Assign, collection "max_norm").
  * All of them are compositions of ordinary ops named as TF names them. */
@@ -9,7 +9,7 @@
 #include "deft/ops.h"
 #include "deft/train.h"
 #include "graph/graph_internal.h"
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 
 static const deft_output no_output = {NULL, 0};
 

@@ -1,4 +1,4 @@
-/* runtime/pbio.h - whole-file I/O for the protobuf files deft reads and writes (.meta, .pb,
+/* base/file_io.h - whole-file I/O for the protobuf files deft reads and writes (.meta, .pb,
  * checkpoint indexes). Internal to the library.
  *
  * Errors go to a deft_status (which may be NULL) with the path in the message:

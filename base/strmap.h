@@ -1,4 +1,4 @@
-/* graph/strmap.h - a string-keyed hash map (open addressing) for names: op names, names in use,
+/* base/strmap.h - a string-keyed hash map (open addressing) for names: op names, names in use,
  * plan signatures. Keys are copied; values are opaque pointers or integers. */
 #ifndef DEFT_GRAPH_STRMAP_H
 #define DEFT_GRAPH_STRMAP_H

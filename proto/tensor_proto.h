@@ -1,6 +1,6 @@
-/* runtime/tensor_proto.h - TensorProto / TensorShapeProto <-> deft_tensor / deft_shape, and the
+/* proto/tensor_proto.h - TensorProto / TensorShapeProto <-> deft_tensor / deft_shape, and the
  * small helpers every protobuf-c user in deft shares (an allocator routed through
- * runtime/alloc.h, and a pool for building messages to pack). Internal to the library: only the
+ * base/alloc.h, and a pool for building messages to pack). Internal to the library: only the
  * import/export and checkpoint code include protobuf-c types.
  *
  * Decoding follows TF's rules (TF_FORMATS.md 1.6):

@@ -1,4 +1,4 @@
-/* runtime/sstable.h - LevelDB-style immutable sorted tables, the format of a TF checkpoint's
+/* proto/sstable.h - LevelDB-style immutable sorted tables, the format of a TF checkpoint's
  * .index file (../shared/spec/TF_FORMATS.md section 4.3): prefix-compressed data blocks with
  * restart arrays, an empty metaindex block, an index block, and a 48-byte footer with the table
  * magic. Each block is followed by a type byte (0 = none, 1 = Snappy) and a masked CRC32C.

@@ -1,4 +1,4 @@
-/* ops/shape_ops.c - array ops that move elements between tensors: Pack (tf.stack) and Unpack
+/* ops/concat_slice_ops.c - array ops that move elements between tensors: Pack (tf.stack) and Unpack
  * (tf.unstack), ConcatV2 with ConcatOffset and Slice (which its gradient uses), Tile and
  * DynamicStitch: definition, kernel and gradient side by side, plus the public constructors.
  * Kernels copy whole contiguous runs of elements and handle every dtype (strings are deep
@@ -10,8 +10,8 @@
 #include "deft/ops.h"
 #include "graph/graph_internal.h"
 #include "ops/op_def.h"
-#include "runtime/alloc.h"
-#include "runtime/tensor_internal.h"
+#include "base/alloc.h"
+#include "base/tensor_internal.h"
 
 /* Element copy helpers, defined in ops/array_ops.c. Both return false only when copying string
  * elements runs out of memory. */

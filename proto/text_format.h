@@ -1,4 +1,4 @@
-/* graph/text_format.h - protobuf's text format (".pbtxt") read into protobuf-c messages, driven
+/* proto/text_format.h - protobuf's text format (".pbtxt") read into protobuf-c messages, driven
  * by the messages' descriptors. protobuf-c has no text parser; this is deft's. Internal.
  *
  * Grammar accepted (the format TF and Google's protobuf write):

@@ -1,4 +1,4 @@
-/* graph/saver.c - tf.train.Saver: builds TF's non-sharded V2 save/restore subgraph
+/* runtime/saver.c - tf.train.Saver: builds TF's non-sharded V2 save/restore subgraph
  * (TF_FORMATS.md 5.1) and drives it: save = run the save tensor with the prefix fed to the
  * filename tensor, restore = run the restore op likewise; then the `checkpoint` state file and
  * max_to_keep housekeeping (5.2, 4.7). */
@@ -12,8 +12,8 @@
 #include "deft/io.h"
 #include "deft/saver.h"
 #include "graph/graph_internal.h"
-#include "runtime/alloc.h"
-#include "runtime/bundle.h"
+#include "base/alloc.h"
+#include "proto/bundle.h"
 
 struct deft_saver {
   deft_graph *g;

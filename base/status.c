@@ -1,10 +1,10 @@
-/* runtime/status.c - deft_status (see include/deft/status.h). */
+/* base/status.c - deft_status (see include/deft/status.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "deft/status.h"
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 
 struct deft_status {
   deft_code code;

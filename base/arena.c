@@ -1,10 +1,10 @@
-/* graph/arena.c - growable bump allocator (see arena.h). */
-#include "graph/arena.h"
+/* base/arena.c - growable bump allocator (see arena.h). */
+#include "base/arena.h"
 
 #include <stdint.h>
 #include <string.h>
 
-#include "runtime/alloc.h"
+#include "base/alloc.h"
 
 struct deft_arena_chunk {
   deft_arena_chunk *next;

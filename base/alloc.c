@@ -1,5 +1,5 @@
-/* runtime/alloc.c - the allocation hook (see alloc.h). */
-#include "runtime/alloc.h"
+/* base/alloc.c - the allocation hook (see alloc.h). */
+#include "base/alloc.h"
 
 #include <stdlib.h>
 #include <string.h>

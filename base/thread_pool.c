@@ -1,4 +1,4 @@
-/* ops/thread_pool.c - deft_math_parallel_for (ops/math_internal.h): the kernels' worker threads.
+/* base/thread_pool.c - deft_parallel_for (base/thread_pool.h): the kernels' worker threads.
  *
  * One process-wide pool of persistent workers, created on first use (up to the largest thread
  * count asked for). Idle workers spin while a multi-threaded session run is in progress and
@@ -11,7 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "ops/math_internal.h"
+#include "base/thread_pool.h"
 
 enum { MAXT = 64, SPIN = 4000 };
 
@@ -82,7 +82,7 @@ static void *worker(void *unused) {
   return NULL;
 }
 
-void deft_math_threads_active(bool on) {
+void deft_threads_active(bool on) {
   if (!on) {
     atomic_fetch_sub(&active, 1);
     return;
@@ -109,7 +109,7 @@ static int ensure_workers(int want) {
   return P.nworkers;
 }
 
-void deft_math_parallel_for(int threads, int64_t n, int64_t grain, deft_range_fn fn, void *arg) {
+void deft_parallel_for(int threads, int64_t n, int64_t grain, deft_range_fn fn, void *arg) {
   if (n <= 0) return;
   if (grain < 1) grain = 1;
   int64_t most = n / grain;
