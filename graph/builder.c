@@ -524,7 +524,7 @@ deft_op *deft_op_builder_finish(deft_op_builder *b) {
     }
   } else {
     const char *scoped = deft_graph_scoped_name(g, b->name ? b->name : b->type);
-    full = scoped ? deft_graph_unique_name(g, scoped, false) : NULL;
+    full = scoped ? deft_graph_uniquify(g, scoped, false) : NULL;
     if (!full) return (oom(b), NULL);
   }
 
@@ -569,7 +569,7 @@ deft_op *deft_op_builder_finish(deft_op_builder *b) {
     }
     deft_status_free(st);
   }
-  if (!b->exact_name) full = deft_graph_unique_name(g, full, true);
+  if (!b->exact_name) full = deft_graph_uniquify(g, full, true);
   else if (!deft_graph_mark_name_used(g, full)) full = NULL;
   if (!full || !register_op(g, op)) return (oom(b), NULL);
   b->dead = true; /* the builder is spent */
@@ -577,24 +577,3 @@ deft_op *deft_op_builder_finish(deft_op_builder *b) {
 }
 
 /* ---- helpers for family files ---- */
-
-bool deft_inputs_ok(deft_graph *g, const char *type, const deft_output *inputs, int n) {
-  for (int i = 0; i < n; i++)
-    if (!inputs[i].op) {
-      if (deft_graph_ok(g))
-        deft_graph_fail(g, DEFT_INVALID_ARGUMENT, "%s: input %d is invalid (no op)", type, i);
-      return false;
-    }
-  return deft_graph_ok(g);
-}
-
-deft_output deft_build_simple(deft_graph *g, const char *type, const char *name,
-                              const deft_output *inputs, int ninputs) {
-  deft_output none = {NULL, 0};
-  deft_op_builder *b = deft_op_builder_new(g, type, name);
-  for (int i = 0; i < ninputs; i++) deft_op_builder_add_input(b, inputs[i]);
-  deft_op *op = deft_op_builder_finish(b);
-  if (!op) return none;
-  deft_output o = {op, 0};
-  return o;
-}

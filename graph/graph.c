@@ -110,7 +110,7 @@ static bool set_count(deft_graph *g, const char *lower, int64_t v) {
 
 /* TF's rule: the first use of a name keeps it; later uses append _i with the smallest i, counting
  * from the name's use count, that is not itself in use. Names compare case-insensitively. */
-const char *deft_graph_unique_name(deft_graph *g, const char *full, bool mark) {
+const char *deft_graph_uniquify(deft_graph *g, const char *full, bool mark) {
   char sbuf[256];
   char *key = lower_dup(full, sbuf, sizeof sbuf);
   if (!key) return NULL;
@@ -161,6 +161,14 @@ const char *deft_graph_scoped_name(deft_graph *g, const char *name) {
   return r;
 }
 
+const char *deft_graph_unique_name(deft_graph *g, const char *name, bool mark_as_used) {
+  if (!g || !deft_graph_ok(g)) return NULL;
+  const char *scoped = deft_graph_scoped_name(g, name ? name : "");
+  const char *full = scoped ? deft_graph_uniquify(g, scoped, mark_as_used) : NULL;
+  if (!full) deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory naming '%s'", name);
+  return full;
+}
+
 const char *deft_graph_scope(const deft_graph *g) {
   return g->nscopes ? g->scopes[g->nscopes - 1] : "";
 }
@@ -184,7 +192,7 @@ const char *deft_graph_push_scope(deft_graph *g, const char *name) {
     full = deft_arena_strndup(&g->arena, name, len - 1); /* re-enter as-is */
   } else {
     const char *scoped = deft_graph_scoped_name(g, name);
-    full = scoped ? deft_graph_unique_name(g, scoped, true) : NULL;
+    full = scoped ? deft_graph_uniquify(g, scoped, true) : NULL;
   }
   if (!full) {
     deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory opening name scope '%s'", name);

@@ -6,12 +6,8 @@
 #include "deft/graph.h"
 #include "base/arena.h"
 #include "base/strmap.h"
+#include "ops/op_build.h"
 #include "ops/op_def.h"
-
-typedef struct deft_attr {
-  const char *name;
-  deft_attr_value v;
-} deft_attr;
 
 /* What deft_variable_new records about a variable (VariableDef's names). */
 typedef struct deft_var_info {
@@ -88,7 +84,7 @@ void deft_graph_failv(deft_graph *g, deft_code code, const char *fmt, va_list ap
 
 /* Makes `full_name` unique with TF's rule (case-insensitive; "_1", "_2" suffixes) and, if
  * `mark`, records it as used. Returns an arena string, or NULL on OOM. */
-const char *deft_graph_unique_name(deft_graph *g, const char *full_name, bool mark);
+const char *deft_graph_uniquify(deft_graph *g, const char *full_name, bool mark);
 /* Marks an exact name as used (importers). */
 bool deft_graph_mark_name_used(deft_graph *g, const char *full_name);
 /* Joins the current scope and name ("scope/name"); returns an arena string or NULL. */
@@ -115,8 +111,6 @@ bool deft_attr_value_equal(const deft_attr_value *a, const deft_attr_value *b);
 void deft_attr_value_format(const deft_attr_value *v, char *buf, size_t size);
 
 /* ---- the builder, with the hooks importers need ---- */
-/* Uses `name` as the exact full name (no scope, no uniquifying); fails if it is taken. */
-void deft_op_builder_set_exact_name(deft_op_builder *b, const char *full_name);
 /* Allows a type deft does not know (imports): the op gets `noutputs` outputs of the given TF
  * dtypes (types may be NULL = DT_INVALID) and unknown shapes. */
 void deft_op_builder_allow_unknown(deft_op_builder *b, int noutputs, const int *types);
@@ -129,12 +123,6 @@ void deft_op_builder_set_attr_value(deft_op_builder *b, const char *name,
 /* True iff the builder's graph has no error (constructors can skip work). */
 bool deft_op_builder_ok(const deft_op_builder *b);
 
-/* Convenience for family files: build a one-output op from inputs and return output 0. */
-deft_output deft_build_simple(deft_graph *g, const char *type, const char *name,
-                              const deft_output *inputs, int ninputs);
-/* True iff every output is valid; otherwise records an error naming the op type if none is
- * recorded yet (an invalid input with no error means a caller bug). */
-bool deft_inputs_ok(deft_graph *g, const char *type, const deft_output *inputs, int n);
 
 /* Consumers: fills a freshly allocated array of the ops that use op's outputs (data edges) and
  * returns its length (-1 on OOM). Caller frees with deft_free. */

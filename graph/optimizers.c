@@ -206,7 +206,7 @@ static const char *unique_in(deft_graph *g, const char *prefix, const char *base
     deft_graph_fail(g, DEFT_INVALID_ARGUMENT, "variable name '%s' is too long", base);
     return NULL;
   }
-  const char *full = deft_graph_unique_name(g, joined, false);
+  const char *full = deft_graph_uniquify(g, joined, false);
   if (!full) deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory naming '%s'", base);
   return full;
 }

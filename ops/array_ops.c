@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "deft/ops.h"
-#include "graph/graph_internal.h"
+#include "ops/op_build.h"
 #include "ops/op_def.h"
 #include "base/alloc.h"
 #include "base/tensor_internal.h"
@@ -200,7 +200,7 @@ static void prevent_gradient_grad(deft_graph *g, deft_op *op, const deft_output 
   const char *msg = "";
   deft_op_attr_string(op, "message", &msg, NULL);
   deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
-                  "gradient explicitly disabled for PreventGradient '%s'%s%s", op->name,
+                  "gradient explicitly disabled for PreventGradient '%s'%s%s", deft_op_name(op),
                   *msg ? ": " : "", msg);
 }
 
@@ -361,11 +361,11 @@ static deft_shape shape_from_tensor(deft_shape_ctx *c, int i, bool *is_const) {
     *is_const = true;
     return s;
   }
-  deft_output in = c->op->inputs[i];
-  while (!strcmp(in.op->type, "Identity") && in.op->ninputs == 1) in = in.op->inputs[0];
-  if (!strcmp(in.op->type, "Shape") && in.op->ninputs == 1) {
-    deft_output x = in.op->inputs[0];
-    deft_shape s = x.op->out_shapes[x.index];
+  deft_output in = deft_op_input(c->op, i);
+  while (!strcmp(deft_op_type(in.op), "Identity") && deft_op_num_inputs(in.op) == 1) in = deft_op_input(in.op, 0);
+  if (!strcmp(deft_op_type(in.op), "Shape") && deft_op_num_inputs(in.op) == 1) {
+    deft_output x = deft_op_input(in.op, 0);
+    deft_shape s = deft_output_shape(x);
     if (s.rank >= 0) return s;
   }
   deft_shape v = deft_shape_ctx_input(c, i);
@@ -543,7 +543,7 @@ static void reshape_kernel(deft_kernel_ctx *c) {
 /* Reshape, ExpandDims and Squeeze: Reshape(grad, Shape(input)); the other inputs get none. */
 static void reshape_to_input_grad(deft_graph *g, deft_op *op, const deft_output *grads,
                                   deft_output *dx) {
-  deft_output shape = deft_shape_of(g, op->inputs[0], NULL);
+  deft_output shape = deft_shape_of(g, deft_op_input(op, 0), NULL);
   dx[0] = deft_reshape(g, grads[0], shape, NULL);
 }
 
@@ -892,8 +892,8 @@ static void select_kernel(deft_kernel_ctx *c) {
 }
 
 static void select_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
-  deft_output c = op->inputs[0];
-  deft_output zeros = deft_zeros_like(g, op->inputs[1], NULL);
+  deft_output c = deft_op_input(op, 0);
+  deft_output zeros = deft_zeros_like(g, deft_op_input(op, 1), NULL);
   dx[1] = deft_select(g, c, grads[0], zeros, NULL);
   dx[2] = deft_select(g, c, zeros, grads[0], NULL);
 }

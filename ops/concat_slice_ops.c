@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "deft/ops.h"
-#include "graph/graph_internal.h"
+#include "ops/op_build.h"
 #include "ops/op_def.h"
 #include "base/alloc.h"
 #include "base/tensor_internal.h"
@@ -41,8 +41,8 @@ static int64_t prod_dims(const int64_t *dims, int from, int to) {
 /* Describes input i for shape-fn messages: "input 1 ('b:0') has shape [2,3]". */
 static const char *describe(deft_shape_ctx *c, int i, char *buf, size_t size) {
   char sh[128];
-  deft_output in = c->op->inputs[i];
-  snprintf(buf, size, "input %d ('%s:%d') has shape %s", i, in.op->name, in.index,
+  deft_output in = deft_op_input(c->op, i);
+  snprintf(buf, size, "input %d ('%s:%d') has shape %s", i, deft_op_name(in.op), in.index,
            deft_shape_format(deft_shape_ctx_input(c, i), sh, sizeof sh));
   return buf;
 }
@@ -168,8 +168,8 @@ static deft_op *build_unpack(deft_graph *g, deft_output value, int64_t num, int6
 static void pack_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
   int64_t axis = 0;
   deft_op_attr_int(op, "axis", &axis);
-  deft_op *u = build_unpack(g, grads[0], op->ninputs, axis, NULL);
-  for (int i = 0; u && i < op->ninputs; i++) dx[i] = outn(u, i);
+  deft_op *u = build_unpack(g, grads[0], deft_op_num_inputs(op), axis, NULL);
+  for (int i = 0; u && i < deft_op_num_inputs(op); i++) dx[i] = outn(u, i);
 }
 
 deft_output deft_pack(deft_graph *g, const deft_output *values, int n, int64_t axis,
@@ -243,7 +243,7 @@ static void unpack_kernel(deft_kernel_ctx *c) {
 
 /* TF: stack(grads, axis); outputs without a gradient contribute zeros. */
 static void unpack_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
-  int n = op->noutputs;
+  int n = deft_op_num_outputs(op);
   int64_t axis = 0;
   deft_op_attr_int(op, "axis", &axis);
   deft_output *parts = deft_malloc(sizeof *parts * (size_t)(n + 1));
@@ -431,16 +431,16 @@ static deft_output build_slice(deft_graph *g, deft_output x, deft_output begin, 
  * Shape(x_i)). TF first takes axis % Rank(x_0); ConcatOffset here accepts negative axes, so that
  * FloorMod is not needed. The axis gets no gradient. */
 static void concat_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
-  int n = op->ninputs - 1;
-  deft_output axis = op->inputs[n];
+  int n = deft_op_num_inputs(op) - 1;
+  deft_output axis = deft_op_input(op, n);
   if (deft_output_dtype(axis) != DEFT_INT32) {
     deft_op *p = axis.op;
     const deft_tensor *t = NULL;
-    if (!strcmp(p->type, "Const") && deft_op_attr_tensor(p, "value", &t) && t->n == 1) {
+    if (!strcmp(deft_op_type(p), "Const") && deft_op_attr_tensor(p, "value", &t) && t->n == 1) {
       axis = deft_const_int32(g, (int32_t)deft_tensor_index_at(t, 0), "concat_dim");
     } else {
       deft_graph_fail(g, DEFT_UNIMPLEMENTED,
-                      "gradient of ConcatV2 '%s': an int64 axis must be a Const", op->name);
+                      "gradient of ConcatV2 '%s': an int64 axis must be a Const", deft_op_name(op));
       return;
     }
   }
@@ -449,7 +449,7 @@ static void concat_grad(deft_graph *g, deft_op *op, const deft_output *grads, de
     deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory building ConcatV2's gradient");
     return;
   }
-  for (int i = 0; i < n; i++) shapes[i] = deft_shape_of(g, op->inputs[i], NULL);
+  for (int i = 0; i < n; i++) shapes[i] = deft_shape_of(g, deft_op_input(op, i), NULL);
   deft_op_builder *b = deft_op_builder_new(g, "ConcatOffset", NULL);
   deft_op_builder_add_input(b, axis);
   deft_op_builder_add_input_list(b, shapes, n);

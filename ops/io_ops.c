@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "deft/ops.h"
-#include "graph/graph_internal.h"
+#include "ops/op_build.h"
 #include "ops/op_def.h"
 #include "base/alloc.h"
 #include "proto/bundle.h"

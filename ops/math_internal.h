@@ -6,7 +6,7 @@
 #define DEFT_OPS_MATH_INTERNAL_H
 
 #include "deft/ops.h"
-#include "graph/graph_internal.h"
+#include "ops/op_build.h"
 #include "ops/op_def.h"
 
 #include "base/simd.h" /* DEFT_SIMD_CLONES */
@@ -79,11 +79,6 @@ void deft_math_prod_grad(deft_graph *g, deft_op *op, const deft_output *grads, d
 void deft_math_max_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx);
 
 /* ---- helpers shared by the constructors (ops/math_ops.c) ---- */
-
-/* The name (relative to the current scope) that an op named `name` (NULL: `type`) would get
- * now, for TF's "<op>/<input>" Consts made before the op. An arena string, or NULL (sticky
- * error) on OOM. */
-const char *deft_math_leaf_name(deft_graph *g, const char *name, const char *type);
 
 /* The constant value behind o (a Const, possibly behind Identity ops), or NULL. */
 const deft_tensor *deft_math_const_value(deft_output o);

@@ -22,21 +22,9 @@ static deft_output out_of(deft_op *op, int i) {
 
 /* ---- shared helpers ---- */
 
-const char *deft_math_leaf_name(deft_graph *g, const char *name, const char *type) {
-  if (!deft_graph_ok(g)) return NULL;
-  const char *scoped = deft_graph_scoped_name(g, name ? name : type);
-  const char *full = scoped ? deft_graph_unique_name(g, scoped, false) : NULL;
-  if (!full) {
-    deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory naming %s", type);
-    return NULL;
-  }
-  size_t n = strlen(deft_graph_scope(g));
-  return n ? full + n + 1 : full;
-}
-
 const deft_tensor *deft_math_const_value(deft_output o) {
-  while (o.op && !strcmp(o.op->type, "Identity") && o.op->ninputs == 1) o = o.op->inputs[0];
-  if (!o.op || strcmp(o.op->type, "Const") != 0) return NULL;
+  while (o.op && !strcmp(deft_op_type(o.op), "Identity") && deft_op_num_inputs(o.op) == 1) o = deft_op_input(o.op, 0);
+  if (!o.op || strcmp(deft_op_type(o.op), "Const") != 0) return NULL;
   const deft_tensor *t = NULL;
   deft_op_attr_tensor(o.op, "value", &t);
   return t;
@@ -77,12 +65,12 @@ static void add_n_shape(deft_shape_ctx *c) {
     }
     if (!ok) {
       char a[128], b[128];
-      deft_output in = c->op->inputs[i], in0 = c->op->inputs[0];
+      deft_output in = deft_op_input(c->op, i), in0 = deft_op_input(c->op, 0);
       deft_shape_fail(c, DEFT_INVALID_ARGUMENT,
                       "input %d ('%s:%d') has shape %s, which is incompatible with the shape %s "
                       "of the inputs before it (input 0 is '%s:%d')",
-                      i, in.op->name, in.index, deft_shape_format(s, a, sizeof a),
-                      deft_shape_format(r, b, sizeof b), in0.op->name, in0.index);
+                      i, deft_op_name(in.op), in.index, deft_shape_format(s, a, sizeof a),
+                      deft_shape_format(r, b, sizeof b), deft_op_name(in0.op), in0.index);
       return;
     }
   }
@@ -97,14 +85,14 @@ static void matmul_shape(deft_shape_ctx *c) {
   char sa[128], sb[128];
   deft_shape_format(a, sa, sizeof sa);
   deft_shape_format(b, sb, sizeof sb);
-  deft_output ia = c->op->inputs[0], ib = c->op->inputs[1];
+  deft_output ia = deft_op_input(c->op, 0), ib = deft_op_input(c->op, 1);
   for (int i = 0; i < 2; i++) {
     deft_shape s = i ? b : a;
     deft_output in = i ? ib : ia;
     if (s.rank >= 0 && s.rank != 2) {
       deft_shape_fail(c, DEFT_INVALID_ARGUMENT,
                       "input %d ('%s:%d') has shape %s, but MatMul needs a matrix (rank 2)", i,
-                      in.op->name, in.index, i ? sb : sa);
+                      deft_op_name(in.op), in.index, i ? sb : sa);
       return;
     }
   }
@@ -114,8 +102,8 @@ static void matmul_shape(deft_shape_ctx *c) {
     deft_shape_fail(c, DEFT_INVALID_ARGUMENT,
                     "input 1 ('%s:%d') has shape %s%s, but input 0 ('%s:%d') has %" PRId64
                     " columns%s",
-                    ib.op->name, ib.index, sb, tb ? " (transposed by transpose_b)" : "",
-                    ia.op->name, ia.index, ka, ta ? " after transpose_a" : "");
+                    deft_op_name(ib.op), ib.index, sb, tb ? " (transposed by transpose_b)" : "",
+                    deft_op_name(ia.op), ia.index, ka, ta ? " after transpose_a" : "");
     return;
   }
   int64_t dims[2] = {m, n};
@@ -155,7 +143,7 @@ static deft_output sum_to(deft_graph *g, deft_output t, deft_output axes, deft_o
 }
 
 static void add_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
-  deft_output x = op->inputs[0], y = op->inputs[1], gr = grads[0];
+  deft_output x = deft_op_input(op, 0), y = deft_op_input(op, 1), gr = grads[0];
   if (static_equal(x, y, gr)) {
     dx[0] = dx[1] = gr;
     return;
@@ -166,7 +154,7 @@ static void add_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_
 }
 
 static void sub_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
-  deft_output x = op->inputs[0], y = op->inputs[1], gr = grads[0];
+  deft_output x = deft_op_input(op, 0), y = deft_op_input(op, 1), gr = grads[0];
   if (static_equal(x, y, gr)) {
     dx[0] = gr;
     dx[1] = deft_neg(g, gr, NULL);
@@ -178,7 +166,7 @@ static void sub_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_
 }
 
 static void mul_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
-  deft_output x = op->inputs[0], y = op->inputs[1], gr = grads[0];
+  deft_output x = deft_op_input(op, 0), y = deft_op_input(op, 1), gr = grads[0];
   if (static_equal(x, y, gr)) {
     dx[0] = deft_mul(g, gr, y, NULL);
     dx[1] = deft_mul(g, gr, x, NULL);
@@ -190,7 +178,7 @@ static void mul_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_
 }
 
 static void real_div_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
-  deft_output x = op->inputs[0], y = op->inputs[1], gr = grads[0];
+  deft_output x = deft_op_input(op, 0), y = deft_op_input(op, 1), gr = grads[0];
   bool same = static_equal(x, y, gr);
   bcast b;
   if (!same) b = bcast_args(g, x, y);
@@ -206,7 +194,7 @@ static void real_div_grad(deft_graph *g, deft_op *op, const deft_output *grads, 
 /* Maximum (ge) / Minimum (!ge): the gradient goes to the selected input (x on ties). */
 static void max_min_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx,
                          bool ge) {
-  deft_output x = op->inputs[0], y = op->inputs[1], gr = grads[0];
+  deft_output x = deft_op_input(op, 0), y = deft_op_input(op, 1), gr = grads[0];
   bool same = static_equal(x, y, gr);
   bcast b;
   if (!same) {
@@ -237,7 +225,7 @@ static void minimum_grad(deft_graph *g, deft_op *op, const deft_output *grads, d
 
 static void squared_difference_grad(deft_graph *g, deft_op *op, const deft_output *grads,
                                     deft_output *dx) {
-  deft_output x = op->inputs[0], y = op->inputs[1], gr = grads[0];
+  deft_output x = deft_op_input(op, 0), y = deft_op_input(op, 1), gr = grads[0];
   bool same = static_equal(x, y, gr);
   bcast b;
   if (!same) b = bcast_args(g, x, y);
@@ -264,7 +252,7 @@ static void neg_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_
 }
 
 static void square_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
-  deft_output x = op->inputs[0];
+  deft_output x = deft_op_input(op, 0);
   deft_graph_push_control_deps(g, &grads[0].op, 1);
   deft_output two = scalar_of(g, deft_output_dtype(x), 2.0, "Const");
   deft_output x2 = deft_mul(g, x, two, NULL);
@@ -296,17 +284,17 @@ static void exp_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_
 }
 
 static void log_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
-  dx[0] = deft_mul(g, grads[0], deft_reciprocal(g, op->inputs[0], NULL), "mul");
+  dx[0] = deft_mul(g, grads[0], deft_reciprocal(g, deft_op_input(op, 0), NULL), "mul");
 }
 
 static void abs_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
-  dx[0] = deft_mul(g, grads[0], deft_sign(g, op->inputs[0], NULL), "mul");
+  dx[0] = deft_mul(g, grads[0], deft_sign(g, deft_op_input(op, 0), NULL), "mul");
 }
 
 /* c * t with c a Const named "<mul>/x" (Python's `2.0 * t`). */
 static deft_output times(deft_graph *g, double c, deft_output t, bool const_first) {
   char buf[512];
-  const char *leaf = deft_math_leaf_name(g, "mul", "Mul");
+  const char *leaf = deft_leaf_name(g, "mul", "Mul");
   deft_output k = scalar_of(g, deft_output_dtype(t), c,
                             arg_name(g, leaf, const_first ? "x" : "y", buf, sizeof buf));
   return const_first ? deft_mul(g, k, t, "mul") : deft_mul(g, t, k, "mul");
@@ -315,7 +303,7 @@ static deft_output times(deft_graph *g, double c, deft_output t, bool const_firs
 /* RsqrtGrad(a, b) = -0.5 b a^3: d/da = -1.5 g b a^2, d/db = RsqrtGrad(a, g). */
 static void rsqrt_grad_grad(deft_graph *g, deft_op *op, const deft_output *grads,
                             deft_output *dx) {
-  deft_output a = op->inputs[0], b = op->inputs[1], gr = grads[0];
+  deft_output a = deft_op_input(op, 0), b = deft_op_input(op, 1), gr = grads[0];
   deft_graph_push_control_deps(g, &gr.op, 1);
   deft_output t = deft_mul(g, times(g, -1.5, gr, true), b, "mul");
   dx[0] = deft_mul(g, t, deft_square(g, a, NULL), "mul");
@@ -326,7 +314,7 @@ static void rsqrt_grad_grad(deft_graph *g, deft_op *op, const deft_output *grads
 /* SqrtGrad(a, b) = 0.5 b / a = y: d/da = -(g / a) y, d/db = 0.5 g / a. */
 static void sqrt_grad_grad(deft_graph *g, deft_op *op, const deft_output *grads,
                            deft_output *dx) {
-  deft_output a = op->inputs[0], gr = grads[0];
+  deft_output a = deft_op_input(op, 0), gr = grads[0];
   deft_graph_push_control_deps(g, &gr.op, 1);
   deft_output ga = deft_div(g, gr, a, "truediv");
   dx[0] = deft_mul(g, deft_neg(g, ga, NULL), y_of(op), "mul");
@@ -337,7 +325,7 @@ static void sqrt_grad_grad(deft_graph *g, deft_op *op, const deft_output *grads,
 /* ReciprocalGrad(a, b) = -b a^2: d/da = -2 g b a, d/db = ReciprocalGrad(a, g). */
 static void reciprocal_grad_grad(deft_graph *g, deft_op *op, const deft_output *grads,
                                  deft_output *dx) {
-  deft_output a = op->inputs[0], b = op->inputs[1], gr = grads[0];
+  deft_output a = deft_op_input(op, 0), b = deft_op_input(op, 1), gr = grads[0];
   deft_graph_push_control_deps(g, &gr.op, 1);
   deft_output t = deft_mul(g, times(g, -2.0, gr, false), b, "mul");
   dx[0] = deft_mul(g, t, a, "mul");
@@ -348,7 +336,7 @@ static void reciprocal_grad_grad(deft_graph *g, deft_op *op, const deft_output *
 /* ---- MatMul, AddN, Cast gradients ---- */
 
 static void matmul_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
-  deft_output a = op->inputs[0], b = op->inputs[1], gr = grads[0];
+  deft_output a = deft_op_input(op, 0), b = deft_op_input(op, 1), gr = grads[0];
   bool ta = false, tb = false;
   deft_op_attr_bool(op, "transpose_a", &ta);
   deft_op_attr_bool(op, "transpose_b", &tb);
@@ -368,7 +356,7 @@ static void matmul_grad(deft_graph *g, deft_op *op, const deft_output *grads, de
 }
 
 static void add_n_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
-  for (int i = 0; i < op->ninputs; i++) dx[i] = grads[0];
+  for (int i = 0; i < deft_op_num_inputs(op); i++) dx[i] = grads[0];
 }
 
 static bool is_float(deft_dtype t) { return t == DEFT_FLOAT || t == DEFT_DOUBLE; }
@@ -576,7 +564,7 @@ deft_output deft_cast(deft_graph *g, deft_output x, deft_dtype dtype, const char
     deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
                     "Cast '%s': cannot cast input 0 ('%s:%d') from %s to %s: Cast supports "
                     "float, double, int32, int64, uint8 and bool",
-                    name ? name : "Cast", x.op->name, x.index, sn ? sn : "an invalid dtype",
+                    name ? name : "Cast", deft_op_name(x.op), x.index, sn ? sn : "an invalid dtype",
                     dn ? dn : "an invalid dtype");
     return NONE;
   }

@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "graph/graph_internal.h"
+#include "ops/op_build.h"
 #include "ops/math_internal.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -222,18 +222,6 @@ static bool probe_sparse(const float *A, int64_t n) {
   return (double)nz <= SPARSE_MAX_DENSITY * (double)seen;
 }
 
-/* True iff MatMul's input 1 is a variable's value: the variable's ref, or its Identity ("read")
- * which forwards the storage. Variable storage changes only through kernels and the session,
- * which all give the buffer a new generation; a caller's own tensor can be written through a
- * pointer taken earlier, so facts about it are not remembered. */
-static bool b_is_variable(deft_kernel_ctx *c) {
-  deft_output in = deft_kernel_op(c)->inputs[1];
-  if (in.op->out_ref[in.index]) return true;
-  if (strcmp(in.op->type, "Identity") != 0 || in.op->ninputs != 1) return false;
-  deft_output src = in.op->inputs[0];
-  return src.op->out_ref[src.index];
-}
-
 /* True iff B [K, N] is all finite. For a variable's value the answer is remembered per (buffer,
  * generation) in the op's plan state, so weights that did not change since the last run (as in
  * inference) are not read again. */
@@ -261,7 +249,7 @@ bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N,
   /* A few rows do not pay for reading all of B just to check it (sgemv reads it once anyway),
    * unless the check is remembered from an earlier run. */
   uint64_t *st = deft_kernel_state(c);
-  bool cache = b_is_variable(c);
+  bool cache = deft_kernel_input_is_variable(c, 1);
   bool known = cache && st[0] == (uint64_t)(uintptr_t)bbuf && st[1] == bbuf->gen;
   if (M < 8 && !known) {
     if (cache) b_finite(c, cache, bbuf, B, K * N); /* remember for the next run */

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "deft/ops.h"
-#include "graph/graph_internal.h"
+#include "ops/op_build.h"
 #include "ops/nn_internal.h"
 #include "ops/op_def.h"
 #include "base/tensor_internal.h"
@@ -26,8 +26,8 @@ static deft_output none_output(void) {
 /* Describes tensor `o` ("'x:0', Placeholder, shape [2,3]"). */
 static void describe_output(deft_output o, char *buf, size_t size) {
   char sh[128];
-  snprintf(buf, size, "'%s:%d' (%s) has shape %s", o.op->name, o.index, o.op->type,
-           deft_shape_format(o.op->out_shapes[o.index], sh, sizeof sh));
+  snprintf(buf, size, "'%s:%d' (%s) has shape %s", deft_op_name(o.op), o.index, deft_op_type(o.op),
+           deft_shape_format(deft_output_shape(o), sh, sizeof sh));
 }
 
 /* Checks a [B,C] matrix input and a [B] vector input at build time (shared by the shape
@@ -35,7 +35,7 @@ static void describe_output(deft_output o, char *buf, size_t size) {
  * message and returns false on a mismatch. what0/what1 name the inputs ("logits", "labels"). */
 static bool check_matrix_vector(deft_output m, deft_output v, const char *what0,
                                 const char *what1, char *msg, size_t size) {
-  deft_shape a = m.op->out_shapes[m.index], b = v.op->out_shapes[v.index];
+  deft_shape a = deft_output_shape(m), b = deft_output_shape(v);
   char d[256];
   if (a.rank >= 0 && a.rank != 2) {
     describe_output(m, d, sizeof d);
@@ -64,8 +64,8 @@ void deft_nn_softmax_shape(deft_shape_ctx *c) {
   deft_shape s = deft_shape_ctx_input(c, 0);
   if (s.rank == 0) {
     deft_shape_fail(c, DEFT_INVALID_ARGUMENT, "logits must have at least 1 dimension, but "
-                    "input 0 ('%s:%d') is a scalar", c->op->inputs[0].op->name,
-                    c->op->inputs[0].index);
+                    "input 0 ('%s:%d') is a scalar", deft_op_name(deft_op_input(c->op, 0).op),
+                    deft_op_input(c->op, 0).index);
     return;
   }
   deft_shape_ctx_set_output(c, 0, s);
@@ -124,7 +124,7 @@ deft_output deft_softmax(deft_graph *g, deft_output logits, const char *name) {
 
 void deft_nn_xent_shape(deft_shape_ctx *c) {
   char msg[768];
-  if (!check_matrix_vector(c->op->inputs[0], c->op->inputs[1], "logits", "labels", msg,
+  if (!check_matrix_vector(deft_op_input(c->op, 0), deft_op_input(c->op, 1), "logits", "labels", msg,
                            sizeof msg)) {
     deft_shape_fail(c, DEFT_INVALID_ARGUMENT, "%s", msg);
     return;
@@ -220,12 +220,12 @@ deft_output deft_sparse_softmax_cross_entropy_with_logits(deft_graph *g, deft_ou
   deft_dtype lt = deft_output_dtype(logits), bt = deft_output_dtype(labels);
   if (ok && lt != DEFT_FLOAT && lt != DEFT_DOUBLE) {
     snprintf(msg, sizeof msg, "logits (input 0, '%s:%d') must be float or double (attr T), got "
-             "%s", logits.op->name, logits.index, deft_dtype_name(lt));
+             "%s", deft_op_name(logits.op), logits.index, deft_dtype_name(lt));
     ok = false;
   }
   if (ok && bt != DEFT_INT32 && bt != DEFT_INT64) {
     snprintf(msg, sizeof msg, "labels (input 1, '%s:%d') must be int32 or int64 (attr Tlabels), "
-             "got %s", labels.op->name, labels.index, deft_dtype_name(bt));
+             "got %s", deft_op_name(labels.op), labels.index, deft_dtype_name(bt));
     ok = false;
   }
   if (!ok) {
@@ -246,7 +246,7 @@ deft_output deft_sparse_softmax_cross_entropy_with_logits(deft_graph *g, deft_ou
 
 static void in_top_k_common_shape(deft_shape_ctx *c) {
   char msg[768];
-  if (!check_matrix_vector(c->op->inputs[0], c->op->inputs[1], "predictions", "targets", msg,
+  if (!check_matrix_vector(deft_op_input(c->op, 0), deft_op_input(c->op, 1), "predictions", "targets", msg,
                            sizeof msg)) {
     deft_shape_fail(c, DEFT_INVALID_ARGUMENT, "%s", msg);
     return;
@@ -264,7 +264,7 @@ void deft_nn_in_top_k_v2_shape(deft_shape_ctx *c) {
   if (k.rank > 0) {
     char sh[128];
     deft_shape_fail(c, DEFT_INVALID_ARGUMENT, "k (input 2, '%s:%d') must be a scalar, but has "
-                    "shape %s", c->op->inputs[2].op->name, c->op->inputs[2].index,
+                    "shape %s", deft_op_name(deft_op_input(c->op, 2).op), deft_op_input(c->op, 2).index,
                     deft_shape_format(k, sh, sizeof sh));
     return;
   }
@@ -335,13 +335,13 @@ deft_output deft_in_top_k(deft_graph *g, deft_output predictions, deft_output ta
   bool ok = check_matrix_vector(predictions, targets, "predictions", "targets", msg, sizeof msg);
   if (ok && deft_output_dtype(predictions) != DEFT_FLOAT) {
     snprintf(msg, sizeof msg, "predictions (input 0, '%s:%d') must be float, got %s",
-             predictions.op->name, predictions.index,
+             deft_op_name(predictions.op), predictions.index,
              deft_dtype_name(deft_output_dtype(predictions)));
     ok = false;
   }
   if (ok && tt != DEFT_INT32 && tt != DEFT_INT64) {
     snprintf(msg, sizeof msg, "targets (input 1, '%s:%d') must be int32 or int64, got %s",
-             targets.op->name, targets.index, deft_dtype_name(tt));
+             deft_op_name(targets.op), targets.index, deft_dtype_name(tt));
     ok = false;
   }
   if (ok && (tt == DEFT_INT32 && (k > INT32_MAX || k < INT32_MIN))) {

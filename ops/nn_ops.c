@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "deft/ops.h"
-#include "graph/graph_internal.h"
+#include "ops/op_build.h"
 #include "ops/math_internal.h"
 #include "ops/nn_internal.h"
 #include "ops/op_def.h"
@@ -41,10 +41,10 @@ static deft_output scalar_const(deft_graph *g, deft_dtype dtype, double v, const
 /* "input 1 ('b:0', Const) has shape [4]" */
 static void describe(const deft_shape_ctx *c, int i, char *buf, size_t size) {
   char sh[128];
-  deft_output in = c->op->inputs[i];
-  deft_shape_format(in.op->out_shapes[in.index], sh, sizeof sh);
-  snprintf(buf, size, "input %d ('%s:%d', %s) has shape %s", i, in.op->name, in.index,
-           in.op->type, sh);
+  deft_output in = deft_op_input(c->op, i);
+  deft_shape_format(deft_output_shape(in), sh, sizeof sh);
+  snprintf(buf, size, "input %d ('%s:%d', %s) has shape %s", i, deft_op_name(in.op), in.index,
+           deft_op_type(in.op), sh);
 }
 
 static bool same_dims(const deft_tensor *a, const deft_tensor *b) {
@@ -528,7 +528,7 @@ static void bias_add_grad_grad_fn(deft_graph *g, deft_op *op, const deft_output 
                                   deft_output *dx) {
   const char *fmt = "NHWC";
   deft_op_attr_string(op, "data_format", &fmt, NULL);
-  deft_output zeros = deft_zeros_like(g, op->inputs[0], "zeros_like");
+  deft_output zeros = deft_zeros_like(g, deft_op_input(op, 0), "zeros_like");
   deft_output in[2] = {zeros, grads[0]};
   dx[0] = build_bias_add(g, "BiasAdd", in, 2, fmt, NULL);
 }
@@ -549,7 +549,7 @@ static void leaky_relu_grad_fn(deft_graph *g, deft_op *op, const deft_output *gr
                                deft_output *dx) {
   float alpha = 0.2f;
   deft_op_attr_float(op, "alpha", &alpha);
-  dx[0] = deft_leaky_relu_grad(g, grads[0], op->inputs[0], alpha, NULL);
+  dx[0] = deft_leaky_relu_grad(g, grads[0], deft_op_input(op, 0), alpha, NULL);
 }
 
 /* Sigmoid and Tanh: TF wraps y in conj() under control_dependencies([grad]); for real dtypes
@@ -568,25 +568,25 @@ static void tanh_grad_fn(deft_graph *g, deft_op *op, const deft_output *grads, d
  * TF materializes as zeros and deft leaves as "no gradient". */
 static void relu_grad_grad_fn(deft_graph *g, deft_op *op, const deft_output *grads,
                               deft_output *dx) {
-  dx[0] = deft_relu_grad(g, grads[0], op->inputs[1], NULL);
+  dx[0] = deft_relu_grad(g, grads[0], deft_op_input(op, 1), NULL);
 }
 
 static void leaky_relu_grad_grad_fn(deft_graph *g, deft_op *op, const deft_output *grads,
                                     deft_output *dx) {
   float alpha = 0.2f;
   deft_op_attr_float(op, "alpha", &alpha);
-  dx[0] = deft_leaky_relu_grad(g, grads[0], op->inputs[1], alpha, NULL);
+  dx[0] = deft_leaky_relu_grad(g, grads[0], deft_op_input(op, 1), alpha, NULL);
 }
 
 /* EluGrad / SeluGrad: d/dgradients = the kernel applied to grad; d/doutputs = grad * gradients
  * where outputs < 0, else 0 (Select(Less(y, 0), grad * gradients, ZerosLike(y))). */
 static void elu_like_grad_grad(deft_graph *g, deft_op *op, const deft_output *grads,
                                deft_output *dx, bool selu) {
-  deft_output y = op->inputs[1];
+  deft_output y = deft_op_input(op, 1);
   dx[0] = selu ? deft_selu_grad(g, grads[0], y, NULL) : deft_elu_grad(g, grads[0], y, NULL);
   deft_output zero = scalar_const(g, deft_output_dtype(y), 0.0, "Less/y");
   deft_output neg = deft_less(g, y, zero, "Less");
-  deft_output prod = deft_mul(g, grads[0], op->inputs[0], "mul");
+  deft_output prod = deft_mul(g, grads[0], deft_op_input(op, 0), "mul");
   deft_output zeros = deft_zeros_like(g, y, "zeros_like");
   dx[1] = deft_select(g, neg, prod, zeros, "Select");
 }
@@ -605,7 +605,7 @@ static void selu_grad_grad_fn(deft_graph *g, deft_op *op, const deft_output *gra
  * SigmoidGrad(y, grad). */
 static void sigmoid_grad_grad_fn(deft_graph *g, deft_op *op, const deft_output *grads,
                                  deft_output *dx) {
-  deft_output a = op->inputs[0], b = op->inputs[1];
+  deft_output a = deft_op_input(op, 0), b = deft_op_input(op, 1);
   deft_output gb = deft_mul(g, grads[0], b, "mul");
   deft_output two = scalar_const(g, deft_output_dtype(gb), 2.0, "mul_1/x");
   deft_output t = deft_mul(g, two, gb, "mul_1");
@@ -617,7 +617,7 @@ static void sigmoid_grad_grad_fn(deft_graph *g, deft_op *op, const deft_output *
 /* TanhGrad(y, dy) = dy*(1-y^2): d/dy = grad * -2 * dy * y; d/ddy = TanhGrad(y, grad). */
 static void tanh_grad_grad_fn(deft_graph *g, deft_op *op, const deft_output *grads,
                               deft_output *dx) {
-  deft_output a = op->inputs[0], b = op->inputs[1];
+  deft_output a = deft_op_input(op, 0), b = deft_op_input(op, 1);
   deft_output m2 = scalar_const(g, deft_output_dtype(grads[0]), -2.0, "mul/y");
   deft_output t = deft_mul(g, grads[0], m2, "mul");
   t = deft_mul(g, t, b, "mul_1");

@@ -29,8 +29,8 @@
 #include "deft/status.h"
 #include "deft/tensor.h"
 #include "base/tensor_internal.h"
+#include "ops/kernel.h"
 
-typedef struct deft_kernel_ctx deft_kernel_ctx;
 typedef struct deft_shape_ctx deft_shape_ctx;
 
 /* Flags of an op definition. */
@@ -122,6 +122,12 @@ typedef struct deft_attr_value {
   } u;
 } deft_attr_value;
 
+/* A node's attr: its name and value. */
+typedef struct deft_attr {
+  const char *name;
+  deft_attr_value v;
+} deft_attr;
+
 typedef struct deft_arg_def {
   const char *name;
   int fixed_type;             /* a TF DataType number, or 0 */
@@ -201,75 +207,6 @@ deft_shape deft_shape_broadcast(deft_shape_ctx *c, int input_a, int input_b);
 void deft_shape_unchanged(deft_shape_ctx *c);
 /* Output 0 = broadcast of inputs 0 and 1. */
 void deft_shape_binary_broadcast(deft_shape_ctx *c);
-
-/* ---- the kernel context ---- */
-
-/* Random-number state that a session keeps per op (see ops/random_ops.c). */
-typedef struct deft_rng_state {
-  uint64_t key;
-  uint64_t counter_hi;
-  uint64_t counter_lo;
-  bool seeded;
-} deft_rng_state;
-
-/* Variable storage that a session keeps per variable op. */
-typedef struct deft_var {
-  deft_tensor value; /* embedded; empty until initialized */
-  bool initialized;
-  const deft_op *op;
-} deft_var;
-
-/* Accessors for kernels. Inputs and outputs are indexed over the flat lists (list args
- * expanded). */
-int deft_kernel_num_inputs(const deft_kernel_ctx *c);
-int deft_kernel_num_outputs(const deft_kernel_ctx *c);
-const deft_op *deft_kernel_op(const deft_kernel_ctx *c);
-/* Input i's value (a ref input is dereferenced: the variable's current value). */
-const deft_tensor *deft_kernel_input(deft_kernel_ctx *c, int i);
-/* For a ref input: the variable storage it refers to (mutable); NULL for a value input. */
-deft_var *deft_kernel_ref_input(deft_kernel_ctx *c, int i);
-/* True iff input i is dead (only Merge kernels see dead inputs). */
-bool deft_kernel_input_dead(const deft_kernel_ctx *c, int i);
-/* Allocates output i with dtype/shape (reusing the slot's buffer when possible). Returns NULL
- * after recording an error. Contents are unspecified. */
-deft_tensor *deft_kernel_output(deft_kernel_ctx *c, int i, deft_dtype dtype, const int64_t *dims,
-                                int rank);
-/* Output i shares src's buffer (Identity, Reshape): no copy. `src` is normally an input. */
-void deft_kernel_forward(deft_kernel_ctx *c, int out, const deft_tensor *src);
-/* Output i is a ref to var (VariableV2, Assign's output_ref, RefSwitch). */
-void deft_kernel_output_ref(deft_kernel_ctx *c, int out, deft_var *var);
-/* Marks output i dead (Switch's untaken branch). */
-void deft_kernel_output_dead(deft_kernel_ctx *c, int out);
-/* The session's storage for this variable op (created on first use, uninitialized). */
-deft_var *deft_kernel_variable(deft_kernel_ctx *c);
-/* The session's random state for this op. */
-deft_rng_state *deft_kernel_rng(deft_kernel_ctx *c);
-/* Number of threads kernels may use. */
-int deft_kernel_threads(const deft_kernel_ctx *c);
-/* Working memory for this run of the kernel: at least `bytes` bytes, 64-byte aligned, contents
- * unspecified. The plan keeps it for the op's next run (no allocation once it is large enough)
- * and frees it with the plan. Returns NULL after recording an error (out of memory). */
-void *deft_kernel_scratch(deft_kernel_ctx *c, size_t bytes);
-/* Four words the plan keeps for this op across runs (zero before its first run): a kernel's
- * cache, e.g. a fact about an input keyed by its buffer and generation (deft_buffer_touch). */
-uint64_t *deft_kernel_state(deft_kernel_ctx *c);
-/* Records a run-time error, prefixed with "<Type> '<name>': ". */
-void deft_kernel_fail(deft_kernel_ctx *c, deft_code code, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-/* True iff an error was recorded in this kernel call. */
-bool deft_kernel_failed(const deft_kernel_ctx *c);
-/* Attr getters on the kernel's op (defaults were filled at build time, so a missing attr means a
- * malformed imported node: these record an error and return a zero value). */
-int64_t deft_kernel_attr_int(deft_kernel_ctx *c, const char *name);
-float deft_kernel_attr_float(deft_kernel_ctx *c, const char *name);
-bool deft_kernel_attr_bool(deft_kernel_ctx *c, const char *name);
-deft_dtype deft_kernel_attr_type(deft_kernel_ctx *c, const char *name);
-/* The kernel's op's attr `name`, or NULL if it has none. Looked up once per plan step: later
- * runs find it by the address of `name`, which must be a string literal. */
-const struct deft_attr *deft_kernel_find_attr(deft_kernel_ctx *c, const char *name);
 
 /* ---- family tables, listed by ops/registry.c ---- */
 typedef struct deft_op_family {

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "deft/ops.h"
-#include "graph/graph_internal.h"
+#include "ops/op_build.h"
 #include "ops/op_def.h"
 #include "base/tensor_internal.h"
 
@@ -258,16 +258,16 @@ static void truncated_normal_kernel(deft_kernel_ctx *c) { random_run(c, DIST_TRU
 /* Output shape from the shape input: its values when constant, else its length as the rank. */
 static void random_shape(deft_shape_ctx *c) {
   deft_shape in = deft_shape_ctx_input(c, 0);
-  deft_output src = c->op->inputs[0];
+  deft_output src = deft_op_input(c->op, 0);
   char sh[128];
   if (in.rank >= 0 && in.rank != 1) {
     deft_shape_fail(c, DEFT_INVALID_ARGUMENT, "shape (input 0, '%s:%d') must be 1-D, but has "
-                    "shape %s", src.op->name, src.index, deft_shape_format(in, sh, sizeof sh));
+                    "shape %s", deft_op_name(src.op), src.index, deft_shape_format(in, sh, sizeof sh));
     return;
   }
   if (in.rank == 1 && in.dims[0] > DEFT_MAX_RANK) {
     deft_shape_fail(c, DEFT_INVALID_ARGUMENT, "shape (input 0, '%s:%d') has %" PRId64 " entries; "
-                    "deft supports at most rank %d", src.op->name, src.index, in.dims[0],
+                    "deft supports at most rank %d", deft_op_name(src.op), src.index, in.dims[0],
                     DEFT_MAX_RANK);
     return;
   }
@@ -278,7 +278,7 @@ static void random_shape(deft_shape_ctx *c) {
       dims[i] = deft_tensor_index_at(v, i);
       if (dims[i] < 0) {
         deft_shape_fail(c, DEFT_INVALID_ARGUMENT, "shape (input 0, '%s:%d') entry %" PRId64
-                        " is %" PRId64 "; dimensions must be non-negative", src.op->name,
+                        " is %" PRId64 "; dimensions must be non-negative", deft_op_name(src.op),
                         src.index, i, dims[i]);
         return;
       }

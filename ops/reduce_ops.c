@@ -55,13 +55,13 @@ void deft_math_reduction_shape(deft_shape_ctx *c) {
   deft_shape in = deft_shape_ctx_input(c, 0), ashape = deft_shape_ctx_input(c, 1);
   bool keep = false;
   deft_op_attr_bool(c->op, "keep_dims", &keep);
-  deft_output ai = c->op->inputs[1];
+  deft_output ai = deft_op_input(c->op, 1);
   char s[128];
   if (ashape.rank > 1) {
     deft_shape_fail(c, DEFT_INVALID_ARGUMENT,
                     "reduction_indices (input 1, '%s:%d') must be a scalar or a vector, got "
                     "shape %s",
-                    ai.op->name, ai.index, deft_shape_format(ashape, s, sizeof s));
+                    deft_op_name(ai.op), ai.index, deft_shape_format(ashape, s, sizeof s));
     return;
   }
   const deft_tensor *axes = deft_shape_ctx_input_const(c, 1);
@@ -86,7 +86,7 @@ void deft_math_reduction_shape(deft_shape_ctx *c) {
   if (!read_axes(axes, in.rank, reduce, msg, sizeof msg)) {
     deft_shape_fail(c, DEFT_INVALID_ARGUMENT, "reduction_indices (input 1, '%s:%d'): %s; input 0 "
                     "has shape %s",
-                    ai.op->name, ai.index, msg, deft_shape_format(in, s, sizeof s));
+                    deft_op_name(ai.op), ai.index, msg, deft_shape_format(in, s, sizeof s));
     return;
   }
   deft_shape out;
@@ -132,8 +132,8 @@ void deft_math_argmax_shape(deft_shape_ctx *c) {
   int axis = -1;
   char msg[256];
   if (dim && !read_dimension(dim, in.rank, &axis, msg, sizeof msg)) {
-    deft_output di = c->op->inputs[1];
-    deft_shape_fail(c, DEFT_INVALID_ARGUMENT, "input 1 ('%s:%d'): %s", di.op->name, di.index,
+    deft_output di = deft_op_input(c->op, 1);
+    deft_shape_fail(c, DEFT_INVALID_ARGUMENT, "input 1 ('%s:%d'): %s", deft_op_name(di.op), di.index,
                     msg);
     return;
   }
@@ -526,7 +526,7 @@ void deft_math_argmax_kernel(deft_kernel_ctx *c) {
 /* FloorDiv(x, Maximum(y, 1)): TF's _safe_shape_div. */
 static deft_output safe_shape_div(deft_graph *g, deft_output x, deft_output y) {
   char buf[512];
-  const char *leaf = deft_math_leaf_name(g, NULL, "Maximum");
+  const char *leaf = deft_leaf_name(g, NULL, "Maximum");
   snprintf(buf, sizeof buf, "%s/y", leaf ? leaf : "");
   deft_output one = deft_const_fill(g, deft_output_dtype(y), DEFT_SCALAR, 1.0, buf);
   return deft_floor_div(g, x, deft_maximum(g, y, one, NULL), "floordiv");
@@ -540,12 +540,12 @@ static deft_output reduced_shape(deft_graph *g, deft_output input_shape, deft_ou
   axes = deft_floor_mod(g, deft_add(g, axes, rank, "add"), rank, "mod");
   deft_output axes_shape = deft_shape_of(g, axes, NULL);
   char b1[512], b2[512];
-  const char *leaf = deft_math_leaf_name(g, NULL, "range");
+  const char *leaf = deft_leaf_name(g, NULL, "range");
   snprintf(b1, sizeof b1, "%s/start", leaf ? leaf : "");
   snprintf(b2, sizeof b2, "%s/delta", leaf ? leaf : "");
   deft_output start = deft_const_int32(g, 0, b1), delta = deft_const_int32(g, 1, b2);
   deft_output range = deft_range(g, start, rank, delta, "range");
-  leaf = deft_math_leaf_name(g, NULL, "Fill");
+  leaf = deft_leaf_name(g, NULL, "Fill");
   snprintf(b1, sizeof b1, "%s/value", leaf ? leaf : "");
   deft_output ones = deft_fill(g, axes_shape, deft_const_int32(g, 1, b1), NULL);
   deft_output idx[2] = {range, axes}, data[2] = {input_shape, ones};
@@ -563,8 +563,8 @@ typedef struct static_red {
 static static_red inspect(deft_op *op) {
   static_red s;
   memset(&s, 0, sizeof s);
-  s.xs = deft_output_shape(op->inputs[0]);
-  const deft_tensor *axes = deft_math_const_value(op->inputs[1]);
+  s.xs = deft_output_shape(deft_op_input(op, 0));
+  const deft_tensor *axes = deft_math_const_value(deft_op_input(op, 1));
   if (s.xs.rank < 0 || !axes) return s;
   s.all_axes = axes->rank <= 1 && axes->n == s.xs.rank;
   for (int64_t i = 0; s.all_axes && i < axes->n; i++)
@@ -583,7 +583,7 @@ static deft_output int_vector(deft_graph *g, const int64_t *v, int n, const char
 
 /* The gradient of Sum: grad (the reduced shape) broadcast back to input 0's shape. */
 static deft_output sum_back(deft_graph *g, deft_op *op, deft_output grad) {
-  deft_output x = op->inputs[0];
+  deft_output x = deft_op_input(op, 0);
   static_red s = inspect(op);
   if (s.all_axes) {
     int64_t ones[DEFT_MAX_RANK];
@@ -604,7 +604,7 @@ static deft_output sum_back(deft_graph *g, deft_op *op, deft_output grad) {
     return deft_tile(g, grad, int_vector(g, mult, s.xs.rank, "Const"), NULL);
   }
   deft_output shape = deft_shape_of(g, x, NULL);
-  deft_output kept = reduced_shape(g, shape, op->inputs[1]);
+  deft_output kept = reduced_shape(g, shape, deft_op_input(op, 1));
   deft_output scaling = safe_shape_div(g, shape, kept);
   return deft_tile(g, deft_reshape(g, grad, kept, NULL), scaling, NULL);
 }
@@ -618,13 +618,13 @@ void deft_math_mean_grad(deft_graph *g, deft_op *op, const deft_output *grads,
   deft_output sum_grad = sum_back(g, op, grads[0]);
   deft_output y = {op, 0};
   deft_dtype dt = deft_output_dtype(grads[0]);
-  deft_shape xs = deft_output_shape(op->inputs[0]), ys = deft_output_shape(y);
+  deft_shape xs = deft_output_shape(deft_op_input(op, 0)), ys = deft_output_shape(y);
   deft_output factor;
   if (deft_shape_is_fully_defined(xs) && deft_shape_is_fully_defined(ys)) {
     int64_t in = deft_shape_num_elements(xs), out = deft_shape_num_elements(ys);
     factor = deft_const_fill(g, dt, DEFT_SCALAR, (double)(in / (out > 1 ? out : 1)), "Const");
   } else {
-    deft_output in_shape = deft_shape_of(g, op->inputs[0], NULL);
+    deft_output in_shape = deft_shape_of(g, deft_op_input(op, 0), NULL);
     deft_output out_shape = deft_shape_of(g, y, NULL);
     int32_t zero = 0;
     deft_output in_n = deft_prod(g, in_shape, deft_const_int32_vector(g, &zero, 1, "Const"),
@@ -642,12 +642,12 @@ void deft_math_prod_grad(deft_graph *g, deft_op *op, const deft_output *grads,
                          deft_output *dx) {
   deft_output y = {op, 0};
   deft_output gy = deft_mul(g, grads[0], y, "mul");
-  dx[0] = deft_div(g, sum_back(g, op, gy), op->inputs[0], "truediv");
+  dx[0] = deft_div(g, sum_back(g, op, gy), deft_op_input(op, 0), "truediv");
 }
 
 /* Max: the gradient is shared equally by the elements equal to the maximum. */
 void deft_math_max_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
-  deft_output x = op->inputs[0], axes = op->inputs[1], y = {op, 0};
+  deft_output x = deft_op_input(op, 0), axes = deft_op_input(op, 1), y = {op, 0};
   static_red s = inspect(op);
   deft_output kept;
   if (s.known) {
@@ -708,7 +708,7 @@ static deft_output reduce_literal(deft_graph *g, const char *type, deft_output x
       return NONE;
     }
     char buf[512];
-    const char *leaf = deft_math_leaf_name(g, name, type);
+    const char *leaf = deft_leaf_name(g, name, type);
     if (!leaf) return NONE;
     snprintf(buf, sizeof buf, "%s/reduction_indices", leaf);
     ax = deft_const_int32_vector(g, axes, n, buf);
@@ -719,7 +719,7 @@ static deft_output reduce_literal(deft_graph *g, const char *type, deft_output x
       for (int i = 0; i < rank; i++) all[i] = i;
       ax = deft_const_int32_vector(g, all, rank, "Const");
     } else {
-      const char *leaf = deft_math_leaf_name(g, NULL, "range");
+      const char *leaf = deft_leaf_name(g, NULL, "range");
       char b1[512], b2[512];
       snprintf(b1, sizeof b1, "%s/start", leaf ? leaf : "");
       snprintf(b2, sizeof b2, "%s/delta", leaf ? leaf : "");
@@ -743,7 +743,7 @@ deft_output deft_reduce_sum(deft_graph *g, deft_output x, const int32_t *axes, i
 deft_output deft_argmax(deft_graph *g, deft_output x, int axis, const char *name) {
   if (!deft_inputs_ok(g, "ArgMax", &x, 1)) return NONE;
   char buf[512];
-  const char *leaf = deft_math_leaf_name(g, name, "ArgMax");
+  const char *leaf = deft_leaf_name(g, name, "ArgMax");
   if (!leaf) return NONE;
   snprintf(buf, sizeof buf, "%s/dimension", leaf);
   deft_output dim = deft_const_int32(g, axis, buf);

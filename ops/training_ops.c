@@ -15,7 +15,7 @@
 
 #include "deft/ops.h"
 #include "deft/training_ops.h"
-#include "graph/graph_internal.h"
+#include "ops/op_build.h"
 #include "ops/math_internal.h"
 #include "ops/op_def.h"
 #include "base/tensor_internal.h"
@@ -83,10 +83,7 @@ typedef struct {
   deft_dtype dtype;
 } apply_inputs;
 
-static const char *arg_name(deft_kernel_ctx *c, int i) {
-  const deft_op *op = deft_kernel_op(c);
-  return (op->reg && i < op->reg->ninputs) ? op->reg->inputs[i].name : "?";
-}
+static const char *arg_name(deft_kernel_ctx *c, int i) { return deft_kernel_input_name(c, i); }
 
 /* Checks the inputs of an Apply op whose inputs [0, nrefs) are variable references and whose
  * input `grad` is the gradient (the others are scalars), then makes the variables' storage
@@ -103,7 +100,7 @@ static bool apply_prepare(deft_kernel_ctx *c, int nrefs, int grad, apply_inputs 
     }
     if (!v->initialized || !deft_tensor_is_set(&v->value)) {
       deft_kernel_fail(c, DEFT_FAILED_PRECONDITION,
-                       "attempting to use uninitialized value %s (input %d, %s)", v->op->name, i,
+                       "attempting to use uninitialized value %s (input %d, %s)", deft_op_name(v->op), i,
                        arg_name(c, i));
       return false;
     }
@@ -115,14 +112,14 @@ static bool apply_prepare(deft_kernel_ctx *c, int nrefs, int grad, apply_inputs 
   if (a->dtype != DEFT_FLOAT && a->dtype != DEFT_DOUBLE) {
     deft_kernel_fail(c, DEFT_UNIMPLEMENTED,
                      "deft updates only float and double variables; '%s' is %s",
-                     a->vars[0]->op->name, deft_dtype_name(a->dtype));
+                     deft_op_name(a->vars[0]->op), deft_dtype_name(a->dtype));
     return false;
   }
   for (int i = 0; i < n; i++) {
     const deft_tensor *t = deft_kernel_input(c, i);
     if (t->dtype != a->dtype) {
       deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "input %d (%s) is %s, but var '%s' is %s", i,
-                       arg_name(c, i), deft_dtype_name(t->dtype), a->vars[0]->op->name,
+                       arg_name(c, i), deft_dtype_name(t->dtype), deft_op_name(a->vars[0]->op),
                        deft_dtype_name(a->dtype));
       return false;
     }
@@ -137,9 +134,9 @@ static bool apply_prepare(deft_kernel_ctx *c, int nrefs, int grad, apply_inputs 
     if (!ok && full) {
       deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
                        "var '%s' has shape %s, but %s%s%s has shape %s (they must match)",
-                       a->vars[0]->op->name,
+                       deft_op_name(a->vars[0]->op),
                        deft_shape_format(deft_tensor_shape(var), s1, sizeof s1), arg_name(c, i),
-                       i < nrefs ? " " : "", i < nrefs ? a->vars[i]->op->name : "",
+                       i < nrefs ? " " : "", i < nrefs ? deft_op_name(a->vars[i]->op) : "",
                        deft_shape_format(deft_tensor_shape(t), s2, sizeof s2));
       return false;
     }
@@ -153,7 +150,7 @@ static bool apply_prepare(deft_kernel_ctx *c, int nrefs, int grad, apply_inputs 
   for (int i = 0; i < nrefs; i++) {
     if (!deft_tensor_make_unique(&a->vars[i]->value, NULL)) {
       deft_kernel_fail(c, DEFT_RESOURCE_EXHAUSTED, "out of memory copying '%s' for its update",
-                       a->vars[i]->op->name);
+                       deft_op_name(a->vars[i]->op));
       return false;
     }
     a->w[i] = a->vars[i]->value.buf->data;
@@ -243,7 +240,8 @@ static void apply_shape(deft_shape_ctx *c, int nrefs, int grad) {
     deft_shape s = deft_shape_ctx_input(c, i);
     if (s.rank > 0) {
       char sh[128];
-      const char *name = i < c->op->reg->ninputs ? c->op->reg->inputs[i].name : "?";
+      const deft_op_reg *reg = deft_registry_lookup(deft_op_type(c->op));
+      const char *name = reg && i < reg->ninputs ? reg->inputs[i].name : "?";
       deft_shape_fail(c, DEFT_INVALID_ARGUMENT, "input %d (%s) must be a scalar, got shape %s", i,
                       name, deft_shape_format(s, sh, sizeof sh));
       return;
@@ -299,7 +297,7 @@ static deft_output build_apply(deft_graph *g, const char *type, const deft_outpu
   if (t != DEFT_FLOAT && t != DEFT_DOUBLE) {
     deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
                     "%s '%s': deft updates only float and double variables; '%s' is %s", type,
-                    name ? name : type, in[0].op->name, deft_dtype_name(t));
+                    name ? name : type, deft_op_name(in[0].op), deft_dtype_name(t));
     return none;
   }
   deft_op_builder *b = deft_op_builder_new(g, type, name);

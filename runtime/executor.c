@@ -225,6 +225,15 @@ static bool elidable(const deft_op *op) {
   return true;
 }
 
+/* True iff o is a variable's storage: a ref output, or an Identity of one (a variable's
+ * "read", which forwards the storage). */
+static bool is_variable_value(deft_output o) {
+  if (o.op->out_ref[o.index]) return true;
+  if (strcmp(o.op->type, "Identity") != 0 || o.op->ninputs != 1) return false;
+  deft_output src = o.op->inputs[0];
+  return src.op->out_ref[src.index];
+}
+
 static int slot_of(const planner *pl, const deft_plan *p, deft_output o) {
   int f = fed_index(pl, o);
   if (f >= 0) return p->feed_slots[f];
@@ -347,6 +356,7 @@ deft_plan *deft_plan_build(deft_session *s, const deft_output *feeds, int nfeeds
     }
     for (int k = 0; k < op->ninputs; k++) {
       st->in_slots[k] = slot_of(&pl, p, op->inputs[k]);
+      if (k < 64 && is_variable_value(op->inputs[k])) st->var_inputs |= 1ull << k;
     }
     for (int k = 0; k < op->nctrl; k++)
       if (pl.step_of[op->ctrl[k]->id] >= 0) st->ctrl_steps[st->nctrl++] = pl.step_of[op->ctrl[k]->id];
@@ -746,6 +756,30 @@ const deft_tensor *deft_kernel_input(deft_kernel_ctx *c, int i) {
 
 deft_var *deft_kernel_ref_input(deft_kernel_ctx *c, int i) {
   return c->plan->slots[c->step->in_slots[i]].ref;
+}
+
+bool deft_kernel_input_is_variable(const deft_kernel_ctx *c, int i) {
+  return i >= 0 && i < 64 && (c->step->var_inputs >> i & 1u);
+}
+
+const char *deft_kernel_input_name(const deft_kernel_ctx *c, int i) {
+  const deft_op_reg *reg = c->op->reg;
+  if (!reg) return "?";
+  /* Flat inputs expand list args: walk the signature. */
+  int flat = 0;
+  for (int a = 0; a < reg->ninputs; a++) {
+    int64_t n = 1;
+    if (reg->inputs[a].number_attr) {
+      const deft_attr *at = deft_op_find_attr(c->op, reg->inputs[a].number_attr);
+      n = at ? at->v.u.i : 1;
+    } else if (reg->inputs[a].type_list_attr) {
+      const deft_attr *at = deft_op_find_attr(c->op, reg->inputs[a].type_list_attr);
+      n = at ? at->v.u.list.n : 1;
+    }
+    if (i < flat + n) return reg->inputs[a].name;
+    flat += (int)n;
+  }
+  return "?";
 }
 
 bool deft_kernel_input_dead(const deft_kernel_ctx *c, int i) {

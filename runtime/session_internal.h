@@ -28,6 +28,7 @@ typedef struct deft_step {
   int nrelease;
   int *release;    /* alias/fed slots whose last use is this step */
   bool elided;     /* a pure op whose outputs nothing reads: only its deadness matters */
+  uint64_t var_inputs; /* bit k: input k is a variable's storage (deft_kernel_input_is_variable) */
   void *scratch;   /* deft_kernel_scratch's memory (aligned), kept across runs */
   size_t scratch_size;
   struct {         /* deft_kernel_find_attr's cache: name literal -> attr */

@@ -110,6 +110,13 @@ DEFT_API void deft_graph_pop_control_deps(deft_graph *g);
 
 /* ---- looking things up ---- */
 
+/* The full name an op named `name` would get if created now (TF's Graph.unique_name): the
+ * current name scope joined with `name`, made unique with TF's rule ("_1", "_2", compared
+ * case-insensitively). When mark_as_used, the name is reserved, so no later op takes it.
+ * Returns a string owned by g, valid until g is freed; NULL if g has an error or on out of
+ * memory (then the sticky error). */
+DEFT_API const char *deft_graph_unique_name(deft_graph *g, const char *name, bool mark_as_used);
+
 /* Returns the op named `name`, or NULL. */
 DEFT_API deft_op *deft_graph_op_by_name(const deft_graph *g, const char *name);
 
@@ -180,6 +187,9 @@ typedef struct deft_op_builder deft_op_builder;
  * Always returns a builder (possibly a dead one if the graph already failed); finish it. */
 DEFT_API deft_op_builder *deft_op_builder_new(deft_graph *g, const char *type, const char *name);
 DEFT_API void deft_op_builder_add_input(deft_op_builder *b, deft_output in);
+/* Names the op `full_name` exactly: no scope prefix, no uniquifying (TF_NewOperation's rule;
+ * TF Python's name ending in "/"). Finishing fails, as the sticky error, if the name is taken. */
+DEFT_API void deft_op_builder_set_exact_name(deft_op_builder *b, const char *full_name);
 /* Adds a list input (for N * T and list(type) arguments). */
 DEFT_API void deft_op_builder_add_input_list(deft_op_builder *b, const deft_output *in, int n);
 DEFT_API void deft_op_builder_add_control_input(deft_op_builder *b, deft_op *op);
