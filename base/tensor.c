@@ -100,10 +100,20 @@ void deft_buffer_touch(deft_buffer *b) {
   if (b) b->gen = next_gen++;
 }
 
-deft_buffer *deft_buffer_new(size_t nbytes) {
+static void host_copy(void *dst, const void *src, size_t nbytes) {
+  if (nbytes) memcpy(dst, src, nbytes);
+}
+
+const deft_memory deft_host_memory = {"host", deft_aligned_alloc, deft_aligned_free, host_copy,
+                                      host_copy};
+
+deft_buffer *deft_buffer_new(size_t nbytes) { return deft_buffer_new_in(&deft_host_memory, nbytes); }
+
+deft_buffer *deft_buffer_new_in(const deft_memory *memory, size_t nbytes) {
   deft_buffer *b = deft_malloc(sizeof *b);
   if (!b) return NULL;
-  b->data = deft_aligned_alloc(nbytes);
+  b->memory = memory;
+  b->data = memory->alloc(nbytes);
   if (!b->data) {
     deft_free(b);
     return NULL;
@@ -129,6 +139,7 @@ deft_buffer *deft_buffer_view(deft_buffer *base, size_t offset, size_t nbytes) {
   b->refcount = 1;
   b->capacity = nbytes;
   b->data = (char *)base->data + offset;
+  b->memory = base->memory;
   b->nstrings = 0;
   deft_buffer_touch(b); /* its own generation: a view is not its base */
   return b;
@@ -151,7 +162,7 @@ void deft_buffer_unref(deft_buffer *b) {
     deft_bytes *s = b->data;
     for (int64_t i = 0; i < b->nstrings; i++) deft_free(s[i].data);
   }
-  deft_aligned_free(b->data);
+  b->memory->free(b->data);
   deft_free(b);
 }
 

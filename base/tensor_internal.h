@@ -1,8 +1,8 @@
 /* base/tensor_internal.h - the tensor and buffer structs, and the operations the runtime uses
  * on tensors embedded in its own structures (executor slots, variables) without heap-allocating a
  * deft_tensor per value. Internal to the library. */
-#ifndef DEFT_RUNTIME_TENSOR_INTERNAL_H
-#define DEFT_RUNTIME_TENSOR_INTERNAL_H
+#ifndef DEFT_BASE_TENSOR_INTERNAL_H
+#define DEFT_BASE_TENSOR_INTERNAL_H
 
 #include "deft/tensor.h"
 
@@ -11,6 +11,21 @@ typedef struct deft_bytes {
   char *data; /* NUL-terminated copy, or NULL for "" */
   size_t len;
 } deft_bytes;
+
+/* Where a buffer's bytes live (ggml-backend's buffer interface, reduced to what deft needs):
+ * code that is not the memory's own device reaches the bytes only through copy_to_host /
+ * copy_from_host. Host memory (deft_host_memory) is the one implementation now; a device with
+ * its own memory supplies another table. Tables are immutable. */
+typedef struct deft_memory {
+  const char *name;                   /* "host" */
+  void *(*alloc)(size_t nbytes);      /* 64-byte aligned; NULL on out of memory */
+  void (*free)(void *data);
+  void (*copy_to_host)(void *dst, const void *src, size_t nbytes);
+  void (*copy_from_host)(void *dst, const void *src, size_t nbytes);
+} deft_memory;
+
+/* The process's ordinary memory, through the allocation hook (base/alloc.h). */
+extern const deft_memory deft_host_memory;
 
 /* A reference-counted, 64-byte-aligned block. For string tensors the block holds deft_bytes[]
  * and `nstrings` elements, freed with the block. A view (base != NULL) owns no storage: data
@@ -23,6 +38,7 @@ typedef struct deft_buffer {
   int64_t nstrings;
   uint64_t gen;    /* content generation: new whenever someone may write (deft_buffer_touch) */
   struct deft_buffer *base; /* the block a view points into; NULL for an owning buffer */
+  const deft_memory *memory; /* where data lives (a view: its base's memory) */
 } deft_buffer;
 
 struct deft_tensor {
@@ -34,7 +50,13 @@ struct deft_tensor {
 };
 
 /* Buffers. */
-deft_buffer *deft_buffer_new(size_t nbytes); /* uninitialized data; NULL on OOM */
+deft_buffer *deft_buffer_new(size_t nbytes); /* host memory, uninitialized data; NULL on OOM */
+/* A buffer of nbytes in `memory` (uninitialized); NULL on OOM. */
+deft_buffer *deft_buffer_new_in(const deft_memory *memory, size_t nbytes);
+/* True iff b's bytes are host memory (kernels of the CPU device may read data directly). */
+static inline bool deft_buffer_on_host(const deft_buffer *b) {
+  return b->memory == &deft_host_memory;
+}
 void deft_buffer_ref(deft_buffer *b);
 /* A view of `nbytes` bytes at byte `offset` of base's data (base gains a reference); NULL on
  * OOM. offset must keep data 64-byte aligned. */

@@ -577,3 +577,25 @@ deft_op *deft_op_builder_finish(deft_op_builder *b) {
 }
 
 /* ---- helpers for family files ---- */
+
+const char *deft_op_input_arg_name(const deft_op *op, int i) {
+  const deft_op_reg *reg = op->reg;
+  if (!reg || i < 0) return "?";
+  int flat = 0;
+  for (int a = 0; a < reg->ninputs; a++) {
+    int64_t n = 1;
+    const char *count_attr = reg->inputs[a].number_attr;
+    const deft_attr *at = NULL;
+    if (count_attr) {
+      at = deft_op_find_attr(op, count_attr);
+      n = at && at->v.kind == DEFT_ATTR_INT ? at->v.u.i : 1;
+    } else if (reg->inputs[a].type_list_attr) {
+      at = deft_op_find_attr(op, reg->inputs[a].type_list_attr);
+      n = at && at->v.kind == DEFT_ATTR_LIST_TYPE ? at->v.u.list.n : 1;
+    }
+    if (i < flat + n) return reg->inputs[a].name;
+    flat += (int)n;
+  }
+  return "?";
+}
+

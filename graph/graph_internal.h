@@ -128,6 +128,10 @@ bool deft_op_builder_ok(const deft_op_builder *b);
  * returns its length (-1 on OOM). Caller frees with deft_free. */
 int deft_op_consumers(const deft_op *op, deft_op ***out);
 
+/* The signature's name of op's flat input i (list args expanded: every element of "values"
+ * is "values"), or "?" for an op deft does not know or an index past the signature. */
+const char *deft_op_input_arg_name(const deft_op *op, int i);
+
 /* Looks up an attr of a registry def by name and the base TF type of an output. */
 static inline int deft_output_type(deft_output o) { return o.op->out_types[o.index]; }
 

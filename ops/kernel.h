@@ -16,7 +16,56 @@
 #include "deft/status.h"
 
 typedef struct deft_kernel_ctx deft_kernel_ctx;
+typedef struct deft_prepare_ctx deft_prepare_ctx;
 struct deft_attr;
+
+/* ---- the prepare step (TFLite Micro's Prepare) ----
+ * An op's optional prepare function runs once per plan step, when a session builds the plan for
+ * a (feeds, fetches, targets) signature, before any run. It reads the op's attrs, checks what it
+ * can know before running (attr values, input ranks and dims known at build time), derives the
+ * parameters its compute step needs and stores them in the step's parameter block, and may choose
+ * a code path. A failure fails planning: the run never starts. The compute step (the op's
+ * `kernel`) then only computes, reading the block through deft_kernel_params. Shapes the build
+ * could not know are still checked by the compute step. */
+
+/* Number of flat inputs, and input i's dtype and build-time shape (possibly partial). */
+int deft_prepare_num_inputs(const deft_prepare_ctx *p);
+deft_dtype deft_prepare_input_dtype(const deft_prepare_ctx *p, int i);
+deft_shape deft_prepare_input_shape(const deft_prepare_ctx *p, int i);
+/* True iff input i is a variable's storage (see deft_kernel_input_is_variable). */
+bool deft_prepare_input_is_variable(const deft_prepare_ctx *p, int i);
+/* The signature's name of flat input i, or "?". */
+const char *deft_prepare_input_name(const deft_prepare_ctx *p, int i);
+/* Output i's dtype (from the signature and attrs). */
+deft_dtype deft_prepare_output_dtype(const deft_prepare_ctx *p, int i);
+/* The op (for its name in messages and the public attr getters of deft/graph.h). */
+const deft_op *deft_prepare_op(const deft_prepare_ctx *p);
+/* Attr getters. Defaults were filled at build time, so a missing or mistyped attr means a
+ * malformed imported node: they record an error (the plan fails) and return a zero value. */
+int64_t deft_prepare_attr_int(deft_prepare_ctx *p, const char *name);
+float deft_prepare_attr_float(deft_prepare_ctx *p, const char *name);
+bool deft_prepare_attr_bool(deft_prepare_ctx *p, const char *name);
+deft_dtype deft_prepare_attr_type(deft_prepare_ctx *p, const char *name);
+/* The attr `name`, or NULL if the op has none (no error recorded). */
+const struct deft_attr *deft_prepare_find_attr(deft_prepare_ctx *p, const char *name);
+/* The step's parameter block: `size` zeroed bytes, 64-byte aligned, owned by the plan and freed
+ * with it; the same block on every call for one step. NULL after recording an error (OOM, or a
+ * different size asked twice). */
+void *deft_prepare_params(deft_prepare_ctx *p, size_t size);
+/* Records a planning error, prefixed with "<Type> '<name>': ". */
+void deft_prepare_fail(deft_prepare_ctx *p, deft_code code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* True iff an error was recorded by this prepare call. */
+bool deft_prepare_failed(const deft_prepare_ctx *p);
+
+/* ---- the compute step ---- */
+
+/* The parameter block the op's prepare step filled (deft_prepare_params), or NULL if it has
+ * none. Read-only while computing: a plan may run on several threads. */
+const void *deft_kernel_params(const deft_kernel_ctx *c);
 
 
 /* Random-number state that a session keeps per op (see ops/random_ops.c). */

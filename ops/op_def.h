@@ -48,6 +48,10 @@ enum {
  * constant input values and attrs through the context; may fail. */
 typedef void (*deft_shape_fn)(deft_shape_ctx *ctx);
 
+/* Checks attrs and what is known of the inputs once per plan, and fills the step's parameter
+ * block (ops/kernel.h, "the prepare step"). */
+typedef void (*deft_prepare_fn)(deft_prepare_ctx *ctx);
+
 /* Computes outputs from inputs at run time. */
 typedef void (*deft_kernel_fn)(deft_kernel_ctx *ctx);
 
@@ -64,7 +68,9 @@ typedef struct deft_op_def {
   const char *attrs;
   unsigned flags;
   deft_shape_fn shape;   /* NULL: output shapes unknown */
-  deft_kernel_fn kernel; /* NULL: deft cannot run it (import still works) */
+  deft_prepare_fn prepare; /* NULL: nothing to prepare */
+  deft_kernel_fn kernel; /* the CPU kernel's compute step; NULL: deft cannot run it on the CPU
+                            (import still works) */
   deft_grad_fn grad;     /* NULL only with DEFT_OP_NOT_DIFFERENTIABLE, or for ops with no
                             float inputs/outputs (gradients then stop there) */
 } deft_op_def;

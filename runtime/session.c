@@ -20,6 +20,7 @@ deft_session *deft_session_new(deft_graph *g, deft_status *status) {
     return NULL;
   }
   s->graph = g;
+  s->device = deft_device_cpu();
   s->threads = 1;
   s->blas_threads = -1;
   return s;

@@ -6,6 +6,7 @@
 #include "graph/graph_internal.h"
 #include "base/strmap.h"
 #include "ops/op_def.h"
+#include "runtime/device.h"
 #include "base/tensor_internal.h"
 
 /* One tensor value in a plan. Owner slots keep their buffer across runs (reused when unshared);
@@ -29,6 +30,9 @@ typedef struct deft_step {
   int *release;    /* alias/fed slots whose last use is this step */
   bool elided;     /* a pure op whose outputs nothing reads: only its deadness matters */
   uint64_t var_inputs; /* bit k: input k is a variable's storage (deft_kernel_input_is_variable) */
+  deft_kernel_fn compute; /* the kernel's compute step on the session's device */
+  void *params;    /* the prepare step's parameter block (deft_kernel_params), or NULL */
+  size_t params_size;
   void *scratch;   /* deft_kernel_scratch's memory (aligned), kept across runs */
   size_t scratch_size;
   struct {         /* deft_kernel_find_attr's cache: name literal -> attr */
@@ -63,6 +67,7 @@ typedef struct deft_plan {
 
 struct deft_session {
   deft_graph *graph;
+  const deft_device *device; /* where kernels run (the CPU) */
   int threads;
   int blas_threads; /* what OpenBLAS was last set to */
   deft_var **vars;  /* indexed by op id; created on first use */
