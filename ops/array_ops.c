@@ -39,13 +39,23 @@ static void const_shape(deft_shape_ctx *c) {
   deft_shape_ctx_set_output(c, 0, deft_tensor_shape(t));
 }
 
-static void const_kernel(deft_kernel_ctx *c) {
-  const deft_attr *a = deft_kernel_find_attr(c, "value");
+typedef struct {
+  const deft_tensor *value; /* the attr's tensor, owned by the graph */
+} const_params;
+
+static void const_prepare(deft_prepare_ctx *p) {
+  const deft_attr *a = deft_prepare_find_attr(p, "value");
   if (!a || a->v.kind != DEFT_ATTR_TENSOR || !a->v.u.tensor) {
-    deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "missing or mistyped attr 'value'");
+    deft_prepare_fail(p, DEFT_INVALID_ARGUMENT, "missing or mistyped attr 'value'");
     return;
   }
-  deft_kernel_forward(c, 0, a->v.u.tensor);
+  const_params *cp = deft_prepare_params(p, sizeof *cp);
+  if (cp) cp->value = a->v.u.tensor;
+}
+
+static void const_kernel(deft_kernel_ctx *c) {
+  const const_params *cp = deft_kernel_params(c);
+  deft_kernel_forward(c, 0, cp->value);
 }
 
 deft_output deft_const(deft_graph *g, const deft_tensor *value, const char *name) {
@@ -404,7 +414,7 @@ static bool put_index(deft_kernel_ctx *c, deft_tensor *o, int64_t i, int64_t v) 
 static void shape_kernel(deft_kernel_ctx *c) {
   const deft_tensor *x = deft_kernel_input(c, 0);
   int64_t d = x->rank;
-  deft_tensor *o = deft_kernel_output(c, 0, deft_kernel_attr_type(c, "out_type"), &d, 1);
+  deft_tensor *o = deft_kernel_output(c, 0, deft_kernel_output_dtype(c, 0), &d, 1);
   for (int i = 0; o && i < x->rank; i++)
     if (!put_index(c, o, i, x->dims[i])) return;
 }
@@ -413,7 +423,7 @@ static void scalar_shape(deft_shape_ctx *c) { deft_shape_ctx_set_output(c, 0, DE
 
 static void size_kernel(deft_kernel_ctx *c) {
   const deft_tensor *x = deft_kernel_input(c, 0);
-  deft_tensor *o = deft_kernel_output(c, 0, deft_kernel_attr_type(c, "out_type"), NULL, 0);
+  deft_tensor *o = deft_kernel_output(c, 0, deft_kernel_output_dtype(c, 0), NULL, 0);
   if (o) put_index(c, o, 0, x->n);
 }
 
@@ -801,19 +811,27 @@ static void squeeze_shape(deft_shape_ctx *c) {
   deft_shape_ctx_set_output(c, 0, unknown ? deft_shape_unknown() : out);
 }
 
+typedef struct {
+  const int64_t *dims; /* the attr's list, owned by the graph */
+  int n;
+} squeeze_params;
+
+static void squeeze_prepare(deft_prepare_ctx *p) {
+  squeeze_params *sp = deft_prepare_params(p, sizeof *sp);
+  const deft_attr *a = deft_prepare_find_attr(p, "squeeze_dims");
+  if (sp && a && a->v.kind == DEFT_ATTR_LIST_INT) {
+    sp->dims = a->v.u.list.v.i;
+    sp->n = a->v.u.list.n;
+  }
+}
+
 static void squeeze_kernel(deft_kernel_ctx *c) {
   const deft_tensor *x = deft_kernel_input(c, 0);
-  const int64_t *list = NULL;
-  int n = 0;
-  const deft_attr *a = deft_kernel_find_attr(c, "squeeze_dims");
-  if (a && a->v.kind == DEFT_ATTR_LIST_INT) {
-    list = a->v.u.list.v.i;
-    n = a->v.u.list.n;
-  }
+  const squeeze_params *sp = deft_kernel_params(c);
   squeeze_err e = {NULL, c};
   deft_shape out;
   bool unknown;
-  if (squeeze_dims(&e, deft_tensor_shape(x), list, n, &out, &unknown))
+  if (squeeze_dims(&e, deft_tensor_shape(x), sp->dims, sp->n, &out, &unknown))
     forward_reshaped(c, x, out.dims, out.rank);
 }
 
@@ -1091,7 +1109,7 @@ deft_output deft_broadcast_gradient_args(deft_graph *g, deft_output s0, deft_out
 }
 static const deft_op_def array_defs[] = {
     {.type = "Const", .outputs = "output: dtype", .attrs = "value: tensor, dtype: type",
-     .shape = const_shape, .kernel = const_kernel, .flags = DEFT_OP_NOT_DIFFERENTIABLE},
+     .shape = const_shape, .prepare = const_prepare, .kernel = const_kernel, .flags = DEFT_OP_NOT_DIFFERENTIABLE},
     {.type = "Placeholder", .outputs = "output: dtype",
      .attrs = "dtype: type, shape: shape = unknown", .shape = placeholder_shape,
      .kernel = placeholder_kernel, .flags = DEFT_OP_NOT_DIFFERENTIABLE},
@@ -1135,7 +1153,7 @@ static const deft_op_def array_defs[] = {
      .kernel = expand_dims_kernel, .grad = reshape_to_input_grad},
     {.type = "Squeeze", .inputs = "input: T", .outputs = "output: T",
      .attrs = "T: type, squeeze_dims: list(int) >= 0 = []", .shape = squeeze_shape,
-     .kernel = squeeze_kernel, .grad = reshape_to_input_grad},
+     .prepare = squeeze_prepare, .kernel = squeeze_kernel, .grad = reshape_to_input_grad},
     {.type = "Select", .inputs = "condition: bool, t: T, e: T", .outputs = "output: T",
      .attrs = "T: type", .shape = select_shape, .kernel = select_kernel, .grad = select_grad},
     {.type = "Range", .inputs = "start: Tidx, limit: Tidx, delta: Tidx", .outputs = "output: Tidx",

@@ -12,6 +12,19 @@
 #include "proto/bundle.h"
 #include "base/tensor_internal.h"
 
+/* Parameter blocks the prepare steps fill (attrs are owned by the graph, which outlives plans). */
+typedef struct {
+  const deft_dtype *types; /* RestoreV2's dtypes */
+  int ntypes;
+} restore_params;
+typedef struct {
+  bool delete_old_dirs;
+} merge_params;
+typedef struct {
+  const char *sep; /* StringJoin's separator */
+  size_t seplen;
+} join_params;
+
 static bool scalar_string(deft_kernel_ctx *c, int i, const char *what, const char **out) {
   const deft_tensor *t = deft_kernel_input(c, i);
   if (t->dtype != DEFT_STRING || t->n != 1) {
@@ -75,9 +88,9 @@ static void restore_kernel(deft_kernel_ctx *c) {
   const deft_tensor *names;
   int64_t n = deft_kernel_num_outputs(c);
   if (!scalar_string(c, 0, "prefix", &prefix) || !names_and_slices(c, n, &names)) return;
-  const deft_dtype *types = NULL;
-  int ntypes = 0;
-  deft_op_attr_type_list(deft_kernel_op(c), "dtypes", &types, &ntypes);
+  const restore_params *rp = deft_kernel_params(c);
+  const deft_dtype *types = rp->types;
+  int ntypes = rp->ntypes;
   deft_status *st = deft_status_new();
   deft_bundle_reader *r = st ? deft_bundle_reader_open(prefix, st) : NULL;
   if (!r) {
@@ -215,7 +228,7 @@ static void merge_kernel(deft_kernel_ctx *c) {
     }
   bool ok = srcs->n == 1 ? merge_one(c, deft_tensor_string(srcs, 0, NULL), dest)
                          : merge_many(c, srcs, dest);
-  if (!ok || !deft_kernel_attr_bool(c, "delete_old_dirs")) return;
+  if (!ok || !((const merge_params *)deft_kernel_params(c))->delete_old_dirs) return;
   for (int64_t i = 0; i < srcs->n; i++) remove_prefix_dir(deft_tensor_string(srcs, i, NULL));
 }
 
@@ -251,9 +264,9 @@ static void string_join_kernel(deft_kernel_ctx *c) {
     }
     shape_src = t;
   }
-  const char *sep = "";
-  size_t seplen = 0;
-  deft_op_attr_string(deft_kernel_op(c), "separator", &sep, &seplen);
+  const join_params *jp = deft_kernel_params(c);
+  const char *sep = jp->sep;
+  size_t seplen = jp->seplen;
   deft_tensor *out = shape_src ? deft_kernel_output(c, 0, DEFT_STRING, shape_src->dims, shape_src->rank)
                                : deft_kernel_output(c, 0, DEFT_STRING, NULL, 0);
   if (!out) return;
@@ -290,6 +303,27 @@ static void string_join_kernel(deft_kernel_ctx *c) {
 
 static void scalar_out(deft_shape_ctx *c) { deft_shape_ctx_set_output(c, 0, DEFT_SCALAR); }
 
+/* ---- prepare steps: the attrs each compute step reads ---- */
+
+static void restore_prepare(deft_prepare_ctx *p) {
+  restore_params *rp = deft_prepare_params(p, sizeof *rp);
+  if (rp && !deft_op_attr_type_list(deft_prepare_op(p), "dtypes", &rp->types, &rp->ntypes))
+    deft_prepare_fail(p, DEFT_INVALID_ARGUMENT, "attr 'dtypes' is missing or not a type list");
+}
+
+static void merge_prepare(deft_prepare_ctx *p) {
+  bool del = deft_prepare_attr_bool(p, "delete_old_dirs");
+  merge_params *mp = deft_prepare_params(p, sizeof *mp);
+  if (mp) mp->delete_old_dirs = del;
+}
+
+static void join_prepare(deft_prepare_ctx *p) {
+  join_params *jp = deft_prepare_params(p, sizeof *jp);
+  if (!jp) return;
+  jp->sep = "";
+  deft_op_attr_string(deft_prepare_op(p), "separator", &jp->sep, &jp->seplen);
+}
+
 static const deft_op_def io_defs[] = {
     {.type = "SaveV2",
      .inputs = "prefix: string, tensor_names: string, shape_and_slices: string, tensors: dtypes",
@@ -298,16 +332,16 @@ static const deft_op_def io_defs[] = {
     {.type = "RestoreV2", .inputs = "prefix: string, tensor_names: string, shape_and_slices: string",
      .outputs = "tensors: dtypes", .attrs = "dtypes: list(type) >= 1",
      .flags = DEFT_OP_STATEFUL | DEFT_OP_NOT_DIFFERENTIABLE, .shape = restore_shape,
-     .kernel = restore_kernel},
+     .prepare = restore_prepare, .kernel = restore_kernel},
     {.type = "MergeV2Checkpoints", .inputs = "checkpoint_prefixes: string, destination_prefix: string",
      .attrs = "delete_old_dirs: bool = true", .flags = DEFT_OP_STATEFUL | DEFT_OP_NOT_DIFFERENTIABLE,
-     .kernel = merge_kernel},
+     .prepare = merge_prepare, .kernel = merge_kernel},
     {.type = "ShardedFilename", .inputs = "basename: string, shard: int32, num_shards: int32",
      .outputs = "filename: string", .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = scalar_out,
      .kernel = sharded_filename_kernel},
     {.type = "StringJoin", .inputs = "inputs: N * string", .outputs = "output: string",
      .attrs = "N: int >= 1, separator: string = \"\"", .flags = DEFT_OP_NOT_DIFFERENTIABLE,
-     .kernel = string_join_kernel},
+     .prepare = join_prepare, .kernel = string_join_kernel},
 };
 
 DEFT_FAMILY(deft_ops_io, io_defs);

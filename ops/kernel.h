@@ -63,6 +63,10 @@ bool deft_prepare_failed(const deft_prepare_ctx *p);
 
 /* ---- the compute step ---- */
 
+/* Output i's dtype, as the plan knows it from the signature and attrs (Shape's out_type, Cast's
+ * DstT, ...): no attr lookup. */
+deft_dtype deft_kernel_output_dtype(const deft_kernel_ctx *c, int i);
+
 /* The parameter block the op's prepare step filled (deft_prepare_params), or NULL if it has
  * none. Read-only while computing: a plan may run on several threads. */
 const void *deft_kernel_params(const deft_kernel_ctx *c);

@@ -47,6 +47,12 @@ void deft_math_abs_kernel(deft_kernel_ctx *c);
 void deft_math_sign_kernel(deft_kernel_ctx *c);
 
 void deft_math_add_n_kernel(deft_kernel_ctx *c);
+/* MatMul's parameter block (deft_math_matmul_prepare). */
+typedef struct deft_matmul_params {
+  bool ta, tb;     /* transpose_a, transpose_b */
+  bool try_sparse; /* float with B not transposed: the sparse-A path may apply */
+} deft_matmul_params;
+void deft_math_matmul_prepare(deft_prepare_ctx *p);
 void deft_math_matmul_kernel(deft_kernel_ctx *c);
 
 /* C [M, N] = op(A) B for float32 A and row-major B [K, N] (the data of bbuf) when op(A)
@@ -67,6 +73,7 @@ bool deft_math_cast_supported(deft_dtype t);
 /* ---- reductions (ops/reduce_ops.c) ---- */
 
 void deft_math_reduction_shape(deft_shape_ctx *c);
+void deft_math_reduction_prepare(deft_prepare_ctx *p);
 void deft_math_argmax_shape(deft_shape_ctx *c);
 void deft_math_sum_kernel(deft_kernel_ctx *c);
 void deft_math_mean_kernel(deft_kernel_ctx *c);

@@ -692,11 +692,35 @@ static void run_sgemm(int threads, gemm_job *j) {
   deft_parallel_for(threads, len, grain < unit ? unit : grain, sgemm_range, j);
 }
 
+void deft_math_matmul_prepare(deft_prepare_ctx *p) {
+  bool ta = deft_prepare_attr_bool(p, "transpose_a"), tb = deft_prepare_attr_bool(p, "transpose_b");
+  deft_dtype t = deft_prepare_input_dtype(p, 0);
+  if (t != DEFT_FLOAT && t != DEFT_DOUBLE && t != DEFT_INT32 && t != DEFT_INT64) {
+    deft_prepare_fail(p, DEFT_UNIMPLEMENTED, "deft has no kernel for dtype %s", deft_dtype_name(t));
+    return;
+  }
+  for (int i = 0; i < 2; i++) {
+    deft_shape s = deft_prepare_input_shape(p, i);
+    if (s.rank >= 0 && s.rank != 2) {
+      char sh[128];
+      deft_prepare_fail(p, DEFT_INVALID_ARGUMENT, "input %d must be a matrix, has shape %s", i,
+                        deft_shape_format(s, sh, sizeof sh));
+      return;
+    }
+  }
+  deft_matmul_params *mp = deft_prepare_params(p, sizeof *mp);
+  if (!mp) return;
+  mp->ta = ta;
+  mp->tb = tb;
+  /* The sparse-A path multiplies into row-major B; it applies to float products with B not
+   * transposed. */
+  mp->try_sparse = t == DEFT_FLOAT && !tb;
+}
+
 void deft_math_matmul_kernel(deft_kernel_ctx *c) {
   const deft_tensor *a = deft_kernel_input(c, 0), *b = deft_kernel_input(c, 1);
-  bool ta = deft_kernel_attr_bool(c, "transpose_a");
-  bool tb = deft_kernel_attr_bool(c, "transpose_b");
-  if (deft_kernel_failed(c)) return;
+  const deft_matmul_params *mp = deft_kernel_params(c);
+  bool ta = mp->ta, tb = mp->tb;
   char sa[128], sb[128];
   if (a->rank != 2 || b->rank != 2) {
     deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
@@ -732,7 +756,7 @@ void deft_math_matmul_kernel(deft_kernel_ctx *c) {
   switch (a->dtype) {
     case DEFT_FLOAT: {
       bool failed = false;
-      if (!tb && deft_math_sgemm_sparse_a(c, ta, M, N, K, deft_tensor_f32(a), b->buf,
+      if (mp->try_sparse && deft_math_sgemm_sparse_a(c, ta, M, N, K, deft_tensor_f32(a), b->buf,
                                           deft_tensor_f32(out), &failed))
         break;
       if (failed) break;
@@ -795,8 +819,7 @@ static inline int64_t f2i64(double v) {
 
 void deft_math_cast_kernel(deft_kernel_ctx *c) {
   const deft_tensor *x = deft_kernel_input(c, 0);
-  deft_dtype dst = deft_kernel_attr_type(c, "DstT");
-  if (deft_kernel_failed(c)) return;
+  deft_dtype dst = deft_kernel_output_dtype(c, 0);
   if (!deft_math_cast_supported(x->dtype) || !deft_math_cast_supported(dst)) {
     deft_kernel_fail(c, DEFT_UNIMPLEMENTED, "cannot cast %s to %s", deft_dtype_name(x->dtype),
                      deft_dtype_name(dst));

@@ -401,7 +401,8 @@ static void cast_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft
    .shape = merge_shape, .kernel = kern, .grad = grad_}
 #define REDUCTION(type_, kern, grad_)                                                      \
   {.type = type_, .inputs = "input: T, reduction_indices: Tidx", .outputs = "output: T", \
-   .attrs = T_REDUCE, .shape = deft_math_reduction_shape, .kernel = kern, .grad = grad_}
+   .attrs = T_REDUCE, .shape = deft_math_reduction_shape,                                \
+   .prepare = deft_math_reduction_prepare, .kernel = kern, .grad = grad_}
 
 enum { COMM = DEFT_OP_COMMUTATIVE, NODIFF = DEFT_OP_NOT_DIFFERENTIABLE };
 
@@ -440,7 +441,8 @@ static const deft_op_def math_defs[] = {
      .shape = add_n_shape, .kernel = deft_math_add_n_kernel, .grad = add_n_grad},
     {.type = "MatMul", .inputs = "a: T, b: T", .outputs = "product: T",
      .attrs = "transpose_a: bool = false, transpose_b: bool = false, T: " T_MATMUL,
-     .shape = matmul_shape, .kernel = deft_math_matmul_kernel, .grad = matmul_grad},
+     .shape = matmul_shape, .prepare = deft_math_matmul_prepare, .kernel = deft_math_matmul_kernel,
+     .grad = matmul_grad},
     {.type = "Cast", .inputs = "x: SrcT", .outputs = "y: DstT",
      .attrs = "SrcT: type, DstT: type, Truncate: bool = false", .shape = deft_shape_unchanged,
      .kernel = deft_math_cast_kernel, .grad = cast_grad},

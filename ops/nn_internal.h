@@ -30,6 +30,7 @@ void deft_nn_xent_shape(deft_shape_ctx *c);
 void deft_nn_xent_kernel(deft_kernel_ctx *c);
 void deft_nn_xent_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx);
 void deft_nn_in_top_k_shape(deft_shape_ctx *c);
+void deft_nn_in_top_k_prepare(deft_prepare_ctx *p);
 void deft_nn_in_top_k_kernel(deft_kernel_ctx *c);
 void deft_nn_in_top_k_v2_shape(deft_shape_ctx *c);
 void deft_nn_in_top_k_v2_kernel(deft_kernel_ctx *c);

@@ -307,9 +307,19 @@ static void in_top_k_run(deft_kernel_ctx *c, int64_t k) {
   }
 }
 
+/* InTopK's parameter block: its k attr (InTopKV2 takes k as an input). */
+typedef struct {
+  int64_t k;
+} in_top_k_params;
+
+void deft_nn_in_top_k_prepare(deft_prepare_ctx *p) {
+  int64_t k = deft_prepare_attr_int(p, "k");
+  in_top_k_params *ip = deft_prepare_params(p, sizeof *ip);
+  if (ip) ip->k = k;
+}
+
 void deft_nn_in_top_k_kernel(deft_kernel_ctx *c) {
-  int64_t k = deft_kernel_attr_int(c, "k");
-  if (!deft_kernel_failed(c)) in_top_k_run(c, k);
+  in_top_k_run(c, ((const in_top_k_params *)deft_kernel_params(c))->k);
 }
 
 void deft_nn_in_top_k_v2_kernel(deft_kernel_ctx *c) {

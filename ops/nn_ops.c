@@ -144,10 +144,22 @@ static void elu_kernel(deft_kernel_ctx *c) { unary_run(c, ACT_ELU, 0); }
 static void selu_kernel(deft_kernel_ctx *c) { unary_run(c, ACT_SELU, 0); }
 static void sigmoid_kernel(deft_kernel_ctx *c) { unary_run(c, ACT_SIGMOID, 0); }
 static void tanh_kernel(deft_kernel_ctx *c) { unary_run(c, ACT_TANH, 0); }
-static void leaky_relu_kernel(deft_kernel_ctx *c) {
-  float alpha = deft_kernel_attr_float(c, "alpha");
-  if (!deft_kernel_failed(c)) unary_run(c, ACT_LEAKY, alpha);
+/* LeakyRelu's and LeakyReluGrad's parameter block. */
+typedef struct {
+  float alpha;
+} leaky_params;
+
+static void leaky_prepare(deft_prepare_ctx *p) {
+  float alpha = deft_prepare_attr_float(p, "alpha");
+  leaky_params *lp = deft_prepare_params(p, sizeof *lp);
+  if (lp) lp->alpha = alpha;
 }
+
+static float kernel_alpha(deft_kernel_ctx *c) {
+  return ((const leaky_params *)deft_kernel_params(c))->alpha;
+}
+
+static void leaky_relu_kernel(deft_kernel_ctx *c) { unary_run(c, ACT_LEAKY, kernel_alpha(c)); }
 
 /* ---- the gradient kernels: (a, b) -> out, a and b of one shape ---- */
 
@@ -247,10 +259,7 @@ static void elu_grad_kernel(deft_kernel_ctx *c) { grad_run(c, G_ELU, 0); }
 static void selu_grad_kernel(deft_kernel_ctx *c) { grad_run(c, G_SELU, 0); }
 static void sigmoid_grad_kernel(deft_kernel_ctx *c) { grad_run(c, G_SIGMOID, 0); }
 static void tanh_grad_kernel(deft_kernel_ctx *c) { grad_run(c, G_TANH, 0); }
-static void leaky_relu_grad_kernel(deft_kernel_ctx *c) {
-  float alpha = deft_kernel_attr_float(c, "alpha");
-  if (!deft_kernel_failed(c)) grad_run(c, G_LEAKY, alpha);
-}
+static void leaky_relu_grad_kernel(deft_kernel_ctx *c) { grad_run(c, G_LEAKY, kernel_alpha(c)); }
 
 static void same_shape_binary(deft_shape_ctx *c) {
   deft_shape_ctx_set_output(c, 0, deft_shape_merge(c, 0, 1));
@@ -264,10 +273,18 @@ static bool nchw(const deft_op *op) {
   return strcmp(fmt, "NCHW") == 0;
 }
 
-/* nchw() for a kernel (cached attr lookup). */
+/* BiasAdd's and BiasAddGrad's parameter block: the data format. */
+typedef struct {
+  bool nchw;
+} bias_params;
+
+static void bias_prepare(deft_prepare_ctx *p) {
+  bias_params *bp = deft_prepare_params(p, sizeof *bp);
+  if (bp) bp->nchw = nchw(deft_prepare_op(p));
+}
+
 static bool kernel_nchw(deft_kernel_ctx *c) {
-  const deft_attr *a = deft_kernel_find_attr(c, "data_format");
-  return a && a->v.kind == DEFT_ATTR_STRING && strcmp(a->v.u.s.p, "NCHW") == 0;
+  return ((const bias_params *)deft_kernel_params(c))->nchw;
 }
 
 /* The channel dimension of a value of rank `rank` (>= 2). */
@@ -631,10 +648,11 @@ static void tanh_grad_grad_fn(deft_graph *g, deft_op *op, const deft_output *gra
 static const deft_op_def nn_defs[] = {
     {.type = "BiasAdd", .inputs = "value: T, bias: T", .outputs = "output: T",
      .attrs = "T: {float, double, int32, int64}, data_format: {'NHWC', 'NCHW'} = 'NHWC'",
-     .shape = bias_add_shape, .kernel = bias_add_kernel, .grad = bias_add_grad_fn},
+     .shape = bias_add_shape, .prepare = bias_prepare, .kernel = bias_add_kernel,
+     .grad = bias_add_grad_fn},
     {.type = "BiasAddGrad", .inputs = "out_backprop: T", .outputs = "output: T",
      .attrs = "T: {float, double, int32, int64}, data_format: {'NHWC', 'NCHW'} = 'NHWC'",
-     .shape = bias_add_grad_shape, .kernel = bias_add_grad_kernel,
+     .shape = bias_add_grad_shape, .prepare = bias_prepare, .kernel = bias_add_grad_kernel,
      .grad = bias_add_grad_grad_fn},
     {.type = "Relu", .inputs = "features: T", .outputs = "activations: T",
      .attrs = "T: {float, double, int32, int64}", .shape = deft_shape_unchanged,
@@ -655,10 +673,10 @@ static const deft_op_def nn_defs[] = {
      .grad = selu_grad_grad_fn},
     {.type = "LeakyRelu", .inputs = "features: T", .outputs = "activations: T",
      .attrs = "alpha: float = 0.2, T: " FLOATS " = DT_FLOAT", .shape = deft_shape_unchanged,
-     .kernel = leaky_relu_kernel, .grad = leaky_relu_grad_fn},
+     .prepare = leaky_prepare, .kernel = leaky_relu_kernel, .grad = leaky_relu_grad_fn},
     {.type = "LeakyReluGrad", .inputs = "gradients: T, features: T", .outputs = "backprops: T",
      .attrs = "alpha: float = 0.2, T: " FLOATS " = DT_FLOAT", .shape = same_shape_binary,
-     .kernel = leaky_relu_grad_kernel, .grad = leaky_relu_grad_grad_fn},
+     .prepare = leaky_prepare, .kernel = leaky_relu_grad_kernel, .grad = leaky_relu_grad_grad_fn},
     {.type = "Sigmoid", .inputs = "x: T", .outputs = "y: T", .attrs = "T: " FLOATS,
      .shape = deft_shape_unchanged, .kernel = sigmoid_kernel, .grad = sigmoid_grad_fn},
     {.type = "SigmoidGrad", .inputs = "y: T, dy: T", .outputs = "z: T", .attrs = "T: " FLOATS,
@@ -676,7 +694,8 @@ static const deft_op_def nn_defs[] = {
      .shape = deft_nn_xent_shape, .kernel = deft_nn_xent_kernel, .grad = deft_nn_xent_grad},
     {.type = "InTopK", .inputs = "predictions: float, targets: T", .outputs = "precision: bool",
      .attrs = "k: int, T: {int32, int64} = DT_INT32", .flags = DEFT_OP_NOT_DIFFERENTIABLE,
-     .shape = deft_nn_in_top_k_shape, .kernel = deft_nn_in_top_k_kernel},
+     .shape = deft_nn_in_top_k_shape, .prepare = deft_nn_in_top_k_prepare,
+     .kernel = deft_nn_in_top_k_kernel},
     {.type = "InTopKV2", .inputs = "predictions: float, targets: T, k: T",
      .outputs = "precision: bool", .attrs = "T: {int32, int64} = DT_INT32",
      .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = deft_nn_in_top_k_v2_shape,

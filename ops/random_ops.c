@@ -129,10 +129,26 @@ static void random_words(uint64_t w[2]) {
   w[1] = splitmix64(&x);
 }
 
+/* The random ops' parameter block: their seeds. */
+typedef struct {
+  int64_t seed, seed2;
+} random_params;
+
+static void random_prepare(deft_prepare_ctx *p) {
+  int64_t seed = deft_prepare_attr_int(p, "seed"), seed2 = deft_prepare_attr_int(p, "seed2");
+  deft_dtype dtype = deft_prepare_output_dtype(p, 0);
+  if (dtype != DEFT_FLOAT && dtype != DEFT_DOUBLE) {
+    deft_prepare_fail(p, DEFT_UNIMPLEMENTED, "no kernel for dtype %s", deft_dtype_name(dtype));
+    return;
+  }
+  random_params *rp = deft_prepare_params(p, sizeof *rp);
+  if (rp) rp->seed = seed, rp->seed2 = seed2;
+}
+
 /* The op's stream state, seeded on first use in this session. */
 static deft_rng_state *op_rng(deft_kernel_ctx *c) {
-  int64_t seed = deft_kernel_attr_int(c, "seed"), seed2 = deft_kernel_attr_int(c, "seed2");
-  if (deft_kernel_failed(c)) return NULL;
+  const random_params *rp = deft_kernel_params(c);
+  int64_t seed = rp->seed, seed2 = rp->seed2;
   deft_rng_state *st = deft_kernel_rng(c);
   if (!st) return NULL;
   if (!st->seeded) {
@@ -235,12 +251,8 @@ static void fill_double(stream *s, dist_kind kind, double *out, int64_t n) {
 static void random_run(deft_kernel_ctx *c, dist_kind kind) {
   int64_t dims[DEFT_MAX_RANK];
   int rank = 0;
-  deft_dtype dtype = deft_kernel_attr_type(c, "dtype");
-  if (deft_kernel_failed(c) || !read_shape(c, dims, &rank)) return;
-  if (dtype != DEFT_FLOAT && dtype != DEFT_DOUBLE) {
-    deft_kernel_fail(c, DEFT_UNIMPLEMENTED, "no kernel for dtype %s", deft_dtype_name(dtype));
-    return;
-  }
+  deft_dtype dtype = deft_kernel_output_dtype(c, 0); /* float or double (random_prepare) */
+  if (!read_shape(c, dims, &rank)) return;
   deft_rng_state *st = op_rng(c);
   if (!st) return;
   deft_tensor *y = deft_kernel_output(c, 0, dtype, dims, rank);
@@ -301,13 +313,14 @@ static void random_shape(deft_shape_ctx *c) {
 static const deft_op_def random_defs[] = {
     {.type = "RandomUniform", .inputs = "shape: T", .outputs = "output: dtype",
      .attrs = RANDOM_ATTRS, .flags = DEFT_OP_STATEFUL | DEFT_OP_NOT_DIFFERENTIABLE,
-     .shape = random_shape, .kernel = random_uniform_kernel},
+     .shape = random_shape, .prepare = random_prepare, .kernel = random_uniform_kernel},
     {.type = "RandomStandardNormal", .inputs = "shape: T", .outputs = "output: dtype",
      .attrs = RANDOM_ATTRS, .flags = DEFT_OP_STATEFUL | DEFT_OP_NOT_DIFFERENTIABLE,
-     .shape = random_shape, .kernel = random_normal_kernel},
+     .shape = random_shape, .prepare = random_prepare, .kernel = random_normal_kernel},
     {.type = "TruncatedNormal", .inputs = "shape: T", .outputs = "output: dtype",
      .attrs = RANDOM_ATTRS, .flags = DEFT_OP_STATEFUL | DEFT_OP_NOT_DIFFERENTIABLE,
-     .shape = random_shape, .kernel = truncated_normal_kernel},
+     .shape = random_shape, .prepare = random_prepare,
+     .kernel = truncated_normal_kernel},
 };
 
 DEFT_FAMILY(deft_ops_random, random_defs);

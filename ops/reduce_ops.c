@@ -333,10 +333,20 @@ static void divide_by(deft_tensor *out, int64_t count) {
   }
 }
 
+/* The reductions' parameter block. */
+typedef struct {
+  bool keep_dims;
+} reduce_params;
+
+void deft_math_reduction_prepare(deft_prepare_ctx *p) {
+  bool keep = deft_prepare_attr_bool(p, "keep_dims");
+  reduce_params *rp = deft_prepare_params(p, sizeof *rp);
+  if (rp) rp->keep_dims = keep;
+}
+
 static void run_reduction(deft_kernel_ctx *c, rkind kind) {
   const deft_tensor *x = deft_kernel_input(c, 0), *axes = deft_kernel_input(c, 1);
-  bool keep = deft_kernel_attr_bool(c, "keep_dims");
-  if (deft_kernel_failed(c)) return;
+  bool keep = ((const reduce_params *)deft_kernel_params(c))->keep_dims;
   if (x->dtype != DEFT_FLOAT && x->dtype != DEFT_DOUBLE && x->dtype != DEFT_INT32 &&
       x->dtype != DEFT_INT64 && x->dtype != DEFT_UINT8) {
     deft_kernel_fail(c, DEFT_UNIMPLEMENTED, "deft has no kernel for dtype %s",
@@ -470,8 +480,7 @@ void deft_math_max_kernel(deft_kernel_ctx *c) { run_reduction(c, R_MAX); }
 
 void deft_math_argmax_kernel(deft_kernel_ctx *c) {
   const deft_tensor *x = deft_kernel_input(c, 0), *dim = deft_kernel_input(c, 1);
-  deft_dtype ot = deft_kernel_attr_type(c, "output_type");
-  if (deft_kernel_failed(c)) return;
+  deft_dtype ot = deft_kernel_output_dtype(c, 0);
   char msg[256], s[128];
   int axis = 0;
   if (x->rank == 0 || !read_dimension(dim, x->rank, &axis, msg, sizeof msg)) {

@@ -56,6 +56,16 @@ static bool check_declared(deft_kernel_ctx *c, deft_var *v, const deft_tensor *v
   return ok;
 }
 
+typedef struct {
+  bool validate_shape;
+} assign_params;
+
+static void assign_prepare(deft_prepare_ctx *p) {
+  bool v = deft_prepare_attr_bool(p, "validate_shape");
+  assign_params *ap = deft_prepare_params(p, sizeof *ap);
+  if (ap) ap->validate_shape = v;
+}
+
 static void assign_kernel(deft_kernel_ctx *c) {
   deft_var *v = deft_kernel_ref_input(c, 0);
   const deft_tensor *value = deft_kernel_input(c, 1);
@@ -63,7 +73,9 @@ static void assign_kernel(deft_kernel_ctx *c) {
     deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "input 0 is not a variable reference");
     return;
   }
-  if (deft_kernel_attr_bool(c, "validate_shape") && !check_declared(c, v, value)) return;
+  if (((const assign_params *)deft_kernel_params(c))->validate_shape &&
+      !check_declared(c, v, value))
+    return;
   deft_tensor *dst = &v->value;
   size_t bytes = deft_tensor_nbytes(value);
   if (v->initialized && dst->buf && deft_buffer_exclusive(dst->buf) && dst->dtype == value->dtype &&
@@ -152,7 +164,7 @@ static const deft_op_def state_defs[] = {
     {.type = "Assign", .inputs = "ref: Ref(T), value: T", .outputs = "output_ref: Ref(T)",
      .attrs = "T: type, validate_shape: bool = true, use_locking: bool = true",
      .flags = DEFT_OP_ALLOWS_UNINIT | DEFT_OP_NOT_DIFFERENTIABLE, .shape = assign_shape,
-     .kernel = assign_kernel},
+     .prepare = assign_prepare, .kernel = assign_kernel},
     {.type = "AssignAdd", .inputs = "ref: Ref(T), value: T", .outputs = "output_ref: Ref(T)",
      .attrs = "T: numbertype, use_locking: bool = false", .flags = DEFT_OP_NOT_DIFFERENTIABLE,
      .shape = ref_shape, .kernel = assign_add_kernel},

@@ -88,7 +88,7 @@ static const char *arg_name(deft_kernel_ctx *c, int i) { return deft_kernel_inpu
 /* Checks the inputs of an Apply op whose inputs [0, nrefs) are variable references and whose
  * input `grad` is the gradient (the others are scalars), then makes the variables' storage
  * unique. Returns false after recording an error. */
-static bool apply_prepare(deft_kernel_ctx *c, int nrefs, int grad, apply_inputs *a) {
+static bool apply_check_inputs(deft_kernel_ctx *c, int nrefs, int grad, apply_inputs *a) {
   int n = deft_kernel_num_inputs(c);
   char s1[128], s2[128];
   for (int i = 0; i < nrefs; i++) {
@@ -168,16 +168,33 @@ static bool apply_prepare(deft_kernel_ctx *c, int nrefs, int grad, apply_inputs 
 
 static void gd_kernel(deft_kernel_ctx *c) {
   apply_inputs a;
-  if (!apply_prepare(c, 1, 2, &a)) return;
+  if (!apply_check_inputs(c, 1, 2, &a)) return;
   if (a.dtype == DEFT_FLOAT) gd_f32(a.n, a.w[0], SCALAR_F32(a, 1), a.in[2]);
   else gd_f64(a.n, a.w[0], SCALAR_F64(a, 1), a.in[2]);
   deft_kernel_output_ref(c, 0, a.vars[0]);
 }
 
+/* The parameter block of ApplyMomentum and ApplyAdam (use_nesterov) and ApplyAdagrad
+ * (update_slots): the one bool attr each compute step reads. */
+typedef struct {
+  bool flag;
+} flag_params;
+
+static void flag_prepare(deft_prepare_ctx *p, const char *attr) {
+  bool v = deft_prepare_attr_bool(p, attr);
+  flag_params *fp = deft_prepare_params(p, sizeof *fp);
+  if (fp) fp->flag = v;
+}
+static void nesterov_prepare(deft_prepare_ctx *p) { flag_prepare(p, "use_nesterov"); }
+static void update_slots_prepare(deft_prepare_ctx *p) { flag_prepare(p, "update_slots"); }
+static bool kernel_flag(deft_kernel_ctx *c) {
+  return ((const flag_params *)deft_kernel_params(c))->flag;
+}
+
 static void momentum_kernel(deft_kernel_ctx *c) {
   apply_inputs a;
-  bool nesterov = deft_kernel_attr_bool(c, "use_nesterov");
-  if (deft_kernel_failed(c) || !apply_prepare(c, 2, 3, &a)) return;
+  bool nesterov = kernel_flag(c);
+  if (!apply_check_inputs(c, 2, 3, &a)) return;
   if (a.dtype == DEFT_FLOAT)
     momentum_f32(a.n, a.w[0], a.w[1], SCALAR_F32(a, 2), a.in[3], SCALAR_F32(a, 4), nesterov);
   else
@@ -187,8 +204,8 @@ static void momentum_kernel(deft_kernel_ctx *c) {
 
 static void adagrad_kernel(deft_kernel_ctx *c) {
   apply_inputs a;
-  bool update_slots = deft_kernel_attr_bool(c, "update_slots");
-  if (deft_kernel_failed(c) || !apply_prepare(c, 2, 3, &a)) return;
+  bool update_slots = kernel_flag(c);
+  if (!apply_check_inputs(c, 2, 3, &a)) return;
   if (a.dtype == DEFT_FLOAT)
     adagrad_f32(a.n, a.w[0], a.w[1], SCALAR_F32(a, 2), a.in[3], update_slots);
   else
@@ -198,7 +215,7 @@ static void adagrad_kernel(deft_kernel_ctx *c) {
 
 static void rmsprop_kernel(deft_kernel_ctx *c) {
   apply_inputs a;
-  if (!apply_prepare(c, 3, 7, &a)) return;
+  if (!apply_check_inputs(c, 3, 7, &a)) return;
   if (a.dtype == DEFT_FLOAT)
     rmsprop_f32(a.n, a.w[0], a.w[1], a.w[2], SCALAR_F32(a, 3), SCALAR_F32(a, 4),
                 SCALAR_F32(a, 5), SCALAR_F32(a, 6), a.in[7]);
@@ -210,8 +227,8 @@ static void rmsprop_kernel(deft_kernel_ctx *c) {
 
 static void adam_kernel(deft_kernel_ctx *c) {
   apply_inputs a;
-  bool nesterov = deft_kernel_attr_bool(c, "use_nesterov");
-  if (deft_kernel_failed(c) || !apply_prepare(c, 3, 9, &a)) return;
+  bool nesterov = kernel_flag(c);
+  if (!apply_check_inputs(c, 3, 9, &a)) return;
   if (a.dtype == DEFT_FLOAT)
     adam_f32(a.n, a.w[0], a.w[1], a.w[2], SCALAR_F32(a, 3), SCALAR_F32(a, 4), SCALAR_F32(a, 5),
              SCALAR_F32(a, 6), SCALAR_F32(a, 7), SCALAR_F32(a, 8), a.in[9], nesterov);
@@ -265,11 +282,13 @@ static const deft_op_def training_defs[] = {
      .inputs = "var: Ref(T), accum: Ref(T), lr: T, grad: T, momentum: T",
      .outputs = "out: Ref(T)",
      .attrs = "T: numbertype, use_locking: bool = false, use_nesterov: bool = false",
-     .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = momentum_shape, .kernel = momentum_kernel},
+     .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = momentum_shape,
+     .prepare = nesterov_prepare, .kernel = momentum_kernel},
     {.type = "ApplyAdagrad", .inputs = "var: Ref(T), accum: Ref(T), lr: T, grad: T",
      .outputs = "out: Ref(T)",
      .attrs = "T: numbertype, use_locking: bool = false, update_slots: bool = true",
-     .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = momentum_shape, .kernel = adagrad_kernel},
+     .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = momentum_shape,
+     .prepare = update_slots_prepare, .kernel = adagrad_kernel},
     {.type = "ApplyRMSProp",
      .inputs = "var: Ref(T), ms: Ref(T), mom: Ref(T), lr: T, rho: T, momentum: T, epsilon: T, "
                "grad: T",
@@ -280,7 +299,8 @@ static const deft_op_def training_defs[] = {
                "beta1: T, beta2: T, epsilon: T, grad: T",
      .outputs = "out: Ref(T)",
      .attrs = "T: numbertype, use_locking: bool = false, use_nesterov: bool = false",
-     .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = adam_shape, .kernel = adam_kernel},
+     .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = adam_shape,
+     .prepare = nesterov_prepare, .kernel = adam_kernel},
 };
 
 DEFT_FAMILY(deft_ops_training, training_defs);

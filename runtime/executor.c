@@ -331,6 +331,10 @@ const char *deft_kernel_input_name(const deft_kernel_ctx *c, int i) {
 
 const void *deft_kernel_params(const deft_kernel_ctx *c) { return c->step->params; }
 
+deft_dtype deft_kernel_output_dtype(const deft_kernel_ctx *c, int i) {
+  return (deft_dtype)c->op->out_types[i];
+}
+
 bool deft_kernel_input_dead(const deft_kernel_ctx *c, int i) {
   return c->plan->slots[c->step->in_slots[i]].dead;
 }
