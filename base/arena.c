@@ -1,4 +1,5 @@
 /* base/arena.c - growable bump allocator (see arena.h). */
+#include <assert.h>
 #include "base/arena.h"
 
 #include <stdint.h>
@@ -13,6 +14,7 @@ struct deft_arena_chunk {
 };
 
 void *deft_arena_alloc(deft_arena *a, size_t n) {
+  assert(a);
   n = (n + 15) & ~(size_t)15;
   if (!a->head || a->used + n > a->head->size) {
     size_t size = a->head ? a->head->size * 2 : 16384;
@@ -41,6 +43,7 @@ char *deft_arena_strndup(deft_arena *a, const char *s, size_t n) {
 }
 
 char *deft_arena_strdup(deft_arena *a, const char *s) {
+  assert(s);
   return deft_arena_strndup(a, s, strlen(s));
 }
 

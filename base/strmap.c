@@ -1,4 +1,5 @@
 /* base/strmap.c - string-keyed hash map (see strmap.h). */
+#include <assert.h>
 #include "base/strmap.h"
 
 #include <string.h>
@@ -21,6 +22,7 @@ uint64_t deft_hash_bytes(const void *p, size_t n) {
 }
 
 deft_strmap_entry *deft_strmap_find(const deft_strmap *m, const char *key, size_t len) {
+  assert(m && (key || len == 0));
   if (!m->cap) return NULL;
   uint64_t h = deft_hash_bytes(key, len);
   size_t mask = m->cap - 1;

@@ -1,6 +1,7 @@
 /* graph/builder.c - the generic op builder. It checks inputs against the op type's signature,
  * infers type attrs, fills defaults, runs the shape function and adds the op; any failure becomes
  * the graph's sticky error and leaves the graph unchanged. */
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -136,6 +137,7 @@ static void add_inputs(deft_op_builder *b, const deft_output *in, int n) {
 
 void deft_op_builder_add_input(deft_op_builder *b, deft_output in) { add_inputs(b, &in, 1); }
 void deft_op_builder_add_input_list(deft_op_builder *b, const deft_output *in, int n) {
+  assert(b && n >= 0 && (in || n == 0));
   add_inputs(b, in, n);
 }
 
@@ -504,6 +506,7 @@ static bool register_op(deft_graph *g, deft_op *op) {
 }
 
 deft_op *deft_op_builder_finish(deft_op_builder *b) {
+  assert(b && b->g);
   deft_graph *g = b->g;
   if (b->dead) return NULL;
   const deft_op_reg *r = deft_registry_lookup(b->type);

@@ -156,12 +156,22 @@ static void gate(deft_graph *g, deft_output *dx, int n) {
   int count = 0;
   for (int i = 0; i < n; i++) count += dx[i].op != NULL;
   if (count < 2) return;
-  deft_op *deps[64];
+  deft_op *small[16];
+  deft_op **deps = count <= 16 ? small : deft_malloc(sizeof *deps * (size_t)count);
+  if (!deps) {
+    deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory gating %d gradients", count);
+    return;
+  }
   int nd = 0;
-  for (int i = 0; i < n && nd < 64; i++)
+  for (int i = 0; i < n; i++)
     if (dx[i].op) deps[nd++] = dx[i].op;
-  if (!deft_graph_push_scope(g, "tuple")) return;
-  deft_op *group = deft_group(g, deps, nd, "group_deps");
+  bool pushed = deft_graph_push_scope(g, "tuple") != NULL;
+  deft_op *group = pushed ? deft_group(g, deps, nd, "group_deps") : NULL;
+  if (deps != small) deft_free(deps);
+  if (!group) {
+    if (pushed) deft_graph_pop_scope(g);
+    return;
+  }
   int k = 0;
   for (int i = 0; i < n; i++) {
     if (!dx[i].op) continue;

@@ -3,9 +3,6 @@
  * BiasAddGrad's column sums. Each loop computes exactly what the generic kernels compute (every
  * element evaluated in double, rounded once to float), written so GCC vectorizes it, with an
  * AVX2 clone picked at load time. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("O3", "no-trapping-math", "no-math-errno")
-#endif
 #include <string.h>
 
 #include "ops/math_internal.h"

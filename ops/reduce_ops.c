@@ -6,9 +6,6 @@
  * reduce one reduced group per pass as [A, R, B] -> [A, B]: contiguous (B == 1) or row-wise
  * (B > 1, vectorizable across B). Most reductions ([N,C] over either axis, everything) take one
  * pass. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("O3")
-#endif
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>

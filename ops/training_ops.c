@@ -7,9 +7,6 @@
  * reference to the variable. Every input is validated before anything is written, so a failed
  * update changes nothing; storage shared with a fetched value or a live snapshot is copied first
  * (copy-on-write). The arithmetic is done in T, in the order TF's kernels use. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("O3", "no-trapping-math", "no-math-errno")
-#endif
 #include <math.h>
 #include <string.h>
 

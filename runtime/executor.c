@@ -4,6 +4,7 @@
  * flow) propagates: an op with a dead input or a dead control input does not run and its outputs
  * are dead; a Merge runs when any input is alive. Kernels reach their inputs, outputs and
  * variables only through the kernel context defined at the end of this file. */
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -313,11 +314,13 @@ int deft_kernel_num_outputs(const deft_kernel_ctx *c) { return c->op->noutputs; 
 const deft_op *deft_kernel_op(const deft_kernel_ctx *c) { return c->op; }
 
 const deft_tensor *deft_kernel_input(deft_kernel_ctx *c, int i) {
+  assert(i >= 0 && i < c->op->ninputs);
   deft_slot *sl = &c->plan->slots[c->step->in_slots[i]];
   return sl->ref ? &sl->ref->value : &sl->value;
 }
 
 deft_var *deft_kernel_ref_input(deft_kernel_ctx *c, int i) {
+  assert(i >= 0 && i < c->op->ninputs);
   return c->plan->slots[c->step->in_slots[i]].ref;
 }
 
@@ -332,15 +335,18 @@ const char *deft_kernel_input_name(const deft_kernel_ctx *c, int i) {
 const void *deft_kernel_params(const deft_kernel_ctx *c) { return c->step->params; }
 
 deft_dtype deft_kernel_output_dtype(const deft_kernel_ctx *c, int i) {
+  assert(i >= 0 && i < c->op->noutputs);
   return (deft_dtype)c->op->out_types[i];
 }
 
 bool deft_kernel_input_dead(const deft_kernel_ctx *c, int i) {
+  assert(i >= 0 && i < c->op->ninputs);
   return c->plan->slots[c->step->in_slots[i]].dead;
 }
 
 deft_tensor *deft_kernel_output(deft_kernel_ctx *c, int i, deft_dtype dtype, const int64_t *dims,
                                 int rank) {
+  assert(i >= 0 && i < c->op->noutputs && rank >= 0 && rank <= DEFT_MAX_RANK);
   deft_plan *p = c->plan;
   deft_slot *sl = &p->slots[c->step->out_base + i];
   if (sl->alias) slot_drop(p, sl);
@@ -367,6 +373,7 @@ deft_tensor *deft_kernel_output(deft_kernel_ctx *c, int i, deft_dtype dtype, con
 }
 
 void deft_kernel_forward(deft_kernel_ctx *c, int out, const deft_tensor *src) {
+  assert(out >= 0 && out < c->op->noutputs && src);
   deft_slot *sl = &c->plan->slots[c->step->out_base + out];
   if (sl->value.buf != src->buf) slot_drop(c->plan, sl);
   deft_tensor_set_shared(&sl->value, src);
@@ -376,12 +383,14 @@ void deft_kernel_forward(deft_kernel_ctx *c, int out, const deft_tensor *src) {
 }
 
 void deft_kernel_output_ref(deft_kernel_ctx *c, int out, deft_var *var) {
+  assert(out >= 0 && out < c->op->noutputs && var);
   deft_slot *sl = &c->plan->slots[c->step->out_base + out];
   sl->ref = var;
   sl->produced = true;
 }
 
 void deft_kernel_output_dead(deft_kernel_ctx *c, int out) {
+  assert(out >= 0 && out < c->op->noutputs);
   c->plan->slots[c->step->out_base + out].dead = true;
 }
 

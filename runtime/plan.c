@@ -13,6 +13,7 @@
  *   prepare_steps     each step's kernel is resolved on the device and its prepare step runs
  *                     (ops/kernel.h), filling the step's parameter block.
  * The prepare context is implemented at the end of this file. */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -495,10 +496,12 @@ deft_plan *deft_plan_build(deft_session *s, const deft_output *feeds, int nfeeds
 int deft_prepare_num_inputs(const deft_prepare_ctx *p) { return p->op->ninputs; }
 
 deft_dtype deft_prepare_input_dtype(const deft_prepare_ctx *p, int i) {
+  assert(i >= 0 && i < p->op->ninputs);
   return (deft_dtype)deft_output_type(p->op->inputs[i]);
 }
 
 deft_shape deft_prepare_input_shape(const deft_prepare_ctx *p, int i) {
+  assert(i >= 0 && i < p->op->ninputs);
   deft_output in = p->op->inputs[i];
   return in.op->out_shapes[in.index];
 }
@@ -512,6 +515,7 @@ const char *deft_prepare_input_name(const deft_prepare_ctx *p, int i) {
 }
 
 deft_dtype deft_prepare_output_dtype(const deft_prepare_ctx *p, int i) {
+  assert(i >= 0 && i < p->op->noutputs);
   return (deft_dtype)p->op->out_types[i];
 }
 

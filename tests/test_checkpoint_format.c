@@ -503,9 +503,11 @@ static int walk_block(const unsigned char *b, size_t size, raw_entry *out, int m
     e->off = (size_t)(p - b);
     e->shared = tvarint(&p);
     size_t ns = tvarint(&p), vl = tvarint(&p);
+    ck_assert_uint_lt(e->shared + ns, sizeof key);
     memcpy(key + e->shared, p, ns);
     e->klen = e->shared + ns;
     memcpy(e->key, key, e->klen);
+    e->key[e->klen] = '\0';
     p += ns;
     e->val = p;
     e->vlen = vl;

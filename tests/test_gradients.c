@@ -213,6 +213,43 @@ START_TEST(gradient_errors) {
 }
 END_TEST
 
+/* An op with more than 64 input gradients is gated as a whole: TF's tuple groups every one
+ * (this used to stop at 64, leaving the rest ungated). ConcatV2's gradient is one Slice per
+ * input; with grad_ys of ones each dx is ones. */
+START_TEST(gate_groups_every_input_gradient) {
+  enum { N = 70 };
+  deft_graph *g = deft_graph_new();
+  deft_output xs[N], dx[N];
+  char name[16];
+  for (int i = 0; i < N; i++) {
+    snprintf(name, sizeof name, "x%d", i);
+    xs[i] = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(2), name);
+  }
+  deft_output s = deft_concat(g, xs, N, deft_const_int32(g, 0, "axis"), "s");
+  ck_assert(deft_gradients(g, &s, 1, xs, N, NULL, dx));
+  deft_op *group = deft_graph_op_by_name(g, "gradients/s_grad/tuple/group_deps");
+  ck_assert_ptr_nonnull(group);
+  ck_assert_int_eq(deft_op_num_control_inputs(group), N);
+  ck_assert_str_eq(deft_op_name(dx[N - 1].op), "gradients/s_grad/tuple/control_dependency_69");
+  deft_status *st = deft_status_new();
+  deft_session *sess = deft_session_new(g, st);
+  deft_tensor *vals[N];
+  float v[2] = {1, 2};
+  int64_t d = 2;
+  for (int i = 0; i < N; i++) vals[i] = deft_tensor_from_data(DEFT_FLOAT, &d, 1, v, sizeof v, NULL);
+  deft_tensor *out = NULL;
+  ck_assert_msg(deft_session_run(sess, xs, vals, N, &dx[N - 1], &out, 1, NULL, 0, st), "%s",
+                deft_status_message(st));
+  const float *o = deft_tensor_data(out);
+  ck_assert(o[0] == 1.0f && o[1] == 1.0f);
+  deft_tensor_free(out);
+  for (int i = 0; i < N; i++) deft_tensor_free(vals[i]);
+  deft_session_free(sess);
+  deft_status_free(st);
+  deft_graph_free(g);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("gradients");
   TCase *tc = tcase_create("core");
@@ -221,6 +258,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, finite_differences);
   tcase_add_test(tc, unconnected_and_stop_gradient);
   tcase_add_test(tc, gradient_errors);
+  tcase_add_test(tc, gate_groups_every_input_gradient);
   suite_add_tcase(s, tc);
   return s;
 }
