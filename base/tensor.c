@@ -57,40 +57,7 @@ char *deft_shape_format(deft_shape s, char *buf, size_t size) {
   return buf;
 }
 
-size_t deft_dtype_size(deft_dtype dtype) {
-  switch (dtype) {
-    case DEFT_FLOAT: return 4;
-    case DEFT_DOUBLE: return 8;
-    case DEFT_INT32: return 4;
-    case DEFT_UINT8: return 1;
-    case DEFT_INT64: return 8;
-    case DEFT_BOOL: return 1;
-    default: return 0;
-  }
-}
-
-const char *deft_dtype_name(deft_dtype dtype) {
-  switch (dtype) {
-    case DEFT_FLOAT: return "float";
-    case DEFT_DOUBLE: return "double";
-    case DEFT_INT32: return "int32";
-    case DEFT_UINT8: return "uint8";
-    case DEFT_STRING: return "string";
-    case DEFT_INT64: return "int64";
-    case DEFT_BOOL: return "bool";
-    default: return "invalid";
-  }
-}
-
-bool deft_dtype_is_valid(int dtype) {
-  switch (dtype) {
-    case DEFT_FLOAT: case DEFT_DOUBLE: case DEFT_INT32: case DEFT_UINT8:
-    case DEFT_STRING: case DEFT_INT64: case DEFT_BOOL:
-      return true;
-    default:
-      return false;
-  }
-}
+/* deft_dtype_size, deft_dtype_name and deft_dtype_is_valid are in base/dtypes.c. */
 
 /* ---- buffers ---- */
 

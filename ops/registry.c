@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/dtypes.h"
 #include "ops/op_def.h"
 /* The registry lives for the whole process and is built once, so it allocates with plain
  * malloc: the allocation-failure test hook must not be able to leave it half built. */
@@ -22,37 +23,27 @@ static deft_op_reg *regs;
 static int nregs;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-/* ---- TF DataType names ---- */
-
-static const struct {
-  int num;
-  const char *tf, *short_name;
-} type_names[] = {
-    {1, "DT_FLOAT", "float"},      {2, "DT_DOUBLE", "double"},     {3, "DT_INT32", "int32"},
-    {4, "DT_UINT8", "uint8"},      {5, "DT_INT16", "int16"},       {6, "DT_INT8", "int8"},
-    {7, "DT_STRING", "string"},    {8, "DT_COMPLEX64", "complex64"}, {9, "DT_INT64", "int64"},
-    {10, "DT_BOOL", "bool"},       {11, "DT_QINT8", "qint8"},      {12, "DT_QUINT8", "quint8"},
-    {13, "DT_QINT32", "qint32"},   {14, "DT_BFLOAT16", "bfloat16"}, {15, "DT_QINT16", "qint16"},
-    {16, "DT_QUINT16", "quint16"}, {17, "DT_UINT16", "uint16"},    {18, "DT_COMPLEX128", "complex128"},
-    {19, "DT_HALF", "half"},       {20, "DT_RESOURCE", "resource"}, {21, "DT_VARIANT", "variant"},
-    {22, "DT_UINT32", "uint32"},   {23, "DT_UINT64", "uint64"},
-};
+/* ---- TF DataType names (base/dtypes.c's table) ---- */
 
 const char *deft_tf_type_name(int type) {
-  for (size_t i = 0; i < sizeof type_names / sizeof type_names[0]; i++)
-    if (type_names[i].num == type) return type_names[i].tf;
-  return NULL;
+  const deft_dtype_info *d = deft_dtype_info_of(type);
+  return d ? d->tf_name : NULL;
 }
 
 int deft_tf_type_from_name(const char *name) {
-  for (size_t i = 0; i < sizeof type_names / sizeof type_names[0]; i++)
-    if (!strcmp(type_names[i].tf, name) || !strcmp(type_names[i].short_name, name))
-      return type_names[i].num;
-  return 0;
+  const deft_dtype_info *d = deft_dtype_info_by_name(name);
+  return d ? d->num : 0;
 }
 
-static const int numbertypes[] = {1, 2, 3, 4, 5, 6, 8, 9, 11, 12, 13, 14, 17, 18, 19, 22, 23};
-static const int realnumbertypes[] = {1, 2, 3, 4, 5, 6, 9, 14, 17, 19, 22, 23};
+/* TF's numbertype (real_only: realnumbertype) set, from the table; n numbers into out. */
+static int number_types(bool real_only, int *out) {
+  int n = 0;
+  for (int i = 0; i < deft_dtype_info_count(); i++) {
+    const deft_dtype_info *d = deft_dtype_info_at(i);
+    if (real_only ? d->real_number : d->number) out[n++] = d->num;
+  }
+  return n;
+}
 
 /* ---- a tiny tokenizer over signature text ---- */
 
@@ -148,12 +139,10 @@ static bool parse_kind(deft_attr_def *a, char *k, const char *optype) {
       a->type_str = kinds[i].s;
       return true;
     }
-  const int *set = NULL;
-  int nset = 0;
-  if (!strcmp(k, "numbertype")) set = numbertypes, nset = sizeof numbertypes / sizeof(int);
-  if (!strcmp(k, "realnumbertype"))
-    set = realnumbertypes, nset = sizeof realnumbertypes / sizeof(int);
-  if (set) {
+  int set[64], nset = 0;
+  bool is_set = !strcmp(k, "numbertype") || !strcmp(k, "realnumbertype");
+  if (is_set) nset = number_types(!strcmp(k, "realnumbertype"), set);
+  if (is_set) {
     a->kind = DEFT_ATTR_TYPE;
     a->type_str = "type";
     a->allowed_types = malloc(sizeof(int) * (size_t)nset);

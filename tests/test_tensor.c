@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/dtypes.h"
 #include "base/tensor_internal.h"
 #include "testutil.h"
 
@@ -143,10 +144,39 @@ START_TEST(oom_is_reported) {
 }
 END_TEST
 
+/* The one dtype table: TF's numbering (DT_FLOAT = 1 ... DT_UINT64 = 23), names both ways, and
+ * the element sizes of the types deft stores against C's. */
+START_TEST(dtype_table) {
+  ck_assert_int_eq(deft_dtype_info_count(), 23);
+  for (int i = 0; i < deft_dtype_info_count(); i++) {
+    const deft_dtype_info *d = deft_dtype_info_at(i);
+    ck_assert_int_eq(d->num, i + 1);
+    ck_assert_ptr_eq(deft_dtype_info_of(d->num), d);
+    ck_assert_ptr_eq(deft_dtype_info_by_name(d->tf_name), d);
+    ck_assert_ptr_eq(deft_dtype_info_by_name(d->short_name), d);
+    ck_assert(deft_dtype_is_valid(d->num) == d->stored);
+  }
+  ck_assert_ptr_null(deft_dtype_info_of(0));
+  ck_assert_ptr_null(deft_dtype_info_of(24));
+  ck_assert_ptr_null(deft_dtype_info_by_name("DT_NOPE"));
+  ck_assert_uint_eq(deft_dtype_size(DEFT_FLOAT), sizeof(float));
+  ck_assert_uint_eq(deft_dtype_size(DEFT_DOUBLE), sizeof(double));
+  ck_assert_uint_eq(deft_dtype_size(DEFT_INT32), sizeof(int32_t));
+  ck_assert_uint_eq(deft_dtype_size(DEFT_INT64), sizeof(int64_t));
+  ck_assert_uint_eq(deft_dtype_size(DEFT_UINT8), 1);
+  ck_assert_uint_eq(deft_dtype_size(DEFT_BOOL), sizeof(bool));
+  ck_assert_uint_eq(deft_dtype_size(DEFT_STRING), 0);
+  ck_assert_str_eq(deft_dtype_name(DEFT_INT64), "int64");
+  ck_assert_str_eq(deft_dtype_name((deft_dtype)19), "invalid"); /* half: not stored */
+  ck_assert(deft_dtype_info_of(19)->real_number && !deft_dtype_info_of(8)->real_number);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("tensor");
   TCase *tc = tcase_create("core");
   tcase_add_test(tc, status_basics);
+  tcase_add_test(tc, dtype_table);
   tcase_add_test(tc, tensor_new_and_data);
   tcase_add_test(tc, tensor_zero_sized_and_scalar);
   tcase_add_test(tc, tensor_bad_inputs);
