@@ -74,7 +74,9 @@ static void host_copy(void *dst, const void *src, size_t nbytes) {
 const deft_memory deft_host_memory = {"host", deft_aligned_alloc, deft_aligned_free, host_copy,
                                       host_copy};
 
-deft_buffer *deft_buffer_new(size_t nbytes) { return deft_buffer_new_in(&deft_host_memory, nbytes); }
+deft_buffer *deft_buffer_new(size_t nbytes) {
+  return deft_buffer_new_in(&deft_host_memory, nbytes);
+}
 
 deft_buffer *deft_buffer_new_in(const deft_memory *memory, size_t nbytes) {
   deft_buffer *b = deft_malloc(sizeof *b);

@@ -49,7 +49,8 @@ bool deft_attr_value_copy(deft_graph *g, deft_attr_value *dst, const deft_attr_v
       dst->u.list.v.b = deft_arena_memdup(&g->arena, src->u.list.v.b, sizeof(bool) * (size_t)n);
       return dst->u.list.v.b != NULL;
     case DEFT_ATTR_LIST_TYPE:
-      dst->u.list.v.type = deft_arena_memdup(&g->arena, src->u.list.v.type, sizeof(int) * (size_t)n);
+      dst->u.list.v.type =
+          deft_arena_memdup(&g->arena, src->u.list.v.type, sizeof(int) * (size_t)n);
       return dst->u.list.v.type != NULL;
     case DEFT_ATTR_LIST_SHAPE:
       dst->u.list.v.shape =
@@ -278,7 +279,10 @@ void deft_attr_value_format(const deft_attr_value *v, char *buf, size_t size) {
           case DEFT_ATTR_LIST_BOOL: put(&s, "b: %s", v->u.list.v.b[i] ? "true" : "false"); break;
           case DEFT_ATTR_LIST_TYPE: put(&s, "type: "); put_type(&s, v->u.list.v.type[i]); break;
           case DEFT_ATTR_LIST_SHAPE: put(&s, "shape "); put_shape(&s, &v->u.list.v.shape[i]); break;
-          case DEFT_ATTR_LIST_TENSOR: put(&s, "tensor "); put_tensor(&s, v->u.list.v.tensor[i]); break;
+          case DEFT_ATTR_LIST_TENSOR:
+            put(&s, "tensor ");
+            put_tensor(&s, v->u.list.v.tensor[i]);
+            break;
           default: break;
         }
         put(&s, " ");

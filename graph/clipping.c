@@ -221,7 +221,8 @@ deft_op *deft_max_norm(deft_graph *g, deft_op *var, float threshold, const int32
     return NULL;
   }
   deft_output clipped = deft_clip_by_norm(g, value, threshold, axes, naxes, NULL);
-  deft_output a = deft_assign(g, deft_op_output(var, 0), clipped, name && *name ? name : "max_norm");
+  deft_output a =
+      deft_assign(g, deft_op_output(var, 0), clipped, name && *name ? name : "max_norm");
   if (!a.op) return NULL;
   deft_graph_add_to_collection(g, "max_norm", a);
   return deft_graph_ok(g) ? a.op : NULL;

@@ -31,7 +31,8 @@ static bool oom(deft_status *st) {
 }
 
 #define ALLOC(pool, ptr) ((ptr) = deft_pb_pool_alloc((pool), sizeof *(ptr)))
-#define ALLOC_N(pool, ptr, n) ((ptr) = deft_pb_pool_alloc((pool), sizeof *(ptr) * ((size_t)(n) + 1)))
+#define ALLOC_N(pool, ptr, n) \
+  ((ptr) = deft_pb_pool_alloc((pool), sizeof *(ptr) * ((size_t)(n) + 1)))
 
 /* ---- attrs ---- */
 
@@ -329,7 +330,8 @@ static Tensorflow__OpList *op_list_to_proto(exporter *ex, const deft_graph *g) {
     const char *type = stash->op[i]->name;
     if (deft_registry_lookup(type)) continue;
     bool used = false;
-    for (int k = 0; k < g->nops && !used; k++) used = !g->ops[k]->reg && !strcmp(g->ops[k]->type, type);
+    for (int k = 0; k < g->nops && !used; k++)
+      used = !g->ops[k]->reg && !strcmp(g->ops[k]->type, type);
     if (used) l->op[l->n_op++] = stash->op[i];
   }
   qsort(l->op, l->n_op, sizeof *l->op, cmp_opdef);

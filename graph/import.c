@@ -535,7 +535,8 @@ static bool sort_nodes(importer *im) {
           for (int s = top; s >= from && pos < sizeof msg - 200; s--)
             pos += (size_t)snprintf(msg + pos, sizeof msg - pos, "'%s' -> ",
                                     node_name(im, stack[s]));
-          if (pos >= sizeof msg - 200) pos += (size_t)snprintf(msg + pos, sizeof msg - pos, "... -> ");
+          if (pos >= sizeof msg - 200)
+            pos += (size_t)snprintf(msg + pos, sizeof msg - pos, "... -> ");
           snprintf(msg + pos, sizeof msg - pos, "'%s'", node_name(im, stack[top]));
           deft_status_set(im->st, DEFT_INVALID_ARGUMENT,
                           "node '%s' (%s) is on a cycle of inputs: %s (deft does not import TF1 "
@@ -738,7 +739,8 @@ bool deft_io_stash_op_list(deft_graph *g, const Tensorflow__OpList *ops) {
     const char *type = ops->op[i]->name;
     if (deft_registry_lookup(type)) continue;
     bool used = false;
-    for (int k = 0; k < g->nops && !used; k++) used = !g->ops[k]->reg && !strcmp(g->ops[k]->type, type);
+    for (int k = 0; k < g->nops && !used; k++)
+      used = !g->ops[k]->reg && !strcmp(g->ops[k]->type, type);
     if (used) keep[sub.n_op++] = ops->op[i];
   }
   bool ok = true;

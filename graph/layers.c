@@ -65,7 +65,8 @@ deft_output deft_dense(deft_graph *g, deft_output x, int64_t units, const deft_d
     char sh[128];
     deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
                     "dense '%s': the input '%s:%d' has shape %s; it must be rank 2 with a known "
-                    "last dimension", lname, x.op->name, x.index, deft_shape_format(s, sh, sizeof sh));
+                    "last dimension",
+                    lname, x.op->name, x.index, deft_shape_format(s, sh, sizeof sh));
     return NONE;
   }
   if (units < 1) {
@@ -203,8 +204,10 @@ deft_output deft_batch_normalization(deft_graph *g, deft_output x, deft_output t
   deft_dtype dt = deft_output_dtype(x);
   int64_t ch = s.dims[s.rank - 1];
   deft_shape cs = DEFT_SHAPE(ch);
-  deft_op *gamma = o->no_scale ? NULL : deft_get_variable(g, "gamma", dt, cs, deft_init_ones(), true);
-  deft_op *beta = o->no_center ? NULL : deft_get_variable(g, "beta", dt, cs, deft_init_zeros(), true);
+  deft_op *gamma =
+      o->no_scale ? NULL : deft_get_variable(g, "gamma", dt, cs, deft_init_ones(), true);
+  deft_op *beta =
+      o->no_center ? NULL : deft_get_variable(g, "beta", dt, cs, deft_init_zeros(), true);
   deft_op *mm = deft_get_variable(g, "moving_mean", dt, cs, deft_init_zeros(), false);
   deft_op *mv = deft_get_variable(g, "moving_variance", dt, cs, deft_init_ones(), false);
   deft_output mean = deft_variable_value(mm), var = deft_variable_value(mv);
@@ -269,8 +272,9 @@ deft_output deft_dropout(deft_graph *g, deft_output x, float rate, deft_output t
                                       : deft_const_float(g, rate, "dropout/rate");
     deft_output keep = deft_cast(g, deft_greater_equal(g, u, r, "dropout/GreaterEqual"), dt,
                                  "dropout/Cast");
-    deft_output scale = dt == DEFT_DOUBLE ? deft_const_double(g, 1.0 / (1.0 - rate), "dropout/scale")
-                                          : deft_const_float(g, 1.0f / (1.0f - rate), "dropout/scale");
+    deft_output scale = dt == DEFT_DOUBLE
+                            ? deft_const_double(g, 1.0 / (1.0 - rate), "dropout/scale")
+                            : deft_const_float(g, 1.0f / (1.0f - rate), "dropout/scale");
     deft_output kept = deft_mul(g, deft_mul(g, xt, scale, "dropout/div"), keep, "dropout/mul");
     deft_output id = deft_identity(g, xf, "Identity");
     out = cond_merge(g, id, kept);

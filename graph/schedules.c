@@ -69,7 +69,8 @@ deft_output deft_exponential_decay(deft_graph *g, float learning_rate, deft_outp
    * before the float conversion. */
   bool int_floor = staircase && int_step && !deft_registry_lookup("Floor");
   deft_output lr = deft_const_float(g, learning_rate, "learning_rate");
-  deft_output step_f = st == DEFT_FLOAT || int_floor ? step : deft_cast(g, step, DEFT_FLOAT, "Cast");
+  deft_output step_f =
+      st == DEFT_FLOAT || int_floor ? step : deft_cast(g, step, DEFT_FLOAT, "Cast");
   deft_output ds_f = no_output;
   if (!int_floor) {
     deft_output ds = decay_steps <= INT32_MAX

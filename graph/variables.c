@@ -36,7 +36,8 @@ static deft_op *variable_build(deft_graph *g, const char *name, bool exact,
   deft_graph_pop_scope(g);
   deft_var_info *info = deft_arena_alloc(&g->arena, sizeof *info);
   if (!info) {
-    deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory creating variable '%s'", deft_op_name(var));
+    deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory creating variable '%s'",
+                    deft_op_name(var));
     return NULL;
   }
   if (!assign.op || !read.op) return NULL;

@@ -372,7 +372,8 @@ static deft_shape shape_from_tensor(deft_shape_ctx *c, int i, bool *is_const) {
     return s;
   }
   deft_output in = deft_op_input(c->op, i);
-  while (!strcmp(deft_op_type(in.op), "Identity") && deft_op_num_inputs(in.op) == 1) in = deft_op_input(in.op, 0);
+  while (!strcmp(deft_op_type(in.op), "Identity") && deft_op_num_inputs(in.op) == 1)
+    in = deft_op_input(in.op, 0);
   if (!strcmp(deft_op_type(in.op), "Shape") && deft_op_num_inputs(in.op) == 1) {
     deft_output x = deft_op_input(in.op, 0);
     deft_shape s = deft_output_shape(x);
@@ -1109,7 +1110,8 @@ deft_output deft_broadcast_gradient_args(deft_graph *g, deft_output s0, deft_out
 }
 static const deft_op_def array_defs[] = {
     {.type = "Const", .outputs = "output: dtype", .attrs = "value: tensor, dtype: type",
-     .shape = const_shape, .prepare = const_prepare, .kernel = const_kernel, .flags = DEFT_OP_NOT_DIFFERENTIABLE},
+     .shape = const_shape, .prepare = const_prepare, .kernel = const_kernel,
+     .flags = DEFT_OP_NOT_DIFFERENTIABLE},
     {.type = "Placeholder", .outputs = "output: dtype",
      .attrs = "dtype: type, shape: shape = unknown", .shape = placeholder_shape,
      .kernel = placeholder_kernel, .flags = DEFT_OP_NOT_DIFFERENTIABLE},

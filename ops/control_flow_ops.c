@@ -116,7 +116,8 @@ static void switch_grad(deft_graph *g, deft_op *op, const deft_output *grads, de
 static deft_output find_pred(deft_op *op, int depth) {
   deft_output none = {NULL, 0};
   if (depth > 64) return none;
-  if (!strcmp(deft_op_type(op), "Switch") || !strcmp(deft_op_type(op), "RefSwitch")) return deft_op_input(op, 1);
+  if (!strcmp(deft_op_type(op), "Switch") || !strcmp(deft_op_type(op), "RefSwitch"))
+    return deft_op_input(op, 1);
   for (int i = 0; i < deft_op_num_inputs(op); i++) {
     deft_output p = find_pred(deft_op_input(op, i).op, depth + 1);
     if (p.op) return p;
@@ -126,7 +127,8 @@ static deft_output find_pred(deft_op *op, int depth) {
 
 static void merge_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
   deft_output pred = {NULL, 0};
-  for (int i = 0; i < deft_op_num_inputs(op) && !pred.op; i++) pred = find_pred(deft_op_input(op, i).op, 0);
+  for (int i = 0; i < deft_op_num_inputs(op) && !pred.op; i++)
+    pred = find_pred(deft_op_input(op, i).op, 0);
   if (!pred.op) {
     deft_graph_fail(g, DEFT_UNIMPLEMENTED,
                     "gradient of Merge '%s': no Switch guards its inputs (only tf.cond-style "
@@ -134,8 +136,8 @@ static void merge_grad(deft_graph *g, deft_op *op, const deft_output *grads, def
     return;
   }
   if (deft_op_num_inputs(op) != 2) {
-    deft_graph_fail(g, DEFT_UNIMPLEMENTED, "gradient of Merge '%s' with %d inputs", deft_op_name(op),
-                    deft_op_num_inputs(op));
+    deft_graph_fail(g, DEFT_UNIMPLEMENTED, "gradient of Merge '%s' with %d inputs",
+                    deft_op_name(op), deft_op_num_inputs(op));
     return;
   }
   deft_output sw = deft_switch(g, grads[0], pred, "cond_grad");

@@ -95,7 +95,8 @@ static void restore_kernel(deft_kernel_ctx *c) {
   deft_bundle_reader *r = st ? deft_bundle_reader_open(prefix, st) : NULL;
   if (!r) {
     deft_kernel_fail(c, st ? deft_status_code(st) : DEFT_RESOURCE_EXHAUSTED,
-                     "restoring from '%s': %s", prefix, st ? deft_status_message(st) : "out of memory");
+                     "restoring from '%s': %s", prefix,
+                     st ? deft_status_message(st) : "out of memory");
     deft_status_free(st);
     return;
   }

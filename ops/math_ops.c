@@ -23,7 +23,8 @@ static deft_output out_of(deft_op *op, int i) {
 /* ---- shared helpers ---- */
 
 const deft_tensor *deft_math_const_value(deft_output o) {
-  while (o.op && !strcmp(deft_op_type(o.op), "Identity") && deft_op_num_inputs(o.op) == 1) o = deft_op_input(o.op, 0);
+  while (o.op && !strcmp(deft_op_type(o.op), "Identity") && deft_op_num_inputs(o.op) == 1)
+    o = deft_op_input(o.op, 0);
   if (!o.op || strcmp(deft_op_type(o.op), "Const") != 0) return NULL;
   const deft_tensor *t = NULL;
   deft_op_attr_tensor(o.op, "value", &t);

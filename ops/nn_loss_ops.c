@@ -1,6 +1,7 @@
-/* ops/nn_loss_ops.c - the nn family's classification ops: Softmax, SparseSoftmaxCrossEntropyWithLogits
- * and InTopK / InTopKV2 (shape functions, kernels, gradients and public constructors). Their
- * table entries are in ops/nn_ops.c, which owns the family table. */
+/* ops/nn_loss_ops.c - the nn family's classification ops: Softmax,
+ * SparseSoftmaxCrossEntropyWithLogits and InTopK / InTopKV2 (shape functions, kernels, gradients
+ * and public constructors). Their table entries are in ops/nn_ops.c, which owns the family table.
+ */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -124,8 +125,8 @@ deft_output deft_softmax(deft_graph *g, deft_output logits, const char *name) {
 
 void deft_nn_xent_shape(deft_shape_ctx *c) {
   char msg[768];
-  if (!check_matrix_vector(deft_op_input(c->op, 0), deft_op_input(c->op, 1), "logits", "labels", msg,
-                           sizeof msg)) {
+  if (!check_matrix_vector(deft_op_input(c->op, 0), deft_op_input(c->op, 1), "logits", "labels",
+                           msg, sizeof msg)) {
     deft_shape_fail(c, DEFT_INVALID_ARGUMENT, "%s", msg);
     return;
   }
@@ -246,8 +247,8 @@ deft_output deft_sparse_softmax_cross_entropy_with_logits(deft_graph *g, deft_ou
 
 static void in_top_k_common_shape(deft_shape_ctx *c) {
   char msg[768];
-  if (!check_matrix_vector(deft_op_input(c->op, 0), deft_op_input(c->op, 1), "predictions", "targets", msg,
-                           sizeof msg)) {
+  if (!check_matrix_vector(deft_op_input(c->op, 0), deft_op_input(c->op, 1), "predictions",
+                           "targets", msg, sizeof msg)) {
     deft_shape_fail(c, DEFT_INVALID_ARGUMENT, "%s", msg);
     return;
   }
@@ -263,8 +264,10 @@ void deft_nn_in_top_k_v2_shape(deft_shape_ctx *c) {
   deft_shape k = deft_shape_ctx_input(c, 2);
   if (k.rank > 0) {
     char sh[128];
-    deft_shape_fail(c, DEFT_INVALID_ARGUMENT, "k (input 2, '%s:%d') must be a scalar, but has "
-                    "shape %s", deft_op_name(deft_op_input(c->op, 2).op), deft_op_input(c->op, 2).index,
+    deft_shape_fail(c, DEFT_INVALID_ARGUMENT,
+                    "k (input 2, '%s:%d') must be a scalar, but has "
+                    "shape %s",
+                    deft_op_name(deft_op_input(c->op, 2).op), deft_op_input(c->op, 2).index,
                     deft_shape_format(k, sh, sizeof sh));
     return;
   }

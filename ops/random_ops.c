@@ -273,8 +273,10 @@ static void random_shape(deft_shape_ctx *c) {
   deft_output src = deft_op_input(c->op, 0);
   char sh[128];
   if (in.rank >= 0 && in.rank != 1) {
-    deft_shape_fail(c, DEFT_INVALID_ARGUMENT, "shape (input 0, '%s:%d') must be 1-D, but has "
-                    "shape %s", deft_op_name(src.op), src.index, deft_shape_format(in, sh, sizeof sh));
+    deft_shape_fail(c, DEFT_INVALID_ARGUMENT,
+                    "shape (input 0, '%s:%d') must be 1-D, but has "
+                    "shape %s",
+                    deft_op_name(src.op), src.index, deft_shape_format(in, sh, sizeof sh));
     return;
   }
   if (in.rank == 1 && in.dims[0] > DEFT_MAX_RANK) {

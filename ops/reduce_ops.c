@@ -130,8 +130,8 @@ void deft_math_argmax_shape(deft_shape_ctx *c) {
   char msg[256];
   if (dim && !read_dimension(dim, in.rank, &axis, msg, sizeof msg)) {
     deft_output di = deft_op_input(c->op, 1);
-    deft_shape_fail(c, DEFT_INVALID_ARGUMENT, "input 1 ('%s:%d'): %s", deft_op_name(di.op), di.index,
-                    msg);
+    deft_shape_fail(c, DEFT_INVALID_ARGUMENT, "input 1 ('%s:%d'): %s", deft_op_name(di.op),
+                    di.index, msg);
     return;
   }
   for (int i = 0, k = 0; i < in.rank; i++) {
@@ -222,8 +222,8 @@ CONTIG_LOOP(uint8_t, BIGGER)
 #define SUMD(s, n) sum_f64(s, n)
 
 /* R >= 1. */
-DEFT_SIMD_CLONES static bool reduce_pass(rkind kind, deft_dtype t, const void *srcv, void *dstv, int64_t A,
-                        int64_t R, int64_t B) {
+DEFT_SIMD_CLONES static bool reduce_pass(rkind kind, deft_dtype t, const void *srcv, void *dstv,
+                                         int64_t A, int64_t R, int64_t B) {
   bool sum = kind == R_SUM || kind == R_MEAN;
   switch (t) {
     case DEFT_FLOAT:

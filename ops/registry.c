@@ -304,7 +304,8 @@ static void build(void) {
       deft_op_reg *r = &regs[nregs];
       memset(r, 0, sizeof *r);
       r->def = &families[f]->defs[i];
-      if (!parse_attrs(r, r->def->attrs) || !parse_args(r, r->def->inputs, &r->inputs, &r->ninputs) ||
+      if (!parse_attrs(r, r->def->attrs) ||
+          !parse_args(r, r->def->inputs, &r->inputs, &r->ninputs) ||
           !parse_args(r, r->def->outputs, &r->outputs, &r->noutputs))
         continue; /* reported on stderr; leaked parse state is process-lifetime */
       nregs++;

@@ -111,7 +111,8 @@ static void update_kernel(deft_kernel_ctx *c, int sign) {
     return;
   }
   if (!deft_tensor_make_unique(x, NULL)) {
-    deft_kernel_fail(c, DEFT_RESOURCE_EXHAUSTED, "out of memory updating '%s'", deft_op_name(v->op));
+    deft_kernel_fail(c, DEFT_RESOURCE_EXHAUSTED, "out of memory updating '%s'",
+                     deft_op_name(v->op));
     return;
   }
   int64_t n = x->n;

@@ -97,8 +97,8 @@ static bool apply_check_inputs(deft_kernel_ctx *c, int nrefs, int grad, apply_in
     }
     if (!v->initialized || !deft_tensor_is_set(&v->value)) {
       deft_kernel_fail(c, DEFT_FAILED_PRECONDITION,
-                       "attempting to use uninitialized value %s (input %d, %s)", deft_op_name(v->op), i,
-                       arg_name(c, i));
+                       "attempting to use uninitialized value %s (input %d, %s)",
+                       deft_op_name(v->op), i, arg_name(c, i));
       return false;
     }
     a->vars[i] = v;

@@ -106,8 +106,8 @@ deft_saver *deft_saver_new(deft_graph *g, const deft_output *vars, int n, int ma
     goto fail_oom;
   }
   for (int i = 0; i < n; i++) empty[i] = "";
-  deft_output slices = deft_output_ok(tnames) ? string_vector(g, empty, n, "SaveV2/shape_and_slices")
-                                              : tnames;
+  deft_output slices =
+      deft_output_ok(tnames) ? string_vector(g, empty, n, "SaveV2/shape_and_slices") : tnames;
   deft_op_builder *b = deft_op_builder_new(g, "SaveV2", "SaveV2");
   deft_op_builder_add_input(b, filename);
   deft_op_builder_add_input(b, tnames);
@@ -119,8 +119,8 @@ deft_saver *deft_saver_new(deft_graph *g, const deft_output *vars, int n, int ma
   deft_op_builder_add_control_input(b, save);
   deft_op *ctrl = deft_op_builder_finish(b);
   deft_output rnames = string_vector(g, names, n, "RestoreV2/tensor_names");
-  deft_output rslices = deft_output_ok(rnames) ? string_vector(g, empty, n, "RestoreV2/shape_and_slices")
-                                               : rnames;
+  deft_output rslices =
+      deft_output_ok(rnames) ? string_vector(g, empty, n, "RestoreV2/shape_and_slices") : rnames;
   deft_free(empty);
   if (rnames.op) rnames.op->device = "/device:CPU:0";
   if (rslices.op) rslices.op->device = "/device:CPU:0";
