@@ -32,22 +32,25 @@ extern "C" {
 
 /* ---- summary ops ---- */
 
-/* tf.summary.scalar: a ScalarSummary op with tags = Const `tag` (string scalar) and values =
- * `value` (a real-number scalar), added to DEFT_SUMMARIES. Output: a string scalar, a serialized
- * Summary with one simple_value. The op is named `name` (NULL: the tag with characters TF does
- * not allow in names replaced by '_'), in the current scope. Sticky error on failure. */
-DEFT_API deft_output deft_summary_scalar(deft_graph *g, const char *tag, deft_output value,
-                                         const char *name);
+/* tf.summary.scalar(tag, value): opens name scope `tag` (characters outside [-/A-Za-z0-9_.]
+ * replaced by '_', made unique: a second "loss" becomes "loss_1"); the ScalarSummary op takes
+ * that scope's full name, its tags input is the Const "<scope>/tags" holding the same name, and
+ * values = `value` (a real-number tensor; one simple_value per element). The output (a string
+ * scalar: a serialized Summary) is added to DEFT_SUMMARIES. Sticky error on failure. */
+DEFT_API deft_output deft_summary_scalar(deft_graph *g, const char *tag, deft_output value);
 
-/* tf.summary.histogram: a HistogramSummary op over all elements of `values` (any real-number
- * dtype and shape), added to DEFT_SUMMARIES. The histogram uses TF's default buckets (edges
- * +-1e-12 * 1.1^k up to 1e20, and +-DBL_MAX) and keeps only the non-empty buckets, as TF does.
- * NaN or infinite values make the op fail at run time (INVALID_ARGUMENT), as in TF. */
-DEFT_API deft_output deft_summary_histogram(deft_graph *g, const char *tag, deft_output values,
-                                            const char *name);
+/* tf.summary.histogram(tag, values): as deft_summary_scalar, with a HistogramSummary op (Const
+ * input "<scope>/tag") over all elements of `values` (any real-number dtype and shape). The
+ * histogram has TF's default bucket edges (-DBL_MAX, -1e-12 * 1.1^k, 0, 1e-12 * 1.1^k up to
+ * 1e20, DBL_MAX); a value x counts in the bucket of the first edge greater than x, and each run
+ * of empty buckets is written as one entry (its last edge, count 0), as TF does. NaN or infinite
+ * values make the op fail at run time (INVALID_ARGUMENT), as in TF. */
+DEFT_API deft_output deft_summary_histogram(deft_graph *g, const char *tag, deft_output values);
 
-/* tf.summary.merge: a MergeSummary op over n serialized Summary tensors (string tensors of any
- * shape). At run time a tag present twice is an INVALID_ARGUMENT error, as in TF. */
+/* tf.summary.merge: a MergeSummary op over n >= 1 serialized Summary tensors (string tensors of
+ * any shape), in name scope `name` (NULL: "Merge"), named `name` (NULL: "MergeSummary"). At run
+ * time an input that is not a Summary, or a tag present twice, is an INVALID_ARGUMENT error, as
+ * in TF. Not added to any collection. */
 DEFT_API deft_output deft_summary_merge(deft_graph *g, const deft_output *inputs, int n,
                                         const char *name);
 
