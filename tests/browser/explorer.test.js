@@ -246,3 +246,38 @@ test('the training plot renders', async (t) => {
   await p.screenshot({ path: path.join(ART, 'train_plot.png') });
   assert.deepEqual(errors, []);
 });
+
+test('deft dump --html: usage errors and hostile names', async (t) => {
+  const deft = path.join(BIN, 'deft');
+  const run = (args) => require('node:child_process').spawnSync(deft, args, { encoding: 'utf8', maxBuffer: 1 << 28 });
+  let r = run(['dump', '--html', '--json', 'x.pb']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--html cannot be combined/);
+  r = run(['dump', '--html', '/nonexistent.meta']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /nonexistent/);
+  // names that could break out of the page's JSON or script
+  const work = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'deft-html-'));
+  const pb = path.join(work, 'odd.pbtxt');
+  fs.writeFileSync(pb, 'node { name: "a</script><b>" op: "Placeholder" attr { key: "dtype" ' +
+    'value { type: DT_FLOAT } } attr { key: "note" value { s: "\\"</script>\\u2028&" } } }\n' +
+    'node { name: "s\\\\q/\\"x" op: "Identity" input: "a</script><b>" ' +
+    'attr { key: "T" value { type: DT_FLOAT } } }\n');
+  r = run(['dump', '--html', pb]);
+  assert.equal(r.status, 0, r.stderr);
+  const body = r.stdout.split('<script id="graph-data" type="application/json">')[1].split('</script>')[0];
+  const j = JSON.parse(body);
+  assert.deepEqual(j.nodes.map((n) => n.n), ['a</script><b>', 's\\q/"x']);
+  assert.deepEqual(j.nodes[1].i, ['a</script><b>:0']);
+  if (need(t)) {
+    const file = path.join(ART, 'odd.html');
+    fs.writeFileSync(file, r.stdout);
+    const { p, errors } = await open(file);
+    await p.fill('#search', 'script');
+    await p.press('#search', 'Enter');
+    await layouts(p, 2);
+    assert.equal(await p.textContent('#info h2'), 'a</script><b>');
+    assert.deepEqual(errors, []);
+  }
+  fs.rmSync(work, { recursive: true, force: true });
+});
