@@ -115,6 +115,10 @@ test('the 166-node graph: scopes, shapes, search, checkpoint', async (t) => {
   assert.equal(await count(p), n); // selecting an op does not re-lay out
   await p.screenshot({ path: path.join(ART, 'explorer_haerfest_matmul.png') });
   // a variable: shape, parameter count, the checkpoint's dtype and shape
+  // a variable is drawn inside the scope of its Assign and read ops
+  assert.ok(!(await ids(p)).includes('n:dnn/hidden1/weights'));
+  await expand(p, 'g:dnn/hidden1/weights');
+  assert.ok((await ids(p)).includes('n:dnn/hidden1/weights/read'));
   await p.evaluate(() => window.deftExplorer.centerOn('n:dnn/hidden1/weights'));
   await p.click('[data-id="n:dnn/hidden1/weights"]');
   const vinfo = await p.textContent('#info');

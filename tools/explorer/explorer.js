@@ -98,7 +98,13 @@
   }
   nodes.forEach(function (n) {
     var slash = n.n.lastIndexOf('/');
-    var g = group(slash < 0 ? '' : n.n.slice(0, slash));
+    if (slash >= 0) group(n.n.slice(0, slash));
+  });
+  /* An op whose name is also a scope (a variable and its "<name>/Assign", "<name>/read") is
+   * drawn inside that scope, as TensorBoard does. */
+  nodes.forEach(function (n) {
+    var slash = n.n.lastIndexOf('/');
+    var g = groups.get(n.n) || groups.get(slash < 0 ? '' : n.n.slice(0, slash));
     g.ops.push(n);
     n.group = g;
     for (var p = g; p; p = p.parent) p.total++;
