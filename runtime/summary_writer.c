@@ -205,7 +205,8 @@ static bool add_graph_bytes(deft_summary_writer *w, const deft_graph *g, int64_t
     Tensorflow__Event ev;
     tensorflow__event__init(&ev);
     ev.step = step;
-    ev.what_case = meta ? TENSORFLOW__EVENT__WHAT_META_GRAPH_DEF : TENSORFLOW__EVENT__WHAT_GRAPH_DEF;
+    ev.what_case =
+        meta ? TENSORFLOW__EVENT__WHAT_META_GRAPH_DEF : TENSORFLOW__EVENT__WHAT_GRAPH_DEF;
     ProtobufCBinaryData b = {n, data};
     if (meta) ev.meta_graph_def = b;
     else ev.graph_def = b;

@@ -92,7 +92,8 @@ START_TEST(writer_file_and_records) {
       "import time\n"
       "now = float(sys.argv[3])\n"
       "assert len(ev) == 5, len(ev)\n"
-      "assert ev[0].WhichOneof('what') == 'file_version' and ev[0].file_version == 'brain.Event:2'\n"
+      "assert ev[0].WhichOneof('what') == 'file_version'\n"
+      "assert ev[0].file_version == 'brain.Event:2'\n"
       "for e in ev: assert abs(e.wall_time - now) < 600, e.wall_time\n"
       "assert ev[1].WhichOneof('what') == 'graph_def' and ev[1].step == 0\n"
       "gd = graph_pb2.GraphDef(); gd.ParseFromString(ev[1].graph_def)\n"
@@ -318,7 +319,8 @@ static deft_tensor *histogram_values(int64_t n) {
     v[i] = (float)((u - 0.3) * (i % 3 == 0 ? 0.1 : 10.0));
   }
   const float special[] = {0.0f, -0.0f, 1e-12f, -1e-12f, 1e-13f, 1e25f, -3e30f, 1.0f, 1.1f, 5e-7f};
-  for (size_t i = 0; i < sizeof special / sizeof special[0] && (int64_t)i < n; i++) v[i] = special[i];
+  for (size_t i = 0; i < sizeof special / sizeof special[0] && (int64_t)i < n; i++)
+    v[i] = special[i];
   return t;
 }
 

@@ -72,12 +72,14 @@ START_TEST(logdir_and_plot) {
       "assert nodes['hidden1/kernel_1'].op == 'HistogramSummary', sorted(nodes)[:20]\n"
       "assert nodes['epoch_summaries/epoch_summaries'].op == 'MergeSummary'\n"
       "steps_per_epoch = 300 // 4\n"
-      "loss = [(e.step, v.simple_value) for e in ev[2:] for v in e.summary.value if v.tag == 'log_loss']\n"
+      "loss = [(e.step, v.simple_value) for e in ev[2:] for v in e.summary.value\n"
+      "        if v.tag == 'log_loss']\n"
       "want = [ep * steps_per_epoch + k + 1 for ep in range(3) for k in range(steps_per_epoch)\n"
       "        if k % 50 == 0 or k + 1 == steps_per_epoch]\n"
       "assert [s for s, _ in loss] == want, [s for s, _ in loss]\n"
       "assert all(np.isfinite(v) and v > 0 for _, v in loss)\n"
-      "acc = [(e.step, v.simple_value) for e in ev for v in e.summary.value if v.tag == 'accuracy']\n"
+      "acc = [(e.step, v.simple_value) for e in ev for v in e.summary.value\n"
+      "       if v.tag == 'accuracy']\n"
       "assert [s for s, _ in acc] == [(i + 1) * steps_per_epoch for i in range(3)], acc\n"
       "for (s, a), row in zip(acc, r1): assert abs(a - row[1]) < 6e-5, (a, row)\n"
       "last = [e for e in ev if any(v.tag == 'accuracy' for v in e.summary.value)][-1]\n"
@@ -87,7 +89,8 @@ START_TEST(logdir_and_plot) {
       "# the final weights, read back from the checkpoint by `deft run`\n"
       "kdir = os.path.join(work, 'k')\n"
       "model = os.path.join(work, 'model')\n"
-      "out = subprocess.run([os.path.join(bindir, 'deft'), 'run', model + '.meta', '--checkpoint',\n"
+      "out = subprocess.run([os.path.join(bindir, 'deft'), 'run', model + '.meta',\n"
+      "    '--checkpoint',\n"
       "    model, '--fetch', 'hidden1/kernel', '--out', kdir], capture_output=True, text=True)\n"
       "assert out.returncode == 0, out.stderr\n"
       "k = np.load(os.path.join(kdir, 'hidden1_kernel.npy')).astype(np.float64).ravel()\n"
@@ -112,25 +115,31 @@ START_TEST(logdir_and_plot) {
       "    assert labels[0] == 'epoch' and labels[1], labels\n"
       "    assert len(p.findall('.//s:text[@class=\"tick-y\"]', ns)) >= 3\n"
       "    area = p.find('s:g[@class=\"plot-area\"]', ns)\n"
-      "    x0, x1, y0, y1 = (float(area.get(a)) for a in ('data-x0', 'data-x1', 'data-y0', 'data-y1'))\n"
+      "    x0, x1, y0, y1 = (float(area.get(a))\n"
+      "                      for a in ('data-x0', 'data-x1', 'data-y0', 'data-y1'))\n"
       "    W, H = float(area.get('data-width')), float(area.get('data-height'))\n"
       "    runs = area.findall('s:g[@class=\"run\"]', ns)\n"
-      "    assert [r.get('data-label') for r in runs][1] == 'run1', [r.get('data-label') for r in runs]\n"
+      "    names = [r.get('data-label') for r in runs]\n"
+      "    assert names[1] == 'run1', names\n"
       "    assert 'lr 0.05' in runs[0].get('data-label')\n"
       "    for run, rs in zip(runs, [r2, r1]):\n"
-      "        pts = [tuple(map(float, q.split(','))) for q in run.find('s:polyline', ns).get('points').split()]\n"
+      "        line = run.find('s:polyline', ns).get('points')\n"
+      "        pts = [tuple(map(float, q.split(','))) for q in line.split()]\n"
       "        assert len(pts) == len(rs), (len(pts), len(rs))\n"
       "        for (px, py), row in zip(pts, rs):\n"
       "            ex = x0 + px / W * (x1 - x0); ey = y0 + (H - py) / H * (y1 - y0)\n"
-      "            assert abs(ex - row[0]) < 0.02 and abs(ey - row[col]) < 0.01 * (y1 - y0), (ex, ey, row)\n"
+      "            assert abs(ex - row[0]) < 0.02, (ex, row)\n"
+      "            assert abs(ey - row[col]) < 0.01 * (y1 - y0), (ey, row)\n"
       "# ---- errors: a log directory that is a file, a CSV without the columns ----\n"
       "bad = os.path.join(work, 'a_file'); open(bad, 'w').write('x')\n"
       "out = subprocess.run([train, '--data', data, '--epochs', '1', '--logdir', bad],\n"
       "    capture_output=True, text=True)\n"
-      "assert out.returncode == 1 and bad in out.stderr and 'not a directory' in out.stderr, out.stderr\n"
+      "assert out.returncode == 1 and bad in out.stderr, out.stderr\n"
+      "assert 'not a directory' in out.stderr, out.stderr\n"
       "out = subprocess.run([train, '--data', data, '--epochs', '1', '--plot', svg + '.x',\n"
       "    '--plot-with', bad], capture_output=True, text=True)\n"
-      "assert out.returncode == 1 and 'must name the columns epoch and val_acc' in out.stderr, out.stderr\n"
+      "assert out.returncode == 1, out.stderr\n"
+      "assert 'must name the columns epoch and val_acc' in out.stderr, out.stderr\n"
       "assert not os.path.exists(svg + '.x')\n";
   const char *args[] = {work, DEFT_BINARY_DIR, NULL};
   ck_assert_msg(tu_python(script, args) == 0, "the deft-train check failed (see above)");
@@ -138,7 +147,8 @@ START_TEST(logdir_and_plot) {
 END_TEST
 
 START_TEST(option_errors) {
-  ck_assert_int_eq(sh("%s/deft-train --plot-with x.csv%s > /dev/null 2>&1", DEFT_BINARY_DIR, ""), 2);
+  ck_assert_int_eq(sh("%s/deft-train --plot-with x.csv%s > /dev/null 2>&1", DEFT_BINARY_DIR, ""),
+                   2);
   ck_assert_int_eq(sh("%s/deft-train --logdir%s > /dev/null 2>&1", DEFT_BINARY_DIR, ""), 2);
 }
 END_TEST
