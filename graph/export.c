@@ -514,11 +514,11 @@ static void exporter_free(exporter *ex) {
   deft_pb_pool_free(&ex->pool);
 }
 
-bool deft_export_meta_graph(const deft_graph *g, const char *path,
-                            const deft_meta_graph_info *saver, deft_status *status) {
-  deft_status_clear(status);
-  deft_status *st = status ? status : deft_status_new();
-  if (!st) return false;
+/* Builds g's MetaGraphDef and packs it into a deft_malloc'd buffer. `path` only names the
+ * destination in errors. */
+static bool pack_meta_graph(const deft_graph *g, const char *path,
+                            const deft_meta_graph_info *saver, uint8_t **data, size_t *len,
+                            deft_status *st) {
   exporter ex;
   memset(&ex, 0, sizeof ex);
   ex.st = st;
@@ -547,11 +547,39 @@ bool deft_export_meta_graph(const deft_graph *g, const char *path,
     sd.version = (Tensorflow__SaverDef__CheckpointFormatVersion)saver->version;
     m.saver_def = &sd;
   }
-  if (ok) ok = write_message(&m.base, "the MetaGraphDef", path, st);
+  if (ok) ok = deft_pb_pack(&m.base, "the MetaGraphDef", data, len, st);
+  exporter_free(&ex);
+  return ok;
+}
+
+bool deft_export_meta_graph(const deft_graph *g, const char *path,
+                            const deft_meta_graph_info *saver, deft_status *status) {
+  deft_status_clear(status);
+  deft_status *st = status ? status : deft_status_new();
+  if (!st) return false;
+  uint8_t *data = NULL;
+  size_t len = 0;
+  bool ok = pack_meta_graph(g, path, saver, &data, &len, st);
+  if (ok) ok = deft_write_file_atomic(path, data, len, st);
+  deft_free(data);
   if (!ok && !deft_status_ok(st) && !strstr(deft_status_message(st), path))
     deft_status_prefix(st, "cannot export to '%s'", path);
-  exporter_free(&ex);
   if (st != status) deft_status_free(st);
+  return ok;
+}
+
+bool deft_io_pack_meta_graph(const deft_graph *g, const char *dest, uint8_t **data, size_t *len,
+                             deft_status *st) {
+  return pack_meta_graph(g, dest, NULL, data, len, st);
+}
+
+bool deft_io_pack_graph_def(const deft_graph *g, const char *dest, uint8_t **data, size_t *len,
+                            deft_status *st) {
+  deft_pb_pool pool = {0};
+  bool ok = check_graph(g, dest, st);
+  Tensorflow__GraphDef *gd = ok ? deft_io_export_graph(&pool, g, st) : NULL;
+  ok = gd && deft_pb_pack(&gd->base, "the GraphDef", data, len, st);
+  deft_pb_pool_free(&pool);
   return ok;
 }
 

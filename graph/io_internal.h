@@ -87,4 +87,13 @@ struct deft_pb_pool;
 Tensorflow__GraphDef *deft_io_export_graph(struct deft_pb_pool *pool, const deft_graph *g,
                                            deft_status *st);
 
+/* Serializes g as a GraphDef (deft_io_pack_graph_def) or as a MetaGraphDef without a SaverDef
+ * (deft_io_pack_meta_graph) into a deft_malloc'd buffer (for the summary writer's events).
+ * `dest` names the destination in errors. Returns false with st set: FAILED_PRECONDITION when g
+ * has a sticky error, RESOURCE_EXHAUSTED on OOM. */
+bool deft_io_pack_graph_def(const deft_graph *g, const char *dest, uint8_t **data, size_t *len,
+                            deft_status *st);
+bool deft_io_pack_meta_graph(const deft_graph *g, const char *dest, uint8_t **data, size_t *len,
+                             deft_status *st);
+
 #endif

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "deft/deft.h"
+#include "tools/explorer/dump_html.h"
 
 #define ATTR_BUF 65536
 
@@ -524,9 +525,11 @@ static void sep(FILE *f, bool json, bool *first) {
 static int cmd_dump(int argc, char **argv) {
   const char *path = NULL, *node = NULL, *tag = NULL, *checkpoint = NULL;
   bool json = false, dot = false, collections = false, variables = false, signatures = false;
+  bool html = false;
   for (int i = 0; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "--json")) json = true;
+    else if (!strcmp(a, "--html")) html = true;
     else if (!strcmp(a, "--dot")) dot = true;
     else if (!strcmp(a, "--collections")) collections = true;
     else if (!strcmp(a, "--variables")) variables = true;
@@ -547,8 +550,10 @@ static int cmd_dump(int argc, char **argv) {
   if (!path) return usage_error("%s", "dump needs a PATH");
   if (dot && (json || node || collections || variables || signatures))
     return usage_error("%s", "--dot cannot be combined with other output options");
-  if (checkpoint && !variables)
-    return usage_error("%s", "--checkpoint goes with --variables");
+  if (html && (dot || json || node || collections || variables || signatures))
+    return usage_error("%s", "--html cannot be combined with other output options");
+  if (checkpoint && !variables && !html)
+    return usage_error("%s", "--checkpoint goes with --variables or --html");
   deft_status *st = deft_status_new();
   if (!st) {
     fprintf(stderr, "%s: out of memory\n", prog);
@@ -577,7 +582,9 @@ static int cmd_dump(int argc, char **argv) {
   }
   FILE *f = stdout;
   bool ok = true;
-  if (dot) {
+  if (html) {
+    ok = deft_tool_dump_html(f, l.g, ckpt, path);
+  } else if (dot) {
     dump_dot(f, l.g);
   } else {
     bool ops = !node && !collections && !variables && !signatures;
@@ -1025,14 +1032,15 @@ typedef struct command {
 static const command commands[] = {
     {"dump", cmd_dump,
      "dump PATH [--node NAME] [--collections] [--variables [--checkpoint PREFIX]] [--signatures]\n"
-     "         [--json] [--dot]\n"
+     "         [--json] [--dot] [--html [--checkpoint PREFIX]]\n"
      "         [--tag TAG]\n"
      "      Show a TF 1.x graph file: PATH is a .meta (MetaGraphDef), a SavedModel directory or\n"
      "      its saved_model.pb (--tag selects the meta graph, default \"serve\"), or a GraphDef\n"
      "      (.pb), binary or text (.pbtxt, saved_model.pbtxt). Lists ops in graph order with\n"
      "      their inputs ('*' marks ops deft cannot run), or the requested sections: one node's\n"
      "      attrs, collections, variables with parameter counts, SavedModel signatures. --json\n"
-     "      prints the same as JSON, --dot the graph in Graphviz form."},
+     "      prints the same as JSON, --dot the graph in Graphviz form, --html a graph explorer\n"
+     "      page (collapsible name scopes, search, node details; one self-contained file)."},
     {"run", cmd_run,
      "run PATH [--checkpoint PREFIX] [--feed NAME=FILE.npy]... [--fetch NAME]... [--target OP]...\n"
      "        [--out DIR] [--signature KEY] [--tag TAG]\n"

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "deft/deft.h"
+#include "tools/plot/train_plot.h"
 
 typedef struct {
   const char *data;
@@ -26,14 +27,21 @@ typedef struct {
   const char *csv;
   const char *out;
   const char *init;
+  const char *logdir;
+  const char *plot;
+  const char *plot_with[16];
+  int nplot_with;
 } options;
 
 static void usage(FILE *f) {
   fprintf(f,
           "usage: deft-train [--data DIR] [--epochs N] [--batch-size N] [--lr X] [--threads N]\n"
           "                  [--seed N] [--init tf110|tf115|he] [--csv FILE] [--out PREFIX]\n"
+          "                  [--logdir DIR] [--plot FILE.svg [--plot-with RUN.csv]...]\n"
           "Trains the chapter's batch-norm network (784-300-100-10, ELU, SGD) on an MNIST-layout\n"
-          "directory of IDX files (default /usr/share/datasets/fashion-mnist).\n");
+          "directory of IDX files (default /usr/share/datasets/fashion-mnist).\n"
+          "--logdir writes TensorBoard event files (graph, loss, accuracy, weight histograms);\n"
+          "--plot draws loss and accuracy per epoch as SVG, with earlier --csv runs overlaid.\n");
 }
 
 static bool parse_int(const char *s, long long lo, long long hi, long long *out) {
@@ -55,6 +63,9 @@ static int parse_args(int argc, char **argv, options *o) {
   o->csv = NULL;
   o->out = NULL;
   o->init = "tf110";
+  o->logdir = NULL;
+  o->plot = NULL;
+  o->nplot_with = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -71,6 +82,15 @@ static int parse_args(int argc, char **argv, options *o) {
     else if (!strcmp(a, "--csv")) o->csv = v;
     else if (!strcmp(a, "--out")) o->out = v;
     else if (!strcmp(a, "--init")) o->init = v;
+    else if (!strcmp(a, "--logdir")) o->logdir = v;
+    else if (!strcmp(a, "--plot")) o->plot = v;
+    else if (!strcmp(a, "--plot-with")) {
+      if (o->nplot_with == (int)(sizeof o->plot_with / sizeof o->plot_with[0])) {
+        fprintf(stderr, "deft-train: at most 16 --plot-with files\n");
+        return 2;
+      }
+      o->plot_with[o->nplot_with++] = v;
+    }
     else if (!strcmp(a, "--epochs") && parse_int(v, 1, 100000, &n)) o->epochs = (int)n;
     else if (!strcmp(a, "--batch-size") && parse_int(v, 1, 1 << 24, &n)) o->batch = n;
     else if (!strcmp(a, "--threads") && parse_int(v, 1, 256, &n)) o->threads = (int)n;
@@ -92,6 +112,10 @@ static int parse_args(int argc, char **argv, options *o) {
     fprintf(stderr, "deft-train: --init must be tf110, tf115 or he, got '%s'\n", o->init);
     return 2;
   }
+  if (o->nplot_with && !o->plot) {
+    fprintf(stderr, "deft-train: --plot-with goes with --plot\n");
+    return 2;
+  }
   return 0;
 }
 
@@ -108,6 +132,8 @@ typedef struct {
   deft_saver *saver; /* with --out */
   deft_op *targets[8];
   int ntargets;
+  deft_output loss_summary;  /* with --logdir: tf.summary.scalar('log_loss', loss) */
+  deft_output epoch_summary; /* with --logdir: accuracy and the weight histograms, merged */
 } model;
 
 /* The chapter's batch-norm network, with TF's node names. */
@@ -150,6 +176,19 @@ static bool build(deft_graph *g, const options *o, model *m) {
                                  "accuracy");
   deft_graph_pop_scope(g);
   m->init = deft_global_variables_initializer(g, "init");
+  if (o->logdir) {
+    /* As the chapter does: the loss per step; per epoch the validation accuracy and, as
+     * tf.summary.histogram(var.op.name, var), every trainable variable. */
+    m->loss_summary = deft_summary_scalar(g, "log_loss", m->loss);
+    deft_output parts[16];
+    int np = 0;
+    parts[np++] = deft_summary_scalar(g, "accuracy", m->accuracy);
+    deft_output vars[15];
+    int nv = deft_graph_get_collection(g, DEFT_TRAINABLE_VARIABLES, NULL, vars, 15, NULL);
+    for (int i = 0; i < nv && i < 15; i++)
+      parts[np++] = deft_summary_histogram(g, deft_op_name(vars[i].op), vars[i]);
+    m->epoch_summary = deft_summary_merge(g, parts, np, "epoch_summaries");
+  }
   m->saver = o->out ? deft_saver_new(g, NULL, 0, 5) : NULL;
   /* The step runs the training op and the moving-average updates. */
   deft_output upd[8];
@@ -165,14 +204,20 @@ static bool build(deft_graph *g, const options *o, model *m) {
   return true;
 }
 
+/* The accuracy on (x, y); with `summary` valid, also runs it and stores it in *summary_out. */
 static double evaluate(deft_session *s, const model *m, const deft_tensor *x,
-                       const deft_tensor *y, deft_status *st) {
+                       const deft_tensor *y, deft_output summary, deft_tensor **summary_out,
+                       deft_status *st) {
   deft_output feeds[2] = {m->X, m->y};
   deft_tensor *vals[2] = {(deft_tensor *)x, (deft_tensor *)y};
-  deft_tensor *acc = NULL;
-  if (!deft_session_run(s, feeds, vals, 2, &m->accuracy, &acc, 1, NULL, 0, st)) return -1;
-  double a = deft_tensor_get_double(acc, 0);
-  deft_tensor_free(acc);
+  deft_output fetches[2] = {m->accuracy, summary};
+  deft_tensor *outs[2] = {NULL, NULL};
+  int nf = deft_output_ok(summary) ? 2 : 1;
+  if (!deft_session_run(s, feeds, vals, 2, fetches, outs, nf, NULL, 0, st)) return -1;
+  double a = deft_tensor_get_double(outs[0], 0);
+  deft_tensor_free(outs[0]);
+  if (summary_out) *summary_out = outs[1];
+  else deft_tensor_free(outs[1]);
   return a;
 }
 
@@ -187,6 +232,8 @@ int main(int argc, char **argv) {
   deft_session *s = NULL;
   deft_batcher *b = NULL;
   FILE *csv = NULL;
+  deft_summary_writer *sw = NULL;
+  double *curve_loss = NULL, *curve_acc = NULL;
   model m;
   memset(&m, 0, sizeof m);
   rc = 1;
@@ -225,7 +272,18 @@ int main(int argc, char **argv) {
       fprintf(stderr, "deft-train: cannot write %s: %s\n", o.csv, strerror(errno));
       goto done;
     }
-    fprintf(csv, "epoch,val_acc,seconds\n");
+    fprintf(csv, "epoch,val_acc,seconds,train_loss\n");
+  }
+  curve_loss = calloc((size_t)o.epochs, sizeof *curve_loss);
+  curve_acc = calloc((size_t)o.epochs, sizeof *curve_acc);
+  if (!curve_loss || !curve_acc) {
+    fprintf(stderr, "deft-train: out of memory\n");
+    goto done;
+  }
+  if (o.logdir) {
+    sw = deft_summary_writer_new(o.logdir, st);
+    if (!sw || !deft_summary_writer_add_graph(sw, g, 0, st)) goto fail;
+    printf("deft-train: writing events to %s\n", deft_summary_writer_path(sw));
   }
   printf("deft-train: %s, %lld training / %lld validation images, %d epochs, batch %lld, lr %g, "
          "%d thread%s\n", o.data, (long long)(n - nval), (long long)nval, o.epochs,
@@ -235,17 +293,32 @@ int main(int argc, char **argv) {
   int64_t nb = deft_batcher_num_batches(b);
   deft_tensor *yes = deft_tensor_scalar_bool(true);
   for (int epoch = 0; epoch < o.epochs; epoch++) {
-    double t0 = now();
+    double t0 = now(), loss_sum = 0;
     const deft_tensor *xb, *yb;
     int64_t k = 0;
     while (deft_batcher_next(b, &xb, &yb, st)) {
       deft_output feeds[3] = {m.X, m.y, m.training};
       deft_tensor *vals[3] = {(deft_tensor *)xb, (deft_tensor *)yb, yes};
-      if (!deft_session_run(s, feeds, vals, 3, NULL, NULL, 0, m.targets, m.ntargets, st)) {
+      /* The loss of every step (its epoch mean goes to the CSV and the plot); with --logdir the
+       * log_loss summary of every 50th step and of the epoch's last. */
+      deft_output fetches[2] = {m.loss, m.loss_summary};
+      deft_tensor *outs[2] = {NULL, NULL};
+      bool log_step = sw && (k % 50 == 0 || k + 1 == nb); /* k steps done */
+      if (!deft_session_run(s, feeds, vals, 3, fetches, outs, log_step ? 2 : 1, m.targets,
+                            m.ntargets, st)) {
         deft_tensor_free(yes);
         goto fail;
       }
-      if (tty && (++k % 5 == 0 || k == nb)) {
+      loss_sum += deft_tensor_get_double(outs[0], 0);
+      bool ok = !log_step || deft_summary_writer_add_summary(sw, outs[1], epoch * nb + k + 1, st);
+      deft_tensor_free(outs[0]);
+      deft_tensor_free(outs[1]);
+      if (!ok) {
+        deft_tensor_free(yes);
+        goto fail;
+      }
+      k++;
+      if (tty && (k % 5 == 0 || k == nb)) {
         int w = (int)(30 * k / nb);
         fprintf(stderr, "\repoch %d [%.*s%*s] %lld/%lld", epoch, w,
                 "##############################", 30 - w, "", (long long)k, (long long)nb);
@@ -256,20 +329,30 @@ int main(int argc, char **argv) {
       goto fail;
     }
     double secs = now() - t0;
-    double acc = evaluate(s, &m, val_x, val_y, st);
-    if (acc < 0) {
+    deft_tensor *summary = NULL;
+    deft_output none = {NULL, 0};
+    double acc = evaluate(s, &m, val_x, val_y, sw ? m.epoch_summary : none, &summary, st);
+    bool ok = acc >= 0 && (!sw || (deft_summary_writer_add_summary(sw, summary, (epoch + 1) * nb,
+                                                                    st) &&
+                                   deft_summary_writer_flush(sw, st)));
+    deft_tensor_free(summary);
+    if (!ok) {
       deft_tensor_free(yes);
       goto fail;
     }
+    double train_loss = k ? loss_sum / (double)k : 0;
+    curve_loss[epoch] = train_loss;
+    curve_acc[epoch] = acc;
     if (tty) fprintf(stderr, "\r%60s\r", "");
     printf("epoch %d  val_acc %.4f  time %.2fs\n", epoch, acc, secs);
     fflush(stdout);
-    if (csv) fprintf(csv, "%d,%.4f,%.3f\n", epoch, acc, secs);
+    if (csv) fprintf(csv, "%d,%.4f,%.3f,%.6f\n", epoch, acc, secs, train_loss);
   }
   deft_tensor_free(yes);
   deft_tensor *tx = deft_images_to_float(test_x, st);
   if (!tx) goto fail;
-  double test_acc = evaluate(s, &m, tx, test_y, st);
+  deft_output no_summary = {NULL, 0};
+  double test_acc = evaluate(s, &m, tx, test_y, no_summary, NULL, st);
   deft_tensor_free(tx);
   if (test_acc < 0) goto fail;
   printf("test_acc %.4f\n", test_acc);
@@ -281,12 +364,27 @@ int main(int argc, char **argv) {
       goto fail;
     printf("saved %s (checkpoint) and %s\n", o.out, meta);
   }
+  if (sw && !deft_summary_writer_close(sw, st)) goto fail;
+  if (o.plot) {
+    char label[128], err[512];
+    snprintf(label, sizeof label, "this run (lr %g, batch %lld, seed %lld)", o.lr,
+             (long long)o.batch, (long long)o.seed);
+    if (!train_plot_write(o.plot, label, curve_loss, curve_acc, o.epochs, o.plot_with,
+                          o.nplot_with, err, sizeof err)) {
+      fprintf(stderr, "deft-train: --plot: %s\n", err);
+      goto done;
+    }
+    printf("plotted %s\n", o.plot);
+  }
   rc = 0;
   goto done;
 fail:
   fprintf(stderr, "deft-train: %s\n", deft_status_message(st));
 done:
   if (csv) fclose(csv);
+  deft_summary_writer_free(sw);
+  free(curve_loss);
+  free(curve_acc);
   if (g) deft_saver_free(m.saver);
   deft_batcher_free(b);
   deft_session_free(s);

@@ -3,19 +3,33 @@
 # PyTorch (independent references in the tests; PyTorch is also the benchmark peer), Google's
 # protobuf for Python and protoc (the independent text-format reference of
 # tests/test_text_format.c) and
-# Fashion-MNIST (the main job's default dataset). Skips the install when everything is present.
-# Uses sudo when not root.
+# Fashion-MNIST (the main job's default dataset); for the graph explorer page, Node.js with npm
+# and Chromium (its browser test), then `npm ci` in tools/explorer (elkjs, embedded into the page
+# at build time, and playwright-core, which drives Debian's chromium; no browser download).
+# Skips what is already present. Uses sudo when not root.
 set -eu
 PKGS="build-essential cmake pkg-config libopenblas-dev libprotobuf-c-dev protobuf-c-compiler \
 check libsubunit-dev zlib1g-dev libsnappy-dev libpcre2-dev python3 python3-numpy python3-torch \
-python3-protobuf protobuf-compiler dataset-fashion-mnist"
+python3-protobuf protobuf-compiler dataset-fashion-mnist chromium"
+# Node.js may come from elsewhere (with its own npm); Debian's packages only when it is missing.
+command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-echo "installing:$missing"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+if [ -n "$missing" ]; then
+  echo "installing:$missing"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+fi
+# The explorer's JavaScript packages, pinned by tools/explorer/package-lock.json.
+explorer="$(dirname "$0")/explorer"
+if ! (cd "$explorer" && node -e '
+  const p = require("./package.json"), d = Object.assign({}, p.dependencies, p.devDependencies);
+  for (const n in d) if (require("./node_modules/" + n + "/package.json").version !== d[n]) process.exit(1);
+' 2>/dev/null); then
+  (cd "$explorer" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -23,5 +23,6 @@
 #include "deft/training_ops.h"
 #include "deft/saver.h"
 #include "deft/io.h"
+#include "deft/summary.h"
 
 #endif
