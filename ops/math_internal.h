@@ -44,6 +44,7 @@ void deft_math_log_kernel(deft_kernel_ctx *c);
 void deft_math_reciprocal_kernel(deft_kernel_ctx *c);
 void deft_math_abs_kernel(deft_kernel_ctx *c);
 void deft_math_sign_kernel(deft_kernel_ctx *c);
+void deft_math_floor_kernel(deft_kernel_ctx *c);
 
 void deft_math_add_n_kernel(deft_kernel_ctx *c);
 void deft_math_matmul_kernel(deft_kernel_ctx *c);

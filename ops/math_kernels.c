@@ -472,6 +472,7 @@ UN_INTS(recip, x == -1 ? -1 : 1 / x, x == -1 ? -1 : 1 / x)
 UN_FLOATS(abs, fabsf(x), fabs(x))
 UN_INTS(abs, x < 0 ? WRAP32(0u - U32(x)) : x, x < 0 ? WRAP64(0u - U64(x)) : x)
 UN_FLOATS(sign, (x > 0) - (x < 0), (x > 0) - (x < 0))
+UN_FLOATS(floor, floorf(x), floor(x))
 UN_INTS(sign, (x > 0) - (x < 0), (x > 0) - (x < 0))
 
 typedef struct un_impl {
@@ -490,6 +491,7 @@ static const un_impl log_impl = {UN_FLOAT_ONLY(log), false};
 static const un_impl recip_impl = {UN_ALL(recip), true};
 static const un_impl abs_impl = {UN_ALL(abs), false};
 static const un_impl sign_impl = {UN_ALL(sign), false};
+static const un_impl floor_impl = {UN_FLOAT_ONLY(floor), false};
 
 typedef struct un_job {
   un_loop loop;
@@ -532,6 +534,7 @@ UNARY_KERNEL(deft_math_log_kernel, log_impl)
 UNARY_KERNEL(deft_math_reciprocal_kernel, recip_impl)
 UNARY_KERNEL(deft_math_abs_kernel, abs_impl)
 UNARY_KERNEL(deft_math_sign_kernel, sign_impl)
+UNARY_KERNEL(deft_math_floor_kernel, floor_impl)
 
 /* ---- AddN ---- */
 

@@ -287,6 +287,9 @@ extern const deft_op_family deft_ops_control_flow;
 extern const deft_op_family deft_ops_io;
 extern const deft_op_family deft_ops_training;
 extern const deft_op_family deft_ops_shape;
+extern const deft_op_family deft_ops_slice;
+extern const deft_op_family deft_ops_transpose;
+extern const deft_op_family deft_ops_gather;
 
 #define DEFT_FAMILY(sym, tbl) \
   const deft_op_family sym = {#sym, tbl, sizeof(tbl) / sizeof(tbl[0])}

@@ -16,6 +16,9 @@ static const deft_op_family *const families[] = {
     &deft_ops_array, &deft_ops_math,         &deft_ops_nn, &deft_ops_state,
     &deft_ops_random, &deft_ops_control_flow, &deft_ops_io, &deft_ops_training,
     &deft_ops_shape,
+    &deft_ops_slice,
+    &deft_ops_transpose,
+    &deft_ops_gather,
 };
 
 static deft_op_reg *regs;

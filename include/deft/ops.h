@@ -110,6 +110,8 @@ DEFT_API deft_output deft_log(deft_graph *g, deft_output x, const char *name);
 DEFT_API deft_output deft_reciprocal(deft_graph *g, deft_output x, const char *name);
 DEFT_API deft_output deft_abs(deft_graph *g, deft_output x, const char *name);
 DEFT_API deft_output deft_sign(deft_graph *g, deft_output x, const char *name);
+/* Floor (float types; no gradient, as in TF). */
+DEFT_API deft_output deft_floor(deft_graph *g, deft_output x, const char *name);
 DEFT_API deft_output deft_matmul(deft_graph *g, deft_output a, deft_output b, bool transpose_a,
                                  bool transpose_b, const char *name);
 /* Comparisons (bool results). */
@@ -139,6 +141,73 @@ DEFT_API deft_output deft_reduce_sum(deft_graph *g, deft_output x, const int32_t
                                      bool keep_dims, const char *name);
 /* ArgMax along axis (output_type int64). */
 DEFT_API deft_output deft_argmax(deft_graph *g, deft_output x, int axis, const char *name);
+
+/* ---- slicing (ops/slice_ops.c) ---- */
+
+/* StridedSlice: Python's input[begin:end:strides] with TF's masks (bit i of a mask refers to
+ * entry i of the spec): begin_mask / end_mask ignore begin[i] / end[i] (take the whole range in
+ * the stride's direction), ellipsis_mask marks the entry standing for all unnamed dims (one at
+ * most; with none, one is implied after the last entry), new_axis_mask inserts a dim of size 1,
+ * shrink_axis_mask takes the single index begin[i] and drops the dim. begin, end and strides are
+ * int32 or int64 vectors of one length; strides must be non-zero and may be negative. Out-of-range
+ * begin/end are clamped; a shrunk index out of range is an error naming the node. */
+DEFT_API deft_output deft_strided_slice(deft_graph *g, deft_output input, deft_output begin,
+                                        deft_output end, deft_output strides, int64_t begin_mask,
+                                        int64_t end_mask, int64_t ellipsis_mask,
+                                        int64_t new_axis_mask, int64_t shrink_axis_mask,
+                                        const char *name);
+/* StridedSliceGrad: a tensor of `shape` (a vector) holding zeros except dy at the positions the
+ * same StridedSlice takes; dy must have that slice's shape. */
+DEFT_API deft_output deft_strided_slice_grad(deft_graph *g, deft_output shape, deft_output begin,
+                                             deft_output end, deft_output strides, deft_output dy,
+                                             int64_t begin_mask, int64_t end_mask,
+                                             int64_t ellipsis_mask, int64_t new_axis_mask,
+                                             int64_t shrink_axis_mask, const char *name);
+/* Split (tf.split with a number): num_split equal pieces of value along the int32 scalar
+ * split_dim (negative counts from the end), which num_split must divide. Returns the op (default
+ * name "split"); piece i is deft_op_output(op, i). NULL on failure (sticky error). */
+DEFT_API deft_op *deft_split(deft_graph *g, deft_output split_dim, deft_output value,
+                             int64_t num_split, const char *name);
+/* SplitV (tf.split with sizes): pieces of the sizes in size_splits (int32/int64 vector of
+ * num_split entries, one may be -1 for the rest) along split_dim. Returns the op as deft_split. */
+DEFT_API deft_op *deft_split_v(deft_graph *g, deft_output value, deft_output size_splits,
+                               deft_output split_dim, int64_t num_split, const char *name);
+
+/* ---- transposes (ops/transpose_ops.c) ---- */
+
+/* Transpose: output dim i is input dim perm[i] (perm an int32/int64 permutation vector). Default
+ * name "transpose". */
+DEFT_API deft_output deft_transpose(deft_graph *g, deft_output x, deft_output perm,
+                                    const char *name);
+/* InvertPermutation of an int32/int64 vector; a non-permutation fails the run naming the node. */
+DEFT_API deft_output deft_invert_permutation(deft_graph *g, deft_output x, const char *name);
+
+/* ---- gathers and scatters (ops/gather_ops.c) ----
+ * Indices are int32 or int64; an index out of range fails the run with an error naming the node,
+ * the position and the bound. Gradients are dense tensors (TF's IndexedSlices, converted as TF
+ * converts them: UnsortedSegmentSum). */
+
+/* Gather (v1): rows of params: output shape indices.shape + params.shape[1:]. */
+DEFT_API deft_output deft_gather(deft_graph *g, deft_output params, deft_output indices,
+                                 const char *name);
+/* GatherV2 (tf.gather): slices of params along the scalar `axis`; the first batch_dims dims of
+ * params and indices are batch dims (negative counts from indices' rank). Output shape
+ * params.shape[:axis] + indices.shape[batch_dims:] + params.shape[axis+1:]. */
+DEFT_API deft_output deft_gather_v2(deft_graph *g, deft_output params, deft_output indices,
+                                    deft_output axis, int64_t batch_dims, const char *name);
+/* GatherNd: indices [..., K] address params' first K dims; output shape indices.shape[:-1] +
+ * params.shape[K:]. */
+DEFT_API deft_output deft_gather_nd(deft_graph *g, deft_output params, deft_output indices,
+                                    const char *name);
+/* ScatterNd: zeros of `shape` (a vector of indices' dtype) with updates added at indices
+ * (duplicates sum); updates has shape indices.shape[:-1] + shape[K:]. */
+DEFT_API deft_output deft_scatter_nd(deft_graph *g, deft_output indices, deft_output updates,
+                                     deft_output shape, const char *name);
+/* UnsortedSegmentSum: output[i] = sum of data[j...] over j with segment_ids[j...] == i, for i in
+ * [0, num_segments); negative ids are dropped, ids >= num_segments are an error. */
+DEFT_API deft_output deft_unsorted_segment_sum(deft_graph *g, deft_output data,
+                                               deft_output segment_ids, deft_output num_segments,
+                                               const char *name);
 
 /* ---- neural-network ops (ops/nn_ops.c) ---- */
 
