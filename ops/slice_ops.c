@@ -439,6 +439,12 @@ static void strided_slice_grad_shape(deft_shape_ctx *c) {
                     deft_shape_format(ss, sh, sizeof sh));
     return;
   }
+  deft_output src = deft_op_input(c->op, 0);
+  if (!st && src.op && !strcmp(deft_op_type(src.op), "Shape")) {
+    /* shape = Shape(x), as in StridedSlice's gradient: the output has x's static shape */
+    deft_shape_ctx_set_output(c, 0, deft_output_shape(deft_op_input(src.op, 0)));
+    return;
+  }
   if (!st) {
     if (ss.rank == 1 && ss.dims[0] >= 0 && ss.dims[0] <= DEFT_MAX_RANK) {
       deft_shape out = deft_shape_unknown();
@@ -658,10 +664,25 @@ static void split_kernel(deft_kernel_ctx *c) {
   split_copy(c, x, axis, sz, n);
 }
 
+/* concat(grads, axis) with zeros_like(output i) for the outputs that have no gradient. */
+static deft_output concat_grads(deft_graph *g, deft_op *op, const deft_output *grads,
+                                deft_output axis) {
+  int n = deft_op_num_outputs(op);
+  deft_output parts[64];
+  if (n > 64) {
+    deft_graph_fail(g, DEFT_UNIMPLEMENTED,
+                    "%s '%s': deft differentiates splits into at most 64 pieces, not %d",
+                    deft_op_type(op), deft_op_name(op), n);
+    return grads[0];
+  }
+  for (int i = 0; i < n; i++)
+    parts[i] = grads[i].op ? grads[i] : deft_zeros_like(g, deft_op_output(op, i), NULL);
+  return deft_concat(g, parts, n, axis, NULL);
+}
+
 /* TF: concat(grads, split_dim) (missing gradients are zeros). */
 static void split_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
-  int n = deft_op_num_outputs(op);
-  dx[1] = deft_concat(g, grads, n, deft_op_input(op, 0), NULL);
+  dx[1] = concat_grads(g, op, grads, deft_op_input(op, 0));
 }
 
 static void splitv_shape(deft_shape_ctx *c) {
@@ -733,8 +754,7 @@ static void splitv_kernel(deft_kernel_ctx *c) {
 
 /* TF: concat(grads, split_dim); no gradient for size_splits and split_dim. */
 static void splitv_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
-  int n = deft_op_num_outputs(op);
-  dx[0] = deft_concat(g, grads, n, deft_op_input(op, 2), NULL);
+  dx[0] = concat_grads(g, op, grads, deft_op_input(op, 2));
 }
 
 deft_op *deft_split(deft_graph *g, deft_output split_dim, deft_output value, int64_t num_split,

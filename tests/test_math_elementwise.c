@@ -225,6 +225,7 @@ static const struct {
      -5, 5},
     {"Abs", deft_abs, "np.abs(a)", true, -5, 5},
     {"Sign", deft_sign, "np.sign(a)", true, -3, 3},
+    {"Floor", deft_floor, "np.floor(a)", false, -5, 5},
 };
 
 START_TEST(unary_ops_vs_numpy) {
