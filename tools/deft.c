@@ -56,14 +56,22 @@ static bool load(const char *path, const char *tag, loaded *out, deft_status *st
   } else {
     out->format = "GraphDef";
     out->g = deft_import_graph_def(path, NULL, st);
-    /* Any other text file may hold a MetaGraphDef: its top-level fields are unknown to GraphDef. */
-    if (!out->g && deft_status_code(st) == DEFT_DATA_LOSS &&
-        strstr(deft_status_message(st), "in tensorflow.GraphDef")) {
+    /* Any other file may hold a MetaGraphDef: its top-level fields are unknown to GraphDef, so
+     * it reads as a GraphDef without nodes (unknown fields are skipped). */
+    if ((!out->g && deft_status_code(st) == DEFT_DATA_LOSS) ||
+        (out->g && deft_graph_num_ops(out->g) == 0)) {
       deft_status *st2 = deft_status_new();
-      if (st2) out->g = deft_import_meta_graph(path, NULL, &out->info, st2);
-      if (out->g) {
+      deft_meta_graph_info *info = NULL;
+      deft_graph *mg = st2 ? deft_import_meta_graph(path, NULL, &info, st2) : NULL;
+      if (mg && deft_graph_num_ops(mg) > 0) {
+        deft_graph_free(out->g);
+        out->g = mg;
+        out->info = info;
         out->format = "MetaGraphDef";
         deft_status_clear(st);
+      } else {
+        deft_graph_free(mg);
+        deft_meta_graph_info_free(info);
       }
       deft_status_free(st2);
     }
