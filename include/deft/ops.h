@@ -112,6 +112,38 @@ DEFT_API deft_output deft_abs(deft_graph *g, deft_output x, const char *name);
 DEFT_API deft_output deft_sign(deft_graph *g, deft_output x, const char *name);
 /* Floor (float types; no gradient, as in TF). */
 DEFT_API deft_output deft_floor(deft_graph *g, deft_output x, const char *name);
+
+/* ---- more math (ops/math_more_ops.c) ---- */
+
+/* Div: TF 1.0's division (tf.div's op): x / y for floats, truncated toward zero for integers
+ * (an integer zero divisor fails the run naming the node). */
+DEFT_API deft_output deft_div_v1(deft_graph *g, deft_output x, deft_output y, const char *name);
+/* Mod: the truncated remainder (C's fmod / %; sign of x). No gradient, as in TF. */
+DEFT_API deft_output deft_mod(deft_graph *g, deft_output x, deft_output y, const char *name);
+/* Pow: x^y elementwise (float types). */
+DEFT_API deft_output deft_pow(deft_graph *g, deft_output x, deft_output y, const char *name);
+/* LogicalAnd / LogicalOr (broadcasting) and LogicalNot of bool tensors. */
+DEFT_API deft_output deft_logical_and(deft_graph *g, deft_output x, deft_output y,
+                                      const char *name);
+DEFT_API deft_output deft_logical_or(deft_graph *g, deft_output x, deft_output y,
+                                     const char *name);
+DEFT_API deft_output deft_logical_not(deft_graph *g, deft_output x, const char *name);
+/* Ceil and Round (half to even, as TF) of float tensors; no gradient, as in TF. */
+DEFT_API deft_output deft_ceil(deft_graph *g, deft_output x, const char *name);
+DEFT_API deft_output deft_round(deft_graph *g, deft_output x, const char *name);
+/* log(1 + x), exp(x) - 1 and the error function, accurate near 0. */
+DEFT_API deft_output deft_log1p(deft_graph *g, deft_output x, const char *name);
+DEFT_API deft_output deft_expm1(deft_graph *g, deft_output x, const char *name);
+DEFT_API deft_output deft_erf(deft_graph *g, deft_output x, const char *name);
+/* Softplus log(1 + exp(x)) (TF's thresholds: x itself above 13.94 in float32) and Softsign
+ * x / (1 + |x|), with their gradient kernels (gradients * sigmoid(features), gradients /
+ * (1 + |features|)^2). */
+DEFT_API deft_output deft_softplus(deft_graph *g, deft_output x, const char *name);
+DEFT_API deft_output deft_softsign(deft_graph *g, deft_output x, const char *name);
+DEFT_API deft_output deft_softplus_grad(deft_graph *g, deft_output gradients,
+                                        deft_output features, const char *name);
+DEFT_API deft_output deft_softsign_grad(deft_graph *g, deft_output gradients,
+                                        deft_output features, const char *name);
 DEFT_API deft_output deft_matmul(deft_graph *g, deft_output a, deft_output b, bool transpose_a,
                                  bool transpose_b, const char *name);
 /* Comparisons (bool results). */
