@@ -183,6 +183,16 @@ static const deft_op_def math_more_defs[] = {
     FEATURES_GRAD("SoftplusGrad", deft_math_softplus_grad_kernel, softplus_grad_grad, 0),
     /* TF registers no gradient for SoftsignGrad. */
     FEATURES_GRAD("SoftsignGrad", deft_math_softsign_grad_kernel, NULL, NODIFF),
+    {.type = "Min", .inputs = "input: T, reduction_indices: Tidx", .outputs = "output: T",
+     .attrs = "keep_dims: bool = false, T: realnumbertype, Tidx: {int32, int64} = DT_INT32",
+     .shape = deft_math_reduction_shape, .kernel = deft_math_min_kernel,
+     .grad = deft_math_max_grad},
+    {.type = "All", .inputs = "input: bool, reduction_indices: Tidx", .outputs = "output: bool",
+     .attrs = "keep_dims: bool = false, Tidx: {int32, int64} = DT_INT32", .flags = NODIFF,
+     .shape = deft_math_reduction_shape, .kernel = deft_math_all_kernel},
+    {.type = "Any", .inputs = "input: bool, reduction_indices: Tidx", .outputs = "output: bool",
+     .attrs = "keep_dims: bool = false, Tidx: {int32, int64} = DT_INT32", .flags = NODIFF,
+     .shape = deft_math_reduction_shape, .kernel = deft_math_any_kernel},
 };
 
 DEFT_FAMILY(deft_ops_math_more, math_more_defs);

@@ -32,6 +32,11 @@ static deft_output b_softplus_grad(deft_graph *g, const deft_output *in) {
   return deft_softplus_grad(g, in[0], in[1], NULL);
 }
 
+static deft_output r_min(deft_graph *g, const deft_output *in) {
+  const int32_t ax = 1;
+  return deft_min(g, in[0], deft_const_int32_vector(g, &ax, 1, "axes"), false, NULL);
+}
+
 #define S1(a) {1, {a}}
 #define S2(a, b) {2, {a, b}}
 
@@ -44,6 +49,7 @@ const tu_grad_case tu_grad_cases_math_more[] = {
     {"Erf", "[2,3]", 1, {S2(2, 3)}, u_erf, -2, 2},
     {"Softplus", "[2,3]", 1, {S2(2, 3)}, u_softplus, -4, 4},
     {"Softsign", "[2,3]", 1, {S2(2, 3)}, u_softsign, -3, 3},
+    {"Min", "[3,4] axis 1", 1, {S2(3, 4)}, r_min, 0, 0},
     {"SoftplusGrad", "[2,3]", 2, {S2(2, 3), S2(2, 3)}, b_softplus_grad, -2, 2},
 };
 

@@ -52,6 +52,50 @@ START_TEST(logical_ops) {
 }
 END_TEST
 
+START_TEST(all_and_any) {
+  deft_graph *g = deft_graph_new();
+  /* [2,3]: rows {T,T,T} and {T,F,F} */
+  const bool v[6] = {true, true, true, true, false, false};
+  deft_output x = bools(g, v, (const int64_t[]){2, 3}, 2, "x");
+  deft_output a1 = deft_all(g, x, deft_const_int32_vector(g, (const int32_t[]){1}, 1, "ax1"),
+                            false, NULL);
+  deft_output y0 = deft_any(g, x, deft_const_int32_vector(g, (const int32_t[]){0}, 1, "ax0"),
+                            true, NULL);
+  deft_output aa = deft_all(g, x, deft_const_int32_vector(g, (const int32_t[]){0, -1}, 2, "axs"),
+                            false, NULL);
+  deft_output none = deft_any(g, bools(g, v, (const int64_t[]){0, 3}, 2, "empty"),
+                              deft_const_int32_vector(g, (const int32_t[]){0}, 1, "ax2"), false,
+                              NULL);
+  deft_output none_all = deft_all(g, bools(g, v, (const int64_t[]){0, 3}, 2, "empty2"),
+                                  deft_const_int32_vector(g, (const int32_t[]){0}, 1, "ax3"),
+                                  false, NULL);
+  ck_assert_str_eq(deft_op_type(a1.op), "All");
+  ck_assert_int_eq(deft_output_dtype(y0), DEFT_BOOL);
+  deft_tensor *r = mtu_run_ok(g, a1, NULL, NULL, 0);
+  ck_assert(deft_tensor_b(r)[0] && !deft_tensor_b(r)[1]);
+  deft_tensor_free(r);
+  r = mtu_run_ok(g, y0, NULL, NULL, 0);
+  ck_assert_int_eq(deft_tensor_rank(r), 2);
+  ck_assert(deft_tensor_b(r)[0] && deft_tensor_b(r)[1] && deft_tensor_b(r)[2]);
+  deft_tensor_free(r);
+  r = mtu_run_ok(g, aa, NULL, NULL, 0);
+  ck_assert_int_eq(deft_tensor_rank(r), 0);
+  ck_assert(!deft_tensor_b(r)[0]);
+  deft_tensor_free(r);
+  r = mtu_run_ok(g, none, NULL, NULL, 0);
+  for (int i = 0; i < 3; i++) ck_assert(!deft_tensor_b(r)[i]);
+  deft_tensor_free(r);
+  r = mtu_run_ok(g, none_all, NULL, NULL, 0);
+  for (int i = 0; i < 3; i++) ck_assert(deft_tensor_b(r)[i]);
+  deft_tensor_free(r);
+  /* numbers are not bools */
+  ck_assert_ptr_null(deft_all(g, deft_const_float(g, 1.0f, "f"),
+                              deft_const_int32_vector(g, NULL, 0, "ax4"), false, "bad").op);
+  ck_assert(!deft_graph_ok(g));
+  deft_graph_free(g);
+}
+END_TEST
+
 START_TEST(round_ties_and_softplus_thresholds) {
   deft_graph *g = deft_graph_new();
   const float v[8] = {0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 2.4999998f, -0.49999997f};
@@ -151,7 +195,8 @@ END_TEST
 START_TEST(registry_entries) {
   static const char *types[] = {"Div",  "Mod",   "Pow",   "LogicalAnd", "LogicalOr",
                                 "LogicalNot", "Ceil", "Round", "Log1p", "Expm1",
-                                "Erf", "Softplus", "Softsign", "SoftplusGrad", "SoftsignGrad"};
+                                "Erf", "Softplus", "Softsign", "SoftplusGrad", "SoftsignGrad",
+                                "Min", "All", "Any"};
   for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
     const deft_op_reg *r = deft_registry_lookup(types[i]);
     ck_assert_msg(r != NULL, "%s is not registered", types[i]);
@@ -171,6 +216,7 @@ static Suite *suite(void) {
   Suite *s = suite_create("math_more");
   TCase *t = tcase_create("math_more");
   tcase_add_test(t, logical_ops);
+  tcase_add_test(t, all_and_any);
   tcase_add_test(t, round_ties_and_softplus_thresholds);
   tcase_add_test(t, integer_division_by_zero_names_the_node);
   tcase_add_test(t, gradient_graphs_use_tf_ops);

@@ -165,6 +165,14 @@ DEFT_API deft_output deft_prod(deft_graph *g, deft_output x, deft_output axes, b
                                const char *name);
 DEFT_API deft_output deft_max(deft_graph *g, deft_output x, deft_output axes, bool keep_dims,
                               const char *name);
+/* Min (gradient shared by the minimal elements, as Max's); All and Any reduce bool tensors
+ * (the reduction of nothing is true for All, false for Any). */
+DEFT_API deft_output deft_min(deft_graph *g, deft_output x, deft_output axes, bool keep_dims,
+                              const char *name);
+DEFT_API deft_output deft_all(deft_graph *g, deft_output x, deft_output axes, bool keep_dims,
+                              const char *name);
+DEFT_API deft_output deft_any(deft_graph *g, deft_output x, deft_output axes, bool keep_dims,
+                              const char *name);
 /* tf.reduce_mean / reduce_sum with literal axes (NULL = all axes): the axes Const is created
  * outside the op's scope and named "Const" as TF does. */
 DEFT_API deft_output deft_reduce_mean(deft_graph *g, deft_output x, const int32_t *axes, int n,
