@@ -20,6 +20,7 @@ static const deft_op_family *const families[] = {
     &deft_ops_transpose,
     &deft_ops_gather,
     &deft_ops_math_more,
+    &deft_ops_array_more,
 };
 
 static deft_op_reg *regs;

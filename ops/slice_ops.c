@@ -776,6 +776,69 @@ deft_op *deft_split_v(deft_graph *g, deft_output value, deft_output size_splits,
   return deft_op_builder_finish(b);
 }
 
+/* ---- ReverseV2 ---- */
+
+/* Reads ReverseV2's axes into rev[] (rank entries); false after recording an error. */
+static bool reverse_params(deft_kernel_ctx *c, const deft_tensor *x, bool *rev) {
+  const deft_tensor *at = deft_kernel_input(c, 1);
+  char sh[64];
+  for (int k = 0; k < x->rank; k++) rev[k] = false;
+  if (at->rank != 1) {
+    deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "axis must be a vector, got shape %s",
+                     tshape(at, sh, sizeof sh));
+    return false;
+  }
+  for (int64_t i = 0; i < at->n; i++) {
+    int64_t a = deft_tensor_index_at(at, i);
+    if (a < -x->rank || a >= x->rank) {
+      deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
+                       "axis[%" PRId64 "] = %" PRId64 " is out of range [%d, %d)", i, a,
+                       -x->rank, x->rank);
+      return false;
+    }
+    if (a < 0) a += x->rank;
+    if (rev[a]) {
+      deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "axis names dimension %" PRId64 " twice", a);
+      return false;
+    }
+    rev[a] = true;
+  }
+  return true;
+}
+
+static void reverse_kernel(deft_kernel_ctx *c) {
+  const deft_tensor *x = deft_kernel_input(c, 0);
+  bool rev[DEFT_MAX_RANK];
+  if (!reverse_params(c, x, rev)) return;
+  deft_tensor *o = deft_kernel_output(c, 0, x->dtype, x->dims, x->rank);
+  if (!o || o->n == 0) return;
+  view v;
+  v.rank = x->rank;
+  v.base = 0;
+  int64_t stride = 1;
+  for (int k = x->rank - 1; k >= 0; k--) {
+    v.size[k] = x->dims[k];
+    v.step[k] = rev[k] ? -stride : stride;
+    if (rev[k]) v.base += (x->dims[k] - 1) * stride;
+    stride *= x->dims[k];
+  }
+  if (x->rank == 0) v.rank = 1, v.size[0] = 1, v.step[0] = 1;
+  if (!view_copy(o, (deft_tensor *)x, v, true)) copy_oom(c);
+}
+
+/* TF: reverse_v2(grad, axis). */
+static void reverse_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
+  dx[0] = deft_reverse_v2(g, grads[0], deft_op_input(op, 1), NULL);
+}
+
+deft_output deft_reverse_v2(deft_graph *g, deft_output tensor, deft_output axis,
+                            const char *name) {
+  deft_op_builder *b = deft_op_builder_new(g, "ReverseV2", name);
+  deft_op_builder_add_input(b, tensor);
+  deft_op_builder_add_input(b, axis);
+  return outn(deft_op_builder_finish(b), 0);
+}
+
 #define SS_ATTRS                                                                             \
   "T: type, Index: {int32, int64}, begin_mask: int = 0, end_mask: int = 0, "               \
   "ellipsis_mask: int = 0, new_axis_mask: int = 0, shrink_axis_mask: int = 0"
@@ -795,6 +858,9 @@ static const deft_op_def slice_defs[] = {
      .outputs = "output: num_split * T",
      .attrs = "num_split: int >= 1, T: type, Tlen: {int32, int64} = DT_INT64",
      .shape = splitv_shape, .kernel = splitv_kernel, .grad = splitv_grad},
+    {.type = "ReverseV2", .inputs = "tensor: T, axis: Tidx", .outputs = "output: T",
+     .attrs = "Tidx: {int32, int64} = DT_INT32, T: type", .shape = deft_shape_unchanged,
+     .kernel = reverse_kernel, .grad = reverse_grad},
 };
 
 DEFT_FAMILY(deft_ops_slice, slice_defs);

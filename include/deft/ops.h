@@ -213,6 +213,34 @@ DEFT_API deft_op *deft_split(deft_graph *g, deft_output split_dim, deft_output v
 DEFT_API deft_op *deft_split_v(deft_graph *g, deft_output value, deft_output size_splits,
                                deft_output split_dim, int64_t num_split, const char *name);
 
+/* ReverseV2: reverses the dims listed in `axis` (an int32/int64 vector; negative counts from
+ * the end; a dim named twice is an error). */
+DEFT_API deft_output deft_reverse_v2(deft_graph *g, deft_output tensor, deft_output axis,
+                                     const char *name);
+
+/* ---- more array ops (ops/array_more_ops.c) ---- */
+
+/* ShapeN: one Shape per input (out_type int32 or int64). Returns the op; output i is input i's
+ * shape. NULL on failure (sticky error). */
+DEFT_API deft_op *deft_shape_n(deft_graph *g, const deft_output *inputs, int n,
+                               deft_dtype out_type, const char *name);
+/* IdentityN: output i is input i (any dtypes); gradients pass through. Returns the op. */
+DEFT_API deft_op *deft_identity_n(deft_graph *g, const deft_output *inputs, int n,
+                                  const char *name);
+/* OneHot: a new dim of size depth (int32 scalar) at `axis` (-1: last) holding on_value at each
+ * index and off_value elsewhere (indices outside [0, depth) give a row of off_value). */
+DEFT_API deft_output deft_one_hot(deft_graph *g, deft_output indices, deft_output depth,
+                                  deft_output on_value, deft_output off_value, int64_t axis,
+                                  const char *name);
+/* Cumsum along the scalar `axis`: exclusive starts from 0, reverse sums from the end. */
+DEFT_API deft_output deft_cumsum(deft_graph *g, deft_output x, deft_output axis, bool exclusive,
+                                 bool reverse, const char *name);
+/* The ClipByValue op (TF >= 1.8's tf.clip_by_value): min and max are scalars or have t's shape.
+ * (deft_clip_by_value in deft/train.h builds TF 1.x's Minimum/Maximum graph instead.) */
+DEFT_API deft_output deft_clip_by_value_op(deft_graph *g, deft_output t,
+                                           deft_output clip_value_min,
+                                           deft_output clip_value_max, const char *name);
+
 /* ---- transposes (ops/transpose_ops.c) ---- */
 
 /* Transpose: output dim i is input dim perm[i] (perm an int32/int64 permutation vector). Default
