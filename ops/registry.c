@@ -21,6 +21,8 @@ static const deft_op_family *const families[] = {
     &deft_ops_gather,
     &deft_ops_math_more,
     &deft_ops_array_more,
+    &deft_ops_batch_matmul,
+    &deft_ops_nn_more,
 };
 
 static deft_op_reg *regs;

@@ -318,6 +318,19 @@ DEFT_API deft_output deft_sqrt_grad(deft_graph *g, deft_output y, deft_output dy
 DEFT_API deft_output deft_bias_add_grad(deft_graph *g, deft_output out_backprop,
                                         const char *name);
 
+/* LogSoftmax over the last dim: x - max - log(sum(exp(x - max))). */
+DEFT_API deft_output deft_log_softmax(deft_graph *g, deft_output logits, const char *name);
+/* SoftmaxCrossEntropyWithLogits with dense labels: features and labels [batch, classes] (float);
+ * returns the op: output 0 the per-row loss [batch], output 1 the backprop softmax - labels. */
+DEFT_API deft_op *deft_softmax_cross_entropy_with_logits_op(deft_graph *g, deft_output features,
+                                                            deft_output labels,
+                                                            const char *name);
+/* BatchMatMul (broadcast false: x and y have the same batch dims) or BatchMatMulV2 (broadcast
+ * true: NumPy-broadcast batch dims): output[..., :, :] = op(x[...]) op(y[...]), op the adjoint
+ * (transpose) when adj_x / adj_y. Rank >= 2; float and double. */
+DEFT_API deft_output deft_batch_matmul(deft_graph *g, deft_output x, deft_output y, bool adj_x,
+                                       bool adj_y, bool broadcast, const char *name);
+
 /* ---- random ops (ops/random_ops.c) ----
  * `seed` is the op-level seed (0 = none). With neither a graph seed nor an op seed the stream is
  * seeded randomly; otherwise (graph seed, op seed) fix it, as in TF. */
