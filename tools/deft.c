@@ -180,7 +180,7 @@ static void dump_ops(FILE *f, const loaded *l, const char *path, bool json) {
     fputc('\n', f);
   }
   if (unknown_ops) {
-    fprintf(f, "* = deft cannot run this op (%d op%s of %d type%s:", unknown_ops,
+    fprintf(f, "* = deft cannot run this op (%d op%s of %d type%s, with counts:", unknown_ops,
             unknown_ops == 1 ? "" : "s", unknown_types, unknown_types == 1 ? "" : "s");
     for (int i = 0; i < n; i++) {
       deft_op *op = deft_graph_op_at(g, i);
@@ -188,7 +188,11 @@ static void dump_ops(FILE *f, const loaded *l, const char *path, bool json) {
       bool seen = false;
       for (int j = 0; j < i && !seen; j++)
         seen = strcmp(deft_op_type(deft_graph_op_at(g, j)), deft_op_type(op)) == 0;
-      if (!seen) fprintf(f, " %s", deft_op_type(op));
+      if (seen) continue;
+      int count = 0;
+      for (int j = i; j < n; j++)
+        count += strcmp(deft_op_type(deft_graph_op_at(g, j)), deft_op_type(op)) == 0;
+      fprintf(f, " %s x%d", deft_op_type(op), count);
     }
     fputs(")\n", f);
   }
