@@ -23,6 +23,7 @@ static const deft_op_family *const families[] = {
     &deft_ops_array_more,
     &deft_ops_batch_matmul,
     &deft_ops_nn_more,
+    &deft_ops_search,
 };
 
 static deft_op_reg *regs;

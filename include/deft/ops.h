@@ -241,6 +241,35 @@ DEFT_API deft_output deft_clip_by_value_op(deft_graph *g, deft_output t,
                                            deft_output clip_value_min,
                                            deft_output clip_value_max, const char *name);
 
+/* ---- searching and logging (ops/search_ops.c) ---- */
+
+/* Where: the coordinates (int64 [count, rank], row-major order) of the true elements of a bool
+ * tensor. */
+DEFT_API deft_output deft_where(deft_graph *g, deft_output condition, const char *name);
+/* TopKV2: the k (int32 scalar) largest entries of each last-dim row (float/double), largest
+ * first, lower index first among equals; returns the op: output 0 values, output 1 indices
+ * (int32). No gradient yet (TF scatters the values' gradient to the indices). */
+DEFT_API deft_op *deft_top_k(deft_graph *g, deft_output input, deft_output k, bool sorted,
+                             const char *name);
+/* Unique of a vector: output 0 the distinct values in order of first appearance, output 1
+ * (out_idx int32/int64) each element's index into them. Returns the op. */
+DEFT_API deft_op *deft_unique(deft_graph *g, deft_output x, deft_dtype out_idx,
+                              const char *name);
+/* ListDiff: output 0 the elements of vector x not in y (x's order, duplicates kept), output 1
+ * their positions in x. Returns the op. */
+DEFT_API deft_op *deft_list_diff(deft_graph *g, deft_output x, deft_output y,
+                                 deft_dtype out_idx, const char *name);
+/* Assert: running it with a false condition fails the run (INVALID_ARGUMENT naming the node)
+ * with "assertion failed: " and the first `summarize` elements of each data tensor. Returns the
+ * op (no outputs: make it a control input or a target). */
+DEFT_API deft_op *deft_assert(deft_graph *g, deft_output condition, const deft_output *data,
+                              int n, int64_t summarize, const char *name);
+/* Print: forwards input, printing message and the data tensors (first `summarize` elements) to
+ * stderr the first first_n runs of the plan (-1: every run). */
+DEFT_API deft_output deft_print(deft_graph *g, deft_output input, const deft_output *data, int n,
+                                const char *message, int64_t first_n, int64_t summarize,
+                                const char *name);
+
 /* ---- transposes (ops/transpose_ops.c) ---- */
 
 /* Transpose: output dim i is input dim perm[i] (perm an int32/int64 permutation vector). Default
