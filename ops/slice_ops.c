@@ -11,6 +11,7 @@
  * index (which must be in range) and drops the dim. Kernels copy contiguous runs with memcpy and
  * strided runs with a typed loop; every dtype is handled (strings are deep copied). */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -85,8 +86,9 @@ static void copy_run(char *dp, int64_t dstep, const char *sp, int64_t sstep, int
     case 4: STRIDED_LOOP(uint32_t); break;
     case 8: STRIDED_LOOP(uint64_t); break;
     default:
-      for (int64_t i = 0; i < n; i++)
-        memcpy(dp + (size_t)(i * dstep) * es, sp + (size_t)(i * sstep) * es, es);
+      for (int64_t i = 0; i < n; i++) /* steps may be negative */
+        memcpy(dp + (ptrdiff_t)(i * dstep) * (ptrdiff_t)es,
+               sp + (ptrdiff_t)(i * sstep) * (ptrdiff_t)es, es);
   }
 }
 

@@ -91,7 +91,8 @@ START_TEST(batch_matmul_vs_numpy) {
     as[k] = mtu_rand_tensor(tc[k].dt, sa, -1, 1, false, false);
     bs[k] = mtu_rand_tensor(tc[k].dt, sb, -1, 1, false, false);
     deft_graph *g = deft_graph_new();
-    deft_output x = deft_placeholder(g, tc[k].dt, sa, "x"), y = deft_placeholder(g, tc[k].dt, sb, "y");
+    deft_output x = deft_placeholder(g, tc[k].dt, sa, "x");
+    deft_output y = deft_placeholder(g, tc[k].dt, sb, "y");
     deft_output z = deft_batch_matmul(g, x, y, tc[k].ax, tc[k].ay, tc[k].v2, NULL);
     ck_assert_msg(deft_graph_ok(g), "case %d: %s", k, deft_status_message(deft_graph_status(g)));
     ck_assert_str_eq(deft_op_type(z.op), tc[k].v2 ? "BatchMatMulV2" : "BatchMatMul");

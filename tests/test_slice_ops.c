@@ -215,7 +215,8 @@ START_TEST(strided_slice_partial_shapes_and_strings) {
   int64_t n = 5;
   deft_tensor *t = deft_tensor_new(DEFT_STRING, &n, 1, NULL);
   const char *words[5] = {"a", "bb", "ccc", "dddd", "eeeee"};
-  for (int i = 0; i < 5; i++) ck_assert(deft_tensor_set_string(t, i, words[i], strlen(words[i]), NULL));
+  for (int i = 0; i < 5; i++)
+    ck_assert(deft_tensor_set_string(t, i, words[i], strlen(words[i]), NULL));
   deft_output s = deft_strided_slice(g, deft_const(g, t, "words"),
                                      deft_const_int32_vector(g, I32(0), 1, "b"),
                                      deft_const_int32_vector(g, I32(0), 1, "e"),
@@ -416,7 +417,8 @@ START_TEST(transpose_vs_numpy) {
       {2, {67, 45}, {1, 0}, DEFT_FLOAT},         {2, {3, 70}, {1, 0}, DEFT_DOUBLE},
       {3, {3, 20, 33}, {0, 2, 1}, DEFT_FLOAT},   {3, {2, 3, 4}, {2, 0, 1}, DEFT_INT32},
       {3, {2, 3, 4}, {1, 2, 0}, DEFT_UINT8},     {3, {2, 3, 4}, {0, 1, 2}, DEFT_INT64},
-      {4, {2, 1, 3, 5}, {3, 1, 0, 2}, DEFT_FLOAT}, {5, {2, 3, 2, 2, 3}, {4, 2, 0, 3, 1}, DEFT_FLOAT},
+      {4, {2, 1, 3, 5}, {3, 1, 0, 2}, DEFT_FLOAT},
+      {5, {2, 3, 2, 2, 3}, {4, 2, 0, 3, 1}, DEFT_FLOAT},
       {4, {2, 3, 4, 5}, {0, 1, 3, 2}, DEFT_DOUBLE}, {4, {2, 3, 4, 5}, {2, 3, 0, 1}, DEFT_FLOAT},
       {1, {7}, {0}, DEFT_FLOAT},                 {0, {0}, {0}, DEFT_FLOAT},
       {3, {0, 3, 2}, {2, 1, 0}, DEFT_FLOAT},

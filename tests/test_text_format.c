@@ -1151,7 +1151,9 @@ START_TEST(dump_reads_text) {
   ck_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 1);
   size_t len;
   uint8_t *text = read_all(out, &len);
-  ck_assert_msg(strstr((const char *)text, "dump_bad.pbtxt:1:36: expected a value for unknown field 'bogus'"), "%s",
+  ck_assert_msg(strstr((const char *)text,
+                       "dump_bad.pbtxt:1:36: expected a value for unknown field 'bogus'"),
+                "%s",
                 (const char *)text);
   deft_free(text);
 }
@@ -1164,7 +1166,8 @@ START_TEST(unknown_fields_are_skipped) {
       "name: \"a\"\n"
       "experimental_debug_info { original_node_names: \"x\" original_func_names: ['f', \"g\"] }\n"
       "op: \"Const\"\n"
-      "experimental_type { type_id: TFT_PRODUCT args { type_id: TFT_TENSOR args < type_id: 1 > } }\n"
+      "experimental_type { type_id: TFT_PRODUCT\n"
+      "  args { type_id: TFT_TENSOR args < type_id: 1 > } }\n"
       "future_scalar: -1.5e+3, future_enum: SOME_VALUE; future_str: 'a' \"b\"\n"
       "future_list: [1, -2, 'x', { k: [] }, < v: 0x1f >]\n"
       "future_msg: { [type.googleapis.com/x.Y] { z: 1 } inner { deeper: {} } }\n"
@@ -1190,7 +1193,8 @@ START_TEST(unknown_fields_are_skipped) {
   const char *tf2 = write_text(
       "tf2.pbtxt",
       "node { name: \"c\" op: \"Const\" attr { key: \"dtype\" value { type: DT_FLOAT } }\n"
-      "  attr { key: \"value\" value { tensor { dtype: DT_FLOAT tensor_shape {} float_val: 3 } } }\n"
+      "  attr { key: \"value\" value { tensor { dtype: DT_FLOAT tensor_shape {}\n"
+      "    float_val: 3 } } }\n"
       "  experimental_type { type_id: TFT_PRODUCT args { type_id: TFT_TENSOR } }\n"
       "  experimental_debug_info { original_node_names: \"c0\" } }\n"
       "node { name: \"sq\" op: \"Square\" input: \"c\"\n"
