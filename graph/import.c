@@ -667,6 +667,13 @@ static bool create_op(importer *im, imp_node *n) {
       ok = false;
     }
   }
+  /* TF <= 1.0 (GraphDef producer <= 21) wrote `shape {}` for a Placeholder of unknown shape, and
+   * TF's shape function reads a shape of rank <= 0 there as unknown; so does deft. The attr
+   * keeps the file's value. Ops made later (consumers) see the unknown shape. */
+  int producer = im->gd && im->gd->versions ? im->gd->versions->producer : 0;
+  if (ok && n->reg && !strcmp(n->nd->op, "Placeholder") && producer <= 21 &&
+      n->op->out_shapes[0].rank == 0)
+    n->op->out_shapes[0] = deft_shape_unknown();
   deft_free(full);
   for (int k = 0; k < nv; k++) release_value(&vals[k]);
   deft_pb_pool_free(&tmp);

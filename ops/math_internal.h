@@ -45,6 +45,23 @@ void deft_math_log_kernel(deft_kernel_ctx *c);
 void deft_math_reciprocal_kernel(deft_kernel_ctx *c);
 void deft_math_abs_kernel(deft_kernel_ctx *c);
 void deft_math_sign_kernel(deft_kernel_ctx *c);
+void deft_math_floor_kernel(deft_kernel_ctx *c);
+void deft_math_ceil_kernel(deft_kernel_ctx *c);
+void deft_math_round_kernel(deft_kernel_ctx *c);
+void deft_math_log1p_kernel(deft_kernel_ctx *c);
+void deft_math_expm1_kernel(deft_kernel_ctx *c);
+void deft_math_erf_kernel(deft_kernel_ctx *c);
+void deft_math_softplus_kernel(deft_kernel_ctx *c);
+void deft_math_softsign_kernel(deft_kernel_ctx *c);
+void deft_math_logical_not_kernel(deft_kernel_ctx *c);
+/* Div, Mod, Pow, LogicalAnd, LogicalOr; SoftplusGrad and SoftsignGrad (gradients, features). */
+void deft_math_div_kernel(deft_kernel_ctx *c);
+void deft_math_mod_kernel(deft_kernel_ctx *c);
+void deft_math_pow_kernel(deft_kernel_ctx *c);
+void deft_math_logical_and_kernel(deft_kernel_ctx *c);
+void deft_math_logical_or_kernel(deft_kernel_ctx *c);
+void deft_math_softplus_grad_kernel(deft_kernel_ctx *c);
+void deft_math_softsign_grad_kernel(deft_kernel_ctx *c);
 
 void deft_math_add_n_kernel(deft_kernel_ctx *c);
 /* MatMul's parameter block (deft_math_matmul_prepare). */
@@ -79,6 +96,9 @@ void deft_math_sum_kernel(deft_kernel_ctx *c);
 void deft_math_mean_kernel(deft_kernel_ctx *c);
 void deft_math_prod_kernel(deft_kernel_ctx *c);
 void deft_math_max_kernel(deft_kernel_ctx *c);
+void deft_math_min_kernel(deft_kernel_ctx *c);
+void deft_math_all_kernel(deft_kernel_ctx *c);
+void deft_math_any_kernel(deft_kernel_ctx *c);
 void deft_math_argmax_kernel(deft_kernel_ctx *c);
 void deft_math_sum_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx);
 void deft_math_mean_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx);

@@ -187,6 +187,23 @@ FLOATS(rsqrtg, -0.5f * (y * x) * (x * x))
 FLOATS(sqrtg, 0.5f * y / x)
 FLOATS(recipg, -y * x * x)
 
+/* Div (TF 1.0's division: truncating for integers, as RealDiv), Mod (C's truncated remainder),
+ * Pow, the logical ops and the gradient kernels of Softplus and Softsign (x = gradients, y =
+ * features). */
+BIN_FNS(tmod_f32, float, float, fmodf(x, y))
+BIN_FNS(tmod_f64, double, double, fmod(x, y))
+BIN_FNS(tmod_i32, int32_t, int32_t, y == -1 ? 0 : x % y)
+BIN_FNS(tmod_i64, int64_t, int64_t, y == -1 ? 0 : x % y)
+BIN_FNS(tmod_u8, uint8_t, uint8_t, x % y)
+BIN_FNS(pow_f32, float, float, powf(x, y))
+BIN_FNS(pow_f64, double, double, pow(x, y))
+BIN_FNS(land_b, bool, bool, x && y)
+BIN_FNS(lor_b, bool, bool, x || y)
+BIN_FNS(softplusg_f32, float, float, x / (1.0f + expf(-y)))
+BIN_FNS(softplusg_f64, double, double, x / (1.0 + exp(-y)))
+BIN_FNS(softsigng_f32, float, float, x / ((1.0f + fabsf(y)) * (1.0f + fabsf(y))))
+BIN_FNS(softsigng_f64, double, double, x / ((1.0 + fabs(y)) * (1.0 + fabs(y))))
+
 typedef struct bin_impl {
   bin_loops t[NSLOTS];
   bool int_div;  /* integer division: a zero divisor is an error */
@@ -215,6 +232,16 @@ static const bin_impl le_impl = {CMP_LOOPS(le), false, true};
 static const bin_impl rsqrtg_impl = {FLOAT_LOOPS(rsqrtg), false, false};
 static const bin_impl sqrtg_impl = {FLOAT_LOOPS(sqrtg), false, false};
 static const bin_impl recipg_impl = {FLOAT_LOOPS(recipg), false, false};
+static const bin_impl tmod_impl = {{LOOPS(tmod_f32), LOOPS(tmod_f64), LOOPS(tmod_i32),
+                                    LOOPS(tmod_i64), LOOPS(tmod_u8), NO_LOOPS},
+                                   true, false};
+static const bin_impl pow_impl = {FLOAT_LOOPS(pow), false, false};
+static const bin_impl land_impl = {{NO_LOOPS, NO_LOOPS, NO_LOOPS, NO_LOOPS, NO_LOOPS,
+                                    LOOPS(land_b)}, false, true};
+static const bin_impl lor_impl = {{NO_LOOPS, NO_LOOPS, NO_LOOPS, NO_LOOPS, NO_LOOPS,
+                                   LOOPS(lor_b)}, false, true};
+static const bin_impl softplusg_impl = {FLOAT_LOOPS(softplusg), false, false};
+static const bin_impl softsigng_impl = {FLOAT_LOOPS(softsigng), false, false};
 
 /* ---- the broadcasting engine ---- */
 
@@ -365,6 +392,13 @@ BINARY_KERNEL(deft_math_less_equal_kernel, le_impl)
 BINARY_KERNEL(deft_math_rsqrt_grad_kernel, rsqrtg_impl)
 BINARY_KERNEL(deft_math_sqrt_grad_kernel, sqrtg_impl)
 BINARY_KERNEL(deft_math_reciprocal_grad_kernel, recipg_impl)
+BINARY_KERNEL(deft_math_div_kernel, rdiv_impl)
+BINARY_KERNEL(deft_math_mod_kernel, tmod_impl)
+BINARY_KERNEL(deft_math_pow_kernel, pow_impl)
+BINARY_KERNEL(deft_math_logical_and_kernel, land_impl)
+BINARY_KERNEL(deft_math_logical_or_kernel, lor_impl)
+BINARY_KERNEL(deft_math_softplus_grad_kernel, softplusg_impl)
+BINARY_KERNEL(deft_math_softsign_grad_kernel, softsigng_impl)
 
 /* ---- unary ops ---- */
 
@@ -469,6 +503,18 @@ UN_INTS(recip, x == -1 ? -1 : 1 / x, x == -1 ? -1 : 1 / x)
 UN_FLOATS(abs, fabsf(x), fabs(x))
 UN_INTS(abs, x < 0 ? WRAP32(0u - U32(x)) : x, x < 0 ? WRAP64(0u - U64(x)) : x)
 UN_FLOATS(sign, (x > 0) - (x < 0), (x > 0) - (x < 0))
+UN_FLOATS(floor, floorf(x), floor(x))
+UN_FLOATS(ceil, ceilf(x), ceil(x))
+UN_FLOATS(round, nearbyintf(x), nearbyint(x)) /* half to even, as TF's Round */
+UN_FLOATS(log1p, log1pf(x), log1p(x))
+UN_FLOATS(expm1, expm1f(x), expm1(x))
+UN_FLOATS(erf, erff(x), erf(x))
+/* TF's Softplus: x above -(log(eps) + 2), exp(x) below log(eps) + 2, else log1p(exp(x)). */
+UN_FLOATS(softplus,
+          x > 13.9423847f ? x : (x < -13.9423847f ? expf(x) : log1pf(expf(x))),
+          x > 34.0436554 ? x : (x < -34.0436554 ? exp(x) : log1p(exp(x))))
+UN_FLOATS(softsign, x / (1.0f + fabsf(x)), x / (1.0 + fabs(x)))
+UN_FN(lnot_b, bool, !x)
 UN_INTS(sign, (x > 0) - (x < 0), (x > 0) - (x < 0))
 
 typedef struct un_impl {
@@ -487,6 +533,15 @@ static const un_impl log_impl = {UN_FLOAT_ONLY(log), false};
 static const un_impl recip_impl = {UN_ALL(recip), true};
 static const un_impl abs_impl = {UN_ALL(abs), false};
 static const un_impl sign_impl = {UN_ALL(sign), false};
+static const un_impl floor_impl = {UN_FLOAT_ONLY(floor), false};
+static const un_impl ceil_impl = {UN_FLOAT_ONLY(ceil), false};
+static const un_impl round_impl = {UN_FLOAT_ONLY(round), false};
+static const un_impl log1p_impl = {UN_FLOAT_ONLY(log1p), false};
+static const un_impl expm1_impl = {UN_FLOAT_ONLY(expm1), false};
+static const un_impl erf_impl = {UN_FLOAT_ONLY(erf), false};
+static const un_impl softplus_impl = {UN_FLOAT_ONLY(softplus), false};
+static const un_impl softsign_impl = {UN_FLOAT_ONLY(softsign), false};
+static const un_impl lnot_impl = {{NULL, NULL, NULL, NULL, NULL, lnot_b}, false};
 
 typedef struct un_job {
   un_loop loop;
@@ -529,6 +584,15 @@ UNARY_KERNEL(deft_math_log_kernel, log_impl)
 UNARY_KERNEL(deft_math_reciprocal_kernel, recip_impl)
 UNARY_KERNEL(deft_math_abs_kernel, abs_impl)
 UNARY_KERNEL(deft_math_sign_kernel, sign_impl)
+UNARY_KERNEL(deft_math_floor_kernel, floor_impl)
+UNARY_KERNEL(deft_math_ceil_kernel, ceil_impl)
+UNARY_KERNEL(deft_math_round_kernel, round_impl)
+UNARY_KERNEL(deft_math_log1p_kernel, log1p_impl)
+UNARY_KERNEL(deft_math_expm1_kernel, expm1_impl)
+UNARY_KERNEL(deft_math_erf_kernel, erf_impl)
+UNARY_KERNEL(deft_math_softplus_kernel, softplus_impl)
+UNARY_KERNEL(deft_math_softsign_kernel, softsign_impl)
+UNARY_KERNEL(deft_math_logical_not_kernel, lnot_impl)
 
 /* ---- AddN ---- */
 

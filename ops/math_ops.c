@@ -434,6 +434,8 @@ static const deft_op_def math_defs[] = {
     UNARY("Reciprocal", T_SIGNED, deft_math_reciprocal_kernel, reciprocal_grad, 0),
     UNARY("Abs", T_ABS, deft_math_abs_kernel, abs_grad, 0),
     UNARY("Sign", T_SIGNED, deft_math_sign_kernel, NULL, NODIFF),
+    /* TF's Floor gradient is None: marked not differentiable, which deft treats alike. */
+    UNARY("Floor", "{bfloat16, half, float, double}", deft_math_floor_kernel, NULL, NODIFF),
     GRAD_KERNEL("RsqrtGrad", deft_math_rsqrt_grad_kernel, rsqrt_grad_grad),
     GRAD_KERNEL("SqrtGrad", deft_math_sqrt_grad_kernel, sqrt_grad_grad),
     GRAD_KERNEL("ReciprocalGrad", deft_math_reciprocal_grad_kernel, reciprocal_grad_grad),
@@ -536,6 +538,7 @@ UNARY_CTOR(deft_log, "Log")
 UNARY_CTOR(deft_reciprocal, "Reciprocal")
 UNARY_CTOR(deft_abs, "Abs")
 UNARY_CTOR(deft_sign, "Sign")
+UNARY_CTOR(deft_floor, "Floor")
 
 deft_output deft_add_n(deft_graph *g, const deft_output *xs, int n, const char *name) {
   if (!deft_graph_ok(g)) return NONE;

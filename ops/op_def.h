@@ -231,6 +231,14 @@ extern const deft_op_family deft_ops_io;
 extern const deft_op_family deft_ops_training;
 extern const deft_op_family deft_ops_shape;
 extern const deft_op_family deft_ops_summary;
+extern const deft_op_family deft_ops_slice;
+extern const deft_op_family deft_ops_transpose;
+extern const deft_op_family deft_ops_gather;
+extern const deft_op_family deft_ops_math_more;
+extern const deft_op_family deft_ops_array_more;
+extern const deft_op_family deft_ops_batch_matmul;
+extern const deft_op_family deft_ops_nn_more;
+extern const deft_op_family deft_ops_search;
 
 #define DEFT_FAMILY(sym, tbl) \
   const deft_op_family sym = {#sym, tbl, sizeof(tbl) / sizeof(tbl[0])}

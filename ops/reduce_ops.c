@@ -143,7 +143,7 @@ void deft_math_argmax_shape(deft_shape_ctx *c) {
 
 /* ---- reduction kernels ---- */
 
-typedef enum { R_SUM, R_MEAN, R_PROD, R_MAX } rkind;
+typedef enum { R_SUM, R_MEAN, R_PROD, R_MAX, R_MIN } rkind;
 
 /* float sums: 16 float lanes over blocks of 1024, blocks added in double. */
 DEFT_SIMD_CLONES static double sum_f32(const float *x, int64_t n) {
@@ -178,6 +178,7 @@ DEFT_SIMD_CLONES static double sum_f64(const double *x, int64_t n) {
 #define PLUS(a, b) ((a) + (b))
 #define TIMES(a, b) ((a) * (b))
 #define BIGGER(a, b) ((b) > (a) ? (b) : (a))
+#define SMALLER(a, b) ((b) < (a) ? (b) : (a))
 
 /* One pass [A, R, B] -> [A, B] with combine OP; CONTIG(src, R) reduces a contiguous run. */
 #define PASS(T, OP, CONTIG)                                                \
@@ -218,6 +219,11 @@ CONTIG_LOOP(int64_t, BIGGER)
 CONTIG_LOOP(uint8_t, PLUS)
 CONTIG_LOOP(uint8_t, TIMES)
 CONTIG_LOOP(uint8_t, BIGGER)
+CONTIG_LOOP(float, SMALLER)
+CONTIG_LOOP(double, SMALLER)
+CONTIG_LOOP(int32_t, SMALLER)
+CONTIG_LOOP(int64_t, SMALLER)
+CONTIG_LOOP(uint8_t, SMALLER)
 #define SUMF(s, n) ((float)sum_f32(s, n))
 #define SUMD(s, n) sum_f64(s, n)
 
@@ -229,27 +235,32 @@ DEFT_SIMD_CLONES static bool reduce_pass(rkind kind, deft_dtype t, const void *s
     case DEFT_FLOAT:
       if (sum) PASS(float, PLUS, SUMF)
       else if (kind == R_PROD) PASS(float, TIMES, contig_float_TIMES)
-      else PASS(float, BIGGER, contig_float_BIGGER)
+      else if (kind == R_MAX) PASS(float, BIGGER, contig_float_BIGGER)
+      else PASS(float, SMALLER, contig_float_SMALLER)
       return true;
     case DEFT_DOUBLE:
       if (sum) PASS(double, PLUS, SUMD)
       else if (kind == R_PROD) PASS(double, TIMES, contig_double_TIMES)
-      else PASS(double, BIGGER, contig_double_BIGGER)
+      else if (kind == R_MAX) PASS(double, BIGGER, contig_double_BIGGER)
+      else PASS(double, SMALLER, contig_double_SMALLER)
       return true;
     case DEFT_INT32:
       if (sum) PASS(int32_t, WSUM32, contig_int32_t_WSUM32)
       else if (kind == R_PROD) PASS(int32_t, WMUL32, contig_int32_t_WMUL32)
-      else PASS(int32_t, BIGGER, contig_int32_t_BIGGER)
+      else if (kind == R_MAX) PASS(int32_t, BIGGER, contig_int32_t_BIGGER)
+      else PASS(int32_t, SMALLER, contig_int32_t_SMALLER)
       return true;
     case DEFT_INT64:
       if (sum) PASS(int64_t, WSUM64, contig_int64_t_WSUM64)
       else if (kind == R_PROD) PASS(int64_t, WMUL64, contig_int64_t_WMUL64)
-      else PASS(int64_t, BIGGER, contig_int64_t_BIGGER)
+      else if (kind == R_MAX) PASS(int64_t, BIGGER, contig_int64_t_BIGGER)
+      else PASS(int64_t, SMALLER, contig_int64_t_SMALLER)
       return true;
     case DEFT_UINT8:
       if (sum) PASS(uint8_t, PLUS, contig_uint8_t_PLUS)
       else if (kind == R_PROD) PASS(uint8_t, TIMES, contig_uint8_t_TIMES)
-      else PASS(uint8_t, BIGGER, contig_uint8_t_BIGGER)
+      else if (kind == R_MAX) PASS(uint8_t, BIGGER, contig_uint8_t_BIGGER)
+      else PASS(uint8_t, SMALLER, contig_uint8_t_SMALLER)
       return true;
     default: return false;
   }
@@ -279,20 +290,29 @@ static void fill_identity(rkind kind, deft_tensor *out) {
       case DEFT_FLOAT:
         deft_tensor_f32(out)[i] = kind == R_PROD ? 1.0f
                                   : kind == R_MAX ? -INFINITY
+                                  : kind == R_MIN ? INFINITY
                                   : kind == R_MEAN ? NAN : 0.0f;
         break;
       case DEFT_DOUBLE:
         deft_tensor_f64(out)[i] = kind == R_PROD ? 1.0
                                   : kind == R_MAX ? -INFINITY
+                                  : kind == R_MIN ? INFINITY
                                   : kind == R_MEAN ? NAN : 0.0;
         break;
       case DEFT_INT32:
-        deft_tensor_i32(out)[i] = kind == R_PROD ? 1 : kind == R_MAX ? INT32_MIN : 0;
+        deft_tensor_i32(out)[i] = kind == R_PROD  ? 1
+                                  : kind == R_MAX ? INT32_MIN
+                                  : kind == R_MIN ? INT32_MAX : 0;
         break;
       case DEFT_INT64:
-        deft_tensor_i64(out)[i] = kind == R_PROD ? 1 : kind == R_MAX ? INT64_MIN : 0;
+        deft_tensor_i64(out)[i] = kind == R_PROD  ? 1
+                                  : kind == R_MAX ? INT64_MIN
+                                  : kind == R_MIN ? INT64_MAX : 0;
         break;
-      case DEFT_UINT8: deft_tensor_u8(out)[i] = kind == R_PROD ? 1 : 0; break;
+      case DEFT_UINT8:
+        deft_tensor_u8(out)[i] = kind == R_PROD ? 1 : kind == R_MIN ? 255 : 0;
+        break;
+      case DEFT_BOOL: deft_tensor_b(out)[i] = kind == R_MIN; break; /* All: true, Any: false */
       default: break;
     }
   }
@@ -344,8 +364,10 @@ void deft_math_reduction_prepare(deft_prepare_ctx *p) {
 static void run_reduction(deft_kernel_ctx *c, rkind kind) {
   const deft_tensor *x = deft_kernel_input(c, 0), *axes = deft_kernel_input(c, 1);
   bool keep = ((const reduce_params *)deft_kernel_params(c))->keep_dims;
+  /* bool only for All (R_MIN) and Any (R_MAX), reduced as uint8 0/1 */
+  bool logical = x->dtype == DEFT_BOOL && (kind == R_MIN || kind == R_MAX);
   if (x->dtype != DEFT_FLOAT && x->dtype != DEFT_DOUBLE && x->dtype != DEFT_INT32 &&
-      x->dtype != DEFT_INT64 && x->dtype != DEFT_UINT8) {
+      x->dtype != DEFT_INT64 && x->dtype != DEFT_UINT8 && !logical) {
     deft_kernel_fail(c, DEFT_UNIMPLEMENTED, "deft has no kernel for dtype %s",
                      deft_dtype_name(x->dtype));
     return;
@@ -415,7 +437,7 @@ static void run_reduction(deft_kernel_ctx *c, rkind kind) {
       }
       dst = tmp[which];
     }
-    pass_job job = {kind, x->dtype, src, dst, R, B, esz};
+    pass_job job = {kind, logical ? DEFT_UINT8 : x->dtype, src, dst, R, B, esz};
     int64_t grain = 65536 / (R * B) + 1; /* rows of A per thread */
     deft_parallel_for(deft_kernel_threads(c), A, grain, pass_range, &job);
     src = dst;
@@ -446,6 +468,10 @@ void deft_math_sum_kernel(deft_kernel_ctx *c) { run_reduction(c, R_SUM); }
 void deft_math_mean_kernel(deft_kernel_ctx *c) { run_reduction(c, R_MEAN); }
 void deft_math_prod_kernel(deft_kernel_ctx *c) { run_reduction(c, R_PROD); }
 void deft_math_max_kernel(deft_kernel_ctx *c) { run_reduction(c, R_MAX); }
+void deft_math_min_kernel(deft_kernel_ctx *c) { run_reduction(c, R_MIN); }
+/* All and Any: min and max of bools. */
+void deft_math_all_kernel(deft_kernel_ctx *c) { run_reduction(c, R_MIN); }
+void deft_math_any_kernel(deft_kernel_ctx *c) { run_reduction(c, R_MAX); }
 
 /* ---- ArgMax ---- */
 
@@ -651,7 +677,8 @@ void deft_math_prod_grad(deft_graph *g, deft_op *op, const deft_output *grads,
   dx[0] = deft_div(g, sum_back(g, op, gy), deft_op_input(op, 0), "truediv");
 }
 
-/* Max: the gradient is shared equally by the elements equal to the maximum. */
+/* Max (and Min, TF's _MinOrMaxGrad): the gradient is shared equally by the elements equal to
+ * the maximum (minimum). */
 void deft_math_max_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
   deft_output x = deft_op_input(op, 0), axes = deft_op_input(op, 1), y = {op, 0};
   static_red s = inspect(op);
@@ -698,6 +725,18 @@ deft_output deft_prod(deft_graph *g, deft_output x, deft_output axes, bool keep_
 deft_output deft_max(deft_graph *g, deft_output x, deft_output axes, bool keep_dims,
                      const char *name) {
   return reduce_op(g, "Max", x, axes, keep_dims, name);
+}
+deft_output deft_min(deft_graph *g, deft_output x, deft_output axes, bool keep_dims,
+                     const char *name) {
+  return reduce_op(g, "Min", x, axes, keep_dims, name);
+}
+deft_output deft_all(deft_graph *g, deft_output x, deft_output axes, bool keep_dims,
+                     const char *name) {
+  return reduce_op(g, "All", x, axes, keep_dims, name);
+}
+deft_output deft_any(deft_graph *g, deft_output x, deft_output axes, bool keep_dims,
+                     const char *name) {
+  return reduce_op(g, "Any", x, axes, keep_dims, name);
 }
 
 /* TF's reduce_* with Python axes: NULL axes become the Const "Const" (all axes, made before and

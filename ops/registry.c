@@ -17,6 +17,14 @@ static const deft_op_family *const families[] = {
     &deft_ops_array, &deft_ops_math,         &deft_ops_nn, &deft_ops_state,
     &deft_ops_random, &deft_ops_control_flow, &deft_ops_io, &deft_ops_training,
     &deft_ops_shape, &deft_ops_summary,
+    &deft_ops_slice,
+    &deft_ops_transpose,
+    &deft_ops_gather,
+    &deft_ops_math_more,
+    &deft_ops_array_more,
+    &deft_ops_batch_matmul,
+    &deft_ops_nn_more,
+    &deft_ops_search,
 };
 
 static deft_op_reg *regs;

@@ -805,6 +805,122 @@ static bool read_any(reader *r, const ProtobufCMessageDescriptor *d, ProtobufCMe
   return true;
 }
 
+/* ---- unknown fields ----
+ * A field deft's schema does not have (TF 2.x's NodeDef experimental_type,
+ * experimental_debug_info, ...) is skipped, as the binary reader skips unknown field numbers:
+ * its value must still be well formed (terminated strings, balanced braces, the depth limit),
+ * but nothing is stored. */
+
+static bool skip_field(reader *r, const char *name, size_t n);
+
+/* A scalar: a string (adjacent literals concatenated) or a word (number, enum, identifier). */
+static bool skip_scalar(reader *r, const char *name, size_t n) {
+  skip_space(r);
+  if (r->p < r->end && (*r->p == '"' || *r->p == '\'')) {
+    char *str = NULL;
+    size_t len;
+    if (!read_string(r, &str, &len)) return false;
+    deft_free(str);
+    return true;
+  }
+  if (r->p < r->end && *r->p == '-') {
+    r->p++;
+    skip_space(r);
+  }
+  const char *s = r->p;
+  while (r->p < r->end && (is_ident_char(*r->p) || *r->p == '.' || *r->p == '+' || *r->p == '-'))
+    r->p++;
+  if (r->p == s) {
+    char cb[16];
+    return fail_at(r, here(r), DEFT_DATA_LOSS, "expected a value for unknown field '%.*s', found "
+                   "%s", (int)(n > 200 ? 200 : n), name, show_char(r, cb, sizeof cb));
+  }
+  return true;
+}
+
+/* "{ ... }" or "< ... >" of fields, none stored. */
+static bool skip_message(reader *r, const char *name, size_t n) {
+  pos opened = here(r);
+  char close = *r->p == '{' ? '}' : '>';
+  r->p++;
+  if (++r->depth > DEFT_PB_TEXT_MAX_DEPTH)
+    return fail_at(r, opened, DEFT_DATA_LOSS, "messages nested more than %d deep",
+                   DEFT_PB_TEXT_MAX_DEPTH);
+  for (;;) {
+    skip_space(r);
+    if (r->p >= r->end)
+      return fail_at(r, opened, DEFT_DATA_LOSS, "unexpected end of input: unknown field '%.*s' "
+                     "opened here is not closed with '%c'", (int)(n > 200 ? 200 : n), name,
+                     close);
+    char c = *r->p;
+    if (c == close) {
+      r->p++;
+      break;
+    }
+    const char *fs = r->p;
+    if (c == '[') { /* an extension or Any type name */
+      pos open = here(r);
+      while (r->p < r->end && *r->p != ']' && *r->p != '\n') r->p++;
+      if (r->p >= r->end || *r->p != ']')
+        return fail_at(r, open, DEFT_DATA_LOSS, "unterminated '[' in unknown field '%.*s'",
+                       (int)(n > 200 ? 200 : n), name);
+      r->p++;
+    } else if (is_ident_start(c)) {
+      while (r->p < r->end && is_ident_char(*r->p)) r->p++;
+    } else {
+      char cb[16];
+      return fail_at(r, here(r), DEFT_DATA_LOSS, "expected a field name or '%c' in unknown field "
+                     "'%.*s', found %s", close, (int)(n > 200 ? 200 : n), name,
+                     show_char(r, cb, sizeof cb));
+    }
+    if (!skip_field(r, fs, (size_t)(r->p - fs))) return false;
+    if (at_char(r, ',') || at_char(r, ';')) r->p++;
+  }
+  r->depth--;
+  return true;
+}
+
+/* The value(s) after an unknown field's name: ": scalar", ": [a, b]", "{...}" or ": {...}". */
+static bool skip_field(reader *r, const char *name, size_t n) {
+  bool colon = at_char(r, ':');
+  if (colon) r->p++;
+  skip_space(r);
+  if (r->p >= r->end)
+    return fail_at(r, here(r), DEFT_DATA_LOSS, "unexpected end of input: expected a value for "
+                   "unknown field '%.*s'", (int)(n > 200 ? 200 : n), name);
+  char c = *r->p;
+  if (c == '{' || c == '<') return skip_message(r, name, n);
+  if (!colon) {
+    char cb[16];
+    return fail_at(r, here(r), DEFT_DATA_LOSS, "expected ':' after unknown field '%.*s', found "
+                   "%s", (int)(n > 200 ? 200 : n), name, show_char(r, cb, sizeof cb));
+  }
+  if (c != '[') return skip_scalar(r, name, n);
+  r->p++;
+  if (at_char(r, ']')) {
+    r->p++;
+    return true;
+  }
+  for (;;) {
+    skip_space(r);
+    bool ok = r->p < r->end && (*r->p == '{' || *r->p == '<') ? skip_message(r, name, n)
+                                                              : skip_scalar(r, name, n);
+    if (!ok) return false;
+    if (at_char(r, ',')) {
+      r->p++;
+      continue;
+    }
+    if (at_char(r, ']')) {
+      r->p++;
+      return true;
+    }
+    char cb[16];
+    return fail_at(r, here(r), DEFT_DATA_LOSS, "expected ',' or ']' in the list of unknown field "
+                   "'%.*s', found %s", (int)(n > 200 ? 200 : n), name,
+                   show_char(r, cb, sizeof cb));
+  }
+}
+
 static bool read_fields(reader *r, const ProtobufCMessageDescriptor *d, ProtobufCMessage *m,
                         char close, pos opened) {
   unsigned char small[64];
@@ -860,10 +976,13 @@ static bool read_fields(reader *r, const ProtobufCMessageDescriptor *d, Protobuf
       name[n] = 0;
       f = protobuf_c_message_descriptor_get_field_by_name(d, name);
     }
-    if (!f) {
-      ok = fail_at(r, at, DEFT_DATA_LOSS, "unknown field '%.*s' in %s", (int)(n > 200 ? 200 : n),
-                   s, d->name);
-      break;
+    if (!f) { /* skipped, as the binary reader skips unknown field numbers */
+      if (!skip_field(r, s, n)) {
+        ok = false;
+        break;
+      }
+      if (at_char(r, ',') || at_char(r, ';')) r->p++;
+      continue;
     }
     if (!read_field(r, d, m, f, at, seen)) {
       ok = false;

@@ -40,14 +40,15 @@
  * deft_protobuf_allocator()). On failure returns NULL with status set (status may be NULL):
  *   DATA_LOSS          "<path>:<line>:<column>: <what>" (lines and columns count from 1,
  *                      columns in bytes): a
- *                      syntax error, an unknown field or enum value, a value of the wrong kind or
+ *                      syntax error, an unknown enum value, a value of the wrong kind or
  *                      out of range for its field, a non-repeated field (or a second member of a
  *                      oneof) given twice, an unterminated string, unexpected end of input,
  *                      nesting deeper than DEFT_PB_TEXT_MAX_DEPTH;
  *   UNIMPLEMENTED      "<path>:<line>:<column>: ..." for extensions, and for an expanded Any
  *                      whose type is not reachable from d;
  *   RESOURCE_EXHAUSTED out of memory.
- * Nothing is leaked on failure. */
+ * Fields that d's schema does not have are skipped (as the binary reader skips unknown field
+ * numbers); their values must still be well formed. Nothing is leaked on failure. */
 ProtobufCMessage *deft_pb_text_parse(const ProtobufCMessageDescriptor *d, const char *text,
                                      size_t len, const char *path, deft_status *status);
 

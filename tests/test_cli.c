@@ -123,6 +123,7 @@ START_TEST(dump_unrunnable_marked) {
   ck_assert_int_eq(pe[0], '*');
   ASSERT_HAS(r.out, "deft cannot run");
   ASSERT_HAS(r.out, "ParseExample");
+  ASSERT_HAS(r.out, "with counts: ParseExample x1"); /* the summary: each type with its count */
   result_free(&r);
 }
 END_TEST

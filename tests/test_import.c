@@ -456,6 +456,104 @@ START_TEST(simple_mnist_graph_def) {
 }
 END_TEST
 
+/* A GraphDef "x" (Placeholder float, shape attr `shape {}` unless !with_shape) -> "sq" (Square),
+ * with versions.producer = producer (none when producer < 0), written in binary. */
+static const char *write_old_placeholder_graph(const char *name, int producer, bool with_shape) {
+  Tensorflow__AttrValue dtype = TENSORFLOW__ATTR_VALUE__INIT, shape = TENSORFLOW__ATTR_VALUE__INIT,
+                        t = TENSORFLOW__ATTR_VALUE__INIT;
+  Tensorflow__TensorShapeProto scalar = TENSORFLOW__TENSOR_SHAPE_PROTO__INIT;
+  dtype.value_case = TENSORFLOW__ATTR_VALUE__VALUE_TYPE;
+  dtype.type = TENSORFLOW__DATA_TYPE__DT_FLOAT;
+  t = dtype;
+  shape.value_case = TENSORFLOW__ATTR_VALUE__VALUE_SHAPE;
+  shape.shape = &scalar;
+  Tensorflow__NodeDef__AttrEntry e_dtype = TENSORFLOW__NODE_DEF__ATTR_ENTRY__INIT,
+                                 e_shape = TENSORFLOW__NODE_DEF__ATTR_ENTRY__INIT,
+                                 e_t = TENSORFLOW__NODE_DEF__ATTR_ENTRY__INIT;
+  e_dtype.key = "dtype";
+  e_dtype.value = &dtype;
+  e_shape.key = "shape";
+  e_shape.value = &shape;
+  e_t.key = "T";
+  e_t.value = &t;
+  Tensorflow__NodeDef__AttrEntry *xattrs[2] = {&e_dtype, &e_shape}, *sqattrs[1] = {&e_t};
+  Tensorflow__NodeDef x = TENSORFLOW__NODE_DEF__INIT, sq = TENSORFLOW__NODE_DEF__INIT;
+  x.name = "x";
+  x.op = "Placeholder";
+  x.n_attr = with_shape ? 2 : 1;
+  x.attr = xattrs;
+  char *in[1] = {"x"};
+  sq.name = "sq";
+  sq.op = "Square";
+  sq.n_input = 1;
+  sq.input = in;
+  sq.n_attr = 1;
+  sq.attr = sqattrs;
+  Tensorflow__NodeDef *nodes[2] = {&x, &sq};
+  Tensorflow__VersionDef v = TENSORFLOW__VERSION_DEF__INIT;
+  v.producer = producer;
+  Tensorflow__GraphDef gd = TENSORFLOW__GRAPH_DEF__INIT;
+  gd.n_node = 2;
+  gd.node = nodes;
+  if (producer >= 0) gd.versions = &v;
+  size_t len = tensorflow__graph_def__get_packed_size(&gd);
+  uint8_t *buf = malloc(len);
+  ck_assert_ptr_nonnull(buf);
+  tensorflow__graph_def__pack(&gd, buf);
+  const char *path = tmp_path(name);
+  write_bytes(path, buf, len);
+  free(buf);
+  return path;
+}
+
+/* TF <= 1.0 (producer <= 21) wrote `shape {}` for Placeholders of unknown shape (Udacity's LeNet
+ * lenet.meta is one such file); TF's shape function reads it as unknown there, as a scalar after.
+ * No shape attr at all is unknown. */
+START_TEST(old_placeholder_shapes) {
+  static const struct {
+    int producer;
+    bool with_shape, unknown;
+  } cases[] = {{21, true, true}, {0, true, true}, {-1, true, true}, {22, true, false},
+               {24, false, true}, {5, false, true}};
+  int64_t dims[2] = {2, 3};
+  deft_tensor *v = deft_tensor_new(DEFT_FLOAT, dims, 2, NULL);
+  float *vp = deft_tensor_data(v);
+  for (int k = 0; k < 6; k++) vp[k] = (float)k;
+  deft_status *st = deft_status_new();
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char name[64];
+    snprintf(name, sizeof name, "old_ph_%zu.pb", i);
+    const char *path = write_old_placeholder_graph(name, cases[i].producer, cases[i].with_shape);
+    deft_graph *g = deft_import_graph_def(path, NULL, st);
+    ck_assert_msg(g != NULL, "%s", deft_status_message(st));
+    deft_output x = deft_graph_tensor_by_name(g, "x:0", st),
+                sq = deft_graph_tensor_by_name(g, "sq:0", st);
+    ck_assert_int_eq(deft_output_shape(x).rank, cases[i].unknown ? -1 : 0);
+    ck_assert_int_eq(deft_output_shape(sq).rank, cases[i].unknown ? -1 : 0);
+    if (cases[i].with_shape) { /* the attr keeps the file's value */
+      deft_shape as;
+      ck_assert(deft_op_attr_shape(x.op, "shape", &as));
+      ck_assert_int_eq(as.rank, 0);
+    }
+    deft_session *s = deft_session_new(g, st);
+    deft_tensor *out = NULL;
+    bool ok = deft_session_run(s, &x, &v, 1, &sq, &out, 1, NULL, 0, st);
+    if (cases[i].unknown) {
+      ck_assert_msg(ok, "case %zu: %s", i, deft_status_message(st));
+      ck_assert(deft_tensor_get_double(out, 5) == 25.0);
+      deft_tensor_free(out);
+    } else {
+      ck_assert(!ok);
+      TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "cannot feed", "[2,3]", "'x:0'", "shape []");
+    }
+    deft_session_free(s);
+    deft_graph_free(g);
+  }
+  deft_tensor_free(v);
+  deft_status_free(st);
+}
+END_TEST
+
 START_TEST(import_prefix_meta) {
   TU_REQUIRE_SHARED(path, KK_NEW_META);
   deft_import_options *o = deft_import_options_new();
@@ -834,6 +932,7 @@ static Suite *import_suite(void) {
   tcase_add_test(tc, exported_bytes_have_what_tf_needs);
   tcase_add_test(tc, saved_model_restores_with_its_saver);
   tcase_add_test(tc, saver_roundtrip);
+  tcase_add_test(tc, old_placeholder_shapes);
   tcase_add_loop_test(tc, reexport_tf_files, 0,
                       (int)(sizeof reexport_files / sizeof reexport_files[0]));
   suite_add_tcase(s, tc);

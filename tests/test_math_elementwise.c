@@ -44,6 +44,9 @@ static const struct {
      COMPARE},
     {"Less", deft_less, "a < b", "a < b", F32 | F64 | I32 | I64 | U8, COMPARE},
     {"LessEqual", deft_less_equal, "a <= b", "a <= b", F32 | F64 | I32 | I64 | U8, COMPARE},
+    {"Div", deft_div_v1, "a / b", "np.fix(a / b)", F32 | F64 | I32 | I64 | U8, DIVISOR},
+    {"Mod", deft_mod, "np.fmod(a, b)", "np.fmod(a, b)", F32 | F64 | I32 | I64, DIVISOR},
+    {"Pow", deft_pow, "np.power(a, b)", "", F32 | F64, PLAIN},
 };
 
 typedef struct shape_pair {
@@ -225,6 +228,15 @@ static const struct {
      -5, 5},
     {"Abs", deft_abs, "np.abs(a)", true, -5, 5},
     {"Sign", deft_sign, "np.sign(a)", true, -3, 3},
+    {"Floor", deft_floor, "np.floor(a)", false, -5, 5},
+    {"Ceil", deft_ceil, "np.ceil(a)", false, -5, 5},
+    {"Round", deft_round, "np.round(a)", false, -5, 5},
+    {"Log1p", deft_log1p, "np.log1p(a)", false, -0.9, 5},
+    {"Expm1", deft_expm1, "np.expm1(a)", false, -5, 5},
+    {"Erf", deft_erf, "np.vectorize(__import__('math').erf, otypes=[float])(a)", false, -3, 3},
+    /* inside TF's thresholds (+-13.94 for float32; tests/test_math_more.c checks beyond) */
+    {"Softplus", deft_softplus, "np.log1p(np.exp(a))", false, -13, 13},
+    {"Softsign", deft_softsign, "a / (1 + np.abs(a))", false, -5, 5},
 };
 
 START_TEST(unary_ops_vs_numpy) {

@@ -232,7 +232,8 @@ START_TEST(registry_entries) {
   static const char *types[] = {
       "Add", "AddV2", "Sub", "Mul", "RealDiv", "FloorDiv", "FloorMod", "Maximum", "Minimum",
       "SquaredDifference", "Equal", "NotEqual", "Greater", "GreaterEqual", "Less", "LessEqual",
-      "Neg", "Square", "Sqrt", "Rsqrt", "Exp", "Log", "Reciprocal", "Abs", "Sign", "RsqrtGrad",
+      "Neg", "Square", "Sqrt", "Rsqrt", "Exp", "Log", "Reciprocal", "Abs", "Sign", "Floor",
+      "RsqrtGrad",
       "SqrtGrad", "ReciprocalGrad", "AddN", "MatMul", "Cast", "Sum", "Mean", "Prod", "Max",
       "ArgMax"};
   for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {

@@ -126,6 +126,8 @@ START_TEST(reductions_vs_numpy) {
        0.5, 1.5},
       {"Max", deft_max, "np.max(a, axis=AX, keepdims=KD)", "np.max(a, axis=AX, keepdims=KD)",
        -5, 5},
+      {"Min", deft_min, "np.min(a, axis=AX, keepdims=KD)", "np.min(a, axis=AX, keepdims=KD)",
+       -5, 5},
   };
   static const struct {
     int r;

@@ -389,10 +389,16 @@ START_TEST(errors_name_line_and_column) {
   const ProtobufCMessageDescriptor *T = &tensorflow__tensor_proto__descriptor;
   const ProtobufCMessageDescriptor *A = &tensorflow__attr_value__descriptor;
   const err_case cases[] = {
-      {N, "name: \"a\"\n  foo: 1", DEFT_DATA_LOSS, "e.pbtxt:2:3:", "unknown field 'foo'",
-       "tensorflow.NodeDef"},
-      {N, "attr { key: \"a\" valu { } }", DEFT_DATA_LOSS, "e.pbtxt:1:17:", "unknown field 'valu'",
-       "tensorflow.NodeDef.AttrEntry"},
+      /* unknown fields are skipped, but their values must be well formed */
+      {N, "name: \"a\"\n  foo: }", DEFT_DATA_LOSS, "e.pbtxt:2:8:",
+       "expected a value for unknown field 'foo'", NULL},
+      {N, "attr { key: \"a\" valu { x: 1 ", DEFT_DATA_LOSS, "e.pbtxt:1:22:",
+       "unknown field 'valu'", "not closed"},
+      {N, "foo 1", DEFT_DATA_LOSS, "e.pbtxt:1:5:", "expected ':' after unknown field 'foo'", NULL},
+      {N, "foo: [1 2]", DEFT_DATA_LOSS, "e.pbtxt:1:9:", "expected ',' or ']'", "'foo'"},
+      {N, "foo: 'abc", DEFT_DATA_LOSS, "e.pbtxt:1:6:", "unterminated string", NULL},
+      {N, "foo { [x.y }", DEFT_DATA_LOSS, "e.pbtxt:1:7:", "unterminated '['", NULL},
+      {N, "foo { 5 }", DEFT_DATA_LOSS, "e.pbtxt:1:7:", "expected a field name or '}'", "'foo'"},
       {N, "name: }", DEFT_DATA_LOSS, "e.pbtxt:1:7:", "expected a value", "'name'"},
       {N, "name:", DEFT_DATA_LOSS, "e.pbtxt:1:6:", "unexpected end of input", "'name'"},
       {N, "op: 5", DEFT_DATA_LOSS, "e.pbtxt:1:5:", "expected a value (a quoted string)", "'op'"},
@@ -465,8 +471,8 @@ START_TEST(errors_name_line_and_column) {
   TU_ASSERT_STATUS(st, DEFT_DATA_LOSS, "nested more than 100 deep");
   free(deep);
   /* a NULL path: "<text>" */
-  ck_assert_ptr_null(deft_pb_text_parse(N, "x: 1", 4, NULL, st));
-  TU_ASSERT_STATUS(st, DEFT_DATA_LOSS, "<text>:1:1:");
+  ck_assert_ptr_null(deft_pb_text_parse(N, "x: }", 4, NULL, st));
+  TU_ASSERT_STATUS(st, DEFT_DATA_LOSS, "<text>:1:4:");
   /* text may hold NUL bytes: len counts, not strlen */
   ck_assert_ptr_null(deft_pb_text_parse(N, "name: \"a\"\0", 10, "nul", st));
   TU_ASSERT_STATUS(st, DEFT_DATA_LOSS, "nul:1:10:", "byte 0x00");
@@ -1045,10 +1051,9 @@ START_TEST(importers_read_text_files) {
   deft_meta_graph_info_free(info);
   deft_graph_free(g);
   /* errors name the file, line and column */
-  const char *bad = write_text("bad.pbtxt", "node {\n  name: \"a\"\n  opp: \"NoOp\"\n}\n");
+  const char *bad = write_text("bad.pbtxt", "node {\n  name: \"a\"\n  op \"NoOp\"\n}\n");
   ck_assert_ptr_null(deft_import_graph_def(bad, NULL, st));
-  TU_ASSERT_STATUS(st, DEFT_DATA_LOSS, "bad.pbtxt:3:3:", "unknown field 'opp'",
-                   "tensorflow.NodeDef", "GraphDef");
+  TU_ASSERT_STATUS(st, DEFT_DATA_LOSS, "bad.pbtxt:3:6:", "expected ':'", "'op'", "GraphDef");
   bad = write_text("bad_text.pb", "node { name: \"a\" op: \"NoOp\" ");
   ck_assert_ptr_null(deft_import_graph_def(bad, NULL, st));
   TU_ASSERT_STATUS(st, DEFT_DATA_LOSS, "bad_text.pb:1:29:", "unexpected end of input",
@@ -1140,15 +1145,74 @@ START_TEST(dump_reads_text) {
     deft_free(text);
   }
   /* a broken text file: exit status 1 and the position */
-  const char *bad = write_text("dump_bad.pbtxt", "node { name: 'a' op: \"NoOp\" bogus: 1 }");
+  const char *bad = write_text("dump_bad.pbtxt", "node { name: 'a' op: \"NoOp\" bogus: }");
   snprintf(cmd, sizeof cmd, "%s/deft dump '%s' > '%s' 2>&1", DEFT_BINARY_DIR, bad, out);
   int rc = system(cmd);
   ck_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 1);
   size_t len;
   uint8_t *text = read_all(out, &len);
-  ck_assert_msg(strstr((const char *)text, "dump_bad.pbtxt:1:29: unknown field 'bogus'"), "%s",
+  ck_assert_msg(strstr((const char *)text,
+                       "dump_bad.pbtxt:1:36: expected a value for unknown field 'bogus'"),
+                "%s",
                 (const char *)text);
   deft_free(text);
+}
+END_TEST
+
+/* Fields deft's schema does not have are skipped, as the binary reader skips unknown field
+ * numbers (TF 2.x writes NodeDef.experimental_type and experimental_debug_info). */
+START_TEST(unknown_fields_are_skipped) {
+  const char *text =
+      "name: \"a\"\n"
+      "experimental_debug_info { original_node_names: \"x\" original_func_names: ['f', \"g\"] }\n"
+      "op: \"Const\"\n"
+      "experimental_type { type_id: TFT_PRODUCT\n"
+      "  args { type_id: TFT_TENSOR args < type_id: 1 > } }\n"
+      "future_scalar: -1.5e+3, future_enum: SOME_VALUE; future_str: 'a' \"b\"\n"
+      "future_list: [1, -2, 'x', { k: [] }, < v: 0x1f >]\n"
+      "future_msg: { [type.googleapis.com/x.Y] { z: 1 } inner { deeper: {} } }\n"
+      "future_empty: []\n"
+      "input: \"^b\"";
+  Tensorflow__NodeDef *n = (Tensorflow__NodeDef *)parse_ok(&tensorflow__node_def__descriptor, text);
+  str_eq(n->name, "a");
+  str_eq(n->op, "Const");
+  ck_assert_uint_eq(n->n_input, 1);
+  str_eq(n->input[0], "^b");
+  protobuf_c_message_free_unpacked(&n->base, NULL);
+  /* the depth limit still holds inside unknown fields */
+  char deep[4 * DEFT_PB_TEXT_MAX_DEPTH + 64];
+  size_t k = 0;
+  k += (size_t)snprintf(deep, sizeof deep, "foo {");
+  for (int i = 0; i < DEFT_PB_TEXT_MAX_DEPTH; i++) deep[k++] = 'a', deep[k++] = '{';
+  for (int i = 0; i < DEFT_PB_TEXT_MAX_DEPTH + 1; i++) deep[k++] = '}';
+  deep[k] = 0;
+  deft_status *st = deft_status_new();
+  ck_assert_ptr_null(deft_pb_text_parse(&tensorflow__node_def__descriptor, deep, k, "d.pbtxt", st));
+  TU_ASSERT_STATUS(st, DEFT_DATA_LOSS, "d.pbtxt:1:", "nested more than");
+  /* a TF 2.x text GraphDef imports and runs */
+  const char *tf2 = write_text(
+      "tf2.pbtxt",
+      "node { name: \"c\" op: \"Const\" attr { key: \"dtype\" value { type: DT_FLOAT } }\n"
+      "  attr { key: \"value\" value { tensor { dtype: DT_FLOAT tensor_shape {}\n"
+      "    float_val: 3 } } }\n"
+      "  experimental_type { type_id: TFT_PRODUCT args { type_id: TFT_TENSOR } }\n"
+      "  experimental_debug_info { original_node_names: \"c0\" } }\n"
+      "node { name: \"sq\" op: \"Square\" input: \"c\"\n"
+      "  attr { key: \"T\" value { type: DT_FLOAT } } }\n"
+      "versions { producer: 1205 min_consumer: 12 }\n"
+      "library {}\n");
+  deft_graph *g = deft_import_graph_def(tf2, NULL, st);
+  ck_assert_msg(g != NULL, "%s", deft_status_message(st));
+  ck_assert_int_eq(deft_graph_num_ops(g), 2);
+  deft_output sq = deft_graph_tensor_by_name(g, "sq:0", st);
+  deft_session *sess = deft_session_new(g, st);
+  deft_tensor *v = NULL;
+  ck_assert(deft_session_run(sess, NULL, NULL, 0, &sq, &v, 1, NULL, 0, st));
+  ck_assert(deft_tensor_get_double(v, 0) == 9.0);
+  deft_tensor_free(v);
+  deft_session_free(sess);
+  deft_graph_free(g);
+  deft_status_free(st);
 }
 END_TEST
 
@@ -1161,6 +1225,7 @@ static Suite *make(void) {
   tcase_add_test(g, expanded_any);
   tcase_add_test(g, other_scalar_kinds);
   tcase_add_test(g, errors_name_line_and_column);
+  tcase_add_test(g, unknown_fields_are_skipped);
   suite_add_tcase(s, g);
   TCase *r = tcase_create("robustness");
   tcase_add_test(r, every_prefix_fails_cleanly);

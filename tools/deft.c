@@ -57,14 +57,22 @@ static bool load(const char *path, const char *tag, loaded *out, deft_status *st
   } else {
     out->format = "GraphDef";
     out->g = deft_import_graph_def(path, NULL, st);
-    /* Any other text file may hold a MetaGraphDef: its top-level fields are unknown to GraphDef. */
-    if (!out->g && deft_status_code(st) == DEFT_DATA_LOSS &&
-        strstr(deft_status_message(st), "in tensorflow.GraphDef")) {
+    /* Any other file may hold a MetaGraphDef: its top-level fields are unknown to GraphDef, so
+     * it reads as a GraphDef without nodes (unknown fields are skipped). */
+    if ((!out->g && deft_status_code(st) == DEFT_DATA_LOSS) ||
+        (out->g && deft_graph_num_ops(out->g) == 0)) {
       deft_status *st2 = deft_status_new();
-      if (st2) out->g = deft_import_meta_graph(path, NULL, &out->info, st2);
-      if (out->g) {
+      deft_meta_graph_info *info = NULL;
+      deft_graph *mg = st2 ? deft_import_meta_graph(path, NULL, &info, st2) : NULL;
+      if (mg && deft_graph_num_ops(mg) > 0) {
+        deft_graph_free(out->g);
+        out->g = mg;
+        out->info = info;
         out->format = "MetaGraphDef";
         deft_status_clear(st);
+      } else {
+        deft_graph_free(mg);
+        deft_meta_graph_info_free(info);
       }
       deft_status_free(st2);
     }
@@ -173,7 +181,7 @@ static void dump_ops(FILE *f, const loaded *l, const char *path, bool json) {
     fputc('\n', f);
   }
   if (unknown_ops) {
-    fprintf(f, "* = deft cannot run this op (%d op%s of %d type%s:", unknown_ops,
+    fprintf(f, "* = deft cannot run this op (%d op%s of %d type%s, with counts:", unknown_ops,
             unknown_ops == 1 ? "" : "s", unknown_types, unknown_types == 1 ? "" : "s");
     for (int i = 0; i < n; i++) {
       deft_op *op = deft_graph_op_at(g, i);
@@ -181,7 +189,11 @@ static void dump_ops(FILE *f, const loaded *l, const char *path, bool json) {
       bool seen = false;
       for (int j = 0; j < i && !seen; j++)
         seen = strcmp(deft_op_type(deft_graph_op_at(g, j)), deft_op_type(op)) == 0;
-      if (!seen) fprintf(f, " %s", deft_op_type(op));
+      if (seen) continue;
+      int count = 0;
+      for (int j = i; j < n; j++)
+        count += strcmp(deft_op_type(deft_graph_op_at(g, j)), deft_op_type(op)) == 0;
+      fprintf(f, " %s x%d", deft_op_type(op), count);
     }
     fputs(")\n", f);
   }

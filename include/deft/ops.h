@@ -110,6 +110,40 @@ DEFT_API deft_output deft_log(deft_graph *g, deft_output x, const char *name);
 DEFT_API deft_output deft_reciprocal(deft_graph *g, deft_output x, const char *name);
 DEFT_API deft_output deft_abs(deft_graph *g, deft_output x, const char *name);
 DEFT_API deft_output deft_sign(deft_graph *g, deft_output x, const char *name);
+/* Floor (float types; no gradient, as in TF). */
+DEFT_API deft_output deft_floor(deft_graph *g, deft_output x, const char *name);
+
+/* ---- more math (ops/math_more_ops.c) ---- */
+
+/* Div: TF 1.0's division (tf.div's op): x / y for floats, truncated toward zero for integers
+ * (an integer zero divisor fails the run naming the node). */
+DEFT_API deft_output deft_div_v1(deft_graph *g, deft_output x, deft_output y, const char *name);
+/* Mod: the truncated remainder (C's fmod / %; sign of x). No gradient, as in TF. */
+DEFT_API deft_output deft_mod(deft_graph *g, deft_output x, deft_output y, const char *name);
+/* Pow: x^y elementwise (float types). */
+DEFT_API deft_output deft_pow(deft_graph *g, deft_output x, deft_output y, const char *name);
+/* LogicalAnd / LogicalOr (broadcasting) and LogicalNot of bool tensors. */
+DEFT_API deft_output deft_logical_and(deft_graph *g, deft_output x, deft_output y,
+                                      const char *name);
+DEFT_API deft_output deft_logical_or(deft_graph *g, deft_output x, deft_output y,
+                                     const char *name);
+DEFT_API deft_output deft_logical_not(deft_graph *g, deft_output x, const char *name);
+/* Ceil and Round (half to even, as TF) of float tensors; no gradient, as in TF. */
+DEFT_API deft_output deft_ceil(deft_graph *g, deft_output x, const char *name);
+DEFT_API deft_output deft_round(deft_graph *g, deft_output x, const char *name);
+/* log(1 + x), exp(x) - 1 and the error function, accurate near 0. */
+DEFT_API deft_output deft_log1p(deft_graph *g, deft_output x, const char *name);
+DEFT_API deft_output deft_expm1(deft_graph *g, deft_output x, const char *name);
+DEFT_API deft_output deft_erf(deft_graph *g, deft_output x, const char *name);
+/* Softplus log(1 + exp(x)) (TF's thresholds: x itself above 13.94 in float32) and Softsign
+ * x / (1 + |x|), with their gradient kernels (gradients * sigmoid(features), gradients /
+ * (1 + |features|)^2). */
+DEFT_API deft_output deft_softplus(deft_graph *g, deft_output x, const char *name);
+DEFT_API deft_output deft_softsign(deft_graph *g, deft_output x, const char *name);
+DEFT_API deft_output deft_softplus_grad(deft_graph *g, deft_output gradients,
+                                        deft_output features, const char *name);
+DEFT_API deft_output deft_softsign_grad(deft_graph *g, deft_output gradients,
+                                        deft_output features, const char *name);
 DEFT_API deft_output deft_matmul(deft_graph *g, deft_output a, deft_output b, bool transpose_a,
                                  bool transpose_b, const char *name);
 /* Comparisons (bool results). */
@@ -131,6 +165,14 @@ DEFT_API deft_output deft_prod(deft_graph *g, deft_output x, deft_output axes, b
                                const char *name);
 DEFT_API deft_output deft_max(deft_graph *g, deft_output x, deft_output axes, bool keep_dims,
                               const char *name);
+/* Min (gradient shared by the minimal elements, as Max's); All and Any reduce bool tensors
+ * (the reduction of nothing is true for All, false for Any). */
+DEFT_API deft_output deft_min(deft_graph *g, deft_output x, deft_output axes, bool keep_dims,
+                              const char *name);
+DEFT_API deft_output deft_all(deft_graph *g, deft_output x, deft_output axes, bool keep_dims,
+                              const char *name);
+DEFT_API deft_output deft_any(deft_graph *g, deft_output x, deft_output axes, bool keep_dims,
+                              const char *name);
 /* tf.reduce_mean / reduce_sum with literal axes (NULL = all axes): the axes Const is created
  * outside the op's scope and named "Const" as TF does. */
 DEFT_API deft_output deft_reduce_mean(deft_graph *g, deft_output x, const int32_t *axes, int n,
@@ -139,6 +181,130 @@ DEFT_API deft_output deft_reduce_sum(deft_graph *g, deft_output x, const int32_t
                                      bool keep_dims, const char *name);
 /* ArgMax along axis (output_type int64). */
 DEFT_API deft_output deft_argmax(deft_graph *g, deft_output x, int axis, const char *name);
+
+/* ---- slicing (ops/slice_ops.c) ---- */
+
+/* StridedSlice: Python's input[begin:end:strides] with TF's masks (bit i of a mask refers to
+ * entry i of the spec): begin_mask / end_mask ignore begin[i] / end[i] (take the whole range in
+ * the stride's direction), ellipsis_mask marks the entry standing for all unnamed dims (one at
+ * most; with none, one is implied after the last entry), new_axis_mask inserts a dim of size 1,
+ * shrink_axis_mask takes the single index begin[i] and drops the dim. begin, end and strides are
+ * int32 or int64 vectors of one length; strides must be non-zero and may be negative. Out-of-range
+ * begin/end are clamped; a shrunk index out of range is an error naming the node. */
+DEFT_API deft_output deft_strided_slice(deft_graph *g, deft_output input, deft_output begin,
+                                        deft_output end, deft_output strides, int64_t begin_mask,
+                                        int64_t end_mask, int64_t ellipsis_mask,
+                                        int64_t new_axis_mask, int64_t shrink_axis_mask,
+                                        const char *name);
+/* StridedSliceGrad: a tensor of `shape` (a vector) holding zeros except dy at the positions the
+ * same StridedSlice takes; dy must have that slice's shape. */
+DEFT_API deft_output deft_strided_slice_grad(deft_graph *g, deft_output shape, deft_output begin,
+                                             deft_output end, deft_output strides, deft_output dy,
+                                             int64_t begin_mask, int64_t end_mask,
+                                             int64_t ellipsis_mask, int64_t new_axis_mask,
+                                             int64_t shrink_axis_mask, const char *name);
+/* Split (tf.split with a number): num_split equal pieces of value along the int32 scalar
+ * split_dim (negative counts from the end), which num_split must divide. Returns the op (default
+ * name "split"); piece i is deft_op_output(op, i). NULL on failure (sticky error). */
+DEFT_API deft_op *deft_split(deft_graph *g, deft_output split_dim, deft_output value,
+                             int64_t num_split, const char *name);
+/* SplitV (tf.split with sizes): pieces of the sizes in size_splits (int32/int64 vector of
+ * num_split entries, one may be -1 for the rest) along split_dim. Returns the op as deft_split. */
+DEFT_API deft_op *deft_split_v(deft_graph *g, deft_output value, deft_output size_splits,
+                               deft_output split_dim, int64_t num_split, const char *name);
+
+/* ReverseV2: reverses the dims listed in `axis` (an int32/int64 vector; negative counts from
+ * the end; a dim named twice is an error). */
+DEFT_API deft_output deft_reverse_v2(deft_graph *g, deft_output tensor, deft_output axis,
+                                     const char *name);
+
+/* ---- more array ops (ops/array_more_ops.c) ---- */
+
+/* ShapeN: one Shape per input (out_type int32 or int64). Returns the op; output i is input i's
+ * shape. NULL on failure (sticky error). */
+DEFT_API deft_op *deft_shape_n(deft_graph *g, const deft_output *inputs, int n,
+                               deft_dtype out_type, const char *name);
+/* IdentityN: output i is input i (any dtypes); gradients pass through. Returns the op. */
+DEFT_API deft_op *deft_identity_n(deft_graph *g, const deft_output *inputs, int n,
+                                  const char *name);
+/* OneHot: a new dim of size depth (int32 scalar) at `axis` (-1: last) holding on_value at each
+ * index and off_value elsewhere (indices outside [0, depth) give a row of off_value). */
+DEFT_API deft_output deft_one_hot(deft_graph *g, deft_output indices, deft_output depth,
+                                  deft_output on_value, deft_output off_value, int64_t axis,
+                                  const char *name);
+/* Cumsum along the scalar `axis`: exclusive starts from 0, reverse sums from the end. */
+DEFT_API deft_output deft_cumsum(deft_graph *g, deft_output x, deft_output axis, bool exclusive,
+                                 bool reverse, const char *name);
+/* The ClipByValue op (TF >= 1.8's tf.clip_by_value): min and max are scalars or have t's shape.
+ * (deft_clip_by_value in deft/train.h builds TF 1.x's Minimum/Maximum graph instead.) */
+DEFT_API deft_output deft_clip_by_value_op(deft_graph *g, deft_output t,
+                                           deft_output clip_value_min,
+                                           deft_output clip_value_max, const char *name);
+
+/* ---- searching and logging (ops/search_ops.c) ---- */
+
+/* Where: the coordinates (int64 [count, rank], row-major order) of the true elements of a bool
+ * tensor. */
+DEFT_API deft_output deft_where(deft_graph *g, deft_output condition, const char *name);
+/* TopKV2: the k (int32 scalar) largest entries of each last-dim row (float/double), largest
+ * first, lower index first among equals; returns the op: output 0 values, output 1 indices
+ * (int32). No gradient yet (TF scatters the values' gradient to the indices). */
+DEFT_API deft_op *deft_top_k(deft_graph *g, deft_output input, deft_output k, bool sorted,
+                             const char *name);
+/* Unique of a vector: output 0 the distinct values in order of first appearance, output 1
+ * (out_idx int32/int64) each element's index into them. Returns the op. */
+DEFT_API deft_op *deft_unique(deft_graph *g, deft_output x, deft_dtype out_idx,
+                              const char *name);
+/* ListDiff: output 0 the elements of vector x not in y (x's order, duplicates kept), output 1
+ * their positions in x. Returns the op. */
+DEFT_API deft_op *deft_list_diff(deft_graph *g, deft_output x, deft_output y,
+                                 deft_dtype out_idx, const char *name);
+/* Assert: running it with a false condition fails the run (INVALID_ARGUMENT naming the node)
+ * with "assertion failed: " and the first `summarize` elements of each data tensor. Returns the
+ * op (no outputs: make it a control input or a target). */
+DEFT_API deft_op *deft_assert(deft_graph *g, deft_output condition, const deft_output *data,
+                              int n, int64_t summarize, const char *name);
+/* Print: forwards input, printing message and the data tensors (first `summarize` elements) to
+ * stderr the first first_n runs of the plan (-1: every run). */
+DEFT_API deft_output deft_print(deft_graph *g, deft_output input, const deft_output *data, int n,
+                                const char *message, int64_t first_n, int64_t summarize,
+                                const char *name);
+
+/* ---- transposes (ops/transpose_ops.c) ---- */
+
+/* Transpose: output dim i is input dim perm[i] (perm an int32/int64 permutation vector). Default
+ * name "transpose". */
+DEFT_API deft_output deft_transpose(deft_graph *g, deft_output x, deft_output perm,
+                                    const char *name);
+/* InvertPermutation of an int32/int64 vector; a non-permutation fails the run naming the node. */
+DEFT_API deft_output deft_invert_permutation(deft_graph *g, deft_output x, const char *name);
+
+/* ---- gathers and scatters (ops/gather_ops.c) ----
+ * Indices are int32 or int64; an index out of range fails the run with an error naming the node,
+ * the position and the bound. Gradients are dense tensors (TF's IndexedSlices, converted as TF
+ * converts them: UnsortedSegmentSum). */
+
+/* Gather (v1): rows of params: output shape indices.shape + params.shape[1:]. */
+DEFT_API deft_output deft_gather(deft_graph *g, deft_output params, deft_output indices,
+                                 const char *name);
+/* GatherV2 (tf.gather): slices of params along the scalar `axis`; the first batch_dims dims of
+ * params and indices are batch dims (negative counts from indices' rank). Output shape
+ * params.shape[:axis] + indices.shape[batch_dims:] + params.shape[axis+1:]. */
+DEFT_API deft_output deft_gather_v2(deft_graph *g, deft_output params, deft_output indices,
+                                    deft_output axis, int64_t batch_dims, const char *name);
+/* GatherNd: indices [..., K] address params' first K dims; output shape indices.shape[:-1] +
+ * params.shape[K:]. */
+DEFT_API deft_output deft_gather_nd(deft_graph *g, deft_output params, deft_output indices,
+                                    const char *name);
+/* ScatterNd: zeros of `shape` (a vector of indices' dtype) with updates added at indices
+ * (duplicates sum); updates has shape indices.shape[:-1] + shape[K:]. */
+DEFT_API deft_output deft_scatter_nd(deft_graph *g, deft_output indices, deft_output updates,
+                                     deft_output shape, const char *name);
+/* UnsortedSegmentSum: output[i] = sum of data[j...] over j with segment_ids[j...] == i, for i in
+ * [0, num_segments); negative ids are dropped, ids >= num_segments are an error. */
+DEFT_API deft_output deft_unsorted_segment_sum(deft_graph *g, deft_output data,
+                                               deft_output segment_ids, deft_output num_segments,
+                                               const char *name);
 
 /* ---- neural-network ops (ops/nn_ops.c) ---- */
 
@@ -180,6 +346,19 @@ DEFT_API deft_output deft_sqrt_grad(deft_graph *g, deft_output y, deft_output dy
                                     const char *name);
 DEFT_API deft_output deft_bias_add_grad(deft_graph *g, deft_output out_backprop,
                                         const char *name);
+
+/* LogSoftmax over the last dim: x - max - log(sum(exp(x - max))). */
+DEFT_API deft_output deft_log_softmax(deft_graph *g, deft_output logits, const char *name);
+/* SoftmaxCrossEntropyWithLogits with dense labels: features and labels [batch, classes] (float);
+ * returns the op: output 0 the per-row loss [batch], output 1 the backprop softmax - labels. */
+DEFT_API deft_op *deft_softmax_cross_entropy_with_logits_op(deft_graph *g, deft_output features,
+                                                            deft_output labels,
+                                                            const char *name);
+/* BatchMatMul (broadcast false: x and y have the same batch dims) or BatchMatMulV2 (broadcast
+ * true: NumPy-broadcast batch dims): output[..., :, :] = op(x[...]) op(y[...]), op the adjoint
+ * (transpose) when adj_x / adj_y. Rank >= 2; float and double. */
+DEFT_API deft_output deft_batch_matmul(deft_graph *g, deft_output x, deft_output y, bool adj_x,
+                                       bool adj_y, bool broadcast, const char *name);
 
 /* ---- random ops (ops/random_ops.c) ----
  * `seed` is the op-level seed (0 = none). With neither a graph seed nor an op seed the stream is
