@@ -377,3 +377,36 @@ int deft_op_consumers(const deft_op *op, deft_op ***out) {
   *out = r;
   return n;
 }
+
+int deft_output_consumers(deft_output o, deft_op **ops, int *input_index, int max) {
+  if (!o.op) return 0;
+  const deft_graph *g = o.op->graph;
+  int n = 0;
+  for (int i = 0; i < g->nops; i++) {
+    deft_op *c = g->ops[i];
+    for (int j = 0; j < c->ninputs; j++)
+      if (c->inputs[j].op == o.op && c->inputs[j].index == o.index) {
+        if (n < max) {
+          if (ops) ops[n] = c;
+          if (input_index) input_index[n] = j;
+        }
+        n++;
+      }
+  }
+  return n;
+}
+
+int deft_op_control_outputs(const deft_op *op, deft_op **out, int max) {
+  const deft_graph *g = op->graph;
+  int n = 0;
+  for (int i = 0; i < g->nops; i++) {
+    deft_op *c = g->ops[i];
+    for (int j = 0; j < c->nctrl; j++)
+      if (c->ctrl[j] == op) {
+        if (n < max && out) out[n] = c;
+        n++;
+        break;
+      }
+  }
+  return n;
+}
