@@ -193,15 +193,22 @@ void TF_SessionRun(TF_Session *session, const TF_Buffer *run_options, const TF_O
                                                 : calloc((size_t)noutputs, sizeof *fetched);
   bool ok = feeds && fetched;
   if (!ok) deft_status_set(st, DEFT_RESOURCE_EXHAUSTED, "out of memory");
+  /* Numeric tensors are passed as they are (borrowed for the call); strings are converted. */
   int nconverted = 0;
   for (int i = 0; ok && i < ninputs; i++, nconverted++) {
-    if (!input_values[i]) {
+    const TF_Tensor *t = input_values[i];
+    if (!t) {
       deft_status_set(st, DEFT_INVALID_ARGUMENT, "input_values[%d] ('%s:%d') is NULL", i,
                       deft_op_name(op_of(inputs[i].oper)), inputs[i].index);
       ok = false;
       break;
     }
-    feeds[i] = capi_tensor_to_deft(input_values[i], st);
+    if (t->dt) {
+      deft_tensor_data(t->dt); /* new content generation: the caller may have written */
+      feeds[i] = t->dt;
+      continue;
+    }
+    feeds[i] = capi_tensor_to_deft(t, st);
     if (!feeds[i]) {
       deft_status_prefix(st, "feeding '%s:%d'", deft_op_name(op_of(inputs[i].oper)),
                          inputs[i].index);
@@ -213,7 +220,8 @@ void TF_SessionRun(TF_Session *session, const TF_Buffer *run_options, const TF_O
     ok = deft_session_run(session->s, (const deft_output *)inputs, feeds, ninputs,
                           (const deft_output *)outputs, fetched, noutputs,
                           (deft_op *const *)target_opers, ntargets, st);
-  for (int i = 0; i < nconverted; i++) deft_tensor_free(feeds[i]);
+  for (int i = 0; i < nconverted; i++)
+    if (!input_values[i]->dt) deft_tensor_free(feeds[i]);
   for (int i = 0; ok && i < noutputs; i++) {
     output_values[i] = capi_tensor_from_deft(fetched[i], st);
     if (!output_values[i]) {

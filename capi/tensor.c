@@ -8,6 +8,7 @@
  * tensors hold TF_TString elements (TensorFlow 2's layout) and are converted to deft's string
  * tensors when fed. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,16 +246,74 @@ static size_t elem_size(TF_DataType dt) {
   return dt == TF_STRING ? sizeof(TF_TString) : TF_DataTypeSize(dt);
 }
 
+/* Shells (the TF_Tensor struct) of rank <= SHELL_RANK are allocated with room for SHELL_RANK
+ * dims and recycled through a small per-thread cache: every fetched tensor needs one, and the
+ * allocation was most of what TF_SessionRun added to deft_session_run on small graphs. A
+ * thread's cache is freed when the thread exits (pthread key destructor). */
+enum { SHELL_RANK = 8, SHELL_CACHE = 8 };
+
+typedef struct shell_cache {
+  int n;
+  TF_Tensor *items[SHELL_CACHE];
+} shell_cache;
+
+static _Thread_local shell_cache *tls_cache;
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_free(void *p) {
+  shell_cache *c = p;
+  for (int i = 0; i < c->n; i++) free(c->items[i]);
+  free(c);
+}
+
+static void cache_key_init(void) { pthread_key_create(&cache_key, cache_free); }
+
+static shell_cache *thread_cache(void) {
+  if (tls_cache) return tls_cache;
+  pthread_once(&cache_once, cache_key_init);
+  shell_cache *c = calloc(1, sizeof *c);
+  if (c && pthread_setspecific(cache_key, c) != 0) {
+    free(c);
+    c = NULL;
+  }
+  return tls_cache = c;
+}
+
 static void no_dealloc(void *data, size_t len, void *arg) {}
 
 static TF_Tensor *new_shell(TF_DataType dtype, const int64_t *dims, int num_dims) {
   if (num_dims < 0) return NULL;
-  TF_Tensor *t = calloc(1, sizeof *t + sizeof(int64_t) * (size_t)num_dims);
+  TF_Tensor *t = NULL;
+  if (num_dims <= SHELL_RANK) {
+    shell_cache *c = thread_cache();
+    if (c && c->n > 0) t = c->items[--c->n];
+    else t = malloc(sizeof *t + sizeof(int64_t) * SHELL_RANK);
+  } else {
+    t = malloc(sizeof *t + sizeof(int64_t) * (size_t)num_dims);
+  }
   if (!t) return NULL;
   t->dtype = dtype;
+  t->dt = NULL;
+  t->data = NULL;
+  t->len = 0;
+  t->dealloc = NULL;
+  t->dealloc_arg = NULL;
+  t->owns_strings = false;
   t->ndims = num_dims;
   if (num_dims) memcpy(t->dims, dims, sizeof(int64_t) * (size_t)num_dims);
   return t;
+}
+
+static void free_shell(TF_Tensor *t) {
+  if (t->ndims <= SHELL_RANK) {
+    shell_cache *c = thread_cache();
+    if (c && c->n < SHELL_CACHE) {
+      c->items[c->n++] = t;
+      return;
+    }
+  }
+  free(t);
 }
 
 /* Shape checks shared by TF_NewTensor and TF_AllocateTensor: the byte size len must match. */
@@ -274,14 +333,14 @@ TF_Tensor *TF_AllocateTensor(TF_DataType dtype, const int64_t *dims, int num_dim
   if (capi_dtype_is_deft_numeric(dtype) && num_dims <= DEFT_MAX_RANK) {
     t->dt = deft_tensor_new((deft_dtype)dtype, dims, num_dims, NULL);
     if (!t->dt) {
-      free(t);
+      free_shell(t);
       return NULL;
     }
     return t;
   }
   t->data = calloc(1, len ? len : 1);
   if (!t->data) {
-    free(t);
+    free_shell(t);
     return NULL;
   }
   t->len = len;
@@ -301,7 +360,7 @@ TF_Tensor *TF_NewTensor(TF_DataType dtype, const int64_t *dims, int num_dims, vo
   if (t && capi_dtype_is_deft_numeric(dtype) && num_dims <= DEFT_MAX_RANK) {
     t->dt = deft_tensor_from_data((deft_dtype)dtype, dims, num_dims, data, len, NULL);
     if (!t->dt) {
-      free(t);
+      free_shell(t);
       t = NULL;
     }
     if (deallocator) deallocator(data, len, deallocator_arg);
@@ -330,7 +389,7 @@ void TF_DeleteTensor(TF_Tensor *t) {
     if (t->dealloc) t->dealloc(t->data, t->len, t->dealloc_arg);
     else free(t->data);
   }
-  free(t);
+  free_shell(t);
 }
 
 TF_Tensor *TF_TensorMaybeMove(TF_Tensor *t) { return NULL; }
