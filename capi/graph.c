@@ -91,21 +91,13 @@ void TF_GraphSetTensorShape(TF_Graph *graph, TF_Output output, const int64_t *di
   deft_status *st = st_of(status);
   deft_status_clear(st);
   if (!output_ok(graph, output, st)) return;
-  if (num_dims < 0) return; /* unknown rank: nothing to refine */
-  deft_shape cur = deft_output_shape(out_of(output));
-  bool ok = num_dims <= DEFT_MAX_RANK && (cur.rank < 0 || cur.rank == num_dims);
-  for (int i = 0; ok && cur.rank >= 0 && i < num_dims; i++)
-    ok = cur.dims[i] < 0 || dims[i] < 0 || cur.dims[i] == dims[i];
-  if (!ok) {
-    char a[128];
-    deft_status_set(st, DEFT_INVALID_ARGUMENT,
-                    "shape of '%s:%d' is %s, incompatible with the %d-dim shape given",
-                    deft_op_name(op_of(output.oper)), output.index,
-                    deft_shape_format(cur, a, sizeof a), num_dims);
+  if (num_dims > DEFT_MAX_RANK) {
+    deft_status_set(st, DEFT_UNIMPLEMENTED, "deft's shapes have at most 8 dims, not %d",
+                    num_dims);
     return;
   }
-  /* deft's build-time shapes come from its shape functions; a refinement that agrees with
-   * them is accepted and kept by the run-time checks. */
+  deft_shape s = num_dims < 0 ? deft_shape_unknown() : deft_shape_make(num_dims, dims);
+  deft_output_set_shape(out_of(output), s, st);
 }
 
 int TF_GraphGetTensorNumDims(TF_Graph *graph, TF_Output output, TF_Status *status) {
@@ -494,13 +486,24 @@ void TF_OperationAllInputs(TF_Operation *oper, TF_Output *inputs, int max_inputs
   for (int i = 0; i < n && i < max_inputs; i++) inputs[i] = tfout_of(deft_op_input(op_of(oper), i));
 }
 
+static int list_length(TF_Operation *oper, bool output, const char *arg_name,
+                       TF_Status *status) {
+  int n = deft_op_arg_length(op_of(oper), output, arg_name);
+  if (n < 0)
+    deft_status_set(st_of(status), DEFT_INVALID_ARGUMENT,
+                    "Operation '%s' (%s) has no %s argument named '%s'",
+                    deft_op_name(op_of(oper)), deft_op_type(op_of(oper)),
+                    output ? "output" : "input", arg_name ? arg_name : "(null)");
+  else
+    deft_status_clear(st_of(status));
+  return n;
+}
+
 int TF_OperationOutputListLength(TF_Operation *oper, const char *arg_name, TF_Status *status) {
-  capi_unimplemented(status, "TF_OperationOutputListLength");
-  return -1;
+  return list_length(oper, true, arg_name, status);
 }
 int TF_OperationInputListLength(TF_Operation *oper, const char *arg_name, TF_Status *status) {
-  capi_unimplemented(status, "TF_OperationInputListLength");
-  return -1;
+  return list_length(oper, false, arg_name, status);
 }
 
 int TF_OperationOutputNumConsumers(TF_Output oper_out) {

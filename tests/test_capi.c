@@ -368,8 +368,10 @@ START_TEST(add_graph) {
   int n = 0;
   TF_Operation *op;
   const char *order[] = {"a", "b", "sum", "three", "scaled"};
-  while ((op = TF_GraphNextOperation(g, &pos))) ck_assert_str_eq(TF_OperationName(op), order[n++]);
+  while ((op = TF_GraphNextOperation(g, &pos)) && n < 5)
+    ck_assert_str_eq(TF_OperationName(op), order[n++]);
   ck_assert_int_eq(n, 5);
+  ck_assert_ptr_null(TF_GraphNextOperation(g, &pos));
   ck_assert_int_eq(TF_GraphGetTensorNumDims(g, out0(sum), s), 1);
   int64_t d = 0;
   TF_GraphGetTensorShape(g, out0(a), &d, 1, s);
@@ -377,6 +379,27 @@ START_TEST(add_graph) {
   ck_assert_int_eq(d, -1);
   TF_GraphGetTensorShape(g, out0(a), &d, 2, s);
   assert_code(s, TF_INVALID_ARGUMENT, "rank");
+  int64_t three_dims = 3, four_dims = 4;
+  TF_GraphSetTensorShape(g, out0(a), &three_dims, 1, s);
+  ASSERT_OK(s);
+  TF_GraphGetTensorShape(g, out0(a), &d, 1, s);
+  ck_assert_int_eq(d, 3);
+  TF_GraphSetTensorShape(g, out0(a), &four_dims, 1, s);
+  assert_code(s, TF_INVALID_ARGUMENT, "a:0");
+  /* list arguments: AddN's `N * T` inputs, and a single-tensor argument */
+  TF_OperationDescription *an = TF_NewOperation(g, "AddN", "addn");
+  TF_Output three_in[3] = {out0(a), out0(b), out0(a)};
+  TF_AddInputList(an, three_in, 3);
+  TF_Operation *addn = TF_FinishOperation(an, s);
+  ASSERT_OK(s);
+  ck_assert_int_eq(TF_OperationInputListLength(addn, "inputs", s), 3);
+  ASSERT_OK(s);
+  ck_assert_int_eq(TF_OperationOutputListLength(addn, "sum", s), 1);
+  ck_assert_int_eq(TF_OperationInputListLength(addn, "nope", s), -1);
+  assert_code(s, TF_INVALID_ARGUMENT, "nope");
+  int64_t nattr;
+  TF_OperationGetAttrInt(addn, "N", &nattr, s);
+  ck_assert(TF_GetCode(s) == TF_OK && nattr == 3);
 
   /* attrs */
   TF_AttrMetadata m = TF_OperationGetAttrMetadata(a, "dtype", s);

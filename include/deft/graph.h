@@ -148,6 +148,18 @@ DEFT_API int deft_output_consumers(deft_output o, deft_op **ops, int *input_inde
  * when max is 0) and returns the total number. Walks the whole graph. */
 DEFT_API int deft_op_control_outputs(const deft_op *op, deft_op **out, int max);
 
+/* The number of tensors argument `arg_name` of op's type spans among its inputs (output false)
+ * or outputs (output true): the value of its number attr for `N * T` arguments, the length of
+ * its type-list attr for list(type) arguments, else 1. Returns -1 if the op type has no such
+ * argument or deft does not know the type. */
+DEFT_API int deft_op_arg_length(const deft_op *op, bool output, const char *arg_name);
+
+/* Refines the build-time shape of tensor o with `shape` (TF_GraphSetTensorShape): the result
+ * keeps every dim either knows. Ops already built on o keep the shapes they computed. Returns
+ * false with status set (INVALID_ARGUMENT naming the tensor and both shapes) when the shapes
+ * are incompatible (different known ranks or a known dim that differs). */
+DEFT_API bool deft_output_set_shape(deft_output o, deft_shape shape, deft_status *status);
+
 /* The dtype and the build-time (possibly partial) shape of a tensor. */
 DEFT_API deft_dtype deft_output_dtype(deft_output o);
 DEFT_API deft_shape deft_output_shape(deft_output o);

@@ -110,8 +110,9 @@ TF_CAPI_EXPORT extern TF_Graph* TF_NewGraph(void);
 /* Frees g and its operations. Sessions on g must be deleted first. Accepts NULL. */
 TF_CAPI_EXPORT extern void TF_DeleteGraph(TF_Graph* g);
 
-/* Refines output's build-time shape to dims[0..num_dims) (num_dims -1 = unknown rank, a dim of
- * -1 unknown). INVALID_ARGUMENT if it is incompatible with the current shape. */
+/* Refines output's build-time shape with dims[0..num_dims) (num_dims -1 = unknown rank, a dim
+ * of -1 unknown): TF_GraphGetTensorShape then reports every dim either knows. Operations
+ * already built on output keep the shapes they computed. INVALID_ARGUMENT if incompatible. */
 TF_CAPI_EXPORT extern void TF_GraphSetTensorShape(TF_Graph* graph, TF_Output output,
                                                   const int64_t* dims, const int num_dims,
                                                   TF_Status* status);
@@ -209,7 +210,8 @@ TF_CAPI_EXPORT extern const char* TF_OperationOpType(TF_Operation* oper);
 TF_CAPI_EXPORT extern const char* TF_OperationDevice(TF_Operation* oper);
 TF_CAPI_EXPORT extern int TF_OperationNumOutputs(TF_Operation* oper);
 TF_CAPI_EXPORT extern TF_DataType TF_OperationOutputType(TF_Output oper_out);
-/* The number of outputs argument arg_name spans (INVALID_ARGUMENT for an unknown name). */
+/* The number of outputs (inputs) argument arg_name spans: N for an `N * T` argument, the
+ * list length for list(type), else 1; INVALID_ARGUMENT for an unknown name. */
 TF_CAPI_EXPORT extern int TF_OperationOutputListLength(TF_Operation* oper, const char* arg_name,
                                                        TF_Status* status);
 TF_CAPI_EXPORT extern int TF_OperationNumInputs(TF_Operation* oper);
