@@ -447,10 +447,9 @@ TF_Operation *TF_FinishOperation(TF_OperationDescription *desc, TF_Status *statu
     if (!op) take_graph_error(g, desc->err);
     if (!op && deft_status_ok(desc->err))
       deft_status_set(desc->err, DEFT_INTERNAL, "building '%s' failed", desc->name);
-  } else {
-    deft_op_builder_finish(desc->b); /* a dead builder: releases nothing, adds nothing */
-    take_graph_error(g, NULL);
   }
+  /* A description that failed is not finished: its builder (in the graph's arena, attr
+   * tensors owned by the graph) is dropped, and the graph gets nothing. */
   if (op) deft_status_clear(st);
   else deft_status_copy(st, desc->err);
   deft_status_free(desc->err);

@@ -487,6 +487,7 @@ START_TEST(add_graph) {
   TF_AddInput(dd, out0(b));
   ck_assert_ptr_null(TF_FinishOperation(dd, s));
   assert_code(s, TF_INVALID_ARGUMENT, "sum");
+  ck_assert_ptr_null(TF_GraphOperationByName(g, "sum_1")); /* nothing was added */
   int32_t one = 1;
   TF_Tensor *it = vec_i32(&one, 1);
   TF_Operation *ic = constant(g, "int_one", it, s);
@@ -505,6 +506,7 @@ START_TEST(add_graph) {
   TF_SetAttrFuncName(dd, "f", "g", 1);
   ck_assert_ptr_null(TF_FinishOperation(dd, s));
   assert_code(s, TF_UNIMPLEMENTED, "TF_SetAttrFuncName");
+  ck_assert_ptr_null(TF_GraphOperationByName(g, "fn"));
   /* after failures the graph still builds and runs */
   TF_Operation *sum2 = binary(g, "AddV2", "sum2", out0(sum), out0(c3), s);
   TF_Output f2 = out0(sum2);
