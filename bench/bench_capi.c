@@ -8,7 +8,11 @@
  * Each run includes what a user pays: the call, the fetched tensor returned and freed. The two
  * sides alternate (deft, C API, deft, C API) so that load changes on the shared machine hit
  * both; each side's result is the median of its samples (microseconds per run). The C API side
- * links libtensorflow-deft.so (its own copy of deft inside), the deft side deft_static. */
+ * links libtensorflow-deft.so (its own copy of deft inside), the deft side deft_static.
+ *
+ *   bench_capi [SAMPLES]                 time both sides of every measurement
+ *   bench_capi --loop NAME deft|capi N   N untimed runs of one side (NAME: add.fed, add.const,
+ *                                        infer.batch1), for valgrind --tool=callgrind */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,8 +82,20 @@ static TF_Tensor *tf_scalar(float v) {
   return t;
 }
 
+/* --loop NAME SIDE N: run N runs of one side of one measurement and no timing, for counting
+ * instructions with `valgrind --tool=callgrind` (load-independent, unlike the clocks). */
+static const char *loop_name, *loop_side;
+static long loop_n;
+
 /* Runs both sides alternately, twice each, and reports the medians. */
 static void compare(const char *name, deft_ctx *dc, tf_ctx *tc, double sample_s, int nsamples) {
+  if (loop_name) {
+    if (strcmp(name, loop_name)) return;
+    bool capi = !strcmp(loop_side, "capi");
+    for (long i = 0; i < loop_n; i++) capi ? tf_run(tc) : deft_run(dc);
+    printf("%s: %ld runs of %s\n", name, loop_n, capi ? "the C API" : "deft");
+    return;
+  }
   double d[2], t[2], p10, p90;
   for (int r = 0; r < 2; r++) {
     d[r] = bench_time(deft_run, dc, 0.2, sample_s, nsamples, &p10, &p90);
@@ -224,6 +240,12 @@ static void infer_batch1(int nsamples) {
 }
 
 int main(int argc, char **argv) {
+  if (argc == 5 && !strcmp(argv[1], "--loop")) {
+    loop_name = argv[2];
+    loop_side = argv[3];
+    loop_n = atol(argv[4]);
+    argc = 1;
+  }
   int nsamples = argc > 1 ? atoi(argv[1]) : 51;
   if (nsamples < 5) nsamples = 5;
   add_graphs(true, nsamples);

@@ -19,10 +19,20 @@ struct TF_SessionOptions {
   char *target;
 };
 
+/* The last (inputs, outputs, targets) a run validated: an operation and output index that
+ * were valid stay valid (operations are never removed), so a repeated signature skips the
+ * checks, as deft skips planning. */
+typedef struct run_signature {
+  int nin, nout, ntargets;
+  void *data; /* inputs, outputs (TF_Output each), then targets (pointers) */
+  size_t size;
+} run_signature;
+
 struct TF_Session {
   deft_session *s;
   TF_Graph *graph;
   bool closed;
+  run_signature last;
 };
 
 /* ---- options ---- */
@@ -133,7 +143,50 @@ void TF_DeleteSession(TF_Session *s, TF_Status *status) {
   deft_status_clear(st_of(status));
   if (!s) return;
   deft_session_free(s->s);
+  free(s->last.data);
   free(s);
+}
+
+static size_t signature_size(int nin, int nout, int ntargets) {
+  return sizeof(TF_Output) * (size_t)(nin + nout) + sizeof(void *) * (size_t)ntargets;
+}
+
+static bool same_outputs(const TF_Output *a, const TF_Output *b, int n) {
+  for (int i = 0; i < n; i++)
+    if (a[i].oper != b[i].oper || a[i].index != b[i].index) return false;
+  return true;
+}
+
+static bool same_as_last(const TF_Session *s, const TF_Output *in, int nin, const TF_Output *out,
+                         int nout, const TF_Operation *const *targets, int ntargets) {
+  const run_signature *l = &s->last;
+  if (!l->data || l->nin != nin || l->nout != nout || l->ntargets != ntargets) return false;
+  const TF_Output *p = l->data;
+  if (!same_outputs(p, in, nin) || !same_outputs(p + nin, out, nout)) return false;
+  const TF_Operation *const *t = (const TF_Operation *const *)(p + nin + nout);
+  for (int i = 0; i < ntargets; i++)
+    if (t[i] != targets[i]) return false;
+  return true;
+}
+
+static void remember(TF_Session *s, const TF_Output *in, int nin, const TF_Output *out, int nout,
+                     const TF_Operation *const *targets, int ntargets) {
+  size_t n = signature_size(nin, nout, ntargets);
+  if (n > s->last.size) {
+    void *d = realloc(s->last.data, n);
+    if (!d) return; /* only a lost shortcut */
+    s->last.data = d;
+    s->last.size = n;
+  }
+  if (!s->last.data) return;
+  char *p = s->last.data;
+  size_t a = sizeof(TF_Output) * (size_t)nin, b = sizeof(TF_Output) * (size_t)nout;
+  if (nin) memcpy(p, in, a);
+  if (nout) memcpy(p + a, out, b);
+  if (ntargets) memcpy(p + a + b, targets, sizeof(void *) * (size_t)ntargets);
+  s->last.nin = nin;
+  s->last.nout = nout;
+  s->last.ntargets = ntargets;
 }
 
 /* Checks one TF_Output argument of a run. */
@@ -166,25 +219,28 @@ void TF_SessionRun(TF_Session *session, const TF_Buffer *run_options, const TF_O
                    const TF_Operation *const *target_opers, int ntargets,
                    TF_Buffer *run_metadata, TF_Status *status) {
   deft_status *st = st_of(status);
-  deft_status_clear(st);
+  if (!deft_status_ok(st)) deft_status_clear(st);
   for (int i = 0; i < noutputs; i++) output_values[i] = NULL;
   if (session->closed) {
     deft_status_set(st, DEFT_FAILED_PRECONDITION, "Session has been closed.");
     return;
   }
-  if (ninputs < 0 || noutputs < 0 || ntargets < 0) {
-    deft_status_set(st, DEFT_INVALID_ARGUMENT, "negative count of inputs, outputs or targets");
-    return;
-  }
-  for (int i = 0; i < ninputs; i++)
-    if (!run_output_ok(session, inputs[i], "input", i, st)) return;
-  for (int i = 0; i < noutputs; i++)
-    if (!run_output_ok(session, outputs[i], "output", i, st)) return;
-  for (int i = 0; i < ntargets; i++)
-    if (!target_opers[i] || deft_op_graph((deft_op *)target_opers[i]) != session->graph->g) {
-      deft_status_set(st, DEFT_INVALID_ARGUMENT, "target %d is NULL or of another graph", i);
+  if (!same_as_last(session, inputs, ninputs, outputs, noutputs, target_opers, ntargets)) {
+    if (ninputs < 0 || noutputs < 0 || ntargets < 0) {
+      deft_status_set(st, DEFT_INVALID_ARGUMENT, "negative count of inputs, outputs or targets");
       return;
     }
+    for (int i = 0; i < ninputs; i++)
+      if (!run_output_ok(session, inputs[i], "input", i, st)) return;
+    for (int i = 0; i < noutputs; i++)
+      if (!run_output_ok(session, outputs[i], "output", i, st)) return;
+    for (int i = 0; i < ntargets; i++)
+      if (!target_opers[i] || deft_op_graph((deft_op *)target_opers[i]) != session->graph->g) {
+        deft_status_set(st, DEFT_INVALID_ARGUMENT, "target %d is NULL or of another graph", i);
+        return;
+      }
+    remember(session, inputs, ninputs, outputs, noutputs, target_opers, ntargets);
+  }
   /* Most runs are small: keep their arrays on the stack. */
   deft_tensor *feed_small[SMALL_RUN], *fetch_small[SMALL_RUN];
   deft_tensor **feeds = ninputs <= SMALL_RUN ? feed_small

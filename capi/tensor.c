@@ -257,7 +257,8 @@ typedef struct shell_cache {
   TF_Tensor *items[SHELL_CACHE];
 } shell_cache;
 
-static _Thread_local shell_cache *tls_cache;
+/* initial-exec: one pointer of static TLS, read without a __tls_get_addr call per tensor */
+static _Thread_local shell_cache *tls_cache __attribute__((tls_model("initial-exec")));
 static pthread_key_t cache_key;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 
@@ -397,11 +398,14 @@ TF_Tensor *TF_TensorMaybeMove(TF_Tensor *t) { return NULL; }
 TF_DataType TF_TensorType(const TF_Tensor *t) { return t->dtype; }
 int TF_NumDims(const TF_Tensor *t) { return t->ndims; }
 int64_t TF_Dim(const TF_Tensor *t, int dim_index) {
-  return dim_index >= 0 && dim_index < t->ndims ? t->dims[dim_index] : 0;
+  if (dim_index < 0 || dim_index >= t->ndims) return 0;
+  return t->dt ? deft_tensor_dim(t->dt, dim_index) : t->dims[dim_index];
 }
 size_t TF_TensorByteSize(const TF_Tensor *t) { return t->dt ? deft_tensor_nbytes(t->dt) : t->len; }
 void *TF_TensorData(const TF_Tensor *t) { return t->dt ? deft_tensor_data(t->dt) : t->data; }
-int64_t TF_TensorElementCount(const TF_Tensor *t) { return count_of(t->dims, t->ndims); }
+int64_t TF_TensorElementCount(const TF_Tensor *t) {
+  return t->dt ? deft_tensor_num_elements(t->dt) : count_of(t->dims, t->ndims);
+}
 bool TF_TensorIsAligned(const TF_Tensor *t) {
   return ((uintptr_t)TF_TensorData(t) & 63) == 0;
 }
@@ -496,21 +500,11 @@ deft_tensor *capi_tensor_to_deft(const TF_Tensor *t, deft_status *st) {
   return d;
 }
 
-TF_Tensor *capi_tensor_from_deft(deft_tensor *t, deft_status *st) {
-  int rank = deft_tensor_rank(t);
+/* A deft string tensor as a TF_STRING tensor of TF_TStrings (takes t). */
+__attribute__((noinline)) static TF_Tensor *strings_from_deft(deft_tensor *t, int rank,
+                                                           deft_status *st) {
   int64_t dims[DEFT_MAX_RANK];
   for (int i = 0; i < rank; i++) dims[i] = deft_tensor_dim(t, i);
-  TF_DataType dtype = (TF_DataType)deft_tensor_dtype(t);
-  if (dtype != TF_STRING) {
-    TF_Tensor *r = new_shell(dtype, dims, rank);
-    if (!r) {
-      deft_tensor_free(t);
-      deft_status_set(st, DEFT_RESOURCE_EXHAUSTED, "out of memory");
-      return NULL;
-    }
-    r->dt = t;
-    return r;
-  }
   int64_t n = deft_tensor_num_elements(t);
   TF_Tensor *r = TF_AllocateTensor(TF_STRING, dims, rank, (size_t)n * sizeof(TF_TString));
   if (!r) {
@@ -526,4 +520,22 @@ TF_Tensor *capi_tensor_from_deft(deft_tensor *t, deft_status *st) {
   }
   deft_tensor_free(t);
   return r;
+}
+
+TF_Tensor *capi_tensor_from_deft(deft_tensor *t, deft_status *st) {
+  int rank = deft_tensor_rank(t);
+  TF_DataType dtype = (TF_DataType)deft_tensor_dtype(t);
+  if (dtype != TF_STRING) {
+    /* the dims stay in the deft tensor (TF_Dim reads them there) */
+    TF_Tensor *r = new_shell(dtype, NULL, 0);
+    if (!r) {
+      deft_tensor_free(t);
+      deft_status_set(st, DEFT_RESOURCE_EXHAUSTED, "out of memory");
+      return NULL;
+    }
+    r->ndims = rank;
+    r->dt = t;
+    return r;
+  }
+  return strings_from_deft(t, rank, st);
 }
