@@ -439,9 +439,10 @@ TF_CAPI_EXPORT extern void TF_DeleteFunction(TF_Function* func);
  * dy[i] = d(y_0 + ... + y_{ny-1}) / d(x_i). dx (may be NULL) holds the initial gradients of the
  * ys (default: ones). The new operations go under name scope "gradients" (made unique), each
  * op's under "gradients/<op>_grad", with TensorFlow's gradient op types. An x the ys do not
- * depend on gets dy[i] = {NULL, -1}. Fails (INVALID_ARGUMENT, graph unchanged... except for
- * ops already added) when a y is not floating point or the path crosses an op without a
- * gradient. */
+ * depend on gets dy[i] = {NULL, -1}. Fails with status set when a y is not floating point or
+ * the path crosses an op without a gradient (INVALID_ARGUMENT naming it), or an output index is
+ * out of range (OUT_OF_RANGE); gradient operations built before the failure stay in the graph,
+ * unused. */
 TF_CAPI_EXPORT extern void TF_AddGradients(TF_Graph* g, TF_Output* y, int ny, TF_Output* x,
                                            int nx, TF_Output* dx, TF_Status* status,
                                            TF_Output* dy);
