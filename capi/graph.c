@@ -239,8 +239,15 @@ void TF_SetAttrBool(TF_OperationDescription *desc, const char *attr_name, unsign
 
 void TF_SetAttrBoolList(TF_OperationDescription *desc, const char *attr_name,
                         const unsigned char *values, int num_values) {
-  desc_fail(desc, DEFT_UNIMPLEMENTED, "TF_SetAttrBoolList (attr '%s') is not implemented by "
-            "deft%s", attr_name, "");
+  bool *v = malloc(sizeof *v * (size_t)(num_values > 0 ? num_values : 1));
+  if (!v) {
+    desc_fail(desc, DEFT_RESOURCE_EXHAUSTED, "attr '%s': out of memory%s", attr_name, "");
+    return;
+  }
+  for (int i = 0; i < num_values; i++) v[i] = values[i] != 0;
+  deft_op_builder_set_attr_bool_list(desc->b, attr_name, v, num_values);
+  free(v);
+  desc_check(desc);
 }
 
 void TF_SetAttrType(TF_OperationDescription *desc, const char *attr_name, TF_DataType value) {
@@ -429,7 +436,26 @@ void TF_SetAttrTensor(TF_OperationDescription *desc, const char *attr_name, TF_T
 
 void TF_SetAttrTensorList(TF_OperationDescription *desc, const char *attr_name,
                           TF_Tensor *const *values, int num_values, TF_Status *status) {
-  capi_unimplemented(status, "TF_SetAttrTensorList");
+  deft_status *st = st_of(status);
+  deft_status_clear(st);
+  deft_tensor **v = calloc((size_t)(num_values > 0 ? num_values : 1), sizeof *v);
+  if (!v) {
+    deft_status_set(st, DEFT_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  bool ok = true;
+  for (int i = 0; ok && i < num_values; i++) {
+    v[i] = capi_tensor_to_deft(values[i], st);
+    if (!v[i]) {
+      deft_status_prefix(st, "attr '%s', tensor %d", attr_name, i);
+      ok = false;
+    }
+  }
+  if (ok) deft_op_builder_set_attr_tensor_list(desc->b, attr_name,
+                                               (const deft_tensor *const *)v, num_values);
+  for (int i = 0; i < num_values; i++) deft_tensor_free(v[i]);
+  free(v);
+  if (ok) desc_check(desc);
 }
 
 void TF_SetAttrValueProto(TF_OperationDescription *desc, const char *attr_name,

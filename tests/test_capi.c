@@ -507,6 +507,21 @@ START_TEST(add_graph) {
   ck_assert_ptr_null(TF_FinishOperation(dd, s));
   assert_code(s, TF_UNIMPLEMENTED, "TF_SetAttrFuncName");
   ck_assert_ptr_null(TF_GraphOperationByName(g, "fn"));
+  /* list attrs the op type does not have: INVALID_ARGUMENT naming them */
+  dd = TF_NewOperation(g, "Placeholder", "bl");
+  TF_SetAttrType(dd, "dtype", TF_FLOAT);
+  const unsigned char bools[2] = {1, 0};
+  TF_SetAttrBoolList(dd, "no_bools", bools, 2);
+  ck_assert_ptr_null(TF_FinishOperation(dd, s));
+  assert_code(s, TF_INVALID_ARGUMENT, "no_bools");
+  dd = TF_NewOperation(g, "Placeholder", "tl");
+  TF_SetAttrType(dd, "dtype", TF_FLOAT);
+  TF_Tensor *tl[1] = {scalar_f(1)};
+  TF_SetAttrTensorList(dd, "no_tensors", tl, 1, s);
+  ASSERT_OK(s);
+  TF_DeleteTensor(tl[0]);
+  ck_assert_ptr_null(TF_FinishOperation(dd, s));
+  assert_code(s, TF_INVALID_ARGUMENT, "no_tensors");
   /* after failures the graph still builds and runs */
   TF_Operation *sum2 = binary(g, "AddV2", "sum2", out0(sum), out0(c3), s);
   TF_Output f2 = out0(sum2);

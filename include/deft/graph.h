@@ -242,6 +242,11 @@ DEFT_API void deft_op_builder_set_attr_type_list(deft_op_builder *b, const char 
                                                  const deft_dtype *v, int n);
 DEFT_API void deft_op_builder_set_attr_shape_list(deft_op_builder *b, const char *name,
                                                   const deft_shape *v, int n);
+DEFT_API void deft_op_builder_set_attr_bool_list(deft_op_builder *b, const char *name,
+                                                 const bool *v, int n);
+/* The tensors are copied. */
+DEFT_API void deft_op_builder_set_attr_tensor_list(deft_op_builder *b, const char *name,
+                                                   const deft_tensor *const *v, int n);
 DEFT_API void deft_op_builder_set_attr_string_list(deft_op_builder *b, const char *name,
                                                    const char *const *v, int n);
 /* Adds the op to the graph and frees b. Returns the op, or NULL after recording the sticky error
