@@ -297,3 +297,73 @@ bool deft_op_attr_format(const deft_op *op, const char *name, char *buf, size_t 
   deft_attr_value_format(&a->v, buf, size);
   return true;
 }
+
+/* ---- attr metadata and the remaining list getters (for TensorFlow's C API) ---- */
+
+bool deft_op_attr_metadata(const deft_op *op, const char *name, int *type, bool *is_list,
+                           int *list_size) {
+  const deft_attr *a = deft_op_find_attr(op, name);
+  if (!a) return false;
+  /* TF_AttrType numbering: string 0, int 1, float 2, bool 3, type 4, shape 5, tensor 6, func 8 */
+  int t = 0;
+  bool list = a->v.kind >= DEFT_ATTR_LIST_STRING;
+  switch (a->v.kind) {
+    case DEFT_ATTR_STRING: case DEFT_ATTR_LIST_STRING: t = 0; break;
+    case DEFT_ATTR_INT: case DEFT_ATTR_LIST_INT: t = 1; break;
+    case DEFT_ATTR_FLOAT: case DEFT_ATTR_LIST_FLOAT: t = 2; break;
+    case DEFT_ATTR_BOOL: case DEFT_ATTR_LIST_BOOL: t = 3; break;
+    case DEFT_ATTR_TYPE: case DEFT_ATTR_LIST_TYPE: t = 4; break;
+    case DEFT_ATTR_SHAPE: case DEFT_ATTR_LIST_SHAPE: t = 5; break;
+    case DEFT_ATTR_TENSOR: case DEFT_ATTR_LIST_TENSOR: t = 6; break;
+    case DEFT_ATTR_FUNC: case DEFT_ATTR_LIST_FUNC: t = 8; break;
+    default: return false;
+  }
+  if (type) *type = t;
+  if (is_list) *is_list = list;
+  if (list_size) *list_size = list ? a->v.u.list.n : -1;
+  return true;
+}
+
+static const deft_attr_value *list_at(const deft_op *op, const char *name, deft_attr_kind kind,
+                                      int i) {
+  const deft_attr_value *v = find(op, name, kind);
+  return v && i >= 0 && i < v->u.list.n ? v : NULL;
+}
+
+bool deft_op_attr_float_list(const deft_op *op, const char *name, const float **out, int *n) {
+  const deft_attr_value *v = find(op, name, DEFT_ATTR_LIST_FLOAT);
+  if (v) {
+    if (out) *out = v->u.list.v.f;
+    if (n) *n = v->u.list.n;
+  }
+  return v != NULL;
+}
+
+bool deft_op_attr_bool_list_at(const deft_op *op, const char *name, int i, bool *out) {
+  const deft_attr_value *v = list_at(op, name, DEFT_ATTR_LIST_BOOL, i);
+  if (v && out) *out = v->u.list.v.b[i];
+  return v != NULL;
+}
+
+bool deft_op_attr_shape_list_at(const deft_op *op, const char *name, int i, deft_shape *out) {
+  const deft_attr_value *v = list_at(op, name, DEFT_ATTR_LIST_SHAPE, i);
+  if (v && out) *out = v->u.list.v.shape[i];
+  return v != NULL;
+}
+
+bool deft_op_attr_string_list_at(const deft_op *op, const char *name, int i, const char **out,
+                                 size_t *len) {
+  const deft_attr_value *v = list_at(op, name, DEFT_ATTR_LIST_STRING, i);
+  if (v) {
+    if (out) *out = v->u.list.v.s[i].p;
+    if (len) *len = v->u.list.v.s[i].len;
+  }
+  return v != NULL;
+}
+
+bool deft_op_attr_tensor_list_at(const deft_op *op, const char *name, int i,
+                                 const deft_tensor **out) {
+  const deft_attr_value *v = list_at(op, name, DEFT_ATTR_LIST_TENSOR, i);
+  if (v && out) *out = v->u.list.v.tensor[i];
+  return v != NULL;
+}

@@ -237,6 +237,9 @@ void deft_op_builder_set_attr_tensor(deft_op_builder *b, const char *name,
 SET_LIST(deft_op_builder_set_attr_int_list, const int64_t *, DEFT_ATTR_LIST_INT, i)
 SET_LIST(deft_op_builder_set_attr_float_list, const float *, DEFT_ATTR_LIST_FLOAT, f)
 SET_LIST(deft_op_builder_set_attr_shape_list, const deft_shape *, DEFT_ATTR_LIST_SHAPE, shape)
+SET_LIST(deft_op_builder_set_attr_bool_list, const bool *, DEFT_ATTR_LIST_BOOL, b)
+SET_LIST(deft_op_builder_set_attr_tensor_list, const deft_tensor *const *, DEFT_ATTR_LIST_TENSOR,
+         tensor)
 
 void deft_op_builder_set_attr_type_list(deft_op_builder *b, const char *name,
                                         const deft_dtype *v, int n) {

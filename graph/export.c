@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "deft/ops.h"
 #include "graph/io_internal.h"
@@ -596,4 +597,115 @@ bool deft_export_graph_def(const deft_graph *g, const char *path, deft_status *s
   deft_pb_pool_free(&pool);
   if (st != status) deft_status_free(st);
   return ok;
+}
+
+/* ---- the same messages in memory (for TensorFlow's C API, capi/) ---- */
+
+/* Packs m into a malloc'd copy (the caller frees it with free()). */
+static bool pack_to_malloc(const ProtobufCMessage *m, const char *what, void **data, size_t *len,
+                           deft_status *st) {
+  uint8_t *packed;
+  size_t n;
+  if (!deft_pb_pack(m, what, &packed, &n, st)) return false;
+  void *copy = malloc(n ? n : 1);
+  if (!copy) {
+    deft_free(packed);
+    return oom(st);
+  }
+  memcpy(copy, packed, n);
+  deft_free(packed);
+  *data = copy;
+  *len = n;
+  return true;
+}
+
+bool deft_graph_to_graph_def_data(const deft_graph *g, void **data, size_t *len,
+                                  deft_status *status) {
+  *data = NULL;
+  *len = 0;
+  deft_status_clear(status);
+  deft_status *st = status ? status : deft_status_new();
+  if (!st) return false;
+  deft_pb_pool pool = {0};
+  bool ok = check_graph(g, "memory", st);
+  Tensorflow__GraphDef *gd = ok ? deft_io_export_graph(&pool, g, st) : NULL;
+  ok = gd && pack_to_malloc(&gd->base, "the GraphDef", data, len, st);
+  deft_pb_pool_free(&pool);
+  if (st != status) deft_status_free(st);
+  return ok;
+}
+
+bool deft_op_to_node_def_data(const deft_op *op, void **data, size_t *len, deft_status *status) {
+  *data = NULL;
+  *len = 0;
+  deft_status_clear(status);
+  deft_status *st = status ? status : deft_status_new();
+  if (!st) return false;
+  deft_pb_pool pool = {0};
+  Tensorflow__NodeDef *nd = node_to_proto(&pool, op, st);
+  if (!nd && deft_status_ok(st)) oom(st);
+  bool ok = nd && pack_to_malloc(&nd->base, "the NodeDef", data, len, st);
+  deft_pb_pool_free(&pool);
+  if (st != status) deft_status_free(st);
+  return ok;
+}
+
+bool deft_op_def_data(const char *type, void **data, size_t *len, deft_status *status) {
+  *data = NULL;
+  *len = 0;
+  deft_status_clear(status);
+  deft_status *st = status ? status : deft_status_new();
+  if (!st) return false;
+  deft_pb_pool pool = {0};
+  bool ok = true;
+  if (type) {
+    const deft_op_reg *r = deft_registry_lookup(type);
+    if (!r) {
+      deft_status_set(st, DEFT_NOT_FOUND, "Op type not registered '%s'", type);
+      ok = false;
+    }
+    Tensorflow__OpDef *d = ok ? opdef_to_proto(&pool, r, st) : NULL;
+    if (ok && !d && deft_status_ok(st)) oom(st);
+    ok = d && pack_to_malloc(&d->base, "the OpDef", data, len, st);
+  } else {
+    int n = deft_registry_count();
+    const deft_op_reg **regs;
+    Tensorflow__OpList l;
+    tensorflow__op_list__init(&l);
+    ok = ALLOC_N(&pool, regs, n) && ALLOC_N(&pool, l.op, n);
+    for (int i = 0; ok && i < n; i++) regs[i] = deft_registry_at(i);
+    if (ok) qsort(regs, (size_t)n, sizeof *regs, cmp_reg);
+    for (int i = 0; ok && i < n; i++) ok = (l.op[l.n_op++] = opdef_to_proto(&pool, regs[i], st));
+    if (!ok && deft_status_ok(st)) oom(st);
+    ok = ok && pack_to_malloc(&l.base, "the OpList", data, len, st);
+  }
+  deft_pb_pool_free(&pool);
+  if (st != status) deft_status_free(st);
+  return ok;
+}
+
+bool deft_export_meta_graph_data(const deft_graph *g, const deft_meta_graph_info *saver,
+                                 void **data, size_t *len, deft_status *status) {
+  *data = NULL;
+  *len = 0;
+  /* The exporter writes files; a private temporary file keeps one code path for both. */
+  char path[] = "/tmp/deft-meta-XXXXXX";
+  int fd = mkstemp(path);
+  if (fd < 0) {
+    deft_status_set(status, DEFT_INTERNAL, "cannot create a temporary file in /tmp");
+    return false;
+  }
+  close(fd);
+  bool ok = deft_export_meta_graph(g, path, saver, status);
+  uint8_t *bytes = NULL;
+  size_t n = 0;
+  if (ok) ok = deft_read_file(path, &bytes, &n, status);
+  unlink(path);
+  if (!ok) return false;
+  *data = malloc(n ? n : 1);
+  if (*data) memcpy(*data, bytes, n);
+  deft_free(bytes);
+  if (!*data) return oom(status);
+  *len = n;
+  return true;
 }

@@ -385,3 +385,81 @@ int deft_op_consumers(const deft_op *op, deft_op ***out) {
   *out = r;
   return n;
 }
+
+int deft_output_consumers(deft_output o, deft_op **ops, int *input_index, int max) {
+  if (!o.op) return 0;
+  const deft_graph *g = o.op->graph;
+  int n = 0;
+  for (int i = 0; i < g->nops; i++) {
+    deft_op *c = g->ops[i];
+    for (int j = 0; j < c->ninputs; j++)
+      if (c->inputs[j].op == o.op && c->inputs[j].index == o.index) {
+        if (n < max) {
+          if (ops) ops[n] = c;
+          if (input_index) input_index[n] = j;
+        }
+        n++;
+      }
+  }
+  return n;
+}
+
+int deft_op_control_outputs(const deft_op *op, deft_op **out, int max) {
+  const deft_graph *g = op->graph;
+  int n = 0;
+  for (int i = 0; i < g->nops; i++) {
+    deft_op *c = g->ops[i];
+    for (int j = 0; j < c->nctrl; j++)
+      if (c->ctrl[j] == op) {
+        if (n < max && out) out[n] = c;
+        n++;
+        break;
+      }
+  }
+  return n;
+}
+
+int deft_op_arg_length(const deft_op *op, bool output, const char *arg_name) {
+  const deft_op_reg *r = op->reg;
+  if (!r || !arg_name) return -1;
+  const deft_arg_def *args = output ? r->outputs : r->inputs;
+  int n = output ? r->noutputs : r->ninputs;
+  for (int i = 0; i < n; i++) {
+    if (strcmp(args[i].name, arg_name)) continue;
+    if (args[i].number_attr) {
+      int64_t v;
+      return deft_op_attr_int(op, args[i].number_attr, &v) ? (int)v : -1;
+    }
+    if (args[i].type_list_attr) {
+      const deft_dtype *t;
+      int k;
+      return deft_op_attr_type_list(op, args[i].type_list_attr, &t, &k) ? k : -1;
+    }
+    return 1;
+  }
+  return -1;
+}
+
+bool deft_output_set_shape(deft_output o, deft_shape shape, deft_status *status) {
+  deft_status_clear(status);
+  deft_shape *cur = &o.op->out_shapes[o.index];
+  if (shape.rank < 0) return true;
+  bool ok = cur->rank < 0 || cur->rank == shape.rank;
+  for (int i = 0; ok && cur->rank >= 0 && i < shape.rank; i++)
+    ok = cur->dims[i] < 0 || shape.dims[i] < 0 || cur->dims[i] == shape.dims[i];
+  if (!ok) {
+    char a[128], b[128];
+    deft_status_set(status, DEFT_INVALID_ARGUMENT,
+                    "tensor '%s:%d' (%s) has shape %s, incompatible with %s", o.op->name,
+                    o.index, o.op->type, deft_shape_format(*cur, a, sizeof a),
+                    deft_shape_format(shape, b, sizeof b));
+    return false;
+  }
+  if (cur->rank < 0) {
+    *cur = shape;
+    return true;
+  }
+  for (int i = 0; i < shape.rank; i++)
+    if (cur->dims[i] < 0) cur->dims[i] = shape.dims[i];
+  return true;
+}

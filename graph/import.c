@@ -23,7 +23,32 @@ deft_import_options *deft_import_options_new(void) {
 void deft_import_options_free(deft_import_options *o) {
   if (!o) return;
   deft_free(o->prefix);
+  for (int i = 0; i < o->nmaps; i++) deft_free(o->maps[i].src_name);
+  deft_free(o->maps);
   deft_free(o);
+}
+
+bool deft_import_options_map_input(deft_import_options *o, const char *src_name, int src_index,
+                                   deft_output dst) {
+  if (!src_name || src_index < 0 || !dst.op) return false;
+  deft_input_map *n = deft_realloc(o->maps, sizeof *n * ((size_t)o->nmaps + 1));
+  if (!n) return false;
+  o->maps = n;
+  char *name = deft_strdup(src_name);
+  if (!name) return false;
+  n[o->nmaps].src_name = name;
+  n[o->nmaps].src_index = src_index;
+  n[o->nmaps].dst = dst;
+  o->nmaps++;
+  return true;
+}
+
+/* The mapped replacement of the GraphDef's tensor name:index, or an invalid output. */
+static deft_output mapped_input(const deft_import_options *o, const char *name, int index) {
+  deft_output none = {NULL, 0};
+  for (int i = 0; o && i < o->nmaps; i++)
+    if (o->maps[i].src_index == index && !strcmp(o->maps[i].src_name, name)) return o->maps[i].dst;
+  return none;
 }
 
 bool deft_import_options_set_prefix(deft_import_options *o, const char *prefix) {
@@ -285,7 +310,14 @@ typedef struct importer {
   deft_strmap opdefs; /* op type -> OpDef */
   int *order;
   deft_graph *g;
+  bool into;     /* g is the caller's graph: not freed on failure, producer kept */
+  bool use_maps; /* apply opts' input mappings */
 } importer;
+
+static bool oom_status(deft_status *st) {
+  deft_status_set(st, DEFT_RESOURCE_EXHAUSTED, "out of memory importing the graph");
+  return false;
+}
 
 static bool oom(importer *im) {
   deft_status_set(im->st, DEFT_RESOURCE_EXHAUSTED, "out of memory importing the graph");
@@ -655,6 +687,10 @@ static bool create_op(importer *im, imp_node *n) {
       deft_op_builder_set_device(b, n->nd->device);
     for (int k = 0; k < n->ndata; k++) {
       deft_output in = {im->nodes[n->src[k]].op, n->src_index[k]};
+      if (im->use_maps) {
+        deft_output m = mapped_input(im->opts, im->nodes[n->src[k]].nd->name, n->src_index[k]);
+        if (m.op) in = m;
+      }
       deft_op_builder_add_input(b, in);
     }
     for (int k = 0; k < n->nctrl; k++)
@@ -693,10 +729,13 @@ static bool create_ops(importer *im) {
   return true;
 }
 
-deft_graph *deft_io_import_graph(const Tensorflow__GraphDef *gd, const Tensorflow__OpList *op_list,
-                                 const deft_import_options *opts, deft_status *st) {
+static deft_graph *import_graph(deft_graph *into, const Tensorflow__GraphDef *gd,
+                                const Tensorflow__OpList *op_list,
+                                const deft_import_options *opts, deft_status *st) {
   importer im;
   memset(&im, 0, sizeof im);
+  im.into = into != NULL;
+  im.use_maps = into != NULL;
   im.gd = gd;
   im.op_list = op_list;
   im.opts = opts;
@@ -708,7 +747,7 @@ deft_graph *deft_io_import_graph(const Tensorflow__GraphDef *gd, const Tensorflo
     goto done;
   }
   im.n = gd ? (int)gd->n_node : 0;
-  im.g = deft_graph_new();
+  im.g = into ? into : deft_graph_new();
   im.nodes = deft_pb_pool_alloc(&im.pool, sizeof(imp_node) * ((size_t)im.n + 1));
   if (!im.g || !im.nodes) {
     oom(&im);
@@ -716,12 +755,12 @@ deft_graph *deft_io_import_graph(const Tensorflow__GraphDef *gd, const Tensorflo
   }
   if (!index_nodes(&im) || !sort_nodes(&im) || !plan_unknown_outputs(&im) || !create_ops(&im))
     goto done;
-  if (gd && gd->versions) im.g->producer = gd->versions->producer;
+  if (gd && gd->versions && !im.into) im.g->producer = gd->versions->producer;
 done:;
   deft_graph *g = im.g;
   if (!deft_status_ok(im.st) || im.pool.failed) {
     if (deft_status_ok(im.st)) oom(&im);
-    deft_graph_free(g);
+    if (!im.into) deft_graph_free(g);
     g = NULL;
   }
   deft_strmap_free(&im.names);
@@ -729,6 +768,82 @@ done:;
   deft_pb_pool_free(&im.pool);
   if (im.st != st) deft_status_free(im.st);
   return g;
+}
+
+deft_graph *deft_io_import_graph(const Tensorflow__GraphDef *gd, const Tensorflow__OpList *op_list,
+                                 const deft_import_options *opts, deft_status *st) {
+  return import_graph(NULL, gd, op_list, opts, st);
+}
+
+deft_graph *deft_io_import_into(deft_graph *into, const Tensorflow__GraphDef *gd,
+                                const deft_import_options *opts, deft_status *st) {
+  if (!deft_graph_ok(into)) {
+    deft_status_set(st, DEFT_FAILED_PRECONDITION, "the graph has an error from building it: %s",
+                    deft_status_message(deft_graph_status(into)));
+    return NULL;
+  }
+  /* Names taken in `into` fail before anything is added. */
+  for (size_t i = 0; gd && i < gd->n_node; i++) {
+    char *full = gd->node[i]->name ? deft_io_prefixed(opts, gd->node[i]->name) : NULL;
+    if (gd->node[i]->name && !full) return oom_status(st), NULL;
+    bool taken = full && deft_graph_op_by_name(into, full);
+    if (taken)
+      deft_status_set(st, DEFT_INVALID_ARGUMENT, "node name '%s' already exists in the graph",
+                      full);
+    deft_free(full);
+    if (taken) return NULL;
+  }
+  /* A dry run into a scratch graph finds every error of the GraphDef itself, so the real
+   * import below can only fail on memory or on a mapping's dtype. */
+  deft_graph *scratch = import_graph(NULL, gd, NULL, opts, st);
+  if (!scratch) return NULL;
+  bool ok = true;
+  for (int i = 0; ok && opts && i < opts->nmaps; i++) {
+    const deft_input_map *m = &opts->maps[i];
+    char *full = deft_io_prefixed(opts, m->src_name);
+    if (!full) {
+      ok = oom_status(st);
+      break;
+    }
+    deft_op *src = deft_graph_op_by_name(scratch, full);
+    deft_free(full);
+    if (m->dst.op->graph != into) {
+      deft_status_set(st, DEFT_INVALID_ARGUMENT, "input mapping '%s:%d' targets an op of another "
+                      "graph", m->src_name, m->src_index);
+      ok = false;
+    } else if (src && m->src_index < src->noutputs &&
+               src->out_types[m->src_index] != m->dst.op->out_types[m->dst.index]) {
+      deft_status_set(st, DEFT_INVALID_ARGUMENT,
+                      "input mapping '%s:%d' has dtype %s but its replacement '%s:%d' has %s",
+                      m->src_name, m->src_index,
+                      deft_dtype_name((deft_dtype)src->out_types[m->src_index]),
+                      m->dst.op->name, m->dst.index,
+                      deft_dtype_name((deft_dtype)m->dst.op->out_types[m->dst.index]));
+      ok = false;
+    }
+  }
+  deft_graph_free(scratch);
+  if (!ok) return NULL;
+  return import_graph(into, gd, NULL, opts, st);
+}
+
+bool deft_graph_import_graph_def_data(deft_graph *g, const void *data, size_t len,
+                                      const deft_import_options *opts, deft_status *status) {
+  deft_status_clear(status);
+  deft_status *st = status ? status : deft_status_new();
+  if (!st) return false;
+  Tensorflow__GraphDef *gd = tensorflow__graph_def__unpack(deft_protobuf_allocator(), len,
+                                                           (const uint8_t *)data);
+  bool ok = false;
+  if (!gd) {
+    deft_status_set(st, DEFT_INVALID_ARGUMENT,
+                    "invalid GraphDef (%zu bytes): not a valid binary protobuf message", len);
+  } else {
+    ok = deft_io_import_into(g, gd, opts, st) != NULL;
+    tensorflow__graph_def__free_unpacked(gd, deft_protobuf_allocator());
+  }
+  if (st != status) deft_status_free(st);
+  return ok;
 }
 
 /* ---- the producer's OpDefs of unknown op types ---- */

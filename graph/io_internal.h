@@ -10,9 +10,18 @@
 #include "meta_graph.pb-c.h"
 #include "op_def.pb-c.h"
 
+/* One input mapping: the GraphDef's tensor src_name:src_index is replaced by dst. */
+typedef struct deft_input_map {
+  char *src_name;
+  int src_index;
+  deft_output dst;
+} deft_input_map;
+
 struct deft_import_options {
   char *prefix; /* NULL or a non-empty scope without a trailing '/' */
   bool clear_devices;
+  deft_input_map *maps;
+  int nmaps;
 };
 
 /* One input or output of a signature. */
@@ -55,6 +64,11 @@ char *deft_io_prefixed(const deft_import_options *opts, const char *name);
  * failure returns NULL with st set (the message does not yet name the path). */
 deft_graph *deft_io_import_graph(const Tensorflow__GraphDef *gd, const Tensorflow__OpList *op_list,
                                  const deft_import_options *opts, deft_status *st);
+
+/* Like deft_io_import_graph, into the existing graph `into` (returned on success; on failure
+ * NULL, and `into` is left as it was, except after OOM). Input mappings of opts apply. */
+deft_graph *deft_io_import_into(deft_graph *into, const Tensorflow__GraphDef *gd,
+                                const deft_import_options *opts, deft_status *st);
 
 /* True iff s ends with suffix. */
 bool deft_io_has_suffix(const char *s, const char *suffix);

@@ -147,6 +147,26 @@ DEFT_API deft_output deft_op_output(deft_op *op, int i);
 /* True iff deft has a kernel for op's type (imported graphs may hold ops deft cannot run). */
 DEFT_API bool deft_op_has_kernel(const deft_op *op);
 
+/* The consumers of tensor o: every (op, data input index) pair reading it, in op creation order.
+ * Stores up to max pairs in ops[] and input_index[] (either may be NULL when max is 0) and
+ * returns the total number. Walks the whole graph (O(ops + edges)). */
+DEFT_API int deft_output_consumers(deft_output o, deft_op **ops, int *input_index, int max);
+/* The ops that have a control input on op, in creation order: stores up to max in out (NULL
+ * when max is 0) and returns the total number. Walks the whole graph. */
+DEFT_API int deft_op_control_outputs(const deft_op *op, deft_op **out, int max);
+
+/* The number of tensors argument `arg_name` of op's type spans among its inputs (output false)
+ * or outputs (output true): the value of its number attr for `N * T` arguments, the length of
+ * its type-list attr for list(type) arguments, else 1. Returns -1 if the op type has no such
+ * argument or deft does not know the type. */
+DEFT_API int deft_op_arg_length(const deft_op *op, bool output, const char *arg_name);
+
+/* Refines the build-time shape of tensor o with `shape` (TF_GraphSetTensorShape): the result
+ * keeps every dim either knows. Ops already built on o keep the shapes they computed. Returns
+ * false with status set (INVALID_ARGUMENT naming the tensor and both shapes) when the shapes
+ * are incompatible (different known ranks or a known dim that differs). */
+DEFT_API bool deft_output_set_shape(deft_output o, deft_shape shape, deft_status *status);
+
 /* The dtype and the build-time (possibly partial) shape of a tensor. */
 DEFT_API deft_dtype deft_output_dtype(deft_output o);
 DEFT_API deft_shape deft_output_shape(deft_output o);
@@ -170,6 +190,23 @@ DEFT_API bool deft_op_attr_int_list(const deft_op *op, const char *name, const i
                                     int *n);
 DEFT_API bool deft_op_attr_type_list(const deft_op *op, const char *name, const deft_dtype **out,
                                      int *n);
+/* The kind of attr `name`: stores in *type the attr's element kind, numbered as TF_AttrType
+ * (0 string, 1 int, 2 float, 3 bool, 4 type, 5 shape, 6 tensor, 8 func), in *is_list whether
+ * it is a list and in *list_size its length (-1 for a single value); any pointer may be NULL.
+ * Returns false if op has no attr `name`. An empty list reports the kind it was set with. */
+DEFT_API bool deft_op_attr_metadata(const deft_op *op, const char *name, int *type, bool *is_list,
+                                    int *list_size);
+/* List attrs besides the int and type lists above. Each returns false if op has no such list
+ * attr or i is out of range; pointers stay owned by the graph. */
+DEFT_API bool deft_op_attr_float_list(const deft_op *op, const char *name, const float **out,
+                                      int *n);
+DEFT_API bool deft_op_attr_bool_list_at(const deft_op *op, const char *name, int i, bool *out);
+DEFT_API bool deft_op_attr_shape_list_at(const deft_op *op, const char *name, int i,
+                                         deft_shape *out);
+DEFT_API bool deft_op_attr_string_list_at(const deft_op *op, const char *name, int i,
+                                          const char **out, size_t *len);
+DEFT_API bool deft_op_attr_tensor_list_at(const deft_op *op, const char *name, int i,
+                                          const deft_tensor **out);
 DEFT_API int deft_op_num_attrs(const deft_op *op);
 DEFT_API const char *deft_op_attr_name(const deft_op *op, int i);
 /* Formats attr `name` as text (TF's text-format style, e.g. "b: true", "type: DT_FLOAT",
@@ -186,6 +223,9 @@ typedef struct deft_op_builder deft_op_builder;
 /* Starts an op of `type` named `name` (relative to the current scope; NULL = type's default).
  * Always returns a builder (possibly a dead one if the graph already failed); finish it. */
 DEFT_API deft_op_builder *deft_op_builder_new(deft_graph *g, const char *type, const char *name);
+/* Gives the op the exact full name full_name: no scope, no uniquifying (TF_NewOperation's
+ * rule); finishing fails with INVALID_ARGUMENT if an op already has that name. */
+DEFT_API void deft_op_builder_set_exact_name(deft_op_builder *b, const char *full_name);
 DEFT_API void deft_op_builder_add_input(deft_op_builder *b, deft_output in);
 /* Names the op `full_name` exactly: no scope prefix, no uniquifying (TF_NewOperation's rule;
  * TF Python's name ending in "/"). Finishing fails, as the sticky error, if the name is taken. */
@@ -212,6 +252,11 @@ DEFT_API void deft_op_builder_set_attr_type_list(deft_op_builder *b, const char 
                                                  const deft_dtype *v, int n);
 DEFT_API void deft_op_builder_set_attr_shape_list(deft_op_builder *b, const char *name,
                                                   const deft_shape *v, int n);
+DEFT_API void deft_op_builder_set_attr_bool_list(deft_op_builder *b, const char *name,
+                                                 const bool *v, int n);
+/* The tensors are copied. */
+DEFT_API void deft_op_builder_set_attr_tensor_list(deft_op_builder *b, const char *name,
+                                                   const deft_tensor *const *v, int n);
 DEFT_API void deft_op_builder_set_attr_string_list(deft_op_builder *b, const char *name,
                                                    const char *const *v, int n);
 /* Adds the op to the graph and frees b. Returns the op, or NULL after recording the sticky error

@@ -58,6 +58,13 @@ DEFT_API bool deft_import_options_set_prefix(deft_import_options *o, const char 
 /* Drop every node's device string (TF's clear_devices=True). Default false. */
 DEFT_API void deft_import_options_set_clear_devices(deft_import_options *o, bool clear);
 
+/* Input mapping for deft_graph_import_graph_def_data (TF's input_map): consumers of the
+ * GraphDef's tensor "src_name:src_index" (a name as in the file, before the prefix) read dst,
+ * a tensor of the graph imported into, instead. The node src_name is still imported. Returns
+ * false on OOM or a bad argument (NULL name, negative index, invalid dst). */
+DEFT_API bool deft_import_options_map_input(deft_import_options *o, const char *src_name,
+                                            int src_index, deft_output dst);
+
 /* ---- what a meta graph says besides the graph ---- */
 
 /* The SaverDef, tags, signatures and version strings of an imported meta graph, or a SaverDef
@@ -147,6 +154,17 @@ DEFT_API deft_graph *deft_import_meta_graph(const char *path, const deft_import_
 DEFT_API deft_graph *deft_load_saved_model(const char *export_dir, const char *tag,
                                            deft_meta_graph_info **info, deft_status *status);
 
+/* Imports the binary GraphDef data[0..len) into the existing graph g (which may hold ops; TF's
+ * TF_GraphImportGraphDef). Names are the file's, under opts' prefix; a name already taken in g
+ * fails with INVALID_ARGUMENT naming it. opts' input mappings apply (a mapping whose dtype
+ * differs from the mapped tensor's is INVALID_ARGUMENT). Returns true, or false with status set
+ * (INVALID_ARGUMENT for bytes that are not a GraphDef, the importer's errors above,
+ * FAILED_PRECONDITION if g has a sticky error). On failure g is unchanged, except after an
+ * out-of-memory failure in the middle of adding ops (then g has the sticky error). */
+DEFT_API bool deft_graph_import_graph_def_data(deft_graph *g, const void *data, size_t len,
+                                               const deft_import_options *opts,
+                                               deft_status *status);
+
 /* ---- export ---- */
 
 /* Writes g as TF 1.x's binary MetaGraphDef to path, atomically (a temporary file renamed into
@@ -171,6 +189,23 @@ DEFT_API bool deft_export_meta_graph(const deft_graph *g, const char *path,
 
 /* Writes g's GraphDef alone (as in deft_export_meta_graph) to path, atomically. Same errors. */
 DEFT_API bool deft_export_graph_def(const deft_graph *g, const char *path, deft_status *status);
+
+/* In-memory forms of the exporters (for TensorFlow's C API). Each stores in *data a buffer
+ * allocated with malloc (the caller frees it with free()) and its length in *len, and returns
+ * true; on failure returns false, sets status and leaves *data NULL.
+ * - deft_graph_to_graph_def_data: g's GraphDef as deft_export_graph_def writes it;
+ * - deft_export_meta_graph_data: the MetaGraphDef deft_export_meta_graph writes (it goes
+ *   through a private temporary file in /tmp);
+ * - deft_op_to_node_def_data: op's NodeDef (every attr, inputs as in a GraphDef);
+ * - deft_op_def_data: the OpDef of op type `type` (NOT_FOUND if deft does not know it), or
+ *   with type NULL the OpList of every registered type, sorted by name. */
+DEFT_API bool deft_graph_to_graph_def_data(const deft_graph *g, void **data, size_t *len,
+                                           deft_status *status);
+DEFT_API bool deft_export_meta_graph_data(const deft_graph *g, const deft_meta_graph_info *saver,
+                                          void **data, size_t *len, deft_status *status);
+DEFT_API bool deft_op_to_node_def_data(const deft_op *op, void **data, size_t *len,
+                                       deft_status *status);
+DEFT_API bool deft_op_def_data(const char *type, void **data, size_t *len, deft_status *status);
 
 /* ---- collections as stored in a meta graph ---- */
 
