@@ -13,6 +13,7 @@
 struct deft_import_options {
   char *prefix; /* NULL or a non-empty scope without a trailing '/' */
   bool clear_devices;
+  uint64_t max_constant_bytes; /* deft_import_options_set_max_constant_bytes */
 };
 
 /* One input or output of a signature. */

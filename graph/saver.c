@@ -258,34 +258,47 @@ bool deft_saver_save(deft_saver *s, deft_session *sess, const char *prefix, int6
   if (global_step >= 0) snprintf(path, sizeof path, "%s-%lld", prefix, (long long)global_step);
   else snprintf(path, sizeof path, "%s", prefix);
   if (!run_with_prefix(s, sess, path, true, status)) return false;
-  /* Book-keeping: this path becomes the newest; the oldest beyond max_to_keep are deleted. */
-  for (int i = 0; i < s->nkept; i++)
-    if (!strcmp(s->kept[i], path)) {
-      deft_free(s->kept[i]);
-      memmove(s->kept + i, s->kept + i + 1, sizeof(char *) * (size_t)(s->nkept - i - 1));
-      s->nkept--;
-      break;
-    }
-  char **nk = deft_realloc(s->kept, sizeof(char *) * (size_t)(s->nkept + 1));
+  /* Book-keeping, in TF's order: the new list (this path newest, the oldest beyond max_to_keep
+   * dropped) is written to the state file first, and only then are the dropped checkpoints
+   * deleted and the saver's own list updated. If the state write fails, the state file still
+   * names the previous list (all of whose files still exist), and the new checkpoint, which
+   * nothing names, is deleted (unless it was already on the list: then it replaced a named one
+   * in place). */
+  bool was_kept = false;
+  int nnew = 0;
+  char **nk = deft_malloc(sizeof(char *) * (size_t)(s->nkept + 1));
   char *copy = deft_strdup(path);
   if (!nk || !copy) {
-    if (nk) s->kept = nk;
+    deft_free(nk);
     deft_free(copy);
     deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory");
     return false;
   }
-  s->kept = nk;
-  s->kept[s->nkept++] = copy;
-  while (s->nkept > s->max_to_keep) {
-    delete_checkpoint(s->kept[0]);
-    deft_free(s->kept[0]);
-    memmove(s->kept, s->kept + 1, sizeof(char *) * (size_t)(s->nkept - 1));
-    s->nkept--;
+  for (int i = 0; i < s->nkept; i++) {
+    if (!strcmp(s->kept[i], path)) was_kept = true;
+    else nk[nnew++] = s->kept[i];
   }
+  nk[nnew++] = copy;
+  int drop = nnew > s->max_to_keep ? nnew - s->max_to_keep : 0;
   char dir[4096];
   split_dir(path, dir, sizeof dir);
-  if (!deft_checkpoint_state_write(dir, path, (const char *const *)s->kept, s->nkept, status))
+  if (!deft_checkpoint_state_write(dir, path, (const char *const *)nk + drop, nnew - drop,
+                                   status)) {
+    if (!was_kept) delete_checkpoint(path);
+    deft_free(copy);
+    deft_free(nk);
     return false;
+  }
+  for (int i = 0; i < drop; i++) {
+    delete_checkpoint(nk[i]);
+    deft_free(nk[i]);
+  }
+  for (int i = 0; i < s->nkept; i++)
+    if (!strcmp(s->kept[i], path)) deft_free(s->kept[i]);
+  memmove(nk, nk + drop, sizeof(char *) * (size_t)(nnew - drop));
+  deft_free(s->kept);
+  s->kept = nk;
+  s->nkept = nnew - drop;
   if (path_out) {
     *path_out = deft_strdup(path);
     if (!*path_out) {

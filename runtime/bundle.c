@@ -546,14 +546,17 @@ static bool decode_entry(const deft_bundle_reader *r, const char *key, const cha
   e->rank = sh && sh->n_dim <= DEFT_MAX_RANK ? (int)(sh ? sh->n_dim : 0) : -1;
   if (!sh) e->rank = 0;
   int64_t count = 1;
+  bool zero = false; /* the product of the non-zero dims must fit, as for every tensor */
   if (sh && sh->unknown_rank) bad = "its shape has unknown rank";
   for (size_t d = 0; sh && !bad && d < sh->n_dim; d++) {
     int64_t dim = sh->dim[d]->size;
     if (dim < 0) bad = "its shape has a negative dimension";
-    else if (dim && count > INT64_MAX / dim) bad = "its shape overflows int64";
+    else if (dim == 0) zero = true;
+    else if (count > INT64_MAX / dim) bad = "its shape overflows int64";
     else count *= dim;
     if (!bad && e->rank >= 0) e->dims[d] = dim;
   }
+  if (zero) count = 0;
   e->nslices = be->n_slices;
   e->shard = be->shard_id;
   e->offset = be->offset;
@@ -687,27 +690,35 @@ static bool pread_all(int fd, void *buf, size_t n, int64_t off) {
   return true;
 }
 
-/* Decodes DT_STRING bytes (TF_FORMATS 4.2) into t, checking both checksums. */
+/* Decodes DT_STRING bytes (TF_FORMATS 4.2) into t (allocated here), checking both checksums
+ * before allocating anything per element: the entry's claimed element count is bounded only by
+ * its byte size, so a hostile index must not make deft allocate for elements it never checked.
+ * Pass 1 walks the lengths and checks the sums and crcs; pass 2 allocates and copies. */
 static bool decode_strings(const rentry *e, const char *file, const unsigned char *b, size_t size,
                            deft_tensor *t, deft_status *s) {
   const unsigned char *p = b, *end = b + size;
-  uint64_t *lens = deft_malloc((size_t)t->n * sizeof *lens + 1);
-  if (!lens) return oom(s, "reading a string tensor");
   const char *bad = NULL;
   uint32_t crc = 0;
-  uint64_t total = 0;
-  for (int64_t i = 0; !bad && i < t->n; i++) {
-    p = deft_varint_get(p, end, 64, &lens[i]);
-    if (!p || lens[i] > size - total) {
+  uint64_t total = 0, len;
+  int64_t n = 1;
+  for (int d = 0; d < e->rank; d++) n *= e->dims[d];
+  unsigned char le[4096]; /* lengths as they enter the crc (uint32 LE, or uint64 if larger) */
+  size_t nle = 0;
+  for (int64_t i = 0; !bad && i < n; i++) {
+    p = deft_varint_get(p, end, 64, &len);
+    if (!p || len > size - total) {
       bad = "bad string length";
       break;
     }
-    total += lens[i];
-    unsigned char le[8];
-    size_t nle = lens[i] > UINT32_MAX ? 8 : 4; /* lengths enter the crc as uint32 LE */
-    for (size_t k = 0; k < nle; k++) le[k] = (unsigned char)(lens[i] >> (8 * k));
-    crc = deft_crc32c_extend(crc, le, nle);
+    total += len;
+    if (nle > sizeof le - 8) {
+      crc = deft_crc32c_extend(crc, le, nle);
+      nle = 0;
+    }
+    size_t w = len > UINT32_MAX ? 8 : 4;
+    for (size_t k = 0; k < w; k++) le[nle++] = (unsigned char)(len >> (8 * k));
   }
+  if (!bad) crc = deft_crc32c_extend(crc, le, nle);
   if (!bad && ((size_t)(end - p) < 4 || total != (uint64_t)(end - p) - 4))
     bad = "string lengths do not add up to the entry's size";
   if (!bad && deft_crc32c_mask(deft_crc32c_extend(crc, p, (size_t)(end - p))) != e->crc)
@@ -715,19 +726,22 @@ static bool decode_strings(const rentry *e, const char *file, const unsigned cha
   if (!bad && deft_crc32c_unmask((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
                                  (uint32_t)p[3] << 24) != crc)
     bad = "string lengths checksum mismatch";
-  deft_bytes *str = deft_tensor_str(t);
-  bool nomem = false;
-  if (!bad) p += 4;
-  for (int64_t i = 0; !bad && !nomem && i < t->n; p += lens[i++]) {
-    if (lens[i] && !(str[i].data = deft_strndup((const char *)p, (size_t)lens[i]))) nomem = true;
-    else str[i].len = (size_t)lens[i];
-  }
-  deft_free(lens);
-  if (nomem) return oom(s, "reading a string tensor");
-  if (bad)
+  if (bad) {
     deft_status_set(s, DEFT_DATA_LOSS, "checkpoint tensor '%s' in %s: %s (offset %" PRId64
                     ", %" PRId64 " bytes)", e->key, file, bad, e->offset, e->size);
-  return !bad;
+    return false;
+  }
+  if (!deft_tensor_ensure(t, DEFT_STRING, e->dims, e->rank, s)) return false;
+  deft_bytes *str = deft_tensor_str(t);
+  const unsigned char *data = p + 4, *q = b;
+  for (int64_t i = 0; i < n; i++) {
+    q = deft_varint_get(q, end, 64, &len); /* checked by pass 1 */
+    if (len && !(str[i].data = deft_strndup((const char *)data, (size_t)len)))
+      return oom(s, "reading a string tensor");
+    str[i].len = (size_t)len;
+    data += len;
+  }
+  return true;
 }
 
 static deft_tensor *read_entry(deft_bundle_reader *r, const rentry *e, deft_status *s) {
@@ -754,7 +768,8 @@ static deft_tensor *read_entry(deft_bundle_reader *r, const rentry *e, deft_stat
     oom(s, "reading a checkpoint tensor");
     return NULL;
   }
-  if (!deft_tensor_ensure(t, (deft_dtype)e->dtype, e->dims, e->rank, s)) {
+  if (e->dtype != DEFT_STRING &&
+      !deft_tensor_ensure(t, (deft_dtype)e->dtype, e->dims, e->rank, s)) {
     deft_free(t);
     return NULL;
   }

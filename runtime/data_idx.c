@@ -362,12 +362,16 @@ deft_tensor *deft_idx_read(const char *path, deft_status *status) {
   }
   int64_t dims[DEFT_MAX_RANK];
   uint64_t n = 1;
-  bool overflow = false;
+  bool overflow = false, zero = false;
+  /* The product of the non-zero dims must fit even when a zero dim makes the count 0. */
   for (int i = 0; i < rank; i++) {
     dims[i] = be32(hdr + 4 + 4 * i);
-    if (dims[i] && n > (UINT64_MAX / 16) / (uint64_t)dims[i]) overflow = true;
+    if (!dims[i]) zero = true;
+    else if (n > (UINT64_MAX / 16) / (uint64_t)dims[i]) overflow = true;
     else n *= (uint64_t)dims[i];
   }
+  if (!overflow && n * ty->size > (uint64_t)(SIZE_MAX / 4)) overflow = true;
+  if (zero) n = 0;
   uint64_t want = n * ty->size;
   if (overflow || want > (uint64_t)(SIZE_MAX / 4)) {
     deft_status_set(status, DEFT_DATA_LOSS,

@@ -378,7 +378,8 @@ deft_tensor *deft_npy_read(const char *path, deft_status *status) {
   uint64_t n = 1;
   for (int i = 0; i < hdr.rank; i++) {
     if (hdr.dims[i] > 1) big_dims++;
-    if (hdr.dims[i] && n > (uint64_t)(INT64_MAX / 8) / (uint64_t)hdr.dims[i]) {
+    if (hdr.dims[i] == 0) continue; /* counted below: a zero dim must not hide an overflow */
+    if (n > (uint64_t)(INT64_MAX / 8) / (uint64_t)hdr.dims[i]) {
       deft_status_set(status, DEFT_DATA_LOSS,
                       "%s: .npy shape in the header at byte %" PRIu64 " overflows", path,
                       hdr.at);
@@ -386,6 +387,8 @@ deft_tensor *deft_npy_read(const char *path, deft_status *status) {
     }
     n *= (uint64_t)hdr.dims[i];
   }
+  for (int i = 0; i < hdr.rank; i++)
+    if (hdr.dims[i] == 0) n = 0;
   if (hdr.fortran && big_dims > 1 && n > 0) {
     deft_status_set(status, DEFT_INVALID_ARGUMENT,
                     "%s: Fortran-order (fortran_order: True) arrays of rank %d are not supported "

@@ -24,8 +24,11 @@ void deft_plan_free(deft_plan *p) {
     deft_aligned_free(p->steps[i].scratch);
   }
   for (int i = 0; p->slots && i < p->nslots; i++) deft_tensor_reset(&p->slots[i].value);
-  for (int i = 0; i < p->npool; i++) deft_buffer_unref(p->pool[i]);
-  deft_free(p->pool);
+  for (int c = 0; p->pool_class && c < DEFT_POOL_CLASSES; c++) {
+    for (int i = 0; i < p->pool_class[c].n; i++) deft_buffer_unref(p->pool_class[c].v[i]);
+    deft_free(p->pool_class[c].v);
+  }
+  deft_free(p->pool_class);
   deft_free(p->steps);
   deft_free(p->step_dead);
   deft_free(p->slots);
@@ -488,46 +491,72 @@ static void deft_prof_add(const deft_op *op, double t) {
  * allocating. Intermediates whose lifetimes do not overlap thus share storage, and once the
  * pool has seen a run's pattern, runs allocate nothing. */
 
+/* The size class of a capacity: four classes per power of two (class 4k + q holds capacities in
+ * [2^k (1 + q/4), 2^k (1 + (q+1)/4)) for k >= 2; tiny capacities get a class each). */
+static int pool_class_of(size_t c) {
+  if (c < 4) return (int)c;
+  int k = 63 - __builtin_clzll((unsigned long long)c);
+  return 4 * k + (int)((c >> (k - 2)) & 3);
+}
+
+/* The smallest capacity of class cl. */
+static size_t pool_class_min(int cl) {
+  if (cl < 8) return cl < 4 ? (size_t)cl : 4; /* classes 4..7 stay empty */
+  return ((size_t)(4 + (cl & 3))) << (cl / 4 - 2);
+}
+
 static void pool_put(deft_plan *p, deft_buffer *b) {
   if (!b) return;
   if (!deft_buffer_exclusive(b) || b->nstrings) {
     deft_buffer_unref(b);
     return;
   }
-  if (p->npool == p->pool_cap) {
-    int ncap = p->pool_cap ? 2 * p->pool_cap : 16;
-    deft_buffer **np = deft_realloc(p->pool, sizeof *np * (size_t)ncap);
-    if (!np) {
+  if (!p->pool_class) p->pool_class = deft_calloc(DEFT_POOL_CLASSES, sizeof *p->pool_class);
+  if (!p->pool_class) {
+    deft_buffer_unref(b);
+    return;
+  }
+  deft_pool_class *pc = &p->pool_class[pool_class_of(b->capacity)];
+  if (pc->n == pc->cap) {
+    int ncap = pc->cap ? 2 * pc->cap : 4;
+    deft_buffer **nv = deft_realloc(pc->v, sizeof *nv * (size_t)ncap);
+    if (!nv) {
       deft_buffer_unref(b);
       return;
     }
-    p->pool = np;
-    p->pool_cap = ncap;
+    pc->v = nv;
+    pc->cap = ncap;
   }
-  int lo = 0, hi = p->npool;
-  while (lo < hi) {
-    int mid = (lo + hi) / 2;
-    if (p->pool[mid]->capacity < b->capacity) lo = mid + 1;
-    else hi = mid;
-  }
-  memmove(p->pool + lo + 1, p->pool + lo, sizeof *p->pool * (size_t)(p->npool - lo));
-  p->pool[lo] = b;
+  pc->v[pc->n++] = b;
   p->npool++;
 }
 
-/* The smallest pooled buffer of at least nbytes (and not wastefully larger), or NULL. */
+/* A pooled buffer of at least nbytes and not wastefully larger (at most 2 nbytes + 4096), or
+ * NULL. Looks at a few buffers on top of nbytes' own class (which may hold smaller ones), then
+ * at the classes above, whose buffers all fit; O(1). */
 static deft_buffer *pool_take(deft_plan *p, size_t nbytes) {
-  int lo = 0, hi = p->npool;
-  while (lo < hi) {
-    int mid = (lo + hi) / 2;
-    if (p->pool[mid]->capacity < nbytes) lo = mid + 1;
-    else hi = mid;
+  if (!p->pool_class) return NULL;
+  int cl = pool_class_of(nbytes);
+  deft_pool_class *pc = &p->pool_class[cl];
+  for (int i = pc->n - 1; i >= 0 && i >= pc->n - 8; i--) {
+    if (pc->v[i]->capacity < nbytes) continue;
+    deft_buffer *b = pc->v[i];
+    pc->v[i] = pc->v[--pc->n];
+    p->npool--;
+    return b;
   }
-  if (lo == p->npool || p->pool[lo]->capacity > 2 * nbytes + 4096) return NULL;
-  deft_buffer *b = p->pool[lo];
-  memmove(p->pool + lo, p->pool + lo + 1, sizeof *p->pool * (size_t)(p->npool - lo - 1));
-  p->npool--;
-  return b;
+  for (int c = cl + 1; c < DEFT_POOL_CLASSES && c <= cl + 8; c++) {
+    if (pool_class_min(c) > 2 * nbytes + 4096) break;
+    pc = &p->pool_class[c];
+    for (int i = pc->n - 1; i >= 0 && i >= pc->n - 8; i--) {
+      if (pc->v[i]->capacity > 2 * nbytes + 4096) continue;
+      deft_buffer *b = pc->v[i];
+      pc->v[i] = pc->v[--pc->n];
+      p->npool--;
+      return b;
+    }
+  }
+  return NULL;
 }
 
 /* The slot lets go of its buffer (to the pool when it held the last reference). */

@@ -38,6 +38,13 @@ typedef struct deft_step {
   uint64_t state[4]; /* deft_kernel_state */
 } deft_step;
 
+/* One size class of a plan's buffer pool. */
+typedef struct deft_pool_class {
+  deft_buffer **v;
+  int n, cap;
+} deft_pool_class;
+#define DEFT_POOL_CLASSES 256
+
 typedef struct deft_plan {
   int nsteps;
   deft_step *steps;
@@ -54,10 +61,11 @@ typedef struct deft_plan {
   deft_op **targets;
   int ntail_release;
   int *tail_release; /* fed slots never consumed, released at the end */
-  /* Buffers no slot holds any more, sorted by capacity: outputs take them before allocating
-   * (see deft_kernel_output). */
-  deft_buffer **pool;
-  int npool, pool_cap;
+  /* Buffers no slot holds any more, in size classes (DEFT_POOL_CLASSES: four per power of two,
+   * each a stack): outputs take them before allocating (see deft_kernel_output). A put or take
+   * costs O(1) whatever the pool holds. pool_class is NULL until the first put. */
+  deft_pool_class *pool_class;
+  int npool; /* buffers in all classes */
 } deft_plan;
 
 struct deft_session {
