@@ -14,6 +14,7 @@
 #include "graph/graph_internal.h"
 #include "runtime/alloc.h"
 #include "runtime/bundle.h"
+#include "runtime/session_internal.h"
 
 struct deft_saver {
   deft_graph *g;
@@ -242,12 +243,14 @@ static void split_dir(const char *path, char *dir, size_t size) {
   else snprintf(dir, size, "%.*s", (int)(slash - path), path);
 }
 
-static void delete_checkpoint(const char *path) {
+/* Removes a checkpoint's files, index first (a checkpoint without its index is not one).
+ * Best effort: a file that cannot be removed stays, unnamed. */
+static void delete_checkpoint(const deft_io_hooks *io, const char *path) {
   const char *suffixes[3] = {".index", ".data-00000-of-00001", ".meta"};
   char buf[4200];
   for (int i = 0; i < 3; i++) {
     snprintf(buf, sizeof buf, "%s%s", path, suffixes[i]);
-    unlink(buf);
+    deft_io_unlink(io, buf);
   }
 }
 
@@ -282,15 +285,16 @@ bool deft_saver_save(deft_saver *s, deft_session *sess, const char *prefix, int6
   int drop = nnew > s->max_to_keep ? nnew - s->max_to_keep : 0;
   char dir[4096];
   split_dir(path, dir, sizeof dir);
-  if (!deft_checkpoint_state_write(dir, path, (const char *const *)nk + drop, nnew - drop,
-                                   status)) {
-    if (!was_kept) delete_checkpoint(path);
+  const deft_io_hooks *io = deft_session_io_hooks(sess);
+  if (!deft_checkpoint_state_write_io(dir, path, (const char *const *)nk + drop, nnew - drop,
+                                      io, status)) {
+    if (!was_kept) delete_checkpoint(io, path);
     deft_free(copy);
     deft_free(nk);
     return false;
   }
   for (int i = 0; i < drop; i++) {
-    delete_checkpoint(nk[i]);
+    delete_checkpoint(io, nk[i]);
     deft_free(nk[i]);
   }
   for (int i = 0; i < s->nkept; i++)

@@ -17,6 +17,7 @@
 
 #include "deft/data.h"
 #include "runtime/alloc.h"
+#include "runtime/pbio.h"
 #include "runtime/tensor_internal.h"
 
 #define IN_CHUNK ((size_t)1 << 16)
@@ -45,10 +46,6 @@ static voidpf z_alloc(voidpf opaque, uInt items, uInt size) {
 
 static void z_free(voidpf opaque, voidpf p) { deft_free(p); }
 
-/* Maps an errno from opening a file to a status code. */
-static deft_code open_errno_code(int e) {
-  return (e == ENOENT || e == ENOTDIR) ? DEFT_NOT_FOUND : DEFT_FAILED_PRECONDITION;
-}
 
 /* Refills s->in. Returns the byte count (0 at end of file) or -1 with status set. */
 static ssize_t src_fill(src *s, deft_status *status) {
@@ -74,7 +71,7 @@ static bool src_open(src *s, const char *path, struct stat *st, deft_status *sta
   s->path = path;
   s->fd = open(path, O_RDONLY);
   if (s->fd < 0) {
-    deft_status_set(status, open_errno_code(errno), "%s: cannot open: %s", path, strerror(errno));
+    deft_status_set(status, deft_code_from_errno(errno), "%s: cannot open: %s", path, strerror(errno));
     return false;
   }
   if (fstat(s->fd, st) != 0 || S_ISDIR(st->st_mode)) {

@@ -6,7 +6,11 @@
 #include "graph/graph_internal.h"
 #include "graph/strmap.h"
 #include "ops/op_def.h"
+#include "runtime/pbio.h"
 #include "runtime/tensor_internal.h"
+
+#include <stdatomic.h>
+#include <time.h>
 
 /* One tensor value in a plan. Owner slots keep their buffer across runs (reused when unshared);
  * alias slots (forwarded buffers) and fed slots drop theirs after their last use. */
@@ -68,8 +72,20 @@ typedef struct deft_plan {
   int npool; /* buffers in all classes */
 } deft_plan;
 
+struct deft_session_options {
+  uint64_t run_memory_budget; /* 0 = unlimited */
+  double max_run_seconds;     /* <= 0 = none */
+  char **dirs;                /* resolved allowed directories; none = unconfined */
+  int ndirs;
+};
+
 struct deft_session {
   deft_graph *graph;
+  deft_session_options opts;   /* a copy (dirs owned) */
+  const deft_io_hooks *io;     /* fault injection for the graph's file ops (tests), or NULL */
+  atomic_bool cancel;          /* deft_session_cancel */
+  uint64_t run_allocated;      /* output bytes allocated by the current run */
+  struct timespec run_deadline; /* CLOCK_MONOTONIC; valid when opts.max_run_seconds > 0 */
   int threads;
   int blas_threads; /* what OpenBLAS was last set to */
   deft_var **vars;  /* indexed by op id; created on first use */
@@ -91,6 +107,12 @@ struct deft_kernel_ctx {
 /* Session storage for a variable op / an op's RNG (created on first use); NULL on OOM. */
 deft_var *deft_session_var(deft_session *s, const deft_op *op);
 deft_rng_state *deft_session_rng(deft_session *s, const deft_op *op);
+
+/* Makes s's graph file ops (SaveV2, RestoreV2, MergeV2Checkpoints) and its saver's state file
+ * go through io's fault-injection hooks; io (NULL = none) must outlive s. For tests. */
+void deft_session_set_io_hooks(deft_session *s, const deft_io_hooks *io);
+/* s's hooks (NULL = none). */
+const deft_io_hooks *deft_session_io_hooks(const deft_session *s);
 
 /* Builds the plan for a signature; NULL with status set on failure. Freed with
  * deft_plan_free. */

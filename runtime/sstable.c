@@ -667,19 +667,6 @@ static bool load_table(deft_sstable *t, deft_status *s) {
   return ok;
 }
 
-void deft_io_error(deft_status *s, int err, const char *action, const char *path) {
-  deft_code code;
-  switch (err) {
-    case ENOENT: case ENOTDIR: code = DEFT_NOT_FOUND; break;
-    case EACCES: case EPERM: case EROFS: case EISDIR: case EEXIST:
-      code = DEFT_FAILED_PRECONDITION; break;
-    case ENOSPC: case EDQUOT: case ENOMEM: case EMFILE: case ENFILE: case EFBIG:
-      code = DEFT_RESOURCE_EXHAUSTED; break;
-    default: code = DEFT_INTERNAL; break;
-  }
-  deft_status_set(s, code, "cannot %s '%s': %s", action, path, strerror(err));
-}
-
 static deft_sstable *table_new(const char *name, deft_status *s) {
   deft_sstable *t = deft_calloc(1, sizeof *t);
   if (t) t->name = deft_strdup(name);
