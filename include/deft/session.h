@@ -45,8 +45,9 @@ DEFT_API void deft_session_options_set_max_run_seconds(deft_session_options *o,
  * reads, writes, renames or removes) to `dir` and the directories below it; may be called
  * several times (any of the directories). Once one is given, a path outside all of them, or
  * one whose existing part resolves (symlinks, "..") outside, fails the op with
- * PERMISSION_DENIED naming the path. The API's own calls (deft_saver_*, importers) are not
- * confined: they are the caller's, not the graph's. `dir` must exist; it is resolved with
+ * PERMISSION_DENIED naming the path. deft_saver_save/restore run those ops, so they are
+ * confined too; the API's direct file calls (importers, deft_npy_*, the checkpoint reader)
+ * are the caller's, not the graph's, and are not. `dir` must exist; it is resolved with
  * realpath now. Returns false (o unchanged) if it cannot be resolved or on OOM. Default: no
  * confinement (TF's behaviour: a graph is a program). `deft run` confines to the model's and
  * the checkpoint's directories. */
