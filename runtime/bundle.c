@@ -645,10 +645,11 @@ static bool decode_strings(const rentry *e, const char *file, const unsigned cha
   if (!bad) crc = deft_crc32c_extend(crc, le, nle);
   if (!bad && ((size_t)(end - p) < 4 || total != (uint64_t)(end - p) - 4))
     bad = "string lengths do not add up to the entry's size";
-  if (!bad && deft_crc32c_mask(deft_crc32c_extend(crc, p, (size_t)(end - p))) != e->crc)
+  if (!bad && DEFT_CRC_BAD(e->crc, deft_crc32c_mask(deft_crc32c_extend(crc, p,
+                                                                        (size_t)(end - p)))))
     bad = "crc32c mismatch";
-  if (!bad && deft_crc32c_unmask((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                                 (uint32_t)p[3] << 24) != crc)
+  if (!bad && DEFT_CRC_BAD(crc, deft_crc32c_unmask((uint32_t)p[0] | (uint32_t)p[1] << 8 |
+                                                  (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24)))
     bad = "string lengths checksum mismatch";
   if (bad) {
     deft_status_set(s, DEFT_DATA_LOSS, "checkpoint tensor '%s' in %s: %s (offset %" PRId64
@@ -708,7 +709,7 @@ static deft_tensor *read_entry(deft_bundle_reader *r, const rentry *e, deft_stat
     ok = decode_strings(e, file, buf, (size_t)e->size, t, s);
   } else if (ok) {
     uint32_t crc = deft_crc32c(buf, (size_t)e->size);
-    if (deft_crc32c_mask(crc) != e->crc) {
+    if (DEFT_CRC_BAD(e->crc, deft_crc32c_mask(crc))) {
       deft_status_set(s, DEFT_DATA_LOSS, "checkpoint tensor '%s' in %s: crc32c mismatch "
                       "(stored 0x%08" PRIx32 ", computed 0x%08" PRIx32 "; offset %" PRId64
                       ", %" PRId64 " bytes)", e->key, file, deft_crc32c_unmask(e->crc), crc,

@@ -516,7 +516,7 @@ static bool read_block(deft_sstable *t, uint64_t off, uint64_t size, const char 
   unsigned char type = c[size];
   uint32_t stored = deft_crc32c_unmask(get_fixed32(c + size + 1));
   uint32_t actual = deft_crc32c_extend(deft_crc32c(c, (size_t)size), &type, 1);
-  if (stored != actual) {
+  if (DEFT_CRC_BAD(stored, actual)) {
     deft_status_set(s, DEFT_DATA_LOSS, "%s: bad CRC (crc32c mismatch) in %s block at offset %"
                     PRIu64 " (%" PRIu64 " bytes): stored 0x%08" PRIx32 ", computed 0x%08" PRIx32,
                     t->name, what, off, size, stored, actual);

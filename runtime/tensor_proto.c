@@ -94,6 +94,8 @@ static void fill_repeat(void *dst, const void *src, size_t have, int64_t n, size
   }
 }
 
+_Static_assert(sizeof(bool) == 1, "bool tensors are one byte per element");
+
 /* Copies `have` int32 values converted to uint8 / bool, then repeats the last (memset). */
 static void fill_small(uint8_t *d, const int32_t *iv, const protobuf_c_boolean *bv, size_t have,
                        int64_t n) {
@@ -124,10 +126,7 @@ static bool decode_typed(deft_tensor *t, const Tensorflow__TensorProto *p, deft_
     case DEFT_INT32: fill_repeat(dst, p->int_val, p->n_int_val, n, 4); return true;
     case DEFT_INT64: fill_repeat(dst, p->int64_val, p->n_int64_val, n, 8); return true;
     case DEFT_UINT8: fill_small(dst, p->int_val, NULL, p->n_int_val, n); return true;
-    case DEFT_BOOL:
-      _Static_assert(sizeof(bool) == 1, "bool tensors are one byte per element");
-      fill_small(dst, NULL, p->bool_val, p->n_bool_val, n);
-      return true;
+    case DEFT_BOOL: fill_small(dst, NULL, p->bool_val, p->n_bool_val, n); return true;
     case DEFT_STRING: return decode_strings(t, p, st);
     default: return true;
   }
