@@ -71,7 +71,8 @@ static bool src_open(src *s, const char *path, struct stat *st, deft_status *sta
   s->path = path;
   s->fd = open(path, O_RDONLY);
   if (s->fd < 0) {
-    deft_status_set(status, deft_code_from_errno(errno), "%s: cannot open: %s", path, strerror(errno));
+    deft_status_set(status, deft_code_from_errno(errno), "%s: cannot open: %s", path,
+                    strerror(errno));
     return false;
   }
   if (fstat(s->fd, st) != 0 || S_ISDIR(st->st_mode)) {

@@ -334,7 +334,8 @@ deft_tensor *deft_npy_read(const char *path, deft_status *status) {
   unsigned char *staged = NULL;
   int fd = open(path, O_RDONLY);
   if (fd < 0) {
-    deft_status_set(status, deft_code_from_errno(errno), "%s: cannot open: %s", path, strerror(errno));
+    deft_status_set(status, deft_code_from_errno(errno), "%s: cannot open: %s", path,
+                    strerror(errno));
     return NULL;
   }
   struct stat st;

@@ -341,8 +341,9 @@ char *deft_path_resolve(const char *path) {
   const char *slash = strrchr(path, '/');
   const char *base = slash ? slash + 1 : path;
   if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) return NULL;
-  char *dir = !slash ? deft_strdup(".") : slash == path ? deft_strdup("/")
-                                                         : deft_strndup(path, (size_t)(slash - path));
+  char *dir = !slash ? deft_strdup(".")
+             : slash == path ? deft_strdup("/")
+                             : deft_strndup(path, (size_t)(slash - path));
   if (!dir) return NULL;
   bool ok = realpath(dir, buf) != NULL;
   deft_free(dir);

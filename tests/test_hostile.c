@@ -195,7 +195,8 @@ START_TEST(repeated_fill) {
       float f[3] = {1.5f, -2.0f, 7.25f};
       wb_bytes(&vals, f, sizeof f);
     } else {
-      for (int i = 0; i < 3; i++) wb_varint(&vals, dt == 3 ? (uint64_t)(i != 1) : (uint64_t)(i + 5));
+      for (int i = 0; i < 3; i++)
+        wb_varint(&vals, dt == 3 ? (uint64_t)(i != 1) : (uint64_t)(i + 5));
     }
     wb_sub(&t, field, &vals);
     deft_tensor *v = deft_tensor_parse_proto(t.p, t.n, st);
