@@ -268,6 +268,7 @@ bool deft_saver_save(deft_saver *s, deft_session *sess, const char *prefix, int6
    * nothing names, is deleted (unless it was already on the list: then it replaced a named one
    * in place). */
   bool was_kept = false;
+  char *old_entry = NULL; /* the list's earlier entry for this path, replaced by copy */
   int nnew = 0;
   char **nk = deft_malloc(sizeof(char *) * (size_t)(s->nkept + 1));
   char *copy = deft_strdup(path);
@@ -278,7 +279,7 @@ bool deft_saver_save(deft_saver *s, deft_session *sess, const char *prefix, int6
     return false;
   }
   for (int i = 0; i < s->nkept; i++) {
-    if (!strcmp(s->kept[i], path)) was_kept = true;
+    if (!strcmp(s->kept[i], path)) was_kept = true, old_entry = s->kept[i];
     else nk[nnew++] = s->kept[i];
   }
   nk[nnew++] = copy;
@@ -297,8 +298,7 @@ bool deft_saver_save(deft_saver *s, deft_session *sess, const char *prefix, int6
     delete_checkpoint(io, nk[i]);
     deft_free(nk[i]);
   }
-  for (int i = 0; i < s->nkept; i++)
-    if (!strcmp(s->kept[i], path)) deft_free(s->kept[i]);
+  deft_free(old_entry);
   memmove(nk, nk + drop, sizeof(char *) * (size_t)(nnew - drop));
   deft_free(s->kept);
   s->kept = nk;
