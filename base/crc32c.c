@@ -18,13 +18,40 @@ static void crc_table_init(void) {
   }
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <string.h>
+/* SSE4.2's crc32 instruction computes exactly this CRC (Castagnoli, reflected), 8 bytes at a
+ * time: about 20x the table's speed, which matters for checkpoints of hundreds of MB. */
+__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t c, const unsigned char *p,
+                                                         size_t n) {
+  uint64_t c64 = c;
+  for (; n >= 8; n -= 8, p += 8) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    c64 = __builtin_ia32_crc32di(c64, w);
+  }
+  c = (uint32_t)c64;
+  for (; n; n--, p++) c = __builtin_ia32_crc32qi(c, *p);
+  return c;
+}
+#define DEFT_CRC_HW 1
+#endif
+
 uint32_t deft_crc32c_extend(uint32_t crc, const void *data, size_t n) {
+#ifdef DEFT_CRC_HW
+  if (__builtin_cpu_supports("sse4.2"))
+    return crc_hw(crc ^ 0xFFFFFFFFu, data, n) ^ 0xFFFFFFFFu;
+#endif
   pthread_once(&crc_table_once, crc_table_init);
   const unsigned char *p = data;
   uint32_t c = crc ^ 0xFFFFFFFFu;
   for (size_t i = 0; i < n; i++) c = crc_table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
   return c ^ 0xFFFFFFFFu;
 }
+
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+bool deft_fuzz_skip_crc;
+#endif
 
 uint32_t deft_crc32c_mask(uint32_t crc) {
   return ((crc >> 15) | (crc << 17)) + CRC32C_MASK_DELTA;

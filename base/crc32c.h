@@ -4,6 +4,7 @@
 #ifndef DEFT_RUNTIME_CRC32C_H
 #define DEFT_RUNTIME_CRC32C_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,5 +21,15 @@ static inline uint32_t deft_crc32c(const void *data, size_t n) {
  * that itself contains CRCs does not degenerate. deft_crc32c_unmask(deft_crc32c_mask(c)) == c. */
 uint32_t deft_crc32c_mask(uint32_t crc);
 uint32_t deft_crc32c_unmask(uint32_t masked);
+
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+/* Fuzz builds only (tests/fuzz, -DDEFT_FUZZ=ON): when true, the checkpoint readers accept
+ * stored checksums that do not match, so that mutated bytes reach the decoders behind them.
+ * The fuzz target sets it per input; it does not exist in any other build. */
+extern bool deft_fuzz_skip_crc;
+#define DEFT_CRC_BAD(stored, actual) ((stored) != (actual) && !deft_fuzz_skip_crc)
+#else
+#define DEFT_CRC_BAD(stored, actual) ((stored) != (actual))
+#endif
 
 #endif

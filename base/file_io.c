@@ -1,8 +1,12 @@
 /* base/file_io.c - whole-file reads and atomic writes (see base/file_io.h). */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include "base/file_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,7 +18,7 @@
 /* Largest single read()/write() request; Linux transfers at most about 2 GiB per call. */
 #define IO_CHUNK ((size_t)1 << 30)
 
-static deft_code code_for_errno(int e) {
+deft_code deft_code_from_errno(int e) {
   switch (e) {
     case ENOENT:
     case ENOTDIR:
@@ -25,6 +29,7 @@ static deft_code code_for_errno(int e) {
     case EISDIR:
     case ETXTBSY:
     case ELOOP:
+    case EEXIST:
       return DEFT_FAILED_PRECONDITION;
     case ENOSPC:
     case ENOMEM:
@@ -44,11 +49,17 @@ static deft_code code_for_errno(int e) {
   }
 }
 
+void deft_io_error(deft_status *s, int err, const char *action, const char *path) {
+  char msg[256];
+  if (strerror_r(err, msg, sizeof msg) != 0) snprintf(msg, sizeof msg, "errno %d", err);
+  deft_status_set(s, deft_code_from_errno(err), "cannot %s '%s': %s", action, path, msg);
+}
+
 /* Sets st from errno value e: "<what> '<path>': <system message>". */
 static void set_errno_status(deft_status *st, int e, const char *what, const char *path) {
   char msg[256];
   if (strerror_r(e, msg, sizeof msg) != 0) snprintf(msg, sizeof msg, "errno %d", e);
-  deft_status_set(st, code_for_errno(e), "%s '%s': %s", what, path, msg);
+  deft_status_set(st, deft_code_from_errno(e), "%s '%s': %s", what, path, msg);
 }
 
 static void close_keep_errno(int fd) {
@@ -132,23 +143,158 @@ bool deft_read_file(const char *path, uint8_t **data, size_t *len, deft_status *
   return deft_read_file_max(path, DEFT_READ_FILE_MAX, data, len, st);
 }
 
-/* Writes all of data to fd; returns 0 or an errno value. */
-static int write_all(int fd, const uint8_t *data, size_t len) {
-  size_t off = 0;
-  while (off < len) {
-    size_t want = len - off < IO_CHUNK ? len - off : IO_CHUNK;
-    ssize_t w = write(fd, data + off, want);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return errno;
-    if (w == 0) return EIO;
-    off += (size_t)w;
-  }
-  return 0;
+/* ---- fault injection ---- */
+
+/* The errno the hooks inject for this call, or 0. */
+static int injected(const deft_io_hooks *io, deft_io_call call, const char *path) {
+  return io && io->fault ? io->fault(io->ctx, call, path) : 0;
 }
 
-/* Makes the rename of a file in path's directory durable. Best effort: some file systems
- * cannot sync a directory, and the new file's data is already on disk. */
-static void sync_parent_dir(const char *path) {
+bool deft_io_rename(const deft_io_hooks *io, const char *from, const char *to,
+                    deft_status *st) {
+  int e = injected(io, DEFT_IO_RENAME, to);
+  if (!e && rename(from, to) != 0) e = errno;
+  if (!e) return true;
+  char what[64 + 4096];
+  snprintf(what, sizeof what, "rename '%s' to", from);
+  deft_io_error(st, e, what, to);
+  return false;
+}
+
+bool deft_io_unlink(const deft_io_hooks *io, const char *path) {
+  if (injected(io, DEFT_IO_UNLINK, path)) return false;
+  return unlink(path) == 0;
+}
+
+/* ---- atomic files ---- */
+
+#define ATOMIC_BUF 65536
+
+struct deft_atomic_file {
+  const deft_io_hooks *io;
+  int fd;
+  char *path;     /* the final name */
+  char *tmp_path; /* the temporary file, NULL once renamed or removed */
+  uint64_t offset;
+  size_t len;
+  unsigned char buf[ATOMIC_BUF];
+};
+
+static uint64_t random_u64(void) {
+  static atomic_uint_fast64_t counter;
+  uint64_t v = 0;
+  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    if (read(fd, &v, sizeof v) != (ssize_t)sizeof v) v = 0;
+    close(fd);
+  }
+  return v ^ (uint64_t)getpid() << 32 ^ (uint64_t)atomic_fetch_add(&counter, 1);
+}
+
+deft_atomic_file *deft_atomic_file_open(const char *path, const char *tag,
+                                        const deft_io_hooks *io, deft_status *st) {
+  deft_atomic_file *f = deft_malloc(sizeof *f);
+  size_t cap = strlen(path) + (tag ? strlen(tag) : 4) + 24;
+  char *final = deft_strdup(path), *tmp = deft_malloc(cap);
+  if (!f || !final || !tmp) {
+    deft_free(f);
+    deft_free(final);
+    deft_free(tmp);
+    deft_status_set(st, DEFT_RESOURCE_EXHAUSTED, "cannot write '%s': out of memory", path);
+    return NULL;
+  }
+  /* A fresh name next to the target (same file system, so rename is atomic). O_EXCL never
+   * reuses a file someone else made; on a clash, try another name. */
+  int fd = -1, e = injected(io, DEFT_IO_CREATE, path);
+  for (int attempt = 0; !e && attempt < 100 && fd < 0; attempt++) {
+    snprintf(tmp, cap, "%s%s%" PRIu64, path, tag ? tag : ".tmp", random_u64());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && errno != EEXIST) e = errno;
+  }
+  if (fd < 0) {
+    deft_io_error(st, e ? e : EEXIST, "create a temporary file for", path);
+    deft_free(f);
+    deft_free(final);
+    deft_free(tmp);
+    return NULL;
+  }
+  f->io = io;
+  f->fd = fd;
+  f->path = final;
+  f->tmp_path = tmp;
+  f->offset = 0;
+  f->len = 0;
+  return f;
+}
+
+/* Writes n bytes at p to f's descriptor. */
+static bool write_fd(deft_atomic_file *f, const unsigned char *p, size_t n, deft_status *st) {
+  while (n > 0) {
+    int e = injected(f->io, DEFT_IO_WRITE, f->tmp_path);
+    size_t want = n < IO_CHUNK ? n : IO_CHUNK;
+    ssize_t w = e ? -1 : write(f->fd, p, want);
+    if (w < 0 && !e && errno == EINTR) continue;
+    if (w <= 0) {
+      deft_io_error(st, e ? e : w == 0 ? EIO : errno, "write", f->tmp_path);
+      return false;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return true;
+}
+
+bool deft_atomic_file_write(deft_atomic_file *f, const void *data, size_t n, deft_status *st) {
+  const unsigned char *p = data;
+  f->offset += n;
+  if (f->len + n > sizeof f->buf) {
+    bool ok = write_fd(f, f->buf, f->len, st);
+    f->len = 0;
+    if (!ok) return false;
+    if (n >= sizeof f->buf) return write_fd(f, p, n, st);
+  }
+  if (n) memcpy(f->buf + f->len, p, n);
+  f->len += n;
+  return true;
+}
+
+uint64_t deft_atomic_file_offset(const deft_atomic_file *f) { return f->offset; }
+const char *deft_atomic_file_tmp_path(const deft_atomic_file *f) { return f->tmp_path; }
+
+bool deft_atomic_file_close(deft_atomic_file *f, deft_status *st) {
+  if (f->fd < 0) return true;
+  bool ok = write_fd(f, f->buf, f->len, st);
+  f->len = 0;
+  int e = ok ? injected(f->io, DEFT_IO_FSYNC, f->tmp_path) : 0;
+  if (ok && (e || fsync(f->fd) != 0)) {
+    deft_io_error(st, e ? e : errno, "sync", f->tmp_path);
+    ok = false;
+  }
+  if (close(f->fd) != 0 && ok) {
+    deft_io_error(st, errno, "close", f->tmp_path);
+    ok = false;
+  }
+  f->fd = -1;
+  return ok;
+}
+
+bool deft_atomic_file_install(deft_atomic_file *f, deft_status *st) {
+  if (!deft_io_rename(f->io, f->tmp_path, f->path, st)) return false;
+  deft_free(f->tmp_path);
+  f->tmp_path = NULL;
+  return true;
+}
+
+void deft_atomic_file_free(deft_atomic_file *f) {
+  if (!f) return;
+  if (f->fd >= 0) close(f->fd);
+  if (f->tmp_path) (void)unlink(f->tmp_path); /* cleanup is not a fault-injection point */
+  deft_free(f->tmp_path);
+  deft_free(f->path);
+  deft_free(f);
+}
+
+void deft_io_sync_parent_dir(const char *path) {
   const char *slash = strrchr(path, '/');
   char *dir = NULL;
   if (!slash) dir = deft_strdup(".");
@@ -163,50 +309,63 @@ static void sync_parent_dir(const char *path) {
   deft_free(dir);
 }
 
+bool deft_atomic_file_commit(deft_atomic_file *f, deft_status *st) {
+  bool ok = deft_atomic_file_close(f, st) && deft_atomic_file_install(f, st);
+  if (ok) deft_io_sync_parent_dir(f->path);
+  deft_atomic_file_free(f);
+  return ok;
+}
+
+bool deft_write_file_atomic_io(const deft_io_hooks *io, const char *path, const void *data,
+                               size_t len, const char *tag, deft_status *st) {
+  deft_atomic_file *f = deft_atomic_file_open(path, tag, io, st);
+  if (!f) return false;
+  if (!deft_atomic_file_write(f, data, len, st)) {
+    deft_atomic_file_free(f);
+    return false;
+  }
+  return deft_atomic_file_commit(f, st);
+}
+
 bool deft_write_file_atomic(const char *path, const void *data, size_t len, deft_status *st) {
-  static atomic_uint counter;
-  size_t tmp_cap = strlen(path) + 64;
-  char *tmp = deft_malloc(tmp_cap);
-  if (!tmp) {
-    deft_status_set(st, DEFT_RESOURCE_EXHAUSTED, "cannot write '%s': out of memory", path);
-    return false;
+  return deft_write_file_atomic_io(NULL, path, data, len, NULL, st);
+}
+
+/* ---- confinement ---- */
+
+char *deft_path_resolve(const char *path) {
+  char buf[PATH_MAX];
+  if (realpath(path, buf)) return deft_strdup(buf);
+  if (errno != ENOENT) return NULL;
+  /* Not there (yet): resolve the directory, keep the last component (never "." or ".."). */
+  const char *slash = strrchr(path, '/');
+  const char *base = slash ? slash + 1 : path;
+  if (!*base || !strcmp(base, ".") || !strcmp(base, "..")) return NULL;
+  char *dir = !slash ? deft_strdup(".")
+             : slash == path ? deft_strdup("/")
+                             : deft_strndup(path, (size_t)(slash - path));
+  if (!dir) return NULL;
+  bool ok = realpath(dir, buf) != NULL;
+  deft_free(dir);
+  if (!ok) return NULL;
+  size_t a = strlen(buf), b = strlen(base);
+  char *r = deft_malloc(a + b + 2);
+  if (!r) return NULL;
+  memcpy(r, buf, a);
+  r[a] = '/';
+  memcpy(r + a + 1, base, b + 1);
+  return r;
+}
+
+bool deft_path_within(const char *path, char *const *dirs, int ndirs) {
+  char *r = deft_path_resolve(path);
+  if (!r) return false;
+  bool inside = false;
+  for (int i = 0; i < ndirs && !inside; i++) {
+    size_t n = strlen(dirs[i]);
+    if (n == 1 && dirs[i][0] == '/') inside = true;
+    else inside = !strncmp(r, dirs[i], n) && (r[n] == '/' || r[n] == 0);
   }
-  /* A fresh name next to the target (same file system, so rename is atomic). O_EXCL never
-   * reuses a file someone else made; on a clash, try the next name. */
-  int fd = -1;
-  for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-    snprintf(tmp, tmp_cap, "%s.tmp-%ld-%u", path, (long)getpid(),
-             atomic_fetch_add(&counter, 1u));
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0 && errno != EEXIST) break;
-  }
-  if (fd < 0) {
-    set_errno_status(st, errno, "cannot create a temporary file for", path);
-    deft_free(tmp);
-    return false;
-  }
-  const char *failed = NULL;
-  int err = write_all(fd, data, len);
-  if (err) failed = "write error on temporary file for";
-  if (!failed && fsync(fd) != 0) {
-    err = errno;
-    failed = "cannot sync temporary file for";
-  }
-  if (close(fd) != 0 && !failed) {
-    err = errno;
-    failed = "cannot close temporary file for";
-  }
-  if (!failed && rename(tmp, path) != 0) {
-    err = errno;
-    failed = "cannot rename temporary file onto";
-  }
-  if (failed) {
-    unlink(tmp);
-    set_errno_status(st, err, failed, path);
-    deft_free(tmp);
-    return false;
-  }
-  deft_free(tmp);
-  sync_parent_dir(path);
-  return true;
+  deft_free(r);
+  return inside;
 }

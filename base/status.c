@@ -94,6 +94,8 @@ const char *deft_code_name(deft_code code) {
     case DEFT_INVALID_ARGUMENT: return "INVALID_ARGUMENT";
     case DEFT_NOT_FOUND: return "NOT_FOUND";
     case DEFT_ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case DEFT_DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case DEFT_PERMISSION_DENIED: return "PERMISSION_DENIED";
     case DEFT_RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
     case DEFT_FAILED_PRECONDITION: return "FAILED_PRECONDITION";
     case DEFT_OUT_OF_RANGE: return "OUT_OF_RANGE";

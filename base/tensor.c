@@ -148,19 +148,27 @@ bool deft_tensor_check_shape(deft_dtype dtype, const int64_t *dims, int rank, in
                     DEFT_MAX_RANK);
     return false;
   }
+  /* The product of the non-zero dims must fit even when a zero dim makes the count 0: code
+   * that multiplies a subset of the dims (rows, slices) relies on it. */
   int64_t count = 1;
+  bool zero = false;
   for (int i = 0; i < rank; i++) {
     if (dims[i] < 0) {
       deft_status_set(status, DEFT_INVALID_ARGUMENT, "dimension %d is %" PRId64
                       ": a tensor's dims must be known and non-negative", i, dims[i]);
       return false;
     }
-    if (dims[i] && count > INT64_MAX / dims[i]) {
+    if (dims[i] == 0) {
+      zero = true;
+      continue;
+    }
+    if (count > INT64_MAX / dims[i]) {
       deft_status_set(status, DEFT_INVALID_ARGUMENT, "tensor shape overflows int64");
       return false;
     }
     count *= dims[i];
   }
+  if (zero) count = 0;
   size_t esize = dtype == DEFT_STRING ? sizeof(deft_bytes) : deft_dtype_size(dtype);
   if ((uint64_t)count > SIZE_MAX / esize / 2) {
     deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "tensor of %" PRId64 " elements is too large",
@@ -374,8 +382,8 @@ bool deft_tensor_set_string(deft_tensor *t, int64_t i, const char *bytes, size_t
                     " out of range", i);
     return false;
   }
-  char *copy = deft_strndup(bytes, len);
-  if (!copy) {
+  char *copy = len ? deft_strndup(bytes, len) : NULL; /* "" is stored as NULL */
+  if (len && !copy) {
     deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory copying a string");
     return false;
   }

@@ -17,7 +17,13 @@
 /* ---- options and small helpers ---- */
 
 deft_import_options *deft_import_options_new(void) {
-  return deft_calloc(1, sizeof(deft_import_options));
+  deft_import_options *o = deft_calloc(1, sizeof(deft_import_options));
+  if (o) o->max_constant_bytes = DEFT_IMPORT_DEFAULT_MAX_CONSTANT_BYTES;
+  return o;
+}
+
+void deft_import_options_set_max_constant_bytes(deft_import_options *o, uint64_t bytes) {
+  o->max_constant_bytes = bytes;
 }
 
 void deft_import_options_free(deft_import_options *o) {
@@ -159,7 +165,7 @@ static bool shape_value(const Tensorflow__TensorShapeProto *p, deft_shape *out, 
 /* Converts av into *out. Arrays live in tmp; tensors are owned by *out (release_value).
  * `lenient` turns unsupported shapes into unknown ones (for informational attrs). */
 static bool attr_from_proto(const Tensorflow__AttrValue *av, deft_attr_value *out,
-                            deft_pb_pool *tmp, bool lenient, deft_status *st) {
+                            deft_pb_pool *tmp, bool lenient, uint64_t *budget, deft_status *st) {
   memset(out, 0, sizeof *out);
   switch (av->value_case) {
     case TENSORFLOW__ATTR_VALUE__VALUE_S:
@@ -181,7 +187,7 @@ static bool attr_from_proto(const Tensorflow__AttrValue *av, deft_attr_value *ou
       out->kind = DEFT_ATTR_SHAPE;
       return shape_value(av->shape, &out->u.shape, lenient, st);
     case TENSORFLOW__ATTR_VALUE__VALUE_TENSOR:
-      out->u.tensor = deft_tensor_from_proto(av->tensor, st);
+      out->u.tensor = deft_tensor_from_proto_limited(av->tensor, budget, st);
       if (!out->u.tensor) return false;
       out->kind = DEFT_ATTR_TENSOR;
       return true;
@@ -246,7 +252,7 @@ static bool attr_from_proto(const Tensorflow__AttrValue *av, deft_attr_value *ou
     out->u.list.v.tensor = t;
     out->u.list.n = 0;
     for (size_t i = 0; i < n; i++) {
-      t[i] = deft_tensor_from_proto(l->tensor[i], st);
+      t[i] = deft_tensor_from_proto_limited(l->tensor[i], budget, st);
       if (!t[i]) {
         release_value(out);
         deft_status_prefix(st, "element %zu", i);
@@ -312,6 +318,7 @@ typedef struct importer {
   deft_graph *g;
   bool into;     /* g is the caller's graph: not freed on failure, producer kept */
   bool use_maps; /* apply opts' input mappings */
+  uint64_t const_budget; /* bytes of decoded tensor attrs still allowed (bug: no graph-wide cap) */
 } importer;
 
 static bool oom_status(deft_status *st) {
@@ -640,7 +647,7 @@ static bool plan_unknown_outputs(importer *im) {
 static bool convert_attr(importer *im, const imp_node *n, const char *name,
                          const Tensorflow__AttrValue *av, deft_pb_pool *tmp,
                          deft_attr_value *vals, const char **names, int *nv) {
-  if (!attr_from_proto(av, &vals[*nv], tmp, name[0] == '_', im->st)) {
+  if (!attr_from_proto(av, &vals[*nv], tmp, name[0] == '_', &im->const_budget, im->st)) {
     deft_status_prefix(im->st, "node '%s' (%s): attr '%s'", n->nd->name, n->nd->op, name);
     return false;
   }
@@ -739,6 +746,7 @@ static deft_graph *import_graph(deft_graph *into, const Tensorflow__GraphDef *gd
   im.gd = gd;
   im.op_list = op_list;
   im.opts = opts;
+  im.const_budget = opts ? opts->max_constant_bytes : DEFT_IMPORT_DEFAULT_MAX_CONSTANT_BYTES;
   im.st = st ? st : deft_status_new();
   if (!im.st) return NULL;
   if (gd && gd->n_node > (size_t)INT32_MAX / 4) {
@@ -931,7 +939,16 @@ ProtobufCMessage *deft_io_read_message(const char *path, const ProtobufCMessageD
     deft_free(data);
     return m;
   }
-  m = protobuf_c_message_unpack(desc, deft_protobuf_allocator(), len, data);
+  /* protobuf-c's unpacker recurses without a bound: walk the nesting first. Bytes that are
+   * not binary at all fall through to the text check below. */
+  if (deft_pb_check_depth(desc, data, len, st))
+    m = protobuf_c_message_unpack(desc, deft_protobuf_allocator(), len, data);
+  else if (deft_status_code(st) != DEFT_DATA_LOSS) {
+    deft_status_prefix(st, "cannot parse '%s' as a binary %s", path, what);
+    deft_free(data);
+    return NULL;
+  } else
+    deft_status_clear(st);
   if (!m && looks_like_text(data, len)) {
     /* Not binary, and it reads as text: a text-format file under another name. */
     m = deft_pb_text_parse(desc, (const char *)data, len, path, st);

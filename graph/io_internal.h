@@ -22,6 +22,7 @@ struct deft_import_options {
   bool clear_devices;
   deft_input_map *maps;
   int nmaps;
+  uint64_t max_constant_bytes; /* deft_import_options_set_max_constant_bytes */
 };
 
 /* One input or output of a signature. */

@@ -38,6 +38,23 @@ static int64_t prod_dims(const int64_t *dims, int from, int to) {
   return n;
 }
 
+/* True when the product of s's known non-zero dims fits int64 (as every tensor's must, see
+ * deft_tensor_check_shape); otherwise fails c naming the shape. */
+static bool shape_fits(deft_shape_ctx *c, deft_shape s) {
+  int64_t n = 1;
+  for (int i = 0; i < s.rank; i++) {
+    if (s.dims[i] <= 0) continue;
+    if (n > INT64_MAX / s.dims[i]) {
+      char a[256];
+      deft_shape_fail(c, DEFT_INVALID_ARGUMENT, "the output shape %s overflows int64",
+                      deft_shape_format(s, a, sizeof a));
+      return false;
+    }
+    n *= s.dims[i];
+  }
+  return true;
+}
+
 /* Describes input i for shape-fn messages: "input 1 ('b:0') has shape [2,3]". */
 static const char *describe(deft_shape_ctx *c, int i, char *buf, size_t size) {
   char sh[128];
@@ -338,9 +355,16 @@ static void concat_shape(deft_shape_ctx *c) {
       out.dims[k] = s.dims[k];
       from[k] = i;
     }
+    if (sum >= 0 && s.dims[axis] > INT64_MAX - sum) {
+      deft_shape_fail(c, DEFT_INVALID_ARGUMENT,
+                      "the sizes along axis %" PRId64 " overflow int64 (at %s)", axis,
+                      describe(c, i, a, sizeof a));
+      return;
+    }
     if (sum >= 0) sum = s.dims[axis] < 0 ? -1 : sum + s.dims[axis];
   }
   out.dims[axis] = sum;
+  if (!shape_fits(c, out)) return;
   deft_shape_ctx_set_output(c, 0, out);
 }
 
@@ -605,9 +629,17 @@ static void tile_shape(deft_shape_ctx *c) {
       deft_shape_fail(c, DEFT_INVALID_ARGUMENT, "multiples[%d] = %" PRId64 " is negative", k, mk);
       return;
     }
-    out.dims[k] = (mk >= 0 && x.rank >= 0 && x.dims[k] >= 0) ? x.dims[k] * mk : -1;
+    bool known = mk >= 0 && x.rank >= 0 && x.dims[k] >= 0;
+    if (known && mk && x.dims[k] > INT64_MAX / mk) {
+      deft_shape_fail(c, DEFT_INVALID_ARGUMENT,
+                      "dimension %d (%" PRId64 ") times multiples[%d] = %" PRId64
+                      " overflows int64", k, x.dims[k], k, mk);
+      return;
+    }
+    out.dims[k] = known ? x.dims[k] * mk : -1;
     if (mk == 0) out.dims[k] = 0;
   }
+  if (!shape_fits(c, out)) return;
   deft_shape_ctx_set_output(c, 0, out);
 }
 

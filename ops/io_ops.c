@@ -59,13 +59,24 @@ static bool names_and_slices(deft_kernel_ctx *c, int64_t n, const deft_tensor **
   return true;
 }
 
+/* Confinement: the files of the checkpoint at prefix. */
+static bool check_prefix(deft_kernel_ctx *c, const char *prefix) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s.index", prefix);
+  if (!deft_kernel_check_path(c, prefix) || !deft_kernel_check_path(c, path)) return false;
+  snprintf(path, sizeof path, "%s.data-00000-of-00001", prefix);
+  return deft_kernel_check_path(c, path);
+}
+
 static void save_kernel(deft_kernel_ctx *c) {
   const char *prefix;
   const deft_tensor *names;
   int64_t n = deft_kernel_num_inputs(c) - 3;
   if (!scalar_string(c, 0, "prefix", &prefix) || !names_and_slices(c, n, &names)) return;
+  if (!check_prefix(c, prefix)) return;
   deft_status *st = deft_status_new();
   deft_bundle_writer *w = st ? deft_bundle_writer_new(prefix, st) : NULL;
+  if (w) deft_bundle_writer_set_io(w, deft_kernel_io(c));
   bool ok = w != NULL;
   for (int64_t i = 0; ok && i < n; i++)
     ok = deft_bundle_writer_add(w, deft_tensor_string(names, i, NULL),
@@ -91,6 +102,7 @@ static void restore_kernel(deft_kernel_ctx *c) {
   const restore_params *rp = deft_kernel_params(c);
   const deft_dtype *types = rp->types;
   int ntypes = rp->ntypes;
+  if (!check_prefix(c, prefix)) return;
   deft_status *st = deft_status_new();
   deft_bundle_reader *r = st ? deft_bundle_reader_open(prefix, st) : NULL;
   if (!r) {
@@ -138,11 +150,16 @@ static bool merge_one(deft_kernel_ctx *c, const char *src, const char *dest) {
     char from[4096], to[4096];
     snprintf(from, sizeof from, "%s%s", src, suffixes[i]);
     snprintf(to, sizeof to, "%s%s", dest, suffixes[i]);
-    if (rename(from, to) != 0) {
-      deft_kernel_fail(c, errno == ENOENT ? DEFT_NOT_FOUND : DEFT_INTERNAL,
-                       "cannot move '%s' to '%s': %s", from, to, strerror(errno));
+    deft_status *st = deft_status_new();
+    bool ok = st && deft_io_rename(deft_kernel_io(c), from, to, st);
+    if (!ok) {
+      deft_kernel_fail(c, st ? deft_status_code(st) : DEFT_RESOURCE_EXHAUSTED,
+                       "cannot move '%s' to '%s': %s", from, to,
+                       st ? deft_status_message(st) : "out of memory");
+      deft_status_free(st);
       return false;
     }
+    deft_status_free(st);
   }
   return true;
 }
@@ -156,6 +173,7 @@ static bool merge_many(deft_kernel_ctx *c, const deft_tensor *srcs, const char *
   deft_status *st = deft_status_new();
   deft_bundle_reader **rs = deft_calloc((size_t)n, sizeof *rs);
   deft_bundle_writer *w = rs ? deft_bundle_writer_new(dest, st) : NULL;
+  if (w) deft_bundle_writer_set_io(w, deft_kernel_io(c));
   bool ok = w != NULL;
   if (!rs) deft_kernel_fail(c, DEFT_RESOURCE_EXHAUSTED, "out of memory");
   else if (!w) deft_kernel_fail(c, deft_status_code(st), "%s", deft_status_message(st));
@@ -196,10 +214,10 @@ static bool merge_many(deft_kernel_ctx *c, const deft_tensor *srcs, const char *
     int shards = deft_bundle_reader_num_shards(rs[i]);
     for (int k = 0; k < shards; k++) {
       snprintf(path, sizeof path, "%s.data-%05d-of-%05d", src, k, shards);
-      remove(path);
+      deft_io_unlink(deft_kernel_io(c), path);
     }
     snprintf(path, sizeof path, "%s.index", src);
-    remove(path);
+    deft_io_unlink(deft_kernel_io(c), path);
   }
   for (int64_t i = 0; rs && i < n; i++) deft_bundle_reader_free(rs[i]);
   deft_free(rs);
@@ -221,6 +239,9 @@ static void merge_kernel(deft_kernel_ctx *c) {
                      " elements)", deft_dtype_name(srcs->dtype), srcs->n);
     return;
   }
+  if (!check_prefix(c, dest)) return;
+  for (int64_t i = 0; i < srcs->n; i++)
+    if (!check_prefix(c, deft_tensor_string(srcs, i, NULL))) return;
   for (int64_t i = 0; i < srcs->n; i++)
     if (!strcmp(deft_tensor_string(srcs, i, NULL), dest)) {
       deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,

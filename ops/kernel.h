@@ -92,6 +92,13 @@ typedef struct deft_var {
 int deft_kernel_num_inputs(const deft_kernel_ctx *c);
 int deft_kernel_num_outputs(const deft_kernel_ctx *c);
 const deft_op *deft_kernel_op(const deft_kernel_ctx *c);
+/* The session's I/O fault-injection hooks (base/file_io.h) for file-writing kernels; NULL =
+ * plain system calls. */
+const struct deft_io_hooks *deft_kernel_io(const deft_kernel_ctx *c);
+/* File-op confinement (deft_session_options_allow_dir): true when the session lets the graph
+ * touch path (or it is unconfined); otherwise fails c with PERMISSION_DENIED naming path and
+ * returns false. Call it for every path a kernel opens, creates, renames or removes. */
+bool deft_kernel_check_path(deft_kernel_ctx *c, const char *path);
 /* Input i's value (a ref input is dereferenced: the variable's current value). */
 const deft_tensor *deft_kernel_input(deft_kernel_ctx *c, int i);
 /* For a ref input: the variable storage it refers to (mutable); NULL for a value input. */

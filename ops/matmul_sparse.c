@@ -158,10 +158,11 @@ AVX2_FN static bool all_finite(const float *x, int64_t n) {
  * row). Each group of 8 elements is left-packed with one permute (its lane order computed with
  * BMI2's pext), so the cost follows the groups, not the nonzeros. Returns false when A holds
  * more than cap - 8 nonzeros. */
-AVX2_FN __attribute__((target("bmi2"))) static bool compress_rows(const float *A, int64_t M,
-                                                                  int64_t K, int64_t lda,
-                                                                  int64_t cap, int32_t *ptr,
-                                                                  int32_t *idx, float *val) {
+__attribute__((target("avx2,fma,bmi2"))) static bool compress_rows(const float *A,
+                                                                     int64_t M, int64_t K,
+                                                                     int64_t lda, int64_t cap,
+                                                                     int32_t *ptr,
+                                                                     int32_t *idx, float *val) {
   int64_t nnz = 0;
   const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   for (int64_t i = 0; i < M; i++) {

@@ -74,20 +74,6 @@ static uint64_t random_u64(void) {
   return v;
 }
 
-/* fsyncs the directory holding path so renames in it are durable; best effort. */
-static void sync_parent_dir(const char *path) {
-  const char *slash = strrchr(path, '/');
-  char *dir = slash ? deft_strndup(path, slash == path ? 1 : (size_t)(slash - path))
-                    : deft_strdup(".");
-  if (!dir) return;
-  int fd = open(dir, O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    (void)fsync(fd);
-    close(fd);
-  }
-  deft_free(dir);
-}
-
 /* ---- output files with the failure-injection hook ---- */
 
 static long fail_after_bytes = -1; /* < 0: off */
@@ -95,99 +81,39 @@ static long bytes_this_op;         /* bytes written since the current save began
 
 void deft_bundle_test_fail_after_bytes(long n) { fail_after_bytes = n; }
 
+/* An output file: a deft_atomic_file (base/file_io.h) behind the byte-count hook above. */
 typedef struct out_file {
-  int fd;
-  char *tmp_path; /* "<final>.tempstate<random>" while open or not yet renamed */
-  const char *final_path;
-  unsigned char buf[65536];
-  size_t len;
-  uint64_t offset; /* logical bytes appended so far */
+  deft_atomic_file *af;
 } out_file;
-
-static bool write_all(out_file *f, const unsigned char *p, size_t n, deft_status *s) {
-  bool inject = false;
-  if (fail_after_bytes >= 0 && (uint64_t)bytes_this_op + n > (uint64_t)fail_after_bytes) {
-    n = (size_t)(fail_after_bytes - bytes_this_op);
-    inject = true;
-  }
-  while (n > 0) {
-    ssize_t w = write(f->fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) {
-      deft_io_error(s, errno, "write", f->tmp_path);
-      return false;
-    }
-    p += w;
-    n -= (size_t)w;
-    bytes_this_op += (long)w;
-  }
-  if (inject) {
-    deft_status_set(s, DEFT_INTERNAL, "cannot write '%s': injected failure after %ld bytes "
-                    "(test hook)", f->tmp_path, fail_after_bytes);
-    return false;
-  }
-  return true;
-}
-
-static bool out_flush(out_file *f, deft_status *s) {
-  bool ok = write_all(f, f->buf, f->len, s);
-  f->len = 0;
-  return ok;
-}
 
 static bool out_append(void *ctx, const void *data, size_t n, deft_status *s) {
   out_file *f = ctx;
-  const unsigned char *p = data;
-  f->offset += n;
-  if (f->len + n > sizeof f->buf) {
-    if (!out_flush(f, s)) return false;
-    if (n >= sizeof f->buf) return write_all(f, p, n, s);
-  }
-  memcpy(f->buf + f->len, p, n);
-  f->len += n;
-  return true;
-}
-
-/* Creates "<final>.tempstate<random>" exclusively. */
-static bool out_open(out_file *f, const char *final_path, const char *tag, deft_status *s) {
-  f->final_path = final_path;
-  f->len = 0;
-  f->offset = 0;
-  f->fd = -1;
-  f->tmp_path = str_printf("%s%s%" PRIu64, final_path, tag, random_u64());
-  if (!f->tmp_path) return oom(s, "naming a temporary file");
-  f->fd = open(f->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-  if (f->fd < 0) {
-    deft_io_error(s, errno, "create", f->tmp_path);
-    deft_free(f->tmp_path);
-    f->tmp_path = NULL;
+  if (fail_after_bytes >= 0 && (uint64_t)bytes_this_op + n > (uint64_t)fail_after_bytes) {
+    size_t part = (size_t)(fail_after_bytes - bytes_this_op);
+    if (part && !deft_atomic_file_write(f->af, data, part, s)) return false;
+    deft_status_set(s, DEFT_INTERNAL, "cannot write '%s': injected failure after %ld bytes "
+                    "(test hook)", deft_atomic_file_tmp_path(f->af), fail_after_bytes);
     return false;
   }
-  return true;
+  bytes_this_op += (long)n;
+  return deft_atomic_file_write(f->af, data, n, s);
 }
 
-/* Flushes, fsyncs and closes f; its temporary file stays for the rename. */
-static bool out_close(out_file *f, deft_status *s) {
-  bool ok = out_flush(f, s);
-  if (ok && fsync(f->fd) != 0) {
-    deft_io_error(s, errno, "fsync", f->tmp_path);
-    ok = false;
-  }
-  if (close(f->fd) != 0 && ok) {
-    deft_io_error(s, errno, "close", f->tmp_path);
-    ok = false;
-  }
-  f->fd = -1;
-  return ok;
+/* Creates "<final><tag><random>" exclusively. */
+static bool out_open(out_file *f, const char *final_path, const char *tag,
+                     const deft_io_hooks *io, deft_status *s) {
+  f->af = deft_atomic_file_open(final_path, tag, io, s);
+  return f->af != NULL;
 }
+
+static bool out_close(out_file *f, deft_status *s) { return deft_atomic_file_close(f->af, s); }
+
+static uint64_t out_offset(const out_file *f) { return deft_atomic_file_offset(f->af); }
 
 /* Closes f if open and removes its temporary file if it still exists. */
 static void out_discard(out_file *f) {
-  if (f->fd >= 0) close(f->fd);
-  f->fd = -1;
-  if (f->tmp_path) unlink(f->tmp_path);
-  deft_free(f->tmp_path);
-  f->tmp_path = NULL;
+  deft_atomic_file_free(f->af);
+  f->af = NULL;
 }
 
 /* ---- writer ---- */
@@ -199,12 +125,15 @@ typedef struct wentry {
 
 struct deft_bundle_writer {
   char *prefix;
+  const deft_io_hooks *io; /* NULL: plain system calls */
   wentry *e;
   size_t n, cap;
   size_t *slots; /* open-addressing set of entry index + 1 (0 = empty) for duplicate keys */
   size_t nslots;
   bool done;
 };
+
+void deft_bundle_writer_set_io(deft_bundle_writer *w, const deft_io_hooks *io) { w->io = io; }
 
 static uint64_t hash_key(const char *k) {
   uint64_t h = UINT64_C(1469598103934665603);
@@ -310,7 +239,7 @@ static int wentry_cmp(const void *a, const void *b) {
 /* Appends one tensor's bytes to the data file; fills offset, size and crc32c of *be. */
 static bool write_tensor(out_file *f, const deft_tensor *t, Tensorflow__BundleEntryProto *be,
                          deft_status *s) {
-  be->offset = (int64_t)f->offset;
+  be->offset = (int64_t)out_offset(f);
   if (t->dtype != DEFT_STRING) {
     size_t nbytes = (size_t)t->n * deft_dtype_size(t->dtype);
     be->crc32c = deft_crc32c_mask(deft_crc32c(t->buf->data, nbytes));
@@ -339,7 +268,7 @@ static bool write_tensor(out_file *f, const deft_tensor *t, Tensorflow__BundleEn
     if (str[i].len && !out_append(f, str[i].data, str[i].len, s)) return false;
   }
   be->crc32c = deft_crc32c_mask(crc);
-  be->size = (int64_t)f->offset - be->offset;
+  be->size = (int64_t)out_offset(f) - be->offset;
   return true;
 }
 
@@ -388,29 +317,24 @@ static bool write_files(deft_bundle_writer *w, out_file *df, out_file *xf, deft_
 
 /* Renames both temporaries into place. If a data file existed it is kept as a hard link until
  * the index is in place, so a failed second rename can put it back. */
-static bool commit_files(out_file *df, out_file *xf, deft_status *s) {
-  char *backup = str_printf("%s.tempstate%" PRIu64, df->final_path, random_u64());
+static bool commit_files(const deft_io_hooks *io, out_file *df, out_file *xf,
+                         const char *data_path, const char *index_path, deft_status *s) {
+  char *backup = str_printf("%s.tempstate%" PRIu64, data_path, random_u64());
   if (!backup) return oom(s, "naming a temporary file");
-  bool have_backup = link(df->final_path, backup) == 0;
+  bool have_backup = link(data_path, backup) == 0;
   bool ok = false;
-  if (rename(df->tmp_path, df->final_path) != 0) {
-    deft_io_error(s, errno, "rename to", df->final_path);
-  } else {
-    deft_free(df->tmp_path);
-    df->tmp_path = NULL;
-    if (rename(xf->tmp_path, xf->final_path) != 0) {
-      deft_io_error(s, errno, "rename to", xf->final_path);
-      if (have_backup && rename(backup, df->final_path) == 0) have_backup = false;
-      else if (!have_backup) unlink(df->final_path);
+  if (deft_atomic_file_install(df->af, s)) {
+    if (!deft_atomic_file_install(xf->af, s)) {
+      /* recovery, not a fault-injection point: put the previous data file back */
+      if (have_backup && rename(backup, data_path) == 0) have_backup = false;
+      else if (!have_backup) unlink(data_path);
     } else {
-      deft_free(xf->tmp_path);
-      xf->tmp_path = NULL;
       ok = true;
     }
   }
-  if (have_backup) unlink(backup);
+  if (have_backup) deft_io_unlink(io, backup);
   deft_free(backup);
-  if (ok) sync_parent_dir(xf->final_path);
+  if (ok) deft_io_sync_parent_dir(index_path);
   return ok;
 }
 
@@ -429,11 +353,11 @@ bool deft_bundle_writer_finish(deft_bundle_writer *w, deft_status *status) {
   if (!data_path || !index_path || !df || !xf) {
     oom(status, "writing a checkpoint");
   } else {
-    df->fd = xf->fd = -1;
     bytes_this_op = 0;
-    ok = out_open(df, data_path, ".tempstate", status) &&
-         out_open(xf, index_path, ".tempstate", status) && write_files(w, df, xf, status) &&
-         commit_files(df, xf, status);
+    ok = out_open(df, data_path, ".tempstate", w->io, status) &&
+         out_open(xf, index_path, ".tempstate", w->io, status) &&
+         write_files(w, df, xf, status) &&
+         commit_files(w->io, df, xf, data_path, index_path, status);
     out_discard(df);
     out_discard(xf);
   }
@@ -546,14 +470,17 @@ static bool decode_entry(const deft_bundle_reader *r, const char *key, const cha
   e->rank = sh && sh->n_dim <= DEFT_MAX_RANK ? (int)(sh ? sh->n_dim : 0) : -1;
   if (!sh) e->rank = 0;
   int64_t count = 1;
+  bool zero = false; /* the product of the non-zero dims must fit, as for every tensor */
   if (sh && sh->unknown_rank) bad = "its shape has unknown rank";
   for (size_t d = 0; sh && !bad && d < sh->n_dim; d++) {
     int64_t dim = sh->dim[d]->size;
     if (dim < 0) bad = "its shape has a negative dimension";
-    else if (dim && count > INT64_MAX / dim) bad = "its shape overflows int64";
+    else if (dim == 0) zero = true;
+    else if (count > INT64_MAX / dim) bad = "its shape overflows int64";
     else count *= dim;
     if (!bad && e->rank >= 0) e->dims[d] = dim;
   }
+  if (zero) count = 0;
   e->nslices = be->n_slices;
   e->shard = be->shard_id;
   e->offset = be->offset;
@@ -687,47 +614,59 @@ static bool pread_all(int fd, void *buf, size_t n, int64_t off) {
   return true;
 }
 
-/* Decodes DT_STRING bytes (TF_FORMATS 4.2) into t, checking both checksums. */
+/* Decodes DT_STRING bytes (TF_FORMATS 4.2) into t (allocated here), checking both checksums
+ * before allocating anything per element: the entry's claimed element count is bounded only by
+ * its byte size, so a hostile index must not make deft allocate for elements it never checked.
+ * Pass 1 walks the lengths and checks the sums and crcs; pass 2 allocates and copies. */
 static bool decode_strings(const rentry *e, const char *file, const unsigned char *b, size_t size,
                            deft_tensor *t, deft_status *s) {
   const unsigned char *p = b, *end = b + size;
-  uint64_t *lens = deft_malloc((size_t)t->n * sizeof *lens + 1);
-  if (!lens) return oom(s, "reading a string tensor");
   const char *bad = NULL;
   uint32_t crc = 0;
-  uint64_t total = 0;
-  for (int64_t i = 0; !bad && i < t->n; i++) {
-    p = deft_varint_get(p, end, 64, &lens[i]);
-    if (!p || lens[i] > size - total) {
+  uint64_t total = 0, len;
+  int64_t n = 1;
+  for (int d = 0; d < e->rank; d++) n *= e->dims[d];
+  unsigned char le[4096]; /* lengths as they enter the crc (uint32 LE, or uint64 if larger) */
+  size_t nle = 0;
+  for (int64_t i = 0; !bad && i < n; i++) {
+    p = deft_varint_get(p, end, 64, &len);
+    if (!p || len > size - total) {
       bad = "bad string length";
       break;
     }
-    total += lens[i];
-    unsigned char le[8];
-    size_t nle = lens[i] > UINT32_MAX ? 8 : 4; /* lengths enter the crc as uint32 LE */
-    for (size_t k = 0; k < nle; k++) le[k] = (unsigned char)(lens[i] >> (8 * k));
-    crc = deft_crc32c_extend(crc, le, nle);
+    total += len;
+    if (nle > sizeof le - 8) {
+      crc = deft_crc32c_extend(crc, le, nle);
+      nle = 0;
+    }
+    size_t w = len > UINT32_MAX ? 8 : 4;
+    for (size_t k = 0; k < w; k++) le[nle++] = (unsigned char)(len >> (8 * k));
   }
+  if (!bad) crc = deft_crc32c_extend(crc, le, nle);
   if (!bad && ((size_t)(end - p) < 4 || total != (uint64_t)(end - p) - 4))
     bad = "string lengths do not add up to the entry's size";
-  if (!bad && deft_crc32c_mask(deft_crc32c_extend(crc, p, (size_t)(end - p))) != e->crc)
+  if (!bad && DEFT_CRC_BAD(e->crc, deft_crc32c_mask(deft_crc32c_extend(crc, p,
+                                                                        (size_t)(end - p)))))
     bad = "crc32c mismatch";
-  if (!bad && deft_crc32c_unmask((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                                 (uint32_t)p[3] << 24) != crc)
+  if (!bad && DEFT_CRC_BAD(crc, deft_crc32c_unmask((uint32_t)p[0] | (uint32_t)p[1] << 8 |
+                                                  (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24)))
     bad = "string lengths checksum mismatch";
-  deft_bytes *str = deft_tensor_str(t);
-  bool nomem = false;
-  if (!bad) p += 4;
-  for (int64_t i = 0; !bad && !nomem && i < t->n; p += lens[i++]) {
-    if (lens[i] && !(str[i].data = deft_strndup((const char *)p, (size_t)lens[i]))) nomem = true;
-    else str[i].len = (size_t)lens[i];
-  }
-  deft_free(lens);
-  if (nomem) return oom(s, "reading a string tensor");
-  if (bad)
+  if (bad) {
     deft_status_set(s, DEFT_DATA_LOSS, "checkpoint tensor '%s' in %s: %s (offset %" PRId64
                     ", %" PRId64 " bytes)", e->key, file, bad, e->offset, e->size);
-  return !bad;
+    return false;
+  }
+  if (!deft_tensor_ensure(t, DEFT_STRING, e->dims, e->rank, s)) return false;
+  deft_bytes *str = deft_tensor_str(t);
+  const unsigned char *data = p + 4, *q = b;
+  for (int64_t i = 0; i < n; i++) {
+    q = deft_varint_get(q, end, 64, &len); /* checked by pass 1 */
+    if (len && !(str[i].data = deft_strndup((const char *)data, (size_t)len)))
+      return oom(s, "reading a string tensor");
+    str[i].len = (size_t)len;
+    data += len;
+  }
+  return true;
 }
 
 static deft_tensor *read_entry(deft_bundle_reader *r, const rentry *e, deft_status *s) {
@@ -754,7 +693,8 @@ static deft_tensor *read_entry(deft_bundle_reader *r, const rentry *e, deft_stat
     oom(s, "reading a checkpoint tensor");
     return NULL;
   }
-  if (!deft_tensor_ensure(t, (deft_dtype)e->dtype, e->dims, e->rank, s)) {
+  if (e->dtype != DEFT_STRING &&
+      !deft_tensor_ensure(t, (deft_dtype)e->dtype, e->dims, e->rank, s)) {
     deft_free(t);
     return NULL;
   }
@@ -769,7 +709,7 @@ static deft_tensor *read_entry(deft_bundle_reader *r, const rentry *e, deft_stat
     ok = decode_strings(e, file, buf, (size_t)e->size, t, s);
   } else if (ok) {
     uint32_t crc = deft_crc32c(buf, (size_t)e->size);
-    if (deft_crc32c_mask(crc) != e->crc) {
+    if (DEFT_CRC_BAD(e->crc, deft_crc32c_mask(crc))) {
       deft_status_set(s, DEFT_DATA_LOSS, "checkpoint tensor '%s' in %s: crc32c mismatch "
                       "(stored 0x%08" PRIx32 ", computed 0x%08" PRIx32 "; offset %" PRId64
                       ", %" PRId64 " bytes)", e->key, file, deft_crc32c_unmask(e->crc), crc,
@@ -1056,6 +996,12 @@ static char *escape_into(char *dst, const char *src) {
 
 bool deft_checkpoint_state_write(const char *dir, const char *model_path,
                                  const char *const *all_paths, int n, deft_status *status) {
+  return deft_checkpoint_state_write_io(dir, model_path, all_paths, n, NULL, status);
+}
+
+bool deft_checkpoint_state_write_io(const char *dir, const char *model_path,
+                                    const char *const *all_paths, int n,
+                                    const deft_io_hooks *io, deft_status *status) {
   if (!dir || !model_path || n < 0 || (n > 0 && !all_paths)) {
     deft_status_set(status, DEFT_INVALID_ARGUMENT, "checkpoint state: missing directory or "
                     "path, or negative count %d", n);
@@ -1084,17 +1030,10 @@ bool deft_checkpoint_state_write(const char *dir, const char *model_path,
       o += sprintf(o, "\"\n");
     }
     bytes_this_op = 0;
-    ok = out_open(f, path, ".tmp", status) &&
-         out_append(f, text, (size_t)(o - text), status) && out_close(f, status);
-    if (ok && rename(f->tmp_path, path) != 0) {
-      deft_io_error(status, errno, "rename to", path);
-      ok = false;
-    }
-    if (ok) {
-      deft_free(f->tmp_path);
-      f->tmp_path = NULL;
-      sync_parent_dir(path);
-    }
+    ok = out_open(f, path, ".tmp", io, status) &&
+         out_append(f, text, (size_t)(o - text), status) && out_close(f, status) &&
+         deft_atomic_file_install(f->af, status);
+    if (ok) deft_io_sync_parent_dir(path);
     out_discard(f);
   }
   deft_free(f);

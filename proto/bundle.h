@@ -16,6 +16,7 @@
 
 #include "deft/status.h"
 #include "deft/tensor.h"
+#include "base/file_io.h"
 
 /* ---- writing ---- */
 
@@ -49,6 +50,10 @@ void deft_bundle_writer_free(deft_bundle_writer *w);
  * once it has written n bytes in total to its files (a partial write of the byte that crosses the
  * limit is performed first); n < 0 turns the hook off. Not thread-safe; for tests only. */
 void deft_bundle_test_fail_after_bytes(long n);
+
+/* Makes w's files go through io's fault-injection hooks (base/file_io.h); io (may be NULL)
+ * must outlive w. */
+void deft_bundle_writer_set_io(deft_bundle_writer *w, const deft_io_hooks *io);
 
 /* ---- reading ---- */
 
@@ -121,6 +126,11 @@ bool deft_checkpoint_state_write(const char *dir, const char *model_path,
  * <path>.index exists; the string is owned by the caller (deft_free). Otherwise returns NULL with
  * status set: NOT_FOUND if there is no state file or no such .index file, or the state file's
  * error (DATA_LOSS) if it cannot be parsed. */
+/* deft_checkpoint_state_write through io's fault-injection hooks (io may be NULL). */
+bool deft_checkpoint_state_write_io(const char *dir, const char *model_path,
+                                    const char *const *all_paths, int n,
+                                    const deft_io_hooks *io, deft_status *status);
+
 char *deft_latest_checkpoint(const char *dir, deft_status *status);
 
 #endif

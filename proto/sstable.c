@@ -516,7 +516,7 @@ static bool read_block(deft_sstable *t, uint64_t off, uint64_t size, const char 
   unsigned char type = c[size];
   uint32_t stored = deft_crc32c_unmask(get_fixed32(c + size + 1));
   uint32_t actual = deft_crc32c_extend(deft_crc32c(c, (size_t)size), &type, 1);
-  if (stored != actual) {
+  if (DEFT_CRC_BAD(stored, actual)) {
     deft_status_set(s, DEFT_DATA_LOSS, "%s: bad CRC (crc32c mismatch) in %s block at offset %"
                     PRIu64 " (%" PRIu64 " bytes): stored 0x%08" PRIx32 ", computed 0x%08" PRIx32,
                     t->name, what, off, size, stored, actual);
@@ -665,19 +665,6 @@ static bool load_table(deft_sstable *t, deft_status *s) {
   gbuf_free(&w.data_key);
   gbuf_free(&w.prev_index_key);
   return ok;
-}
-
-void deft_io_error(deft_status *s, int err, const char *action, const char *path) {
-  deft_code code;
-  switch (err) {
-    case ENOENT: case ENOTDIR: code = DEFT_NOT_FOUND; break;
-    case EACCES: case EPERM: case EROFS: case EISDIR: case EEXIST:
-      code = DEFT_FAILED_PRECONDITION; break;
-    case ENOSPC: case EDQUOT: case ENOMEM: case EMFILE: case ENFILE: case EFBIG:
-      code = DEFT_RESOURCE_EXHAUSTED; break;
-    default: code = DEFT_INTERNAL; break;
-  }
-  deft_status_set(s, code, "cannot %s '%s': %s", action, path, strerror(err));
 }
 
 static deft_sstable *table_new(const char *name, deft_status *s) {

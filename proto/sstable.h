@@ -35,10 +35,8 @@ size_t deft_varint64_put(unsigned char *dst, uint64_t v);
 const unsigned char *deft_varint_get(const unsigned char *p, const unsigned char *limit,
                                      int max_bits, uint64_t *v);
 
-/* Sets status from an errno value for a failed file operation: "cannot <action> '<path>': <why>",
- * with NOT_FOUND for a missing file or directory, FAILED_PRECONDITION for permissions or a
- * read-only file system, RESOURCE_EXHAUSTED for a full disk or no descriptors, INTERNAL else. */
-void deft_io_error(deft_status *s, int err, const char *action, const char *path);
+/* deft_io_error (base/file_io.h) sets a status from a failed file operation's errno. */
+#include "base/file_io.h"
 
 /* ---- writing ---- */
 

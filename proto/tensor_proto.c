@@ -73,7 +73,8 @@ static const char *tf_type_text(int t) {
   return "an unknown DataType";
 }
 
-/* Fills n elements of esize bytes at dst from `have` values at src: the TF repeat-last rule. */
+/* Fills n elements of esize bytes at dst from `have` values at src: the TF repeat-last rule. The
+ * repeated tail is filled by doubling copies (a few memcpy calls, not one per element). */
 static void fill_repeat(void *dst, const void *src, size_t have, int64_t n, size_t esize) {
   if (n <= 0) return;
   if (have == 0) {
@@ -82,8 +83,25 @@ static void fill_repeat(void *dst, const void *src, size_t have, int64_t n, size
   }
   size_t copy = (int64_t)have >= n ? (size_t)n : have;
   memcpy(dst, src, copy * esize);
-  const char *last = (const char *)src + (copy - 1) * esize;
-  for (int64_t i = (int64_t)copy; i < n; i++) memcpy((char *)dst + (size_t)i * esize, last, esize);
+  if (copy == (size_t)n) return;
+  char *d = (char *)dst + copy * esize;
+  size_t left = ((size_t)n - copy) * esize, done = esize;
+  memcpy(d, (const char *)src + (copy - 1) * esize, esize);
+  while (done < left) {
+    size_t c = done < left - done ? done : left - done;
+    memcpy(d + done, d, c);
+    done += c;
+  }
+}
+
+_Static_assert(sizeof(bool) == 1, "bool tensors are one byte per element");
+
+/* Copies `have` int32 values converted to uint8 / bool, then repeats the last (memset). */
+static void fill_small(uint8_t *d, const int32_t *iv, const protobuf_c_boolean *bv, size_t have,
+                       int64_t n) {
+  size_t copy = (int64_t)have >= n ? (size_t)n : have;
+  for (size_t i = 0; i < copy; i++) d[i] = iv ? (uint8_t)iv[i] : (uint8_t)(bv[i] != 0);
+  if ((int64_t)copy < n) memset(d + copy, copy ? d[copy - 1] : 0, (size_t)n - copy);
 }
 
 static bool decode_strings(deft_tensor *t, const Tensorflow__TensorProto *p, deft_status *st) {
@@ -107,26 +125,28 @@ static bool decode_typed(deft_tensor *t, const Tensorflow__TensorProto *p, deft_
     case DEFT_DOUBLE: fill_repeat(dst, p->double_val, p->n_double_val, n, 8); return true;
     case DEFT_INT32: fill_repeat(dst, p->int_val, p->n_int_val, n, 4); return true;
     case DEFT_INT64: fill_repeat(dst, p->int64_val, p->n_int64_val, n, 8); return true;
-    case DEFT_UINT8: {
-      uint8_t *d = dst;
-      size_t have = p->n_int_val;
-      for (int64_t i = 0; i < n; i++)
-        d[i] = have ? (uint8_t)p->int_val[(int64_t)have > i ? (size_t)i : have - 1] : 0;
-      return true;
-    }
-    case DEFT_BOOL: {
-      bool *d = dst;
-      size_t have = p->n_bool_val;
-      for (int64_t i = 0; i < n; i++)
-        d[i] = have ? p->bool_val[(int64_t)have > i ? (size_t)i : have - 1] != 0 : false;
-      return true;
-    }
+    case DEFT_UINT8: fill_small(dst, p->int_val, NULL, p->n_int_val, n); return true;
+    case DEFT_BOOL: fill_small(dst, NULL, p->bool_val, p->n_bool_val, n); return true;
     case DEFT_STRING: return decode_strings(t, p, st);
     default: return true;
   }
 }
 
-deft_tensor *deft_tensor_from_proto(const Tensorflow__TensorProto *p, deft_status *st) {
+/* Bytes the string values of a string tensor of n elements take once decoded (the TF
+ * repeat-last rule copies the last value into every remaining element). Saturates. */
+static uint64_t string_bytes(const Tensorflow__TensorProto *p, uint64_t n) {
+  uint64_t sum = 0, have = p->n_string_val;
+  for (uint64_t i = 0; i < have && i < n; i++) sum += p->string_val[i].len;
+  if (have && have < n) {
+    uint64_t last = p->string_val[have - 1].len;
+    if (last && n - have > (UINT64_MAX - sum) / last) return UINT64_MAX;
+    sum += (n - have) * last;
+  }
+  return sum;
+}
+
+deft_tensor *deft_tensor_from_proto_limited(const Tensorflow__TensorProto *p, uint64_t *budget,
+                                            deft_status *st) {
   int dtype = (int)p->dtype;
   if (!deft_dtype_is_valid(dtype)) {
     deft_status_set(st, DEFT_UNIMPLEMENTED, "tensor of dtype %s (%d) is not supported by deft",
@@ -141,26 +161,44 @@ deft_tensor *deft_tensor_from_proto(const Tensorflow__TensorProto *p, deft_statu
                     deft_shape_format(shape, buf, sizeof buf));
     return NULL;
   }
-  int64_t n = deft_shape_num_elements(shape);
-  /* Bound the size before allocating (overflow-safe: check per dimension). */
+  /* Bound the size before allocating. Overflow-safe: the product of the non-zero dims is
+   * checked (a zero dim must not hide an overflow of the others). */
   uint64_t esize = dtype == DEFT_STRING ? sizeof(deft_bytes) : deft_dtype_size((deft_dtype)dtype);
-  uint64_t limit = DEFT_TENSOR_PROTO_MAX_BYTES / esize, count = 1;
+  uint64_t limit = DEFT_TENSOR_PROTO_MAX_BYTES, count = 1;
+  if (*budget < limit) limit = *budget;
+  bool zero = false, over = false;
   for (int i = 0; i < shape.rank; i++) {
     uint64_t d = (uint64_t)shape.dims[i];
     if (d == 0) {
-      count = 0;
-      break;
+      zero = true;
+      continue;
     }
-    if (count > limit / d) {
-      char buf[256];
-      deft_status_set(st, DEFT_RESOURCE_EXHAUSTED,
-                      "tensor of shape %s and dtype %s exceeds deft's limit of %zu bytes",
-                      deft_shape_format(shape, buf, sizeof buf), tf_type_text(dtype),
-                      DEFT_TENSOR_PROTO_MAX_BYTES);
-      return NULL;
-    }
-    count *= d;
+    if (count > DEFT_TENSOR_PROTO_MAX_BYTES / esize / d) over = true;
+    else count *= d;
   }
+  uint64_t bytes = 0;
+  if (!over && !zero) {
+    bytes = count * esize;
+    if (dtype == DEFT_STRING) {
+      uint64_t sb = string_bytes(p, count);
+      bytes = sb > UINT64_MAX - bytes ? UINT64_MAX : bytes + sb;
+    }
+  }
+  if (over || bytes > limit) {
+    char buf[256];
+    deft_shape_format(shape, buf, sizeof buf);
+    if (over || bytes > DEFT_TENSOR_PROTO_MAX_BYTES)
+      deft_status_set(st, DEFT_RESOURCE_EXHAUSTED,
+                      "tensor of shape %s and dtype %s exceeds deft's limit of %zu bytes", buf,
+                      tf_type_text(dtype), DEFT_TENSOR_PROTO_MAX_BYTES);
+    else
+      deft_status_set(st, DEFT_RESOURCE_EXHAUSTED,
+                      "tensor of shape %s and dtype %s needs %" PRIu64 " bytes, more than the "
+                      "%" PRIu64 " bytes left of the budget for decoded constants", buf,
+                      tf_type_text(dtype), bytes, *budget);
+    return NULL;
+  }
+  int64_t n = zero ? 0 : (int64_t)count;
   size_t content = p->tensor_content.len;
   if (content && dtype == DEFT_STRING) {
     deft_status_set(st, DEFT_INVALID_ARGUMENT,
@@ -176,8 +214,17 @@ deft_tensor *deft_tensor_from_proto(const Tensorflow__TensorProto *p, deft_statu
                     n * (int64_t)esize);
     return NULL;
   }
-  deft_tensor *t = deft_tensor_new((deft_dtype)dtype, shape.dims, shape.rank, st);
-  if (!t) return NULL;
+  /* Not zeroed first: the content or the fill below writes every element (strings start
+   * empty). */
+  deft_tensor *t = deft_calloc(1, sizeof *t);
+  if (!t) {
+    deft_status_set(st, DEFT_RESOURCE_EXHAUSTED, "out of memory decoding a tensor");
+    return NULL;
+  }
+  if (!deft_tensor_ensure(t, (deft_dtype)dtype, shape.dims, shape.rank, st)) {
+    deft_free(t);
+    return NULL;
+  }
   if (content) {
     memcpy(t->buf->data, p->tensor_content.data, content);
     if (dtype == DEFT_BOOL) {
@@ -188,16 +235,19 @@ deft_tensor *deft_tensor_from_proto(const Tensorflow__TensorProto *p, deft_statu
     deft_tensor_free(t);
     return NULL;
   }
+  *budget -= bytes;
   return t;
 }
 
+deft_tensor *deft_tensor_from_proto(const Tensorflow__TensorProto *p, deft_status *st) {
+  uint64_t budget = DEFT_TENSOR_PROTO_DEFAULT_BUDGET;
+  return deft_tensor_from_proto_limited(p, &budget, st);
+}
+
 deft_tensor *deft_tensor_parse_proto(const uint8_t *data, size_t len, deft_status *st) {
-  Tensorflow__TensorProto *p =
-      tensorflow__tensor_proto__unpack(deft_protobuf_allocator(), len, data);
-  if (!p) {
-    deft_status_set(st, DEFT_DATA_LOSS, "cannot parse %zu bytes as a TensorProto", len);
-    return NULL;
-  }
+  Tensorflow__TensorProto *p = (Tensorflow__TensorProto *)deft_pb_unpack(
+      &tensorflow__tensor_proto__descriptor, data, len, st);
+  if (!p) return NULL;
   deft_tensor *t = deft_tensor_from_proto(p, st);
   tensorflow__tensor_proto__free_unpacked(p, deft_protobuf_allocator());
   return t;

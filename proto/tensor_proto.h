@@ -33,6 +33,24 @@
  * cover protobuf parsing too). Pass it to protobuf_c_message_unpack and _free_unpacked. */
 ProtobufCAllocator *deft_protobuf_allocator(void);
 
+/* Deepest nesting of messages deft unpacks (TF's text parser and deft's stop at 100 too). */
+#define DEFT_PB_MAX_DEPTH 100
+
+/* Walks the wire format of a serialized message of type desc without allocating, following its
+ * nested-message fields by the descriptors. Returns true when it is well formed as far as the
+ * walk looks and nests at most DEFT_PB_MAX_DEPTH messages deep; otherwise false with st set:
+ * INVALID_ARGUMENT (too deep, naming the byte offset) or DATA_LOSS (a truncated field, a bad
+ * wire type, with its byte offset). Bounded stack use; reentrant. */
+bool deft_pb_check_depth(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
+                         deft_status *st);
+
+/* deft_pb_check_depth, then protobuf_c_message_unpack with deft_protobuf_allocator(). Every
+ * binary message deft reads goes through this: protobuf-c's unpacker recurses without limit.
+ * Returns the message (free with protobuf_c_message_free_unpacked and deft_protobuf_allocator())
+ * or NULL with st set (DATA_LOSS when protobuf-c refuses the bytes, or on OOM). */
+ProtobufCMessage *deft_pb_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *data,
+                                 size_t len, deft_status *st);
+
 /* ---- decoding ---- */
 
 /* Converts a TensorShapeProto to a deft_shape: unknown_rank -> rank -1, size -1 -> unknown dim.
@@ -41,13 +59,25 @@ ProtobufCAllocator *deft_protobuf_allocator(void);
 bool deft_shape_from_proto(const Tensorflow__TensorShapeProto *p, deft_shape *out,
                            deft_status *st);
 
+/* The decoded bytes one deft_tensor_from_proto may produce, and the default of the per-import
+ * constant budget (deft_import_options_set_max_constant_bytes): 1 GiB. */
+#define DEFT_TENSOR_PROTO_DEFAULT_BUDGET ((uint64_t)1 << 30)
+
 /* Decodes p into a new tensor owned by the caller. Errors (NULL returned, st set):
  * UNIMPLEMENTED for a dtype deft does not store (the message names it), INVALID_ARGUMENT for a
  * shape that is not fully defined, a tensor_content of the wrong length, tensor_content on a
- * string tensor; RESOURCE_EXHAUSTED for a tensor over
- * DEFT_TENSOR_PROTO_MAX_BYTES or out of memory. Messages do not name the caller's context: prefix
- * them (deft_status_prefix). */
+ * string tensor; RESOURCE_EXHAUSTED for a tensor over DEFT_TENSOR_PROTO_MAX_BYTES or
+ * DEFT_TENSOR_PROTO_DEFAULT_BUDGET, or out of memory. Messages do not name the caller's
+ * context: prefix them (deft_status_prefix). */
 deft_tensor *deft_tensor_from_proto(const Tensorflow__TensorProto *p, deft_status *st);
+
+/* deft_tensor_from_proto within a budget shared by several decodes: the tensor's decoded size
+ * (element bytes; for strings 16 bytes per element plus the bytes of every element's value,
+ * the repeated tail included) is checked against *budget before anything is allocated, and
+ * subtracted from it on success. Over budget: NULL with RESOURCE_EXHAUSTED saying the size and
+ * what is left. deft_tensor_from_proto uses a budget of DEFT_TENSOR_PROTO_DEFAULT_BUDGET. */
+deft_tensor *deft_tensor_from_proto_limited(const Tensorflow__TensorProto *p, uint64_t *budget,
+                                            deft_status *st);
 
 /* Parses serialized TensorProto bytes and decodes them (DATA_LOSS if the bytes do not parse). */
 deft_tensor *deft_tensor_parse_proto(const uint8_t *data, size_t len, deft_status *st);

@@ -17,6 +17,7 @@
 
 #include "deft/data.h"
 #include "base/alloc.h"
+#include "base/file_io.h"
 #include "base/tensor_internal.h"
 
 #define IN_CHUNK ((size_t)1 << 16)
@@ -45,10 +46,6 @@ static voidpf z_alloc(voidpf opaque, uInt items, uInt size) {
 
 static void z_free(voidpf opaque, voidpf p) { deft_free(p); }
 
-/* Maps an errno from opening a file to a status code. */
-static deft_code open_errno_code(int e) {
-  return (e == ENOENT || e == ENOTDIR) ? DEFT_NOT_FOUND : DEFT_FAILED_PRECONDITION;
-}
 
 /* Refills s->in. Returns the byte count (0 at end of file) or -1 with status set. */
 static ssize_t src_fill(src *s, deft_status *status) {
@@ -74,7 +71,8 @@ static bool src_open(src *s, const char *path, struct stat *st, deft_status *sta
   s->path = path;
   s->fd = open(path, O_RDONLY);
   if (s->fd < 0) {
-    deft_status_set(status, open_errno_code(errno), "%s: cannot open: %s", path, strerror(errno));
+    deft_status_set(status, deft_code_from_errno(errno), "%s: cannot open: %s", path,
+                    strerror(errno));
     return false;
   }
   if (fstat(s->fd, st) != 0 || S_ISDIR(st->st_mode)) {
@@ -362,12 +360,16 @@ deft_tensor *deft_idx_read(const char *path, deft_status *status) {
   }
   int64_t dims[DEFT_MAX_RANK];
   uint64_t n = 1;
-  bool overflow = false;
+  bool overflow = false, zero = false;
+  /* The product of the non-zero dims must fit even when a zero dim makes the count 0. */
   for (int i = 0; i < rank; i++) {
     dims[i] = be32(hdr + 4 + 4 * i);
-    if (dims[i] && n > (UINT64_MAX / 16) / (uint64_t)dims[i]) overflow = true;
+    if (!dims[i]) zero = true;
+    else if (n > (UINT64_MAX / 16) / (uint64_t)dims[i]) overflow = true;
     else n *= (uint64_t)dims[i];
   }
+  if (!overflow && n * ty->size > (uint64_t)(SIZE_MAX / 4)) overflow = true;
+  if (zero) n = 0;
   uint64_t want = n * ty->size;
   if (overflow || want > (uint64_t)(SIZE_MAX / 4)) {
     deft_status_set(status, DEFT_DATA_LOSS,

@@ -15,6 +15,7 @@
 
 #include "deft/data.h"
 #include "base/alloc.h"
+#include "base/file_io.h"
 #include "base/tensor_internal.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
@@ -36,11 +37,6 @@ static const npy_dtype npy_dtypes[] = {
     {"<i8", DEFT_INT64}, {"|u1", DEFT_UINT8},  {"|b1", DEFT_BOOL},
 };
 
-static deft_code errno_code(int e) {
-  if (e == ENOENT || e == ENOTDIR) return DEFT_NOT_FOUND;
-  if (e == ENOSPC || e == ENOMEM) return DEFT_RESOURCE_EXHAUSTED;
-  return DEFT_FAILED_PRECONDITION;
-}
 
 /* Reads up to n bytes (fewer only at end of file). Returns the count or -1 (errno set). */
 static ssize_t read_full(int fd, void *buf, size_t n) {
@@ -53,21 +49,6 @@ static ssize_t read_full(int fd, void *buf, size_t n) {
     got += (size_t)r;
   }
   return (ssize_t)got;
-}
-
-/* Writes all n bytes. Returns false (errno set) on failure. */
-static bool write_full(int fd, const void *buf, size_t n) {
-  size_t done = 0;
-  while (done < n) {
-    ssize_t r = write(fd, (const char *)buf + done, n - done);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) {
-      if (r == 0) errno = EIO;
-      return false;
-    }
-    done += (size_t)r;
-  }
-  return true;
 }
 
 /* ---- the header dict ---- */
@@ -353,7 +334,8 @@ deft_tensor *deft_npy_read(const char *path, deft_status *status) {
   unsigned char *staged = NULL;
   int fd = open(path, O_RDONLY);
   if (fd < 0) {
-    deft_status_set(status, errno_code(errno), "%s: cannot open: %s", path, strerror(errno));
+    deft_status_set(status, deft_code_from_errno(errno), "%s: cannot open: %s", path,
+                    strerror(errno));
     return NULL;
   }
   struct stat st;
@@ -378,7 +360,8 @@ deft_tensor *deft_npy_read(const char *path, deft_status *status) {
   uint64_t n = 1;
   for (int i = 0; i < hdr.rank; i++) {
     if (hdr.dims[i] > 1) big_dims++;
-    if (hdr.dims[i] && n > (uint64_t)(INT64_MAX / 8) / (uint64_t)hdr.dims[i]) {
+    if (hdr.dims[i] == 0) continue; /* counted below: a zero dim must not hide an overflow */
+    if (n > (uint64_t)(INT64_MAX / 8) / (uint64_t)hdr.dims[i]) {
       deft_status_set(status, DEFT_DATA_LOSS,
                       "%s: .npy shape in the header at byte %" PRIu64 " overflows", path,
                       hdr.at);
@@ -386,6 +369,8 @@ deft_tensor *deft_npy_read(const char *path, deft_status *status) {
     }
     n *= (uint64_t)hdr.dims[i];
   }
+  for (int i = 0; i < hdr.rank; i++)
+    if (hdr.dims[i] == 0) n = 0;
   if (hdr.fortran && big_dims > 1 && n > 0) {
     deft_status_set(status, DEFT_INVALID_ARGUMENT,
                     "%s: Fortran-order (fortran_order: True) arrays of rank %d are not supported "
@@ -490,40 +475,12 @@ bool deft_npy_write(const char *path, const deft_tensor *t, deft_status *status)
   }
   char header[512];
   size_t hsize = npy_format_header(t, descr, header);
-  size_t tlen = strlen(path) + 32;
-  char *tmp = deft_malloc(tlen);
-  if (!tmp) {
-    deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "%s: out of memory", path);
+  deft_atomic_file *f = deft_atomic_file_open(path, NULL, NULL, status);
+  if (!f) return false;
+  if (!deft_atomic_file_write(f, header, hsize, status) ||
+      !deft_atomic_file_write(f, t->buf->data, deft_tensor_nbytes(t), status)) {
+    deft_atomic_file_free(f);
     return false;
   }
-  snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-  if (fd < 0) {
-    deft_status_set(status, errno_code(errno), "%s: cannot create temporary file %s: %s", path,
-                    tmp, strerror(errno));
-    deft_free(tmp);
-    return false;
-  }
-  const char *step = NULL; /* what failed, for the message */
-  if (!write_full(fd, header, hsize) || !write_full(fd, t->buf->data, deft_tensor_nbytes(t)))
-    step = "cannot write the temporary file";
-  else if (fsync(fd) != 0)
-    step = "cannot sync the temporary file";
-  int saved = errno;
-  if (close(fd) != 0 && !step) {
-    saved = errno;
-    step = "cannot close the temporary file";
-  }
-  if (!step && rename(tmp, path) != 0) {
-    saved = errno;
-    step = "cannot rename the temporary file into place";
-  }
-  bool ok = step == NULL;
-  if (!ok) {
-    unlink(tmp);
-    deft_status_set(status, errno_code(saved), "%s: %s (%s): %s", path, step, tmp,
-                    strerror(saved));
-  }
-  deft_free(tmp);
-  return ok;
+  return deft_atomic_file_commit(f, status);
 }

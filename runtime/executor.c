@@ -6,6 +6,8 @@
  * variables only through the kernel context defined at the end of this file. */
 #include <assert.h>
 #include <inttypes.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -62,46 +64,72 @@ static void deft_prof_add(const deft_op *op, double t) {
  * allocating. Intermediates whose lifetimes do not overlap thus share storage, and once the
  * pool has seen a run's pattern, runs allocate nothing. */
 
+/* The size class of a capacity: four classes per power of two (class 4k + q holds capacities in
+ * [2^k (1 + q/4), 2^k (1 + (q+1)/4)) for k >= 2; tiny capacities get a class each). */
+static int pool_class_of(size_t c) {
+  if (c < 4) return (int)c;
+  int k = 63 - __builtin_clzll((unsigned long long)c);
+  return 4 * k + (int)((c >> (k - 2)) & 3);
+}
+
+/* The smallest capacity of class cl. */
+static size_t pool_class_min(int cl) {
+  if (cl < 8) return cl < 4 ? (size_t)cl : 4; /* classes 4..7 stay empty */
+  return ((size_t)(4 + (cl & 3))) << (cl / 4 - 2);
+}
+
 static void pool_put(deft_plan *p, deft_buffer *b) {
   if (!b) return;
   if (!deft_buffer_exclusive(b) || b->nstrings) {
     deft_buffer_unref(b);
     return;
   }
-  if (p->npool == p->pool_cap) {
-    int ncap = p->pool_cap ? 2 * p->pool_cap : 16;
-    deft_buffer **np = deft_realloc(p->pool, sizeof *np * (size_t)ncap);
-    if (!np) {
+  if (!p->pool_class) p->pool_class = deft_calloc(DEFT_POOL_CLASSES, sizeof *p->pool_class);
+  if (!p->pool_class) {
+    deft_buffer_unref(b);
+    return;
+  }
+  deft_pool_class *pc = &p->pool_class[pool_class_of(b->capacity)];
+  if (pc->n == pc->cap) {
+    int ncap = pc->cap ? 2 * pc->cap : 4;
+    deft_buffer **nv = deft_realloc(pc->v, sizeof *nv * (size_t)ncap);
+    if (!nv) {
       deft_buffer_unref(b);
       return;
     }
-    p->pool = np;
-    p->pool_cap = ncap;
+    pc->v = nv;
+    pc->cap = ncap;
   }
-  int lo = 0, hi = p->npool;
-  while (lo < hi) {
-    int mid = (lo + hi) / 2;
-    if (p->pool[mid]->capacity < b->capacity) lo = mid + 1;
-    else hi = mid;
-  }
-  memmove(p->pool + lo + 1, p->pool + lo, sizeof *p->pool * (size_t)(p->npool - lo));
-  p->pool[lo] = b;
+  pc->v[pc->n++] = b;
   p->npool++;
 }
 
-/* The smallest pooled buffer of at least nbytes (and not wastefully larger), or NULL. */
+/* A pooled buffer of at least nbytes and not wastefully larger (at most 2 nbytes + 4096), or
+ * NULL. Looks at a few buffers on top of nbytes' own class (which may hold smaller ones), then
+ * at the classes above, whose buffers all fit; O(1). */
 static deft_buffer *pool_take(deft_plan *p, size_t nbytes) {
-  int lo = 0, hi = p->npool;
-  while (lo < hi) {
-    int mid = (lo + hi) / 2;
-    if (p->pool[mid]->capacity < nbytes) lo = mid + 1;
-    else hi = mid;
+  if (!p->pool_class) return NULL;
+  int cl = pool_class_of(nbytes);
+  deft_pool_class *pc = &p->pool_class[cl];
+  for (int i = pc->n - 1; i >= 0 && i >= pc->n - 8; i--) {
+    if (pc->v[i]->capacity < nbytes) continue;
+    deft_buffer *b = pc->v[i];
+    pc->v[i] = pc->v[--pc->n];
+    p->npool--;
+    return b;
   }
-  if (lo == p->npool || p->pool[lo]->capacity > 2 * nbytes + 4096) return NULL;
-  deft_buffer *b = p->pool[lo];
-  memmove(p->pool + lo, p->pool + lo + 1, sizeof *p->pool * (size_t)(p->npool - lo - 1));
-  p->npool--;
-  return b;
+  for (int c = cl + 1; c < DEFT_POOL_CLASSES && c <= cl + 8; c++) {
+    if (pool_class_min(c) > 2 * nbytes + 4096) break;
+    pc = &p->pool_class[c];
+    for (int i = pc->n - 1; i >= 0 && i >= pc->n - 8; i--) {
+      if (pc->v[i]->capacity > 2 * nbytes + 4096) continue;
+      deft_buffer *b = pc->v[i];
+      pc->v[i] = pc->v[--pc->n];
+      p->npool--;
+      return b;
+    }
+  }
+  return NULL;
 }
 
 /* The slot lets go of its buffer (to the pool when it held the last reference). */
@@ -178,9 +206,64 @@ bool deft_plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_value
   return ok;
 }
 
+/* ---- run limits: cancellation, the run time limit, the memory budget ---- */
+
+static void run_limits_start(deft_session *s) {
+  s->run_allocated = 0;
+  if (s->opts.max_run_seconds > 0) {
+    clock_gettime(CLOCK_MONOTONIC, &s->run_deadline);
+    double whole = (double)(int64_t)s->opts.max_run_seconds;
+    s->run_deadline.tv_sec += (time_t)whole;
+    s->run_deadline.tv_nsec += (long)((s->opts.max_run_seconds - whole) * 1e9);
+    if (s->run_deadline.tv_nsec >= 1000000000L) {
+      s->run_deadline.tv_sec++;
+      s->run_deadline.tv_nsec -= 1000000000L;
+    }
+  }
+}
+
+/* Before each op: false with CANCELLED / DEADLINE_EXCEEDED naming op when the run must stop. */
+static bool run_limits_ok(deft_session *s, const deft_op *op, deft_status *status) {
+  if (atomic_exchange(&s->cancel, false)) {
+    deft_status_set(status, DEFT_CANCELLED, "the run was cancelled (before %s '%s')", op->type,
+                    op->name);
+    return false;
+  }
+  if (s->opts.max_run_seconds > 0) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec > s->run_deadline.tv_sec ||
+        (now.tv_sec == s->run_deadline.tv_sec && now.tv_nsec >= s->run_deadline.tv_nsec)) {
+      deft_status_set(status, DEFT_DEADLINE_EXCEEDED,
+                      "the run exceeded its time limit of %g s (before %s '%s')",
+                      s->opts.max_run_seconds, op->type, op->name);
+      return false;
+    }
+  }
+  return true;
+}
+
+/* A new output buffer of nbytes for output i of c's op: within the run's memory budget? */
+static bool run_budget_take(deft_kernel_ctx *c, int i, size_t nbytes) {
+  deft_session *s = c->session;
+  uint64_t budget = s->opts.run_memory_budget;
+  if (!budget) return true;
+  if (nbytes > budget - (s->run_allocated < budget ? s->run_allocated : budget)) {
+    deft_status_set(c->status, DEFT_RESOURCE_EXHAUSTED,
+                    "%s '%s': output %d needs %zu bytes, which would cross the session's run "
+                    "memory budget of %" PRIu64 " bytes (%" PRIu64 " already allocated by this "
+                    "run)", c->op->type, c->op->name, i, nbytes, budget, s->run_allocated);
+    c->failed = true;
+    return false;
+  }
+  s->run_allocated += nbytes;
+  return true;
+}
+
 static bool plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_values,
                      deft_tensor **fetch_values, deft_status *status) {
   bool ok = true;
+  run_limits_start(s);
   for (int i = 0; i < p->nslots; i++) {
     p->slots[i].dead = false;
     p->slots[i].produced = false;
@@ -237,6 +320,10 @@ static bool plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_val
       }
       if (!ok) break;
       if (st->elided) goto next;
+      if (!run_limits_ok(s, op, status)) {
+        ok = false;
+        break;
+      }
       ctx.op = op;
       ctx.step = st;
       ctx.failed = false;
@@ -353,7 +440,8 @@ deft_tensor *deft_kernel_output(deft_kernel_ctx *c, int i, deft_dtype dtype, con
   sl->ref = NULL;
   int64_t n;
   size_t nbytes;
-  if (dtype != DEFT_STRING && deft_tensor_check_shape(dtype, dims, rank, &n, &nbytes, NULL)) {
+  bool sized = deft_tensor_check_shape(dtype, dims, rank, &n, &nbytes, NULL);
+  if (dtype != DEFT_STRING && sized) {
     deft_buffer *b = sl->value.buf;
     if (!(b && deft_buffer_exclusive(b) && b->capacity >= nbytes && !b->nstrings)) {
       deft_buffer *nb = pool_take(p, nbytes);
@@ -362,6 +450,12 @@ deft_tensor *deft_kernel_output(deft_kernel_ctx *c, int i, deft_dtype dtype, con
         sl->value.buf = nb;
       }
     }
+  }
+  if (sized && c->session->opts.run_memory_budget) {
+    deft_buffer *b = sl->value.buf;
+    bool reuse = dtype != DEFT_STRING && b && deft_buffer_exclusive(b) &&
+                 b->capacity >= nbytes && !b->nstrings;
+    if (!reuse && !run_budget_take(c, i, nbytes)) return NULL;
   }
   if (!deft_tensor_ensure(&sl->value, dtype, dims, rank, c->status)) {
     deft_status_prefix(c->status, "%s '%s': output %d", c->op->type, c->op->name, i);
@@ -474,4 +568,18 @@ bool deft_kernel_attr_bool(deft_kernel_ctx *c, const char *name) {
 deft_dtype deft_kernel_attr_type(deft_kernel_ctx *c, const char *name) {
   const deft_attr *a = kattr(c, name, DEFT_ATTR_TYPE);
   return a ? (deft_dtype)a->v.u.type : DEFT_INVALID_DTYPE;
+}
+
+/* ---- file access of kernels ---- */
+
+const deft_io_hooks *deft_kernel_io(const deft_kernel_ctx *c) { return c->session->io; }
+
+bool deft_kernel_check_path(deft_kernel_ctx *c, const char *path) {
+  const deft_session *s = c->session;
+  if (!s->opts.ndirs || deft_path_within(path, s->opts.dirs, s->opts.ndirs)) return true;
+  deft_kernel_fail(c, DEFT_PERMISSION_DENIED,
+                   "'%s' is outside the directories this session lets the graph's file ops "
+                   "use (the first is '%s'; see deft_session_options_allow_dir)", path,
+                   s->opts.dirs[0]);
+  return false;
 }

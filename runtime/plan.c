@@ -32,8 +32,11 @@ void deft_plan_free(deft_plan *p) {
     deft_aligned_free(p->steps[i].params);
   }
   for (int i = 0; p->slots && i < p->nslots; i++) deft_tensor_reset(&p->slots[i].value);
-  for (int i = 0; i < p->npool; i++) deft_buffer_unref(p->pool[i]);
-  deft_free(p->pool);
+  for (int c = 0; p->pool_class && c < DEFT_POOL_CLASSES; c++) {
+    for (int i = 0; i < p->pool_class[c].n; i++) deft_buffer_unref(p->pool_class[c].v[i]);
+    deft_free(p->pool_class[c].v);
+  }
+  deft_free(p->pool_class);
   deft_free(p->steps);
   deft_free(p->step_dead);
   deft_free(p->slots);

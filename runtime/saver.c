@@ -14,6 +14,7 @@
 #include "graph/graph_internal.h"
 #include "base/alloc.h"
 #include "proto/bundle.h"
+#include "runtime/session_internal.h"
 
 struct deft_saver {
   deft_graph *g;
@@ -242,12 +243,14 @@ static void split_dir(const char *path, char *dir, size_t size) {
   else snprintf(dir, size, "%.*s", (int)(slash - path), path);
 }
 
-static void delete_checkpoint(const char *path) {
+/* Removes a checkpoint's files, index first (a checkpoint without its index is not one).
+ * Best effort: a file that cannot be removed stays, unnamed. */
+static void delete_checkpoint(const deft_io_hooks *io, const char *path) {
   const char *suffixes[3] = {".index", ".data-00000-of-00001", ".meta"};
   char buf[4200];
   for (int i = 0; i < 3; i++) {
     snprintf(buf, sizeof buf, "%s%s", path, suffixes[i]);
-    unlink(buf);
+    deft_io_unlink(io, buf);
   }
 }
 
@@ -258,34 +261,48 @@ bool deft_saver_save(deft_saver *s, deft_session *sess, const char *prefix, int6
   if (global_step >= 0) snprintf(path, sizeof path, "%s-%lld", prefix, (long long)global_step);
   else snprintf(path, sizeof path, "%s", prefix);
   if (!run_with_prefix(s, sess, path, true, status)) return false;
-  /* Book-keeping: this path becomes the newest; the oldest beyond max_to_keep are deleted. */
-  for (int i = 0; i < s->nkept; i++)
-    if (!strcmp(s->kept[i], path)) {
-      deft_free(s->kept[i]);
-      memmove(s->kept + i, s->kept + i + 1, sizeof(char *) * (size_t)(s->nkept - i - 1));
-      s->nkept--;
-      break;
-    }
-  char **nk = deft_realloc(s->kept, sizeof(char *) * (size_t)(s->nkept + 1));
+  /* Book-keeping, in TF's order: the new list (this path newest, the oldest beyond max_to_keep
+   * dropped) is written to the state file first, and only then are the dropped checkpoints
+   * deleted and the saver's own list updated. If the state write fails, the state file still
+   * names the previous list (all of whose files still exist), and the new checkpoint, which
+   * nothing names, is deleted (unless it was already on the list: then it replaced a named one
+   * in place). */
+  bool was_kept = false;
+  char *old_entry = NULL; /* the list's earlier entry for this path, replaced by copy */
+  int nnew = 0;
+  char **nk = deft_malloc(sizeof(char *) * (size_t)(s->nkept + 1));
   char *copy = deft_strdup(path);
   if (!nk || !copy) {
-    if (nk) s->kept = nk;
+    deft_free(nk);
     deft_free(copy);
     deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory");
     return false;
   }
-  s->kept = nk;
-  s->kept[s->nkept++] = copy;
-  while (s->nkept > s->max_to_keep) {
-    delete_checkpoint(s->kept[0]);
-    deft_free(s->kept[0]);
-    memmove(s->kept, s->kept + 1, sizeof(char *) * (size_t)(s->nkept - 1));
-    s->nkept--;
+  for (int i = 0; i < s->nkept; i++) {
+    if (!strcmp(s->kept[i], path)) was_kept = true, old_entry = s->kept[i];
+    else nk[nnew++] = s->kept[i];
   }
+  nk[nnew++] = copy;
+  int drop = nnew > s->max_to_keep ? nnew - s->max_to_keep : 0;
   char dir[4096];
   split_dir(path, dir, sizeof dir);
-  if (!deft_checkpoint_state_write(dir, path, (const char *const *)s->kept, s->nkept, status))
+  const deft_io_hooks *io = deft_session_io_hooks(sess);
+  if (!deft_checkpoint_state_write_io(dir, path, (const char *const *)nk + drop, nnew - drop,
+                                      io, status)) {
+    if (!was_kept) delete_checkpoint(io, path);
+    deft_free(copy);
+    deft_free(nk);
     return false;
+  }
+  for (int i = 0; i < drop; i++) {
+    delete_checkpoint(io, nk[i]);
+    deft_free(nk[i]);
+  }
+  deft_free(old_entry);
+  memmove(nk, nk + drop, sizeof(char *) * (size_t)(nnew - drop));
+  deft_free(s->kept);
+  s->kept = nk;
+  s->nkept = nnew - drop;
   if (path_out) {
     *path_out = deft_strdup(path);
     if (!*path_out) {

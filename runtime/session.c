@@ -1,12 +1,93 @@
 /* runtime/session.c - sessions: variables, the plan cache and deft_session_run (see
  * include/deft/session.h). Planning and execution live in runtime/executor.c. */
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <cblas.h>
 #include <stdio.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "deft/ops.h"
 #include "base/alloc.h"
 #include "runtime/session_internal.h"
+
+deft_session_options *deft_session_options_new(void) {
+  return deft_calloc(1, sizeof(deft_session_options));
+}
+
+static void options_clear(deft_session_options *o) {
+  for (int i = 0; i < o->ndirs; i++) deft_free(o->dirs[i]);
+  deft_free(o->dirs);
+  o->dirs = NULL;
+  o->ndirs = 0;
+}
+
+void deft_session_options_free(deft_session_options *o) {
+  if (!o) return;
+  options_clear(o);
+  deft_free(o);
+}
+
+void deft_session_options_set_run_memory_budget(deft_session_options *o, uint64_t bytes) {
+  o->run_memory_budget = bytes;
+}
+
+void deft_session_options_set_max_run_seconds(deft_session_options *o, double seconds) {
+  o->max_run_seconds = seconds > 0 ? seconds : 0;
+}
+
+static bool add_dir(deft_session_options *o, char *resolved) {
+  char **nd = deft_realloc(o->dirs, sizeof *nd * (size_t)(o->ndirs + 1));
+  if (!nd) {
+    deft_free(resolved);
+    return false;
+  }
+  o->dirs = nd;
+  o->dirs[o->ndirs++] = resolved;
+  return true;
+}
+
+bool deft_session_options_allow_dir(deft_session_options *o, const char *dir) {
+  char buf[PATH_MAX];
+  struct stat sb;
+  if (!dir || !realpath(dir, buf) || stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode)) return false;
+  char *r = deft_strdup(buf);
+  return r && add_dir(o, r);
+}
+
+/* Copies src into dst (dst zeroed). */
+static bool options_copy(deft_session_options *dst, const deft_session_options *src) {
+  *dst = *src;
+  dst->dirs = NULL;
+  dst->ndirs = 0;
+  for (int i = 0; i < src->ndirs; i++) {
+    char *d = deft_strdup(src->dirs[i]);
+    if (!d || !add_dir(dst, d)) {
+      options_clear(dst);
+      return false;
+    }
+  }
+  return true;
+}
+
+deft_session *deft_session_new_with_options(deft_graph *g, const deft_session_options *o,
+                                            deft_status *status) {
+  deft_session *s = deft_session_new(g, status);
+  if (!s || !o) return s;
+  if (!options_copy(&s->opts, o)) {
+    deft_session_free(s);
+    deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory creating a session");
+    return NULL;
+  }
+  return s;
+}
+
+void deft_session_cancel(deft_session *s) { atomic_store(&s->cancel, true); }
+
+void deft_session_set_io_hooks(deft_session *s, const deft_io_hooks *io) { s->io = io; }
+
+const deft_io_hooks *deft_session_io_hooks(const deft_session *s) { return s->io; }
 
 deft_session *deft_session_new(deft_graph *g, deft_status *status) {
   if (!deft_graph_ok(g)) {
@@ -21,6 +102,7 @@ deft_session *deft_session_new(deft_graph *g, deft_status *status) {
   }
   s->graph = g;
   s->device = deft_device_cpu();
+  atomic_init(&s->cancel, false);
   s->threads = 1;
   s->blas_threads = -1;
   return s;
@@ -40,6 +122,7 @@ void deft_session_free(deft_session *s) {
   }
   deft_free(s->vars);
   deft_free(s->rngs);
+  options_clear(&s->opts);
   deft_free(s);
 }
 

@@ -6,8 +6,12 @@
 #include "graph/graph_internal.h"
 #include "base/strmap.h"
 #include "ops/op_def.h"
-#include "runtime/device.h"
+#include "base/file_io.h"
 #include "base/tensor_internal.h"
+#include "runtime/device.h"
+
+#include <stdatomic.h>
+#include <time.h>
 
 /* One tensor value in a plan. Owner slots keep their buffer across runs (reused when unshared);
  * alias slots (forwarded buffers) and fed slots drop theirs after their last use. */
@@ -43,6 +47,13 @@ typedef struct deft_step {
   uint64_t state[4]; /* deft_kernel_state */
 } deft_step;
 
+/* One size class of a plan's buffer pool. */
+typedef struct deft_pool_class {
+  deft_buffer **v;
+  int n, cap;
+} deft_pool_class;
+#define DEFT_POOL_CLASSES 256
+
 typedef struct deft_plan {
   int nsteps;
   deft_step *steps;
@@ -59,15 +70,28 @@ typedef struct deft_plan {
   deft_op **targets;
   int ntail_release;
   int *tail_release; /* fed slots never consumed, released at the end */
-  /* Buffers no slot holds any more, sorted by capacity: outputs take them before allocating
-   * (see deft_kernel_output). */
-  deft_buffer **pool;
-  int npool, pool_cap;
+  /* Buffers no slot holds any more, in size classes (DEFT_POOL_CLASSES: four per power of two,
+   * each a stack): outputs take them before allocating (see deft_kernel_output). A put or take
+   * costs O(1) whatever the pool holds. pool_class is NULL until the first put. */
+  deft_pool_class *pool_class;
+  int npool; /* buffers in all classes */
 } deft_plan;
+
+struct deft_session_options {
+  uint64_t run_memory_budget; /* 0 = unlimited */
+  double max_run_seconds;     /* <= 0 = none */
+  char **dirs;                /* resolved allowed directories; none = unconfined */
+  int ndirs;
+};
 
 struct deft_session {
   deft_graph *graph;
   const deft_device *device; /* where kernels run (the CPU) */
+  deft_session_options opts;   /* a copy (dirs owned) */
+  const deft_io_hooks *io;     /* fault injection for the graph's file ops (tests), or NULL */
+  atomic_bool cancel;          /* deft_session_cancel */
+  uint64_t run_allocated;      /* output bytes allocated by the current run */
+  struct timespec run_deadline; /* CLOCK_MONOTONIC; valid when opts.max_run_seconds > 0 */
   int threads;
   int blas_threads; /* what OpenBLAS was last set to */
   deft_var **vars;  /* indexed by op id; created on first use */
@@ -89,6 +113,12 @@ struct deft_kernel_ctx {
 /* Session storage for a variable op / an op's RNG (created on first use); NULL on OOM. */
 deft_var *deft_session_var(deft_session *s, const deft_op *op);
 deft_rng_state *deft_session_rng(deft_session *s, const deft_op *op);
+
+/* Makes s's graph file ops (SaveV2, RestoreV2, MergeV2Checkpoints) and its saver's state file
+ * go through io's fault-injection hooks; io (NULL = none) must outlive s. For tests. */
+void deft_session_set_io_hooks(deft_session *s, const deft_io_hooks *io);
+/* s's hooks (NULL = none). */
+const deft_io_hooks *deft_session_io_hooks(const deft_session *s);
 
 /* Builds the plan for a signature; NULL with status set on failure. Freed with
  * deft_plan_free. */

@@ -3,7 +3,7 @@
  *   deft dump PATH [--node NAME] [--collections] [--variables [--checkpoint PREFIX]] [--signatures] [--json] [--dot]
  *                  [--tag TAG]
  *   deft run PATH [--checkpoint PREFIX] [--feed NAME=FILE.npy]... [--fetch NAME]...
- *                 [--target OP]... [--out DIR] [--signature KEY] [--tag TAG]
+ *                 [--target OP]... [--out DIR] [--signature KEY] [--tag TAG] [--allow-dir DIR]
  *
  * PATH is a meta graph (".meta"), a SavedModel (its directory or its saved_model.pb) or a
  * GraphDef (any other file); each may be in text format (".pbtxt": a text file that is not a
@@ -771,8 +771,8 @@ static bool restore(const loaded *l, deft_session *sess, const char *prefix, def
 
 typedef struct run_args {
   const char *path, *checkpoint, *out, *signature, *tag;
-  const char **feeds, **fetches, **targets; /* as given on the command line */
-  int nfeeds, nfetches, ntargets;
+  const char **feeds, **fetches, **targets, **allow; /* as given on the command line */
+  int nfeeds, nfetches, ntargets, nallow;
 } run_args;
 
 typedef struct run_state {
@@ -877,7 +877,33 @@ static int run_prepare(const run_args *a, run_state *r, deft_status *st) {
       return fail(st);
     }
   }
-  r->sess = deft_session_new(r->l.g, st);
+  /* An imported graph is untrusted: its file ops stay in the model's and the checkpoint's
+   * directories (and the --allow-dir ones). */
+  deft_session_options *o = deft_session_options_new();
+  if (!o) return fail(st);
+  const char *dirs[2] = {a->path, a->checkpoint};
+  bool allowed = true;
+  for (int i = 0; i < 2 && allowed; i++) {
+    if (!dirs[i]) continue;
+    char d[4096];
+    struct stat sb;
+    if (stat(dirs[i], &sb) == 0 && S_ISDIR(sb.st_mode)) {
+      snprintf(d, sizeof d, "%s", dirs[i]);
+    } else {
+      const char *slash = strrchr(dirs[i], '/');
+      if (!slash) snprintf(d, sizeof d, ".");
+      else snprintf(d, sizeof d, "%.*s", slash == dirs[i] ? 1 : (int)(slash - dirs[i]), dirs[i]);
+    }
+    allowed = deft_session_options_allow_dir(o, d);
+    if (!allowed) deft_status_set(st, DEFT_NOT_FOUND, "cannot resolve directory '%s'", d);
+  }
+  for (int i = 0; i < a->nallow && allowed; i++) {
+    allowed = deft_session_options_allow_dir(o, a->allow[i]);
+    if (!allowed)
+      deft_status_set(st, DEFT_NOT_FOUND, "--allow-dir %s: not a directory", a->allow[i]);
+  }
+  r->sess = allowed ? deft_session_new_with_options(r->l.g, o, st) : NULL;
+  deft_session_options_free(o);
   if (!r->sess) return fail(st);
   if (a->checkpoint) {
     if (!restore(l, r->sess, a->checkpoint, st)) return fail(st);
@@ -935,17 +961,18 @@ static int cmd_run(int argc, char **argv) {
   a.feeds = calloc((size_t)argc + 1, sizeof *a.feeds);
   a.fetches = calloc((size_t)argc + 1, sizeof *a.fetches);
   a.targets = calloc((size_t)argc + 1, sizeof *a.targets);
+  a.allow = calloc((size_t)argc + 1, sizeof *a.allow);
   run_state r;
   memset(&r, 0, sizeof r);
   deft_status *st = deft_status_new();
   int rc = 0;
-  if (!a.feeds || !a.fetches || !a.targets || !st) {
+  if (!a.feeds || !a.fetches || !a.targets || !a.allow || !st) {
     fprintf(stderr, "%s: out of memory\n", prog);
     rc = 1;
     goto done;
   }
   static const char *valued[] = {"--checkpoint", "--feed", "--fetch", "--target",
-                                 "--out", "--signature", "--tag"};
+                                 "--out", "--signature", "--tag", "--allow-dir"};
   for (int i = 0; i < argc && !rc; i++) {
     const char *opt = argv[i];
     bool known = false;
@@ -962,6 +989,7 @@ static int cmd_run(int argc, char **argv) {
       else if (!strcmp(opt, "--tag")) a.tag = v;
       else if (!strcmp(opt, "--fetch")) a.fetches[a.nfetches++] = v;
       else if (!strcmp(opt, "--target")) a.targets[a.ntargets++] = v;
+      else if (!strcmp(opt, "--allow-dir")) a.allow[a.nallow++] = v;
       else {
         const char *eq = strchr(v, '=');
         if (!eq || eq == v || !eq[1] || eq - v >= 1000)
@@ -1026,6 +1054,7 @@ done:
   free(a.feeds);
   free(a.fetches);
   free(a.targets);
+  free(a.allow);
   if (fflush(stdout) != 0 || ferror(stdout)) {
     fprintf(stderr, "%s: error writing the output\n", prog);
     return rc ? rc : 1;
@@ -1055,14 +1084,16 @@ static const command commands[] = {
      "      page (collapsible name scopes, search, node details; one self-contained file)."},
     {"run", cmd_run,
      "run PATH [--checkpoint PREFIX] [--feed NAME=FILE.npy]... [--fetch NAME]... [--target OP]...\n"
-     "        [--out DIR] [--signature KEY] [--tag TAG]\n"
+     "        [--out DIR] [--signature KEY] [--tag TAG] [--allow-dir DIR]\n"
      "      Run a graph (PATH as for dump), like TF's saved_model_cli run: restore the variables\n"
      "      from --checkpoint through the graph's SaverDef (a SavedModel restores its variables/\n"
      "      by itself; a directory means its latest checkpoint), feed .npy files to tensors\n"
      "      (\"x:0\" or \"x\"), run the --target ops and print each fetched tensor's dtype, shape\n"
      "      and values (summarized when large). --out writes each fetch as DIR/<name>.npy (\"/\"\n"
      "      and \":\" become \"_\"). With --signature, feed and fetch names are the signature's\n"
-     "      input and output keys, and the fetches default to all of its outputs."},
+     "      input and output keys, and the fetches default to all of its outputs.\n"
+     "      The graph's file ops (SaveV2, RestoreV2, MergeV2Checkpoints) may only touch files\n"
+     "      under the model's directory, the checkpoint's directory and each --allow-dir."},
     {"help", cmd_help, "help\n      Show this text."},
 };
 

@@ -57,6 +57,17 @@ DEFT_API void deft_import_options_free(deft_import_options *o);
 DEFT_API bool deft_import_options_set_prefix(deft_import_options *o, const char *prefix);
 /* Drop every node's device string (TF's clear_devices=True). Default false. */
 DEFT_API void deft_import_options_set_clear_devices(deft_import_options *o, bool clear);
+/* The default of deft_import_options_set_max_constant_bytes: 1 GiB. */
+#define DEFT_IMPORT_DEFAULT_MAX_CONSTANT_BYTES ((uint64_t)1 << 30)
+/* The most bytes the tensor-valued attrs of one import (Const values, mostly) may decode to, all
+ * nodes together: a TensorProto with one value and a large shape (what tf.zeros and tf.fill
+ * make) is a few bytes in the file but its full size in memory. Counted: element bytes; for
+ * strings 16 bytes per element plus each element's string bytes. The import fails with
+ * RESOURCE_EXHAUSTED naming the node before allocating the tensor that would cross it. Default
+ * DEFT_IMPORT_DEFAULT_MAX_CONSTANT_BYTES (1 GiB; real models' constants are far smaller, and
+ * a repeated-value Const up to that size imports in well under a second); one tensor is also
+ * capped at 2 GiB - 1 whatever the budget. Not thread-safe on one options object. */
+DEFT_API void deft_import_options_set_max_constant_bytes(deft_import_options *o, uint64_t bytes);
 
 /* Input mapping for deft_graph_import_graph_def_data (TF's input_map): consumers of the
  * GraphDef's tensor "src_name:src_index" (a name as in the file, before the prefix) read dst,

@@ -22,6 +22,48 @@ typedef struct deft_session deft_session;
  * error, RESOURCE_EXHAUSTED on OOM). */
 DEFT_API deft_session *deft_session_new(deft_graph *g, deft_status *status);
 
+/* ---- session options: limits for untrusted graphs and servers ----
+ * Opaque (it can grow); set, pass to deft_session_new_with_options (which copies it), free. */
+typedef struct deft_session_options deft_session_options;
+
+/* New options with the defaults (no run memory budget, no run time limit, file ops
+ * unconfined), or NULL on OOM. */
+DEFT_API deft_session_options *deft_session_options_new(void);
+/* Frees o. Accepts NULL. */
+DEFT_API void deft_session_options_free(deft_session_options *o);
+/* The most bytes of output buffers one run may allocate (buffers the session's plans reuse
+ * from earlier runs do not count again). The op whose output would cross it fails the run
+ * with RESOURCE_EXHAUSTED naming the op, its output, the bytes it asked for and the budget.
+ * 0 = unlimited (the default). */
+DEFT_API void deft_session_options_set_run_memory_budget(deft_session_options *o,
+                                                         uint64_t bytes);
+/* The longest a run may take, checked before each op: a run past it fails with
+ * DEADLINE_EXCEEDED naming the op it reached. <= 0 = no limit (the default). */
+DEFT_API void deft_session_options_set_max_run_seconds(deft_session_options *o,
+                                                       double seconds);
+/* Confines the graph's file ops (SaveV2, RestoreV2, MergeV2Checkpoints: every path a kernel
+ * reads, writes, renames or removes) to `dir` and the directories below it; may be called
+ * several times (any of the directories). Once one is given, a path outside all of them, or
+ * one whose existing part resolves (symlinks, "..") outside, fails the op with
+ * PERMISSION_DENIED naming the path. deft_saver_save/restore run those ops, so they are
+ * confined too; the API's direct file calls (importers, deft_npy_*, the checkpoint reader)
+ * are the caller's, not the graph's, and are not. `dir` must exist; it is resolved with
+ * realpath now. Returns false (o unchanged) if it cannot be resolved or on OOM. Default: no
+ * confinement (TF's behaviour: a graph is a program). `deft run` confines to the model's and
+ * the checkpoint's directories. */
+DEFT_API bool deft_session_options_allow_dir(deft_session_options *o, const char *dir);
+
+/* Like deft_session_new, with options (may be NULL = defaults; copied, so o may be freed
+ * right after). */
+DEFT_API deft_session *deft_session_new_with_options(deft_graph *g,
+                                                      const deft_session_options *o,
+                                                      deft_status *status);
+
+/* Cancels s's run in progress, or when none is in progress the next run: it stops before its
+ * next op and returns false with CANCELLED. Safe to call from any thread, at any time while
+ * s lives (it only sets a flag). */
+DEFT_API void deft_session_cancel(deft_session *s);
+
 /* Frees s and its variables' values. Accepts NULL. */
 DEFT_API void deft_session_free(deft_session *s);
 

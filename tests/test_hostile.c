@@ -1,0 +1,492 @@
+/* tests/test_hostile.c - hostile files and graphs (issue 11): every file of ../shared/hostile
+ * gives a clear status, and each bug it found has a regression test that needs no shared file:
+ * nesting depth of binary protobufs, string and repeated-value amplification, the per-import
+ * constant budget, overflow hidden by a zero dim, the executor's buffer pool on long chains,
+ * checkpoint string entries verified before allocating. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/tensor_proto.h"
+#include "graph.pb-c.h"
+#include "testutil.h"
+
+/* ---- building wire format by hand ---- */
+
+typedef struct wbuf {
+  uint8_t *p;
+  size_t n, cap;
+} wbuf;
+
+static void wb_byte(wbuf *b, uint8_t c) {
+  if (b->n == b->cap) {
+    b->cap = b->cap ? 2 * b->cap : 256;
+    b->p = realloc(b->p, b->cap);
+    ck_assert_ptr_nonnull(b->p);
+  }
+  b->p[b->n++] = c;
+}
+static void wb_varint(wbuf *b, uint64_t v) {
+  while (v >= 0x80) {
+    wb_byte(b, (uint8_t)(v | 0x80));
+    v >>= 7;
+  }
+  wb_byte(b, (uint8_t)v);
+}
+static void wb_bytes(wbuf *b, const void *p, size_t n) {
+  for (size_t i = 0; i < n; i++) wb_byte(b, ((const uint8_t *)p)[i]);
+}
+/* Field `num` of wire type 2 holding inner's bytes. */
+static void wb_sub(wbuf *b, int num, const wbuf *inner) {
+  wb_varint(b, (uint64_t)num << 3 | 2);
+  wb_varint(b, inner->n);
+  wb_bytes(b, inner->p, inner->n);
+}
+
+/* A TensorProto nesting variant_val (15) -> VariantTensorDataProto.tensors (3) `levels` deep. */
+static wbuf nested_tensor(int levels) {
+  wbuf t = {0};
+  wb_varint(&t, 1 << 3); /* dtype = DT_FLOAT */
+  wb_varint(&t, 1);
+  for (int i = 0; i < levels; i++) {
+    wbuf v = {0}, outer = {0};
+    wb_sub(&v, 3, &t);
+    wb_varint(&outer, 1 << 3);
+    wb_varint(&outer, 21); /* DT_VARIANT */
+    wb_sub(&outer, 15, &v);
+    free(t.p);
+    free(v.p);
+    t = outer;
+  }
+  return t;
+}
+
+START_TEST(nesting_depth) {
+  deft_status *st = deft_status_new();
+  /* 48 levels (97 messages) parse; 60 (121) and 5000 are refused before protobuf-c recurses. */
+  wbuf ok = nested_tensor(48);
+  ck_assert(deft_pb_check_depth(&tensorflow__tensor_proto__descriptor, ok.p, ok.n, st));
+  ProtobufCMessage *m = deft_pb_unpack(&tensorflow__tensor_proto__descriptor, ok.p, ok.n, st);
+  ck_assert_msg(m != NULL, "%s", deft_status_message(st));
+  protobuf_c_message_free_unpacked(m, deft_protobuf_allocator());
+  int bad_levels[] = {60, 5000};
+  for (int k = 0; k < 2; k++) {
+    wbuf bad = nested_tensor(bad_levels[k]);
+    ck_assert_ptr_null(deft_tensor_parse_proto(bad.p, bad.n, st));
+    TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "TensorProto", "100 deep", "byte offset");
+    free(bad.p);
+  }
+  /* the same inside a GraphDef file: node (1) -> attr (5) entry -> value (2) -> tensor (8) */
+  wbuf deep = nested_tensor(5000), av = {0}, entry = {0}, node = {0}, gd = {0};
+  wb_sub(&av, 8, &deep);
+  wb_varint(&entry, 1 << 3 | 2);
+  wb_varint(&entry, 5);
+  wb_bytes(&entry, "value", 5);
+  wb_sub(&entry, 2, &av);
+  wb_varint(&node, 1 << 3 | 2);
+  wb_varint(&node, 1);
+  wb_bytes(&node, "c", 1);
+  wb_sub(&node, 5, &entry);
+  wb_sub(&gd, 1, &node);
+  char path[512];
+  snprintf(path, sizeof path, "%s/deep.pb", tu_tmpdir());
+  FILE *f = fopen(path, "wb");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_eq(fwrite(gd.p, 1, gd.n, f), gd.n);
+  fclose(f);
+  ck_assert_ptr_null(deft_import_graph_def(path, NULL, st));
+  TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "deep.pb", "100 deep");
+  /* truncated bytes are still DATA_LOSS */
+  ck_assert_ptr_null(deft_tensor_parse_proto(ok.p, ok.n - 3, st));
+  ck_assert_int_eq(deft_status_code(st), DEFT_DATA_LOSS);
+  free(ok.p);
+  free(deep.p);
+  free(av.p);
+  free(entry.p);
+  free(node.p);
+  free(gd.p);
+  deft_status_free(st);
+}
+END_TEST
+
+/* A serialized TensorProto of dtype, shape dims[0..rank) and the given raw typed-field bytes
+ * (field number, wire type 2 for packed/bytes) appended. */
+static wbuf tensor_bytes(int dtype, const int64_t *dims, int rank) {
+  wbuf t = {0}, shape = {0};
+  wb_varint(&t, 1 << 3);
+  wb_varint(&t, (uint64_t)dtype);
+  for (int i = 0; i < rank; i++) {
+    wbuf dim = {0};
+    wb_varint(&dim, 1 << 3);
+    wb_varint(&dim, (uint64_t)dims[i]);
+    wb_sub(&shape, 2, &dim);
+    free(dim.p);
+  }
+  wb_sub(&t, 2, &shape);
+  free(shape.p);
+  return t;
+}
+
+START_TEST(string_amplification) {
+  deft_status *st = deft_status_new();
+  /* 10^8 empty strings: 1.6 GB of elements, over the 1 GiB default budget, refused at once */
+  int64_t big[] = {100000000};
+  wbuf t = tensor_bytes(7, big, 1);
+  wbuf one = {0};
+  wb_sub(&t, 8, &one);
+  ck_assert_ptr_null(deft_tensor_parse_proto(t.p, t.n, st));
+  TU_ASSERT_STATUS(st, DEFT_RESOURCE_EXHAUSTED, "budget");
+  free(t.p);
+  /* 2^24 copies of a 4 KiB string: the string bytes count, not only 16 bytes per element */
+  int64_t mid[] = {1 << 24};
+  t = tensor_bytes(7, mid, 1);
+  char s4k[4096];
+  memset(s4k, 'x', sizeof s4k);
+  wbuf sv = {0};
+  wb_bytes(&sv, s4k, sizeof s4k);
+  wb_sub(&t, 8, &sv);
+  ck_assert_ptr_null(deft_tensor_parse_proto(t.p, t.n, st));
+  TU_ASSERT_STATUS(st, DEFT_RESOURCE_EXHAUSTED, "[16777216]");
+  /* a budget that fits the elements but not the string bytes refuses too */
+  uint64_t budget = (uint64_t)16 * 1000 + 10;
+  free(t.p);
+  int64_t small[] = {1000};
+  t = tensor_bytes(7, small, 1);
+  wbuf ab = {0};
+  wb_bytes(&ab, "ab", 2);
+  wb_sub(&t, 8, &ab);
+  Tensorflow__TensorProto *p =
+      tensorflow__tensor_proto__unpack(deft_protobuf_allocator(), t.n, t.p);
+  ck_assert_ptr_nonnull(p);
+  ck_assert_ptr_null(deft_tensor_from_proto_limited(p, &budget, st));
+  TU_ASSERT_STATUS(st, DEFT_RESOURCE_EXHAUSTED, "18000 bytes", "16010 bytes left");
+  ck_assert_uint_eq(budget, 16010);
+  /* within budget: every element is the repeated "ab", and the budget goes down by 18000 */
+  budget = 20000;
+  deft_tensor *v = deft_tensor_from_proto_limited(p, &budget, st);
+  ck_assert_msg(v != NULL, "%s", deft_status_message(st));
+  ck_assert_uint_eq(budget, 2000);
+  for (int64_t i = 0; i < 1000; i++) {
+    size_t len;
+    const char *e = deft_tensor_string(v, i, &len);
+    ck_assert_uint_eq(len, 2);
+    ck_assert(memcmp(e, "ab", 2) == 0);
+  }
+  deft_tensor_free(v);
+  tensorflow__tensor_proto__free_unpacked(p, deft_protobuf_allocator());
+  free(t.p);
+  free(sv.p);
+  free(ab.p);
+  free(one.p);
+  deft_status_free(st);
+}
+END_TEST
+
+/* Repeated values are filled in bulk and correctly: the given values, then the last repeated. */
+START_TEST(repeated_fill) {
+  deft_status *st = deft_status_new();
+  int64_t dims[] = {3, 1001};
+  for (int dt = 0; dt < 4; dt++) {
+    static const int dtypes[] = {1, 9, 4, 10}; /* float, int64, uint8, bool */
+    wbuf t = tensor_bytes(dtypes[dt], dims, 2), vals = {0};
+    int field = dt == 0 ? 5 : dt == 1 ? 10 : dt == 2 ? 7 : 11;
+    if (dt == 0) {
+      float f[3] = {1.5f, -2.0f, 7.25f};
+      wb_bytes(&vals, f, sizeof f);
+    } else {
+      for (int i = 0; i < 3; i++)
+        wb_varint(&vals, dt == 3 ? (uint64_t)(i != 1) : (uint64_t)(i + 5));
+    }
+    wb_sub(&t, field, &vals);
+    deft_tensor *v = deft_tensor_parse_proto(t.p, t.n, st);
+    ck_assert_msg(v != NULL, "%s", deft_status_message(st));
+    ck_assert_int_eq(deft_tensor_num_elements(v), 3003);
+    for (int64_t i = 0; i < 3003; i++) {
+      int64_t k = i < 3 ? i : 2;
+      double want = dt == 0 ? (double)((float[]){1.5f, -2.0f, 7.25f})[k]
+                  : dt == 3 ? (double)(k != 1) : (double)(k + 5);
+      ck_assert_double_eq(deft_tensor_get_double(v, i), want);
+    }
+    deft_tensor_free(v);
+    free(t.p);
+    free(vals.p);
+  }
+  deft_status_free(st);
+}
+END_TEST
+
+/* Writes a GraphDef with `n` Consts of shape [count] float, one value 0.5 each. */
+static void write_consts(const char *path, int n, int64_t count) {
+  wbuf gd = {0};
+  for (int i = 0; i < n; i++) {
+    wbuf t = tensor_bytes(1, &count, 1), vals = {0}, av = {0}, e1 = {0}, e2 = {0}, tv = {0},
+         node = {0};
+    float h = 0.5f;
+    wb_bytes(&vals, &h, 4);
+    wb_sub(&t, 5, &vals);
+    wb_sub(&av, 8, &t);
+    wb_varint(&e1, 1 << 3 | 2);
+    wb_varint(&e1, 5);
+    wb_bytes(&e1, "value", 5);
+    wb_sub(&e1, 2, &av);
+    wb_varint(&tv, 6 << 3); /* AttrValue.type */
+    wb_varint(&tv, 1);
+    wb_varint(&e2, 1 << 3 | 2);
+    wb_varint(&e2, 5);
+    wb_bytes(&e2, "dtype", 5);
+    wb_sub(&e2, 2, &tv);
+    char name[16];
+    snprintf(name, sizeof name, "c%d", i);
+    wb_varint(&node, 1 << 3 | 2);
+    wb_varint(&node, strlen(name));
+    wb_bytes(&node, name, strlen(name));
+    wb_varint(&node, 2 << 3 | 2);
+    wb_varint(&node, 5);
+    wb_bytes(&node, "Const", 5);
+    wb_sub(&node, 5, &e1);
+    wb_sub(&node, 5, &e2);
+    wb_sub(&gd, 1, &node);
+    free(t.p), free(vals.p), free(av.p), free(e1.p), free(e2.p), free(tv.p), free(node.p);
+  }
+  FILE *f = fopen(path, "wb");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_eq(fwrite(gd.p, 1, gd.n, f), gd.n);
+  fclose(f);
+  free(gd.p);
+}
+
+START_TEST(import_constant_budget) {
+  deft_status *st = deft_status_new();
+  char path[512];
+  snprintf(path, sizeof path, "%s/consts.pb", tu_tmpdir());
+  write_consts(path, 3, 1000); /* 3 x 4000 bytes */
+  deft_import_options *o = deft_import_options_new();
+  deft_import_options_set_max_constant_bytes(o, 11999);
+  ck_assert_ptr_null(deft_import_graph_def(path, o, st));
+  TU_ASSERT_STATUS(st, DEFT_RESOURCE_EXHAUSTED, "'c2'", "4000 bytes", "3999 bytes left");
+  deft_import_options_set_max_constant_bytes(o, 12000);
+  deft_graph *g = deft_import_graph_def(path, o, st);
+  ck_assert_msg(g != NULL, "%s", deft_status_message(st));
+  deft_graph_free(g);
+  /* the default (1 GiB) takes a tf.zeros-like Const of 64 MiB and refuses one of 1 GiB + 4
+   * bytes before allocating it */
+  write_consts(path, 1, (int64_t)1 << 24);
+  g = deft_import_graph_def(path, NULL, st);
+  ck_assert_msg(g != NULL, "%s", deft_status_message(st));
+  deft_session *s = deft_session_new(g, st);
+  deft_output c = deft_op_output(deft_graph_op_by_name(g, "c0"), 0);
+  deft_tensor *out = NULL;
+  ck_assert(deft_session_run(s, NULL, NULL, 0, &c, &out, 1, NULL, 0, st));
+  const float *d = deft_tensor_data(out);
+  ck_assert_float_eq(d[0], 0.5f);
+  ck_assert_float_eq(d[((int64_t)1 << 24) - 1], 0.5f);
+  deft_tensor_free(out);
+  deft_session_free(s);
+  deft_graph_free(g);
+  write_consts(path, 1, ((int64_t)1 << 28) + 1);
+  ck_assert_ptr_null(deft_import_graph_def(path, NULL, st));
+  TU_ASSERT_STATUS(st, DEFT_RESOURCE_EXHAUSTED, "'c0'", "1073741828 bytes", "budget");
+  /* the budget is shared by all the import's Consts: 64 x 4000 bytes with room for 50 */
+  write_consts(path, 64, 1000);
+  deft_import_options_set_max_constant_bytes(o, 50 * 4000);
+  ck_assert_ptr_null(deft_import_graph_def(path, o, st));
+  TU_ASSERT_STATUS(st, DEFT_RESOURCE_EXHAUSTED, "'c50'", "0 bytes left");
+  deft_import_options_free(o);
+  deft_status_free(st);
+}
+END_TEST
+
+START_TEST(zero_dim_overflow) {
+  deft_status *st = deft_status_new();
+  int64_t e62 = (int64_t)1 << 62;
+  int64_t a[] = {0, e62, e62}, b[] = {e62, e62, 0}, c[] = {0, 5, 7};
+  ck_assert_ptr_null(deft_tensor_new(DEFT_FLOAT, a, 3, st));
+  TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "overflows");
+  ck_assert_ptr_null(deft_tensor_new(DEFT_FLOAT, b, 3, st));
+  TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "overflows");
+  deft_tensor *t = deft_tensor_new(DEFT_FLOAT, c, 3, st);
+  ck_assert_ptr_nonnull(t);
+  ck_assert_int_eq(deft_tensor_num_elements(t), 0);
+  deft_tensor_free(t);
+  /* TensorProto decoding refuses the hidden overflow too */
+  wbuf tb = tensor_bytes(1, a, 3);
+  ck_assert_ptr_null(deft_tensor_parse_proto(tb.p, tb.n, st));
+  ck_assert_int_eq(deft_status_code(st), DEFT_RESOURCE_EXHAUSTED);
+  free(tb.p);
+  /* shape functions: Tile and ConcatV2 of placeholders with a zero dim and huge others */
+  deft_graph *g = deft_graph_new();
+  int64_t pd[] = {0, e62};
+  deft_output x = deft_placeholder(g, DEFT_FLOAT, deft_shape_make(2, pd), "x");
+  int32_t mv[] = {1, 4};
+  int64_t two = 2;
+  deft_tensor *m = deft_tensor_from_data(DEFT_INT32, &two, 1, mv, sizeof mv, st);
+  deft_output tile = deft_tile(g, x, deft_const(g, m, "m"), "tile");
+  ck_assert_ptr_null(tile.op);
+  TU_ASSERT_STATUS(deft_graph_status(g), DEFT_INVALID_ARGUMENT, "tile", "overflows int64");
+  deft_tensor_free(m);
+  deft_graph_free(g);
+  g = deft_graph_new();
+  x = deft_placeholder(g, DEFT_FLOAT, deft_shape_make(2, pd), "x");
+  deft_output xs[] = {x, x};
+  deft_output cat = deft_concat(g, xs, 2, deft_const_int32(g, 1, "ax"), "cat");
+  ck_assert_ptr_null(cat.op);
+  TU_ASSERT_STATUS(deft_graph_status(g), DEFT_INVALID_ARGUMENT, "cat", "overflow");
+  deft_graph_free(g);
+  deft_status_free(st);
+}
+END_TEST
+
+/* Gradients of a long Square chain: the pool is O(1) per op (bug: quadratic memmove). Checks
+ * the values (x = 1: y = 1, dy/dx = 2^n = inf in float) on a chain built here. */
+START_TEST(long_chain_pool) {
+  deft_status *st = deft_status_new();
+  deft_graph *g = deft_graph_new();
+  deft_output x = deft_placeholder(g, DEFT_FLOAT, deft_shape_make(0, NULL), "x");
+  deft_output y = x;
+  int n = 20000;
+  for (int i = 0; i < n; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "s%d", i);
+    y = deft_square(g, y, name);
+  }
+  deft_output dx;
+  ck_assert(deft_gradients(g, &y, 1, &x, 1, NULL, &dx));
+  deft_session *s = deft_session_new(g, st);
+  float xs[] = {1.0f, 0.5f};
+  for (int k = 0; k < 2; k++) {
+    deft_tensor *xv = deft_tensor_scalar_float(xs[k]);
+    deft_output fetch[] = {y, dx};
+    deft_tensor *out[2] = {NULL, NULL};
+    ck_assert_msg(deft_session_run(s, &x, &xv, 1, fetch, out, 2, NULL, 0, st), "%s",
+                  deft_status_message(st));
+    float yv = *(const float *)deft_tensor_data(out[0]);
+    float gv = *(const float *)deft_tensor_data(out[1]);
+    if (k == 0) {
+      ck_assert_float_eq(yv, 1.0f);
+      ck_assert(isinf(gv) && gv > 0);
+    } else { /* y underflows to 0, and so does the gradient (2^n y_(n-1) ...) */
+      ck_assert_float_eq(yv, 0.0f);
+      ck_assert_float_eq(gv, 0.0f);
+    }
+    deft_tensor_free(out[0]);
+    deft_tensor_free(out[1]);
+    deft_tensor_free(xv);
+  }
+  deft_session_free(s);
+  deft_graph_free(g);
+  deft_status_free(st);
+}
+END_TEST
+
+/* ---- the files of ../shared/hostile ---- */
+
+static deft_graph *import_any(const char *path, deft_status *st) {
+  return deft_import_graph_def(path, NULL, st);
+}
+
+START_TEST(shared_hostile_files) {
+  TU_REQUIRE_SHARED(dir, "hostile");
+  deft_status *st = deft_status_new();
+  char path[1024];
+  static const struct {
+    const char *file;
+    deft_code code;
+    const char *word;
+  } imports[] = {
+      {"const_variant_nested_5000.pb", DEFT_INVALID_ARGUMENT, "100 deep"},
+      {"nested_attr_5000.pb", DEFT_INVALID_ARGUMENT, "100 deep"},
+      {"const_string_64gib.pb", DEFT_RESOURCE_EXHAUSTED, "limit"},
+      {"const_2gib.pb", DEFT_RESOURCE_EXHAUSTED, "budget"},
+      {"const_64x2gib.pb", DEFT_RESOURCE_EXHAUSTED, "budget"},
+      {"text-ubsan-tile_shape.pbtxt", DEFT_RESOURCE_EXHAUSTED, "'x'"},
+      {"text-ubsan-concat_shape.pbtxt", DEFT_RESOURCE_EXHAUSTED, "'x'"},
+      {"text-ubsan-pack_prod_dims.pbtxt", DEFT_RESOURCE_EXHAUSTED, "'x'"},
+  };
+  for (size_t i = 0; i < sizeof imports / sizeof *imports; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, imports[i].file);
+    deft_graph *g = import_any(path, st);
+    ck_assert_msg(g == NULL, "%s imported", imports[i].file);
+    TU_ASSERT_STATUS(st, imports[i].code, imports[i].word, imports[i].file);
+  }
+  static const char *protos[] = {"tensor_proto-string-amplification-13bytes",
+                                 "tensor_proto-timeout-bool-402M-elements.fuzzer"};
+  for (int i = 0; i < 2; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, protos[i]);
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    uint8_t buf[256];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    deft_tensor *t = deft_tensor_parse_proto(buf, n, st);
+    if (i == 0) {
+      ck_assert_ptr_null(t);
+      TU_ASSERT_STATUS(st, DEFT_RESOURCE_EXHAUSTED, "budget");
+    } else { /* 402M bools fit the 1 GiB budget: bool_val [true, false], false repeated */
+      ck_assert_msg(t != NULL, "%s", deft_status_message(st));
+      const bool *b = deft_tensor_data(t);
+      int64_t ne = deft_tensor_num_elements(t);
+      ck_assert_int_gt(ne, 400000000);
+      ck_assert(b[0]);
+      ck_assert(memchr(b + 1, 1, (size_t)ne - 1) == NULL);
+      deft_tensor_free(t);
+    }
+  }
+  static const char *idx[] = {"idx-ubsan-row_elements", "idx-ubsan-row_elements-handmade.idx"};
+  for (int i = 0; i < 2; i++) {
+    snprintf(path, sizeof path, "%s/%s", dir, idx[i]);
+    deft_tensor *t = deft_idx_read(path, st);
+    ck_assert_msg(t == NULL, "%s read", idx[i]);
+    ck_assert(!deft_status_ok(st));
+  }
+  /* the 25k chain: import, gradients, one run */
+  snprintf(path, sizeof path, "%s/hang-quadratic-buffer-pool-chain_square_25k.pb", dir);
+  deft_graph *g = import_any(path, st);
+  ck_assert_msg(g != NULL, "%s", deft_status_message(st));
+  deft_output x = deft_op_output(deft_graph_op_by_name(g, "n0"), 0);
+  deft_output y = deft_op_output(deft_graph_op_at(g, deft_graph_num_ops(g) - 1), 0);
+  deft_output dx;
+  ck_assert(deft_gradients(g, &y, 1, &x, 1, NULL, &dx));
+  deft_session *s = deft_session_new(g, st);
+  deft_tensor *out = NULL;
+  ck_assert_msg(deft_session_run(s, NULL, NULL, 0, &dx, &out, 1, NULL, 0, st), "%s",
+                deft_status_message(st));
+  ck_assert(isinf(*(const float *)deft_tensor_data(out)));
+  deft_tensor_free(out);
+  deft_session_free(s);
+  deft_graph_free(g);
+  /* the checkpoint index over a sparse data file: a crc32c mismatch, before any allocation
+   * per claimed element */
+  snprintf(path, sizeof path, "%s/ck", tu_tmpdir());
+  char cmd[4096];
+  snprintf(cmd, sizeof cmd, "cp %s/ckpt-string-amplification/t.index %s.index && "
+           "truncate -s 268435460 %s.data-00000-of-00001", dir, path, path);
+  ck_assert_int_eq(system(cmd), 0);
+  deft_checkpoint_reader *r = deft_checkpoint_reader_open(path, st);
+  ck_assert_msg(r != NULL, "%s", deft_status_message(st));
+  ck_assert_int_ge(deft_checkpoint_reader_num_tensors(r), 1);
+  deft_tensor *t = deft_checkpoint_reader_read(r, deft_checkpoint_reader_name(r, 0), st);
+  ck_assert_ptr_null(t);
+  TU_ASSERT_STATUS(st, DEFT_DATA_LOSS, "crc32c mismatch");
+  deft_checkpoint_reader_free(r);
+  snprintf(cmd, sizeof cmd, "rm -f %s.index %s.data-00000-of-00001", path, path);
+  ck_assert_int_eq(system(cmd), 0);
+  deft_status_free(st);
+}
+END_TEST
+
+static Suite *make(void) {
+  Suite *s = suite_create("hostile");
+  TCase *c = tcase_create("core");
+  tcase_add_test(c, nesting_depth);
+  tcase_add_test(c, string_amplification);
+  tcase_add_test(c, repeated_fill);
+  tcase_add_test(c, import_constant_budget);
+  tcase_add_test(c, zero_dim_overflow);
+  tcase_add_test(c, long_chain_pool);
+  tcase_add_test(c, shared_hostile_files);
+  suite_add_tcase(s, c);
+  return s;
+}
+
+int main(void) { return tu_run_suite(make()); }
