@@ -487,19 +487,27 @@ static bool add_scope_controls(deft_op_builder *b) {
   return !b->dead;
 }
 
+/* Adds op to g's table; under g->mu, since sessions may be planning in other threads. */
 static bool register_op(deft_graph *g, deft_op *op) {
   if (g->nops == g->cap) {
     int ncap = g->cap ? g->cap * 2 : 256;
-    deft_op **n = deft_realloc(g->ops, (size_t)ncap * sizeof *n);
+    deft_op **n = deft_malloc((size_t)ncap * sizeof *n);
     if (!n) return false;
+    if (g->nops) memcpy(n, g->ops, (size_t)g->nops * sizeof *n);
+    pthread_mutex_lock(&g->mu);
+    deft_op **old = g->ops;
     g->ops = n;
     g->cap = ncap;
+    pthread_mutex_unlock(&g->mu);
+    deft_free(old);
   }
   deft_strmap_entry *e = deft_strmap_insert(&g->by_name, op->name, strlen(op->name), NULL);
   if (!e) return false;
   e->value.ptr = op;
+  pthread_mutex_lock(&g->mu);
   op->id = g->nops;
   g->ops[g->nops++] = op;
+  pthread_mutex_unlock(&g->mu);
   return true;
 }
 
@@ -562,7 +570,7 @@ deft_op *deft_op_builder_finish(deft_op_builder *b) {
     deft_shape_ctx ctx = {op, st};
     r->def->shape(&ctx);
     if (!deft_status_ok(st)) {
-      if (deft_graph_ok(g)) deft_status_copy(g->status, st);
+      deft_graph_fail_with(g, st);
       b->dead = true;
       deft_status_free(st);
       return NULL;

@@ -294,7 +294,7 @@ bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N,
   int64_t per_row = N * (ptr[M] / M + 1);
   int64_t grain = per_row ? 65536 / per_row + 1 : M;
   bool wide = !force_avx2 && __builtin_cpu_supports("avx512f");
-  deft_parallel_for(deft_kernel_threads(c), M, grain, wide ? sp_rows512 : sp_rows, &j);
+  deft_parallel_for(deft_kernel_threadpool(c), deft_kernel_threads(c), M, grain, wide ? sp_rows512 : sp_rows, &j);
   return true;
 }
 

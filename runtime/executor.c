@@ -231,9 +231,24 @@ static int slot_of(const planner *pl, const deft_plan *p, deft_output o) {
   return pl->slot_base[o.op->id] + o.index;
 }
 
+static deft_plan *plan_build(deft_session *s, const deft_output *feeds, int nfeeds,
+                             const deft_output *fetches, int nfetches, deft_op *const *targets,
+                             int ntargets, deft_status *status);
+
+/* Planning walks the graph's op table under the graph's lock: another thread may be adding
+ * ops (include/deft/graph.h). */
 deft_plan *deft_plan_build(deft_session *s, const deft_output *feeds, int nfeeds,
                            const deft_output *fetches, int nfetches, deft_op *const *targets,
                            int ntargets, deft_status *status) {
+  pthread_mutex_lock(&s->graph->mu);
+  deft_plan *p = plan_build(s, feeds, nfeeds, fetches, nfetches, targets, ntargets, status);
+  pthread_mutex_unlock(&s->graph->mu);
+  return p;
+}
+
+static deft_plan *plan_build(deft_session *s, const deft_output *feeds, int nfeeds,
+                             const deft_output *fetches, int nfetches, deft_op *const *targets,
+                             int ntargets, deft_status *status) {
   deft_graph *g = s->graph;
   char name[512];
   for (int i = 0; i < nfeeds; i++)
@@ -592,20 +607,8 @@ static bool ref_arg(const deft_op *op, int input) {
   return false;
 }
 
-static bool plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_values,
-                     deft_tensor **fetch_values, deft_status *status);
-
 bool deft_plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_values,
                    deft_tensor **fetch_values, deft_status *status) {
-  bool threaded = s->threads > 1;
-  if (threaded) deft_threads_active(true);
-  bool ok = plan_run(s, p, feed_values, fetch_values, status);
-  if (threaded) deft_threads_active(false);
-  return ok;
-}
-
-static bool plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_values,
-                     deft_tensor **fetch_values, deft_status *status) {
   bool ok = true;
   for (int i = 0; i < p->nslots; i++) {
     p->slots[i].dead = false;
@@ -811,6 +814,8 @@ deft_rng_state *deft_kernel_rng(deft_kernel_ctx *c) {
 }
 
 int deft_kernel_threads(const deft_kernel_ctx *c) { return c->session->threads; }
+
+deft_threadpool *deft_kernel_threadpool(const deft_kernel_ctx *c) { return c->session->pool; }
 
 uint64_t *deft_kernel_state(deft_kernel_ctx *c) { return c->step->state; }
 

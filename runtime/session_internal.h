@@ -2,7 +2,11 @@
 #ifndef DEFT_RUNTIME_SESSION_INTERNAL_H
 #define DEFT_RUNTIME_SESSION_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "deft/session.h"
+#include "deft/threadpool.h"
 #include "graph/graph_internal.h"
 #include "base/strmap.h"
 #include "ops/op_def.h"
@@ -58,17 +62,31 @@ typedef struct deft_plan {
    * (see deft_kernel_output). */
   deft_buffer **pool;
   int npool, pool_cap;
+  /* A plan holds one run's state, so one run uses it at a time: `busy` is claimed by the run
+   * (atomic exchange). A run that finds every plan of its signature busy (the session runs in
+   * several threads) builds another one, chained from the first through `twin` (under the
+   * session's mu). */
+  atomic_bool busy;
+  struct deft_plan *twin;
 } deft_plan;
 
+/* Runs may come from several threads at once (include/deft/session.h): `mu` guards the plan
+ * cache and the variable/RNG tables; each run claims a plan of its own (deft_plan.busy). The
+ * thread settings are written only by deft_session_set_threads, never during a run. */
 struct deft_session {
   deft_graph *graph;
-  int threads;
-  int blas_threads; /* what OpenBLAS was last set to */
-  deft_var **vars;  /* indexed by op id; created on first use */
+  int threads;           /* what kernels split over (deft_kernel_threads) */
+  deft_threadpool *pool; /* NULL with 1 thread */
+  bool own_pool;         /* pool was made by the session (freed with it) */
+  deft_code pool_error;  /* set_threads could not start the threads: runs fail with this */
+  int pool_error_threads;
+  pthread_mutex_t mu;
+  deft_var **vars;  /* indexed by op id; created on first use; under mu */
   deft_rng_state **rngs;
   int nvars_cap;
-  deft_strmap plans; /* signature -> deft_plan* */
-  deft_plan *last;   /* the plan of the previous run: a repeated signature skips the lookup */
+  deft_strmap plans; /* signature -> deft_plan* (and its twins); under mu */
+  _Atomic(deft_plan *) last; /* the plan of the previous run: a repeated signature skips the
+                              * lookup (a plan lives as long as the session) */
 };
 
 struct deft_kernel_ctx {

@@ -17,6 +17,7 @@
 #include "deft/tensor.h"
 #include "deft/graph.h"
 #include "deft/ops.h"
+#include "deft/threadpool.h"
 #include "deft/session.h"
 #include "deft/data.h"
 #include "deft/train.h"
