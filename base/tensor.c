@@ -97,7 +97,9 @@ bool deft_dtype_is_valid(int dtype) {
 static _Atomic uint64_t next_gen = 1;
 
 void deft_buffer_touch(deft_buffer *b) {
-  if (b) b->gen = next_gen++;
+  if (b)
+    atomic_store_explicit(&b->gen, atomic_fetch_add_explicit(&next_gen, 1, memory_order_relaxed),
+                          memory_order_relaxed);
 }
 
 deft_buffer *deft_buffer_new(size_t nbytes) {
@@ -108,7 +110,8 @@ deft_buffer *deft_buffer_new(size_t nbytes) {
     deft_free(b);
     return NULL;
   }
-  b->refcount = 1;
+  atomic_init(&b->refcount, 1);
+  atomic_init(&b->gen, 0);
   b->capacity = nbytes;
   b->nstrings = 0;
   b->base = NULL;
@@ -126,7 +129,8 @@ deft_buffer *deft_buffer_view(deft_buffer *base, size_t offset, size_t nbytes) {
   }
   deft_buffer_ref(base);
   b->base = base;
-  b->refcount = 1;
+  atomic_init(&b->refcount, 1);
+  atomic_init(&b->gen, 0);
   b->capacity = nbytes;
   b->data = (char *)base->data + offset;
   b->nstrings = 0;
@@ -135,13 +139,14 @@ deft_buffer *deft_buffer_view(deft_buffer *base, size_t offset, size_t nbytes) {
 }
 
 void deft_buffer_ref(deft_buffer *b) {
-  if (b) b->refcount++;
+  if (b) atomic_fetch_add_explicit(&b->refcount, 1, memory_order_relaxed);
 }
 
 void deft_buffer_unref(deft_buffer *b) {
   if (!b) return;
-  assert(b->refcount > 0);
-  if (--b->refcount > 0) return;
+  int was = atomic_fetch_sub_explicit(&b->refcount, 1, memory_order_acq_rel);
+  assert(was > 0);
+  if (was > 1) return;
   if (b->base) {
     deft_buffer_unref(b->base);
     deft_free(b);
@@ -375,8 +380,7 @@ size_t deft_tensor_nbytes(const deft_tensor *t) {
 }
 void *deft_tensor_data(const deft_tensor *t) {
   if (t->dtype == DEFT_STRING || !t->buf) return NULL;
-  deft_buffer_touch(t->buf); /* the caller may write */
-  return t->buf->data;
+  return t->buf->data; /* no touch: see deft_buffer_touch */
 }
 
 const char *deft_tensor_string(const deft_tensor *t, int64_t i, size_t *len) {
