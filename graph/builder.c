@@ -59,16 +59,18 @@ static bool grow(deft_op_builder *b, void **arr, int *cap, int need, size_t elem
   return true;
 }
 
+deft_op_builder *deft_op_builder_spare_new(void) { return deft_calloc(1, sizeof(deft_op_builder)); }
+
 deft_op_builder *deft_op_builder_new(deft_graph *g, const char *type, const char *name) {
-  static deft_op_builder oom_builder; /* returned when even the builder cannot be allocated */
   deft_op_builder *b = deft_arena_alloc(&g->arena, sizeof *b);
-  if (!b) {
+  if (!b) { /* the graph's spare, dead: every call on it does nothing */
     deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory building op %s", type);
-    memset(&oom_builder, 0, sizeof oom_builder);
-    oom_builder.g = g;
-    oom_builder.dead = true;
-    oom_builder.type = type;
-    return &oom_builder;
+    b = g->spare_builder;
+    memset(b, 0, sizeof *b);
+    b->g = g;
+    b->dead = true;
+    b->type = type;
+    return b;
   }
   b->g = g;
   b->dead = !deft_graph_ok(g);

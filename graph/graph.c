@@ -15,7 +15,10 @@ deft_graph *deft_graph_new(void) {
   deft_graph *g = deft_calloc(1, sizeof *g);
   if (!g) return NULL;
   g->status = deft_status_new();
-  if (!g->status) {
+  g->spare_builder = deft_op_builder_spare_new();
+  if (!g->status || !g->spare_builder) {
+    deft_status_free(g->status);
+    deft_free(g->spare_builder);
     deft_free(g);
     return NULL;
   }
@@ -41,6 +44,7 @@ void deft_graph_free(deft_graph *g) {
   deft_strmap_free(&g->by_name);
   deft_strmap_free(&g->names_in_use);
   deft_status_free(g->status);
+  deft_free(g->spare_builder);
   pthread_mutex_destroy(&g->mu);
   deft_arena_free(&g->arena);
   deft_free(g);

@@ -89,7 +89,14 @@ struct deft_graph {
   deft_tensor **owned_tensors; /* attr tensors, freed with the graph */
   int nowned, owned_cap;
   int producer; /* GraphDef versions.producer of an imported graph, or 0 */
+  /* The builder deft_op_builder_new returns when even a builder cannot be allocated: made with
+   * the graph, so it is the graph's (one building thread), never a shared static. */
+  deft_op_builder *spare_builder;
 };
+
+/* A zeroed builder for deft_graph.spare_builder (graph/builder.c); NULL on OOM. Free with
+ * deft_free. */
+deft_op_builder *deft_op_builder_spare_new(void);
 
 /* Copies st into g's sticky status (under g->mu) unless an error is already recorded. */
 void deft_graph_fail_with(deft_graph *g, const deft_status *st);

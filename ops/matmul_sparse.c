@@ -113,7 +113,9 @@ AVX2_FN static void sp_rows(void *arg, int64_t begin, int64_t end) {
   }
 }
 
-static bool force_avx2; /* tests: run the AVX2 loops on an AVX-512 machine */
+/* Test hook, per thread (the kernel picks its loop on the thread that runs the session): run the
+ * AVX2 loops on an AVX-512 machine. */
+static _Thread_local bool force_avx2;
 void deft_math_sparse_force_avx2(bool on) { force_avx2 = on; }
 
 #define AVX512_FN __attribute__((target("avx512f,fma")))

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,7 @@ static char *str_printf(const char *fmt, ...) {
 }
 
 static uint64_t random_u64(void) {
-  static uint64_t counter;
+  static _Atomic uint64_t counter; /* distinct values for saves in one nanosecond */
   uint64_t v = 0;
   int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
@@ -70,7 +71,7 @@ static uint64_t random_u64(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   v ^= (uint64_t)ts.tv_nsec * UINT64_C(0x9E3779B97F4A7C15) ^ (uint64_t)ts.tv_sec ^
-       (uint64_t)getpid() << 32 ^ ++counter;
+       (uint64_t)getpid() << 32 ^ (atomic_fetch_add(&counter, 1) + 1);
   return v;
 }
 
@@ -90,8 +91,9 @@ static void sync_parent_dir(const char *path) {
 
 /* ---- output files with the failure-injection hook ---- */
 
-static long fail_after_bytes = -1; /* < 0: off */
-static long bytes_this_op;         /* bytes written since the current save began */
+/* Test hook, per thread (a save writes on the thread that runs it): fail a save's writes after
+ * this many bytes; < 0: off. */
+static _Thread_local long fail_after_bytes = -1;
 
 void deft_bundle_test_fail_after_bytes(long n) { fail_after_bytes = n; }
 
@@ -102,12 +104,13 @@ typedef struct out_file {
   unsigned char buf[65536];
   size_t len;
   uint64_t offset; /* logical bytes appended so far */
+  long *op_bytes;  /* bytes written since the current save began (shared by its files) */
 } out_file;
 
 static bool write_all(out_file *f, const unsigned char *p, size_t n, deft_status *s) {
   bool inject = false;
-  if (fail_after_bytes >= 0 && (uint64_t)bytes_this_op + n > (uint64_t)fail_after_bytes) {
-    n = (size_t)(fail_after_bytes - bytes_this_op);
+  if (fail_after_bytes >= 0 && (uint64_t)*f->op_bytes + n > (uint64_t)fail_after_bytes) {
+    n = (size_t)(fail_after_bytes - *f->op_bytes);
     inject = true;
   }
   while (n > 0) {
@@ -119,7 +122,7 @@ static bool write_all(out_file *f, const unsigned char *p, size_t n, deft_status
     }
     p += w;
     n -= (size_t)w;
-    bytes_this_op += (long)w;
+    *f->op_bytes += (long)w;
   }
   if (inject) {
     deft_status_set(s, DEFT_INTERNAL, "cannot write '%s': injected failure after %ld bytes "
@@ -430,7 +433,8 @@ bool deft_bundle_writer_finish(deft_bundle_writer *w, deft_status *status) {
     oom(status, "writing a checkpoint");
   } else {
     df->fd = xf->fd = -1;
-    bytes_this_op = 0;
+    long op_bytes = 0;
+    df->op_bytes = xf->op_bytes = &op_bytes;
     ok = out_open(df, data_path, ".tempstate", status) &&
          out_open(xf, index_path, ".tempstate", status) && write_files(w, df, xf, status) &&
          commit_files(df, xf, status);
@@ -1083,7 +1087,8 @@ bool deft_checkpoint_state_write(const char *dir, const char *model_path,
       o = escape_into(o, i < 0 ? model_path : all_paths[i]);
       o += sprintf(o, "\"\n");
     }
-    bytes_this_op = 0;
+    long op_bytes = 0;
+    f->op_bytes = &op_bytes;
     ok = out_open(f, path, ".tmp", status) &&
          out_append(f, text, (size_t)(o - text), status) && out_close(f, status);
     if (ok && rename(f->tmp_path, path) != 0) {

@@ -9,14 +9,22 @@
  * context defined at the end of this file. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/thread_pool.h"
 #include "base/alloc.h"
 #include "runtime/session_internal.h"
 
+#ifdef DEFT_EXEC_PROFILE
+static void prof_dump(deft_plan *p);
+#endif
+
 void deft_plan_free(deft_plan *p) {
   if (!p) return;
+#ifdef DEFT_EXEC_PROFILE
+  prof_dump(p);
+#endif
   for (int i = 0; p->steps && i < p->nsteps; i++) {
     deft_free(p->steps[i].in_slots);
     deft_free(p->steps[i].ctrl_steps);
@@ -457,43 +465,38 @@ fail:
 /* ---- running ---- */
 
 #ifdef DEFT_EXEC_PROFILE
-/* Development aid (off unless built with -DDEFT_EXEC_PROFILE): time per op, dumped at exit. */
-#include <stdlib.h>
+/* Development aid (off unless built with -DDEFT_EXEC_PROFILE): time per step, kept in the plan
+ * (deft_step.prof_t / prof_n, so concurrent runs share nothing) and dumped to stderr when the
+ * plan is freed (with its session). */
 #include <time.h>
-typedef struct { const deft_op *op; double t; long n; char type[32], name[96]; } prof_ent;
-static prof_ent prof_tab[4096];
-static int prof_n;
 static double deft_prof_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 static int prof_cmp(const void *a, const void *b) {
-  double x = ((const prof_ent *)a)->t, y = ((const prof_ent *)b)->t;
+  double x = (*(const deft_step *const *)a)->prof_t, y = (*(const deft_step *const *)b)->prof_t;
   return x < y ? 1 : x > y ? -1 : 0;
 }
-static void prof_dump(void) {
-  qsort(prof_tab, (size_t)prof_n, sizeof *prof_tab, prof_cmp);
+static void prof_dump(deft_plan *p) {
+  deft_step **order = malloc(sizeof *order * (size_t)(p->nsteps + 1));
+  if (!order || !p->steps) {
+    free(order);
+    return;
+  }
   double tot = 0;
-  for (int i = 0; i < prof_n; i++) tot += prof_tab[i].t;
-  fprintf(stderr, "PROFILE total %.4f s\n", tot);
-  for (int i = 0; i < prof_n; i++)
-    fprintf(stderr, "%9.3f ms %6.2f%% %7ld %-22s %s\n", prof_tab[i].t * 1e3,
-            100 * prof_tab[i].t / tot, prof_tab[i].n, prof_tab[i].type, prof_tab[i].name);
-}
-static void deft_prof_add(const deft_op *op, double t) {
-  for (int i = 0; i < prof_n; i++)
-    if (prof_tab[i].op == op) {
-      prof_tab[i].t += t;
-      prof_tab[i].n++;
-      return;
-    }
-  if (prof_n == 0) atexit(prof_dump);
-  if (prof_n == 4096) return;
-  prof_ent *e = &prof_tab[prof_n++]; /* names copied: the graph may be gone at exit */
-  *e = (prof_ent){op, t, 1, "", ""};
-  snprintf(e->type, sizeof e->type, "%s", op->type);
-  snprintf(e->name, sizeof e->name, "%s", op->name);
+  int n = 0;
+  for (int i = 0; i < p->nsteps; i++)
+    if (p->steps[i].prof_n) tot += p->steps[i].prof_t, order[n++] = &p->steps[i];
+  if (n) {
+    qsort(order, (size_t)n, sizeof *order, prof_cmp);
+    fprintf(stderr, "PROFILE plan of %d steps: total %.4f s\n", p->nsteps, tot);
+    for (int i = 0; i < n; i++)
+      fprintf(stderr, "%9.3f ms %6.2f%% %7ld %-22s %s\n", order[i]->prof_t * 1e3,
+              100 * order[i]->prof_t / tot, order[i]->prof_n, order[i]->op->type,
+              order[i]->op->name);
+  }
+  free(order);
 }
 #endif
 
@@ -674,7 +677,8 @@ bool deft_plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_value
 #endif
       op->reg->def->kernel(&ctx);
 #ifdef DEFT_EXEC_PROFILE
-      deft_prof_add(op, deft_prof_now() - t0_);
+      st->prof_t += deft_prof_now() - t0_;
+      st->prof_n++;
 #endif
       if (ctx.failed) {
         ok = false;

@@ -40,6 +40,8 @@ typedef struct deft_step {
   } attrs[4];
   int nattrs;
   uint64_t state[4]; /* deft_kernel_state */
+  double prof_t;     /* -DDEFT_EXEC_PROFILE builds: seconds in the kernel, and calls */
+  long prof_n;
 } deft_step;
 
 typedef struct deft_plan {
