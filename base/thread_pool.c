@@ -103,7 +103,9 @@ static bool spin_done(deft_threadpool *p) {
 static void *worker(void *vp) {
   deft_threadpool *p = vp;
   pthread_mutex_lock(&p->mu);
-  unsigned seen = atomic_load(&p->gen);
+  /* Not the current gen: a job published before this thread got to run is still its to help
+   * with (the pool's generation starts at 0). */
+  unsigned seen = 0;
   for (;;) {
     if (atomic_load(&p->gen) == seen && !p->stop) {
       pthread_mutex_unlock(&p->mu);

@@ -57,6 +57,7 @@ void deft_graph_failv(deft_graph *g, deft_code code, const char *fmt, va_list ap
   if (!deft_status_ok(g->status)) return;
   pthread_mutex_lock(&g->mu);
   deft_status_setv(g->status, code, fmt, ap);
+  atomic_store(&g->failed, !deft_status_ok(g->status));
   pthread_mutex_unlock(&g->mu);
 }
 
@@ -64,10 +65,12 @@ void deft_graph_fail_with(deft_graph *g, const deft_status *st) {
   if (!deft_status_ok(g->status)) return;
   pthread_mutex_lock(&g->mu);
   deft_status_copy(g->status, st);
+  atomic_store(&g->failed, !deft_status_ok(g->status));
   pthread_mutex_unlock(&g->mu);
 }
 
 bool deft_graph_check_ok(deft_graph *g, deft_status *status) {
+  if (!atomic_load_explicit(&g->failed, memory_order_acquire)) return true;
   pthread_mutex_lock(&g->mu);
   bool ok = deft_status_ok(g->status);
   if (!ok)
@@ -87,6 +90,7 @@ void deft_graph_fail(deft_graph *g, deft_code code, const char *fmt, ...) {
 void deft_graph_clear_error(deft_graph *g) {
   pthread_mutex_lock(&g->mu);
   deft_status_clear(g->status);
+  atomic_store(&g->failed, false);
   pthread_mutex_unlock(&g->mu);
 }
 

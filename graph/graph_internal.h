@@ -4,6 +4,7 @@
 #define DEFT_GRAPH_GRAPH_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "deft/graph.h"
 #include "base/arena.h"
@@ -69,6 +70,7 @@ typedef struct deft_ctrl_scope {
  * the ops. Ops themselves never change once registered. */
 struct deft_graph {
   pthread_mutex_t mu;
+  atomic_bool failed; /* mirrors !deft_status_ok(status), for runs' lock-free check */
   deft_arena arena;
   deft_op **ops;
   int nops, cap;
