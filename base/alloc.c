@@ -4,21 +4,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-static long fail_countdown = -1; /* < 0: never fail */
-static long alloc_count = 0;
+/* Per thread, never shared: the thread's default injector and the one installed. */
+static _Thread_local deft_alloc_hooks default_hooks = {-1, false, 0};
+static _Thread_local deft_alloc_hooks *installed;
+
+static deft_alloc_hooks *current(void) { return installed ? installed : &default_hooks; }
 
 static int should_fail(void) {
-  alloc_count++;
-  if (fail_countdown < 0) return 0;
-  if (fail_countdown == 0) return 1;
-  fail_countdown--;
+  deft_alloc_hooks *h = current();
+  h->count++;
+  if (h->fail_after < 0) return 0;
+  if (h->fail_after == 0) {
+    if (h->fail_once) h->fail_after = -1;
+    return 1;
+  }
+  h->fail_after--;
   return 0;
 }
 
+deft_alloc_hooks *deft_alloc_hooks_set(deft_alloc_hooks *h) {
+  deft_alloc_hooks *old = installed;
+  installed = h;
+  return old;
+}
+
 long deft_alloc_fail_after(long n) {
-  long made = alloc_count;
-  alloc_count = 0;
-  fail_countdown = n;
+  deft_alloc_hooks *h = current();
+  long made = h->count;
+  h->count = 0;
+  h->fail_after = n;
   return made;
 }
 

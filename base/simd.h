@@ -4,7 +4,10 @@
 #ifndef DEFT_RUNTIME_SIMD_H
 #define DEFT_RUNTIME_SIMD_H
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+/* Not under ThreadSanitizer: the clones' ifunc resolvers run before TSan's runtime starts and
+ * crash in its instrumentation (GCC defines __SANITIZE_THREAD__ with -fsanitize=thread). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(__SANITIZE_THREAD__)
 #define DEFT_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 #else
 #define DEFT_SIMD_CLONES

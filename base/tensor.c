@@ -64,7 +64,9 @@ char *deft_shape_format(deft_shape s, char *buf, size_t size) {
 static _Atomic uint64_t next_gen = 1;
 
 void deft_buffer_touch(deft_buffer *b) {
-  if (b) b->gen = next_gen++;
+  if (b)
+    atomic_store_explicit(&b->gen, atomic_fetch_add_explicit(&next_gen, 1, memory_order_relaxed),
+                          memory_order_relaxed);
 }
 
 static void host_copy(void *dst, const void *src, size_t nbytes) {
@@ -87,7 +89,8 @@ deft_buffer *deft_buffer_new_in(const deft_memory *memory, size_t nbytes) {
     deft_free(b);
     return NULL;
   }
-  b->refcount = 1;
+  atomic_init(&b->refcount, 1);
+  atomic_init(&b->gen, 0);
   b->capacity = nbytes;
   b->nstrings = 0;
   b->base = NULL;
@@ -105,7 +108,8 @@ deft_buffer *deft_buffer_view(deft_buffer *base, size_t offset, size_t nbytes) {
   }
   deft_buffer_ref(base);
   b->base = base;
-  b->refcount = 1;
+  atomic_init(&b->refcount, 1);
+  atomic_init(&b->gen, 0);
   b->capacity = nbytes;
   b->data = (char *)base->data + offset;
   b->memory = base->memory;
@@ -115,13 +119,14 @@ deft_buffer *deft_buffer_view(deft_buffer *base, size_t offset, size_t nbytes) {
 }
 
 void deft_buffer_ref(deft_buffer *b) {
-  if (b) b->refcount++;
+  if (b) atomic_fetch_add_explicit(&b->refcount, 1, memory_order_relaxed);
 }
 
 void deft_buffer_unref(deft_buffer *b) {
   if (!b) return;
-  assert(b->refcount > 0);
-  if (--b->refcount > 0) return;
+  int was = atomic_fetch_sub_explicit(&b->refcount, 1, memory_order_acq_rel);
+  assert(was > 0);
+  if (was > 1) return;
   if (b->base) {
     deft_buffer_unref(b->base);
     deft_free(b);
@@ -363,8 +368,7 @@ size_t deft_tensor_nbytes(const deft_tensor *t) {
 }
 void *deft_tensor_data(const deft_tensor *t) {
   if (t->dtype == DEFT_STRING || !t->buf) return NULL;
-  deft_buffer_touch(t->buf); /* the caller may write */
-  return t->buf->data;
+  return t->buf->data; /* no touch: see deft_buffer_touch */
 }
 
 const char *deft_tensor_string(const deft_tensor *t, int64_t i, size_t *len) {

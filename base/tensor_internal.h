@@ -4,6 +4,8 @@
 #ifndef DEFT_BASE_TENSOR_INTERNAL_H
 #define DEFT_BASE_TENSOR_INTERNAL_H
 
+#include <stdatomic.h>
+
 #include "deft/tensor.h"
 
 /* One element of a string tensor. */
@@ -30,13 +32,15 @@ extern const deft_memory deft_host_memory;
 /* A reference-counted, 64-byte-aligned block. For string tensors the block holds deft_bytes[]
  * and `nstrings` elements, freed with the block. A view (base != NULL) owns no storage: data
  * points inside base's block, which the view keeps referenced; a view is never written in place
- * (see deft_buffer_exclusive). */
+ * (see deft_buffer_exclusive). The count and the generation are atomic: tensors sharing a buffer
+ * may be freed on different threads (fetched values), and concurrent runs touch and compare
+ * variables' generations. */
 typedef struct deft_buffer {
-  int refcount;
+  atomic_int refcount;
   size_t capacity; /* bytes usable at data */
   void *data;
   int64_t nstrings;
-  uint64_t gen;    /* content generation: new whenever someone may write (deft_buffer_touch) */
+  _Atomic uint64_t gen; /* content generation: new whenever someone may write (deft_buffer_touch) */
   struct deft_buffer *base; /* the block a view points into; NULL for an owning buffer */
   const deft_memory *memory; /* where data lives (a view: its base's memory) */
 } deft_buffer;
@@ -64,13 +68,15 @@ deft_buffer *deft_buffer_view(deft_buffer *base, size_t offset, size_t nbytes);
 /* True when b may be written in place: nobody else holds it and it is not a view into storage
  * that others may read. */
 static inline bool deft_buffer_exclusive(const deft_buffer *b) {
-  return b->refcount == 1 && !b->base;
+  return atomic_load_explicit(&b->refcount, memory_order_acquire) == 1 && !b->base;
 }
 void deft_buffer_unref(deft_buffer *b);
 /* Gives b a fresh generation (process-wide unique): call before writing into a buffer that may
- * have been read. New buffers, deft_tensor_ensure, deft_tensor_make_unique and the public
- * deft_tensor_data do it, so (buffer, gen) identifies contents and a kernel may cache facts
- * about a value it saw (ops/matmul_sparse.c caches "all finite"). */
+ * have been read. New buffers, deft_tensor_ensure and deft_tensor_make_unique do it, and so does
+ * code that makes a buffer from outside (a fed tensor) a variable's storage (Assign), so
+ * (buffer, gen) identifies a variable's contents and a kernel may cache facts about a value it
+ * saw (ops/matmul_sparse.c caches "all finite"). The public deft_tensor_data does not write:
+ * a program may write only into a buffer no other tensor shares, so not into a variable's. */
 void deft_buffer_touch(deft_buffer *b);
 
 /* Checks dtype/rank/dims and computes the element count and byte size. Returns false with status

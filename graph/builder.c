@@ -60,16 +60,18 @@ static bool grow(deft_op_builder *b, void **arr, int *cap, int need, size_t elem
   return true;
 }
 
+deft_op_builder *deft_op_builder_spare_new(void) { return deft_calloc(1, sizeof(deft_op_builder)); }
+
 deft_op_builder *deft_op_builder_new(deft_graph *g, const char *type, const char *name) {
-  static deft_op_builder oom_builder; /* returned when even the builder cannot be allocated */
   deft_op_builder *b = deft_arena_alloc(&g->arena, sizeof *b);
-  if (!b) {
+  if (!b) { /* the graph's spare, dead: every call on it does nothing */
     deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory building op %s", type);
-    memset(&oom_builder, 0, sizeof oom_builder);
-    oom_builder.g = g;
-    oom_builder.dead = true;
-    oom_builder.type = type;
-    return &oom_builder;
+    b = g->spare_builder;
+    memset(b, 0, sizeof *b);
+    b->g = g;
+    b->dead = true;
+    b->type = type;
+    return b;
   }
   b->g = g;
   b->dead = !deft_graph_ok(g);
@@ -492,19 +494,27 @@ static bool add_scope_controls(deft_op_builder *b) {
   return !b->dead;
 }
 
+/* Adds op to g's table; under g->mu, since sessions may be planning in other threads. */
 static bool register_op(deft_graph *g, deft_op *op) {
   if (g->nops == g->cap) {
     int ncap = g->cap ? g->cap * 2 : 256;
-    deft_op **n = deft_realloc(g->ops, (size_t)ncap * sizeof *n);
+    deft_op **n = deft_malloc((size_t)ncap * sizeof *n);
     if (!n) return false;
+    if (g->nops) memcpy(n, g->ops, (size_t)g->nops * sizeof *n);
+    pthread_mutex_lock(&g->mu);
+    deft_op **old = g->ops;
     g->ops = n;
     g->cap = ncap;
+    pthread_mutex_unlock(&g->mu);
+    deft_free(old);
   }
   deft_strmap_entry *e = deft_strmap_insert(&g->by_name, op->name, strlen(op->name), NULL);
   if (!e) return false;
   e->value.ptr = op;
+  pthread_mutex_lock(&g->mu);
   op->id = g->nops;
   g->ops[g->nops++] = op;
+  pthread_mutex_unlock(&g->mu);
   return true;
 }
 
@@ -568,7 +578,7 @@ deft_op *deft_op_builder_finish(deft_op_builder *b) {
     deft_shape_ctx ctx = {op, st};
     r->def->shape(&ctx);
     if (!deft_status_ok(st)) {
-      if (deft_graph_ok(g)) deft_status_copy(g->status, st);
+      deft_graph_fail_with(g, st);
       b->dead = true;
       deft_status_free(st);
       return NULL;

@@ -15,10 +15,14 @@ deft_graph *deft_graph_new(void) {
   deft_graph *g = deft_calloc(1, sizeof *g);
   if (!g) return NULL;
   g->status = deft_status_new();
-  if (!g->status) {
+  g->spare_builder = deft_op_builder_spare_new();
+  if (!g->status || !g->spare_builder) {
+    deft_status_free(g->status);
+    deft_free(g->spare_builder);
     deft_free(g);
     return NULL;
   }
+  pthread_mutex_init(&g->mu, NULL);
   return g;
 }
 
@@ -40,6 +44,8 @@ void deft_graph_free(deft_graph *g) {
   deft_strmap_free(&g->by_name);
   deft_strmap_free(&g->names_in_use);
   deft_status_free(g->status);
+  deft_free(g->spare_builder);
+  pthread_mutex_destroy(&g->mu);
   deft_arena_free(&g->arena);
   deft_free(g);
 }
@@ -49,7 +55,29 @@ bool deft_graph_ok(const deft_graph *g) { return deft_status_ok(g->status); }
 
 void deft_graph_failv(deft_graph *g, deft_code code, const char *fmt, va_list ap) {
   if (!deft_status_ok(g->status)) return;
+  pthread_mutex_lock(&g->mu);
   deft_status_setv(g->status, code, fmt, ap);
+  atomic_store(&g->failed, !deft_status_ok(g->status));
+  pthread_mutex_unlock(&g->mu);
+}
+
+void deft_graph_fail_with(deft_graph *g, const deft_status *st) {
+  if (!deft_status_ok(g->status)) return;
+  pthread_mutex_lock(&g->mu);
+  deft_status_copy(g->status, st);
+  atomic_store(&g->failed, !deft_status_ok(g->status));
+  pthread_mutex_unlock(&g->mu);
+}
+
+bool deft_graph_check_ok(deft_graph *g, deft_status *status) {
+  if (!atomic_load_explicit(&g->failed, memory_order_acquire)) return true;
+  pthread_mutex_lock(&g->mu);
+  bool ok = deft_status_ok(g->status);
+  if (!ok)
+    deft_status_set(status, DEFT_FAILED_PRECONDITION, "the graph has a build error: %s",
+                    deft_status_message(g->status));
+  pthread_mutex_unlock(&g->mu);
+  return ok;
 }
 
 void deft_graph_fail(deft_graph *g, deft_code code, const char *fmt, ...) {
@@ -59,7 +87,12 @@ void deft_graph_fail(deft_graph *g, deft_code code, const char *fmt, ...) {
   va_end(ap);
 }
 
-void deft_graph_clear_error(deft_graph *g) { deft_status_clear(g->status); }
+void deft_graph_clear_error(deft_graph *g) {
+  pthread_mutex_lock(&g->mu);
+  deft_status_clear(g->status);
+  atomic_store(&g->failed, false);
+  pthread_mutex_unlock(&g->mu);
+}
 
 void deft_graph_set_seed(deft_graph *g, int64_t seed) {
   g->has_seed = true;

@@ -3,6 +3,9 @@
 #ifndef DEFT_GRAPH_GRAPH_INTERNAL_H
 #define DEFT_GRAPH_GRAPH_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "deft/graph.h"
 #include "base/arena.h"
 #include "base/strmap.h"
@@ -56,7 +59,14 @@ typedef struct deft_ctrl_scope {
   deft_op **ops;
 } deft_ctrl_scope;
 
+/* Thread safety (include/deft/graph.h): one thread builds at a time, while sessions on the
+ * graph may run and plan in other threads. `mu` guards what a session reads of a graph that
+ * grows: the op table (ops, nops, cap; taken by register_op) and the sticky status (written
+ * through deft_graph_failv / deft_graph_set_status_locked). Planning holds it while it walks
+ * the ops. Ops themselves never change once registered. */
 struct deft_graph {
+  pthread_mutex_t mu;
+  atomic_bool failed; /* mirrors !deft_status_ok(status), for runs' lock-free check */
   deft_arena arena;
   deft_op **ops;
   int nops, cap;
@@ -77,7 +87,20 @@ struct deft_graph {
   deft_tensor **owned_tensors; /* attr tensors, freed with the graph */
   int nowned, owned_cap;
   int producer; /* GraphDef versions.producer of an imported graph, or 0 */
+  /* The builder deft_op_builder_new returns when even a builder cannot be allocated: made with
+   * the graph, so it is the graph's (one building thread), never a shared static. */
+  deft_op_builder *spare_builder;
 };
+
+/* A zeroed builder for deft_graph.spare_builder (graph/builder.c); NULL on OOM. Free with
+ * deft_free. */
+deft_op_builder *deft_op_builder_spare_new(void);
+
+/* Copies st into g's sticky status (under g->mu) unless an error is already recorded. */
+void deft_graph_fail_with(deft_graph *g, const deft_status *st);
+/* Returns true iff g has no sticky error; otherwise sets status (FAILED_PRECONDITION, with the
+ * graph's error) and returns false. Safe while another thread builds. */
+bool deft_graph_check_ok(deft_graph *g, deft_status *status);
 
 /* Records an error on g (first one sticks). */
 void deft_graph_failv(deft_graph *g, deft_code code, const char *fmt, va_list ap);

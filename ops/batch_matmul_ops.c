@@ -187,7 +187,7 @@ static void bmm_run(deft_kernel_ctx *c, bool v2) {
   j.b = b->buf->data;
   j.c = o->buf->data;
   int64_t per = j.M * j.N * j.K, grain = per >= (1 << 18) ? 1 : (1 << 18) / per + 1;
-  deft_parallel_for(deft_kernel_threads(c), j.batch, grain, bmm_range, &j);
+  deft_parallel_for(deft_kernel_threadpool(c), deft_kernel_threads(c), j.batch, grain, bmm_range, &j);
 }
 
 static void bmm_kernel(deft_kernel_ctx *c) { bmm_run(c, false); }

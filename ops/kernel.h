@@ -14,6 +14,7 @@
 #include "base/tensor_internal.h"
 #include "deft/graph.h"
 #include "deft/status.h"
+#include "deft/threadpool.h"
 
 typedef struct deft_kernel_ctx deft_kernel_ctx;
 typedef struct deft_prepare_ctx deft_prepare_ctx;
@@ -126,8 +127,10 @@ void deft_kernel_output_dead(deft_kernel_ctx *c, int out);
 deft_var *deft_kernel_variable(deft_kernel_ctx *c);
 /* The session's random state for this op. */
 deft_rng_state *deft_kernel_rng(deft_kernel_ctx *c);
-/* Number of threads kernels may use. */
+/* Number of threads kernels may use, and the session's pool to run them on (NULL with one
+ * thread): pass both to deft_parallel_for (base/thread_pool.h). */
 int deft_kernel_threads(const deft_kernel_ctx *c);
+deft_threadpool *deft_kernel_threadpool(const deft_kernel_ctx *c);
 /* Working memory for this run of the kernel: at least `bytes` bytes, 64-byte aligned, contents
  * unspecified. The plan keeps it for the op's next run (no allocation once it is large enough)
  * and frees it with the plan. Returns NULL after recording an error (out of memory). */

@@ -79,7 +79,8 @@ void deft_math_matmul_kernel(deft_kernel_ctx *c);
  * when the kernel failed (out of memory). */
 bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N, int64_t K,
                               const float *A, const deft_buffer *bbuf, float *C, bool *failed);
-/* Tests: makes the sparse product use its AVX2 loops even where AVX-512 is available. */
+/* Tests: makes the sparse product use its AVX2 loops even where AVX-512 is available, for runs
+ * made on the calling thread (a per-thread setting). */
 void deft_math_sparse_force_avx2(bool on);
 void deft_math_cast_kernel(deft_kernel_ctx *c);
 

@@ -364,11 +364,11 @@ static void run_binary(deft_kernel_ctx *c, const bin_impl *impl) {
   j.loop = fa[inner] && fb[inner] ? L->vv : (fa[inner] ? L->vs : L->sv);
   int threads = deft_kernel_threads(c);
   if (j.k == 1) {
-    deft_parallel_for(threads, j.size[0], GRAIN, bin_flat_range, &j);
+    deft_parallel_for(deft_kernel_threadpool(c), threads, j.size[0], GRAIN, bin_flat_range, &j);
   } else {
     int64_t rows = out->n / j.size[inner];
     int64_t grain = GRAIN / j.size[inner];
-    deft_parallel_for(threads, rows, grain < 1 ? 1 : grain, bin_rows_range, &j);
+    deft_parallel_for(deft_kernel_threadpool(c), threads, rows, grain < 1 ? 1 : grain, bin_rows_range, &j);
   }
 }
 
@@ -570,7 +570,7 @@ static void run_unary(deft_kernel_ctx *c, const un_impl *impl) {
   deft_tensor *y = deft_kernel_output(c, 0, x->dtype, x->dims, x->rank);
   if (!y || y->n == 0) return;
   un_job j = {loop, x->buf->data, y->buf->data, deft_dtype_size(x->dtype)};
-  deft_parallel_for(deft_kernel_threads(c), x->n, GRAIN, un_range, &j);
+  deft_parallel_for(deft_kernel_threadpool(c), deft_kernel_threads(c), x->n, GRAIN, un_range, &j);
 }
 
 #define UNARY_KERNEL(fn, impl) \
@@ -665,7 +665,7 @@ void deft_math_add_n_kernel(deft_kernel_ctx *c) {
   deft_tensor *out = deft_kernel_output(c, 0, x0->dtype, x0->dims, x0->rank);
   if (!out || out->n == 0) return;
   addn_job j = {c, n, out};
-  deft_parallel_for(deft_kernel_threads(c), out->n, GRAIN, addn_range, &j);
+  deft_parallel_for(deft_kernel_threadpool(c), deft_kernel_threads(c), out->n, GRAIN, addn_range, &j);
 }
 
 /* ---- MatMul ---- */
@@ -718,7 +718,7 @@ static void sgemm_range(void *arg, int64_t begin, int64_t end) {
 /* Multiply-adds per thread below which splitting a product does not pay. */
 #define GEMM_GRAIN (1 << 20)
 
-static void run_sgemm(int threads, gemm_job *j) {
+static void run_sgemm(deft_threadpool *pool, int threads, gemm_job *j) {
   /* A vector times a matrix: sgemv (sgemm would pack the whole matrix first). */
   enum CBLAS_TRANSPOSE T = CblasTrans, NT = CblasNoTrans;
   if (j->M == 1) { /* C[1,N] = a op(B): op(B)^T a; a is contiguous whether or not ta */
@@ -750,7 +750,7 @@ static void run_sgemm(int threads, gemm_job *j) {
   int64_t len = j->by_cols ? j->N : j->M, unit = 16;
   int64_t grain = len * GEMM_GRAIN / work;
   grain = (grain + unit - 1) / unit * unit;
-  deft_parallel_for(threads, len, grain < unit ? unit : grain, sgemm_range, j);
+  deft_parallel_for(pool, threads, len, grain < unit ? unit : grain, sgemm_range, j);
 }
 
 void deft_math_matmul_prepare(deft_prepare_ctx *p) {
@@ -823,7 +823,7 @@ void deft_math_matmul_kernel(deft_kernel_ctx *c) {
       if (failed) break;
       gemm_job j = {ta, tb, M, N, K, deft_tensor_f32(a), lda, deft_tensor_f32(b), ldb,
                     deft_tensor_f32(out), false};
-      run_sgemm(deft_kernel_threads(c), &j);
+      run_sgemm(deft_kernel_threadpool(c), deft_kernel_threads(c), &j);
       break;
     }
     case DEFT_DOUBLE:

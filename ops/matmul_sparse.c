@@ -113,7 +113,9 @@ AVX2_FN static void sp_rows(void *arg, int64_t begin, int64_t end) {
   }
 }
 
-static bool force_avx2; /* tests: run the AVX2 loops on an AVX-512 machine */
+/* Test hook, per thread (the kernel picks its loop on the thread that runs the session): run the
+ * AVX2 loops on an AVX-512 machine. */
+static _Thread_local bool force_avx2;
 void deft_math_sparse_force_avx2(bool on) { force_avx2 = on; }
 
 #define AVX512_FN __attribute__((target("avx512f,fma")))
@@ -283,7 +285,7 @@ bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N,
   int64_t per_row = N * (ptr[M] / M + 1);
   int64_t grain = per_row ? 65536 / per_row + 1 : M;
   bool wide = !force_avx2 && __builtin_cpu_supports("avx512f");
-  deft_parallel_for(deft_kernel_threads(c), M, grain, wide ? sp_rows512 : sp_rows, &j);
+  deft_parallel_for(deft_kernel_threadpool(c), deft_kernel_threads(c), M, grain, wide ? sp_rows512 : sp_rows, &j);
   return true;
 }
 

@@ -105,7 +105,7 @@ static void unary_run(deft_kernel_ctx *c, act_kind kind, double alpha) {
   int64_t n = x->n;
   if (x->dtype == DEFT_FLOAT && act_f32(kind)) {
     act_job j = {act_f32(kind), deft_tensor_f32(x), deft_tensor_f32(y)};
-    deft_parallel_for(deft_kernel_threads(c), n, ACT_GRAIN, act_range, &j);
+    deft_parallel_for(deft_kernel_threadpool(c), deft_kernel_threads(c), n, ACT_GRAIN, act_range, &j);
     return;
   }
   switch (x->dtype) {
@@ -220,7 +220,7 @@ static void grad_run(deft_kernel_ctx *c, grad_kind kind, double alpha) {
   int64_t n = a->n;
   if (a->dtype == DEFT_FLOAT && grad_f32(kind)) {
     grad_job j = {grad_f32(kind), deft_tensor_f32(a), deft_tensor_f32(b), deft_tensor_f32(y)};
-    deft_parallel_for(deft_kernel_threads(c), n, ACT_GRAIN, grad_range, &j);
+    deft_parallel_for(deft_kernel_threadpool(c), deft_kernel_threads(c), n, ACT_GRAIN, grad_range, &j);
     return;
   }
   switch (a->dtype) {
@@ -379,7 +379,7 @@ static void bias_add_kernel(deft_kernel_ctx *c) {
   if (v->dtype == DEFT_FLOAT && inner == 1) {
     bias_job j = {deft_tensor_f32(v), deft_tensor_f32(b), deft_tensor_f32(y), ch};
     int64_t grain = ch ? ACT_GRAIN / ch + 1 : 1;
-    deft_parallel_for(deft_kernel_threads(c), outer, grain, bias_rows_range, &j);
+    deft_parallel_for(deft_kernel_threadpool(c), deft_kernel_threads(c), outer, grain, bias_rows_range, &j);
     return;
   }
   switch (v->dtype) {

@@ -28,6 +28,7 @@
 #include "deft/graph.h"
 #include "deft/status.h"
 #include "deft/tensor.h"
+#include "deft/threadpool.h"
 #include "base/tensor_internal.h"
 #include "ops/kernel.h"
 

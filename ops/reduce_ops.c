@@ -439,7 +439,7 @@ static void run_reduction(deft_kernel_ctx *c, rkind kind) {
     }
     pass_job job = {kind, logical ? DEFT_UINT8 : x->dtype, src, dst, R, B, esz};
     int64_t grain = 65536 / (R * B) + 1; /* rows of A per thread */
-    deft_parallel_for(deft_kernel_threads(c), A, grain, pass_range, &job);
+    deft_parallel_for(deft_kernel_threadpool(c), deft_kernel_threads(c), A, grain, pass_range, &job);
     src = dst;
     which ^= 1;
     /* Remove group gi; merge its kept neighbours. */

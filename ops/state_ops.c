@@ -85,6 +85,7 @@ static void assign_kernel(deft_kernel_ctx *c) {
     deft_tensor_reshape_inplace(dst, value->dims, value->rank);
   } else {
     deft_tensor_set_shared(dst, value); /* copied on the first in-place update */
+    deft_buffer_touch(dst->buf);        /* a buffer from outside: see deft_buffer_touch */
   }
   v->initialized = true;
   deft_kernel_output_ref(c, 0, v);

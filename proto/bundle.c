@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,7 @@ static char *str_printf(const char *fmt, ...) {
 }
 
 static uint64_t random_u64(void) {
-  static uint64_t counter;
+  static _Atomic uint64_t counter; /* distinct values for saves in one nanosecond */
   uint64_t v = 0;
   int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
   if (fd >= 0) {
@@ -70,14 +71,17 @@ static uint64_t random_u64(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   v ^= (uint64_t)ts.tv_nsec * UINT64_C(0x9E3779B97F4A7C15) ^ (uint64_t)ts.tv_sec ^
-       (uint64_t)getpid() << 32 ^ ++counter;
+       (uint64_t)getpid() << 32 ^ (atomic_fetch_add(&counter, 1) + 1);
   return v;
 }
 
 /* ---- output files with the failure-injection hook ---- */
 
-static long fail_after_bytes = -1; /* < 0: off */
-static long bytes_this_op;         /* bytes written since the current save began */
+/* Test hook, per thread (a save writes on the thread that runs it): fail a save's writes after
+ * this many bytes; < 0: off. */
+static _Thread_local long fail_after_bytes = -1;
+/* Bytes written since the current save began on this thread (the hook counts per save). */
+static _Thread_local long bytes_this_op;
 
 void deft_bundle_test_fail_after_bytes(long n) { fail_after_bytes = n; }
 

@@ -48,7 +48,8 @@ void deft_bundle_writer_free(deft_bundle_writer *w);
 
 /* Test hook: n >= 0 makes every later finish (and checkpoint state write) fail with INTERNAL
  * once it has written n bytes in total to its files (a partial write of the byte that crosses the
- * limit is performed first); n < 0 turns the hook off. Not thread-safe; for tests only. */
+ * limit is performed first); n < 0 turns the hook off. Applies to saves made on the calling
+ * thread only (a per-thread setting); for tests only. */
 void deft_bundle_test_fail_after_bytes(long n);
 
 /* Makes w's files go through io's fault-injection hooks (base/file_io.h); io (may be NULL)

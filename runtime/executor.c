@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <time.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/thread_pool.h"
@@ -18,43 +19,38 @@
 /* ---- running ---- */
 
 #ifdef DEFT_EXEC_PROFILE
-/* Development aid (off unless built with -DDEFT_EXEC_PROFILE): time per op, dumped at exit. */
-#include <stdlib.h>
+/* Development aid (off unless built with -DDEFT_EXEC_PROFILE): time per step, kept in the plan
+ * (deft_step.prof_t / prof_n, so concurrent runs share nothing) and dumped to stderr when the
+ * plan is freed (with its session). */
 #include <time.h>
-typedef struct { const deft_op *op; double t; long n; char type[32], name[96]; } prof_ent;
-static prof_ent prof_tab[4096];
-static int prof_n;
 static double deft_prof_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 static int prof_cmp(const void *a, const void *b) {
-  double x = ((const prof_ent *)a)->t, y = ((const prof_ent *)b)->t;
+  double x = (*(const deft_step *const *)a)->prof_t, y = (*(const deft_step *const *)b)->prof_t;
   return x < y ? 1 : x > y ? -1 : 0;
 }
-static void prof_dump(void) {
-  qsort(prof_tab, (size_t)prof_n, sizeof *prof_tab, prof_cmp);
+void deft_plan_prof_dump(deft_plan *p) {
+  deft_step **order = malloc(sizeof *order * (size_t)(p->nsteps + 1));
+  if (!order || !p->steps) {
+    free(order);
+    return;
+  }
   double tot = 0;
-  for (int i = 0; i < prof_n; i++) tot += prof_tab[i].t;
-  fprintf(stderr, "PROFILE total %.4f s\n", tot);
-  for (int i = 0; i < prof_n; i++)
-    fprintf(stderr, "%9.3f ms %6.2f%% %7ld %-22s %s\n", prof_tab[i].t * 1e3,
-            100 * prof_tab[i].t / tot, prof_tab[i].n, prof_tab[i].type, prof_tab[i].name);
-}
-static void deft_prof_add(const deft_op *op, double t) {
-  for (int i = 0; i < prof_n; i++)
-    if (prof_tab[i].op == op) {
-      prof_tab[i].t += t;
-      prof_tab[i].n++;
-      return;
-    }
-  if (prof_n == 0) atexit(prof_dump);
-  if (prof_n == 4096) return;
-  prof_ent *e = &prof_tab[prof_n++]; /* names copied: the graph may be gone at exit */
-  *e = (prof_ent){op, t, 1, "", ""};
-  snprintf(e->type, sizeof e->type, "%s", op->type);
-  snprintf(e->name, sizeof e->name, "%s", op->name);
+  int n = 0;
+  for (int i = 0; i < p->nsteps; i++)
+    if (p->steps[i].prof_n) tot += p->steps[i].prof_t, order[n++] = &p->steps[i];
+  if (n) {
+    qsort(order, (size_t)n, sizeof *order, prof_cmp);
+    fprintf(stderr, "PROFILE plan of %d steps: total %.4f s\n", p->nsteps, tot);
+    for (int i = 0; i < n; i++)
+      fprintf(stderr, "%9.3f ms %6.2f%% %7ld %-22s %s\n", order[i]->prof_t * 1e3,
+              100 * order[i]->prof_t / tot, order[i]->prof_n, order[i]->op->type,
+              order[i]->op->name);
+  }
+  free(order);
 }
 #endif
 
@@ -194,36 +190,25 @@ static bool ref_arg(const deft_op *op, int input) {
   return false;
 }
 
-static bool plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_values,
-                     deft_tensor **fetch_values, deft_status *status);
-
-bool deft_plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_values,
-                   deft_tensor **fetch_values, deft_status *status) {
-  bool threaded = s->threads > 1;
-  if (threaded) deft_threads_active(true);
-  bool ok = plan_run(s, p, feed_values, fetch_values, status);
-  if (threaded) deft_threads_active(false);
-  return ok;
-}
-
 /* ---- run limits: cancellation, the run time limit, the memory budget ---- */
 
-static void run_limits_start(deft_session *s) {
-  s->run_allocated = 0;
+static void run_limits_start(deft_session *s, deft_plan *p) {
+  p->run_allocated = 0;
   if (s->opts.max_run_seconds > 0) {
-    clock_gettime(CLOCK_MONOTONIC, &s->run_deadline);
+    clock_gettime(CLOCK_MONOTONIC, &p->run_deadline);
     double whole = (double)(int64_t)s->opts.max_run_seconds;
-    s->run_deadline.tv_sec += (time_t)whole;
-    s->run_deadline.tv_nsec += (long)((s->opts.max_run_seconds - whole) * 1e9);
-    if (s->run_deadline.tv_nsec >= 1000000000L) {
-      s->run_deadline.tv_sec++;
-      s->run_deadline.tv_nsec -= 1000000000L;
+    p->run_deadline.tv_sec += (time_t)whole;
+    p->run_deadline.tv_nsec += (long)((s->opts.max_run_seconds - whole) * 1e9);
+    if (p->run_deadline.tv_nsec >= 1000000000L) {
+      p->run_deadline.tv_sec++;
+      p->run_deadline.tv_nsec -= 1000000000L;
     }
   }
 }
 
 /* Before each op: false with CANCELLED / DEADLINE_EXCEEDED naming op when the run must stop. */
-static bool run_limits_ok(deft_session *s, const deft_op *op, deft_status *status) {
+static bool run_limits_ok(deft_session *s, const deft_plan *p, const deft_op *op,
+                          deft_status *status) {
   if (atomic_exchange(&s->cancel, false)) {
     deft_status_set(status, DEFT_CANCELLED, "the run was cancelled (before %s '%s')", op->type,
                     op->name);
@@ -232,8 +217,8 @@ static bool run_limits_ok(deft_session *s, const deft_op *op, deft_status *statu
   if (s->opts.max_run_seconds > 0) {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    if (now.tv_sec > s->run_deadline.tv_sec ||
-        (now.tv_sec == s->run_deadline.tv_sec && now.tv_nsec >= s->run_deadline.tv_nsec)) {
+    if (now.tv_sec > p->run_deadline.tv_sec ||
+        (now.tv_sec == p->run_deadline.tv_sec && now.tv_nsec >= p->run_deadline.tv_nsec)) {
       deft_status_set(status, DEFT_DEADLINE_EXCEEDED,
                       "the run exceeded its time limit of %g s (before %s '%s')",
                       s->opts.max_run_seconds, op->type, op->name);
@@ -246,24 +231,25 @@ static bool run_limits_ok(deft_session *s, const deft_op *op, deft_status *statu
 /* A new output buffer of nbytes for output i of c's op: within the run's memory budget? */
 static bool run_budget_take(deft_kernel_ctx *c, int i, size_t nbytes) {
   deft_session *s = c->session;
+  deft_plan *p = c->plan;
   uint64_t budget = s->opts.run_memory_budget;
   if (!budget) return true;
-  if (nbytes > budget - (s->run_allocated < budget ? s->run_allocated : budget)) {
+  if (nbytes > budget - (p->run_allocated < budget ? p->run_allocated : budget)) {
     deft_status_set(c->status, DEFT_RESOURCE_EXHAUSTED,
                     "%s '%s': output %d needs %zu bytes, which would cross the session's run "
                     "memory budget of %" PRIu64 " bytes (%" PRIu64 " already allocated by this "
-                    "run)", c->op->type, c->op->name, i, nbytes, budget, s->run_allocated);
+                    "run)", c->op->type, c->op->name, i, nbytes, budget, p->run_allocated);
     c->failed = true;
     return false;
   }
-  s->run_allocated += nbytes;
+  p->run_allocated += nbytes;
   return true;
 }
 
-static bool plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_values,
-                     deft_tensor **fetch_values, deft_status *status) {
+bool deft_plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_values,
+                   deft_tensor **fetch_values, deft_status *status) {
   bool ok = true;
-  run_limits_start(s);
+  run_limits_start(s, p);
   for (int i = 0; i < p->nslots; i++) {
     p->slots[i].dead = false;
     p->slots[i].produced = false;
@@ -320,7 +306,7 @@ static bool plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_val
       }
       if (!ok) break;
       if (st->elided) goto next;
-      if (!run_limits_ok(s, op, status)) {
+      if (!run_limits_ok(s, p, op, status)) {
         ok = false;
         break;
       }
@@ -332,7 +318,8 @@ static bool plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_val
 #endif
       st->compute(&ctx);
 #ifdef DEFT_EXEC_PROFILE
-      deft_prof_add(op, deft_prof_now() - t0_);
+      st->prof_t += deft_prof_now() - t0_;
+      st->prof_n++;
 #endif
       if (ctx.failed) {
         ok = false;
@@ -501,6 +488,8 @@ deft_rng_state *deft_kernel_rng(deft_kernel_ctx *c) {
 }
 
 int deft_kernel_threads(const deft_kernel_ctx *c) { return c->session->threads; }
+
+deft_threadpool *deft_kernel_threadpool(const deft_kernel_ctx *c) { return c->session->pool; }
 
 uint64_t *deft_kernel_state(deft_kernel_ctx *c) { return c->step->state; }
 

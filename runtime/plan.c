@@ -24,6 +24,9 @@
 
 void deft_plan_free(deft_plan *p) {
   if (!p) return;
+#ifdef DEFT_EXEC_PROFILE
+  deft_plan_prof_dump(p);
+#endif
   for (int i = 0; p->steps && i < p->nsteps; i++) {
     deft_free(p->steps[i].in_slots);
     deft_free(p->steps[i].ctrl_steps);
@@ -470,9 +473,24 @@ static bool prepare_steps(planner *pl, deft_plan *p, deft_status *status) {
   return true;
 }
 
+static deft_plan *plan_build(deft_session *s, const deft_output *feeds, int nfeeds,
+                             const deft_output *fetches, int nfetches, deft_op *const *targets,
+                             int ntargets, deft_status *status);
+
+/* Planning walks the graph's op table under the graph's lock: another thread may be adding
+ * ops (include/deft/graph.h). */
 deft_plan *deft_plan_build(deft_session *s, const deft_output *feeds, int nfeeds,
                            const deft_output *fetches, int nfetches, deft_op *const *targets,
                            int ntargets, deft_status *status) {
+  pthread_mutex_lock(&s->graph->mu);
+  deft_plan *p = plan_build(s, feeds, nfeeds, fetches, nfetches, targets, ntargets, status);
+  pthread_mutex_unlock(&s->graph->mu);
+  return p;
+}
+
+static deft_plan *plan_build(deft_session *s, const deft_output *feeds, int nfeeds,
+                             const deft_output *fetches, int nfetches, deft_op *const *targets,
+                             int ntargets, deft_status *status) {
   deft_graph *g = s->graph;
   if (!check_signature(g, feeds, nfeeds, fetches, nfetches, targets, ntargets, status))
     return NULL;

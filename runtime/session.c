@@ -104,14 +104,33 @@ deft_session *deft_session_new(deft_graph *g, deft_status *status) {
   s->device = deft_device_cpu();
   atomic_init(&s->cancel, false);
   s->threads = 1;
-  s->blas_threads = -1;
+  pthread_mutex_init(&s->mu, NULL);
+  atomic_init(&s->last, NULL);
+  /* See deft_session_set_threads in session.h: once, here, never per run. */
+  if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+  return s;
+}
+
+deft_session *deft_session_new_with_pool(deft_graph *g, deft_threadpool *pool,
+                                         deft_status *status) {
+  if (!pool) {
+    deft_status_set(status, DEFT_INVALID_ARGUMENT, "deft_session_new_with_pool: pool is NULL");
+    return NULL;
+  }
+  deft_session *s = deft_session_new(g, status);
+  if (!s) return NULL;
+  s->pool = pool;
+  s->threads = deft_threadpool_threads(pool);
   return s;
 }
 
 void deft_session_free(deft_session *s) {
   if (!s) return;
   for (size_t i = 0; i < s->plans.cap; i++)
-    if (s->plans.slots[i].key) deft_plan_free(s->plans.slots[i].value.ptr);
+    for (deft_plan *p = s->plans.slots[i].key ? s->plans.slots[i].value.ptr : NULL, *t; p; p = t) {
+      t = p->twin;
+      deft_plan_free(p);
+    }
   deft_strmap_free(&s->plans);
   for (int i = 0; i < s->nvars_cap; i++) {
     if (s->vars[i]) {
@@ -123,10 +142,33 @@ void deft_session_free(deft_session *s) {
   deft_free(s->vars);
   deft_free(s->rngs);
   options_clear(&s->opts);
+  if (s->own_pool) deft_threadpool_free(s->pool);
+  pthread_mutex_destroy(&s->mu);
   deft_free(s);
 }
 
-void deft_session_set_threads(deft_session *s, int n) { s->threads = n < 1 ? 1 : n; }
+void deft_session_set_threads(deft_session *s, int n) {
+  s->threads = n < 1 ? 1 : n;
+  s->pool_error = DEFT_OK;
+  if (s->pool && !s->own_pool) return; /* a given pool: it caps the split */
+  if (s->pool && deft_threadpool_threads(s->pool) == s->threads) return;
+  deft_threadpool_free(s->pool);
+  s->pool = NULL;
+  s->own_pool = false;
+  if (s->threads == 1) return;
+  deft_status *st = deft_status_new();
+  s->pool = deft_threadpool_new(s->threads > DEFT_THREADPOOL_MAX_THREADS
+                                    ? DEFT_THREADPOOL_MAX_THREADS : s->threads, st);
+  if (s->pool) {
+    s->own_pool = true;
+  } else {
+    s->pool_error = st ? deft_status_code(st) : DEFT_RESOURCE_EXHAUSTED;
+    s->pool_error_threads = s->threads;
+  }
+  deft_status_free(st);
+}
+
+deft_threadpool *deft_session_threadpool(const deft_session *s) { return s->pool; }
 
 deft_graph *deft_session_graph(const deft_session *s) { return s->graph; }
 
@@ -146,18 +188,36 @@ static bool ensure_cap(deft_session *s, int id) {
 }
 
 deft_var *deft_session_var(deft_session *s, const deft_op *op) {
-  if (!ensure_cap(s, op->id)) return NULL;
-  if (!s->vars[op->id]) {
-    s->vars[op->id] = deft_calloc(1, sizeof(deft_var));
-    if (s->vars[op->id]) s->vars[op->id]->op = op;
+  deft_var *v = NULL;
+  pthread_mutex_lock(&s->mu);
+  if (ensure_cap(s, op->id)) {
+    if (!s->vars[op->id]) {
+      s->vars[op->id] = deft_calloc(1, sizeof(deft_var));
+      if (s->vars[op->id]) s->vars[op->id]->op = op;
+    }
+    v = s->vars[op->id];
   }
-  return s->vars[op->id];
+  pthread_mutex_unlock(&s->mu);
+  return v;
 }
 
 deft_rng_state *deft_session_rng(deft_session *s, const deft_op *op) {
-  if (!ensure_cap(s, op->id)) return NULL;
-  if (!s->rngs[op->id]) s->rngs[op->id] = deft_calloc(1, sizeof(deft_rng_state));
-  return s->rngs[op->id];
+  deft_rng_state *r = NULL;
+  pthread_mutex_lock(&s->mu);
+  if (ensure_cap(s, op->id)) {
+    if (!s->rngs[op->id]) s->rngs[op->id] = deft_calloc(1, sizeof(deft_rng_state));
+    r = s->rngs[op->id];
+  }
+  pthread_mutex_unlock(&s->mu);
+  return r;
+}
+
+/* The variable storage of var if it exists, else NULL. */
+static deft_var *find_var(deft_session *s, const deft_op *var) {
+  pthread_mutex_lock(&s->mu);
+  deft_var *v = var->id < s->nvars_cap ? s->vars[var->id] : NULL;
+  pthread_mutex_unlock(&s->mu);
+  return v;
 }
 
 static bool check_variable(const deft_op *var, deft_status *status) {
@@ -170,7 +230,8 @@ static bool check_variable(const deft_op *var, deft_status *status) {
 }
 
 bool deft_session_variable_initialized(deft_session *s, const deft_op *var) {
-  return var && var->id < s->nvars_cap && s->vars[var->id] && s->vars[var->id]->initialized;
+  deft_var *v = var ? find_var(s, var) : NULL;
+  return v && v->initialized;
 }
 
 deft_tensor *deft_session_variable_value(deft_session *s, const deft_op *var,
@@ -181,7 +242,7 @@ deft_tensor *deft_session_variable_value(deft_session *s, const deft_op *var,
                     var->name);
     return NULL;
   }
-  return deft_tensor_copy(&s->vars[var->id]->value, status);
+  return deft_tensor_copy(&find_var(s, var)->value, status);
 }
 
 bool deft_session_set_variable(deft_session *s, const deft_op *var, const deft_tensor *value,
@@ -221,15 +282,16 @@ bool deft_session_set_variable(deft_session *s, const deft_op *var, const deft_t
   return true;
 }
 
+/* Runs plan, which the caller has claimed (busy), and gives it back. */
 static bool run_plan(deft_session *s, deft_plan *plan, deft_tensor *const *feed_values,
                      deft_tensor **fetch_values, deft_status *status) {
-  /* MatMul splits its products over the session's threads itself (ops/math_kernels.c), one
-   * OpenBLAS thread each: OpenBLAS's own threads spin between calls and fight the kernels'. */
-  if (s->blas_threads != 1) {
-    openblas_set_num_threads(1);
-    s->blas_threads = 1;
-  }
-  return deft_plan_run(s, plan, feed_values, fetch_values, status);
+  bool ok = deft_plan_run(s, plan, feed_values, fetch_values, status);
+  atomic_store_explicit(&plan->busy, false, memory_order_release);
+  return ok;
+}
+
+static bool claim(deft_plan *p) {
+  return !atomic_exchange_explicit(&p->busy, true, memory_order_acquire);
 }
 
 /* The cache key: the signature's op ids and indices, in the order given. */
@@ -271,37 +333,53 @@ bool deft_session_run(deft_session *s, const deft_output *feeds, deft_tensor *co
                       int nfeeds, const deft_output *fetches, deft_tensor **fetch_values,
                       int nfetches, deft_op *const *targets, int ntargets, deft_status *status) {
   for (int i = 0; i < nfetches; i++) fetch_values[i] = NULL;
-  if (!deft_graph_ok(s->graph)) {
-    deft_status_set(status, DEFT_FAILED_PRECONDITION, "the graph has a build error: %s",
-                    deft_status_message(deft_graph_status(s->graph)));
+  if (s->pool_error != DEFT_OK) {
+    deft_status_set(status, s->pool_error, "cannot start the session's %d threads",
+                    s->pool_error_threads);
     return false;
   }
-  if (s->last && same_signature(s->last, feeds, nfeeds, fetches, nfetches, targets, ntargets))
-    return run_plan(s, s->last, feed_values, fetch_values, status);
+  if (!deft_graph_check_ok(s->graph, status)) return false;
+  deft_plan *last = atomic_load_explicit(&s->last, memory_order_acquire);
+  if (last && same_signature(last, feeds, nfeeds, fetches, nfetches, targets, ntargets) &&
+      claim(last))
+    return run_plan(s, last, feed_values, fetch_values, status);
   size_t klen;
   char *key = signature_key(feeds, nfeeds, fetches, nfetches, targets, ntargets, &klen);
   if (!key) {
     deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory planning a run");
     return false;
   }
+  deft_plan *plan = NULL;
+  pthread_mutex_lock(&s->mu);
   deft_strmap_entry *e = deft_strmap_find(&s->plans, key, klen);
-  deft_plan *plan = e ? e->value.ptr : NULL;
-  if (!plan) {
+  for (deft_plan *p = e ? e->value.ptr : NULL; p && !plan; p = p->twin)
+    if (claim(p)) plan = p;
+  pthread_mutex_unlock(&s->mu);
+  if (!plan) { /* none yet, or all in use by runs in other threads */
     plan = deft_plan_build(s, feeds, nfeeds, fetches, nfetches, targets, ntargets, status);
     if (!plan) {
       deft_free(key);
       return false;
     }
-    e = deft_strmap_insert(&s->plans, key, klen, NULL);
-    if (!e) {
+    atomic_store(&plan->busy, true);
+    pthread_mutex_lock(&s->mu);
+    e = deft_strmap_find(&s->plans, key, klen);
+    if (e) {
+      deft_plan *p = e->value.ptr;
+      while (p->twin) p = p->twin;
+      p->twin = plan;
+    } else if ((e = deft_strmap_insert(&s->plans, key, klen, NULL)) != NULL) {
+      e->value.ptr = plan;
+    } else {
+      pthread_mutex_unlock(&s->mu);
       deft_plan_free(plan);
       deft_free(key);
       deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory caching a plan");
       return false;
     }
-    e->value.ptr = plan;
+    pthread_mutex_unlock(&s->mu);
   }
   deft_free(key);
-  s->last = plan;
+  atomic_store_explicit(&s->last, plan, memory_order_release);
   return run_plan(s, plan, feed_values, fetch_values, status);
 }

@@ -2,7 +2,11 @@
 #ifndef DEFT_RUNTIME_SESSION_INTERNAL_H
 #define DEFT_RUNTIME_SESSION_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "deft/session.h"
+#include "deft/threadpool.h"
 #include "graph/graph_internal.h"
 #include "base/strmap.h"
 #include "ops/op_def.h"
@@ -45,6 +49,8 @@ typedef struct deft_step {
   } attrs[4];
   int nattrs;
   uint64_t state[4]; /* deft_kernel_state */
+  double prof_t;     /* -DDEFT_EXEC_PROFILE builds: seconds in the kernel, and calls */
+  long prof_n;
 } deft_step;
 
 /* One size class of a plan's buffer pool. */
@@ -75,6 +81,15 @@ typedef struct deft_plan {
    * costs O(1) whatever the pool holds. pool_class is NULL until the first put. */
   deft_pool_class *pool_class;
   int npool; /* buffers in all classes */
+  /* The run limits of the run using the plan (one at a time). */
+  uint64_t run_allocated;       /* output bytes allocated by the current run */
+  struct timespec run_deadline; /* CLOCK_MONOTONIC; valid when opts.max_run_seconds > 0 */
+  /* A plan holds one run's state, so one run uses it at a time: `busy` is claimed by the run
+   * (atomic exchange). A run that finds every plan of its signature busy (the session runs in
+   * several threads) builds another one, chained from the first through `twin` (under the
+   * session's mu). */
+  atomic_bool busy;
+  struct deft_plan *twin;
 } deft_plan;
 
 struct deft_session_options {
@@ -84,21 +99,27 @@ struct deft_session_options {
   int ndirs;
 };
 
+/* Runs may come from several threads at once (include/deft/session.h): `mu` guards the plan
+ * cache and the variable/RNG tables; each run claims a plan of its own (deft_plan.busy). The
+ * thread settings are written only by deft_session_set_threads, never during a run. */
 struct deft_session {
   deft_graph *graph;
-  const deft_device *device; /* where kernels run (the CPU) */
+  const deft_device *device;   /* where kernels run (the CPU) */
   deft_session_options opts;   /* a copy (dirs owned) */
   const deft_io_hooks *io;     /* fault injection for the graph's file ops (tests), or NULL */
   atomic_bool cancel;          /* deft_session_cancel */
-  uint64_t run_allocated;      /* output bytes allocated by the current run */
-  struct timespec run_deadline; /* CLOCK_MONOTONIC; valid when opts.max_run_seconds > 0 */
-  int threads;
-  int blas_threads; /* what OpenBLAS was last set to */
-  deft_var **vars;  /* indexed by op id; created on first use */
+  int threads;           /* what kernels split over (deft_kernel_threads) */
+  deft_threadpool *pool; /* NULL with 1 thread */
+  bool own_pool;         /* pool was made by the session (freed with it) */
+  deft_code pool_error;  /* set_threads could not start the threads: runs fail with this */
+  int pool_error_threads;
+  pthread_mutex_t mu;
+  deft_var **vars;  /* indexed by op id; created on first use; under mu */
   deft_rng_state **rngs;
   int nvars_cap;
-  deft_strmap plans; /* signature -> deft_plan* */
-  deft_plan *last;   /* the plan of the previous run: a repeated signature skips the lookup */
+  deft_strmap plans; /* signature -> deft_plan* (and its twins); under mu */
+  _Atomic(deft_plan *) last; /* the plan of the previous run: a repeated signature skips the
+                              * lookup (a plan lives as long as the session) */
 };
 
 struct deft_kernel_ctx {
@@ -126,6 +147,10 @@ deft_plan *deft_plan_build(deft_session *s, const deft_output *feeds, int nfeeds
                            const deft_output *fetches, int nfetches, deft_op *const *targets,
                            int ntargets, deft_status *status);
 void deft_plan_free(deft_plan *p);
+#ifdef DEFT_EXEC_PROFILE
+/* Prints the plan's per-step kernel times to stderr (runtime/executor.c). */
+void deft_plan_prof_dump(deft_plan *p);
+#endif
 /* Executes a plan. feed_values line up with the plan's feeds. */
 bool deft_plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_values,
                    deft_tensor **fetch_values, deft_status *status);

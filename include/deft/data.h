@@ -1,7 +1,10 @@
 /* deft/data.h - getting data into tensors: IDX files (MNIST and Fashion-MNIST), NumPy .npy files,
  * row slices, and a shuffled mini-batch iterator like the chapter's shuffle_batch.
  *
- * Errors name the file and, for malformed files, the byte offset of the problem. */
+ * Errors name the file and, for malformed files, the byte offset of the problem.
+ *
+ * Thread safety: loading functions may run concurrently (they share nothing). A batcher is used
+ * by one thread at a time; the tensors it returns follow deft/tensor.h's rules. */
 #ifndef DEFT_DATA_H
 #define DEFT_DATA_H
 

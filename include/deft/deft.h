@@ -9,6 +9,10 @@
  * - Recoverable failures are reported through a deft_status* argument (which may be NULL when the
  *   caller does not care), or, while building a graph, as the graph's sticky error.
  * - Nothing a user or a file can cause aborts the process.
+ * - Thread safety is stated in each header. In short: one thread builds a graph at a time,
+ *   while sessions on it run; a session may be run from several threads at once; two sessions
+ *   (and their pools) never share hidden state; nothing in deft is process-wide mutable state
+ *   except OpenBLAS's thread count (deft/session.h).
  */
 #ifndef DEFT_DEFT_H
 #define DEFT_DEFT_H
@@ -17,6 +21,7 @@
 #include "deft/tensor.h"
 #include "deft/graph.h"
 #include "deft/ops.h"
+#include "deft/threadpool.h"
 #include "deft/session.h"
 #include "deft/data.h"
 #include "deft/train.h"

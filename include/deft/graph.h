@@ -17,6 +17,13 @@
  * Names. A `name` argument is relative to the current name scope and is made unique with TF's
  * rule: a name already in use (compared case-insensitively) gets "_1", "_2", ... appended.
  * NULL means the op type's default name (TF's: "MatMul", "Add", ...).
+ *
+ * Thread safety (as TF's C API: a graph is thread-safe when used as directed): build a graph
+ * (constructors, scopes, collections, gradients, imports into it) from one thread at a time.
+ * While one thread builds, sessions on the graph may run and plan their runs in other threads
+ * (include/deft/session.h); they see the ops added before their run's plan was built. Reading
+ * accessors (names, attrs, shapes, lookups) may run concurrently with each other and with
+ * sessions, not with building. deft_graph_free only when no session uses the graph.
  */
 #ifndef DEFT_GRAPH_H
 #define DEFT_GRAPH_H

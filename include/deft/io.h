@@ -34,6 +34,10 @@
  *                     node (each message names the node and the input/attr/value);
  *   UNIMPLEMENTED     tensors of dtypes deft does not store; in text files, extensions and
  *                     Any values of a type deft's protos do not define (with line:column).
+ *
+ * Thread safety: importing into a graph builds it (deft/graph.h's rule: one building thread per
+ * graph); exporting reads the graph and may run concurrently with sessions on it, not with
+ * building. Imports into different graphs may run concurrently.
  */
 #ifndef DEFT_IO_H
 #define DEFT_IO_H

@@ -5,6 +5,9 @@
  * recorded as g's sticky error and returns an invalid output; an invalid input makes the call a
  * no-op returning an invalid output. Op types and attrs are TF 1.x's; the type is noted per
  * function. Binary elementwise ops broadcast with NumPy's rules.
+ *
+ * Thread safety: constructors build the graph, so the rule of deft/graph.h holds: one building
+ * thread per graph at a time (different graphs may be built concurrently).
  */
 #ifndef DEFT_OPS_H
 #define DEFT_OPS_H

@@ -3,7 +3,12 @@
  * A saver adds TF's save/restore subgraph to the graph (save/Const, save/SaveV2,
  * save/control_dependency, save/RestoreV2, save/Assign..., save/restore_all), so a graph exported
  * with it (deft/io.h) restores in TF and TF's own savers run in deft. Saves are atomic: a failed
- * save leaves the previous checkpoint intact. */
+ * save leaves the previous checkpoint intact.
+ *
+ * Thread safety: making a saver builds the graph (deft/graph.h's rule). Save and restore run the
+ * session; do not run them concurrently with runs that write the same variables (or with each
+ * other on the same checkpoint prefix). Saves of different sessions to different prefixes may run
+ * concurrently. */
 #ifndef DEFT_SAVER_H
 #define DEFT_SAVER_H
 

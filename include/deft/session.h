@@ -5,12 +5,33 @@
  * intermediate tensors, which cuts off everything that only computes them); only the ops the
  * fetches and targets need are run. The plan for each (feeds, fetches, targets) signature is
  * built once and cached. The graph must outlive the session; ops may be added to the graph while
- * the session lives (later runs see them).
+ * the session lives (later runs see them), from one building thread, also while runs are in
+ * progress in other threads.
+ *
+ * Thread safety (as TF's C API):
+ * - deft_session_run may be called from several threads at once on one session (a server), and
+ *   several sessions may run at once on one graph. Each run gets its own plan state (a run that
+ *   finds its signature's cached plan in use builds another), so results equal those of the same
+ *   runs made one after another, as long as the runs do not write variables that other runs
+ *   read.
+ * - Variables live in the session and are shared by its concurrent runs without locks, as TF's
+ *   ref variables with use_locking=false: Apply* / AssignAdd updates from concurrent runs race on
+ *   the values (an update may be lost or mixed, Hogwild style). In-place updates of a variable of
+ *   fixed shape never change the session's structures. Not supported concurrently with other runs
+ *   reading the same variable: an Assign that replaces the variable's storage (its first
+ *   initialization, a new shape with validate_shape=false), and the copy an update makes when
+ *   the value is shared with a fetched tensor; run initializers and restores before serving.
+ *   Random ops keep a per-op stream in the session: concurrent runs of one random op race on it.
+ * - deft_session_variable_value / _set_variable / _variable_initialized may run concurrently with
+ *   runs; set_variable concurrently with a run reading that variable is not supported.
+ * - deft_session_set_threads and deft_session_free must not run concurrently with a run of the
+ *   same session. Tensors fetched from a run may be freed on any thread.
  */
 #ifndef DEFT_SESSION_H
 #define DEFT_SESSION_H
 
 #include "deft/graph.h"
+#include "deft/threadpool.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -64,15 +85,43 @@ DEFT_API deft_session *deft_session_new_with_options(deft_graph *g,
  * s lives (it only sets a flag). */
 DEFT_API void deft_session_cancel(deft_session *s);
 
-/* Frees s and its variables' values. Accepts NULL. */
+
+/* Returns a new session on g whose kernels split their work over pool (borrowed: pool must
+ * outlive the session; several sessions may share one pool, see deft/threadpool.h), with
+ * deft_threadpool_threads(pool) threads. NULL with status set as deft_session_new, or
+ * INVALID_ARGUMENT when pool is NULL. (When the session options object lands, this becomes
+ * an option.) */
+DEFT_API deft_session *deft_session_new_with_pool(deft_graph *g, deft_threadpool *pool,
+                                                  deft_status *status);
+
+/* Frees s and its variables' values (and the pool s made for itself, not a pool it was given).
+ * Accepts NULL. No run of s may be in progress. */
 DEFT_API void deft_session_free(deft_session *s);
 
 /* Sets the number of threads the session's kernels use: MatMul splits each product over them (one
- * single-threaded OpenBLAS call per piece; a session sets OpenBLAS's own thread count to 1, since
- * OpenBLAS's threads spin between calls and compete with deft's), and large elementwise, bias
- * and update work is split too. With n == 1 everything runs on the calling thread. n < 1 means 1.
- * The default is 1. */
+ * single-threaded OpenBLAS call per piece), and large elementwise, bias and update work is split
+ * too. With n == 1 everything runs on the calling thread. n < 1 means 1. The default is 1, or
+ * the pool's thread count for a session made with deft_session_new_with_pool.
+ * - A session without a given pool makes its own pool of n threads here (n - 1 workers, which
+ *   sleep when idle; freed with the session or the next set_threads), so concurrent sessions each
+ *   get their threads. If the threads cannot be started, the session's runs fail with
+ *   RESOURCE_EXHAUSTED until set_threads succeeds (e.g. with n == 1).
+ * - A session with a given pool splits over at most the pool's threads; n only lowers that.
+ * Must not be called while a run of s is in progress.
+ *
+ * OpenBLAS: deft_session_new sets OpenBLAS's thread count to 1 (openblas_set_num_threads(1))
+ * when it is not 1 already, because OpenBLAS's own threads spin between calls and compete with
+ * the session's threads. The setting is process-wide (OpenBLAS has no other), so it also applies
+ * to the host program's own OpenBLAS calls, and deft does not restore it: restoring it while
+ * another session runs would hand that session's products to OpenBLAS's threads. deft never
+ * changes it after deft_session_new, so a program may set it again after making its sessions;
+ * each of a session's threads then calls OpenBLAS with that many threads. */
 DEFT_API void deft_session_set_threads(deft_session *s, int n);
+
+/* Returns the pool s's kernels run on: the one it was given, the one it made for itself
+ * (deft_session_set_threads with n > 1), or NULL with one thread. Borrowed: valid until s is
+ * freed or its thread count changes. */
+DEFT_API deft_threadpool *deft_session_threadpool(const deft_session *s);
 
 /* Runs the graph.
  * - feeds[i] gets the value feed_values[i] (borrowed for the call). A fed tensor's dtype must

@@ -5,6 +5,9 @@
  * message that names the node, file or byte offset involved. Programmer misuse (NULL where the
  * contract forbids it) is an assertion in debug builds. deft never aborts or exits on anything a
  * user or a file can cause.
+ *
+ * Thread safety: a deft_status is a plain object: use each from one thread at a time (give every
+ * thread its own). Functions of different statuses may run concurrently.
  */
 #ifndef DEFT_STATUS_H
 #define DEFT_STATUS_H

@@ -5,6 +5,11 @@
  * Several tensors may share one buffer (deft_tensor_share): the buffer is freed with its last
  * tensor. Element data is row-major, little-endian as the host. String tensors hold an array of
  * byte strings (with explicit lengths; they may contain NUL bytes).
+ *
+ * Thread safety: reading one tensor from several threads at once is safe; writing it (its data or
+ * strings) is not, while anyone else reads it. Tensors that share a buffer may be freed on
+ * different threads concurrently (the reference count is atomic): a tensor fetched from a run may
+ * be freed on any thread, while the session keeps running.
  */
 #ifndef DEFT_TENSOR_H
 #define DEFT_TENSOR_H

@@ -1,6 +1,9 @@
 /* deft/train.h - training: reverse-mode autodiff (gradient ops added to the graph), layers,
  * initializers, optimizers and losses. Builders follow deft/graph.h's conventions: failures are
- * the graph's sticky error. */
+ * the graph's sticky error.
+ *
+ * Thread safety: these build the graph, so deft/graph.h's rule holds: one building thread per
+ * graph at a time, while sessions on it may run in other threads. */
 #ifndef DEFT_TRAIN_H
 #define DEFT_TRAIN_H
 

@@ -16,7 +16,9 @@
  *   var's. A failed update changes nothing.
  * - Updates are copy-on-write: a value fetched before the update (or a live `<var>/read`
  *   snapshot) keeps its old contents.
- * - use_locking is always false (deft runs one update at a time per variable).
+ * - use_locking is always false: within a run updates are in order; runs of one session made
+ *   concurrently from several threads update shared variables without locks and race on the
+ *   values (Hogwild, as TF's use_locking=false), see deft/session.h.
  */
 #ifndef DEFT_TRAINING_OPS_H
 #define DEFT_TRAINING_OPS_H
