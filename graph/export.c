@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "deft/ops.h"
 #include "graph/io_internal.h"
@@ -688,21 +687,10 @@ bool deft_export_meta_graph_data(const deft_graph *g, const deft_meta_graph_info
                                  void **data, size_t *len, deft_status *status) {
   *data = NULL;
   *len = 0;
-  /* The exporter writes files; a private temporary file keeps one code path for both. */
-  char path[] = "/tmp/deft-meta-XXXXXX";
-  int fd = mkstemp(path);
-  if (fd < 0) {
-    deft_status_set(status, DEFT_INTERNAL, "cannot create a temporary file in /tmp");
-    return false;
-  }
-  close(fd);
-  bool ok = deft_export_meta_graph(g, path, saver, status);
   uint8_t *bytes = NULL;
   size_t n = 0;
-  if (ok) ok = deft_read_file(path, &bytes, &n, status);
-  unlink(path);
-  if (!ok) return false;
-  *data = malloc(n ? n : 1);
+  if (!pack_meta_graph(g, "(memory)", saver, &bytes, &n, status)) return false;
+  *data = malloc(n ? n : 1); /* the caller frees with free() */
   if (*data) memcpy(*data, bytes, n);
   deft_free(bytes);
   if (!*data) return oom(status);

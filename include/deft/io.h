@@ -209,8 +209,7 @@ DEFT_API bool deft_export_graph_def(const deft_graph *g, const char *path, deft_
  * allocated with malloc (the caller frees it with free()) and its length in *len, and returns
  * true; on failure returns false, sets status and leaves *data NULL.
  * - deft_graph_to_graph_def_data: g's GraphDef as deft_export_graph_def writes it;
- * - deft_export_meta_graph_data: the MetaGraphDef deft_export_meta_graph writes (it goes
- *   through a private temporary file in /tmp);
+ * - deft_export_meta_graph_data: the bytes deft_export_meta_graph writes (no file involved);
  * - deft_op_to_node_def_data: op's NodeDef (every attr, inputs as in a GraphDef);
  * - deft_op_def_data: the OpDef of op type `type` (NOT_FOUND if deft does not know it), or
  *   with type NULL the OpList of every registered type, sorted by name. */
