@@ -394,7 +394,9 @@ DEFT_API bool deft_op_is_variable(const deft_op *op);
 DEFT_API bool deft_variable_trainable(const deft_op *var);
 /* `init`: a NoOp with a control input on every global variable's initializer. */
 DEFT_API deft_op *deft_global_variables_initializer(deft_graph *g, const char *name);
-/* Assign / AssignAdd / AssignSub: `ref` must be a variable op's output 0. Return output_ref. */
+/* Assign / AssignAdd / AssignSub: `ref` must be a variable op's output 0. Return output_ref.
+ * An Assign that initializes the variable or changes its shape replaces its storage, which must
+ * not happen while another run reads the variable (deft/session.h, "Thread safety"). */
 DEFT_API deft_output deft_assign(deft_graph *g, deft_output ref, deft_output value,
                                  const char *name);
 DEFT_API deft_output deft_assign_add(deft_graph *g, deft_output ref, deft_output value,
