@@ -26,6 +26,7 @@ static const deft_op_family *const families[] = {
     &deft_ops_nn_more,
     &deft_ops_search,
     &deft_ops_pool,
+    &deft_ops_fused_bn,
 };
 
 static deft_op_reg *regs;

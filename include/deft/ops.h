@@ -454,6 +454,29 @@ DEFT_API deft_output deft_avg_pool_grad(deft_graph *g, deft_output orig_input_sh
                                         const int64_t strides[4], const char *padding,
                                         const char *data_format, const char *name);
 
+/* ---- fused batch normalization (ops/fused_bn_ops.c) ---- */
+
+/* Options of deft_fused_batch_norm; a zeroed struct (or NULL) gives TF's defaults. */
+typedef struct deft_fused_batch_norm_options {
+  int version;                  /* 1, 2 or 3: FusedBatchNorm, ...V2, ...V3 (0 = 3) */
+  float epsilon;                /* 0 = 0.0001 */
+  float exponential_avg_factor; /* 0 = 1 (the attr is then left out, as TF 1.x writes it) */
+  const char *data_format;      /* NULL = "NHWC"; or "NCHW" */
+  bool inference;               /* is_training = !inference */
+} deft_fused_batch_norm_options;
+
+/* FusedBatchNorm(V2, V3): y = (x - mean) / sqrt(var + epsilon) * scale + offset per channel of
+ * the 4-D x. Training uses the batch's mean and biased variance (mean and variance may then be
+ * empty vectors, as tf.nn.fused_batch_norm passes them) and outputs batch_mean and the unbiased
+ * batch_variance (outputs 1, 2), the saved statistics (3, 4) and, for V3, an empty
+ * reserve_space_3 (5); inference uses and passes through the given mean and variance. Returns
+ * the op (y is output 0), or NULL (sticky error). */
+DEFT_API deft_op *deft_fused_batch_norm(deft_graph *g, deft_output x, deft_output scale,
+                                        deft_output offset, deft_output mean,
+                                        deft_output variance,
+                                        const deft_fused_batch_norm_options *opts,
+                                        const char *name);
+
 #ifdef __cplusplus
 }
 #endif
