@@ -43,9 +43,10 @@ static int64_t chunk_rows(const conv_geom *g) {
 /* Number of parts for a kernel: at most `threads`, each with at least PART_GRAIN multiply-adds;
  * the backprop to the input splits by whole images. */
 static int parts_for(const conv_geom *g, int kind, int threads) {
-  int64_t rows = out_rows(g), work = rows * patch_k(g) * g->oc / PART_GRAIN;
+  int64_t rows = out_rows(g);
+  double work = (double)rows * (double)patch_k(g) * (double)g->oc / (double)PART_GRAIN;
   int64_t p = threads < 1 ? 1 : threads;
-  if (p > work) p = work;
+  if ((double)p > work) p = (int64_t)work;
   if (p > rows) p = rows;
   if (kind == CONV_BWD_INPUT && !pointwise(g) && p > g->n) p = g->n;
   return p < 1 ? 1 : (int)p;
