@@ -210,9 +210,8 @@ static void unique_shape(deft_shape_ctx *c) {
 
 static void unique_kernel(deft_kernel_ctx *c) {
   const deft_tensor *x = deft_kernel_input(c, 0);
-  deft_dtype it = deft_kernel_attr_type(c, "out_idx");
+  deft_dtype it = deft_kernel_output_dtype(c, 1); /* out_idx */;
   char sh[64];
-  if (deft_kernel_failed(c)) return;
   if (x->rank != 1 || x->dtype == DEFT_STRING) {
     deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "x must be a vector of numbers, got %s %s",
                      deft_dtype_name(x->dtype), tshape(x, sh, sizeof sh));
@@ -268,9 +267,8 @@ static void list_diff_shape(deft_shape_ctx *c) {
 /* out = the elements of x not in y, in x's order (duplicates kept), idx their positions. */
 static void list_diff_kernel(deft_kernel_ctx *c) {
   const deft_tensor *x = deft_kernel_input(c, 0), *y = deft_kernel_input(c, 1);
-  deft_dtype it = deft_kernel_attr_type(c, "out_idx");
+  deft_dtype it = deft_kernel_output_dtype(c, 1); /* out_idx */;
   char a[64], b[64];
-  if (deft_kernel_failed(c)) return;
   if (x->rank != 1 || y->rank != 1 || x->dtype == DEFT_STRING) {
     deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "x and y must be vectors of numbers, got %s and "
                      "%s", tshape(x, a, sizeof a), tshape(y, b, sizeof b));
@@ -346,11 +344,29 @@ static void format_tensor(const deft_tensor *t, int64_t summarize, char *buf, si
   if (*len >= size) *len = size - 1;
 }
 
+/* Assert's and Print's parameter block: their attrs, read once per plan step. The message is
+ * the graph's string (it lives as long as the graph, which outlives the plan). */
+typedef struct print_params {
+  int64_t first_n, summarize;
+  const char *msg;
+  size_t mlen;
+} print_params;
+
+static void print_prepare(deft_prepare_ctx *pc) {
+  bool print = !strcmp(deft_op_type(deft_prepare_op(pc)), "Print");
+  print_params q = {-1, deft_prepare_attr_int(pc, "summarize"), "", 0};
+  if (print) {
+    q.first_n = deft_prepare_attr_int(pc, "first_n");
+    deft_op_attr_string(deft_prepare_op(pc), "message", &q.msg, &q.mlen);
+  }
+  print_params *p = deft_prepare_params(pc, sizeof *p);
+  if (p) *p = q;
+}
+
 static void assert_kernel(deft_kernel_ctx *c) {
   const deft_tensor *cond = deft_kernel_input(c, 0);
-  int64_t summarize = deft_kernel_attr_int(c, "summarize");
+  int64_t summarize = ((const print_params *)deft_kernel_params(c))->summarize;
   char sh[64];
-  if (deft_kernel_failed(c)) return;
   if (cond->dtype != DEFT_BOOL || cond->n != 1) {
     deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "condition must be a bool scalar, got %s %s",
                      deft_dtype_name(cond->dtype), tshape(cond, sh, sizeof sh));
@@ -380,12 +396,10 @@ deft_op *deft_assert(deft_graph *g, deft_output condition, const deft_output *da
  * the op's kernel state, kept by the plan), and forwards input. */
 static void print_kernel(deft_kernel_ctx *c) {
   const deft_tensor *x = deft_kernel_input(c, 0);
-  int64_t first_n = deft_kernel_attr_int(c, "first_n");
-  int64_t summarize = deft_kernel_attr_int(c, "summarize");
-  const char *msg = "";
-  size_t mlen = 0;
-  deft_op_attr_string(deft_kernel_op(c), "message", &msg, &mlen);
-  if (deft_kernel_failed(c)) return;
+  const print_params *pp = deft_kernel_params(c);
+  int64_t first_n = pp->first_n, summarize = pp->summarize;
+  const char *msg = pp->msg;
+  size_t mlen = pp->mlen;
   uint64_t *count = deft_kernel_state(c);
   if (first_n < 0 || count[0] < (uint64_t)first_n) {
     count[0]++;
@@ -439,11 +453,12 @@ static const deft_op_def search_defs[] = {
      .shape = list_diff_shape, .kernel = list_diff_kernel},
     {.type = "Assert", .inputs = "condition: bool, data: T", .outputs = "",
      .attrs = "T: list(type), summarize: int = 3", .flags = NODIFF | STATEFUL,
-     .kernel = assert_kernel},
+     .prepare = print_prepare, .kernel = assert_kernel},
     {.type = "Print", .inputs = "input: T, data: U", .outputs = "output: T",
      .attrs = "T: type, U: list(type), message: string = '', first_n: int = -1, "
               "summarize: int = 3",
-     .flags = STATEFUL, .shape = print_shape, .kernel = print_kernel, .grad = print_grad},
+     .flags = STATEFUL, .shape = print_shape, .prepare = print_prepare, .kernel = print_kernel,
+     .grad = print_grad},
 };
 
 DEFT_FAMILY(deft_ops_search, search_defs);

@@ -43,11 +43,6 @@ typedef struct deft_step {
   size_t params_size;
   void *scratch;   /* deft_kernel_scratch's memory (aligned), kept across runs */
   size_t scratch_size;
-  struct {         /* deft_kernel_find_attr's cache: name literal -> attr */
-    const char *name;
-    const deft_attr *attr;
-  } attrs[4];
-  int nattrs;
   uint64_t state[4]; /* deft_kernel_state */
   double prof_t;     /* -DDEFT_EXEC_PROFILE builds: seconds in the kernel, and calls */
   long prof_n;
@@ -152,7 +147,7 @@ void deft_plan_free(deft_plan *p);
 void deft_plan_prof_dump(deft_plan *p);
 #endif
 /* Executes a plan. feed_values line up with the plan's feeds. */
-bool deft_plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_values,
+bool deft_plan_run(deft_session *s, deft_plan *p, const deft_tensor *const *feed_values,
                    deft_tensor **fetch_values, deft_status *status);
 
 #endif
