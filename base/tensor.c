@@ -405,7 +405,9 @@ double deft_tensor_get_double(const deft_tensor *t, int64_t i) {
     case DEFT_DOUBLE: return deft_tensor_f64(t)[i];
     case DEFT_INT32: return deft_tensor_i32(t)[i];
     case DEFT_INT64: return (double)deft_tensor_i64(t)[i];
-    case DEFT_UINT8: return deft_tensor_u8(t)[i];
+    case DEFT_UINT8: case DEFT_QUINT8: return deft_tensor_u8(t)[i];
+    case DEFT_QINT8: return ((const int8_t *)t->buf->data)[i];
+    case DEFT_QINT32: return ((const int32_t *)t->buf->data)[i];
     case DEFT_BOOL: return deft_tensor_b(t)[i];
     default: return 0;
   }

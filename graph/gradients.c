@@ -5,7 +5,13 @@
  * their incoming gradients, then process ops whose consumers are all done: aggregate the
  * gradients of each output (AddN), fill missing float outputs with zeros, call the op's gradient
  * builder inside "gradients/<op>_grad", gate multi-input results with a tuple as TF does, and hand
- * each input gradient to its producer. Only float32/float64 tensors carry gradients. */
+ * each input gradient to its producer. Only float32/float64 tensors carry gradients.
+ *
+ * Sparse gradients (TF's IndexedSlices): an op whose definition has a sparse_grad (the gathers)
+ * gives its params a deft_indexed_slices. Slices pass unchanged through Identity (a variable's
+ * read), aggregate by concatenating values and indices when every gradient of a tensor is
+ * sparse, and become dense (deft_indexed_slices_to_dense, inside the consumer's gradient scope,
+ * as TF's convert_to_tensor does) wherever anything else consumes them. */
 #include <stdio.h>
 #include <string.h>
 
@@ -14,8 +20,18 @@
 #include "graph/graph_internal.h"
 #include "base/alloc.h"
 
+/* A gradient: dense (indices.op == NULL, the tensor in values) or IndexedSlices. */
+typedef deft_indexed_slices gitem;
+
+static bool is_sparse(const gitem *x) { return x->indices.op != NULL; }
+
+static gitem dense_item(deft_output v) {
+  gitem x = {v, {NULL, 0}, {NULL, 0}};
+  return x;
+}
+
 typedef struct grad_list {
-  deft_output *items;
+  gitem *items;
   int n, cap;
 } grad_list;
 
@@ -34,11 +50,11 @@ typedef struct walk {
 
 static bool is_float(int t) { return t == DEFT_FLOAT || t == DEFT_DOUBLE; }
 
-static bool push_grad(walk *w, deft_output at, deft_output grad) {
+static bool push_grad(walk *w, deft_output at, gitem grad) {
   grad_list *l = &w->grads[w->slot_base[at.op->id] + at.index];
   if (l->n == l->cap) {
     int ncap = l->cap ? l->cap * 2 : 4;
-    deft_output *n = deft_realloc(l->items, sizeof *n * (size_t)ncap);
+    gitem *n = deft_realloc(l->items, sizeof *n * (size_t)ncap);
     if (!n) return false;
     l->items = n;
     l->cap = ncap;
@@ -122,12 +138,48 @@ static bool mark_between(walk *w, const deft_output *ys, int ny, const deft_outp
   return true;
 }
 
-/* Sums a gradient list: the one item, or AddN ("gradients/AddN"). Invalid if empty. */
-static deft_output aggregate(deft_graph *g, grad_list *l) {
-  deft_output none = {NULL, 0};
+/* x as a dense tensor (TF's _IndexedSlicesToTensor for slices). */
+static deft_output densify(deft_graph *g, const gitem *x) {
+  return is_sparse(x) ? deft_indexed_slices_to_dense(g, *x, NULL) : x->values;
+}
+
+/* Sums a gradient list: the one item; AddN ("gradients/AddN") of dense ones (slices made dense
+ * first when the list mixes them); or, when every item is sparse and keep_sparse, the slices
+ * concatenated (TF's _AggregateIndexedSlicesGradients: ConcatV2 of values and of indices, int64
+ * indices when they differ). Invalid (values.op NULL) if empty. */
+static gitem aggregate(deft_graph *g, grad_list *l, bool keep_sparse) {
+  gitem none = dense_item((deft_output){NULL, 0});
   if (l->n == 0) return none;
-  if (l->n == 1) return l->items[0];
-  return deft_add_n(g, l->items, l->n, "AddN");
+  int nsparse = 0;
+  for (int i = 0; i < l->n; i++) nsparse += is_sparse(&l->items[i]);
+  if (l->n == 1 && (!nsparse || keep_sparse)) return l->items[0];
+  deft_output *parts = deft_malloc(sizeof *parts * (size_t)(2 * l->n));
+  if (!parts) {
+    deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory aggregating gradients");
+    return none;
+  }
+  gitem r = none;
+  if (keep_sparse && nsparse == l->n) {
+    bool mixed = false;
+    for (int i = 1; i < l->n; i++)
+      mixed |= deft_output_dtype(l->items[i].indices) != deft_output_dtype(l->items[0].indices);
+    for (int i = 0; i < l->n; i++) {
+      parts[i] = l->items[i].values;
+      deft_output ix = l->items[i].indices;
+      parts[l->n + i] = mixed && deft_output_dtype(ix) != DEFT_INT64
+                            ? deft_cast(g, ix, DEFT_INT64, "Cast") : ix;
+    }
+    r.values = deft_concat(g, parts, l->n, deft_const_int32(g, 0, "concat/axis"), "concat");
+    r.indices = deft_concat(g, parts + l->n, l->n, deft_const_int32(g, 0, "concat_1/axis"),
+                            "concat_1");
+    r.dense_shape = l->items[0].dense_shape;
+  } else {
+    for (int i = 0; i < l->n; i++) parts[i] = densify(g, &l->items[i]);
+    r.values = l->n == 1 ? parts[0] : deft_add_n(g, parts, l->n, "AddN");
+  }
+  deft_free(parts);
+  if (!deft_graph_ok(g)) return none;
+  return r;
 }
 
 /* The initial gradient of y: grad_y, or ones shaped like y ("gradients/Fill"). */
@@ -189,17 +241,29 @@ static void gate(deft_graph *g, deft_output *dx, int n) {
   deft_graph_pop_scope(g);
 }
 
-static bool differentiate_op(walk *w, deft_op *op, deft_output *dx) {
+/* True for the ops that pass a sparse gradient through unchanged (TF's _IdentityGrad). */
+static bool passes_slices(const deft_op *op) {
+  return op->noutputs == 1 && op->ninputs == 1 && !strcmp(op->type, "Identity");
+}
+
+static bool differentiate_op(walk *w, deft_op *op, gitem *dxi, deft_output *dx) {
   deft_graph *g = w->g;
+  gitem *dyi = deft_calloc((size_t)op->noutputs + 1, sizeof *dyi);
   deft_output *dy = deft_calloc((size_t)op->noutputs + 1, sizeof *dy);
-  if (!dy) return false;
-  bool any = false;
+  if (!dyi || !dy) {
+    deft_free(dyi);
+    deft_free(dy);
+    return false;
+  }
+  bool any = false, pass = passes_slices(op);
   for (int i = 0; i < op->noutputs; i++) {
-    dy[i] = aggregate(g, &w->grads[w->slot_base[op->id] + i]);
-    any |= dy[i].op != NULL;
+    dyi[i] = aggregate(g, &w->grads[w->slot_base[op->id] + i], pass);
+    any |= dyi[i].values.op != NULL;
   }
   bool ok = deft_graph_ok(g);
-  if (ok && any) {
+  if (ok && any && pass && is_sparse(&dyi[0])) {
+    dxi[0] = dyi[0];
+  } else if (ok && any) {
     const deft_op_def *def = op->reg ? op->reg->def : NULL;
     if (!def || (!def->grad && !(def->flags & DEFT_OP_NOT_DIFFERENTIABLE))) {
       bool float_in = false;
@@ -212,27 +276,42 @@ static bool differentiate_op(walk *w, deft_op *op, deft_output *dx) {
       }
     } else if (def->grad) {
       for (int i = 0; i < op->noutputs; i++)
-        if (!dy[i].op && is_float(op->out_types[i])) {
+        if (!dyi[i].values.op && is_float(op->out_types[i])) {
           deft_output out = {op, i};
-          dy[i] = deft_zeros_like(g, out, "zeros_like");
+          dyi[i] = dense_item(deft_zeros_like(g, out, "zeros_like"));
         }
       char scope[1024];
       snprintf(scope, sizeof scope, "%s_grad", op->name);
       if (deft_graph_ok(g) && deft_graph_push_scope(g, scope)) {
-        def->grad(g, op, dy, dx);
-        gate(g, dx, op->ninputs);
+        for (int i = 0; i < op->noutputs; i++) dy[i] = densify(g, &dyi[i]);
+        deft_indexed_slices s0;
+        memset(&s0, 0, sizeof s0);
+        if (deft_graph_ok(g) && def->sparse_grad && def->sparse_grad(g, op, dy, &s0)) {
+          dxi[0] = s0;
+        } else if (deft_graph_ok(g)) {
+          def->grad(g, op, dy, dx);
+          gate(g, dx, op->ninputs);
+          for (int k = 0; k < op->ninputs; k++) dxi[k] = dense_item(dx[k]);
+        }
         deft_graph_pop_scope(g);
       }
       ok = deft_graph_ok(g);
     }
   }
+  deft_free(dyi);
   deft_free(dy);
   return ok;
 }
 
-bool deft_gradients(deft_graph *g, const deft_output *ys, int ny, const deft_output *xs, int nx,
-                    const deft_output *grad_ys, deft_output *dx) {
-  for (int i = 0; i < nx; i++) dx[i].op = NULL, dx[i].index = 0;
+/* The walk behind deft_gradients (sparse = NULL: every result dense, in dx) and
+ * deft_gradients_sparse (dx = NULL: results in sparse, slices kept). */
+static bool gradients_walk(deft_graph *g, const deft_output *ys, int ny, const deft_output *xs,
+                           int nx, const deft_output *grad_ys, deft_output *dx,
+                           deft_indexed_slices *sparse) {
+  for (int i = 0; i < nx; i++) {
+    if (dx) dx[i].op = NULL, dx[i].index = 0;
+    if (sparse) memset(&sparse[i], 0, sizeof sparse[i]);
+  }
   if (!deft_inputs_ok(g, "gradients (ys)", ys, ny) || !deft_inputs_ok(g, "gradients (xs)", xs, nx))
     return false;
   for (int i = 0; i < ny; i++)
@@ -257,18 +336,20 @@ bool deft_gradients(deft_graph *g, const deft_output *ys, int ny, const deft_out
   w.nops = g->nops;
   int *ready = NULL;
   deft_output *op_dx = NULL;
+  gitem *op_dxi = NULL;
   bool ok = build_consumers(&w) && mark_between(&w, ys, ny, xs, nx);
   if (!ok) goto oom;
   if (!deft_graph_push_scope(g, "gradients")) goto done;
   for (int i = 0; i < ny; i++) {
     if (!w.between[ys[i].op->id]) continue;
     deft_output s = seed(g, ys[i], grad_ys ? &grad_ys[i] : NULL, i);
-    if (!s.op || !push_grad(&w, ys[i], s)) goto pop;
+    if (!s.op || !push_grad(&w, ys[i], dense_item(s))) goto pop;
   }
   ready = deft_malloc(sizeof(int) * (size_t)(w.nops + 1));
   op_dx = deft_malloc(sizeof *op_dx * 64);
+  op_dxi = deft_malloc(sizeof *op_dxi * 64);
   int op_dx_cap = 64;
-  if (!ready || !op_dx) goto pop_oom;
+  if (!ready || !op_dx || !op_dxi) goto pop_oom;
   int head = 0, tail = 0;
   for (int i = 0; i < w.nops; i++)
     if (w.between[i] && w.pending[i] == 0) ready[tail++] = i;
@@ -280,26 +361,35 @@ bool deft_gradients(deft_graph *g, const deft_output *ys, int ny, const deft_out
       deft_output *n = deft_realloc(op_dx, sizeof *n * (size_t)op->ninputs);
       if (!n) goto pop_oom;
       op_dx = n;
+      gitem *ni = deft_realloc(op_dxi, sizeof *ni * (size_t)op->ninputs);
+      if (!ni) goto pop_oom;
+      op_dxi = ni;
       op_dx_cap = op->ninputs;
     }
-    for (int k = 0; k < op->ninputs; k++) op_dx[k].op = NULL, op_dx[k].index = 0;
+    for (int k = 0; k < op->ninputs; k++) {
+      op_dx[k].op = NULL, op_dx[k].index = 0;
+      op_dxi[k] = dense_item(op_dx[k]);
+    }
     /* An x's own op is not differentiated further unless something below it is also an x. */
     bool below = false;
     for (int k = 0; k < op->ninputs; k++) below |= w.between[op->inputs[k].op->id];
     if (!is_x || below) {
-      if (!differentiate_op(&w, op, op_dx)) goto pop;
+      if (!differentiate_op(&w, op, op_dxi, op_dx)) goto pop;
     }
     for (int k = 0; k < op->ninputs; k++) {
       deft_output in = op->inputs[k];
       if (!w.between[in.op->id]) continue;
-      if (op_dx[k].op && is_float(deft_output_type(in)) && !push_grad(&w, in, op_dx[k]))
+      if (op_dxi[k].values.op && is_float(deft_output_type(in)) &&
+          !push_grad(&w, in, op_dxi[k]))
         goto pop_oom;
       if (--w.pending[in.op->id] == 0) ready[tail++] = in.op->id;
     }
   }
   for (int i = 0; i < nx && deft_graph_ok(g); i++) {
     if (!w.between[xs[i].op->id]) continue;
-    dx[i] = aggregate(g, &w.grads[w.slot_base[xs[i].op->id] + xs[i].index]);
+    gitem r = aggregate(g, &w.grads[w.slot_base[xs[i].op->id] + xs[i].index], sparse != NULL);
+    if (sparse) sparse[i] = r;
+    else dx[i] = densify(g, &r);
   }
   goto pop;
 pop_oom:
@@ -312,10 +402,24 @@ oom:
 done:
   deft_free(ready);
   deft_free(op_dx);
+  deft_free(op_dxi);
   free_walk(&w);
   if (!deft_graph_ok(g)) {
-    for (int i = 0; i < nx; i++) dx[i].op = NULL;
+    for (int i = 0; i < nx; i++) {
+      if (dx) dx[i].op = NULL;
+      if (sparse) memset(&sparse[i], 0, sizeof sparse[i]);
+    }
     return false;
   }
   return true;
+}
+
+bool deft_gradients(deft_graph *g, const deft_output *ys, int ny, const deft_output *xs, int nx,
+                    const deft_output *grad_ys, deft_output *dx) {
+  return gradients_walk(g, ys, ny, xs, nx, grad_ys, dx, NULL);
+}
+
+bool deft_gradients_sparse(deft_graph *g, const deft_output *ys, int ny, const deft_output *xs,
+                           int nx, const deft_output *grad_ys, deft_indexed_slices *dx) {
+  return gradients_walk(g, ys, ny, xs, nx, grad_ys, NULL, dx);
 }

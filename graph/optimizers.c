@@ -8,7 +8,12 @@
  *   2. name scope <Name> (made unique): the hyperparameter Consts "<Name>/learning_rate",
  *      "<Name>/momentum", "<Name>/beta1", ... (TF's _prepare);
  *   3. per variable with a gradient, "<Name>/update_<var>/Apply*" on the VariableV2 ref, with
- *      Casts of the hyperparameters when the variable is not float32 (TF's math_ops.cast);
+ *      Casts of the hyperparameters when the variable is not float32 (TF's math_ops.cast); a
+ *      sparse gradient (IndexedSlices) gets TF's _apply_sparse instead: GradientDescent
+ *      ScatterSub(var, indices, values * lr); the others first sum duplicate indices (Unique +
+ *      UnsortedSegmentSum, TF's _deduplicate_indexed_slices), then SparseApplyMomentum /
+ *      SparseApplyAdagrad / SparseApplyRMSProp, or Adam's Assign + ScatterAdd on its slots and
+ *      AssignSub on the variable;
  *   4. the final op: a NoOp named <Name> (Adam first assigns beta powers * betas under control
  *      dependencies on the updates); with a global step the NoOp is "<Name>/update" and <Name> is
  *      AssignAdd(global_step, "<Name>/value") built under a control dependency on it. */
@@ -18,6 +23,7 @@
 
 #include "deft/ops.h"
 #include "deft/train.h"
+#include "deft/training_ops.h"
 #include "graph/graph_internal.h"
 #include "base/alloc.h"
 
@@ -341,7 +347,7 @@ int deft_optimizer_compute_gradients(deft_optimizer *opt, deft_output loss,
   int n = gather_vars(opt, var_list, nvars, &vars);
   if (n < 0) return -1;
   deft_output *xs = deft_malloc(sizeof *xs * (size_t)n);
-  deft_output *dx = deft_malloc(sizeof *dx * (size_t)n);
+  deft_indexed_slices *dx = deft_malloc(sizeof *dx * (size_t)n);
   int *slot = deft_malloc(sizeof *slot * (size_t)n);
   int result = -1;
   if (!xs || !dx || !slot) {
@@ -358,11 +364,14 @@ int deft_optimizer_compute_gradients(deft_optimizer *opt, deft_output loss,
       xs[nx++] = ref;
     }
   }
-  if (nx > 0 && !deft_gradients(g, &loss, 1, xs, nx, NULL, dx)) goto done;
+  if (nx > 0 && !deft_gradients_sparse(g, &loss, 1, xs, nx, NULL, dx)) goto done;
   for (int i = 0; i < n && i < max; i++) {
-    deft_output none = {NULL, 0};
+    memset(&out[i], 0, sizeof out[i]);
     out[i].var = vars[i];
-    out[i].grad = slot[i] >= 0 ? dx[slot[i]] : none;
+    if (slot[i] < 0) continue;
+    out[i].grad = dx[slot[i]].values;
+    out[i].indices = dx[slot[i]].indices;
+    out[i].dense_shape = dx[slot[i]].dense_shape;
   }
   result = n;
 done:
@@ -421,7 +430,15 @@ static int check_pairs(deft_optimizer *o, const deft_grad_and_var *gv, int n,
                       deft_dtype_name(deft_output_dtype(ref)));
       return -1;
     }
-    if (!shapes_compatible(deft_output_shape(grad), deft_output_shape(ref))) {
+    deft_shape gs = deft_output_shape(grad), vs = deft_output_shape(ref);
+    if (gv[i].indices.op && gs.rank >= 1 && vs.rank >= 1) gs.dims[0] = vs.dims[0]; /* rows */
+    if (gv[i].indices.op && (deft_output_shape(gv[i].indices).rank > 1 || vs.rank == 0)) {
+      deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
+                      "%s apply_gradients: the sparse gradient of '%s' needs a variable of rank "
+                      ">= 1 and a vector of indices", name, v->name);
+      return -1;
+    }
+    if (!shapes_compatible(gs, vs)) {
       deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
                       "%s apply_gradients: gradient '%s:%d' has shape %s, incompatible with "
                       "variable '%s' of shape %s", name, grad.op->name, grad.index,
@@ -462,16 +479,24 @@ static deft_output as_dtype(deft_graph *g, deft_output x, deft_dtype dt) {
   return deft_cast(g, x, dt, "Cast");
 }
 
+static deft_op *build_sparse_update(deft_optimizer *o, deft_op *var, const deft_grad_and_var *gv,
+                                    const deft_output *hyper);
+
+/* var's slots; NULL (with an internal error when the kind has slots) if none were created. */
+static slot_entry *slots_of(deft_optimizer *o, deft_op *var) {
+  slot_entry *s = find_slots(o, var);
+  if (kinds[o->kind].nslots > 0 && !s)
+    deft_graph_fail(o->g, DEFT_INTERNAL, "no slots for variable '%s'", var->name);
+  return s;
+}
+
 static deft_op *build_update(deft_optimizer *o, deft_op *var, deft_output grad,
                              const deft_output *hyper) {
   deft_graph *g = o->g;
   deft_output ref = {var, 0};
   deft_dtype dt = deft_output_dtype(ref);
-  slot_entry *s = find_slots(o, var);
-  if (kinds[o->kind].nslots > 0 && !s) {
-    deft_graph_fail(g, DEFT_INTERNAL, "no slots for variable '%s'", var->name);
-    return NULL;
-  }
+  slot_entry *s = slots_of(o, var);
+  if (kinds[o->kind].nslots > 0 && !s) return NULL;
   deft_output in[10];
   int n = 0;
   in[n++] = ref;
@@ -511,6 +536,106 @@ static deft_op *build_update(deft_optimizer *o, deft_op *var, deft_output grad,
   for (int i = 0; i < n; i++) deft_op_builder_add_input(b, in[i]);
   if (o->kind == OPT_MOMENTUM) deft_op_builder_set_attr_bool(b, "use_nesterov", o->nesterov);
   return deft_op_builder_finish(b);
+}
+
+/* shape(x)[0] (TF's array_ops.shape(x)[0]). */
+static deft_output first_dim(deft_graph *g, deft_output x) {
+  int32_t zero = 0, one = 1;
+  return deft_strided_slice(g, deft_shape_of(g, x, NULL),
+                            deft_const_int32_vector(g, &zero, 1, "strided_slice/stack"),
+                            deft_const_int32_vector(g, &one, 1, "strided_slice/stack_1"),
+                            deft_const_int32_vector(g, &one, 1, "strided_slice/stack_2"), 0, 0,
+                            0, 0, 1, "strided_slice");
+}
+
+/* TF's Adam _apply_sparse_shared: m = m * beta1 then ScatterAdd of values * (1 - beta1), v
+ * likewise with values^2 and beta2, then var -= lr_t * m / (sqrt(v) + epsilon) with
+ * lr_t = lr * sqrt(1 - beta2_power) / (1 - beta1_power); grouped. */
+static deft_op *adam_sparse(deft_optimizer *o, deft_op *var, deft_output values,
+                            deft_output indices, const deft_output *hyper, slot_entry *s) {
+  deft_graph *g = o->g;
+  deft_output ref = {var, 0};
+  deft_dtype dt = deft_output_dtype(ref);
+  deft_output b1p = as_dtype(g, deft_variable_value(o->beta1_power), dt);
+  deft_output b2p = as_dtype(g, deft_variable_value(o->beta2_power), dt);
+  deft_output lr_t = as_dtype(g, hyper[0], dt), beta1 = as_dtype(g, hyper[1], dt);
+  deft_output beta2 = as_dtype(g, hyper[2], dt), eps = as_dtype(g, hyper[3], dt);
+  deft_output lr = deft_div(
+      g, deft_mul(g, lr_t, deft_sqrt(g, deft_sub(g, deft_const_fill(g, dt, DEFT_SCALAR, 1, "sub/x"),
+                                                 b2p, "sub"), "Sqrt"), "mul"),
+      deft_sub(g, deft_const_fill(g, dt, DEFT_SCALAR, 1, "sub_1/x"), b1p, "sub_1"), "truediv");
+  deft_output m = deft_op_output(s->slot[0], 0), v = deft_op_output(s->slot[1], 0);
+  deft_output m_scaled = deft_mul(
+      g, values, deft_sub(g, deft_const_fill(g, dt, DEFT_SCALAR, 1, "sub_2/x"), beta1, "sub_2"),
+      "mul_1");
+  deft_output m_t = deft_assign(g, m, deft_mul(g, deft_variable_value(s->slot[0]), beta1, "mul_2"),
+                                "Assign");
+  if (!m_t.op) return NULL;
+  deft_graph_push_control_deps(g, &m_t.op, 1);
+  m_t = deft_scatter_add(g, m, indices, m_scaled, "ScatterAdd");
+  deft_graph_pop_control_deps(g);
+  deft_output v_scaled = deft_mul(
+      g, deft_mul(g, values, values, "mul_3"),
+      deft_sub(g, deft_const_fill(g, dt, DEFT_SCALAR, 1, "sub_3/x"), beta2, "sub_3"), "mul_4");
+  deft_output v_t = deft_assign(g, v, deft_mul(g, deft_variable_value(s->slot[1]), beta2, "mul_5"),
+                                "Assign_1");
+  if (!v_t.op) return NULL;
+  deft_graph_push_control_deps(g, &v_t.op, 1);
+  v_t = deft_scatter_add(g, v, indices, v_scaled, "ScatterAdd_1");
+  deft_graph_pop_control_deps(g);
+  deft_output v_sqrt = deft_sqrt(g, v_t, "Sqrt_1");
+  deft_output step = deft_div(g, deft_mul(g, lr, m_t, "mul_6"), deft_add(g, v_sqrt, eps, "add"),
+                              "truediv_1");
+  deft_output upd = deft_assign_sub(g, ref, step, "AssignSub");
+  if (!upd.op || !m_t.op || !v_t.op) return NULL;
+  deft_op *all[3] = {upd.op, m_t.op, v_t.op};
+  return deft_group(g, all, 3, "group_deps");
+}
+
+/* TF's _apply_sparse_duplicate_indices for a variable with an IndexedSlices gradient. */
+static deft_op *build_sparse_update(deft_optimizer *o, deft_op *var, const deft_grad_and_var *gv,
+                                    const deft_output *hyper) {
+  deft_graph *g = o->g;
+  deft_output ref = {var, 0};
+  deft_dtype dt = deft_output_dtype(ref);
+  slot_entry *s = slots_of(o, var);
+  if (kinds[o->kind].nslots > 0 && !s) return NULL;
+  if (o->kind == OPT_GD) {
+    deft_output delta = deft_mul(g, gv->grad, as_dtype(g, hyper[0], dt), "mul");
+    return deft_scatter_sub(g, ref, gv->indices, delta, "ScatterSub").op;
+  }
+  /* _deduplicate_indexed_slices: Unique, then UnsortedSegmentSum of the values */
+  deft_op *u = deft_unique(g, gv->indices, DEFT_INT32, "Unique");
+  if (!u) return NULL;
+  deft_output uniq = deft_op_output(u, 0);
+  deft_output summed = deft_unsorted_segment_sum(g, gv->grad, deft_op_output(u, 1),
+                                                 first_dim(g, uniq), "UnsortedSegmentSum");
+  deft_output r = {NULL, 0};
+  switch (o->kind) {
+    case OPT_MOMENTUM:
+      r = deft_sparse_apply_momentum(g, ref, deft_op_output(s->slot[0], 0),
+                                     as_dtype(g, hyper[0], dt), summed, uniq,
+                                     as_dtype(g, hyper[1], dt), o->nesterov,
+                                     "SparseApplyMomentum");
+      break;
+    case OPT_ADAGRAD:
+      r = deft_sparse_apply_adagrad(g, ref, deft_op_output(s->slot[0], 0),
+                                    as_dtype(g, hyper[0], dt), summed, uniq, true,
+                                    "SparseApplyAdagrad");
+      break;
+    case OPT_RMSPROP:
+      r = deft_sparse_apply_rmsprop(g, ref, deft_op_output(s->slot[0], 0),
+                                    deft_op_output(s->slot[1], 0), as_dtype(g, hyper[0], dt),
+                                    as_dtype(g, hyper[1], dt), as_dtype(g, hyper[2], dt),
+                                    as_dtype(g, hyper[3], dt), summed, uniq,
+                                    "SparseApplyRMSProp");
+      break;
+    case OPT_ADAM:
+      return adam_sparse(o, var, summed, uniq, hyper, s);
+    case OPT_GD:
+      break;
+  }
+  return r.op;
 }
 
 /* A NoOp with an exact full name and control inputs on ops[0..n) (TF's group(name=scope)). */
@@ -570,7 +695,8 @@ deft_op *deft_optimizer_apply_gradients(deft_optimizer *opt, const deft_grad_and
     char sub[1024];
     snprintf(sub, sizeof sub, "update_%s", gv[i].var->name);
     if (!deft_graph_push_scope(g, sub)) break;
-    deft_op *u = build_update(opt, gv[i].var, gv[i].grad, hyper);
+    deft_op *u = gv[i].indices.op ? build_sparse_update(opt, gv[i].var, &gv[i], hyper)
+                                  : build_update(opt, gv[i].var, gv[i].grad, hyper);
     deft_graph_pop_scope(g);
     if (u) updates[nu++] = u;
   }

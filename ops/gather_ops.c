@@ -2,9 +2,10 @@
  * batch_dims), GatherNd, ScatterNd and UnsortedSegmentSum (which the gathers' gradients use):
  * definition, shape function, kernel and gradient side by side, plus the public constructors.
  *
- * TF's gather gradients are IndexedSlices (values + indices + dense_shape); deft's gradients are
- * dense tensors, so the gradient graphs here end where TF's conversion of IndexedSlices to a
- * tensor ends: UnsortedSegmentSum(values, indices, dense_shape[0]). Indices out of range are
+ * TF's gather gradients are IndexedSlices (values + indices + dense_shape): Gather's and GatherV2's
+ * (axis 0) sparse_grad builds them (deft_gradients_sparse keeps them for the optimizers' sparse
+ * updates); their dense grad is the same slices made dense, as TF's conversion of IndexedSlices
+ * to a tensor: UnsortedSegmentSum(values, indices, dense_shape[0]). Indices out of range are
  * errors naming the position and the bound (as on TF's CPU). */
 #include <inttypes.h>
 #include <stdio.h>
@@ -228,25 +229,61 @@ static deft_output shape_slice(deft_graph *g, deft_output shape, int32_t from, i
                             "strided_slice");
 }
 
-/* The axis-0 gradient (TF's IndexedSlices, made dense): values = reshape(grad, [size(indices)] +
- * params_shape[1:]), indices = reshape(indices, [size]), then
- * UnsortedSegmentSum(values, indices, params_shape[0]). */
-static deft_output gather_axis0_grad(deft_graph *g, deft_output params, deft_output indices,
-                                     deft_output grad) {
+/* The axis-0 gradient, TF's IndexedSlices: values = reshape(grad, [size(indices)] +
+ * params_shape[1:]), indices = reshape(indices, [size]), dense_shape = shape(params). */
+static deft_indexed_slices gather_axis0_slices(deft_graph *g, deft_output params,
+                                               deft_output indices, deft_output grad) {
+  deft_indexed_slices r;
   deft_output pshape = deft_shape_of(g, params, NULL);
   deft_output size = deft_expand_dims(g, deft_size(g, indices, NULL),
                                       deft_const_int32(g, 0, "ExpandDims/dim"), NULL);
   deft_output tail = shape_slice(g, pshape, 1, 0, true, false);
   deft_output parts[2] = {size, tail};
   deft_output vshape = deft_concat(g, parts, 2, deft_const_int32(g, 0, "concat/axis"), NULL);
-  deft_output values = deft_reshape(g, grad, vshape, NULL);
-  deft_output idx = deft_reshape(g, indices, size, NULL);
-  deft_output nseg = shape_slice(g, pshape, 0, 1, false, true);
-  return deft_unsorted_segment_sum(g, values, idx, nseg, NULL);
+  r.values = deft_reshape(g, grad, vshape, NULL);
+  r.indices = deft_reshape(g, indices, size, NULL);
+  r.dense_shape = pshape;
+  return r;
+}
+
+/* The same made dense, as TF's conversion of IndexedSlices to a tensor:
+ * UnsortedSegmentSum(values, indices, params_shape[0]). */
+static deft_output gather_axis0_grad(deft_graph *g, deft_output params, deft_output indices,
+                                     deft_output grad) {
+  return deft_indexed_slices_to_dense(g, gather_axis0_slices(g, params, indices, grad), NULL);
 }
 
 static void gather_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
   dx[0] = gather_axis0_grad(g, deft_op_input(op, 0), deft_op_input(op, 1), grads[0]);
+}
+
+static bool gather_sparse_grad(deft_graph *g, deft_op *op, const deft_output *grads,
+                               deft_indexed_slices *dx0) {
+  *dx0 = gather_axis0_slices(g, deft_op_input(op, 0), deft_op_input(op, 1), grads[0]);
+  return true;
+}
+
+/* The constant axis of a GatherV2 (behind Identities), or false. */
+static bool gather_v2_const_axis(deft_op *op, int64_t *axis) {
+  const deft_tensor *at = NULL;
+  deft_output ax = deft_op_input(op, 2);
+  while (ax.op && !strcmp(deft_op_type(ax.op), "Identity")) ax = deft_op_input(ax.op, 0);
+  if (ax.op && !strcmp(deft_op_type(ax.op), "Const")) deft_op_attr_tensor(ax.op, "value", &at);
+  if (!at || at->n != 1) return false;
+  *axis = deft_tensor_index_at(at, 0);
+  return true;
+}
+
+/* GatherV2 along axis 0 with batch_dims 0 has TF's sparse gradient; other cases are dense. */
+static bool gather_v2_sparse_grad(deft_graph *g, deft_op *op, const deft_output *grads,
+                                  deft_indexed_slices *dx0) {
+  int64_t bd = 0, axis = -1;
+  deft_op_attr_int(op, "batch_dims", &bd);
+  deft_shape ps = deft_output_shape(deft_op_input(op, 0));
+  if (bd != 0 || !gather_v2_const_axis(op, &axis) || ps.rank < 1) return false;
+  if (axis < 0) axis += ps.rank;
+  if (axis != 0) return false;
+  return gather_sparse_grad(g, op, grads, dx0);
 }
 
 /* TF's GatherV2 gradient: axis 0 as Gather's; another axis moves it to the front, sums the
@@ -255,20 +292,15 @@ static void gather_grad(deft_graph *g, deft_op *op, const deft_output *grads, de
 static void gather_v2_grad(deft_graph *g, deft_op *op, const deft_output *grads,
                            deft_output *dx) {
   deft_output params = deft_op_input(op, 0), indices = deft_op_input(op, 1);
-  int64_t bd = 0;
+  int64_t bd = 0, axis = 0;
   deft_op_attr_int(op, "batch_dims", &bd);
-  const deft_tensor *at = NULL;
-  deft_output ax = deft_op_input(op, 2);
-  while (ax.op && !strcmp(deft_op_type(ax.op), "Identity")) ax = deft_op_input(ax.op, 0);
-  if (ax.op && !strcmp(deft_op_type(ax.op), "Const")) deft_op_attr_tensor(ax.op, "value", &at);
   deft_shape ps = deft_output_shape(params);
-  if (bd != 0 || !at || at->n != 1 || ps.rank < 1) {
+  if (bd != 0 || !gather_v2_const_axis(op, &axis) || ps.rank < 1) {
     deft_graph_fail(g, DEFT_UNIMPLEMENTED,
                     "GatherV2 '%s': deft differentiates a gather only with batch_dims 0, a "
                     "constant axis and params of known rank", deft_op_name(op));
     return;
   }
-  int64_t axis = deft_tensor_index_at(at, 0);
   if (axis < 0) axis += ps.rank;
   if (axis == 0) {
     dx[0] = gather_axis0_grad(g, params, indices, grads[0]);
@@ -611,13 +643,14 @@ deft_output deft_unsorted_segment_sum(deft_graph *g, deft_output data, deft_outp
 static const deft_op_def gather_defs[] = {
     {.type = "Gather", .inputs = "params: Tparams, indices: Tindices", .outputs = "output: Tparams",
      .attrs = "validate_indices: bool = true, Tparams: type, Tindices: {int32, int64}",
-     .shape = gather_shape, .kernel = gather_kernel, .grad = gather_grad},
+     .shape = gather_shape, .kernel = gather_kernel, .grad = gather_grad,
+     .sparse_grad = gather_sparse_grad},
     {.type = "GatherV2", .inputs = "params: Tparams, indices: Tindices, axis: Taxis",
      .outputs = "output: Tparams",
      .attrs = "batch_dims: int = 0, Tparams: type, Tindices: {int32, int64}, "
               "Taxis: {int32, int64}",
      .shape = gather_v2_shape, .prepare = gather_v2_prepare, .kernel = gather_v2_kernel,
-     .grad = gather_v2_grad},
+     .grad = gather_v2_grad, .sparse_grad = gather_v2_sparse_grad},
     {.type = "GatherNd", .inputs = "params: Tparams, indices: Tindices",
      .outputs = "output: Tparams", .attrs = "Tparams: type, Tindices: {int32, int64}",
      .shape = gather_nd_shape, .kernel = gather_nd_kernel, .grad = gather_nd_grad},

@@ -70,6 +70,13 @@ typedef void (*deft_kernel_fn)(deft_kernel_ctx *ctx);
 typedef void (*deft_grad_fn)(deft_graph *g, deft_op *op, const deft_output *grads,
                              deft_output *grad_inputs);
 
+/* Builds the gradient of `op` for its input 0 as TF's IndexedSlices (the gathers: rows of
+ * params) in *grad0; no other input gets one. Returns false, building nothing, when this op's
+ * gradient is dense (e.g. a gather along another axis): the walk then calls `grad`. */
+struct deft_indexed_slices;
+typedef bool (*deft_sparse_grad_fn)(deft_graph *g, deft_op *op, const deft_output *grads,
+                                    struct deft_indexed_slices *grad0);
+
 typedef struct deft_op_def {
   const char *type;
   const char *inputs;
@@ -82,6 +89,7 @@ typedef struct deft_op_def {
                             (import still works) */
   deft_grad_fn grad;     /* NULL only with DEFT_OP_NOT_DIFFERENTIABLE, or for ops with no
                             float inputs/outputs (gradients then stop there) */
+  deft_sparse_grad_fn sparse_grad; /* optional, beside grad (deft_gradients_sparse) */
 } deft_op_def;
 
 /* ---- parsed signatures (filled by the registry) ---- */
@@ -250,6 +258,8 @@ extern const deft_op_family deft_ops_nn_more;
 extern const deft_op_family deft_ops_search;
 extern const deft_op_family deft_ops_sequence;
 extern const deft_op_family deft_ops_multinomial;
+extern const deft_op_family deft_ops_sparse_grad;
+extern const deft_op_family deft_ops_quantize;
 extern const deft_op_family deft_ops_pool;
 extern const deft_op_family deft_ops_fused_bn;
 extern const deft_op_family deft_ops_conv;

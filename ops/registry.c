@@ -27,6 +27,8 @@ static const deft_op_family *const families[] = {
     &deft_ops_search,
     &deft_ops_sequence,
     &deft_ops_multinomial,
+    &deft_ops_sparse_grad,
+    &deft_ops_quantize,
     &deft_ops_pool,
     &deft_ops_fused_bn,
     &deft_ops_conv,

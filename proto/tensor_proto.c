@@ -123,9 +123,14 @@ static bool decode_typed(deft_tensor *t, const Tensorflow__TensorProto *p, deft_
   switch (t->dtype) {
     case DEFT_FLOAT: fill_repeat(dst, p->float_val, p->n_float_val, n, 4); return true;
     case DEFT_DOUBLE: fill_repeat(dst, p->double_val, p->n_double_val, n, 8); return true;
-    case DEFT_INT32: fill_repeat(dst, p->int_val, p->n_int_val, n, 4); return true;
+    case DEFT_INT32:
+    case DEFT_QINT32: fill_repeat(dst, p->int_val, p->n_int_val, n, 4); return true;
     case DEFT_INT64: fill_repeat(dst, p->int64_val, p->n_int64_val, n, 8); return true;
-    case DEFT_UINT8: fill_small(dst, p->int_val, NULL, p->n_int_val, n); return true;
+    case DEFT_UINT8:
+    case DEFT_QUINT8:
+    case DEFT_QINT8: /* int_val, truncated to the low byte (two's complement for qint8) */
+      fill_small(dst, p->int_val, NULL, p->n_int_val, n);
+      return true;
     case DEFT_BOOL: fill_small(dst, NULL, p->bool_val, p->n_bool_val, n); return true;
     case DEFT_STRING: return decode_strings(t, p, st);
     default: return true;
@@ -356,15 +361,20 @@ static bool encode_typed(deft_pb_pool *pool, Tensorflow__TensorProto *p, const d
       p->n_double_val = count;
       return true;
     case DEFT_INT32:
+    case DEFT_QINT32:
       p->int_val = deft_pb_pool_alloc(pool, 4 * count);
       if (!p->int_val) return false;
       memcpy(p->int_val, src, 4 * count);
       p->n_int_val = count;
       return true;
     case DEFT_UINT8:
+    case DEFT_QUINT8:
+    case DEFT_QINT8:
       p->int_val = deft_pb_pool_alloc(pool, 4 * count);
       if (!p->int_val) return false;
-      for (size_t i = 0; i < count; i++) p->int_val[i] = ((const uint8_t *)src)[i];
+      for (size_t i = 0; i < count; i++)
+        p->int_val[i] = t->dtype == DEFT_QINT8 ? ((const int8_t *)src)[i]
+                                               : ((const uint8_t *)src)[i];
       p->n_int_val = count;
       return true;
     case DEFT_INT64:

@@ -809,30 +809,30 @@ START_TEST(error_apply_mismatched_shape) {
   problem p = make_problem(1.0f, false);
   deft_optimizer *opt = deft_optimizer_adam(p.g, 0.1f, 0.9f, 0.999f, 1e-8f);
   static const float G[3] = {1, 2, 3};
-  deft_grad_and_var gv[1] = {{const_f32(p.g, G, 3, 1, "bad_grad"), p.w}};
+  deft_grad_and_var gv[1] = {{.grad = const_f32(p.g, G, 3, 1, "bad_grad"), .var = p.w}};
   ck_assert_ptr_null(deft_optimizer_apply_gradients(opt, gv, 1, NULL, NULL));
   TU_ASSERT_STATUS(deft_graph_status(p.g), DEFT_INVALID_ARGUMENT, "'bad_grad:0'", "[3,1]",
                    "'w'", "[2,1]");
   deft_graph_clear_error(p.g);
   /* dtype mismatch */
-  deft_grad_and_var gd[1] = {{deft_const_fill(p.g, DEFT_DOUBLE, DEFT_SHAPE(2, 1), 1, "dgrad"),
-                              p.w}};
+  deft_grad_and_var gd[1] = {{.grad = deft_const_fill(p.g, DEFT_DOUBLE, DEFT_SHAPE(2, 1), 1,
+                                                     "dgrad"), .var = p.w}};
   ck_assert_ptr_null(deft_optimizer_apply_gradients(opt, gd, 1, NULL, NULL));
   TU_ASSERT_STATUS(deft_graph_status(p.g), DEFT_INVALID_ARGUMENT, "'dgrad:0'", "double", "'w'",
                    "float");
   deft_graph_clear_error(p.g);
   /* no gradient at all */
-  deft_grad_and_var gn[2] = {{{NULL, 0}, p.w}, {{NULL, 0}, p.v}};
+  deft_grad_and_var gn[2] = {{.var = p.w}, {.var = p.v}};
   ck_assert_ptr_null(deft_optimizer_apply_gradients(opt, gn, 2, NULL, NULL));
   TU_ASSERT_STATUS(deft_graph_status(p.g), DEFT_INVALID_ARGUMENT, "no gradients provided",
                    "'w'", "'v'");
   deft_graph_clear_error(p.g);
   /* a pair whose "variable" is not one; a float global step */
-  deft_grad_and_var gx[1] = {{deft_variable_value(p.w), op_named(p.g, "X")}};
+  deft_grad_and_var gx[1] = {{.grad = deft_variable_value(p.w), .var = op_named(p.g, "X")}};
   ck_assert_ptr_null(deft_optimizer_apply_gradients(opt, gx, 1, NULL, NULL));
   TU_ASSERT_STATUS(deft_graph_status(p.g), DEFT_INVALID_ARGUMENT, "'X'", "not a variable");
   deft_graph_clear_error(p.g);
-  deft_grad_and_var ok[1] = {{deft_variable_value(p.w), p.w}};
+  deft_grad_and_var ok[1] = {{.grad = deft_variable_value(p.w), .var = p.w}};
   ck_assert_ptr_null(deft_optimizer_apply_gradients(opt, ok, 1, p.v, NULL));
   TU_ASSERT_STATUS(deft_graph_status(p.g), DEFT_INVALID_ARGUMENT, "global_step", "'v'",
                    "int32 or int64");

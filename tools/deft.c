@@ -640,7 +640,10 @@ static void format_elem(const deft_tensor *t, int64_t i, char *buf, size_t size)
     case DEFT_FLOAT: snprintf(buf, size, "%.7g", (double)((const float *)d)[i]); break;
     case DEFT_DOUBLE: snprintf(buf, size, "%.15g", ((const double *)d)[i]); break;
     case DEFT_INT32: snprintf(buf, size, "%" PRId32, ((const int32_t *)d)[i]); break;
-    case DEFT_UINT8: snprintf(buf, size, "%u", (unsigned)((const uint8_t *)d)[i]); break;
+    case DEFT_UINT8:
+    case DEFT_QUINT8: snprintf(buf, size, "%u", (unsigned)((const uint8_t *)d)[i]); break;
+    case DEFT_QINT8: snprintf(buf, size, "%d", (int)((const int8_t *)d)[i]); break;
+    case DEFT_QINT32: snprintf(buf, size, "%" PRId32, ((const int32_t *)d)[i]); break;
     case DEFT_INT64: snprintf(buf, size, "%" PRId64, ((const int64_t *)d)[i]); break;
     case DEFT_BOOL: snprintf(buf, size, "%s", ((const uint8_t *)d)[i] ? "True" : "False"); break;
     case DEFT_STRING: {

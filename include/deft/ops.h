@@ -290,6 +290,56 @@ DEFT_API deft_output deft_transpose(deft_graph *g, deft_output x, deft_output pe
 /* InvertPermutation of an int32/int64 vector; a non-permutation fails the run naming the node. */
 DEFT_API deft_output deft_invert_permutation(deft_graph *g, deft_output x, const char *name);
 
+/* ---- sparse gradients and sparse updates (ops/sparse_grad_ops.c) ---- */
+
+/* TF's IndexedSlices: a tensor of shape dense_shape that is zero except in the rows `indices`
+ * names; row indices[i] is the sum of values[i] over every i naming it (a row may be named more
+ * than once). This is what the gradient of a gather is (deft_gradients_sparse in deft/train.h),
+ * and what an allgather of a sparse gradient concatenates (values and indices along axis 0).
+ *   values:      [n, dense_shape[1], ...], of the dense tensor's dtype
+ *   indices:     int32 or int64 [n], each in [0, dense_shape[0])
+ *   dense_shape: int32 vector, the dense tensor's shape */
+typedef struct deft_indexed_slices {
+  deft_output values;
+  deft_output indices;
+  deft_output dense_shape;
+} deft_indexed_slices;
+
+/* The dense tensor of s, as TF's _IndexedSlicesToTensor builds it:
+ * UnsortedSegmentSum(values, indices, dense_shape[0]) (with a StridedSlice for dense_shape[0]).
+ * Invalid output (sticky error) on failure. */
+DEFT_API deft_output deft_indexed_slices_to_dense(deft_graph *g, deft_indexed_slices s,
+                                                  const char *name);
+
+/* ScatterUpdate / ScatterAdd / ScatterSub (tf.scatter_update, ...): sets, adds to or subtracts
+ * from the rows `indices` (int32/int64, any shape) of the variable `ref` (a reference, at least
+ * 1-D) the matching slices of `updates` (shape indices.shape + ref.shape[1:], or a scalar for
+ * every row named). Returns a reference to the variable. Add and Sub take float, double, int32
+ * and int64 variables (integers wrap), Update any non-string dtype. At run time an index outside
+ * [0, ref.dims[0]) fails the op (naming it and the position) before anything is written;
+ * repeated indices are applied in order. Not differentiable. */
+DEFT_API deft_output deft_scatter_update(deft_graph *g, deft_output ref, deft_output indices,
+                                         deft_output updates, const char *name);
+DEFT_API deft_output deft_scatter_add(deft_graph *g, deft_output ref, deft_output indices,
+                                      deft_output updates, const char *name);
+DEFT_API deft_output deft_scatter_sub(deft_graph *g, deft_output ref, deft_output indices,
+                                      deft_output updates, const char *name);
+
+/* ---- quantization (ops/quantize_ops.c) ---- */
+
+/* QuantizeV2 (tf.quantize): float input -> T (DEFT_QINT8, DEFT_QUINT8 or DEFT_QINT32) in `mode`
+ * "MIN_COMBINED" (NULL: the default), "MIN_FIRST" or "SCALED", rounding ties by round_mode
+ * "HALF_AWAY_FROM_ZERO" (NULL: the default) or "HALF_TO_EVEN"; min_range and max_range are float
+ * scalars. Returns the op: output 0 the quantized tensor, outputs 1 and 2 the float range used
+ * (TF's widening: min <= 0 and max > min). The formulas are in ops/quantize_ops.c. NULL on
+ * failure (sticky error). Not differentiable. */
+DEFT_API deft_op *deft_quantize_v2(deft_graph *g, deft_output input, deft_output min_range,
+                                   deft_output max_range, deft_dtype t, const char *mode,
+                                   const char *round_mode, const char *name);
+/* Dequantize: a quantized tensor and its float range -> float, in `mode` (as above). */
+DEFT_API deft_output deft_dequantize(deft_graph *g, deft_output input, deft_output min_range,
+                                     deft_output max_range, const char *mode, const char *name);
+
 /* ---- gathers and scatters (ops/gather_ops.c) ----
  * Indices are int32 or int64; an index out of range fails the run with an error naming the node,
  * the position and the bound. Gradients are dense tensors (TF's IndexedSlices, converted as TF

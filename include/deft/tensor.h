@@ -33,7 +33,13 @@ typedef enum deft_dtype {
   DEFT_UINT8 = 4,
   DEFT_STRING = 7,
   DEFT_INT64 = 9,
-  DEFT_BOOL = 10
+  DEFT_BOOL = 10,
+  /* TF's quantized types: 8-bit signed / unsigned and 32-bit signed integers whose real value
+   * comes from a (min, max) range carried beside them (ops/quantize_ops.c). Stored, fed, fetched
+   * and checkpointed as int8 / uint8 / int32. */
+  DEFT_QINT8 = 11,
+  DEFT_QUINT8 = 12,
+  DEFT_QINT32 = 13
 } deft_dtype;
 
 /* The largest rank deft handles. */

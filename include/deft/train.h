@@ -8,6 +8,7 @@
 #define DEFT_TRAIN_H
 
 #include "deft/graph.h"
+#include "deft/ops.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -22,6 +23,16 @@ extern "C" {
  * crosses an op whose gradient is explicitly disabled (the message names the op). */
 DEFT_API bool deft_gradients(deft_graph *g, const deft_output *ys, int ny, const deft_output *xs,
                              int nx, const deft_output *grad_ys, deft_output *dx);
+
+/* tf.gradients keeping TF's sparse gradients: as deft_gradients, but dx[i] is a
+ * deft_indexed_slices (deft/ops.h). Where TF returns IndexedSlices (xs[i] reaches the ys only
+ * through Gather, GatherV2 along axis 0 and Identities such as a variable's read) all three
+ * fields are set; otherwise the gradient is dense: dx[i].values holds it and dx[i].indices and
+ * dx[i].dense_shape are invalid (op NULL). No gradient: all invalid. Same errors as
+ * deft_gradients. */
+DEFT_API bool deft_gradients_sparse(deft_graph *g, const deft_output *ys, int ny,
+                                    const deft_output *xs, int nx, const deft_output *grad_ys,
+                                    deft_indexed_slices *dx);
 
 /* ---- initializers (TF_FORMATS.md section 6.1 maths) ----
  * A deft_initializer is a small value describing how to fill a new variable; building it adds the
@@ -133,9 +144,16 @@ DEFT_API deft_output deft_dropout(deft_graph *g, deft_output x, float rate, deft
 
 typedef struct deft_optimizer deft_optimizer;
 
+/* A variable's gradient: dense (indices invalid) or TF's IndexedSlices (indices valid): then grad
+ * holds the values, rows [len(indices), var.shape[1:]...], and dense_shape var's shape (see
+ * deft_indexed_slices in deft/ops.h). compute_gradients gives sparse gradients where TF does (a
+ * variable read only by gathers, e.g. an embedding) and apply_gradients applies them sparsely,
+ * touching only the rows named. Zero-initialized trailing fields mean dense. */
 typedef struct deft_grad_and_var {
   deft_output grad; /* invalid when the loss does not depend on var */
   deft_op *var;
+  deft_output indices;     /* sparse only: int32/int64 [n] rows of var */
+  deft_output dense_shape; /* sparse only: int32 vector, var's shape */
 } deft_grad_and_var;
 
 /* Constructors; learning rates are Consts named "<Name>/learning_rate" at apply time. The

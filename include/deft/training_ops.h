@@ -62,6 +62,25 @@ DEFT_API deft_output deft_apply_adam(deft_graph *g, deft_output var, deft_output
                                      deft_output beta2, deft_output epsilon, deft_output grad,
                                      bool use_nesterov, const char *name);
 
+/* The sparse updates (TF's SparseApply*): like the dense ops, but `grad` holds rows
+ * [len(indices), var.shape[1:]...] and only the rows of var and its slots that `indices`
+ * (int32/int64 vector) names are updated, in the order of indices (a repeated index is applied
+ * twice; the optimizers sum duplicates first, as TF's). An index outside [0, var.dims[0]) fails
+ * the op, naming the position, before anything is written. Cost: O(len(indices) * row size). */
+DEFT_API deft_output deft_sparse_apply_momentum(deft_graph *g, deft_output var, deft_output accum,
+                                                deft_output lr, deft_output grad,
+                                                deft_output indices, deft_output momentum,
+                                                bool use_nesterov, const char *name);
+DEFT_API deft_output deft_sparse_apply_adagrad(deft_graph *g, deft_output var, deft_output accum,
+                                               deft_output lr, deft_output grad,
+                                               deft_output indices, bool update_slots,
+                                               const char *name);
+DEFT_API deft_output deft_sparse_apply_rmsprop(deft_graph *g, deft_output var, deft_output ms,
+                                               deft_output mom, deft_output lr, deft_output rho,
+                                               deft_output momentum, deft_output epsilon,
+                                               deft_output grad, deft_output indices,
+                                               const char *name);
+
 #ifdef __cplusplus
 }
 #endif
