@@ -246,12 +246,14 @@ typedef struct {
   deft_dtype dtype;
   deft_shape elem_shape;
   bool dynamic, clear_after_read, identical;
+  const char *name; /* the op's, for messages */
 } ta_params;
 
 static void ta_prepare(deft_prepare_ctx *p) {
   ta_params *tp = deft_prepare_params(p, sizeof *tp);
   if (!tp) return;
   tp->dtype = deft_prepare_attr_type(p, "dtype");
+  tp->name = deft_op_name(deft_prepare_op(p));
   tp->dynamic = deft_prepare_attr_bool(p, "dynamic_size");
   tp->clear_after_read = deft_prepare_attr_bool(p, "clear_after_read");
   const deft_attr *id = deft_prepare_find_attr(p, "identical_element_shapes");
@@ -271,7 +273,7 @@ static void ta_kernel(deft_kernel_ctx *c) {
     return;
   }
   int64_t h;
-  tensor_array *ta = ta_new(c, tp->dtype, size, deft_op_name(deft_kernel_op(c)), &h);
+  tensor_array *ta = ta_new(c, tp->dtype, size, tp->name, &h);
   if (!ta) return;
   ta->dynamic = tp->dynamic;
   ta->clear_after_read = tp->clear_after_read;
@@ -566,6 +568,7 @@ static void ta_close_kernel(deft_kernel_ctx *c) {
 
 typedef struct {
   const char *source;
+  const char *name;
 } grad_params;
 
 static void ta_grad_prepare(deft_prepare_ctx *p) {
@@ -577,6 +580,7 @@ static void ta_grad_prepare(deft_prepare_ctx *p) {
     return;
   }
   gp->source = a->v.u.s.p ? a->v.u.s.p : "";
+  gp->name = deft_op_name(deft_prepare_op(p));
 }
 
 /* The gradient array of a TensorArray for one source (made on first use, then the same one):
@@ -601,7 +605,7 @@ static void ta_grad_kernel(deft_kernel_ctx *c) {
   memcpy(src, gp->source, sl + 1);
   g->source = src;
   int64_t h;
-  tensor_array *gta = ta_new(c, ta->dtype, ta->size, deft_op_name(deft_kernel_op(c)), &h);
+  tensor_array *gta = ta_new(c, ta->dtype, ta->size, gp->name, &h);
   if (!gta) {
     deft_free(src);
     deft_free(g);
@@ -637,11 +641,14 @@ static void stack_destroy(void *obj) {
 
 typedef struct {
   deft_dtype elem_type;
+  const char *name;
 } stack_params;
 
 static void stack_prepare(deft_prepare_ctx *p) {
   stack_params *sp = deft_prepare_params(p, sizeof *sp);
-  if (sp) sp->elem_type = deft_prepare_attr_type(p, "elem_type");
+  if (!sp) return;
+  sp->elem_type = deft_prepare_attr_type(p, "elem_type");
+  sp->name = deft_op_name(deft_prepare_op(p));
 }
 
 static void stack_new(deft_kernel_ctx *c, int64_t max_size) {
@@ -653,7 +660,7 @@ static void stack_new(deft_kernel_ctx *c, int64_t max_size) {
   }
   s->dtype = sp->elem_type;
   s->max_size = max_size;
-  s->name = deft_op_name(deft_kernel_op(c));
+  s->name = sp->name;
   int64_t h = deft_kernel_resource_add(c, s, stack_destroy);
   if (h) out_handle(c, 0, h);
 }
