@@ -150,6 +150,53 @@ static bool assign_frames(fr_state *s, deft_status *st) {
   return true;
 }
 
+/* True iff some path back from op (back edges aside; through inner loops too) reaches a Switch
+ * of its frame:
+ * a NextIteration not behind one would fire in every iteration, and the loop never ends. */
+static bool behind_switch(fr_state *s, const deft_op *next, char *seen, int *stack) {
+  int sp = 0, f = s->frame_of[next->id];
+  stack[sp++] = next->id;
+  seen[next->id] = 1;
+  bool found = false;
+  while (sp && !found) {
+    const deft_op *op = s->g->ops[stack[--sp]];
+    for (int k = 0; k < op->ninputs + op->nctrl && !found; k++) {
+      const deft_op *u;
+      if (k < op->ninputs) {
+        if (s->fed(s->fed_ctx, op->inputs[k]) || deft_op_is_back_edge(op, k)) continue;
+        u = op->inputs[k].op;
+      } else {
+        u = op->ctrl[k - op->ninputs];
+      }
+      if (!s->need[u->id] || seen[u->id]) continue;
+      found = s->frame_of[u->id] == f && type_is(u, "Switch", "RefSwitch");
+      seen[u->id] = 1;
+      stack[sp++] = u->id;
+    }
+  }
+  return found;
+}
+
+static bool check_loops_end(fr_state *s, deft_status *st) {
+  char *seen = deft_malloc((size_t)s->nops + 1);
+  int *stack = deft_malloc(sizeof(int) * ((size_t)s->nops + 1));
+  bool ok = (seen && stack) || oom(st);
+  for (int id = 0; ok && id < s->nops; id++) {
+    if (!s->need[id] || !deft_op_is_next_iteration(s->g->ops[id])) continue;
+    memset(seen, 0, (size_t)s->nops);
+    if (behind_switch(s, s->g->ops[id], seen, stack)) continue;
+    deft_status_set(st, DEFT_INVALID_ARGUMENT,
+                    "%s '%s' in while loop '%s' does not depend on a Switch of its loop, so it "
+                    "would pass a value on in every iteration and the loop could never end",
+                    s->g->ops[id]->type, s->g->ops[id]->name,
+                    frame_label(s, s->frame_of[id]));
+    ok = false;
+  }
+  deft_free(seen);
+  deft_free(stack);
+  return ok;
+}
+
 /* The node standing for op w inside frame x: w itself, or the child frame of x holding w
  * (item nops + frame index - 1). */
 static int rep(const fr_state *s, const deft_op *w, int x) {
@@ -256,7 +303,7 @@ bool deft_frames_order(deft_graph *g, const bool *need, bool (*fed)(const void *
   s.frame_of = deft_malloc(sizeof(int) * (size_t)(s.nops + 1));
   if (!s.frame_of) return oom(st);
   for (int i = 0; i < s.nops; i++) s.frame_of[i] = -1;
-  bool ok = assign_frames(&s, st);
+  bool ok = assign_frames(&s, st) && check_loops_end(&s, st);
   if (!ok || s.nframes == 0) {
     deft_free(s.frame_of);
     deft_free(s.frames);

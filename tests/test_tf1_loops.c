@@ -739,6 +739,14 @@ START_TEST(malformed_loops_are_refused) {
                     ENTER("x/e", "a", "x", "true", T_INT) ENTER("y/e", "a", "y", "true", T_INT)
                     NODE("bad", "Add", IN("x/e") " " IN("y/e"), T_INT),
                     "bad:0", "'bad'", "different while-loop frames");
+  /* a NextIteration no Switch guards: the loop could never end */
+  expect_plan_error(CONST_I("a", 1)
+                    ENTER("x/e", "a", "x", "false", T_INT)
+                    NODE("x/m", "Merge", IN("x/e") " " IN("x/n"),
+                         T_INT " attr { key: 'N' value { i: 2 } }")
+                    NODE("x/n", "NextIteration", IN("x/m"), T_INT)
+                    NODE("x/Exit", "Exit", IN("x/m"), T_INT),
+                    "x/Exit:0", "'x/n'", "could never end");
   /* a value used inside a loop without an Enter */
   expect_plan_error(CONST_I("a", 1) CONST_I("b", 2)
                     ENTER("x/e", "a", "x", "true", T_INT)
