@@ -453,6 +453,29 @@ int deft_op_consumers(const deft_op *op, deft_op ***out) {
   return n;
 }
 
+bool deft_op_patch_back_edge(deft_op *merge, int k, deft_output src, deft_status *st) {
+  if (k < 0 || k >= merge->ninputs || !src.op || src.op->graph != merge->graph ||
+      src.index < 0 || src.index >= src.op->noutputs ||
+      (strcmp(src.op->type, "NextIteration") && strcmp(src.op->type, "RefNextIteration"))) {
+    deft_status_set(st, DEFT_INVALID_ARGUMENT, "%s '%s': input %d cannot be a loop back edge from "
+                    "'%s' (it must be a NextIteration's output)", merge->type, merge->name, k,
+                    src.op ? src.op->name : "(none)");
+    return false;
+  }
+  int want = deft_output_type(merge->inputs[k]), got = src.op->out_types[src.index];
+  if (want != got) {
+    deft_status_set(st, DEFT_INVALID_ARGUMENT, "%s '%s': input %d has dtype %s, but the back edge "
+                    "from %s '%s' has dtype %s", merge->type, merge->name, k,
+                    deft_dtype_name((deft_dtype)want), src.op->type, src.op->name,
+                    deft_dtype_name((deft_dtype)got));
+    return false;
+  }
+  pthread_mutex_lock(&merge->graph->mu);
+  merge->inputs[k] = src;
+  pthread_mutex_unlock(&merge->graph->mu);
+  return true;
+}
+
 int deft_output_consumers(deft_output o, deft_op **ops, int *input_index, int max) {
   if (!o.op) return 0;
   const deft_graph *g = o.op->graph;

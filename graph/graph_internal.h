@@ -153,6 +153,11 @@ bool deft_op_builder_ok(const deft_op_builder *b);
 /* Consumers: fills a freshly allocated array of the ops that use op's outputs (data edges) and
  * returns its length (-1 on OOM). Caller frees with deft_free. */
 int deft_op_consumers(const deft_op *op, deft_op ***out);
+/* Makes data input k of `merge` (a Merge or RefMerge) the loop back edge `src` (a NextIteration's
+ * output), which could not exist when the Merge was made: TF1 while loops are the one cycle a
+ * graph holds. Returns false with st set (INVALID_ARGUMENT naming both nodes) when k is out of
+ * range, src is not an output of a NextIteration of this graph, or the dtypes differ. */
+bool deft_op_patch_back_edge(deft_op *merge, int k, deft_output src, deft_status *st);
 
 /* The signature's name of op's flat input i (list args expanded: every element of "values"
  * is "values"), or "?" for an op deft does not know or an index past the signature. */

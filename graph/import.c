@@ -538,8 +538,18 @@ static bool index_nodes(importer *im) {
   return true;
 }
 
+/* True iff data input k of node v is a TF1 while loop's back edge: a NextIteration (or
+ * RefNextIteration) feeding a Merge (or RefMerge). The importer orders the nodes without these
+ * edges and connects them once both ends exist (patch_back_edges). */
+static bool is_back_edge(const importer *im, const imp_node *v, int k) {
+  const char *t = v->nd->op, *u = im->nodes[v->src[k]].nd->op;
+  return (!strcmp(t, "Merge") || !strcmp(t, "RefMerge")) &&
+         (!strcmp(u, "NextIteration") || !strcmp(u, "RefNextIteration"));
+}
+
 /* Pass 2: a topological order (iterative DFS, so the file's order is kept when it is already
- * topological); a cycle is reported with the nodes on it. */
+ * topological), leaving out loops' back edges; any other cycle is reported with the nodes on
+ * it. */
 static bool sort_nodes(importer *im) {
   int n = im->n;
   char *state = deft_pb_pool_alloc(&im->pool, (size_t)n + 1);
@@ -560,6 +570,7 @@ static bool sort_nodes(importer *im) {
       if (k < v->ndata + v->nctrl) {
         cursor[top]++;
         int u = k < v->ndata ? v->src[k] : v->ctrl[k - v->ndata];
+        if (k < v->ndata && is_back_edge(im, v, k)) continue;
         if (state[u] == 0) {
           state[u] = 1;
           stack[++top] = u;
@@ -578,8 +589,9 @@ static bool sort_nodes(importer *im) {
             pos += (size_t)snprintf(msg + pos, sizeof msg - pos, "... -> ");
           snprintf(msg + pos, sizeof msg - pos, "'%s'", node_name(im, stack[top]));
           deft_status_set(im->st, DEFT_INVALID_ARGUMENT,
-                          "node '%s' (%s) is on a cycle of inputs: %s (deft does not import TF1 "
-                          "while loops, whose NextIteration edges form cycles)",
+                          "node '%s' (%s) is on a cycle of inputs: %s (the only cycles a graph "
+                          "may have are TF1 while loops, closed by a NextIteration feeding a "
+                          "Merge)",
                           node_name(im, u), im->nodes[u].nd->op, msg);
           return false;
         }
@@ -692,8 +704,15 @@ static bool create_op(importer *im, imp_node *n) {
     if (!n->reg) deft_op_builder_allow_unknown(b, n->nout, n->out_types);
     if (n->nd->device && *n->nd->device && !(im->opts && im->opts->clear_devices))
       deft_op_builder_set_device(b, n->nd->device);
+    int stand_in = -1; /* a Merge's first input that is not a back edge */
+    for (int k = 0; k < n->ndata && stand_in < 0; k++)
+      if (!is_back_edge(im, n, k)) stand_in = k;
     for (int k = 0; k < n->ndata; k++) {
-      deft_output in = {im->nodes[n->src[k]].op, n->src_index[k]};
+      /* A back edge's NextIteration does not exist yet: the Merge takes another input's value
+       * in its place until patch_back_edges connects it (a Merge with nothing but back edges
+       * is refused there). */
+      int from = is_back_edge(im, n, k) && stand_in >= 0 ? stand_in : k;
+      deft_output in = {im->nodes[n->src[from]].op, n->src_index[from]};
       if (im->use_maps) {
         deft_output m = mapped_input(im->opts, im->nodes[n->src[k]].nd->name, n->src_index[k]);
         if (m.op) in = m;
@@ -731,8 +750,32 @@ static bool create_op(importer *im, imp_node *n) {
 
 /* Pass 4: create the ops in topological order. */
 static bool create_ops(importer *im) {
-  for (int oi = 0; oi < im->n; oi++)
-    if (!create_op(im, &im->nodes[im->order[oi]])) return false;
+  for (int oi = 0; oi < im->n; oi++) {
+    imp_node *n = &im->nodes[im->order[oi]];
+    bool all_back = n->ndata > 0;
+    for (int k = 0; k < n->ndata && all_back; k++) all_back = is_back_edge(im, n, k);
+    if (all_back) {
+      deft_status_set(im->st, DEFT_INVALID_ARGUMENT,
+                      "node '%s' (%s): every input is a NextIteration, so the loop has no entry "
+                      "(a loop's Merge takes an Enter and a NextIteration)", n->nd->name,
+                      n->nd->op);
+      return false;
+    }
+    if (!create_op(im, n)) return false;
+  }
+  return true;
+}
+
+/* Pass 5: connect loops' back edges (NextIteration -> Merge), now that both ends exist. */
+static bool patch_back_edges(importer *im) {
+  for (int i = 0; i < im->n; i++) {
+    imp_node *n = &im->nodes[i];
+    for (int k = 0; k < n->ndata; k++) {
+      if (!is_back_edge(im, n, k)) continue;
+      deft_output src = {im->nodes[n->src[k]].op, n->src_index[k]};
+      if (!deft_op_patch_back_edge(n->op, k, src, im->st)) return false;
+    }
+  }
   return true;
 }
 
@@ -761,7 +804,8 @@ static deft_graph *import_graph(deft_graph *into, const Tensorflow__GraphDef *gd
     oom(&im);
     goto done;
   }
-  if (!index_nodes(&im) || !sort_nodes(&im) || !plan_unknown_outputs(&im) || !create_ops(&im))
+  if (!index_nodes(&im) || !sort_nodes(&im) || !plan_unknown_outputs(&im) || !create_ops(&im) ||
+      !patch_back_edges(&im))
     goto done;
   if (gd && gd->versions && !im.into) im.g->producer = gd->versions->producer;
 done:;

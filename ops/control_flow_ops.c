@@ -1,6 +1,12 @@
-/* ops/control_flow_ops.c - NoOp and TF1 control flow as tf.cond writes it: Switch, RefSwitch and
- * Merge. The executor propagates deadness: an untaken Switch output is dead, ops fed by a dead
- * tensor do not run, and a Merge forwards its first live input. */
+/* ops/control_flow_ops.c - NoOp and TF1 control flow: Switch, RefSwitch and Merge (tf.cond),
+ * and the while-loop frame ops Enter, RefEnter, Exit, RefExit, NextIteration, RefNextIteration,
+ * LoopCond and ControlTrigger. The executor propagates deadness: an untaken Switch output is
+ * dead, ops fed by a dead tensor do not run, and a Merge forwards its first live input. The frame
+ * ops' kernels only forward their input: what makes them frame ops (an Enter's value entering
+ * iteration 0 of its frame, or every iteration when is_constant; a NextIteration's value
+ * reaching the next iteration's Merge; an Exit's leaving the frame; a ControlTrigger never being
+ * dead) is the executor's (runtime/EXECUTOR.md). */
+#include <inttypes.h>
 #include <string.h>
 
 #include "deft/ops.h"
@@ -87,6 +93,19 @@ static void merge_kernel(deft_kernel_ctx *c) {
   deft_kernel_fail(c, DEFT_INTERNAL, "no live input");
 }
 
+static void ref_merge_kernel(deft_kernel_ctx *c) {
+  for (int i = 0; i < deft_kernel_num_inputs(c); i++) {
+    if (deft_kernel_input_dead(c, i)) continue;
+    deft_var *v = deft_kernel_ref_input(c, i);
+    if (v) deft_kernel_output_ref(c, 0, v);
+    else deft_kernel_forward(c, 0, deft_kernel_input(c, i));
+    deft_tensor *idx = deft_kernel_output(c, 1, DEFT_INT32, NULL, 0);
+    if (idx) deft_tensor_i32(idx)[0] = i;
+    return;
+  }
+  deft_kernel_fail(c, DEFT_INTERNAL, "no live input");
+}
+
 deft_output deft_merge(deft_graph *g, const deft_output *inputs, int n, const char *name) {
   deft_output none = {NULL, 0};
   if (!deft_inputs_ok(g, "Merge", inputs, n)) return none;
@@ -146,7 +165,62 @@ static void merge_grad(deft_graph *g, deft_op *op, const deft_output *grads, def
   dx[1] = deft_op_output(sw.op, 1);
 }
 
+/* ---- the while-loop frame ops ---- */
+
+static void frame_forward_kernel(deft_kernel_ctx *c) {
+  deft_var *v = deft_kernel_ref_input(c, 0);
+  if (v) deft_kernel_output_ref(c, 0, v);
+  else deft_kernel_forward(c, 0, deft_kernel_input(c, 0));
+}
+
+static void loop_cond_shape(deft_shape_ctx *c) {
+  deft_shape p = deft_shape_ctx_input(c, 0);
+  if (p.rank > 0) {
+    deft_shape_fail(c, DEFT_INVALID_ARGUMENT, "the loop condition must be a scalar");
+    return;
+  }
+  deft_shape_ctx_set_output(c, 0, DEFT_SCALAR);
+}
+
+static void loop_cond_kernel(deft_kernel_ctx *c) {
+  const deft_tensor *p = deft_kernel_input(c, 0);
+  if (p->n != 1) {
+    deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "the loop condition must be a bool scalar, got "
+                     "%" PRId64 " elements", p->n);
+    return;
+  }
+  deft_kernel_forward(c, 0, p);
+}
+
+#define ENTER_ATTRS \
+  "T: type, frame_name: string, is_constant: bool = false, parallel_iterations: int = 10"
+
 static const deft_op_def control_flow_defs[] = {
+    {.type = "Enter", .inputs = "data: T", .outputs = "output: T", .attrs = ENTER_ATTRS,
+     .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = deft_shape_unchanged,
+     .kernel = frame_forward_kernel},
+    {.type = "RefEnter", .inputs = "data: Ref(T)", .outputs = "output: Ref(T)",
+     .attrs = ENTER_ATTRS, .flags = DEFT_OP_NOT_DIFFERENTIABLE | DEFT_OP_ALLOWS_UNINIT,
+     .shape = deft_shape_unchanged, .kernel = frame_forward_kernel},
+    {.type = "Exit", .inputs = "data: T", .outputs = "output: T", .attrs = "T: type",
+     .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = deft_shape_unchanged,
+     .kernel = frame_forward_kernel},
+    {.type = "RefExit", .inputs = "data: Ref(T)", .outputs = "output: Ref(T)", .attrs = "T: type",
+     .flags = DEFT_OP_NOT_DIFFERENTIABLE | DEFT_OP_ALLOWS_UNINIT, .shape = deft_shape_unchanged,
+     .kernel = frame_forward_kernel},
+    {.type = "NextIteration", .inputs = "data: T", .outputs = "output: T", .attrs = "T: type",
+     .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = deft_shape_unchanged,
+     .kernel = frame_forward_kernel},
+    {.type = "RefNextIteration", .inputs = "data: Ref(T)", .outputs = "output: Ref(T)",
+     .attrs = "T: type", .flags = DEFT_OP_NOT_DIFFERENTIABLE | DEFT_OP_ALLOWS_UNINIT,
+     .shape = deft_shape_unchanged, .kernel = frame_forward_kernel},
+    {.type = "LoopCond", .inputs = "input: bool", .outputs = "output: bool",
+     .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = loop_cond_shape, .kernel = loop_cond_kernel},
+    {.type = "ControlTrigger", .kernel = noop_kernel, .flags = DEFT_OP_NOT_DIFFERENTIABLE},
+    {.type = "RefMerge", .inputs = "inputs: Ref(N * T)", .outputs = "output: Ref(T), "
+     "value_index: int32", .attrs = "T: type, N: int >= 1",
+     .flags = DEFT_OP_IS_MERGE | DEFT_OP_ALLOWS_UNINIT | DEFT_OP_NOT_DIFFERENTIABLE,
+     .shape = merge_shape, .kernel = ref_merge_kernel},
     {.type = "NoOp", .kernel = noop_kernel, .flags = DEFT_OP_NOT_DIFFERENTIABLE},
     {.type = "Switch", .inputs = "data: T, pred: bool",
      .outputs = "output_false: T, output_true: T", .attrs = "T: type", .shape = switch_shape,

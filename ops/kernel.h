@@ -140,6 +140,14 @@ void *deft_kernel_scratch(deft_kernel_ctx *c, size_t bytes);
 /* Four words the plan keeps for this op across runs (zero before its first run): a kernel's
  * cache, e.g. a fact about an input keyed by its buffer and generation (deft_buffer_touch). */
 uint64_t *deft_kernel_state(deft_kernel_ctx *c);
+/* Per-run resources (TensorArrays, stacks; TF's per-step resource container): the run owns
+ * obj from now on and calls destroy(obj) when it ends (or now, on failure). Returns the handle
+ * (>= 1) a kernel stores as an int64 scalar in its handle output, or 0 after recording an error
+ * (out of memory). */
+int64_t deft_kernel_resource_add(deft_kernel_ctx *c, void *obj, void (*destroy)(void *obj));
+/* The object whose handle input i holds, created with the same destroy function (it tells the
+ * kind); NULL after recording an error (not such a handle). */
+void *deft_kernel_resource_get(deft_kernel_ctx *c, int i, void (*destroy)(void *obj));
 /* Records a run-time error, prefixed with "<Type> '<name>': ". */
 void deft_kernel_fail(deft_kernel_ctx *c, deft_code code, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -244,6 +244,7 @@ extern const deft_op_family deft_ops_nn;
 extern const deft_op_family deft_ops_state;
 extern const deft_op_family deft_ops_random;
 extern const deft_op_family deft_ops_control_flow;
+extern const deft_op_family deft_ops_tensor_array;
 extern const deft_op_family deft_ops_io;
 extern const deft_op_family deft_ops_training;
 extern const deft_op_family deft_ops_shape;

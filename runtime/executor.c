@@ -246,9 +246,155 @@ static bool run_budget_take(deft_kernel_ctx *c, int i, size_t nbytes) {
   return true;
 }
 
+/* One run's executor state. */
+typedef struct exec_state {
+  deft_session *s;
+  deft_plan *p;
+  deft_status *status;
+  deft_kernel_ctx ctx;
+} exec_state;
+
+/* Adds where a failing step was, when it is inside a while loop: "(in while loop 'F',
+ * iteration N)". */
+static void note_frame(exec_state *ex, const deft_step *st) {
+  if (!st->frame || deft_status_ok(ex->status)) return;
+  const deft_frame_def *fd = &ex->p->frames[st->frame - 1];
+  char msg[1536];
+  snprintf(msg, sizeof msg, "%s", deft_status_message(ex->status));
+  deft_status_set(ex->status, deft_status_code(ex->status),
+                  "%s (in while loop '%s', iteration %" PRId64 ")", msg, fd->name, fd->iter);
+}
+
+/* Runs step si once (in the current iteration of its frame). */
+static bool exec_step(exec_state *ex, int si) {
+  deft_plan *p = ex->p;
+  deft_step *st = &p->steps[si];
+  deft_op *op = st->op;
+  bool ok = true;
+  if (st->frame && p->frames[st->frame - 1].iter > 0) {
+    /* After iteration 0 an Enter has nothing to bring in: a constant one keeps its value for
+     * every iteration, any other is dead (its Merge takes the NextIteration's value). */
+    if (st->kind == DEFT_STEP_ENTER_CONST) return true;
+    if (st->kind == DEFT_STEP_ENTER) {
+      p->step_dead[si] = true;
+      for (int k = 0; k < op->noutputs; k++) p->slots[st->out_base + k].dead = true;
+      goto next;
+    }
+  }
+  bool is_merge = op->reg && (op->reg->def->flags & DEFT_OP_IS_MERGE);
+  bool dead = false, any_alive = false;
+  for (int k = 0; k < op->ninputs; k++) {
+    bool d = p->slots[st->in_slots[k]].dead;
+    dead |= d;
+    any_alive |= !d;
+  }
+  bool ctrl_dead = false;
+  for (int k = 0; k < st->nctrl; k++) ctrl_dead |= p->step_dead[st->ctrl_steps[k]];
+  dead |= ctrl_dead;
+  if (is_merge) dead = ctrl_dead || !any_alive;
+  if (st->kind == DEFT_STEP_TRIGGER) dead = false;
+  p->step_dead[si] = dead;
+  if (dead) {
+    for (int k = 0; k < op->noutputs; k++) p->slots[st->out_base + k].dead = true;
+    goto next;
+  }
+  for (int k = 0; k < op->noutputs; k++) {
+    deft_slot *o = &p->slots[st->out_base + k];
+    o->dead = false;
+    o->produced = false;
+  }
+  /* Variables read through a ref must be initialized unless the op allows otherwise. */
+  bool allows = op->reg && (op->reg->def->flags & DEFT_OP_ALLOWS_UNINIT);
+  for (int k = 0; k < op->ninputs; k++) {
+    deft_slot *in = &p->slots[st->in_slots[k]];
+    if (in->ref && !in->ref->initialized && !(allows && ref_arg(op, k)) && !in->dead) {
+      deft_status_set(ex->status, DEFT_FAILED_PRECONDITION,
+                      "attempting to use uninitialized value %s (input %d of '%s', %s); run "
+                      "the variables' initializer first",
+                      in->ref->op->name, k, op->name, op->type);
+      note_frame(ex, st);
+      return false;
+    }
+  }
+  if (st->elided) goto next;
+  if (!run_limits_ok(ex->s, p, op, ex->status)) {
+    note_frame(ex, st);
+    return false;
+  }
+  ex->ctx.op = op;
+  ex->ctx.step = st;
+  ex->ctx.failed = false;
+#ifdef DEFT_EXEC_PROFILE
+  double t0_ = deft_prof_now();
+#endif
+  st->compute(&ex->ctx);
+#ifdef DEFT_EXEC_PROFILE
+  st->prof_t += deft_prof_now() - t0_;
+  st->prof_n++;
+#endif
+  if (ex->ctx.failed) {
+    note_frame(ex, st);
+    return false;
+  }
+  for (int k = 0; k < op->noutputs; k++) {
+    deft_slot *o = &p->slots[st->out_base + k];
+    if (!o->produced && !o->dead) {
+      deft_status_set(ex->status, DEFT_INTERNAL, "%s '%s' produced no value for output %d",
+                      op->type, op->name, k);
+      ok = false;
+    }
+  }
+next:
+  for (int k = 0; k < st->nrelease; k++) release_slot(p, &p->slots[st->release[k]]);
+  return ok;
+}
+
+static bool run_range(exec_state *ex, int begin, int end, int frame);
+
+/* Runs while loop f: its range once per iteration, as long as one of its NextIterations
+ * produced a live value. */
+static bool run_loop(exec_state *ex, int f) {
+  deft_plan *p = ex->p;
+  deft_frame_def *fd = &p->frames[f - 1];
+  fd->iter = 0;
+  for (int k = 0; k < fd->nnext; k++) p->slots[p->steps[fd->next_steps[k]].out_base].dead = true;
+  for (;;) {
+    if (!run_range(ex, fd->begin, fd->end, f)) return false;
+    bool more = false;
+    for (int k = 0; k < fd->nnext && !more; k++)
+      more = !p->slots[p->steps[fd->next_steps[k]].out_base].dead;
+    if (!more) break;
+    fd->iter++;
+  }
+  for (int k = 0; k < fd->nrelease; k++) release_slot(p, &p->slots[fd->release[k]]);
+  fd->iter = 0;
+  return true;
+}
+
+static bool run_range(exec_state *ex, int begin, int end, int frame) {
+  const deft_step *steps = ex->p->steps;
+  for (int si = begin; si < end;) {
+    int bf = steps[si].begins_frame;
+    if (bf && bf != frame) {
+      if (!run_loop(ex, bf)) return false;
+      si = ex->p->frames[bf - 1].end;
+      continue;
+    }
+    if (!exec_step(ex, si)) return false;
+    si++;
+  }
+  return true;
+}
+
+/* Destroys the run's TensorArrays and stacks (TF's per-step resources). */
+static void drop_resources(deft_plan *p) {
+  for (int i = 0; i < p->nresources; i++)
+    if (p->resources[i].destroy) p->resources[i].destroy(p->resources[i].obj);
+  p->nresources = 0;
+}
+
 bool deft_plan_run(deft_session *s, deft_plan *p, const deft_tensor *const *feed_values,
                    deft_tensor **fetch_values, deft_status *status) {
-  bool ok = true;
   run_limits_start(s, p);
   for (int i = 0; i < p->nslots; i++) {
     p->slots[i].dead = false;
@@ -265,78 +411,16 @@ bool deft_plan_run(deft_session *s, deft_plan *p, const deft_tensor *const *feed
     sl->produced = true;
   }
   for (int i = 0; i < p->nsteps; i++) p->step_dead[i] = false;
-  deft_kernel_ctx ctx;
-  memset(&ctx, 0, sizeof ctx);
-  ctx.session = s;
-  ctx.plan = p;
-  ctx.status = status;
-  for (int si = 0; ok && si < p->nsteps; si++) {
-    deft_step *st = &p->steps[si];
-    deft_op *op = st->op;
-    bool is_merge = op->reg && (op->reg->def->flags & DEFT_OP_IS_MERGE);
-    bool dead = false, any_alive = false;
-    for (int k = 0; k < op->ninputs; k++) {
-      bool d = p->slots[st->in_slots[k]].dead;
-      dead |= d;
-      any_alive |= !d;
-    }
-    for (int k = 0; k < st->nctrl; k++)
-      if (st->ctrl_steps[k] >= 0) dead |= p->step_dead[st->ctrl_steps[k]];
-    if (is_merge) {
-      bool ctrl_dead = false;
-      for (int k = 0; k < st->nctrl; k++)
-        if (st->ctrl_steps[k] >= 0) ctrl_dead |= p->step_dead[st->ctrl_steps[k]];
-      dead = ctrl_dead || !any_alive;
-    }
-    if (dead) {
-      p->step_dead[si] = true;
-      for (int k = 0; k < op->noutputs; k++) p->slots[st->out_base + k].dead = true;
-    } else {
-      /* Variables read through a ref must be initialized unless the op allows otherwise. */
-      bool allows = op->reg && (op->reg->def->flags & DEFT_OP_ALLOWS_UNINIT);
-      for (int k = 0; ok && k < op->ninputs; k++) {
-        deft_slot *in = &p->slots[st->in_slots[k]];
-        if (in->ref && !in->ref->initialized && !(allows && ref_arg(op, k)) && !in->dead) {
-          deft_status_set(status, DEFT_FAILED_PRECONDITION,
-                          "attempting to use uninitialized value %s (input %d of '%s', %s); run "
-                          "the variables' initializer first",
-                          in->ref->op->name, k, op->name, op->type);
-          ok = false;
-        }
-      }
-      if (!ok) break;
-      if (st->elided) goto next;
-      if (!run_limits_ok(s, p, op, status)) {
-        ok = false;
-        break;
-      }
-      ctx.op = op;
-      ctx.step = st;
-      ctx.failed = false;
-#ifdef DEFT_EXEC_PROFILE
-      double t0_ = deft_prof_now();
-#endif
-      st->compute(&ctx);
-#ifdef DEFT_EXEC_PROFILE
-      st->prof_t += deft_prof_now() - t0_;
-      st->prof_n++;
-#endif
-      if (ctx.failed) {
-        ok = false;
-        break;
-      }
-      for (int k = 0; k < op->noutputs; k++) {
-        deft_slot *o = &p->slots[st->out_base + k];
-        if (!o->produced && !o->dead) {
-          deft_status_set(status, DEFT_INTERNAL, "%s '%s' produced no value for output %d",
-                          op->type, op->name, k);
-          ok = false;
-        }
-      }
-    }
-  next:
-    for (int k = 0; k < st->nrelease; k++) release_slot(p, &p->slots[st->release[k]]);
-  }
+  for (int f = 0; f < p->nframes; f++) p->frames[f].iter = 0;
+  exec_state ex;
+  memset(&ex, 0, sizeof ex);
+  ex.s = s;
+  ex.p = p;
+  ex.status = status;
+  ex.ctx.session = s;
+  ex.ctx.plan = p;
+  ex.ctx.status = status;
+  bool ok = run_range(&ex, 0, p->nsteps, 0);
   if (ok) {
     for (int i = 0; i < p->nfetches; i++) {
       deft_slot *sl = &p->slots[p->fetch_slots[i]];
@@ -378,7 +462,39 @@ bool deft_plan_run(deft_session *s, deft_plan *p, const deft_tensor *const *feed
     sl->ref = NULL;
   }
   for (int i = 0; i < p->nfeeds; i++) deft_tensor_reset(&p->slots[p->feed_slots[i]].value);
+  drop_resources(p);
   return ok;
+}
+
+/* ---- per-run resources ---- */
+
+int64_t deft_kernel_resource_add(deft_kernel_ctx *c, void *obj, void (*destroy)(void *obj)) {
+  deft_plan *p = c->plan;
+  if (p->nresources == p->resources_cap) {
+    int ncap = p->resources_cap ? 2 * p->resources_cap : 8;
+    deft_run_resource *nr = deft_realloc(p->resources, sizeof *nr * (size_t)ncap);
+    if (!nr) {
+      destroy(obj);
+      deft_kernel_fail(c, DEFT_RESOURCE_EXHAUSTED, "out of memory");
+      return 0;
+    }
+    p->resources = nr;
+    p->resources_cap = ncap;
+  }
+  p->resources[p->nresources].obj = obj;
+  p->resources[p->nresources].destroy = destroy;
+  return ++p->nresources;
+}
+
+void *deft_kernel_resource_get(deft_kernel_ctx *c, int i, void (*destroy)(void *obj)) {
+  const deft_tensor *h = deft_kernel_input(c, i);
+  deft_plan *p = c->plan;
+  int64_t id = h->dtype == DEFT_INT64 && h->n == 1 && h->buf ? deft_tensor_i64(h)[0] : 0;
+  if (id < 1 || id > p->nresources || p->resources[id - 1].destroy != destroy) {
+    deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "input %d is not a handle this op can use", i);
+    return NULL;
+  }
+  return p->resources[id - 1].obj;
 }
 
 /* ---- the kernel context ---- */

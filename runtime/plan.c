@@ -5,7 +5,9 @@
  *   prune             the ops the fetches and targets need, stopping at fed tensors; every one has
  *                     a kernel on the session's device (all missing types named at once), and no
  *                     unfed Placeholder is needed;
- *   order             topological order over data and control edges (a cycle is an error);
+ *   order             topological order over data and control edges; with while loops, each
+ *                     frame's ops contiguous and nested (runtime/frames.c), loops' back edges
+ *                     aside (any other cycle is an error);
  *   assign_slots      one slot per output of each step, then one per feed;
  *   build_steps       each step's input slots, control steps and variable inputs;
  *   elide             pure ops whose outputs nothing reads run no kernel;
@@ -35,6 +37,12 @@ void deft_plan_free(deft_plan *p) {
     deft_aligned_free(p->steps[i].params);
   }
   for (int i = 0; p->slots && i < p->nslots; i++) deft_tensor_reset(&p->slots[i].value);
+  for (int f = 0; p->frames && f < p->nframes; f++) {
+    deft_free(p->frames[f].next_steps);
+    deft_free(p->frames[f].release);
+  }
+  deft_free(p->frames);
+  deft_free(p->resources);
   for (int c = 0; p->pool_class && c < DEFT_POOL_CLASSES; c++) {
     for (int i = 0; i < p->pool_class[c].n; i++) deft_buffer_unref(p->pool_class[c].v[i]);
     deft_free(p->pool_class[c].v);
@@ -66,6 +74,7 @@ typedef struct {
   deft_op **order; /* the needed ops in topological order (norder of them) */
   int norder;
   int *last_use;   /* by slot: the last step that reads it (-1: none; nsteps: the end) */
+  deft_frames_result fr; /* the loops' frames (empty without loops) */
 } planner;
 
 static void planner_free(planner *pl) {
@@ -74,6 +83,13 @@ static void planner_free(planner *pl) {
   deft_free(pl->slot_base);
   deft_free(pl->order);
   deft_free(pl->last_use);
+  deft_free(pl->fr.frame_of);
+  if (pl->fr.frames)
+    for (int f = 0; f < pl->fr.nframes; f++) {
+      deft_free(pl->fr.frames[f].next_steps);
+      deft_free(pl->fr.frames[f].release);
+    }
+  deft_free(pl->fr.frames);
 }
 
 static int fed_index(const planner *pl, deft_output o) {
@@ -245,6 +261,9 @@ static bool elidable(const deft_op *op) {
   if (op->reg->def->flags & (DEFT_OP_STATEFUL | DEFT_OP_IS_MERGE | DEFT_OP_SOURCE_VARIABLE))
     return false;
   if (!strcmp(op->type, "Switch") || !strcmp(op->type, "RefSwitch")) return false;
+  if (deft_op_is_enter(op) || deft_op_is_exit(op) || deft_op_is_next_iteration(op) ||
+      !strcmp(op->type, "LoopCond"))
+    return false;
   for (int k = 0; k < op->noutputs; k++)
     if (op->out_ref[k]) return false;
   for (int k = 0; k < op->ninputs; k++)
@@ -315,7 +334,17 @@ static bool prune(planner *pl, const deft_output *fetches, int nfetches, deft_op
   return ok;
 }
 
+static bool pl_fed(const void *ctx, deft_output o) { return fed_index(ctx, o) >= 0; }
+static bool pl_op_fed(const void *ctx, const deft_op *op) { return op_fed(ctx, op); }
+
 static bool order(planner *pl, deft_status *status) {
+  if (!deft_frames_order(pl->g, pl->need, pl_fed, pl_op_fed, pl, &pl->fr, status)) return false;
+  if (pl->fr.nframes) {
+    pl->order = pl->fr.order;
+    pl->norder = pl->fr.norder;
+    pl->fr.order = NULL;
+    return true;
+  }
   pl->order = topo_sort(pl, &pl->norder, status);
   return pl->order != NULL;
 }
@@ -359,6 +388,29 @@ static bool assign_slots(planner *pl, deft_plan *p, const deft_output *fetches, 
   return true;
 }
 
+/* The plan's frames: ranges, first steps, NextIteration steps. */
+static bool build_frames(planner *pl, deft_plan *p, deft_status *status) {
+  if (!pl->fr.nframes) return true;
+  p->frames = pl->fr.frames;
+  p->nframes = pl->fr.nframes;
+  pl->fr.frames = NULL;
+  for (int f = 0; f < p->nframes; f++) {
+    deft_frame_def *fd = &p->frames[f];
+    fd->next_steps = NULL;
+    fd->release = NULL;
+    int n = 0;
+    for (int i = fd->begin; i < fd->end; i++)
+      n += p->steps[i].frame == f + 1 && p->steps[i].kind == DEFT_STEP_NEXT;
+    fd->next_steps = deft_malloc(sizeof(int) * (size_t)(n + 1));
+    if (!fd->next_steps) return oom(status);
+    for (int i = fd->begin; i < fd->end; i++)
+      if (p->steps[i].frame == f + 1 && p->steps[i].kind == DEFT_STEP_NEXT)
+        fd->next_steps[fd->nnext++] = i;
+    if (fd->begin < fd->end) p->steps[fd->begin].begins_frame = f + 1;
+  }
+  return true;
+}
+
 static bool build_steps(planner *pl, deft_plan *p, deft_status *status) {
   int n = pl->norder;
   p->nsteps = n;
@@ -370,6 +422,16 @@ static bool build_steps(planner *pl, deft_plan *p, deft_status *status) {
     deft_op *op = pl->order[i];
     st->op = op;
     st->out_base = pl->slot_base[op->id];
+    st->frame = pl->fr.frame_of ? pl->fr.frame_of[op->id] : 0;
+    if (deft_op_is_enter(op)) {
+      bool is_const = false;
+      deft_op_attr_bool(op, "is_constant", &is_const);
+      st->kind = is_const ? DEFT_STEP_ENTER_CONST : DEFT_STEP_ENTER;
+    } else if (deft_op_is_next_iteration(op)) {
+      st->kind = DEFT_STEP_NEXT;
+    } else if (!strcmp(op->type, "ControlTrigger")) {
+      st->kind = DEFT_STEP_TRIGGER;
+    }
     st->in_slots = deft_malloc(sizeof(int) * (size_t)(op->ninputs + 1));
     st->ctrl_steps = deft_malloc(sizeof(int) * (size_t)(op->nctrl + 1));
     if (!st->in_slots || !st->ctrl_steps) return oom(status);
@@ -381,7 +443,7 @@ static bool build_steps(planner *pl, deft_plan *p, deft_status *status) {
       if (pl->step_of[op->ctrl[k]->id] >= 0)
         st->ctrl_steps[st->nctrl++] = pl->step_of[op->ctrl[k]->id];
   }
-  return true;
+  return build_frames(pl, p, status);
 }
 
 /* Elision: a pure op (stateless, no refs, not control flow) whose outputs no fetch and no running
@@ -420,6 +482,11 @@ static bool plan_releases(planner *pl, deft_plan *p, deft_status *status) {
   for (int i = 0; i < n; i++)
     for (int k = 0; k < p->steps[i].op->noutputs; k++)
       if (last_use[p->steps[i].out_base + k] < 0) last_use[p->steps[i].out_base + k] = i;
+  /* A constant Enter's value is read in every iteration of its frame: it is released when the
+   * loop finishes (last_use -2 - frame). */
+  for (int i = 0; i < n; i++)
+    if (p->steps[i].kind == DEFT_STEP_ENTER_CONST)
+      last_use[p->steps[i].out_base] = -2 - p->steps[i].frame;
   /* Fetched slots live to the end: never released early. */
   for (int i = 0; i < p->nfetches; i++) last_use[p->fetch_slots[i]] = n;
   int *counts = deft_calloc((size_t)n + 1, sizeof(int));
@@ -427,7 +494,16 @@ static bool plan_releases(planner *pl, deft_plan *p, deft_status *status) {
   int tail = 0;
   for (int sl = 0; sl < p->nslots; sl++) {
     if (last_use[sl] >= 0 && last_use[sl] < n) counts[last_use[sl]]++;
+    else if (last_use[sl] <= -3) p->frames[-2 - last_use[sl] - 1].nrelease++;
     else tail++;
+  }
+  for (int f = 0; f < p->nframes; f++) {
+    p->frames[f].release = deft_malloc(sizeof(int) * (size_t)(p->frames[f].nrelease + 1));
+    if (!p->frames[f].release) {
+      deft_free(counts);
+      return oom(status);
+    }
+    p->frames[f].nrelease = 0;
   }
   bool ok = true;
   for (int i = 0; ok && i < n; i++) {
@@ -441,6 +517,9 @@ static bool plan_releases(planner *pl, deft_plan *p, deft_status *status) {
     if (last_use[sl] >= 0 && last_use[sl] < n) {
       deft_step *st = &p->steps[last_use[sl]];
       st->release[st->nrelease++] = sl;
+    } else if (last_use[sl] <= -3) {
+      deft_frame_def *fd = &p->frames[-2 - last_use[sl] - 1];
+      fd->release[fd->nrelease++] = sl;
     } else {
       p->tail_release[p->ntail_release++] = sl;
     }

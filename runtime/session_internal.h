@@ -28,8 +28,20 @@ typedef struct deft_slot {
   bool fed;
 } deft_slot;
 
+/* What the executor does with a step beyond running its kernel (runtime/EXECUTOR.md). */
+typedef enum deft_step_kind {
+  DEFT_STEP_PLAIN = 0,
+  DEFT_STEP_ENTER,       /* Enter: its value enters iteration 0 only; dead after */
+  DEFT_STEP_ENTER_CONST, /* Enter with is_constant: runs in iteration 0, the value stays */
+  DEFT_STEP_NEXT,        /* NextIteration: live output = the frame runs another iteration */
+  DEFT_STEP_TRIGGER,     /* ControlTrigger: never dead */
+} deft_step_kind;
+
 typedef struct deft_step {
   deft_op *op;
+  uint8_t kind;     /* deft_step_kind */
+  int frame;        /* 0: the root; f >= 1: plan->frames[f - 1] */
+  int begins_frame; /* f >= 1 when this is the first step of frame f's range, else 0 */
   int *in_slots;   /* op->ninputs slot indices */
   int out_base;    /* op's outputs occupy slots [out_base, out_base + noutputs) */
   int nctrl;
@@ -48,6 +60,48 @@ typedef struct deft_step {
   long prof_n;
 } deft_step;
 
+/* A TF1 while loop's frame in a plan: its steps are the range [begin, end), run once per
+ * iteration; frames nest (runtime/frames.c, runtime/EXECUTOR.md). */
+typedef struct deft_frame_def {
+  const char *name; /* the Enters' frame_name (the graph's string) */
+  int parent;       /* 0: the root, else a frame number */
+  int begin, end;
+  int nnext;
+  int *next_steps;  /* its NextIteration steps: one live = another iteration */
+  int nrelease;
+  int *release;     /* slots released when the loop finishes (constant Enters' values) */
+  int64_t iter;     /* run state: the current iteration */
+} deft_frame_def;
+
+/* What deft_frames_order returns; all NULL / 0 when the needed ops hold no loop. */
+typedef struct deft_frames_result {
+  deft_op **order; /* norder ops, each frame's contiguous */
+  int norder;
+  int *frame_of;   /* by op id: 0 root, f >= 1 frames[f - 1]; -1 not needed */
+  deft_frame_def *frames;
+  int nframes;
+} deft_frames_result;
+
+/* Assigns the needed ops to frames and orders them (runtime/frames.c). fed(ctx, o) tells a fed
+ * tensor, op_fed(ctx, op) an op with a fed output. Returns false with st set (INVALID_ARGUMENT
+ * naming the node) on frames that do not nest, an Exit without its Enter, a NextIteration outside
+ * a loop or a cycle that is not a loop. When no needed op is in a loop, out stays empty and the
+ * caller orders the ops itself. */
+bool deft_frames_order(deft_graph *g, const bool *need, bool (*fed)(const void *, deft_output),
+                       bool (*op_fed)(const void *, const deft_op *), const void *fed_ctx,
+                       deft_frames_result *out, deft_status *st);
+bool deft_op_is_enter(const deft_op *op);
+bool deft_op_is_exit(const deft_op *op);
+bool deft_op_is_next_iteration(const deft_op *op);
+/* True iff data input k of op is a loop back edge (a NextIteration into a Merge). */
+bool deft_op_is_back_edge(const deft_op *op, int k);
+
+/* Per-run resources (TensorArrays, stacks): kernels' objects that live until the run ends. */
+typedef struct deft_run_resource {
+  void *obj;
+  void (*destroy)(void *obj);
+} deft_run_resource;
+
 /* One size class of a plan's buffer pool. */
 typedef struct deft_pool_class {
   deft_buffer **v;
@@ -58,6 +112,10 @@ typedef struct deft_pool_class {
 typedef struct deft_plan {
   int nsteps;
   deft_step *steps;
+  int nframes;
+  deft_frame_def *frames; /* frame f >= 1 is frames[f - 1] */
+  deft_run_resource *resources; /* this run's (handles are index + 1); kept allocated */
+  int nresources, resources_cap;
   bool *step_dead;
   int nslots;
   deft_slot *slots;
