@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/control_flow_ops.c - NoOp and TF1 control flow as tf.cond writes it: Switch, RefSwitch and
  * Merge. The executor propagates deadness: an untaken Switch output is dead, ops fed by a dead
  * tensor do not run, and a Merge forwards its first live input. */

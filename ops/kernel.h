@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/kernel.h - what a kernel sees: the kernel context, through which it reads its inputs and
  * attrs, allocates or forwards its outputs, reaches its variable storage, random state, scratch
  * memory and threads, and reports errors. Kernels see nothing else of the session or the graph.
