@@ -127,7 +127,8 @@ static const char *REF_PY =
     "    return f, [Kc.shape[1]]\n"
     "if kind == 'basic': step, sizes = basic('rnn/basic_rnn_cell')\n"
     "elif kind in ('basic_lstm', 'dropout'): step, sizes = basic_lstm('rnn/basic_lstm_cell', 0.5)\n"
-    "elif kind == 'lstm_full': step, sizes = lstm_full('rnn/lstm_cell', 1.0, 0.5, 3, float(np.float32(0.4)))\n"
+    "elif kind == 'lstm_full': step, sizes = lstm_full('rnn/lstm_cell', 1.0, 0.5, 3, "
+    "float(np.float32(0.4)))\n"
     "elif kind == 'gru': step, sizes = gru('rnn/gru_cell')\n"
     "elif kind == 'multi':\n"
     "    f0, s0 = basic_lstm('rnn/multi_rnn_cell/cell_0/basic_lstm_cell', 1.0)\n"
@@ -137,7 +138,8 @@ static const char *REF_PY =
     "    sizes = s0 + s1\n"
     "elif kind == 'proj':\n"
     "    f0, sizes = basic('rnn/output_projection_wrapper/basic_rnn_cell', relu)\n"
-    "    K, b = L('rnn/output_projection_wrapper/kernel'), L('rnn/output_projection_wrapper/bias')\n"
+    "    K, b = L('rnn/output_projection_wrapper/kernel'), "
+    "L('rnn/output_projection_wrapper/bias')\n"
     "    def step(x, s): y, ns = f0(x, s); return y @ K + b, ns\n"
     "x = L('x'); seq = L('seq') if os.path.exists(os.path.join(d, 'seq.npy')) else None\n"
     "state = [np.zeros((x.shape[1], n)) for n in sizes]\n"
@@ -316,7 +318,7 @@ static void grad_check_cell(kind k) {
   deft_tensor *kv = deft_session_variable_value(s, kernel, st);
   check_ok(kv != NULL, st);
   deft_tensor *an[2];
-  check_ok(deft_session_run(s, in, xv, 2, dx, an, 2, NULL, 0, st), st);
+  check_ok(deft_session_run(s, in, tu_feeds(xv), 2, dx, an, 2, NULL, 0, st), st);
   const double h = 1e-5;
   for (int which = 0; which < 2; which++) {
     deft_tensor *p = which == 0 ? xv[0] : kv;
@@ -328,7 +330,7 @@ static void grad_check_cell(kind k) {
         d[e] = save + (sgn ? -h : h);
         if (which == 1) check_ok(deft_session_set_variable(s, kernel, kv, st), st);
         deft_tensor *lv;
-        check_ok(deft_session_run(s, in, xv, 2, &loss, &lv, 1, NULL, 0, st), st);
+        check_ok(deft_session_run(s, in, tu_feeds(xv), 2, &loss, &lv, 1, NULL, 0, st), st);
         f[sgn] = *(double *)deft_tensor_data(lv);
         deft_tensor_free(lv);
       }
@@ -418,7 +420,9 @@ START_TEST(test_tf_time_series_checkpoint) {
     snprintf(rel, sizeof rel, "tf1/rdcwuyy__handson-ml/expected/%s/Reshape_1_0.npy", cases[c]);
     deft_tensor *want = load_npy(rel);
     deft_tensor *got;
-    check_ok(deft_session_run(s, &X, &in, 1, &pred, &got, 1, NULL, 0, st), st);
+    check_ok(
+        deft_session_run(s, &X, (const deft_tensor *const[]){in}, 1, &pred, &got, 1, NULL, 0, st),
+        st);
     ck_assert_int_eq(deft_tensor_num_elements(got), deft_tensor_num_elements(want));
     const float *gp = deft_tensor_data(got), *wp = deft_tensor_data(want);
     for (int64_t i = 0; i < deft_tensor_num_elements(got); i++)
@@ -429,7 +433,7 @@ START_TEST(test_tf_time_series_checkpoint) {
                                   "Placeholder_1_0.npy");
       deft_output feeds[2] = {X, Y};
       deft_tensor *fv[2] = {in, tgt}, *m;
-      check_ok(deft_session_run(s, feeds, fv, 2, &mse, &m, 1, NULL, 0, st), st);
+      check_ok(deft_session_run(s, feeds, tu_feeds(fv), 2, &mse, &m, 1, NULL, 0, st), st);
       float mv = *(float *)deft_tensor_data(m);
       ck_assert_msg(fabs(mv - 0.0545913) <= 1e-4 * (1 + 0.0545913), "MSE %g, want 0.0545913", mv);
       deft_tensor_free(m);
