@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* base/alloc.c - the allocation hook (see alloc.h). */
 #include "base/alloc.h"
 

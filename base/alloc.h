@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* base/alloc.h - the one allocation hook. Every allocation in deft goes through these, so a
  * test can make the n-th allocation fail and check that each path returns an error and leaks
  * nothing (SQLite's OOM test). Internal to the library. */

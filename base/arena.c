@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* base/arena.c - growable bump allocator (see arena.h). */
 #include <assert.h>
 #include "base/arena.h"

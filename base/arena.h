@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* base/arena.h - a growable bump allocator. Each graph owns one for its ops, names and attrs;
  * everything is freed at once with the graph. Chunks grow as needed; the caller never sizes it. */
 #ifndef DEFT_GRAPH_ARENA_H

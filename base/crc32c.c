@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* base/crc32c.c - table-driven CRC32C (see base/crc32c.h). */
 #include "base/crc32c.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* base/crc32c.h - CRC32C (Castagnoli), as used by TF's checkpoint bundles and LevelDB-style
  * tables: reflected polynomial 0x82F63B78, initial value and final xor 0xFFFFFFFF (see
  * ../shared/spec/TF_FORMATS.md section 4.3). Internal to the library; no allocation, no state. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* base/dtypes.c - the one table of TF DataTypes (see base/dtypes.h). */
 #include "base/dtypes.h"
 

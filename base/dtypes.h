@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* base/dtypes.h - TF's DataType numbers in one table (base/dtypes.c): their names, which ones
  * deft stores and with how many bytes, and TF's numbertype / realnumbertype sets. Every other
  * dtype fact (deft_dtype_name, deft_dtype_size, deft_dtype_is_valid, the registry's type

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* base/file_io.c - whole-file reads and atomic writes (see base/file_io.h). */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "base/file_io.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* base/file_io.h - whole-file I/O for the protobuf files deft reads and writes (.meta, .pb,
  * checkpoint indexes). Internal to the library.
  *

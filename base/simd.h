@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* base/simd.h - DEFT_SIMD_CLONES, for hot loops that get AVX-512 (x86-64-v4) and AVX2 clones
  * next to the baseline one, picked once at load time (GCC's target_clones, an ELF ifunc).
  * Results are identical across clones since contraction into FMA is off in ISO C mode. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* base/status.c - deft_status (see include/deft/status.h). */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* base/strmap.c - string-keyed hash map (see strmap.h). */
 #include <assert.h>
 #include "base/strmap.h"

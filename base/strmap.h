@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* base/strmap.h - a string-keyed hash map (open addressing) for names: op names, names in use,
  * plan signatures. Keys are copied; values are opaque pointers or integers. */
 #ifndef DEFT_GRAPH_STRMAP_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* base/tensor.c - tensors, shapes and refcounted buffers (see include/deft/tensor.h). */
 #include <assert.h>
 #include <inttypes.h>

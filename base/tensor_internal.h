@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* base/tensor_internal.h - the tensor and buffer structs, and the operations the runtime uses
  * on tensors embedded in its own structures (executor slots, variables) without heap-allocating a
  * deft_tensor per value. Internal to the library. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* base/thread_pool.c - deft_threadpool (include/deft/threadpool.h) and deft_parallel_for
  * (base/thread_pool.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* base/thread_pool.h - deft_parallel_for over a deft_threadpool (include/deft/threadpool.h).
  * Internal. Kernels reach their session's pool through the kernel context
  * (deft_kernel_threadpool, deft_kernel_threads in ops/op_def.h). */

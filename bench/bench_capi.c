@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench/bench_capi.c - what TensorFlow's C API (libtensorflow-deft) adds to a run, against
  * deft's own API on the same graphs:
  *   1. `a + b` of two float scalar Placeholders fed on every run (TF_SessionRun vs

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench/bench_common.h - shared helpers of the benchmark programs: clocks, robust statistics,
  * machine-readable result lines, and the chapter's models built through the public API.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench/bench_gemm.c - the GEMM-bound floor of a training epoch.
  *
  * Measures OpenBLAS's sgemm (row-major, as deft stores tensors) at the exact shapes of the

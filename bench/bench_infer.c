@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench/bench_infer.c - forward (inference) latency of the chapter's 784-300-100-10 networks on
  * MNIST test images: the dense + ELU network, and the batch-norm network in inference mode
  * (training left at its default false: moving statistics). Batch 1 and batch 200, 1 and 2

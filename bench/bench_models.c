@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench/bench_models.c - the chapter's networks, built through the public API (see
  * bench_common.h). Kept apart from the timing helpers so that programs which build no model
  * (bench_gemm) do not link the op constructors. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench/bench_overhead.c - the run overhead of deft_session_run on the chapter's `a + b` graph:
  * (1) a and b float scalar Consts, fetching a + b; (2) a and b float scalar Placeholders, fed
  * on every run. Each result is the median over samples of many runs, in microseconds per run.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench/bench_scale.c - how graph-building and first-run costs grow with depth.
  *
  * For MLPs of 10, 100 and 1,000 hidden layers (784 inputs, hidden layers of 100 units with ELU

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench/bench_train.c - training epochs of the chapter's batch-norm model (784-300-100-10, BN
  * momentum 0.9, ELU, SGD 0.01, batch 200) on MNIST's 55,000 training images (rows 5,000..59,999
  * of the training file; the first 5,000 are the validation set): 275 steps per epoch, each

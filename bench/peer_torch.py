@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """bench/peer_torch.py - the PyTorch 1.13 peer of deft's benchmarks (bench/bench_*.c).
 
 Same models, hyperparameters and data as the C programs, printing the same kind of lines:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* capi/capi_internal.h - the structs behind TensorFlow's C API handles (TF_Tensor, TF_Graph,
  * TF_Session, ...) as deft implements them, shared by the capi/ sources. Internal.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* capi/graph.c - TensorFlow's C API: TF_Graph, building operations (TF_NewOperation,
  * TF_AddInput, TF_SetAttr*, TF_FinishOperation), operation introspection and attrs
  * (TF_OperationGetAttr*), shapes, GraphDef import/export and TF_AddGradients.

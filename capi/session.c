@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* capi/session.c - TensorFlow's C API: session options (TF_SetConfig), sessions
  * (TF_NewSession, TF_SessionRun, TF_LoadSessionFromSavedModel), devices and op lists.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* capi/tensor.c - TensorFlow's C API: TF_Status, TF_Buffer, TF_TString, the older
  * TF_StringEncode family, TF_DataTypeSize, TF_Version and TF_Tensor.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* examples/ch11_batch_norm.c - the chapter's In[65]-[69]: 784-300-100-10 with batch
  * normalization (momentum 0.9) after every dense layer, ELU, tf.variance_scaling_initializer()
  * kernels (scale 1, fan_in, truncated normal: what the chapter calls He init; --init tf110, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* examples/ch11_gradient_clipping.c - the chapter's In[72]-[78]: a 784-300-50-50-50-50-10 ReLU
  * network (tf.layers.dense, Glorot uniform kernels), gradients clipped to [-1, 1] between
  * compute_gradients and apply_gradients, learning rate 0.01; saves my_model_final.ckpt (and its

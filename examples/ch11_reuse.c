@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* examples/ch11_reuse.c - the chapter's section on reusing pretrained layers (In[79]-[152]), one
  * subcommand per cell. Every run prints the validation accuracy after each epoch, like the other
  * chapter examples. They start from my_model_final.ckpt (+ .meta) in --workdir, which

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* examples/chapter.h - what every chapter example shares: the MNIST split the chapter uses (the
  * first 5,000 training images validate, the other 55,000 train), command-line options, and the
  * epoch loop that prints validation accuracy. Header-only so each example stays one program. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* examples/mlp_forward.c - build the chapter's 784-300-100-10 network in C (dense layers with He
  * variance-scaling init, ELU), run it on MNIST test images, and print logits and predictions.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* examples/tour.c - the README's tour, as a program that compiles: build a network in C, train
  * it, save it (checkpoint + meta-graph), import it into a fresh graph by name, restore, evaluate.
  *

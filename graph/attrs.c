@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* graph/attrs.c - attr values: copying into a graph, lookup, typed getters, equality and text
  * formatting (TF's text-format spelling, used by `deft dump`). */
 #include <inttypes.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* graph/builder.c - the generic op builder. It checks inputs against the op type's signature,
  * infers type attrs, fills defaults, runs the shape function and adds the op; any failure becomes
  * the graph's sticky error and leaves the graph unchanged. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* graph/clipping.c - clipping (tf.clip_by_value, tf.clip_by_norm, tf.clip_by_global_norm as
  * TF 1.x's clip_ops.py builds them), tf.losses.get_regularization_loss, and the max-norm
  * constraint of the book's max_norm_regularizer (clip_by_norm + Assign, collection "max_norm").

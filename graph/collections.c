@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* graph/collections.c - named collections of ops and tensors (tf.add_to_collection,
  * tf.get_collection with a regex scope matched at the start of each item's name, as Python's
  * re.match does). Regexes are PCRE2. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* graph/conv_layers.c - the convolution layers of deft/conv.h: tf.layers.conv2d,
  * tf.layers.separable_conv2d and a depthwise layer (Keras' DepthwiseConv2D), with TF's
  * variable and node names. Built on the public op constructors. */

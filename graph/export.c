@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* graph/export.c - deft_graph -> TF 1.x's GraphDef and MetaGraphDef: nodes with every attr,
  * stripped_op_list from deft's registry, collections (VariableDefs, node lists, raw values kept
  * from an import), SaverDef; written atomically. The message tree is built in a deft_pb_pool that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* graph/gradients.c - reverse-mode autodiff as graph building (tf.gradients).
  *
  * The walk: find the ops between the xs and the ys (reachable forward from an x and backward from

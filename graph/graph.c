@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* graph/graph.c - the graph: ops in creation order, names and name scopes, control-dependency
  * scopes, the sticky error, lookups and op accessors (see include/deft/graph.h). Attrs live in
  * graph/attrs.c, the op builder in graph/builder.c, collections in graph/collections.c. */

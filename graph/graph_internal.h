@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* graph/graph_internal.h - the structs behind deft_graph and deft_op, and the internal building
  * interface used by constructors, importers, gradients and the runtime. Internal. */
 #ifndef DEFT_GRAPH_GRAPH_INTERNAL_H

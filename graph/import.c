@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* graph/import.c - GraphDef -> deft_graph: name resolution, topological ordering, AttrValue
  * conversion, ops deft does not know (output counts and dtypes from the producer's op list,
  * "_output_shapes" and consumers), and deft_import_graph_def. Meta graphs and SavedModels build

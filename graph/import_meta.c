@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* graph/import_meta.c - MetaGraphDef and SavedModel import: the graph (graph/import.c), then
  * collections (node lists resolved, VariableDefs turned into deft variables, other values kept
  * raw for export), and deft_meta_graph_info (SaverDef, tags, signatures) with its accessors. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* graph/initializers.c - variable initializers with TF's maths and node names
  * (TF_FORMATS.md 3.4 and 6.1), and tf.get_variable. */
 #include <math.h>

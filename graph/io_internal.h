@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* graph/io_internal.h - shared by graph/import.c, graph/import_meta.c and graph/export.c: the
  * structs behind deft_import_options and deft_meta_graph_info, and the GraphDef importer that
  * works on parsed protobuf-c messages. Internal. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* graph/layers.c - tf.layers in C: dense, batch normalization (non-fused, with tf.cond on a
  * `training` tensor and moving-average updates in UPDATE_OPS, TF_FORMATS.md 6.2) and dropout,
  * plus named activations. Node and variable names are TF's. */

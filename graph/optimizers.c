@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* graph/optimizers.c - tf.train optimizers as graph building (training/optimizer.py and its
  * subclasses): compute_gradients over deft_gradients, slot variables, one Apply* op per variable
  * under "<Name>/update_<var>/", and the final op TF adds to TRAIN_OP.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* graph/rnn_cells.c - TF 1.x's RNN cells (BasicRNNCell, BasicLSTMCell, LSTMCell, GRUCell,
  * MultiRNNCell, DropoutWrapper, OutputProjectionWrapper) and static_rnn, built from the ordinary
  * op constructors with TF's variable and node names (deft/rnn.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* graph/schedules.c - the global step (tf.train.create_global_step) and learning-rate schedules
  * (tf.train.exponential_decay as TF 1.x's learning_rate_decay.py builds it). */
 #include <math.h>

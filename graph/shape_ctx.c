@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* graph/shape_ctx.c - the build-time shape-function context and the shared shape rules
  * (unchanged, NumPy broadcasting, merging). */
 #include <inttypes.h>

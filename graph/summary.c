@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* graph/summary.c - TF 1.x's tf.summary builders: scalar, histogram, merge, merge_all. They name
  * ops as TF's summary_scope does (a name scope named after the cleaned tag; the op takes the
  * scope's own name and the tag is that name) and collect into SUMMARIES. The ops themselves are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* graph/variables.c - building variables (tf.Variable's graph: VariableV2 "<name>", its
  * "<name>/Assign" initializer and "<name>/read" snapshot, and the GLOBAL_VARIABLES and
  * TRAINABLE_VARIABLES collections), the variable accessors of deft/ops.h, and

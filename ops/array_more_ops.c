@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/array_more_ops.c - more array ops of TF1 graphs: ShapeN, IdentityN, OneHot, Cumsum and
  * ClipByValue: definition, shape function, kernel and gradient side by side, plus the public
  * constructors. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/array_ops.c - constants, placeholders, identity-like ops, shape queries and reshaping
  * (Shape, Size, Rank, Reshape, ExpandDims, Squeeze), Fill/ZerosLike/OnesLike, Select, Range and
  * BroadcastGradientArgs: definition, kernel and gradient side by side, plus the public

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/batch_matmul_ops.c - BatchMatMul (equal batch dims) and BatchMatMulV2 (NumPy-broadcast
  * batch dims): definition, shape function, kernel and gradient side by side, plus the public
  * constructor. The kernel runs one BLAS gemm per matrix pair (float32: sgemm, float64: dgemm),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/concat_slice_ops.c - array ops that move elements between tensors: Pack (tf.stack) and Unpack
  * (tf.unstack), ConcatV2 with ConcatOffset and Slice (which its gradient uses), Tile and
  * DynamicStitch: definition, kernel and gradient side by side, plus the public constructors.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/control_flow_ops.c - NoOp and TF1 control flow: Switch, RefSwitch and Merge (tf.cond),
  * and the while-loop frame ops Enter, RefEnter, Exit, RefExit, NextIteration, RefNextIteration,
  * LoopCond and ControlTrigger. The executor propagates deadness: an untaken Switch output is

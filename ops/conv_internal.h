@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/conv_internal.h - what the convolution family's files share: the attrs every Conv2D-like
  * op carries (strides, padding, explicit_paddings, dilations, data_format), parsed and checked
  * once; the geometry of one convolution (TF's output-size and padding rules); and the kernels'

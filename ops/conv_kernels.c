@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/conv_kernels.c - Conv2D and its backprops as packed GEMMs through OpenBLAS (float32), and
  * direct loops (float64).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/conv_ops.c - the convolution family: Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter,
  * DepthwiseConv2dNative and its two backprop ops. Definitions, shape functions, the shared
  * prepare step, the kernels' run-time checks and dispatch, the gradients (as TF 1.x's nn_grad.py

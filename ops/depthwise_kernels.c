@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/depthwise_kernels.c - DepthwiseConv2dNative and its backprops: float32 loops vectorized
  * over channels with an explicit run-time choice of instruction set (generic x86-64 / AVX2 /
  * AVX-512, picked by the prepare step through deft_conv_isa), and float64 direct loops.

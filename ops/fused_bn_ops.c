@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/fused_bn_ops.c - TF's fused batch normalization: FusedBatchNorm, FusedBatchNormV2,
  * FusedBatchNormV3 and their gradient ops FusedBatchNormGrad(V2, V3): definitions, shape
  * functions, prepare steps, kernels and gradients side by side, plus the public constructor.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/gather_ops.c - ops that pick rows by index and put them back: Gather (v1), GatherV2 (axis,
  * batch_dims), GatherNd, ScatterNd and UnsortedSegmentSum (which the gathers' gradients use):
  * definition, shape function, kernel and gradient side by side, plus the public constructors.

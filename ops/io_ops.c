@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/io_ops.c - the saver's ops, as TF's Saver graph uses them: SaveV2 and RestoreV2 (V2
  * checkpoints through proto/bundle.h), MergeV2Checkpoints, ShardedFilename and StringJoin. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/kernel.h - what a kernel sees: the prepare context, through which its prepare step reads
  * the op's attrs once per plan, and the kernel context, through which its compute step reads the
  * parameters prepare derived and its inputs, allocates or forwards its outputs, reaches its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/math_internal.h - what the three files of the math family share. The family's table and
  * its elementwise gradients live in ops/math_ops.c, the kernels of elementwise ops, MatMul, AddN
  * and Cast in ops/math_kernels.c, and the reductions (definitions' parts, kernels, gradients and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/math_kernels.c - kernels of the math family's elementwise ops, AddN, MatMul and Cast.
  *
  * Binary ops share one broadcasting engine: the operands' shapes are padded to a common rank,

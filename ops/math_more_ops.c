@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/math_more_ops.c - the second table of the math family: Div (TF 1.0's division), Mod, Pow,
  * the logical ops, Ceil, Round, Log1p, Expm1, Erf, Softplus and Softsign with their gradient
  * kernels: definitions, gradients (TF 1.x's graphs, under "gradients/<op>_grad") and public

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/math_ops.c - the math op family: the definition table, shape functions, gradients and
  * public constructors of the elementwise ops, AddN, MatMul and Cast. Their kernels are in
  * ops/math_kernels.c; the reductions (Sum, Mean, Prod, Max, ArgMax) in ops/reduce_ops.c.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/matmul_sparse.c - float32 MatMul when the left operand is mostly exact zeros (images,
  * one-hot rows, ReLU outputs).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/multinomial_ops.c - Multinomial (tf.multinomial / tf.random.categorical): samples class
  * indices from unnormalized log-probabilities, one row of logits per batch entry. Definition,
  * shape function, prepare, kernel and the public constructor side by side. Not differentiable,

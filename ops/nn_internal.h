@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/nn_internal.h - the float32 inner loops of the nn family (ops/nn_kernels.c), called by
  * the kernels in ops/nn_ops.c. Each computes exactly what the generic double-evaluating loops
  * compute. Internal to the library. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/nn_kernels.c - the float32 inner loops of the nn family's hot kernels (ops/nn_ops.c calls
  * them): Elu/Selu through a vectorized expm1, the activation gradients, BiasAdd over rows and
  * BiasAddGrad's column sums. Each loop computes exactly what the generic kernels compute (every

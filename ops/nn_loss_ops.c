@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/nn_loss_ops.c - the nn family's classification ops: Softmax,
  * SparseSoftmaxCrossEntropyWithLogits and InTopK / InTopKV2 (shape functions, kernels, gradients
  * and public constructors). Their table entries are in ops/nn_ops.c, which owns the family table.

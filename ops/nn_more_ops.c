@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/nn_more_ops.c - more of the nn family: LogSoftmax and SoftmaxCrossEntropyWithLogits (dense
  * labels): definition, shape function, kernel and gradient side by side, plus the public
  * constructors. Rows are reduced around their max in the input's precision for float64 and with

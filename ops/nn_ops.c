@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/nn_ops.c - the nn op family: BiasAdd/BiasAddGrad, the activations (Relu, Relu6, Elu,
  * Selu, LeakyRelu, Sigmoid, Tanh) and their gradient kernels (ReluGrad, Relu6Grad, EluGrad,
  * SeluGrad, LeakyReluGrad, SigmoidGrad, TanhGrad): definitions, kernels and gradients side by side, plus

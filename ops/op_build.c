@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/op_build.c - building conveniences for the op families (see ops/op_build.h), on the
  * public builder only. */
 #include "ops/op_build.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/op_build.h - conveniences the op families' constructors and gradient builders use to build
  * ops. They are written on the public builder (deft/graph.h) only, so ops/ needs no graph
  * internals. Internal to the library. */

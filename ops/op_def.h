@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/op_def.h - what an op is: the registry entry, and the contexts its shape function, kernel
  * and gradient builder see. Internal to the library.
  *

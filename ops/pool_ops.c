@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/pool_ops.c - the pooling op family: MaxPool, MaxPoolV2, AvgPool and their gradient ops
  * (MaxPoolGrad(V2), MaxPoolGradGrad(V2), AvgPoolGrad): definitions, shape functions, prepare
  * steps, kernels and gradients side by side, plus the public constructors.

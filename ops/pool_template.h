@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/pool_template.h - the pooling loops of ops/pool_ops.c for one element type. Included twice
  * by that file, with POOL_T the element type and POOL_SFX the name suffix (f32, f64); not a
  * header of its own. Each function runs a range [b, e) of work units of a pool_job: rows of the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/random_internal.h - what ops/random_ops.c shares with the other random ops
  * (ops/multinomial_ops.c): the op's Philox stream, TF's seed derivation and TF's uint32 -> double
  * conversion. Internal to the library. */

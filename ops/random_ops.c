@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/random_ops.c - the random op family: RandomUniform, RandomStandardNormal and
  * TruncatedNormal (stateful, not differentiable), and their public constructors.
  *

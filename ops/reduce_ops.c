@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/reduce_ops.c - the math family's reductions: Sum, Mean, Prod, Max and ArgMax. Shape
  * functions, kernels, gradients and public constructors (the table entries are in
  * ops/math_ops.c).

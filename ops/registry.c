@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/registry.c - the one op registry. It lists the family tables explicitly (no static
  * initializers), parses each op's TF-style signature strings once, and answers lookups by type
  * name. A malformed signature is a programming error in deft itself: it is reported on stderr

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/search_ops.c - ops that find elements: Where (coordinates of true elements), TopKV2,
  * Unique and ListDiff; and the logging ops Assert (fails the run with its data formatted, as
  * TF) and Print (to stderr): definition, shape function, kernel and gradient side by side, plus

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/sequence_ops.c - ReverseSequence (tf.reverse_sequence): reverses the first seq_lengths[i]
  * entries along seq_dim of each slice i along batch_dim, leaving the rest in place. Definition,
  * shape function, prepare, kernel, gradient (ReverseSequence of the gradient with the same

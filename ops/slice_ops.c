@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/slice_ops.c - array ops that cut tensors into pieces: StridedSlice (Python's x[b:e:s, ...,
  * tf.newaxis] with every mask and negative strides) with StridedSliceGrad, Split and SplitV:
  * definition, shape function, kernel and gradient side by side, plus the public constructors.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/state_ops.c - variables and assignment: VariableV2 (and the legacy Variable), Assign,
  * AssignAdd, AssignSub, and their constructors (variables themselves are built by
  * graph/variables.c). A variable's value lives in the session

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/summary_ops.c - TF 1.x's summary ops: ScalarSummary, HistogramSummary and MergeSummary.
  * Each outputs a serialized tensorflow.Summary (proto/summary.proto) as a string scalar, which a
  * deft_summary_writer appends to an event file. None is differentiable. The builders that name

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/training_ops.c - the optimizer update ops (TF's training_ops): ApplyGradientDescent,
  * ApplyMomentum, ApplyAdagrad, ApplyRMSProp and ApplyAdam, with their public constructors
  * (declared in deft/training_ops.h).

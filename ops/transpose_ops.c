@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/transpose_ops.c - Transpose and InvertPermutation: definition, shape function, kernel and
  * gradient side by side, plus the public constructors.
  *

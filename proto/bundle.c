@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* proto/bundle.c - TF V2 checkpoint writer and reader, and the `checkpoint` state file (see
  * proto/bundle.h and ../shared/spec/TF_FORMATS.md section 4). */
 #include "proto/bundle.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* proto/bundle.h - TensorFlow V2 checkpoints ("tensor bundles"): a prefix P names the files
  * P.index (a table from tensor name to BundleEntryProto, see proto/sstable.h) and
  * P.data-00000-of-00001 (the tensor bytes), plus the text `checkpoint` state file of a directory.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* proto/pb_wire.c - a bounded walk over protobuf wire format before protobuf-c unpacks it
  * (see proto/tensor_proto.h, deft_pb_unpack). protobuf-c's unpacker recurses once per nested
  * message with no limit, and TF's schema has cycles (AttrValue.func -> NameAttrList.attr ->

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* proto/sstable.c - LevelDB-style table writer and reader (see proto/sstable.h and
  * ../shared/spec/TF_FORMATS.md section 4.3). Written from the format description; the reader
  * bounds-checks every length it decodes before using it. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* proto/sstable.h - LevelDB-style immutable sorted tables, the format of a TF checkpoint's
  * .index file (../shared/spec/TF_FORMATS.md section 4.3): prefix-compressed data blocks with
  * restart arrays, an empty metaindex block, an index block, and a 48-byte footer with the table

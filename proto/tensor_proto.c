@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* proto/tensor_proto.c - TensorProto <-> deft_tensor, TensorShapeProto <-> deft_shape, and the
  * shared protobuf-c helpers (see proto/tensor_proto.h). */
 #include "proto/tensor_proto.h"

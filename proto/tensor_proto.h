@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* proto/tensor_proto.h - TensorProto / TensorShapeProto <-> deft_tensor / deft_shape, and the
  * small helpers every protobuf-c user in deft shares (an allocator routed through
  * base/alloc.h, and a pool for building messages to pack). Internal to the library: only the

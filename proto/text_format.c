@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* proto/text_format.c - protobuf text format -> protobuf-c messages (see proto/text_format.h).
  *
  * A hand-written recursive-descent reader over the raw bytes: no token list, positions tracked

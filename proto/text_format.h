@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* proto/text_format.h - protobuf's text format (".pbtxt") read into protobuf-c messages, driven
  * by the messages' descriptors. protobuf-c has no text parser; this is deft's. Internal.
  *

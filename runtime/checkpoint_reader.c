@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* runtime/checkpoint_reader.c - the public checkpoint reader (deft/saver.h), a thin layer over
  * the bundle reader (proto/bundle.h). */
 #include "deft/saver.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* runtime/data_batch.c - row slices, uint8 images to float, and the shuffled mini-batch iterator
  * (see include/deft/data.h).
  *

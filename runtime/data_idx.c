@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* runtime/data_idx.c - IDX files (MNIST, Fashion-MNIST), raw or gzip-compressed, and the
  * MNIST-layout directory loader (see include/deft/data.h).
  *

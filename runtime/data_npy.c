@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* runtime/data_npy.c - NumPy .npy files (see include/deft/data.h).
  *
  * Layout: "\x93NUMPY", major and minor version bytes, the header length (uint16 LE for 1.0,

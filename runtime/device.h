@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* runtime/device.h - devices: where a session's kernels run and its buffers live. Internal.
  *
  * A device answers, for each op type, whether it can run it and with which kernel (its own

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* runtime/device_cpu.c - the CPU device (see runtime/device.h): host memory, and the kernels of
  * the op table, which are the CPU's. */
 #include "runtime/device.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* runtime/executor.c - running a plan, and the kernel context.
  *
  * Running walks the plan's steps in order (runtime/plan.c builds them). Deadness (TF1 control

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* runtime/plan.c - building a plan for one (feeds, fetches, targets) signature.
  *
  * deft_plan_build runs in phases, each a function below that returns false with the status set:

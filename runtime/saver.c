@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* runtime/saver.c - tf.train.Saver: builds TF's non-sharded V2 save/restore subgraph
  * (TF_FORMATS.md 5.1) and drives it: save = run the save tensor with the prefix fed to the
  * filename tensor, restore = run the restore op likewise; then the `checkpoint` state file and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* runtime/session.c - sessions: variables, the plan cache and deft_session_run (see
  * include/deft/session.h). Planning and execution live in runtime/executor.c. */
 #define _XOPEN_SOURCE 700 /* realpath */

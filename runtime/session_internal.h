@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* runtime/session_internal.h - sessions, cached plans and the kernel context. Internal. */
 #ifndef DEFT_RUNTIME_SESSION_INTERNAL_H
 #define DEFT_RUNTIME_SESSION_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* runtime/summary_writer.c - tf.summary.FileWriter's job: Event records in TFRecord framing,
  * appended to <logdir>/events.out.tfevents.<time>.<host>. See deft/summary.h for the contract. */
 #include <errno.h>

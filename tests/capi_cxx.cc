@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // tests/capi_cxx.cc - a C++ program against TensorFlow's C API headers (they must be valid
 // C++): builds c = a * b + 1 with TF_NewOperation, runs it and checks the numbers. Exits 0 on
 // success, 1 (with a message) on failure.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/capi_header_c11.c - TensorFlow's C API headers compile as strict, warning-free C11. */
 #include "tensorflow/c/c_api.h"
 

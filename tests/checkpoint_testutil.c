@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/checkpoint_testutil.c - helpers shared by the checkpoint suites. */
 #include "checkpoint_testutil.h"
 

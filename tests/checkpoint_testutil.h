@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/checkpoint_testutil.h - helpers shared by the checkpoint suites (test_checkpoint_format.c,
  * test_checkpoint_errors.c, test_checkpoint_state.c): whole files, fresh directories, leftover
  * temporary files, and small bundle writes and reads. Defined in tests/checkpoint_testutil.c;

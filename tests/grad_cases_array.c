@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/grad_cases_array.c - finite-difference gradient cases for the array ops (ops/array_ops.c
  * and ops/concat_slice_ops.c). Each case builds one op whose inputs are the float64 placeholders
  * and Consts, so the op's own gradient builder is what gets checked. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/grad_cases_array_more.c - finite-difference gradient cases for ops/array_more_ops.c
  * (Cumsum, ClipByValue, IdentityN) and ReverseV2 (ops/slice_ops.c). */
 #include "grad_check.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/grad_cases_conv.c - finite-difference gradient cases for the convolution family
  * (checked by tests/test_gradients.c and again by tests/test_conv_ops.c): Conv2D and
  * DepthwiseConv2dNative under SAME (symmetric and asymmetric), VALID, EXPLICIT padding, strides

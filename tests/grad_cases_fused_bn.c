@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/grad_cases_fused_bn.c - finite-difference gradient cases for the fused batch norms
  * (ops/fused_bn_ops.c; checked by tests/test_gradients.c): training (batch statistics, so x's
  * gradient flows through the mean and variance) and inference, NHWC and NCHW, V1/V2/V3. The

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/grad_cases_math.c - finite-difference gradient cases for the math family: every
  * differentiable op, broadcasting variants of the binary ops, all MatMul transposes, and
  * reductions with partial axes, keep_dims and shapes unknown at build time (hidden behind a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/grad_cases_math_more.c - finite-difference gradient cases for the second math table
  * (ops/math_more_ops.c): Div with broadcasting, Pow on positive bases (both gradients) and on
  * mixed signs, the unary ops and SoftplusGrad. */

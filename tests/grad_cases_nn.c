@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/grad_cases_nn.c - finite-difference gradient cases for the nn family (checked by
  * tests/test_gradients.c). Ops with kinks (Relu, LeakyRelu, Selu and the gradient kernels that
  * switch on the sign of an input) get one case per side of the kink, with input ranges that stay

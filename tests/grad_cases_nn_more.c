@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/grad_cases_nn_more.c - finite-difference gradient cases for LogSoftmax,
  * SoftmaxCrossEntropyWithLogits (ops/nn_more_ops.c) and the batch matmuls
  * (ops/batch_matmul_ops.c). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/grad_cases_pool.c - finite-difference gradient cases for the pooling family
  * (ops/pool_ops.c) and Relu6 / Relu6Grad (checked by tests/test_gradients.c). Windows and
  * strides differ per axis, padding is SAME (asymmetric) and VALID, layouts NHWC and NCHW. The

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/grad_cases_search.c - finite-difference gradient cases for ops/search_ops.c (TopKV2 and
  * Print; the other ops have no gradient, as in TF). */
 #include "grad_check.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/grad_cases_sequence.c - finite-difference gradient cases for ops/sequence_ops.c
  * (ReverseSequence). */
 #include "grad_check.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/grad_cases_slice.c - finite-difference gradient cases for the slicing, transpose and
  * gather ops (ops/slice_ops.c, ops/transpose_ops.c, ops/gather_ops.c). Each case builds one op
  * whose differentiable inputs are the float64 placeholders; specs, axes and indices are Consts. */

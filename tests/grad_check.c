@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/grad_check.c - one op's gradient function against central finite differences (see
  * grad_check.h). */
 #include "grad_check.h"

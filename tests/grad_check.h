@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/grad_check.h - finite-difference gradient cases. Each op family contributes a table in
  * tests/grad_cases_<family>.c; tests/test_gradients.c checks every case (central differences in
  * float64 against deft_gradients) and that every differentiable op in the registry has a case;

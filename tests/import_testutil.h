@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/import_testutil.h - helpers shared by the import/export suites (test_import.c,
  * test_import_errors.c): fixture paths, temporary files, a crafted-GraphDef writer, graph
  * comparison and a small deft-built graph. Static inline so each suite uses what it needs. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/math_testutil.c - helpers shared by the math suites. */
 #include "math_testutil.h"
 

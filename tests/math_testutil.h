@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/math_testutil.h - helpers shared by the math suites (test_math_elementwise.c,
  * test_math_reduce_matmul.c, test_math_errors.c, test_math_gradients.c): seeded random tensors,
  * running one fetch, and batches of NumPy evaluations run through tu_python (inputs and results

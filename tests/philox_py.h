@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/philox_py.h - an independent Python Philox4x32-10 (with its known-answer tests) for the
  * suites that check deft's random ops bit for bit: prepend TU_PHILOX_PY to a script; it defines
  * M (0xffffffff) and philox(ctr, key) -> four uint32s. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/public_header_c11.c - the public headers compile as strict C11 (-std=c11 -pedantic
  * -Werror); built by tests/CMakeLists.txt, nothing to run. */
 #include "deft/deft.h"

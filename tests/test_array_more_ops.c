@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_array_more_ops.c - ops/array_more_ops.c (ShapeN, IdentityN, OneHot, Cumsum,
  * ClipByValue) and ReverseV2: kernels against NumPy, static shapes, errors naming the node, and
  * the gradient builders against central differences. */

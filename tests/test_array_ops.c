@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_array_ops.c - the array op family (ops/array_ops.c, ops/concat_slice_ops.c): every
  * kernel against hand-computed values or NumPy, static shapes, TF's node names, error paths at
  * build and run time, and each gradient builder against central differences. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_capi.c - TensorFlow's C API on deft (libtensorflow-deft), written against
  * tensorflow/c/c_api.h as a user of libtensorflow would write it: the ABI (struct sizes and
  * offsets, enum values as TensorFlow defines them), status, buffers, tensors and strings;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_checkpoint_errors.c - V2 checkpoint bundles when things go wrong: atomic saves
  * under injected write and rename failures, missing, damaged and hand-crafted .index and
  * .data files, writer misuse, exhaustive corruption loops and allocation failures. */

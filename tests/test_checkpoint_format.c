@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_checkpoint_format.c - the V2 checkpoint format: CRC32C, tables (.index), bundle
  * byte layouts, round trips of every dtype, and real TF checkpoints. Independent references:
  * the byte dumps and facts of ../shared/spec/TF_FORMATS.md section 4, real TF checkpoints in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_checkpoint_state.c - the `checkpoint` state file: TF's exact bytes, escapes and
  * the text-format variants TF accepts, corrupt files reported with byte offsets, and
  * deft_latest_checkpoint, also on a real TF checkpoint directory in ../shared/tf1. */

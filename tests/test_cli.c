@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_cli.c - the `deft` program (tools/deft.c): `deft dump` on the real TF files of
  * ../shared/tf1 (text, --node, --collections, --variables, --signatures, --json checked by
  * Python's json module, --dot) and on bad input (non-zero exit, message on stderr, no crash);
@@ -326,6 +327,39 @@ START_TEST(bad_input) {
   r = run((const char *[]){"help", NULL});
   ck_assert_int_eq(r.code, 0);
   ASSERT_HAS(r.out, "--signatures");
+  result_free(&r);
+  /* GNU conventions: --version, per-command help both ways, --opt=value, "--" */
+  r = run((const char *[]){"--version", NULL});
+  ck_assert_int_eq(r.code, 0);
+  ASSERT_HAS(r.out, "deft " DEFT_VERSION_STRING);
+  ASSERT_HAS(r.out, deft_version());
+  result_free(&r);
+  r = run((const char *[]){"dump", "--help", NULL});
+  ck_assert_int_eq(r.code, 0);
+  ASSERT_HAS(r.out, "usage: deft dump PATH");
+  ck_assert_ptr_null(strstr(r.out, "run PATH")); /* only dump's usage */
+  result_free(&r);
+  r = run((const char *[]){"help", "run", NULL});
+  ck_assert_int_eq(r.code, 0);
+  ASSERT_HAS(r.out, "usage: deft run PATH");
+  ck_assert_ptr_null(strstr(r.out, "dump PATH"));
+  result_free(&r);
+  r = run((const char *[]){"help", "frob", NULL});
+  ck_assert_int_eq(r.code, 2);
+  ASSERT_HAS(r.err, "no command 'frob'");
+  result_free(&r);
+  r = run((const char *[]){"dump", bad, "--node=no/such", NULL}); /* --opt=value is parsed */
+  ck_assert_int_eq(r.code, 1);
+  ck_assert_ptr_null(strstr(r.err, "unknown option"));
+  result_free(&r);
+  r = run((const char *[]){"dump", "--", "--json", NULL}); /* after "--": a PATH */
+  ck_assert_int_eq(r.code, 1);
+  ASSERT_HAS(r.err, "--json");
+  ck_assert_ptr_null(strstr(r.err, "unknown option"));
+  result_free(&r);
+  r = run((const char *[]){"run", bad, "--fetch", "y", "--epoch", "1", NULL});
+  ck_assert_int_eq(r.code, 2);
+  ASSERT_HAS(r.err, "unknown option '--epoch' for run");
   result_free(&r);
   TU_REQUIRE_SHARED(path, SIMPLE_MNIST);
   r = run((const char *[]){"dump", path, "--node", "no/such/op", NULL});

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_concurrency.c - the thread-safety contract (include/deft/session.h, graph.h,
  * threadpool.h): one session run from several threads at once, two sessions on one graph,
  * fetched tensors freed on other threads, a graph extended while a session runs, a pool shared

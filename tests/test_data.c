@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_data.c - IDX and .npy files, MNIST loading, row slices, images to float, the batcher.
  * Expected values come from NumPy (via /usr/bin/python3), from files built by hand here, or from
  * formulas computed independently of the implementation. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_examples.c - the example programs do what their READMEs say: mlp_forward's logits
  * and predictions on MNIST test images agree (to 1e-5) with a NumPy forward pass computed from the
  * same weights fetched out of the session. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_gradients.c - autodiff checked against central finite differences in float64, for
  * every case that the op families contribute (tests/grad_cases_*.c), plus the registry walk: every
  * op has a gradient or an explicit "not differentiable" mark, and every differentiable op has at

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_hostile.c - hostile files and graphs (issue 11): every file of ../shared/hostile
  * gives a clear status, and each bug it found has a regression test that needs no shared file:
  * nesting depth of binary protobufs, string and repeated-value amplification, the per-import

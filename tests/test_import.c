@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_import.c - graph <-> GraphDef / MetaGraphDef / SavedModel (graph/import*.c,
  * graph/export.c): every real TF file in ../shared/tf1 (checked against tf1/README.md and
  * against an independent pure-Python wire-format parser), round trips of deft-built and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_import_errors.c - bad input to the importers and exporters (graph/import*.c,
  * graph/export.c): missing inputs, cycles, duplicate names, attrs of the wrong type, truncated
  * and random files, wrong wire types, broken text format, bad collections, unwritable paths; op

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_io_ops.c - the saver's helper kernels run as graph ops: MergeV2Checkpoints (one
  * source renamed into place; several sources merged into one checkpoint; the errors),
  * ShardedFilename and StringJoin. Checkpoints are written and read back with proto/bundle.h. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_kernel_interface.c - the kernel interface below the ops (issue: a prepare step and a
  * device seam): every op type with a kernel is supported by the CPU device and resolves to the
  * table's kernel; prepare steps run once per plan and fill the parameter block the compute step

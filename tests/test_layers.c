@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_layers.c - initializers (TF's maths), dense and batch normalization (names, numbers,
  * update ops), dropout, collections with regex scopes, vanishing gradients, determinism. */
 #include <math.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_math_elementwise.c - the math family's elementwise ops: binary ops with
  * broadcasting, integer semantics, unary ops (and float32 Exp/Log accuracy), the *Grad kernels,
  * AddN, Cast and bool equality, checked against NumPy (tests/math_testutil.h) or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_math_errors.c - build- and run-time errors of the math family: broadcasting,
  * MatMul inner dimensions and rank, bad reduction axes, dtype mixes, integer division by zero
  * and invalid Cast types, each with the op's TF name and the offending inputs and shapes. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_math_gradients.c - the math family's gradients: gradient graphs of the ops whose
  * gradients need no array ops, checked against analytic NumPy formulas (tests/math_testutil.h);
  * every case of tests/grad_cases_math.c against finite differences; TF's broadcasting gradient

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_math_more.c - the second math table (ops/math_more_ops.c): what the NumPy tables of
  * tests/test_math_elementwise.c do not reach (logical ops with broadcasting, Round's ties to
  * even, Softplus's thresholds, integer division by zero naming the node), TF's node names in the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_math_reduce_matmul.c - MatMul (all transposes, zero-sized operands), the reductions
  * Sum, Mean, Prod and Max (axes, keep_dims, zero-sized inputs, threads) and ArgMax, checked
  * against NumPy (tests/math_testutil.h) or hand-computed values, and the node names TF gives

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_multinomial.c - ops/multinomial_ops.c: Multinomial's samples bit for bit against an
  * independent Python Philox with TF's CPU sampling rule (two runs in one session: the second
  * continues the stream at a fresh block), a frequency check, -inf logits never drawn, shapes,

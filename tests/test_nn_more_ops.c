@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_nn_more_ops.c - LogSoftmax and SoftmaxCrossEntropyWithLogits (ops/nn_more_ops.c)
  * and BatchMatMul / BatchMatMulV2 (ops/batch_matmul_ops.c): kernels against NumPy, static shapes,
  * errors naming the node, and the gradient builders against central differences. */

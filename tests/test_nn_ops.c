@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_nn_ops.c - the nn op family: BiasAdd(Grad), activations and their gradient kernels,
  * Softmax, SparseSoftmaxCrossEntropyWithLogits, InTopK(V2). Numbers are checked against NumPy /
  * PyTorch (run through tu_python) or hand-computed values; names against TF 1.x's graphs. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_optimizers.c - optimizers (trajectories vs NumPy reimplementations of TF's update
  * formulas, TF's node and slot names, freezing), the global step and exponential decay, clipping,
  * regularization loss and max-norm, and their error paths. */

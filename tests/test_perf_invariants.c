@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_perf_invariants.c - what the performance work must not break, and what it
  * promises: training with one thread is bit-identical run to run; a steady-state training step
  * allocates nothing; a pure op that only control edges reach (the input layer's dX in TF's

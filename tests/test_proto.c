@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_proto.c - deft's TF-wire-compatible schemas (the files in proto/, compiled by
  * protoc-c) against real TensorFlow 1.x files; wire-format edge cases; base/file_io (whole-file
  * reads, atomic writes). */

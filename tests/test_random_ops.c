@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_random_ops.c - RandomUniform, RandomStandardNormal, TruncatedNormal: TF's seed
  * derivation, determinism across sessions, stream continuation across runs, distribution
  * statistics, run-time shapes, and bit-exact agreement with an independent Python Philox4x32-10

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_save_faults.c - I/O fault injection over deft_saver_save (issue 11): each write,
  * fsync, rename, unlink (and temporary-file creation) of a save fails in turn, through the
  * session's I/O hooks (an object, not a process-wide switch), and after each the invariant

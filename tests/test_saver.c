@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_saver.c - tf.train.Saver in C: save/restore round trips, subsets by regex,
  * max_to_keep and the checkpoint file, atomic saves, the error paths, and restoring a real
  * TF-written checkpoint into a graph rebuilt in code (evaluated on MNIST against the value the

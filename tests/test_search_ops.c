@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_search_ops.c - ops/search_ops.c: Where, TopKV2, Unique and ListDiff against NumPy
  * (np.argwhere, a stable argsort, np.unique, order-preserving set difference), Assert's failure
  * message naming the node with its data, Print's forwarding and gradient, and errors. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_sequence_ops.c - ops/sequence_ops.c: ReverseSequence against NumPy (both dim orders,
  * int32 and int64 lengths, strings), its gradient by finite differences, and errors (lengths out
  * of range, wrong count, equal dims) naming the node. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_session.c - graph building, names, scopes, lookups, the sticky error, and session
  * runs: feeds (placeholders and intermediate tensors), fetches, targets, variables, plan caching
  * and the error paths. */

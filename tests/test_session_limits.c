@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_session_limits.c - the session options for untrusted graphs and servers (issue
  * 11): the run memory budget (RESOURCE_EXHAUSTED naming the op), cancellation from another
  * thread (CANCELLED), the run time limit (DEADLINE_EXCEEDED), and the file-op confinement: a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_slice_ops.c - the slicing, transpose and gather ops (ops/slice_ops.c,
  * ops/transpose_ops.c, ops/gather_ops.c): every kernel against NumPy (Python slicing, np.split,
  * np.transpose, np.take, fancy indexing, np.add.at), static shapes, TF's node names in the

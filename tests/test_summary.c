@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_summary.c - event files and summary ops (deft/summary.h). The files deft writes are
  * decoded by an independent reader (tests/tfevents.py: its own CRC32C, Google's protobuf over
  * deft's .proto files); scalar values and histogram buckets are checked against NumPy. */

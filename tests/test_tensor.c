@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_tensor.c - status, tensors, shapes, buffers. */
 #include <string.h>
 

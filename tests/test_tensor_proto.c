@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_tensor_proto.c - proto/tensor_proto: TF's TensorProto decoding rules
  * (tensor_content vs. typed fields, repeat-last, strings, dtype/shape errors, size limit) and
  * encode/decode round trips for every dtype deft stores. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_text_format.c - the text-format reader (proto/text_format.c) and the importers on
  * ".pbtxt" files: every grammar feature on hand-written snippets checked field by field; a
  * hand-made descriptor for the scalar types deft's protos do not use (sint, sfixed, fixed64,

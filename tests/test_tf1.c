@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_tf1.c - real TensorFlow 1.x files (../shared/tf1, see its README): import every
  * meta-graph, SavedModel and frozen graph; restore the checkpoints with the graphs' own restore
  * ops and evaluate on the MNIST test set against the README's independently computed values;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_tf1_rnn.c - the unrolled recurrent models of ../shared/tf1 (see its CNN_RNN.md):
  * the tf2onnx MNIST LSTM (StridedSlice, Unpack, Split, Floor; 28 steps) and the char-rnn LSTM
  * (Gather v1, Split, Squeeze; 2 layers x 10 steps), both frozen GraphDefs. Each runs through the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_train_cli.c - deft-train's --logdir (TensorBoard event files) and --plot (SVG
  * training curves), run on a small MNIST-layout dataset made here. The event file is decoded by
  * tests/tfevents.py (its own TFRecord reader and CRC32C, Google's protobuf); the accuracy
@@ -57,10 +58,20 @@ START_TEST(logdir_and_plot) {
       "assert out.returncode == 0, out.stderr\n"
       "def rows(p):\n"
       "    lines = open(p).read().split()\n"
-      "    assert lines[0] == 'epoch,val_acc,seconds,train_loss', lines[0]\n"
+      "    assert lines[0] == 'epoch,val_acc,seconds,train_loss,learning_rate', lines[0]\n"
       "    return [[float(x) for x in l.split(',')] for l in lines[1:]]\n"
       "r1, r2 = rows(csv1), rows(csv2)\n"
       "assert len(r1) == 3 and len(r2) == 4\n"
+      "assert all(r[4] == 0.01 for r in r1) and all(r[4] == 0.05 for r in r2), (r1, r2)\n"
+      "# the epoch lines show the loss, and it is the CSV's\n"
+      "ep = [l for l in out.stdout.splitlines() if l.startswith('epoch ')]\n"
+      "assert len(ep) == 4 and all('  loss ' in l for l in ep), out.stdout\n"
+      "for l, r in zip(ep, r2): assert abs(float(l.split('  loss ')[1].split()[0]) - r[3]) < 1e-4\n"
+      "# an unwritable --out fails before training\n"
+      "o2 = subprocess.run([train, '--data', data, '--epochs', '1', '--out', '/nonexistent/dir/m'],\n"
+      "    capture_output=True, text=True)\n"
+      "assert o2.returncode == 1 and '/nonexistent/dir' in o2.stderr, o2.stderr\n"
+      "assert 'epoch ' not in o2.stdout, o2.stdout\n"
       "# ---- the event file ----\n"
       "files = os.listdir(logdir)\n"
       "assert len(files) == 1 and files[0].startswith('events.out.tfevents.'), files\n"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_training_ops.c - the optimizer update ops (ops/training_ops.c): several steps of
  * every Apply op (float32 and float64, Nesterov variants) against a NumPy reimplementation of
  * TF's formulas, in-place and copy-on-write behaviour, and the error paths. */

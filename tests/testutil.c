@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/testutil.c - helpers shared by the Check suites. */
 #include "testutil.h"
 

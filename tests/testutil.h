@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/testutil.h - helpers shared by the Check suites. */
 #ifndef DEFT_TESTUTIL_H
 #define DEFT_TESTUTIL_H

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """tests/tfevents.py - an independent reader of event files for the summary tests.
 
 TFRecord framing is read here byte by byte with a CRC32C written from its definition (not deft's

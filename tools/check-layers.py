@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Fails when an #include crosses a layer upward (DESIGN.md, "Layers").
 
 Layers, lowest first; a file may include its own layer and the ones below it:

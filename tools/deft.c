@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tools/deft.c - the `deft` command-line program.
  *
  *   deft dump PATH [--node NAME] [--collections] [--variables [--checkpoint PREFIX]] [--signatures]
@@ -15,6 +16,7 @@
  *
  * Uses only the public API (deft/deft.h). */
 #include <ctype.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -529,6 +531,20 @@ static int usage_error(const char *fmt, const char *arg) {
   return 2;
 }
 
+static int command_help(const char *name);
+
+/* The usage error for what getopt_long returned (opterr 0, optstring ":"): an unknown option or
+ * a missing value, naming the option as given. */
+static int getopt_error(const char *cmd, int c, char **argv) {
+  const char *given = argv[optind - 1];
+  if (c == ':')
+    fprintf(stderr, "%s: option '%s' needs a value", prog, given);
+  else
+    fprintf(stderr, "%s: unknown option '%s' for %s", prog, given, cmd);
+  fprintf(stderr, "\nrun '%s help %s' for usage\n", prog, cmd);
+  return 2;
+}
+
 /* Separates sections: a comma in JSON, a blank line in text. */
 static void sep(FILE *f, bool json, bool *first) {
   if (json) fputs(",\n", f);
@@ -540,26 +556,34 @@ static int cmd_dump(int argc, char **argv) {
   const char *path = NULL, *node = NULL, *tag = NULL, *checkpoint = NULL;
   bool json = false, dot = false, collections = false, variables = false, signatures = false;
   bool html = false;
-  for (int i = 0; i < argc; i++) {
-    const char *a = argv[i];
-    if (!strcmp(a, "--json")) json = true;
-    else if (!strcmp(a, "--html")) html = true;
-    else if (!strcmp(a, "--dot")) dot = true;
-    else if (!strcmp(a, "--collections")) collections = true;
-    else if (!strcmp(a, "--variables")) variables = true;
-    else if (!strcmp(a, "--signatures")) signatures = true;
-    else if (!strcmp(a, "--node") || !strcmp(a, "--tag") || !strcmp(a, "--checkpoint")) {
-      if (i + 1 >= argc) return usage_error("option %s needs a value", a);
-      if (!strcmp(a, "--node")) node = argv[++i];
-      else if (!strcmp(a, "--tag")) tag = argv[++i];
-      else checkpoint = argv[++i];
-    } else if (a[0] == '-' && a[1]) {
-      return usage_error("unknown option '%s' for dump", a);
-    } else if (path) {
-      return usage_error("dump takes one PATH (got another: '%s')", a);
-    } else {
-      path = a;
+  static const struct option opts[] = {
+      {"json", no_argument, NULL, 'j'},        {"html", no_argument, NULL, 'H'},
+      {"dot", no_argument, NULL, 'd'},         {"collections", no_argument, NULL, 'c'},
+      {"variables", no_argument, NULL, 'v'},   {"signatures", no_argument, NULL, 's'},
+      {"node", required_argument, NULL, 'n'},  {"tag", required_argument, NULL, 't'},
+      {"checkpoint", required_argument, NULL, 'k'}, {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  int c;
+  optind = 1;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    switch (c) {
+      case 'j': json = true; break;
+      case 'H': html = true; break;
+      case 'd': dot = true; break;
+      case 'c': collections = true; break;
+      case 'v': variables = true; break;
+      case 's': signatures = true; break;
+      case 'n': node = optarg; break;
+      case 't': tag = optarg; break;
+      case 'k': checkpoint = optarg; break;
+      case 'h': return command_help("dump");
+      default: return getopt_error("dump", c, argv);
     }
+  }
+  for (; optind < argc; optind++) {
+    if (path) return usage_error("dump takes one PATH (got another: '%s')", argv[optind]);
+    path = argv[optind];
   }
   if (!path) return usage_error("%s", "dump needs a PATH");
   if (dot && (json || node || collections || variables || signatures))
@@ -976,38 +1000,39 @@ static int cmd_run(int argc, char **argv) {
     rc = 1;
     goto done;
   }
-  static const char *valued[] = {"--checkpoint", "--feed", "--fetch", "--target",
-                                 "--out", "--signature", "--tag", "--allow-dir"};
-  for (int i = 0; i < argc && !rc; i++) {
-    const char *opt = argv[i];
-    bool known = false;
-    for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) known |= !strcmp(opt, valued[k]);
-    if (known) {
-      if (i + 1 >= argc) {
-        rc = usage_error("option %s needs a value", opt);
-        break;
-      }
-      const char *v = argv[++i];
-      if (!strcmp(opt, "--checkpoint")) a.checkpoint = v;
-      else if (!strcmp(opt, "--out")) a.out = v;
-      else if (!strcmp(opt, "--signature")) a.signature = v;
-      else if (!strcmp(opt, "--tag")) a.tag = v;
-      else if (!strcmp(opt, "--fetch")) a.fetches[a.nfetches++] = v;
-      else if (!strcmp(opt, "--target")) a.targets[a.ntargets++] = v;
-      else if (!strcmp(opt, "--allow-dir")) a.allow[a.nallow++] = v;
-      else {
+  static const struct option opts[] = {
+      {"checkpoint", required_argument, NULL, 'k'}, {"feed", required_argument, NULL, 'f'},
+      {"fetch", required_argument, NULL, 'F'},      {"target", required_argument, NULL, 'T'},
+      {"out", required_argument, NULL, 'o'},        {"signature", required_argument, NULL, 's'},
+      {"tag", required_argument, NULL, 't'},        {"allow-dir", required_argument, NULL, 'a'},
+      {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0}};
+  int c;
+  optind = 1;
+  opterr = 0;
+  while (!rc && (c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+    const char *v = optarg;
+    switch (c) {
+      case 'k': a.checkpoint = v; break;
+      case 'o': a.out = v; break;
+      case 's': a.signature = v; break;
+      case 't': a.tag = v; break;
+      case 'F': a.fetches[a.nfetches++] = v; break;
+      case 'T': a.targets[a.ntargets++] = v; break;
+      case 'a': a.allow[a.nallow++] = v; break;
+      case 'f': {
         const char *eq = strchr(v, '=');
         if (!eq || eq == v || !eq[1] || eq - v >= 1000)
           rc = usage_error("--feed '%s' is not NAME=FILE.npy", v);
         a.feeds[a.nfeeds++] = v;
+        break;
       }
-    } else if (opt[0] == '-' && opt[1]) {
-      rc = usage_error("unknown option '%s' for run", opt);
-    } else if (a.path) {
-      rc = usage_error("run takes one PATH (got another: '%s')", opt);
-    } else {
-      a.path = opt;
+      case 'h': rc = command_help("run"); goto done;
+      default: rc = getopt_error("run", c, argv); break;
     }
+  }
+  for (; !rc && optind < argc; optind++) {
+    if (a.path) rc = usage_error("run takes one PATH (got another: '%s')", argv[optind]);
+    else a.path = argv[optind];
   }
   if (rc) goto done;
   if (!a.path) {
@@ -1099,26 +1124,43 @@ static const command commands[] = {
      "      input and output keys, and the fetches default to all of its outputs.\n"
      "      The graph's file ops (SaveV2, RestoreV2, MergeV2Checkpoints) may only touch files\n"
      "      under the model's directory, the checkpoint's directory and each --allow-dir."},
-    {"help", cmd_help, "help\n      Show this text."},
+    {"help", cmd_help, "help [COMMAND]\n      Show this text, or one command's."},
 };
 
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+/* `deft CMD --help` and `deft help CMD`: that command's usage on stdout. */
+static int command_help(const char *name) {
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (!strcmp(commands[i].name, name)) {
+      printf("usage: %s %s\n", prog, commands[i].usage);
+      return 0;
+    }
+  return usage_error("no command '%s' (commands: dump, run, help)", name);
+}
+
 static int cmd_help(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  printf("usage: %s COMMAND [ARGS]\n\ncommands:\n", prog);
-  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    printf("  %s\n", commands[i].usage);
+  if (argc > 2) return usage_error("help takes at most one COMMAND (got '%s')", argv[2]);
+  if (argc == 2) return command_help(argv[1]);
+  printf("usage: %s COMMAND [ARGS]   (%s --version: the version; %s help COMMAND: one command)\n"
+         "\ncommands:\n", prog, prog, prog);
+  for (size_t i = 0; i < NCOMMANDS; i++) printf("  %s\n", commands[i].usage);
   return 0;
 }
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    cmd_help(0, NULL);
+    cmd_help(1, argv);
     return 2;
   }
   const char *name = argv[1];
-  if (!strcmp(name, "--help") || !strcmp(name, "-h")) return cmd_help(0, NULL);
-  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-    if (!strcmp(commands[i].name, name)) return commands[i].run(argc - 2, argv + 2);
+  if (!strcmp(name, "--help") || !strcmp(name, "-h")) return cmd_help(1, argv);
+  if (!strcmp(name, "--version")) {
+    printf("deft %s (library %s)\n", DEFT_VERSION_STRING, deft_version());
+    return 0;
+  }
+  /* Each command parses argv[1..] with getopt_long (argv[1], the command, as its argv[0]). */
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (!strcmp(commands[i].name, name)) return commands[i].run(argc - 1, argv + 1);
   return usage_error("unknown command '%s'", name);
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tools/deft_train.c - `deft-train`: trains the chapter's batch-normalization network on an
  * MNIST-layout dataset (default: Debian's Fashion-MNIST) and reports per-epoch validation
  * accuracy.
@@ -229,10 +230,30 @@ static double evaluate(deft_session *s, const model *m, const deft_tensor *x,
   return a;
 }
 
+/* True iff a checkpoint can be written at prefix: its directory exists and is writable (checked
+ * before training, so a typo does not cost a whole run). Prints why not. */
+static bool out_writable(const char *prefix) {
+  char dir[4096];
+  const char *slash = strrchr(prefix, '/');
+  if (!*prefix || (slash && !slash[1])) {
+    fprintf(stderr, "deft-train: --out '%s' must be a file prefix (e.g. DIR/model)\n", prefix);
+    return false;
+  }
+  if (!slash) snprintf(dir, sizeof dir, ".");
+  else snprintf(dir, sizeof dir, "%.*s", slash == prefix ? 1 : (int)(slash - prefix), prefix);
+  if (access(dir, W_OK | X_OK) != 0) {
+    fprintf(stderr, "deft-train: cannot write the checkpoint '%s': directory '%s': %s\n", prefix,
+            dir, strerror(errno));
+    return false;
+  }
+  return true;
+}
+
 int main(int argc, char **argv) {
   options o;
   int rc = parse_args(argc, argv, &o);
   if (rc) return rc;
+  if (o.out && !out_writable(o.out)) return 1;
   deft_status *st = deft_status_new();
   deft_tensor *train_x = NULL, *train_y = NULL, *test_x = NULL, *test_y = NULL;
   deft_tensor *val_x8 = NULL, *val_x = NULL, *val_y = NULL, *tr_x = NULL, *tr_y = NULL;
@@ -281,7 +302,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "deft-train: cannot write %s: %s\n", o.csv, strerror(errno));
       goto done;
     }
-    fprintf(csv, "epoch,val_acc,seconds,train_loss\n");
+    fprintf(csv, "epoch,val_acc,seconds,train_loss,learning_rate\n");
   }
   curve_loss = calloc((size_t)o.epochs, sizeof *curve_loss);
   curve_acc = calloc((size_t)o.epochs, sizeof *curve_acc);
@@ -354,9 +375,10 @@ int main(int argc, char **argv) {
     curve_loss[epoch] = train_loss;
     curve_acc[epoch] = acc;
     if (tty) fprintf(stderr, "\r%60s\r", "");
-    printf("epoch %d  val_acc %.4f  time %.2fs\n", epoch, acc, secs);
+    printf("epoch %d  val_acc %.4f  loss %.4f  time %.2fs\n", epoch, acc, train_loss, secs);
     fflush(stdout);
-    if (csv) fprintf(csv, "%d,%.4f,%.3f,%.6f\n", epoch, acc, secs, train_loss);
+    if (csv)
+      fprintf(csv, "%d,%.4f,%.3f,%.6f,%g\n", epoch, acc, secs, train_loss, (double)o.lr);
   }
   deft_tensor_free(yes);
   deft_tensor *tx = deft_images_to_float(test_x, st);

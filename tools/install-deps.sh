@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Installs what deft needs on Debian 12: the build tools and libraries, Python's NumPy and
 # PyTorch (independent references in the tests; PyTorch is also the benchmark peer), Google's
 # protobuf for Python and protoc (the independent text-format reference of
@@ -8,13 +9,27 @@
 # at build time, and playwright-core, which drives Debian's chromium; no browser download).
 # clang with its libFuzzer runtime (the fuzz targets of tests/fuzz).
 # Skips what is already present. Uses sudo when not root.
+#
+#   tools/install-deps.sh               everything (the default: tests, docs, the main job)
+#   tools/install-deps.sh --build-only  only what building and linking deft needs
 set -eu
-PKGS="build-essential cmake pkg-config libopenblas-dev libprotobuf-c-dev protobuf-c-compiler \
-check libsubunit-dev zlib1g-dev libsnappy-dev libpcre2-dev python3 python3-numpy python3-torch \
+build_only=0
+case "${1:-}" in
+  --build-only) build_only=1 ;;
+  "") ;;
+  *) echo "usage: tools/install-deps.sh [--build-only]" >&2; exit 2 ;;
+esac
+BUILD_PKGS="build-essential cmake pkg-config libopenblas-dev libprotobuf-c-dev protobuf-c-compiler \
+zlib1g-dev libsnappy-dev libpcre2-dev"
+PKGS="$BUILD_PKGS check libsubunit-dev python3 python3-numpy python3-torch \
 python3-protobuf protobuf-compiler dataset-fashion-mnist chromium clang libclang-rt-14-dev"
-# Node.js may come from elsewhere (with its own npm); Debian's packages only when it is missing.
-command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
-command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
+if [ "$build_only" = 1 ]; then
+  PKGS="$BUILD_PKGS"
+else
+  # Node.js may come from elsewhere (with its own npm); Debian's packages only when it is missing.
+  command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
+  command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
+fi
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -26,6 +41,7 @@ if [ -n "$missing" ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
 fi
+[ "$build_only" = 1 ] && exit 0
 # The explorer's JavaScript packages, pinned by tools/explorer/package-lock.json.
 explorer="$(dirname "$0")/explorer"
 if ! (cd "$explorer" && node -e '

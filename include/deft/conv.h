@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* deft/conv.h - convolutions: the op constructors (tf.nn.conv2d, tf.nn.depthwise_conv2d_native
  * and their backprop ops, TF's op types and attrs) and the layers (tf.layers.conv2d,
  * tf.layers.separable_conv2d, a depthwise convolution layer) with TF's variable and node names.

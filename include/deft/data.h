@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* deft/data.h - getting data into tensors: IDX files (MNIST and Fashion-MNIST), NumPy .npy files,
  * row slices, and a shuffled mini-batch iterator like the chapter's shuffle_batch.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* deft/deft.h - the whole public API of deft, a define-then-run graph runtime with TensorFlow
  * 1.x's programming model and file formats.
  *
@@ -17,6 +18,7 @@
 #ifndef DEFT_DEFT_H
 #define DEFT_DEFT_H
 
+#include "deft/version.h"
 #include "deft/status.h"
 #include "deft/tensor.h"
 #include "deft/graph.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* deft/export.h - symbol visibility. The library is built with hidden visibility; DEFT_API marks
  * the public functions. */
 #ifndef DEFT_EXPORT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* deft/graph.h - building graphs.
  *
  * A deft_graph holds named ops (nodes) connected by tensors. An op is identified by its name

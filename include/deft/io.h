@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* deft/io.h - graphs to and from TensorFlow 1.x's files: frozen GraphDefs (".pb"), meta graphs
  * (".meta", what tf.train.Saver writes next to a checkpoint) and SavedModels
  * ("<dir>/saved_model.pb").

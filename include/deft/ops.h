@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* deft/ops.h - typed op constructors (the Python tf.* functions, in C).
  *
  * Each constructor adds one or a few ops to g and returns the result tensor. Conventions (see

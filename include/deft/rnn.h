@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* deft/rnn.h - recurrent cells (TF 1.x's tf.nn.rnn_cell) and tf.nn.static_rnn.
  *
  * A cell is a small object that knows its sizes and builds one time step of ops each time it is

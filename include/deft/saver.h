@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* deft/saver.h - tf.train.Saver: checkpoints of variables in TensorFlow's V2 format.
  *
  * A saver adds TF's save/restore subgraph to the graph (save/Const, save/SaveV2,

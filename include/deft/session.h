@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* deft/session.h - running graphs.
  *
  * A session runs (parts of) a graph and owns the variables' values. deft_session_run takes feeds,

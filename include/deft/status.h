@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* deft/status.h - error reporting.
  *
  * Every recoverable failure (bad input, bad file, I/O, out of memory) is reported through a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* deft/summary.h - summaries and event files that TensorBoard reads (TF 1.x's tf.summary).
  *
  * Summary ops (ScalarSummary, HistogramSummary, MergeSummary) compute a serialized

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* deft/tensor.h - dense tensors.
  *
  * A deft_tensor is a dtype, a shape and a reference-counted, 64-byte-aligned buffer. Tensors made

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* deft/threadpool.h - worker threads that sessions split their kernels' loops over.
  *
  * A session with more than one thread (deft_session_set_threads) owns a pool by default, created

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* deft/train.h - training: reverse-mode autodiff (gradient ops added to the graph), layers,
  * initializers, optimizers and losses. Builders follow deft/graph.h's conventions: failures are
  * the graph's sticky error.
@@ -105,6 +106,14 @@ typedef struct deft_dense_options {
   float kernel_l1, kernel_l2; /* regularization scales added to REGULARIZATION_LOSSES (0 = none) */
 } deft_dense_options;
 
+/* The defaults (every field zero: no activation, bias on, trainable, Glorot uniform kernel, zero
+ * bias, no regularization). Start from it (or `= {0}`) and set what differs; fields added in
+ * later versions (deft/version.h) default to zero too. */
+static inline deft_dense_options deft_dense_options_init(void) {
+  deft_dense_options o = {0};
+  return o;
+}
+
 /* tf.layers.dense: y = activation(x @ kernel + bias) with variables "<name>/kernel" [in, units] and
  * "<name>/bias" [units]; ops "<name>/MatMul", "<name>/BiasAdd", "<name>/<Activation>". name NULL
  * means "dense" (then "dense_1", ...). x must be rank 2 with a known last dim. */
@@ -123,6 +132,13 @@ typedef struct deft_batch_norm_options {
   bool no_center;
   bool no_scale;
 } deft_batch_norm_options;
+
+/* The defaults (zero fields: TF's momentum 0.99 and epsilon 0.001, center and scale on); see
+ * deft_dense_options_init. */
+static inline deft_batch_norm_options deft_batch_norm_options_init(void) {
+  deft_batch_norm_options o = {0};
+  return o;
+}
 
 /* tf.layers.batch_normalization over the last axis of a rank >= 2 input, non-fused (TF's graph
  * for dense layers, TF_FORMATS.md 6.2): variables gamma, beta, moving_mean, moving_variance under

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* deft/training_ops.h - the optimizer update ops (TF's training_ops: ApplyGradientDescent,
  * ApplyMomentum, ApplyAdagrad, ApplyRMSProp, ApplyAdam).
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // tests/browser/explorer.test.js - the graph explorer page (`deft dump --html`) and the training
 // plot (`deft-train --plot`) in a real browser: Debian's headless Chromium driven by
 // playwright-core (no browser download). Run by ctest as `node --test`; needs DEFT_BINARY_DIR.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/fuzz/fuzz_checkpoint.c - the V2 checkpoint reader. Input: one mode byte (bit 0: accept
  * mismatching CRCs, so that mutations reach the decoders behind the checksums; see
  * deft_fuzz_skip_crc), a little-endian uint32 index length, the .index bytes, then the

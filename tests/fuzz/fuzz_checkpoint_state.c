@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/fuzz/fuzz_checkpoint_state.c - the `checkpoint` state file (text-format
  * CheckpointState): deft_latest_checkpoint and the full read, then a write of what was read. */
 #include "fuzz_util.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/fuzz/fuzz_data.c - the dataset readers: the first byte picks IDX (then
  * deft_images_to_float on what it read) or .npy (then a write and a re-read). */
 #include "fuzz_util.h"

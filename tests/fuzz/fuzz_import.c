@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/fuzz/fuzz_import.c - the importers on untrusted bytes. The first byte picks the reader:
  * 0 GraphDef, 1 MetaGraphDef, 2 SavedModel (the bytes as <dir>/saved_model.pb, tag "serve"),
  * each binary (a path without ".pbtxt": binary first, then text if the bytes look like text);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/fuzz/fuzz_tensor_proto.c - TensorProto decoding: the depth walk, protobuf-c, the size
  * budget, the repeat-last fill, then encoding what was decoded. The budget is 64 MiB (not the
  * 1 GiB default) so that every input stays fast under ASan; the code paths are the same. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/fuzz/fuzz_util.h - shared by the libFuzzer targets: a per-process scratch directory,
  * writing an input to a file there, and running an imported (untrusted) graph's ops with no
  * feeds under the session limits. */

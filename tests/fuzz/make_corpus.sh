@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Builds the seed corpora of the fuzz targets into OUT/<target>/: the real TF files of
 # ../shared/tf1 (when present), the hostile inputs of ../shared/hostile (regression seeds), and
 # small files made here. Usage: tests/fuzz/make_corpus.sh OUT

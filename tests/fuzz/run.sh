@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Builds the libFuzzer targets (clang, ASan + UBSan) and runs each on its corpus for SECONDS
 # (default 25; CI uses that; run long with e.g. `tests/fuzz/run.sh 3600`). Inputs that find
 # something are written to BUILD/fuzz/findings/ and the script exits non-zero. The working

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tools/explorer/dump_html.c - `deft dump --html`: writes the graph as JSON into one HTML page
  * together with the explorer's script and style (tools/explorer/explorer.{js,css}) and the
  * layout library elkjs, all embedded into the program at build time (CMake generates

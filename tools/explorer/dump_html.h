@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tools/explorer/dump_html.h - `deft dump --html`: the graph explorer page. */
 #ifndef DEFT_TOOLS_DUMP_HTML_H
 #define DEFT_TOOLS_DUMP_HTML_H

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Writes OUT, a C file defining deft_explorer_elk_js, deft_explorer_js and deft_explorer_css as
 # NUL-terminated strings holding the files ELK, JS and CSS (run by CMake at build time).
 function(embed_string var file result)

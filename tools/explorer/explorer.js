@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /* tools/explorer/explorer.js - the graph explorer page that `deft dump --html` writes.
  *
  * The graph (one JSON object per op: name, type, device, inputs, control inputs, outputs with

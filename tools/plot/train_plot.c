@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tools/plot/train_plot.c - training curves (loss and accuracy per epoch) as a self-contained
  * SVG: two panels with labelled axes and ticks, one colour per run, a legend. The elements carry
  * classes (panel, run, tick-x, tick-y, axis-label) so tests and scripts can read the drawing. */

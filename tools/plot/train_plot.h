@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tools/plot/train_plot.h - deft-train's --plot: training curves as one SVG file. */
 #ifndef DEFT_TOOLS_TRAIN_PLOT_H
 #define DEFT_TOOLS_TRAIN_PLOT_H

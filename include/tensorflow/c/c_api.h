@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tensorflow/c/c_api.h - TensorFlow's C API, implemented by deft (libtensorflow-deft).
  *
  * Written for deft from the API's documented facts: the same function names, types, enum

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tensorflow/c/tf_datatype.h - element types of TensorFlow's C API, as deft provides it.
  *
  * Written for deft from the C API's documented facts (names, values, signatures); not

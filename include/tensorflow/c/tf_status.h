@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tensorflow/c/tf_status.h - TF_Status and TF_Code of TensorFlow's C API, as deft provides it.
  * Written for deft from the C API's documented facts; the code values equal TensorFlow's
  * (and deft's deft_code). */

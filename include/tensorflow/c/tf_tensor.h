@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tensorflow/c/tf_tensor.h - TF_Tensor of TensorFlow's C API, as deft provides it. Written for
  * deft from the C API's documented signatures and ownership rules.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tensorflow/c/tf_tstring.h - TF_TString, the 24-byte string element of TF_STRING tensors in
  * TensorFlow's C API (2.x), as deft provides it. Written for deft from the documented layout:
  * a union of a small inline string (a size byte and 23 bytes), a heap string (size, capacity,
