@@ -1,6 +1,7 @@
 /* base/alloc.c - the allocation hook (see alloc.h). */
 #include "base/alloc.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,14 +47,33 @@ void *deft_realloc(void *p, size_t n) { return should_fail() ? NULL : realloc(p,
 
 void deft_free(void *p) { free(p); }
 
-void *deft_aligned_alloc(size_t n) {
-  if (should_fail()) return NULL;
-  size_t rounded = (n + 63) & ~(size_t)63;
-  if (rounded < n) return NULL;
-  return aligned_alloc(64, rounded ? rounded : 64);
+/* Aligned blocks come from malloc/calloc with room for the alignment: the block's own pointer
+ * is stored in the word before the aligned address. calloc gives large blocks as fresh pages
+ * the system zeroes on first touch, so a zeroed block of hundreds of MB costs nothing until it
+ * is written (a tf.zeros constant, a bool tensor of one repeated false). */
+#define DEFT_ALIGN 64
+
+static void *align_block(void *raw) {
+  if (!raw) return NULL;
+  uintptr_t a = ((uintptr_t)raw + sizeof(void *) + DEFT_ALIGN - 1) & ~(uintptr_t)(DEFT_ALIGN - 1);
+  ((void **)a)[-1] = raw;
+  return (void *)a;
 }
 
-void deft_aligned_free(void *p) { free(p); }
+static void *aligned_block(size_t n, bool zeroed) {
+  if (should_fail()) return NULL;
+  size_t total = n + DEFT_ALIGN + sizeof(void *);
+  if (total < n) return NULL;
+  return align_block(zeroed ? calloc(1, total) : malloc(total));
+}
+
+void *deft_aligned_alloc(size_t n) { return aligned_block(n, false); }
+
+void *deft_aligned_calloc(size_t n) { return aligned_block(n, true); }
+
+void deft_aligned_free(void *p) {
+  if (p) free(((void **)p)[-1]);
+}
 
 char *deft_strndup(const char *s, size_t n) {
   char *r = deft_malloc(n + 1);
