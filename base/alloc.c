@@ -5,9 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Per thread, never shared: the thread's default injector and the one installed. */
-static _Thread_local deft_alloc_hooks default_hooks = {-1, false, 0};
-static _Thread_local deft_alloc_hooks *installed;
+/* Per thread, never shared: the thread's default injector and the one installed. The
+ * initial-exec model makes each access a load at a fixed offset from the thread pointer, also
+ * in a shared library (libdeft.so, libtensorflow-deft.so), instead of a __tls_get_addr call on
+ * every allocation. */
+#if defined(__GNUC__)
+#define DEFT_TLS_IE __attribute__((tls_model("initial-exec")))
+#else
+#define DEFT_TLS_IE
+#endif
+static _Thread_local deft_alloc_hooks default_hooks DEFT_TLS_IE = {-1, false, 0};
+static _Thread_local deft_alloc_hooks *installed DEFT_TLS_IE;
 
 static deft_alloc_hooks *current(void) { return installed ? installed : &default_hooks; }
 
