@@ -248,6 +248,11 @@ extern const deft_op_family deft_ops_array_more;
 extern const deft_op_family deft_ops_batch_matmul;
 extern const deft_op_family deft_ops_nn_more;
 extern const deft_op_family deft_ops_search;
+extern const deft_op_family deft_ops_sequence;
+extern const deft_op_family deft_ops_multinomial;
+extern const deft_op_family deft_ops_pool;
+extern const deft_op_family deft_ops_fused_bn;
+extern const deft_op_family deft_ops_conv;
 
 #define DEFT_FAMILY(sym, tbl) \
   const deft_op_family sym = {#sym, tbl, sizeof(tbl) / sizeof(tbl[0])}

@@ -153,6 +153,44 @@ deft_op *deft_top_k(deft_graph *g, deft_output input, deft_output k, bool sorted
   return deft_op_builder_finish(b);
 }
 
+/* TF's _TopKGrad: flattens the indices to [-1, k], offsets each row by row * n, and scatters the
+ * values' gradient into a zero vector of size(input), reshaped to the input's shape (the
+ * ScatterNd form of TF >= 1.13; older releases used SparseToDense). No gradient for k. */
+static void top_k_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
+  deft_output x = deft_op_input(op, 0), idx = deft_op_output(op, 1);
+  deft_output in_shape = deft_shape_of(g, x, NULL), ind_shape = deft_shape_of(g, idx, NULL);
+  deft_output one = deft_const_int32(g, 1, "sub/y");
+  deft_output ind_last = deft_gather(g, deft_cast(g, ind_shape, DEFT_INT64, NULL),
+                                     deft_sub(g, deft_size(g, ind_shape, NULL), one, NULL), NULL);
+  deft_output st[2] = {deft_const_int64(g, -1, "stack/0"), ind_last};
+  deft_output ind_2d = deft_reshape(g, idx, deft_pack(g, st, 2, 0, NULL), NULL);
+  deft_output one_b = deft_const_int32(g, 1, "sub_1/y");
+  deft_output in_last = deft_gather(g, deft_cast(g, in_shape, DEFT_INT64, NULL),
+                                    deft_sub(g, deft_size(g, in_shape, NULL), one_b, NULL), NULL);
+  int32_t zero = 0, onev = 1;
+  deft_output outer = deft_strided_slice(
+      g, deft_shape_of(g, ind_2d, NULL), deft_const_int32_vector(g, &zero, 1, "strided_slice/stack"),
+      deft_const_int32_vector(g, &onev, 1, "strided_slice/stack_1"),
+      deft_const_int32_vector(g, &onev, 1, "strided_slice/stack_2"), 0, 0, 0, 0, 1,
+      "strided_slice");
+  deft_output limit = deft_mul(g, deft_cast(g, outer, DEFT_INT64, NULL), in_last, NULL);
+  deft_output rows = deft_range(g, deft_const_int64(g, 0, "range/start"), limit, in_last, NULL);
+  deft_output offs = deft_cast(g, deft_expand_dims(g, rows, deft_const_int32(g, -1,
+                                                                             "ExpandDims/dim"),
+                                                   NULL), DEFT_INT32, NULL);
+  int32_t m1 = -1;
+  deft_output ind = deft_reshape(g, deft_add(g, ind_2d, offs, NULL),
+                                 deft_const_int32_vector(g, &m1, 1, "Reshape_1/shape"), NULL);
+  deft_output ind_nd = deft_expand_dims(g, ind, deft_const_int32(g, -1, "ExpandDims_1/dim"),
+                                        NULL);
+  deft_output flat = deft_reshape(g, grads[0], deft_const_int32_vector(g, &m1, 1,
+                                                                        "Reshape_2/shape"), NULL);
+  deft_output total = deft_prod(g, in_shape, deft_const_int32(g, 0, "Const"), false, NULL);
+  deft_output tshape_v = deft_pack(g, &total, 1, 0, "ScatterNd/shape");
+  deft_output scat = deft_scatter_nd(g, ind_nd, flat, tshape_v, NULL);
+  dx[0] = deft_reshape(g, scat, in_shape, NULL);
+}
+
 /* ---- Unique, ListDiff ---- */
 
 /* The index of value i of x (es-byte elements, numbers only) among the first n, by linear
@@ -404,11 +442,9 @@ static const deft_op_def search_defs[] = {
     {.type = "Where", .inputs = "input: T", .outputs = "index: int64",
      .attrs = "T: {bool, float, double, int32, int64, uint8} = DT_BOOL", .flags = NODIFF,
      .shape = where_shape, .kernel = where_kernel},
-    /* TF differentiates TopKV2's values by scattering the gradient back to the indices; deft
-     * does not yet. */
     {.type = "TopKV2", .inputs = "input: T, k: int32", .outputs = "values: T, indices: int32",
-     .attrs = "sorted: bool = true, T: realnumbertype", .flags = NODIFF, .shape = top_k_shape,
-     .kernel = top_k_kernel},
+     .attrs = "sorted: bool = true, T: realnumbertype", .shape = top_k_shape,
+     .kernel = top_k_kernel, .grad = top_k_grad},
     {.type = "Unique", .inputs = "x: T", .outputs = "y: T, idx: out_idx",
      .attrs = "T: type, out_idx: {int32, int64} = DT_INT32", .flags = NODIFF,
      .shape = unique_shape, .kernel = unique_kernel},

@@ -84,8 +84,9 @@ static void reference(deft_session *s, const model *m, deft_tensor **inputs, def
   for (int i = 0; i < NINPUTS; i++) {
     deft_tensor *out[2];
     deft_output f[2] = {m->y, m->loss};
-    ck_assert_msg(deft_session_run(s, &m->x, &inputs[i], 1, f, out, 2, NULL, 0, st), "%s",
-                  deft_status_message(st));
+    ck_assert_msg(deft_session_run(s, &m->x, (const deft_tensor *const[]){inputs[i]}, 1, f, out, 2,
+                                   NULL, 0, st),
+                  "%s", deft_status_message(st));
     ys[i] = out[0];
     losses[i] = out[1];
   }
@@ -115,7 +116,8 @@ static void *run_many(void *vp) {
     deft_output f[2] = {kind == 1 ? r->m->loss : r->m->y, r->m->loss};
     int nf = kind == 2 ? 2 : 1;
     deft_tensor *out[2] = {NULL, NULL};
-    if (!deft_session_run(r->s, &r->m->x, &r->inputs[i], 1, f, out, nf, NULL, 0, st)) {
+    if (!deft_session_run(r->s, &r->m->x, (const deft_tensor *const[]){r->inputs[i]}, 1, f, out, nf,
+                          NULL, 0, st)) {
       r->failures++;
       snprintf(r->msg, sizeof r->msg, "%s", deft_status_message(st));
       continue;
@@ -379,7 +381,8 @@ START_TEST(graph_extended_while_session_runs) {
   for (int i = 0; i < 20; i++) {
     deft_output f[2] = {seed, i % 2 ? m.loss : seed};
     deft_tensor *out[2];
-    if (!deft_session_run(s, &m.x, &inputs[0], 1, f, out, 1 + i % 2, NULL, 0, st)) {
+    if (!deft_session_run(s, &m.x, (const deft_tensor *const[]){inputs[0]}, 1, f, out, 1 + i % 2,
+                          NULL, 0, st)) {
       plan_failures++;
       continue;
     }
@@ -476,7 +479,8 @@ START_TEST(idle_pool_workers_sleep) {
   deft_session_set_threads(s, 2);
   set_weights(s, &m, 5);
   deft_tensor *in = filled(ROWS, IN, 9), *out;
-  ck_assert(deft_session_run(s, &m.x, &in, 1, &m.y, &out, 1, NULL, 0, st));
+  ck_assert(
+      deft_session_run(s, &m.x, (const deft_tensor *const[]){in}, 1, &m.y, &out, 1, NULL, 0, st));
   deft_tensor_free(out);
   double c0 = process_cpu_seconds();
   struct timespec nap = {0, 300 * 1000 * 1000};
@@ -487,6 +491,61 @@ START_TEST(idle_pool_workers_sleep) {
   deft_tensor_free(in);
   deft_session_free(s);
   deft_graph_free(m.g);
+  deft_status_free(st);
+}
+END_TEST
+
+/* Busy for us microseconds of wall time. */
+static void busy_us(int64_t us) {
+  struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  do clock_gettime(CLOCK_MONOTONIC, &b);
+  while ((b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000 < us);
+}
+
+typedef struct lag {
+  pthread_t caller;
+  int64_t us;              /* work per element */
+  atomic_bool lag_workers; /* a range on a worker waits 3 ms more, as behind another process */
+  atomic_int on_workers;   /* ranges the workers ran */
+} lag;
+
+static void lag_range(void *vp, int64_t b, int64_t e) {
+  lag *l = vp;
+  busy_us(l->us * (e - b));
+  if (pthread_equal(pthread_self(), l->caller)) return;
+  atomic_fetch_add(&l->on_workers, 1);
+  if (atomic_load(&l->lag_workers)) {
+    struct timespec nap = {0, 3 * 1000 * 1000};
+    nanosleep(&nap, NULL);
+  }
+}
+
+/* Workers that lag behind the caller (a core taken by another process): the pool stops
+ * splitting that loop, so it costs what one thread costs; when the workers keep up again, it
+ * splits again. */
+START_TEST(pool_runs_alone_when_workers_lag) {
+  deft_status *st = deft_status_new();
+  deft_threadpool *pool = deft_threadpool_new(2, st);
+  ck_assert_ptr_nonnull(pool);
+  lag l = {.caller = pthread_self(), .us = 100};
+  atomic_init(&l.lag_workers, true);
+  atomic_init(&l.on_workers, 0);
+  for (int i = 0; i < 8; i++) deft_parallel_for(pool, 2, 8, 1, lag_range, &l);
+  int before = deft_threadpool_serial_loops(pool);
+  for (int i = 0; i < 20; i++) deft_parallel_for(pool, 2, 8, 1, lag_range, &l);
+  int alone = deft_threadpool_serial_loops(pool) - before;
+  ck_assert_msg(alone >= 10, "only %d of 20 loops ran alone with lagging workers", alone);
+  /* Another loop (another length) is measured on its own. */
+  atomic_store(&l.lag_workers, false);
+  struct timespec nap = {0, 400 * 1000 * 1000}; /* past the longest backoff reached above */
+  nanosleep(&nap, NULL);
+  l.us = 500;
+  int worked = atomic_load(&l.on_workers);
+  for (int i = 0; i < 16; i++) deft_parallel_for(pool, 2, 8, 1, lag_range, &l);
+  ck_assert_msg(atomic_load(&l.on_workers) > worked,
+                "the workers took no range after they stopped lagging");
+  deft_threadpool_free(pool);
   deft_status_free(st);
 }
 END_TEST
@@ -642,10 +701,12 @@ START_TEST(openblas_threads_set_once_at_session_creation) {
   ck_assert_int_eq(openblas_get_num_threads(), 1);
   set_weights(s, &m, 2);
   deft_tensor *in = filled(ROWS, IN, 4), *ref, *out;
-  ck_assert(deft_session_run(s, &m.x, &in, 1, &m.y, &ref, 1, NULL, 0, st));
+  ck_assert(
+      deft_session_run(s, &m.x, (const deft_tensor *const[]){in}, 1, &m.y, &ref, 1, NULL, 0, st));
   /* The program sets it again after making its sessions: runs keep its setting. */
   openblas_set_num_threads(2);
-  ck_assert(deft_session_run(s, &m.x, &in, 1, &m.y, &out, 1, NULL, 0, st));
+  ck_assert(
+      deft_session_run(s, &m.x, (const deft_tensor *const[]){in}, 1, &m.y, &out, 1, NULL, 0, st));
   ck_assert_int_eq(openblas_get_num_threads(), 2);
   ck_assert(rel_diff(out, ref) < 1e-5);
   openblas_set_num_threads(1);
@@ -669,6 +730,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, graph_extended_while_session_runs);
   tcase_add_test(tc, idle_pool_workers_sleep);
   tcase_add_test(tc, pool_nested_and_concurrent_loops);
+  tcase_add_test(tc, pool_runs_alone_when_workers_lag);
   tcase_add_test(tc, pool_errors);
   tcase_add_test(tc, alloc_failures_are_per_thread);
   tcase_add_test(tc, openblas_threads_set_once_at_session_creation);
