@@ -12,8 +12,11 @@ void *deft_malloc(size_t n);
 void *deft_calloc(size_t count, size_t size);
 void *deft_realloc(void *p, size_t n);
 void deft_free(void *p);
-/* Memory aligned to 64 bytes; release with deft_aligned_free. */
+/* Memory aligned to 64 bytes, uninitialized or zeroed (deft_aligned_calloc: large blocks are
+ * zero pages the system commits only when written); NULL on out of memory. Release with
+ * deft_aligned_free (NULL is ignored), never free(). */
 void *deft_aligned_alloc(size_t n);
+void *deft_aligned_calloc(size_t n);
 void deft_aligned_free(void *p);
 /* Copies of strings; NULL when memory is exhausted. */
 char *deft_strdup(const char *s);

@@ -74,18 +74,18 @@ static void host_copy(void *dst, const void *src, size_t nbytes) {
   if (nbytes) memcpy(dst, src, nbytes);
 }
 
-const deft_memory deft_host_memory = {"host", deft_aligned_alloc, deft_aligned_free, host_copy,
-                                      host_copy};
+const deft_memory deft_host_memory = {"host", deft_aligned_alloc, deft_aligned_calloc,
+                                      deft_aligned_free, host_copy, host_copy};
 
 deft_buffer *deft_buffer_new(size_t nbytes) {
   return deft_buffer_new_in(&deft_host_memory, nbytes);
 }
 
-deft_buffer *deft_buffer_new_in(const deft_memory *memory, size_t nbytes) {
+static deft_buffer *buffer_new(const deft_memory *memory, size_t nbytes, bool zeroed) {
   deft_buffer *b = deft_malloc(sizeof *b);
   if (!b) return NULL;
   b->memory = memory;
-  b->data = memory->alloc(nbytes);
+  b->data = zeroed ? memory->alloc_zeroed(nbytes) : memory->alloc(nbytes);
   if (!b->data) {
     deft_free(b);
     return NULL;
@@ -97,6 +97,14 @@ deft_buffer *deft_buffer_new_in(const deft_memory *memory, size_t nbytes) {
   b->base = NULL;
   deft_buffer_touch(b);
   return b;
+}
+
+deft_buffer *deft_buffer_new_in(const deft_memory *memory, size_t nbytes) {
+  return buffer_new(memory, nbytes, false);
+}
+
+deft_buffer *deft_buffer_new_zeroed_in(const deft_memory *memory, size_t nbytes) {
+  return buffer_new(memory, nbytes, true);
 }
 
 deft_buffer *deft_buffer_view(deft_buffer *base, size_t offset, size_t nbytes) {
@@ -194,8 +202,8 @@ static void set_dims(deft_tensor *t, deft_dtype dtype, const int64_t *dims, int 
   t->n = n;
 }
 
-bool deft_tensor_ensure(deft_tensor *t, deft_dtype dtype, const int64_t *dims, int rank,
-                        deft_status *status) {
+static bool tensor_ensure(deft_tensor *t, deft_dtype dtype, const int64_t *dims, int rank,
+                          bool zeroed, deft_status *status) {
   int64_t n;
   size_t nbytes;
   if (!deft_tensor_check_shape(dtype, dims, rank, &n, &nbytes, status)) return false;
@@ -204,21 +212,32 @@ bool deft_tensor_ensure(deft_tensor *t, deft_dtype dtype, const int64_t *dims, i
       !b->nstrings) {
     set_dims(t, dtype, dims, rank, n);
     deft_buffer_touch(b);
+    if (zeroed && nbytes) memset(b->data, 0, nbytes);
     return true;
   }
-  deft_buffer *nb = deft_buffer_new(nbytes);
+  /* strings start empty: their elements are zeroed too */
+  deft_buffer *nb = zeroed || dtype == DEFT_STRING
+                        ? deft_buffer_new_zeroed_in(&deft_host_memory, nbytes)
+                        : deft_buffer_new(nbytes);
   if (!nb) {
     deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory allocating %zu bytes", nbytes);
     return false;
   }
-  if (dtype == DEFT_STRING) {
-    memset(nb->data, 0, nbytes);
-    nb->nstrings = n;
-  }
+  if (dtype == DEFT_STRING) nb->nstrings = n;
   deft_buffer_unref(t->buf);
   t->buf = nb;
   set_dims(t, dtype, dims, rank, n);
   return true;
+}
+
+bool deft_tensor_ensure(deft_tensor *t, deft_dtype dtype, const int64_t *dims, int rank,
+                        deft_status *status) {
+  return tensor_ensure(t, dtype, dims, rank, false, status);
+}
+
+bool deft_tensor_ensure_zeroed(deft_tensor *t, deft_dtype dtype, const int64_t *dims, int rank,
+                               deft_status *status) {
+  return tensor_ensure(t, dtype, dims, rank, true, status);
 }
 
 void deft_tensor_reset(deft_tensor *t) {
@@ -279,11 +298,10 @@ deft_tensor *deft_tensor_new(deft_dtype dtype, const int64_t *dims, int rank,
     deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory allocating a tensor");
     return NULL;
   }
-  if (!deft_tensor_ensure(t, dtype, dims, rank, status)) {
+  if (!deft_tensor_ensure_zeroed(t, dtype, dims, rank, status)) {
     deft_free(t);
     return NULL;
   }
-  memset(t->buf->data, 0, t->buf->capacity);
   return t;
 }
 

@@ -22,6 +22,7 @@ typedef struct deft_bytes {
 typedef struct deft_memory {
   const char *name;                   /* "host" */
   void *(*alloc)(size_t nbytes);      /* 64-byte aligned; NULL on out of memory */
+  void *(*alloc_zeroed)(size_t nbytes); /* the same, all bytes zero */
   void (*free)(void *data);
   void (*copy_to_host)(void *dst, const void *src, size_t nbytes);
   void (*copy_from_host)(void *dst, const void *src, size_t nbytes);
@@ -56,8 +57,10 @@ struct deft_tensor {
 
 /* Buffers. */
 deft_buffer *deft_buffer_new(size_t nbytes); /* host memory, uninitialized data; NULL on OOM */
-/* A buffer of nbytes in `memory` (uninitialized); NULL on OOM. */
+/* A buffer of nbytes in `memory`, uninitialized (_new_in) or all zero bytes (_new_zeroed_in);
+ * NULL on OOM. */
 deft_buffer *deft_buffer_new_in(const deft_memory *memory, size_t nbytes);
+deft_buffer *deft_buffer_new_zeroed_in(const deft_memory *memory, size_t nbytes);
 /* True iff b's bytes are host memory (kernels of the CPU device may read data directly). */
 static inline bool deft_buffer_on_host(const deft_buffer *b) {
   return b->memory == &deft_host_memory;
@@ -91,6 +94,10 @@ bool deft_tensor_check_shape(deft_dtype dtype, const int64_t *dims, int rank, in
  * unspecified (zeroed only for strings). Returns false with status set on failure. */
 bool deft_tensor_ensure(deft_tensor *t, deft_dtype dtype, const int64_t *dims, int rank,
                         deft_status *status);
+/* As deft_tensor_ensure, with every byte zero (0, 0.0, false, ""): a new buffer comes zeroed
+ * from the memory (large ones cost nothing until written), a reused one is cleared. */
+bool deft_tensor_ensure_zeroed(deft_tensor *t, deft_dtype dtype, const int64_t *dims, int rank,
+                               deft_status *status);
 /* Releases t's buffer; t becomes empty. */
 void deft_tensor_reset(deft_tensor *t);
 /* Makes dst share src's buffer (dst's old buffer is released). */

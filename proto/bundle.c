@@ -631,21 +631,40 @@ static bool decode_strings(const rentry *e, const char *file, const unsigned cha
   uint64_t total = 0, len;
   int64_t n = 1;
   for (int d = 0; d < e->rank; d++) n *= e->dims[d];
-  unsigned char le[4096]; /* lengths as they enter the crc (uint32 LE, or uint64 if larger) */
+  unsigned char le[16384]; /* lengths as they enter the crc (uint32 LE, or uint64 if larger) */
   size_t nle = 0;
-  for (int64_t i = 0; !bad && i < n; i++) {
+  for (int64_t i = 0; !bad && i < n;) {
+    if (nle > sizeof le - 32) {
+      crc = deft_crc32c_extend(crc, le, nle);
+      nle = 0;
+    }
+    uint64_t w8;
+    if (n - i >= 8 && end - p >= 8 && (memcpy(&w8, p, 8), !(w8 & 0x8080808080808080ull))) {
+      /* eight one-byte lengths at once: short strings, or a hostile index's claimed millions */
+      if (w8 == 0) {
+        memset(le + nle, 0, 32);
+      } else {
+        memset(le + nle, 0, 32);
+        for (int k = 0; k < 8; k++) {
+          total += p[k];
+          le[nle + 4 * k] = p[k];
+        }
+      }
+      nle += 32;
+      p += 8;
+      i += 8;
+      if (total > size) bad = "bad string length";
+      continue;
+    }
     p = deft_varint_get(p, end, 64, &len);
     if (!p || len > size - total) {
       bad = "bad string length";
       break;
     }
     total += len;
-    if (nle > sizeof le - 8) {
-      crc = deft_crc32c_extend(crc, le, nle);
-      nle = 0;
-    }
     size_t w = len > UINT32_MAX ? 8 : 4;
     for (size_t k = 0; k < w; k++) le[nle++] = (unsigned char)(len >> (8 * k));
+    i++;
   }
   if (!bad) crc = deft_crc32c_extend(crc, le, nle);
   if (!bad && ((size_t)(end - p) < 4 || total != (uint64_t)(end - p) - 4))

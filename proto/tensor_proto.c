@@ -75,16 +75,19 @@ static const char *tf_type_text(int t) {
 }
 
 /* Fills n elements of esize bytes at dst from `have` values at src: the TF repeat-last rule. The
- * repeated tail is filled by doubling copies (a few memcpy calls, not one per element). */
-static void fill_repeat(void *dst, const void *src, size_t have, int64_t n, size_t esize) {
+ * repeated tail is filled by doubling copies (a few memcpy calls, not one per element); when
+ * `zeroed`, dst is already zero and the tail repeats a zero value, so it is left alone (the
+ * pages of a large zeroed buffer stay uncommitted). */
+static void fill_repeat(void *dst, const void *src, size_t have, int64_t n, size_t esize,
+                        bool zeroed) {
   if (n <= 0) return;
   if (have == 0) {
-    memset(dst, 0, (size_t)n * esize);
+    if (!zeroed) memset(dst, 0, (size_t)n * esize);
     return;
   }
   size_t copy = (int64_t)have >= n ? (size_t)n : have;
   memcpy(dst, src, copy * esize);
-  if (copy == (size_t)n) return;
+  if (copy == (size_t)n || zeroed) return;
   char *d = (char *)dst + copy * esize;
   size_t left = ((size_t)n - copy) * esize, done = esize;
   memcpy(d, (const char *)src + (copy - 1) * esize, esize);
@@ -99,10 +102,50 @@ _Static_assert(sizeof(bool) == 1, "bool tensors are one byte per element");
 
 /* Copies `have` int32 values converted to uint8 / bool, then repeats the last (memset). */
 static void fill_small(uint8_t *d, const int32_t *iv, const protobuf_c_boolean *bv, size_t have,
-                       int64_t n) {
+                       int64_t n, bool zeroed) {
   size_t copy = (int64_t)have >= n ? (size_t)n : have;
   for (size_t i = 0; i < copy; i++) d[i] = iv ? (uint8_t)iv[i] : (uint8_t)(bv[i] != 0);
-  if ((int64_t)copy < n) memset(d + copy, copy ? d[copy - 1] : 0, (size_t)n - copy);
+  if ((int64_t)copy < n && !zeroed) memset(d + copy, copy ? d[copy - 1] : 0, (size_t)n - copy);
+}
+
+/* True when the typed field of dtype leaves a repeated tail (fewer values than n elements)
+ * whose value is all zero bytes (no values, or a last value of 0 / +0.0 / false): the tensor
+ * is then allocated zeroed and only the given values are written. */
+static bool zero_tail(const Tensorflow__TensorProto *p, deft_dtype dtype, int64_t n) {
+  size_t have;
+  bool z;
+  switch (dtype) {
+    case DEFT_FLOAT: {
+      have = p->n_float_val;
+      uint32_t w = 0;
+      if (have) memcpy(&w, &p->float_val[have - 1], 4);
+      z = w == 0;
+      break;
+    }
+    case DEFT_DOUBLE: {
+      have = p->n_double_val;
+      uint64_t w = 0;
+      if (have) memcpy(&w, &p->double_val[have - 1], 8);
+      z = w == 0;
+      break;
+    }
+    case DEFT_INT32:
+    case DEFT_UINT8:
+      have = p->n_int_val;
+      z = !have || (dtype == DEFT_UINT8 ? (int32_t)(uint8_t)p->int_val[have - 1]
+                                        : p->int_val[have - 1]) == 0;
+      break;
+    case DEFT_INT64:
+      have = p->n_int64_val;
+      z = !have || p->int64_val[have - 1] == 0;
+      break;
+    case DEFT_BOOL:
+      have = p->n_bool_val;
+      z = !have || !p->bool_val[have - 1];
+      break;
+    default: return false;
+  }
+  return z && (int64_t)have < n;
 }
 
 static bool decode_strings(deft_tensor *t, const Tensorflow__TensorProto *p, deft_status *st) {
@@ -118,21 +161,22 @@ static bool decode_strings(deft_tensor *t, const Tensorflow__TensorProto *p, def
 
 /* The number of values in the typed field that belongs to dtype, and a pointer to them (after
  * conversion for the fields whose element type differs from deft's). */
-static bool decode_typed(deft_tensor *t, const Tensorflow__TensorProto *p, deft_status *st) {
+static bool decode_typed(deft_tensor *t, const Tensorflow__TensorProto *p, bool z,
+                         deft_status *st) {
   void *dst = t->n ? t->buf->data : NULL;
   int64_t n = t->n;
   switch (t->dtype) {
-    case DEFT_FLOAT: fill_repeat(dst, p->float_val, p->n_float_val, n, 4); return true;
-    case DEFT_DOUBLE: fill_repeat(dst, p->double_val, p->n_double_val, n, 8); return true;
+    case DEFT_FLOAT: fill_repeat(dst, p->float_val, p->n_float_val, n, 4, z); return true;
+    case DEFT_DOUBLE: fill_repeat(dst, p->double_val, p->n_double_val, n, 8, z); return true;
     case DEFT_INT32:
-    case DEFT_QINT32: fill_repeat(dst, p->int_val, p->n_int_val, n, 4); return true;
-    case DEFT_INT64: fill_repeat(dst, p->int64_val, p->n_int64_val, n, 8); return true;
+    case DEFT_QINT32: fill_repeat(dst, p->int_val, p->n_int_val, n, 4, z); return true;
+    case DEFT_INT64: fill_repeat(dst, p->int64_val, p->n_int64_val, n, 8, z); return true;
     case DEFT_UINT8:
     case DEFT_QUINT8:
     case DEFT_QINT8: /* int_val, truncated to the low byte (two's complement for qint8) */
-      fill_small(dst, p->int_val, NULL, p->n_int_val, n);
+      fill_small(dst, p->int_val, NULL, p->n_int_val, n, z);
       return true;
-    case DEFT_BOOL: fill_small(dst, NULL, p->bool_val, p->n_bool_val, n); return true;
+    case DEFT_BOOL: fill_small(dst, NULL, p->bool_val, p->n_bool_val, n, z); return true;
     case DEFT_STRING: return decode_strings(t, p, st);
     default: return true;
   }
@@ -220,14 +264,16 @@ deft_tensor *deft_tensor_from_proto_limited(const Tensorflow__TensorProto *p, ui
                     n * (int64_t)esize);
     return NULL;
   }
-  /* Not zeroed first: the content or the fill below writes every element (strings start
-   * empty). */
+  /* Not zeroed first unless the repeated tail is zero: the content or the fill below writes
+   * every element (strings start empty). */
   deft_tensor *t = deft_calloc(1, sizeof *t);
   if (!t) {
     deft_status_set(st, DEFT_RESOURCE_EXHAUSTED, "out of memory decoding a tensor");
     return NULL;
   }
-  if (!deft_tensor_ensure(t, (deft_dtype)dtype, shape.dims, shape.rank, st)) {
+  bool z = !content && zero_tail(p, (deft_dtype)dtype, n);
+  if (!(z ? deft_tensor_ensure_zeroed : deft_tensor_ensure)(t, (deft_dtype)dtype, shape.dims,
+                                                           shape.rank, st)) {
     deft_free(t);
     return NULL;
   }
@@ -237,7 +283,7 @@ deft_tensor *deft_tensor_from_proto_limited(const Tensorflow__TensorProto *p, ui
       bool *b = deft_tensor_b(t);
       for (int64_t i = 0; i < n; i++) b[i] = p->tensor_content.data[i] != 0;
     }
-  } else if (!decode_typed(t, p, st)) {
+  } else if (!decode_typed(t, p, z, st)) {
     deft_tensor_free(t);
     return NULL;
   }

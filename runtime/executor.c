@@ -229,17 +229,20 @@ static bool run_limits_ok(deft_session *s, const deft_plan *p, const deft_op *op
   return true;
 }
 
-/* A new output buffer of nbytes for output i of c's op: within the run's memory budget? */
+/* A new buffer of nbytes for output i of c's op (i < 0: its scratch memory): within the run's
+ * memory budget? */
 static bool run_budget_take(deft_kernel_ctx *c, int i, size_t nbytes) {
   deft_session *s = c->session;
   deft_plan *p = c->plan;
   uint64_t budget = s->opts.run_memory_budget;
   if (!budget) return true;
   if (nbytes > budget - (p->run_allocated < budget ? p->run_allocated : budget)) {
+    char what[32];
+    snprintf(what, sizeof what, i < 0 ? "its scratch memory" : "output %d", i);
     deft_status_set(c->status, DEFT_RESOURCE_EXHAUSTED,
-                    "%s '%s': output %d needs %zu bytes, which would cross the session's run "
+                    "%s '%s': %s needs %zu bytes, which would cross the session's run "
                     "memory budget of %" PRIu64 " bytes (%" PRIu64 " already allocated by this "
-                    "run)", c->op->type, c->op->name, i, nbytes, budget, p->run_allocated);
+                    "run)", c->op->type, c->op->name, what, nbytes, budget, p->run_allocated);
     c->failed = true;
     return false;
   }
@@ -612,6 +615,7 @@ uint64_t *deft_kernel_state(deft_kernel_ctx *c) { return c->step->state; }
 void *deft_kernel_scratch(deft_kernel_ctx *c, size_t bytes) {
   deft_step *st = c->step;
   if (st->scratch && st->scratch_size >= bytes) return st->scratch;
+  if (!run_budget_take(c, -1, bytes)) return NULL;
   void *p = deft_aligned_alloc(bytes ? bytes : 1);
   if (!p) {
     deft_kernel_fail(c, DEFT_RESOURCE_EXHAUSTED, "out of memory allocating %zu bytes of scratch",

@@ -213,6 +213,26 @@ START_TEST(repeated_fill) {
     free(t.p);
     free(vals.p);
   }
+  /* a zero repeated tail (a tf.zeros-like constant) comes from zeroed memory: the given values,
+   * then zeros; -0.0 is not all zero bytes and is repeated as itself */
+  static const float lasts[] = {0.0f, -0.0f};
+  for (int k = 0; k < 2; k++) {
+    wbuf t = tensor_bytes(1, dims, 2), vals = {0};
+    float f[2] = {7.5f, lasts[k]};
+    wb_bytes(&vals, f, sizeof f);
+    wb_sub(&t, 5, &vals);
+    deft_tensor *v = deft_tensor_parse_proto(t.p, t.n, st);
+    ck_assert_msg(v != NULL, "%s", deft_status_message(st));
+    const float *d = deft_tensor_data(v);
+    ck_assert_float_eq(d[0], 7.5f);
+    for (int64_t i = 1; i < 3003; i++) {
+      ck_assert_float_eq(d[i], 0.0f);
+      ck_assert_int_eq(signbit(d[i]) != 0, k == 1);
+    }
+    deft_tensor_free(v);
+    free(t.p);
+    free(vals.p);
+  }
   deft_status_free(st);
 }
 END_TEST

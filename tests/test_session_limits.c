@@ -62,6 +62,46 @@ START_TEST(run_memory_budget) {
 }
 END_TEST
 
+/* Kernels' scratch memory counts too: Unique of 1000 distinct floats takes a hash table of
+ * 8 * (2048 + 1000) = 24384 bytes of scratch, before its outputs (4000 + 4000 bytes). */
+START_TEST(run_memory_budget_counts_scratch) {
+  deft_status *st = deft_status_new();
+  deft_graph *g = deft_graph_new();
+  deft_output x = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(1000), "x");
+  deft_op *u = deft_unique(g, x, DEFT_INT32, "u");
+  deft_output fetch[2] = {deft_op_output(u, 0), deft_op_output(u, 1)};
+  deft_tensor *xv = vec(0.5f, 1000);
+  deft_session_options *o = deft_session_options_new();
+  deft_session_options_set_run_memory_budget(o, 24383);
+  deft_session *s = deft_session_new_with_options(g, o, st);
+  deft_tensor *out[2] = {NULL, NULL};
+  ck_assert(!deft_session_run(s, &x, &xv, 1, fetch, out, 2, NULL, 0, st));
+  TU_ASSERT_STATUS(st, DEFT_RESOURCE_EXHAUSTED, "Unique 'u'", "scratch memory", "24384 bytes",
+                   "24383 bytes");
+  deft_session_free(s);
+  deft_session_options_set_run_memory_budget(o, 24384 + 8000);
+  s = deft_session_new_with_options(g, o, st);
+  for (int run = 0; run < 3; run++) { /* the scratch is kept: later runs do not count it */
+    ck_assert_msg(deft_session_run(s, &x, &xv, 1, fetch, out, 2, NULL, 0, st), "%s",
+                  deft_status_message(st));
+    const float *y = deft_tensor_data(out[0]);
+    const int32_t *idx = deft_tensor_data(out[1]);
+    ck_assert_int_eq(deft_tensor_num_elements(out[0]), 1000);
+    for (int i = 0; i < 1000; i++) {
+      ck_assert_float_eq(y[i], 0.5f + (float)i);
+      ck_assert_int_eq(idx[i], i);
+    }
+    deft_tensor_free(out[0]);
+    deft_tensor_free(out[1]);
+  }
+  deft_session_free(s);
+  deft_session_options_free(o);
+  deft_tensor_free(xv);
+  deft_graph_free(g);
+  deft_status_free(st);
+}
+END_TEST
+
 /* A chain of n Squares of a [256] placeholder. */
 static deft_graph *chain(int n, deft_output *x, deft_output *y) {
   deft_graph *g = deft_graph_new();
@@ -295,6 +335,7 @@ static Suite *make(void) {
   Suite *s = suite_create("session_limits");
   TCase *c = tcase_create("core");
   tcase_add_test(c, run_memory_budget);
+  tcase_add_test(c, run_memory_budget_counts_scratch);
   tcase_add_test(c, cancel_from_another_thread);
   tcase_add_test(c, run_time_limit);
   tcase_add_test(c, hostile_graph_confined);

@@ -53,9 +53,10 @@ typedef struct deft_session_options deft_session_options;
 DEFT_API deft_session_options *deft_session_options_new(void);
 /* Frees o. Accepts NULL. */
 DEFT_API void deft_session_options_free(deft_session_options *o);
-/* The most bytes of output buffers one run may allocate (buffers the session's plans reuse
- * from earlier runs do not count again). The op whose output would cross it fails the run
- * with RESOURCE_EXHAUSTED naming the op, its output, the bytes it asked for and the budget.
+/* The most bytes one run may allocate for output buffers and kernels' scratch memory (buffers
+ * and scratch the session's plans keep from earlier runs do not count again). The op whose
+ * output or scratch would cross it fails the run with RESOURCE_EXHAUSTED naming the op, what it
+ * allocated (its output i, or its scratch memory), the bytes it asked for and the budget.
  * 0 = unlimited (the default). */
 DEFT_API void deft_session_options_set_run_memory_budget(deft_session_options *o,
                                                          uint64_t bytes);
