@@ -40,7 +40,8 @@ typedef struct deft_ctx {
 static void deft_once(void *p) {
   deft_ctx *c = p;
   deft_tensor *out = NULL;
-  if (!deft_session_run(c->s, &c->X, &c->x, 1, &c->logits, &out, 1, NULL, 0, c->st))
+  if (!deft_session_run(c->s, &c->X, (const deft_tensor *const[]){c->x}, 1, &c->logits, &out, 1,
+                        NULL, 0, c->st))
     bench_check(c->st, "forward run");
   deft_tensor_free(out);
 }
