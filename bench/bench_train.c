@@ -4,12 +4,19 @@
  * of the training file; the first 5,000 are the validation set): 275 steps per epoch, each
  * running the training op and the UPDATE_OPS with training=true, as the chapter does.
  *
- * Usage: bench_train [threads [epochs]]  (defaults 1 and 4)
+ * Usage: bench_train [threads [epochs [dataset]]]  (defaults 1, 4, mnist)
+ * dataset: mnist; fashion (Fashion-MNIST, /usr/share/datasets/fashion-mnist from Debian's
+ * dataset-fashion-mnist, or $DEFT_FASHION_DIR; about half its pixels are non-zero); random
+ * (MNIST's labels with every pixel replaced by a uniform random value in 1..255: dense input,
+ * where skipping zeros cannot help). Results are named deft.train.tN.* for mnist and
+ * deft.train.DATASET.tN.* otherwise.
  * Prints the time of every epoch, their median, the validation and test accuracy at the end (a
  * check that the run trained), and the process's peak RSS after training. Timing covers the
  * whole epoch loop: the shuffled batcher (uint8 images scaled per batch) and the session runs. */
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bench_common.h"
 
@@ -41,15 +48,41 @@ static double evaluate(deft_session *s, const bench_model *m, const deft_tensor 
 int main(int argc, char **argv) {
   int threads = argc > 1 ? atoi(argv[1]) : 1;
   int epochs = argc > 2 ? atoi(argv[2]) : 4;
+  const char *dataset = argc > 3 ? argv[3] : "mnist";
   if (threads < 1) threads = 1;
   if (epochs < 1) epochs = 1;
+  bool fashion = strcmp(dataset, "fashion") == 0, random_px = strcmp(dataset, "random") == 0;
+  if (!fashion && !random_px && strcmp(dataset, "mnist") != 0) {
+    fprintf(stderr, "bench_train: dataset must be mnist, fashion or random, not %s\n", dataset);
+    return 2;
+  }
+  char tag[48];
+  if (fashion || random_px) snprintf(tag, sizeof tag, "%s.t%d", dataset, threads);
+  else snprintf(tag, sizeof tag, "t%d", threads);
   deft_status *st = deft_status_new();
 
   double t_load = bench_now();
   deft_tensor *train_x = NULL, *train_y = NULL, *test_x8 = NULL, *test_y = NULL;
-  deft_mnist_load(bench_mnist_dir(), true, &train_x, &train_y, &test_x8, &test_y, st);
-  bench_check(st, "loading MNIST");
-  printf("INFO deft.train.t%d.rss_after_load %.1f MiB\n", threads, bench_peak_rss_mib());
+  const char *dir = bench_mnist_dir();
+  if (fashion) dir = getenv("DEFT_FASHION_DIR") ? getenv("DEFT_FASHION_DIR")
+                                                : "/usr/share/datasets/fashion-mnist";
+  deft_mnist_load(dir, true, &train_x, &train_y, &test_x8, &test_y, st);
+  bench_check(st, "loading the data set");
+  if (random_px) {
+    uint8_t *px = deft_tensor_data(train_x);
+    uint32_t seed = 12345u;
+    for (int64_t i = 0; i < deft_tensor_num_elements(train_x); i++) {
+      seed = seed * 1664525u + 1013904223u;
+      px[i] = (uint8_t)(1 + (seed >> 24) % 255);
+    }
+  }
+  {
+    const uint8_t *px = deft_tensor_data(train_x);
+    int64_t n = deft_tensor_num_elements(train_x), nz = 0;
+    for (int64_t i = 0; i < n; i++) nz += px[i] != 0;
+    printf("INFO deft.train.%s.density %.4f\n", tag, (double)nz / (double)n);
+  }
+  printf("INFO deft.train.%s.rss_after_load %.1f MiB\n", tag, bench_peak_rss_mib());
   deft_tensor *x_train = deft_tensor_slice_rows(train_x, 5000, 60000, st);
   deft_tensor *y_train = x_train ? deft_tensor_slice_rows(train_y, 5000, 60000, st) : NULL;
   deft_tensor *x_valid8 = y_train ? deft_tensor_slice_rows(train_x, 0, 5000, st) : NULL;
@@ -58,7 +91,7 @@ int main(int argc, char **argv) {
   deft_tensor_free(train_x);
   deft_tensor_free(train_y);
   t_load = bench_now() - t_load;
-  printf("INFO deft.train.t%d.rss_after_split %.1f MiB\n", threads, bench_peak_rss_mib());
+  printf("INFO deft.train.%s.rss_after_split %.1f MiB\n", tag, bench_peak_rss_mib());
 
   bench_model m;
   bench_build_bn(&m, true);
@@ -101,21 +134,21 @@ int main(int argc, char **argv) {
   }
   double first = times[0];
   double med = bench_median(times, epochs);
-  snprintf(name, sizeof name, "deft.train.t%d.epoch", threads);
+  snprintf(name, sizeof name, "deft.train.%s.epoch", tag);
   snprintf(extra, sizeof extra, "epochs=%d first=%.4g min=%.4g max=%.4g steps=%ld", epochs, first,
            times[0], times[epochs - 1], steps_per_epoch);
   bench_result(name, med, "s", extra);
-  snprintf(name, sizeof name, "deft.train.t%d.epoch_cpu", threads);
+  snprintf(name, sizeof name, "deft.train.%s.epoch_cpu", tag);
   bench_result(name, bench_median(cpu, epochs), "s", "(process CPU time, all threads)");
 
   double rss = bench_peak_rss_mib();
   double va = evaluate(s, &m, x_valid8, y_valid, st);
   double ta = evaluate(s, &m, test_x8, test_y, st);
-  snprintf(name, sizeof name, "deft.train.t%d.valid_acc", threads);
+  snprintf(name, sizeof name, "deft.train.%s.valid_acc", tag);
   bench_result(name, va, "frac", NULL);
-  snprintf(name, sizeof name, "deft.train.t%d.test_acc", threads);
+  snprintf(name, sizeof name, "deft.train.%s.test_acc", tag);
   bench_result(name, ta, "frac", NULL);
-  snprintf(name, sizeof name, "deft.train.t%d.rss", threads);
+  snprintf(name, sizeof name, "deft.train.%s.rss", tag);
   snprintf(extra, sizeof extra, "source=getrusage load_s=%.3g", t_load);
   bench_result(name, rss, "MiB", extra);
 

@@ -6,9 +6,10 @@
  * the rows of B that row i's nonzeros select, scaled by them, accumulated in registers in
  * increasing column order with fused multiply-adds (AVX2+FMA, chosen at run time). Dropping a
  * zero term changes nothing unless B holds an infinity or a NaN (0 * inf is NaN), so B is
- * checked first and the dense path taken if it does. A strided probe of A declines dense
- * operands cheaply, and the compression gives up as soon as A turns out denser than
- * SPARSE_MAX_DENSITY: then the caller runs sgemm. Results are deterministic (each output
+ * checked first and the dense path taken if it does. A strided probe measures the density of
+ * A and declines operands denser than the measured break-even density of the loops that would
+ * run (max_density), and the compression gives up as soon as A turns out denser than 1.2 times
+ * it: then the caller runs sgemm. Results are deterministic (each output
  * element is summed by one thread in a fixed order) but, like any reordering of a float sum,
  * not bit-identical to sgemm's. */
 #include <stdint.h>
@@ -25,10 +26,20 @@
 #define SPARSE_X86 0
 #endif
 
-/* The density (nonzeros / elements of A) below which the sparse product beats sgemm: measured
- * at [200,784] x [784,300] on AVX2 (sparse 545 us at 0.20, 824 at 0.30; sgemm 915 us). The
- * probe wants at most this; the compression gives up at 1.2 times it. */
-#define SPARSE_MAX_DENSITY 0.25
+/* The densities (nonzeros / elements of A) below which the sparse product beats sgemm, per
+ * loop and layout. Measured on an AMD EPYC (Zen 5) at the input layer's shapes, A of uniformly
+ * random density, single-thread CPU time against OpenBLAS 0.3.21's sgemm (Haswell kernels):
+ * - X @ W, [200,784] x [784,300]: AVX-512 loops 0.93x sgemm at 0.5, 1.07x at 0.6; AVX2 loops
+ *   0.95x at 0.3, 1.06x at 0.4.
+ * - X^T @ dY, [784,200] x [200,300] (transposed A, compressed then transposed): AVX2 loops
+ *   0.81x at 0.4, 1.04x at 0.5; AVX-512 loops 0.90x at 0.4, 1.15x at 0.5, slower than the AVX2
+ *   ones at every density (the 784 short rows pay the 16-lane loops' longer column tail), so
+ *   the transposed product runs the AVX2 loops on every machine.
+ * Real images (zeros in runs) compress cheaper than uniform noise, so these err towards sgemm.
+ * The probe wants at most the density; the compression gives up at 1.2 times it. */
+#define DENSITY_WIDE 0.50
+#define DENSITY_AVX2 0.28
+#define DENSITY_TRANSPOSED 0.45
 /* Elements of A the probe samples. */
 #define PROBE 1024
 
@@ -219,11 +230,11 @@ static void transpose_compressed(int64_t K, int64_t M, const int32_t *kptr, cons
     }
 }
 
-/* A strided sample of the stored A: false when it is too dense to be worth compressing. */
-static bool probe_sparse(const float *A, int64_t n) {
+/* A strided sample of the stored A: false when it is denser than max_density. */
+static bool probe_sparse(const float *A, int64_t n, double max_density) {
   int64_t step = n / PROBE > 1 ? n / PROBE : 1, seen = 0, nz = 0;
   for (int64_t i = 0; i < n; i += step, seen++) nz += A[i] != 0.0f;
-  return (double)nz <= SPARSE_MAX_DENSITY * (double)seen;
+  return (double)nz <= max_density * (double)seen;
 }
 
 /* True iff B [K, N] is all finite. For a variable's value the answer is remembered per (buffer,
@@ -249,7 +260,10 @@ bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N,
   bool have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
               __builtin_cpu_supports("bmi2");
   if (!have || N < 8 || K < 16 || M * K > INT32_MAX / 2) return false;
-  if (!probe_sparse(A, M * K)) return false;
+  /* The loops to run, and the density up to which they beat sgemm (see DENSITY_WIDE). */
+  bool wide = !ta && !force_avx2 && __builtin_cpu_supports("avx512f");
+  double max_density = ta ? DENSITY_TRANSPOSED : wide ? DENSITY_WIDE : DENSITY_AVX2;
+  if (!probe_sparse(A, M * K, max_density)) return false;
   /* A few rows do not pay for reading all of B just to check it (sgemv reads it once anyway),
    * unless the check is remembered from an earlier run. */
   uint64_t *st = deft_kernel_state(c);
@@ -260,7 +274,7 @@ bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N,
     return false;
   }
   if (!b_finite(c, cache, bbuf, B, K * N)) return false;
-  int64_t cap = (int64_t)(1.2 * SPARSE_MAX_DENSITY * (double)(M * K)) + 8;
+  int64_t cap = (int64_t)(1.2 * max_density * (double)(M * K)) + 8;
   int64_t rows = (M > K ? M : K) + 1;
   size_t bytes = sizeof(int32_t) * (size_t)(3 * rows) +
                  (sizeof(int32_t) + sizeof(float)) * (size_t)cap * (ta ? 2 : 1);
@@ -285,7 +299,6 @@ bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N,
   /* About 64K multiply-adds per thread at least. */
   int64_t per_row = N * (ptr[M] / M + 1);
   int64_t grain = per_row ? 65536 / per_row + 1 : M;
-  bool wide = !force_avx2 && __builtin_cpu_supports("avx512f");
   deft_parallel_for(deft_kernel_threadpool(c), deft_kernel_threads(c), M, grain, wide ? sp_rows512 : sp_rows, &j);
   return true;
 }
