@@ -240,6 +240,7 @@ extern const deft_op_family deft_ops_array_more;
 extern const deft_op_family deft_ops_batch_matmul;
 extern const deft_op_family deft_ops_nn_more;
 extern const deft_op_family deft_ops_search;
+extern const deft_op_family deft_ops_collective;
 
 #define DEFT_FAMILY(sym, tbl) \
   const deft_op_family sym = {#sym, tbl, sizeof(tbl) / sizeof(tbl[0])}

@@ -25,6 +25,7 @@ static const deft_op_family *const families[] = {
     &deft_ops_batch_matmul,
     &deft_ops_nn_more,
     &deft_ops_search,
+    &deft_ops_collective,
 };
 
 static deft_op_reg *regs;

@@ -6,12 +6,14 @@
 # Fashion-MNIST (the main job's default dataset); for the graph explorer page, Node.js with npm
 # and Chromium (its browser test), then `npm ci` in tools/explorer (elkjs, embedded into the page
 # at build time, and playwright-core, which drives Debian's chromium; no browser download).
-# clang with its libFuzzer runtime (the fuzz targets of tests/fuzz).
+# clang with its libFuzzer runtime (the fuzz targets of tests/fuzz); Open MPI (deft/dist.h's
+# data-parallel training and its tests).
 # Skips what is already present. Uses sudo when not root.
 set -eu
 PKGS="build-essential cmake pkg-config libopenblas-dev libprotobuf-c-dev protobuf-c-compiler \
 check libsubunit-dev zlib1g-dev libsnappy-dev libpcre2-dev python3 python3-numpy python3-torch \
-python3-protobuf protobuf-compiler dataset-fashion-mnist chromium clang libclang-rt-14-dev"
+python3-protobuf protobuf-compiler dataset-fashion-mnist chromium clang libclang-rt-14-dev \
+libopenmpi-dev openmpi-bin"
 # Node.js may come from elsewhere (with its own npm); Debian's packages only when it is missing.
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
