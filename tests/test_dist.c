@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "deft/dist.h"
 #include "testutil.h"
@@ -264,6 +265,49 @@ START_TEST(mpi_ranks_train_like_one_process) {
 }
 END_TEST
 
+/* deft-train under mpirun, unchanged: one epoch of the chapter's BN model on Fashion-MNIST, two
+ * ranks; only rank 0 prints, and the accuracy is the one-process run's (BN's batch statistics
+ * are per rank, so not bit for bit). */
+START_TEST(mpi_deft_train_unchanged) {
+  if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) != 0) {
+    ck_assert_msg(!getenv("CI"), "Fashion-MNIST is missing (tools/install-deps.sh installs it)");
+    return;
+  }
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd,
+           "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+           "OMPI_MCA_btl_vader_single_copy_mechanism=none timeout -k 5 300 mpirun "
+           "--oversubscribe --bind-to none -np 2 %s/deft-train --epochs 1 --out %s/bn 2>&1",
+           DEFT_BINARY_DIR, tu_tmpdir());
+  FILE *p = popen(cmd, "r");
+  static char buf[1 << 14];
+  size_t n = fread(buf, 1, sizeof buf - 1, p);
+  buf[n] = '\0';
+  int rc = pclose(p);
+  fprintf(stderr, "---- mpirun -np 2 deft-train --epochs 1\n%s", buf);
+  ck_assert_int_eq(rc, 0);
+  ck_assert_int_eq(count(buf, "epoch 0  val_acc"), 1); /* rank 0 only */
+  ck_assert_int_eq(count(buf, "test_acc"), 1);
+  ck_assert_ptr_nonnull(strstr(buf, "2 ranks (MPI), 100 rows per rank"));
+  double acc = atof(strstr(buf, "test_acc") + 8);
+  /* One process reaches 0.81 after one epoch (bench/README.md). */
+  ck_assert_msg(acc > 0.78 && acc < 0.86, "test_acc %g", acc);
+  char meta[1200];
+  snprintf(meta, sizeof meta, "%s/bn.meta", tu_tmpdir());
+  ck_assert_int_eq(access(meta, R_OK), 0);
+  /* The meta graph records the allreduce ops. */
+  deft_status *st = deft_status_new();
+  deft_graph *g = deft_import_meta_graph(meta, NULL, NULL, st);
+  ck_assert_msg(g, "%s", deft_status_message(st));
+  int nar = 0;
+  for (int i = 0; i < deft_graph_num_ops(g); i++)
+    if (!strcmp(deft_op_type(deft_graph_op_at(g, i)), "DeftAllreduce")) nar++;
+  ck_assert_int_ge(nar, 1);
+  deft_graph_free(g);
+  deft_status_free(st);
+}
+END_TEST
+
 START_TEST(mpi_rank_that_dies_or_never_joins) {
   double t;
   char *out;
@@ -303,6 +347,7 @@ static Suite *make(void) {
   tcase_set_timeout(m, 600);
   tcase_add_test(m, mpi_allreduce_every_dtype_and_shape);
   tcase_add_test(m, mpi_ranks_train_like_one_process);
+  tcase_add_test(m, mpi_deft_train_unchanged);
   tcase_add_test(m, mpi_rank_that_dies_or_never_joins);
   tcase_add_test(m, mpi_differing_variables_refused_at_broadcast);
   suite_add_tcase(s, m);
