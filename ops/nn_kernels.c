@@ -65,6 +65,19 @@ DEFT_SIMD_CLONES void deft_nn_relu_f32(int64_t n, const float *restrict x, float
   for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
+DEFT_SIMD_CLONES void deft_nn_relu6_f32(int64_t n, const float *restrict x, float *restrict y) {
+  for (int64_t i = 0; i < n; i++) {
+    float v = x[i] > 0.0f ? x[i] : 0.0f;
+    y[i] = v < 6.0f ? v : 6.0f;
+  }
+}
+
+/* Relu6Grad(g, f): 0 < f < 6 ? g : 0. */
+DEFT_SIMD_CLONES void deft_nn_relu6_grad_f32(int64_t n, const float *restrict g,
+                                             const float *restrict f, float *restrict out) {
+  for (int64_t i = 0; i < n; i++) out[i] = f[i] > 0.0f && f[i] < 6.0f ? g[i] : 0.0f;
+}
+
 /* EluGrad(g, y): y < 0 ? g * (y + 1) : g, the product in double. */
 DEFT_SIMD_CLONES void deft_nn_elu_grad_f32(int64_t n, const float *restrict g,
                                            const float *restrict y, float *restrict out) {

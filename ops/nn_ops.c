@@ -1,6 +1,6 @@
-/* ops/nn_ops.c - the nn op family: BiasAdd/BiasAddGrad, the activations (Relu, Elu, Selu,
- * LeakyRelu, Sigmoid, Tanh) and their gradient kernels (ReluGrad, EluGrad, SeluGrad,
- * LeakyReluGrad, SigmoidGrad, TanhGrad): definitions, kernels and gradients side by side, plus
+/* ops/nn_ops.c - the nn op family: BiasAdd/BiasAddGrad, the activations (Relu, Relu6, Elu,
+ * Selu, LeakyRelu, Sigmoid, Tanh) and their gradient kernels (ReluGrad, Relu6Grad, EluGrad,
+ * SeluGrad, LeakyReluGrad, SigmoidGrad, TanhGrad): definitions, kernels and gradients side by side, plus
  * the public constructors. Softmax, SparseSoftmaxCrossEntropyWithLogits and InTopK(V2) live in
  * ops/nn_loss_ops.c; their table entries are here, so the family is one table.
  *
@@ -8,6 +8,7 @@
  * Gradients follow TF 1.x's nn_grad.py / math_grad.py graphs (op types and names), except where
  * noted at the gradient function. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -56,11 +57,12 @@ static bool same_dims(const deft_tensor *a, const deft_tensor *b) {
 
 /* ---- unary activations ---- */
 
-typedef enum act_kind { ACT_RELU, ACT_ELU, ACT_SELU, ACT_LEAKY, ACT_SIGMOID, ACT_TANH } act_kind;
+typedef enum act_kind { ACT_RELU, ACT_RELU6, ACT_ELU, ACT_SELU, ACT_LEAKY, ACT_SIGMOID, ACT_TANH } act_kind;
 
 static inline double act_apply(act_kind k, double x, double alpha) {
   switch (k) {
     case ACT_RELU: return x > 0 ? x : 0;
+    case ACT_RELU6: return x > 0 ? (x < 6 ? x : 6) : 0;
     case ACT_ELU: return x < 0 ? expm1(x) : x;
     case ACT_SELU: return x < 0 ? SELU_SCALE * SELU_ALPHA * expm1(x) : SELU_SCALE * x;
     case ACT_LEAKY: return x > 0 ? x : x * alpha;
@@ -92,6 +94,7 @@ static void act_range(void *arg, int64_t begin, int64_t end) {
 static act_f32_fn act_f32(act_kind kind) {
   switch (kind) {
     case ACT_RELU: return deft_nn_relu_f32;
+    case ACT_RELU6: return deft_nn_relu6_f32;
     case ACT_ELU: return deft_nn_elu_f32;
     case ACT_SELU: return deft_nn_selu_f32;
     default: return NULL;
@@ -121,16 +124,18 @@ static void unary_run(deft_kernel_ctx *c, act_kind kind, double alpha) {
       for (int64_t i = 0; i < n; i++) b[i] = act_apply(kind, a[i], alpha);
       break;
     }
-    case DEFT_INT32: { /* Relu only (the signature allows ints for Relu alone) */
+    case DEFT_INT32: { /* Relu and Relu6 only (the signatures allow ints for those alone) */
       const int32_t *a = deft_tensor_i32(x);
       int32_t *b = deft_tensor_i32(y);
-      for (int64_t i = 0; i < n; i++) b[i] = a[i] > 0 ? a[i] : 0;
+      int32_t top = kind == ACT_RELU6 ? 6 : INT32_MAX;
+      for (int64_t i = 0; i < n; i++) b[i] = a[i] > 0 ? (a[i] < top ? a[i] : top) : 0;
       break;
     }
     case DEFT_INT64: {
       const int64_t *a = deft_tensor_i64(x);
       int64_t *b = deft_tensor_i64(y);
-      for (int64_t i = 0; i < n; i++) b[i] = a[i] > 0 ? a[i] : 0;
+      int64_t top = kind == ACT_RELU6 ? 6 : INT64_MAX;
+      for (int64_t i = 0; i < n; i++) b[i] = a[i] > 0 ? (a[i] < top ? a[i] : top) : 0;
       break;
     }
     default:
@@ -140,6 +145,7 @@ static void unary_run(deft_kernel_ctx *c, act_kind kind, double alpha) {
 }
 
 static void relu_kernel(deft_kernel_ctx *c) { unary_run(c, ACT_RELU, 0); }
+static void relu6_kernel(deft_kernel_ctx *c) { unary_run(c, ACT_RELU6, 0); }
 static void elu_kernel(deft_kernel_ctx *c) { unary_run(c, ACT_ELU, 0); }
 static void selu_kernel(deft_kernel_ctx *c) { unary_run(c, ACT_SELU, 0); }
 static void sigmoid_kernel(deft_kernel_ctx *c) { unary_run(c, ACT_SIGMOID, 0); }
@@ -165,6 +171,7 @@ static void leaky_relu_kernel(deft_kernel_ctx *c) { unary_run(c, ACT_LEAKY, kern
 
 typedef enum grad_kind {
   G_RELU,    /* (gradients, features = relu output): g if f > 0 */
+  G_RELU6,   /* (gradients, features): g if 0 < f < 6 */
   G_ELU,     /* (gradients, outputs): y < 0 ? g * (y + 1) : g */
   G_SELU,    /* (gradients, outputs): y < 0 ? g * (y + scale*alpha) : g * scale */
   G_LEAKY,   /* (gradients, features = input): x > 0 ? g : g * alpha */
@@ -175,6 +182,7 @@ typedef enum grad_kind {
 static inline double grad_apply(grad_kind k, double a, double b, double alpha) {
   switch (k) {
     case G_RELU: return b > 0 ? a : 0;
+    case G_RELU6: return b > 0 && b < 6 ? a : 0;
     case G_ELU: return b < 0 ? a * (b + 1) : a;
     case G_SELU: return b < 0 ? a * (b + SELU_SCALE * SELU_ALPHA) : a * SELU_SCALE;
     case G_LEAKY: return b > 0 ? a : a * alpha;
@@ -199,6 +207,7 @@ static void grad_range(void *arg, int64_t begin, int64_t end) {
 static grad_f32_fn grad_f32(grad_kind kind) {
   switch (kind) {
     case G_RELU: return deft_nn_relu_grad_f32;
+    case G_RELU6: return deft_nn_relu6_grad_f32;
     case G_ELU: return deft_nn_elu_grad_f32;
     case G_SELU: return deft_nn_selu_grad_f32;
     default: return NULL;
@@ -236,16 +245,18 @@ static void grad_run(deft_kernel_ctx *c, grad_kind kind, double alpha) {
       for (int64_t i = 0; i < n; i++) r[i] = grad_apply(kind, p[i], q[i], alpha);
       break;
     }
-    case DEFT_INT32: { /* ReluGrad only */
+    case DEFT_INT32: { /* ReluGrad and Relu6Grad only */
       const int32_t *p = deft_tensor_i32(a), *q = deft_tensor_i32(b);
       int32_t *r = deft_tensor_i32(y);
-      for (int64_t i = 0; i < n; i++) r[i] = q[i] > 0 ? p[i] : 0;
+      int32_t top = kind == G_RELU6 ? 6 : INT32_MAX;
+      for (int64_t i = 0; i < n; i++) r[i] = q[i] > 0 && (q[i] < top || top == INT32_MAX) ? p[i] : 0;
       break;
     }
     case DEFT_INT64: {
       const int64_t *p = deft_tensor_i64(a), *q = deft_tensor_i64(b);
       int64_t *r = deft_tensor_i64(y);
-      for (int64_t i = 0; i < n; i++) r[i] = q[i] > 0 ? p[i] : 0;
+      int64_t top = kind == G_RELU6 ? 6 : INT64_MAX;
+      for (int64_t i = 0; i < n; i++) r[i] = q[i] > 0 && (q[i] < top || top == INT64_MAX) ? p[i] : 0;
       break;
     }
     default:
@@ -255,6 +266,7 @@ static void grad_run(deft_kernel_ctx *c, grad_kind kind, double alpha) {
 }
 
 static void relu_grad_kernel(deft_kernel_ctx *c) { grad_run(c, G_RELU, 0); }
+static void relu6_grad_kernel(deft_kernel_ctx *c) { grad_run(c, G_RELU6, 0); }
 static void elu_grad_kernel(deft_kernel_ctx *c) { grad_run(c, G_ELU, 0); }
 static void selu_grad_kernel(deft_kernel_ctx *c) { grad_run(c, G_SELU, 0); }
 static void sigmoid_grad_kernel(deft_kernel_ctx *c) { grad_run(c, G_SIGMOID, 0); }
@@ -472,6 +484,9 @@ deft_output deft_bias_add_grad(deft_graph *g, deft_output out_backprop, const ch
 deft_output deft_relu(deft_graph *g, deft_output x, const char *name) {
   return deft_build_simple(g, "Relu", name, &x, 1);
 }
+deft_output deft_relu6(deft_graph *g, deft_output x, const char *name) {
+  return deft_build_simple(g, "Relu6", name, &x, 1);
+}
 deft_output deft_elu(deft_graph *g, deft_output x, const char *name) {
   return deft_build_simple(g, "Elu", name, &x, 1);
 }
@@ -502,6 +517,10 @@ static deft_output build_binary(deft_graph *g, const char *type, deft_output a, 
 deft_output deft_relu_grad(deft_graph *g, deft_output gradients, deft_output features,
                            const char *name) {
   return build_binary(g, "ReluGrad", gradients, features, name);
+}
+deft_output deft_relu6_grad(deft_graph *g, deft_output gradients, deft_output features,
+                            const char *name) {
+  return build_binary(g, "Relu6Grad", gradients, features, name);
 }
 deft_output deft_elu_grad(deft_graph *g, deft_output gradients, deft_output outputs,
                           const char *name) {
@@ -552,6 +571,17 @@ static void bias_add_grad_grad_fn(deft_graph *g, deft_op *op, const deft_output 
 
 static void relu_grad_fn(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
   dx[0] = deft_relu_grad(g, grads[0], deft_op_output(op, 0), NULL);
+}
+
+/* TF 1.x's _Relu6Grad: Relu6Grad(grad, y) on the op's output (0 < y < 6 exactly where
+ * 0 < x < 6). */
+static void relu6_grad_fn(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
+  dx[0] = deft_relu6_grad(g, grads[0], deft_op_output(op, 0), NULL);
+}
+
+static void relu6_grad_grad_fn(deft_graph *g, deft_op *op, const deft_output *grads,
+                               deft_output *dx) {
+  dx[0] = deft_relu6_grad(g, grads[0], deft_op_input(op, 1), NULL);
 }
 
 static void elu_grad_fn(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
@@ -660,6 +690,12 @@ static const deft_op_def nn_defs[] = {
     {.type = "ReluGrad", .inputs = "gradients: T, features: T", .outputs = "backprops: T",
      .attrs = "T: {float, double, int32, int64}", .shape = same_shape_binary,
      .kernel = relu_grad_kernel, .grad = relu_grad_grad_fn},
+    {.type = "Relu6", .inputs = "features: T", .outputs = "activations: T",
+     .attrs = "T: {float, double, int32, int64}", .shape = deft_shape_unchanged,
+     .kernel = relu6_kernel, .grad = relu6_grad_fn},
+    {.type = "Relu6Grad", .inputs = "gradients: T, features: T", .outputs = "backprops: T",
+     .attrs = "T: {float, double, int32, int64}", .shape = same_shape_binary,
+     .kernel = relu6_grad_kernel, .grad = relu6_grad_grad_fn},
     {.type = "Elu", .inputs = "features: T", .outputs = "activations: T", .attrs = "T: " FLOATS,
      .shape = deft_shape_unchanged, .kernel = elu_kernel, .grad = elu_grad_fn},
     {.type = "EluGrad", .inputs = "gradients: T, outputs: T", .outputs = "backprops: T",

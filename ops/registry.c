@@ -25,6 +25,11 @@ static const deft_op_family *const families[] = {
     &deft_ops_batch_matmul,
     &deft_ops_nn_more,
     &deft_ops_search,
+    &deft_ops_sequence,
+    &deft_ops_multinomial,
+    &deft_ops_pool,
+    &deft_ops_fused_bn,
+    &deft_ops_conv,
     &deft_ops_collective,
 };
 
@@ -122,6 +127,27 @@ static bool parse_default(deft_attr_def *a, char *text, const char *optype) {
     default:
       if (a->kind >= DEFT_ATTR_LIST_STRING && !strcmp(text, "[]")) {
         v->u.list.n = 0;
+        return true;
+      }
+      if (a->kind == DEFT_ATTR_LIST_INT && len >= 2 && text[0] == '[' && text[len - 1] == ']') {
+        /* "[1, 1, 1, 1]" (Conv2D's dilations) */
+        int n = 1;
+        for (size_t i = 0; i < len; i++) n += text[i] == ',';
+        int64_t *iv = malloc(sizeof(int64_t) * (size_t)n);
+        if (!iv) return false;
+        const char *p = text + 1;
+        for (int i = 0; i < n; i++) {
+          char *end;
+          iv[i] = strtoll(p, &end, 10);
+          while (*end == ' ') end++;
+          if (end == p || (*end != ',' && *end != ']')) {
+            free(iv);
+            return fail_sig(optype, text);
+          }
+          p = end + 1;
+        }
+        v->u.list.n = n;
+        v->u.list.v.i = iv;
         return true;
       }
       return fail_sig(optype, text);

@@ -25,9 +25,11 @@
 #include "deft/session.h"
 #include "deft/data.h"
 #include "deft/train.h"
+#include "deft/conv.h"
 #include "deft/training_ops.h"
 #include "deft/saver.h"
 #include "deft/io.h"
 #include "deft/summary.h"
+#include "deft/rnn.h"
 
 #endif

@@ -221,6 +221,14 @@ DEFT_API deft_op *deft_split_v(deft_graph *g, deft_output value, deft_output siz
 DEFT_API deft_output deft_reverse_v2(deft_graph *g, deft_output tensor, deft_output axis,
                                      const char *name);
 
+/* ReverseSequence (ops/sequence_ops.c): for each slice i along batch_dim, reverses its first
+ * seq_lengths[i] entries along seq_dim (seq_lengths: int32/int64 vector of input.dims(batch_dim)
+ * entries, each in [0, input.dims(seq_dim)]); negative dims count from the end and the two dims
+ * must differ. Differentiable in input. */
+DEFT_API deft_output deft_reverse_sequence(deft_graph *g, deft_output input,
+                                           deft_output seq_lengths, int64_t seq_dim,
+                                           int64_t batch_dim, const char *name);
+
 /* ---- more array ops (ops/array_more_ops.c) ---- */
 
 /* ShapeN: one Shape per input (out_type int32 or int64). Returns the op; output i is input i's
@@ -251,7 +259,7 @@ DEFT_API deft_output deft_clip_by_value_op(deft_graph *g, deft_output t,
 DEFT_API deft_output deft_where(deft_graph *g, deft_output condition, const char *name);
 /* TopKV2: the k (int32 scalar) largest entries of each last-dim row (float/double), largest
  * first, lower index first among equals; returns the op: output 0 values, output 1 indices
- * (int32). No gradient yet (TF scatters the values' gradient to the indices). */
+ * (int32). The values' gradient is scattered back to the indices' positions (TF's). */
 DEFT_API deft_op *deft_top_k(deft_graph *g, deft_output input, deft_output k, bool sorted,
                              const char *name);
 /* Unique of a vector: output 0 the distinct values in order of first appearance, output 1
@@ -314,6 +322,11 @@ DEFT_API deft_output deft_unsorted_segment_sum(deft_graph *g, deft_output data,
 DEFT_API deft_output deft_bias_add(deft_graph *g, deft_output value, deft_output bias,
                                    const char *name);
 DEFT_API deft_output deft_relu(deft_graph *g, deft_output x, const char *name);
+/* Relu6: min(max(x, 0), 6). */
+DEFT_API deft_output deft_relu6(deft_graph *g, deft_output x, const char *name);
+/* Relu6Grad: gradients where 0 < features < 6, else 0. */
+DEFT_API deft_output deft_relu6_grad(deft_graph *g, deft_output gradients, deft_output features,
+                                     const char *name);
 DEFT_API deft_output deft_elu(deft_graph *g, deft_output x, const char *name);
 DEFT_API deft_output deft_selu(deft_graph *g, deft_output x, const char *name);
 DEFT_API deft_output deft_leaky_relu(deft_graph *g, deft_output x, float alpha,
@@ -372,6 +385,12 @@ DEFT_API deft_output deft_truncated_normal(deft_graph *g, deft_output shape, def
                                            int64_t seed, const char *name);
 DEFT_API deft_output deft_random_normal(deft_graph *g, deft_output shape, deft_dtype dtype,
                                         int64_t seed, const char *name);
+/* Multinomial (tf.multinomial, ops/multinomial_ops.c): num_samples (int32 scalar) class indices
+ * per row of logits (float/double [batch, classes], unnormalized log-probabilities), as
+ * output_dtype (int32 or int64) [batch, num_samples]. Seeds as the ops above; with the same seeds
+ * the first run draws TF's CPU kernel's numbers (one shard). Not differentiable. */
+DEFT_API deft_output deft_multinomial(deft_graph *g, deft_output logits, deft_output num_samples,
+                                      deft_dtype output_dtype, int64_t seed, const char *name);
 
 /* ---- state (ops/state_ops.c) ---- */
 
@@ -394,7 +413,9 @@ DEFT_API bool deft_op_is_variable(const deft_op *op);
 DEFT_API bool deft_variable_trainable(const deft_op *var);
 /* `init`: a NoOp with a control input on every global variable's initializer. */
 DEFT_API deft_op *deft_global_variables_initializer(deft_graph *g, const char *name);
-/* Assign / AssignAdd / AssignSub: `ref` must be a variable op's output 0. Return output_ref. */
+/* Assign / AssignAdd / AssignSub: `ref` must be a variable op's output 0. Return output_ref.
+ * An Assign that initializes the variable or changes its shape replaces its storage, which must
+ * not happen while another run reads the variable (deft/session.h, "Thread safety"). */
 DEFT_API deft_output deft_assign(deft_graph *g, deft_output ref, deft_output value,
                                  const char *name);
 DEFT_API deft_output deft_assign_add(deft_graph *g, deft_output ref, deft_output value,
@@ -412,6 +433,65 @@ DEFT_API deft_output deft_switch(deft_graph *g, deft_output data, deft_output pr
 /* Merge of n inputs: returns output; value_index is {op, 1}. */
 DEFT_API deft_output deft_merge(deft_graph *g, const deft_output *inputs, int n,
                                 const char *name);
+
+/* ---- pooling (ops/pool_ops.c) ----
+ * x is 4-D in data_format "NHWC" ([batch, height, width, channels]) or "NCHW"; ksize and strides
+ * hold 4 values in that order, with 1 for the batch and channel axes; padding is "SAME" (TF's:
+ * the extra row/column at the bottom/right, padded elements ignored) or "VALID". Shapes and
+ * attrs are checked at build time (sticky error naming the node). */
+DEFT_API deft_output deft_max_pool(deft_graph *g, deft_output x, const int64_t ksize[4],
+                                   const int64_t strides[4], const char *padding,
+                                   const char *data_format, const char *name);
+/* AvgPool: the mean of each window's real (unpadded) elements. */
+DEFT_API deft_output deft_avg_pool(deft_graph *g, deft_output x, const int64_t ksize[4],
+                                   const int64_t strides[4], const char *padding,
+                                   const char *data_format, const char *name);
+/* MaxPoolV2: ksize and strides are int32 [4] tensors. */
+DEFT_API deft_output deft_max_pool_v2(deft_graph *g, deft_output x, deft_output ksize,
+                                      deft_output strides, const char *padding,
+                                      const char *data_format, const char *name);
+/* MaxPoolGrad: the gradient of MaxPool(orig_input) = orig_output given `grad` (of the output's
+ * shape): each window's gradient goes to its first maximum. */
+DEFT_API deft_output deft_max_pool_grad(deft_graph *g, deft_output orig_input,
+                                        deft_output orig_output, deft_output grad,
+                                        const int64_t ksize[4], const int64_t strides[4],
+                                        const char *padding, const char *data_format,
+                                        const char *name);
+/* MaxPoolGradGrad: `grad` has orig_input's shape; each output element takes grad at its
+ * window's first maximum. */
+DEFT_API deft_output deft_max_pool_grad_grad(deft_graph *g, deft_output orig_input,
+                                             deft_output orig_output, deft_output grad,
+                                             const int64_t ksize[4], const int64_t strides[4],
+                                             const char *padding, const char *data_format,
+                                             const char *name);
+/* AvgPoolGrad: orig_input_shape is an int32 [4] tensor. */
+DEFT_API deft_output deft_avg_pool_grad(deft_graph *g, deft_output orig_input_shape,
+                                        deft_output grad, const int64_t ksize[4],
+                                        const int64_t strides[4], const char *padding,
+                                        const char *data_format, const char *name);
+
+/* ---- fused batch normalization (ops/fused_bn_ops.c) ---- */
+
+/* Options of deft_fused_batch_norm; a zeroed struct (or NULL) gives TF's defaults. */
+typedef struct deft_fused_batch_norm_options {
+  int version;                  /* 1, 2 or 3: FusedBatchNorm, ...V2, ...V3 (0 = 3) */
+  float epsilon;                /* 0 = 0.0001 */
+  float exponential_avg_factor; /* 0 = 1 (the attr is then left out, as TF 1.x writes it) */
+  const char *data_format;      /* NULL = "NHWC"; or "NCHW" */
+  bool inference;               /* is_training = !inference */
+} deft_fused_batch_norm_options;
+
+/* FusedBatchNorm(V2, V3): y = (x - mean) / sqrt(var + epsilon) * scale + offset per channel of
+ * the 4-D x. Training uses the batch's mean and biased variance (mean and variance may then be
+ * empty vectors, as tf.nn.fused_batch_norm passes them) and outputs batch_mean and the unbiased
+ * batch_variance (outputs 1, 2), the saved statistics (3, 4) and, for V3, an empty
+ * reserve_space_3 (5); inference uses and passes through the given mean and variance. Returns
+ * the op (y is output 0), or NULL (sticky error). */
+DEFT_API deft_op *deft_fused_batch_norm(deft_graph *g, deft_output x, deft_output scale,
+                                        deft_output offset, deft_output mean,
+                                        deft_output variance,
+                                        const deft_fused_batch_norm_options *opts,
+                                        const char *name);
 
 #ifdef __cplusplus
 }

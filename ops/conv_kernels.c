@@ -1,0 +1,312 @@
+/* ops/conv_kernels.c - Conv2D and its backprops as packed GEMMs through OpenBLAS (float32), and
+ * direct loops (float64).
+ *
+ * float32, NHWC, filter HWIO: the filter is the row-major matrix F [K = kh*kw*c, oc], and the
+ * output's rows (n, oy, ox) are the rows of the patch matrix P [rows, K] times F. A 1x1
+ * stride-1 unpadded convolution uses the input itself as P; otherwise P is formed chunk by chunk
+ * (CHUNK_BYTES of patches, reused while in cache) in per-part scratch:
+ *   forward          Y[rows, oc] = P F
+ *   backprop input   dP = dY F^T per chunk, added back into dX (col2im); parts own whole
+ *                    images, so no two threads add into one pixel
+ *   backprop filter  dF = sum over chunks of P^T dY; part 0 accumulates into the output, the
+ *                    others into scratch, summed in part order (deterministic for a given
+ *                    thread count)
+ * Work is split into parts over the session's threads; OpenBLAS itself runs one thread. All
+ * scratch comes from the kernel's scratch (sized by deft_conv_f32_scratch), so a steady-state
+ * step allocates nothing. */
+#include <cblas.h>
+#include <string.h>
+
+#include "base/thread_pool.h"
+#include "ops/conv_internal.h"
+
+/* Patch bytes per chunk: a chunk and its output rows stay in L2 between im2col and the GEMM. */
+#define CHUNK_BYTES (192 * 1024)
+/* Multiply-adds per part below which another part does not pay. */
+#define PART_GRAIN ((int64_t)1 << 21)
+/* Rows per GEMM call on the pointwise path (keeps int arguments in range). */
+#define POINTWISE_ROWS ((int64_t)1 << 16)
+
+static int64_t patch_k(const conv_geom *g) { return g->kh * g->kw * g->c; }
+static int64_t out_rows(const conv_geom *g) { return g->n * g->oh * g->ow; }
+
+static bool pointwise(const conv_geom *g) {
+  return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 &&
+         g->oh == g->h && g->ow == g->w;
+}
+
+static int64_t chunk_rows(const conv_geom *g) {
+  int64_t r = CHUNK_BYTES / (int64_t)(sizeof(float) * (size_t)patch_k(g));
+  return r < 16 ? 16 : r > 2048 ? 2048 : r;
+}
+
+/* Number of parts for a kernel: at most `threads`, each with at least PART_GRAIN multiply-adds;
+ * the backprop to the input splits by whole images. */
+static int parts_for(const conv_geom *g, int kind, int threads) {
+  int64_t rows = out_rows(g), work = rows * patch_k(g) * g->oc / PART_GRAIN;
+  int64_t p = threads < 1 ? 1 : threads;
+  if (p > work) p = work;
+  if (p > rows) p = rows;
+  if (kind == CONV_BWD_INPUT && !pointwise(g) && p > g->n) p = g->n;
+  return p < 1 ? 1 : (int)p;
+}
+
+size_t deft_conv_f32_scratch(const conv_geom *g, int kind, int threads) {
+  int parts = parts_for(g, kind, threads);
+  size_t per = pointwise(g) ? 0 : (size_t)chunk_rows(g) * (size_t)patch_k(g);
+  size_t n = (size_t)parts * per;
+  if (kind == CONV_BWD_FILTER) n += (size_t)(parts - 1) * (size_t)patch_k(g) * (size_t)g->oc;
+  return n * sizeof(float);
+}
+
+/* Rows [r0, r0 + cnt) of the patch matrix into col [cnt, K]. */
+static void im2col(const conv_geom *g, const float *x, int64_t r0, int64_t cnt, float *col) {
+  int64_t c = g->c, K = patch_k(g), hw = g->oh * g->ow;
+  int64_t n = r0 / hw, oy = r0 % hw / g->ow, ox = r0 % g->ow;
+  for (int64_t i = 0; i < cnt; i++) {
+    float *dst = col + i * K;
+    const float *img = x + n * g->h * g->w * c;
+    int64_t iy0 = oy * g->sh - g->pt, ix0 = ox * g->sw - g->pl;
+    bool row_inside = g->dw == 1 && ix0 >= 0 && ix0 + g->kw <= g->w;
+    for (int64_t ky = 0; ky < g->kh; ky++) {
+      int64_t iy = iy0 + ky * g->dh;
+      if (iy < 0 || iy >= g->h) {
+        memset(dst, 0, sizeof(float) * (size_t)(g->kw * c));
+        dst += g->kw * c;
+        continue;
+      }
+      const float *src = img + iy * g->w * c;
+      if (row_inside) {
+        memcpy(dst, src + ix0 * c, sizeof(float) * (size_t)(g->kw * c));
+        dst += g->kw * c;
+        continue;
+      }
+      for (int64_t kx = 0; kx < g->kw; kx++, dst += c) {
+        int64_t ix = ix0 + kx * g->dw;
+        if (ix < 0 || ix >= g->w) memset(dst, 0, sizeof(float) * (size_t)c);
+        else memcpy(dst, src + ix * c, sizeof(float) * (size_t)c);
+      }
+    }
+    if (++ox == g->ow) {
+      ox = 0;
+      if (++oy == g->oh) {
+        oy = 0;
+        n++;
+      }
+    }
+  }
+}
+
+static void add_f32(int64_t n, const float *restrict s, float *restrict d) {
+  for (int64_t j = 0; j < n; j++) d[j] += s[j];
+}
+
+/* Adds the patch-gradient rows [r0, r0 + cnt) in col back into dx (the adjoint of im2col). */
+static void col2im_add(const conv_geom *g, const float *col, int64_t r0, int64_t cnt, float *dx) {
+  int64_t c = g->c, K = patch_k(g), hw = g->oh * g->ow;
+  int64_t n = r0 / hw, oy = r0 % hw / g->ow, ox = r0 % g->ow;
+  for (int64_t i = 0; i < cnt; i++) {
+    const float *src = col + i * K;
+    float *img = dx + n * g->h * g->w * c;
+    int64_t iy0 = oy * g->sh - g->pt, ix0 = ox * g->sw - g->pl;
+    bool row_inside = g->dw == 1 && ix0 >= 0 && ix0 + g->kw <= g->w;
+    for (int64_t ky = 0; ky < g->kh; ky++) {
+      int64_t iy = iy0 + ky * g->dh;
+      if (iy < 0 || iy >= g->h) {
+        src += g->kw * c;
+        continue;
+      }
+      float *dst = img + iy * g->w * c;
+      if (row_inside) {
+        add_f32(g->kw * c, src, dst + ix0 * c);
+        src += g->kw * c;
+        continue;
+      }
+      for (int64_t kx = 0; kx < g->kw; kx++, src += c) {
+        int64_t ix = ix0 + kx * g->dw;
+        if (ix >= 0 && ix < g->w) add_f32(c, src, dst + ix * c);
+      }
+    }
+    if (++ox == g->ow) {
+      ox = 0;
+      if (++oy == g->oh) {
+        oy = 0;
+        n++;
+      }
+    }
+  }
+}
+
+typedef struct conv_job {
+  const conv_geom *g;
+  const float *x, *f, *dy;
+  float *out;
+  float *scratch;
+  int parts;
+} conv_job;
+
+/* Part p's rows [*b, *e) of `total`. */
+static void part_range(int64_t total, int parts, int64_t p, int64_t *b, int64_t *e) {
+  *b = total * p / parts;
+  *e = total * (p + 1) / parts;
+}
+
+static float *part_col(const conv_job *j, int64_t p) {
+  return j->scratch + (size_t)p * (size_t)chunk_rows(j->g) * (size_t)patch_k(j->g);
+}
+
+static void fwd_parts(void *arg, int64_t pb, int64_t pe) {
+  const conv_job *j = arg;
+  const conv_geom *g = j->g;
+  int64_t K = patch_k(g), oc = g->oc;
+  for (int64_t p = pb; p < pe; p++) {
+    int64_t b, e;
+    part_range(out_rows(g), j->parts, p, &b, &e);
+    bool pw = pointwise(g);
+    int64_t step = pw ? POINTWISE_ROWS : chunk_rows(g);
+    float *col = pw ? NULL : part_col(j, p);
+    for (int64_t r = b; r < e; r += step) {
+      int64_t cnt = e - r < step ? e - r : step;
+      const float *a = pw ? j->x + r * K : col;
+      if (!pw) im2col(g, j->x, r, cnt, col);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cnt, (int)oc, (int)K, 1.0f, a,
+                  (int)K, j->f, (int)oc, 0.0f, j->out + r * oc, (int)oc);
+    }
+  }
+}
+
+static void bwd_input_parts(void *arg, int64_t pb, int64_t pe) {
+  const conv_job *j = arg;
+  const conv_geom *g = j->g;
+  int64_t K = patch_k(g), oc = g->oc;
+  bool pw = pointwise(g);
+  for (int64_t p = pb; p < pe; p++) {
+    int64_t b, e;
+    if (pw) { /* dX [rows, c] = dY F^T */
+      part_range(out_rows(g), j->parts, p, &b, &e);
+      for (int64_t r = b; r < e; r += POINTWISE_ROWS) {
+        int64_t cnt = e - r < POINTWISE_ROWS ? e - r : POINTWISE_ROWS;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cnt, (int)K, (int)oc, 1.0f,
+                    j->dy + r * oc, (int)oc, j->f, (int)oc, 0.0f, j->out + r * K, (int)K);
+      }
+      continue;
+    }
+    int64_t nb, ne, img = g->h * g->w * g->c, per = g->oh * g->ow;
+    part_range(g->n, j->parts, p, &nb, &ne);
+    memset(j->out + nb * img, 0, sizeof(float) * (size_t)((ne - nb) * img));
+    float *col = part_col(j, p);
+    int64_t step = chunk_rows(g);
+    for (int64_t r = nb * per; r < ne * per; r += step) {
+      int64_t cnt = ne * per - r < step ? ne * per - r : step;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cnt, (int)K, (int)oc, 1.0f,
+                  j->dy + r * oc, (int)oc, j->f, (int)oc, 0.0f, col, (int)K);
+      col2im_add(g, col, r, cnt, j->out);
+    }
+  }
+}
+
+/* Part p's filter-gradient accumulator: the output for part 0, scratch for the others. */
+static float *part_acc(const conv_job *j, int64_t p) {
+  if (p == 0) return j->out;
+  size_t cols = pointwise(j->g) ? 0 : (size_t)j->parts * (size_t)chunk_rows(j->g) * (size_t)patch_k(j->g);
+  return j->scratch + cols + (size_t)(p - 1) * (size_t)patch_k(j->g) * (size_t)j->g->oc;
+}
+
+static void bwd_filter_parts(void *arg, int64_t pb, int64_t pe) {
+  const conv_job *j = arg;
+  const conv_geom *g = j->g;
+  int64_t K = patch_k(g), oc = g->oc;
+  bool pw = pointwise(g);
+  for (int64_t p = pb; p < pe; p++) {
+    int64_t b, e;
+    part_range(out_rows(g), j->parts, p, &b, &e);
+    float *acc = part_acc(j, p), *col = pw ? NULL : part_col(j, p);
+    int64_t step = pw ? POINTWISE_ROWS : chunk_rows(g);
+    for (int64_t r = b; r < e; r += step) {
+      int64_t cnt = e - r < step ? e - r : step;
+      const float *a = pw ? j->x + r * K : col;
+      if (!pw) im2col(g, j->x, r, cnt, col);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)oc, (int)cnt, 1.0f, a,
+                  (int)K, j->dy + r * oc, (int)oc, r == b ? 0.0f : 1.0f, acc, (int)oc);
+    }
+  }
+}
+
+void deft_conv_f32_fwd(const conv_geom *g, const float *x, const float *f, float *y,
+                       void *scratch, deft_threadpool *pool, int threads) {
+  conv_job j = {g, x, f, NULL, y, scratch, parts_for(g, CONV_FWD, threads)};
+  deft_parallel_for(pool, j.parts, j.parts, 1, fwd_parts, &j);
+}
+
+void deft_conv_f32_bwd_input(const conv_geom *g, const float *f, const float *dy, float *dx,
+                             void *scratch, deft_threadpool *pool, int threads) {
+  conv_job j = {g, NULL, f, dy, dx, scratch, parts_for(g, CONV_BWD_INPUT, threads)};
+  deft_parallel_for(pool, j.parts, j.parts, 1, bwd_input_parts, &j);
+}
+
+void deft_conv_f32_bwd_filter(const conv_geom *g, const float *x, const float *dy, float *df,
+                              void *scratch, deft_threadpool *pool, int threads) {
+  conv_job j = {g, x, NULL, dy, df, scratch, parts_for(g, CONV_BWD_FILTER, threads)};
+  deft_parallel_for(pool, j.parts, j.parts, 1, bwd_filter_parts, &j);
+  int64_t kn = patch_k(g) * g->oc;
+  for (int p = 1; p < j.parts; p++) add_f32(kn, part_acc(&j, p), df);
+}
+
+/* ---- float64: direct loops ---- */
+
+void deft_conv_f64_fwd(const conv_geom *g, const double *x, const double *f, double *y) {
+  int64_t c = g->c, oc = g->oc;
+  for (int64_t n = 0; n < g->n; n++)
+    for (int64_t oy = 0; oy < g->oh; oy++)
+      for (int64_t ox = 0; ox < g->ow; ox++) {
+        double *yp = y + ((n * g->oh + oy) * g->ow + ox) * oc;
+        for (int64_t o = 0; o < oc; o++) yp[o] = 0;
+        for (int64_t tap = 0, iy, ix; tap < g->kh * g->kw; tap++) {
+          if (!deft_conv_tap(g, oy, ox, tap, &iy, &ix)) continue;
+          const double *xp = x + ((n * g->h + iy) * g->w + ix) * c;
+          for (int64_t ci = 0; ci < c; ci++) {
+            const double *fp = f + (tap * c + ci) * oc;
+            for (int64_t o = 0; o < oc; o++) yp[o] += xp[ci] * fp[o];
+          }
+        }
+      }
+}
+
+void deft_conv_f64_bwd_input(const conv_geom *g, const double *f, const double *dy, double *dx) {
+  int64_t c = g->c, oc = g->oc;
+  memset(dx, 0, sizeof(double) * (size_t)(g->n * g->h * g->w * c));
+  for (int64_t n = 0; n < g->n; n++)
+    for (int64_t oy = 0; oy < g->oh; oy++)
+      for (int64_t ox = 0; ox < g->ow; ox++) {
+        const double *dp = dy + ((n * g->oh + oy) * g->ow + ox) * oc;
+        for (int64_t tap = 0, iy, ix; tap < g->kh * g->kw; tap++) {
+          if (!deft_conv_tap(g, oy, ox, tap, &iy, &ix)) continue;
+          double *xp = dx + ((n * g->h + iy) * g->w + ix) * c;
+          for (int64_t ci = 0; ci < c; ci++) {
+            const double *fp = f + (tap * c + ci) * oc;
+            double s = 0;
+            for (int64_t o = 0; o < oc; o++) s += dp[o] * fp[o];
+            xp[ci] += s;
+          }
+        }
+      }
+}
+
+void deft_conv_f64_bwd_filter(const conv_geom *g, const double *x, const double *dy,
+                              double *df) {
+  int64_t c = g->c, oc = g->oc;
+  memset(df, 0, sizeof(double) * (size_t)(g->kh * g->kw * c * oc));
+  for (int64_t n = 0; n < g->n; n++)
+    for (int64_t oy = 0; oy < g->oh; oy++)
+      for (int64_t ox = 0; ox < g->ow; ox++) {
+        const double *dp = dy + ((n * g->oh + oy) * g->ow + ox) * oc;
+        for (int64_t tap = 0, iy, ix; tap < g->kh * g->kw; tap++) {
+          if (!deft_conv_tap(g, oy, ox, tap, &iy, &ix)) continue;
+          const double *xp = x + ((n * g->h + iy) * g->w + ix) * c;
+          for (int64_t ci = 0; ci < c; ci++) {
+            double *fp = df + (tap * c + ci) * oc;
+            for (int64_t o = 0; o < oc; o++) fp[o] += xp[ci] * dp[o];
+          }
+        }
+      }
+}

@@ -1,0 +1,355 @@
+/* ops/depthwise_kernels.c - DepthwiseConv2dNative and its backprops: float32 loops vectorized
+ * over channels with an explicit run-time choice of instruction set (generic x86-64 / AVX2 /
+ * AVX-512, picked by the prepare step through deft_conv_isa), and float64 direct loops.
+ *
+ * Each loop works on one row of output pixels for one window tap, over the valid range of
+ * output columns for that tap, so there are no bounds checks inside: the inner loop is a
+ * multiply-add over the channel vector (c * mult values), which GCC vectorizes for each target.
+ * Sums run in the same order on every instruction set (no FMA contraction in ISO C mode), so the
+ * three versions give bit-identical results, which tests check.
+ *   forward           rows (n, oy) of the output split over threads
+ *   backprop input    rows (n, iy) of dX, each gathering from the output rows that read it, so
+ *                     threads never write the same pixel
+ *   backprop filter   rows (n, oy) split into parts, each summing into its own accumulator
+ *                     (part 0: the output; others: scratch), added in part order */
+#include <stdatomic.h>
+#include <string.h>
+
+#include "base/thread_pool.h"
+#include "ops/conv_internal.h"
+
+/* ---- instruction sets ---- */
+
+static _Thread_local conv_isa isa_cap = CONV_ISA_AVX512;
+
+void deft_conv_force_isa(conv_isa max) { isa_cap = max; }
+
+const char *deft_conv_isa_name(conv_isa isa) {
+  return isa == CONV_ISA_AVX512 ? "avx512" : isa == CONV_ISA_AVX2 ? "avx2" : "generic";
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define DW_X86 1
+#endif
+
+conv_isa deft_conv_isa(void) {
+  conv_isa best = CONV_ISA_GENERIC;
+#ifdef DW_X86
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
+    best = CONV_ISA_AVX512;
+  else if (__builtin_cpu_supports("avx2"))
+    best = CONV_ISA_AVX2;
+#endif
+  return best < isa_cap ? best : isa_cap;
+}
+
+/* ---- the inner loops, compiled once per instruction set ---- */
+
+#define DW_INLINE static inline __attribute__((always_inline))
+
+/* y[o*ys + ci*m + k] += x[o*xs + ci] * w[ci*m + k] for o < npix (forward, one tap). */
+DW_INLINE void fwd_body(int64_t npix, int64_t c, int64_t m, const float *restrict x, int64_t xs,
+                        const float *restrict w, float *restrict y, int64_t ys) {
+  if (m == 1) {
+    for (int64_t o = 0; o < npix; o++) {
+      const float *xp = x + o * xs;
+      float *yp = y + o * ys;
+      for (int64_t j = 0; j < c; j++) yp[j] += xp[j] * w[j];
+    }
+    return;
+  }
+  for (int64_t o = 0; o < npix; o++)
+    for (int64_t ci = 0; ci < c; ci++) {
+      float v = x[o * xs + ci];
+      float *yp = y + o * ys + ci * m;
+      const float *wp = w + ci * m;
+      for (int64_t k = 0; k < m; k++) yp[k] += v * wp[k];
+    }
+}
+
+/* dx[o*xs + ci] += sum_k dy[o*ds + ci*m + k] * w[ci*m + k] (backprop input, one tap). */
+DW_INLINE void bi_body(int64_t npix, int64_t c, int64_t m, const float *restrict dy, int64_t ds,
+                       const float *restrict w, float *restrict dx, int64_t xs) {
+  if (m == 1) {
+    for (int64_t o = 0; o < npix; o++) {
+      const float *dp = dy + o * ds;
+      float *xp = dx + o * xs;
+      for (int64_t j = 0; j < c; j++) xp[j] += dp[j] * w[j];
+    }
+    return;
+  }
+  for (int64_t o = 0; o < npix; o++)
+    for (int64_t ci = 0; ci < c; ci++) {
+      const float *dp = dy + o * ds + ci * m, *wp = w + ci * m;
+      float s = 0;
+      for (int64_t k = 0; k < m; k++) s += dp[k] * wp[k];
+      dx[o * xs + ci] += s;
+    }
+}
+
+/* acc[ci*m + k] += sum_o x[o*xs + ci] * dy[o*ds + ci*m + k] (backprop filter, one tap). */
+DW_INLINE void bf_body(int64_t npix, int64_t c, int64_t m, const float *restrict x, int64_t xs,
+                       const float *restrict dy, int64_t ds, float *restrict acc) {
+  if (m == 1) {
+    for (int64_t o = 0; o < npix; o++) {
+      const float *xp = x + o * xs, *dp = dy + o * ds;
+      for (int64_t j = 0; j < c; j++) acc[j] += xp[j] * dp[j];
+    }
+    return;
+  }
+  for (int64_t o = 0; o < npix; o++)
+    for (int64_t ci = 0; ci < c; ci++) {
+      float v = x[o * xs + ci];
+      const float *dp = dy + o * ds + ci * m;
+      float *ap = acc + ci * m;
+      for (int64_t k = 0; k < m; k++) ap[k] += v * dp[k];
+    }
+}
+
+typedef void (*fwd_fn)(int64_t, int64_t, int64_t, const float *, int64_t, const float *, float *,
+                       int64_t);
+typedef void (*bf_fn)(int64_t, int64_t, int64_t, const float *, int64_t, const float *, int64_t,
+                      float *);
+
+#define DW_VARIANT(sfx, attr)                                                                \
+  attr static void fwd_##sfx(int64_t npix, int64_t c, int64_t m, const float *x, int64_t xs, \
+                             const float *w, float *y, int64_t ys) {                         \
+    fwd_body(npix, c, m, x, xs, w, y, ys);                                                   \
+  }                                                                                          \
+  attr static void bi_##sfx(int64_t npix, int64_t c, int64_t m, const float *dy, int64_t ds, \
+                            const float *w, float *dx, int64_t xs) {                         \
+    bi_body(npix, c, m, dy, ds, w, dx, xs);                                                  \
+  }                                                                                          \
+  attr static void bf_##sfx(int64_t npix, int64_t c, int64_t m, const float *x, int64_t xs,  \
+                            const float *dy, int64_t ds, float *acc) {                       \
+    bf_body(npix, c, m, x, xs, dy, ds, acc);                                                 \
+  }
+
+DW_VARIANT(generic, )
+#ifdef DW_X86
+DW_VARIANT(avx2, __attribute__((target("avx2"))))
+#ifdef __clang__
+DW_VARIANT(avx512, __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq"))))
+#else
+DW_VARIANT(avx512, __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,"
+                                          "prefer-vector-width=512"))))
+#endif
+#endif
+
+typedef struct dw_fns {
+  fwd_fn fwd, bi; /* bi has fwd's signature: (dy, ds, w, dx, xs) */
+  bf_fn bf;
+} dw_fns;
+
+static dw_fns fns_for(conv_isa isa) {
+  dw_fns f = {fwd_generic, bi_generic, bf_generic};
+#ifdef DW_X86
+  if (isa == CONV_ISA_AVX2) f = (dw_fns){fwd_avx2, bi_avx2, bf_avx2};
+  if (isa == CONV_ISA_AVX512) f = (dw_fns){fwd_avx512, bi_avx512, bf_avx512};
+#endif
+  return f;
+}
+
+/* ---- geometry helpers ---- */
+
+/* The output columns [*o0, *o1) whose tap column kx falls inside the input. */
+static void valid_cols(const conv_geom *g, int64_t kx, int64_t *o0, int64_t *o1) {
+  int64_t off = kx * g->dw - g->pl; /* ix = ox * sw + off */
+  int64_t lo = off >= 0 ? 0 : (-off + g->sw - 1) / g->sw;
+  int64_t hi = g->w - 1 - off < 0 ? 0 : (g->w - 1 - off) / g->sw + 1;
+  *o0 = lo;
+  *o1 = hi < g->ow ? hi : g->ow;
+  if (*o1 < *o0) *o1 = *o0;
+}
+
+/* Multiply-adds per thread below which splitting does not pay. */
+#define DW_GRAIN (1 << 16)
+
+static int64_t row_grain(const conv_geom *g, int64_t cols) {
+  int64_t per = cols * g->oc * g->kh * g->kw;
+  return per ? DW_GRAIN / per + 1 : 1;
+}
+
+typedef struct dw_job {
+  const conv_geom *g;
+  dw_fns fn;
+  const float *x, *f, *dy;
+  float *out, *scratch;
+  int parts;
+} dw_job;
+
+/* ---- forward ---- */
+
+static void fwd_rows(void *arg, int64_t b, int64_t e) {
+  const dw_job *j = arg;
+  const conv_geom *g = j->g;
+  int64_t c = g->c, oc = g->oc;
+  for (int64_t r = b; r < e; r++) {
+    int64_t n = r / g->oh, oy = r % g->oh;
+    float *yrow = j->out + r * g->ow * oc;
+    memset(yrow, 0, sizeof(float) * (size_t)(g->ow * oc));
+    for (int64_t ky = 0; ky < g->kh; ky++) {
+      int64_t iy = oy * g->sh - g->pt + ky * g->dh;
+      if (iy < 0 || iy >= g->h) continue;
+      const float *xrow = j->x + (n * g->h + iy) * g->w * c;
+      for (int64_t kx = 0; kx < g->kw; kx++) {
+        int64_t o0, o1;
+        valid_cols(g, kx, &o0, &o1);
+        if (o0 >= o1) continue;
+        int64_t ix0 = o0 * g->sw - g->pl + kx * g->dw;
+        j->fn.fwd(o1 - o0, c, g->mult, xrow + ix0 * c, g->sw * c, j->f + (ky * g->kw + kx) * oc,
+                  yrow + o0 * oc, oc);
+      }
+    }
+  }
+}
+
+void deft_depthwise_f32_fwd(conv_isa isa, const conv_geom *g, const float *x, const float *f,
+                            float *y, deft_threadpool *pool, int threads) {
+  dw_job j = {g, fns_for(isa), x, f, NULL, y, NULL, 0};
+  deft_parallel_for(pool, threads, g->n * g->oh, row_grain(g, g->ow), fwd_rows, &j);
+}
+
+/* ---- backprop input: rows (n, iy) of dX gather from the output rows that read them ---- */
+
+static void bi_rows(void *arg, int64_t b, int64_t e) {
+  const dw_job *j = arg;
+  const conv_geom *g = j->g;
+  int64_t c = g->c, oc = g->oc;
+  for (int64_t r = b; r < e; r++) {
+    int64_t n = r / g->h, iy = r % g->h;
+    float *xrow = j->out + r * g->w * c;
+    memset(xrow, 0, sizeof(float) * (size_t)(g->w * c));
+    for (int64_t ky = 0; ky < g->kh; ky++) {
+      int64_t t = iy + g->pt - ky * g->dh; /* = oy * sh */
+      if (t < 0 || t % g->sh) continue;
+      int64_t oy = t / g->sh;
+      if (oy >= g->oh) continue;
+      const float *dyrow = j->dy + (n * g->oh + oy) * g->ow * oc;
+      for (int64_t kx = 0; kx < g->kw; kx++) {
+        int64_t o0, o1;
+        valid_cols(g, kx, &o0, &o1);
+        if (o0 >= o1) continue;
+        int64_t ix0 = o0 * g->sw - g->pl + kx * g->dw;
+        j->fn.bi(o1 - o0, c, g->mult, dyrow + o0 * oc, oc, j->f + (ky * g->kw + kx) * oc,
+                 xrow + ix0 * c, g->sw * c);
+      }
+    }
+  }
+}
+
+void deft_depthwise_f32_bwd_input(conv_isa isa, const conv_geom *g, const float *f,
+                                  const float *dy, float *dx, deft_threadpool *pool,
+                                  int threads) {
+  dw_job j = {g, fns_for(isa), NULL, f, dy, dx, NULL, 0};
+  deft_parallel_for(pool, threads, g->n * g->h, row_grain(g, g->ow), bi_rows, &j);
+}
+
+/* ---- backprop filter ---- */
+
+static int bf_parts(const conv_geom *g, int threads) {
+  int64_t rows = g->n * g->oh, per = g->ow * g->oc * g->kh * g->kw;
+  int64_t p = threads < 1 ? 1 : threads;
+  if (p > rows * per / (4 * DW_GRAIN)) p = rows * per / (4 * DW_GRAIN);
+  if (p > rows) p = rows;
+  return p < 1 ? 1 : (int)p;
+}
+
+size_t deft_depthwise_f32_scratch(const conv_geom *g, int kind, int threads) {
+  if (kind != CONV_BWD_FILTER) return 0;
+  return sizeof(float) * (size_t)(bf_parts(g, threads) - 1) * (size_t)(g->kh * g->kw * g->oc);
+}
+
+static void bf_part_range(void *arg, int64_t pb, int64_t pe) {
+  const dw_job *j = arg;
+  const conv_geom *g = j->g;
+  int64_t c = g->c, oc = g->oc, rows = g->n * g->oh, fsz = g->kh * g->kw * oc;
+  for (int64_t p = pb; p < pe; p++) {
+    float *acc = p == 0 ? j->out : j->scratch + (p - 1) * fsz;
+    memset(acc, 0, sizeof(float) * (size_t)fsz);
+    for (int64_t r = rows * p / j->parts; r < rows * (p + 1) / j->parts; r++) {
+      int64_t n = r / g->oh, oy = r % g->oh;
+      const float *dyrow = j->dy + r * g->ow * oc;
+      for (int64_t ky = 0; ky < g->kh; ky++) {
+        int64_t iy = oy * g->sh - g->pt + ky * g->dh;
+        if (iy < 0 || iy >= g->h) continue;
+        const float *xrow = j->x + (n * g->h + iy) * g->w * c;
+        for (int64_t kx = 0; kx < g->kw; kx++) {
+          int64_t o0, o1;
+          valid_cols(g, kx, &o0, &o1);
+          if (o0 >= o1) continue;
+          int64_t ix0 = o0 * g->sw - g->pl + kx * g->dw;
+          j->fn.bf(o1 - o0, c, g->mult, xrow + ix0 * c, g->sw * c, dyrow + o0 * oc, oc,
+                   acc + (ky * g->kw + kx) * oc);
+        }
+      }
+    }
+  }
+}
+
+void deft_depthwise_f32_bwd_filter(conv_isa isa, const conv_geom *g, const float *x,
+                                   const float *dy, float *df, void *scratch,
+                                   deft_threadpool *pool, int threads) {
+  dw_job j = {g, fns_for(isa), x, NULL, dy, df, scratch, bf_parts(g, threads)};
+  deft_parallel_for(pool, j.parts, j.parts, 1, bf_part_range, &j);
+  int64_t fsz = g->kh * g->kw * g->oc;
+  for (int p = 1; p < j.parts; p++) {
+    const float *s = j.scratch + (p - 1) * fsz;
+    for (int64_t i = 0; i < fsz; i++) df[i] += s[i];
+  }
+}
+
+/* ---- float64: direct loops ---- */
+
+void deft_depthwise_f64_fwd(const conv_geom *g, const double *x, const double *f, double *y) {
+  int64_t c = g->c, m = g->mult, oc = g->oc;
+  memset(y, 0, sizeof(double) * (size_t)(g->n * g->oh * g->ow * oc));
+  for (int64_t n = 0; n < g->n; n++)
+    for (int64_t oy = 0; oy < g->oh; oy++)
+      for (int64_t ox = 0; ox < g->ow; ox++) {
+        double *yp = y + ((n * g->oh + oy) * g->ow + ox) * oc;
+        for (int64_t tap = 0, iy, ix; tap < g->kh * g->kw; tap++) {
+          if (!deft_conv_tap(g, oy, ox, tap, &iy, &ix)) continue;
+          const double *xp = x + ((n * g->h + iy) * g->w + ix) * c, *fp = f + tap * oc;
+          for (int64_t ci = 0; ci < c; ci++)
+            for (int64_t k = 0; k < m; k++) yp[ci * m + k] += xp[ci] * fp[ci * m + k];
+        }
+      }
+}
+
+void deft_depthwise_f64_bwd_input(const conv_geom *g, const double *f, const double *dy,
+                                  double *dx) {
+  int64_t c = g->c, m = g->mult, oc = g->oc;
+  memset(dx, 0, sizeof(double) * (size_t)(g->n * g->h * g->w * c));
+  for (int64_t n = 0; n < g->n; n++)
+    for (int64_t oy = 0; oy < g->oh; oy++)
+      for (int64_t ox = 0; ox < g->ow; ox++) {
+        const double *dp = dy + ((n * g->oh + oy) * g->ow + ox) * oc;
+        for (int64_t tap = 0, iy, ix; tap < g->kh * g->kw; tap++) {
+          if (!deft_conv_tap(g, oy, ox, tap, &iy, &ix)) continue;
+          double *xp = dx + ((n * g->h + iy) * g->w + ix) * c;
+          const double *fp = f + tap * oc;
+          for (int64_t ci = 0; ci < c; ci++)
+            for (int64_t k = 0; k < m; k++) xp[ci] += dp[ci * m + k] * fp[ci * m + k];
+        }
+      }
+}
+
+void deft_depthwise_f64_bwd_filter(const conv_geom *g, const double *x, const double *dy,
+                                   double *df) {
+  int64_t c = g->c, m = g->mult, oc = g->oc;
+  memset(df, 0, sizeof(double) * (size_t)(g->kh * g->kw * oc));
+  for (int64_t n = 0; n < g->n; n++)
+    for (int64_t oy = 0; oy < g->oh; oy++)
+      for (int64_t ox = 0; ox < g->ow; ox++) {
+        const double *dp = dy + ((n * g->oh + oy) * g->ow + ox) * oc;
+        for (int64_t tap = 0, iy, ix; tap < g->kh * g->kw; tap++) {
+          if (!deft_conv_tap(g, oy, ox, tap, &iy, &ix)) continue;
+          const double *xp = x + ((n * g->h + iy) * g->w + ix) * c;
+          double *fp = df + tap * oc;
+          for (int64_t ci = 0; ci < c; ci++)
+            for (int64_t k = 0; k < m; k++) fp[ci * m + k] += xp[ci] * dp[ci * m + k];
+        }
+      }
+}
