@@ -40,7 +40,8 @@ typedef struct deft_ctx {
 static void deft_run(void *p) {
   deft_ctx *c = p;
   deft_tensor *out = NULL;
-  if (!deft_session_run(c->s, c->feeds, c->vals, c->nfeeds, &c->fetch, &out, 1, NULL, 0, c->st))
+  if (!deft_session_run(c->s, c->feeds, (const deft_tensor *const *)c->vals, c->nfeeds, &c->fetch,
+                        &out, 1, NULL, 0, c->st))
     bench_check(c->st, "deft_session_run");
   deft_tensor_free(out);
 }
@@ -218,7 +219,8 @@ static void infer_batch1(int nsamples) {
   tc.vals[0] = TF_NewTensor(TF_FLOAT, dims, 2, x, 784 * sizeof(float), NULL, NULL);
   deft_tensor *dl = NULL;
   TF_Tensor *tl = NULL;
-  deft_session_run(dc.s, dc.feeds, dc.vals, 1, &dc.fetch, &dl, 1, NULL, 0, st);
+  deft_session_run(dc.s, dc.feeds, (const deft_tensor *const *)dc.vals, 1, &dc.fetch, &dl, 1, NULL,
+                   0, st);
   bench_check(st, "deft logits");
   TF_SessionRun(tc.s, NULL, tc.feeds, tc.vals, 1, &tc.fetch, &tl, 1, NULL, 0, NULL, s);
   tf_check(s, "C API logits");

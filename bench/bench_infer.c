@@ -17,7 +17,8 @@ typedef struct ctx {
 static void run_once(void *p) {
   ctx *c = p;
   deft_tensor *out = NULL;
-  if (!deft_session_run(c->s, &c->X, &c->x, 1, &c->logits, &out, 1, NULL, 0, c->st))
+  if (!deft_session_run(c->s, &c->X, (const deft_tensor *const[]){c->x}, 1, &c->logits, &out, 1,
+                        NULL, 0, c->st))
     bench_check(c->st, "forward run");
   deft_tensor_free(out);
 }

@@ -20,8 +20,8 @@ typedef struct ctx {
 static void run_once(void *p) {
   ctx *c = p;
   deft_tensor *out = NULL;
-  if (!deft_session_run(c->s, c->feeds, c->feed_values, c->nfeeds, &c->fetch, &out, 1, NULL, 0,
-                        c->st))
+  if (!deft_session_run(c->s, c->feeds, (const deft_tensor *const *)c->feed_values, c->nfeeds,
+                        &c->fetch, &out, 1, NULL, 0, c->st))
     bench_check(c->st, "deft_session_run(a + b)");
   deft_tensor_free(out);
 }
@@ -51,7 +51,8 @@ static void measure(const char *name, bool fed, int threads, double sample_s, in
 
   /* Check the answer once. */
   deft_tensor *out = NULL;
-  deft_session_run(c.s, c.feeds, c.feed_values, c.nfeeds, &c.fetch, &out, 1, NULL, 0, st);
+  deft_session_run(c.s, c.feeds, (const deft_tensor *const *)c.feed_values, c.nfeeds, &c.fetch,
+                   &out, 1, NULL, 0, st);
   bench_check(st, "deft_session_run(a + b)");
   float v = *(const float *)deft_tensor_data(out);
   deft_tensor_free(out);

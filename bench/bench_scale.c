@@ -139,7 +139,7 @@ static void measure(int depth, scale_run *out) {
   for (int64_t i = 0; i < 200 * 784; i++) xp[i] = (float)((i * 37) % 256) / 255.0f;
   for (int i = 0; i < 200; i++) yp[i] = i % 10;
   deft_output feeds[2] = {iX, iy};
-  deft_tensor *vals[2] = {xb, ybt};
+  const deft_tensor *vals[2] = {xb, ybt};
   t1 = bench_now();
   deft_session_run(s, feeds, vals, 2, NULL, NULL, 0, &itrain, 1, st);
   bench_check(st, "first training step");

@@ -23,9 +23,9 @@ static double evaluate(deft_session *s, const bench_model *m, const deft_tensor 
   deft_batcher_set_shuffle(b, false);
   double correct = 0;
   const deft_tensor *cx, *cy;
-  while (deft_batcher_next(b, &cx, &cy, st)) {
+  while (deft_batcher_next(b, &cx, &cy, st) == DEFT_BATCH_READY) {
     deft_output feeds[2] = {m->X, m->y};
-    deft_tensor *vals[2] = {(deft_tensor *)cx, (deft_tensor *)cy};
+    const deft_tensor *vals[2] = {cx, cy};
     deft_tensor *acc = NULL;
     deft_session_run(s, feeds, vals, 2, &m->accuracy, &acc, 1, NULL, 0, st);
     bench_check(st, "evaluating accuracy");
@@ -83,8 +83,8 @@ int main(int argc, char **argv) {
     double t0 = bench_now(), c0 = bench_cpu_now();
     long steps = 0;
     const deft_tensor *xb, *yb;
-    while (deft_batcher_next(b, &xb, &yb, st)) {
-      deft_tensor *vals[3] = {(deft_tensor *)xb, (deft_tensor *)yb, yes};
+    while (deft_batcher_next(b, &xb, &yb, st) == DEFT_BATCH_READY) {
+      const deft_tensor *vals[3] = {xb, yb, yes};
       if (!deft_session_run(s, feeds, vals, 3, NULL, NULL, 0, m.targets, m.ntargets, st))
         bench_check(st, "training step");
       steps++;

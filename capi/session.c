@@ -273,9 +273,9 @@ void TF_SessionRun(TF_Session *session, const TF_Buffer *run_options, const TF_O
     }
   }
   if (ok)
-    ok = deft_session_run(session->s, (const deft_output *)inputs, feeds, ninputs,
-                          (const deft_output *)outputs, fetched, noutputs,
-                          (deft_op *const *)target_opers, ntargets, st);
+    ok = deft_session_run(session->s, (const deft_output *)inputs,
+                          (const deft_tensor *const *)feeds, ninputs, (const deft_output *)outputs,
+                          fetched, noutputs, (deft_op *const *)target_opers, ntargets, st);
   for (int i = 0; i < nconverted; i++)
     if (!input_values[i]->dt) deft_tensor_free(feeds[i]);
   for (int i = 0; ok && i < noutputs; i++) {
@@ -356,7 +356,9 @@ static bool restore_variables(TF_Session *s, const deft_meta_graph_info *info, c
       deft_status_set(st, DEFT_RESOURCE_EXHAUSTED, "out of memory");
       ok = false;
     }
-    if (ok) ok = deft_session_run(s->s, &fname, &v, 1, NULL, NULL, 0, &restore, 1, st);
+    if (ok)
+      ok = deft_session_run(s->s, &fname, (const deft_tensor *const[]){v}, 1, NULL, NULL, 0,
+                            &restore, 1, st);
     deft_tensor_free(v);
   }
   free(prefix);

@@ -40,7 +40,7 @@ int main(int argc, char **argv) {
                                      "accuracy");
   deft_graph_pop_scope(g);
   deft_op *init = deft_global_variables_initializer(g, "init");
-  deft_saver *saver = deft_saver_new(g, NULL, 0, 5);
+  deft_saver *saver = ch_saver_new(g, NULL, 0);
   ch_check_graph(g);
 
   deft_status *st = deft_status_new();

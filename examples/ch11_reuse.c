@@ -22,10 +22,10 @@
  *                         TRAINABLE_VARIABLES matching "hidden[34]|outputs"; checks that hidden1
  *                         and hidden2 stay bit-identical.
  *   freeze-stop-gradient  In[114]-[117]: hidden3 fed through stop_gradient(hidden2); same check.
- *   cache                 In[150]-[152]: runs freeze-stop-gradient, then the same model (same seeds,
- *                         so the same initial weights and shuffles) trained by feeding hidden2 from
- *                         a cache computed once; exits 1 unless every epoch's accuracy and the final
- *                         weights are bit-identical; prints the per-epoch speed-up.
+ *   cache                 In[150]-[152]: runs freeze-stop-gradient, then the same model (same
+ * seeds, so the same initial weights and shuffles) trained by feeding hidden2 from a cache computed
+ * once; exits 1 unless every epoch's accuracy and the final weights are bit-identical; prints the
+ * per-epoch speed-up.
  *
  * Options: chapter.h's (--data --workdir --epochs --batch-size --seed --threads --csv), plus
  * --scope REGEX and --ckpt NAME (a checkpoint prefix relative to --workdir) to change what the
@@ -73,7 +73,7 @@ static float rt_eval(deft_session *s, deft_output feed_x, deft_output y, deft_ou
                      const deft_tensor *xv, const deft_tensor *yv) {
   deft_status *st = deft_status_new();
   deft_output feeds[2] = {feed_x, y};
-  deft_tensor *vals[2] = {(deft_tensor *)xv, (deft_tensor *)yv};
+  const deft_tensor *vals[2] = {xv, yv};
   deft_tensor *out = NULL;
   if (!deft_session_run(s, feeds, vals, 2, &acc, &out, 1, NULL, 0, st)) ch_die("evaluating", st);
   float a = *(const float *)deft_tensor_data(out);
@@ -106,9 +106,9 @@ static rt_curve rt_train(deft_session *s, const ch_options *o, deft_output feed_
   for (int epoch = 0; epoch < o->epochs; epoch++) {
     double t0 = ch_now();
     const deft_tensor *xb, *yb;
-    while (deft_batcher_next(b, &xb, &yb, st)) {
+    while (deft_batcher_next(b, &xb, &yb, st) == DEFT_BATCH_READY) {
       deft_output feeds[2] = {feed_x, y};
-      deft_tensor *vals[2] = {(deft_tensor *)xb, (deft_tensor *)yb};
+      const deft_tensor *vals[2] = {xb, yb};
       if (!deft_session_run(s, feeds, vals, 2, NULL, NULL, 0, &train, 1, st))
         ch_die("training step", st);
     }
@@ -262,7 +262,7 @@ static rt_model rt_build_clipping(const ch_options *o) {
   deft_optimizer_free(opt);
   deft_graph_pop_scope(g);
   m.init = deft_global_variables_initializer(g, "init");
-  m.saver = m.restore = deft_saver_new(g, NULL, 0, 5);
+  m.saver = m.restore = ch_saver_new(g, NULL, 0);
   ch_check_graph(g);
   return m;
 }
@@ -315,9 +315,9 @@ static rt_model rt_build_reuse(const ch_options *o, int kind, const char *scope)
   printf("restoring (scope \"%s\"):", scope);
   for (int i = 0; i < n; i++) printf(" %s", deft_op_name(reuse[i].op));
   printf("\n");
-  m.restore = deft_saver_new(g, reuse, n, 5);
+  m.restore = ch_saver_new(g, reuse, n);
   m.init = deft_global_variables_initializer(g, "init");
-  m.saver = deft_saver_new(g, NULL, 0, 5);
+  m.saver = ch_saver_new(g, NULL, 0);
   ch_check_graph(g);
   deft_status_free(st);
   return m;
@@ -442,7 +442,7 @@ static int cmd_reuse_imported(const rt_args *r, const ch_data *d) {
   deft_optimizer_free(opt);
   deft_graph_pop_scope(g);
   deft_op *init = deft_global_variables_initializer(g, "init");
-  deft_saver *new_saver = deft_saver_new(g, NULL, 0, 5);
+  deft_saver *new_saver = ch_saver_new(g, NULL, 0);
   deft_saver *saver = rt_saver_from_info(g, info, path);
   deft_session *s = rt_session(g, o);
   rt_run_op(s, init, "init");
@@ -521,7 +521,8 @@ static deft_tensor *rt_cache_hidden2(deft_session *s, const rt_model *m, const d
     if (!xf) ch_die("slicing", st);
     deft_output feed = m->X;
     deft_tensor *h = NULL;
-    if (!deft_session_run(s, &feed, &xf, 1, &m->hidden2, &h, 1, NULL, 0, st))
+    if (!deft_session_run(s, &feed, (const deft_tensor *const[]){xf}, 1, &m->hidden2, &h, 1, NULL,
+                          0, st))
       ch_die("computing hidden2", st);
     memcpy((char *)deft_tensor_data(cache) + (size_t)r0 * 50 * sizeof(float), deft_tensor_data(h),
            deft_tensor_nbytes(h));
@@ -636,15 +637,9 @@ int main(int argc, char **argv) {
     rt_usage();
     return 2;
   }
-  rt_args r = {ch_parse(argc - 1, argv + 1), argv[1], "hidden[123]", NULL};
-  for (int i = 2; i + 1 < argc; i += 2) {
-    if (!strcmp(argv[i], "--scope")) r.scope = argv[i + 1];
-    else if (!strcmp(argv[i], "--ckpt")) r.ckpt = argv[i + 1];
-  }
-  if (r.o.epochs < 1) {
-    fprintf(stderr, "error: --epochs must be at least 1\n");
-    return 2;
-  }
+  rt_args r = {.cmd = argv[1], .scope = "hidden[123]", .ckpt = NULL};
+  const ch_extra_option extra[] = {{"scope", &r.scope}, {"ckpt", &r.ckpt}};
+  r.o = ch_parse_with(argc - 1, argv + 1, extra, 2);
   static const char *const cells[] = {"import-continue", "rebuild-restore",
                                       "reuse-imported",  "reuse-code",
                                       "freeze-varlist",  "freeze-stop-gradient",

@@ -128,7 +128,8 @@ static void mnist(const opts *o) {
   deft_output acc = deft_reduce_mean(g, deft_cast(g, correct, DEFT_FLOAT, "Cast"), NULL, 0, false,
                                      "accuracy");
   deft_op *init = deft_global_variables_initializer(g, "init");
-  deft_saver *saver = deft_saver_new(g, NULL, 0, 5);
+  deft_saver *saver = deft_saver_new(g, NULL, 0, 5, st);
+  if (!saver) ch_die("the saver", st);
   deft_session *s = new_session(g, o->threads);
   run_targets(s, init, "initializing");
 
@@ -139,9 +140,9 @@ static void mnist(const opts *o) {
     double t0 = ch_now();
     const deft_tensor *xb = NULL, *yb = NULL;
     deft_tensor *lastx = NULL, *lasty = NULL;
-    while (deft_batcher_next(b, &xb, &yb, st)) {
+    while (deft_batcher_next(b, &xb, &yb, st) == DEFT_BATCH_READY) {
       deft_output feeds[2] = {X, y};
-      deft_tensor *vals[2] = {(deft_tensor *)xb, (deft_tensor *)yb};
+      const deft_tensor *vals[2] = {xb, yb};
       if (!deft_session_run(s, feeds, vals, 2, NULL, NULL, 0, &train, 1, st))
         ch_die("training step", st);
       deft_tensor_free(lastx);
@@ -189,9 +190,9 @@ static void mnist(const opts *o) {
   const deft_tensor *xb, *yb;
   int nsteps = 0;
   double t0 = ch_now();
-  while (nsteps < 100 && deft_batcher_next(b, &xb, &yb, st)) {
+  while (nsteps < 100 && deft_batcher_next(b, &xb, &yb, st) == DEFT_BATCH_READY) {
     deft_output feeds[2] = {X2, y2};
-    deft_tensor *vals[2] = {(deft_tensor *)xb, (deft_tensor *)yb};
+    const deft_tensor *vals[2] = {xb, yb};
     if (!deft_session_run(s2, feeds, vals, 2, NULL, NULL, 0, &train2, 1, st))
       ch_die("continued training", st);
     nsteps++;
@@ -273,7 +274,7 @@ static void time_series(const opts *o) {
   deft_tensor *yb = deft_tensor_new(DEFT_FLOAT, (const int64_t[]){50, N_STEPS, 1}, 3, st);
   if (!xb || !yb) ch_die("allocating batches", st);
   deft_output feeds[2] = {X, y};
-  deft_tensor *vals[2] = {xb, yb};
+  const deft_tensor *vals[2] = {xb, yb};
   double mse = 0;
   for (int it = 0; it < o->iterations; it++) {
     next_batch(xb, yb);
@@ -292,10 +293,11 @@ static void time_series(const opts *o) {
   /* The chapter's test instance: 21 points from t = 12.2; predict the last 20 from the first. */
   deft_tensor *inst = deft_tensor_new(DEFT_FLOAT, (const int64_t[]){1, N_STEPS, 1}, 3, st);
   float *ip = deft_tensor_data(inst);
+  const deft_tensor *cinst = inst;
   double se = 0;
   for (int k = 0; k < N_STEPS; k++) ip[k] = (float)series(12.2 + k * RESOLUTION);
   deft_tensor *pred;
-  if (!deft_session_run(s, &X, &inst, 1, &outputs, &pred, 1, NULL, 0, st)) ch_die("predict", st);
+  if (!deft_session_run(s, &X, &cinst, 1, &outputs, &pred, 1, NULL, 0, st)) ch_die("predict", st);
   const float *pp = deft_tensor_data(pred);
   for (int k = 0; k < N_STEPS; k++) {
     double d = pp[k] - series(12.2 + (k + 1) * RESOLUTION);
@@ -310,7 +312,7 @@ static void time_series(const opts *o) {
   float seq[N_STEPS + 300] = {0};
   for (int it = 0; it < 300; it++) {
     memcpy(ip, seq + it, sizeof(float) * N_STEPS);
-    if (!deft_session_run(s, &X, &inst, 1, &outputs, &pred, 1, NULL, 0, st))
+    if (!deft_session_run(s, &X, &cinst, 1, &outputs, &pred, 1, NULL, 0, st))
       ch_die("generation", st);
     seq[N_STEPS + it] = ((const float *)deft_tensor_data(pred))[N_STEPS - 1];
     deft_tensor_free(pred);

@@ -4,6 +4,8 @@
 #ifndef DEFT_EXAMPLES_CHAPTER_H
 #define DEFT_EXAMPLES_CHAPTER_H
 
+#include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,19 +38,95 @@ static inline void ch_check_graph(deft_graph *g) {
   if (!deft_graph_ok(g)) ch_die("building the graph", deft_graph_status(g));
 }
 
-static inline ch_options ch_parse(int argc, char **argv) {
+/* A saver over vars[0..n) (NULL = all global variables) keeping 5 checkpoints, or exit(1). */
+static inline deft_saver *ch_saver_new(deft_graph *g, const deft_output *vars, int n) {
+  deft_status *st = deft_status_new();
+  deft_saver *sv = deft_saver_new(g, vars, n, 5, st);
+  if (!sv) ch_die("building the saver", st);
+  deft_status_free(st);
+  return sv;
+}
+
+/* An option an example adds to the shared ones: --name VALUE stores VALUE in *value. */
+typedef struct ch_extra_option {
+  const char *name;
+  const char **value;
+} ch_extra_option;
+
+static inline void ch_usage(FILE *f, const char *prog, const ch_extra_option *extra, int nextra) {
+  fprintf(f, "usage: %s [--data DIR] [--workdir DIR] [--epochs N] [--batch-size N] [--seed N]\n"
+             "       [--threads N] [--csv FILE] [--init tf110|tf115|he]", prog);
+  for (int i = 0; i < nextra; i++) fprintf(f, " [--%s VALUE]", extra[i].name);
+  fprintf(f, "\n");
+}
+
+/* A whole decimal number in [lo, hi], or exit(2) naming the option. */
+static inline long long ch_number(const char *opt, const char *v, long long lo, long long hi) {
+  char *end;
+  long long n = strtoll(v, &end, 10);
+  if (!*v || *end || n < lo || n > hi) {
+    fprintf(stderr, "error: --%s needs a whole number from %lld to %lld, not \"%s\"\n", opt, lo,
+            hi, v);
+    exit(2);
+  }
+  return n;
+}
+
+/* Parses the shared options (GNU style: "--epochs 5" or "--epochs=5", "--" ends options) and
+ * extra[0..nextra); an unknown option, a missing value or a stray argument is an error (exit 2),
+ * --help prints the usage (exit 0). */
+static inline ch_options ch_parse_with(int argc, char **argv, const ch_extra_option *extra,
+                                       int nextra) {
   ch_options o = {"../shared/data/mnist", ".", 20, 200, 42, 1, NULL, "tf110"};
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!strcmp(argv[i], "--data")) o.data = argv[i + 1];
-    else if (!strcmp(argv[i], "--workdir")) o.workdir = argv[i + 1];
-    else if (!strcmp(argv[i], "--epochs")) o.epochs = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--batch-size")) o.batch = atoll(argv[i + 1]);
-    else if (!strcmp(argv[i], "--seed")) o.seed = atoll(argv[i + 1]);
-    else if (!strcmp(argv[i], "--threads")) o.threads = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--csv")) o.csv = argv[i + 1];
-    else if (!strcmp(argv[i], "--init")) o.init = argv[i + 1];
+  enum { NSHARED = 9, MAXOPTS = 24 };
+  struct option opts[MAXOPTS + 1] = {
+      {"data", required_argument, NULL, 0},       {"workdir", required_argument, NULL, 0},
+      {"epochs", required_argument, NULL, 0},     {"batch-size", required_argument, NULL, 0},
+      {"seed", required_argument, NULL, 0},       {"threads", required_argument, NULL, 0},
+      {"csv", required_argument, NULL, 0},        {"init", required_argument, NULL, 0},
+      {"help", no_argument, NULL, 0}};
+  int n = NSHARED;
+  for (int i = 0; i < nextra && n < MAXOPTS; i++)
+    opts[n++] = (struct option){extra[i].name, required_argument, NULL, 0};
+  opts[n] = (struct option){NULL, 0, NULL, 0};
+  optind = 1;
+  opterr = 1;
+  int c, idx;
+  while ((c = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+    if (c != 0) {
+      ch_usage(stderr, argv[0], extra, nextra);
+      exit(2);
+    }
+    const char *v = optarg;
+    switch (idx) {
+      case 0: o.data = v; break;
+      case 1: o.workdir = v; break;
+      case 2: o.epochs = (int)ch_number("epochs", v, 1, 1000000); break;
+      case 3: o.batch = ch_number("batch-size", v, 1, INT64_MAX); break;
+      case 4: o.seed = ch_number("seed", v, INT64_MIN, INT64_MAX); break;
+      case 5: o.threads = (int)ch_number("threads", v, 1, 1024); break;
+      case 6: o.csv = v; break;
+      case 7:
+        if (strcmp(v, "tf110") && strcmp(v, "tf115") && strcmp(v, "he")) {
+          fprintf(stderr, "error: --init is tf110, tf115 or he, not \"%s\"\n", v);
+          exit(2);
+        }
+        o.init = v;
+        break;
+      case 8: ch_usage(stdout, argv[0], extra, nextra); exit(0);
+      default: *extra[idx - NSHARED].value = v; break;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "error: unexpected argument \"%s\"\n", argv[optind]);
+    ch_usage(stderr, argv[0], extra, nextra);
+    exit(2);
   }
   return o;
+}
+
+static inline ch_options ch_parse(int argc, char **argv) {
+  return ch_parse_with(argc, argv, NULL, 0);
 }
 
 /* tf.variance_scaling_initializer() as the chosen TF version computed it, or He normal. */
@@ -96,7 +174,7 @@ static inline double ch_eval(deft_session *s, deft_output X, deft_output y, deft
                              const deft_tensor *xv, const deft_tensor *yv) {
   deft_status *st = deft_status_new();
   deft_output feeds[2] = {X, y};
-  deft_tensor *vals[2] = {(deft_tensor *)xv, (deft_tensor *)yv};
+  const deft_tensor *vals[2] = {xv, yv};
   deft_tensor *out = NULL;
   if (!deft_session_run(s, feeds, vals, 2, &acc, &out, 1, NULL, 0, st)) ch_die("evaluating", st);
   double a = deft_tensor_get_double(out, 0);
@@ -124,9 +202,9 @@ static inline double ch_train(deft_session *s, const ch_options *o, deft_output 
   for (int epoch = 0; epoch < o->epochs; epoch++) {
     double t0 = ch_now();
     const deft_tensor *xb, *yb;
-    while (deft_batcher_next(b, &xb, &yb, st)) {
+    while (deft_batcher_next(b, &xb, &yb, st) == DEFT_BATCH_READY) {
       deft_output feeds[3] = {X, y, training};
-      deft_tensor *vals[3] = {(deft_tensor *)xb, (deft_tensor *)yb, yes};
+      const deft_tensor *vals[3] = {xb, yb, yes};
       if (!deft_session_run(s, feeds, vals, training.op ? 3 : 2, NULL, NULL, 0, targets,
                             ntargets, st))
         ch_die("training step", st);

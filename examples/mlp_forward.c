@@ -5,6 +5,7 @@
  *
  * --dump writes the weights fetched from the session and the outputs as .npy files, so another
  * tool (the test suite uses NumPy) can recompute the forward pass independently. */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +20,31 @@ static int fail(deft_status *st, const char *what) {
 int main(int argc, char **argv) {
   const char *data = "../shared/data/mnist", *dump = NULL;
   long count = 10;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!strcmp(argv[i], "--data")) data = argv[i + 1];
-    else if (!strcmp(argv[i], "--dump")) dump = argv[i + 1];
-    else if (!strcmp(argv[i], "--count")) count = strtol(argv[i + 1], NULL, 10);
+  static const struct option opts[] = {{"data", required_argument, NULL, 'd'},
+                                       {"dump", required_argument, NULL, 'o'},
+                                       {"count", required_argument, NULL, 'n'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {NULL, 0, NULL, 0}};
+  const char *usage = "usage: mlp_forward [--data DIR] [--count N] [--dump DIR]\n";
+  for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+    char *end = NULL;
+    switch (c) {
+      case 'd': data = optarg; break;
+      case 'o': dump = optarg; break;
+      case 'n':
+        count = strtol(optarg, &end, 10);
+        if (!*optarg || *end || count < 1) {
+          fprintf(stderr, "mlp_forward: --count needs a positive number, not \"%s\"\n", optarg);
+          return 2;
+        }
+        break;
+      case 'h': fputs(usage, stdout); return 0;
+      default: fputs(usage, stderr); return 2;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "mlp_forward: unexpected argument \"%s\"\n%s", argv[optind], usage);
+    return 2;
   }
   deft_status *st = deft_status_new();
   deft_tensor *images = NULL, *labels = NULL;
@@ -54,7 +76,8 @@ int main(int argc, char **argv) {
     return fail(st, "initializing");
   deft_output fetches[2] = {logits, pred};
   deft_tensor *out[2];
-  if (!deft_session_run(s, &X, &x, 1, fetches, out, 2, NULL, 0, st)) return fail(st, "running");
+  if (!deft_session_run(s, &X, (const deft_tensor *const[]){x}, 1, fetches, out, 2, NULL, 0, st))
+    return fail(st, "running");
   for (long i = 0; i < count && i < 10; i++) {
     printf("image %ld  label %d  prediction %d  logits", i, (int)deft_tensor_get_double(labels, i),
            (int)deft_tensor_get_double(out[1], i));

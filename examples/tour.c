@@ -41,8 +41,8 @@ int main(int argc, char **argv) {
   deft_output acc = deft_reduce_mean(g, deft_cast(g, correct, DEFT_FLOAT, NULL), NULL, 0, false,
                                      "accuracy");
   deft_op *init = deft_global_variables_initializer(g, "init");
-  deft_saver *saver = deft_saver_new(g, NULL, 0, 5);
-  if (!deft_graph_ok(g)) return fail("building", deft_graph_status(g));
+  deft_saver *saver = deft_saver_new(g, NULL, 0, 5, st); /* also reports the graph's error */
+  if (!saver) return fail("building", st);
 
   /* 2. Train one epoch of shuffled mini-batches (uint8 images are scaled per batch). */
   deft_session *s = deft_session_new(g, st);
@@ -50,12 +50,14 @@ int main(int argc, char **argv) {
     return fail("initializing", st);
   deft_batcher *batches = deft_batcher_new(train_x, train_y, 100, 1, st);
   const deft_tensor *xb, *yb;
-  while (deft_batcher_next(batches, &xb, &yb, st)) {
+  deft_batch_result r;
+  while ((r = deft_batcher_next(batches, &xb, &yb, st)) == DEFT_BATCH_READY) {
     deft_output feeds[2] = {X, y};
-    deft_tensor *values[2] = {(deft_tensor *)xb, (deft_tensor *)yb};
+    const deft_tensor *values[2] = {xb, yb};
     if (!deft_session_run(s, feeds, values, 2, NULL, NULL, 0, &train, 1, st))
       return fail("training", st);
   }
+  if (r == DEFT_BATCH_ERROR) return fail("batching", st);
 
   /* 3. Save: TF's V2 checkpoint (tour.ckpt.index + .data-00000-of-00001 + `checkpoint`) and the
    *    meta-graph (tour.ckpt.meta); TensorFlow 1.x reads both. */
@@ -79,7 +81,7 @@ int main(int argc, char **argv) {
                           deft_graph_tensor_by_name(g2, "y:0", st)};
   deft_output accuracy = deft_graph_tensor_by_name(g2, "accuracy:0", st);
   deft_tensor *test_xf = deft_images_to_float(test_x, st), *result = NULL;
-  deft_tensor *values[2] = {test_xf, test_y};
+  const deft_tensor *values[2] = {test_xf, test_y};
   if (!deft_session_run(s2, feeds, values, 2, &accuracy, &result, 1, NULL, 0, st))
     return fail("evaluating", st);
   printf("test accuracy after one epoch: %.4f (saved to %s)\n", deft_tensor_get_double(result, 0),

@@ -540,6 +540,12 @@ deft_op *deft_op_builder_finish(deft_op_builder *b) {
     }
   } else {
     const char *scoped = deft_graph_scoped_name(g, b->name ? b->name : b->type);
+    if (scoped && !deft_graph_valid_name(scoped, false)) {
+      bfail(b, DEFT_INVALID_ARGUMENT,
+            "'%s' is not a valid op name (TensorFlow's rule: letters, digits and \"_.-/>\", "
+            "starting with a letter, digit or \".\")", scoped);
+      return NULL;
+    }
     full = scoped ? deft_graph_uniquify(g, scoped, false) : NULL;
     if (!full) return (oom(b), NULL);
   }

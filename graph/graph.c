@@ -206,7 +206,27 @@ const char *deft_graph_scope(const deft_graph *g) {
   return g->nscopes ? g->scopes[g->nscopes - 1] : "";
 }
 
+static bool name_char(char c, bool first) {
+  if (isalnum((unsigned char)c) || c == '.') return true;
+  return !first && (c == '_' || c == '-' || c == '/' || c == '>');
+}
+
+bool deft_graph_valid_name(const char *name, bool scope) {
+  if (!name) return false;
+  if (!scope && !*name) return false;
+  for (const char *p = name; *p; p++)
+    if (!name_char(*p, p == name && !scope)) return false;
+  return true;
+}
+
 const char *deft_graph_push_scope(deft_graph *g, const char *name) {
+  if (!name) name = "";
+  if (*name && !deft_graph_valid_name(name, g->nscopes > 0 && *g->scopes[g->nscopes - 1])) {
+    deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
+                    "'%s' is not a valid scope name (TensorFlow's rule: letters, digits and "
+                    "\"_.-/>\", not starting with \"_-/>\" at the top level)", name);
+    return NULL;
+  }
   if (g->nscopes == g->scopes_cap) {
     int ncap = g->scopes_cap ? g->scopes_cap * 2 : 16;
     char **n = deft_realloc(g->scopes, (size_t)ncap * sizeof *n);
@@ -236,7 +256,12 @@ const char *deft_graph_push_scope(deft_graph *g, const char *name) {
 }
 
 void deft_graph_pop_scope(deft_graph *g) {
-  if (g->nscopes > 0) g->nscopes--;
+  if (g->nscopes > 0) {
+    g->nscopes--;
+    return;
+  }
+  deft_graph_fail(g, DEFT_FAILED_PRECONDITION,
+                  "deft_graph_pop_scope: no name scope is open (unbalanced push/pop)");
 }
 
 const char *deft_graph_variable_scope(const deft_graph *g) {
@@ -286,7 +311,11 @@ void deft_graph_pop_variable_scope(deft_graph *g) {
   if (g->nvscopes > 0) {
     g->nvscopes--;
     deft_graph_pop_scope(g);
+    return;
   }
+  deft_graph_fail(g, DEFT_FAILED_PRECONDITION,
+                  "deft_graph_pop_variable_scope: no variable scope is open (unbalanced "
+                  "push/pop)");
 }
 
 void deft_graph_push_control_deps(deft_graph *g, deft_op *const *ops, int n) {
@@ -314,7 +343,12 @@ void deft_graph_push_control_deps(deft_graph *g, deft_op *const *ops, int n) {
 }
 
 void deft_graph_pop_control_deps(deft_graph *g) {
-  if (g->nctrl_scopes == 0) return;
+  if (g->nctrl_scopes == 0) {
+    deft_graph_fail(g, DEFT_FAILED_PRECONDITION,
+                    "deft_graph_pop_control_deps: no control-dependency scope is open "
+                    "(unbalanced push/pop)");
+    return;
+  }
   g->nctrl_scopes--;
   deft_free(g->ctrl_scopes[g->nctrl_scopes].ops);
 }

@@ -110,6 +110,9 @@ void deft_graph_failv(deft_graph *g, deft_code code, const char *fmt, va_list ap
 const char *deft_graph_uniquify(deft_graph *g, const char *full_name, bool mark);
 /* Marks an exact name as used (importers). */
 bool deft_graph_mark_name_used(deft_graph *g, const char *full_name);
+/* TF's name rules (the regexes of TF's Python graph module): an op name matches
+ * [A-Za-z0-9.][A-Za-z0-9_.\-/>]*; a nested scope name [A-Za-z0-9_.\-/>]* (scope = true). */
+bool deft_graph_valid_name(const char *name, bool scope);
 /* Joins the current scope and name ("scope/name"); returns an arena string or NULL. */
 const char *deft_graph_scoped_name(deft_graph *g, const char *name);
 

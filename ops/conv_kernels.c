@@ -8,7 +8,8 @@
  *   forward          Y[rows, oc] = P F
  *   backprop input   dP = dY F^T per chunk, added back into dX (col2im); parts own whole
  *                    images, so no two threads add into one pixel
- *   backprop filter  dF = sum over chunks of P^T dY; part 0 accumulates into the output, the
+ *   backprop filter  dF = sum over chunks of P^T dY (rank-1 row updates when K <= 32, where
+ *                    sgemm's packing costs more than the product); part 0 accumulates into the output, the
  *                    others into scratch, summed in part order (deterministic for a given
  *                    thread count)
  * Work is split into parts over the session's threads; OpenBLAS itself runs one thread. All
@@ -17,6 +18,7 @@
 #include <cblas.h>
 #include <string.h>
 
+#include "base/simd.h"
 #include "base/thread_pool.h"
 #include "ops/conv_internal.h"
 
@@ -43,9 +45,10 @@ static int64_t chunk_rows(const conv_geom *g) {
 /* Number of parts for a kernel: at most `threads`, each with at least PART_GRAIN multiply-adds;
  * the backprop to the input splits by whole images. */
 static int parts_for(const conv_geom *g, int kind, int threads) {
-  int64_t rows = out_rows(g), work = rows * patch_k(g) * g->oc / PART_GRAIN;
+  int64_t rows = out_rows(g);
+  double work = (double)rows * (double)patch_k(g) * (double)g->oc / (double)PART_GRAIN;
   int64_t p = threads < 1 ? 1 : threads;
-  if (p > work) p = work;
+  if ((double)p > work) p = (int64_t)work;
   if (p > rows) p = rows;
   if (kind == CONV_BWD_INPUT && !pointwise(g) && p > g->n) p = g->n;
   return p < 1 ? 1 : (int)p;
@@ -93,6 +96,22 @@ static void im2col(const conv_geom *g, const float *x, int64_t r0, int64_t cnt, 
         oy = 0;
         n++;
       }
+    }
+  }
+}
+
+/* acc[K, oc] += col[cnt, K]^T dy[cnt, oc], one rank-1 update per row: for a small K (conv1's 9)
+ * this beats sgemm, whose packing dominates at M = K. */
+#define SMALL_K 32
+DEFT_SIMD_CLONES static void rank1_rows(int64_t cnt, int64_t K, int64_t oc,
+                                        const float *restrict col, const float *restrict dy,
+                                        float *restrict acc) {
+  for (int64_t i = 0; i < cnt; i++) {
+    const float *d = dy + i * oc;
+    for (int64_t k = 0; k < K; k++) {
+      float v = col[i * K + k];
+      float *a = acc + k * oc;
+      for (int64_t o = 0; o < oc; o++) a[o] += v * d[o];
     }
   }
 }
@@ -226,6 +245,11 @@ static void bwd_filter_parts(void *arg, int64_t pb, int64_t pe) {
       int64_t cnt = e - r < step ? e - r : step;
       const float *a = pw ? j->x + r * K : col;
       if (!pw) im2col(g, j->x, r, cnt, col);
+      if (K <= SMALL_K) {
+        if (r == b) memset(acc, 0, sizeof(float) * (size_t)(K * oc));
+        rank1_rows(cnt, K, oc, a, j->dy + r * oc, acc);
+        continue;
+      }
       cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)oc, (int)cnt, 1.0f, a,
                   (int)K, j->dy + r * oc, (int)oc, r == b ? 0.0f : 1.0f, acc, (int)oc);
     }

@@ -140,7 +140,8 @@ bool deft_conv_out_size(const conv_attrs *a, int axis, int64_t in, int64_t k, in
     snprintf(err, es, "the filter's %s must be >= 1, got %" PRId64, dim, k);
     return false;
   }
-  if (__builtin_mul_overflow(k - 1, d, &eff) || __builtin_add_overflow(eff, 1, &eff)) {
+  if (__builtin_mul_overflow(k - 1, d, &eff) || __builtin_add_overflow(eff, 1, &eff) ||
+      eff > ((int64_t)1 << 62)) {
     snprintf(err, es, "the dilated filter %s overflows (%" PRId64 " x dilation %" PRId64 ")", dim,
              k, d);
     return false;

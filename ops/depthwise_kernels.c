@@ -167,8 +167,8 @@ static void valid_cols(const conv_geom *g, int64_t kx, int64_t *o0, int64_t *o1)
 #define DW_GRAIN (1 << 16)
 
 static int64_t row_grain(const conv_geom *g, int64_t cols) {
-  int64_t per = cols * g->oc * g->kh * g->kw;
-  return per ? DW_GRAIN / per + 1 : 1;
+  double per = (double)(cols * g->oc) * (double)(g->kh * g->kw);
+  return per >= DW_GRAIN ? 1 : per > 0 ? (int64_t)(DW_GRAIN / per) + 1 : 1;
 }
 
 typedef struct dw_job {
@@ -249,9 +249,10 @@ void deft_depthwise_f32_bwd_input(conv_isa isa, const conv_geom *g, const float 
 /* ---- backprop filter ---- */
 
 static int bf_parts(const conv_geom *g, int threads) {
-  int64_t rows = g->n * g->oh, per = g->ow * g->oc * g->kh * g->kw;
+  int64_t rows = g->n * g->oh;
+  double work = (double)rows * (double)(g->ow * g->oc) * (double)(g->kh * g->kw) / (4.0 * DW_GRAIN);
   int64_t p = threads < 1 ? 1 : threads;
-  if (p > rows * per / (4 * DW_GRAIN)) p = rows * per / (4 * DW_GRAIN);
+  if ((double)p > work) p = (int64_t)work;
   if (p > rows) p = rows;
   return p < 1 ? 1 : (int)p;
 }

@@ -268,8 +268,8 @@ static bool make_batch(const deft_tensor *src, deft_dtype dtype, const int64_t *
   return true;
 }
 
-bool deft_batcher_next(deft_batcher *b, const deft_tensor **xb, const deft_tensor **yb,
-                       deft_status *status) {
+deft_batch_result deft_batcher_next(deft_batcher *b, const deft_tensor **xb,
+                                    const deft_tensor **yb, deft_status *status) {
   if (!b->in_epoch) {
     for (int64_t i = 0; i < b->rows; i++) b->perm[i] = i;
     if (!b->in_order) /* Fisher-Yates */
@@ -285,7 +285,7 @@ bool deft_batcher_next(deft_batcher *b, const deft_tensor **xb, const deft_tenso
   deft_status_clear(status);
   if (b->next == b->nbatches) {
     b->in_epoch = false;
-    return false;
+    return DEFT_BATCH_END;
   }
   /* array_split: the first rows % n batches get one extra row. */
   int64_t q = b->rows / b->nbatches, extra = b->rows % b->nbatches, i = b->next;
@@ -296,11 +296,11 @@ bool deft_batcher_next(deft_batcher *b, const deft_tensor **xb, const deft_tenso
     count = p + (r < pe ? 1 : 0);
   }
   deft_dtype xdt = b->x->dtype == DEFT_UINT8 ? DEFT_FLOAT : b->x->dtype;
-  if (!make_batch(b->x, xdt, b->perm + start, count, &b->xb, status)) return false;
+  if (!make_batch(b->x, xdt, b->perm + start, count, &b->xb, status)) return DEFT_BATCH_ERROR;
   if (b->y && !make_batch(b->y, b->y->dtype, b->perm + start, count, &b->yb, status))
-    return false;
+    return DEFT_BATCH_ERROR;
   b->next++;
   *xb = &b->xb;
   if (yb) *yb = b->y ? &b->yb : NULL;
-  return true;
+  return DEFT_BATCH_READY;
 }

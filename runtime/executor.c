@@ -246,7 +246,7 @@ static bool run_budget_take(deft_kernel_ctx *c, int i, size_t nbytes) {
   return true;
 }
 
-bool deft_plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_values,
+bool deft_plan_run(deft_session *s, deft_plan *p, const deft_tensor *const *feed_values,
                    deft_tensor **fetch_values, deft_status *status) {
   bool ok = true;
   run_limits_start(s, p);

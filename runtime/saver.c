@@ -54,8 +54,9 @@ static deft_saver *saver_alloc(deft_graph *g, int max_to_keep) {
   return s;
 }
 
-deft_saver *deft_saver_new(deft_graph *g, const deft_output *vars, int n, int max_to_keep) {
-  if (!deft_graph_ok(g)) return NULL;
+deft_saver *deft_saver_new(deft_graph *g, const deft_output *vars, int n, int max_to_keep,
+                           deft_status *status) {
+  if (!deft_graph_check_ok(g, status)) return NULL;
   deft_output *all = NULL;
   if (!vars) {
     n = deft_graph_get_collection(g, DEFT_GLOBAL_VARIABLES, NULL, NULL, 0, NULL);
@@ -66,7 +67,7 @@ deft_saver *deft_saver_new(deft_graph *g, const deft_output *vars, int n, int ma
   }
   if (n < 1) {
     deft_free(all);
-    deft_graph_fail(g, DEFT_INVALID_ARGUMENT, "Saver: there are no variables to save");
+    deft_status_set(status, DEFT_INVALID_ARGUMENT, "Saver: there are no variables to save");
     return NULL;
   }
   deft_op **ops = deft_malloc(sizeof *ops * (size_t)n);
@@ -79,9 +80,9 @@ deft_saver *deft_saver_new(deft_graph *g, const deft_output *vars, int n, int ma
   for (int i = 0; i < n; i++) {
     if (!vars[i].op || !deft_op_is_variable(vars[i].op)) {
       char buf[512];
-      deft_graph_fail(g, DEFT_INVALID_ARGUMENT, "Saver: '%s' is not a variable",
-                      deft_output_format(vars[i], buf, sizeof buf));
-      goto fail;
+      deft_status_set(status, DEFT_INVALID_ARGUMENT, "Saver: '%s' is not a variable",
+                      vars[i].op ? deft_output_format(vars[i], buf, sizeof buf) : "(null)");
+      goto fail_arg;
     }
     ops[i] = vars[i].op;
   }
@@ -91,8 +92,9 @@ deft_saver *deft_saver_new(deft_graph *g, const deft_output *vars, int n, int ma
     types[i] = (deft_dtype)ops[i]->out_types[0];
     refs[i] = deft_op_output(ops[i], 0);
     if (i && !strcmp(names[i], names[i - 1])) {
-      deft_graph_fail(g, DEFT_INVALID_ARGUMENT, "Saver: variable '%s' is listed twice", names[i]);
-      goto fail;
+      deft_status_set(status, DEFT_INVALID_ARGUMENT, "Saver: variable '%s' is listed twice",
+                      names[i]);
+      goto fail_arg;
     }
   }
   s = saver_alloc(g, max_to_keep);
@@ -156,6 +158,8 @@ deft_saver *deft_saver_new(deft_graph *g, const deft_output *vars, int n, int ma
 fail_oom:
   deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory building the saver");
 fail:
+  deft_graph_check_ok(g, status);
+fail_arg:
   deft_free(all);
   deft_free(ops);
   deft_free(names);
@@ -165,7 +169,7 @@ fail:
   deft_saver_free(s);
   return NULL;
 oom:
-  deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory building the saver");
+  deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory building the saver");
   return NULL;
 }
 
@@ -226,11 +230,13 @@ static bool run_with_prefix(deft_saver *s, deft_session *sess, const char *prefi
   if (save) {
     deft_output t = deft_graph_tensor_by_name(s->g, s->save_tensor, status);
     deft_tensor *out = NULL;
-    ok = t.op && deft_session_run(sess, &f, &p, 1, &t, &out, 1, NULL, 0, status);
+    ok = t.op && deft_session_run(sess, &f, (const deft_tensor *const[]){p}, 1, &t, &out, 1, NULL,
+                                  0, status);
     deft_tensor_free(out);
   } else {
     deft_op *r = deft_graph_op_by_name(s->g, s->restore_op);
-    ok = deft_session_run(sess, &f, &p, 1, NULL, NULL, 0, &r, 1, status);
+    ok = deft_session_run(sess, &f, (const deft_tensor *const[]){p}, 1, NULL, NULL, 0, &r, 1,
+                          status);
   }
   deft_tensor_free(p);
   return ok;

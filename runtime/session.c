@@ -2,6 +2,7 @@
  * include/deft/session.h). Planning and execution live in runtime/executor.c. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <cblas.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -287,7 +288,7 @@ bool deft_session_set_variable(deft_session *s, const deft_op *var, const deft_t
 }
 
 /* Runs plan, which the caller has claimed (busy), and gives it back. */
-static bool run_plan(deft_session *s, deft_plan *plan, deft_tensor *const *feed_values,
+static bool run_plan(deft_session *s, deft_plan *plan, const deft_tensor *const *feed_values,
                      deft_tensor **fetch_values, deft_status *status) {
   bool ok = deft_plan_run(s, plan, feed_values, fetch_values, status);
   atomic_store_explicit(&plan->busy, false, memory_order_release);
@@ -333,9 +334,78 @@ static bool same_signature(const deft_plan *p, const deft_output *feeds, int nfe
   return outputs_equal(p->feeds, feeds, nfeeds) && outputs_equal(p->fetches, fetches, nfetches);
 }
 
-bool deft_session_run(deft_session *s, const deft_output *feeds, deft_tensor *const *feed_values,
-                      int nfeeds, const deft_output *fetches, deft_tensor **fetch_values,
-                      int nfetches, deft_op *const *targets, int ntargets, deft_status *status) {
+/* True iff feeds[i] is a valid output of g with dtype int32 fed an int64 tensor: TF converts such
+ * feeds (NumPy's default integers are int64) when every value fits. */
+static bool int64_to_int32_feed(const deft_graph *g, deft_output f, const deft_tensor *v) {
+  return v && v->dtype == DEFT_INT64 && f.op && f.op->graph == g && f.index >= 0 &&
+         f.index < f.op->noutputs && f.op->out_types[f.index] == DEFT_INT32;
+}
+
+/* A new int32 copy of int64 tensor v fed to f, or NULL with status set (a value out of int32's
+ * range is named, with how to convert). */
+static deft_tensor *narrow_feed(deft_output f, const deft_tensor *v, deft_status *status) {
+  deft_tensor *t = deft_tensor_new(DEFT_INT32, v->dims, v->rank, status);
+  if (!t) return NULL;
+  const int64_t *src = deft_tensor_data(v);
+  int32_t *dst = deft_tensor_data(t);
+  int64_t n = deft_tensor_num_elements(v);
+  for (int64_t i = 0; i < n; i++) {
+    if (src[i] < INT32_MIN || src[i] > INT32_MAX) {
+      char name[512];
+      deft_status_set(status, DEFT_INVALID_ARGUMENT,
+                      "cannot feed int64 data to '%s', which has dtype int32: element %" PRId64
+                      " (%" PRId64 ") does not fit in int32; feed an int32 tensor (convert the "
+                      "data yourself, or give the placeholder dtype int64)",
+                      deft_output_format(f, name, sizeof name), i, src[i]);
+      deft_tensor_free(t);
+      return NULL;
+    }
+    dst[i] = (int32_t)src[i];
+  }
+  return t;
+}
+
+static bool session_run(deft_session *s, const deft_output *feeds,
+                        const deft_tensor *const *feed_values, int nfeeds,
+                        const deft_output *fetches, deft_tensor **fetch_values, int nfetches,
+                        deft_op *const *targets, int ntargets, deft_status *status);
+
+bool deft_session_run(deft_session *s, const deft_output *feeds,
+                      const deft_tensor *const *feed_values, int nfeeds,
+                      const deft_output *fetches, deft_tensor **fetch_values, int nfetches,
+                      deft_op *const *targets, int ntargets, deft_status *status) {
+  int nconv = 0;
+  for (int i = 0; i < nfeeds; i++)
+    nconv += int64_to_int32_feed(s->graph, feeds[i], feed_values[i]);
+  if (!nconv)
+    return session_run(s, feeds, feed_values, nfeeds, fetches, fetch_values, nfetches, targets,
+                       ntargets, status);
+  for (int i = 0; i < nfetches; i++) fetch_values[i] = NULL;
+  const deft_tensor **vals = deft_calloc((size_t)nfeeds, sizeof *vals);
+  deft_tensor **owned = deft_calloc((size_t)nfeeds, sizeof *owned);
+  bool ok = vals && owned;
+  if (!ok) deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory converting feeds");
+  for (int i = 0; ok && i < nfeeds; i++) {
+    vals[i] = feed_values[i];
+    if (int64_to_int32_feed(s->graph, feeds[i], feed_values[i])) {
+      owned[i] = narrow_feed(feeds[i], feed_values[i], status);
+      vals[i] = owned[i];
+      ok = owned[i] != NULL;
+    }
+  }
+  if (ok)
+    ok = session_run(s, feeds, vals, nfeeds, fetches, fetch_values, nfetches, targets, ntargets,
+                     status);
+  for (int i = 0; owned && i < nfeeds; i++) deft_tensor_free(owned[i]);
+  deft_free(owned);
+  deft_free(vals);
+  return ok;
+}
+
+static bool session_run(deft_session *s, const deft_output *feeds,
+                        const deft_tensor *const *feed_values, int nfeeds,
+                        const deft_output *fetches, deft_tensor **fetch_values, int nfetches,
+                        deft_op *const *targets, int ntargets, deft_status *status) {
   for (int i = 0; i < nfetches; i++) fetch_values[i] = NULL;
   if (s->pool_error != DEFT_OK) {
     deft_status_set(status, s->pool_error, "cannot start the session's %d threads",

@@ -148,7 +148,7 @@ void deft_plan_free(deft_plan *p);
 void deft_plan_prof_dump(deft_plan *p);
 #endif
 /* Executes a plan. feed_values line up with the plan's feeds. */
-bool deft_plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_values,
+bool deft_plan_run(deft_session *s, deft_plan *p, const deft_tensor *const *feed_values,
                    deft_tensor **fetch_values, deft_status *status);
 
 #endif

@@ -100,7 +100,7 @@ static int mode_allreduce(deft_comm *comm) {
    * has ops would overflow it. */
   const int parts[4] = {0, NT, 2 * NT, nf};
   for (int r = 0; r < 3; r++)
-    if (!deft_session_run(sess, ph, vals, NT, fetches + parts[r], out + parts[r],
+    if (!deft_session_run(sess, ph, (const deft_tensor *const *)vals, NT, fetches + parts[r], out + parts[r],
                           parts[r + 1] - parts[r], NULL, 0, st))
       return fail_status("run", st);
   int bad = 0;
@@ -133,7 +133,7 @@ static int mode_allreduce(deft_comm *comm) {
   deft_tensor *x = NULL;
   deft_output iavg0 = {iavg, 0};
   deft_tensor *iv = deft_tensor_new(DEFT_INT32, NULL, 0, st);
-  bool refused = !deft_session_run(sess, &ib, &iv, 1, &iavg0, &x, 1, NULL, 0, st) &&
+  bool refused = !deft_session_run(sess, &ib, (const deft_tensor *const *)&iv, 1, &iavg0, &x, 1, NULL, 0, st) &&
                  strstr(deft_status_message(st), "int_average") &&
                  strstr(deft_status_message(st), "float or double");
   deft_tensor_free(iv);
@@ -178,8 +178,8 @@ static bool build_model(model *m, int extra) {
   m->b1 = deft_graph_op_by_name(g, "hidden/bias");
   m->k2 = deft_graph_op_by_name(g, "out/kernel");
   m->b2 = deft_graph_op_by_name(g, "out/bias");
-  m->saver = deft_saver_new(g, NULL, 0, 5);
-  return deft_graph_ok(g);
+  m->saver = deft_saver_new(g, NULL, 0, 5, NULL);
+  return m->saver && deft_graph_ok(g);
 }
 
 static void free_model(model *m) {
@@ -250,13 +250,12 @@ static int mode_train(deft_comm *comm, const char *dir, int64_t global_batch, in
   int done = 0;
   while (done < steps) {
     const deft_tensor *xb, *yb;
-    if (!deft_batcher_next(b, &xb, &yb, st)) {
-      if (!deft_status_ok(st)) return fail_status("batch", st);
-      continue;
-    }
+    deft_batch_result br = deft_batcher_next(b, &xb, &yb, st);
+    if (br == DEFT_BATCH_ERROR) return fail_status("batch", st);
+    if (br == DEFT_BATCH_END) continue;
     deft_output feeds[2] = {m.x, m.y};
     deft_tensor *fv[2] = {(deft_tensor *)xb, (deft_tensor *)yb};
-    if (!deft_session_run(s, feeds, fv, 2, NULL, NULL, 0, &m.train, 1, st))
+    if (!deft_session_run(s, feeds, (const deft_tensor *const *)fv, 2, NULL, NULL, 0, &m.train, 1, st))
       return fail_status("train", st);
     done++;
   }

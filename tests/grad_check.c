@@ -30,7 +30,7 @@ static double weighted_output(deft_session *s, const deft_output *feeds, deft_te
                               int n, deft_output y, const deft_tensor *gy) {
   deft_tensor *out = NULL;
   deft_status *st = deft_status_new();
-  ck_assert_msg(deft_session_run(s, feeds, vals, n, &y, &out, 1, NULL, 0, st), "%s",
+  ck_assert_msg(deft_session_run(s, feeds, tu_feeds(vals), n, &y, &out, 1, NULL, 0, st), "%s",
                 deft_status_message(st));
   deft_status_free(st);
   double sum = 0;
@@ -64,7 +64,7 @@ void tu_grad_check(const tu_grad_case *gc, tu_grad_path path, uint64_t *rng) {
   deft_status *st = deft_status_new();
   deft_session *fwd = deft_session_new(g, st);
   deft_tensor *y0 = NULL;
-  ck_assert_msg(deft_session_run(fwd, feeds, vals, gc->ninputs, &y, &y0, 1, NULL, 0, st),
+  ck_assert_msg(deft_session_run(fwd, feeds, tu_feeds(vals), gc->ninputs, &y, &y0, 1, NULL, 0, st),
                 "%s (%s): %s", gc->op_type, gc->label, deft_status_message(st));
   deft_shape ys = deft_tensor_shape(y0);
   deft_tensor_free(y0);
@@ -112,7 +112,7 @@ void tu_grad_check(const tu_grad_case *gc, tu_grad_path path, uint64_t *rng) {
     ck_assert_msg(dx[i].op != NULL, "%s (%s): no gradient for input %d", gc->op_type, gc->label,
                   i);
     deft_tensor *an = NULL;
-    ck_assert_msg(deft_session_run(s, feeds, vals, nf, &dx[i], &an, 1, NULL, 0, st),
+    ck_assert_msg(deft_session_run(s, feeds, tu_feeds(vals), nf, &dx[i], &an, 1, NULL, 0, st),
                   "%s (%s): %s", gc->op_type, gc->label, deft_status_message(st));
     ck_assert_int_eq(an->rank, vals[i]->rank);
     for (int d = 0; d < an->rank; d++) ck_assert_int_eq(an->dims[d], vals[i]->dims[d]);

@@ -62,7 +62,7 @@ deft_tensor *mtu_run(deft_graph *g, deft_output fetch, const deft_output *feeds,
   if (!s) return NULL;
   deft_session_set_threads(s, threads);
   deft_tensor *out = NULL;
-  deft_session_run(s, feeds, vals, nfeeds, &fetch, &out, 1, NULL, 0, st);
+  deft_session_run(s, feeds, tu_feeds(vals), nfeeds, &fetch, &out, 1, NULL, 0, st);
   deft_session_free(s);
   return out;
 }

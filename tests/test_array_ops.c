@@ -55,7 +55,7 @@ static void run_n(deft_graph *g, const deft_output *feeds, deft_tensor *const *v
   deft_status *s = deft_status_new();
   deft_session *sess = deft_session_new(g, s);
   ck_assert_ptr_nonnull(sess);
-  bool ok = deft_session_run(sess, feeds, vals, nfeeds, fetches, out, nfetch, NULL, 0, s);
+  bool ok = deft_session_run(sess, feeds, tu_feeds(vals), nfeeds, fetches, out, nfetch, NULL, 0, s);
   ck_assert_msg(ok, "run failed: %s", deft_status_message(s));
   deft_session_free(sess);
   deft_status_free(s);
@@ -82,7 +82,7 @@ static deft_status *run_fail(deft_graph *g, deft_output fetch, const deft_output
   deft_session *sess = deft_session_new(g, s);
   ck_assert_ptr_nonnull(sess);
   deft_tensor *t = NULL;
-  ck_assert(!deft_session_run(sess, feeds, vals, n, &fetch, &t, 1, NULL, 0, s));
+  ck_assert(!deft_session_run(sess, feeds, tu_feeds(vals), n, &fetch, &t, 1, NULL, 0, s));
   ck_assert_ptr_null(t);
   deft_session_free(sess);
   return s;

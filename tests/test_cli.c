@@ -186,8 +186,8 @@ START_TEST(dump_sections) {
   ASSERT_HAS(r.out, "  eval/accuracy:0\n");
   ASSERT_HAS(r.out, "variables (bytes_list, 12 values)");
   result_free(&r);
-  r = run((const char *[]){"dump", path, "--node", "hidden1/kernel/Initializer/random_uniform/shape",
-                           NULL});
+  r = run((const char *[]){"dump", path, "--node",
+                           "hidden1/kernel/Initializer/random_uniform/shape", NULL});
   ck_assert_int_eq(r.code, 0);
   ASSERT_HAS(r.out, "type:    Const");
   ASSERT_HAS(r.out, "attr value: tensor { dtype: DT_INT32");
@@ -475,7 +475,7 @@ START_TEST(run_meta_graph_with_checkpoint) {
     else ((int32_t *)deft_tensor_data(y))[i] = (int32_t)v;
   }
   deft_tensor *vals[2] = {x, y}, *a = NULL;
-  ck_assert_msg(deft_session_run(s, feeds, vals, 2, &acc, &a, 1, NULL, 0, st), "%s",
+  ck_assert_msg(deft_session_run(s, feeds, tu_feeds(vals), 2, &acc, &a, 1, NULL, 0, st), "%s",
                 deft_status_message(st));
   double want = deft_tensor_get_double(a, 0);
   ck_assert(want > 0.8 && want <= 1.0);

@@ -84,8 +84,9 @@ static void reference(deft_session *s, const model *m, deft_tensor **inputs, def
   for (int i = 0; i < NINPUTS; i++) {
     deft_tensor *out[2];
     deft_output f[2] = {m->y, m->loss};
-    ck_assert_msg(deft_session_run(s, &m->x, &inputs[i], 1, f, out, 2, NULL, 0, st), "%s",
-                  deft_status_message(st));
+    ck_assert_msg(deft_session_run(s, &m->x, (const deft_tensor *const[]){inputs[i]}, 1, f, out, 2,
+                                   NULL, 0, st),
+                  "%s", deft_status_message(st));
     ys[i] = out[0];
     losses[i] = out[1];
   }
@@ -115,7 +116,8 @@ static void *run_many(void *vp) {
     deft_output f[2] = {kind == 1 ? r->m->loss : r->m->y, r->m->loss};
     int nf = kind == 2 ? 2 : 1;
     deft_tensor *out[2] = {NULL, NULL};
-    if (!deft_session_run(r->s, &r->m->x, &r->inputs[i], 1, f, out, nf, NULL, 0, st)) {
+    if (!deft_session_run(r->s, &r->m->x, (const deft_tensor *const[]){r->inputs[i]}, 1, f, out, nf,
+                          NULL, 0, st)) {
       r->failures++;
       snprintf(r->msg, sizeof r->msg, "%s", deft_status_message(st));
       continue;
@@ -379,7 +381,8 @@ START_TEST(graph_extended_while_session_runs) {
   for (int i = 0; i < 20; i++) {
     deft_output f[2] = {seed, i % 2 ? m.loss : seed};
     deft_tensor *out[2];
-    if (!deft_session_run(s, &m.x, &inputs[0], 1, f, out, 1 + i % 2, NULL, 0, st)) {
+    if (!deft_session_run(s, &m.x, (const deft_tensor *const[]){inputs[0]}, 1, f, out, 1 + i % 2,
+                          NULL, 0, st)) {
       plan_failures++;
       continue;
     }
@@ -476,7 +479,8 @@ START_TEST(idle_pool_workers_sleep) {
   deft_session_set_threads(s, 2);
   set_weights(s, &m, 5);
   deft_tensor *in = filled(ROWS, IN, 9), *out;
-  ck_assert(deft_session_run(s, &m.x, &in, 1, &m.y, &out, 1, NULL, 0, st));
+  ck_assert(
+      deft_session_run(s, &m.x, (const deft_tensor *const[]){in}, 1, &m.y, &out, 1, NULL, 0, st));
   deft_tensor_free(out);
   double c0 = process_cpu_seconds();
   struct timespec nap = {0, 300 * 1000 * 1000};
@@ -697,10 +701,12 @@ START_TEST(openblas_threads_set_once_at_session_creation) {
   ck_assert_int_eq(openblas_get_num_threads(), 1);
   set_weights(s, &m, 2);
   deft_tensor *in = filled(ROWS, IN, 4), *ref, *out;
-  ck_assert(deft_session_run(s, &m.x, &in, 1, &m.y, &ref, 1, NULL, 0, st));
+  ck_assert(
+      deft_session_run(s, &m.x, (const deft_tensor *const[]){in}, 1, &m.y, &ref, 1, NULL, 0, st));
   /* The program sets it again after making its sessions: runs keep its setting. */
   openblas_set_num_threads(2);
-  ck_assert(deft_session_run(s, &m.x, &in, 1, &m.y, &out, 1, NULL, 0, st));
+  ck_assert(
+      deft_session_run(s, &m.x, (const deft_tensor *const[]){in}, 1, &m.y, &out, 1, NULL, 0, st));
   ck_assert_int_eq(openblas_get_num_threads(), 2);
   ck_assert(rel_diff(out, ref) < 1e-5);
   openblas_set_num_threads(1);

@@ -381,7 +381,7 @@ START_TEST(test_conv2d_layer) {
   ck_assert(deft_session_run(s, NULL, NULL, 0, NULL, NULL, 0, &init, 1, st));
   deft_tensor *xv = mtu_rand_tensor(DEFT_FLOAT, DEFT_SHAPE(2, 28, 28, 1), 0, 1, false, false);
   deft_tensor *out[2] = {NULL, NULL};
-  ck_assert_msg(deft_session_run(s, &x, &xv, 1, (deft_output[]){c1, direct}, out, 2, NULL, 0, st),
+  ck_assert_msg(deft_session_run(s, &x, (const deft_tensor *const *)&xv, 1, (deft_output[]){c1, direct}, out, 2, NULL, 0, st),
                 "%s", deft_status_message(st));
   ck_assert(!memcmp(deft_tensor_data(out[0]), deft_tensor_data(out[1]),
                     (size_t)deft_tensor_num_elements(out[0]) * 4));

@@ -725,7 +725,12 @@ START_TEST(out_of_memory_paths) {
         a = deft_tensor_new(DEFT_UINT8, DIMS(5, 3), 2, s);
         b = a ? deft_tensor_new(DEFT_INT32, DIMS(5), 1, s) : NULL;
         deft_batcher *bt = b ? deft_batcher_new(a, b, 2, 1, s) : NULL;
-        done = bt && deft_batcher_next(bt, &xb, &yb, s) && deft_batcher_next(bt, &xb, &yb, s);
+        deft_batch_result r1 = bt ? deft_batcher_next(bt, &xb, &yb, s) : DEFT_BATCH_ERROR;
+        deft_batch_result r2 =
+            r1 == DEFT_BATCH_READY ? deft_batcher_next(bt, &xb, &yb, s) : DEFT_BATCH_ERROR;
+        done = r2 == DEFT_BATCH_READY;
+        /* an allocation failure is an error, never the end of the epoch */
+        ck_assert(r1 != DEFT_BATCH_END && r2 != DEFT_BATCH_END);
         deft_batcher_free(bt);
       }
       deft_alloc_fail_after(-1);
@@ -826,8 +831,9 @@ START_TEST(shared_slice_feeds_a_session) {
   deft_session *sess = deft_session_new(g, s);
   for (int run = 0; run < 3; run++) {
     deft_tensor *out = NULL;
-    ck_assert_msg(deft_session_run(sess, &x, &v, 1, &y, &out, 1, NULL, 0, s), "%s",
-                  deft_status_message(s));
+    ck_assert_msg(
+        deft_session_run(sess, &x, (const deft_tensor *const[]){v}, 1, &y, &out, 1, NULL, 0, s),
+        "%s", deft_status_message(s));
     ck_assert_int_eq(out->n, 64);
     for (int i = 0; i < 64; i++) ck_assert(deft_tensor_f32(out)[i] == -(float)(64 + i));
     deft_tensor_free(out);
@@ -868,7 +874,8 @@ static void run_epoch(deft_batcher *b, int64_t rows, const int64_t *sizes, int64
   int64_t pos = 0, k = 0;
   char *seen = calloc((size_t)rows, 1);
   const deft_tensor *xb, *yb;
-  while (deft_batcher_next(b, &xb, &yb, s)) {
+  deft_batch_result r;
+  while ((r = deft_batcher_next(b, &xb, &yb, s)) == DEFT_BATCH_READY) {
     ASSERT_SHAPE(xb, DEFT_INT32, sizes[k], 1);
     ASSERT_SHAPE(yb, DEFT_INT32, sizes[k]);
     const int32_t *x = deft_tensor_data(xb), *y = deft_tensor_data(yb);
@@ -881,7 +888,7 @@ static void run_epoch(deft_batcher *b, int64_t rows, const int64_t *sizes, int64
     ck_assert_msg(bad == 0, "batch %" PRId64 ": %" PRId64 " bad rows", k, bad);
     k++;
   }
-  ck_assert(deft_status_ok(s));
+  ck_assert(deft_status_ok(s) && r == DEFT_BATCH_END);
   ck_assert_int_eq(k, deft_batcher_num_batches(b));
   ck_assert_int_eq(pos, rows);
   free(seen);
@@ -953,8 +960,9 @@ START_TEST(batcher_uint8_reuse_and_uniformity) {
   const deft_tensor *xb, *yb;
   void *first = NULL;
   for (int call = 0; call < 8; call++) { /* 3 batches, end of epoch, 3 batches, end */
-    bool got = deft_batcher_next(b, &xb, &yb, s);
-    ck_assert(deft_status_ok(s) && got == (call % 4 != 3));
+    deft_batch_result r = deft_batcher_next(b, &xb, &yb, s);
+    bool got = r == DEFT_BATCH_READY;
+    ck_assert(deft_status_ok(s) && r == (call % 4 != 3 ? DEFT_BATCH_READY : DEFT_BATCH_END));
     if (!got) continue;
     ASSERT_SHAPE(xb, DEFT_FLOAT, 2, 2);
     if (!first) first = deft_tensor_data(xb);
@@ -971,10 +979,10 @@ START_TEST(batcher_uint8_reuse_and_uniformity) {
   b = deft_batcher_new(x3, NULL, 3, 9, s);
   int counts[9] = {0}, orders = 0;
   for (int e = 0; e < 6000; e++) {
-    ck_assert(deft_batcher_next(b, &xb, &yb, s) && yb == NULL);
+    ck_assert(deft_batcher_next(b, &xb, &yb, s) == DEFT_BATCH_READY && yb == NULL);
     const int32_t *v = deft_tensor_data(xb);
     counts[v[0] * 3 + v[1]]++;
-    ck_assert(!deft_batcher_next(b, &xb, NULL, s));
+    ck_assert(deft_batcher_next(b, &xb, NULL, s) == DEFT_BATCH_END);
   }
   deft_batcher_free(b);
   for (int i = 0; i < 9; i++) {

@@ -36,7 +36,7 @@ START_TEST(allreduce_identity_in_one_process) {
                           deft_tensor_new(DEFT_INT64, (int64_t[]){0}, 1, st)};
     deft_output f[2] = {deft_op_output(r, 0), deft_op_output(r, 1)};
     deft_tensor *out[2];
-    ck_assert_msg(deft_session_run(s, in, fv, 2, f, out, 2, NULL, 0, st), "%s",
+    ck_assert_msg(deft_session_run(s, in, (const deft_tensor *const *)fv, 2, f, out, 2, NULL, 0, st), "%s",
                   deft_status_message(st));
     ck_assert_mem_eq(deft_tensor_data(out[0]), av, sizeof av);
     ck_assert_int_eq(deft_tensor_num_elements(out[1]), 0);
@@ -52,7 +52,7 @@ START_TEST(allreduce_identity_in_one_process) {
   deft_session *s = deft_session_new(g, st);
   deft_output bo = deft_op_output(bad, 0);
   deft_tensor *iv = deft_tensor_scalar_int32(3), *x = NULL;
-  ck_assert(!deft_session_run(s, &ib, &iv, 1, &bo, &x, 1, NULL, 0, st));
+  ck_assert(!deft_session_run(s, &ib, (const deft_tensor *const *)&iv, 1, &bo, &x, 1, NULL, 0, st));
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "int_avg", "float or double");
   deft_tensor_free(iv);
   deft_session_free(s);
@@ -121,7 +121,7 @@ START_TEST(distributed_optimizer_fusion_groups) {
   for (int i = 0; i < 20; i++) xv[i] = (float)sin(i);
   deft_tensor *xt = deft_tensor_from_data(DEFT_FLOAT, (int64_t[]){2, 10}, 2, xv, sizeof xv, st);
   deft_output xin = {deft_graph_op_by_name(g, "x"), 0};
-  ck_assert_msg(deft_session_run(s, &xin, &xt, 1, NULL, NULL, 0, &train, 1, st), "%s",
+  ck_assert_msg(deft_session_run(s, &xin, (const deft_tensor *const *)&xt, 1, NULL, NULL, 0, &train, 1, st), "%s",
                 deft_status_message(st));
   deft_tensor *after = deft_session_variable_value(s, k, st);
   ck_assert(memcmp(deft_tensor_data(before), deft_tensor_data(after),
@@ -151,10 +151,10 @@ START_TEST(batcher_shards_partition_the_global_batch) {
     }
     for (int epoch = 0; epoch < 2; epoch++) {
       const deft_tensor *wb, *pb;
-      while (deft_batcher_next(whole, &wb, NULL, st)) {
+      while (deft_batcher_next(whole, &wb, NULL, st) == DEFT_BATCH_READY) {
         int64_t off = 0;
         for (int r = 0; r < size; r++) {
-          ck_assert(deft_batcher_next(part[r], &pb, NULL, st));
+          ck_assert(deft_batcher_next(part[r], &pb, NULL, st) == DEFT_BATCH_READY);
           int64_t n = deft_tensor_num_elements(pb);
           ck_assert(n >= 3 && n <= 4);
           ck_assert_mem_eq((const int32_t *)deft_tensor_data(wb) + off, deft_tensor_data(pb),
@@ -163,7 +163,8 @@ START_TEST(batcher_shards_partition_the_global_batch) {
         }
         ck_assert_int_eq(off, deft_tensor_num_elements(wb));
       }
-      for (int r = 0; r < size; r++) ck_assert(!deft_batcher_next(part[r], &pb, NULL, st));
+      for (int r = 0; r < size; r++) 
+        ck_assert(deft_batcher_next(part[r], &pb, NULL, st) == DEFT_BATCH_END);
     }
     ck_assert(!deft_batcher_set_shard(part[0], size, size, st));
     TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "rank");

@@ -67,7 +67,7 @@ static double objective(deft_session *s, const deft_output *ph, deft_tensor **va
                         deft_output y, const deft_tensor *w) {
   deft_tensor *out = NULL;
   deft_status *st = deft_status_new();
-  ck_assert_msg(deft_session_run(s, ph, vals, n, &y, &out, 1, NULL, 0, st), "%s",
+  ck_assert_msg(deft_session_run(s, ph, tu_feeds(vals), n, &y, &out, 1, NULL, 0, st), "%s",
                 deft_status_message(st));
   double f = 0;
   for (int64_t i = 0; i < deft_tensor_num_elements(out); i++)
@@ -101,7 +101,7 @@ static void check_case(const tu_grad_case *c) {
   }
   deft_session *s = deft_session_new(g, st);
   deft_tensor *y0 = NULL;
-  ck_assert_msg(deft_session_run(s, ph, vals, c->ninputs, &y, &y0, 1, NULL, 0, st),
+  ck_assert_msg(deft_session_run(s, ph, tu_feeds(vals), c->ninputs, &y, &y0, 1, NULL, 0, st),
                 "%s (%s): forward run failed: %s", c->op_type, c->label, deft_status_message(st));
   ck_assert_msg(deft_tensor_dtype(y0) == DEFT_DOUBLE, "%s: output is not float64", c->op_type);
   deft_shape ys = deft_tensor_shape(y0);
@@ -116,9 +116,9 @@ static void check_case(const tu_grad_case *c) {
   for (int i = 0; i < c->ninputs; i++) {
     deft_tensor *an = NULL;
     if (dx[i].op) {
-      ck_assert_msg(deft_session_run(s, ph, vals, c->ninputs, &dx[i], &an, 1, NULL, 0, st),
-                    "%s (%s): gradient run failed: %s", c->op_type, c->label,
-                    deft_status_message(st));
+      ck_assert_msg(
+          deft_session_run(s, ph, tu_feeds(vals), c->ninputs, &dx[i], &an, 1, NULL, 0, st),
+          "%s (%s): gradient run failed: %s", c->op_type, c->label, deft_status_message(st));
       ck_assert_msg(deft_tensor_num_elements(an) == deft_tensor_num_elements(vals[i]),
                     "%s (%s): gradient %d has the wrong size", c->op_type, c->label, i);
     }
@@ -238,8 +238,8 @@ START_TEST(gate_groups_every_input_gradient) {
   int64_t d = 2;
   for (int i = 0; i < N; i++) vals[i] = deft_tensor_from_data(DEFT_FLOAT, &d, 1, v, sizeof v, NULL);
   deft_tensor *out = NULL;
-  ck_assert_msg(deft_session_run(sess, xs, vals, N, &dx[N - 1], &out, 1, NULL, 0, st), "%s",
-                deft_status_message(st));
+  ck_assert_msg(deft_session_run(sess, xs, tu_feeds(vals), N, &dx[N - 1], &out, 1, NULL, 0, st),
+                "%s", deft_status_message(st));
   const float *o = deft_tensor_data(out);
   ck_assert(o[0] == 1.0f && o[1] == 1.0f);
   deft_tensor_free(out);

@@ -358,8 +358,9 @@ START_TEST(long_chain_pool) {
     deft_tensor *xv = deft_tensor_scalar_float(xs[k]);
     deft_output fetch[] = {y, dx};
     deft_tensor *out[2] = {NULL, NULL};
-    ck_assert_msg(deft_session_run(s, &x, &xv, 1, fetch, out, 2, NULL, 0, st), "%s",
-                  deft_status_message(st));
+    ck_assert_msg(
+        deft_session_run(s, &x, (const deft_tensor *const[]){xv}, 1, fetch, out, 2, NULL, 0, st),
+        "%s", deft_status_message(st));
     float yv = *(const float *)deft_tensor_data(out[0]);
     float gv = *(const float *)deft_tensor_data(out[1]);
     if (k == 0) {

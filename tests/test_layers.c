@@ -9,7 +9,7 @@ static deft_tensor *run1(deft_session *s, deft_output o, const deft_output *feed
                          deft_tensor **vals, int nfeeds) {
   deft_status *st = deft_status_new();
   deft_tensor *out = NULL;
-  ck_assert_msg(deft_session_run(s, feeds, vals, nfeeds, &o, &out, 1, NULL, 0, st), "%s",
+  ck_assert_msg(deft_session_run(s, feeds, tu_feeds(vals), nfeeds, &o, &out, 1, NULL, 0, st), "%s",
                 deft_status_message(st));
   deft_status_free(st);
   return out;
@@ -18,7 +18,7 @@ static deft_tensor *run1(deft_session *s, deft_output o, const deft_output *feed
 static void run_target(deft_session *s, deft_op *t, const deft_output *feeds, deft_tensor **vals,
                        int nfeeds) {
   deft_status *st = deft_status_new();
-  ck_assert_msg(deft_session_run(s, feeds, vals, nfeeds, NULL, NULL, 0, &t, 1, st), "%s",
+  ck_assert_msg(deft_session_run(s, feeds, tu_feeds(vals), nfeeds, NULL, NULL, 0, &t, 1, st), "%s",
                 deft_status_message(st));
   deft_status_free(st);
 }
@@ -187,7 +187,8 @@ START_TEST(regex_scopes) {
   ck_assert_str_eq(deft_op_name(items[4].op), "outputs/kernel");
   /* anchored at the start, like re.match: "idden" matches nothing, "hidden[1]" only hidden1 */
   ck_assert_int_eq(deft_graph_get_collection(g, DEFT_GLOBAL_VARIABLES, "idden", NULL, 0, st), 0);
-  ck_assert_int_eq(deft_graph_get_collection(g, DEFT_GLOBAL_VARIABLES, "hidden[1]", NULL, 0, st), 2);
+  ck_assert_int_eq(deft_graph_get_collection(g, DEFT_GLOBAL_VARIABLES, "hidden[1]", NULL, 0, st),
+                   2);
   ck_assert_int_eq(deft_graph_get_collection(g, DEFT_GLOBAL_VARIABLES, NULL, NULL, 0, st), 10);
   ck_assert_int_eq(deft_graph_get_collection(g, "no_such_key", NULL, NULL, 0, st), 0);
   ck_assert_int_eq(deft_graph_get_collection(g, DEFT_GLOBAL_VARIABLES, "hidden[", NULL, 0, st), -1);
@@ -229,7 +230,8 @@ START_TEST(batch_norm_numbers_and_updates) {
     for (int r = 0; r < 4; r++) m += xv[r * 2 + c] / 4.0;
     for (int r = 0; r < 4; r++) v += (xv[r * 2 + c] - m) * (xv[r * 2 + c] - m) / 4.0;
     for (int r = 0; r < 4; r++)
-      ck_assert(fabs(deft_tensor_get_double(out, r * 2 + c) - (xv[r * 2 + c] - m) / sqrt(v + 1e-3)) < 1e-4);
+      ck_assert(fabs(deft_tensor_get_double(out, r * 2 + c) -
+                     (xv[r * 2 + c] - m) / sqrt(v + 1e-3)) < 1e-4);
   }
   deft_tensor_free(out);
   /* moving stats unchanged until the update ops run */
@@ -239,8 +241,9 @@ START_TEST(batch_norm_numbers_and_updates) {
   ck_assert(deft_tensor_get_double(m0, 0) == 0 && deft_tensor_get_double(m0, 1) == 0);
   deft_tensor_free(m0);
   deft_op *targets[2] = {upd[0].op, upd[1].op};
-  ck_assert(deft_session_run(s, feeds, vals, 2, NULL, NULL, 0, targets, 2, st));
-  deft_tensor *m1 = deft_session_variable_value(s, mm, st), *v1 = deft_session_variable_value(s, mv, st);
+  ck_assert(deft_session_run(s, feeds, tu_feeds(vals), 2, NULL, NULL, 0, targets, 2, st));
+  deft_tensor *m1 = deft_session_variable_value(s, mm, st),
+              *v1 = deft_session_variable_value(s, mv, st);
   ck_assert(fabs(deft_tensor_get_double(m1, 0) - 0.1 * 3.0) < 1e-5);
   ck_assert(fabs(deft_tensor_get_double(m1, 1) - 0.1 * 25.0) < 1e-5);
   ck_assert(fabs(deft_tensor_get_double(v1, 0) - (0.9 + 0.1 * 3.5)) < 1e-5);
@@ -248,17 +251,20 @@ START_TEST(batch_norm_numbers_and_updates) {
   deft_tensor_free(v1);
   /* update ops with training=false leave the moving statistics alone */
   deft_tensor *m2a = deft_session_variable_value(s, mm, st);
-  ck_assert(deft_session_run(s, &x, &xt, 1, NULL, NULL, 0, targets, 2, st));
+  ck_assert(
+      deft_session_run(s, &x, (const deft_tensor *const[]){xt}, 1, NULL, NULL, 0, targets, 2, st));
   deft_tensor *m2b = deft_session_variable_value(s, mm, st);
   ck_assert(memcmp(deft_tensor_data(m2a), deft_tensor_data(m2b), 8) == 0);
   deft_tensor_free(m2a);
   deft_tensor_free(m2b);
   /* inference: (x - moving_mean) / sqrt(moving_var + eps) */
   out = run1(s, y, &x, &xt, 1);
-  deft_tensor *m = deft_session_variable_value(s, mm, st), *v = deft_session_variable_value(s, mv, st);
+  deft_tensor *m = deft_session_variable_value(s, mm, st),
+              *v = deft_session_variable_value(s, mv, st);
   for (int i = 0; i < 8; i++) {
     int c = i % 2;
-    double want = (xv[i] - deft_tensor_get_double(m, c)) / sqrt(deft_tensor_get_double(v, c) + 1e-3);
+    double want =
+        (xv[i] - deft_tensor_get_double(m, c)) / sqrt(deft_tensor_get_double(v, c) + 1e-3);
     ck_assert(fabs(deft_tensor_get_double(out, i) - want) < 1e-4);
   }
   deft_tensor_free(m);

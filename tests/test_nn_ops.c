@@ -38,7 +38,7 @@ static void run(deft_graph *g, const deft_output *feeds, deft_tensor *const *val
   deft_status *st = deft_status_new();
   deft_session *s = deft_session_new(g, st);
   ck_assert_ptr_nonnull(s);
-  bool ok = deft_session_run(s, feeds, vals, nfeeds, fetches, out, nfetches, NULL, 0, st);
+  bool ok = deft_session_run(s, feeds, tu_feeds(vals), nfeeds, fetches, out, nfetches, NULL, 0, st);
   ck_assert_msg(ok, "run failed: %s", deft_status_message(st));
   deft_session_free(s);
   deft_status_free(st);
@@ -70,7 +70,7 @@ static deft_status *run2_fail(deft_graph *g, deft_output f0, deft_tensor *v0, de
   ck_assert_ptr_nonnull(s);
   deft_output feeds[2] = {f0, f1};
   deft_tensor *vals[2] = {v0, v1}, *out = NULL;
-  ck_assert(!deft_session_run(s, feeds, vals, 2, &fetch, &out, 1, NULL, 0, st));
+  ck_assert(!deft_session_run(s, feeds, tu_feeds(vals), 2, &fetch, &out, 1, NULL, 0, st));
   ck_assert_ptr_null(out);
   deft_session_free(s);
   deft_tensor_free(v0);
@@ -973,7 +973,8 @@ START_TEST(in_top_k_semantics) {
         deft_graph *g = deft_graph_new();
         deft_output pp = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(-1, 4), "p");
         deft_output tt = deft_placeholder(g, tdt, DEFT_SHAPE(-1), "t");
-        deft_output r = v2 ? deft_in_top_k(g, pp, tt, ks[ki], NULL) : in_top_k_v1(g, pp, tt, ks[ki]);
+        deft_output r =
+            v2 ? deft_in_top_k(g, pp, tt, ks[ki], NULL) : in_top_k_v1(g, pp, tt, ks[ki]);
         ck_assert_msg(deft_graph_ok(g), "%s", graph_msg(g));
         ck_assert_int_eq(deft_output_dtype(r), DEFT_BOOL);
         int64_t dp[2] = {6, 4}, d6 = 6;

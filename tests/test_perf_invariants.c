@@ -87,7 +87,8 @@ static void net_build(net *m, int threads) {
 static void net_step(net *m) {
   deft_output feeds[3] = {m->X, m->y, m->training};
   deft_tensor *vals[3] = {m->xb, m->yb, m->yes};
-  bool ok = deft_session_run(m->s, feeds, vals, 3, NULL, NULL, 0, m->targets, m->ntargets, m->st);
+  bool ok = deft_session_run(m->s, feeds, tu_feeds(vals), 3, NULL, NULL, 0, m->targets, m->ntargets,
+                             m->st);
   ck_assert_msg(ok, "training step: %s", deft_status_message(m->st));
 }
 
@@ -169,7 +170,8 @@ START_TEST(input_layer_dx_is_not_computed) {
   deft_op *dw = deft_graph_op_by_name(m.g, "gradients/hidden1/MatMul_grad/MatMul_1");
   deft_op *dx2 = deft_graph_op_by_name(m.g, "gradients/hidden2/MatMul_grad/MatMul");
   ck_assert(dx && dw && dx2);
-  ck_assert_ptr_nonnull(deft_graph_op_by_name(m.g, "gradients/hidden1/MatMul_grad/tuple/group_deps"));
+  ck_assert_ptr_nonnull(
+      deft_graph_op_by_name(m.g, "gradients/hidden1/MatMul_grad/tuple/group_deps"));
   const deft_step *sx = step_of(m.s, dx), *sw = step_of(m.s, dw), *sx2 = step_of(m.s, dx2);
   ck_assert(sx && sw && sx2);
   ck_assert(sx->elided);
@@ -199,7 +201,7 @@ START_TEST(elided_op_still_propagates_deadness) {
   deft_output feeds[2] = {x, pred};
   for (int k = 0; k < 2; k++) {
     deft_tensor *vals[2] = {xv, pv[k]}, *res = NULL;
-    bool ok = deft_session_run(s, feeds, vals, 2, &out, &res, 1, NULL, 0, st);
+    bool ok = deft_session_run(s, feeds, tu_feeds(vals), 2, &out, &res, 1, NULL, 0, st);
     ck_assert(step_of(s, neg.op)->elided);
     if (k == 0) {
       ck_assert_msg(ok, "%s", deft_status_message(st));
@@ -228,7 +230,8 @@ START_TEST(fetched_op_is_not_elided) {
   deft_status *st = deft_status_new();
   deft_session *s = deft_session_new(g, st);
   deft_tensor *xv = deft_tensor_scalar_float(2.5f), *res = NULL;
-  ck_assert(deft_session_run(s, &x, &xv, 1, &neg, &res, 1, &noop, 1, st));
+  ck_assert(
+      deft_session_run(s, &x, (const deft_tensor *const[]){xv}, 1, &neg, &res, 1, &noop, 1, st));
   ck_assert(!step_of(s, neg.op)->elided);
   ck_assert_float_eq(*(float *)deft_tensor_data(res), -2.5f);
   deft_tensor_free(res);
@@ -247,7 +250,8 @@ START_TEST(float_activations_round_as_numpy) {
   enum { N = 200000 };
   int64_t d[1] = {N};
   deft_status *st = deft_status_new();
-  deft_tensor *xt = deft_tensor_new(DEFT_FLOAT, d, 1, st), *gt = deft_tensor_new(DEFT_FLOAT, d, 1, st);
+  deft_tensor *xt = deft_tensor_new(DEFT_FLOAT, d, 1, st),
+              *gt = deft_tensor_new(DEFT_FLOAT, d, 1, st);
   float *x = deft_tensor_data(xt), *gr = deft_tensor_data(gt);
   const float edge[] = {-INFINITY, INFINITY, NAN, 0.0f, -0.0f, 1e-45f, -1e-45f, -1e-38f,
                         -17.32868f, -17.33f, -40.0f, -40.0001f, -88.7f, 3.0f, 1e30f, -1e30f,
@@ -265,12 +269,13 @@ START_TEST(float_activations_round_as_numpy) {
   deft_output px = deft_placeholder(g, DEFT_FLOAT, deft_shape_make(1, pd), "x");
   deft_output pg = deft_placeholder(g, DEFT_FLOAT, deft_shape_make(1, pd), "g");
   deft_output elu = deft_elu(g, px, NULL), selu = deft_selu(g, px, NULL);
-  deft_output f[4] = {elu, selu, deft_elu_grad(g, pg, elu, NULL), deft_selu_grad(g, pg, selu, NULL)};
+  deft_output f[4] = {elu, selu, deft_elu_grad(g, pg, elu, NULL),
+                      deft_selu_grad(g, pg, selu, NULL)};
   deft_session *s = deft_session_new(g, st);
   deft_tensor *out[4];
   deft_output feeds[2] = {px, pg};
   deft_tensor *vals[2] = {xt, gt};
-  ck_assert_msg(deft_session_run(s, feeds, vals, 2, f, out, 4, NULL, 0, st), "%s",
+  ck_assert_msg(deft_session_run(s, feeds, tu_feeds(vals), 2, f, out, 4, NULL, 0, st), "%s",
                 deft_status_message(st));
   char path[4][512], xin[512], gin[512];
   snprintf(xin, sizeof xin, "%s/act_x.f32", tu_tmpdir());
@@ -302,10 +307,12 @@ START_TEST(float_activations_round_as_numpy) {
       "bad = 0\n"
       "for k, want in enumerate([elu, selu, eg, sg]):\n"
       "    got = np.fromfile(sys.argv[3 + k], dtype='<f4')\n"
-      "    same = (got.view(np.uint32) == want.view(np.uint32)) | (np.isnan(got) & np.isnan(want))\n"
+      "    same = (got.view(np.uint32) == want.view(np.uint32)) | (np.isnan(got) & "
+      "np.isnan(want))\n"
       "    if not same.all():\n"
       "        i = np.flatnonzero(~same)\n"
-      "        print('output %d: %d mismatches, e.g. x=%r got %r want %r' % (k, i.size, x[i[0]], got[i[0]], want[i[0]]))\n"
+      "        print('output %d: %d mismatches, e.g. x=%r got %r want %r' % (k, i.size, x[i[0]], "
+      "got[i[0]], want[i[0]]))\n"
       "        bad += 1\n"
       "sys.exit(1 if bad else 0)\n";
   const char *args[] = {xin, gin, path[0], path[1], path[2], path[3], NULL};
@@ -343,7 +350,7 @@ static deft_tensor *run_matmul(const deft_tensor *a, const deft_tensor *b, bool 
   deft_session_set_threads(s, threads);
   deft_output feeds[2] = {pa, pb};
   deft_tensor *vals[2] = {(deft_tensor *)a, (deft_tensor *)b}, *out = NULL;
-  ck_assert_msg(deft_session_run(s, feeds, vals, 2, &mm, &out, 1, NULL, 0, st), "%s",
+  ck_assert_msg(deft_session_run(s, feeds, tu_feeds(vals), 2, &mm, &out, 1, NULL, 0, st), "%s",
                 deft_status_message(st));
   *sparse = step_of(s, mm.op)->scratch != NULL;
   deft_status_free(st);
@@ -494,7 +501,7 @@ START_TEST(threaded_dense_matmul_matches_one_thread) {
       deft_tensor *vals[2] = {a, b}, *out[3] = {NULL, NULL, NULL};
       for (int th = 1; th <= 3; th++) {
         deft_session_set_threads(s, th);
-        ck_assert(deft_session_run(s, feeds, vals, 2, &mm, &out[th - 1], 1, NULL, 0, st));
+        ck_assert(deft_session_run(s, feeds, tu_feeds(vals), 2, &mm, &out[th - 1], 1, NULL, 0, st));
       }
       const float *o1 = deft_tensor_data(out[0]);
       for (int th = 2; th <= 3; th++) {
@@ -543,7 +550,7 @@ START_TEST(vector_matmul_matches_reference) {
         deft_session *s = deft_session_new(g, st);
         deft_output feeds[2] = {pa, pb};
         deft_tensor *vals[2] = {a, b};
-        ck_assert(deft_session_run(s, feeds, vals, 2, &mm, &c, 1, NULL, 0, st));
+        ck_assert(deft_session_run(s, feeds, tu_feeds(vals), 2, &mm, &c, 1, NULL, 0, st));
         deft_status_free(st);
         deft_session_free(s);
         deft_graph_free(g);
@@ -589,7 +596,8 @@ START_TEST(intermediates_share_buffers) {
   for (int run = 0; run < 3; run++) {
     for (int i = 0; i < 4096; i++) xp[i] = run == 0 ? 1.0f : 0.0f;
     deft_tensor *out[2];
-    ck_assert(deft_session_run(s, &x, &xv, 1, fetch, out, 2, NULL, 0, st));
+    ck_assert(
+        deft_session_run(s, &x, (const deft_tensor *const[]){xv}, 1, fetch, out, 2, NULL, 0, st));
     /* x^(2^20) negated 20 times for mid; then 20 more negations */
     float want = run == 0 ? -1.0f : -0.0f;
     ck_assert_float_eq(((float *)deft_tensor_data(out[0]))[17], want);
@@ -604,7 +612,8 @@ START_TEST(intermediates_share_buffers) {
   }
   /* the values fetched by the first run were not overwritten by the later ones */
   for (int k = 0; k < 2; k++)
-    for (int i = 0; i < 4096; i++) ck_assert_float_eq(((float *)deft_tensor_data(kept[k]))[i], -1.0f);
+    for (int i = 0; i < 4096; i++)
+      ck_assert_float_eq(((float *)deft_tensor_data(kept[k]))[i], -1.0f);
   const deft_plan *p = s->last;
   int held = p->npool;
   for (int i = 0; i < p->nslots; i++) held += p->slots[i].value.buf != NULL;
@@ -627,8 +636,9 @@ static float first_out(deft_session *s, deft_output x, deft_tensor *xv, deft_out
                        bool *sparse) {
   deft_status *st = deft_status_new();
   deft_tensor *out = NULL;
-  ck_assert_msg(deft_session_run(s, &x, &xv, 1, &y, &out, 1, NULL, 0, st), "%s",
-                deft_status_message(st));
+  ck_assert_msg(
+      deft_session_run(s, &x, (const deft_tensor *const[]){xv}, 1, &y, &out, 1, NULL, 0, st), "%s",
+      deft_status_message(st));
   float v = ((float *)deft_tensor_data(out))[0];
   if (sparse) *sparse = step_of(s, y.op)->scratch != NULL;
   deft_tensor_free(out);
@@ -639,16 +649,19 @@ static float first_out(deft_session *s, deft_output x, deft_tensor *xv, deft_out
 START_TEST(sparse_matmul_finite_cache_follows_changes) {
   deft_graph *g = deft_graph_new();
   int64_t xd[2] = {1, 64}, wd[2] = {64, 16};
-  deft_tensor *w0 = deft_tensor_new(DEFT_FLOAT, wd, 2, NULL), *winf = deft_tensor_new(DEFT_FLOAT, wd, 2, NULL);
+  deft_tensor *w0 = deft_tensor_new(DEFT_FLOAT, wd, 2, NULL),
+              *winf = deft_tensor_new(DEFT_FLOAT, wd, 2, NULL);
   float *w0p = deft_tensor_data(w0), *wip = deft_tensor_data(winf);
   for (int i = 0; i < 64 * 16; i++) w0p[i] = wip[i] = 0.25f;
   wip[5 * 16] = INFINITY; /* row 5, column 0: x[5] is 0 */
   deft_op *w = deft_variable_new(g, "w", deft_const(g, w0, "w0"), false);
   deft_output x = deft_placeholder(g, DEFT_FLOAT, deft_shape_make(2, xd), "x");
   deft_output y = deft_matmul(g, x, deft_variable_value(w), false, false, "y");
-  deft_output set_inf = deft_assign(g, deft_op_output(w, 0), deft_const(g, winf, "winf"), "set_inf");
+  deft_output set_inf =
+      deft_assign(g, deft_op_output(w, 0), deft_const(g, winf, "winf"), "set_inf");
   deft_output set_fin = deft_assign(g, deft_op_output(w, 0), deft_const(g, w0, "wfin"), "set_fin");
-  deft_output add_inf = deft_assign_add(g, deft_op_output(w, 0), deft_const(g, winf, "dinf"), "add_inf");
+  deft_output add_inf =
+      deft_assign_add(g, deft_op_output(w, 0), deft_const(g, winf, "dinf"), "add_inf");
   deft_op *init = deft_global_variables_initializer(g, "init");
   TU_ASSERT_STATUS(deft_graph_status(g), DEFT_OK, "");
   deft_status *st = deft_status_new();
@@ -705,7 +718,7 @@ START_TEST(sparse_matmul_finite_cache_follows_changes) {
   deft_tensor *vals[2] = {x8, bv}, *out = NULL;
   for (int run = 0; run < 3; run++) {
     if (run == 2) bp[5 * 16] = INFINITY;
-    ck_assert(deft_session_run(s, feeds, vals, 2, &y, &out, 1, NULL, 0, st));
+    ck_assert(deft_session_run(s, feeds, tu_feeds(vals), 2, &y, &out, 1, NULL, 0, st));
     float v = ((float *)deft_tensor_data(out))[0];
     ck_assert(run < 2 ? !isnan(v) : isnan(v));
     deft_tensor_free(out);

@@ -137,7 +137,7 @@ static void run_case(const pool_case *pc, const deft_tensor *x, const deft_tenso
   deft_session_set_threads(s, threads);
   deft_output feeds[2] = {xp, gp}, fetch[2] = {yo, d};
   deft_tensor *vals[2] = {(deft_tensor *)x, (deft_tensor *)gv}, *out[2] = {NULL, NULL};
-  ck_assert_msg(deft_session_run(s, feeds, vals, 2, fetch, out, 2, NULL, 0, st), "%s",
+  ck_assert_msg(deft_session_run(s, feeds, (const deft_tensor *const *)vals, 2, fetch, out, 2, NULL, 0, st), "%s",
                 deft_status_message(st));
   *y = out[0];
   *dx = out[1];
@@ -338,13 +338,13 @@ START_TEST(bad_shapes_fail_at_run_time) {
   /* rank 2 */
   deft_tensor *v = deft_tensor_new(DEFT_FLOAT, (int64_t[]){4, 4}, 2, NULL);
   memset(deft_tensor_data(v), 0, 64);
-  ck_assert(!deft_session_run(sess, &x, &v, 1, &y, &out, 1, NULL, 0, st));
+  ck_assert(!deft_session_run(sess, &x, (const deft_tensor *const *)&v, 1, &y, &out, 1, NULL, 0, st));
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "MaxPool 'pool'", "4-D");
   deft_tensor_free(v);
   /* 2x2 image under a 3x3 VALID window */
   v = deft_tensor_new(DEFT_FLOAT, (int64_t[]){1, 2, 2, 1}, 4, NULL);
   memset(deft_tensor_data(v), 0, 16);
-  ck_assert(!deft_session_run(sess, &x, &v, 1, &y, &out, 1, NULL, 0, st));
+  ck_assert(!deft_session_run(sess, &x, (const deft_tensor *const *)&v, 1, &y, &out, 1, NULL, 0, st));
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "MaxPool 'pool'", "larger than");
   /* AvgPoolGrad: negative and overflowing shapes, and a gradient of the wrong shape */
   deft_tensor *sv = deft_tensor_new(DEFT_INT32, (int64_t[]){4}, 1, NULL);
@@ -354,7 +354,7 @@ START_TEST(bad_shapes_fail_at_run_time) {
   deft_tensor *vals[2] = {sv, v};
   for (int i = 0; i < 3; i++) {
     memcpy(sp, bad[i], sizeof bad[i]);
-    ck_assert(!deft_session_run(sess, feeds, vals, 2, &ag, &out, 1, NULL, 0, st));
+    ck_assert(!deft_session_run(sess, feeds, (const deft_tensor *const *)vals, 2, &ag, &out, 1, NULL, 0, st));
     TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "AvgPoolGrad 'avg_grad'");
   }
   deft_tensor_free(sv);
@@ -403,7 +403,7 @@ START_TEST(imported_bad_attrs_never_crash) {
       memset(deft_tensor_data(x), 0, 64);
       deft_output xp = deft_graph_tensor_by_name(g, "x:0", NULL);
       deft_tensor *out = NULL;
-      ck_assert_msg(!s || !deft_session_run(s, &xp, &x, 1, &y, &out, 1, NULL, 0, st),
+      ck_assert_msg(!s || !deft_session_run(s, &xp, (const deft_tensor *const *)&x, 1, &y, &out, 1, NULL, 0, st),
                     "case %s ran", bad[i]);
       deft_tensor_free(x);
       deft_session_free(s);

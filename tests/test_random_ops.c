@@ -36,7 +36,7 @@ static void run_n(deft_graph *g, deft_output fetch, deft_tensor **out, int nruns
   deft_session *s = deft_session_new(g, st);
   ck_assert_ptr_nonnull(s);
   for (int i = 0; i < nruns; i++) {
-    bool ok = deft_session_run(s, feeds, vals, nfeeds, &fetch, &out[i], 1, NULL, 0, st);
+    bool ok = deft_session_run(s, feeds, tu_feeds(vals), nfeeds, &fetch, &out[i], 1, NULL, 0, st);
     ck_assert_msg(ok, "%s", deft_status_message(st));
   }
   deft_session_free(s);
@@ -239,7 +239,8 @@ static const char philox_py[] =
     "seed, seed2, n, runs, kind = [int(a) for a in sys.argv[1:6]]\n"
     "key = [seed & M, (seed >> 32) & M]\n"
     "def u2f(x):\n"
-    "    return np.float32(struct.unpack('<f', struct.pack('<I', (127 << 23) | (x & 0x7fffff)))[0]) - np.float32(1)\n"
+    "    return np.float32(struct.unpack('<f', struct.pack('<I', (127 << 23) | (x & "
+    "0x7fffff)))[0]) - np.float32(1)\n"
     "out = []\n"
     "block = 0\n"
     "for run in range(runs):\n"
@@ -401,13 +402,13 @@ START_TEST(errors) {
   deft_status *st = deft_status_new();
   deft_session *s = deft_session_new(g, st);
   deft_tensor *out = NULL;
-  ck_assert(!deft_session_run(s, &p, &v, 1, &y, &out, 1, NULL, 0, st));
+  ck_assert(!deft_session_run(s, &p, (const deft_tensor *const[]){v}, 1, &y, &out, 1, NULL, 0, st));
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "RandomUniform 'u'", "entry 1", "-1",
                    "non-negative");
   deft_tensor_free(v);
   /* a scalar shape at run time */
   v = deft_tensor_scalar_int64(3);
-  ck_assert(!deft_session_run(s, &p, &v, 1, &y, &out, 1, NULL, 0, st));
+  ck_assert(!deft_session_run(s, &p, (const deft_tensor *const[]){v}, 1, &y, &out, 1, NULL, 0, st));
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "RandomUniform 'u'", "1-D");
   ck_assert_ptr_null(out);
   deft_tensor_free(v);

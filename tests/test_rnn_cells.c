@@ -315,7 +315,7 @@ static void grad_check_cell(kind k) {
   deft_tensor *kv = deft_session_variable_value(s, kernel, st);
   check_ok(kv != NULL, st);
   deft_tensor *an[2];
-  check_ok(deft_session_run(s, in, xv, 2, dx, an, 2, NULL, 0, st), st);
+  check_ok(deft_session_run(s, in, (const deft_tensor *const *)xv, 2, dx, an, 2, NULL, 0, st), st);
   const double h = 1e-5;
   for (int which = 0; which < 2; which++) {
     deft_tensor *p = which == 0 ? xv[0] : kv;
@@ -327,7 +327,7 @@ static void grad_check_cell(kind k) {
         d[e] = save + (sgn ? -h : h);
         if (which == 1) check_ok(deft_session_set_variable(s, kernel, kv, st), st);
         deft_tensor *lv;
-        check_ok(deft_session_run(s, in, xv, 2, &loss, &lv, 1, NULL, 0, st), st);
+        check_ok(deft_session_run(s, in, (const deft_tensor *const *)xv, 2, &loss, &lv, 1, NULL, 0, st), st);
         f[sgn] = *(double *)deft_tensor_data(lv);
         deft_tensor_free(lv);
       }
@@ -417,7 +417,7 @@ START_TEST(test_tf_time_series_checkpoint) {
     snprintf(rel, sizeof rel, "tf1/rdcwuyy__handson-ml/expected/%s/Reshape_1_0.npy", cases[c]);
     deft_tensor *want = load_npy(rel);
     deft_tensor *got;
-    check_ok(deft_session_run(s, &X, &in, 1, &pred, &got, 1, NULL, 0, st), st);
+    check_ok(deft_session_run(s, &X, (const deft_tensor *const *)&in, 1, &pred, &got, 1, NULL, 0, st), st);
     ck_assert_int_eq(deft_tensor_num_elements(got), deft_tensor_num_elements(want));
     const float *gp = deft_tensor_data(got), *wp = deft_tensor_data(want);
     for (int64_t i = 0; i < deft_tensor_num_elements(got); i++)
@@ -428,7 +428,7 @@ START_TEST(test_tf_time_series_checkpoint) {
                                   "Placeholder_1_0.npy");
       deft_output feeds[2] = {X, Y};
       deft_tensor *fv[2] = {in, tgt}, *m;
-      check_ok(deft_session_run(s, feeds, fv, 2, &mse, &m, 1, NULL, 0, st), st);
+      check_ok(deft_session_run(s, feeds, (const deft_tensor *const *)fv, 2, &mse, &m, 1, NULL, 0, st), st);
       float mv = *(float *)deft_tensor_data(m);
       ck_assert_msg(fabs(mv - 0.0545913) <= 1e-4 * (1 + 0.0545913), "MSE %g, want 0.0545913", mv);
       deft_tensor_free(m);

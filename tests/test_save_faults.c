@@ -72,7 +72,7 @@ START_TEST(every_io_call_fails_in_turn) {
   deft_status *st = deft_status_new();
   deft_graph *g = deft_graph_new();
   deft_op *v = deft_get_variable(g, "w", DEFT_FLOAT, DEFT_SHAPE(3), deft_init_constant(0), true);
-  deft_saver *sv = deft_saver_new(g, NULL, 0, 2);
+  deft_saver *sv = deft_saver_new(g, NULL, 0, 2, NULL);
   ck_assert_ptr_nonnull(sv);
   bool seen[DEFT_IO_UNLINK + 1] = {false};
   int failed_saves = 0;
@@ -158,7 +158,7 @@ START_TEST(state_write_failure_keeps_old_checkpoints) {
   deft_status *st = deft_status_new();
   deft_graph *g = deft_graph_new();
   deft_op *v = deft_get_variable(g, "w", DEFT_FLOAT, DEFT_SHAPE(3), deft_init_constant(0), true);
-  deft_saver *sv = deft_saver_new(g, NULL, 0, 1);
+  deft_saver *sv = deft_saver_new(g, NULL, 0, 1, NULL);
   deft_session *s = deft_session_new(g, st);
   char dir[512], prefix[600], path[800];
   snprintf(dir, sizeof dir, "%s/state-fail", tu_tmpdir());

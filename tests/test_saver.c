@@ -25,13 +25,16 @@ static small small_model(const char *seed_name, float fill) {
   small m;
   m.g = deft_graph_new();
   deft_graph_push_variable_scope(m.g, "hidden1", NULL);
-  m.a = deft_get_variable(m.g, "kernel", DEFT_FLOAT, DEFT_SHAPE(2, 3), deft_init_constant(fill), true);
+  m.a = deft_get_variable(m.g, "kernel", DEFT_FLOAT, DEFT_SHAPE(2, 3), deft_init_constant(fill),
+                          true);
   deft_graph_pop_variable_scope(m.g);
   deft_graph_push_variable_scope(m.g, "hidden2", NULL);
-  m.b = deft_get_variable(m.g, "kernel", DEFT_FLOAT, DEFT_SHAPE(4), deft_init_constant(-fill), true);
+  m.b =
+      deft_get_variable(m.g, "kernel", DEFT_FLOAT, DEFT_SHAPE(4), deft_init_constant(-fill), true);
   deft_graph_pop_variable_scope(m.g);
   m.init = deft_global_variables_initializer(m.g, NULL);
-  ck_assert_msg(deft_graph_ok(m.g), "%s %s", seed_name, deft_status_message(deft_graph_status(m.g)));
+  ck_assert_msg(deft_graph_ok(m.g), "%s %s", seed_name,
+                deft_status_message(deft_graph_status(m.g)));
   deft_status *st = deft_status_new();
   m.s = deft_session_new(m.g, st);
   deft_status_free(st);
@@ -66,7 +69,7 @@ START_TEST(round_trip_and_names) {
   snprintf(dir, sizeof dir, "%s/rt", tu_tmpdir());
   mkdir(dir, 0755);
   small m = small_model("a", 1.5f);
-  deft_saver *sv = deft_saver_new(m.g, NULL, 0, 0);
+  deft_saver *sv = deft_saver_new(m.g, NULL, 0, 0, NULL);
   ck_assert_ptr_nonnull(sv);
   ck_assert_str_eq(deft_saver_filename_tensor(sv), "save/Const:0");
   ck_assert_str_eq(deft_saver_save_tensor(sv), "save/control_dependency:0");
@@ -93,7 +96,7 @@ START_TEST(round_trip_and_names) {
   deft_saver_string_free(latest);
   /* Restore into a fresh session of a graph built with other initial values. */
   small m2 = small_model("b", 7.0f);
-  deft_saver *sv2 = deft_saver_new(m2.g, NULL, 0, 0);
+  deft_saver *sv2 = deft_saver_new(m2.g, NULL, 0, 0, NULL);
   ck_assert_msg(deft_saver_restore(sv2, m2.s, buf, st), "%s", deft_status_message(st));
   ck_assert(value(&m2, m2.a, 5) == 1.5);
   ck_assert(value(&m2, m2.b, 3) == -1.5);
@@ -111,7 +114,7 @@ START_TEST(subset_by_regex_and_max_to_keep) {
   mkdir(dir, 0755);
   snprintf(prefix, sizeof prefix, "%s/m", dir);
   small m = small_model("a", 2.0f);
-  deft_saver *sv = deft_saver_new(m.g, NULL, 0, 2);
+  deft_saver *sv = deft_saver_new(m.g, NULL, 0, 2, NULL);
   init(&m);
   deft_status *st = deft_status_new();
   for (int step = 1; step <= 3; step++) ck_assert(deft_saver_save(sv, m.s, prefix, step, NULL, st));
@@ -126,7 +129,7 @@ START_TEST(subset_by_regex_and_max_to_keep) {
   deft_output vars[4];
   int n = deft_graph_get_collection(m2.g, DEFT_GLOBAL_VARIABLES, "hidden[1]", vars, 4, st);
   ck_assert_int_eq(n, 1);
-  deft_saver *part = deft_saver_new(m2.g, vars, n, 0);
+  deft_saver *part = deft_saver_new(m2.g, vars, n, 0, NULL);
   snprintf(f, sizeof f, "%s-3", prefix);
   ck_assert_msg(deft_saver_restore(part, m2.s, f, st), "%s", deft_status_message(st));
   ck_assert(value(&m2, m2.a, 0) == 2.0);  /* restored */
@@ -145,7 +148,7 @@ START_TEST(atomic_save) {
   mkdir(dir, 0755);
   snprintf(prefix, sizeof prefix, "%s/m", dir);
   small m = small_model("a", 3.0f);
-  deft_saver *sv = deft_saver_new(m.g, NULL, 0, 0);
+  deft_saver *sv = deft_saver_new(m.g, NULL, 0, 0, NULL);
   init(&m);
   deft_status *st = deft_status_new();
   ck_assert(deft_saver_save(sv, m.s, prefix, -1, NULL, st));
@@ -159,7 +162,7 @@ START_TEST(atomic_save) {
   ck_assert_int_ne(deft_status_code(st), DEFT_OK);
   /* the previous checkpoint is intact */
   small m2 = small_model("b", 0.5f);
-  deft_saver *sv2 = deft_saver_new(m2.g, NULL, 0, 0);
+  deft_saver *sv2 = deft_saver_new(m2.g, NULL, 0, 0, NULL);
   ck_assert_msg(deft_saver_restore(sv2, m2.s, prefix, st), "%s", deft_status_message(st));
   ck_assert(value(&m2, m2.a, 2) == 3.0);
   deft_saver_free(sv);
@@ -177,7 +180,7 @@ START_TEST(restore_errors) {
   snprintf(prefix, sizeof prefix, "%s/m", dir);
   deft_status *st = deft_status_new();
   small m = small_model("a", 1.0f);
-  deft_saver *sv = deft_saver_new(m.g, NULL, 0, 0);
+  deft_saver *sv = deft_saver_new(m.g, NULL, 0, 0, NULL);
   /* uninitialized variables cannot be saved */
   ck_assert(!deft_saver_save(sv, m.s, prefix, -1, NULL, st));
   TU_ASSERT_STATUS(st, DEFT_FAILED_PRECONDITION, "uninitialized", "hidden");
@@ -188,9 +191,10 @@ START_TEST(restore_errors) {
   TU_ASSERT_STATUS(st, DEFT_NOT_FOUND, "/nonexistent/dir/model");
   /* a checkpoint that lacks a variable */
   deft_graph *g = deft_graph_new();
-  deft_op *extra = deft_get_variable(g, "other", DEFT_FLOAT, DEFT_SHAPE(2), deft_init_zeros(), true);
+  deft_op *extra =
+      deft_get_variable(g, "other", DEFT_FLOAT, DEFT_SHAPE(2), deft_init_zeros(), true);
   deft_output ev = deft_op_output(extra, 0);
-  deft_saver *s2 = deft_saver_new(g, &ev, 1, 0);
+  deft_saver *s2 = deft_saver_new(g, &ev, 1, 0, NULL);
   deft_session *sess = deft_session_new(g, st);
   ck_assert(!deft_saver_restore(s2, sess, prefix, st));
   TU_ASSERT_STATUS(st, DEFT_NOT_FOUND, "other");
@@ -200,10 +204,11 @@ START_TEST(restore_errors) {
   /* shape mismatch */
   g = deft_graph_new();
   deft_graph_push_variable_scope(g, "hidden1", NULL);
-  deft_op *wrong = deft_get_variable(g, "kernel", DEFT_FLOAT, DEFT_SHAPE(3, 2), deft_init_zeros(), true);
+  deft_op *wrong =
+      deft_get_variable(g, "kernel", DEFT_FLOAT, DEFT_SHAPE(3, 2), deft_init_zeros(), true);
   deft_graph_pop_variable_scope(g);
   deft_output wv = deft_op_output(wrong, 0);
-  s2 = deft_saver_new(g, &wv, 1, 0);
+  s2 = deft_saver_new(g, &wv, 1, 0, NULL);
   sess = deft_session_new(g, st);
   ck_assert(!deft_saver_restore(s2, sess, prefix, st));
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "hidden1/kernel", "[2,3]", "[3,2]");
@@ -213,10 +218,11 @@ START_TEST(restore_errors) {
   /* dtype mismatch */
   g = deft_graph_new();
   deft_graph_push_variable_scope(g, "hidden2", NULL);
-  deft_op *dbl = deft_get_variable(g, "kernel", DEFT_DOUBLE, DEFT_SHAPE(4), deft_init_zeros(), true);
+  deft_op *dbl =
+      deft_get_variable(g, "kernel", DEFT_DOUBLE, DEFT_SHAPE(4), deft_init_zeros(), true);
   deft_graph_pop_variable_scope(g);
   deft_output dv = deft_op_output(dbl, 0);
-  s2 = deft_saver_new(g, &dv, 1, 0);
+  s2 = deft_saver_new(g, &dv, 1, 0, NULL);
   sess = deft_session_new(g, st);
   ck_assert(!deft_saver_restore(s2, sess, prefix, st));
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "hidden2/kernel", "float", "double");
@@ -235,8 +241,29 @@ START_TEST(restore_errors) {
   TU_ASSERT_STATUS(st, DEFT_DATA_LOSS, "hidden1/kernel");
   /* a non-variable in the var list */
   deft_output c = deft_const_float(m.g, 1.0f, "c");
-  ck_assert_ptr_null(deft_saver_new(m.g, &c, 1, 0));
-  TU_ASSERT_STATUS(deft_graph_status(m.g), DEFT_INVALID_ARGUMENT, "'c:0'", "not a variable");
+  ck_assert_ptr_null(deft_saver_new(m.g, &c, 1, 0, st));
+  TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "'c:0'", "not a variable");
+  ck_assert(deft_graph_ok(m.g)); /* a failed convenience call leaves the graph usable */
+  deft_output twice[2] = {deft_op_output(m.a, 0), deft_op_output(m.a, 0)};
+  ck_assert_ptr_null(deft_saver_new(m.g, twice, 2, 0, st));
+  TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "listed twice");
+  ck_assert(deft_graph_ok(m.g));
+  /* an empty selection fails through the status; the graph stays usable */
+  deft_graph *empty = deft_graph_new();
+  deft_output one = deft_const_float(empty, 1.0f, "one");
+  ck_assert_ptr_null(deft_saver_new(empty, NULL, 0, 0, st));
+  TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "no variables");
+  ck_assert(deft_graph_ok(empty) && deft_output_ok(one));
+  deft_op *w = deft_get_variable(empty, "w", DEFT_FLOAT, DEFT_SHAPE(1), deft_init_zeros(), true);
+  deft_saver *ok = deft_saver_new(empty, NULL, 0, 0, st);
+  ck_assert_msg(ok && w, "%s", deft_status_message(st));
+  deft_saver_free(ok);
+  /* a graph that already failed is reported, not built on */
+  deft_graph_pop_scope(empty);
+  ck_assert(!deft_graph_ok(empty));
+  ck_assert_ptr_null(deft_saver_new(empty, NULL, 0, 0, st));
+  TU_ASSERT_STATUS(st, DEFT_FAILED_PRECONDITION, "unbalanced");
+  deft_graph_free(empty);
   deft_saver_free(sv);
   small_free(&m);
   deft_status_free(st);
@@ -246,7 +273,8 @@ END_TEST
 /* The chapter's In[88]: rebuild the gradient-clipping network in code and restore TF's own
  * checkpoint into it; the MNIST test accuracy must match the fixtures' README (0.9608). */
 START_TEST(restore_tf_checkpoint_into_code_built_graph) {
-  TU_REQUIRE_SHARED(prefix, "tf1/KKeishiro__hands-on-machine-learning/186368e3/my_model_final.ckpt");
+  TU_REQUIRE_SHARED(prefix,
+                    "tf1/KKeishiro__hands-on-machine-learning/186368e3/my_model_final.ckpt");
   char mnist[4096];
   snprintf(mnist, sizeof mnist, "%s/data/mnist", tu_shared_dir());
   deft_graph *g = deft_graph_new();
@@ -267,7 +295,7 @@ START_TEST(restore_tf_checkpoint_into_code_built_graph) {
   deft_output acc = deft_reduce_mean(
       g, deft_cast(g, deft_in_top_k(g, logits, y, 1, NULL), DEFT_FLOAT, NULL), NULL, 0, false,
       "accuracy");
-  deft_saver *sv = deft_saver_new(g, NULL, 0, 0);
+  deft_saver *sv = deft_saver_new(g, NULL, 0, 0, NULL);
   ck_assert_msg(deft_graph_ok(g), "%s", deft_status_message(deft_graph_status(g)));
   deft_status *st = deft_status_new();
   deft_session *s = deft_session_new(g, st);
@@ -277,7 +305,7 @@ START_TEST(restore_tf_checkpoint_into_code_built_graph) {
                 deft_status_message(st));
   deft_output feeds[2] = {X, y};
   deft_tensor *vals[2] = {tx, ty}, *out = NULL;
-  ck_assert_msg(deft_session_run(s, feeds, vals, 2, &acc, &out, 1, NULL, 0, st), "%s",
+  ck_assert_msg(deft_session_run(s, feeds, tu_feeds(vals), 2, &acc, &out, 1, NULL, 0, st), "%s",
                 deft_status_message(st));
   ck_assert_msg(fabs(deft_tensor_get_double(out, 0) - 0.9608) <= 0.0005, "accuracy %.4f",
                 deft_tensor_get_double(out, 0));

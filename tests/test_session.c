@@ -79,23 +79,98 @@ START_TEST(feed_placeholder_and_intermediate) {
   deft_session *sess = deft_session_new(g, s);
   float xv[3] = {1, 2, 3}, hv[2] = {10, 20};
   deft_tensor *xt = vec(xv, 3), *ht = vec(hv, 2), *out = NULL;
-  ck_assert(deft_session_run(sess, &x, &xt, 1, &y, &out, 1, NULL, 0, s));
+  ck_assert(
+      deft_session_run(sess, &x, (const deft_tensor *const[]){xt}, 1, &y, &out, 1, NULL, 0, s));
   ck_assert(deft_tensor_get_double(out, 2) == 4);
   deft_tensor_free(out);
   /* Feeding the intermediate tensor cuts off X: no feed for X is needed. */
-  ck_assert_msg(deft_session_run(sess, &h, &ht, 1, &y, &out, 1, NULL, 0, s), "%s",
-                deft_status_message(s));
+  ck_assert_msg(
+      deft_session_run(sess, &h, (const deft_tensor *const[]){ht}, 1, &y, &out, 1, NULL, 0, s),
+      "%s", deft_status_message(s));
   ck_assert_int_eq(deft_tensor_num_elements(out), 2);
   ck_assert(deft_tensor_get_double(out, 1) == 21);
   deft_tensor_free(out);
   /* Running again reuses the cached plan and gives the same numbers. */
   for (int k = 0; k < 3; k++) {
-    ck_assert(deft_session_run(sess, &x, &xt, 1, &y, &out, 1, NULL, 0, s));
+    ck_assert(
+        deft_session_run(sess, &x, (const deft_tensor *const[]){xt}, 1, &y, &out, 1, NULL, 0, s));
     ck_assert(deft_tensor_get_double(out, 0) == 2);
     deft_tensor_free(out);
   }
   deft_tensor_free(xt);
   deft_tensor_free(ht);
+  deft_session_free(sess);
+  deft_graph_free(g);
+  deft_status_free(s);
+}
+END_TEST
+
+/* TF's name rule at build time, unbalanced scope pops, and int64 feeds to int32 tensors. */
+START_TEST(names_pops_and_feed_conversion) {
+  deft_graph *g = deft_graph_new();
+  deft_output ok = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(1), "a.b-c/d>e_1");
+  ck_assert(deft_graph_ok(g) && ok.op);
+  deft_output bad = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(1), "x:y");
+  ck_assert_ptr_null(bad.op);
+  TU_ASSERT_STATUS(deft_graph_status(g), DEFT_INVALID_ARGUMENT, "'x:y'", "not a valid op name");
+  deft_graph_free(g);
+  g = deft_graph_new();
+  ck_assert_ptr_null(deft_graph_push_scope(g, "bad scope!"));
+  TU_ASSERT_STATUS(deft_graph_status(g), DEFT_INVALID_ARGUMENT, "'bad scope!'", "scope name");
+  deft_graph_free(g);
+  g = deft_graph_new();
+  ck_assert_ptr_null(deft_graph_push_scope(g, "_top")); /* top level: TF's op-name rule */
+  deft_graph_free(g);
+  g = deft_graph_new();
+  ck_assert_str_eq(deft_graph_push_scope(g, "outer"), "outer");
+  ck_assert_str_eq(deft_graph_push_scope(g, "_inner"), "outer/_inner"); /* nested: allowed */
+  deft_graph_pop_scope(g);
+  deft_graph_pop_scope(g);
+  ck_assert(deft_graph_ok(g));
+  deft_graph_pop_scope(g);
+  TU_ASSERT_STATUS(deft_graph_status(g), DEFT_FAILED_PRECONDITION, "no name scope is open");
+  deft_graph_free(g);
+  g = deft_graph_new();
+  deft_graph_pop_control_deps(g);
+  TU_ASSERT_STATUS(deft_graph_status(g), DEFT_FAILED_PRECONDITION, "control-dependency");
+  deft_graph_free(g);
+  g = deft_graph_new();
+  deft_graph_pop_variable_scope(g);
+  TU_ASSERT_STATUS(deft_graph_status(g), DEFT_FAILED_PRECONDITION, "variable scope");
+  deft_graph_free(g);
+
+  g = deft_graph_new();
+  deft_output x = deft_placeholder(g, DEFT_INT32, DEFT_SHAPE(-1), "x");
+  deft_output y = deft_add(g, x, x, "y");
+  deft_status *s = deft_status_new();
+  deft_session *sess = deft_session_new(g, s);
+  int64_t fits[3] = {-2147483648LL, 5, 2147483647LL / 2};
+  deft_tensor *t = deft_tensor_from_data(DEFT_INT64, (int64_t[]){3}, 1, fits, sizeof fits, s);
+  const deft_tensor *vals[1] = {t};
+  deft_tensor *out = NULL;
+  ck_assert_msg(deft_session_run(sess, &x, vals, 1, &y, &out, 1, NULL, 0, s), "%s",
+                deft_status_message(s));
+  ck_assert_int_eq(deft_tensor_dtype(out), DEFT_INT32);
+  const int32_t *o = deft_tensor_data(out);
+  ck_assert_int_eq(o[1], 10);
+  ck_assert_int_eq(o[2], 2147483646);
+  ck_assert_int_eq(((int64_t *)deft_tensor_data(t))[1], 5); /* the fed tensor is untouched */
+  deft_tensor_free(out);
+  deft_tensor_free(t);
+  int64_t big[2] = {1, 3000000000LL};
+  t = deft_tensor_from_data(DEFT_INT64, (int64_t[]){2}, 1, big, sizeof big, s);
+  vals[0] = t;
+  ck_assert(!deft_session_run(sess, &x, vals, 1, &y, &out, 1, NULL, 0, s));
+  ck_assert_ptr_null(out);
+  TU_ASSERT_STATUS(s, DEFT_INVALID_ARGUMENT, "'x:0'", "element 1", "3000000000", "int32");
+  deft_tensor_free(t);
+  /* other dtype mismatches are still refused */
+  float f[1] = {1};
+  t = deft_tensor_from_data(DEFT_FLOAT, (int64_t[]){1}, 1, f, sizeof f, s);
+  vals[0] = t;
+  ck_assert(!deft_session_run(sess, &x, vals, 1, &y, &out, 1, NULL, 0, s));
+  TU_ASSERT_STATUS(s, DEFT_INVALID_ARGUMENT, "cannot feed a float tensor");
+  deft_tensor_free(t);
   deft_session_free(sess);
   deft_graph_free(g);
   deft_status_free(s);
@@ -115,13 +190,15 @@ START_TEST(run_errors) {
   ck_assert_ptr_null(out);
   /* wrong dtype */
   deft_tensor *i = deft_tensor_scalar_int32(3);
-  ck_assert(!deft_session_run(sess, &x, &i, 1, &y, &out, 1, NULL, 0, s));
+  ck_assert(
+      !deft_session_run(sess, &x, (const deft_tensor *const[]){i}, 1, &y, &out, 1, NULL, 0, s));
   TU_ASSERT_STATUS(s, DEFT_INVALID_ARGUMENT, "int32", "'X:0'", "float");
   deft_tensor_free(i);
   /* wrong shape */
   int64_t d[2] = {4, 3};
   deft_tensor *w = deft_tensor_new(DEFT_FLOAT, d, 2, s);
-  ck_assert(!deft_session_run(sess, &x, &w, 1, &y, &out, 1, NULL, 0, s));
+  ck_assert(
+      !deft_session_run(sess, &x, (const deft_tensor *const[]){w}, 1, &y, &out, 1, NULL, 0, s));
   TU_ASSERT_STATUS(s, DEFT_INVALID_ARGUMENT, "[4,3]", "'X:0'", "[?,2]");
   deft_tensor_free(w);
   /* uninitialized variable names it */
@@ -195,8 +272,9 @@ START_TEST(fed_control_input_does_not_run) {
   deft_session *sess = deft_session_new(g, s);
   float v[2] = {1, 2};
   deft_tensor *xt = vec(v, 2), *out = NULL;
-  ck_assert_msg(deft_session_run(sess, &x, &xt, 1, &y, &out, 1, NULL, 0, s), "%s",
-                deft_status_message(s));
+  ck_assert_msg(
+      deft_session_run(sess, &x, (const deft_tensor *const[]){xt}, 1, &y, &out, 1, NULL, 0, s),
+      "%s", deft_status_message(s));
   ck_assert(deft_tensor_get_double(out, 0) == 3.0);
   deft_tensor_free(out);
   /* unfed, the control input must run, and so the missing feed is reported */
@@ -234,7 +312,7 @@ static bool build_and_run(deft_status *st) {
   deft_tensor *xt = deft_tensor_from_data(DEFT_FLOAT, dims, 2, v, sizeof v, st);
   deft_tensor *out = NULL;
   ok = s && xt && deft_session_run(s, NULL, NULL, 0, NULL, NULL, 0, &init, 1, st) &&
-       deft_session_run(s, &x, &xt, 1, &loss, &out, 1, &train, 1, st);
+       deft_session_run(s, &x, (const deft_tensor *const[]){xt}, 1, &loss, &out, 1, &train, 1, st);
   if (!ok) ck_assert_int_ne(deft_status_code(st), DEFT_OK);
   deft_tensor_free(out);
   deft_tensor_free(xt);
@@ -267,6 +345,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, names_and_scopes);
   tcase_add_test(tc, feed_placeholder_and_intermediate);
   tcase_add_test(tc, run_errors);
+  tcase_add_test(tc, names_pops_and_feed_conversion);
   tcase_add_test(tc, build_errors_are_sticky);
   tcase_add_test(tc, fed_control_input_does_not_run);
   tcase_add_test(tc, every_allocation_failure_is_an_error);

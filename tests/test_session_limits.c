@@ -33,7 +33,8 @@ START_TEST(run_memory_budget) {
   deft_session_options_set_run_memory_budget(o, 7999);
   deft_session *s = deft_session_new_with_options(g, o, st);
   deft_tensor *out = NULL;
-  ck_assert(!deft_session_run(s, &x, &xv, 1, &z, &out, 1, NULL, 0, st));
+  ck_assert(
+      !deft_session_run(s, &x, (const deft_tensor *const[]){xv}, 1, &z, &out, 1, NULL, 0, st));
   TU_ASSERT_STATUS(st, DEFT_RESOURCE_EXHAUSTED, "Square 'z'", "4000 bytes", "7999 bytes",
                    "4000 already");
   ck_assert_ptr_null(out);
@@ -41,8 +42,9 @@ START_TEST(run_memory_budget) {
   deft_session_options_set_run_memory_budget(o, 8000);
   s = deft_session_new_with_options(g, o, st);
   for (int run = 0; run < 3; run++) { /* later runs reuse the pooled buffers */
-    ck_assert_msg(deft_session_run(s, &x, &xv, 1, &z, &out, 1, NULL, 0, st), "%s",
-                  deft_status_message(st));
+    ck_assert_msg(
+        deft_session_run(s, &x, (const deft_tensor *const[]){xv}, 1, &z, &out, 1, NULL, 0, st),
+        "%s", deft_status_message(st));
     const float *d = deft_tensor_data(out);
     for (int i = 0; i < 1000; i++) {
       float v = 0.5f + (float)i;
@@ -92,10 +94,11 @@ START_TEST(cancel_from_another_thread) {
   deft_tensor *xv = vec(1.0f, 256), *out = NULL;
   /* cancelled before it starts: the next run stops at its first op; the one after runs */
   deft_session_cancel(s);
-  ck_assert(!deft_session_run(s, &x, &xv, 1, &y, &out, 1, NULL, 0, st));
+  ck_assert(
+      !deft_session_run(s, &x, (const deft_tensor *const[]){xv}, 1, &y, &out, 1, NULL, 0, st));
   TU_ASSERT_STATUS(st, DEFT_CANCELLED, "cancelled");
   ck_assert_ptr_null(out);
-  ck_assert(deft_session_run(s, &x, &xv, 1, &y, &out, 1, NULL, 0, st));
+  ck_assert(deft_session_run(s, &x, (const deft_tensor *const[]){xv}, 1, &y, &out, 1, NULL, 0, st));
   ck_assert_float_eq(((const float *)deft_tensor_data(out))[3], 4.0f);
   deft_tensor_free(out);
   /* from another thread while runs go on: one of them returns CANCELLED */
@@ -105,7 +108,8 @@ START_TEST(cancel_from_another_thread) {
   bool cancelled = false;
   for (int i = 0; i < 100000 && !cancelled; i++) {
     out = NULL;
-    bool ok = deft_session_run(s, &x, &xv, 1, &y, &out, 1, NULL, 0, st);
+    bool ok =
+        deft_session_run(s, &x, (const deft_tensor *const[]){xv}, 1, &y, &out, 1, NULL, 0, st);
     atomic_store(&c.started, true);
     if (!ok) {
       TU_ASSERT_STATUS(st, DEFT_CANCELLED, "cancelled");
@@ -130,13 +134,15 @@ START_TEST(run_time_limit) {
   deft_session_options *o = deft_session_options_new();
   deft_session_options_set_max_run_seconds(o, 1e-6); /* 4000 ops take far longer than 1 us */
   deft_session *s = deft_session_new_with_options(g, o, st);
-  ck_assert(!deft_session_run(s, &x, &xv, 1, &y, &out, 1, NULL, 0, st));
+  ck_assert(
+      !deft_session_run(s, &x, (const deft_tensor *const[]){xv}, 1, &y, &out, 1, NULL, 0, st));
   TU_ASSERT_STATUS(st, DEFT_DEADLINE_EXCEEDED, "time limit");
   deft_session_free(s);
   deft_session_options_set_max_run_seconds(o, 3600);
   s = deft_session_new_with_options(g, o, st);
-  ck_assert_msg(deft_session_run(s, &x, &xv, 1, &y, &out, 1, NULL, 0, st), "%s",
-                deft_status_message(st));
+  ck_assert_msg(
+      deft_session_run(s, &x, (const deft_tensor *const[]){xv}, 1, &y, &out, 1, NULL, 0, st), "%s",
+      deft_status_message(st));
   deft_tensor_free(out);
   deft_session_free(s);
   deft_session_options_free(o);
@@ -197,11 +203,11 @@ static bool run_with(deft_session *s, deft_graph *g, const char *name, const cha
   if (!strcmp(name, "restore")) {
     deft_output r = deft_op_output(op, 0);
     deft_tensor *out = NULL;
-    ok = deft_session_run(s, feeds, fv, nf, &r, &out, 1, NULL, 0, st);
+    ok = deft_session_run(s, feeds, tu_feeds(fv), nf, &r, &out, 1, NULL, 0, st);
     if (ok) *restored = *(const float *)deft_tensor_data(out);
     deft_tensor_free(out);
   } else {
-    ok = deft_session_run(s, feeds, fv, nf, NULL, NULL, 0, &op, 1, st);
+    ok = deft_session_run(s, feeds, tu_feeds(fv), nf, NULL, NULL, 0, &op, 1, st);
   }
   deft_tensor_free(fv[0]);
   deft_tensor_free(fv[1]);

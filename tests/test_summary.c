@@ -229,8 +229,8 @@ END_TEST
 
 /* ---- summary ops ---- */
 
-static deft_tensor *run1(deft_session *s, deft_output feed, deft_tensor *v, deft_output fetch,
-                         deft_status *st) {
+static deft_tensor *run1(deft_session *s, deft_output feed, const deft_tensor *v,
+                         deft_output fetch, deft_status *st) {
   deft_tensor *out = NULL;
   bool ok = deft_session_run(s, feed.op ? &feed : NULL, feed.op ? &v : NULL, feed.op ? 1 : 0,
                              &fetch, &out, 1, NULL, 0, st);
@@ -340,7 +340,7 @@ START_TEST(ops_values_against_numpy) {
   deft_tensor *ev = deft_tensor_new(DEFT_FLOAT, (int64_t[]){0}, 1, st);
   deft_output feeds[3] = {x, w, empty};
   deft_tensor *vals[3] = {xv, wv, ev}, *out = NULL;
-  ck_assert_msg(deft_session_run(s, feeds, vals, 3, &m, &out, 1, NULL, 0, st), "%s",
+  ck_assert_msg(deft_session_run(s, feeds, tu_feeds(vals), 3, &m, &out, 1, NULL, 0, st), "%s",
                 deft_status_message(st));
   ck_assert_int_eq(deft_tensor_dtype(out), DEFT_STRING);
   char dir[600], npy[700];

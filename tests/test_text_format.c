@@ -858,7 +858,7 @@ START_TEST(text_meta_graph_runs) {
   deft_output acc = deft_graph_tensor_by_name(g, "eval/Mean:0", st);
   ck_assert_msg(feeds[0].op && feeds[1].op && acc.op, "%s", deft_status_message(st));
   deft_tensor *vals[2] = {x, yl}, *out = NULL;
-  ck_assert_msg(deft_session_run(s, feeds, vals, 2, &acc, &out, 1, NULL, 0, st), "%s",
+  ck_assert_msg(deft_session_run(s, feeds, tu_feeds(vals), 2, &acc, &out, 1, NULL, 0, st), "%s",
                 deft_status_message(st));
   double a = deft_tensor_get_double(out, 0);
   ck_assert_msg(fabs(a - 0.9791) <= 0.0005, "accuracy %.4f, expected 0.9791", a);
@@ -901,7 +901,8 @@ START_TEST(text_frozen_graph_same_as_binary) {
   deft_session *s1 = deft_session_new(g1, st);
   deft_output X1 = deft_graph_tensor_by_name(g1, "x:0", st);
   deft_output P1 = deft_graph_tensor_by_name(g1, "y_pred:0", st);
-  ck_assert(deft_session_run(s1, &X1, &x, 1, &P1, &p1, 1, NULL, 0, st));
+  ck_assert(
+      deft_session_run(s1, &X1, (const deft_tensor *const[]){x}, 1, &P1, &p1, 1, NULL, 0, st));
   for (int s = 0; s < NSTYLES; s++) {
     snprintf(txt, sizeof txt, "%s/g.%d.pbtxt", dir, s);
     check_packs_to(&tensorflow__graph_def__descriptor, txt, ref);
@@ -915,7 +916,8 @@ START_TEST(text_frozen_graph_same_as_binary) {
     deft_output X2 = deft_graph_tensor_by_name(g2, "x:0", st);
     deft_output P2 = deft_graph_tensor_by_name(g2, "y_pred:0", st);
     deft_tensor *p2 = NULL;
-    ck_assert(deft_session_run(s2, &X2, &x, 1, &P2, &p2, 1, NULL, 0, st));
+    ck_assert(
+        deft_session_run(s2, &X2, (const deft_tensor *const[]){x}, 1, &P2, &p2, 1, NULL, 0, st));
     for (int i = 0; i < 10; i++)
       ck_assert(deft_tensor_get_double(p1, i) == deft_tensor_get_double(p2, i));
     deft_tensor_free(p2);
@@ -975,8 +977,8 @@ START_TEST(text_saved_model_runs) {
   deft_shape xs = deft_output_shape(X);
   deft_tensor *x = deft_tensor_from_data(DEFT_FLOAT, dims, xs.rank == 2 ? 2 : 1, xv, sizeof xv, st);
   deft_tensor *y = NULL;
-  ck_assert_msg(deft_session_run(s, &X, &x, 1, &Y, &y, 1, NULL, 0, st), "%s",
-                deft_status_message(st));
+  ck_assert_msg(deft_session_run(s, &X, (const deft_tensor *const[]){x}, 1, &Y, &y, 1, NULL, 0, st),
+                "%s", deft_status_message(st));
   const double want[3] = {2.5, 3.0, 4.5};
   for (int i = 0; i < 3; i++) ck_assert(fabs(deft_tensor_get_double(y, i) - want[i]) < 1e-6);
   deft_tensor_free(x);

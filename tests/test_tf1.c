@@ -33,7 +33,8 @@ static deft_tensor *labels_as(const deft_tensor *y, deft_dtype dtype) {
   int64_t n = deft_tensor_num_elements(y);
   deft_tensor *t = deft_tensor_new(dtype, &n, 1, NULL);
   for (int64_t i = 0; i < n; i++) {
-    if (dtype == DEFT_INT64) ((int64_t *)deft_tensor_data(t))[i] = (int64_t)deft_tensor_get_double(y, i);
+    if (dtype == DEFT_INT64)
+      ((int64_t *)deft_tensor_data(t))[i] = (int64_t)deft_tensor_get_double(y, i);
     else ((int32_t *)deft_tensor_data(t))[i] = (int32_t)deft_tensor_get_double(y, i);
   }
   return t;
@@ -86,7 +87,7 @@ static double accuracy(imported *m, const char *acc_name, const deft_tensor *x,
   deft_output feeds[2] = {X, Y};
   deft_tensor *vals[2] = {(deft_tensor *)x, yl}, *out = NULL;
   deft_status *st = deft_status_new();
-  ck_assert_msg(deft_session_run(m->s, feeds, vals, 2, &acc, &out, 1, NULL, 0, st), "%s",
+  ck_assert_msg(deft_session_run(m->s, feeds, tu_feeds(vals), 2, &acc, &out, 1, NULL, 0, st), "%s",
                 deft_status_message(st));
   double a = deft_tensor_get_double(out, 0);
   deft_tensor_free(out);
@@ -167,9 +168,9 @@ static double train_epoch(imported *m, const char *train_op, const char *acc_nam
   }
   deft_tensor *yes = deft_tensor_scalar_bool(true);
   const deft_tensor *xb, *yb;
-  for (int64_t k = 0; k < steps && deft_batcher_next(b, &xb, &yb, st); k++) {
+  for (int64_t k = 0; k < steps && deft_batcher_next(b, &xb, &yb, st) == DEFT_BATCH_READY; k++) {
     deft_output feeds[3] = {X, Y, training};
-    deft_tensor *vals[3] = {(deft_tensor *)xb, (deft_tensor *)yb, yes};
+    const deft_tensor *vals[3] = {xb, yb, yes};
     ck_assert_msg(deft_session_run(m->s, feeds, vals, bn ? 3 : 2, NULL, NULL, 0, targets, nt, st),
                   "%s", deft_status_message(st));
   }
@@ -207,7 +208,8 @@ static void continue_training(const char *meta_rel, const char *ckpt_rel, const 
   ck_assert_msg(deft_saver_save(m.saver, m.s, prefix, -1, NULL, st), "%s", deft_status_message(st));
   imported m2 = import_and_restore(metap, prefix);
   deft_tensor *again = deft_session_variable_value(m2.s, deft_graph_op_by_name(m2.g, var), st);
-  ck_assert(memcmp(deft_tensor_data(after), deft_tensor_data(again), deft_tensor_nbytes(after)) == 0);
+  ck_assert(memcmp(deft_tensor_data(after), deft_tensor_data(again), deft_tensor_nbytes(after)) ==
+            0);
   ck_assert(fabs(accuracy(&m2, acc_name, test_x, test_y) - acc) < 1e-9);
   deft_tensor_free(before);
   deft_tensor_free(after);
@@ -257,19 +259,21 @@ START_TEST(tao_bai_update_ops) {
   deft_tensor *no = deft_tensor_scalar_bool(false), *yes = deft_tensor_scalar_bool(true);
   deft_output feeds[2] = {X, T};
   deft_tensor *vals[2] = {x, no};
-  ck_assert_msg(deft_session_run(m.s, feeds, vals, 2, NULL, NULL, 0, targets, nu, st), "%s",
-                deft_status_message(st));
+  ck_assert_msg(deft_session_run(m.s, feeds, tu_feeds(vals), 2, NULL, NULL, 0, targets, nu, st),
+                "%s", deft_status_message(st));
   deft_tensor *same = deft_session_variable_value(m.s, mm, st);
-  ck_assert(memcmp(deft_tensor_data(before), deft_tensor_data(same), deft_tensor_nbytes(same)) == 0);
+  ck_assert(memcmp(deft_tensor_data(before), deft_tensor_data(same), deft_tensor_nbytes(same)) ==
+            0);
   vals[1] = yes;
-  ck_assert(deft_session_run(m.s, feeds, vals, 2, NULL, NULL, 0, targets, nu, st));
+  ck_assert(deft_session_run(m.s, feeds, tu_feeds(vals), 2, NULL, NULL, 0, targets, nu, st));
   deft_tensor *moved = deft_session_variable_value(m.s, mm, st);
-  ck_assert(memcmp(deft_tensor_data(before), deft_tensor_data(moved), deft_tensor_nbytes(moved)) != 0);
+  ck_assert(memcmp(deft_tensor_data(before), deft_tensor_data(moved), deft_tensor_nbytes(moved)) !=
+            0);
   /* a fetch on the untaken branch is an error naming it */
   deft_output sw = tensor(m.g, "dnn/batch_normalization/cond/Switch_1:1");
   deft_tensor *out = NULL;
   vals[1] = no;
-  ck_assert(!deft_session_run(m.s, feeds, vals, 2, &sw, &out, 1, NULL, 0, st));
+  ck_assert(!deft_session_run(m.s, feeds, tu_feeds(vals), 2, &sw, &out, 1, NULL, 0, st));
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "dnn/batch_normalization/cond/Switch_1:1", "untaken");
   deft_tensor_free(before);
   deft_tensor_free(same);
@@ -307,8 +311,9 @@ static void cross_check_gradients(const char *meta_rel, const char *ckpt_rel, co
   if (bn) feeds[2] = tensor(m.g, "training:0");
   deft_output fetch[2] = {ours, theirs};
   deft_tensor *out[2];
-  ck_assert_msg(deft_session_run(m.s, feeds, vals, bn ? 3 : 2, fetch, out, 2, NULL, 0, st), "%s",
-                deft_status_message(st));
+  ck_assert_msg(
+      deft_session_run(m.s, feeds, tu_feeds(vals), bn ? 3 : 2, fetch, out, 2, NULL, 0, st), "%s",
+      deft_status_message(st));
   double maxdiff = 0, maxval = 0;
   for (int64_t i = 0; i < deft_tensor_num_elements(out[0]); i++) {
     double a = deft_tensor_get_double(out[0], i), b = deft_tensor_get_double(out[1], i);
@@ -362,7 +367,8 @@ START_TEST(saved_models) {
     ck_assert_msg(sv && deft_saver_restore(sv, s, vars, st), "%s", deft_status_message(st));
     const char *in = deft_meta_graph_info_signature_input(info, "serving_default", "x", NULL, st);
     if (!in) in = deft_meta_graph_info_signature_input(info, "regress_x_to_y", "inputs", NULL, st);
-    const char *outname = deft_meta_graph_info_signature_output(info, "serving_default", "y", NULL, st);
+    const char *outname =
+        deft_meta_graph_info_signature_output(info, "serving_default", "y", NULL, st);
     ck_assert_msg(in && outname, "%s", deft_status_message(st));
     float xv[3] = {1, 2, 5};
     int64_t n = 3;
@@ -375,8 +381,9 @@ START_TEST(saved_models) {
       x = deft_tensor_from_data(DEFT_FLOAT, dims, 2, xv, sizeof xv, st);
     }
     deft_tensor *y = NULL;
-    ck_assert_msg(deft_session_run(s, &X, &x, 1, &Y, &y, 1, NULL, 0, st), "%s",
-                  deft_status_message(st));
+    ck_assert_msg(
+        deft_session_run(s, &X, (const deft_tensor *const[]){x}, 1, &Y, &y, 1, NULL, 0, st), "%s",
+        deft_status_message(st));
     for (int i = 0; i < 3; i++) ck_assert(fabs(deft_tensor_get_double(y, i) - want[d][i]) < 1e-6);
     /* error paths: a missing tag lists the tags; an unknown signature lists the keys */
     deft_meta_graph_info *bad = NULL;
@@ -410,8 +417,9 @@ START_TEST(frozen_simple_mnist) {
   deft_tensor *x = deft_tensor_slice_rows(test_x, 0, 10, st);
   deft_output X = tensor(g, "x:0"), P = tensor(g, "y_pred:0");
   deft_tensor *pred = NULL;
-  ck_assert_msg(deft_session_run(s, &X, &x, 1, &P, &pred, 1, NULL, 0, st), "%s",
-                deft_status_message(st));
+  ck_assert_msg(
+      deft_session_run(s, &X, (const deft_tensor *const[]){x}, 1, &P, &pred, 1, NULL, 0, st), "%s",
+      deft_status_message(st));
   int right = 0;
   for (int i = 0; i < 10; i++)
     right += deft_tensor_get_double(pred, i) == deft_tensor_get_double(test_y, i);
@@ -439,7 +447,8 @@ START_TEST(frozen_simple_mnist) {
   const char *script =
       "import sys, glob, numpy as np\n"
       "d = sys.argv[1]\n"
-      "cs = [np.load(f) for f in sorted(glob.glob(d + '/const_*.npy'), key=lambda s: int(s.split('_')[-1][:-4]))]\n"
+      "cs = [np.load(f) for f in sorted(glob.glob(d + '/const_*.npy'), key=lambda s: "
+      "int(s.split('_')[-1][:-4]))]\n"
       "ws = [c for c in cs if c.ndim == 2]\n"
       "bs = [c for c in cs if c.ndim == 1 and c.dtype == np.float32]\n"
       "h = np.load(d + '/x.npy').astype(np.float64)\n"

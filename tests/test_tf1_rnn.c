@@ -79,8 +79,8 @@ static deft_tensor *run1(deft_graph *g, const deft_output *feeds, deft_tensor *c
   deft_session *s = deft_session_new(g, st);
   ck_assert_ptr_nonnull(s);
   deft_tensor *out = NULL;
-  ck_assert_msg(deft_session_run(s, feeds, vals, nfeeds, &fetch, &out, 1, NULL, 0, st), "%s",
-                deft_status_message(st));
+  ck_assert_msg(deft_session_run(s, feeds, tu_feeds(vals), nfeeds, &fetch, &out, 1, NULL, 0, st),
+                "%s", deft_status_message(st));
   deft_session_free(s);
   deft_status_free(st);
   return out;
@@ -164,7 +164,8 @@ START_TEST(char_rnn_through_the_library) {
   deft_status *st = deft_status_new();
   deft_session *s = deft_session_new(g, st);
   deft_output p = tensor(g, "probs:0");
-  ck_assert(!deft_session_run(s, &in, &x, 1, &p, &out, 1, NULL, 0, st));
+  ck_assert(
+      !deft_session_run(s, &in, (const deft_tensor *const[]){x}, 1, &p, &out, 1, NULL, 0, st));
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "Gather '", "indices[7] = 57", "[0, 57)");
   deft_session_free(s);
   deft_status_free(st);

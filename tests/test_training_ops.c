@@ -66,8 +66,8 @@ static void check_ok(deft_graph *g) {
 static void run_targets(deft_session *s, const deft_output *feeds, deft_tensor *const *vals,
                         int nfeeds, deft_op *target) {
   deft_status *st = deft_status_new();
-  ck_assert_msg(deft_session_run(s, feeds, vals, nfeeds, NULL, NULL, 0, &target, 1, st), "%s",
-                deft_status_message(st));
+  ck_assert_msg(deft_session_run(s, feeds, tu_feeds(vals), nfeeds, NULL, NULL, 0, &target, 1, st),
+                "%s", deft_status_message(st));
   deft_status_free(st);
 }
 
@@ -433,7 +433,8 @@ START_TEST(grad_shape_mismatch) {
   const int64_t two[1] = {2};
   double gv[2] = {1, 1};
   deft_tensor *gt = filled(DEFT_FLOAT, two, 1, gv);
-  ck_assert(!deft_session_run(s, &grad, &gt, 1, NULL, NULL, 0, &mo.op, 1, st));
+  ck_assert(!deft_session_run(s, &grad, (const deft_tensor *const[]){gt}, 1, NULL, NULL, 0, &mo.op,
+                              1, st));
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "ApplyMomentum 'mom'", "var 'w' has shape [3,4]",
                    "grad has shape [2]");
   deft_tensor *acc_v = deft_session_variable_value(s, acc, st);
@@ -443,7 +444,7 @@ START_TEST(grad_shape_mismatch) {
   deft_tensor *g34 = deft_tensor_new(DEFT_FLOAT, (const int64_t[]){3, 4}, 2, NULL);
   deft_output feeds[2] = {grad, lrp};
   deft_tensor *vals[2] = {g34, gt};
-  ck_assert(!deft_session_run(s, feeds, vals, 2, NULL, NULL, 0, &gd.op, 1, st));
+  ck_assert(!deft_session_run(s, feeds, tu_feeds(vals), 2, NULL, NULL, 0, &gd.op, 1, st));
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "ApplyGradientDescent 'gd3'", "alpha",
                    "must be a scalar", "[2]");
   deft_tensor_free(g34);

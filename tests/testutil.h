@@ -40,6 +40,11 @@ void tu_assert_status(const deft_status *s, deft_code code, const char *const *k
 #define TU_ASSERT_STATUS(s, code, ...) \
   tu_assert_status((s), (code), (const char *const[]){__VA_ARGS__, NULL}, __FILE__, __LINE__)
 
+/* deft_session_run's feed values (const) from an array of tensors the test owns. */
+static inline const deft_tensor *const *tu_feeds(deft_tensor *const *v) {
+  return (const deft_tensor *const *)v;
+}
+
 /* Runs a suite made by `make` and returns the number of failures (for main()). */
 int tu_run_suite(Suite *suite);
 

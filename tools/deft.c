@@ -1,16 +1,17 @@
 /* tools/deft.c - the `deft` command-line program.
  *
- *   deft dump PATH [--node NAME] [--collections] [--variables [--checkpoint PREFIX]] [--signatures] [--json] [--dot]
+ *   deft dump PATH [--node NAME] [--collections] [--variables [--checkpoint PREFIX]] [--signatures]
+ * [--json] [--dot]
  *                  [--tag TAG]
  *   deft run PATH [--checkpoint PREFIX] [--feed NAME=FILE.npy]... [--fetch NAME]...
  *                 [--target OP]... [--out DIR] [--signature KEY] [--tag TAG] [--allow-dir DIR]
  *
  * PATH is a meta graph (".meta"), a SavedModel (its directory or its saved_model.pb) or a
  * GraphDef (any other file); each may be in text format (".pbtxt": a text file that is not a
- * GraphDef is tried as a MetaGraphDef). Without a section option, dump lists the ops in graph order (name,
- * type, inputs) and marks those deft cannot run. run does the job of TF's saved_model_cli run
- * (see its usage text in `commands`). Errors go to stderr with a non-zero exit code
- * (1 for a failure, 2 for a usage error). Subcommands are table-driven: add one to `commands`.
+ * GraphDef is tried as a MetaGraphDef). Without a section option, dump lists the ops in graph order
+ * (name, type, inputs) and marks those deft cannot run. run does the job of TF's saved_model_cli
+ * run (see its usage text in `commands`). Errors go to stderr with a non-zero exit code (1 for a
+ * failure, 2 for a usage error). Subcommands are table-driven: add one to `commands`.
  *
  * Uses only the public API (deft/deft.h). */
 #include <ctype.h>
@@ -300,7 +301,8 @@ static bool dump_collections(FILE *f, deft_graph *g, bool json) {
     } else {
       fprintf(f, "%s (%s, %d value%s)\n", key, kind ? kind : "?", nvalues,
               nvalues == 1 ? "" : "s");
-      for (int k = 0; k < n; k++) fprintf(f, "  %s\n", deft_output_format(items[k], buf, sizeof buf));
+      for (int k = 0; k < n; k++)
+        fprintf(f, "  %s\n", deft_output_format(items[k], buf, sizeof buf));
       if (n < nvalues) fprintf(f, "  (%d serialized value%s kept as imported)\n", nvalues - n,
                                nvalues - n == 1 ? "" : "s");
     }
@@ -1028,8 +1030,8 @@ static int cmd_run(int argc, char **argv) {
   }
   rc = run_prepare(&a, &r, st);
   if (rc) goto done;
-  if (!deft_session_run(r.sess, r.feed_t, r.feed_v, a.nfeeds, r.fetch_t, r.fetch_v, r.nfetches,
-                        r.target_ops, a.ntargets, st)) {
+  if (!deft_session_run(r.sess, r.feed_t, (const deft_tensor *const *)r.feed_v, a.nfeeds, r.fetch_t,
+                        r.fetch_v, r.nfetches, r.target_ops, a.ntargets, st)) {
     rc = fail(st);
     goto done;
   }

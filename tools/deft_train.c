@@ -3,10 +3,10 @@
  * accuracy.
  *
  * Model (the chapter's In[65]-[69]): 784-300-100-10 dense layers with
- * variance_scaling_initializer() kernels (the chapter's "He init"), batch normalization (momentum 0.9) on each, ELU after
- * the hidden ones; mean sparse softmax cross-entropy; plain gradient descent. Each step runs the
- * training op and the UPDATE_OPS with training=true. The first 5,000 training images are the
- * validation set.
+ * variance_scaling_initializer() kernels (the chapter's "He init"), batch normalization (momentum
+ * 0.9) on each, ELU after the hidden ones; mean sparse softmax cross-entropy; plain gradient
+ * descent. Each step runs the training op and the UPDATE_OPS with training=true. The first 5,000
+ * training images are the validation set.
  *
  * Under `mpirun -np N` (deft/dist.h, when deft has MPI) the same command trains data-parallel:
  * --batch-size is the global batch, each rank takes its 1/N of every batch (the batcher's
@@ -158,7 +158,8 @@ static bool build(deft_graph *g, const options *o, bool distributed, model *m) {
   else
     dense.kernel_initializer = deft_init_variance_scaling(
         1.0, DEFT_FAN_IN,
-        strcmp(o->init, "tf115") ? DEFT_DIST_TRUNCATED_NORMAL_TF110 : DEFT_DIST_TRUNCATED_NORMAL, 0);
+        strcmp(o->init, "tf115") ? DEFT_DIST_TRUNCATED_NORMAL_TF110 : DEFT_DIST_TRUNCATED_NORMAL,
+        0);
   deft_batch_norm_options bn = {0};
   bn.momentum = 0.9;
   deft_graph_push_scope(g, "dnn");
@@ -198,7 +199,14 @@ static bool build(deft_graph *g, const options *o, bool distributed, model *m) {
       parts[np++] = deft_summary_histogram(g, deft_op_name(vars[i].op), vars[i]);
     m->epoch_summary = deft_summary_merge(g, parts, np, "epoch_summaries");
   }
-  m->saver = o->out ? deft_saver_new(g, NULL, 0, 5) : NULL;
+  deft_status *sst = deft_status_new();
+  m->saver = o->out ? deft_saver_new(g, NULL, 0, 5, sst) : NULL;
+  if (o->out && !m->saver) {
+    fprintf(stderr, "deft-train: building the saver failed: %s\n", deft_status_message(sst));
+    deft_status_free(sst);
+    return false;
+  }
+  deft_status_free(sst);
   /* The step runs the training op and the moving-average updates. */
   deft_output upd[8];
   int nupd = deft_graph_get_collection(g, DEFT_UPDATE_OPS, NULL, upd, 8, NULL);
@@ -218,7 +226,7 @@ static double evaluate(deft_session *s, const model *m, const deft_tensor *x,
                        const deft_tensor *y, deft_output summary, deft_tensor **summary_out,
                        deft_status *st) {
   deft_output feeds[2] = {m->X, m->y};
-  deft_tensor *vals[2] = {(deft_tensor *)x, (deft_tensor *)y};
+  const deft_tensor *vals[2] = {x, y};
   deft_output fetches[2] = {m->accuracy, summary};
   deft_tensor *outs[2] = {NULL, NULL};
   int nf = deft_output_ok(summary) ? 2 : 1;
@@ -271,8 +279,9 @@ int main(int argc, char **argv) {
   rc = 1;
   if (!deft_mnist_load(o.data, true, &train_x, &train_y, &test_x, &test_y, st)) {
     fprintf(stderr, "deft-train: %s\n", deft_status_message(st));
-    fprintf(stderr, "deft-train: install Fashion-MNIST with `apt-get install dataset-fashion-mnist` "
-                    "or pass --data DIR\n");
+    fprintf(stderr,
+            "deft-train: install Fashion-MNIST with `apt-get install dataset-fashion-mnist` "
+            "or pass --data DIR\n");
     goto done;
   }
   int64_t n = deft_tensor_dim(train_x, 0), nval = 5000;
@@ -336,9 +345,10 @@ int main(int argc, char **argv) {
     double t0 = now(), loss_sum = 0;
     const deft_tensor *xb, *yb;
     int64_t k = 0;
-    while (deft_batcher_next(b, &xb, &yb, st)) {
+    deft_batch_result br;
+    while ((br = deft_batcher_next(b, &xb, &yb, st)) == DEFT_BATCH_READY) {
       deft_output feeds[3] = {m.X, m.y, m.training};
-      deft_tensor *vals[3] = {(deft_tensor *)xb, (deft_tensor *)yb, yes};
+      const deft_tensor *vals[3] = {xb, yb, yes};
       /* The loss of every step (its epoch mean goes to the CSV and the plot); with --logdir the
        * log_loss summary of every 50th step and of the epoch's last. */
       deft_output fetches[2] = {m.loss, m.loss_summary};
@@ -364,7 +374,7 @@ int main(int argc, char **argv) {
                 "##############################", 30 - w, "", (long long)k, (long long)nb);
       }
     }
-    if (!deft_status_ok(st)) {
+    if (br == DEFT_BATCH_ERROR) {
       deft_tensor_free(yes);
       goto fail;
     }

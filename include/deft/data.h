@@ -90,12 +90,20 @@ DEFT_API void deft_batcher_set_shuffle(deft_batcher *b, bool shuffle);
  * the rows. */
 DEFT_API bool deft_batcher_set_shard(deft_batcher *b, int rank, int size, deft_status *status);
 
+/* What deft_batcher_next produced. */
+typedef enum deft_batch_result {
+  DEFT_BATCH_READY = 0, /* *xb (and *yb) hold the next batch */
+  DEFT_BATCH_END = 1,   /* the epoch is over: no batch; the next call starts a new epoch */
+  DEFT_BATCH_ERROR = 2  /* failed (status set); no batch */
+} deft_batch_result;
+
 /* Produces the next batch of the current epoch into *xb and *yb (yb may be NULL). The tensors are
- * owned by the batcher and valid until the next call; their buffers are reused. Returns false at
- * the end of an epoch (no batch produced; the next call starts a new, reshuffled epoch) or on
- * error (status set). */
-DEFT_API bool deft_batcher_next(deft_batcher *b, const deft_tensor **xb, const deft_tensor **yb,
-                                deft_status *status);
+ * owned by the batcher and valid until the next call; their buffers are reused. Returns
+ * DEFT_BATCH_READY with a batch, DEFT_BATCH_END at the end of an epoch (the next call starts a
+ * new, reshuffled epoch), or DEFT_BATCH_ERROR with status set (e.g. out of memory). Loop with
+ * `while (deft_batcher_next(b, &xb, &yb, st) == DEFT_BATCH_READY)`, then check for the error. */
+DEFT_API deft_batch_result deft_batcher_next(deft_batcher *b, const deft_tensor **xb,
+                                             const deft_tensor **yb, deft_status *status);
 
 #ifdef __cplusplus
 }

@@ -16,7 +16,10 @@
  *
  * Names. A `name` argument is relative to the current name scope and is made unique with TF's
  * rule: a name already in use (compared case-insensitively) gets "_1", "_2", ... appended.
- * NULL means the op type's default name (TF's: "MatMul", "Add", ...).
+ * NULL means the op type's default name (TF's: "MatMul", "Add", ...). Names follow TF's rule,
+ * checked at build time (INVALID_ARGUMENT sticky error naming the name): an op's full name is
+ * letters, digits and "_.-/>" and starts with a letter, digit or "."; so are scope names (a
+ * nested scope may also start with "_", "-", "/" or ">"). "x:y" or "bad scope!" are refused.
  *
  * Thread safety (as TF's C API: a graph is thread-safe when used as directed): build a graph
  * (constructors, scopes, collections, gradients, imports into it) from one thread at a time.
@@ -86,10 +89,12 @@ DEFT_API bool deft_graph_seed(const deft_graph *g, int64_t *seed);
 /* Opens name scope `name` (TF's tf.name_scope): it is made unique like an op name, so a second
  * "dnn" scope becomes "dnn_1". A name ending in "/" is used as-is (re-entering a scope). Ops
  * created until the matching pop are named "<scope>/<name>". Returns the full scope name (owned
- * by g, valid until g is freed), or NULL (sticky error) on failure. */
+ * by g, valid until g is freed), or NULL (sticky error; no scope is opened) on failure, e.g. for
+ * a name TF's rule refuses. */
 DEFT_API const char *deft_graph_push_scope(deft_graph *g, const char *name);
 
-/* Closes the innermost name scope. */
+/* Closes the innermost name scope. Popping with no scope open is an error (FAILED_PRECONDITION
+ * sticky error), as is popping a variable or control-dependency scope that is not open. */
 DEFT_API void deft_graph_pop_scope(deft_graph *g);
 
 /* Returns the current scope ("" at the top level). Owned by g. */

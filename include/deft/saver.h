@@ -22,10 +22,13 @@ typedef struct deft_saver deft_saver;
 
 /* Builds a saver for vars[0..n) (variables as {var op, 0}, e.g. from deft_graph_get_collection;
  * vars NULL = every GLOBAL_VARIABLES item) under name scope "save" ("save_1", ...). Checkpoint
- * keys are the variables' op names. max_to_keep <= 0 means 5 (TF's default). Returns NULL on
- * failure (the graph's sticky error says why; a non-variable item is named). */
+ * keys are the variables' op names. max_to_keep <= 0 means 5 (TF's default). Returns NULL with
+ * status set on failure: INVALID_ARGUMENT for an empty selection, a non-variable item or a
+ * variable listed twice (naming it), which leave the graph unchanged and usable;
+ * FAILED_PRECONDITION if the graph already has a sticky error (or building the ops failed, e.g.
+ * out of memory, which is then the graph's sticky error too). */
 DEFT_API deft_saver *deft_saver_new(deft_graph *g, const deft_output *vars, int n,
-                                    int max_to_keep);
+                                    int max_to_keep, deft_status *status);
 
 /* A saver over a graph's existing save/restore ops (an imported SaverDef): the filename tensor
  * ("save/Const:0"), the save tensor ("save/control_dependency:0") and the restore op

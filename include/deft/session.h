@@ -124,8 +124,11 @@ DEFT_API void deft_session_set_threads(deft_session *s, int n);
 DEFT_API deft_threadpool *deft_session_threadpool(const deft_session *s);
 
 /* Runs the graph.
- * - feeds[i] gets the value feed_values[i] (borrowed for the call). A fed tensor's dtype must
- *   equal the tensor's, and its shape must be compatible with the build-time shape.
+ * - feeds[i] gets the value feed_values[i] (borrowed for the call, never modified). A fed
+ *   tensor's dtype must equal the tensor's, and its shape must be compatible with the build-time
+ *   shape. One conversion is made, as TF does for NumPy's int64 integers: an int64 tensor fed to
+ *   an int32 tensor is converted when every value fits in int32 (INVALID_ARGUMENT naming the
+ *   first value that does not, otherwise).
  * - fetch_values[i] receives a new tensor for fetches[i], owned by the caller (free with
  *   deft_tensor_free). fetch_values may be NULL only if nfetches is 0.
  * - targets are ops to run for their effect (NoOps, Assigns, training ops).
@@ -133,7 +136,7 @@ DEFT_API deft_threadpool *deft_session_threadpool(const deft_session *s);
  * every fetch_values[i] NULL. Variables updated by ops that ran before the failure keep their new
  * values, as in TF. */
 DEFT_API bool deft_session_run(deft_session *s, const deft_output *feeds,
-                               deft_tensor *const *feed_values, int nfeeds,
+                               const deft_tensor *const *feed_values, int nfeeds,
                                const deft_output *fetches, deft_tensor **fetch_values,
                                int nfetches, deft_op *const *targets, int ntargets,
                                deft_status *status);
