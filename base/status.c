@@ -102,6 +102,7 @@ const char *deft_code_name(deft_code code) {
     case DEFT_OUT_OF_RANGE: return "OUT_OF_RANGE";
     case DEFT_UNIMPLEMENTED: return "UNIMPLEMENTED";
     case DEFT_INTERNAL: return "INTERNAL";
+    case DEFT_UNAVAILABLE: return "UNAVAILABLE";
     case DEFT_DATA_LOSS: return "DATA_LOSS";
   }
   return "UNKNOWN";

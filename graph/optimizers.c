@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "deft/dist.h"
 #include "deft/ops.h"
 #include "deft/train.h"
 #include "deft/training_ops.h"
@@ -47,6 +48,8 @@ struct deft_optimizer {
   slot_entry *slots;
   int nslots, slots_cap;
   deft_op *beta1_power, *beta2_power;
+  bool distributed;     /* deft_optimizer_set_distributed */
+  int64_t fusion_bytes;
 };
 
 typedef struct kind_info {
@@ -160,6 +163,12 @@ void deft_optimizer_set_learning_rate_tensor(deft_optimizer *opt, deft_output lr
     return;
   }
   opt->lr_tensor = lr;
+}
+
+void deft_optimizer_set_distributed(deft_optimizer *opt, int64_t fusion_bytes) {
+  if (!opt) return;
+  opt->distributed = true;
+  opt->fusion_bytes = fusion_bytes;
 }
 
 void deft_optimizer_free(deft_optimizer *opt) {
@@ -375,6 +384,9 @@ int deft_optimizer_compute_gradients(deft_optimizer *opt, deft_output loss,
     out[i].dense_shape = dx[slot[i]].dense_shape;
   }
   result = n;
+  if (opt->distributed &&
+      !deft_allreduce_gradients(g, out, n < max ? n : max, opt->fusion_bytes, name))
+    result = -1;
 done:
   deft_free(xs);
   deft_free(dx);

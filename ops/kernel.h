@@ -103,6 +103,9 @@ const struct deft_io_hooks *deft_kernel_io(const deft_kernel_ctx *c);
  * touch path (or it is unconfined); otherwise fails c with PERMISSION_DENIED naming path and
  * returns false. Call it for every path a kernel opens, creates, renames or removes. */
 bool deft_kernel_check_path(deft_kernel_ctx *c, const char *path);
+/* The communicator the session's DeftAllreduce ops reduce over (deft_session_options_set_comm,
+ * deft/dist.h), or NULL: one process. Implemented in runtime/dist.c. */
+struct deft_comm *deft_kernel_comm(const deft_kernel_ctx *c);
 /* Input i's value (a ref input is dereferenced: the variable's current value). */
 const deft_tensor *deft_kernel_input(deft_kernel_ctx *c, int i);
 /* For a ref input: the variable storage it refers to (mutable); NULL for a value input. */

@@ -265,6 +265,7 @@ extern const deft_op_family deft_ops_quantize;
 extern const deft_op_family deft_ops_pool;
 extern const deft_op_family deft_ops_fused_bn;
 extern const deft_op_family deft_ops_conv;
+extern const deft_op_family deft_ops_collective;
 
 #define DEFT_FAMILY(sym, tbl) \
   const deft_op_family sym = {#sym, tbl, sizeof(tbl) / sizeof(tbl[0])}

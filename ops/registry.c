@@ -34,6 +34,7 @@ static const deft_op_family *const families[] = {
     &deft_ops_fused_bn,
     &deft_ops_conv,
     &deft_ops_tensor_array,
+    &deft_ops_collective,
 };
 
 static deft_op_reg *regs;

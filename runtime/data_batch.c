@@ -119,6 +119,7 @@ struct deft_batcher {
   bool in_epoch;      /* false before the first batch of an epoch: next() reshuffles */
   bool in_order;      /* deft_batcher_set_shuffle(b, false): every epoch in row order */
   int64_t *perm;
+  int shard_rank, shard_size; /* deft_batcher_set_shard; 0 of 1 = unsharded */
   uint64_t rng[4];    /* xoshiro256** state */
   deft_tensor xb, yb; /* reused batch tensors */
 };
@@ -196,6 +197,7 @@ deft_batcher *deft_batcher_new(const deft_tensor *x, const deft_tensor *y, int64
   b->rows = rows;
   b->batch_size = batch_size;
   b->nbatches = rows / batch_size;
+  b->shard_size = 1;
   for (int i = 0; i < 4; i++) b->rng[i] = splitmix64(&seed);
   return b;
 oom:
@@ -215,6 +217,21 @@ void deft_batcher_free(deft_batcher *b) {
 }
 
 int64_t deft_batcher_num_batches(const deft_batcher *b) { return b->nbatches; }
+
+bool deft_batcher_set_shard(deft_batcher *b, int rank, int size, deft_status *status) {
+  if (size < 1 || rank < 0 || rank >= size || b->batch_size > b->rows / size) {
+    deft_status_set(status, DEFT_INVALID_ARGUMENT,
+                    "deft_batcher_set_shard: rank %d of %d ranks with batch_size %" PRId64
+                    " needs rank in [0, size) and batch_size * size <= %" PRId64 " rows",
+                    rank, size, b->batch_size, b->rows);
+    return false;
+  }
+  b->shard_rank = rank;
+  b->shard_size = size;
+  b->nbatches = b->rows / (b->batch_size * size);
+  b->in_epoch = false;
+  return true;
+}
 
 void deft_batcher_set_shuffle(deft_batcher *b, bool shuffle) { b->in_order = !shuffle; }
 
@@ -274,6 +291,11 @@ deft_batch_result deft_batcher_next(deft_batcher *b, const deft_tensor **xb,
   /* array_split: the first rows % n batches get one extra row. */
   int64_t q = b->rows / b->nbatches, extra = b->rows % b->nbatches, i = b->next;
   int64_t start = i * q + (i < extra ? i : extra), count = q + (i < extra ? 1 : 0);
+  if (b->shard_size > 1) { /* this rank's part of the global batch, array_split again */
+    int64_t p = count / b->shard_size, pe = count % b->shard_size, r = b->shard_rank;
+    start += r * p + (r < pe ? r : pe);
+    count = p + (r < pe ? 1 : 0);
+  }
   deft_dtype xdt = b->x->dtype == DEFT_UINT8 ? DEFT_FLOAT : b->x->dtype;
   if (!make_batch(b->x, xdt, b->perm + start, count, &b->xb, status)) return DEFT_BATCH_ERROR;
   if (b->y && !make_batch(b->y, b->y->dtype, b->perm + start, count, &b->yb, status))

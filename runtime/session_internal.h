@@ -151,6 +151,7 @@ struct deft_session_options {
   double max_run_seconds;     /* <= 0 = none */
   char **dirs;                /* resolved allowed directories; none = unconfined */
   int ndirs;
+  struct deft_comm *comm;     /* deft_session_options_set_comm (borrowed), or NULL */
 };
 
 /* Runs may come from several threads at once (include/deft/session.h): `mu` guards the plan

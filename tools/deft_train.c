@@ -7,7 +7,14 @@
  * variance_scaling_initializer() kernels (the chapter's "He init"), batch normalization (momentum
  * 0.9) on each, ELU after the hidden ones; mean sparse softmax cross-entropy; plain gradient
  * descent. Each step runs the training op and the UPDATE_OPS with training=true. The first 5,000
- * training images are the validation set. */
+ * training images are the validation set.
+ *
+ * Under `mpirun -np N` (deft/dist.h, when deft has MPI) the same command trains data-parallel:
+ * --batch-size is the global batch, each rank takes its 1/N of every batch (the batcher's
+ * shard of one shared permutation), the gradients are averaged across ranks (the distributed
+ * optimizer), rank 0's initial variables are broadcast, and only rank 0 prints, evaluates and
+ * writes files (CSV, events, checkpoint, meta graph, plot). Batch normalization computes its
+ * batch statistics per rank, as Horovod without sync-BN does. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +23,7 @@
 #include <unistd.h>
 
 #include "deft/deft.h"
+#include "deft/dist.h"
 #include "tools/plot/train_plot.h"
 
 typedef struct {
@@ -138,7 +146,7 @@ typedef struct {
 } model;
 
 /* The chapter's batch-norm network, with TF's node names. */
-static bool build(deft_graph *g, const options *o, model *m) {
+static bool build(deft_graph *g, const options *o, bool distributed, model *m) {
   deft_graph_set_seed(g, o->seed);
   m->X = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(-1, 784), "X");
   m->y = deft_placeholder(g, DEFT_INT32, DEFT_SHAPE(-1), "y");
@@ -169,6 +177,7 @@ static bool build(deft_graph *g, const options *o, model *m) {
   deft_graph_pop_scope(g);
   deft_graph_push_scope(g, "train");
   deft_optimizer *opt = deft_optimizer_gradient_descent(g, o->lr);
+  if (distributed) deft_optimizer_set_distributed(opt, DEFT_FUSION_DEFAULT_BYTES);
   m->train_op = opt ? deft_optimizer_minimize(opt, m->loss, NULL, 0, NULL, NULL) : NULL;
   deft_optimizer_free(opt);
   deft_graph_pop_scope(g);
@@ -255,6 +264,29 @@ int main(int argc, char **argv) {
   if (rc) return rc;
   if (o.out && !out_writable(o.out)) return 1;
   deft_status *st = deft_status_new();
+  /* Under an MPI launcher: one rank of a data-parallel job (rank 0 prints and writes). */
+  deft_comm *comm = NULL;
+  if (deft_mpi_launched() && deft_mpi_available()) {
+    if (!deft_mpi_init(&argc, &argv, st) || !(comm = deft_comm_world(st))) {
+      fprintf(stderr, "deft-train: %s\n", deft_status_message(st));
+      deft_status_free(st);
+      return 1;
+    }
+  }
+  int rank = comm ? deft_comm_rank(comm) : 0, nranks = comm ? deft_comm_size(comm) : 1;
+  bool lead = rank == 0;
+  if (o.batch % nranks) {
+    if (lead)
+      fprintf(stderr, "deft-train: --batch-size %lld (the global batch) must be divisible by "
+                      "the %d ranks\n", (long long)o.batch, nranks);
+    deft_comm_free(comm);
+    deft_mpi_finalize();
+    deft_status_free(st);
+    return 2;
+  }
+  if (!lead) { /* only rank 0 writes files */
+    o.csv = o.out = o.logdir = o.plot = NULL;
+  }
   deft_tensor *train_x = NULL, *train_y = NULL, *test_x = NULL, *test_y = NULL;
   deft_tensor *val_x8 = NULL, *val_x = NULL, *val_y = NULL, *tr_x = NULL, *tr_y = NULL;
   deft_graph *g = NULL;
@@ -289,13 +321,17 @@ int main(int argc, char **argv) {
     goto done;
   }
   g = deft_graph_new();
-  if (!g || !build(g, &o, &m)) goto done;
-  s = deft_session_new(g, st);
+  if (!g || !build(g, &o, comm != NULL, &m)) goto done;
+  deft_session_options *so = deft_session_options_new();
+  if (so && comm) deft_session_options_set_comm(so, comm);
+  s = so ? deft_session_new_with_options(g, so, st) : NULL;
+  deft_session_options_free(so);
   if (!s) goto fail;
   deft_session_set_threads(s, o.threads);
   if (!deft_session_run(s, NULL, NULL, 0, NULL, NULL, 0, &m.init, 1, st)) goto fail;
-  b = deft_batcher_new(tr_x, tr_y, o.batch, (uint64_t)o.seed, st);
-  if (!b) goto fail;
+  if (comm && !deft_comm_broadcast_variables(comm, s, 0, st)) goto fail;
+  b = deft_batcher_new(tr_x, tr_y, o.batch / nranks, (uint64_t)o.seed, st);
+  if (!b || (comm && !deft_batcher_set_shard(b, rank, nranks, st))) goto fail;
   if (o.csv) {
     csv = fopen(o.csv, "w");
     if (!csv) {
@@ -315,11 +351,15 @@ int main(int argc, char **argv) {
     if (!sw || !deft_summary_writer_add_graph(sw, g, 0, st)) goto fail;
     printf("deft-train: writing events to %s\n", deft_summary_writer_path(sw));
   }
-  printf("deft-train: %s, %lld training / %lld validation images, %d epochs, batch %lld, lr %g, "
-         "%d thread%s\n", o.data, (long long)(n - nval), (long long)nval, o.epochs,
-         (long long)o.batch, o.lr, o.threads, o.threads == 1 ? "" : "s");
+  if (lead)
+    printf("deft-train: %s, %lld training / %lld validation images, %d epochs, batch %lld, lr %g, "
+           "%d thread%s\n", o.data, (long long)(n - nval), (long long)nval, o.epochs,
+           (long long)o.batch, o.lr, o.threads, o.threads == 1 ? "" : "s");
+  if (comm && lead)
+    printf("deft-train: %d ranks (MPI), %lld rows per rank and step\n", nranks,
+           (long long)(o.batch / nranks));
   fflush(stdout);
-  bool tty = isatty(STDERR_FILENO);
+  bool tty = lead && isatty(STDERR_FILENO);
   int64_t nb = deft_batcher_num_batches(b);
   deft_tensor *yes = deft_tensor_scalar_bool(true);
   for (int epoch = 0; epoch < o.epochs; epoch++) {
@@ -362,6 +402,7 @@ int main(int argc, char **argv) {
     double secs = now() - t0;
     deft_tensor *summary = NULL;
     deft_output none = {NULL, 0};
+    if (!lead) continue; /* rank 0 evaluates (its own BN moving statistics) and reports */
     double acc = evaluate(s, &m, val_x, val_y, sw ? m.epoch_summary : none, &summary, st);
     bool ok = acc >= 0 && (!sw || (deft_summary_writer_add_summary(sw, summary, (epoch + 1) * nb,
                                                                     st) &&
@@ -381,6 +422,13 @@ int main(int argc, char **argv) {
       fprintf(csv, "%d,%.4f,%.3f,%.6f,%g\n", epoch, acc, secs, train_loss, (double)o.lr);
   }
   deft_tensor_free(yes);
+  if (comm && lead)
+    printf("deft-train: rank 0 spent %.2fs in %lld collectives (gradient allreduces and the "
+           "broadcast)\n", deft_comm_seconds(comm), (long long)deft_comm_calls(comm));
+  if (!lead) {
+    rc = 0;
+    goto done;
+  }
   deft_tensor *tx = deft_images_to_float(test_x, st);
   if (!tx) goto fail;
   deft_output no_summary = {NULL, 0};
@@ -411,7 +459,9 @@ int main(int argc, char **argv) {
   rc = 0;
   goto done;
 fail:
-  fprintf(stderr, "deft-train: %s\n", deft_status_message(st));
+  if (comm) fprintf(stderr, "deft-train: rank %d: %s\n", rank, deft_status_message(st));
+  else fprintf(stderr, "deft-train: %s\n", deft_status_message(st));
+  if (comm) deft_mpi_abort(1); /* the other ranks would wait for this one */
 done:
   if (csv) fclose(csv);
   deft_summary_writer_free(sw);
@@ -431,5 +481,7 @@ done:
   deft_tensor_free(tr_x);
   deft_tensor_free(tr_y);
   deft_status_free(st);
+  deft_comm_free(comm);
+  deft_mpi_finalize();
   return rc;
 }

@@ -7,7 +7,8 @@
 # Fashion-MNIST (the main job's default dataset); for the graph explorer page, Node.js with npm
 # and Chromium (its browser test), then `npm ci` in tools/explorer (elkjs, embedded into the page
 # at build time, and playwright-core, which drives Debian's chromium; no browser download).
-# clang with its libFuzzer runtime (the fuzz targets of tests/fuzz).
+# clang with its libFuzzer runtime (the fuzz targets of tests/fuzz); Open MPI (deft/dist.h's
+# data-parallel training and its tests).
 # Skips what is already present. Uses sudo when not root.
 #
 #   tools/install-deps.sh               everything (the default: tests, docs, the main job)
@@ -22,7 +23,8 @@ esac
 BUILD_PKGS="build-essential cmake pkg-config libopenblas-dev libprotobuf-c-dev protobuf-c-compiler \
 zlib1g-dev libsnappy-dev libpcre2-dev"
 PKGS="$BUILD_PKGS check libsubunit-dev python3 python3-numpy python3-torch \
-python3-protobuf protobuf-compiler dataset-fashion-mnist chromium clang libclang-rt-14-dev"
+python3-protobuf protobuf-compiler dataset-fashion-mnist chromium clang libclang-rt-14-dev \
+libopenmpi-dev openmpi-bin"
 if [ "$build_only" = 1 ]; then
   PKGS="$BUILD_PKGS"
 else

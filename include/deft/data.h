@@ -80,6 +80,17 @@ DEFT_API int64_t deft_batcher_num_batches(const deft_batcher *b);
  * shuffling. */
 DEFT_API void deft_batcher_set_shuffle(deft_batcher *b, bool shuffle);
 
+/* Data-parallel sharding (deft/dist.h): b restarts its epoch (the next call starts a
+ * new one) and from then on yields rank `rank`'s part of
+ * each global batch of `size` ranks. Every rank draws the same permutation (give every rank's
+ * batcher the same seed), splits it into n = rows / (batch_size * size) global batches as above,
+ * and takes part `rank` of each global batch's array_split into `size` parts; so the ranks'
+ * batches of one step are disjoint, together they are the batch one process would get with
+ * batch_size * size, and every rank has n batches per epoch. size 1 undoes it. Returns false
+ * with INVALID_ARGUMENT (b unchanged) if rank is not in [0, size) or batch_size * size exceeds
+ * the rows. */
+DEFT_API bool deft_batcher_set_shard(deft_batcher *b, int rank, int size, deft_status *status);
+
 /* What deft_batcher_next produced. */
 typedef enum deft_batch_result {
   DEFT_BATCH_READY = 0, /* *xb (and *yb) hold the next batch */

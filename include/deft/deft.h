@@ -32,6 +32,7 @@
 #include "deft/saver.h"
 #include "deft/io.h"
 #include "deft/summary.h"
+#include "deft/dist.h"
 #include "deft/rnn.h"
 
 #endif

@@ -36,6 +36,7 @@ typedef enum deft_code {
   DEFT_OUT_OF_RANGE = 11,
   DEFT_UNIMPLEMENTED = 12,
   DEFT_INTERNAL = 13,
+  DEFT_UNAVAILABLE = 14, /* a peer (another rank, deft/dist.h) failed or went away */
   DEFT_DATA_LOSS = 15
 } deft_code;
 

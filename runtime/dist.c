@@ -1,0 +1,554 @@
+/* runtime/dist.c - communicators over MPI, their collectives with a progress check, the
+ * kernel context's communicator, and the variable broadcast (see include/deft/dist.h).
+ *
+ * Every collective is a nonblocking MPI call (MPI_Iallreduce, MPI_Ibcast, ...) followed by a
+ * wait that tests the request, spinning briefly and then sleeping in short steps, until it
+ * completes, MPI reports an error, or the communicator's timeout passes. So a rank that died or
+ * never reaches the collective makes the others fail in bounded time instead of hanging. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <pthread.h>
+
+#include "deft/dist.h"
+#include "deft/ops.h"
+#include "base/alloc.h"
+#include "ops/kernel.h"
+#include "runtime/session_internal.h"
+
+#ifdef DEFT_HAVE_MPI
+#include <mpi.h>
+#endif
+
+struct deft_comm {
+  int rank, size;
+  double timeout; /* <= 0: none */
+  pthread_mutex_t mu;
+  deft_code broken; /* DEFT_OK until a collective fails; then every call fails with it */
+  char broken_msg[320];
+  double seconds;
+  int64_t calls;
+#ifdef DEFT_HAVE_MPI
+  bool mpi;
+  MPI_Comm comm;
+#endif
+};
+
+bool deft_mpi_launched(void) {
+  return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
+}
+
+static double now_seconds(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static deft_comm *comm_alloc(void) {
+  deft_comm *c = deft_calloc(1, sizeof *c);
+  if (!c) return NULL;
+  c->size = 1;
+  c->timeout = 120;
+  const char *e = getenv("DEFT_COMM_TIMEOUT");
+  if (e && *e) {
+    char *end;
+    double v = strtod(e, &end);
+    if (*end == '\0' && isfinite(v)) c->timeout = v;
+  }
+  pthread_mutex_init(&c->mu, NULL);
+  return c;
+}
+
+deft_comm *deft_comm_local(void) { return comm_alloc(); }
+
+int deft_comm_rank(const deft_comm *c) { return c->rank; }
+int deft_comm_size(const deft_comm *c) { return c->size; }
+void deft_comm_set_timeout(deft_comm *c, double seconds) { c->timeout = seconds; }
+double deft_comm_seconds(const deft_comm *c) { return c->seconds; }
+int64_t deft_comm_calls(const deft_comm *c) { return c->calls; }
+
+void deft_session_options_set_comm(deft_session_options *o, deft_comm *c) { o->comm = c; }
+
+deft_comm *deft_kernel_comm(const deft_kernel_ctx *c) { return c->session->opts.comm; }
+
+/* Fails with c's first error if it is broken (lock held). */
+static bool check_broken(deft_comm *c, deft_status *st) {
+  if (c->broken == DEFT_OK) return true;
+  deft_status_set(st, c->broken, "%s", c->broken_msg);
+  return false;
+}
+
+static bool is_supported(deft_dtype t) {
+  return t == DEFT_FLOAT || t == DEFT_DOUBLE || t == DEFT_INT32 || t == DEFT_INT64 ||
+         t == DEFT_UINT8;
+}
+
+static void divide(void *data, int64_t count, deft_dtype dtype, int size) {
+  if (dtype == DEFT_FLOAT) {
+    float *p = data, d = (float)size;
+    for (int64_t i = 0; i < count; i++) p[i] /= d;
+  } else {
+    double *p = data, d = (double)size;
+    for (int64_t i = 0; i < count; i++) p[i] /= d;
+  }
+}
+
+#ifdef DEFT_HAVE_MPI
+
+bool deft_mpi_available(void) { return true; }
+
+bool deft_mpi_init(int *argc, char ***argv, deft_status *status) {
+  int inited = 0, finalized = 0;
+  MPI_Initialized(&inited);
+  MPI_Finalized(&finalized);
+  if (finalized) {
+    deft_status_set(status, DEFT_FAILED_PRECONDITION, "deft_mpi_init: MPI was finalized");
+    return false;
+  }
+  int provided = MPI_THREAD_SINGLE;
+  if (inited) {
+    MPI_Query_thread(&provided);
+  } else if (MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS) {
+    deft_status_set(status, DEFT_INTERNAL, "deft_mpi_init: MPI_Init_thread failed");
+    return false;
+  }
+  if (provided < MPI_THREAD_SERIALIZED) {
+    deft_status_set(status, DEFT_INTERNAL,
+                    "deft_mpi_init: MPI gives thread level %d, deft needs at least "
+                    "MPI_THREAD_SERIALIZED", provided);
+    return false;
+  }
+  return true;
+}
+
+void deft_mpi_finalize(void) {
+  int inited = 0, finalized = 0;
+  MPI_Initialized(&inited);
+  MPI_Finalized(&finalized);
+  if (inited && !finalized) MPI_Finalize();
+}
+
+void deft_mpi_abort(int code) {
+  int inited = 0, finalized = 0;
+  MPI_Initialized(&inited);
+  MPI_Finalized(&finalized);
+  if (inited && !finalized) MPI_Abort(MPI_COMM_WORLD, code);
+}
+
+deft_comm *deft_comm_from_mpi(const void *mpi_comm, deft_status *status) {
+  int inited = 0;
+  MPI_Initialized(&inited);
+  if (!inited) {
+    deft_status_set(status, DEFT_FAILED_PRECONDITION,
+                    "deft_comm: MPI is not initialized (call deft_mpi_init first)");
+    return NULL;
+  }
+  deft_comm *c = comm_alloc();
+  if (!c) {
+    deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "deft_comm: out of memory");
+    return NULL;
+  }
+  if (MPI_Comm_dup(*(const MPI_Comm *)mpi_comm, &c->comm) != MPI_SUCCESS) {
+    deft_free(c);
+    deft_status_set(status, DEFT_INTERNAL, "deft_comm: MPI_Comm_dup failed");
+    return NULL;
+  }
+  MPI_Comm_set_errhandler(c->comm, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(c->comm, &c->rank);
+  MPI_Comm_size(c->comm, &c->size);
+  c->mpi = true;
+  return c;
+}
+
+deft_comm *deft_comm_world(deft_status *status) {
+  MPI_Comm w = MPI_COMM_WORLD;
+  return deft_comm_from_mpi(&w, status);
+}
+
+void deft_comm_free(deft_comm *c) {
+  if (!c) return;
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (c->mpi && c->broken == DEFT_OK && !finalized) MPI_Comm_free(&c->comm);
+  pthread_mutex_destroy(&c->mu);
+  deft_free(c);
+}
+
+static MPI_Datatype mpi_type(deft_dtype t) {
+  switch (t) {
+    case DEFT_FLOAT: return MPI_FLOAT;
+    case DEFT_DOUBLE: return MPI_DOUBLE;
+    case DEFT_INT32: return MPI_INT32_T;
+    case DEFT_INT64: return MPI_INT64_T;
+    default: return MPI_UINT8_T;
+  }
+}
+
+/* Marks c broken with code and the formatted message, and sets st (lock held). */
+static bool comm_break(deft_comm *c, deft_status *st, deft_code code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static bool comm_break(deft_comm *c, deft_status *st, deft_code code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(c->broken_msg, sizeof c->broken_msg, fmt, ap);
+  va_end(ap);
+  c->broken = code;
+  deft_status_set(st, code, "%s", c->broken_msg);
+  return false;
+}
+
+/* Starts a collective's result check: rc is the MPI call's return code. Then waits for req. */
+static bool wait_request(deft_comm *c, int rc, MPI_Request *req, const char *what, int64_t bytes,
+                         double t0, deft_status *st) {
+  char err[MPI_MAX_ERROR_STRING] = "";
+  int len = 0;
+  if (rc != MPI_SUCCESS) {
+    MPI_Error_string(rc, err, &len);
+    return comm_break(c, st, DEFT_UNAVAILABLE, "%s of %lld bytes on rank %d of %d failed: %s",
+                      what, (long long)bytes, c->rank, c->size, err);
+  }
+  for (long spins = 0;; spins++) {
+    int done = 0;
+    rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) {
+      MPI_Error_string(rc, err, &len);
+      return comm_break(c, st, DEFT_UNAVAILABLE,
+                        "%s of %lld bytes on rank %d of %d failed (a rank died?): %s", what,
+                        (long long)bytes, c->rank, c->size, err);
+    }
+    if (done) break;
+    if (spins > 2000) {
+      double t = now_seconds();
+      if (c->timeout > 0 && t - t0 > c->timeout)
+        return comm_break(c, st, DEFT_DEADLINE_EXCEEDED,
+                          "%s of %lld bytes on rank %d of %d made no progress in %.3g s: a rank "
+                          "died or never reached it (the communicator's timeout; "
+                          "deft_comm_set_timeout, DEFT_COMM_TIMEOUT)",
+                          what, (long long)bytes, c->rank, c->size, c->timeout);
+      struct timespec ts = {0, spins > 20000 ? 200000 : 20000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  c->seconds += now_seconds() - t0;
+  c->calls++;
+  return true;
+}
+
+bool deft_comm_allreduce(deft_comm *c, void *data, int64_t count, deft_dtype dtype, bool average,
+                         deft_status *status) {
+  if (!is_supported(dtype) || (average && dtype != DEFT_FLOAT && dtype != DEFT_DOUBLE)) {
+    deft_status_set(status, DEFT_INVALID_ARGUMENT, "allreduce%s of dtype %s is not supported",
+                    average ? " (average)" : "", deft_dtype_name(dtype));
+    return false;
+  }
+  if (count < 0 || count > INT32_MAX) {
+    deft_status_set(status, DEFT_INVALID_ARGUMENT, "allreduce of %lld elements: out of range",
+                    (long long)count);
+    return false;
+  }
+  if (!c->mpi || c->size == 1) return true;
+  pthread_mutex_lock(&c->mu);
+  bool ok = check_broken(c, status);
+  if (ok) {
+    double t0 = now_seconds();
+    MPI_Request req;
+    /* An empty tensor still takes part, so every rank issues the same collectives. */
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, count ? data : &req, (int)count, mpi_type(dtype),
+                            MPI_SUM, c->comm, &req);
+    ok = wait_request(c, rc, &req, "allreduce",
+                      count * (int64_t)deft_dtype_size(dtype), t0, status);
+  }
+  pthread_mutex_unlock(&c->mu);
+  if (ok && average) divide(data, count, dtype, c->size);
+  return ok;
+}
+
+bool deft_comm_broadcast(deft_comm *c, void *data, int64_t bytes, int root, deft_status *status) {
+  if (root < 0 || root >= c->size || bytes < 0 || bytes > INT32_MAX) {
+    deft_status_set(status, DEFT_INVALID_ARGUMENT,
+                    "broadcast of %lld bytes from rank %d: out of range (%d ranks)",
+                    (long long)bytes, root, c->size);
+    return false;
+  }
+  if (!c->mpi || c->size == 1) return true;
+  pthread_mutex_lock(&c->mu);
+  bool ok = check_broken(c, status);
+  if (ok) {
+    double t0 = now_seconds();
+    MPI_Request req;
+    char dummy;
+    int rc = MPI_Ibcast(bytes ? data : &dummy, (int)bytes, MPI_BYTE, root, c->comm, &req);
+    ok = wait_request(c, rc, &req, "broadcast", bytes, t0, status);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return ok;
+}
+
+bool deft_comm_barrier(deft_comm *c, deft_status *status) {
+  if (!c->mpi || c->size == 1) return true;
+  pthread_mutex_lock(&c->mu);
+  bool ok = check_broken(c, status);
+  if (ok) {
+    double t0 = now_seconds();
+    MPI_Request req;
+    int rc = MPI_Ibarrier(c->comm, &req);
+    ok = wait_request(c, rc, &req, "barrier", 0, t0, status);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return ok;
+}
+
+/* Gathers one int64 from every rank into all[0..size). */
+static bool allgather_i64(deft_comm *c, int64_t v, int64_t *all, deft_status *status) {
+  if (!c->mpi || c->size == 1) {
+    all[0] = v;
+    return true;
+  }
+  pthread_mutex_lock(&c->mu);
+  bool ok = check_broken(c, status);
+  if (ok) {
+    double t0 = now_seconds();
+    MPI_Request req;
+    int rc = MPI_Iallgather(&v, 1, MPI_INT64_T, all, 1, MPI_INT64_T, c->comm, &req);
+    ok = wait_request(c, rc, &req, "allgather", 8, t0, status);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return ok;
+}
+
+#else /* no MPI: the one-process communicator only */
+
+bool deft_mpi_available(void) { return false; }
+
+bool deft_mpi_init(int *argc, char ***argv, deft_status *status) {
+  deft_status_set(status, DEFT_UNIMPLEMENTED,
+                  "deft_mpi_init: this deft was built without MPI (CMake option DEFT_MPI)");
+  return false;
+}
+
+void deft_mpi_finalize(void) {}
+void deft_mpi_abort(int code) {}
+
+deft_comm *deft_comm_from_mpi(const void *mpi_comm, deft_status *status) {
+  deft_status_set(status, DEFT_UNIMPLEMENTED,
+                  "deft_comm: this deft was built without MPI (CMake option DEFT_MPI)");
+  return NULL;
+}
+
+deft_comm *deft_comm_world(deft_status *status) { return deft_comm_from_mpi(NULL, status); }
+
+void deft_comm_free(deft_comm *c) {
+  if (!c) return;
+  pthread_mutex_destroy(&c->mu);
+  deft_free(c);
+}
+
+bool deft_comm_allreduce(deft_comm *c, void *data, int64_t count, deft_dtype dtype, bool average,
+                         deft_status *status) {
+  if (!is_supported(dtype) || (average && dtype != DEFT_FLOAT && dtype != DEFT_DOUBLE)) {
+    deft_status_set(status, DEFT_INVALID_ARGUMENT, "allreduce%s of dtype %s is not supported",
+                    average ? " (average)" : "", deft_dtype_name(dtype));
+    return false;
+  }
+  return true;
+}
+
+bool deft_comm_broadcast(deft_comm *c, void *data, int64_t bytes, int root, deft_status *status) {
+  if (root != 0) {
+    deft_status_set(status, DEFT_INVALID_ARGUMENT, "broadcast from rank %d of 1", root);
+    return false;
+  }
+  return true;
+}
+
+bool deft_comm_barrier(deft_comm *c, deft_status *status) { return true; }
+
+static bool allgather_i64(deft_comm *c, int64_t v, int64_t *all, deft_status *status) {
+  all[0] = v;
+  return true;
+}
+
+#endif
+
+/* ---- the variable broadcast ---- */
+
+/* The graph's variables: GLOBAL_VARIABLES, or every variable op. *out owned by the caller. */
+static int list_variables(deft_graph *g, deft_op ***out) {
+  int n = deft_graph_get_collection(g, DEFT_GLOBAL_VARIABLES, NULL, NULL, 0, NULL);
+  deft_op **v = NULL;
+  if (n > 0) {
+    deft_output *items = deft_malloc(sizeof *items * (size_t)n);
+    v = deft_malloc(sizeof *v * (size_t)n);
+    if (!items || !v) {
+      deft_free(items);
+      deft_free(v);
+      return -1;
+    }
+    deft_graph_get_collection(g, DEFT_GLOBAL_VARIABLES, NULL, items, n, NULL);
+    for (int i = 0; i < n; i++) v[i] = items[i].op;
+    deft_free(items);
+  } else {
+    int nops = deft_graph_num_ops(g);
+    v = deft_malloc(sizeof *v * (size_t)(nops ? nops : 1));
+    if (!v) return -1;
+    n = 0;
+    for (int i = 0; i < nops; i++) {
+      deft_op *op = deft_graph_op_at(g, i);
+      const char *t = deft_op_type(op);
+      if (!strcmp(t, "VariableV2") || !strcmp(t, "Variable")) v[n++] = op;
+    }
+  }
+  *out = v;
+  return n;
+}
+
+/* "name dtype [dims]" of variable op v. */
+static void describe(const deft_op *v, char *buf, size_t size) {
+  deft_dtype dt = DEFT_INVALID_DTYPE;
+  deft_shape sh = deft_shape_unknown();
+  deft_op_attr_type(v, "dtype", &dt);
+  deft_op_attr_shape(v, "shape", &sh);
+  char sb[128];
+  snprintf(buf, size, "%s %s %s", deft_op_name(v), deft_dtype_name(dt),
+           deft_shape_format(sh, sb, sizeof sb));
+}
+
+static uint64_t fnv1a(const char *s) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+  return h;
+}
+
+/* Checks that every rank has root's variables; on a difference names the first one and the
+ * ranks. */
+static bool check_same_variables(deft_comm *c, deft_op **vars, int n, int root,
+                                 deft_status *status) {
+  int size = c->size;
+  int64_t *all = deft_malloc(sizeof *all * (size_t)size);
+  if (!all) {
+    deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "broadcast_variables: out of memory");
+    return false;
+  }
+  bool ok = allgather_i64(c, n, all, status);
+  int64_t nroot = ok ? all[root] : 0;
+  /* Per position i < nroot: root's hash is broadcast, each rank reports whether it matches. The
+   * first mismatching position of every rank is gathered. */
+  int64_t first_bad = -1;
+  char desc[400];
+  for (int64_t i = 0; ok && i < nroot; i++) {
+    uint64_t h = 0;
+    if (i < n) {
+      describe(vars[i], desc, sizeof desc);
+      h = fnv1a(desc);
+    }
+    uint64_t hr = h;
+    ok = deft_comm_broadcast(c, &hr, sizeof hr, root, status);
+    if (ok && first_bad < 0 && (i >= n || hr != h)) first_bad = i;
+  }
+  if (ok && first_bad < 0 && n > nroot) first_bad = nroot;
+  if (ok) ok = allgather_i64(c, first_bad, all, status);
+  if (!ok) {
+    deft_free(all);
+    return false;
+  }
+  int64_t pos = -1;
+  for (int r = 0; r < size; r++)
+    if (all[r] >= 0 && (pos < 0 || all[r] < pos)) pos = all[r];
+  if (pos < 0) {
+    deft_free(all);
+    return true;
+  }
+  /* Name root's variable at pos (broadcast its description) and the ranks that differ there. */
+  char rootdesc[400] = "";
+  if (c->rank == root && pos < n) describe(vars[pos], rootdesc, sizeof rootdesc);
+  if (!deft_comm_broadcast(c, rootdesc, sizeof rootdesc, root, status)) {
+    deft_free(all);
+    return false;
+  }
+  rootdesc[sizeof rootdesc - 1] = '\0';
+  char ranks[256] = "";
+  size_t used = 0;
+  for (int r = 0; r < size && used + 16 < sizeof ranks; r++)
+    if (all[r] == pos)
+      used += (size_t)snprintf(ranks + used, sizeof ranks - used, "%s%d", used ? ", " : "", r);
+  char mine[400] = "none";
+  if (pos < n) describe(vars[pos], mine, sizeof mine);
+  if (rootdesc[0])
+    deft_status_set(status, DEFT_FAILED_PRECONDITION,
+                    "broadcast_variables: variable %lld differs across ranks: rank %d has '%s', "
+                    "rank(s) %s differ (this rank %d has '%s'); every rank must build the same "
+                    "graph", (long long)pos, root, rootdesc, ranks, c->rank, mine);
+  else
+    deft_status_set(status, DEFT_FAILED_PRECONDITION,
+                    "broadcast_variables: rank %d has %lld variables, rank(s) %s have more "
+                    "(this rank %d has '%s' at %lld); every rank must build the same graph",
+                    root, (long long)nroot, ranks, c->rank, mine, (long long)pos);
+  deft_free(all);
+  return false;
+}
+
+bool deft_comm_broadcast_variables(deft_comm *c, deft_session *s, int root, deft_status *status) {
+  if (root < 0 || root >= c->size) {
+    deft_status_set(status, DEFT_INVALID_ARGUMENT,
+                    "broadcast_variables: root %d is not a rank (%d ranks)", root, c->size);
+    return false;
+  }
+  deft_op **vars = NULL;
+  int n = list_variables(deft_session_graph(s), &vars);
+  if (n < 0) {
+    deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "broadcast_variables: out of memory");
+    return false;
+  }
+  bool ok = check_same_variables(c, vars, n, root, status);
+  for (int i = 0; ok && i < n; i++) {
+    deft_dtype dt = DEFT_INVALID_DTYPE;
+    deft_shape sh = deft_shape_unknown();
+    deft_op_attr_type(vars[i], "dtype", &dt);
+    deft_op_attr_shape(vars[i], "shape", &sh);
+    /* Root says whether it has the value and its dims (a variable may have validate_shape=false). */
+    int64_t head[2 + DEFT_MAX_RANK] = {0};
+    deft_tensor *v = NULL;
+    if (c->rank == root) {
+      v = deft_session_variable_initialized(s, vars[i])
+              ? deft_session_variable_value(s, vars[i], status)
+              : NULL;
+      if (v && v->dtype != DEFT_STRING) {
+        head[0] = 1 + v->rank;
+        for (int k = 0; k < v->rank; k++) head[2 + k] = v->dims[k];
+      }
+      head[1] = v ? (int64_t)v->dtype : 0;
+    }
+    ok = deft_comm_broadcast(c, head, sizeof head, root, status);
+    if (ok && head[0] == 0) {
+      deft_status_set(status, DEFT_INVALID_ARGUMENT,
+                      head[1] == DEFT_STRING
+                          ? "broadcast_variables: variable '%s' is a string variable (not "
+                            "supported)"
+                          : "broadcast_variables: variable '%s' is not initialized on rank %d",
+                      deft_op_name(vars[i]), root);
+      ok = false;
+    }
+    if (ok && c->rank != root) {
+      int rank = (int)head[0] - 1;
+      if (rank < 0 || rank > DEFT_MAX_RANK || head[1] != (int64_t)dt) {
+        deft_status_set(status, DEFT_INTERNAL, "broadcast_variables: bad header for '%s'",
+                        deft_op_name(vars[i]));
+        ok = false;
+      } else {
+        v = deft_tensor_new(dt, head + 2, rank, status);
+        ok = v != NULL;
+      }
+    }
+    if (ok)
+      ok = deft_comm_broadcast(c, v->n ? v->buf->data : NULL,
+                               v->n * (int64_t)deft_dtype_size(v->dtype), root, status);
+    if (ok && c->rank != root) ok = deft_session_set_variable(s, vars[i], v, status);
+    deft_tensor_free(v);
+    (void)sh;
+  }
+  deft_free(vars);
+  return ok;
+}
