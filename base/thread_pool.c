@@ -12,6 +12,18 @@
  * ranges spins at most SPIN_NS for the workers' last ranges before it sleeps on `done`. So a
  * run's back-to-back kernels find the workers awake, and a pool between runs costs nothing.
  *
+ * Adapting to the machine: splitting a loop pays only if the workers get a core. On a shared
+ * machine a worker may wait behind another process for milliseconds while the caller, done with
+ * its own ranges, waits for the worker's. So the pool measures every split loop: the caller
+ * times its own ranges, which gives what the whole loop would have cost on one thread
+ * (est = caller time per range x ranges), and compares that with the loop's wall time. The
+ * measurements are kept per call site (range function and length, in a small table), and over
+ * each window of SITE_SAMPLES loops: when splitting gained less than MIN_GAIN, the site runs on
+ * the calling thread alone for a while (SERIAL_NS, doubling on each further failed window up to
+ * 2^MAX_BACKOFF times), then tries splitting again. While a site runs alone the workers get no
+ * work from it and sleep. Which thread runs a range never changes a result (kernels split only
+ * where the split does not change the arithmetic), so adapting keeps results deterministic.
+ *
  * The pool serves one job at a time (`busy`); a caller that finds it busy runs its job alone,
  * which also makes a parallel_for nested inside a range safe. Nothing is allocated per job, so
  * steady-state runs stay allocation-free. */
@@ -23,6 +35,20 @@
 #include "base/thread_pool.h"
 
 enum { SPIN_NS = DEFT_THREADPOOL_SPIN_US * 1000 };
+
+/* Adaptive splitting (see the top of the file). */
+enum { SITES = 64, SITE_PROBE = 4, SITE_SAMPLES = 8, MAX_BACKOFF = 7 };
+#define MIN_GAIN 1.15
+#define SERIAL_NS 10000000 /* 10 ms */
+
+typedef struct site {
+  deft_range_fn fn; /* key: the loop's range function and length */
+  int64_t n;
+  double est, wall; /* sums over the current window, ns */
+  int samples;
+  int backoff;          /* failed windows in a row */
+  int64_t serial_until; /* run alone until this time (ns, CLOCK_MONOTONIC) */
+} site;
 
 struct deft_threadpool {
   pthread_mutex_t mu;
@@ -41,6 +67,8 @@ struct deft_threadpool {
   int next;            /* next range to claim */
   atomic_int pending;  /* ranges not finished; written under mu, read by the spinning caller */
   atomic_uint gen;     /* job generation, bumped (under mu) for each job */
+  site sites[SITES];   /* held by the holder of `busy` */
+  atomic_int serial_loops; /* loops run alone by the adaptation, for tests and benchmarks */
 };
 
 static inline void cpu_relax(void) {
@@ -58,15 +86,23 @@ static int64_t now_ns(void) {
 }
 
 /* Claims and runs ranges of the current job until none is left. Called with mu held; returns
- * with mu held. */
-static void run_ranges(deft_threadpool *p) {
+ * with mu held. When ns is not NULL, adds the time spent in the ranges to *ns and their count
+ * to *count (the caller's measurement, see the top of the file). */
+static void run_ranges(deft_threadpool *p, int64_t *ns, int *count) {
   while (p->next < p->nr) {
     int r = p->next++;
     deft_range_fn fn = p->fn;
     void *arg = p->arg;
     int64_t b = r * p->chunk, e = b + p->chunk < p->n ? b + p->chunk : p->n;
     pthread_mutex_unlock(&p->mu);
-    fn(arg, b, e);
+    if (ns) {
+      int64_t t = now_ns();
+      fn(arg, b, e);
+      *ns += now_ns() - t;
+      ++*count;
+    } else {
+      fn(arg, b, e);
+    }
     pthread_mutex_lock(&p->mu);
     if (atomic_fetch_sub(&p->pending, 1) == 1) pthread_cond_signal(&p->done);
   }
@@ -119,7 +155,7 @@ static void *worker(void *vp) {
     }
     if (p->stop) break;
     seen = atomic_load(&p->gen);
-    run_ranges(p);
+    run_ranges(p, NULL, NULL);
   }
   pthread_mutex_unlock(&p->mu);
   return NULL;
@@ -158,6 +194,7 @@ deft_threadpool *deft_threadpool_new(int nthreads, deft_status *status) {
   p->workers = w;
   atomic_init(&p->pending, 0);
   atomic_init(&p->gen, 0);
+  atomic_init(&p->serial_loops, 0);
   for (int i = 0; i < nthreads - 1; i++) {
     int rc = pthread_create(&p->workers[i], NULL, worker, p);
     if (rc != 0) {
@@ -185,6 +222,40 @@ void deft_threadpool_free(deft_threadpool *p) {
 
 int deft_threadpool_threads(const deft_threadpool *p) { return p->nthreads; }
 
+int deft_threadpool_serial_loops(deft_threadpool *p) {
+  return p ? atomic_load(&p->serial_loops) : 0;
+}
+
+/* The statistics of loop (fn, n); the holder of `busy` only. */
+static site *find_site(deft_threadpool *p, deft_range_fn fn, int64_t n) {
+  uint64_t h = ((uint64_t)(uintptr_t)fn ^ ((uint64_t)n * 0x9E3779B97F4A7C15ULL)) * 0xFF51AFD7ED558CCDULL;
+  unsigned at = (unsigned)(h >> 58) % SITES;
+  site *empty = NULL;
+  for (int i = 0; i < SITE_PROBE; i++) {
+    site *s = &p->sites[(at + (unsigned)i) % SITES];
+    if (s->fn == fn && s->n == n) return s;
+    if (!s->fn && !empty) empty = s;
+  }
+  site *s = empty ? empty : &p->sites[at]; /* a full neighbourhood: the first slot starts over */
+  *s = (site){.fn = fn, .n = n};
+  return s;
+}
+
+/* Records one split loop of site s: est_ns is what it would have taken on one thread. */
+static void site_record(site *s, double est_ns, double wall_ns, int64_t now) {
+  s->est += est_ns;
+  s->wall += wall_ns;
+  if (++s->samples < SITE_SAMPLES) return;
+  if (s->est < MIN_GAIN * s->wall) {
+    if (s->backoff < MAX_BACKOFF) s->backoff++;
+    s->serial_until = now + ((int64_t)SERIAL_NS << (s->backoff - 1));
+  } else {
+    s->backoff = 0;
+  }
+  s->est = s->wall = 0;
+  s->samples = 0;
+}
+
 void deft_parallel_for(deft_threadpool *p, int threads, int64_t n, int64_t grain,
                        deft_range_fn fn, void *arg) {
   if (n <= 0) return;
@@ -193,6 +264,14 @@ void deft_parallel_for(deft_threadpool *p, int threads, int64_t n, int64_t grain
   int nt = p && threads > p->nworkers + 1 ? p->nworkers + 1 : threads;
   if (most < nt) nt = (int)most;
   if (!p || nt <= 1 || pthread_mutex_trylock(&p->busy) != 0) {
+    fn(arg, 0, n);
+    return;
+  }
+  site *s = find_site(p, fn, n);
+  int64_t t0 = now_ns();
+  if (s->serial_until > t0) { /* splitting did not pay here lately */
+    pthread_mutex_unlock(&p->busy);
+    atomic_fetch_add_explicit(&p->serial_loops, 1, memory_order_relaxed);
     fn(arg, 0, n);
     return;
   }
@@ -208,7 +287,11 @@ void deft_parallel_for(deft_threadpool *p, int threads, int64_t n, int64_t grain
   atomic_store(&p->pending, p->nr);
   atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
   if (p->sleeping > 0) pthread_cond_broadcast(&p->work);
-  run_ranges(p);
+  int64_t mine_ns = 0;
+  int mine = 0, total = p->nr;
+  /* The last range may be short; the estimate counts whole ranges, which errs towards
+   * splitting. */
+  run_ranges(p, &mine_ns, &mine);
   if (atomic_load(&p->pending) > 0) {
     pthread_mutex_unlock(&p->mu);
     spin_done(p);
@@ -216,5 +299,7 @@ void deft_parallel_for(deft_threadpool *p, int threads, int64_t n, int64_t grain
     while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->mu);
   }
   pthread_mutex_unlock(&p->mu);
+  int64_t t1 = now_ns();
+  if (mine > 0) site_record(s, (double)mine_ns * total / mine, (double)(t1 - t0), t1);
   pthread_mutex_unlock(&p->busy);
 }

@@ -18,4 +18,8 @@ typedef void (*deft_range_fn)(void *arg, int64_t begin, int64_t end);
 void deft_parallel_for(deft_threadpool *pool, int threads, int64_t n, int64_t grain,
                        deft_range_fn fn, void *arg);
 
+/* How many loops pool ran on their calling thread alone because splitting them had not paid
+ * lately (see base/thread_pool.c); 0 for a NULL pool. For tests and benchmarks. */
+int deft_threadpool_serial_loops(deft_threadpool *pool);
+
 #endif

@@ -37,8 +37,7 @@ static void shape_n_shape(deft_shape_ctx *c) {
 
 static void shape_n_kernel(deft_kernel_ctx *c) {
   int n = deft_kernel_num_inputs(c);
-  deft_dtype ot = deft_kernel_attr_type(c, "out_type");
-  if (deft_kernel_failed(c)) return;
+  deft_dtype ot = deft_kernel_output_dtype(c, 0); /* out_type, every output */
   for (int i = 0; i < n; i++) {
     const deft_tensor *x = deft_kernel_input(c, i);
     int64_t r = x->rank;
@@ -123,8 +122,7 @@ static void one_hot_shape(deft_shape_ctx *c) {
 static void one_hot_kernel(deft_kernel_ctx *c) {
   const deft_tensor *ix = deft_kernel_input(c, 0), *dt = deft_kernel_input(c, 1),
                     *on = deft_kernel_input(c, 2), *off = deft_kernel_input(c, 3);
-  int64_t axis = deft_kernel_attr_int(c, "axis");
-  if (deft_kernel_failed(c)) return;
+  int64_t axis = ((const deft_axis_params *)deft_kernel_params(c))->axis;
   char a[64], b[64];
   if (dt->n != 1 || on->n != 1 || off->n != 1) {
     deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
@@ -186,12 +184,21 @@ typedef struct cumsum_params {
   bool exclusive, reverse;
 } cumsum_params;
 
+/* The attrs, once per plan step. */
+static void cumsum_prepare(deft_prepare_ctx *pc) {
+  bool exclusive = deft_prepare_attr_bool(pc, "exclusive");
+  bool reverse = deft_prepare_attr_bool(pc, "reverse");
+  cumsum_params *p = deft_prepare_params(pc, sizeof *p);
+  if (!p) return;
+  p->exclusive = exclusive;
+  p->reverse = reverse;
+}
+
+/* The attrs from the prepare step, and the axis input, range-checked against x. */
 static bool cumsum_params_of(deft_kernel_ctx *c, const deft_tensor *x, cumsum_params *p) {
   const deft_tensor *at = deft_kernel_input(c, 1);
   char sh[64];
-  p->exclusive = deft_kernel_attr_bool(c, "exclusive");
-  p->reverse = deft_kernel_attr_bool(c, "reverse");
-  if (deft_kernel_failed(c)) return false;
+  *p = *(const cumsum_params *)deft_kernel_params(c);
   if (at->n != 1) {
     deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "axis must be a scalar, got shape %s",
                      tshape(at, sh, sizeof sh));
@@ -380,11 +387,13 @@ static const deft_op_def array_more_defs[] = {
     {.type = "OneHot", .inputs = "indices: TI, depth: int32, on_value: T, off_value: T",
      .outputs = "output: T", .attrs = "axis: int = -1, T: type, TI: {uint8, int32, int64} = "
                                       "DT_INT64",
-     .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = one_hot_shape, .kernel = one_hot_kernel},
+     .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = one_hot_shape,
+     .prepare = deft_prepare_axis, .kernel = one_hot_kernel},
     {.type = "Cumsum", .inputs = "x: T, axis: Tidx", .outputs = "out: T",
      .attrs = "exclusive: bool = false, reverse: bool = false, T: numbertype, "
               "Tidx: {int32, int64} = DT_INT32",
-     .shape = deft_shape_unchanged, .kernel = cumsum_kernel, .grad = cumsum_grad},
+     .shape = deft_shape_unchanged, .prepare = cumsum_prepare, .kernel = cumsum_kernel,
+     .grad = cumsum_grad},
     {.type = "ClipByValue", .inputs = "t: T, clip_value_min: T, clip_value_max: T",
      .outputs = "output: T", .attrs = "T: numbertype", .shape = clip_shape,
      .kernel = clip_kernel, .grad = clip_grad},

@@ -120,16 +120,17 @@ typedef struct bmm_params {
   bool adj_x, adj_y;
 } bmm_params;
 
-static bool bmm_params_of(deft_kernel_ctx *c, bmm_params *p) {
-  p->adj_x = deft_kernel_attr_bool(c, "adj_x");
-  p->adj_y = deft_kernel_attr_bool(c, "adj_y");
-  return !deft_kernel_failed(c);
+static void bmm_prepare(deft_prepare_ctx *pc) {
+  bool adj_x = deft_prepare_attr_bool(pc, "adj_x"), adj_y = deft_prepare_attr_bool(pc, "adj_y");
+  bmm_params *p = deft_prepare_params(pc, sizeof *p);
+  if (!p) return;
+  p->adj_x = adj_x;
+  p->adj_y = adj_y;
 }
 
 static void bmm_run(deft_kernel_ctx *c, bool v2) {
   const deft_tensor *a = deft_kernel_input(c, 0), *b = deft_kernel_input(c, 1);
-  bmm_params p;
-  if (!bmm_params_of(c, &p)) return;
+  bmm_params p = *(const bmm_params *)deft_kernel_params(c);
   if (a->dtype != DEFT_FLOAT && a->dtype != DEFT_DOUBLE) {
     deft_kernel_fail(c, DEFT_UNIMPLEMENTED, "deft's batch matmul multiplies float and double, "
                      "not %s", deft_dtype_name(a->dtype));
@@ -265,10 +266,10 @@ deft_output deft_batch_matmul(deft_graph *g, deft_output x, deft_output y, bool 
 static const deft_op_def batch_matmul_defs[] = {
     {.type = "BatchMatMul", .inputs = "x: T, y: T", .outputs = "output: T",
      .attrs = "T: " T_BMM ", adj_x: bool = false, adj_y: bool = false", .shape = bmm_shape,
-     .kernel = bmm_kernel, .grad = bmm_grad},
+     .prepare = bmm_prepare, .kernel = bmm_kernel, .grad = bmm_grad},
     {.type = "BatchMatMulV2", .inputs = "x: T, y: T", .outputs = "output: T",
      .attrs = "T: " T_BMM ", adj_x: bool = false, adj_y: bool = false", .shape = bmm_v2_shape,
-     .kernel = bmm_v2_kernel, .grad = bmm_v2_grad},
+     .prepare = bmm_prepare, .kernel = bmm_v2_kernel, .grad = bmm_v2_grad},
 };
 
 DEFT_FAMILY(deft_ops_batch_matmul, batch_matmul_defs);

@@ -133,22 +133,16 @@ static void pack_shape(deft_shape_ctx *c) {
   deft_shape_ctx_set_output(c, 0, out);
 }
 
-/* Pack's and Unpack's parameter block: the axis attr (range-checked by the compute step, which
- * knows the rank). */
-typedef struct {
-  int64_t axis;
-} axis_params;
-
-static void axis_prepare(deft_prepare_ctx *p) {
+void deft_prepare_axis(deft_prepare_ctx *p) {
   int64_t axis = deft_prepare_attr_int(p, "axis");
-  axis_params *ap = deft_prepare_params(p, sizeof *ap);
+  deft_axis_params *ap = deft_prepare_params(p, sizeof *ap);
   if (ap) ap->axis = axis;
 }
 
 static void pack_kernel(deft_kernel_ctx *c) {
   int n = deft_kernel_num_inputs(c);
   const deft_tensor *x0 = deft_kernel_input(c, 0);
-  int64_t axis = ((const axis_params *)deft_kernel_params(c))->axis;
+  int64_t axis = ((const deft_axis_params *)deft_kernel_params(c))->axis;
   int r = x0->rank;
   char a[128], b[128];
   for (int i = 1; i < n; i++) {
@@ -240,7 +234,7 @@ static void unpack_shape(deft_shape_ctx *c) {
 static void unpack_kernel(deft_kernel_ctx *c) {
   const deft_tensor *x = deft_kernel_input(c, 0);
   int64_t num = deft_kernel_num_outputs(c);
-  int64_t axis = ((const axis_params *)deft_kernel_params(c))->axis;
+  int64_t axis = ((const deft_axis_params *)deft_kernel_params(c))->axis;
   char sh[128];
   if (axis < -x->rank || axis >= x->rank) {
     deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
@@ -825,10 +819,10 @@ deft_output deft_dynamic_stitch(deft_graph *g, const deft_output *indices,
 static const deft_op_def shape_defs[] = {
     {.type = "Pack", .inputs = "values: N * T", .outputs = "output: T",
      .attrs = "N: int >= 1, T: type, axis: int = 0", .shape = pack_shape,
-     .prepare = axis_prepare, .kernel = pack_kernel, .grad = pack_grad},
+     .prepare = deft_prepare_axis, .kernel = pack_kernel, .grad = pack_grad},
     {.type = "Unpack", .inputs = "value: T", .outputs = "output: num * T",
      .attrs = "num: int >= 0, T: type, axis: int = 0", .shape = unpack_shape,
-     .prepare = axis_prepare, .kernel = unpack_kernel, .grad = unpack_grad},
+     .prepare = deft_prepare_axis, .kernel = unpack_kernel, .grad = unpack_grad},
     {.type = "ConcatV2", .inputs = "values: N * T, axis: Tidx", .outputs = "output: T",
      .attrs = "N: int >= 2, T: type, Tidx: {int32, int64} = DT_INT32", .shape = concat_shape,
      .kernel = concat_kernel, .grad = concat_grad},

@@ -125,10 +125,19 @@ typedef struct gather_params {
   int64_t axis, batch_dims;
 } gather_params;
 
+/* GatherV2's batch_dims attr, once per plan step (Gather has none: 0). */
+static void gather_v2_prepare(deft_prepare_ctx *pc) {
+  int64_t bd = deft_prepare_attr_int(pc, "batch_dims");
+  gather_params *p = deft_prepare_params(pc, sizeof *p);
+  if (p) p->batch_dims = bd;
+}
+
+/* The parameters: batch_dims from the prepare step, the axis input (GatherV2). */
 static bool gather_params_of(deft_kernel_ctx *c, bool v2, gather_params *p) {
   p->axis = 0;
   p->batch_dims = 0;
   if (!v2) return true;
+  p->batch_dims = ((const gather_params *)deft_kernel_params(c))->batch_dims;
   const deft_tensor *at = deft_kernel_input(c, 2);
   char sh[64];
   if (at->n != 1) {
@@ -137,8 +146,7 @@ static bool gather_params_of(deft_kernel_ctx *c, bool v2, gather_params *p) {
     return false;
   }
   p->axis = deft_tensor_index_at(at, 0);
-  p->batch_dims = deft_kernel_attr_int(c, "batch_dims");
-  return !deft_kernel_failed(c);
+  return true;
 }
 
 static void gather_run(deft_kernel_ctx *c, bool v2) {
@@ -608,7 +616,8 @@ static const deft_op_def gather_defs[] = {
      .outputs = "output: Tparams",
      .attrs = "batch_dims: int = 0, Tparams: type, Tindices: {int32, int64}, "
               "Taxis: {int32, int64}",
-     .shape = gather_v2_shape, .kernel = gather_v2_kernel, .grad = gather_v2_grad},
+     .shape = gather_v2_shape, .prepare = gather_v2_prepare, .kernel = gather_v2_kernel,
+     .grad = gather_v2_grad},
     {.type = "GatherNd", .inputs = "params: Tparams, indices: Tindices",
      .outputs = "output: Tparams", .attrs = "Tparams: type, Tindices: {int32, int64}",
      .shape = gather_nd_shape, .kernel = gather_nd_kernel, .grad = gather_nd_grad},

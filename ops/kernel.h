@@ -1,6 +1,8 @@
-/* ops/kernel.h - what a kernel sees: the kernel context, through which it reads its inputs and
- * attrs, allocates or forwards its outputs, reaches its variable storage, random state, scratch
- * memory and threads, and reports errors. Kernels see nothing else of the session or the graph.
+/* ops/kernel.h - what a kernel sees: the prepare context, through which its prepare step reads
+ * the op's attrs once per plan, and the kernel context, through which its compute step reads the
+ * parameters prepare derived and its inputs, allocates or forwards its outputs, reaches its
+ * variable storage, random state, scratch memory and threads, and reports errors. The compute
+ * step has no way to read an attr or the graph; it sees nothing else of the session.
  * Internal to the library; implemented by the runtime (runtime/executor.c).
  *
  * Thread-safety: a context is used by the one thread running its kernel, for that call only. */
@@ -85,14 +87,14 @@ typedef struct deft_rng_state {
 typedef struct deft_var {
   deft_tensor value; /* embedded; empty until initialized */
   bool initialized;
-  const deft_op *op;
+  const deft_op *op;  /* the variable op (for its name in messages) */
+  deft_shape shape;   /* its declared shape attr (unknown rank if none), set with the storage */
 } deft_var;
 
 /* Accessors for kernels. Inputs and outputs are indexed over the flat lists (list args
  * expanded). */
 int deft_kernel_num_inputs(const deft_kernel_ctx *c);
 int deft_kernel_num_outputs(const deft_kernel_ctx *c);
-const deft_op *deft_kernel_op(const deft_kernel_ctx *c);
 /* The session's I/O fault-injection hooks (base/file_io.h) for file-writing kernels; NULL =
  * plain system calls. */
 const struct deft_io_hooks *deft_kernel_io(const deft_kernel_ctx *c);
@@ -146,14 +148,5 @@ void deft_kernel_fail(deft_kernel_ctx *c, deft_code code, const char *fmt, ...)
     ;
 /* True iff an error was recorded in this kernel call. */
 bool deft_kernel_failed(const deft_kernel_ctx *c);
-/* Attr getters on the kernel's op (defaults were filled at build time, so a missing attr means a
- * malformed imported node: these record an error and return a zero value). */
-int64_t deft_kernel_attr_int(deft_kernel_ctx *c, const char *name);
-float deft_kernel_attr_float(deft_kernel_ctx *c, const char *name);
-bool deft_kernel_attr_bool(deft_kernel_ctx *c, const char *name);
-deft_dtype deft_kernel_attr_type(deft_kernel_ctx *c, const char *name);
-/* The kernel's op's attr `name`, or NULL if it has none. Looked up once per plan step: later
- * runs find it by the address of `name`, which must be a string literal. */
-const struct deft_attr *deft_kernel_find_attr(deft_kernel_ctx *c, const char *name);
 
 #endif

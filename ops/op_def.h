@@ -53,6 +53,14 @@ typedef void (*deft_shape_fn)(deft_shape_ctx *ctx);
  * block (ops/kernel.h, "the prepare step"). */
 typedef void (*deft_prepare_fn)(deft_prepare_ctx *ctx);
 
+/* A shared prepare step (ops/concat_slice_ops.c) for ops whose compute step needs only the int
+ * attr "axis" (Pack, Unpack, OneHot): stores it in a deft_axis_params block. The compute step
+ * range-checks it, knowing the rank. */
+typedef struct deft_axis_params {
+  int64_t axis;
+} deft_axis_params;
+void deft_prepare_axis(deft_prepare_ctx *p);
+
 /* Computes outputs from inputs at run time. */
 typedef void (*deft_kernel_fn)(deft_kernel_ctx *ctx);
 
@@ -240,6 +248,8 @@ extern const deft_op_family deft_ops_array_more;
 extern const deft_op_family deft_ops_batch_matmul;
 extern const deft_op_family deft_ops_nn_more;
 extern const deft_op_family deft_ops_search;
+extern const deft_op_family deft_ops_sequence;
+extern const deft_op_family deft_ops_multinomial;
 extern const deft_op_family deft_ops_pool;
 extern const deft_op_family deft_ops_fused_bn;
 extern const deft_op_family deft_ops_conv;

@@ -21,6 +21,7 @@
 #include "deft/ops.h"
 #include "ops/op_build.h"
 #include "ops/op_def.h"
+#include "ops/random_internal.h"
 #include "base/tensor_internal.h"
 
 #define TWO_PI 6.283185307179586476925286766559
@@ -57,13 +58,17 @@ typedef struct stream {
   int used; /* words of buf consumed; 4 = need a new block */
 } stream;
 
+void deft_random_next_block(deft_rng_state *st, uint32_t out[4]) {
+  uint32_t ctr[4] = {(uint32_t)st->counter_lo, (uint32_t)(st->counter_lo >> 32),
+                     (uint32_t)st->counter_hi, (uint32_t)(st->counter_hi >> 32)};
+  uint32_t key[2] = {(uint32_t)st->key, (uint32_t)(st->key >> 32)};
+  philox4x32_10(ctr, key, out);
+  if (++st->counter_lo == 0) st->counter_hi++; /* 128-bit increment */
+}
+
 static uint32_t next_u32(stream *s) {
   if (s->used == 4) {
-    uint32_t ctr[4] = {(uint32_t)s->st->counter_lo, (uint32_t)(s->st->counter_lo >> 32),
-                       (uint32_t)s->st->counter_hi, (uint32_t)(s->st->counter_hi >> 32)};
-    uint32_t key[2] = {(uint32_t)s->st->key, (uint32_t)(s->st->key >> 32)};
-    philox4x32_10(ctr, key, s->buf);
-    if (++s->st->counter_lo == 0) s->st->counter_hi++; /* 128-bit increment */
+    deft_random_next_block(s->st, s->buf);
     s->used = 0;
   }
   return s->buf[s->used++];
@@ -76,7 +81,7 @@ static float u32_to_float(uint32_t x) {
   return f - 1.0f;
 }
 
-static double u32x2_to_double(uint32_t x0, uint32_t x1) {
+double deft_random_u32x2_to_double(uint32_t x0, uint32_t x1) {
   uint64_t man = ((uint64_t)(x0 & 0xfffffu) << 32) | x1; /* 20 + 32 mantissa bits */
   uint64_t bits = ((uint64_t)1023 << 52) | man;
   double d;
@@ -95,9 +100,9 @@ static void box_muller_float(stream *s, float *f0, float *f1) {
 
 static void box_muller_double(stream *s, double *d0, double *d1) {
   uint32_t x0 = next_u32(s), x1 = next_u32(s), x2 = next_u32(s), x3 = next_u32(s);
-  double u1 = u32x2_to_double(x0, x1);
+  double u1 = deft_random_u32x2_to_double(x0, x1);
   if (u1 < 1.0e-7) u1 = 1.0e-7;
-  double v1 = TWO_PI * u32x2_to_double(x2, x3);
+  double v1 = TWO_PI * deft_random_u32x2_to_double(x2, x3);
   double r = sqrt(-2.0 * log(u1));
   *d0 = r * sin(v1);
   *d1 = r * cos(v1);
@@ -148,7 +153,10 @@ static void random_prepare(deft_prepare_ctx *p) {
 /* The op's stream state, seeded on first use in this session. */
 static deft_rng_state *op_rng(deft_kernel_ctx *c) {
   const random_params *rp = deft_kernel_params(c);
-  int64_t seed = rp->seed, seed2 = rp->seed2;
+  return deft_random_op_state(c, rp->seed, rp->seed2);
+}
+
+deft_rng_state *deft_random_op_state(deft_kernel_ctx *c, int64_t seed, int64_t seed2) {
   deft_rng_state *st = deft_kernel_rng(c);
   if (!st) return NULL;
   if (!st->seeded) {
@@ -227,7 +235,7 @@ static void fill_double(stream *s, dist_kind kind, double *out, int64_t n) {
     case DIST_UNIFORM:
       for (; i < n; i++) {
         uint32_t x0 = next_u32(s), x1 = next_u32(s);
-        out[i] = u32x2_to_double(x0, x1);
+        out[i] = deft_random_u32x2_to_double(x0, x1);
       }
       break;
     case DIST_NORMAL:
@@ -334,7 +342,7 @@ DEFT_FAMILY(deft_ops_random, random_defs);
 /* Python's seed % (2^31 - 1): never negative. */
 static int64_t truncate_seed(int64_t s) { return ((s % MAXINT32) + MAXINT32) % MAXINT32; }
 
-static void derive_seeds(deft_graph *g, int64_t op_seed, int64_t *seed, int64_t *seed2) {
+void deft_random_derive_seeds(deft_graph *g, int64_t op_seed, int64_t *seed, int64_t *seed2) {
   int64_t gs;
   bool has_graph_seed = deft_graph_seed(g, &gs);
   if (has_graph_seed) {
@@ -353,7 +361,7 @@ static void derive_seeds(deft_graph *g, int64_t op_seed, int64_t *seed, int64_t 
 static deft_output build_random(deft_graph *g, const char *type, deft_output shape,
                                 deft_dtype dtype, int64_t op_seed, const char *name) {
   int64_t seed, seed2;
-  derive_seeds(g, op_seed, &seed, &seed2);
+  deft_random_derive_seeds(g, op_seed, &seed, &seed2);
   deft_op_builder *b = deft_op_builder_new(g, type, name);
   deft_op_builder_add_input(b, shape);
   deft_op_builder_set_attr_type(b, "dtype", dtype);

@@ -25,6 +25,8 @@ static const deft_op_family *const families[] = {
     &deft_ops_batch_matmul,
     &deft_ops_nn_more,
     &deft_ops_search,
+    &deft_ops_sequence,
+    &deft_ops_multinomial,
     &deft_ops_pool,
     &deft_ops_fused_bn,
     &deft_ops_conv,

@@ -153,6 +153,44 @@ deft_op *deft_top_k(deft_graph *g, deft_output input, deft_output k, bool sorted
   return deft_op_builder_finish(b);
 }
 
+/* TF's _TopKGrad: flattens the indices to [-1, k], offsets each row by row * n, and scatters the
+ * values' gradient into a zero vector of size(input), reshaped to the input's shape (the
+ * ScatterNd form of TF >= 1.13; older releases used SparseToDense). No gradient for k. */
+static void top_k_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
+  deft_output x = deft_op_input(op, 0), idx = deft_op_output(op, 1);
+  deft_output in_shape = deft_shape_of(g, x, NULL), ind_shape = deft_shape_of(g, idx, NULL);
+  deft_output one = deft_const_int32(g, 1, "sub/y");
+  deft_output ind_last = deft_gather(g, deft_cast(g, ind_shape, DEFT_INT64, NULL),
+                                     deft_sub(g, deft_size(g, ind_shape, NULL), one, NULL), NULL);
+  deft_output st[2] = {deft_const_int64(g, -1, "stack/0"), ind_last};
+  deft_output ind_2d = deft_reshape(g, idx, deft_pack(g, st, 2, 0, NULL), NULL);
+  deft_output one_b = deft_const_int32(g, 1, "sub_1/y");
+  deft_output in_last = deft_gather(g, deft_cast(g, in_shape, DEFT_INT64, NULL),
+                                    deft_sub(g, deft_size(g, in_shape, NULL), one_b, NULL), NULL);
+  int32_t zero = 0, onev = 1;
+  deft_output outer = deft_strided_slice(
+      g, deft_shape_of(g, ind_2d, NULL), deft_const_int32_vector(g, &zero, 1, "strided_slice/stack"),
+      deft_const_int32_vector(g, &onev, 1, "strided_slice/stack_1"),
+      deft_const_int32_vector(g, &onev, 1, "strided_slice/stack_2"), 0, 0, 0, 0, 1,
+      "strided_slice");
+  deft_output limit = deft_mul(g, deft_cast(g, outer, DEFT_INT64, NULL), in_last, NULL);
+  deft_output rows = deft_range(g, deft_const_int64(g, 0, "range/start"), limit, in_last, NULL);
+  deft_output offs = deft_cast(g, deft_expand_dims(g, rows, deft_const_int32(g, -1,
+                                                                             "ExpandDims/dim"),
+                                                   NULL), DEFT_INT32, NULL);
+  int32_t m1 = -1;
+  deft_output ind = deft_reshape(g, deft_add(g, ind_2d, offs, NULL),
+                                 deft_const_int32_vector(g, &m1, 1, "Reshape_1/shape"), NULL);
+  deft_output ind_nd = deft_expand_dims(g, ind, deft_const_int32(g, -1, "ExpandDims_1/dim"),
+                                        NULL);
+  deft_output flat = deft_reshape(g, grads[0], deft_const_int32_vector(g, &m1, 1,
+                                                                        "Reshape_2/shape"), NULL);
+  deft_output total = deft_prod(g, in_shape, deft_const_int32(g, 0, "Const"), false, NULL);
+  deft_output tshape_v = deft_pack(g, &total, 1, 0, "ScatterNd/shape");
+  deft_output scat = deft_scatter_nd(g, ind_nd, flat, tshape_v, NULL);
+  dx[0] = deft_reshape(g, scat, in_shape, NULL);
+}
+
 /* ---- Unique, ListDiff ---- */
 
 /* The index of value i of x (es-byte elements, numbers only) among the first n, by linear
@@ -172,9 +210,8 @@ static void unique_shape(deft_shape_ctx *c) {
 
 static void unique_kernel(deft_kernel_ctx *c) {
   const deft_tensor *x = deft_kernel_input(c, 0);
-  deft_dtype it = deft_kernel_attr_type(c, "out_idx");
+  deft_dtype it = deft_kernel_output_dtype(c, 1); /* out_idx */;
   char sh[64];
-  if (deft_kernel_failed(c)) return;
   if (x->rank != 1 || x->dtype == DEFT_STRING) {
     deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "x must be a vector of numbers, got %s %s",
                      deft_dtype_name(x->dtype), tshape(x, sh, sizeof sh));
@@ -230,9 +267,8 @@ static void list_diff_shape(deft_shape_ctx *c) {
 /* out = the elements of x not in y, in x's order (duplicates kept), idx their positions. */
 static void list_diff_kernel(deft_kernel_ctx *c) {
   const deft_tensor *x = deft_kernel_input(c, 0), *y = deft_kernel_input(c, 1);
-  deft_dtype it = deft_kernel_attr_type(c, "out_idx");
+  deft_dtype it = deft_kernel_output_dtype(c, 1); /* out_idx */;
   char a[64], b[64];
-  if (deft_kernel_failed(c)) return;
   if (x->rank != 1 || y->rank != 1 || x->dtype == DEFT_STRING) {
     deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "x and y must be vectors of numbers, got %s and "
                      "%s", tshape(x, a, sizeof a), tshape(y, b, sizeof b));
@@ -308,11 +344,29 @@ static void format_tensor(const deft_tensor *t, int64_t summarize, char *buf, si
   if (*len >= size) *len = size - 1;
 }
 
+/* Assert's and Print's parameter block: their attrs, read once per plan step. The message is
+ * the graph's string (it lives as long as the graph, which outlives the plan). */
+typedef struct print_params {
+  int64_t first_n, summarize;
+  const char *msg;
+  size_t mlen;
+} print_params;
+
+static void print_prepare(deft_prepare_ctx *pc) {
+  bool print = !strcmp(deft_op_type(deft_prepare_op(pc)), "Print");
+  print_params q = {-1, deft_prepare_attr_int(pc, "summarize"), "", 0};
+  if (print) {
+    q.first_n = deft_prepare_attr_int(pc, "first_n");
+    deft_op_attr_string(deft_prepare_op(pc), "message", &q.msg, &q.mlen);
+  }
+  print_params *p = deft_prepare_params(pc, sizeof *p);
+  if (p) *p = q;
+}
+
 static void assert_kernel(deft_kernel_ctx *c) {
   const deft_tensor *cond = deft_kernel_input(c, 0);
-  int64_t summarize = deft_kernel_attr_int(c, "summarize");
+  int64_t summarize = ((const print_params *)deft_kernel_params(c))->summarize;
   char sh[64];
-  if (deft_kernel_failed(c)) return;
   if (cond->dtype != DEFT_BOOL || cond->n != 1) {
     deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "condition must be a bool scalar, got %s %s",
                      deft_dtype_name(cond->dtype), tshape(cond, sh, sizeof sh));
@@ -342,12 +396,10 @@ deft_op *deft_assert(deft_graph *g, deft_output condition, const deft_output *da
  * the op's kernel state, kept by the plan), and forwards input. */
 static void print_kernel(deft_kernel_ctx *c) {
   const deft_tensor *x = deft_kernel_input(c, 0);
-  int64_t first_n = deft_kernel_attr_int(c, "first_n");
-  int64_t summarize = deft_kernel_attr_int(c, "summarize");
-  const char *msg = "";
-  size_t mlen = 0;
-  deft_op_attr_string(deft_kernel_op(c), "message", &msg, &mlen);
-  if (deft_kernel_failed(c)) return;
+  const print_params *pp = deft_kernel_params(c);
+  int64_t first_n = pp->first_n, summarize = pp->summarize;
+  const char *msg = pp->msg;
+  size_t mlen = pp->mlen;
   uint64_t *count = deft_kernel_state(c);
   if (first_n < 0 || count[0] < (uint64_t)first_n) {
     count[0]++;
@@ -390,11 +442,9 @@ static const deft_op_def search_defs[] = {
     {.type = "Where", .inputs = "input: T", .outputs = "index: int64",
      .attrs = "T: {bool, float, double, int32, int64, uint8} = DT_BOOL", .flags = NODIFF,
      .shape = where_shape, .kernel = where_kernel},
-    /* TF differentiates TopKV2's values by scattering the gradient back to the indices; deft
-     * does not yet. */
     {.type = "TopKV2", .inputs = "input: T, k: int32", .outputs = "values: T, indices: int32",
-     .attrs = "sorted: bool = true, T: realnumbertype", .flags = NODIFF, .shape = top_k_shape,
-     .kernel = top_k_kernel},
+     .attrs = "sorted: bool = true, T: realnumbertype", .shape = top_k_shape,
+     .kernel = top_k_kernel, .grad = top_k_grad},
     {.type = "Unique", .inputs = "x: T", .outputs = "y: T, idx: out_idx",
      .attrs = "T: type, out_idx: {int32, int64} = DT_INT32", .flags = NODIFF,
      .shape = unique_shape, .kernel = unique_kernel},
@@ -403,11 +453,12 @@ static const deft_op_def search_defs[] = {
      .shape = list_diff_shape, .kernel = list_diff_kernel},
     {.type = "Assert", .inputs = "condition: bool, data: T", .outputs = "",
      .attrs = "T: list(type), summarize: int = 3", .flags = NODIFF | STATEFUL,
-     .kernel = assert_kernel},
+     .prepare = print_prepare, .kernel = assert_kernel},
     {.type = "Print", .inputs = "input: T, data: U", .outputs = "output: T",
      .attrs = "T: type, U: list(type), message: string = '', first_n: int = -1, "
               "summarize: int = 3",
-     .flags = STATEFUL, .shape = print_shape, .kernel = print_kernel, .grad = print_grad},
+     .flags = STATEFUL, .shape = print_shape, .prepare = print_prepare, .kernel = print_kernel,
+     .grad = print_grad},
 };
 
 DEFT_FAMILY(deft_ops_search, search_defs);

@@ -279,6 +279,14 @@ static ss_masks ss_masks_of(const deft_op *op) {
   return m;
 }
 
+/* The five masks, once per plan step (StridedSlice, StridedSliceGrad): the parameter block is an
+ * ss_masks. */
+static void ss_prepare(deft_prepare_ctx *pc) {
+  ss_masks m = ss_masks_of(deft_prepare_op(pc));
+  ss_masks *p = deft_prepare_params(pc, sizeof *p);
+  if (p) *p = m;
+}
+
 /* The kernel's parameters: the spec vectors (inputs first..first+2) and the masks. */
 typedef struct ss_params {
   int n;
@@ -309,7 +317,7 @@ static bool strided_slice_params(deft_kernel_ctx *c, int first, ss_params *p) {
     p->end[i] = deft_tensor_index_at(et, i);
     p->strides[i] = deft_tensor_index_at(st, i);
   }
-  p->m = ss_masks_of(deft_kernel_op(c));
+  p->m = *(const ss_masks *)deft_kernel_params(c);
   return true;
 }
 
@@ -848,11 +856,12 @@ deft_output deft_reverse_v2(deft_graph *g, deft_output tensor, deft_output axis,
 static const deft_op_def slice_defs[] = {
     {.type = "StridedSlice", .inputs = "input: T, begin: Index, end: Index, strides: Index",
      .outputs = "output: T", .attrs = SS_ATTRS, .shape = strided_slice_shape,
-     .kernel = strided_slice_kernel, .grad = strided_slice_grad},
+     .prepare = ss_prepare, .kernel = strided_slice_kernel, .grad = strided_slice_grad},
     {.type = "StridedSliceGrad",
      .inputs = "shape: Index, begin: Index, end: Index, strides: Index, dy: T",
      .outputs = "output: T", .attrs = SS_ATTRS, .shape = strided_slice_grad_shape,
-     .kernel = strided_slice_grad_kernel, .grad = strided_slice_grad_grad},
+     .prepare = ss_prepare, .kernel = strided_slice_grad_kernel,
+     .grad = strided_slice_grad_grad},
     {.type = "Split", .inputs = "split_dim: int32, value: T", .outputs = "output: num_split * T",
      .attrs = "num_split: int >= 1, T: type", .shape = split_shape, .kernel = split_kernel,
      .grad = split_grad},

@@ -42,8 +42,8 @@ static void assign_shape(deft_shape_ctx *c) {
 
 /* Checks value against the variable's declared shape (validate_shape). */
 static bool check_declared(deft_kernel_ctx *c, deft_var *v, const deft_tensor *value) {
-  deft_shape want;
-  if (!deft_op_attr_shape(v->op, "shape", &want) || want.rank < 0) return true;
+  deft_shape want = v->shape;
+  if (want.rank < 0) return true;
   bool ok = want.rank == value->rank;
   for (int i = 0; ok && i < want.rank; i++) ok = want.dims[i] < 0 || want.dims[i] == value->dims[i];
   if (!ok) {

@@ -136,6 +136,17 @@ static void histogram_summary_shape(deft_shape_ctx *c) {
   scalar_string_shape(c);
 }
 
+/* HistogramSummary's parameter block: its node's name, for TF's message on a non-finite value
+ * (the graph's string, which outlives the plan). */
+typedef struct histogram_params {
+  const char *name;
+} histogram_params;
+
+static void histogram_summary_prepare(deft_prepare_ctx *pc) {
+  histogram_params *p = deft_prepare_params(pc, sizeof *p);
+  if (p) p->name = deft_op_name(deft_prepare_op(pc));
+}
+
 static void histogram_summary_kernel(deft_kernel_ctx *c) {
   const deft_tensor *tag = deft_kernel_input(c, 0), *vals = deft_kernel_input(c, 1);
   if (deft_tensor_num_elements(tag) != 1) {
@@ -157,7 +168,7 @@ static void histogram_summary_kernel(deft_kernel_ctx *c) {
     double x = element(vals, i);
     if (!isfinite(x)) {
       deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "%s in summary histogram for: %s",
-                       isnan(x) ? "Nan" : "Infinity", deft_op_name(deft_kernel_op(c)));
+                       isnan(x) ? "Nan" : "Infinity", ((const histogram_params *)deft_kernel_params(c))->name);
       return;
     }
     count[bucket_of(x)] += 1.0;
@@ -267,7 +278,8 @@ static const deft_op_def summary_defs[] = {
      .shape = scalar_summary_shape, .kernel = scalar_summary_kernel},
     {.type = "HistogramSummary", .inputs = "tag: string, values: T", .outputs = "summary: string",
      .attrs = "T: realnumbertype = DT_FLOAT", .flags = DEFT_OP_NOT_DIFFERENTIABLE,
-     .shape = histogram_summary_shape, .kernel = histogram_summary_kernel},
+     .shape = histogram_summary_shape,
+     .prepare = histogram_summary_prepare, .kernel = histogram_summary_kernel},
     {.type = "MergeSummary", .inputs = "inputs: N * string", .outputs = "summary: string",
      .attrs = "N: int >= 1", .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = scalar_string_shape,
      .kernel = merge_summary_kernel},

@@ -385,7 +385,6 @@ bool deft_plan_run(deft_session *s, deft_plan *p, deft_tensor *const *feed_value
 
 int deft_kernel_num_inputs(const deft_kernel_ctx *c) { return c->op->ninputs; }
 int deft_kernel_num_outputs(const deft_kernel_ctx *c) { return c->op->noutputs; }
-const deft_op *deft_kernel_op(const deft_kernel_ctx *c) { return c->op; }
 
 const deft_tensor *deft_kernel_input(deft_kernel_ctx *c, int i) {
   assert(i >= 0 && i < c->op->ninputs);
@@ -520,44 +519,6 @@ void deft_kernel_fail(deft_kernel_ctx *c, deft_code code, const char *fmt, ...) 
 }
 
 bool deft_kernel_failed(const deft_kernel_ctx *c) { return c->failed; }
-
-const deft_attr *deft_kernel_find_attr(deft_kernel_ctx *c, const char *name) {
-  deft_step *st = c->step;
-  for (int i = 0; i < st->nattrs; i++)
-    if (st->attrs[i].name == name) return st->attrs[i].attr;
-  const deft_attr *a = deft_op_find_attr(c->op, name);
-  if (st->nattrs < (int)(sizeof st->attrs / sizeof st->attrs[0])) {
-    st->attrs[st->nattrs].name = name;
-    st->attrs[st->nattrs++].attr = a;
-  }
-  return a;
-}
-
-static const deft_attr *kattr(deft_kernel_ctx *c, const char *name, deft_attr_kind kind) {
-  const deft_attr *a = deft_kernel_find_attr(c, name);
-  if (!a || a->v.kind != kind) {
-    deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "missing or mistyped attr '%s'", name);
-    return NULL;
-  }
-  return a;
-}
-
-int64_t deft_kernel_attr_int(deft_kernel_ctx *c, const char *name) {
-  const deft_attr *a = kattr(c, name, DEFT_ATTR_INT);
-  return a ? a->v.u.i : 0;
-}
-float deft_kernel_attr_float(deft_kernel_ctx *c, const char *name) {
-  const deft_attr *a = kattr(c, name, DEFT_ATTR_FLOAT);
-  return a ? a->v.u.f : 0;
-}
-bool deft_kernel_attr_bool(deft_kernel_ctx *c, const char *name) {
-  const deft_attr *a = kattr(c, name, DEFT_ATTR_BOOL);
-  return a ? a->v.u.b : false;
-}
-deft_dtype deft_kernel_attr_type(deft_kernel_ctx *c, const char *name) {
-  const deft_attr *a = kattr(c, name, DEFT_ATTR_TYPE);
-  return a ? (deft_dtype)a->v.u.type : DEFT_INVALID_DTYPE;
-}
 
 /* ---- file access of kernels ---- */
 

@@ -193,7 +193,11 @@ deft_var *deft_session_var(deft_session *s, const deft_op *op) {
   if (ensure_cap(s, op->id)) {
     if (!s->vars[op->id]) {
       s->vars[op->id] = deft_calloc(1, sizeof(deft_var));
-      if (s->vars[op->id]) s->vars[op->id]->op = op;
+      deft_var *nv = s->vars[op->id];
+      if (nv) {
+        nv->op = op;
+        if (!deft_op_attr_shape(op, "shape", &nv->shape)) nv->shape = deft_shape_unknown();
+      }
     }
     v = s->vars[op->id];
   }

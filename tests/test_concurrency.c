@@ -491,6 +491,61 @@ START_TEST(idle_pool_workers_sleep) {
 }
 END_TEST
 
+/* Busy for us microseconds of wall time. */
+static void busy_us(int64_t us) {
+  struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  do clock_gettime(CLOCK_MONOTONIC, &b);
+  while ((b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000 < us);
+}
+
+typedef struct lag {
+  pthread_t caller;
+  int64_t us;              /* work per element */
+  atomic_bool lag_workers; /* a range on a worker waits 3 ms more, as behind another process */
+  atomic_int on_workers;   /* ranges the workers ran */
+} lag;
+
+static void lag_range(void *vp, int64_t b, int64_t e) {
+  lag *l = vp;
+  busy_us(l->us * (e - b));
+  if (pthread_equal(pthread_self(), l->caller)) return;
+  atomic_fetch_add(&l->on_workers, 1);
+  if (atomic_load(&l->lag_workers)) {
+    struct timespec nap = {0, 3 * 1000 * 1000};
+    nanosleep(&nap, NULL);
+  }
+}
+
+/* Workers that lag behind the caller (a core taken by another process): the pool stops
+ * splitting that loop, so it costs what one thread costs; when the workers keep up again, it
+ * splits again. */
+START_TEST(pool_runs_alone_when_workers_lag) {
+  deft_status *st = deft_status_new();
+  deft_threadpool *pool = deft_threadpool_new(2, st);
+  ck_assert_ptr_nonnull(pool);
+  lag l = {.caller = pthread_self(), .us = 100};
+  atomic_init(&l.lag_workers, true);
+  atomic_init(&l.on_workers, 0);
+  for (int i = 0; i < 8; i++) deft_parallel_for(pool, 2, 8, 1, lag_range, &l);
+  int before = deft_threadpool_serial_loops(pool);
+  for (int i = 0; i < 20; i++) deft_parallel_for(pool, 2, 8, 1, lag_range, &l);
+  int alone = deft_threadpool_serial_loops(pool) - before;
+  ck_assert_msg(alone >= 10, "only %d of 20 loops ran alone with lagging workers", alone);
+  /* Another loop (another length) is measured on its own. */
+  atomic_store(&l.lag_workers, false);
+  struct timespec nap = {0, 400 * 1000 * 1000}; /* past the longest backoff reached above */
+  nanosleep(&nap, NULL);
+  l.us = 500;
+  int worked = atomic_load(&l.on_workers);
+  for (int i = 0; i < 16; i++) deft_parallel_for(pool, 2, 8, 1, lag_range, &l);
+  ck_assert_msg(atomic_load(&l.on_workers) > worked,
+                "the workers took no range after they stopped lagging");
+  deft_threadpool_free(pool);
+  deft_status_free(st);
+}
+END_TEST
+
 static void count_range(void *vp, int64_t b, int64_t e) {
   atomic_fetch_add((atomic_long *)vp, (long)(e - b));
 }
@@ -669,6 +724,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, graph_extended_while_session_runs);
   tcase_add_test(tc, idle_pool_workers_sleep);
   tcase_add_test(tc, pool_nested_and_concurrent_loops);
+  tcase_add_test(tc, pool_runs_alone_when_workers_lag);
   tcase_add_test(tc, pool_errors);
   tcase_add_test(tc, alloc_failures_are_per_thread);
   tcase_add_test(tc, openblas_threads_set_once_at_session_creation);

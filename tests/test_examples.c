@@ -1,7 +1,8 @@
 /* tests/test_examples.c - the example programs do what their READMEs say: mlp_forward's logits
  * and predictions on MNIST test images agree (to 1e-5) with a NumPy forward pass computed from the
  * same weights fetched out of the session; ch13_cnn, on a short run (one epoch over 3,000
- * images), learns, saves, re-imports with the same test accuracy and keeps learning. */
+ * images), learns, saves, re-imports with the same test accuracy and keeps learning; ch14_rnn
+ * trains its two models (see its test). */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -71,12 +72,33 @@ START_TEST(ch13_cnn_short_run) {
 }
 END_TEST
 
+/* ch14_rnn: the time-series RNN's MSE falls below 0.1 in 300 Adam steps (the program exits
+ * non-zero otherwise), and the MNIST row RNN, saved and re-imported, gives the identical test
+ * accuracy and trains on (a short run on 3,000 images). */
+START_TEST(ch14_rnn_runs) {
+  TU_REQUIRE_SHARED(mnist, "data/mnist");
+  char dir[512], cmd[8192];
+  snprintf(dir, sizeof dir, "%s/ch14", tu_tmpdir());
+  mkdir(dir, 0755);
+  snprintf(cmd, sizeof cmd,
+           "%s/examples/ch14_rnn --model series --iterations 300 --workdir '%s' > %s/series.txt",
+           DEFT_BINARY_DIR, dir, dir);
+  ck_assert_int_eq(system(cmd), 0);
+  snprintf(cmd, sizeof cmd,
+           "%s/examples/ch14_rnn --model basic --epochs 1 --limit 3000 --data '%s' "
+           "--workdir '%s' > %s/basic.txt && grep -q 'identical' %s/basic.txt",
+           DEFT_BINARY_DIR, mnist, dir, dir, dir);
+  ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("examples");
   TCase *tc = tcase_create("programs");
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, mlp_forward_matches_numpy);
   tcase_add_test(tc, ch13_cnn_short_run);
+  tcase_add_test(tc, ch14_rnn_runs);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -3,6 +3,7 @@
  * table's kernel; prepare steps run once per plan and fill the parameter block the compute step
  * reads; a prepare failure fails planning before any step runs, naming the node; buffers know
  * their memory. */
+#include <stdio.h>
 #include <string.h>
 
 #include "base/tensor_internal.h"
@@ -115,6 +116,79 @@ START_TEST(prepare_failure_fails_planning_before_any_step) {
 }
 END_TEST
 
+/* The op families added last read their attrs in prepare too: a malformed attr (its kind
+ * changed here) fails planning, naming the node and the attr, before the kernel runs. And with
+ * the attrs intact each op computes its TF value (independently known small cases). */
+START_TEST(late_families_read_attrs_in_prepare) {
+  static const struct {
+    const char *node, *attr;
+  } cases[] = {{"cs", "exclusive"}, {"bmm", "adj_x"}, {"gv2", "batch_dims"},
+               {"pr", "first_n"},   {"oh", "axis"}};
+  for (size_t k = 0; k <= sizeof cases / sizeof *cases; k++) {
+    deft_graph *g = deft_graph_new();
+    float xv[4] = {1, 2, 3, 4};
+    int64_t d22[2] = {2, 2}, d4 = 4;
+    deft_tensor *tx = deft_tensor_from_data(DEFT_FLOAT, d22, 2, xv, sizeof xv, NULL);
+    deft_tensor *tv = deft_tensor_from_data(DEFT_FLOAT, &d4, 1, xv, sizeof xv, NULL);
+    deft_output x = deft_const(g, tx, "x"), v = deft_const(g, tv, "v");
+    deft_output fetch[5];
+    /* exclusive cumsum of [1 2 3 4]: [0 1 3 6] */
+    fetch[0] = deft_cumsum(g, v, deft_const_int32(g, 0, "ax"), true, false, "cs");
+    /* x^T x = [[10 14] [14 20]] */
+    fetch[1] = deft_batch_matmul(g, x, x, true, false, false, "bmm");
+    /* x[:, 1] = [2 4] */
+    fetch[2] = deft_gather_v2(g, x, deft_const_int32(g, 1, "i"), deft_const_int32(g, 1, "a1"),
+                              0, "gv2");
+    fetch[3] = deft_print(g, v, NULL, 0, "", 0, 3, "pr");
+    /* one_hot([1], depth 3, axis 0): [[0] [1] [0]] */
+    int32_t one = 1;
+    int64_t d1 = 1;
+    deft_tensor *ti = deft_tensor_from_data(DEFT_INT32, &d1, 1, &one, sizeof one, NULL);
+    fetch[4] = deft_one_hot(g, deft_const(g, ti, "ix"), deft_const_int32(g, 3, "depth"),
+                            deft_const_float(g, 1.0f, "on"), deft_const_float(g, 0.0f, "off"),
+                            0, "oh");
+    ck_assert_msg(deft_graph_ok(g), "%s", deft_status_message(deft_graph_status(g)));
+    if (k < sizeof cases / sizeof *cases) {
+      deft_op *op = deft_graph_op_by_name(g, cases[k].node);
+      ck_assert_ptr_nonnull(op);
+      deft_attr *a = (deft_attr *)deft_op_find_attr(op, cases[k].attr);
+      ck_assert_ptr_nonnull(a);
+      a->v.kind = DEFT_ATTR_STRING == a->v.kind ? DEFT_ATTR_INT : DEFT_ATTR_STRING;
+      a->v.u.s.p = (char *)"";
+      a->v.u.s.len = 0;
+    }
+    deft_status *st = deft_status_new();
+    deft_session *sess = deft_session_new(g, st);
+    deft_tensor *out[5] = {NULL};
+    bool ok = deft_session_run(sess, NULL, NULL, 0, fetch, out, 5, NULL, 0, st);
+    if (k < sizeof cases / sizeof *cases) {
+      ck_assert_msg(!ok, "%s ran with a malformed %s", cases[k].node, cases[k].attr);
+      char quoted[64];
+      snprintf(quoted, sizeof quoted, "'%s'", cases[k].node);
+      TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, quoted, cases[k].attr);
+    } else {
+      ck_assert_msg(ok, "%s", deft_status_message(st));
+      static const float want0[] = {0, 1, 3, 6}, want1[] = {10, 14, 14, 20}, want2[] = {2, 4},
+                         want4[] = {0, 1, 0};
+      const float *w[] = {want0, want1, want2, xv, want4};
+      const int64_t n[] = {4, 4, 2, 4, 3};
+      for (int f = 0; f < 5; f++) {
+        ck_assert_int_eq(deft_tensor_num_elements(out[f]), n[f]);
+        const float *o = deft_tensor_data(out[f]);
+        for (int64_t i = 0; i < n[f]; i++) ck_assert_float_eq(o[i], w[f][i]);
+      }
+    }
+    for (int f = 0; f < 5; f++) deft_tensor_free(out[f]);
+    deft_tensor_free(tx);
+    deft_tensor_free(tv);
+    deft_tensor_free(ti);
+    deft_session_free(sess);
+    deft_graph_free(g);
+    deft_status_free(st);
+  }
+}
+END_TEST
+
 START_TEST(buffers_know_their_memory) {
   deft_buffer *b = deft_buffer_new(256);
   ck_assert_ptr_nonnull(b);
@@ -138,6 +212,7 @@ int main(void) {
   tcase_add_test(tc, cpu_device_supports_exactly_the_ops_with_kernels);
   tcase_add_test(tc, prepare_fills_the_block_once_per_plan);
   tcase_add_test(tc, prepare_failure_fails_planning_before_any_step);
+  tcase_add_test(tc, late_families_read_attrs_in_prepare);
   tcase_add_test(tc, buffers_know_their_memory);
   suite_add_tcase(s, tc);
   return tu_run_suite(s);

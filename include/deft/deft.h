@@ -30,5 +30,6 @@
 #include "deft/saver.h"
 #include "deft/io.h"
 #include "deft/summary.h"
+#include "deft/rnn.h"
 
 #endif

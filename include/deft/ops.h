@@ -221,6 +221,14 @@ DEFT_API deft_op *deft_split_v(deft_graph *g, deft_output value, deft_output siz
 DEFT_API deft_output deft_reverse_v2(deft_graph *g, deft_output tensor, deft_output axis,
                                      const char *name);
 
+/* ReverseSequence (ops/sequence_ops.c): for each slice i along batch_dim, reverses its first
+ * seq_lengths[i] entries along seq_dim (seq_lengths: int32/int64 vector of input.dims(batch_dim)
+ * entries, each in [0, input.dims(seq_dim)]); negative dims count from the end and the two dims
+ * must differ. Differentiable in input. */
+DEFT_API deft_output deft_reverse_sequence(deft_graph *g, deft_output input,
+                                           deft_output seq_lengths, int64_t seq_dim,
+                                           int64_t batch_dim, const char *name);
+
 /* ---- more array ops (ops/array_more_ops.c) ---- */
 
 /* ShapeN: one Shape per input (out_type int32 or int64). Returns the op; output i is input i's
@@ -251,7 +259,7 @@ DEFT_API deft_output deft_clip_by_value_op(deft_graph *g, deft_output t,
 DEFT_API deft_output deft_where(deft_graph *g, deft_output condition, const char *name);
 /* TopKV2: the k (int32 scalar) largest entries of each last-dim row (float/double), largest
  * first, lower index first among equals; returns the op: output 0 values, output 1 indices
- * (int32). No gradient yet (TF scatters the values' gradient to the indices). */
+ * (int32). The values' gradient is scattered back to the indices' positions (TF's). */
 DEFT_API deft_op *deft_top_k(deft_graph *g, deft_output input, deft_output k, bool sorted,
                              const char *name);
 /* Unique of a vector: output 0 the distinct values in order of first appearance, output 1
@@ -377,6 +385,12 @@ DEFT_API deft_output deft_truncated_normal(deft_graph *g, deft_output shape, def
                                            int64_t seed, const char *name);
 DEFT_API deft_output deft_random_normal(deft_graph *g, deft_output shape, deft_dtype dtype,
                                         int64_t seed, const char *name);
+/* Multinomial (tf.multinomial, ops/multinomial_ops.c): num_samples (int32 scalar) class indices
+ * per row of logits (float/double [batch, classes], unnormalized log-probabilities), as
+ * output_dtype (int32 or int64) [batch, num_samples]. Seeds as the ops above; with the same seeds
+ * the first run draws TF's CPU kernel's numbers (one shard). Not differentiable. */
+DEFT_API deft_output deft_multinomial(deft_graph *g, deft_output logits, deft_output num_samples,
+                                      deft_dtype output_dtype, int64_t seed, const char *name);
 
 /* ---- state (ops/state_ops.c) ---- */
 
@@ -399,7 +413,9 @@ DEFT_API bool deft_op_is_variable(const deft_op *op);
 DEFT_API bool deft_variable_trainable(const deft_op *var);
 /* `init`: a NoOp with a control input on every global variable's initializer. */
 DEFT_API deft_op *deft_global_variables_initializer(deft_graph *g, const char *name);
-/* Assign / AssignAdd / AssignSub: `ref` must be a variable op's output 0. Return output_ref. */
+/* Assign / AssignAdd / AssignSub: `ref` must be a variable op's output 0. Return output_ref.
+ * An Assign that initializes the variable or changes its shape replaces its storage, which must
+ * not happen while another run reads the variable (deft/session.h, "Thread safety"). */
 DEFT_API deft_output deft_assign(deft_graph *g, deft_output ref, deft_output value,
                                  const char *name);
 DEFT_API deft_output deft_assign_add(deft_graph *g, deft_output ref, deft_output value,

@@ -1,0 +1,739 @@
+/* graph/rnn_cells.c - TF 1.x's RNN cells (BasicRNNCell, BasicLSTMCell, LSTMCell, GRUCell,
+ * MultiRNNCell, DropoutWrapper, OutputProjectionWrapper) and static_rnn, built from the ordinary
+ * op constructors with TF's variable and node names (deft/rnn.h).
+ *
+ * Scopes: a cell's first call opens its variable scope (creating its variables there) and
+ * remembers the name scope that came with it; later calls re-enter that name scope as-is, so
+ * TF's uniquified op names follow (MatMul_1, ...), as Layer.__call__ does. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "deft/ops.h"
+#include "deft/rnn.h"
+#include "graph/graph_internal.h"
+
+static const deft_output NONE = {NULL, 0};
+
+typedef enum cell_kind {
+  CELL_BASIC,
+  CELL_BASIC_LSTM,
+  CELL_LSTM,
+  CELL_GRU,
+  CELL_MULTI,
+  CELL_DROPOUT,
+  CELL_PROJECTION
+} cell_kind;
+
+/* Variable slots, by kind. */
+enum { V_KERNEL, V_BIAS, V_WF, V_WI, V_WO, V_PROJ, V_MAX };
+enum { V_GATES_KERNEL = 0, V_GATES_BIAS, V_CAND_KERNEL, V_CAND_BIAS };
+
+struct deft_rnn_cell {
+  deft_graph *g;
+  cell_kind kind;
+  int64_t units; /* the cell's own width (projection: output_size) */
+  char *name;    /* the user's scope name, or NULL for the default */
+  char *act;     /* activation name (owned), NULL for the kind's default */
+  float forget_bias;
+  deft_lstm_options lstm;
+  bool built;
+  int64_t input_size; /* fixed by the first call */
+  char *nscope;       /* the name scope of the first call */
+  deft_op *vars[V_MAX];
+  deft_rnn_cell **cells; /* MULTI: the stack; DROPOUT, PROJECTION: cells[0] wrapped */
+  int ncells;
+  deft_output keep[3]; /* DROPOUT: input, output, state keep probabilities */
+  int64_t seed;
+};
+
+static const char *default_scope(const deft_rnn_cell *c) {
+  switch (c->kind) {
+    case CELL_BASIC:
+      return "basic_rnn_cell";
+    case CELL_BASIC_LSTM:
+      return "basic_lstm_cell";
+    case CELL_LSTM:
+      return "lstm_cell";
+    case CELL_GRU:
+      return "gru_cell";
+    case CELL_MULTI:
+      return "multi_rnn_cell";
+    case CELL_PROJECTION:
+      return "output_projection_wrapper";
+    case CELL_DROPOUT:
+      return NULL;
+  }
+  return NULL;
+}
+
+static const char *type_name(const deft_rnn_cell *c) {
+  switch (c->kind) {
+    case CELL_BASIC:
+      return "BasicRNNCell";
+    case CELL_BASIC_LSTM:
+      return "BasicLSTMCell";
+    case CELL_LSTM:
+      return "LSTMCell";
+    case CELL_GRU:
+      return "GRUCell";
+    case CELL_MULTI:
+      return "MultiRNNCell";
+    case CELL_DROPOUT:
+      return "DropoutWrapper";
+    case CELL_PROJECTION:
+      return "OutputProjectionWrapper";
+  }
+  return "RNNCell";
+}
+
+static char *dup_or_null(const char *s) {
+  if (!s) return NULL;
+  size_t n = strlen(s) + 1;
+  char *d = deft_malloc(n);
+  if (d) memcpy(d, s, n);
+  return d;
+}
+
+static deft_rnn_cell *cell_new(deft_graph *g, cell_kind kind, int64_t units, const char *act,
+                               const char *name) {
+  if (!deft_graph_ok(g)) return NULL;
+  deft_rnn_cell *c = deft_calloc(1, sizeof *c);
+  if (!c || (act && !(c->act = dup_or_null(act))) || (name && !(c->name = dup_or_null(name)))) {
+    if (c) {
+      deft_free(c->act);
+      deft_free(c);
+    }
+    deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory creating an RNN cell");
+    return NULL;
+  }
+  c->g = g;
+  c->kind = kind;
+  c->units = units;
+  c->input_size = -1;
+  if (kind != CELL_MULTI && kind != CELL_DROPOUT && units < 1) {
+    deft_graph_fail(g, DEFT_INVALID_ARGUMENT, "%s: num_units must be >= 1, got %lld", type_name(c),
+                    (long long)units);
+    deft_rnn_cell_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+void deft_rnn_cell_free(deft_rnn_cell *c) {
+  if (!c) return;
+  for (int i = 0; i < c->ncells; i++) deft_rnn_cell_free(c->cells[i]);
+  deft_free(c->cells);
+  deft_free(c->name);
+  deft_free(c->act);
+  deft_free(c->nscope);
+  deft_free(c);
+}
+
+deft_rnn_cell *deft_rnn_cell_basic(deft_graph *g, int64_t units, const char *act,
+                                   const char *name) {
+  return cell_new(g, CELL_BASIC, units, act, name);
+}
+
+deft_rnn_cell *deft_rnn_cell_basic_lstm(deft_graph *g, int64_t units, float forget_bias,
+                                        const char *act, const char *name) {
+  deft_rnn_cell *c = cell_new(g, CELL_BASIC_LSTM, units, act, name);
+  if (c) c->forget_bias = forget_bias;
+  return c;
+}
+
+deft_lstm_options deft_lstm_options_default(void) {
+  deft_lstm_options o;
+  memset(&o, 0, sizeof o);
+  o.forget_bias = 1.0f;
+  return o;
+}
+
+deft_rnn_cell *deft_rnn_cell_lstm(deft_graph *g, int64_t units, const deft_lstm_options *o,
+                                  const char *name) {
+  deft_lstm_options d = deft_lstm_options_default();
+  if (!o) o = &d;
+  if (o->num_proj < 0 || o->cell_clip < 0 || o->proj_clip < 0) {
+    deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
+                    "LSTMCell: num_proj, cell_clip and proj_clip must be >= 0 (0 = none)");
+    return NULL;
+  }
+  deft_rnn_cell *c = cell_new(g, CELL_LSTM, units, o->activation, name);
+  if (!c) return NULL;
+  c->lstm = *o;
+  c->lstm.activation = c->act;
+  c->forget_bias = o->forget_bias;
+  return c;
+}
+
+deft_rnn_cell *deft_rnn_cell_gru(deft_graph *g, int64_t units, const char *act, const char *name) {
+  return cell_new(g, CELL_GRU, units, act, name);
+}
+
+/* Takes ownership of inner[0..n) whatever happens. */
+static deft_rnn_cell *wrapper_new(deft_graph *g, cell_kind kind, deft_rnn_cell *const *inner, int n,
+                                  int64_t units, const char *act) {
+  bool ok = n >= 1;
+  for (int i = 0; i < n && ok; i++) ok = inner[i] && inner[i]->g == g;
+  deft_rnn_cell *c = ok ? cell_new(g, kind, units, act, NULL) : NULL;
+  if (c) {
+    c->cells = deft_malloc((size_t)n * sizeof *c->cells);
+    if (!c->cells) {
+      deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory creating an RNN cell");
+      deft_rnn_cell_free(c);
+      c = NULL;
+    }
+  } else if (!ok && deft_graph_ok(g)) {
+    deft_graph_fail(g, DEFT_INVALID_ARGUMENT, "%s needs %s cell(s) of this graph",
+                    kind == CELL_MULTI     ? "MultiRNNCell"
+                    : kind == CELL_DROPOUT ? "DropoutWrapper"
+                                           : "OutputProjectionWrapper",
+                    kind == CELL_MULTI ? "one or more" : "one");
+  }
+  if (!c) {
+    for (int i = 0; i < n; i++) deft_rnn_cell_free(inner[i]);
+    return NULL;
+  }
+  memcpy(c->cells, inner, (size_t)n * sizeof *c->cells);
+  c->ncells = n;
+  return c;
+}
+
+deft_rnn_cell *deft_rnn_cell_multi(deft_graph *g, deft_rnn_cell *const *cells, int n) {
+  return wrapper_new(g, CELL_MULTI, cells, n < 0 ? 0 : n, 0, NULL);
+}
+
+deft_rnn_cell *deft_rnn_cell_dropout(deft_graph *g, deft_rnn_cell *cell, deft_output in_keep,
+                                     deft_output out_keep, deft_output state_keep, int64_t seed) {
+  deft_output keeps[3] = {in_keep, out_keep, state_keep};
+  for (int i = 0; i < 3; i++) {
+    if (keeps[i].op && !deft_inputs_ok(g, "DropoutWrapper", &keeps[i], 1)) {
+      deft_rnn_cell_free(cell);
+      return NULL;
+    }
+  }
+  deft_rnn_cell *c = wrapper_new(g, CELL_DROPOUT, &cell, 1, 0, NULL);
+  if (!c) return NULL;
+  memcpy(c->keep, keeps, sizeof keeps);
+  c->seed = seed;
+  return c;
+}
+
+deft_rnn_cell *deft_rnn_cell_output_projection(deft_graph *g, deft_rnn_cell *cell,
+                                               int64_t output_size, const char *act) {
+  if (output_size < 1) {
+    deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
+                    "OutputProjectionWrapper: output_size must be >= 1, got %lld",
+                    (long long)output_size);
+    deft_rnn_cell_free(cell);
+    return NULL;
+  }
+  return wrapper_new(g, CELL_PROJECTION, &cell, 1, output_size, act);
+}
+
+/* ---- sizes ---- */
+
+int64_t deft_rnn_cell_output_size(const deft_rnn_cell *c) {
+  switch (c->kind) {
+    case CELL_LSTM:
+      return c->lstm.num_proj > 0 ? c->lstm.num_proj : c->units;
+    case CELL_MULTI:
+      return deft_rnn_cell_output_size(c->cells[c->ncells - 1]);
+    case CELL_DROPOUT:
+      return deft_rnn_cell_output_size(c->cells[0]);
+    default:
+      return c->units;
+  }
+}
+
+int deft_rnn_cell_state_count(const deft_rnn_cell *c) {
+  switch (c->kind) {
+    case CELL_BASIC_LSTM:
+    case CELL_LSTM:
+      return 2;
+    case CELL_MULTI: {
+      int n = 0;
+      for (int i = 0; i < c->ncells; i++) n += deft_rnn_cell_state_count(c->cells[i]);
+      return n;
+    }
+    case CELL_DROPOUT:
+    case CELL_PROJECTION:
+      return deft_rnn_cell_state_count(c->cells[0]);
+    default:
+      return 1;
+  }
+}
+
+/* Width of state tensor i, and whether it is an LSTM's c (which DropoutWrapper leaves alone, as
+ * TF's default dropout_state_filter_visitor does). */
+static int64_t state_info(const deft_rnn_cell *c, int i, bool *is_c) {
+  if (is_c) *is_c = false;
+  if (i < 0 || i >= deft_rnn_cell_state_count(c)) return 0;
+  switch (c->kind) {
+    case CELL_BASIC_LSTM:
+    case CELL_LSTM:
+      if (i == 0) {
+        if (is_c) *is_c = true;
+        return c->units;
+      }
+      return deft_rnn_cell_output_size(c);
+    case CELL_MULTI:
+      for (int k = 0; k < c->ncells; k++) {
+        int n = deft_rnn_cell_state_count(c->cells[k]);
+        if (i < n) return state_info(c->cells[k], i, is_c);
+        i -= n;
+      }
+      return 0;
+    case CELL_DROPOUT:
+    case CELL_PROJECTION:
+      return state_info(c->cells[0], i, is_c);
+    default:
+      return c->units;
+  }
+}
+
+int64_t deft_rnn_cell_state_size(const deft_rnn_cell *c, int i) { return state_info(c, i, NULL); }
+
+/* ---- zero state ---- */
+
+static deft_output fconst(deft_graph *g, deft_dtype dt, double v, const char *name) {
+  return dt == DEFT_DOUBLE ? deft_const_double(g, v, name) : deft_const_float(g, (float)v, name);
+}
+
+bool deft_rnn_cell_zero_state(deft_rnn_cell *c, deft_output batch_size, deft_dtype dtype,
+                              deft_output *state) {
+  deft_graph *g = c->g;
+  if (!deft_inputs_ok(g, "zero_state", &batch_size, 1)) return false;
+  if (dtype != DEFT_FLOAT && dtype != DEFT_DOUBLE) {
+    deft_graph_fail(g, DEFT_INVALID_ARGUMENT, "%s zero_state: dtype must be float or double",
+                    type_name(c));
+    return false;
+  }
+  char scope[64];
+  snprintf(scope, sizeof scope, "%sZeroState", type_name(c));
+  if (!deft_graph_push_scope(g, scope)) return false;
+  int n = deft_rnn_cell_state_count(c);
+  for (int i = 0; i < n; i++) {
+    char nm[4][32];
+    char sfx[16] = "";
+    if (i > 0) snprintf(sfx, sizeof sfx, "_%d", i);
+    snprintf(nm[0], sizeof nm[0], "ExpandDims%s", sfx);
+    snprintf(nm[1], sizeof nm[1], "Const%s", sfx);
+    snprintf(nm[2], sizeof nm[2], "concat%s", sfx);
+    snprintf(nm[3], sizeof nm[3], "zeros%s", sfx);
+    char dimname[48], axisname[48], valname[48];
+    snprintf(dimname, sizeof dimname, "%s/dim", nm[0]);
+    snprintf(axisname, sizeof axisname, "%s/axis", nm[2]);
+    snprintf(valname, sizeof valname, "%s/Const", nm[3]);
+    deft_output b = deft_expand_dims(g, batch_size, deft_const_int32(g, 0, dimname), nm[0]);
+    int32_t width = (int32_t)state_info(c, i, NULL);
+    deft_output w = deft_const_int32_vector(g, &width, 1, nm[1]);
+    deft_output parts[2] = {b, w};
+    deft_output dims = deft_concat(g, parts, 2, deft_const_int32(g, 0, axisname), nm[2]);
+    deft_output zero = fconst(g, dtype, 0.0, valname);
+    state[i] = deft_fill(g, dims, zero, nm[3]);
+  }
+  deft_graph_pop_scope(g);
+  return deft_graph_ok(g);
+}
+
+/* ---- building one step ---- */
+
+/* Enters the cell's scope: on the first call its variable scope (variables are made there), on
+ * later calls its first call's name scope, re-entered as-is. */
+static bool enter(deft_rnn_cell *c) {
+  deft_graph *g = c->g;
+  if (!c->built) {
+    if (!deft_graph_push_variable_scope(g, c->name, default_scope(c))) return false;
+    c->nscope = dup_or_null(deft_graph_scope(g));
+    if (!c->nscope) {
+      deft_graph_pop_variable_scope(g);
+      deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory building an RNN cell");
+      return false;
+    }
+    return true;
+  }
+  size_t n = strlen(c->nscope);
+  char *s = deft_malloc(n + 2);
+  if (!s) {
+    deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory building an RNN cell");
+    return false;
+  }
+  memcpy(s, c->nscope, n);
+  s[n] = '/';
+  s[n + 1] = 0;
+  const char *ok = deft_graph_push_scope(g, s);
+  deft_free(s);
+  return ok != NULL;
+}
+
+static void leave(deft_rnn_cell *c, bool first) {
+  if (first)
+    deft_graph_pop_variable_scope(c->g);
+  else
+    deft_graph_pop_scope(c->g);
+}
+
+/* A sub-scope inside a cell (GRU's "gates", MultiRNNCell's "cell_<i>"): a variable scope on the
+ * first call, a (uniquified) name scope later, as re-entering tf.variable_scope(name) does. */
+static bool enter_sub(deft_graph *g, const char *name, bool first) {
+  return first ? deft_graph_push_variable_scope(g, name, NULL) != NULL
+               : deft_graph_push_scope(g, name) != NULL;
+}
+
+static void leave_sub(deft_graph *g, bool first) {
+  if (first)
+    deft_graph_pop_variable_scope(g);
+  else
+    deft_graph_pop_scope(g);
+}
+
+/* TF's rnn_cell_impl._linear: concat(args, 1) @ kernel (+ bias), creating "kernel" [width (the
+ * args' widths summed), out] and "bias" [out] in the current variable scope on the first call. */
+static deft_output linear(deft_graph *g, const deft_output *args, int n, int64_t width, int64_t out,
+                          bool bias, deft_op **kslot, deft_op **bslot, deft_initializer kinit,
+                          deft_initializer binit, bool first) {
+  deft_output x = args[0];
+  if (n > 1) x = deft_concat(g, args, n, deft_const_int32(g, 1, "concat/axis"), "concat");
+  if (!deft_graph_ok(g)) return NONE;
+  if (first) {
+    deft_dtype dt = deft_output_dtype(x);
+    *kslot = deft_get_variable(g, "kernel", dt, DEFT_SHAPE(width, out), kinit, true);
+    if (bias) {
+      if (binit.kind == DEFT_INIT_DEFAULT) binit = deft_init_zeros();
+      *bslot = deft_get_variable(g, "bias", dt, DEFT_SHAPE(out), binit, true);
+    }
+    if (!deft_graph_ok(g)) return NONE;
+  }
+  deft_output y = deft_matmul(g, x, deft_variable_value(*kslot), false, false, "MatMul");
+  if (bias) y = deft_bias_add(g, y, deft_variable_value(*bslot), "BiasAdd");
+  return y;
+}
+
+static int64_t in_w(deft_output x) { return deft_output_shape(x).dims[1]; }
+
+static deft_output act(deft_graph *g, const deft_rnn_cell *c, deft_output x, const char *dflt) {
+  return deft_activation(g, x, c->act ? c->act : dflt, 0.0f, NULL);
+}
+
+static bool step_basic(deft_rnn_cell *c, deft_output x, const deft_output *s, deft_output *out,
+                       deft_output *ns, bool first) {
+  deft_graph *g = c->g;
+  deft_output args[2] = {x, s[0]};
+  deft_output y = linear(g, args, 2, in_w(x) + c->units, c->units, true, &c->vars[V_KERNEL],
+                         &c->vars[V_BIAS], deft_init_glorot_uniform(0), deft_init_zeros(), first);
+  if (!y.op) return false;
+  *out = ns[0] = act(g, c, y, "tanh");
+  return deft_graph_ok(g);
+}
+
+/* BasicLSTMCell and LSTMCell. */
+static bool step_lstm(deft_rnn_cell *c, deft_output x, const deft_output *s, deft_output *out,
+                      deft_output *ns, bool first) {
+  deft_graph *g = c->g;
+  bool full = c->kind == CELL_LSTM;
+  deft_lstm_options *o = &c->lstm;
+  deft_initializer kinit = full && o->initializer.kind != DEFT_INIT_DEFAULT
+                               ? o->initializer
+                               : deft_init_glorot_uniform(0);
+  deft_output cprev = s[0], hprev = s[1];
+  deft_output args[2] = {x, hprev};
+  deft_output z = linear(g, args, 2, in_w(x) + deft_rnn_cell_output_size(c), 4 * c->units, true,
+                         &c->vars[V_KERNEL], &c->vars[V_BIAS], kinit, deft_init_zeros(), first);
+  if (!z.op) return false;
+  deft_dtype dt = deft_output_dtype(z);
+  deft_op *sp = deft_split(g, deft_const_int32(g, 1, "split/split_dim"), z, 4, "split");
+  if (!sp) return false;
+  deft_output gi = deft_op_output(sp, 0), gj = deft_op_output(sp, 1), gf = deft_op_output(sp, 2),
+              go = deft_op_output(sp, 3);
+  bool peep = full && o->use_peepholes;
+  if (peep && first) {
+    const char *nm[3] = {"w_f_diag", "w_i_diag", "w_o_diag"};
+    for (int k = 0; k < 3; k++)
+      c->vars[V_WF + k] = deft_get_variable(g, nm[k], dt, DEFT_SHAPE(c->units), kinit, true);
+    if (!deft_graph_ok(g)) return false;
+  }
+  deft_output fb = fconst(g, dt, c->forget_bias, "add/y");
+  deft_output fpre = deft_add(g, gf, fb, "add");
+  deft_output ipre = gi;
+  if (peep) {
+    fpre =
+        deft_add(g, fpre, deft_mul(g, deft_variable_value(c->vars[V_WF]), cprev, "mul"), "add_1");
+    ipre =
+        deft_add(g, gi, deft_mul(g, deft_variable_value(c->vars[V_WI]), cprev, "mul_1"), "add_2");
+  }
+  deft_output cnew = deft_add(
+      g, deft_mul(g, cprev, deft_sigmoid(g, fpre, "Sigmoid"), "Mul"),
+      deft_mul(g, deft_sigmoid(g, ipre, "Sigmoid_1"), act(g, c, gj, "tanh"), "Mul_1"), "Add_1");
+  if (full && o->cell_clip > 0)
+    cnew = deft_clip_by_value_op(g, cnew, fconst(g, dt, -o->cell_clip, "clip_by_value/min"),
+                                 fconst(g, dt, o->cell_clip, "clip_by_value/max"), "clip_by_value");
+  deft_output opre = go;
+  if (peep)
+    opre = deft_add(g, go, deft_mul(g, deft_variable_value(c->vars[V_WO]), cnew, "mul_2"), "add_3");
+  deft_output h = deft_mul(g, act(g, c, cnew, "tanh"), deft_sigmoid(g, opre, "Sigmoid_2"), "Mul_2");
+  if (full && o->num_proj > 0) {
+    if (!enter_sub(g, "projection", first)) return false;
+    h = linear(g, &h, 1, c->units, o->num_proj, false, &c->vars[V_PROJ], NULL, kinit,
+               deft_init_zeros(), first);
+    leave_sub(g, first);
+    if (!h.op) return false;
+    if (o->proj_clip > 0)
+      h = deft_clip_by_value_op(g, h, fconst(g, dt, -o->proj_clip, "clip_by_value_1/min"),
+                                fconst(g, dt, o->proj_clip, "clip_by_value_1/max"),
+                                "clip_by_value_1");
+  }
+  ns[0] = cnew;
+  ns[1] = *out = h;
+  return deft_graph_ok(g);
+}
+
+static bool step_gru(deft_rnn_cell *c, deft_output x, const deft_output *s, deft_output *out,
+                     deft_output *ns, bool first) {
+  deft_graph *g = c->g;
+  deft_output h = s[0];
+  if (!enter_sub(g, "gates", first)) return false;
+  deft_output args[2] = {x, h};
+  deft_output z =
+      linear(g, args, 2, in_w(x) + c->units, 2 * c->units, true, &c->vars[V_GATES_KERNEL],
+             &c->vars[V_GATES_BIAS], deft_init_glorot_uniform(0), deft_init_ones(), first);
+  if (z.op) z = deft_sigmoid(g, z, "Sigmoid");
+  leave_sub(g, first);
+  if (!z.op) return false;
+  deft_op *sp = deft_split(g, deft_const_int32(g, 1, "split/split_dim"), z, 2, "split");
+  if (!sp) return false;
+  deft_output r = deft_op_output(sp, 0), u = deft_op_output(sp, 1);
+  deft_output rh = deft_mul(g, r, h, "mul");
+  if (!enter_sub(g, "candidate", first)) return false;
+  deft_output args2[2] = {x, rh};
+  deft_output cand =
+      linear(g, args2, 2, in_w(x) + c->units, c->units, true, &c->vars[V_CAND_KERNEL],
+             &c->vars[V_CAND_BIAS], deft_init_glorot_uniform(0), deft_init_zeros(), first);
+  if (cand.op) cand = act(g, c, cand, "tanh");
+  leave_sub(g, first);
+  if (!cand.op) return false;
+  deft_dtype dt = deft_output_dtype(u);
+  deft_output one_minus_u = deft_sub(g, fconst(g, dt, 1.0, "sub/x"), u, "sub");
+  *out = ns[0] =
+      deft_add(g, deft_mul(g, u, h, "mul_1"), deft_mul(g, one_minus_u, cand, "mul_2"), "add");
+  return deft_graph_ok(g);
+}
+
+/* TF1's nn.dropout: x / keep * floor(keep + uniform(shape(x))), under "dropout". */
+static deft_output tf1_dropout(deft_graph *g, deft_output x, deft_output keep, int64_t seed) {
+  if (!deft_graph_push_scope(g, "dropout")) return NONE;
+  deft_dtype dt = deft_output_dtype(x);
+  deft_output k = deft_output_dtype(keep) == dt ? keep : deft_cast(g, keep, dt, "Cast");
+  deft_output u = deft_random_uniform(g, deft_shape_of(g, x, "Shape"), dt, seed, "random_uniform");
+  deft_output mask = deft_floor(g, deft_add(g, k, u, "add"), "Floor");
+  deft_output y = deft_mul(g, deft_div(g, x, k, "div"), mask, "mul");
+  deft_graph_pop_scope(g);
+  return y;
+}
+
+static bool cell_step(deft_rnn_cell *c, deft_output x, const deft_output *s, deft_output *out,
+                      deft_output *ns);
+
+static bool step_multi(deft_rnn_cell *c, deft_output x, const deft_output *s, deft_output *out,
+                       deft_output *ns, bool first) {
+  deft_graph *g = c->g;
+  deft_output cur = x;
+  int off = 0;
+  for (int i = 0; i < c->ncells; i++) {
+    char nm[32];
+    snprintf(nm, sizeof nm, "cell_%d", i);
+    if (!enter_sub(g, nm, first)) return false;
+    bool ok = cell_step(c->cells[i], cur, s + off, &cur, ns + off);
+    leave_sub(g, first);
+    if (!ok) return false;
+    off += deft_rnn_cell_state_count(c->cells[i]);
+  }
+  *out = cur;
+  return true;
+}
+
+static bool step_dropout(deft_rnn_cell *c, deft_output x, const deft_output *s, deft_output *out,
+                         deft_output *ns) {
+  deft_graph *g = c->g;
+  if (c->keep[0].op) x = tf1_dropout(g, x, c->keep[0], c->seed);
+  if (!x.op) return false;
+  if (!cell_step(c->cells[0], x, s, out, ns)) return false;
+  if (c->keep[1].op) *out = tf1_dropout(g, *out, c->keep[1], c->seed ? c->seed + 1 : 0);
+  if (c->keep[2].op) {
+    int n = deft_rnn_cell_state_count(c);
+    for (int i = 0; i < n; i++) {
+      bool is_c;
+      state_info(c, i, &is_c);
+      if (!is_c) ns[i] = tf1_dropout(g, ns[i], c->keep[2], c->seed ? c->seed + 2 + i : 0);
+    }
+  }
+  return deft_graph_ok(g);
+}
+
+static bool step_projection(deft_rnn_cell *c, deft_output x, const deft_output *s, deft_output *out,
+                            deft_output *ns, bool first) {
+  deft_graph *g = c->g;
+  deft_output inner;
+  if (!cell_step(c->cells[0], x, s, &inner, ns)) return false;
+  deft_output y = linear(g, &inner, 1, deft_rnn_cell_output_size(c->cells[0]), c->units, true,
+                         &c->vars[V_KERNEL], &c->vars[V_BIAS], deft_init_glorot_uniform(0),
+                         deft_init_zeros(), first);
+  if (!y.op) return false;
+  *out = deft_activation(g, y, c->act, 0.0f, NULL);
+  return deft_graph_ok(g);
+}
+
+/* Checks the step's input and state widths against the cell's (the first call fixes the input
+ * width), naming the cell. */
+static bool check_step(deft_rnn_cell *c, deft_output x, const deft_output *s) {
+  deft_graph *g = c->g;
+  int n = deft_rnn_cell_state_count(c);
+  if (!deft_inputs_ok(g, type_name(c), &x, 1) || !deft_inputs_ok(g, type_name(c), s, n))
+    return false;
+  deft_shape xs = deft_output_shape(x);
+  const char *who = c->nscope ? c->nscope : (c->name ? c->name : type_name(c));
+  if (xs.rank != 2 || xs.dims[1] < 0) {
+    char sh[96];
+    deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
+                    "%s '%s': the input '%s:%d' has shape %s; it must be [batch, input size] with "
+                    "a known input size",
+                    type_name(c), who, x.op->name, x.index, deft_shape_format(xs, sh, sizeof sh));
+    return false;
+  }
+  if (c->input_size >= 0 && xs.dims[1] != c->input_size) {
+    deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
+                    "%s '%s': the input '%s:%d' has %lld features, but the cell was first called "
+                    "with %lld",
+                    type_name(c), who, x.op->name, x.index, (long long)xs.dims[1],
+                    (long long)c->input_size);
+    return false;
+  }
+  for (int i = 0; i < n; i++) {
+    deft_shape ss = deft_output_shape(s[i]);
+    int64_t want = state_info(c, i, NULL);
+    if (ss.rank >= 0 && (ss.rank != 2 || (ss.dims[1] >= 0 && ss.dims[1] != want))) {
+      char sh[96];
+      deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
+                      "%s '%s': state tensor %d ('%s:%d') has shape %s; it must be [batch, %lld]",
+                      type_name(c), who, i, s[i].op->name, s[i].index,
+                      deft_shape_format(ss, sh, sizeof sh), (long long)want);
+      return false;
+    }
+  }
+  return true;
+}
+
+static bool cell_step(deft_rnn_cell *c, deft_output x, const deft_output *s, deft_output *out,
+                      deft_output *ns) {
+  if (!check_step(c, x, s)) return false;
+  if (c->kind == CELL_DROPOUT) return step_dropout(c, x, s, out, ns);
+  bool first = !c->built;
+  if (!enter(c)) return false;
+  bool ok = false;
+  switch (c->kind) {
+    case CELL_BASIC:
+      ok = step_basic(c, x, s, out, ns, first);
+      break;
+    case CELL_BASIC_LSTM:
+    case CELL_LSTM:
+      ok = step_lstm(c, x, s, out, ns, first);
+      break;
+    case CELL_GRU:
+      ok = step_gru(c, x, s, out, ns, first);
+      break;
+    case CELL_MULTI:
+      ok = step_multi(c, x, s, out, ns, first);
+      break;
+    case CELL_PROJECTION:
+      ok = step_projection(c, x, s, out, ns, first);
+      break;
+    case CELL_DROPOUT:
+      break;
+  }
+  leave(c, first);
+  if (ok && first) {
+    c->built = true;
+    c->input_size = deft_output_shape(x).dims[1];
+  }
+  return ok && deft_graph_ok(c->g);
+}
+
+bool deft_rnn_cell_call(deft_rnn_cell *c, deft_output x, const deft_output *s, deft_output *out,
+                        deft_output *ns) {
+  if (!deft_graph_ok(c->g)) return false;
+  return cell_step(c, x, s, out, ns);
+}
+
+/* ---- static_rnn ---- */
+
+bool deft_static_rnn(deft_graph *g, deft_rnn_cell *c, const deft_output *inputs, int steps,
+                     const deft_output *initial, deft_output seq_len, const char *scope,
+                     deft_output *outputs, deft_output *final_state) {
+  if (!deft_graph_ok(g)) return false;
+  if (c->g != g || steps < 1) {
+    deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
+                    "static_rnn: needs a cell of this graph and at least one input (got %d)",
+                    steps);
+    return false;
+  }
+  if (!deft_inputs_ok(g, "static_rnn", inputs, steps)) return false;
+  if (seq_len.op && !deft_inputs_ok(g, "static_rnn", &seq_len, 1)) return false;
+  int n = deft_rnn_cell_state_count(c);
+  deft_output *state = deft_malloc(2 * (size_t)n * sizeof *state);
+  if (!state) {
+    deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory in static_rnn");
+    return false;
+  }
+  deft_output *next = state + n;
+  bool ok = deft_graph_push_variable_scope(g, scope ? scope : "rnn", NULL) != NULL;
+  deft_output zero_out = NONE;
+  if (ok) {
+    deft_dtype dt = deft_output_dtype(inputs[0]);
+    deft_output batch = NONE;
+    if (!initial || seq_len.op) {
+      int32_t b0 = 0, b1 = 1;
+      batch = deft_strided_slice(g, deft_shape_of(g, inputs[0], "Shape"),
+                                 deft_const_int32_vector(g, &b0, 1, "strided_slice/stack"),
+                                 deft_const_int32_vector(g, &b1, 1, "strided_slice/stack_1"),
+                                 deft_const_int32_vector(g, &b1, 1, "strided_slice/stack_2"), 0, 0,
+                                 0, 0, 1, "strided_slice");
+    }
+    if (initial)
+      memcpy(state, initial, (size_t)n * sizeof *state);
+    else
+      ok = deft_rnn_cell_zero_state(c, batch, dt, state);
+    if (ok && seq_len.op) {
+      if (deft_output_dtype(seq_len) != DEFT_INT32)
+        seq_len = deft_cast(g, seq_len, DEFT_INT32, "ToInt32");
+      seq_len = deft_identity(g, seq_len, "sequence_length");
+      int32_t w = (int32_t)deft_rnn_cell_output_size(c);
+      deft_output parts[2] = {
+          deft_expand_dims(g, batch, deft_const_int32(g, 0, "ExpandDims/dim"), "ExpandDims"),
+          deft_const_int32_vector(g, &w, 1, "Const")};
+      deft_output dims = deft_concat(g, parts, 2, deft_const_int32(g, 0, "concat/axis"), "concat");
+      zero_out = deft_fill(g, dims, fconst(g, dt, 0.0, "zeros/Const"), "zeros");
+      ok = deft_graph_ok(g);
+    }
+  }
+  for (int t = 0; ok && t < steps; t++) {
+    deft_output out;
+    ok = deft_rnn_cell_call(c, inputs[t], state, &out, next);
+    if (!ok) break;
+    if (seq_len.op) {
+      /* A row whose sequence has ended keeps its state and outputs zeros. */
+      char nm[32];
+      snprintf(nm, sizeof nm, "time_%d", t);
+      deft_output done = deft_greater_equal(g, deft_const_int32(g, t, nm), seq_len, "GreaterEqual");
+      out = deft_select(g, done, zero_out, out, "Select");
+      for (int i = 0; i < n; i++) next[i] = deft_select(g, done, state[i], next[i], "Select");
+      ok = deft_graph_ok(g);
+    }
+    outputs[t] = out;
+    memcpy(state, next, (size_t)n * sizeof *state);
+  }
+  if (ok && final_state) memcpy(final_state, state, (size_t)n * sizeof *state);
+  deft_graph_pop_variable_scope(g);
+  deft_free(state);
+  return ok && deft_graph_ok(g);
+}
