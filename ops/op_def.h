@@ -252,6 +252,7 @@ extern const deft_op_family deft_ops_sequence;
 extern const deft_op_family deft_ops_multinomial;
 extern const deft_op_family deft_ops_pool;
 extern const deft_op_family deft_ops_fused_bn;
+extern const deft_op_family deft_ops_pad;
 extern const deft_op_family deft_ops_conv;
 
 #define DEFT_FAMILY(sym, tbl) \

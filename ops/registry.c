@@ -29,6 +29,7 @@ static const deft_op_family *const families[] = {
     &deft_ops_multinomial,
     &deft_ops_pool,
     &deft_ops_fused_bn,
+    &deft_ops_pad,
     &deft_ops_conv,
 };
 
