@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* graph/layers.c - tf.layers in C: dense, batch normalization (non-fused, with tf.cond on a
- * `training` tensor and moving-average updates in UPDATE_OPS, TF_FORMATS.md 6.2) and dropout,
- * plus named activations. Node and variable names are TF's. */
+ * `training` tensor and moving-average updates in UPDATE_OPS, TF_FORMATS.md 6.2; fused for 4-D
+ * inputs), dropout (tf.layers' and TF1 tf.nn's), max/average pooling and flatten, plus named
+ * activations. Node and variable names are TF's. */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <stdint.h>
 
 #include "deft/ops.h"
 #include "deft/train.h"
@@ -177,6 +180,123 @@ static void moving_update(deft_graph *g, deft_output training, deft_op *moving, 
   deft_graph_pop_scope(g);
 }
 
+/* A float Const of dtype (float or double) named `name`. */
+static deft_output typed_const(deft_graph *g, deft_dtype dt, double v, const char *name) {
+  return dt == DEFT_DOUBLE ? deft_const_double(g, v, name) : deft_const_float(g, (float)v, name);
+}
+
+/* "<scope>/AssignMovingAvg[_1]": AssignSub(moving, (moving - value) * (1 - momentum)), into
+ * UPDATE_OPS (TF 1.x BatchNormalization._assign_moving_average). */
+static void assign_moving_average(deft_graph *g, deft_op *moving, deft_output value,
+                                  deft_output momentum, const char *scope_name) {
+  const char *scope = deft_graph_push_scope(g, scope_name);
+  if (!scope) return;
+  deft_dtype dt = deft_output_dtype(value);
+  deft_output decay = deft_sub(g, typed_const(g, dt, 1.0, "decay/x"), momentum, "decay");
+  deft_output delta = deft_mul(g, deft_sub(g, deft_variable_value(moving), value, "sub"), decay,
+                               "mul");
+  char full[1024];
+  snprintf(full, sizeof full, "%s", deft_graph_scope(g));
+  deft_graph_pop_scope(g);
+  if (!deft_graph_ok(g)) return;
+  deft_op_builder *b = deft_op_builder_new(g, "AssignSub", NULL);
+  deft_op_builder_set_exact_name(b, full);
+  deft_op_builder_add_input(b, deft_op_output(moving, 0));
+  deft_op_builder_add_input(b, delta);
+  deft_op *a = deft_op_builder_finish(b);
+  if (a) deft_graph_add_to_collection(g, DEFT_UPDATE_OPS, deft_op_output(a, 0));
+}
+
+/* tf.layers.batch_normalization(fused=True) on a 4-D NHWC input, as TF 1.x builds it: with a
+ * `training` tensor, cond/FusedBatchNormV3 (is_training, empty mean/variance Consts) and
+ * cond/FusedBatchNormV3_1 (moving statistics) merged; the momentum selected by cond_1
+ * (momentum or 1.0); AssignMovingAvg(_1) updates with the unbiased batch variance. */
+static deft_output fused_batch_norm_layer(deft_graph *g, deft_output x, deft_output training,
+                                          deft_op *gamma, deft_op *beta, deft_op *mm,
+                                          deft_op *mv, double momentum, double epsilon) {
+  deft_dtype dt = deft_output_dtype(x);
+  int64_t ch = deft_output_shape(x).dims[3];
+  deft_output gv = gamma ? deft_variable_value(gamma) : NONE;
+  deft_output bv = beta ? deft_variable_value(beta) : NONE;
+  if (!gamma || !beta) { /* scale/center off: TF feeds constant ones/zeros */
+    deft_tensor *t = deft_tensor_new(dt, &ch, 1, NULL);
+    if (!t) {
+      deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory");
+      return NONE;
+    }
+    for (int k = 0; k < 2; k++) {
+      for (int64_t i = 0; i < ch; i++) {
+        if (dt == DEFT_DOUBLE) ((double *)deft_tensor_data(t))[i] = k == 0 ? 1.0 : 0.0;
+        else ((float *)deft_tensor_data(t))[i] = k == 0 ? 1.0f : 0.0f;
+      }
+      if (k == 0 && !gamma) gv = deft_const(g, t, "Const");
+      if (k == 1 && !beta) bv = deft_const(g, t, "Const_1");
+    }
+    deft_tensor_free(t);
+  }
+  deft_fused_batch_norm_options fo = {3, (float)epsilon, 0, "NHWC", false};
+  if (!training.op) {
+    fo.inference = true;
+    deft_op *op = deft_fused_batch_norm(g, x, gv, bv, deft_variable_value(mm),
+                                        deft_variable_value(mv), &fo, "FusedBatchNormV3");
+    return op ? deft_op_output(op, 0) : NONE;
+  }
+  deft_output y = NONE, mean = NONE, var = NONE;
+  if (deft_graph_push_scope(g, "cond")) {
+    cond c = cond_begin(g, training);
+    deft_output xt = cond_input(g, &c, x, true, "FusedBatchNormV3/Switch");
+    deft_output gt = cond_input(g, &c, gv, true, "FusedBatchNormV3/Switch_1");
+    deft_output bt = cond_input(g, &c, bv, true, "FusedBatchNormV3/Switch_2");
+    deft_op *ctrl = c.switch_t.op;
+    deft_graph_push_control_deps(g, &ctrl, 1);
+    deft_tensor *empty = deft_tensor_new(dt, (int64_t[]){0}, 1, NULL);
+    deft_output e0 = empty ? deft_const(g, empty, "Const") : NONE;
+    deft_output e1 = empty ? deft_const(g, empty, "Const_1") : NONE;
+    deft_tensor_free(empty);
+    deft_graph_pop_control_deps(g);
+    deft_op *bt_op = deft_fused_batch_norm(g, xt, gt, bt, e0, e1, &fo, "FusedBatchNormV3");
+    deft_output xf = cond_input(g, &c, x, false, "FusedBatchNormV3_1/Switch");
+    deft_output gf = cond_input(g, &c, gv, false, "FusedBatchNormV3_1/Switch_1");
+    deft_output bf = cond_input(g, &c, bv, false, "FusedBatchNormV3_1/Switch_2");
+    deft_output mf = cond_input(g, &c, deft_variable_value(mm), false,
+                                "FusedBatchNormV3_1/Switch_3");
+    deft_output vf = cond_input(g, &c, deft_variable_value(mv), false,
+                                "FusedBatchNormV3_1/Switch_4");
+    fo.inference = true;
+    deft_op *bf_op = deft_fused_batch_norm(g, xf, gf, bf, mf, vf, &fo, "FusedBatchNormV3_1");
+    if (bt_op && bf_op) {
+      deft_output in[2];
+      const char *names[3] = {"Merge", "Merge_1", "Merge_2"};
+      deft_output *outs[3] = {&y, &mean, &var};
+      for (int i = 0; i < 3; i++) {
+        in[0] = deft_op_output(bf_op, i);
+        in[1] = deft_op_output(bt_op, i);
+        *outs[i] = deft_merge(g, in, 2, names[i]);
+      }
+    }
+    deft_graph_pop_scope(g);
+  }
+  deft_output mom = NONE;
+  if (deft_graph_ok(g) && deft_graph_push_scope(g, "cond_1")) {
+    cond c = cond_begin(g, training);
+    deft_op *ctrl = c.switch_t.op;
+    deft_graph_push_control_deps(g, &ctrl, 1);
+    deft_output mt = typed_const(g, dt, momentum, "Const");
+    deft_graph_pop_control_deps(g);
+    ctrl = c.switch_f.op;
+    deft_graph_push_control_deps(g, &ctrl, 1);
+    deft_output mf = typed_const(g, dt, 1.0, "Const_1");
+    deft_graph_pop_control_deps(g);
+    mom = cond_merge(g, mf, mt);
+    deft_graph_pop_scope(g);
+  }
+  if (deft_graph_ok(g)) {
+    assign_moving_average(g, mm, mean, mom, "AssignMovingAvg");
+    assign_moving_average(g, mv, var, mom, "AssignMovingAvg_1");
+  }
+  return deft_graph_ok(g) ? y : NONE;
+}
+
 deft_output deft_batch_normalization(deft_graph *g, deft_output x, deft_output training,
                                      const deft_batch_norm_options *o, const char *name) {
   deft_batch_norm_options defaults;
@@ -211,6 +331,13 @@ deft_output deft_batch_normalization(deft_graph *g, deft_output x, deft_output t
       o->no_center ? NULL : deft_get_variable(g, "beta", dt, cs, deft_init_zeros(), true);
   deft_op *mm = deft_get_variable(g, "moving_mean", dt, cs, deft_init_zeros(), false);
   deft_op *mv = deft_get_variable(g, "moving_variance", dt, cs, deft_init_ones(), false);
+  if (s.rank == 4 && !o->not_fused) {
+    deft_output y = mm && mv ? fused_batch_norm_layer(g, x, training, gamma, beta, mm, mv,
+                                                     momentum, epsilon)
+                             : NONE;
+    deft_graph_pop_variable_scope(g);
+    return deft_graph_ok(g) ? y : NONE;
+  }
   deft_output mean = deft_variable_value(mm), var = deft_variable_value(mv);
   if (training.op && mm && mv) {
     int32_t axes[DEFT_MAX_RANK];
@@ -283,4 +410,96 @@ deft_output deft_dropout(deft_graph *g, deft_output x, float rate, deft_output t
   }
   deft_graph_pop_scope(g);
   return out;
+}
+
+deft_output deft_nn_dropout(deft_graph *g, deft_output x, deft_output keep_prob, int64_t seed,
+                            const char *name) {
+  deft_output in[2] = {x, keep_prob};
+  if (!deft_inputs_ok(g, "dropout", in, 2)) return NONE;
+  deft_dtype dt = deft_output_dtype(x);
+  if (deft_output_dtype(keep_prob) != dt || (dt != DEFT_FLOAT && dt != DEFT_DOUBLE)) {
+    deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
+                    "dropout '%s': x ('%s') and keep_prob ('%s') must both be float or both "
+                    "double", name ? name : "dropout", x.op->name, keep_prob.op->name);
+    return NONE;
+  }
+  deft_shape ks = deft_output_shape(keep_prob);
+  if (ks.rank > 0) {
+    deft_graph_fail(g, DEFT_INVALID_ARGUMENT, "dropout '%s': keep_prob ('%s') must be a scalar",
+                    name ? name : "dropout", keep_prob.op->name);
+    return NONE;
+  }
+  if (!deft_graph_push_scope(g, name ? name : "dropout")) return NONE;
+  deft_output shp = deft_shape_of(g, x, "Shape");
+  deft_output u = deft_random_uniform(g, shp, dt, seed, "random_uniform");
+  deft_output bin = deft_floor(g, deft_add(g, keep_prob, u, "add"), "Floor");
+  deft_output out = deft_mul(g, deft_div(g, x, keep_prob, "div"), bin, "mul");
+  deft_graph_pop_scope(g);
+  return deft_graph_ok(g) ? out : NONE;
+}
+
+/* tf.layers.max_pooling2d / average_pooling2d: "<name>/MaxPool" or "<name>/AvgPool". */
+static deft_output pooling2d(deft_graph *g, bool max, deft_output x, const int64_t pool_size[2],
+                             const int64_t strides[2], const char *padding, const char *name) {
+  const char *kind = max ? "max_pooling2d" : "average_pooling2d";
+  if (!deft_inputs_ok(g, kind, &x, 1)) return NONE;
+  const char *lname = name ? name : kind;
+  deft_shape s = deft_output_shape(x);
+  char sh[128];
+  if (s.rank != 4) {
+    deft_graph_fail(g, DEFT_INVALID_ARGUMENT, "%s '%s': the input '%s:%d' has shape %s; it must "
+                    "be 4-D (NHWC)", kind, lname, x.op->name, x.index,
+                    deft_shape_format(s, sh, sizeof sh));
+    return NONE;
+  }
+  const char *pad = padding ? padding : "valid";
+  const char *tfpad = !strcasecmp(pad, "same") ? "SAME" : !strcasecmp(pad, "valid") ? "VALID"
+                                                                                    : NULL;
+  if (!tfpad || pool_size[0] < 1 || pool_size[1] < 1 || strides[0] < 1 || strides[1] < 1) {
+    deft_graph_fail(g, DEFT_INVALID_ARGUMENT, "%s '%s': pool_size and strides must be >= 1 and "
+                    "padding 'valid' or 'same', got pool_size [%lld, %lld], strides [%lld, "
+                    "%lld], padding '%s'", kind, lname, (long long)pool_size[0],
+                    (long long)pool_size[1], (long long)strides[0], (long long)strides[1], pad);
+    return NONE;
+  }
+  if (!deft_graph_push_scope(g, lname)) return NONE;
+  const int64_t k[4] = {1, pool_size[0], pool_size[1], 1}, st[4] = {1, strides[0], strides[1], 1};
+  deft_output y = max ? deft_max_pool(g, x, k, st, tfpad, "NHWC", "MaxPool")
+                      : deft_avg_pool(g, x, k, st, tfpad, "NHWC", "AvgPool");
+  deft_graph_pop_scope(g);
+  return deft_graph_ok(g) ? y : NONE;
+}
+
+deft_output deft_max_pooling2d(deft_graph *g, deft_output x, const int64_t pool_size[2],
+                               const int64_t strides[2], const char *padding, const char *name) {
+  return pooling2d(g, true, x, pool_size, strides, padding, name);
+}
+
+deft_output deft_average_pooling2d(deft_graph *g, deft_output x, const int64_t pool_size[2],
+                                   const int64_t strides[2], const char *padding,
+                                   const char *name) {
+  return pooling2d(g, false, x, pool_size, strides, padding, name);
+}
+
+deft_output deft_flatten(deft_graph *g, deft_output x, const char *name) {
+  if (!deft_inputs_ok(g, "flatten", &x, 1)) return NONE;
+  const char *lname = name ? name : "flatten";
+  deft_shape s = deft_output_shape(x);
+  int64_t n = 1;
+  bool ok = s.rank >= 1;
+  for (int i = 1; ok && i < s.rank; i++)
+    ok = s.dims[i] >= 0 && !__builtin_mul_overflow(n, s.dims[i], &n) && n <= INT32_MAX;
+  if (!ok) {
+    char sh[128];
+    deft_graph_fail(g, DEFT_INVALID_ARGUMENT, "flatten '%s': the input '%s:%d' has shape %s; it "
+                    "needs rank >= 1 and known dimensions after the first (product < 2^31)",
+                    lname, x.op->name, x.index, deft_shape_format(s, sh, sizeof sh));
+    return NONE;
+  }
+  if (!deft_graph_push_scope(g, lname)) return NONE;
+  int32_t dims[2] = {-1, (int32_t)n};
+  deft_output y = deft_reshape(g, x, deft_const_int32_vector(g, dims, 2, "Reshape/shape"),
+                               "Reshape");
+  deft_graph_pop_scope(g);
+  return deft_graph_ok(g) ? y : NONE;
 }

@@ -544,6 +544,24 @@ DEFT_API deft_op *deft_fused_batch_norm(deft_graph *g, deft_output x, deft_outpu
                                         const deft_fused_batch_norm_options *opts,
                                         const char *name);
 
+/* ---- padding and L2Loss (ops/pad_ops.c) ----
+ * paddings is an int32/int64 [rank(x), 2] tensor of (before, after) counts >= 0. */
+
+/* Pad with zeros; PadV2 with the scalar constant_values (x's dtype). */
+DEFT_API deft_output deft_pad(deft_graph *g, deft_output x, deft_output paddings,
+                              const char *name);
+DEFT_API deft_output deft_pad_v2(deft_graph *g, deft_output x, deft_output paddings,
+                                 deft_output constant_values, const char *name);
+/* MirrorPad: mode "REFLECT" (NULL; counts <= dim - 1, the edge not repeated) or "SYMMETRIC"
+ * (counts <= dim, the edge repeated). MirrorPadGrad folds a padded gradient back onto x's
+ * shape, summing the mirrored positions. */
+DEFT_API deft_output deft_mirror_pad(deft_graph *g, deft_output x, deft_output paddings,
+                                     const char *mode, const char *name);
+DEFT_API deft_output deft_mirror_pad_grad(deft_graph *g, deft_output x, deft_output paddings,
+                                          const char *mode, const char *name);
+/* L2Loss: sum(t^2) / 2, a scalar. */
+DEFT_API deft_output deft_l2_loss(deft_graph *g, deft_output t, const char *name);
+
 #ifdef __cplusplus
 }
 #endif

@@ -131,6 +131,7 @@ typedef struct deft_batch_norm_options {
   double epsilon;
   bool no_center;
   bool no_scale;
+  bool not_fused; /* 4-D inputs: build the non-fused graph instead of FusedBatchNormV3 */
 } deft_batch_norm_options;
 
 /* The defaults (zero fields: TF's momentum 0.99 and epsilon 0.001, center and scale on); see
@@ -150,6 +151,33 @@ static inline deft_batch_norm_options deft_batch_norm_options_init(void) {
 DEFT_API deft_output deft_batch_normalization(deft_graph *g, deft_output x, deft_output training,
                                               const deft_batch_norm_options *opts,
                                               const char *name);
+
+/* 4-D (NHWC) inputs, unless opts->not_fused, go through TF's fused op as tf.layers does there:
+ * with `training`, "<name>/cond/FusedBatchNormV3" (batch statistics) and
+ * "<name>/cond/FusedBatchNormV3_1" (moving statistics) merged, the momentum selected by
+ * "<name>/cond_1", and "<name>/AssignMovingAvg" / "AssignMovingAvg_1" (AssignSub with the
+ * unbiased batch variance) in UPDATE_OPS; without, one FusedBatchNormV3 on the moving statistics. */
+
+/* TF1's tf.nn.dropout(x, keep_prob): x / keep_prob * floor(keep_prob + uniform[0, 1)), under
+ * "<name>/" (NULL = "dropout"): Shape, random_uniform, add, Floor, div, mul. keep_prob is a
+ * scalar tensor of x's dtype (float or double); keep_prob 1 is the identity. */
+DEFT_API deft_output deft_nn_dropout(deft_graph *g, deft_output x, deft_output keep_prob,
+                                     int64_t seed, const char *name);
+
+/* tf.layers.max_pooling2d / average_pooling2d on a 4-D NHWC input: "<name>/MaxPool" or
+ * "<name>/AvgPool" (name NULL = "max_pooling2d" / "average_pooling2d"). padding "valid" (NULL)
+ * or "same", either case; pool_size and strides {height, width} >= 1. */
+DEFT_API deft_output deft_max_pooling2d(deft_graph *g, deft_output x, const int64_t pool_size[2],
+                                        const int64_t strides[2], const char *padding,
+                                        const char *name);
+DEFT_API deft_output deft_average_pooling2d(deft_graph *g, deft_output x,
+                                            const int64_t pool_size[2],
+                                            const int64_t strides[2], const char *padding,
+                                            const char *name);
+
+/* tf.layers.flatten: "<name>/Reshape" to [-1, product of the other dims], which must be known at
+ * build time (name NULL = "flatten"). */
+DEFT_API deft_output deft_flatten(deft_graph *g, deft_output x, const char *name);
 
 /* tf.layers.dropout: with `training` true, zeroes each element with probability rate and scales
  * the rest by 1/(1-rate); with training false, identity. */
