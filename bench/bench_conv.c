@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench/bench_conv.c - convolution speed.
  *
  * (1) The chapter-13 CNN's convolution layers, forward and backward, as one session run at

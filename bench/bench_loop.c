@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench/bench_loop.c - the per-iteration overhead of a TF1 while loop in deft's executor: an
  * empty counting loop (`i = 0; while i < n: i += 1`, TF's node structure: Enter, Merge, Less,
  * LoopCond, Switch, Identity, Add, NextIteration, Exit), imported from GraphDef text. Reports

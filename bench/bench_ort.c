@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench/bench_ort.c - batch-norm model inference in deft against ONNX Runtime, side by side in
  * one process: the chapter's 784-300-100-10 BN network in inference mode (moving statistics),
  * deft's built by bench_build_bn, ONNX Runtime's exported from PyTorch (bench/export_onnx.py),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench/bench_rnn.c - recurrent-network training speed: the chapter-14 models, built through
  * include/deft/rnn.h as examples/ch14_rnn.c builds them (static_rnn unrolled over the steps):
  *

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """bench/conv_torch.py - the PyTorch peer of bench/bench_conv.c: the chapter-13 CNN's two
 convolution layers at batch 100, forward and backward (gradients of sum(gy * conv2) for both
 filters; the input needs no gradient), and the depthwise 3x3 layer forward, on 1 and 2 threads.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """bench/dist_cost_model.py - the cost of data-parallel training at scale (bench/README.md,
 "Data-parallel training"): allreduce bytes per step, ring-allreduce time at 10, 25 and 100 Gb/s
 for 2-64 machines, and the projected scaling efficiency of the chapter's models and of a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """bench/export_onnx.py OUT.onnx: the chapter's batch-norm model (784-300-100-10: dense, batch
 norm, ELU; dense, batch norm, ELU; dense, batch norm), as bench_build_bn builds it in deft, in
 inference mode (moving statistics), exported from PyTorch with torch.onnx for ONNX Runtime

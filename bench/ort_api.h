@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* bench/ort_api.h - the part of ONNX Runtime's C API that bench_ort calls, written for the
  * benchmark from the API's documented signatures (onnxruntime_c_api.h; ONNX Runtime ships no
  * header in the npm package whose libonnxruntime.so bench_ort loads).

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """bench/rnn_torch.py - the PyTorch peer of bench/bench_rnn.c: training steps of the chapter-14
 recurrent models with PyTorch's own fused recurrent layers, on 1 and 2 threads:
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* examples/ch13_cnn.c - Hands-on ML chapter 13's MNIST CNN in C, as the book builds it in TF 1.x:
  * X [None, 784] reshaped to [-1, 28, 28, 1]; conv1 = conv2d(32 filters, 3x3, stride 1, SAME,
  * relu); conv2 = conv2d(64, 3x3, stride 2, SAME, relu); pool3 = max_pool 2x2 stride 2 VALID,
@@ -83,9 +84,9 @@ static double train_epoch(deft_session *s, const cnn_model *m, deft_batcher *b) 
   deft_status *st = deft_status_new();
   const deft_tensor *xb, *yb;
   deft_tensor *last_x = NULL, *last_y = NULL;
-  while (deft_batcher_next(b, &xb, &yb, st)) {
+  while (deft_batcher_next(b, &xb, &yb, st) == DEFT_BATCH_READY) {
     deft_output feeds[2] = {m->X, m->y};
-    deft_tensor *vals[2] = {(deft_tensor *)xb, (deft_tensor *)yb};
+    const deft_tensor *vals[2] = {xb, yb};
     if (!deft_session_run(s, feeds, vals, 2, NULL, NULL, 0, &m->train, 1, st))
       ch_die("training step", st);
     deft_tensor_free(last_x);
@@ -126,7 +127,8 @@ int main(int argc, char **argv) {
   deft_graph_set_seed(g, o.seed);
   cnn_model m = build(g);
   deft_op *init = deft_global_variables_initializer(g, "init");
-  deft_saver *saver = deft_saver_new(g, NULL, 0, 0);
+  deft_saver *saver = deft_saver_new(g, NULL, 0, 0, st);
+  if (!saver) ch_die("the saver", st);
   ch_check_graph(g);
   deft_session *s = deft_session_new(g, st);
   if (!s) ch_die("session", st);

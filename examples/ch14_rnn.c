@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* examples/ch14_rnn.c - the book's recurrent-network chapter (chapter 14), in C.
  *
  *   ch14_rnn --model basic   MNIST rows as sequences: 28 steps of 28 pixels, BasicRNNCell(150),

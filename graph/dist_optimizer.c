@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* graph/dist_optimizer.c - the distributed optimizer's graph building (Horovod's
  * DistributedOptimizer): gradients averaged across ranks by DeftAllreduce ops, in fusion groups
  * (see include/deft/dist.h). The optimizer calls it from compute_gradients

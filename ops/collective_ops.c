@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/collective_ops.c - DeftAllreduce: the sum (or average) of each input across the ranks of
  * the session's communicator (deft/dist.h), Horovod's HorovodAllreduce as one op type of its own,
  * so a saved meta graph records it. One op may reduce several tensors (a fusion group): inputs of

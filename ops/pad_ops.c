@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/pad_ops.c - padding and L2Loss: Pad, PadV2 (a constant), MirrorPad (REFLECT or
  * SYMMETRIC), MirrorPadGrad, and L2Loss (sum(t^2) / 2): definitions, shape functions, prepare
  * steps, kernels and gradients side by side, plus the public constructors. Paddings are an

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/quantize_ops.c - TF's quantization ops on the quantized types qint8, quint8 and qint32:
  * QuantizeV2 (float -> quantized, with the range it used) and Dequantize (quantized + range ->
  * float), in the three modes TF 1.x documents. Definition, shape function, prepare (mode, round

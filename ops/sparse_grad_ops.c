@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/sparse_grad_ops.c - the ops that apply sparse gradients (TF's IndexedSlices) to variables:
  * ScatterUpdate, ScatterAdd, ScatterSub (state_ops) and SparseApplyMomentum, SparseApplyAdagrad,
  * SparseApplyRMSProp (training_ops), with their shape functions, prepare steps, kernels and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* ops/tensor_array_ops.c - TF1's TensorArrays (TensorArrayV3 and its Read, Write, Gather,
  * Scatter, Concat, Split, Size, Close and Grad ops) and the stacks TF's gradient loops use
  * (Stack, StackPush, StackPop, StackClose and their V2 forms).

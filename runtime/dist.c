@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* runtime/dist.c - communicators over MPI, their collectives with a progress check, the
  * kernel context's communicator, and the variable broadcast (see include/deft/dist.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* runtime/frames.c - TF1 while-loop frames at plan time (runtime/EXECUTOR.md).
  *
  * deft_frames_order assigns every needed op to a frame (the root, or a while loop's frame, which

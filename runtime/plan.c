@@ -116,9 +116,13 @@ static bool mark_needed(planner *pl, deft_op *const *roots, int nroots, deft_sta
   deft_op **stack = deft_malloc(sizeof *stack * (size_t)(pl->nops + 1));
   if (!stack) return oom(status);
   int sp = 0;
-  for (int i = 0; i < nroots; i++) stack[sp++] = roots[i];
-  /* Each op is pushed at most once: it is marked when pushed. */
-  for (int i = 0; i < sp; i++) pl->need[stack[i]->id] = true;
+  /* Each op is pushed at most once (it is marked when pushed), roots named twice too, so the
+   * stack never holds more than nops entries. */
+  for (int i = 0; i < nroots; i++) {
+    if (pl->need[roots[i]->id]) continue;
+    pl->need[roots[i]->id] = true;
+    stack[sp++] = roots[i];
+  }
   while (sp) {
     deft_op *op = stack[--sp];
     for (int i = 0; i < op->ninputs; i++) {

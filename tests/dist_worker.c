@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/dist_worker.c - the program tests/test_dist.c starts under `mpirun -np N` (and once
  * without it). Public API only. Each mode prints "OK <mode>" on success, or the failing status,
  * and exits non-zero on failure:

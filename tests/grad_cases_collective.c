@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/grad_cases_collective.c - finite-difference gradient cases for ops/collective_ops.c
  * (DeftAllreduce, which is the identity in one process: its gradient, the allreduce of the
  * incoming gradients, is too). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/grad_cases_pad.c - finite-difference gradient cases for ops/pad_ops.c (checked by
  * tests/test_gradients.c): Pad, PadV2, MirrorPad (REFLECT, SYMMETRIC), MirrorPadGrad, L2Loss. */
 #include "deft/ops.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_cnn_layers.c - the CNN layers of deft/train.h: max/average pooling2d and flatten
  * (TF's node names, shapes checked at build time), TF1's tf.nn.dropout formula (identity at
  * keep_prob 1, x / keep_prob * floor(keep_prob + U) otherwise), and batch normalization on 4-D
@@ -24,8 +25,9 @@ static deft_tensor *run1(deft_session *s, deft_output *feeds, deft_tensor **vals
                          deft_output fetch) {
   deft_status *st = deft_status_new();
   deft_tensor *out = NULL;
-  ck_assert_msg(deft_session_run(s, feeds, vals, n, &fetch, &out, 1, NULL, 0, st), "%s",
-                deft_status_message(st));
+  ck_assert_msg(
+      deft_session_run(s, feeds, (const deft_tensor *const *)vals, n, &fetch, &out, 1, NULL, 0, st),
+      "%s", deft_status_message(st));
   deft_status_free(st);
   return out;
 }
@@ -151,8 +153,9 @@ START_TEST(fused_batch_norm_layer) {
   deft_output feeds[2] = {x, tr};
   deft_tensor *vals[2] = {xv, yes}, *out = NULL;
   deft_op *targets[2] = {upd[0].op, upd[1].op};
-  ck_assert_msg(deft_session_run(s, feeds, vals, 2, &y, &out, 1, targets, 2, st), "%s",
-                deft_status_message(st));
+  ck_assert_msg(
+      deft_session_run(s, feeds, (const deft_tensor *const *)vals, 2, &y, &out, 1, targets, 2, st),
+      "%s", deft_status_message(st));
   /* NumPy's formula, here in C: per channel over 12 values */
   const double *xp = deft_tensor_data(xv), *yp = deft_tensor_data(out);
   double mean[4] = {0}, var[4] = {0};
@@ -274,7 +277,8 @@ START_TEST(fused_op_numbers_and_errors) {
   deft_output feeds[2] = {xu, cu};
   deft_tensor *vals[2] = {xv, c5}, *o1 = NULL;
   deft_output y = deft_op_output(bu, 0);
-  ck_assert(!deft_session_run(s, feeds, vals, 2, &y, &o1, 1, NULL, 0, st));
+  ck_assert(
+      !deft_session_run(s, feeds, (const deft_tensor *const *)vals, 2, &y, &o1, 1, NULL, 0, st));
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "FusedBatchNormV2 'bnu'", "channels");
   deft_tensor_free(c5);
   deft_session_free(s);

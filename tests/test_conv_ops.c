@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_conv_ops.c - the convolution family (ops/conv_ops.c): Conv2D, its backprops and the
  * depthwise ops checked against PyTorch (torch.nn.functional.conv2d in float64 with TF's
  * padding applied by F.pad, the backprops by autograd) for float32 and float64, on 1 and 2

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_dist.c - data-parallel training (deft/dist.h). In one process: DeftAllreduce is the
  * identity (no communicator, or a one-process one) and a meta graph records it, the distributed
  * optimizer's fusion groups, the batcher's shards. With MPI (DEFT_TEST_MPI): tests/dist_worker

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_pad_ops.c - Pad, PadV2, MirrorPad (REFLECT, SYMMETRIC), MirrorPadGrad and L2Loss
  * against NumPy (np.pad, and the mirror gradient as the transpose of np.pad's index map), plus
  * paddings that do not fit (negative, too large for the mode, the wrong shape) failing with a
@@ -117,7 +118,8 @@ START_TEST(bad_paddings) {
   memcpy(deft_tensor_data(pv), big, sizeof big);
   deft_output feeds[2] = {x, pp};
   deft_tensor *vals[2] = {xv, pv}, *out = NULL;
-  ck_assert(!deft_session_run(s, feeds, vals, 2, &y, &out, 1, NULL, 0, st));
+  ck_assert(
+      !deft_session_run(s, feeds, (const deft_tensor *const *)vals, 2, &y, &out, 1, NULL, 0, st));
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "MirrorPad 'mp'", "at most 1");
   deft_tensor_free(xv);
   deft_tensor_free(pv);

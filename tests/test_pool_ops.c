@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_pool_ops.c - the pooling family (ops/pool_ops.c) and Relu6: MaxPool, AvgPool and
  * their gradients against PyTorch (float32 and float64, NHWC and NCHW, SAME and VALID, windows
  * and strides differing per axis, TF's asymmetric SAME padding built with F.pad), the gradient

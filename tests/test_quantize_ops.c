@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_quantize_ops.c - ops/quantize_ops.c and the quantized dtypes: QuantizeV2 and
  * Dequantize in MIN_COMBINED, MIN_FIRST and SCALED modes for qint8, quint8 and qint32 against
  * the NumPy formulas of TF's documentation, round trips within one quantization step, both

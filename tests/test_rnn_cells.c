@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_rnn_cells.c - the RNN cells and static_rnn (deft/rnn.h): every cell's numbers
  * against an independent NumPy implementation of TF's formulas (with TF's variable names as the
  * file names it reads), gradients through the cells against central differences, TF's

@@ -338,6 +338,35 @@ START_TEST(every_allocation_failure_is_an_error) {
 }
 END_TEST
 
+/* A run fetching more tensors than the graph has ops (the same outputs named again and again)
+ * plans and returns each fetch (the planner's work list once overflowed here). */
+START_TEST(more_fetches_than_ops) {
+  deft_graph *g = deft_graph_new();
+  float v[4] = {1, 2, 3, 4};
+  deft_status *st = deft_status_new();
+  deft_tensor *t = deft_tensor_from_data(DEFT_FLOAT, (const int64_t[]){4}, 1, v, sizeof v, st);
+  deft_output c = deft_const(g, t, "c");
+  deft_op *sp = deft_split(g, deft_const_int32(g, 0, "dim"), c, 2, "split");
+  ck_assert_ptr_nonnull(sp);
+  enum { N = 12 };
+  deft_output fetches[N];
+  deft_tensor *out[N];
+  for (int i = 0; i < N; i++) fetches[i] = deft_op_output(sp, i % 2);
+  deft_session *s = deft_session_new(g, st);
+  ck_assert_msg(deft_session_run(s, NULL, NULL, 0, fetches, out, N, NULL, 0, st), "%s",
+                deft_status_message(st));
+  for (int i = 0; i < N; i++) {
+    const float *p = deft_tensor_data(out[i]);
+    ck_assert(p[0] == v[2 * (i % 2)] && p[1] == v[2 * (i % 2) + 1]);
+    deft_tensor_free(out[i]);
+  }
+  deft_session_free(s);
+  deft_tensor_free(t);
+  deft_status_free(st);
+  deft_graph_free(g);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("session");
   TCase *tc = tcase_create("core");
@@ -350,6 +379,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, build_errors_are_sticky);
   tcase_add_test(tc, fed_control_input_does_not_run);
   tcase_add_test(tc, every_allocation_failure_is_an_error);
+  tcase_add_test(tc, more_fetches_than_ops);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -75,15 +75,17 @@ START_TEST(run_memory_budget_counts_scratch) {
   deft_session_options_set_run_memory_budget(o, 24383);
   deft_session *s = deft_session_new_with_options(g, o, st);
   deft_tensor *out[2] = {NULL, NULL};
-  ck_assert(!deft_session_run(s, &x, &xv, 1, fetch, out, 2, NULL, 0, st));
+  ck_assert(
+      !deft_session_run(s, &x, (const deft_tensor *const *)&xv, 1, fetch, out, 2, NULL, 0, st));
   TU_ASSERT_STATUS(st, DEFT_RESOURCE_EXHAUSTED, "Unique 'u'", "scratch memory", "24384 bytes",
                    "24383 bytes");
   deft_session_free(s);
   deft_session_options_set_run_memory_budget(o, 24384 + 8000);
   s = deft_session_new_with_options(g, o, st);
   for (int run = 0; run < 3; run++) { /* the scratch is kept: later runs do not count it */
-    ck_assert_msg(deft_session_run(s, &x, &xv, 1, fetch, out, 2, NULL, 0, st), "%s",
-                  deft_status_message(st));
+    ck_assert_msg(
+        deft_session_run(s, &x, (const deft_tensor *const *)&xv, 1, fetch, out, 2, NULL, 0, st),
+        "%s", deft_status_message(st));
     const float *y = deft_tensor_data(out[0]);
     const int32_t *idx = deft_tensor_data(out[1]);
     ck_assert_int_eq(deft_tensor_num_elements(out[0]), 1000);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_sparse_grad.c - sparse gradients (TF's IndexedSlices) and the ops that apply them
  * (ops/sparse_grad_ops.c, graph/gradients.c, graph/optimizers.c): ScatterUpdate/Add/Sub and
  * SparseApplyMomentum/Adagrad/RMSProp against NumPy (repeated indices applied in order), errors
@@ -99,8 +100,9 @@ START_TEST(scatter_int_scalar_and_errors) {
   deft_status *st = deft_status_new();
   deft_tensor *iv = mtu_from_values(DEFT_INT64, DEFT_SHAPE(3), (const double[]){1, 3, 1});
   deft_tensor *t = NULL;
-  ck_assert_msg(deft_session_run(s, &ixp, &iv, 1, &add, &t, 1, NULL, 0, st), "%s",
-                deft_status_message(st));
+  ck_assert_msg(
+      deft_session_run(s, &ixp, (const deft_tensor *const *)&iv, 1, &add, &t, 1, NULL, 0, st), "%s",
+      deft_status_message(st));
   deft_tensor_free(t);
   t = var_value(s, w);
   const int32_t want[8] = {1, 2, 23, 24, 5, 6, 17, 18};
@@ -108,7 +110,8 @@ START_TEST(scatter_int_scalar_and_errors) {
   deft_tensor_free(t);
   /* an index out of range fails naming it, and writes nothing (the valid first index too) */
   deft_tensor *bad = mtu_from_values(DEFT_INT64, DEFT_SHAPE(2), (const double[]){0, 4});
-  ck_assert(!deft_session_run(s, &ixp, &bad, 1, &add, &t, 1, NULL, 0, st));
+  ck_assert(
+      !deft_session_run(s, &ixp, (const deft_tensor *const *)&bad, 1, &add, &t, 1, NULL, 0, st));
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "ScatterAdd 'add'", "indices[1] = 4",
                    "[0, 4)");
   t = var_value(s, w);
@@ -237,11 +240,13 @@ START_TEST(sparse_apply_errors) {
   deft_tensor *gv = mtu_rand_tensor(DEFT_FLOAT, DEFT_SHAPE(2, 2), -1, 1, false, false);
   deft_tensor *vals[2] = {iv, gv};
   deft_tensor *t = NULL;
-  ck_assert(!deft_session_run(s, feeds, vals, 2, &r, &t, 1, NULL, 0, st));
+  ck_assert(
+      !deft_session_run(s, feeds, (const deft_tensor *const *)vals, 2, &r, &t, 1, NULL, 0, st));
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "SparseApplyAdagrad 'ada'", "indices[1] = -1");
   deft_tensor *iv3 = mtu_from_values(DEFT_INT32, DEFT_SHAPE(3), (const double[]){1, 1, 2});
   vals[0] = iv3;
-  ck_assert(!deft_session_run(s, feeds, vals, 2, &r, &t, 1, NULL, 0, st));
+  ck_assert(
+      !deft_session_run(s, feeds, (const deft_tensor *const *)vals, 2, &r, &t, 1, NULL, 0, st));
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "SparseApplyAdagrad 'ada'",
                    "indices.shape + var.shape[1:]", "[3]", "[2,2]");
   t = var_value(s, v);

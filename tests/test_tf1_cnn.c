@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_tf1_cnn.c - the convolutional models of ../shared/tf1 (see its CNN_RNN.md), each
  * through the library and through `deft run`, against the independently computed expected
  * outputs (floats within |got - exp| <= 1e-4 (1 + |exp|), argmax and counts exact):
@@ -116,8 +117,9 @@ static deft_tensor *run(deft_session *s, const deft_output *feeds, deft_tensor *
                         int nfeeds, deft_output fetch) {
   deft_status *st = deft_status_new();
   deft_tensor *out = NULL;
-  ck_assert_msg(deft_session_run(s, feeds, vals, nfeeds, &fetch, &out, 1, NULL, 0, st), "%s",
-                deft_status_message(st));
+  ck_assert_msg(deft_session_run(s, feeds, (const deft_tensor *const *)vals, nfeeds, &fetch, &out,
+                                 1, NULL, 0, st),
+                "%s", deft_status_message(st));
   deft_status_free(st);
   return out;
 }
@@ -231,8 +233,9 @@ START_TEST(ch13_train_adam_steps) {
   deft_status *st = deft_status_new();
   for (int step = 0; step <= 5; step++) {
     deft_tensor *out = NULL;
-    ck_assert_msg(deft_session_run(m.s, feeds, vals, 2, &loss, &out, 1, &adam, step < 5 ? 1 : 0,
-                                   st), "%s", deft_status_message(st));
+    ck_assert_msg(deft_session_run(m.s, feeds, (const deft_tensor *const *)vals, 2, &loss, &out, 1,
+                                   &adam, step < 5 ? 1 : 0, st),
+                  "%s", deft_status_message(st));
     double got = deft_tensor_get_double(out, 0), want = deft_tensor_get_double(losses, step);
     ck_assert_msg(fabs(got - want) <= 1e-3 * fabs(want), "loss %d = %.8g, expected %.8g", step,
                   got, want);

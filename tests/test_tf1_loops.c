@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_tf1_loops.c - TF1 while loops: the frame executor, the loop ops, TensorArrays and
  * stacks.
  *
@@ -132,8 +133,9 @@ START_TEST(time_series_predicts) {
   /* (a) the chapter's test instance */
   deft_tensor *xi = shared_npy(TS "inputs/ch14_time_series_instance/Placeholder_0.npy");
   deft_tensor *out[2] = {NULL, NULL};
-  ck_assert_msg(deft_session_run(m.s, &x, &xi, 1, fetch, out, 1, NULL, 0, st), "%s",
-                deft_status_message(st));
+  ck_assert_msg(
+      deft_session_run(m.s, &x, (const deft_tensor *const *)&xi, 1, fetch, out, 1, NULL, 0, st),
+      "%s", deft_status_message(st));
   deft_tensor *want = shared_npy(TS "expected/ch14_time_series_instance/Reshape_1_0.npy");
   check_close(out[0], want, 1e-4, "instance Reshape_1:0");
   deft_tensor_free(out[0]);
@@ -144,8 +146,9 @@ START_TEST(time_series_predicts) {
   deft_output feeds[2] = {x, y};
   want = shared_npy(TS "expected/ch14_time_series_batch50/Reshape_1_0.npy");
   for (int rep = 0; rep < 2; rep++) {
-    ck_assert_msg(deft_session_run(m.s, feeds, vals, 2, fetch, out, 2, NULL, 0, st), "%s",
-                  deft_status_message(st));
+    ck_assert_msg(deft_session_run(m.s, feeds, (const deft_tensor *const *)vals, 2, fetch, out, 2,
+                                   NULL, 0, st),
+                  "%s", deft_status_message(st));
     check_close(out[0], want, 1e-4, "batch50 Reshape_1:0");
     double mse = deft_tensor_get_double(out[1], 0);
     ck_assert_msg(fabs(mse - 0.0545913) <= 1e-4 * (1 + 0.0545913), "Mean:0 = %.7g", mse);
@@ -176,8 +179,8 @@ START_TEST(time_series_trains_with_its_adam_op) {
   deft_status *st = deft_status_new();
   for (int step = 0; step <= 20; step++) {
     deft_tensor *out = NULL;
-    ck_assert_msg(deft_session_run(m.s, feeds, vals, 2, &loss, &out, 1, step < 20 ? &adam : NULL,
-                                   step < 20, st),
+    ck_assert_msg(deft_session_run(m.s, feeds, (const deft_tensor *const *)vals, 2, &loss, &out, 1,
+                                   step < 20 ? &adam : NULL, step < 20, st),
                   "step %d: %s", step, deft_status_message(st));
     double got = deft_tensor_get_double(out, 0), want = deft_tensor_get_double(losses, step);
     ck_assert_msg(fabs(got - want) <= 1e-3 * fabs(want), "loss %d = %.7g, expected %.7g", step,
@@ -345,8 +348,8 @@ static bool run_named(deft_session *s, deft_graph *g, float x, const char *const
   deft_op *xop = deft_graph_op_by_name(g, "x");
   deft_output feed = {xop, 0};
   deft_tensor *xv = scalar_f(x);
-  bool ok = deft_session_run(s, xop ? &feed : NULL, xop ? &xv : NULL, xop ? 1 : 0, fetch, out, n,
-                             NULL, 0, st);
+  bool ok = deft_session_run(s, xop ? &feed : NULL, xop ? (const deft_tensor *const *)&xv : NULL,
+                             xop ? 1 : 0, fetch, out, n, NULL, 0, st);
   deft_tensor_free(xv);
   return ok;
 }

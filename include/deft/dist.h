@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* deft/dist.h - data-parallel training across processes over MPI (Open MPI), Horovod's way:
  * every process (rank) runs the same graph on its shard of the data; the gradients are averaged
  * across ranks by an allreduce op in the graph (op type "DeftAllreduce", so a saved meta graph
