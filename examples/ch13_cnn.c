@@ -103,16 +103,19 @@ static double train_epoch(deft_session *s, const cnn_model *m, deft_batcher *b) 
 }
 
 int main(int argc, char **argv) {
-  ch_options o = ch_parse(argc, argv);
-  o.epochs = 10;
-  o.batch = 100;
-  int64_t train_count = 55000, test_count = 10000;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!strcmp(argv[i], "--epochs")) o.epochs = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--batch-size")) o.batch = atoll(argv[i + 1]);
-    else if (!strcmp(argv[i], "--train-count")) train_count = atoll(argv[i + 1]);
-    else if (!strcmp(argv[i], "--test-count")) test_count = atoll(argv[i + 1]);
+  const char *train_s = NULL, *test_s = NULL;
+  ch_extra_option extra[2] = {{"train-count", &train_s}, {"test-count", &test_s}};
+  ch_options o = ch_parse_with(argc, argv, extra, 2);
+  /* The chapter's CNN trains 10 epochs of batch 100 unless the command line says otherwise. */
+  bool has_epochs = false, has_batch = false;
+  for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+    has_epochs |= !strncmp(argv[i], "--epochs", 8);
+    has_batch |= !strncmp(argv[i], "--batch-size", 12);
   }
+  if (!has_epochs) o.epochs = 10;
+  if (!has_batch) o.batch = 100;
+  int64_t train_count = train_s ? ch_number("train-count", train_s, 1, 55000) : 55000;
+  int64_t test_count = test_s ? ch_number("test-count", test_s, 1, 10000) : 10000;
   deft_status *st = deft_status_new();
   ch_data d = ch_load(&o);
   deft_tensor *test_x = NULL, *test_y = NULL;
