@@ -32,7 +32,7 @@ typedef struct opts {
 
 static opts parse(int argc, char **argv) {
   opts o = {"basic", "../shared/data/mnist", ".", -1, 1500, 1, 42, 0};
-  for (int i = 1; i < argc; i++) {
+  for (int i = 1; i < argc; i += 2) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!v || strncmp(a, "--", 2)) {
       fprintf(stderr, "usage: ch14_rnn [--model basic|lstm3|series] [--data DIR] [--epochs N] "
@@ -51,7 +51,6 @@ static opts parse(int argc, char **argv) {
       fprintf(stderr, "ch14_rnn: unknown option '%s'\n", a);
       exit(2);
     }
-    i++;
   }
   return o;
 }
