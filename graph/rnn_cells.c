@@ -521,16 +521,11 @@ static bool step_gru(deft_rnn_cell *c, deft_output x, const deft_output *s, deft
   return deft_graph_ok(g);
 }
 
-/* TF1's nn.dropout: x / keep * floor(keep + uniform(shape(x))), under "dropout". */
+/* TF1's nn.dropout (deft_nn_dropout), with the keep probability cast to x's dtype. */
 static deft_output tf1_dropout(deft_graph *g, deft_output x, deft_output keep, int64_t seed) {
-  if (!deft_graph_push_scope(g, "dropout")) return NONE;
   deft_dtype dt = deft_output_dtype(x);
   deft_output k = deft_output_dtype(keep) == dt ? keep : deft_cast(g, keep, dt, "Cast");
-  deft_output u = deft_random_uniform(g, deft_shape_of(g, x, "Shape"), dt, seed, "random_uniform");
-  deft_output mask = deft_floor(g, deft_add(g, k, u, "add"), "Floor");
-  deft_output y = deft_mul(g, deft_div(g, x, k, "div"), mask, "mul");
-  deft_graph_pop_scope(g);
-  return y;
+  return deft_nn_dropout(g, x, k, seed, NULL);
 }
 
 static bool cell_step(deft_rnn_cell *c, deft_output x, const deft_output *s, deft_output *out,
