@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grad_check.h"
 #include "testutil.h"
 
 static void check_ok(bool ok, const deft_status *st) {
@@ -603,6 +604,186 @@ START_TEST(bad_input_names_the_loop) {
 }
 END_TEST
 
+
+/* ---- gradients through loops, against central differences (tests/grad_check.c) ---- */
+
+typedef struct {
+  deft_output w, x;
+  int n;
+} gctx;
+
+static gctx G; /* the current case's outside tensors (tu_grad_case builds take no context) */
+
+static bool n_cond(deft_graph *g, const deft_output *v, int n, void *user, deft_output *pred) {
+  (void)n, (void)user;
+  *pred = deft_less(g, v[0], deft_const_int32(g, G.n, "n"), "Less");
+  return true;
+}
+
+static bool mul_body(deft_graph *g, const deft_output *v, int n, void *user, deft_output *next) {
+  (void)n, (void)user;
+  next[0] = deft_add(g, v[0], deft_const_int32(g, 1, "one"), "add");
+  next[1] = deft_mul(g, v[1], G.w, "mul");
+  return true;
+}
+
+/* x * w repeated 4 times */
+static deft_output build_mul_loop(deft_graph *g, const deft_output *in) {
+  G.w = in[1];
+  G.n = 4;
+  deft_output vars[2] = {deft_const_int32(g, 0, "i"), in[0]}, res[2];
+  if (!deft_while_loop(g, n_cond, mul_body, NULL, vars, 2, NULL, res)) return res[1];
+  return res[1];
+}
+
+static bool rnn_body(deft_graph *g, const deft_output *v, int n, void *user, deft_output *next) {
+  (void)n, (void)user;
+  next[0] = deft_add(g, v[0], deft_const_int32(g, 1, "one"), "add");
+  deft_output h = deft_tanh(g, deft_matmul(g, v[1], G.w, false, false, "MatMul"), "Tanh");
+  next[1] = deft_add(g, h, deft_mul(g, G.x, v[1], "mul"), "add_1");
+  return true;
+}
+
+/* h = tanh(h @ W) + x * h, 3 times, from h0 */
+static deft_output build_rnn_loop(deft_graph *g, const deft_output *in) {
+  G.w = in[1];
+  G.x = in[2];
+  G.n = 3;
+  deft_output vars[2] = {deft_const_int32(g, 0, "i"), in[0]}, res[2];
+  deft_while_loop(g, n_cond, rnn_body, NULL, vars, 2, NULL, res);
+  return res[1];
+}
+
+static bool inner_grad_body(deft_graph *g, const deft_output *v, int n, void *user,
+                            deft_output *next) {
+  (void)n, (void)user;
+  next[0] = deft_add(g, v[0], deft_const_int32(g, 1, "one"), "add");
+  next[1] = deft_add(g, deft_mul(g, v[1], G.w, "mul"), deft_sigmoid(g, v[2], "Sigmoid"), "add_1");
+  next[2] = v[2];
+  return true;
+}
+
+static bool two_cond(deft_graph *g, const deft_output *v, int n, void *user, deft_output *pred) {
+  (void)n, (void)user;
+  *pred = deft_less(g, v[0], deft_const_int32(g, 2, "two"), "Less");
+  return true;
+}
+
+static bool outer_grad_body(deft_graph *g, const deft_output *v, int n, void *user,
+                            deft_output *next) {
+  (void)n, (void)user;
+  deft_output xi = deft_mul(g, G.x, v[1], "mul");
+  deft_output in[3] = {deft_const_int32(g, 0, "j"), v[1], xi}, out[3];
+  if (!deft_while_loop(g, two_cond, inner_grad_body, NULL, in, 3, NULL, out)) return false;
+  next[0] = deft_add(g, v[0], deft_const_int32(g, 1, "one"), "add");
+  next[1] = deft_tanh(g, out[1], "Tanh");
+  return true;
+}
+
+/* for 3 outer iterations: s = tanh(inner(s, x * s)), inner: 2 times s = s * w + sigmoid(x * s) */
+static deft_output build_nested_loops(deft_graph *g, const deft_output *in) {
+  G.w = in[1];
+  G.x = in[2];
+  G.n = 3;
+  deft_output vars[2] = {deft_const_int32(g, 0, "i"), in[0]}, res[2];
+  deft_while_loop(g, n_cond, outer_grad_body, NULL, vars, 2, NULL, res);
+  return res[1];
+}
+
+static bool cond_grad_body(deft_graph *g, const deft_output *v, int n, void *user,
+                           deft_output *next) {
+  (void)n, (void)user;
+  next[0] = deft_add(g, v[0], deft_const_int32(g, 1, "one"), "add");
+  /* the first two iterations multiply by w, the others add sigmoid(a) * x */
+  deft_output p = deft_less(g, v[0], deft_const_int32(g, 2, "two"), "cond/Less");
+  deft_output sw = deft_switch(g, v[1], p, "cond/Switch");
+  deft_output t = deft_mul(g, deft_op_output(sw.op, 1), G.w, "cond/mul");
+  deft_output f0 = deft_op_output(sw.op, 0);
+  deft_output f = deft_add(g, f0, deft_mul(g, deft_sigmoid(g, f0, "cond/Sigmoid"), G.x, "cond/mul_1"),
+                           "cond/add");
+  deft_output m[2] = {f, t};
+  next[1] = deft_merge(g, m, 2, "cond/Merge");
+  return true;
+}
+
+static deft_output build_cond_loop(deft_graph *g, const deft_output *in) {
+  G.w = in[1];
+  G.x = in[2];
+  G.n = 5;
+  deft_output vars[2] = {deft_const_int32(g, 0, "i"), in[0]}, res[2];
+  deft_while_loop(g, n_cond, cond_grad_body, NULL, vars, 2, NULL, res);
+  return res[1];
+}
+
+static bool norm_cond(deft_graph *g, const deft_output *v, int n, void *user,
+                      deft_output *pred) {
+  (void)n, (void)user;
+  deft_output ss = deft_reduce_sum(g, deft_mul(g, v[0], v[0], "mul"), NULL, 0, false, "Sum");
+  *pred = deft_less(g, ss, deft_const_double(g, 40.0, "limit"), "Less");
+  return true;
+}
+
+static bool grow_grad_body(deft_graph *g, const deft_output *v, int n, void *user,
+                           deft_output *next) {
+  (void)n, (void)user;
+  next[0] = deft_add(g, deft_mul(g, v[0], deft_const_double(g, 1.5, "k"), "mul"), G.w, "add");
+  return true;
+}
+
+/* a count that depends on the data: a = 1.5 a + w while sum(a^2) < 40 */
+static deft_output build_data_dependent(deft_graph *g, const deft_output *in) {
+  G.w = in[1];
+  deft_output res;
+  deft_while_loop(g, norm_cond, grow_grad_body, NULL, &in[0], 1, NULL, &res);
+  return res;
+}
+
+static const tu_grad_case loop_cases[] = {
+    {"Exit", "x * w, 4 times", 2, {TU_SHAPE(2, 3), TU_SHAPE(3)}, build_mul_loop, 0, 0},
+    {"Exit", "tanh(h @ W) + x * h, 3 times", 3, {TU_SHAPE(2, 3), TU_SHAPE(3, 3), TU_SHAPE(2, 3)},
+     build_rnn_loop, 0, 0},
+    {"Exit", "nested loops", 3, {TU_SHAPE(3), TU_SHAPE(3), TU_SHAPE(3)}, build_nested_loops,
+     0, 0},
+    {"Exit", "a cond inside the loop", 3, {TU_SHAPE(2, 2), TU_SHAPE(2, 2), TU_SHAPE(2)},
+     build_cond_loop, 0, 0},
+    {"Exit", "data-dependent count", 2, {TU_SHAPE(3), TU_SHAPE(3)}, build_data_dependent, 0.5,
+     1.0},
+};
+
+START_TEST(gradients_through_loops) {
+  uint64_t rng = 0x1234567u + (uint64_t)_i;
+  tu_grad_check(&loop_cases[_i], TU_GRAD_VIA_GRADIENTS, &rng);
+}
+END_TEST
+
+/* TF's gradient-loop structure: counters, stacks, frames. */
+START_TEST(gradient_loop_structure) {
+  deft_graph *g = deft_graph_new();
+  deft_output h0 = deft_placeholder(g, DEFT_DOUBLE, DEFT_SHAPE(2, 3), "h0");
+  deft_output in[3] = {h0, deft_placeholder(g, DEFT_DOUBLE, DEFT_SHAPE(3, 3), "W"),
+                       deft_placeholder(g, DEFT_DOUBLE, DEFT_SHAPE(2, 3), "x")};
+  deft_output y = build_rnn_loop(g, in), dx[3];
+  deft_output loss = deft_reduce_sum(g, y, NULL, 0, false, "loss");
+  ck_assert(deft_gradients(g, &loss, 1, in, 3, NULL, dx));
+  graph_ok(g);
+  check_frame_op(g, "while/f_count", "Enter", "while/while_context", false);
+  check_frame_op(g, "gradients/while/b_count", "Enter", "gradients/while/while_context", false);
+  ck_assert_str_eq(deft_op_type(op_named(g, "gradients/while/b_count_2")), "LoopCond");
+  int stacks = 0, pushes = 0, pops = 0;
+  for (int i = 0; i < deft_graph_num_ops(g); i++) {
+    const char *t = deft_op_type(deft_graph_op_at(g, i));
+    stacks += !strcmp(t, "StackV2");
+    pushes += !strcmp(t, "StackPushV2");
+    pops += !strcmp(t, "StackPopV2");
+  }
+  ck_assert_int_gt(stacks, 0);
+  ck_assert_int_eq(stacks, pushes);
+  ck_assert_int_eq(stacks, pops);
+  for (int i = 0; i < 3; i++) ck_assert_str_eq(deft_op_type(dx[i].op), "Exit");
+  deft_graph_free(g);
+}
+END_TEST
+
 static Suite *make_suite(void) {
   Suite *s = suite_create("while_loop");
   TCase *tc = tcase_create("build");
@@ -615,6 +796,12 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, meta_graph_round_trip);
   tcase_add_test(tc, bad_input_names_the_loop);
   suite_add_tcase(s, tc);
+  TCase *gc = tcase_create("gradients");
+  tcase_set_timeout(gc, 300);
+  tcase_add_loop_test(gc, gradients_through_loops, 0,
+                      (int)(sizeof loop_cases / sizeof loop_cases[0]));
+  tcase_add_test(gc, gradient_loop_structure);
+  suite_add_tcase(s, gc);
   return s;
 }
 
