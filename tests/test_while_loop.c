@@ -738,6 +738,37 @@ static deft_output build_data_dependent(deft_graph *g, const deft_output *in) {
   return res;
 }
 
+static deft_tensor_array TA_IN, TA_OUT;
+
+static bool ta_body(deft_graph *g, const deft_output *v, int n, void *user, deft_output *next) {
+  (void)n, (void)user;
+  deft_output xt = deft_tensor_array_read(g, TA_IN, v[0], "TensorArrayReadV3");
+  deft_output h = deft_tanh(
+      g, deft_add(g, deft_matmul(g, v[1], G.w, false, false, "MatMul"), xt, "add"), "Tanh");
+  deft_tensor_array out = TA_OUT;
+  out.flow = v[2];
+  next[2] = deft_tensor_array_write(g, out, v[0], h, "TensorArrayWrite/TensorArrayWriteV3");
+  next[1] = h;
+  next[0] = deft_add(g, v[0], deft_const_int32(g, 1, "one"), "add_1");
+  return true;
+}
+
+/* a recurrence over a TensorArray (dynamic_rnn's shape): x [4,2,3] unstacked, h = tanh(h @ W +
+ * x[t]) written to an output array, stacked */
+static deft_output build_ta_loop(deft_graph *g, const deft_output *in) {
+  G.w = in[1];
+  G.n = 4;
+  deft_output T = deft_const_int32(g, 4, "T");
+  TA_IN = deft_tensor_array_new(g, DEFT_DOUBLE, T, DEFT_SHAPE(2, 3), false, true, true, "in");
+  TA_IN.flow = deft_tensor_array_unstack(g, TA_IN, in[0], NULL);
+  TA_OUT = deft_tensor_array_new(g, DEFT_DOUBLE, T, DEFT_SHAPE(2, 3), false, true, true, "out");
+  deft_output vars[3] = {deft_const_int32(g, 0, "time"), in[2], TA_OUT.flow}, res[3];
+  if (!deft_while_loop(g, n_cond, ta_body, NULL, vars, 3, NULL, res)) return res[1];
+  deft_tensor_array out = TA_OUT;
+  out.flow = res[2];
+  return deft_tensor_array_stack(g, out, NULL);
+}
+
 static const tu_grad_case loop_cases[] = {
     {"Exit", "x * w, 4 times", 2, {TU_SHAPE(2, 3), TU_SHAPE(3)}, build_mul_loop, 0, 0},
     {"Exit", "tanh(h @ W) + x * h, 3 times", 3, {TU_SHAPE(2, 3), TU_SHAPE(3, 3), TU_SHAPE(2, 3)},
@@ -746,6 +777,8 @@ static const tu_grad_case loop_cases[] = {
      0, 0},
     {"Exit", "a cond inside the loop", 3, {TU_SHAPE(2, 2), TU_SHAPE(2, 2), TU_SHAPE(2)},
      build_cond_loop, 0, 0},
+    {"TensorArrayGatherV3", "a loop over TensorArrays", 3,
+     {TU_SHAPE(4, 2, 3), TU_SHAPE(3, 3), TU_SHAPE(2, 3)}, build_ta_loop, 0, 0},
     {"Exit", "data-dependent count", 2, {TU_SHAPE(3), TU_SHAPE(3)}, build_data_dependent, 0.5,
      1.0},
 };

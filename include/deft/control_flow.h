@@ -19,6 +19,7 @@
 #define DEFT_CONTROL_FLOW_H
 
 #include "deft/graph.h"
+#include "deft/tensor.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -68,6 +69,51 @@ DEFT_API deft_while_options deft_while_options_default(void);
 DEFT_API bool deft_while_loop(deft_graph *g, deft_while_cond_fn cond, deft_while_body_fn body,
                               void *user, const deft_output *loop_vars, int n,
                               const deft_while_options *opts, deft_output *results);
+
+/* ---- TensorArrays (tf.TensorArray, TF 1.x's V3 ops) ----
+ * A TensorArray is a per-run array of tensors that loops write step by step: `handle` names it
+ * and `flow` (a float scalar) orders the operations on it. Each write returns the new flow;
+ * later operations use a deft_tensor_array with that flow (ta.flow = deft_tensor_array_write(
+ * ...)), and a loop carries the flow as a loop variable while the handle enters as a constant,
+ * as TF does. Run-time errors (a read out of range or of an unwritten element, a second write,
+ * a dtype or shape mismatch) name the op and the array. All of them differentiate: deft_gradients
+ * builds TF's gradient arrays (TensorArrayGradV3) with Read <-> Write, Gather <-> Scatter,
+ * Concat <-> Split. */
+typedef struct deft_tensor_array {
+  deft_output handle, flow;
+  deft_dtype dtype;
+  deft_shape element_shape; /* as declared (partial allowed); reads get this shape */
+} deft_tensor_array;
+
+/* TensorArrayV3 of `size` (an int32 scalar) elements of dtype, named `name` (NULL:
+ * "TensorArray"). Returns handle and flow (invalid on failure: sticky error). */
+DEFT_API deft_tensor_array deft_tensor_array_new(deft_graph *g, deft_dtype dtype, deft_output size,
+                                                 deft_shape element_shape, bool dynamic_size,
+                                                 bool clear_after_read,
+                                                 bool identical_element_shapes, const char *name);
+/* TensorArrayWriteV3: element index (int32 scalar) = value. Returns the new flow. */
+DEFT_API deft_output deft_tensor_array_write(deft_graph *g, deft_tensor_array ta,
+                                             deft_output index, deft_output value,
+                                             const char *name);
+/* TensorArrayReadV3: element index. */
+DEFT_API deft_output deft_tensor_array_read(deft_graph *g, deft_tensor_array ta, deft_output index,
+                                            const char *name);
+/* TensorArrayGatherV3: the elements at indices (int32 vector), stacked. */
+DEFT_API deft_output deft_tensor_array_gather(deft_graph *g, deft_tensor_array ta,
+                                              deft_output indices, const char *name);
+/* TensorArrayScatterV3: element indices[i] = value[i]. Returns the new flow. */
+DEFT_API deft_output deft_tensor_array_scatter(deft_graph *g, deft_tensor_array ta,
+                                               deft_output indices, deft_output value,
+                                               const char *name);
+/* TF's TensorArray.stack() ("TensorArrayStack/": gather of range(size)) and unstack(value)
+ * ("TensorArrayUnstack/": scatter of value's rows; returns the new flow). */
+DEFT_API deft_output deft_tensor_array_stack(deft_graph *g, deft_tensor_array ta,
+                                             const char *name);
+DEFT_API deft_output deft_tensor_array_unstack(deft_graph *g, deft_tensor_array ta,
+                                               deft_output value, const char *name);
+/* TensorArraySizeV3 (int32 scalar) and TensorArrayCloseV3 (an op to run as a target). */
+DEFT_API deft_output deft_tensor_array_size(deft_graph *g, deft_tensor_array ta, const char *name);
+DEFT_API deft_op *deft_tensor_array_close(deft_graph *g, deft_tensor_array ta, const char *name);
 
 #ifdef __cplusplus
 }
