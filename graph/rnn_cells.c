@@ -865,8 +865,20 @@ bool deft_dynamic_rnn(deft_graph *g, deft_rnn_cell *c, deft_output inputs,
     if (ok) {
       /* the batch dim of the state may be unknown at first and known after a step */
       for (int i = 0; i < n + 2; i++) inv[i] = deft_output_shape(vars[i]);
-      for (int i = 2; i < n + 2; i++)
-        if (inv[i].rank == 2) inv[i].dims[0] = -1;
+      deft_status *sst = deft_status_new();
+      for (int i = 2; i < n + 2 && ok; i++) {
+        int64_t dims[2] = {-1, deft_rnn_cell_state_size(c, i - 2)};
+        inv[i] = deft_shape_make(2, dims);
+        /* the zero state's width is the cell's (Fill's shape function cannot know it) */
+        if (!sst || !deft_output_set_shape(vars[i], inv[i], sst)) {
+          deft_graph_fail(g, DEFT_INVALID_ARGUMENT, "dynamic_rnn: initial state %d: %s", i - 2,
+                          sst ? deft_status_message(sst) : "out of memory");
+          ok = false;
+        }
+      }
+      deft_status_free(sst);
+    }
+    if (ok) {
       deft_while_options o = deft_while_options_default();
       o.shape_invariants = inv;
       o.parallel_iterations = 32;
