@@ -16,11 +16,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "deft/ops.h"
 #include "deft/train.h"
 #include "graph/graph_internal.h"
 #include "graph/while_grad.h"
-#include "base/alloc.h"
 
 /* A gradient: dense (indices.op == NULL, the tensor in values) or IndexedSlices. */
 typedef deft_indexed_slices gitem;
@@ -463,13 +463,12 @@ static bool walk_run(deft_graph *g, deft_grad_env *env, int active, bool stop_at
       if (w.between[i] && w.pending[i] > 0) {
         deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
                         "gradients: '%s' (type %s) lies on a cycle that is not a well-formed "
-                        "while loop, so its gradient cannot be ordered", g->ops[i]->name,
-                        g->ops[i]->type);
+                        "while loop, so its gradient cannot be ordered",
+                        g->ops[i]->name, g->ops[i]->type);
         break;
       }
     if (deft_graph_ok(g))
-      deft_graph_fail(g, DEFT_INTERNAL, "gradients: %d of %d ops were ordered", done_ops,
-                      nbetween);
+      deft_graph_fail(g, DEFT_INTERNAL, "gradients: %d of %d ops were ordered", done_ops, nbetween);
   }
   for (int i = 0; i < nx && deft_graph_ok(g); i++) {
     if (!w.between[xs[i].op->id]) continue;
@@ -510,16 +509,16 @@ static bool gradients_walk(deft_graph *g, const deft_output *ys, int ny, const d
     if (!is_float(deft_output_type(ys[i]))) {
       deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
                       "gradients: y %d ('%s:%d') has dtype %s; only float and double tensors "
-                      "can be differentiated", i, ys[i].op->name, ys[i].index,
-                      deft_dtype_name(deft_output_dtype(ys[i])));
+                      "can be differentiated",
+                      i, ys[i].op->name, ys[i].index, deft_dtype_name(deft_output_dtype(ys[i])));
       return false;
     }
   for (int i = 0; i < nx; i++)
     if (!is_float(deft_output_type(xs[i]))) {
       deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
                       "gradients: x %d ('%s:%d') has dtype %s; gradients exist only for float "
-                      "and double tensors", i, xs[i].op->name, xs[i].index,
-                      deft_dtype_name(deft_output_dtype(xs[i])));
+                      "and double tensors",
+                      i, xs[i].op->name, xs[i].index, deft_dtype_name(deft_output_dtype(xs[i])));
       return false;
     }
   const char *root = deft_graph_push_scope(g, "gradients");

@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "base/alloc.h"
-#include "deft/ops.h"
 #include "deft/control_flow.h"
+#include "deft/ops.h"
 #include "deft/rnn.h"
 #include "graph/graph_internal.h"
 
@@ -810,8 +810,8 @@ bool deft_dynamic_rnn(deft_graph *g, deft_rnn_cell *c, deft_output inputs,
     char sb[64];
     deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
                     "dynamic_rnn: inputs '%s' must be [%s, input size] with a known input size, "
-                    "got shape %s", deft_op_name(inputs.op),
-                    time_major ? "time, batch" : "batch, time",
+                    "got shape %s",
+                    deft_op_name(inputs.op), time_major ? "time, batch" : "batch, time",
                     deft_shape_format(is, sb, sizeof sb));
     return false;
   }
@@ -832,8 +832,10 @@ bool deft_dynamic_rnn(deft_graph *g, deft_rnn_cell *c, deft_output inputs,
     deft_output x = time_major ? inputs : swap01(g, inputs, "transpose");
     deft_output shape = deft_shape_of(g, x, "Shape");
     deft_output batch = dim_of(g, shape, 1, "strided_slice");
-    if (initial) memcpy(vars + 2, initial, sizeof *vars * (size_t)n);
-    else ok = deft_rnn_cell_zero_state(c, batch, dt, vars + 2);
+    if (initial)
+      memcpy(vars + 2, initial, sizeof *vars * (size_t)n);
+    else
+      ok = deft_rnn_cell_zero_state(c, batch, dt, vars + 2);
     if (ok && seq_len.op) {
       if (deft_output_dtype(seq_len) != DEFT_INT32)
         seq_len = deft_cast(g, seq_len, DEFT_INT32, "ToInt32");
@@ -918,11 +920,12 @@ bool deft_bidirectional_dynamic_rnn(deft_graph *g, deft_rnn_cell *fw, deft_rnn_c
       deft_output sh = deft_shape_of(g, inputs, "bw/Shape");
       deft_output tt = dim_of(g, sh, (int32_t)seq_dim, "bw/strided_slice");
       deft_output bb = dim_of(g, sh, (int32_t)batch_dim, "bw/strided_slice_1");
-      lens = deft_fill(g, deft_expand_dims(g, bb, deft_const_int32(g, 0, "bw/ExpandDims/dim"),
-                                           "bw/ExpandDims"), tt, "bw/Fill");
+      lens = deft_fill(
+          g, deft_expand_dims(g, bb, deft_const_int32(g, 0, "bw/ExpandDims/dim"), "bw/ExpandDims"),
+          tt, "bw/Fill");
     }
-    deft_output rin = deft_reverse_sequence(g, inputs, lens, seq_dim, batch_dim,
-                                            "bw/ReverseSequence");
+    deft_output rin =
+        deft_reverse_sequence(g, inputs, lens, seq_dim, batch_dim, "bw/ReverseSequence");
     deft_output rout;
     ok = deft_dynamic_rnn(g, bw, rin, NULL, seq_len, time_major, "bw", &rout, state_bw);
     if (ok && out_bw)

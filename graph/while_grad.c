@@ -18,12 +18,13 @@
  *   built inside the outer gradient body, and the outer pass stacks what it reads from the
  *   outer forward frame (the inner counter's N included). One stack per value works across
  *   nesting because the gradient visits iterations in exactly the reverse order. */
+#include "graph/while_grad.h"
+
 #include <stdio.h>
 #include <string.h>
 
-#include "deft/ops.h"
 #include "base/alloc.h"
-#include "graph/while_grad.h"
+#include "deft/ops.h"
 
 static bool oom(deft_graph *g) {
   deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory building a loop's gradient");
@@ -104,8 +105,10 @@ static bool discover(deft_graph *g, int n, const csr *c, deft_op *lc, deft_loop 
     }
     for (int j = 0; j < 2; j++) {
       deft_op *u = m->inputs[j].op;
-      if (is_type(u, "Enter")) l->enter[i] = u;
-      else if (is_type(u, "NextIteration")) l->next[i] = u;
+      if (is_type(u, "Enter"))
+        l->enter[i] = u;
+      else if (is_type(u, "NextIteration"))
+        l->next[i] = u;
     }
     if (!l->enter[i] || !l->next[i]) {
       l->bad = "a loop Merge does not join an Enter and a NextIteration";
@@ -170,7 +173,8 @@ bool deft_grad_env_init(deft_grad_env *env, deft_graph *g, const char *root_scop
   env->loops = deft_calloc((size_t)nlc, sizeof *env->loops);
   bool ok = env->loops && build_csr(g, n, &c);
   for (int i = 0; ok && i < n; i++)
-    if (is_type(g->ops[i], "LoopCond")) ok = discover(g, n, &c, g->ops[i], &env->loops[env->nloops++]);
+    if (is_type(g->ops[i], "LoopCond"))
+      ok = discover(g, n, &c, g->ops[i], &env->loops[env->nloops++]);
   deft_free(c.start);
   deft_free(c.cons);
   if (!ok) return oom(g);
@@ -295,8 +299,7 @@ typedef struct {
   deft_output id;
 } gvar;
 
-static bool grad_var(deft_graph *g, const char *frame, deft_output init, deft_output lc,
-                     gvar *v) {
+static bool grad_var(deft_graph *g, const char *frame, deft_output init, deft_output lc, gvar *v) {
   v->enter = mk_enter(g, init, frame, false, "Enter");
   if (!v->enter) return false;
   deft_output in[2] = {{v->enter, 0}, {v->enter, 0}};
@@ -312,7 +315,7 @@ typedef struct {
   deft_grad_env *env;
   int l;
   const char *gframe;
-  deft_op *pivot;  /* the gradient loop's index (Sub), gates pops and Consts */
+  deft_op *pivot; /* the gradient loop's index (Sub), gates pops and Consts */
   deft_op *fcount_add;
   deft_op *fsync; /* ControlTrigger between the pushes and the counter (never dead) */
   int w0;
@@ -517,9 +520,12 @@ static bool fix_window(fixer *f, int w1) {
       deft_output r = {NULL, 0};
       if (u.op->id >= env->nops0) {
         int fr = fwd_frame(env, u.op);
-        if (fr == f->l) r = stacked(f, u);
-        else if (fr != -2 || u.op->id < f->w0 || skipped(f, u.op) == 1) r = enter_grad(f, u);
-        else continue; /* an op of the gradient frame */
+        if (fr == f->l)
+          r = stacked(f, u);
+        else if (fr != -2 || u.op->id < f->w0 || skipped(f, u.op) == 1)
+          r = enter_grad(f, u);
+        else
+          continue; /* an op of the gradient frame */
       } else if (L->in[u.op->id]) {
         bool is_const = false;
         for (int j = 0; j < L->nconst; j++) is_const |= L->center[j] == u.op;
@@ -599,8 +605,7 @@ out:
   return ok && deft_graph_ok(g);
 }
 
-bool deft_loop_gradient(deft_grad_env *env, int l, const deft_output *exit_grads,
-                        deft_output *dx) {
+bool deft_loop_gradient(deft_grad_env *env, int l, const deft_output *exit_grads, deft_output *dx) {
   deft_graph *g = env->g;
   deft_loop *L = &env->loops[l];
   int nin = L->nvars + L->nconst;
@@ -634,7 +639,8 @@ bool deft_loop_gradient(deft_grad_env *env, int l, const deft_output *exit_grads
     if (!L->ident[i]) {
       deft_graph_fail(g, DEFT_UNIMPLEMENTED,
                       "gradients: while loop '%s': loop variable %d ('%s') has no Identity on "
-                      "its Switch's true output", L->scope, i, L->enter[i]->name);
+                      "its Switch's true output",
+                      L->scope, i, L->enter[i]->name);
       goto done;
     }
     fv[nf++] = i;
@@ -658,8 +664,8 @@ bool deft_loop_gradient(deft_grad_env *env, int l, const deft_output *exit_grads
     int i = fv[q];
     d0[q] = exit_grads[i];
     if (!d0[q].op) {
-      d0[q] = deft_zeros_like(g, L->exit[i] ? (deft_output){L->exit[i], 0}
-                                            : L->enter[i]->inputs[0], "zeros_like");
+      d0[q] = deft_zeros_like(g, L->exit[i] ? (deft_output){L->exit[i], 0} : L->enter[i]->inputs[0],
+                              "zeros_like");
       if (!d0[q].op || !set_skip(&f, d0[q].op, 1)) goto pop;
     }
   }

@@ -20,7 +20,7 @@ typedef struct deft_loop {
   deft_op **center; /* constant Enters */
   char *in;         /* by op id (< nops0): the op is inside the loop (its frame or deeper) */
   int size;
-  int parent; /* index of the innermost enclosing loop, or -1 */
+  int parent;      /* index of the innermost enclosing loop, or -1 */
   const char *bad; /* non-NULL: not a loop deft can differentiate (why) */
 } deft_loop;
 
@@ -55,8 +55,7 @@ deft_output deft_loop_input(const deft_grad_env *env, int l, int k);
 /* Builds the gradient loop of loop l: exit_grads[i] is the gradient of variable i's Exit
  * ({NULL, 0} if none). Writes deft_loop_num_inputs(l) gradients to dx ({NULL, 0} where none).
  * Returns false with the sticky error set. */
-bool deft_loop_gradient(deft_grad_env *env, int l, const deft_output *exit_grads,
-                        deft_output *dx);
+bool deft_loop_gradient(deft_grad_env *env, int l, const deft_output *exit_grads, deft_output *dx);
 
 /* gradients.c: the walk over loop l's body (ys its NextIterations' inputs, xs its Identities and
  * constant Enters), inside the gradient loop. */

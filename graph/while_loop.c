@@ -12,9 +12,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "deft/control_flow.h"
 #include "deft/ops.h"
-#include "base/alloc.h"
 #include "graph/graph_internal.h"
 
 deft_while_options deft_while_options_default(void) {
@@ -38,7 +38,7 @@ typedef struct loop_build {
   const char *scope; /* full name scope, e.g. "while" */
   const char *frame;
   int64_t parallel;
-  int start;        /* first op id of the loop */
+  int start; /* first op id of the loop */
   int cond_begin, cond_end, body_begin, body_end;
   deft_op *cond_pivot, *body_pivot;
   /* outside tensor -> its constant Enter */
@@ -224,12 +224,12 @@ static bool build(loop_build *lb, const loop_fns *fn, const deft_output *vars, i
   }
   if (!deft_graph_ok(g)) goto done;
   if (!pred.op || deft_output_dtype(pred) != DEFT_BOOL || deft_output_shape(pred).rank > 0) {
-    deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
-                    "while loop '%s': the condition must give a bool scalar, got %s%s%s", lb->scope,
-                    pred.op ? deft_dtype_name(deft_output_dtype(pred)) : "no tensor",
-                    pred.op ? " of shape " : "",
-                    pred.op ? deft_shape_format(deft_output_shape(pred), buf[0], sizeof buf[0])
-                            : "");
+    deft_graph_fail(
+        g, DEFT_INVALID_ARGUMENT,
+        "while loop '%s': the condition must give a bool scalar, got %s%s%s", lb->scope,
+        pred.op ? deft_dtype_name(deft_output_dtype(pred)) : "no tensor",
+        pred.op ? " of shape " : "",
+        pred.op ? deft_shape_format(deft_output_shape(pred), buf[0], sizeof buf[0]) : "");
     goto done;
   }
   if (fn->counter) pred = deft_logical_and(g, less, pred, "LogicalAnd");
@@ -244,7 +244,8 @@ static bool build(loop_build *lb, const loop_fns *fn, const deft_output *vars, i
   lb->body_begin = g->nops;
   if (fn->counter) {
     deft_output one = deft_output_dtype(fn->max_iter) == DEFT_INT64
-                          ? deft_const_int64(g, 1, "add/y") : deft_const_int32(g, 1, "add/y");
+                          ? deft_const_int64(g, 1, "add/y")
+                          : deft_const_int32(g, 1, "add/y");
     next[0] = deft_add(g, ident[0], one, "add");
   }
   if (!deft_graph_ok(g)) goto done;
@@ -259,13 +260,15 @@ static bool build(loop_build *lb, const loop_fns *fn, const deft_output *vars, i
     if (!next[i].op) {
       deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
                       "while loop '%s': the body gave no value for loop variable %d (it must give "
-                      "one per loop variable, %d)", lb->scope, vi, n - off);
+                      "one per loop variable, %d)",
+                      lb->scope, vi, n - off);
       goto done;
     }
     if (deft_output_dtype(next[i]) != deft_output_dtype(vars[i])) {
       deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
                       "while loop '%s': loop variable %d enters the loop as %s, but the body "
-                      "gives %s ('%s:%d')", lb->scope, vi, deft_dtype_name(deft_output_dtype(vars[i])),
+                      "gives %s ('%s:%d')",
+                      lb->scope, vi, deft_dtype_name(deft_output_dtype(vars[i])),
                       deft_dtype_name(deft_output_dtype(next[i])), deft_op_name(next[i].op),
                       next[i].index);
       goto done;
@@ -274,7 +277,8 @@ static bool build(loop_build *lb, const loop_fns *fn, const deft_output *vars, i
       deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
                       "while loop '%s': loop variable %d enters the loop with shape %s, but has "
                       "shape %s after one iteration ('%s:%d'); give it a shape invariant that "
-                      "admits both", lb->scope, vi, deft_shape_format(inv[i], buf[0], sizeof buf[0]),
+                      "admits both",
+                      lb->scope, vi, deft_shape_format(inv[i], buf[0], sizeof buf[0]),
                       deft_shape_format(deft_output_shape(next[i]), buf[1], sizeof buf[1]),
                       deft_op_name(next[i].op), next[i].index);
       goto done;
@@ -334,7 +338,8 @@ bool deft_while_loop(deft_graph *g, deft_while_cond_fn cond, deft_while_body_fn 
   if (!cond || !body || n < 1) {
     deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
                     "while loop '%s': needs a condition, a body and at least one loop variable "
-                    "(got %d)", name, n);
+                    "(got %d)",
+                    name, n);
     return false;
   }
   if (!deft_inputs_ok(g, "while loop", loop_vars, n)) return false;
@@ -351,7 +356,8 @@ bool deft_while_loop(deft_graph *g, deft_while_cond_fn cond, deft_while_body_fn 
       char sb[64];
       deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
                       "while loop '%s': maximum_iterations must be an int32 or int64 scalar, got "
-                      "%s of shape %s", name, deft_dtype_name(t),
+                      "%s of shape %s",
+                      name, deft_dtype_name(t),
                       deft_shape_format(deft_output_shape(o.maximum_iterations), sb, sizeof sb));
       return false;
     }
@@ -375,8 +381,8 @@ bool deft_while_loop(deft_graph *g, deft_while_cond_fn cond, deft_while_body_fn 
       char b0[128], b1[128];
       deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
                       "while loop '%s': the shape invariant %s of loop variable %d does not admit "
-                      "its initial shape %s ('%s:%d')", scope,
-                      deft_shape_format(inv[i + counter], b0, sizeof b0), i,
+                      "its initial shape %s ('%s:%d')",
+                      scope, deft_shape_format(inv[i + counter], b0, sizeof b0), i,
                       deft_shape_format(s0, b1, sizeof b1), deft_op_name(loop_vars[i].op),
                       loop_vars[i].index);
       goto pop;

@@ -799,7 +799,8 @@ deft_output deft_tensor_array_read(deft_graph *g, deft_tensor_array ta, deft_out
                                    const char *name) {
   deft_output none = {NULL, 0};
   if (!ta_ok(g, "TensorArrayReadV3", ta)) return none;
-  deft_op_builder *b = deft_op_builder_new(g, "TensorArrayReadV3", name ? name : "TensorArrayReadV3");
+  deft_op_builder *b =
+      deft_op_builder_new(g, "TensorArrayReadV3", name ? name : "TensorArrayReadV3");
   deft_op_builder_add_input(b, ta.handle);
   deft_op_builder_add_input(b, index);
   deft_op_builder_add_input(b, ta.flow);
@@ -817,7 +818,8 @@ deft_output deft_tensor_array_gather(deft_graph *g, deft_tensor_array ta, deft_o
                                      const char *name) {
   deft_output none = {NULL, 0};
   if (!ta_ok(g, "TensorArrayGatherV3", ta)) return none;
-  deft_op_builder *b = deft_op_builder_new(g, "TensorArrayGatherV3", name ? name : "TensorArrayGatherV3");
+  deft_op_builder *b =
+      deft_op_builder_new(g, "TensorArrayGatherV3", name ? name : "TensorArrayGatherV3");
   deft_op_builder_add_input(b, ta.handle);
   deft_op_builder_add_input(b, indices);
   deft_op_builder_add_input(b, ta.flow);
@@ -844,7 +846,8 @@ deft_output deft_tensor_array_size(deft_graph *g, deft_tensor_array ta, const ch
 
 deft_op *deft_tensor_array_close(deft_graph *g, deft_tensor_array ta, const char *name) {
   if (!ta_ok(g, "TensorArrayCloseV3", ta)) return NULL;
-  deft_op_builder *b = deft_op_builder_new(g, "TensorArrayCloseV3", name ? name : "TensorArrayCloseV3");
+  deft_op_builder *b =
+      deft_op_builder_new(g, "TensorArrayCloseV3", name ? name : "TensorArrayCloseV3");
   deft_op_builder_add_input(b, ta.handle);
   return deft_op_builder_finish(b);
 }
@@ -872,13 +875,14 @@ deft_output deft_tensor_array_unstack(deft_graph *g, deft_tensor_array ta, deft_
   if (!deft_graph_push_scope(g, name ? name : "TensorArrayUnstack")) return none;
   deft_output shape = deft_shape_of(g, value, "Shape");
   int32_t b0 = 0, e0 = 1, s0 = 1;
-  deft_output n = deft_strided_slice(g, shape, deft_const_int32_vector(g, &b0, 1, "strided_slice/stack"),
-                                     deft_const_int32_vector(g, &e0, 1, "strided_slice/stack_1"),
-                                     deft_const_int32_vector(g, &s0, 1, "strided_slice/stack_2"),
-                                     0, 0, 0, 0, 1, "strided_slice");
+  deft_output n = deft_strided_slice(
+      g, shape, deft_const_int32_vector(g, &b0, 1, "strided_slice/stack"),
+      deft_const_int32_vector(g, &e0, 1, "strided_slice/stack_1"),
+      deft_const_int32_vector(g, &s0, 1, "strided_slice/stack_2"), 0, 0, 0, 0, 1, "strided_slice");
   deft_output r = deft_range(g, deft_const_int32(g, 0, "range/start"), n,
                              deft_const_int32(g, 1, "range/delta"), "range");
-  deft_output flow = deft_tensor_array_scatter(g, ta, r, value, "TensorArrayScatter/TensorArrayScatterV3");
+  deft_output flow =
+      deft_tensor_array_scatter(g, ta, r, value, "TensorArrayScatter/TensorArrayScatterV3");
   deft_graph_pop_scope(g);
   return flow;
 }
@@ -902,7 +906,8 @@ static bool grad_array(deft_graph *g, const deft_op *op, deft_output flow, const
                        int ngrads, deft_tensor_array *gta) {
   char src[256];
   grad_source(grads, ngrads, src, sizeof src);
-  deft_op_builder *b = deft_op_builder_new(g, "TensorArrayGradV3", "TensorArrayGrad/TensorArrayGradV3");
+  deft_op_builder *b =
+      deft_op_builder_new(g, "TensorArrayGradV3", "TensorArrayGrad/TensorArrayGradV3");
   deft_op_builder_add_input(b, deft_op_input(op, 0));
   deft_op_builder_add_input(b, flow);
   deft_op_builder_set_attr_string(b, "source", src, strlen(src));
@@ -980,24 +985,29 @@ static const deft_op_def tensor_array_defs[] = {
               "tensor_array_name: string = \"\"",
      .flags = ST, .shape = ta_shape, .prepare = ta_prepare, .kernel = ta_kernel},
     {.type = "TensorArrayWriteV3", .inputs = "handle: resource, index: int32, value: T, "
-     "flow_in: float", .outputs = "flow_out: float", .attrs = "T: type", .flags = SD, .grad = write_grad,
+     "flow_in: float", .outputs = "flow_out: float", .attrs = "T: type",
+     .flags = SD, .grad = write_grad,
      .shape = flow_shape, .kernel = ta_write_kernel},
     {.type = "TensorArrayReadV3", .inputs = "handle: resource, index: int32, flow_in: float",
-     .outputs = "value: dtype", .attrs = "dtype: type", .flags = SD, .grad = read_grad, .shape = read_shape,
+     .outputs = "value: dtype", .attrs = "dtype: type",
+     .flags = SD, .grad = read_grad, .shape = read_shape,
      .kernel = ta_read_kernel},
     {.type = "TensorArrayGatherV3", .inputs = "handle: resource, indices: int32, flow_in: float",
      .outputs = "value: dtype", .attrs = "dtype: type, element_shape: shape = unknown",
      .flags = SD, .grad = gather_grad, .shape = gather_shape, .prepare = ta_gather_prepare,
      .kernel = ta_gather_kernel},
     {.type = "TensorArrayScatterV3", .inputs = "handle: resource, indices: int32, value: T, "
-     "flow_in: float", .outputs = "flow_out: float", .attrs = "T: type", .flags = SD, .grad = scatter_grad,
+     "flow_in: float", .outputs = "flow_out: float", .attrs = "T: type",
+     .flags = SD, .grad = scatter_grad,
      .shape = flow_shape, .kernel = ta_scatter_kernel},
     {.type = "TensorArrayConcatV3", .inputs = "handle: resource, flow_in: float",
      .outputs = "value: dtype, lengths: int64",
-     .attrs = "dtype: type, element_shape_except0: shape = unknown", .flags = SD, .grad = concat_grad,
+     .attrs = "dtype: type, element_shape_except0: shape = unknown",
+     .flags = SD, .grad = concat_grad,
      .shape = concat_shape, .kernel = ta_concat_kernel},
     {.type = "TensorArraySplitV3", .inputs = "handle: resource, value: T, lengths: int64, "
-     "flow_in: float", .outputs = "flow_out: float", .attrs = "T: type", .flags = SD, .grad = split_grad,
+     "flow_in: float", .outputs = "flow_out: float", .attrs = "T: type",
+     .flags = SD, .grad = split_grad,
      .shape = flow_shape, .kernel = ta_split_kernel},
     {.type = "TensorArraySizeV3", .inputs = "handle: resource, flow_in: float",
      .outputs = "size: int32", .flags = ST, .shape = flow_shape, .kernel = ta_size_kernel},

@@ -40,14 +40,17 @@ static const char *kind_names[] = {"basic", "basic_lstm", "lstm_full", "gru", "m
 static deft_rnn_cell *make_cell(deft_graph *g, kind k) {
   deft_lstm_options o = deft_lstm_options_default();
   switch (k) {
-    case K_BASIC: return deft_rnn_cell_basic(g, 5, NULL, NULL);
-    case K_BASIC_LSTM: return deft_rnn_cell_basic_lstm(g, 5, 0.5f, NULL, NULL);
+    case K_BASIC:
+      return deft_rnn_cell_basic(g, 5, NULL, NULL);
+    case K_BASIC_LSTM:
+      return deft_rnn_cell_basic_lstm(g, 5, 0.5f, NULL, NULL);
     case K_LSTM_FULL:
       o.use_peepholes = true;
       o.cell_clip = 0.5f;
       o.num_proj = 3;
       return deft_rnn_cell_lstm(g, 5, &o, NULL);
-    case K_GRU: return deft_rnn_cell_gru(g, 5, NULL, NULL);
+    case K_GRU:
+      return deft_rnn_cell_gru(g, 5, NULL, NULL);
     case K_MULTI: {
       deft_rnn_cell *cells[2] = {deft_rnn_cell_basic_lstm(g, 4, 1.0f, NULL, NULL),
                                  deft_rnn_cell_gru(g, 3, NULL, NULL)};
@@ -55,7 +58,8 @@ static deft_rnn_cell *make_cell(deft_graph *g, kind k) {
     }
     case K_PROJ:
       return deft_rnn_cell_output_projection(g, deft_rnn_cell_basic(g, 5, "relu", NULL), 3, NULL);
-    default: return NULL;
+    default:
+      return NULL;
   }
 }
 
@@ -132,9 +136,8 @@ static void compare_with_static(kind k, bool with_seq, bool time_major) {
     seqb = deft_const_int32_vector(gb, lens, B, "lens");
   }
   ck_assert(deft_static_rnn(ga, ca, steps, T, NULL, seqa, NULL, outs, fa));
-  deft_output xb = deft_placeholder(gb, DEFT_DOUBLE,
-                                    time_major ? DEFT_SHAPE(-1, -1, I) : DEFT_SHAPE(-1, -1, I),
-                                    "x");
+  deft_output xb = deft_placeholder(
+      gb, DEFT_DOUBLE, time_major ? DEFT_SHAPE(-1, -1, I) : DEFT_SHAPE(-1, -1, I), "x");
   ck_assert_msg(deft_dynamic_rnn(gb, cb, xb, NULL, seqb, time_major, NULL, &yb, fb), "%s",
                 deft_status_message(deft_graph_status(gb)));
   ck_assert(deft_graph_ok(ga));
@@ -173,8 +176,7 @@ static void compare_with_static(kind k, bool with_seq, bool time_major) {
   expect_close(vb[0], want, T * B * O, what);
   for (int i = 0; i < ns; i++) {
     snprintf(what, sizeof what, "%s%s state %d", kind_names[k], with_seq ? " seq" : "", i);
-    expect_close(vb[1 + i], deft_tensor_data(va[T + i]), deft_tensor_num_elements(va[T + i]),
-                 what);
+    expect_close(vb[1 + i], deft_tensor_data(va[T + i]), deft_tensor_num_elements(va[T + i]), what);
   }
   free(want);
   for (int i = 0; i < T + ns; i++) deft_tensor_free(va[i]);
@@ -203,12 +205,21 @@ START_TEST(tf_names) {
   deft_rnn_cell *c = deft_rnn_cell_basic(g, 4, NULL, NULL);
   deft_output x = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(-1, 7, 2), "x"), y;
   ck_assert(deft_dynamic_rnn(g, c, x, NULL, (deft_output){NULL, 0}, false, NULL, &y, NULL));
-  const char *names[] = {"rnn/basic_rnn_cell/kernel", "rnn/basic_rnn_cell/bias",
-                         "rnn/transpose", "rnn/TensorArray", "rnn/TensorArray_1",
-                         "rnn/while/Enter", "rnn/while/Merge", "rnn/while/Switch",
-                         "rnn/while/Identity", "rnn/while/LoopCond", "rnn/while/NextIteration",
-                         "rnn/while/Exit", "rnn/while/TensorArrayReadV3",
-                         "rnn/while/basic_rnn_cell/MatMul", "rnn/transpose_1"};
+  const char *names[] = {"rnn/basic_rnn_cell/kernel",
+                         "rnn/basic_rnn_cell/bias",
+                         "rnn/transpose",
+                         "rnn/TensorArray",
+                         "rnn/TensorArray_1",
+                         "rnn/while/Enter",
+                         "rnn/while/Merge",
+                         "rnn/while/Switch",
+                         "rnn/while/Identity",
+                         "rnn/while/LoopCond",
+                         "rnn/while/NextIteration",
+                         "rnn/while/Exit",
+                         "rnn/while/TensorArrayReadV3",
+                         "rnn/while/basic_rnn_cell/MatMul",
+                         "rnn/transpose_1"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     ck_assert_msg(deft_graph_op_by_name(g, names[i]) != NULL, "no op '%s'", names[i]);
   deft_shape s = deft_output_shape(y);
@@ -216,7 +227,8 @@ START_TEST(tf_names) {
   ck_assert_int_eq(s.dims[2], 4);
   deft_rnn_cell_free(c);
   /* bidirectional */
-  deft_rnn_cell *fw = deft_rnn_cell_basic(g, 4, NULL, NULL), *bw = deft_rnn_cell_basic(g, 3, NULL, NULL);
+  deft_rnn_cell *fw = deft_rnn_cell_basic(g, 4, NULL, NULL),
+                *bw = deft_rnn_cell_basic(g, 3, NULL, NULL);
   deft_output of, ob, sf, sb;
   ck_assert_msg(deft_bidirectional_dynamic_rnn(g, fw, bw, x, (deft_output){NULL, 0}, false, NULL,
                                                &of, &ob, &sf, &sb),
@@ -252,13 +264,13 @@ static void grad_check(kind k) {
   deft_tensor *w = rand_tensor(DEFT_SHAPE(B, T, deft_rnn_cell_output_size(cell)));
   deft_output terms[9];
   int nt = 0;
-  terms[nt++] = deft_reduce_sum(g, deft_mul(g, y, deft_const(g, w, "w"), NULL), NULL, 0, false,
-                                NULL);
+  terms[nt++] =
+      deft_reduce_sum(g, deft_mul(g, y, deft_const(g, w, "w"), NULL), NULL, 0, false, NULL);
   deft_tensor_free(w);
   for (int i = 0; i < ns; i++) {
     deft_tensor *v = rand_tensor(DEFT_SHAPE(B, deft_rnn_cell_state_size(cell, i)));
-    terms[nt++] = deft_reduce_sum(g, deft_mul(g, fin[i], deft_const(g, v, NULL), NULL), NULL, 0,
-                                  false, NULL);
+    terms[nt++] =
+        deft_reduce_sum(g, deft_mul(g, fin[i], deft_const(g, v, NULL), NULL), NULL, 0, false, NULL);
     deft_tensor_free(v);
   }
   deft_output loss = deft_add_n(g, terms, nt, "loss");
@@ -353,8 +365,10 @@ START_TEST(tf_checkpoint_restores) {
     deft_tensor_free(val);
   }
   deft_checkpoint_reader_free(r);
-  deft_tensor *in = load_npy("tf1/rdcwuyy__handson-ml/inputs/ch14_time_series_batch50/Placeholder_0.npy");
-  deft_tensor *want = load_npy("tf1/rdcwuyy__handson-ml/expected/ch14_time_series_batch50/Reshape_1_0.npy");
+  deft_tensor *in =
+      load_npy("tf1/rdcwuyy__handson-ml/inputs/ch14_time_series_batch50/Placeholder_0.npy");
+  deft_tensor *want =
+      load_npy("tf1/rdcwuyy__handson-ml/expected/ch14_time_series_batch50/Reshape_1_0.npy");
   deft_tensor *got;
   check_ok(deft_session_run(s, &X, tu_feeds(&in), 1, &pred, &got, 1, NULL, 0, st), st);
   ck_assert_int_eq(deft_tensor_num_elements(got), deft_tensor_num_elements(want));
@@ -377,8 +391,10 @@ END_TEST
 START_TEST(bidirectional_against_static) {
   const int32_t lens[B] = {4, 2, 3};
   deft_graph *ga = deft_graph_new(), *gb = deft_graph_new();
-  deft_rnn_cell *fa = deft_rnn_cell_basic(ga, 4, NULL, NULL), *ba = deft_rnn_cell_gru(ga, 3, NULL, NULL);
-  deft_rnn_cell *fb = deft_rnn_cell_basic(gb, 4, NULL, NULL), *bb = deft_rnn_cell_gru(gb, 3, NULL, NULL);
+  deft_rnn_cell *fa = deft_rnn_cell_basic(ga, 4, NULL, NULL),
+                *ba = deft_rnn_cell_gru(ga, 3, NULL, NULL);
+  deft_rnn_cell *fb = deft_rnn_cell_basic(gb, 4, NULL, NULL),
+                *bb = deft_rnn_cell_gru(gb, 3, NULL, NULL);
   deft_output sx[T], rx[T], of[T], orv[T];
   for (int t = 0; t < T; t++) {
     char nm[16];
@@ -392,8 +408,9 @@ START_TEST(bidirectional_against_static) {
   ck_assert(deft_static_rnn(ga, ba, rx, T, NULL, la, "bidirectional_rnn/bw", orv, NULL));
   ck_assert_msg(deft_graph_ok(ga), "%s", deft_status_message(deft_graph_status(ga)));
   deft_output x = deft_placeholder(gb, DEFT_DOUBLE, DEFT_SHAPE(B, T, I), "x"), yf, yb;
-  ck_assert(deft_bidirectional_dynamic_rnn(gb, fb, bb, x, deft_const_int32_vector(gb, lens, B, "lens"),
-                                           false, NULL, &yf, &yb, NULL, NULL));
+  ck_assert(deft_bidirectional_dynamic_rnn(gb, fb, bb, x,
+                                           deft_const_int32_vector(gb, lens, B, "lens"), false,
+                                           NULL, &yf, &yb, NULL, NULL));
   deft_status *st = deft_status_new();
   deft_session *sa = deft_session_new(ga, st), *sb = deft_session_new(gb, st);
   run_init(sa, ga);
@@ -416,13 +433,15 @@ START_TEST(bidirectional_against_static) {
   memcpy(fa_feed, sx, sizeof sx);
   memcpy(fa_feed + T, rx, sizeof rx);
   deft_tensor *va[2 * T], *vb[2];
-  check_ok(deft_session_run(sa, fa_feed, tu_feeds(feeds), 2 * T, fa_fetch, va, 2 * T, NULL, 0, st), st);
+  check_ok(deft_session_run(sa, fa_feed, tu_feeds(feeds), 2 * T, fa_fetch, va, 2 * T, NULL, 0, st),
+           st);
   deft_output fb_fetch[2] = {yf, yb};
   check_ok(deft_session_run(sb, &x, tu_feeds(&xv), 1, fb_fetch, vb, 2, NULL, 0, st), st);
   double wf[B * T * 4], wb[B * T * 3];
   for (int t = 0; t < T; t++)
     for (int b = 0; b < B; b++) {
-      for (int j = 0; j < 4; j++) wf[(b * T + t) * 4 + j] = ((double *)deft_tensor_data(va[t]))[b * 4 + j];
+      for (int j = 0; j < 4; j++)
+        wf[(b * T + t) * 4 + j] = ((double *)deft_tensor_data(va[t]))[b * 4 + j];
       /* the backward output at t is the reversed run's output at len - 1 - t (past the length:
        * zeros, as the reversed run outputs there) */
       int src = t < lens[b] ? lens[b] - 1 - t : t;

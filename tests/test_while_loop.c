@@ -44,8 +44,7 @@ static void run(deft_graph *g, const deft_output *feeds, deft_tensor *const *fv,
   deft_status *st = deft_status_new();
   deft_session *s = deft_session_new(g, st);
   check_ok(s != NULL, st);
-  check_ok(deft_session_run(s, feeds, tu_feeds(fv), nfeeds, fetches, out, nfetch, NULL, 0, st),
-           st);
+  check_ok(deft_session_run(s, feeds, tu_feeds(fv), nfeeds, fetches, out, nfetch, NULL, 0, st), st);
   deft_session_free(s);
   deft_status_free(st);
 }
@@ -231,8 +230,7 @@ static bool lt_cond(deft_graph *g, const deft_output *v, int n, void *user, deft
   return true;
 }
 
-static bool inner_body(deft_graph *g, const deft_output *v, int n, void *user,
-                       deft_output *next) {
+static bool inner_body(deft_graph *g, const deft_output *v, int n, void *user, deft_output *next) {
   (void)n;
   nest_ctx *c = user;
   /* v: j, limit, s, i */
@@ -245,8 +243,7 @@ static bool inner_body(deft_graph *g, const deft_output *v, int n, void *user,
   return true;
 }
 
-static bool outer_body(deft_graph *g, const deft_output *v, int n, void *user,
-                       deft_output *next) {
+static bool outer_body(deft_graph *g, const deft_output *v, int n, void *user, deft_output *next) {
   (void)n;
   /* v: i, limit, s */
   deft_output lim = deft_add(g, v[0], deft_const_int32(g, 2, "two"), "add");
@@ -274,7 +271,8 @@ START_TEST(nested_loops_against_numpy) {
   nest_ctx c = {deft_const(g, xt, "x")};
   deft_tensor *zt = tensor_f64(DEFT_SHAPE(3), (const double[]){0, 0, 0});
   deft_output vars[3] = {deft_const_int32(g, 0, "i"), deft_const_int32(g, 3, "n"),
-                         deft_const(g, zt, "s")}, res[3];
+                         deft_const(g, zt, "s")},
+              res[3];
   ck_assert(deft_while_loop(g, lt_cond, outer_body, &c, vars, 3, NULL, res));
   graph_ok(g);
   /* the inner loop's frame is inside the outer one's; x enters both */
@@ -300,8 +298,7 @@ END_TEST
 
 /* ---- a cond (Switch/Merge) inside the body: a = a > 5 ? a - 3 : a * 2 (elementwise sum) ---- */
 
-static bool cond_body(deft_graph *g, const deft_output *v, int n, void *user,
-                      deft_output *next) {
+static bool cond_body(deft_graph *g, const deft_output *v, int n, void *user, deft_output *next) {
   (void)n, (void)user;
   next[0] = deft_add(g, v[0], deft_const_int32(g, 1, "one"), "add");
   deft_output p = deft_greater(g, v[1], deft_const_double(g, 5.0, "five"), "Greater");
@@ -316,8 +313,8 @@ static bool cond_body(deft_graph *g, const deft_output *v, int n, void *user,
 
 START_TEST(cond_inside_a_loop) {
   deft_graph *g = deft_graph_new();
-  deft_output vars[2] = {deft_const_int32(g, 0, "i"), deft_placeholder(g, DEFT_DOUBLE,
-                                                                       DEFT_SCALAR, "a0")};
+  deft_output vars[2] = {deft_const_int32(g, 0, "i"),
+                         deft_placeholder(g, DEFT_DOUBLE, DEFT_SCALAR, "a0")};
   rec_ctx c = {deft_const_int32(g, 9, "n"), {NULL, 0}, {NULL, 0}};
   deft_output res[2];
   ck_assert(deft_while_loop(g, rec_cond, cond_body, &c, vars, 2, NULL, res));
@@ -362,8 +359,7 @@ static bool forever(deft_graph *g, const deft_output *v, int n, void *user, deft
   return true;
 }
 
-static bool double_it(deft_graph *g, const deft_output *v, int n, void *user,
-                      deft_output *next) {
+static bool double_it(deft_graph *g, const deft_output *v, int n, void *user, deft_output *next) {
   (void)n, (void)user;
   next[0] = deft_mul(g, v[0], deft_const_double(g, 2.0, "two"), "mul");
   return true;
@@ -396,8 +392,7 @@ START_TEST(maximum_iterations_bounds_a_loop) {
   deft_graph *g2 = deft_graph_new();
   o.maximum_iterations = deft_const_int64(g2, 100, "max");
   rec_ctx c = {deft_const_int32(g2, 4, "n"), {NULL, 0}, {NULL, 0}};
-  deft_output vars[2] = {deft_const_int32(g2, 0, "i"), deft_const_double(g2, 1.0, "v")},
-              res2[2];
+  deft_output vars[2] = {deft_const_int32(g2, 0, "i"), deft_const_double(g2, 1.0, "v")}, res2[2];
   ck_assert(deft_while_loop(g2, rec_cond, cond_body, &c, vars, 2, &o, res2));
   graph_ok(g2);
   deft_tensor *out[2];
@@ -413,8 +408,7 @@ END_TEST
 
 /* ---- shape invariants: rows appended each iteration ---- */
 
-static bool grow_body(deft_graph *g, const deft_output *v, int n, void *user,
-                      deft_output *next) {
+static bool grow_body(deft_graph *g, const deft_output *v, int n, void *user, deft_output *next) {
   (void)n;
   rec_ctx *c = user;
   next[0] = deft_add(g, v[0], deft_const_int32(g, 1, "one"), "add");
@@ -518,8 +512,7 @@ static bool body_wrong_dtype(deft_graph *g, const deft_output *v, int n, void *u
   return true;
 }
 
-static bool body_fails(deft_graph *g, const deft_output *v, int n, void *user,
-                       deft_output *next) {
+static bool body_fails(deft_graph *g, const deft_output *v, int n, void *user, deft_output *next) {
   (void)g, (void)v, (void)n, (void)user, (void)next;
   return false;
 }
@@ -565,8 +558,8 @@ START_TEST(bad_input_names_the_loop) {
   deft_graph_clear_error(g);
   o.maximum_iterations = vars[1];
   ck_assert(!deft_while_loop(g, rec_cond, body_drops_one, &c, vars, 2, &o, res));
-  TU_ASSERT_STATUS(deft_graph_status(g), DEFT_INVALID_ARGUMENT, "my_loop",
-                   "maximum_iterations", "double");
+  TU_ASSERT_STATUS(deft_graph_status(g), DEFT_INVALID_ARGUMENT, "my_loop", "maximum_iterations",
+                   "double");
   deft_graph_clear_error(g);
   o.maximum_iterations = (deft_output){NULL, 0};
   o.parallel_iterations = 0;
@@ -594,8 +587,7 @@ START_TEST(bad_input_names_the_loop) {
   deft_session *s = deft_session_new(g, st);
   deft_tensor *out = NULL;
   ck_assert(!deft_session_run(s, NULL, NULL, 0, &res[1], &out, 1, NULL, 0, st));
-  TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "while/Gather", "while/while_context",
-                   "iteration 3");
+  TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "while/Gather", "while/while_context", "iteration 3");
   ck_assert_ptr_null(out);
   deft_session_free(s);
   deft_status_free(st);
@@ -603,7 +595,6 @@ START_TEST(bad_input_names_the_loop) {
   deft_graph_free(g);
 }
 END_TEST
-
 
 /* ---- gradients through loops, against central differences (tests/grad_check.c) ---- */
 
@@ -699,8 +690,8 @@ static bool cond_grad_body(deft_graph *g, const deft_output *v, int n, void *use
   deft_output sw = deft_switch(g, v[1], p, "cond/Switch");
   deft_output t = deft_mul(g, deft_op_output(sw.op, 1), G.w, "cond/mul");
   deft_output f0 = deft_op_output(sw.op, 0);
-  deft_output f = deft_add(g, f0, deft_mul(g, deft_sigmoid(g, f0, "cond/Sigmoid"), G.x, "cond/mul_1"),
-                           "cond/add");
+  deft_output f = deft_add(
+      g, f0, deft_mul(g, deft_sigmoid(g, f0, "cond/Sigmoid"), G.x, "cond/mul_1"), "cond/add");
   deft_output m[2] = {f, t};
   next[1] = deft_merge(g, m, 2, "cond/Merge");
   return true;
@@ -715,8 +706,7 @@ static deft_output build_cond_loop(deft_graph *g, const deft_output *in) {
   return res[1];
 }
 
-static bool norm_cond(deft_graph *g, const deft_output *v, int n, void *user,
-                      deft_output *pred) {
+static bool norm_cond(deft_graph *g, const deft_output *v, int n, void *user, deft_output *pred) {
   (void)n, (void)user;
   deft_output ss = deft_reduce_sum(g, deft_mul(g, v[0], v[0], "mul"), NULL, 0, false, "Sum");
   *pred = deft_less(g, ss, deft_const_double(g, 40.0, "limit"), "Less");
@@ -771,16 +761,29 @@ static deft_output build_ta_loop(deft_graph *g, const deft_output *in) {
 
 static const tu_grad_case loop_cases[] = {
     {"Exit", "x * w, 4 times", 2, {TU_SHAPE(2, 3), TU_SHAPE(3)}, build_mul_loop, 0, 0},
-    {"Exit", "tanh(h @ W) + x * h, 3 times", 3, {TU_SHAPE(2, 3), TU_SHAPE(3, 3), TU_SHAPE(2, 3)},
-     build_rnn_loop, 0, 0},
-    {"Exit", "nested loops", 3, {TU_SHAPE(3), TU_SHAPE(3), TU_SHAPE(3)}, build_nested_loops,
-     0, 0},
-    {"Exit", "a cond inside the loop", 3, {TU_SHAPE(2, 2), TU_SHAPE(2, 2), TU_SHAPE(2)},
-     build_cond_loop, 0, 0},
-    {"TensorArrayGatherV3", "a loop over TensorArrays", 3,
-     {TU_SHAPE(4, 2, 3), TU_SHAPE(3, 3), TU_SHAPE(2, 3)}, build_ta_loop, 0, 0},
-    {"Exit", "data-dependent count", 2, {TU_SHAPE(3), TU_SHAPE(3)}, build_data_dependent, 0.5,
-     1.0},
+    {"Exit",
+     "tanh(h @ W) + x * h, 3 times",
+     3,
+     {TU_SHAPE(2, 3), TU_SHAPE(3, 3), TU_SHAPE(2, 3)},
+     build_rnn_loop,
+     0,
+     0},
+    {"Exit", "nested loops", 3, {TU_SHAPE(3), TU_SHAPE(3), TU_SHAPE(3)}, build_nested_loops, 0, 0},
+    {"Exit",
+     "a cond inside the loop",
+     3,
+     {TU_SHAPE(2, 2), TU_SHAPE(2, 2), TU_SHAPE(2)},
+     build_cond_loop,
+     0,
+     0},
+    {"TensorArrayGatherV3",
+     "a loop over TensorArrays",
+     3,
+     {TU_SHAPE(4, 2, 3), TU_SHAPE(3, 3), TU_SHAPE(2, 3)},
+     build_ta_loop,
+     0,
+     0},
+    {"Exit", "data-dependent count", 2, {TU_SHAPE(3), TU_SHAPE(3)}, build_data_dependent, 0.5, 1.0},
 };
 
 START_TEST(gradients_through_loops) {

@@ -92,9 +92,8 @@ DEFT_API deft_tensor_array deft_tensor_array_new(deft_graph *g, deft_dtype dtype
                                                  bool clear_after_read,
                                                  bool identical_element_shapes, const char *name);
 /* TensorArrayWriteV3: element index (int32 scalar) = value. Returns the new flow. */
-DEFT_API deft_output deft_tensor_array_write(deft_graph *g, deft_tensor_array ta,
-                                             deft_output index, deft_output value,
-                                             const char *name);
+DEFT_API deft_output deft_tensor_array_write(deft_graph *g, deft_tensor_array ta, deft_output index,
+                                             deft_output value, const char *name);
 /* TensorArrayReadV3: element index. */
 DEFT_API deft_output deft_tensor_array_read(deft_graph *g, deft_tensor_array ta, deft_output index,
                                             const char *name);
@@ -107,8 +106,7 @@ DEFT_API deft_output deft_tensor_array_scatter(deft_graph *g, deft_tensor_array 
                                                const char *name);
 /* TF's TensorArray.stack() ("TensorArrayStack/": gather of range(size)) and unstack(value)
  * ("TensorArrayUnstack/": scatter of value's rows; returns the new flow). */
-DEFT_API deft_output deft_tensor_array_stack(deft_graph *g, deft_tensor_array ta,
-                                             const char *name);
+DEFT_API deft_output deft_tensor_array_stack(deft_graph *g, deft_tensor_array ta, const char *name);
 DEFT_API deft_output deft_tensor_array_unstack(deft_graph *g, deft_tensor_array ta,
                                                deft_output value, const char *name);
 /* TensorArraySizeV3 (int32 scalar) and TensorArrayCloseV3 (an op to run as a target). */
