@@ -53,6 +53,9 @@ static void collect(void) {
 static const char *const fd_exempt[][2] = {
     {"RefSwitch", "same gradient function as Switch; its input must be a variable reference"},
     {"PreventGradient", "its gradient is an error by design (tested in gradient_errors)"},
+    {"TensorArrayWriteV3", "its output is the float32 flow; checked with Read (write_read)"},
+    {"TensorArrayScatterV3", "its output is the float32 flow; checked with Gather"},
+    {"TensorArraySplitV3", "its output is the float32 flow; checked with Concat"},
 };
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
