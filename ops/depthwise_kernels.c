@@ -1,20 +1,34 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* ops/depthwise_kernels.c - DepthwiseConv2dNative and its backprops: float32 loops vectorized
- * over channels with an explicit run-time choice of instruction set (generic x86-64 / AVX2 /
- * AVX-512, picked by the prepare step through deft_conv_isa), and float64 direct loops.
+/* ops/depthwise_kernels.c - DepthwiseConv2dNative and its backprops: float32 loops with an
+ * explicit run-time choice of instruction set (generic x86-64 / AVX2+FMA / AVX-512, picked by the
+ * prepare step through deft_conv_isa), and float64 direct loops.
  *
- * Each loop works on one row of output pixels for one window tap, over the valid range of
- * output columns for that tap, so there are no bounds checks inside: the inner loop is a
- * multiply-add over the channel vector (c * mult values), which GCC vectorizes for each target.
- * Sums run in the same order on every instruction set (no FMA contraction in ISO C mode), so the
- * three versions give bit-identical results, which tests check.
- *   forward           rows (n, oy) of the output split over threads
+ * Channel multiplier 1 (MobileNet's case), AVX2 and AVX-512: intrinsic loops over a vector of
+ * channels (8 or 16; the last partial vector masked) that keep the sums in registers:
+ *   forward           per output pixel, all window taps summed in one register (weights of a
+ *                     3x3 window held in registers across the row), one store per pixel
+ *   backprop input    per dX pixel, gathered from the output pixels that read it
+ *   backprop filter   per (tap, channel vector), summed over a row of pixels in a register
+ * They use FMA, so their results differ from the generic loops' in the last bits (tests compare
+ * every path with a float64 reference within float tolerance). Each path is deterministic: the
+ * order of every sum is fixed by the geometry (and, for the filter backprop, by the number of
+ * parts the rows are split into, which depends on the thread count only).
+ *
+ * The generic path and every channel multiplier > 1 work on one row of output pixels for one
+ * window tap, over the valid range of output columns for that tap, with no bounds checks inside:
+ * a multiply-add over the channel vector (c * mult values) that GCC vectorizes for each target.
+ *
+ * Work split over the session's threads (deft_parallel_for), nothing allocated:
+ *   forward           rows (n, oy) of the output
  *   backprop input    rows (n, iy) of dX, each gathering from the output rows that read it, so
  *                     threads never write the same pixel
  *   backprop filter   rows (n, oy) split into parts, each summing into its own accumulator
- *                     (part 0: the output; others: scratch), added in part order */
-#include <stdatomic.h>
+ *                     (part 0: the output; others: the plan's scratch), added in part order */
 #include <string.h>
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "base/thread_pool.h"
 #include "ops/conv_internal.h"
@@ -39,7 +53,7 @@ conv_isa deft_conv_isa(void) {
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
     best = CONV_ISA_AVX512;
-  else if (__builtin_cpu_supports("avx2"))
+  else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
     best = CONV_ISA_AVX2;
 #endif
   return best < isa_cap ? best : isa_cap;
@@ -164,6 +178,178 @@ static void valid_cols(const conv_geom *g, int64_t kx, int64_t *o0, int64_t *o1)
   if (*o1 < *o0) *o1 = *o0;
 }
 
+/* ---- channel multiplier 1: intrinsic loops (AVX2+FMA, AVX-512) ---- */
+
+/* The output columns [*a, *b) whose whole window row lies inside the input. */
+static void interior_cols(const conv_geom *g, int64_t *a, int64_t *b) {
+  *a = (g->pl + g->sw - 1) / g->sw;
+  int64_t last = g->w - 1 - (g->kw - 1) * g->dw + g->pl; /* ox * sw <= last */
+  *b = last < 0 ? 0 : last / g->sw + 1;
+  if (*b > g->ow) *b = g->ow;
+  if (*a > *b) *a = *b;
+}
+
+/* The window rows [*k0, *k1) of output row oy that fall inside the input (iy = base + ky*dh). */
+static void valid_rows(const conv_geom *g, int64_t oy, int64_t *base, int64_t *k0, int64_t *k1) {
+  *base = oy * g->sh - g->pt;
+  int64_t a = 0, b = g->kh;
+  while (a < b && *base + a * g->dh < 0) a++;
+  while (b > a && *base + (b - 1) * g->dh >= g->h) b--;
+  *k0 = a;
+  *k1 = b;
+}
+
+typedef void (*m1_rows_fn)(const conv_geom *g, const float *a, const float *b, float *out,
+                           int64_t r0, int64_t r1);
+
+/* Defines fwd_m1_SFX, bi_m1_SFX (rows [r0, r1) of y / dx) and bf_m1_SFX (rows [r0, r1) of dy
+ * summed into acc [kh*kw*c]). Inside, LD(p) / ST(p, v) load and store the channel vector at p
+ * (masked to the nc valid lanes through the locals `full` and `mk`), FMA(a, b, acc) = a*b+acc. */
+#define DW_M1(SFX, ATTR, VT, VW, MASKT, MASKF, LD, ST, FMA, ZERO)                              \
+  ATTR static inline __attribute__((always_inline)) void fwd_m1_row_##SFX(                     \
+      const conv_geom *restrict g, const float *restrict x, const float *restrict f,           \
+      float *restrict y, int64_t r, int64_t kh, int64_t kw) {                                  \
+    const int64_t c = g->c, w = g->w, sw = g->sw, dw = g->dw, pl = g->pl, ow = g->ow;         \
+    const int64_t oy = r % g->oh;                                                              \
+    const float *ximg = x + r / g->oh * g->h * w * c;                                          \
+    float *yrow = y + r * ow * c;                                                              \
+    int64_t base, ky0, ky1, oxa, oxb;                                                          \
+    valid_rows(g, oy, &base, &ky0, &ky1);                                                      \
+    interior_cols(g, &oxa, &oxb);                                                              \
+    for (int64_t c0 = 0; c0 < c; c0 += VW) {                                                   \
+      const int64_t nc = c - c0 < VW ? c - c0 : VW;                                            \
+      const MASKT mk = MASKF(nc);                                                              \
+      const int full = nc == VW;                                                               \
+      (void)mk;                                                                                \
+      (void)full;                                                                              \
+      VT wv[9];                                                                                \
+      const int pre = kh * kw <= 9;                                                            \
+      if (pre)                                                                                 \
+        for (int64_t t = 0; t < kh * kw; t++) wv[t] = LD(f + t * c + c0);                      \
+      for (int64_t ox = 0; ox < ow; ox++) {                                                    \
+        const int64_t ix0 = ox * sw - pl;                                                      \
+        VT acc = ZERO();                                                                       \
+        const int inside = ox >= oxa && ox < oxb;                                              \
+        for (int64_t ky = ky0; ky < ky1; ky++) {                                               \
+          const float *xr = ximg + (base + ky * g->dh) * w * c + c0;                           \
+          for (int64_t kx = 0; kx < kw; kx++) {                                                \
+            const int64_t ix = ix0 + kx * dw;                                                  \
+            if (!inside && (ix < 0 || ix >= w)) continue;                                      \
+            VT wt = pre ? wv[ky * kw + kx] : LD(f + (ky * kw + kx) * c + c0);                  \
+            acc = FMA(LD(xr + ix * c), wt, acc);                                               \
+          }                                                                                    \
+        }                                                                                      \
+        ST(yrow + ox * c + c0, acc);                                                           \
+      }                                                                                        \
+    }                                                                                          \
+  }                                                                                            \
+  ATTR static void fwd_m1_##SFX(const conv_geom *g, const float *x, const float *f, float *y,  \
+                                int64_t r0, int64_t r1) {                                      \
+    if (g->kh == 3 && g->kw == 3)                                                              \
+      for (int64_t r = r0; r < r1; r++) fwd_m1_row_##SFX(g, x, f, y, r, 3, 3);                 \
+    else                                                                                       \
+      for (int64_t r = r0; r < r1; r++) fwd_m1_row_##SFX(g, x, f, y, r, g->kh, g->kw);         \
+  }                                                                                            \
+  ATTR static void bi_m1_##SFX(const conv_geom *g, const float *f, const float *dy, float *dx, \
+                               int64_t r0, int64_t r1) {                                       \
+    const int64_t c = g->c, w = g->w, sw = g->sw, sh = g->sh, ow = g->ow, kh = g->kh,        \
+                  kw = g->kw;                                                                  \
+    for (int64_t r = r0; r < r1; r++) {                                                        \
+      const int64_t n = r / g->h, iy = r % g->h;                                               \
+      float *dxrow = dx + r * w * c;                                                           \
+      for (int64_t c0 = 0; c0 < c; c0 += VW) {                                                 \
+        const int64_t nc = c - c0 < VW ? c - c0 : VW;                                          \
+        const MASKT mk = MASKF(nc);                                                            \
+        const int full = nc == VW;                                                             \
+        (void)mk;                                                                              \
+        (void)full;                                                                            \
+        for (int64_t ix = 0; ix < w; ix++) {                                                   \
+          VT acc = ZERO();                                                                     \
+          for (int64_t ky = 0; ky < kh; ky++) {                                                \
+            const int64_t t = iy + g->pt - ky * g->dh; /* = oy * sh */                         \
+            if (t < 0 || (sh != 1 && t % sh)) continue;                                        \
+            const int64_t oy = sh == 1 ? t : t / sh;                                           \
+            if (oy >= g->oh) continue;                                                         \
+            const float *dyr = dy + (n * g->oh + oy) * ow * c + c0;                            \
+            const float *fr = f + ky * kw * c + c0;                                            \
+            for (int64_t kx = 0; kx < kw; kx++) {                                              \
+              const int64_t u = ix + g->pl - kx * g->dw; /* = ox * sw */                       \
+              if (u < 0 || (sw != 1 && u % sw)) continue;                                      \
+              const int64_t ox = sw == 1 ? u : u / sw;                                         \
+              if (ox >= ow) continue;                                                          \
+              acc = FMA(LD(dyr + ox * c), LD(fr + kx * c), acc);                               \
+            }                                                                                  \
+          }                                                                                    \
+          ST(dxrow + ix * c + c0, acc);                                                        \
+        }                                                                                      \
+      }                                                                                        \
+    }                                                                                          \
+  }                                                                                            \
+  ATTR static void bf_m1_##SFX(const conv_geom *g, const float *x, const float *dy, float *acc, \
+                               int64_t r0, int64_t r1) {                                       \
+    const int64_t c = g->c, w = g->w, sw = g->sw, ow = g->ow, kw = g->kw;                     \
+    for (int64_t r = r0; r < r1; r++) {                                                        \
+      const int64_t oy = r % g->oh;                                                            \
+      const float *ximg = x + r / g->oh * g->h * w * c, *dyrow = dy + r * ow * c;              \
+      int64_t base, ky0, ky1;                                                                  \
+      valid_rows(g, oy, &base, &ky0, &ky1);                                                    \
+      for (int64_t ky = ky0; ky < ky1; ky++) {                                                 \
+        const float *xr = ximg + (base + ky * g->dh) * w * c;                                  \
+        for (int64_t kx = 0; kx < kw; kx++) {                                                  \
+          int64_t o0, o1;                                                                      \
+          valid_cols(g, kx, &o0, &o1);                                                         \
+          if (o0 >= o1) continue;                                                              \
+          const float *xs = xr + (o0 * sw - g->pl + kx * g->dw) * c;                           \
+          float *ap = acc + (ky * kw + kx) * c;                                                \
+          for (int64_t c0 = 0; c0 < c; c0 += VW) {                                             \
+            const int64_t nc = c - c0 < VW ? c - c0 : VW;                                      \
+            const MASKT mk = MASKF(nc);                                                        \
+            const int full = nc == VW;                                                         \
+            (void)mk;                                                                          \
+            (void)full;                                                                        \
+            VT a = LD(ap + c0);                                                                \
+            for (int64_t ox = o0; ox < o1; ox++)                                               \
+              a = FMA(LD(xs + (ox - o0) * sw * c + c0), LD(dyrow + ox * c + c0), a);           \
+            ST(ap + c0, a);                                                                    \
+          }                                                                                    \
+        }                                                                                      \
+      }                                                                                        \
+    }                                                                                          \
+  }
+
+#ifdef DW_X86
+#define A2_MASK(n) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define A2_LD(p) (full ? _mm256_loadu_ps(p) : _mm256_maskload_ps((p), mk))
+#define A2_ST(p, v)                       \
+  do {                                    \
+    if (full) _mm256_storeu_ps((p), (v)); \
+    else _mm256_maskstore_ps((p), mk, (v)); \
+  } while (0)
+DW_M1(avx2, __attribute__((target("avx2,fma"))), __m256, 8, __m256i, A2_MASK, A2_LD, A2_ST,
+      _mm256_fmadd_ps, _mm256_setzero_ps)
+#define A5_MASK(n) ((__mmask16)((n) >= 16 ? 0xffff : (1u << (n)) - 1))
+#define A5_LD(p) _mm512_maskz_loadu_ps(mk, (p))
+#define A5_ST(p, v) _mm512_mask_storeu_ps((p), mk, (v))
+DW_M1(avx512, __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq"))), __m512, 16, __mmask16,
+      A5_MASK, A5_LD, A5_ST, _mm512_fmadd_ps, _mm512_setzero_ps)
+#endif
+
+typedef struct m1_fns {
+  m1_rows_fn fwd, bi, bf; /* NULL: use the generic per-tap loops */
+} m1_fns;
+
+static m1_fns m1_for(conv_isa isa, const conv_geom *g) {
+  m1_fns f = {NULL, NULL, NULL};
+  if (g->mult != 1) return f;
+#ifdef DW_X86
+  if (isa == CONV_ISA_AVX2) f = (m1_fns){fwd_m1_avx2, bi_m1_avx2, bf_m1_avx2};
+  if (isa == CONV_ISA_AVX512) f = (m1_fns){fwd_m1_avx512, bi_m1_avx512, bf_m1_avx512};
+#else
+  (void)isa;
+#endif
+  return f;
+}
+
 /* Multiply-adds per thread below which splitting does not pay. */
 #define DW_GRAIN (1 << 16)
 
@@ -175,6 +361,7 @@ static int64_t row_grain(const conv_geom *g, int64_t cols) {
 typedef struct dw_job {
   const conv_geom *g;
   dw_fns fn;
+  m1_fns m1;
   const float *x, *f, *dy;
   float *out, *scratch;
   int parts;
@@ -185,6 +372,10 @@ typedef struct dw_job {
 static void fwd_rows(void *arg, int64_t b, int64_t e) {
   const dw_job *j = arg;
   const conv_geom *g = j->g;
+  if (j->m1.fwd) {
+    j->m1.fwd(g, j->x, j->f, j->out, b, e);
+    return;
+  }
   int64_t c = g->c, oc = g->oc;
   for (int64_t r = b; r < e; r++) {
     int64_t n = r / g->oh, oy = r % g->oh;
@@ -208,7 +399,7 @@ static void fwd_rows(void *arg, int64_t b, int64_t e) {
 
 void deft_depthwise_f32_fwd(conv_isa isa, const conv_geom *g, const float *x, const float *f,
                             float *y, deft_threadpool *pool, int threads) {
-  dw_job j = {g, fns_for(isa), x, f, NULL, y, NULL, 0};
+  dw_job j = {g, fns_for(isa), m1_for(isa, g), x, f, NULL, y, NULL, 0};
   deft_parallel_for(pool, threads, g->n * g->oh, row_grain(g, g->ow), fwd_rows, &j);
 }
 
@@ -217,6 +408,10 @@ void deft_depthwise_f32_fwd(conv_isa isa, const conv_geom *g, const float *x, co
 static void bi_rows(void *arg, int64_t b, int64_t e) {
   const dw_job *j = arg;
   const conv_geom *g = j->g;
+  if (j->m1.bi) {
+    j->m1.bi(g, j->f, j->dy, j->out, b, e);
+    return;
+  }
   int64_t c = g->c, oc = g->oc;
   for (int64_t r = b; r < e; r++) {
     int64_t n = r / g->h, iy = r % g->h;
@@ -243,7 +438,7 @@ static void bi_rows(void *arg, int64_t b, int64_t e) {
 void deft_depthwise_f32_bwd_input(conv_isa isa, const conv_geom *g, const float *f,
                                   const float *dy, float *dx, deft_threadpool *pool,
                                   int threads) {
-  dw_job j = {g, fns_for(isa), NULL, f, dy, dx, NULL, 0};
+  dw_job j = {g, fns_for(isa), m1_for(isa, g), NULL, f, dy, dx, NULL, 0};
   deft_parallel_for(pool, threads, g->n * g->h, row_grain(g, g->ow), bi_rows, &j);
 }
 
@@ -270,6 +465,10 @@ static void bf_part_range(void *arg, int64_t pb, int64_t pe) {
   for (int64_t p = pb; p < pe; p++) {
     float *acc = p == 0 ? j->out : j->scratch + (p - 1) * fsz;
     memset(acc, 0, sizeof(float) * (size_t)fsz);
+    if (j->m1.bf) {
+      j->m1.bf(g, j->x, j->dy, acc, rows * p / j->parts, rows * (p + 1) / j->parts);
+      continue;
+    }
     for (int64_t r = rows * p / j->parts; r < rows * (p + 1) / j->parts; r++) {
       int64_t n = r / g->oh, oy = r % g->oh;
       const float *dyrow = j->dy + r * g->ow * oc;
@@ -293,7 +492,7 @@ static void bf_part_range(void *arg, int64_t pb, int64_t pe) {
 void deft_depthwise_f32_bwd_filter(conv_isa isa, const conv_geom *g, const float *x,
                                    const float *dy, float *df, void *scratch,
                                    deft_threadpool *pool, int threads) {
-  dw_job j = {g, fns_for(isa), x, NULL, dy, df, scratch, bf_parts(g, threads)};
+  dw_job j = {g, fns_for(isa), m1_for(isa, g), x, NULL, dy, df, scratch, bf_parts(g, threads)};
   deft_parallel_for(pool, j.parts, j.parts, 1, bf_part_range, &j);
   int64_t fsz = g->kh * g->kw * g->oc;
   for (int p = 1; p < j.parts; p++) {
