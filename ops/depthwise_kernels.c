@@ -204,58 +204,122 @@ typedef void (*m1_rows_fn)(const conv_geom *g, const float *a, const float *b, f
 
 /* Defines fwd_m1_SFX, bi_m1_SFX (rows [r0, r1) of y / dx) and bf_m1_SFX (rows [r0, r1) of dy
  * summed into acc [kh*kw*c]). Inside, LD(p) / ST(p, v) load and store the channel vector at p
- * (masked to the nc valid lanes through the locals `full` and `mk`), FMA(a, b, acc) = a*b+acc. */
+ * (masked to the nc valid lanes through the locals `full` and `mk`), FMA(a, b, acc) = a*b+acc.
+ * Every pixel's sum runs over the window taps in (ky, kx) order; the 3x3 forward and the
+ * stride-1 3x3 backprop input keep the nine weight vectors in registers and run 4 pixels at a
+ * time (4 independent FMA chains) in the interior; the filter backprop runs 4 chains over
+ * ox mod 4, added as (a0 + a1) + (a2 + a3). */
 #define DW_M1(SFX, ATTR, VT, VW, MASKT, MASKF, LD, ST, FMA, ZERO)                              \
-  ATTR static inline __attribute__((always_inline)) void fwd_m1_row_##SFX(                     \
-      const conv_geom *restrict g, const float *restrict x, const float *restrict f,           \
-      float *restrict y, int64_t r, int64_t kh, int64_t kw) {                                  \
-    const int64_t c = g->c, w = g->w, sw = g->sw, dw = g->dw, pl = g->pl, ow = g->ow;         \
-    const int64_t oy = r % g->oh;                                                              \
-    const float *ximg = x + r / g->oh * g->h * w * c;                                          \
-    float *yrow = y + r * ow * c;                                                              \
-    int64_t base, ky0, ky1, oxa, oxb;                                                          \
-    valid_rows(g, oy, &base, &ky0, &ky1);                                                      \
-    interior_cols(g, &oxa, &oxb);                                                              \
-    for (int64_t c0 = 0; c0 < c; c0 += VW) {                                                   \
-      const int64_t nc = c - c0 < VW ? c - c0 : VW;                                            \
-      const MASKT mk = MASKF(nc);                                                              \
-      const int full = nc == VW;                                                               \
-      (void)mk;                                                                                \
-      (void)full;                                                                              \
-      VT wv[9];                                                                                \
-      const int pre = kh * kw <= 9;                                                            \
-      if (pre)                                                                                 \
-        for (int64_t t = 0; t < kh * kw; t++) wv[t] = LD(f + t * c + c0);                      \
-      for (int64_t ox = 0; ox < ow; ox++) {                                                    \
-        const int64_t ix0 = ox * sw - pl;                                                      \
-        VT acc = ZERO();                                                                       \
-        const int inside = ox >= oxa && ox < oxb;                                              \
-        for (int64_t ky = ky0; ky < ky1; ky++) {                                               \
-          const float *xr = ximg + (base + ky * g->dh) * w * c + c0;                           \
-          for (int64_t kx = 0; kx < kw; kx++) {                                                \
-            const int64_t ix = ix0 + kx * dw;                                                  \
-            if (!inside && (ix < 0 || ix >= w)) continue;                                      \
-            VT wt = pre ? wv[ky * kw + kx] : LD(f + (ky * kw + kx) * c + c0);                  \
-            acc = FMA(LD(xr + ix * c), wt, acc);                                               \
-          }                                                                                    \
-        }                                                                                      \
-        ST(yrow + ox * c + c0, acc);                                                           \
+  /* One pixel, any window, taps outside the input skipped. */                                 \
+  ATTR static inline __attribute__((always_inline)) VT fwd_px_##SFX(                           \
+      const conv_geom *g, const float *ximg, const float *f, int64_t base, int64_t ky0,        \
+      int64_t ky1, int64_t ix0, int64_t c0, int full, MASKT mk) {                              \
+    const int64_t c = g->c, kw = g->kw;                                                        \
+    VT acc = ZERO();                                                                           \
+    for (int64_t ky = ky0; ky < ky1; ky++) {                                                   \
+      const float *xr = ximg + (base + ky * g->dh) * g->w * c + c0;                            \
+      for (int64_t kx = 0; kx < kw; kx++) {                                                    \
+        const int64_t ix = ix0 + kx * g->dw;                                                   \
+        if (ix < 0 || ix >= g->w) continue;                                                    \
+        acc = FMA(LD(xr + ix * c), LD(f + (ky * kw + kx) * c + c0), acc);                      \
       }                                                                                        \
     }                                                                                          \
+    return acc;                                                                                \
   }                                                                                            \
   ATTR static void fwd_m1_##SFX(const conv_geom *g, const float *x, const float *f, float *y,  \
                                 int64_t r0, int64_t r1) {                                      \
-    if (g->kh == 3 && g->kw == 3)                                                              \
-      for (int64_t r = r0; r < r1; r++) fwd_m1_row_##SFX(g, x, f, y, r, 3, 3);                 \
-    else                                                                                       \
-      for (int64_t r = r0; r < r1; r++) fwd_m1_row_##SFX(g, x, f, y, r, g->kh, g->kw);         \
+    const int64_t c = g->c, w = g->w, sw = g->sw, dw = g->dw, pl = g->pl, ow = g->ow;         \
+    const int is3 = g->kh == 3 && g->kw == 3;                                                  \
+    int64_t oxa, oxb;                                                                          \
+    interior_cols(g, &oxa, &oxb);                                                              \
+    for (int64_t r = r0; r < r1; r++) {                                                        \
+      const int64_t oy = r % g->oh;                                                            \
+      const float *ximg = x + r / g->oh * g->h * w * c;                                        \
+      float *yrow = y + r * ow * c;                                                            \
+      int64_t base, ky0, ky1;                                                                  \
+      valid_rows(g, oy, &base, &ky0, &ky1);                                                    \
+      for (int64_t c0 = 0; c0 < c; c0 += VW) {                                                 \
+        const int64_t nc = c - c0 < VW ? c - c0 : VW;                                          \
+        const MASKT mk = MASKF(nc);                                                            \
+        const int full = nc == VW;                                                             \
+        (void)mk;                                                                              \
+        (void)full;                                                                            \
+        int64_t ox = 0;                                                                        \
+        if (is3) {                                                                             \
+          for (; ox < oxa; ox++)                                                               \
+            ST(yrow + ox * c + c0,                                                             \
+               fwd_px_##SFX(g, ximg, f, base, ky0, ky1, ox * sw - pl, c0, full, mk));          \
+          VT wv[9];                                                                            \
+          for (int t = 0; t < 9; t++) wv[t] = LD(f + t * c + c0);                              \
+          const float *xr[3];                                                                  \
+          int vr[3];                                                                           \
+          for (int ky = 0; ky < 3; ky++) {                                                     \
+            vr[ky] = ky >= ky0 && ky < ky1;                                                    \
+            xr[ky] = vr[ky] ? ximg + (base + ky * g->dh) * w * c + c0 : ximg;                  \
+          }                                                                                    \
+          for (; ox + 4 <= oxb; ox += 4) {                                                     \
+            VT acc[4] = {ZERO(), ZERO(), ZERO(), ZERO()};                                      \
+            for (int ky = 0; ky < 3; ky++) {                                                   \
+              if (!vr[ky]) continue;                                                           \
+              for (int kx = 0; kx < 3; kx++)                                                   \
+                for (int p = 0; p < 4; p++)                                                    \
+                  acc[p] = FMA(LD(xr[ky] + ((ox + p) * sw - pl + kx * dw) * c),                \
+                               wv[ky * 3 + kx], acc[p]);                                       \
+            }                                                                                  \
+            for (int p = 0; p < 4; p++) ST(yrow + (ox + p) * c + c0, acc[p]);                  \
+          }                                                                                    \
+          for (; ox < oxb; ox++) {                                                             \
+            VT acc = ZERO();                                                                   \
+            for (int ky = 0; ky < 3; ky++) {                                                   \
+              if (!vr[ky]) continue;                                                           \
+              for (int kx = 0; kx < 3; kx++)                                                   \
+                acc = FMA(LD(xr[ky] + (ox * sw - pl + kx * dw) * c), wv[ky * 3 + kx], acc);   \
+            }                                                                                  \
+            ST(yrow + ox * c + c0, acc);                                                       \
+          }                                                                                    \
+        }                                                                                      \
+        for (; ox < ow; ox++)                                                                  \
+          ST(yrow + ox * c + c0,                                                               \
+             fwd_px_##SFX(g, ximg, f, base, ky0, ky1, ox * sw - pl, c0, full, mk));            \
+      }                                                                                        \
+    }                                                                                          \
+  }                                                                                            \
+  /* One dX pixel gathered from the output pixels that read it. */                             \
+  ATTR static inline __attribute__((always_inline)) VT bi_px_##SFX(                            \
+      const conv_geom *g, const float *f, const float *dyimg, int64_t iy, int64_t ix,          \
+      int64_t c0, int full, MASKT mk) {                                                        \
+    const int64_t c = g->c, sw = g->sw, sh = g->sh, ow = g->ow, kw = g->kw;                   \
+    VT acc = ZERO();                                                                           \
+    for (int64_t ky = 0; ky < g->kh; ky++) {                                                   \
+      const int64_t t = iy + g->pt - ky * g->dh; /* = oy * sh */                               \
+      if (t < 0 || (sh != 1 && t % sh)) continue;                                              \
+      const int64_t oy = sh == 1 ? t : t / sh;                                                 \
+      if (oy >= g->oh) continue;                                                               \
+      const float *dyr = dyimg + oy * ow * c + c0;                                             \
+      const float *fr = f + ky * kw * c + c0;                                                  \
+      for (int64_t kx = 0; kx < kw; kx++) {                                                    \
+        const int64_t u = ix + g->pl - kx * g->dw; /* = ox * sw */                             \
+        if (u < 0 || (sw != 1 && u % sw)) continue;                                            \
+        const int64_t ox = sw == 1 ? u : u / sw;                                               \
+        if (ox >= ow) continue;                                                                \
+        acc = FMA(LD(dyr + ox * c), LD(fr + kx * c), acc);                                     \
+      }                                                                                        \
+    }                                                                                          \
+    return acc;                                                                                \
   }                                                                                            \
   ATTR static void bi_m1_##SFX(const conv_geom *g, const float *f, const float *dy, float *dx, \
                                int64_t r0, int64_t r1) {                                       \
-    const int64_t c = g->c, w = g->w, sw = g->sw, sh = g->sh, ow = g->ow, kh = g->kh,        \
-                  kw = g->kw;                                                                  \
+    const int64_t c = g->c, w = g->w, ow = g->ow;                                              \
+    /* stride 1, 3x3: dX pixels ix in [ia, ib) read output columns ix + pl - kx*dw, all in     \
+     * [0, ow) */                                                                              \
+    const int fast = g->kh == 3 && g->kw == 3 && g->sw == 1;                                   \
+    int64_t ia = 2 * g->dw - g->pl, ib = ow - g->pl;                                           \
+    if (ia < 0) ia = 0;                                                                        \
+    if (ib > w) ib = w;                                                                        \
+    if (ib < ia) ib = ia;                                                                      \
     for (int64_t r = r0; r < r1; r++) {                                                        \
-      const int64_t n = r / g->h, iy = r % g->h;                                               \
+      const int64_t iy = r % g->h;                                                             \
+      const float *dyimg = dy + r / g->h * g->oh * ow * c;                                     \
       float *dxrow = dx + r * w * c;                                                           \
       for (int64_t c0 = 0; c0 < c; c0 += VW) {                                                 \
         const int64_t nc = c - c0 < VW ? c - c0 : VW;                                          \
@@ -263,25 +327,32 @@ typedef void (*m1_rows_fn)(const conv_geom *g, const float *a, const float *b, f
         const int full = nc == VW;                                                             \
         (void)mk;                                                                              \
         (void)full;                                                                            \
-        for (int64_t ix = 0; ix < w; ix++) {                                                   \
-          VT acc = ZERO();                                                                     \
-          for (int64_t ky = 0; ky < kh; ky++) {                                                \
-            const int64_t t = iy + g->pt - ky * g->dh; /* = oy * sh */                         \
-            if (t < 0 || (sh != 1 && t % sh)) continue;                                        \
-            const int64_t oy = sh == 1 ? t : t / sh;                                           \
-            if (oy >= g->oh) continue;                                                         \
-            const float *dyr = dy + (n * g->oh + oy) * ow * c + c0;                            \
-            const float *fr = f + ky * kw * c + c0;                                            \
-            for (int64_t kx = 0; kx < kw; kx++) {                                              \
-              const int64_t u = ix + g->pl - kx * g->dw; /* = ox * sw */                       \
-              if (u < 0 || (sw != 1 && u % sw)) continue;                                      \
-              const int64_t ox = sw == 1 ? u : u / sw;                                         \
-              if (ox >= ow) continue;                                                          \
-              acc = FMA(LD(dyr + ox * c), LD(fr + kx * c), acc);                               \
-            }                                                                                  \
+        int64_t ix = 0;                                                                        \
+        if (fast) {                                                                            \
+          for (; ix < ia; ix++) ST(dxrow + ix * c + c0, bi_px_##SFX(g, f, dyimg, iy, ix, c0, full, mk)); \
+          VT wv[9];                                                                            \
+          for (int t = 0; t < 9; t++) wv[t] = LD(f + t * c + c0);                              \
+          const float *dr[3];                                                                  \
+          int vr[3];                                                                           \
+          for (int ky = 0; ky < 3; ky++) {                                                     \
+            const int64_t t = iy + g->pt - ky * g->dh;                                         \
+            const int64_t oy = g->sh == 1 ? t : t / g->sh;                                     \
+            vr[ky] = t >= 0 && (g->sh == 1 || t % g->sh == 0) && oy < g->oh;                   \
+            dr[ky] = vr[ky] ? dyimg + oy * ow * c + c0 : dyimg;                                \
           }                                                                                    \
-          ST(dxrow + ix * c + c0, acc);                                                        \
+          for (; ix + 4 <= ib; ix += 4) {                                                      \
+            VT acc[4] = {ZERO(), ZERO(), ZERO(), ZERO()};                                      \
+            for (int ky = 0; ky < 3; ky++) {                                                   \
+              if (!vr[ky]) continue;                                                           \
+              for (int kx = 0; kx < 3; kx++)                                                   \
+                for (int p = 0; p < 4; p++)                                                    \
+                  acc[p] = FMA(LD(dr[ky] + (ix + p + g->pl - kx * g->dw) * c),                 \
+                               wv[ky * 3 + kx], acc[p]);                                       \
+            }                                                                                  \
+            for (int p = 0; p < 4; p++) ST(dxrow + (ix + p) * c + c0, acc[p]);                 \
+          }                                                                                    \
         }                                                                                      \
+        for (; ix < w; ix++) ST(dxrow + ix * c + c0, bi_px_##SFX(g, f, dyimg, iy, ix, c0, full, mk)); \
       }                                                                                        \
     }                                                                                          \
   }                                                                                            \
@@ -307,10 +378,19 @@ typedef void (*m1_rows_fn)(const conv_geom *g, const float *a, const float *b, f
             const int full = nc == VW;                                                         \
             (void)mk;                                                                          \
             (void)full;                                                                        \
-            VT a = LD(ap + c0);                                                                \
-            for (int64_t ox = o0; ox < o1; ox++)                                               \
-              a = FMA(LD(xs + (ox - o0) * sw * c + c0), LD(dyrow + ox * c + c0), a);           \
-            ST(ap + c0, a);                                                                    \
+            VT a0 = ZERO(), a1 = ZERO(), a2 = ZERO(), a3 = ZERO();                             \
+            int64_t ox = o0;                                                                   \
+            for (; ox + 4 <= o1; ox += 4) {                                                    \
+              const float *xp = xs + (ox - o0) * sw * c + c0, *dp = dyrow + ox * c + c0;       \
+              a0 = FMA(LD(xp), LD(dp), a0);                                                    \
+              a1 = FMA(LD(xp + sw * c), LD(dp + c), a1);                                       \
+              a2 = FMA(LD(xp + 2 * sw * c), LD(dp + 2 * c), a2);                               \
+              a3 = FMA(LD(xp + 3 * sw * c), LD(dp + 3 * c), a3);                               \
+            }                                                                                  \
+            for (; ox < o1; ox++)                                                              \
+              a0 = FMA(LD(xs + (ox - o0) * sw * c + c0), LD(dyrow + ox * c + c0), a0);         \
+            VT s = ADD(ADD(a0, a1), ADD(a2, a3));                                              \
+            ST(ap + c0, ADD(LD(ap + c0), s));                                                  \
           }                                                                                    \
         }                                                                                      \
       }                                                                                        \
@@ -325,13 +405,17 @@ typedef void (*m1_rows_fn)(const conv_geom *g, const float *a, const float *b, f
     if (full) _mm256_storeu_ps((p), (v)); \
     else _mm256_maskstore_ps((p), mk, (v)); \
   } while (0)
+#define ADD _mm256_add_ps
 DW_M1(avx2, __attribute__((target("avx2,fma"))), __m256, 8, __m256i, A2_MASK, A2_LD, A2_ST,
       _mm256_fmadd_ps, _mm256_setzero_ps)
+#undef ADD
 #define A5_MASK(n) ((__mmask16)((n) >= 16 ? 0xffff : (1u << (n)) - 1))
 #define A5_LD(p) _mm512_maskz_loadu_ps(mk, (p))
 #define A5_ST(p, v) _mm512_mask_storeu_ps((p), mk, (v))
+#define ADD _mm512_add_ps
 DW_M1(avx512, __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq"))), __m512, 16, __mmask16,
       A5_MASK, A5_LD, A5_ST, _mm512_fmadd_ps, _mm512_setzero_ps)
+#undef ADD
 #endif
 
 typedef struct m1_fns {
@@ -342,8 +426,14 @@ static m1_fns m1_for(conv_isa isa, const conv_geom *g) {
   m1_fns f = {NULL, NULL, NULL};
   if (g->mult != 1) return f;
 #ifdef DW_X86
-  if (isa == CONV_ISA_AVX2) f = (m1_fns){fwd_m1_avx2, bi_m1_avx2, bf_m1_avx2};
-  if (isa == CONV_ISA_AVX512) f = (m1_fns){fwd_m1_avx512, bi_m1_avx512, bf_m1_avx512};
+  /* Fewer than 16 channels would leave most AVX-512 lanes masked: the AVX2 loops serve them. */
+  if (isa == CONV_ISA_AVX2 || (isa == CONV_ISA_AVX512 && g->c < 16))
+    f = (m1_fns){fwd_m1_avx2, bi_m1_avx2, bf_m1_avx2};
+  else if (isa == CONV_ISA_AVX512)
+    f = (m1_fns){fwd_m1_avx512, bi_m1_avx512, bf_m1_avx512};
+  /* With a column stride the per-pixel gather checks parity at every tap; the per-tap loops
+   * (which step over the output columns directly) measured faster there. */
+  if (g->sw != 1) f.bi = NULL;
 #else
   (void)isa;
 #endif
