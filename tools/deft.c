@@ -253,9 +253,11 @@ static bool dump_unsupported(FILE *f, deft_graph *g, const op_filter *flt, bool 
       fprintf(f, ": %d", counts[k]);
     }
     fputs("}", f);
+  } else if (alone && nt == 0) {
+    fputs("deft can run every op (it has a kernel for each op type)\n", f);
   } else if (alone) {
-    fprintf(f, "deft cannot run %d op%s of %d type%s%s\n", nops, nops == 1 ? "" : "s", nt,
-            nt == 1 ? "" : "s", nt ? ":" : "");
+    fprintf(f, "deft cannot run %d op%s of %d type%s:\n", nops, nops == 1 ? "" : "s", nt,
+            nt == 1 ? "" : "s");
     for (int k = 0; k < nt; k++) fprintf(f, "  %-*s %d\n", TYPE_COL_MAX, types[k], counts[k]);
   } else if (nt) {
     fprintf(f, "* = deft cannot run this op (%d op%s of %d type%s, with counts:", nops,
@@ -414,7 +416,11 @@ static bool dump_node(FILE *f, deft_graph *g, const char *name, bool json) {
   return true;
 }
 
-static bool dump_collections(FILE *f, deft_graph *g, bool json) {
+/* Collections: each key, kind and members (ops and tensors; the members of collections deft
+ * keeps serialized are read from the file: tools/cli/raw_collections.c). */
+static bool dump_collections(FILE *f, const loaded *l, const char *path, const char *tag,
+                             bool json) {
+  deft_graph *g = l->g;
   int nc = deft_graph_num_collections(g);
   char buf[4096];
   if (json) fputs("\"collections\": {", f);
@@ -430,6 +436,10 @@ static bool dump_collections(FILE *f, deft_graph *g, bool json) {
       return false;
     }
     deft_graph_get_collection(g, key, NULL, items, n, NULL);
+    char **raw = n < nvalues ? cli_raw_collection(path, !strcmp(l->format, "SavedModel"), tag, key)
+                             : NULL;
+    int nraw = 0;
+    while (raw && raw[nraw]) nraw++;
     if (json) {
       fputs(i ? ",\n  " : "\n  ", f);
       json_str(f, key);
@@ -440,15 +450,28 @@ static bool dump_collections(FILE *f, deft_graph *g, bool json) {
         if (k) fputs(", ", f);
         json_str(f, deft_output_format(items[k], buf, sizeof buf));
       }
-      fputs("]}", f);
+      fputs("]", f);
+      if (n < nvalues) {
+        fputs(", \"raw\": [", f);
+        for (int k = 0; k < nraw; k++) {
+          if (k) fputs(", ", f);
+          json_str(f, raw[k]);
+        }
+        fputs("]", f);
+      }
+      fputs("}", f);
     } else {
       fprintf(f, "%s (%s, %d value%s)\n", key, kind ? kind : "?", nvalues,
               nvalues == 1 ? "" : "s");
       for (int k = 0; k < n; k++)
         fprintf(f, "  %s\n", deft_output_format(items[k], buf, sizeof buf));
-      if (n < nvalues) fprintf(f, "  (%d serialized value%s kept as imported)\n", nvalues - n,
-                               nvalues - n == 1 ? "" : "s");
+      if (n < nvalues) {
+        fprintf(f, "  (%d serialized value%s kept as imported%s)\n", nvalues - n,
+                nvalues - n == 1 ? "" : "s", nraw ? ":" : "");
+        for (int k = 0; k < nraw; k++) fprintf(f, "  %s\n", raw[k]);
+      }
     }
+    cli_strings_free(raw);
     free(items);
   }
   if (json) fputs("\n}", f);
@@ -534,7 +557,18 @@ static bool dump_variables(FILE *f, deft_graph *g, bool json, deft_checkpoint_re
   bool total_known = true;
   char shape_buf[256];
   if (json) fputs("\"variables\": [", f);
-  else fprintf(f, "%-44s %-8s %-16s %12s  %s\n", "variable", "dtype", "shape", "parameters",
+  int wname = 8, wshape = 5; /* column widths: the longest name and shape (capped) */
+  for (int i = 0; i < nv && !json; i++) {
+    deft_shape shape = deft_shape_unknown();
+    if (!deft_op_attr_shape(vars[i], "shape", &shape))
+      shape = deft_output_shape(deft_op_output(vars[i], 0));
+    int a = (int)strlen(deft_op_name(vars[i]));
+    int b = (int)strlen(deft_shape_format(shape, shape_buf, sizeof shape_buf));
+    if (a > wname) wname = a < NAME_COL_MAX ? a : NAME_COL_MAX;
+    if (b > wshape) wshape = b < OUT_COL_MAX ? b : OUT_COL_MAX;
+  }
+  if (!json)
+    fprintf(f, "%-*s %-8s %-*s %12s  %s\n", wname, "variable", "dtype", wshape, "shape", "parameters",
                "trainable");
   for (int i = 0; i < nv; i++) {
     deft_op *v = vars[i];
@@ -559,11 +593,11 @@ static bool dump_variables(FILE *f, deft_graph *g, bool json, deft_checkpoint_re
       if (ckpt) checkpoint_summary(f, ckpt, deft_op_name(v), true, ckpt_error);
       fputs("}", f);
     } else if (count >= 0) {
-      fprintf(f, "%-44s %-8s %-16s %12" PRId64 "  %s\n", deft_op_name(v), deft_dtype_name(dtype),
-              shape_buf, count, trainable ? "yes" : "no");
+      fprintf(f, "%-*s %-8s %-*s %12" PRId64 "  %s\n", wname, deft_op_name(v),
+              deft_dtype_name(dtype), wshape, shape_buf, count, trainable ? "yes" : "no");
     } else {
-      fprintf(f, "%-44s %-8s %-16s %12s  %s\n", deft_op_name(v), deft_dtype_name(dtype),
-              shape_buf, "?", trainable ? "yes" : "no");
+      fprintf(f, "%-*s %-8s %-*s %12s  %s\n", wname, deft_op_name(v), deft_dtype_name(dtype),
+              wshape, shape_buf, "?", trainable ? "yes" : "no");
     }
     if (ckpt && !json) checkpoint_summary(f, ckpt, deft_op_name(v), false, ckpt_error);
   }
@@ -840,7 +874,7 @@ static int cmd_dump(int argc, char **argv) {
     if (ops) sep(f, json, &first), ok = dump_ops(f, &l, path, &flt, json);
     if (ok && unsupported) sep(f, json, &first), ok = dump_unsupported(f, l.g, &flt, json, true);
     if (ok && node) sep(f, json, &first), ok = dump_node(f, l.g, node, json);
-    if (ok && collections) sep(f, json, &first), ok = dump_collections(f, l.g, json);
+    if (ok && collections) sep(f, json, &first), ok = dump_collections(f, &l, path, tag, json);
     if (ok && variables)
       sep(f, json, &first), ok = dump_variables(f, l.g, json, ckpt, &flt, &ckpt_error);
     if (ok && signatures) sep(f, json, &first), ok = dump_signatures(f, &l, json);

@@ -42,4 +42,13 @@ bool checkpoint_prefix(const char *arg, char *buf, size_t size, deft_status *st)
  * edit distance of it. tensor: name may have an output index (":0"), kept in the suggestion. */
 void cli_suggest_name(const deft_graph *g, const char *name, deft_status *st);
 
+/* The members of collection `key` as the file at path stores them (path: a binary MetaGraphDef,
+ * or with saved_model a SavedModel directory or saved_model.pb, whose meta graph of `tag`
+ * (NULL: "serve") is read): node names, each bytes_list value's name (its first string field:
+ * the context name of a cond_context or while_context entry, a queue runner's queue name),
+ * int64 and float values, "Any <type_url>" for any_list values. A NULL-terminated array to free
+ * with cli_strings_free, or NULL (no such collection, a text file, unreadable file, OOM). */
+char **cli_raw_collection(const char *path, bool saved_model, const char *tag, const char *key);
+void cli_strings_free(char **v);
+
 #endif
