@@ -136,7 +136,9 @@ static bool list(parser *ps, int d, const char *open) {
       }
       count++;
       if (accept(ps, ']')) break;
-      if (!expect(ps, ',')) return false;
+      if (!accept(ps, ','))
+        return perr(ps, ps->p, "expected ',' or ']'%s",
+                    *ps->p ? "" : ", got the end of the expression");
       if (accept(ps, ']')) break; /* a trailing comma */
     }
   }
