@@ -51,9 +51,8 @@ static char *slurp(const char *path) {
   return (char *)data;
 }
 
-/* Runs the program with args (NULL-terminated), capturing stdout and stderr. */
-static result run(const char *const *args) {
-  const char *prog = program();
+/* Runs program prog with args (NULL-terminated), capturing stdout and stderr. */
+static result run_program(const char *prog, const char *const *args) {
   char out_path[512], err_path[512];
   snprintf(out_path, sizeof out_path, "%s/cli-out.txt", tu_tmpdir());
   snprintf(err_path, sizeof err_path, "%s/cli-err.txt", tu_tmpdir());
@@ -81,6 +80,9 @@ static result run(const char *const *args) {
   r.err = slurp(err_path);
   return r;
 }
+
+/* Runs the deft program with args. */
+static result run(const char *const *args) { return run_program(program(), args); }
 
 static void result_free(result *r) {
   deft_free(r->out);
@@ -1120,6 +1122,93 @@ START_TEST(run_names_and_checkpoints) {
 }
 END_TEST
 
+
+/* ---- manual pages ---- */
+
+/* Adds the distinct long options ("--name") of text to set (a '\n'-separated list in a buffer of
+ * size bytes). In roff, "\-" is a hyphen. */
+static void long_options(const char *text, char *set, size_t size) {
+  for (const char *p = text; *p; p++) {
+    const char *q = p;
+    int dashes = 0;
+    while (dashes < 2 && (*q == '-' || (q[0] == '\\' && q[1] == '-'))) q += *q == '-' ? 1 : 2, dashes++;
+    if (dashes < 2 || !(*q >= 'a' && *q <= 'z') || (p > text && (p[-1] == '-' || p[-1] == '\\')))
+      continue;
+    char opt[64] = "--";
+    size_t n = 2;
+    while (n < sizeof opt - 1 &&
+           ((*q >= 'a' && *q <= 'z') || *q == '_' || *q == '-' || (q[0] == '\\' && q[1] == '-'))) {
+      if (*q == '\\') q++;
+      opt[n++] = *q++;
+    }
+    opt[n] = 0;
+    while (n > 2 && opt[n - 1] == '-') opt[--n] = 0;
+    char line[70];
+    snprintf(line, sizeof line, "\n%s\n", opt);
+    if (!strstr(set, line) && strlen(set) + n + 2 < size) {
+      if (!*set) strcat(set, "\n");
+      strcat(set, opt + 0);
+      strcat(set, "\n");
+    }
+    p = q - 1;
+  }
+}
+
+/* Every long option of the program's help is on its manual page and the other way round (the
+ * page may add --help, which the usage text does not list). */
+static void check_page_options(const char *page, const char *help) {
+  char *roff = slurp(page);
+  static char a[8192], b[8192];
+  a[0] = b[0] = 0;
+  long_options(help, a, sizeof a);
+  long_options(roff, b, sizeof b);
+  ck_assert_msg(strlen(a) > 20, "no options in the help text:\n%s", help);
+  for (int side = 0; side < 2; side++) {
+    const char *from = side ? b : a, *in = side ? a : b;
+    for (const char *p = from + 1; *p; p = strchr(p, '\n') + 1) {
+      char opt[80];
+      snprintf(opt, sizeof opt, "\n%.*s\n", (int)(strchr(p, '\n') - p), p);
+      if (!strcmp(opt, "\n--help\n")) continue;
+      ck_assert_msg(strstr(in, opt) != NULL, "%s: option %.*s is %s", page,
+                    (int)strlen(opt) - 2, opt + 1,
+                    side ? "on the page but not in --help" : "in --help but not on the page");
+    }
+  }
+  deft_free(roff);
+}
+
+START_TEST(man_pages_match_help) {
+  result r = run((const char *[]){"help", NULL});
+  ck_assert_int_eq(r.code, 0);
+  check_page_options("man/deft.1", r.out);
+  ASSERT_HAS(r.out, "--op-type"); /* the option list is real */
+  result_free(&r);
+  char train[1024];
+  snprintf(train, sizeof train, "%s/deft-train", DEFT_BINARY_DIR);
+  r = run_program(train, (const char *[]){"--help", NULL});
+  ck_assert_int_eq(r.code, 0);
+  check_page_options("man/deft-train.1", r.out);
+  result_free(&r);
+}
+END_TEST
+
+#ifdef DEFT_MAN_PROGRAM
+/* man -l renders each page with no troff warning, and the text has the sections. */
+START_TEST(man_pages_render) {
+  const char *pages[] = {"man/deft.1", "man/deft-train.1"};
+  for (int i = 0; i < 2; i++) {
+    setenv("MANWIDTH", "80", 1);
+    result r = run_program(DEFT_MAN_PROGRAM, (const char *[]){"-l", "--warnings=w", pages[i], NULL});
+    ck_assert_msg(r.code == 0, "%s: man exit %d: %s", pages[i], r.code, r.err);
+    ck_assert_msg(r.err[0] == 0, "%s: troff warnings:\n%s", pages[i], r.err);
+    ASSERT_HAS(r.out, "SYNOPSIS");
+    ASSERT_HAS(r.out, "EXIT STATUS");
+    result_free(&r);
+  }
+}
+END_TEST
+#endif
+
 static Suite *cli_suite(void) {
   Suite *s = suite_create("cli");
   TCase *tc = tcase_create("dump");
@@ -1146,6 +1235,13 @@ static Suite *cli_suite(void) {
   tcase_add_test(tc, run_inline_inputs);
   tcase_add_test(tc, run_npz_inputs);
   tcase_add_test(tc, run_names_and_checkpoints);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("man");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, man_pages_match_help);
+#ifdef DEFT_MAN_PROGRAM
+  tcase_add_test(tc, man_pages_render);
+#endif
   suite_add_tcase(s, tc);
   return s;
 }
