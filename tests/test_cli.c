@@ -958,6 +958,9 @@ START_TEST(run_inline_inputs) {
   half_plus_two("np.ones((0,1))", NULL, 0, 0);
   /* KKeishiro's y is an int64 placeholder: the values take its dtype (fetching a fed tensor
    * gives the fed value) */
+  TU_REQUIRE_SHARED(two_early_s, HALF_PLUS_TWO_DIR);
+  char two_early[4096];
+  snprintf(two_early, sizeof two_early, "%s", two_early_s);
   TU_REQUIRE_SHARED(meta_s, KK_META);
   char meta[4096], out[512], p[600];
   snprintf(meta, sizeof meta, "%s", meta_s);
@@ -971,6 +974,16 @@ START_TEST(run_inline_inputs) {
   ck_assert_int_eq(deft_tensor_dtype(t), DEFT_INT64);
   ck_assert(((const int64_t *)deft_tensor_data(t))[2] == 9000000000LL);
   deft_tensor_free(t);
+  result_free(&r);
+  EXPECT_FAIL(1, ARGS("run", meta, "--feed", "y=np.full((2,), 0.25)", "--fetch", "y"),
+              "column 15", "0.25 is not an int64");
+  r = run((const char *[]){"run", two_early, "--feed", "x=[[True],[False]]", "--fetch", "x", NULL});
+  ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+  ASSERT_HAS(r.out, "[[1]\n [0]]\n");
+  result_free(&r);
+  r = run((const char *[]){"run", meta, "--feed", "y=True", "--fetch", "y", NULL});
+  ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+  ASSERT_HAS(r.out, "shape []\n1\n"); /* a bool literal as a scalar */
   result_free(&r);
   r = run((const char *[]){"run", meta, "--feed", "y=5", "--fetch", "y", NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);

@@ -19,7 +19,8 @@
 
 #include "tools/cli/cli.h"
 
-/* Expressions may not make tensors of more elements than this (2^28: a 1 GiB float tensor). */
+/* np.ones/zeros/full may not make tensors of more elements than this (2^28: a 1 GiB float
+ * tensor); a literal's values are bounded by the expression's length. */
 #define EXPR_MAX_ELEMENTS ((int64_t)1 << 28)
 
 typedef struct parser {
@@ -33,6 +34,10 @@ typedef struct parser {
   int64_t dims[DEFT_MAX_RANK];
   bool dim_seen[DEFT_MAX_RANK];
   int64_t *value_col; /* column of each value, for range errors */
+  /* np.ones/zeros/full: n copies of fill_value (no per-value arrays) */
+  bool fill;
+  double fill_value;
+  int64_t fill_col;
 } parser;
 
 static int column(const parser *ps, const char *at) { return (int)(at - ps->src) + 1; }
@@ -91,7 +96,6 @@ static bool number(parser *ps, double *v) {
 }
 
 static bool push(parser *ps, double v, const char *at) {
-  if (ps->n >= EXPR_MAX_ELEMENTS) return perr(ps, at, "%s", "too many values");
   if (ps->n == ps->cap) {
     int64_t cap = ps->cap ? ps->cap * 2 : 64;
     double *nv = realloc(ps->values, sizeof *nv * (size_t)cap);
@@ -197,7 +201,8 @@ static bool expr(parser *ps) {
     ps->p++;
     return list(ps, 0, at);
   }
-  if (isalpha((unsigned char)*at) && !word(ps, "True") && !word(ps, "False")) {
+  bool boolean = !strncmp(at, "True", 4) || !strncmp(at, "False", 5);
+  if (isalpha((unsigned char)*at) && !(boolean && !isalnum((unsigned char)at[*at == 'T' ? 4 : 5]))) {
     if (!strncmp(ps->p, "np.", 3)) ps->p += 3;
     else if (!strncmp(ps->p, "numpy.", 6)) ps->p += 6;
     const char *fn = ps->p;
@@ -218,29 +223,19 @@ static bool expr(parser *ps) {
                   name);
     }
     if (!expect(ps, '(') || !shape_arg(ps)) return false;
+    const char *vat = at;
     if (fill) {
-      if (!expect(ps, ',') || !number(ps, &v)) return false;
+      if (!expect(ps, ',')) return false;
+      skip_ws(ps);
+      vat = ps->p;
+      if (!number(ps, &v)) return false;
     }
     skip_ws(ps);
     if (*ps->p == ',' && !fill) return perr(ps, ps->p, "%s", "only the shape is taken (the dtype is the fed tensor's)");
     if (!expect(ps, ')')) return false;
-    int64_t n = ps->n;
-    ps->n = 0;
-    double *vals = malloc(sizeof *vals * (size_t)(n ? n : 1));
-    int64_t *cols = malloc(sizeof *cols * (size_t)(n ? n : 1));
-    if (!vals || !cols) {
-      free(vals);
-      free(cols);
-      deft_status_set(ps->st, DEFT_RESOURCE_EXHAUSTED, "out of memory for %s", "the expression");
-      ps->failed = true;
-      return false;
-    }
-    for (int64_t i = 0; i < n; i++) vals[i] = v, cols[i] = column(ps, at);
-    free(ps->values);
-    free(ps->value_col);
-    ps->values = vals;
-    ps->value_col = cols;
-    ps->n = ps->cap = n;
+    ps->fill = true; /* ps->n (the element count) and ps->dims were set by shape_arg */
+    ps->fill_value = v;
+    ps->fill_col = column(ps, vat);
     return true;
   }
   double v;
@@ -263,10 +258,10 @@ static deft_tensor *make_tensor(parser *ps, deft_dtype dtype) {
     default: integer = false;
   }
   for (int64_t i = 0; i < ps->n; i++) {
-    double v = ps->values[i];
+    double v = ps->fill ? ps->fill_value : ps->values[i];
     if (integer && (v != floor(v) || v < lo || v > hi || (dtype == DEFT_INT64 && v >= hi))) {
       deft_status_set(ps->st, DEFT_INVALID_ARGUMENT, "column %" PRId64 ": %.17g is not a%s %s value",
-                      ps->value_col[i], v, dtype == DEFT_INT32 || dtype == DEFT_INT64 ? "n" : "",
+                      ps->fill ? ps->fill_col : ps->value_col[i], v, dtype == DEFT_INT32 || dtype == DEFT_INT64 ? "n" : "",
                       deft_dtype_name(dtype));
       deft_tensor_free(t);
       return NULL;
