@@ -224,10 +224,11 @@ START_TEST(dump_signatures) {
              "        name: y:0\n"
              "  Method name is: tensorflow/serving/predict\n");
   /* the serialized tf.Example input: a string placeholder of unknown shape */
-  ASSERT_HAS(r.out, "    inputs['inputs'] tensor_info:\n"
-                    "        dtype: DT_STRING\n"
-                    "        shape: unknown_rank\n"
-                    "        name: tf_example:0\n");
+  ASSERT_HAS(r.out,
+             "    inputs['inputs'] tensor_info:\n"
+             "        dtype: DT_STRING\n"
+             "        shape: unknown_rank\n"
+             "        name: tf_example:0\n");
   ASSERT_HAS(r.out, "        name: y3:0\n");
   result_free(&r);
   /* JSON: shapes as arrays, null for an unknown rank */
@@ -423,7 +424,6 @@ START_TEST(bad_input) {
 }
 END_TEST
 
-
 /* ---- deft dump: outputs, columns, filters, raw collections, unsupported ops, corrupt data ---- */
 
 static void tmp_file(char *path, size_t size, const char *name);
@@ -453,7 +453,7 @@ START_TEST(dump_outputs_and_filters) {
   ck_assert_int_eq(word_column(r.out, "loss/loss", "float[]"), out_col);
   ck_assert_int_eq(word_column(r.out, "y", "int64<unknown>"), out_col);
   ck_assert_int_eq(word_column(r.out, "init", "NoOp"), type_col);
-  ASSERT_HAS(op_line(r.out, "init"), " - "); /* no outputs */
+  ASSERT_HAS(op_line(r.out, "init"), " - ");  /* no outputs */
   const char *head = strchr(r.out, '\n') + 1; /* the column header */
   ck_assert_int_eq((int)(strstr(head, "type") - head), type_col);
   ck_assert_int_eq((int)(strstr(head, "outputs") - head), out_col);
@@ -493,23 +493,26 @@ START_TEST(dump_raw_collections) {
   TU_REQUIRE_SHARED(bn, "tf1/tao-bai__Hands-on-Machine-Learning/my_model_final.ckpt.meta");
   result r = run((const char *[]){"dump", bn, "--collections", NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
-  ASSERT_HAS(r.out, "cond_context (bytes_list, 24 values)\n"
-                    "  (24 serialized values kept as imported:)\n"
-                    "  dnn/batch_normalization/cond/cond_text\n"
-                    "  dnn/batch_normalization/cond/cond_text_1\n");
+  ASSERT_HAS(r.out,
+             "cond_context (bytes_list, 24 values)\n"
+             "  (24 serialized values kept as imported:)\n"
+             "  dnn/batch_normalization/cond/cond_text\n"
+             "  dnn/batch_normalization/cond/cond_text_1\n");
   result_free(&r);
   TU_REQUIRE_SHARED(three, HALF_PLUS_THREE_DIR);
   r = run((const char *[]){"dump", three, "--collections", NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
-  ASSERT_HAS(r.out, "saved_model_assets (any_list, 1 value)\n"
-                    "  (1 serialized value kept as imported:)\n"
-                    "  Any type.googleapis.com/tensorflow.AssetFileDef\n");
+  ASSERT_HAS(r.out,
+             "saved_model_assets (any_list, 1 value)\n"
+             "  (1 serialized value kept as imported:)\n"
+             "  Any type.googleapis.com/tensorflow.AssetFileDef\n");
   result_free(&r);
   TU_REQUIRE_SHARED(rnn, "tf1/rdcwuyy__handson-ml/my_time_series_model.meta");
   r = run((const char *[]){"dump", rnn, "--collections", "--json", NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
-  ASSERT_HAS(r.out, "\"while_context\": {\"kind\": \"bytes_list\", \"count\": 1, \"items\": [], "
-                    "\"raw\": [\"rnn/while/");
+  ASSERT_HAS(r.out,
+             "\"while_context\": {\"kind\": \"bytes_list\", \"count\": 1, \"items\": [], "
+             "\"raw\": [\"rnn/while/");
   result_free(&r);
 }
 END_TEST
@@ -531,14 +534,15 @@ START_TEST(dump_unsupported_types) {
   tmp_file(pbtxt, sizeof pbtxt, "unknown_ops.pbtxt");
   FILE *f = fopen(pbtxt, "w");
   ck_assert_ptr_nonnull(f);
-  fputs("node { name: \"c\" op: \"Const\" attr { key: \"dtype\" value { type: DT_FLOAT } }\n"
-        "  attr { key: \"value\" value { tensor { dtype: DT_FLOAT tensor_shape {} "
-        "float_val: 1 } } } }\n"
-        "node { name: \"a/f1\" op: \"Foo\" input: \"c\" }\n"
-        "node { name: \"a/b1\" op: \"Bar\" input: \"a/f1\" }\n"
-        "node { name: \"f2\" op: \"Foo\" input: \"c\" }\n"
-        "node { name: \"f3\" op: \"Foo\" input: \"c\" }\n",
-        f);
+  fputs(
+      "node { name: \"c\" op: \"Const\" attr { key: \"dtype\" value { type: DT_FLOAT } }\n"
+      "  attr { key: \"value\" value { tensor { dtype: DT_FLOAT tensor_shape {} "
+      "float_val: 1 } } } }\n"
+      "node { name: \"a/f1\" op: \"Foo\" input: \"c\" }\n"
+      "node { name: \"a/b1\" op: \"Bar\" input: \"a/f1\" }\n"
+      "node { name: \"f2\" op: \"Foo\" input: \"c\" }\n"
+      "node { name: \"f3\" op: \"Foo\" input: \"c\" }\n",
+      f);
   fclose(f);
   r = run((const char *[]){"dump", pbtxt, NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
@@ -924,7 +928,6 @@ START_TEST(run_errors) {
 }
 END_TEST
 
-
 /* Runs `deft run` on half_plus_two with --feed x=VALUE, fetching y into DIR/y.npy; checks y
  * against 0.5 x + 2 for the n values want_x (computed here). */
 static void half_plus_two(const char *value, const double *want_x, int64_t n, int64_t rows) {
@@ -975,8 +978,8 @@ START_TEST(run_inline_inputs) {
   ck_assert(((const int64_t *)deft_tensor_data(t))[2] == 9000000000LL);
   deft_tensor_free(t);
   result_free(&r);
-  EXPECT_FAIL(1, ARGS("run", meta, "--feed", "y=np.full((2,), 0.25)", "--fetch", "y"),
-              "column 15", "0.25 is not an int64");
+  EXPECT_FAIL(1, ARGS("run", meta, "--feed", "y=np.full((2,), 0.25)", "--fetch", "y"), "column 15",
+              "0.25 is not an int64");
   r = run((const char *[]){"run", two_early, "--feed", "x=[[True],[False]]", "--fetch", "x", NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
   ASSERT_HAS(r.out, "[[1]\n [0]]\n");
@@ -1102,8 +1105,8 @@ START_TEST(run_names_and_checkpoints) {
   for (int i = 0; i < 2; i++) {
     snprintf(arg, sizeof arg, "%s%s", ckpt, ext[i]);
     snprintf(out, sizeof out, "%s/run-ckpt-%d", tu_tmpdir(), i);
-    r = run((const char *[]){"run", meta, "--checkpoint", arg, "--fetch", "outputs/bias",
-                             "--out", out, NULL});
+    r = run((const char *[]){"run", meta, "--checkpoint", arg, "--fetch", "outputs/bias", "--out",
+                             out, NULL});
     ck_assert_msg(r.code == 0, "--checkpoint %s: exit %d: %s", arg, r.code, r.err);
     snprintf(p, sizeof p, "%s/outputs_bias.npy", out);
     deft_tensor *got = read_npy(p);
@@ -1135,7 +1138,6 @@ START_TEST(run_names_and_checkpoints) {
 }
 END_TEST
 
-
 /* ---- manual pages ---- */
 
 /* Adds the distinct long options ("--name") of text to set (a '\n'-separated list in a buffer of
@@ -1144,7 +1146,8 @@ static void long_options(const char *text, char *set, size_t size) {
   for (const char *p = text; *p; p++) {
     const char *q = p;
     int dashes = 0;
-    while (dashes < 2 && (*q == '-' || (q[0] == '\\' && q[1] == '-'))) q += *q == '-' ? 1 : 2, dashes++;
+    while (dashes < 2 && (*q == '-' || (q[0] == '\\' && q[1] == '-')))
+      q += *q == '-' ? 1 : 2, dashes++;
     if (dashes < 2 || !(*q >= 'a' && *q <= 'z') || (p > text && (p[-1] == '-' || p[-1] == '\\')))
       continue;
     char opt[64] = "--";
@@ -1182,8 +1185,8 @@ static void check_page_options(const char *page, const char *help) {
       char opt[80];
       snprintf(opt, sizeof opt, "\n%.*s\n", (int)(strchr(p, '\n') - p), p);
       if (!strcmp(opt, "\n--help\n")) continue;
-      ck_assert_msg(strstr(in, opt) != NULL, "%s: option %.*s is %s", page,
-                    (int)strlen(opt) - 2, opt + 1,
+      ck_assert_msg(strstr(in, opt) != NULL, "%s: option %.*s is %s", page, (int)strlen(opt) - 2,
+                    opt + 1,
                     side ? "on the page but not in --help" : "in --help but not on the page");
     }
   }
@@ -1211,7 +1214,8 @@ START_TEST(man_pages_render) {
   const char *pages[] = {"man/deft.1", "man/deft-train.1"};
   for (int i = 0; i < 2; i++) {
     setenv("MANWIDTH", "80", 1);
-    result r = run_program(DEFT_MAN_PROGRAM, (const char *[]){"-l", "--warnings=w", pages[i], NULL});
+    result r =
+        run_program(DEFT_MAN_PROGRAM, (const char *[]){"-l", "--warnings=w", pages[i], NULL});
     ck_assert_msg(r.code == 0, "%s: man exit %d: %s", pages[i], r.code, r.err);
     ck_assert_msg(r.err[0] == 0, "%s: troff warnings:\n%s", pages[i], r.err);
     ASSERT_HAS(r.out, "SYNOPSIS");

@@ -12,8 +12,9 @@
  * GraphDef is tried as a MetaGraphDef). Without a section option, dump lists the ops in graph
  * order (name, type, output dtypes and shapes, inputs) and marks those deft cannot run. run does
  * the job of TF's saved_model_cli run (see its usage text in `commands`); its feed values
- * (expressions, .npz archives), checkpoint arguments and name suggestions live in tools/cli/. Errors go to stderr with a non-zero exit code (1 for a
- * failure, 2 for a usage error). Subcommands are table-driven: add one to `commands`.
+ * (expressions, .npz archives), checkpoint arguments and name suggestions live in tools/cli/.
+ * Errors go to stderr with a non-zero exit code (1 for a failure, 2 for a usage error). Subcommands
+ * are table-driven: add one to `commands`.
  *
  * Uses only the public API (deft/deft.h). */
 #include <ctype.h>
@@ -197,8 +198,7 @@ static bool filter_match(const op_filter *flt, const deft_op *op) {
 
 /* The op types deft cannot run among the ops flt selects, in order of first appearance, with
  * their counts: types[i] has counts[i] ops. Returns the number of types (arrays of n entries). */
-static int unsupported_types(deft_graph *g, const op_filter *flt, const char **types,
-                             int *counts) {
+static int unsupported_types(deft_graph *g, const op_filter *flt, const char **types, int *counts) {
   int n = deft_graph_num_ops(g), nt = 0;
   for (int i = 0; i < n; i++) {
     deft_op *op = deft_graph_op_at(g, i);
@@ -270,8 +270,7 @@ static bool dump_unsupported(FILE *f, deft_graph *g, const op_filter *flt, bool 
   return true;
 }
 
-static bool dump_ops(FILE *f, const loaded *l, const char *path, const op_filter *flt,
-                     bool json) {
+static bool dump_ops(FILE *f, const loaded *l, const char *path, const op_filter *flt, bool json) {
   deft_graph *g = l->g;
   int n = deft_graph_num_ops(g);
   char buf[4096], outs[1024];
@@ -436,8 +435,8 @@ static bool dump_collections(FILE *f, const loaded *l, const char *path, const c
       return false;
     }
     deft_graph_get_collection(g, key, NULL, items, n, NULL);
-    char **raw = n < nvalues ? cli_raw_collection(path, !strcmp(l->format, "SavedModel"), tag, key)
-                             : NULL;
+    char **raw =
+        n < nvalues ? cli_raw_collection(path, !strcmp(l->format, "SavedModel"), tag, key) : NULL;
     int nraw = 0;
     while (raw && raw[nraw]) nraw++;
     if (json) {
@@ -568,8 +567,8 @@ static bool dump_variables(FILE *f, deft_graph *g, bool json, deft_checkpoint_re
     if (b > wshape) wshape = b < OUT_COL_MAX ? b : OUT_COL_MAX;
   }
   if (!json)
-    fprintf(f, "%-*s %-8s %-*s %12s  %s\n", wname, "variable", "dtype", wshape, "shape", "parameters",
-               "trainable");
+    fprintf(f, "%-*s %-8s %-*s %12s  %s\n", wname, "variable", "dtype", wshape, "shape",
+            "parameters", "trainable");
   for (int i = 0; i < nv; i++) {
     deft_op *v = vars[i];
     deft_dtype dtype = DEFT_INVALID_DTYPE;
@@ -633,7 +632,8 @@ static bool dump_signatures(FILE *f, const loaded *l, bool json) {
     int nt = info ? deft_meta_graph_info_num_tags(info) : 0;
     if (nt) {
       fputs("MetaGraphDef with tag-set: '", f);
-      for (int i = 0; i < nt; i++) fprintf(f, "%s%s", i ? ", " : "", deft_meta_graph_info_tag(info, i));
+      for (int i = 0; i < nt; i++)
+        fprintf(f, "%s%s", i ? ", " : "", deft_meta_graph_info_tag(info, i));
       fputs("' contains the following SignatureDefs:\n", f);
     }
   }
@@ -686,7 +686,8 @@ static bool dump_signatures(FILE *f, const loaded *l, bool json) {
       if (json) fputs("}", f);
     }
     if (json) fputs("}", f);
-    else fprintf(f, "  Method name is: %s\n", method ? method : "");
+    else
+      fprintf(f, "  Method name is: %s\n", method ? method : "");
   }
   if (json) fputs("\n}", f);
   return true;
@@ -778,14 +779,20 @@ static int cmd_dump(int argc, char **argv) {
   bool json = false, dot = false, collections = false, variables = false, signatures = false;
   bool html = false, unsupported = false;
   op_filter flt = {NULL, NULL};
-  static const struct option opts[] = {
-      {"json", no_argument, NULL, 'j'},        {"html", no_argument, NULL, 'H'},
-      {"dot", no_argument, NULL, 'd'},         {"collections", no_argument, NULL, 'c'},
-      {"variables", no_argument, NULL, 'v'},   {"signatures", no_argument, NULL, 's'},
-      {"node", required_argument, NULL, 'n'},  {"tag", required_argument, NULL, 't'},
-      {"checkpoint", required_argument, NULL, 'k'}, {"help", no_argument, NULL, 'h'},
-      {"scope", required_argument, NULL, 'S'},      {"op-type", required_argument, NULL, 'O'},
-      {"unsupported", no_argument, NULL, 'u'},      {NULL, 0, NULL, 0}};
+  static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+                                       {"html", no_argument, NULL, 'H'},
+                                       {"dot", no_argument, NULL, 'd'},
+                                       {"collections", no_argument, NULL, 'c'},
+                                       {"variables", no_argument, NULL, 'v'},
+                                       {"signatures", no_argument, NULL, 's'},
+                                       {"node", required_argument, NULL, 'n'},
+                                       {"tag", required_argument, NULL, 't'},
+                                       {"checkpoint", required_argument, NULL, 'k'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {"scope", required_argument, NULL, 'S'},
+                                       {"op-type", required_argument, NULL, 'O'},
+                                       {"unsupported", no_argument, NULL, 'u'},
+                                       {NULL, 0, NULL, 0}};
   int c;
   optind = 1;
   opterr = 0;
@@ -800,9 +807,15 @@ static int cmd_dump(int argc, char **argv) {
       case 'n': node = optarg; break;
       case 't': tag = optarg; break;
       case 'k': checkpoint = optarg; break;
-      case 'S': flt.scope = optarg; break;
-      case 'O': flt.types = optarg; break;
-      case 'u': unsupported = true; break;
+      case 'S':
+        flt.scope = optarg;
+        break;
+      case 'O':
+        flt.types = optarg;
+        break;
+      case 'u':
+        unsupported = true;
+        break;
       case 'h': return command_help("dump");
       default: return getopt_error("dump", c, argv);
     }
@@ -1067,8 +1080,8 @@ static bool resolve(const run_args *a, const loaded *l, const char *name, bool i
   }
   deft_op *op = deft_graph_op_by_name(l->g, tensor);
   if (op && deft_op_num_outputs(op) == 0) {
-    deft_status_set(st, DEFT_INVALID_ARGUMENT,
-                    "'%s' is an op with no outputs (%s): %s", tensor, deft_op_type(op),
+    deft_status_set(st, DEFT_INVALID_ARGUMENT, "'%s' is an op with no outputs (%s): %s", tensor,
+                    deft_op_type(op),
                     input ? "there is nothing to feed"
                           : "nothing to fetch; run it with --target instead of --fetch");
     return false;
@@ -1145,8 +1158,8 @@ static int run_prepare(const run_args *a, run_state *r, deft_status *st) {
     }
   }
   for (int i = 0; i < a->nfeeds; i++) {
-    r->feed_v[i] = cli_feed_value(strchr(a->feeds[i], '=') + 1,
-                                  deft_output_dtype(r->feed_t[i]), st);
+    r->feed_v[i] =
+        cli_feed_value(strchr(a->feeds[i], '=') + 1, deft_output_dtype(r->feed_t[i]), st);
     if (!r->feed_v[i]) {
       deft_status_prefix(st, "--feed %s", a->feeds[i]);
       return fail(st);
@@ -1268,8 +1281,10 @@ static int cmd_run(int argc, char **argv) {
       case 'f': {
         const char *eq = strchr(v, '=');
         if (!eq || eq == v || !eq[1] || eq - v >= 1000)
-          rc = usage_error("--feed '%s' is not NAME=VALUE (FILE.npy, FILE.npz[KEY] or an "
-                           "expression)", v);
+          rc = usage_error(
+              "--feed '%s' is not NAME=VALUE (FILE.npy, FILE.npz[KEY] or an "
+              "expression)",
+              v);
         a.feeds[a.nfeeds++] = v;
         break;
       }

@@ -18,8 +18,9 @@
  *   an expression                    [[1,2,3]], 5, -0.5, True, np.ones((2,3)), np.zeros([4]),
  *                                    np.full((2,3), 0.5), np.array([1,2]) ("numpy." or nothing
  *                                    for "np." also works)
- * An expression's values take `dtype` (the fed tensor's: float, double, int32, int64, uint8, bool); an integer dtype refuses a fraction or a value out of its range. Errors name the
- * column (1-based) of the expression where the problem is. The caller frees the tensor. */
+ * An expression's values take `dtype` (the fed tensor's: float, double, int32, int64, uint8, bool);
+ * an integer dtype refuses a fraction or a value out of its range. Errors name the column (1-based)
+ * of the expression where the problem is. The caller frees the tensor. */
 deft_tensor *cli_feed_value(const char *value, deft_dtype dtype, deft_status *st);
 
 /* True iff value names a file (ends in ".npy", ".npz" or ".npz[KEY]"), not an expression. */

@@ -86,7 +86,8 @@ static bool number(parser *ps, double *v) {
   const char *q = s + (*s == '-' || *s == '+');
   if (!isdigit((unsigned char)*q) && !(*q == '.' && isdigit((unsigned char)q[1])))
     return perr(ps, s, "expected a number%s", *s ? "" : ", got the end of the expression");
-  if (q[0] == '0' && (q[1] == 'x' || q[1] == 'X')) return perr(ps, s, "%s", "hex is not a number here");
+  if (q[0] == '0' && (q[1] == 'x' || q[1] == 'X'))
+    return perr(ps, s, "%s", "hex is not a number here");
   char *end;
   errno = 0;
   *v = strtod(s, &end);
@@ -129,8 +130,9 @@ static bool list(parser *ps, int d, const char *open) {
       bool sub = *item == '[';
       if (count == 0) leaf = !sub;
       if (sub != !leaf)
-        return perr(ps, item, "%s", leaf ? "a list where a number was expected (ragged nesting)"
-                                         : "a number where a list was expected (ragged nesting)");
+        return perr(ps, item, "%s",
+                    leaf ? "a list where a number was expected (ragged nesting)"
+                         : "a number where a list was expected (ragged nesting)");
       if (sub) {
         ps->p++;
         if (!list(ps, d + 1, item)) return false;
@@ -155,8 +157,9 @@ static bool list(parser *ps, int d, const char *open) {
   if (count == 0 && ps->rank == 0) ps->rank = d + 1;
   if (ps->dim_seen[d] && ps->dims[d] != count) {
     char msg[128];
-    snprintf(msg, sizeof msg, "a list of %" PRId64 " items where the others at this depth have %" PRId64,
-             count, ps->dims[d]);
+    snprintf(msg, sizeof msg,
+             "a list of %" PRId64 " items where the others at this depth have %" PRId64, count,
+             ps->dims[d]);
     return perr(ps, open, "%s", msg);
   }
   ps->dims[d] = count;
@@ -168,8 +171,10 @@ static bool list(parser *ps, int d, const char *open) {
 static bool shape_arg(parser *ps) {
   skip_ws(ps);
   char close = 0;
-  if (accept(ps, '(')) close = ')';
-  else if (accept(ps, '[')) close = ']';
+  if (accept(ps, '('))
+    close = ')';
+  else if (accept(ps, '['))
+    close = ']';
   ps->rank = 0;
   for (;;) {
     skip_ws(ps);
@@ -202,15 +207,21 @@ static bool expr(parser *ps) {
     return list(ps, 0, at);
   }
   bool boolean = !strncmp(at, "True", 4) || !strncmp(at, "False", 5);
-  if (isalpha((unsigned char)*at) && !(boolean && !isalnum((unsigned char)at[*at == 'T' ? 4 : 5]))) {
-    if (!strncmp(ps->p, "np.", 3)) ps->p += 3;
-    else if (!strncmp(ps->p, "numpy.", 6)) ps->p += 6;
+  if (isalpha((unsigned char)*at) &&
+      !(boolean && !isalnum((unsigned char)at[*at == 'T' ? 4 : 5]))) {
+    if (!strncmp(ps->p, "np.", 3))
+      ps->p += 3;
+    else if (!strncmp(ps->p, "numpy.", 6))
+      ps->p += 6;
     const char *fn = ps->p;
     bool fill = false;
     double v = 0;
-    if (word(ps, "ones")) v = 1;
-    else if (word(ps, "zeros")) v = 0;
-    else if (word(ps, "full")) fill = true;
+    if (word(ps, "ones"))
+      v = 1;
+    else if (word(ps, "zeros"))
+      v = 0;
+    else if (word(ps, "full"))
+      fill = true;
     else if (word(ps, "array")) {
       if (!expect(ps, '(') || !expr(ps)) return false;
       return expect(ps, ')');
@@ -219,7 +230,8 @@ static bool expr(parser *ps) {
       while (isalnum((unsigned char)fn[len]) || fn[len] == '_' || fn[len] == '.') len++;
       char name[64];
       snprintf(name, sizeof name, "%.*s", len < 60 ? len : 60, fn);
-      return perr(ps, at, "unknown function '%s' (np.ones, np.zeros, np.full and np.array are known)",
+      return perr(ps, at,
+                  "unknown function '%s' (np.ones, np.zeros, np.full and np.array are known)",
                   name);
     }
     if (!expect(ps, '(') || !shape_arg(ps)) return false;
@@ -231,7 +243,8 @@ static bool expr(parser *ps) {
       if (!number(ps, &v)) return false;
     }
     skip_ws(ps);
-    if (*ps->p == ',' && !fill) return perr(ps, ps->p, "%s", "only the shape is taken (the dtype is the fed tensor's)");
+    if (*ps->p == ',' && !fill)
+      return perr(ps, ps->p, "%s", "only the shape is taken (the dtype is the fed tensor's)");
     if (!expect(ps, ')')) return false;
     ps->fill = true; /* ps->n (the element count) and ps->dims were set by shape_arg */
     ps->fill_value = v;
@@ -251,29 +264,52 @@ static deft_tensor *make_tensor(parser *ps, deft_dtype dtype) {
   double lo = 0, hi = 0;
   bool integer = true;
   switch (dtype) {
-    case DEFT_INT32: lo = INT32_MIN, hi = INT32_MAX; break;
-    case DEFT_INT64: lo = -9223372036854775808.0, hi = 9223372036854775807.0; break;
-    case DEFT_UINT8: lo = 0, hi = UINT8_MAX; break;
-    case DEFT_BOOL: lo = 0, hi = 1; break;
-    default: integer = false;
+    case DEFT_INT32:
+      lo = INT32_MIN, hi = INT32_MAX;
+      break;
+    case DEFT_INT64:
+      lo = -9223372036854775808.0, hi = 9223372036854775807.0;
+      break;
+    case DEFT_UINT8:
+      lo = 0, hi = UINT8_MAX;
+      break;
+    case DEFT_BOOL:
+      lo = 0, hi = 1;
+      break;
+    default:
+      integer = false;
   }
   for (int64_t i = 0; i < ps->n; i++) {
     double v = ps->fill ? ps->fill_value : ps->values[i];
     if (integer && (v != floor(v) || v < lo || v > hi || (dtype == DEFT_INT64 && v >= hi))) {
-      deft_status_set(ps->st, DEFT_INVALID_ARGUMENT, "column %" PRId64 ": %.17g is not a%s %s value",
-                      ps->fill ? ps->fill_col : ps->value_col[i], v, dtype == DEFT_INT32 || dtype == DEFT_INT64 ? "n" : "",
-                      deft_dtype_name(dtype));
+      deft_status_set(
+          ps->st, DEFT_INVALID_ARGUMENT, "column %" PRId64 ": %.17g is not a%s %s value",
+          ps->fill ? ps->fill_col : ps->value_col[i], v,
+          dtype == DEFT_INT32 || dtype == DEFT_INT64 ? "n" : "", deft_dtype_name(dtype));
       deft_tensor_free(t);
       return NULL;
     }
     switch (dtype) {
-      case DEFT_FLOAT: ((float *)d)[i] = (float)v; break;
-      case DEFT_DOUBLE: ((double *)d)[i] = v; break;
-      case DEFT_INT32: ((int32_t *)d)[i] = (int32_t)v; break;
-      case DEFT_INT64: ((int64_t *)d)[i] = (int64_t)v; break;
-      case DEFT_UINT8: ((uint8_t *)d)[i] = (uint8_t)v; break;
-      case DEFT_BOOL: ((uint8_t *)d)[i] = v != 0; break;
-      default: break;
+      case DEFT_FLOAT:
+        ((float *)d)[i] = (float)v;
+        break;
+      case DEFT_DOUBLE:
+        ((double *)d)[i] = v;
+        break;
+      case DEFT_INT32:
+        ((int32_t *)d)[i] = (int32_t)v;
+        break;
+      case DEFT_INT64:
+        ((int64_t *)d)[i] = (int64_t)v;
+        break;
+      case DEFT_UINT8:
+        ((uint8_t *)d)[i] = (uint8_t)v;
+        break;
+      case DEFT_BOOL:
+        ((uint8_t *)d)[i] = v != 0;
+        break;
+      default:
+        break;
     }
   }
   return t;
@@ -286,8 +322,10 @@ static bool numeric_dtype(deft_dtype dt) {
     case DEFT_INT32:
     case DEFT_INT64:
     case DEFT_UINT8:
-    case DEFT_BOOL: return true;
-    default: return false;
+    case DEFT_BOOL:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -305,8 +343,10 @@ static deft_tensor *parse_expr(const char *src, deft_dtype dtype, deft_status *s
   deft_tensor *t = NULL;
   if (expr(&ps)) {
     skip_ws(&ps);
-    if (*ps.p) perr(&ps, ps.p, "%s", "unexpected text after the expression");
-    else t = make_tensor(&ps, dtype);
+    if (*ps.p)
+      perr(&ps, ps.p, "%s", "unexpected text after the expression");
+    else
+      t = make_tensor(&ps, dtype);
   }
   free(ps.values);
   free(ps.value_col);

@@ -83,8 +83,7 @@ bool checkpoint_prefix(const char *arg, char *buf, size_t size, deft_status *st)
   } else {
     const char *d = strstr(buf, ".data-");
     int a, b, used = 0;
-    if (d && sscanf(d, ".data-%5d-of-%5d%n", &a, &b, &used) == 2 && d[used] == 0)
-      buf[d - buf] = 0;
+    if (d && sscanf(d, ".data-%5d-of-%5d%n", &a, &b, &used) == 2 && d[used] == 0) buf[d - buf] = 0;
   }
   return true;
 }

@@ -103,8 +103,8 @@ static uint8_t *entry_bytes(const char *path, const uint8_t *d, size_t len, cons
            (const char *)e->name);
   uint64_t lh = e->offset;
   if (lh + 30 > len || le32(d + lh) != 0x04034b50) {
-    deft_status_set(st, DEFT_DATA_LOSS, "'%s': entry '%s': no local header at byte %" PRIu64,
-                    path, name, lh);
+    deft_status_set(st, DEFT_DATA_LOSS, "'%s': entry '%s': no local header at byte %" PRIu64, path,
+                    name, lh);
     return NULL;
   }
   uint64_t start = lh + 30 + le16(d + lh + 26) + le16(d + lh + 28);
@@ -125,8 +125,7 @@ static uint8_t *entry_bytes(const char *path, const uint8_t *d, size_t len, cons
   if ((e->method == 0 && e->usize != e->csize) ||
       (e->method == 8 && e->usize > e->csize * 1032 + 1024)) {
     deft_status_set(st, DEFT_DATA_LOSS,
-                    "'%s': entry '%s': size %" PRIu64 " does not fit its %" PRIu64
-                    " stored bytes",
+                    "'%s': entry '%s': size %" PRIu64 " does not fit its %" PRIu64 " stored bytes",
                     path, name, e->usize, e->csize);
     return NULL;
   }
@@ -165,7 +164,9 @@ static uint8_t *entry_bytes(const char *path, const uint8_t *d, size_t len, cons
     if (rc != Z_STREAM_END || out_done != e->usize) {
       free(out);
       deft_status_set(st, DEFT_DATA_LOSS, "'%s': entry '%s': bad deflate data (%s)", path, name,
-                      rc == Z_STREAM_END ? "wrong size" : zs.msg ? zs.msg : "truncated");
+                      rc == Z_STREAM_END ? "wrong size"
+                      : zs.msg           ? zs.msg
+                                         : "truncated");
       return NULL;
     }
   }
@@ -177,8 +178,9 @@ static uint8_t *entry_bytes(const char *path, const uint8_t *d, size_t len, cons
   }
   if ((uint32_t)crc != e->crc) {
     free(out);
-    deft_status_set(st, DEFT_DATA_LOSS, "'%s': entry '%s': CRC-32 mismatch (stored %08x, data %08lx)",
-                    path, name, (unsigned)e->crc, (unsigned long)crc);
+    deft_status_set(st, DEFT_DATA_LOSS,
+                    "'%s': entry '%s': CRC-32 mismatch (stored %08x, data %08lx)", path, name,
+                    (unsigned)e->crc, (unsigned long)crc);
     return NULL;
   }
   return out;
@@ -198,11 +200,15 @@ static deft_tensor *npy_from_bytes(const uint8_t *bytes, size_t n, const char *w
   }
   FILE *f = fdopen(fd, "wb");
   bool ok = f && fwrite(bytes, 1, n, f) == n;
-  if (f) ok = fclose(f) == 0 && ok;
-  else close(fd);
+  if (f)
+    ok = fclose(f) == 0 && ok;
+  else
+    close(fd);
   deft_tensor *t = NULL;
-  if (!ok) deft_status_set(st, DEFT_FAILED_PRECONDITION, "%s: cannot write %s", what, tmp);
-  else if (!(t = deft_npy_read(tmp, st))) deft_status_prefix(st, "%s", what);
+  if (!ok)
+    deft_status_set(st, DEFT_FAILED_PRECONDITION, "%s: cannot write %s", what, tmp);
+  else if (!(t = deft_npy_read(tmp, st)))
+    deft_status_prefix(st, "%s", what);
   unlink(tmp);
   return t;
 }

@@ -35,7 +35,8 @@ static bool field(span *s, uint32_t *num, int *wt, span *bytes, uint64_t *v) {
   *num = (uint32_t)(key >> 3);
   *wt = (int)(key & 7);
   switch (*wt) {
-    case 0: return varint(s, v);
+    case 0:
+      return varint(s, v);
     case 1:
       if (s->end - s->p < 8) return false;
       memcpy(v, s->p, 8);
@@ -55,7 +56,8 @@ static bool field(span *s, uint32_t *num, int *wt, span *bytes, uint64_t *v) {
       s->p += len;
       return true;
     }
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -224,8 +226,10 @@ char **cli_raw_collection(const char *path, bool saved_model, const char *tag, c
   struct stat sb;
   size_t plen = strlen(path);
   if (plen >= 6 && !strcmp(path + plen - 6, ".pbtxt")) return NULL; /* binary files only */
-  if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) snprintf(file, sizeof file, "%s/saved_model.pb", path);
-  else snprintf(file, sizeof file, "%s", path);
+  if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+    snprintf(file, sizeof file, "%s/saved_model.pb", path);
+  else
+    snprintf(file, sizeof file, "%s", path);
   FILE *f = fopen(file, "rb");
   if (!f) return NULL;
   uint8_t *data = NULL;
