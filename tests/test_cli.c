@@ -4,6 +4,7 @@
  * Python's json module, --dot) and on bad input (non-zero exit, message on stderr, no crash);
  * `deft run` on the SavedModels by signature, the KKeishiro meta graph with its checkpoint
  * (checked against an in-process evaluation), the frozen simple_mnist.pb, and its error paths. */
+#include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
@@ -50,9 +51,8 @@ static char *slurp(const char *path) {
   return (char *)data;
 }
 
-/* Runs the program with args (NULL-terminated), capturing stdout and stderr. */
-static result run(const char *const *args) {
-  const char *prog = program();
+/* Runs program prog with args (NULL-terminated), capturing stdout and stderr. */
+static result run_program(const char *prog, const char *const *args) {
   char out_path[512], err_path[512];
   snprintf(out_path, sizeof out_path, "%s/cli-out.txt", tu_tmpdir());
   snprintf(err_path, sizeof err_path, "%s/cli-err.txt", tu_tmpdir());
@@ -80,6 +80,9 @@ static result run(const char *const *args) {
   r.err = slurp(err_path);
   return r;
 }
+
+/* Runs the deft program with args. */
+static result run(const char *const *args) { return run_program(program(), args); }
 
 static void result_free(result *r) {
   deft_free(r->out);
@@ -205,9 +208,46 @@ START_TEST(dump_signatures) {
   result r = run((const char *[]){"dump", pb, "--signatures", NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
   ASSERT_HAS(r.out, "5 signatures");
-  ASSERT_HAS(r.out, "serving_default (tensorflow/serving/predict)");
-  ASSERT_HAS(r.out, "-> x:0 (float)");
-  ASSERT_HAS(r.out, "-> y3:0 (float)");
+  /* saved_model_cli show --all's form (TF 1.x's tools/saved_model_cli.py prints the same text) */
+  ASSERT_HAS(r.out, "MetaGraphDef with tag-set: 'serve' contains the following SignatureDefs:\n");
+  ASSERT_HAS(r.out,
+             "signature_def['serving_default']:\n"
+             "  The given SavedModel SignatureDef contains the following input(s):\n"
+             "    inputs['x'] tensor_info:\n"
+             "        dtype: DT_FLOAT\n"
+             "        shape: (-1, 1)\n"
+             "        name: x:0\n"
+             "  The given SavedModel SignatureDef contains the following output(s):\n"
+             "    outputs['y'] tensor_info:\n"
+             "        dtype: DT_FLOAT\n"
+             "        shape: (-1, 1)\n"
+             "        name: y:0\n"
+             "  Method name is: tensorflow/serving/predict\n");
+  /* the serialized tf.Example input: a string placeholder of unknown shape */
+  ASSERT_HAS(r.out,
+             "    inputs['inputs'] tensor_info:\n"
+             "        dtype: DT_STRING\n"
+             "        shape: unknown_rank\n"
+             "        name: tf_example:0\n");
+  ASSERT_HAS(r.out, "        name: y3:0\n");
+  result_free(&r);
+  /* JSON: shapes as arrays, null for an unknown rank */
+  r = run((const char *[]){"dump", pb, "--signatures", "--json", NULL});
+  ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+  char json_path[512];
+  snprintf(json_path, sizeof json_path, "%s/sig.json", tu_tmpdir());
+  FILE *f = fopen(json_path, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs(r.out, f);
+  fclose(f);
+  const char *check =
+      "import json, sys\n"
+      "s = json.load(open(sys.argv[1]))['signatures']\n"
+      "assert s['serving_default']['inputs'] == {'x': {'tensor': 'x:0', 'dtype': 'float',\n"
+      "    'shape': [-1, 1]}}, s['serving_default']\n"
+      "assert s['classify_x_to_y']['inputs']['inputs']['shape'] is None\n"
+      "assert s['classify_x_to_y']['method'] == 'tensorflow/serving/classify'\n";
+  ck_assert_int_eq(tu_python(check, (const char *[]){json_path, NULL}), 0);
   result_free(&r);
   r = run((const char *[]){"dump", dir, "--tag", "train", NULL});
   ck_assert_int_eq(r.code, 1);
@@ -232,9 +272,17 @@ START_TEST(dump_json) {
       "    assert ops['hidden1/kernel/Assign']['inputs'] == ['hidden1/kernel',\n"
       "        'hidden1/kernel/Initializer/random_uniform'], ops['hidden1/kernel/Assign']\n"
       "    assert ops['X']['type'] == 'Placeholder' and ops['X']['runnable'] is True\n"
+      "    assert ops['X']['outputs'] == [{'dtype': 'float', 'shape': [-1, 784]}], ops['X']\n"
+      "    assert ops['y']['outputs'] == [{'dtype': 'int64', 'shape': None}], ops['y']\n"
+      "    assert ops['dnn/hidden1/MatMul']['outputs'][0]['shape'] == [-1, 300]\n"
+      "    assert ops['loss/loss']['outputs'][0]['shape'] == []\n"
+      "    assert ops['init']['outputs'] == []\n"
+      "    assert d['unsupported_op_types'] == {}\n"
       "else:\n"
       "    assert d['total_parameters'] == 258710\n"
       "    assert len(d['variables']) == 12\n"
+      "    v = {x['name']: x for x in d['variables']}\n"
+      "    assert v['hidden1/kernel']['shape'] == [784, 300], v['hidden1/kernel']\n"
       "    c = d['collections']['my_important_ops']\n"
       "    assert c['kind'] == 'node_list' and c['items'] == ['X:0', 'y:0', 'eval/accuracy:0',\n"
       "        'GradientDescent'], c\n"
@@ -372,6 +420,214 @@ START_TEST(bad_input) {
   result_free(&r);
   r = run((const char *[]){"dump", path, "--dot", "--json", NULL});
   ck_assert_int_eq(r.code, 2);
+  result_free(&r);
+}
+END_TEST
+
+/* ---- deft dump: outputs, columns, filters, raw collections, unsupported ops, corrupt data ---- */
+
+static void tmp_file(char *path, size_t size, const char *name);
+
+/* The column (0-based) where `word` starts on the line of `text` whose op-name column is name. */
+static int word_column(const char *text, const char *name, const char *word) {
+  const char *line = op_line(text, name);
+  ck_assert_msg(line != NULL, "no line for op '%s'", name);
+  const char *w = strstr(line + 2 + strlen(name), word);
+  const char *eol = strchr(line, '\n');
+  ck_assert_msg(w && (!eol || w < eol), "line of '%s' lacks '%s'", name, word);
+  return (int)(w - line);
+}
+
+/* Output dtypes and shapes (from the file's Placeholder shape attr and TF's MatMul shape rule:
+ * [?,784] x [784,300] -> [?,300]), aligned columns, --scope and --op-type. */
+START_TEST(dump_outputs_and_filters) {
+  TU_REQUIRE_SHARED(path, KK_NEW_META);
+  result r = run((const char *[]){"dump", path, NULL});
+  ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+  ck_assert_ptr_nonnull(strstr(op_line(r.out, "X"), "Placeholder"));
+  int type_col = word_column(r.out, "X", "Placeholder");
+  int out_col = word_column(r.out, "X", "float[?,784]");
+  ck_assert_int_eq(word_column(r.out, "dnn/hidden1/MatMul", "MatMul"), type_col);
+  ck_assert_int_eq(word_column(r.out, "dnn/hidden1/MatMul", "float[?,300]"), out_col);
+  ck_assert_int_eq(word_column(r.out, "hidden1/kernel", "float[784,300]"), out_col);
+  ck_assert_int_eq(word_column(r.out, "loss/loss", "float[]"), out_col);
+  ck_assert_int_eq(word_column(r.out, "y", "int64<unknown>"), out_col);
+  ck_assert_int_eq(word_column(r.out, "init", "NoOp"), type_col);
+  ASSERT_HAS(op_line(r.out, "init"), " - ");  /* no outputs */
+  const char *head = strchr(r.out, '\n') + 1; /* the column header */
+  ck_assert_int_eq((int)(strstr(head, "type") - head), type_col);
+  ck_assert_int_eq((int)(strstr(head, "outputs") - head), out_col);
+  result_free(&r);
+  /* hidden1/'s ops of two types: the kernel and bias variables and their Assigns */
+  r = run((const char *[]){"dump", path, "--scope=hidden1/", "--op-type=VariableV2,Assign", NULL});
+  ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+  ASSERT_HAS(r.out, "4 of 310 ops, 2 op types");
+  ck_assert_ptr_nonnull(op_line(r.out, "hidden1/kernel"));
+  ck_assert_ptr_nonnull(op_line(r.out, "hidden1/bias/Assign"));
+  ck_assert_ptr_null(op_line(r.out, "hidden1/kernel/read"));
+  ck_assert_ptr_null(op_line(r.out, "X"));
+  ck_assert_ptr_null(op_line(r.out, "hidden2/kernel"));
+  result_free(&r);
+  /* the filter applies to --variables and --dot too */
+  r = run((const char *[]){"dump", path, "--variables", "--scope", "outputs/", NULL});
+  ck_assert_int_eq(r.code, 0);
+  ASSERT_HAS(r.out, "2 variables, 510 parameters"); /* 50 x 10 + 10 */
+  result_free(&r);
+  r = run((const char *[]){"dump", path, "--dot", "--scope", "dnn/hidden1/", NULL});
+  ck_assert_int_eq(r.code, 0);
+  ASSERT_HAS(r.out, "\"dnn/hidden1/MatMul\" -> \"dnn/hidden1/BiasAdd\";");
+  ck_assert_ptr_null(strstr(r.out, "\"X\""));
+  result_free(&r);
+  r = run((const char *[]){"dump", path, "--op-type=NoSuchType", NULL});
+  ck_assert_int_eq(r.code, 0);
+  ASSERT_HAS(r.out, "0 of 310 ops, 0 op types");
+  result_free(&r);
+}
+END_TEST
+
+/* Collections deft keeps serialized list their members, read from the file: TF names a tf.cond's
+ * contexts "<cond scope>/cond_text" and "cond_text_1" (tf.layers.batch_normalization's cond in
+ * the tao-bai model), a SavedModel's assets are Any-packed AssetFileDefs, tf.nn.dynamic_rnn's
+ * while loop is "rnn/while/..." */
+START_TEST(dump_raw_collections) {
+  TU_REQUIRE_SHARED(bn, "tf1/tao-bai__Hands-on-Machine-Learning/my_model_final.ckpt.meta");
+  result r = run((const char *[]){"dump", bn, "--collections", NULL});
+  ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+  ASSERT_HAS(r.out,
+             "cond_context (bytes_list, 24 values)\n"
+             "  (24 serialized values kept as imported:)\n"
+             "  dnn/batch_normalization/cond/cond_text\n"
+             "  dnn/batch_normalization/cond/cond_text_1\n");
+  result_free(&r);
+  TU_REQUIRE_SHARED(three, HALF_PLUS_THREE_DIR);
+  r = run((const char *[]){"dump", three, "--collections", NULL});
+  ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+  ASSERT_HAS(r.out,
+             "saved_model_assets (any_list, 1 value)\n"
+             "  (1 serialized value kept as imported:)\n"
+             "  Any type.googleapis.com/tensorflow.AssetFileDef\n");
+  result_free(&r);
+  TU_REQUIRE_SHARED(rnn, "tf1/rdcwuyy__handson-ml/my_time_series_model.meta");
+  r = run((const char *[]){"dump", rnn, "--collections", "--json", NULL});
+  ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+  ASSERT_HAS(r.out,
+             "\"while_context\": {\"kind\": \"bytes_list\", \"count\": 1, \"items\": [], "
+             "\"raw\": [\"rnn/while/");
+  result_free(&r);
+}
+END_TEST
+
+/* The op types deft cannot run, with counts (issue 13: on any TF1 file). */
+START_TEST(dump_unsupported_types) {
+  TU_REQUIRE_SHARED(two, HALF_PLUS_TWO_DIR);
+  result r = run((const char *[]){"dump", two, "--unsupported", NULL});
+  ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+  ck_assert_str_eq(r.out, "deft cannot run 1 op of 1 type:\n  ParseExample                   1\n");
+  result_free(&r);
+  r = run((const char *[]){"dump", two, "--unsupported", "--json", NULL});
+  ck_assert_int_eq(r.code, 0);
+  ASSERT_HAS(r.out, "\"unsupported_op_types\": {\"ParseExample\": 1}");
+  ck_assert_ptr_null(strstr(r.out, "\"ops\""));
+  result_free(&r);
+  /* ops deft has no kernel for, counted per type: a GraphDef of 3 Foo, 1 Bar and a Const */
+  char pbtxt[512];
+  tmp_file(pbtxt, sizeof pbtxt, "unknown_ops.pbtxt");
+  FILE *f = fopen(pbtxt, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs(
+      "node { name: \"c\" op: \"Const\" attr { key: \"dtype\" value { type: DT_FLOAT } }\n"
+      "  attr { key: \"value\" value { tensor { dtype: DT_FLOAT tensor_shape {} "
+      "float_val: 1 } } } }\n"
+      "node { name: \"a/f1\" op: \"Foo\" input: \"c\" }\n"
+      "node { name: \"a/b1\" op: \"Bar\" input: \"a/f1\" }\n"
+      "node { name: \"f2\" op: \"Foo\" input: \"c\" }\n"
+      "node { name: \"f3\" op: \"Foo\" input: \"c\" }\n",
+      f);
+  fclose(f);
+  r = run((const char *[]){"dump", pbtxt, NULL});
+  ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+  ASSERT_HAS(r.out, "* = deft cannot run this op (4 ops of 2 types, with counts: Foo x3 Bar x1)");
+  result_free(&r);
+  r = run((const char *[]){"dump", pbtxt, "--unsupported", "--scope=a/", NULL});
+  ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+  ASSERT_HAS(r.out, "deft cannot run 2 ops of 2 types:\n");
+  result_free(&r);
+  TU_REQUIRE_SHARED(kk, KK_META);
+  r = run((const char *[]){"dump", kk, "--unsupported", NULL});
+  ck_assert_int_eq(r.code, 0);
+  ASSERT_HAS(r.out, "deft can run every op");
+  result_free(&r);
+}
+END_TEST
+
+/* Copies the KKeishiro checkpoint's two files into dir (created). */
+static void copy_checkpoint(const char *dir, const char *src_prefix) {
+  ck_assert(mkdir(dir, 0777) == 0 || errno == EEXIST);
+  const char *ext[] = {".index", ".data-00000-of-00001"};
+  for (int i = 0; i < 2; i++) {
+    char from[4200], to[4200];
+    snprintf(from, sizeof from, "%s%s", src_prefix, ext[i]);
+    snprintf(to, sizeof to, "%s/model.ckpt%s", dir, ext[i]);
+    uint8_t *data;
+    size_t len;
+    ck_assert(deft_read_file(from, &data, &len, NULL));
+    ck_assert(deft_write_file_atomic(to, data, len, NULL));
+    deft_free(data);
+  }
+}
+
+/* --variables --checkpoint with a damaged data file: the variable whose bytes changed is reported
+ * (its CRC-32C no longer matches), the others are listed, and the exit status is 1. The checkpoint
+ * may be named by its .index or .data file; a directory without a `checkpoint` file lists its
+ * prefixes. */
+START_TEST(dump_corrupt_checkpoint) {
+  TU_REQUIRE_SHARED(meta_s, KK_NEW_META);
+  char meta[4096];
+  snprintf(meta, sizeof meta, "%s", meta_s);
+  TU_REQUIRE_SHARED(ckpt, KK_DIR "my_model_final.ckpt");
+  char good[512], bad[512], arg[600];
+  snprintf(good, sizeof good, "%s/ckpt-good", tu_tmpdir());
+  snprintf(bad, sizeof bad, "%s/ckpt-bad", tu_tmpdir());
+  copy_checkpoint(good, ckpt);
+  copy_checkpoint(bad, ckpt);
+  /* flip every byte of the last 1000 of the data file (the last variable stored) */
+  char data_path[600];
+  snprintf(data_path, sizeof data_path, "%s/model.ckpt.data-00000-of-00001", bad);
+  uint8_t *data;
+  size_t len;
+  ck_assert(deft_read_file(data_path, &data, &len, NULL));
+  for (size_t i = len - 1000; i < len; i++) data[i] ^= 0xff;
+  ck_assert(deft_write_file_atomic(data_path, data, len, NULL));
+  deft_free(data);
+  snprintf(arg, sizeof arg, "%s/model.ckpt.index", good);
+  result r = run((const char *[]){"dump", meta, "--variables", "--checkpoint", arg, NULL});
+  ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+  ASSERT_HAS(r.out, "stored: float [784,300]  min");
+  ck_assert_ptr_null(strstr(r.out, "unreadable"));
+  result_free(&r);
+  snprintf(arg, sizeof arg, "%s/model.ckpt.data-00000-of-00001", bad);
+  r = run((const char *[]){"dump", meta, "--variables", "--checkpoint", arg, NULL});
+  ck_assert_int_eq(r.code, 1);
+  ASSERT_HAS(r.out, "unreadable");
+  ASSERT_HAS(r.out, "crc32c mismatch");
+  ASSERT_HAS(r.out, "hidden1/kernel "); /* every variable is still listed */
+  ASSERT_HAS(r.out, "12 variables, 258710 parameters");
+  ASSERT_HAS(r.err, "DATA_LOSS");
+  ASSERT_HAS(r.err, "model.ckpt");
+  result_free(&r);
+  r = run((const char *[]){"dump", meta, "--variables", "--json", "--checkpoint", arg, NULL});
+  ck_assert_int_eq(r.code, 1);
+  ASSERT_HAS(r.out, "\"error\": ");
+  ASSERT_HAS(r.err, "DATA_LOSS");
+  result_free(&r);
+  r = run((const char *[]){"dump", meta, "--variables", "--checkpoint", good, NULL});
+  ck_assert_int_eq(r.code, 1);
+  ASSERT_HAS(r.err, "NOT_FOUND");
+  ASSERT_HAS(r.err, "no 'checkpoint' file");
+  char want[600];
+  snprintf(want, sizeof want, "1 checkpoint: %s/model.ckpt ", good);
+  ASSERT_HAS(r.err, want);
+  ck_assert_str_eq(r.out, "");
   result_free(&r);
 }
 END_TEST
@@ -616,8 +872,8 @@ START_TEST(run_errors) {
   /* a nonexistent PATH; usage errors need no files */
   EXPECT_FAIL(1, ARGS("run", "/nonexistent/model.meta", "--fetch", "y:0"), "NOT_FOUND",
               "/nonexistent/model.meta");
-  EXPECT_FAIL(2, ARGS("run", "/nonexistent/model.meta", "--feed", "x:0"), "NAME=FILE.npy", "x:0");
-  EXPECT_FAIL(2, ARGS("run", "/nonexistent/model.meta", "--feed", "=x.npy"), "NAME=FILE.npy");
+  EXPECT_FAIL(2, ARGS("run", "/nonexistent/model.meta", "--feed", "x:0"), "NAME=VALUE", "x:0");
+  EXPECT_FAIL(2, ARGS("run", "/nonexistent/model.meta", "--feed", "=x.npy"), "NAME=VALUE");
   EXPECT_FAIL(2, ARGS("run", "/nonexistent/model.meta", "--feed"), "--feed", "needs a value");
   EXPECT_FAIL(2, ARGS("run", "/nonexistent/model.meta"), "--fetch");
   EXPECT_FAIL(2, ARGS("run", "--fetch", "y"), "PATH");
@@ -672,6 +928,304 @@ START_TEST(run_errors) {
 }
 END_TEST
 
+/* Runs `deft run` on half_plus_two with --feed x=VALUE, fetching y into DIR/y.npy; checks y
+ * against 0.5 x + 2 for the n values want_x (computed here). */
+static void half_plus_two(const char *value, const double *want_x, int64_t n, int64_t rows) {
+  TU_REQUIRE_SHARED(two, HALF_PLUS_TWO_DIR);
+  char feed[1200], out[512], y[600];
+  snprintf(feed, sizeof feed, "x=%s", value);
+  snprintf(out, sizeof out, "%s/run-inline", tu_tmpdir());
+  result r = run((const char *[]){"run", two, "--feed", feed, "--fetch", "y", "--out", out, NULL});
+  ck_assert_msg(r.code == 0, "--feed %s: exit %d: %s", feed, r.code, r.err);
+  snprintf(y, sizeof y, "%s/y.npy", out);
+  deft_tensor *t = read_npy(y);
+  ck_assert_int_eq(deft_tensor_dtype(t), DEFT_FLOAT);
+  ck_assert_int_eq(deft_tensor_rank(t), 2);
+  ck_assert_int_eq(deft_tensor_dim(t, 0), rows);
+  ck_assert_int_eq(deft_tensor_num_elements(t), n);
+  for (int64_t i = 0; i < n; i++)
+    ck_assert_msg(fabs(deft_tensor_get_double(t, i) - (0.5 * want_x[i] + 2)) < 1e-6,
+                  "--feed %s: y[%d] = %g", feed, (int)i, deft_tensor_get_double(t, i));
+  deft_tensor_free(t);
+  result_free(&r);
+}
+
+/* Inline values as saved_model_cli --input_exprs takes them; the dtype is the placeholder's. */
+START_TEST(run_inline_inputs) {
+  half_plus_two("[[1],[2],[5]]", (const double[]){1, 2, 5}, 3, 3);
+  half_plus_two(" [ [1.5] , [-2e1], ] ", (const double[]){1.5, -20}, 2, 2);
+  half_plus_two("np.ones((2,1))", (const double[]){1, 1}, 2, 2);
+  half_plus_two("np.zeros([3, 1])", (const double[]){0, 0, 0}, 3, 3);
+  half_plus_two("np.full((2,1),0.5)", (const double[]){0.5, 0.5}, 2, 2);
+  half_plus_two("numpy.array([[4],[True]])", (const double[]){4, 1}, 2, 2);
+  half_plus_two("np.ones((0,1))", NULL, 0, 0);
+  /* KKeishiro's y is an int64 placeholder: the values take its dtype (fetching a fed tensor
+   * gives the fed value) */
+  TU_REQUIRE_SHARED(two_early_s, HALF_PLUS_TWO_DIR);
+  char two_early[4096];
+  snprintf(two_early, sizeof two_early, "%s", two_early_s);
+  TU_REQUIRE_SHARED(meta_s, KK_META);
+  char meta[4096], out[512], p[600];
+  snprintf(meta, sizeof meta, "%s", meta_s);
+  snprintf(out, sizeof out, "%s/run-inline-y", tu_tmpdir());
+  result r = run((const char *[]){"run", meta, "--feed", "y=[3, -7, 9000000000]", "--fetch", "y",
+                                  "--out", out, NULL});
+  ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+  ASSERT_HAS(r.out, "y (y:0): dtype int64, shape [3]\n[3 -7 9000000000]\n");
+  snprintf(p, sizeof p, "%s/y.npy", out);
+  deft_tensor *t = read_npy(p);
+  ck_assert_int_eq(deft_tensor_dtype(t), DEFT_INT64);
+  ck_assert(((const int64_t *)deft_tensor_data(t))[2] == 9000000000LL);
+  deft_tensor_free(t);
+  result_free(&r);
+  EXPECT_FAIL(1, ARGS("run", meta, "--feed", "y=np.full((2,), 0.25)", "--fetch", "y"), "column 15",
+              "0.25 is not an int64");
+  r = run((const char *[]){"run", two_early, "--feed", "x=[[True],[False]]", "--fetch", "x", NULL});
+  ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+  ASSERT_HAS(r.out, "[[1]\n [0]]\n");
+  result_free(&r);
+  r = run((const char *[]){"run", meta, "--feed", "y=True", "--fetch", "y", NULL});
+  ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+  ASSERT_HAS(r.out, "shape []\n1\n"); /* a bool literal as a scalar */
+  result_free(&r);
+  r = run((const char *[]){"run", meta, "--feed", "y=5", "--fetch", "y", NULL});
+  ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
+  ASSERT_HAS(r.out, "y (y:0): dtype int64, shape []\n5\n"); /* a scalar */
+  result_free(&r);
+  /* errors name the input and the column (1-based, in the expression) */
+  TU_REQUIRE_SHARED(two_s, HALF_PLUS_TWO_DIR);
+  char two[4096];
+  snprintf(two, sizeof two, "%s", two_s);
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", "x=[[1],[2,3]]", "--fetch", "y"), "INVALID_ARGUMENT",
+              "--feed x=[[1],[2,3]]", "column 6", "2 items", "have 1");
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", "x=[[1],2]", "--fetch", "y"), "--feed x=[[1],2]",
+              "column 6", "ragged");
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", "x=[[1],[2]", "--fetch", "y"), "column 9",
+              "expected ',' or ']'", "end of the expression");
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", "x=np.onez((2,1))", "--fetch", "y"), "column 1",
+              "unknown function 'onez'");
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", "x=[[1]] junk", "--fetch", "y"), "column 7",
+              "unexpected text");
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", "x=[[1],[x]]", "--fetch", "y"), "column 7",
+              "expected a number");
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", "x=np.ones((2,-1))", "--fetch", "y"), "column 12",
+              "dim");
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", "x=np.ones((2,1), dtype=int)", "--fetch", "y"),
+              "column 14", "the dtype is the fed tensor's");
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", "x=[[1,2]]", "--fetch", "y"), "INVALID_ARGUMENT",
+              "x:0"); /* the library's shape check: x is [?,1] */
+  EXPECT_FAIL(1, ARGS("run", meta, "--feed", "y=[1, 2.5]", "--fetch", "y"), "--feed y=[1, 2.5]",
+              "column 5", "2.5 is not an int64");
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", "tf_example=[1]", "--fetch", "y"), "UNIMPLEMENTED",
+              "string", ".npy");
+}
+END_TEST
+
+/* .npz archives as np.savez and np.savez_compressed write them (made by NumPy here). */
+START_TEST(run_npz_inputs) {
+  if (!tu_have_numpy()) ck_abort_msg("NumPy is needed (tools/install-deps.sh)");
+  char plain[512], packed[512], one[512], broken[512];
+  tmp_file(plain, sizeof plain, "feeds.npz");
+  tmp_file(packed, sizeof packed, "feeds_z.npz");
+  tmp_file(one, sizeof one, "one.npz");
+  tmp_file(broken, sizeof broken, "broken.npz");
+  const char *make =
+      "import numpy as np, sys\n"
+      "x = np.array([[1], [2], [5]], np.float32)\n"
+      "np.savez(sys.argv[1], x=x, other=np.arange(4))\n"
+      "np.savez_compressed(sys.argv[2], big=np.linspace(-1, 1, 1000, dtype=np.float32)\n"
+      "    .reshape(1000, 1), x=x)\n"
+      "np.savez(sys.argv[3], only=np.array([[7]], np.float32))\n"
+      "np.savez_compressed(sys.argv[4], x=x)\n"
+      "b = bytearray(open(sys.argv[4], 'rb').read())\n"
+      "for i in range(64, 80): b[i] ^= 0x5a\n" /* in x.npy's deflate data (it starts at 57) */
+      "open(sys.argv[4], 'wb').write(bytes(b))\n";
+  ck_assert_int_eq(tu_python(make, (const char *[]){plain, packed, one, broken, NULL}), 0);
+  char v[600];
+  snprintf(v, sizeof v, "%s[x]", plain);
+  half_plus_two(v, (const double[]){1, 2, 5}, 3, 3);
+  snprintf(v, sizeof v, "%s[x]", packed);
+  half_plus_two(v, (const double[]){1, 2, 5}, 3, 3);
+  double lin[1000];
+  for (int i = 0; i < 1000; i++) lin[i] = -1 + 2.0 * i / 999;
+  snprintf(v, sizeof v, "%s[big]", packed);
+  half_plus_two(v, lin, 1000, 1000);
+  half_plus_two(one, (const double[]){7}, 1, 1); /* one array: no key needed */
+  TU_REQUIRE_SHARED(two_s, HALF_PLUS_TWO_DIR);
+  char two[4096], feed[700];
+  snprintf(two, sizeof two, "%s", two_s);
+  snprintf(feed, sizeof feed, "x=%s[nokey]", plain);
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", feed, "--fetch", "y"), "NOT_FOUND", "no array 'nokey'",
+              "'x', 'other'", "feeds.npz");
+  snprintf(feed, sizeof feed, "x=%s", plain);
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", feed, "--fetch", "y"), "holds 2 arrays", "[KEY]");
+  snprintf(feed, sizeof feed, "x=%s[x]", broken);
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", feed, "--fetch", "y"), "DATA_LOSS", "broken.npz");
+  char ck[600];
+  tmp_file(ck, sizeof ck, "notzip.npz");
+  ck_assert(deft_write_file_atomic(ck, "not a zip archive", 17, NULL));
+  snprintf(feed, sizeof feed, "x=%s[x]", ck);
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", feed, "--fetch", "y"), "DATA_LOSS", "not a zip");
+  snprintf(feed, sizeof feed, "x=%s/missing.npz[x]", tu_tmpdir());
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", feed, "--fetch", "y"), "NOT_FOUND", "missing.npz");
+}
+END_TEST
+
+/* Names: "did you mean" for a case or a typo, --target for an op without outputs, checkpoint
+ * files and directories as --checkpoint. */
+START_TEST(run_names_and_checkpoints) {
+  TU_REQUIRE_SHARED(two_s, HALF_PLUS_TWO_DIR);
+  char two[4096];
+  snprintf(two, sizeof two, "%s", two_s);
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", "x=[[1]]", "--fetch", "Y"), "NOT_FOUND",
+              "did you mean 'y'?");
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", "x=[[1]]", "--fetch", "Y:0"), "did you mean 'y:0'?");
+  EXPECT_FAIL(1, ARGS("run", two, "--feed", "X=[[1]]", "--fetch", "y"), "--feed X=[[1]]",
+              "did you mean 'x'?");
+  EXPECT_FAIL(1, ARGS("run", two, "--target", "INIT"), "did you mean 'init'?");
+  EXPECT_FAIL(1, ARGS("run", two, "--target", "inti"), "did you mean 'init'?"); /* a typo */
+  result r = run((const char *[]){"run", two, "--target", "zzzzzz", NULL});
+  ck_assert_int_eq(r.code, 1);
+  ck_assert_ptr_null(strstr(r.err, "did you mean")); /* nothing close */
+  result_free(&r);
+  EXPECT_FAIL(1, ARGS("run", two, "--fetch", "init"), "'init' is an op with no outputs (NoOp)",
+              "--target");
+
+  TU_REQUIRE_SHARED(meta_s, KK_META);
+  char meta[4096], ckpt[4096], arg[4200], out[512], p[600];
+  snprintf(meta, sizeof meta, "%s", meta_s);
+  TU_REQUIRE_SHARED(ckpt_s, KK_DIR "my_model_final.ckpt");
+  snprintf(ckpt, sizeof ckpt, "%s", ckpt_s);
+  deft_status *st = deft_status_new();
+  deft_checkpoint_reader *rd = deft_checkpoint_reader_open(ckpt, st);
+  ck_assert_msg(rd != NULL, "%s", deft_status_message(st));
+  deft_tensor *want = deft_checkpoint_reader_read(rd, "outputs/bias", st);
+  ck_assert_ptr_nonnull(want);
+  const char *ext[] = {".index", ".data-00000-of-00001"};
+  for (int i = 0; i < 2; i++) {
+    snprintf(arg, sizeof arg, "%s%s", ckpt, ext[i]);
+    snprintf(out, sizeof out, "%s/run-ckpt-%d", tu_tmpdir(), i);
+    r = run((const char *[]){"run", meta, "--checkpoint", arg, "--fetch", "outputs/bias", "--out",
+                             out, NULL});
+    ck_assert_msg(r.code == 0, "--checkpoint %s: exit %d: %s", arg, r.code, r.err);
+    snprintf(p, sizeof p, "%s/outputs_bias.npy", out);
+    deft_tensor *got = read_npy(p);
+    ck_assert_int_eq(deft_tensor_num_elements(got), 10);
+    ck_assert(!memcmp(deft_tensor_data(got), deft_tensor_data(want), 10 * sizeof(float)));
+    deft_tensor_free(got);
+    result_free(&r);
+  }
+  /* a directory without a `checkpoint` file: its prefixes, sorted */
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/two-ckpts", tu_tmpdir());
+  copy_checkpoint(dir, ckpt);
+  char dir_b[600];
+  snprintf(dir_b, sizeof dir_b, "%s/a-first", dir);
+  snprintf(arg, sizeof arg, "%s/model.ckpt.index", dir);
+  snprintf(p, sizeof p, "%s/a-first.index", dir);
+  uint8_t *data;
+  size_t len;
+  ck_assert(deft_read_file(arg, &data, &len, NULL));
+  ck_assert(deft_write_file_atomic(p, data, len, NULL));
+  deft_free(data);
+  char want_msg[1200];
+  snprintf(want_msg, sizeof want_msg, "holds 2 checkpoints: %s/a-first, %s/model.ckpt", dir, dir);
+  EXPECT_FAIL(1, ARGS("run", meta, "--checkpoint", dir, "--fetch", "outputs/bias"), "NOT_FOUND",
+              "no 'checkpoint' file", want_msg);
+  deft_tensor_free(want);
+  deft_checkpoint_reader_free(rd);
+  deft_status_free(st);
+}
+END_TEST
+
+/* ---- manual pages ---- */
+
+/* Adds the distinct long options ("--name") of text to set (a '\n'-separated list in a buffer of
+ * size bytes). In roff, "\-" is a hyphen. */
+static void long_options(const char *text, char *set, size_t size) {
+  for (const char *p = text; *p; p++) {
+    const char *q = p;
+    int dashes = 0;
+    while (dashes < 2 && (*q == '-' || (q[0] == '\\' && q[1] == '-')))
+      q += *q == '-' ? 1 : 2, dashes++;
+    if (dashes < 2 || !(*q >= 'a' && *q <= 'z') || (p > text && (p[-1] == '-' || p[-1] == '\\')))
+      continue;
+    char opt[64] = "--";
+    size_t n = 2;
+    while (n < sizeof opt - 1 &&
+           ((*q >= 'a' && *q <= 'z') || *q == '_' || *q == '-' || (q[0] == '\\' && q[1] == '-'))) {
+      if (*q == '\\') q++;
+      opt[n++] = *q++;
+    }
+    opt[n] = 0;
+    while (n > 2 && opt[n - 1] == '-') opt[--n] = 0;
+    char line[70];
+    snprintf(line, sizeof line, "\n%s\n", opt);
+    if (!strstr(set, line) && strlen(set) + n + 2 < size) {
+      if (!*set) strcat(set, "\n");
+      strcat(set, opt + 0);
+      strcat(set, "\n");
+    }
+    p = q - 1;
+  }
+}
+
+/* Every long option of the program's help is on its manual page and the other way round (the
+ * page may add --help, which the usage text does not list). */
+static void check_page_options(const char *page, const char *help) {
+  char *roff = slurp(page);
+  static char a[8192], b[8192];
+  a[0] = b[0] = 0;
+  long_options(help, a, sizeof a);
+  long_options(roff, b, sizeof b);
+  ck_assert_msg(strlen(a) > 20, "no options in the help text:\n%s", help);
+  for (int side = 0; side < 2; side++) {
+    const char *from = side ? b : a, *in = side ? a : b;
+    for (const char *p = from + 1; *p; p = strchr(p, '\n') + 1) {
+      char opt[80];
+      snprintf(opt, sizeof opt, "\n%.*s\n", (int)(strchr(p, '\n') - p), p);
+      if (!strcmp(opt, "\n--help\n")) continue;
+      ck_assert_msg(strstr(in, opt) != NULL, "%s: option %.*s is %s", page, (int)strlen(opt) - 2,
+                    opt + 1,
+                    side ? "on the page but not in --help" : "in --help but not on the page");
+    }
+  }
+  deft_free(roff);
+}
+
+START_TEST(man_pages_match_help) {
+  result r = run((const char *[]){"help", NULL});
+  ck_assert_int_eq(r.code, 0);
+  check_page_options("man/deft.1", r.out);
+  ASSERT_HAS(r.out, "--op-type"); /* the option list is real */
+  result_free(&r);
+  char train[1024];
+  snprintf(train, sizeof train, "%s/deft-train", DEFT_BINARY_DIR);
+  r = run_program(train, (const char *[]){"--help", NULL});
+  ck_assert_int_eq(r.code, 0);
+  check_page_options("man/deft-train.1", r.out);
+  result_free(&r);
+}
+END_TEST
+
+#ifdef DEFT_MAN_PROGRAM
+/* man -l renders each page with no troff warning, and the text has the sections. */
+START_TEST(man_pages_render) {
+  const char *pages[] = {"man/deft.1", "man/deft-train.1"};
+  for (int i = 0; i < 2; i++) {
+    setenv("MANWIDTH", "80", 1);
+    result r =
+        run_program(DEFT_MAN_PROGRAM, (const char *[]){"-l", "--warnings=w", pages[i], NULL});
+    ck_assert_msg(r.code == 0, "%s: man exit %d: %s", pages[i], r.code, r.err);
+    ck_assert_msg(r.err[0] == 0, "%s: troff warnings:\n%s", pages[i], r.err);
+    ASSERT_HAS(r.out, "SYNOPSIS");
+    ASSERT_HAS(r.out, "EXIT STATUS");
+    result_free(&r);
+  }
+}
+END_TEST
+#endif
+
 static Suite *cli_suite(void) {
   Suite *s = suite_create("cli");
   TCase *tc = tcase_create("dump");
@@ -684,6 +1238,10 @@ static Suite *cli_suite(void) {
   tcase_add_test(tc, dump_json);
   tcase_add_test(tc, dump_dot_and_graph_def);
   tcase_add_test(tc, bad_input);
+  tcase_add_test(tc, dump_outputs_and_filters);
+  tcase_add_test(tc, dump_raw_collections);
+  tcase_add_test(tc, dump_unsupported_types);
+  tcase_add_test(tc, dump_corrupt_checkpoint);
   suite_add_tcase(s, tc);
   tc = tcase_create("run");
   tcase_set_timeout(tc, 120);
@@ -691,6 +1249,16 @@ static Suite *cli_suite(void) {
   tcase_add_test(tc, run_meta_graph_with_checkpoint);
   tcase_add_test(tc, run_frozen_graph);
   tcase_add_test(tc, run_errors);
+  tcase_add_test(tc, run_inline_inputs);
+  tcase_add_test(tc, run_npz_inputs);
+  tcase_add_test(tc, run_names_and_checkpoints);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("man");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, man_pages_match_help);
+#ifdef DEFT_MAN_PROGRAM
+  tcase_add_test(tc, man_pages_render);
+#endif
   suite_add_tcase(s, tc);
   return s;
 }

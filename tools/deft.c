@@ -1,18 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tools/deft.c - the `deft` command-line program.
  *
- *   deft dump PATH [--node NAME] [--collections] [--variables [--checkpoint PREFIX]] [--signatures]
- * [--json] [--dot]
- *                  [--tag TAG]
- *   deft run PATH [--checkpoint PREFIX] [--feed NAME=FILE.npy]... [--fetch NAME]...
+ *   deft dump PATH [--node NAME] [--collections] [--variables [--checkpoint PREFIX]]
+ *                  [--signatures] [--unsupported] [--scope PREFIX] [--op-type TYPES]
+ *                  [--json] [--dot] [--html] [--tag TAG]
+ *   deft run PATH [--checkpoint PREFIX] [--feed NAME=VALUE]... [--fetch NAME]...
  *                 [--target OP]... [--out DIR] [--signature KEY] [--tag TAG] [--allow-dir DIR]
  *
  * PATH is a meta graph (".meta"), a SavedModel (its directory or its saved_model.pb) or a
  * GraphDef (any other file); each may be in text format (".pbtxt": a text file that is not a
- * GraphDef is tried as a MetaGraphDef). Without a section option, dump lists the ops in graph order
- * (name, type, inputs) and marks those deft cannot run. run does the job of TF's saved_model_cli
- * run (see its usage text in `commands`). Errors go to stderr with a non-zero exit code (1 for a
- * failure, 2 for a usage error). Subcommands are table-driven: add one to `commands`.
+ * GraphDef is tried as a MetaGraphDef). Without a section option, dump lists the ops in graph
+ * order (name, type, output dtypes and shapes, inputs) and marks those deft cannot run. run does
+ * the job of TF's saved_model_cli run (see its usage text in `commands`); its feed values
+ * (expressions, .npz archives), checkpoint arguments and name suggestions live in tools/cli/.
+ * Errors go to stderr with a non-zero exit code (1 for a failure, 2 for a usage error). Subcommands
+ * are table-driven: add one to `commands`.
  *
  * Uses only the public API (deft/deft.h). */
 #include <ctype.h>
@@ -24,6 +26,7 @@
 #include <sys/stat.h>
 
 #include "deft/deft.h"
+#include "tools/cli/cli.h"
 #include "tools/explorer/dump_html.h"
 
 #define ATTR_BUF 65536
@@ -123,33 +126,162 @@ static const char *input_name(deft_output o, bool control, char *buf, size_t siz
   return buf;
 }
 
-/* Distinct op types of g, and how many of them deft cannot run. */
-static int count_types(deft_graph *g, int *unknown_types) {
-  int n = deft_graph_num_ops(g), types = 0;
-  *unknown_types = 0;
+/* s as a JSON array ([-1, 784]; [] for a scalar), or null for an unknown rank. */
+static void json_shape(FILE *f, deft_shape s) {
+  if (s.rank < 0) {
+    fputs("null", f);
+    return;
+  }
+  fputc('[', f);
+  for (int i = 0; i < s.rank; i++) fprintf(f, "%s%" PRId64, i ? ", " : "", s.dims[i]);
+  fputc(']', f);
+}
+
+/* s as saved_model_cli show prints a TensorInfo shape: "(-1, 784)", "()", "unknown_rank". */
+static char *cli_shape(deft_shape s, char *buf, size_t size) {
+  if (s.rank < 0) {
+    snprintf(buf, size, "unknown_rank");
+    return buf;
+  }
+  size_t n = (size_t)snprintf(buf, size, "(");
+  for (int i = 0; i < s.rank && n < size; i++)
+    n += (size_t)snprintf(buf + n, size - n, "%s%" PRId64, i ? ", " : "", s.dims[i]);
+  if (n < size) snprintf(buf + n, size - n, ")");
+  return buf;
+}
+
+/* TF's enum name of a dtype ("DT_FLOAT"), as saved_model_cli prints it. */
+static char *tf_dtype_name(deft_dtype dt, char *buf, size_t size) {
+  size_t n = (size_t)snprintf(buf, size, "DT_");
+  for (const char *p = deft_dtype_name(dt); *p && n + 1 < size; p++)
+    buf[n++] = (char)toupper((unsigned char)*p);
+  buf[n < size ? n : size - 1] = 0;
+  return buf;
+}
+
+/* An op's outputs as "float[?,784]" items separated by spaces ("-" when it has none). */
+static char *outputs_text(deft_op *op, char *buf, size_t size) {
+  int nout = deft_op_num_outputs(op);
+  size_t n = 0;
+  buf[0] = 0;
+  if (nout == 0) snprintf(buf, size, "-");
+  for (int k = 0; k < nout && n < size; k++) {
+    char shape[256];
+    deft_output o = deft_op_output(op, k);
+    n += (size_t)snprintf(buf + n, size - n, "%s%s%s", k ? " " : "",
+                          deft_dtype_name(deft_output_dtype(o)),
+                          deft_shape_format(deft_output_shape(o), shape, sizeof shape));
+  }
+  return buf;
+}
+
+/* --scope (a name prefix) and --op-type (comma-separated op types): which ops a listing shows. */
+typedef struct op_filter {
+  const char *scope, *types;
+} op_filter;
+
+static bool filter_active(const op_filter *flt) { return flt->scope || flt->types; }
+
+static bool filter_match(const op_filter *flt, const deft_op *op) {
+  if (flt->scope && strncmp(deft_op_name(op), flt->scope, strlen(flt->scope)) != 0) return false;
+  if (!flt->types) return true;
+  const char *type = deft_op_type(op);
+  size_t tl = strlen(type);
+  for (const char *p = flt->types; *p;) {
+    const char *end = strchr(p, ',');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len == tl && !strncmp(p, type, len)) return true;
+    p += len + (end != NULL);
+  }
+  return false;
+}
+
+/* The op types deft cannot run among the ops flt selects, in order of first appearance, with
+ * their counts: types[i] has counts[i] ops. Returns the number of types (arrays of n entries). */
+static int unsupported_types(deft_graph *g, const op_filter *flt, const char **types, int *counts) {
+  int n = deft_graph_num_ops(g), nt = 0;
   for (int i = 0; i < n; i++) {
     deft_op *op = deft_graph_op_at(g, i);
+    if (deft_op_has_kernel(op) || !filter_match(flt, op)) continue;
+    int k = 0;
+    while (k < nt && strcmp(types[k], deft_op_type(op))) k++;
+    if (k == nt) types[nt] = deft_op_type(op), counts[nt++] = 0;
+    counts[k]++;
+  }
+  return nt;
+}
+
+/* Distinct op types among the ops flt selects. */
+static int count_types(deft_graph *g, const op_filter *flt) {
+  int n = deft_graph_num_ops(g), types = 0;
+  for (int i = 0; i < n; i++) {
+    deft_op *op = deft_graph_op_at(g, i);
+    if (!filter_match(flt, op)) continue;
     bool seen = false;
     for (int j = 0; j < i && !seen; j++)
-      seen = strcmp(deft_op_type(deft_graph_op_at(g, j)), deft_op_type(op)) == 0;
-    if (seen) continue;
-    types++;
-    if (!deft_op_has_kernel(op)) (*unknown_types)++;
+      seen = filter_match(flt, deft_graph_op_at(g, j)) &&
+             strcmp(deft_op_type(deft_graph_op_at(g, j)), deft_op_type(op)) == 0;
+    types += !seen;
   }
   return types;
 }
 
 /* ---- sections ---- */
 
-static void dump_ops(FILE *f, const loaded *l, const char *path, bool json) {
+#define NAME_COL_MAX 60
+#define TYPE_COL_MAX 30
+#define OUT_COL_MAX 44
+
+/* The op types deft cannot run, with counts: text "(... with counts: T xN ...)", or JSON. */
+static bool dump_unsupported(FILE *f, deft_graph *g, const op_filter *flt, bool json, bool alone) {
+  int n = deft_graph_num_ops(g);
+  const char **types = malloc(sizeof *types * (size_t)(n + 1));
+  int *counts = malloc(sizeof *counts * (size_t)(n + 1));
+  if (!types || !counts) {
+    free(types);
+    free(counts);
+    fprintf(stderr, "deft: out of memory\n");
+    return false;
+  }
+  int nt = unsupported_types(g, flt, types, counts), nops = 0;
+  for (int k = 0; k < nt; k++) nops += counts[k];
+  if (json) {
+    fputs("\"unsupported_op_types\": {", f);
+    for (int k = 0; k < nt; k++) {
+      fputs(k ? ", " : "", f);
+      json_str(f, types[k]);
+      fprintf(f, ": %d", counts[k]);
+    }
+    fputs("}", f);
+  } else if (alone && nt == 0) {
+    fputs("deft can run every op (it has a kernel for each op type)\n", f);
+  } else if (alone) {
+    fprintf(f, "deft cannot run %d op%s of %d type%s:\n", nops, nops == 1 ? "" : "s", nt,
+            nt == 1 ? "" : "s");
+    for (int k = 0; k < nt; k++) fprintf(f, "  %-*s %d\n", TYPE_COL_MAX, types[k], counts[k]);
+  } else if (nt) {
+    fprintf(f, "* = deft cannot run this op (%d op%s of %d type%s, with counts:", nops,
+            nops == 1 ? "" : "s", nt, nt == 1 ? "" : "s");
+    for (int k = 0; k < nt; k++) fprintf(f, " %s x%d", types[k], counts[k]);
+    fputs(")\n", f);
+  }
+  free(types);
+  free(counts);
+  return true;
+}
+
+static bool dump_ops(FILE *f, const loaded *l, const char *path, const op_filter *flt, bool json) {
   deft_graph *g = l->g;
   int n = deft_graph_num_ops(g);
-  char buf[4096];
+  char buf[4096], outs[1024];
   if (json) {
     fputs("\"ops\": [", f);
+    bool first = true;
     for (int i = 0; i < n; i++) {
       deft_op *op = deft_graph_op_at(g, i);
-      fputs(i ? ",\n  {\"name\": " : "\n  {\"name\": ", f);
+      if (!filter_match(flt, op)) continue;
+      fputs(first ? "\n  {\"name\": " : ",\n  {\"name\": ", f);
+      first = false;
       json_str(f, deft_op_name(op));
       fputs(", \"type\": ", f);
       json_str(f, deft_op_type(op));
@@ -161,21 +293,47 @@ static void dump_ops(FILE *f, const loaded *l, const char *path, bool json) {
         if (k) fputs(", ", f);
         json_str(f, input_name(o, k >= nin, buf, sizeof buf));
       }
+      fputs("], \"outputs\": [", f);
+      for (int k = 0; k < deft_op_num_outputs(op); k++) {
+        deft_output o = deft_op_output(op, k);
+        fputs(k ? ", {\"dtype\": " : "{\"dtype\": ", f);
+        json_str(f, deft_dtype_name(deft_output_dtype(o)));
+        fputs(", \"shape\": ", f);
+        json_shape(f, deft_output_shape(o));
+        fputs("}", f);
+      }
       fprintf(f, "], \"runnable\": %s}", deft_op_has_kernel(op) ? "true" : "false");
     }
-    fputs("\n]", f);
-    return;
+    fputs("\n],\n", f);
+    return dump_unsupported(f, g, flt, true, false);
   }
-  int unknown_types;
-  int types = count_types(g, &unknown_types);
-  fprintf(f, "%s (%s): %d ops, %d op types\n", path, l->format, n, types);
-  int unknown_ops = 0;
+  int shown = 0, wname = 2, wtype = 4, wout = 7;
   for (int i = 0; i < n; i++) {
     deft_op *op = deft_graph_op_at(g, i);
+    if (!filter_match(flt, op)) continue;
+    shown++;
+    int a = (int)strlen(deft_op_name(op)), b = (int)strlen(deft_op_type(op));
+    int c = (int)strlen(outputs_text(op, outs, sizeof outs));
+    if (a > wname) wname = a < NAME_COL_MAX ? a : NAME_COL_MAX;
+    if (b > wtype) wtype = b < TYPE_COL_MAX ? b : TYPE_COL_MAX;
+    if (c > wout) wout = c < OUT_COL_MAX ? c : OUT_COL_MAX;
+  }
+  int types = count_types(g, flt);
+  if (filter_active(flt))
+    fprintf(f, "%s (%s): %d of %d ops, %d op types", path, l->format, shown, n, types);
+  else
+    fprintf(f, "%s (%s): %d ops, %d op types", path, l->format, n, types);
+  if (flt->scope) fprintf(f, " (--scope=%s)", flt->scope);
+  if (flt->types) fprintf(f, " (--op-type=%s)", flt->types);
+  fputc('\n', f);
+  fprintf(f, "  %-*s %-*s %-*s %s\n", wname, "op", wtype, "type", wout, "outputs", "inputs");
+  for (int i = 0; i < n; i++) {
+    deft_op *op = deft_graph_op_at(g, i);
+    if (!filter_match(flt, op)) continue;
     bool runnable = deft_op_has_kernel(op);
-    unknown_ops += !runnable;
-    fprintf(f, "%c %-44s %-28s", runnable ? ' ' : '*', deft_op_name(op), deft_op_type(op));
     int nin = deft_op_num_inputs(op), nc = deft_op_num_control_inputs(op);
+    fprintf(f, "%c %-*s %-*s %-*s", runnable ? ' ' : '*', wname, deft_op_name(op), wtype,
+            deft_op_type(op), nin + nc ? wout : 0, outputs_text(op, outs, sizeof outs));
     for (int k = 0; k < nin + nc; k++) {
       deft_output o = k < nin ? deft_op_input(op, k)
                               : (deft_output){deft_op_control_input(op, k - nin), -1};
@@ -183,23 +341,7 @@ static void dump_ops(FILE *f, const loaded *l, const char *path, bool json) {
     }
     fputc('\n', f);
   }
-  if (unknown_ops) {
-    fprintf(f, "* = deft cannot run this op (%d op%s of %d type%s, with counts:", unknown_ops,
-            unknown_ops == 1 ? "" : "s", unknown_types, unknown_types == 1 ? "" : "s");
-    for (int i = 0; i < n; i++) {
-      deft_op *op = deft_graph_op_at(g, i);
-      if (deft_op_has_kernel(op)) continue;
-      bool seen = false;
-      for (int j = 0; j < i && !seen; j++)
-        seen = strcmp(deft_op_type(deft_graph_op_at(g, j)), deft_op_type(op)) == 0;
-      if (seen) continue;
-      int count = 0;
-      for (int j = i; j < n; j++)
-        count += strcmp(deft_op_type(deft_graph_op_at(g, j)), deft_op_type(op)) == 0;
-      fprintf(f, " %s x%d", deft_op_type(op), count);
-    }
-    fputs(")\n", f);
-  }
+  return dump_unsupported(f, g, flt, false, false);
 }
 
 static bool dump_node(FILE *f, deft_graph *g, const char *name, bool json) {
@@ -236,7 +378,7 @@ static bool dump_node(FILE *f, deft_graph *g, const char *name, bool json) {
       fprintf(f, "%s{\"dtype\": ", k ? ", " : "");
       json_str(f, deft_dtype_name(deft_output_dtype(o)));
       fputs(", \"shape\": ", f);
-      json_str(f, deft_shape_format(deft_output_shape(o), shape, sizeof shape));
+      json_shape(f, deft_output_shape(o));
       fputs("}", f);
     }
     fputs("], \"attrs\": {", f);
@@ -273,7 +415,11 @@ static bool dump_node(FILE *f, deft_graph *g, const char *name, bool json) {
   return true;
 }
 
-static bool dump_collections(FILE *f, deft_graph *g, bool json) {
+/* Collections: each key, kind and members (ops and tensors; the members of collections deft
+ * keeps serialized are read from the file: tools/cli/raw_collections.c). */
+static bool dump_collections(FILE *f, const loaded *l, const char *path, const char *tag,
+                             bool json) {
+  deft_graph *g = l->g;
   int nc = deft_graph_num_collections(g);
   char buf[4096];
   if (json) fputs("\"collections\": {", f);
@@ -289,6 +435,10 @@ static bool dump_collections(FILE *f, deft_graph *g, bool json) {
       return false;
     }
     deft_graph_get_collection(g, key, NULL, items, n, NULL);
+    char **raw =
+        n < nvalues ? cli_raw_collection(path, !strcmp(l->format, "SavedModel"), tag, key) : NULL;
+    int nraw = 0;
+    while (raw && raw[nraw]) nraw++;
     if (json) {
       fputs(i ? ",\n  " : "\n  ", f);
       json_str(f, key);
@@ -299,15 +449,28 @@ static bool dump_collections(FILE *f, deft_graph *g, bool json) {
         if (k) fputs(", ", f);
         json_str(f, deft_output_format(items[k], buf, sizeof buf));
       }
-      fputs("]}", f);
+      fputs("]", f);
+      if (n < nvalues) {
+        fputs(", \"raw\": [", f);
+        for (int k = 0; k < nraw; k++) {
+          if (k) fputs(", ", f);
+          json_str(f, raw[k]);
+        }
+        fputs("]", f);
+      }
+      fputs("}", f);
     } else {
       fprintf(f, "%s (%s, %d value%s)\n", key, kind ? kind : "?", nvalues,
               nvalues == 1 ? "" : "s");
       for (int k = 0; k < n; k++)
         fprintf(f, "  %s\n", deft_output_format(items[k], buf, sizeof buf));
-      if (n < nvalues) fprintf(f, "  (%d serialized value%s kept as imported)\n", nvalues - n,
-                               nvalues - n == 1 ? "" : "s");
+      if (n < nvalues) {
+        fprintf(f, "  (%d serialized value%s kept as imported%s)\n", nvalues - n,
+                nvalues - n == 1 ? "" : "s", nraw ? ":" : "");
+        for (int k = 0; k < nraw; k++) fprintf(f, "  %s\n", raw[k]);
+      }
     }
+    cli_strings_free(raw);
     free(items);
   }
   if (json) fputs("\n}", f);
@@ -316,14 +479,15 @@ static bool dump_collections(FILE *f, deft_graph *g, bool json) {
 
 /* With a checkpoint: the stored dtype/shape and a value summary (min, max, mean) of one variable,
  * or why there is none. */
-static void checkpoint_summary(FILE *f, deft_checkpoint_reader *r, const char *name, bool json) {
+static bool checkpoint_summary(FILE *f, deft_checkpoint_reader *r, const char *name, bool json,
+                               deft_code *error) {
   deft_dtype dt;
   deft_shape sh;
   char shape_buf[256];
   if (!deft_checkpoint_reader_lookup(r, name, &dt, &sh)) {
     if (json) fputs(", \"stored\": null", f);
     else fprintf(f, "    stored: missing from the checkpoint\n");
-    return;
+    return true;
   }
   deft_shape_format(sh, shape_buf, sizeof shape_buf);
   deft_status *st = deft_status_new();
@@ -341,7 +505,7 @@ static void checkpoint_summary(FILE *f, deft_checkpoint_reader *r, const char *n
     fputs(", \"stored\": {\"dtype\": ", f);
     json_str(f, deft_dtype_name(dt));
     fputs(", \"shape\": ", f);
-    json_str(f, shape_buf);
+    json_shape(f, sh);
     if (!t) {
       fputs(", \"error\": ", f);
       json_str(f, deft_status_message(st));
@@ -358,11 +522,18 @@ static void checkpoint_summary(FILE *f, deft_checkpoint_reader *r, const char *n
   } else {
     fprintf(f, "    stored: %s %s\n", deft_dtype_name(dt), shape_buf);
   }
+  bool ok = t != NULL;
+  if (!ok && *error == DEFT_OK) *error = st ? deft_status_code(st) : DEFT_RESOURCE_EXHAUSTED;
   deft_tensor_free(t);
   deft_status_free(st);
+  return ok;
 }
 
-static bool dump_variables(FILE *f, deft_graph *g, bool json, deft_checkpoint_reader *ckpt) {
+/* Lists the variables (--scope/--op-type apply). With a checkpoint, a variable whose stored
+ * tensor cannot be read (a corrupt file: DATA_LOSS) is reported in place and makes the dump fail
+ * once every variable is listed (*ckpt_error gets the first failure's code). */
+static bool dump_variables(FILE *f, deft_graph *g, bool json, deft_checkpoint_reader *ckpt,
+                           const op_filter *flt, deft_code *ckpt_error) {
   int n = deft_graph_get_collection(g, DEFT_GLOBAL_VARIABLES, NULL, NULL, 0, NULL);
   int nops = deft_graph_num_ops(g);
   deft_op **vars = malloc(sizeof *vars * (size_t)(nops + n + 1));
@@ -375,16 +546,29 @@ static bool dump_variables(FILE *f, deft_graph *g, bool json, deft_checkpoint_re
   }
   deft_graph_get_collection(g, DEFT_GLOBAL_VARIABLES, NULL, items, n, NULL);
   int nv = 0;
-  for (int i = 0; i < n; i++) vars[nv++] = items[i].op;
-  if (nv == 0) /* no collection (a GraphDef): every variable op */
+  for (int i = 0; i < n; i++)
+    if (filter_match(flt, items[i].op)) vars[nv++] = items[i].op;
+  if (n == 0) /* no collection (a GraphDef): every variable op */
     for (int i = 0; i < nops; i++)
-      if (deft_op_is_variable(deft_graph_op_at(g, i))) vars[nv++] = deft_graph_op_at(g, i);
+      if (deft_op_is_variable(deft_graph_op_at(g, i)) && filter_match(flt, deft_graph_op_at(g, i)))
+        vars[nv++] = deft_graph_op_at(g, i);
   int64_t total = 0;
   bool total_known = true;
   char shape_buf[256];
   if (json) fputs("\"variables\": [", f);
-  else fprintf(f, "%-44s %-8s %-16s %12s  %s\n", "variable", "dtype", "shape", "parameters",
-               "trainable");
+  int wname = 8, wshape = 5; /* column widths: the longest name and shape (capped) */
+  for (int i = 0; i < nv && !json; i++) {
+    deft_shape shape = deft_shape_unknown();
+    if (!deft_op_attr_shape(vars[i], "shape", &shape))
+      shape = deft_output_shape(deft_op_output(vars[i], 0));
+    int a = (int)strlen(deft_op_name(vars[i]));
+    int b = (int)strlen(deft_shape_format(shape, shape_buf, sizeof shape_buf));
+    if (a > wname) wname = a < NAME_COL_MAX ? a : NAME_COL_MAX;
+    if (b > wshape) wshape = b < OUT_COL_MAX ? b : OUT_COL_MAX;
+  }
+  if (!json)
+    fprintf(f, "%-*s %-8s %-*s %12s  %s\n", wname, "variable", "dtype", wshape, "shape",
+            "parameters", "trainable");
   for (int i = 0; i < nv; i++) {
     deft_op *v = vars[i];
     deft_dtype dtype = DEFT_INVALID_DTYPE;
@@ -402,19 +586,19 @@ static bool dump_variables(FILE *f, deft_graph *g, bool json, deft_checkpoint_re
       fputs(", \"dtype\": ", f);
       json_str(f, deft_dtype_name(dtype));
       fputs(", \"shape\": ", f);
-      json_str(f, shape_buf);
+      json_shape(f, shape);
       fprintf(f, ", \"parameters\": %" PRId64 ", \"trainable\": %s", count,
               trainable ? "true" : "false");
-      if (ckpt) checkpoint_summary(f, ckpt, deft_op_name(v), true);
+      if (ckpt) checkpoint_summary(f, ckpt, deft_op_name(v), true, ckpt_error);
       fputs("}", f);
     } else if (count >= 0) {
-      fprintf(f, "%-44s %-8s %-16s %12" PRId64 "  %s\n", deft_op_name(v), deft_dtype_name(dtype),
-              shape_buf, count, trainable ? "yes" : "no");
+      fprintf(f, "%-*s %-8s %-*s %12" PRId64 "  %s\n", wname, deft_op_name(v),
+              deft_dtype_name(dtype), wshape, shape_buf, count, trainable ? "yes" : "no");
     } else {
-      fprintf(f, "%-44s %-8s %-16s %12s  %s\n", deft_op_name(v), deft_dtype_name(dtype),
-              shape_buf, "?", trainable ? "yes" : "no");
+      fprintf(f, "%-*s %-8s %-*s %12s  %s\n", wname, deft_op_name(v), deft_dtype_name(dtype),
+              wshape, shape_buf, "?", trainable ? "yes" : "no");
     }
-    if (ckpt && !json) checkpoint_summary(f, ckpt, deft_op_name(v), false);
+    if (ckpt && !json) checkpoint_summary(f, ckpt, deft_op_name(v), false, ckpt_error);
   }
   if (json) {
     fprintf(f, "\n],\n\"total_parameters\": %" PRId64, total_known ? total : -1);
@@ -427,11 +611,32 @@ static bool dump_variables(FILE *f, deft_graph *g, bool json, deft_checkpoint_re
   return true;
 }
 
+/* The graph's shape of a signature's tensor (the shape deft inferred at import; TF's
+ * TensorInfo records the same static shape), unknown when the tensor is not in the graph. */
+static deft_shape tensor_shape(deft_graph *g, const char *tensor) {
+  deft_status *st = deft_status_new();
+  deft_output o = st && tensor ? deft_graph_tensor_by_name(g, tensor, st) : (deft_output){0};
+  deft_status_free(st);
+  return o.op ? deft_output_shape(o) : deft_shape_unknown();
+}
+
+/* Signatures as `saved_model_cli show --all` prints them (text), or as JSON. */
 static bool dump_signatures(FILE *f, const loaded *l, bool json) {
   const deft_meta_graph_info *info = l->info;
   int n = info ? deft_meta_graph_info_num_signatures(info) : 0;
-  if (json) fputs("\"signatures\": {", f);
-  else fprintf(f, "%d signature%s\n", n, n == 1 ? "" : "s");
+  char dtbuf[64], shbuf[256];
+  if (json) {
+    fputs("\"signatures\": {", f);
+  } else {
+    fprintf(f, "%d signature%s\n", n, n == 1 ? "" : "s");
+    int nt = info ? deft_meta_graph_info_num_tags(info) : 0;
+    if (nt) {
+      fputs("MetaGraphDef with tag-set: '", f);
+      for (int i = 0; i < nt; i++)
+        fprintf(f, "%s%s", i ? ", " : "", deft_meta_graph_info_tag(info, i));
+      fputs("' contains the following SignatureDefs:\n", f);
+    }
+  }
   for (int i = 0; i < n; i++) {
     const char *key = deft_meta_graph_info_signature_key(info, i);
     const char *method = deft_meta_graph_info_signature_method(info, key, NULL);
@@ -443,11 +648,15 @@ static bool dump_signatures(FILE *f, const loaded *l, bool json) {
       fputs(": {\"method\": ", f);
       json_str(f, method ? method : "");
     } else {
-      fprintf(f, "%s (%s)\n", key, method ? method : "");
+      fprintf(f, "\nsignature_def['%s']:\n", key);
     }
     for (int side = 0; side < 2; side++) {
       int m = side ? nout : nin;
-      if (json) fprintf(f, ", \"%s\": {", side ? "outputs" : "inputs");
+      if (json)
+        fprintf(f, ", \"%s\": {", side ? "outputs" : "inputs");
+      else
+        fprintf(f, "  The given SavedModel SignatureDef contains the following %s(s):\n",
+                side ? "output" : "input");
       for (int k = 0; k < m; k++) {
         const char *ik = side ? deft_meta_graph_info_signature_output_key(info, key, k)
                               : deft_meta_graph_info_signature_input_key(info, key, k);
@@ -455,6 +664,7 @@ static bool dump_signatures(FILE *f, const loaded *l, bool json) {
         const char *tensor =
             side ? deft_meta_graph_info_signature_output(info, key, ik, &dt, NULL)
                  : deft_meta_graph_info_signature_input(info, key, ik, &dt, NULL);
+        deft_shape shape = tensor_shape(l->g, tensor);
         if (json) {
           if (k) fputs(", ", f);
           json_str(f, ik);
@@ -462,25 +672,34 @@ static bool dump_signatures(FILE *f, const loaded *l, bool json) {
           json_str(f, tensor ? tensor : "");
           fputs(", \"dtype\": ", f);
           json_str(f, deft_dtype_name(dt));
+          fputs(", \"shape\": ", f);
+          json_shape(f, shape);
           fputs("}", f);
         } else {
-          fprintf(f, "  %s %-16s -> %s (%s)\n", side ? "output" : "input ", ik,
-                  tensor ? tensor : "", deft_dtype_name(dt));
+          fprintf(f,
+                  "    %s['%s'] tensor_info:\n        dtype: %s\n        shape: %s\n"
+                  "        name: %s\n",
+                  side ? "outputs" : "inputs", ik, tf_dtype_name(dt, dtbuf, sizeof dtbuf),
+                  cli_shape(shape, shbuf, sizeof shbuf), tensor ? tensor : "");
         }
       }
       if (json) fputs("}", f);
     }
     if (json) fputs("}", f);
+    else
+      fprintf(f, "  Method name is: %s\n", method ? method : "");
   }
   if (json) fputs("\n}", f);
   return true;
 }
 
-static void dump_dot(FILE *f, deft_graph *g) {
+/* The graph in Graphviz form: the ops flt selects and the edges between them. */
+static void dump_dot(FILE *f, deft_graph *g, const op_filter *flt) {
   int n = deft_graph_num_ops(g);
   fputs("digraph deft {\n  node [shape=box, fontsize=10];\n", f);
   for (int i = 0; i < n; i++) {
     deft_op *op = deft_graph_op_at(g, i);
+    if (!filter_match(flt, op)) continue;
     fputs("  ", f);
     dot_str(f, deft_op_name(op));
     fputs(" [label=", f);
@@ -500,8 +719,10 @@ static void dump_dot(FILE *f, deft_graph *g) {
   }
   for (int i = 0; i < n; i++) {
     deft_op *op = deft_graph_op_at(g, i);
+    if (!filter_match(flt, op)) continue;
     for (int k = 0; k < deft_op_num_inputs(op); k++) {
       deft_output in = deft_op_input(op, k);
+      if (!filter_match(flt, in.op)) continue;
       fputs("  ", f);
       dot_str(f, deft_op_name(in.op));
       fputs(" -> ", f);
@@ -510,6 +731,7 @@ static void dump_dot(FILE *f, deft_graph *g) {
       fputs(";\n", f);
     }
     for (int k = 0; k < deft_op_num_control_inputs(op); k++) {
+      if (!filter_match(flt, deft_op_control_input(op, k))) continue;
       fputs("  ", f);
       dot_str(f, deft_op_name(deft_op_control_input(op, k)));
       fputs(" -> ", f);
@@ -555,14 +777,22 @@ static void sep(FILE *f, bool json, bool *first) {
 static int cmd_dump(int argc, char **argv) {
   const char *path = NULL, *node = NULL, *tag = NULL, *checkpoint = NULL;
   bool json = false, dot = false, collections = false, variables = false, signatures = false;
-  bool html = false;
-  static const struct option opts[] = {
-      {"json", no_argument, NULL, 'j'},        {"html", no_argument, NULL, 'H'},
-      {"dot", no_argument, NULL, 'd'},         {"collections", no_argument, NULL, 'c'},
-      {"variables", no_argument, NULL, 'v'},   {"signatures", no_argument, NULL, 's'},
-      {"node", required_argument, NULL, 'n'},  {"tag", required_argument, NULL, 't'},
-      {"checkpoint", required_argument, NULL, 'k'}, {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
+  bool html = false, unsupported = false;
+  op_filter flt = {NULL, NULL};
+  static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+                                       {"html", no_argument, NULL, 'H'},
+                                       {"dot", no_argument, NULL, 'd'},
+                                       {"collections", no_argument, NULL, 'c'},
+                                       {"variables", no_argument, NULL, 'v'},
+                                       {"signatures", no_argument, NULL, 's'},
+                                       {"node", required_argument, NULL, 'n'},
+                                       {"tag", required_argument, NULL, 't'},
+                                       {"checkpoint", required_argument, NULL, 'k'},
+                                       {"help", no_argument, NULL, 'h'},
+                                       {"scope", required_argument, NULL, 'S'},
+                                       {"op-type", required_argument, NULL, 'O'},
+                                       {"unsupported", no_argument, NULL, 'u'},
+                                       {NULL, 0, NULL, 0}};
   int c;
   optind = 1;
   opterr = 0;
@@ -577,6 +807,15 @@ static int cmd_dump(int argc, char **argv) {
       case 'n': node = optarg; break;
       case 't': tag = optarg; break;
       case 'k': checkpoint = optarg; break;
+      case 'S':
+        flt.scope = optarg;
+        break;
+      case 'O':
+        flt.types = optarg;
+        break;
+      case 'u':
+        unsupported = true;
+        break;
       case 'h': return command_help("dump");
       default: return getopt_error("dump", c, argv);
     }
@@ -586,9 +825,10 @@ static int cmd_dump(int argc, char **argv) {
     path = argv[optind];
   }
   if (!path) return usage_error("%s", "dump needs a PATH");
-  if (dot && (json || node || collections || variables || signatures))
+  if (dot && (json || node || collections || variables || signatures || unsupported))
     return usage_error("%s", "--dot cannot be combined with other output options");
-  if (html && (dot || json || node || collections || variables || signatures))
+  if (html && (dot || json || node || collections || variables || signatures || unsupported ||
+               filter_active(&flt)))
     return usage_error("%s", "--html cannot be combined with other output options");
   if (checkpoint && !variables && !html)
     return usage_error("%s", "--checkpoint goes with --variables or --html");
@@ -605,7 +845,15 @@ static int cmd_dump(int argc, char **argv) {
     return 1;
   }
   deft_checkpoint_reader *ckpt = NULL;
-  if (checkpoint && !(ckpt = deft_checkpoint_reader_open(checkpoint, st))) {
+  char prefix[4096];
+  if (checkpoint && !checkpoint_prefix(checkpoint, prefix, sizeof prefix, st)) {
+    fprintf(stderr, "%s: %s: %s\n", prog, deft_code_name(deft_status_code(st)),
+            deft_status_message(st));
+    deft_status_free(st);
+    unload(&l);
+    return 1;
+  }
+  if (checkpoint && !(ckpt = deft_checkpoint_reader_open(prefix, st))) {
     fprintf(stderr, "%s: %s: %s\n", prog, deft_code_name(deft_status_code(st)),
             deft_status_message(st));
     deft_status_free(st);
@@ -620,12 +868,13 @@ static int cmd_dump(int argc, char **argv) {
   }
   FILE *f = stdout;
   bool ok = true;
+  deft_code ckpt_error = DEFT_OK;
   if (html) {
     ok = deft_tool_dump_html(f, l.g, ckpt, path);
   } else if (dot) {
-    dump_dot(f, l.g);
+    dump_dot(f, l.g, &flt);
   } else {
-    bool ops = !node && !collections && !variables && !signatures;
+    bool ops = !node && !collections && !variables && !signatures && !unsupported;
     bool first = true;
     if (json) {
       fputs("{\"path\": ", f);
@@ -635,10 +884,12 @@ static int cmd_dump(int argc, char **argv) {
       fprintf(f, ", \"num_ops\": %d", deft_graph_num_ops(l.g));
       first = false;
     }
-    if (ops) sep(f, json, &first), dump_ops(f, &l, path, json);
+    if (ops) sep(f, json, &first), ok = dump_ops(f, &l, path, &flt, json);
+    if (ok && unsupported) sep(f, json, &first), ok = dump_unsupported(f, l.g, &flt, json, true);
     if (ok && node) sep(f, json, &first), ok = dump_node(f, l.g, node, json);
-    if (ok && collections) sep(f, json, &first), ok = dump_collections(f, l.g, json);
-    if (ok && variables) sep(f, json, &first), ok = dump_variables(f, l.g, json, ckpt);
+    if (ok && collections) sep(f, json, &first), ok = dump_collections(f, &l, path, tag, json);
+    if (ok && variables)
+      sep(f, json, &first), ok = dump_variables(f, l.g, json, ckpt, &flt, &ckpt_error);
     if (ok && signatures) sep(f, json, &first), ok = dump_signatures(f, &l, json);
     if (json) fputs("}\n", f);
   }
@@ -646,6 +897,11 @@ static int cmd_dump(int argc, char **argv) {
   unload(&l);
   if (fflush(f) != 0 || ferror(f)) {
     fprintf(stderr, "%s: error writing the output\n", prog);
+    return 1;
+  }
+  if (ok && ckpt_error != DEFT_OK) {
+    fprintf(stderr, "%s: %s: checkpoint %s has variables that cannot be read (listed above)\n",
+            prog, deft_code_name(ckpt_error), prefix);
     return 1;
   }
   return ok ? 0 : 1;
@@ -771,16 +1027,9 @@ static bool file_exists(const char *path) {
  * names "save/Const:0", "save/control_dependency:0", "save/restore_all" when the file has none).
  * A directory as prefix means its latest checkpoint. */
 static bool restore(const loaded *l, deft_session *sess, const char *prefix, deft_status *st) {
-  char *latest = NULL;
-  struct stat sb;
-  if (stat(prefix, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-    latest = deft_latest_checkpoint_path(prefix, st);
-    if (!latest) {
-      deft_status_prefix(st, "--checkpoint %s", prefix);
-      return false;
-    }
-    prefix = latest;
-  }
+  char buf[4096];
+  if (!checkpoint_prefix(prefix, buf, sizeof buf, st)) return false;
+  prefix = buf;
   bool has = l->info && deft_meta_graph_info_has_saver(l->info);
   deft_saver *sv = deft_saver_from_names(
       l->g, has ? deft_meta_graph_info_filename_tensor(l->info) : "save/Const:0",
@@ -794,7 +1043,6 @@ static bool restore(const loaded *l, deft_session *sess, const char *prefix, def
   else if (!(ok = deft_saver_restore(sv, sess, prefix, st)))
     deft_status_prefix(st, "restoring checkpoint %s", prefix);
   deft_saver_free(sv);
-  deft_saver_string_free(latest);
   return ok;
 }
 
@@ -830,8 +1078,17 @@ static bool resolve(const run_args *a, const loaded *l, const char *name, bool i
                    : deft_meta_graph_info_signature_output(l->info, a->signature, name, NULL, st);
     if (!tensor) return false;
   }
+  deft_op *op = deft_graph_op_by_name(l->g, tensor);
+  if (op && deft_op_num_outputs(op) == 0) {
+    deft_status_set(st, DEFT_INVALID_ARGUMENT, "'%s' is an op with no outputs (%s): %s", tensor,
+                    deft_op_type(op),
+                    input ? "there is nothing to feed"
+                          : "nothing to fetch; run it with --target instead of --fetch");
+    return false;
+  }
   *out = deft_graph_tensor_by_name(l->g, tensor, st);
   if (!out->op) {
+    cli_suggest_name(l->g, tensor, st);
     if (a->signature)
       deft_status_prefix(st, "signature '%s' %s '%s' is tensor '%s'", a->signature,
                          input ? "input" : "output", name, tensor);
@@ -896,11 +1153,13 @@ static int run_prepare(const run_args *a, run_state *r, deft_status *st) {
     if (!r->target_ops[i]) {
       deft_status_set(st, DEFT_NOT_FOUND, "--target %s: no op named '%s' in the graph",
                       a->targets[i], a->targets[i]);
+      cli_suggest_name(l->g, a->targets[i], st);
       return fail(st);
     }
   }
   for (int i = 0; i < a->nfeeds; i++) {
-    r->feed_v[i] = deft_npy_read(strchr(a->feeds[i], '=') + 1, st);
+    r->feed_v[i] =
+        cli_feed_value(strchr(a->feeds[i], '=') + 1, deft_output_dtype(r->feed_t[i]), st);
     if (!r->feed_v[i]) {
       deft_status_prefix(st, "--feed %s", a->feeds[i]);
       return fail(st);
@@ -1022,7 +1281,10 @@ static int cmd_run(int argc, char **argv) {
       case 'f': {
         const char *eq = strchr(v, '=');
         if (!eq || eq == v || !eq[1] || eq - v >= 1000)
-          rc = usage_error("--feed '%s' is not NAME=FILE.npy", v);
+          rc = usage_error(
+              "--feed '%s' is not NAME=VALUE (FILE.npy, FILE.npz[KEY] or an "
+              "expression)",
+              v);
         a.feeds[a.nfeeds++] = v;
         break;
       }
@@ -1103,27 +1365,38 @@ typedef struct command {
 static const command commands[] = {
     {"dump", cmd_dump,
      "dump PATH [--node NAME] [--collections] [--variables [--checkpoint PREFIX]] [--signatures]\n"
-     "         [--json] [--dot] [--html [--checkpoint PREFIX]]\n"
-     "         [--tag TAG]\n"
+     "         [--unsupported] [--scope PREFIX] [--op-type TYPE[,TYPE...]]\n"
+     "         [--json] [--dot] [--html [--checkpoint PREFIX]] [--tag TAG]\n"
      "      Show a TF 1.x graph file: PATH is a .meta (MetaGraphDef), a SavedModel directory or\n"
      "      its saved_model.pb (--tag selects the meta graph, default \"serve\"), or a GraphDef\n"
      "      (.pb), binary or text (.pbtxt, saved_model.pbtxt). Lists ops in graph order with\n"
-     "      their inputs ('*' marks ops deft cannot run), or the requested sections: one node's\n"
-     "      attrs, collections, variables with parameter counts, SavedModel signatures. --json\n"
-     "      prints the same as JSON, --dot the graph in Graphviz form, --html a graph explorer\n"
-     "      page (collapsible name scopes, search, node details; one self-contained file)."},
+     "      their output dtypes and shapes (as deft infers them) and inputs ('*' marks ops deft\n"
+     "      cannot run; the op types it cannot run are counted at the end), or the requested\n"
+     "      sections: one node's attrs, collections (with raw ones' members), variables with\n"
+     "      parameter counts (with --checkpoint: stored values; a tensor that cannot be read\n"
+     "      makes the exit status 1), SavedModel signatures as saved_model_cli show --all prints\n"
+     "      them, --unsupported the op types deft cannot run with counts. --scope keeps the ops\n"
+     "      whose names start with PREFIX, --op-type those of the listed types (ops, variables,\n"
+     "      --dot). --json prints the same as JSON (shapes as arrays, null for an unknown rank),\n"
+     "      --dot the graph in Graphviz form, --html a graph explorer page (collapsible name\n"
+     "      scopes, search, node details; one self-contained file)."},
     {"run", cmd_run,
-     "run PATH [--checkpoint PREFIX] [--feed NAME=FILE.npy]... [--fetch NAME]... [--target OP]...\n"
+     "run PATH [--checkpoint PREFIX] [--feed NAME=VALUE]... [--fetch NAME]... [--target OP]...\n"
      "        [--out DIR] [--signature KEY] [--tag TAG] [--allow-dir DIR]\n"
      "      Run a graph (PATH as for dump), like TF's saved_model_cli run: restore the variables\n"
      "      from --checkpoint through the graph's SaverDef (a SavedModel restores its variables/\n"
-     "      by itself; a directory means its latest checkpoint), feed .npy files to tensors\n"
-     "      (\"x:0\" or \"x\"), run the --target ops and print each fetched tensor's dtype, shape\n"
-     "      and values (summarized when large). --out writes each fetch as DIR/<name>.npy (\"/\"\n"
-     "      and \":\" become \"_\"). With --signature, feed and fetch names are the signature's\n"
-     "      input and output keys, and the fetches default to all of its outputs.\n"
-     "      The graph's file ops (SaveV2, RestoreV2, MergeV2Checkpoints) may only touch files\n"
-     "      under the model's directory, the checkpoint's directory and each --allow-dir."},
+     "      by itself; PREFIX may be one of the checkpoint's files, X.index or X.data-*, and a\n"
+     "      directory means its latest checkpoint), feed values to tensors (\"x:0\" or \"x\"),\n"
+     "      run the --target ops and print each fetched tensor's dtype, shape and values\n"
+     "      (summarized when large). A VALUE is FILE.npy, FILE.npz[KEY] (FILE.npz alone when it\n"
+     "      holds one array) or an expression as saved_model_cli --input_exprs takes them:\n"
+     "      [[1,2,3]], 0.5, True, np.ones((2,3)), np.zeros(4), np.full((2,3),0.5),\n"
+     "      np.array([1,2]); an expression's dtype is the fed tensor's. --out writes each fetch\n"
+     "      as DIR/<name>.npy (\"/\" and \":\" become \"_\"). With --signature, feed and fetch\n"
+     "      names are the signature's input and output keys, and the fetches default to all of\n"
+     "      its outputs. The graph's file ops (SaveV2, RestoreV2, MergeV2Checkpoints) may only\n"
+     "      touch files under the model's directory, the checkpoint's directory and each\n"
+     "      --allow-dir."},
     {"help", cmd_help, "help [COMMAND]\n      Show this text, or one command's."},
 };
 

@@ -8,7 +8,8 @@
 # and Chromium (its browser test), then `npm ci` in tools/explorer (elkjs, embedded into the page
 # at build time, and playwright-core, which drives Debian's chromium; no browser download).
 # clang with its libFuzzer runtime (the fuzz targets of tests/fuzz); Open MPI (deft/dist.h's
-# data-parallel training and its tests).
+# data-parallel training and its tests); Doxygen (the API reference: the `docs` target) and man-db
+# (tests/test_cli.c renders the manual pages).
 # Skips what is already present. Uses sudo when not root.
 #
 #   tools/install-deps.sh               everything (the default: tests, docs, the main job)
@@ -24,7 +25,7 @@ BUILD_PKGS="build-essential cmake pkg-config libopenblas-dev libprotobuf-c-dev p
 zlib1g-dev libsnappy-dev libpcre2-dev"
 PKGS="$BUILD_PKGS check libsubunit-dev python3 python3-numpy python3-torch \
 python3-protobuf protobuf-compiler dataset-fashion-mnist chromium clang libclang-rt-14-dev \
-libopenmpi-dev openmpi-bin"
+libopenmpi-dev openmpi-bin doxygen man-db"
 if [ "$build_only" = 1 ]; then
   PKGS="$BUILD_PKGS"
 else

@@ -35,7 +35,7 @@ DEFT_API bool deft_gradients_sparse(deft_graph *g, const deft_output *ys, int ny
                                     const deft_output *xs, int nx, const deft_output *grad_ys,
                                     deft_indexed_slices *dx);
 
-/* ---- initializers (TF_FORMATS.md section 6.1 maths) ----
+/* ---- initializers (TF 1.x's variance-scaling family and constant/random fills) ----
  * A deft_initializer is a small value describing how to fill a new variable; building it adds the
  * ops TF adds under "<var>/Initializer/". Seeds: 0 = derive from the graph seed as TF does. */
 typedef enum deft_fan_mode { DEFT_FAN_IN = 0, DEFT_FAN_OUT, DEFT_FAN_AVG } deft_fan_mode;
@@ -142,7 +142,7 @@ static inline deft_batch_norm_options deft_batch_norm_options_init(void) {
 }
 
 /* tf.layers.batch_normalization over the last axis of a rank >= 2 input, non-fused (TF's graph
- * for dense layers, TF_FORMATS.md 6.2): variables gamma, beta, moving_mean, moving_variance under
+ * for dense layers): variables gamma, beta, moving_mean, moving_variance under
  * "<name>/" (name NULL = "batch_normalization"). `training` is a bool scalar tensor (typically a
  * PlaceholderWithDefault(false)) selecting batch or moving statistics with tf.cond (Switch/Merge);
  * the moving-average updates (AssignSub) go into UPDATE_OPS and run only when the training step

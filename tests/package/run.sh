@@ -26,6 +26,11 @@ if [ -n "$extra" ]; then echo "libdeft.so exports non-API symbols:"; echo "$extr
 step "libdeft.a keeps internals local"
 if nm -g --defined-only "$libdir/libdeft.a" | awk 'NF == 3' | grep -v ' deft_'; then exit 1; fi
 
+step "the manual pages are installed"
+for page in deft.1 deft-train.1; do
+  test -f "$P/share/man/man1/$page" || { echo "missing share/man/man1/$page"; exit 1; }
+done
+
 for kind in shared static; do
   step "CMake find_package(deft 0.2), $kind"
   cmake -S "$src/tests/package" -B "$work/cmake-$kind" -DCMAKE_PREFIX_PATH="$P" \
