@@ -17,8 +17,9 @@ deft_var *deft_kernel_var_input(deft_kernel_ctx *c, int i);
 /* True iff input i of the op being shaped is a resource (DT_RESOURCE). */
 bool deft_shape_ctx_input_is_resource(const deft_shape_ctx *c, int i);
 /* The shape of the variable input i refers to: a ref or value input's own shape; for a
- * resource input the declared shape attr of the VarHandleOp it comes from (through Identity and
- * Enter), or the unknown shape when that is not known at build time (TF's handle shape data). */
+ * resource input the declared shape attr of the VarHandleOp it comes from (through Identity, Enter
+ * and Switch), or the unknown shape when that is not known at build time (TF's handle shape data).
+ */
 deft_shape deft_shape_ctx_var_shape(const deft_shape_ctx *c, int i);
 /* Merges b into *a (unknown dims and ranks take the other's); false when they conflict. */
 bool deft_shape_merge_into(deft_shape *a, deft_shape b);

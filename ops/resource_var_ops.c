@@ -40,15 +40,13 @@ deft_var *deft_kernel_var_input(deft_kernel_ctx *c, int i) {
 
 /* ---- build-time facts about a handle (TF's handle shape data) ---- */
 
-/* The VarHandleOp a resource tensor comes from (through Identity, Enter, Switch and Merge's
- * first input), or NULL. */
+/* The VarHandleOp a resource tensor comes from (through Identity, Enter and Switch), or NULL
+ * (e.g. behind a Merge, which may join different handles). */
 static const deft_op *handle_source(deft_output h) {
   for (int depth = 0; h.op && depth < 64; depth++) {
     const char *t = deft_op_type(h.op);
     if (!strcmp(t, "VarHandleOp")) return h.op;
-    if (strcmp(t, "Identity") && strcmp(t, "Enter") && strcmp(t, "RefEnter") &&
-        strcmp(t, "Switch") && strcmp(t, "Merge"))
-      return NULL;
+    if (strcmp(t, "Identity") && strcmp(t, "Enter") && strcmp(t, "Switch")) return NULL;
     h = deft_op_input(h.op, 0);
   }
   return NULL;

@@ -507,8 +507,8 @@ DEFT_API bool deft_variable_is_resource(const deft_op *var);
 DEFT_API deft_op *deft_var_handle_op(deft_graph *g, deft_dtype dtype, deft_shape shape,
                                      const char *shared_name, const char *name);
 /* ReadVariableOp: the variable's value (a snapshot: later updates do not change it). The dtype
- * comes from the handle's VarHandleOp (through Identity/Enter); INVALID_ARGUMENT otherwise. At run
- * time an uninitialized variable fails with FAILED_PRECONDITION naming it. */
+ * comes from the handle's VarHandleOp (through Identity, Enter and Switch); INVALID_ARGUMENT
+ * otherwise. At run time an uninitialized variable fails with FAILED_PRECONDITION naming it. */
 DEFT_API deft_output deft_read_variable_op(deft_graph *g, deft_output handle, const char *name);
 /* AssignVariableOp / AssignAddVariableOp / AssignSubVariableOp: no outputs; run them as
  * targets. The value's dtype must be the variable's and its shape compatible with the declared
