@@ -62,12 +62,23 @@ char *deft_shape_format(deft_shape s, char *buf, size_t size) {
 
 /* ---- buffers ---- */
 
+/* Generations are unique in the process: each thread takes blocks of GEN_BLOCK numbers from
+ * next_gen and hands them out without atomics or shared cache lines. */
+#define GEN_BLOCK ((uint64_t)1 << 16)
+#define DEFT_TLS_IE __attribute__((tls_model("initial-exec")))
 static _Atomic uint64_t next_gen = 1;
+static _Thread_local uint64_t gen_next DEFT_TLS_IE, gen_end DEFT_TLS_IE;
+
+static uint64_t new_gen(void) {
+  if (gen_next == gen_end) {
+    gen_next = atomic_fetch_add_explicit(&next_gen, GEN_BLOCK, memory_order_relaxed);
+    gen_end = gen_next + GEN_BLOCK;
+  }
+  return gen_next++;
+}
 
 void deft_buffer_touch(deft_buffer *b) {
-  if (b)
-    atomic_store_explicit(&b->gen, atomic_fetch_add_explicit(&next_gen, 1, memory_order_relaxed),
-                          memory_order_relaxed);
+  if (b) atomic_store_explicit(&b->gen, new_gen(), memory_order_relaxed);
 }
 
 static void host_copy(void *dst, const void *src, size_t nbytes) {
@@ -91,7 +102,7 @@ static deft_buffer *buffer_new(const deft_memory *memory, size_t nbytes, bool ze
     return NULL;
   }
   atomic_init(&b->refcount, 1);
-  atomic_init(&b->gen, 0);
+  atomic_init(&b->gen, new_gen()); /* a new buffer is new contents */
   b->capacity = nbytes;
   b->nstrings = 0;
   b->base = NULL;
@@ -118,12 +129,11 @@ deft_buffer *deft_buffer_view(deft_buffer *base, size_t offset, size_t nbytes) {
   deft_buffer_ref(base);
   b->base = base;
   atomic_init(&b->refcount, 1);
-  atomic_init(&b->gen, 0);
+  atomic_init(&b->gen, new_gen()); /* its own generation: a view is not its base */
   b->capacity = nbytes;
   b->data = (char *)base->data + offset;
   b->memory = base->memory;
   b->nstrings = 0;
-  deft_buffer_touch(b); /* its own generation: a view is not its base */
   return b;
 }
 
@@ -176,21 +186,21 @@ bool deft_tensor_check_shape(deft_dtype dtype, const int64_t *dims, int rank, in
       zero = true;
       continue;
     }
-    if (count > INT64_MAX / dims[i]) {
+    if (__builtin_mul_overflow(count, dims[i], &count)) {
       deft_status_set(status, DEFT_INVALID_ARGUMENT, "tensor shape overflows int64");
       return false;
     }
-    count *= dims[i];
   }
   if (zero) count = 0;
   size_t esize = dtype == DEFT_STRING ? sizeof(deft_bytes) : deft_dtype_size(dtype);
-  if ((uint64_t)count > SIZE_MAX / esize / 2) {
+  size_t bytes;
+  if (__builtin_mul_overflow((size_t)count, esize, &bytes) || bytes > SIZE_MAX / 2) {
     deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "tensor of %" PRId64 " elements is too large",
                     count);
     return false;
   }
   *n = count;
-  *nbytes = (size_t)count * esize;
+  *nbytes = bytes;
   return true;
 }
 
@@ -200,6 +210,11 @@ static void set_dims(deft_tensor *t, deft_dtype dtype, const int64_t *dims, int 
   for (int i = 0; i < rank; i++) t->dims[i] = dims[i];
   for (int i = rank; i < DEFT_MAX_RANK; i++) t->dims[i] = 0;
   t->n = n;
+}
+
+void deft_tensor_set_layout(deft_tensor *t, deft_dtype dtype, const int64_t *dims, int rank,
+                            int64_t n) {
+  set_dims(t, dtype, dims, rank, n);
 }
 
 static bool tensor_ensure(deft_tensor *t, deft_dtype dtype, const int64_t *dims, int rank,
@@ -349,9 +364,10 @@ deft_tensor *deft_tensor_scalar_string(const char *s) {
 }
 
 deft_tensor *deft_tensor_share(const deft_tensor *t) {
-  deft_tensor *r = deft_calloc(1, sizeof *r);
+  deft_tensor *r = deft_malloc(sizeof *r);
   if (!r) return NULL;
-  deft_tensor_set_shared(r, t);
+  deft_buffer_ref(t->buf);
+  *r = *t;
   return r;
 }
 

@@ -88,6 +88,12 @@ void deft_buffer_touch(deft_buffer *b);
 bool deft_tensor_check_shape(deft_dtype dtype, const int64_t *dims, int rank, int64_t *n,
                              size_t *nbytes, deft_status *status);
 
+/* Sets t's dtype, dims and element count n (which the caller has checked with
+ * deft_tensor_check_shape) without touching its buffer: for a caller that has already made sure
+ * the buffer is t's alone and large enough. */
+void deft_tensor_set_layout(deft_tensor *t, deft_dtype dtype, const int64_t *dims, int rank,
+                            int64_t n);
+
 /* Embedded tensor values (struct deft_tensor not on the heap; zero-initialized = empty). */
 /* Makes t a tensor of dtype/shape with a buffer it owns alone. Reuses t's current buffer when t
  * holds the only reference and it is large enough; otherwise allocates. Contents are

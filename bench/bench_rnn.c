@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* bench/bench_rnn.c - recurrent-network training speed: the chapter-14 models, built through
- * include/deft/rnn.h as examples/ch14_rnn.c builds them (static_rnn unrolled over the steps):
+ * include/deft/rnn.h, each twice: unrolled by static_rnn, and as examples/ch14_rnn.c builds them
+ * now, by dynamic_rnn's while loop (rows "<model>_dyn"):
  *
  *   lstm3   MNIST rows as 28 steps of 28 inputs, MultiRNNCell of 3 BasicLSTMCell(150), dense 10
  *           on the top layer's h, sparse softmax cross-entropy, Adam 0.001, batch 150;
@@ -54,15 +55,15 @@ typedef struct rnn_model {
   deft_tensor *xb, *yb;
 } rnn_model;
 
-static void build_mnist(rnn_model *m, bool lstm) {
+static void build_mnist(rnn_model *m, bool lstm, bool dynamic) {
   deft_status *st = deft_status_new();
   deft_graph *g = m->g = deft_graph_new();
   deft_graph_set_seed(g, 42);
   m->X = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(-1, 784), "X");
   m->y = deft_placeholder(g, DEFT_INT32, DEFT_SHAPE(-1), "y");
   deft_output X3 = deft_reshape_to(g, m->X, (const int64_t[]){-1, 28, 28}, 3, "Reshape");
-  deft_output steps[28], outs[28], fin[6];
-  unstack_time(g, X3, 28, steps);
+  deft_output steps[28], outs[28], fin[6], douts;
+  if (!dynamic) unstack_time(g, X3, 28, steps);
   if (lstm) {
     deft_rnn_cell *layers[3];
     for (int i = 0; i < 3; i++) layers[i] = deft_rnn_cell_basic_lstm(g, 150, 1.0f, NULL, NULL);
@@ -71,7 +72,10 @@ static void build_mnist(rnn_model *m, bool lstm) {
     m->cell = deft_rnn_cell_basic(g, 150, NULL, NULL);
   }
   bench_check_graph(g, "building the cell");
-  deft_static_rnn(g, m->cell, steps, 28, NULL, (deft_output){NULL, 0}, NULL, outs, fin);
+  if (dynamic)
+    deft_dynamic_rnn(g, m->cell, X3, NULL, (deft_output){NULL, 0}, false, NULL, &douts, fin);
+  else
+    deft_static_rnn(g, m->cell, steps, 28, NULL, (deft_output){NULL, 0}, NULL, outs, fin);
   deft_output top = fin[deft_rnn_cell_state_count(m->cell) - 1];
   deft_output logits = deft_dense(g, top, 10, NULL, "dense");
   deft_output xent = deft_sparse_softmax_cross_entropy_with_logits(g, logits, m->y, NULL);
@@ -92,18 +96,23 @@ static void build_mnist(rnn_model *m, bool lstm) {
 
 static double series(double t) { return t * sin(t) / 3 + 2 * sin(t * 5); }
 
-static void build_series(rnn_model *m) {
+static void build_series(rnn_model *m, bool dynamic) {
   deft_status *st = deft_status_new();
   deft_graph *g = m->g = deft_graph_new();
   deft_graph_set_seed(g, 42);
   m->X = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(-1, SERIES_STEPS, 1), "X");
   m->y = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(-1, SERIES_STEPS, 1), "y");
-  deft_output steps[SERIES_STEPS], outs[SERIES_STEPS];
-  unstack_time(g, m->X, SERIES_STEPS, steps);
+  deft_output steps[SERIES_STEPS], outs[SERIES_STEPS], outputs;
+  if (!dynamic) unstack_time(g, m->X, SERIES_STEPS, steps);
   m->cell = deft_rnn_cell_output_projection(g, deft_rnn_cell_basic(g, 100, "relu", NULL), 1, NULL);
   bench_check_graph(g, "building the cell");
-  deft_static_rnn(g, m->cell, steps, SERIES_STEPS, NULL, (deft_output){NULL, 0}, NULL, outs, NULL);
-  deft_output outputs = deft_pack(g, outs, SERIES_STEPS, 1, "outputs");
+  if (dynamic) {
+    deft_dynamic_rnn(g, m->cell, m->X, NULL, (deft_output){NULL, 0}, false, NULL, &outputs, NULL);
+  } else {
+    deft_static_rnn(g, m->cell, steps, SERIES_STEPS, NULL, (deft_output){NULL, 0}, NULL, outs,
+                    NULL);
+    outputs = deft_pack(g, outs, SERIES_STEPS, 1, "outputs");
+  }
   deft_output loss = deft_reduce_mean(
       g, deft_square(g, deft_sub(g, outputs, m->y, "sub"), "Square"), NULL, 0, false, "loss");
   m->adam = deft_optimizer_adam(g, 0.001f, 0.9f, 0.999f, 1e-8f);
@@ -180,17 +189,18 @@ int main(int argc, char **argv) {
   int warmup = argc > 2 ? atoi(argv[2]) : 5;
   if (n < 3) n = 3;
   if (warmup < 1) warmup = 1;
-  for (int threads = 1; threads <= 2; threads++) {
-    rnn_model m;
-    build_mnist(&m, true);
-    time_model("lstm3", &m, threads, n, warmup, true);
-    model_free(&m);
-    build_mnist(&m, false);
-    time_model("basic", &m, threads, n, warmup, true);
-    model_free(&m);
-    build_series(&m);
-    time_model("series", &m, threads, n * 5, warmup * 5, false);
-    model_free(&m);
-  }
+  for (int threads = 1; threads <= 2; threads++)
+    for (int dyn = 0; dyn < 2; dyn++) {
+      rnn_model m;
+      build_mnist(&m, true, dyn);
+      time_model(dyn ? "lstm3_dyn" : "lstm3", &m, threads, n, warmup, true);
+      model_free(&m);
+      build_mnist(&m, false, dyn);
+      time_model(dyn ? "basic_dyn" : "basic", &m, threads, n, warmup, true);
+      model_free(&m);
+      build_series(&m, dyn);
+      time_model(dyn ? "series_dyn" : "series", &m, threads, n * 5, warmup * 5, false);
+      model_free(&m);
+    }
   return 0;
 }

@@ -14,8 +14,9 @@
  *
  * Options: --data DIR (MNIST), --epochs N, --iterations N (series), --seed N, --threads N,
  * --workdir DIR (checkpoints), --limit N (use only the first N training images).
- * The chapter builds its loop with dynamic_rnn; the unrolled static_rnn computes the same
- * function with the same variables. */
+ * As the chapter does, the recurrence is tf.nn.dynamic_rnn (deft_dynamic_rnn): a TF1 while
+ * loop over the time steps, with TF's names ("rnn/while/...") and variables
+ * ("rnn/basic_rnn_cell/kernel"). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,17 +72,6 @@ static void run_targets(deft_session *s, deft_op *op, const char *what) {
   deft_status_free(st);
 }
 
-/* Splits x [batch, steps, width] into `steps` tensors [batch, width] (x[:, t, :]). */
-static void unstack_time(deft_graph *g, deft_output x, int steps, deft_output *out) {
-  for (int t = 0; t < steps; t++) {
-    int32_t b[3] = {0, t, 0}, e[3] = {0, t + 1, 0}, one[3] = {1, 1, 1};
-    out[t] = deft_strided_slice(g, x, deft_const_int32_vector(g, b, 3, "stack"),
-                                deft_const_int32_vector(g, e, 3, "stack_1"),
-                                deft_const_int32_vector(g, one, 3, "stack_2"), 5, 5, 0, 0, 2,
-                                "strided_slice");
-  }
-}
-
 /* ---- MNIST rows as sequences ---- */
 
 static double eval_acc(deft_session *s, deft_output X, deft_output y, deft_output acc,
@@ -105,8 +95,7 @@ static void mnist(const opts *o) {
   deft_output X = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(-1, 784), "X");
   deft_output y = deft_placeholder(g, DEFT_INT32, DEFT_SHAPE(-1), "y");
   deft_output X3 = deft_reshape_to(g, X, (const int64_t[]){-1, 28, 28}, 3, "Reshape");
-  deft_output steps[28], outs[28], fin[6];
-  unstack_time(g, X3, 28, steps);
+  deft_output outs, fin[6];
   deft_rnn_cell *cell;
   if (lstm) {
     deft_rnn_cell *layers[3];
@@ -116,7 +105,7 @@ static void mnist(const opts *o) {
     cell = deft_rnn_cell_basic(g, 150, NULL, NULL);
   }
   ch_check_graph(g);
-  deft_static_rnn(g, cell, steps, 28, NULL, (deft_output){NULL, 0}, NULL, outs, fin);
+  deft_dynamic_rnn(g, cell, X3, NULL, (deft_output){NULL, 0}, false, NULL, &outs, fin);
   /* BasicRNNCell: the final state; the LSTM stack: the top layer's h (states[-1][1]). */
   deft_output top = fin[deft_rnn_cell_state_count(cell) - 1];
   deft_output logits = deft_dense(g, top, 10, NULL, "dense");
@@ -255,13 +244,12 @@ static void time_series(const opts *o) {
   deft_graph_set_seed(g, o->seed);
   deft_output X = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(-1, N_STEPS, 1), "X");
   deft_output y = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(-1, N_STEPS, 1), "y");
-  deft_output steps[N_STEPS], outs[N_STEPS];
-  unstack_time(g, X, N_STEPS, steps);
+  deft_output outs;
   deft_rnn_cell *cell =
       deft_rnn_cell_output_projection(g, deft_rnn_cell_basic(g, 100, "relu", NULL), 1, NULL);
   ch_check_graph(g);
-  deft_static_rnn(g, cell, steps, N_STEPS, NULL, (deft_output){NULL, 0}, NULL, outs, NULL);
-  deft_output outputs = deft_pack(g, outs, N_STEPS, 1, "outputs");
+  deft_dynamic_rnn(g, cell, X, NULL, (deft_output){NULL, 0}, false, NULL, &outs, NULL);
+  deft_output outputs = deft_identity(g, outs, "outputs");
   deft_output loss = deft_reduce_mean(g, deft_square(g, deft_sub(g, outputs, y, "sub"), "Square"),
                                       NULL, 0, false, "loss");
   deft_optimizer *adam = deft_optimizer_adam(g, 0.001f, 0.9f, 0.999f, 1e-8f);

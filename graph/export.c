@@ -146,6 +146,31 @@ static char *tensor_name(deft_pb_pool *pool, deft_output o) {
   return deft_pb_pool_printf(pool, "%s:%d", o.op->name, o.index);
 }
 
+/* Attrs that TF added to an op after TF 1.3, written only when they differ from their default
+ * (TF 1.x's importers refuse a NodeDef attr their op does not have, "NodeDef mentions attr ... not
+ * in Op", while newer ones fill a missing attr with its default): the convolutions' dilations
+ * (TF 1.5) and explicit_paddings (TF 1.14). */
+static const struct {
+  const char *type_prefix, *attr;
+} newer_attrs[] = {
+    {"Conv2D", "dilations"},
+    {"Conv2D", "explicit_paddings"},
+    {"DepthwiseConv2dNative", "dilations"},
+    {"DepthwiseConv2dNative", "explicit_paddings"},
+};
+
+static bool omit_at_default(const deft_op *op, const deft_attr *a) {
+  if (!op->reg) return false;
+  for (size_t i = 0; i < sizeof newer_attrs / sizeof newer_attrs[0]; i++) {
+    if (strcmp(a->name, newer_attrs[i].attr) ||
+        strncmp(op->type, newer_attrs[i].type_prefix, strlen(newer_attrs[i].type_prefix)))
+      continue;
+    const deft_attr_def *d = deft_op_reg_attr(op->reg, a->name);
+    return d && d->has_default && deft_attr_value_equal(&a->v, &d->default_value);
+  }
+  return false;
+}
+
 static Tensorflow__NodeDef *node_to_proto(deft_pb_pool *pool, const deft_op *op,
                                           deft_status *st) {
   Tensorflow__NodeDef *nd;
@@ -167,7 +192,7 @@ static Tensorflow__NodeDef *node_to_proto(deft_pb_pool *pool, const deft_op *op,
   if (op->nattrs) {
     if (!ALLOC_N(pool, nd->attr, op->nattrs)) return NULL;
     for (int i = 0; i < op->nattrs; i++) {
-      if (op->attrs[i].v.kind == DEFT_ATTR_NONE) continue;
+      if (op->attrs[i].v.kind == DEFT_ATTR_NONE || omit_at_default(op, &op->attrs[i])) continue;
       Tensorflow__NodeDef__AttrEntry *e;
       if (!ALLOC(pool, e)) return NULL;
       tensorflow__node_def__attr_entry__init(e);

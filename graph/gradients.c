@@ -16,10 +16,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "deft/ops.h"
 #include "deft/train.h"
 #include "graph/graph_internal.h"
-#include "base/alloc.h"
+#include "graph/while_grad.h"
 
 /* A gradient: dense (indices.op == NULL, the tensor in values) or IndexedSlices. */
 typedef deft_indexed_slices gitem;
@@ -47,7 +48,44 @@ typedef struct walk {
   grad_list *grads; /* per op, per output: index = slot_base[op] + output */
   int *slot_base;
   int nslots;
+  /* while loops (graph/while_grad.h): a loop directly inside `active` is one node whose inputs
+   * are its Enters' inputs and whose outputs are its Exits; its other ops are not walked */
+  deft_grad_env *env;
+  int active;
+  bool stop_at_xs; /* a loop body's walk: nothing above the xs */
+  const deft_output *xs;
+  int nx;
+  int *loop_of; /* by op id: the loop holding the op, or -1 (NULL: no loops) */
+  int *exits_left;
 } walk;
+
+static bool is_x_op(const walk *w, const deft_op *op) {
+  for (int i = 0; i < w->nx; i++)
+    if (w->xs[i].op == op) return true;
+  return false;
+}
+
+static int loop_at(const walk *w, const deft_op *op) {
+  return w->loop_of && op->id < w->nops ? w->loop_of[op->id] : -1;
+}
+
+/* The walk's inputs of op: its data inputs (a loop's back edge left out, as {NULL, 0}), or for
+ * a loop's Exit the loop's inputs, or none for the loop's other ops. */
+static int n_in(const walk *w, const deft_op *op) {
+  int l = loop_at(w, op);
+  if (l >= 0) return deft_loop_is_exit(w->env, l, op) ? deft_loop_num_inputs(w->env, l) : 0;
+  if (w->stop_at_xs && is_x_op(w, op)) return 0;
+  return op->ninputs;
+}
+
+static deft_output in_at(const walk *w, const deft_op *op, int k) {
+  int l = loop_at(w, op);
+  if (l >= 0) return deft_loop_input(w->env, l, k);
+  deft_output o = op->inputs[k];
+  if (!strcmp(op->type, "Merge") && !strcmp(o.op->type, "NextIteration"))
+    return (deft_output){NULL, 0};
+  return o;
+}
 
 static bool is_float(int t) { return t == DEFT_FLOAT || t == DEFT_DOUBLE; }
 /* A resource variable's handle (DT_RESOURCE) carries its variable's gradient (TF's rule). */
@@ -75,6 +113,8 @@ static void free_walk(walk *w) {
   deft_free(w->between);
   deft_free(w->pending);
   deft_free(w->slot_base);
+  deft_free(w->loop_of);
+  deft_free(w->exits_left);
 }
 
 static bool build_consumers(walk *w) {
@@ -82,10 +122,19 @@ static bool build_consumers(walk *w) {
   w->cons_start = deft_calloc((size_t)w->nops + 2, sizeof(int));
   w->slot_base = deft_malloc(sizeof(int) * (size_t)(w->nops + 1));
   if (!w->cons_start || !w->slot_base) return false;
+  if (w->env && w->env->nloops) {
+    w->loop_of = deft_malloc(sizeof(int) * (size_t)(w->nops + 1));
+    w->exits_left = deft_calloc((size_t)w->env->nloops + 1, sizeof(int));
+    if (!w->loop_of || !w->exits_left) return false;
+    for (int i = 0; i < w->nops; i++) w->loop_of[i] = deft_loop_of(w->env, g->ops[i], w->active);
+  }
   for (int i = 0; i < w->nops; i++) {
     w->slot_base[i] = w->nslots;
     w->nslots += g->ops[i]->noutputs;
-    for (int k = 0; k < g->ops[i]->ninputs; k++) w->cons_start[g->ops[i]->inputs[k].op->id + 1]++;
+    for (int k = 0; k < n_in(w, g->ops[i]); k++) {
+      deft_output in = in_at(w, g->ops[i], k);
+      if (in.op) w->cons_start[in.op->id + 1]++;
+    }
   }
   for (int i = 0; i < w->nops; i++) w->cons_start[i + 1] += w->cons_start[i];
   w->cons = deft_malloc(sizeof(int) * (size_t)(w->cons_start[w->nops] + 1));
@@ -95,8 +144,10 @@ static bool build_consumers(walk *w) {
     return false;
   }
   for (int i = 0; i < w->nops; i++)
-    for (int k = 0; k < g->ops[i]->ninputs; k++) {
-      int p = g->ops[i]->inputs[k].op->id;
+    for (int k = 0; k < n_in(w, g->ops[i]); k++) {
+      deft_output in = in_at(w, g->ops[i], k);
+      if (!in.op) continue;
+      int p = in.op->id;
       w->cons[w->cons_start[p] + fill[p]++] = i;
     }
   deft_free(fill);
@@ -125,8 +176,10 @@ static bool mark_between(walk *w, const deft_output *ys, int ny, const deft_outp
   }
   while (sp) {
     deft_op *op = w->g->ops[stack[--sp]];
-    for (int k = 0; k < op->ninputs; k++) {
-      int p = op->inputs[k].op->id;
+    for (int k = 0; k < n_in(w, op); k++) {
+      deft_output in = in_at(w, op, k);
+      if (!in.op) continue;
+      int p = in.op->id;
       if (w->from_x[p] && !w->between[p]) w->between[p] = true, stack[sp++] = p;
     }
   }
@@ -135,8 +188,12 @@ static bool mark_between(walk *w, const deft_output *ys, int ny, const deft_outp
   for (int i = 0; i < w->nops; i++) {
     if (!w->between[i]) continue;
     deft_op *op = w->g->ops[i];
-    for (int k = 0; k < op->ninputs; k++)
-      if (w->between[op->inputs[k].op->id]) w->pending[op->inputs[k].op->id]++;
+    for (int k = 0; k < n_in(w, op); k++) {
+      deft_output in = in_at(w, op, k);
+      if (in.op && w->between[in.op->id]) w->pending[in.op->id]++;
+    }
+    int l = loop_at(w, op);
+    if (l >= 0) w->exits_left[l]++; /* a loop's Exit on the path */
   }
   return true;
 }
@@ -306,6 +363,139 @@ static bool differentiate_op(walk *w, deft_op *op, gitem *dxi, deft_output *dx) 
   return ok;
 }
 
+/* Loop l's gradient, once its last Exit on the path is reached: the Exits' gradients (dense)
+ * go to deft_loop_gradient, which writes the gradients of the loop's inputs to dx. */
+static bool loop_exit(walk *w, int l, deft_output *dx) {
+  const deft_loop *L = &w->env->loops[l];
+  deft_output *eg = deft_calloc((size_t)L->nvars + 1, sizeof *eg);
+  if (!eg) return false;
+  for (int i = 0; i < L->nvars && deft_graph_ok(w->g); i++) {
+    if (!L->exit[i] || !w->between[L->exit[i]->id]) continue;
+    gitem r = aggregate(w->g, &w->grads[w->slot_base[L->exit[i]->id]], false);
+    if (r.values.op) eg[i] = densify(w->g, &r);
+  }
+  bool ok = deft_graph_ok(w->g) && deft_loop_gradient(w->env, l, eg, dx);
+  deft_free(eg);
+  return ok || !deft_graph_ok(w->g);
+}
+
+/* The walk itself, in the current name scope: over the whole graph (active -1) or loop
+ * `active`'s body (stop_at_xs). */
+static bool walk_run(deft_graph *g, deft_grad_env *env, int active, bool stop_at_xs,
+                     const deft_output *ys, int ny, const deft_output *xs, int nx,
+                     const deft_output *grad_ys, deft_output *dx, deft_indexed_slices *sparse) {
+  walk w;
+  memset(&w, 0, sizeof w);
+  w.g = g;
+  w.nops = g->nops;
+  w.env = env;
+  w.active = active;
+  w.stop_at_xs = stop_at_xs;
+  w.xs = xs;
+  w.nx = nx;
+  int *ready = NULL;
+  deft_output *op_dx = NULL;
+  gitem *op_dxi = NULL;
+  int done_ops = 0, nbetween = 0;
+  bool ok = build_consumers(&w) && mark_between(&w, ys, ny, xs, nx);
+  if (!ok) goto oom;
+  for (int i = 0; i < ny; i++) {
+    if (!w.between[ys[i].op->id]) continue;
+    deft_output s = seed(g, ys[i], grad_ys ? &grad_ys[i] : NULL, i);
+    if (!s.op || !push_grad(&w, ys[i], dense_item(s))) goto done;
+  }
+  ready = deft_malloc(sizeof(int) * (size_t)(w.nops + 1));
+  op_dx = deft_malloc(sizeof *op_dx * 64);
+  op_dxi = deft_malloc(sizeof *op_dxi * 64);
+  int op_dx_cap = 64;
+  if (!ready || !op_dx || !op_dxi) goto oom;
+  int head = 0, tail = 0;
+  for (int i = 0; i < w.nops; i++) {
+    nbetween += w.between[i];
+    if (w.between[i] && w.pending[i] == 0) ready[tail++] = i;
+  }
+  while (head < tail && deft_graph_ok(g)) {
+    deft_op *op = g->ops[ready[head++]];
+    done_ops++;
+    int nin = n_in(&w, op);
+    bool is_x = is_x_op(&w, op);
+    if (nin > op_dx_cap) {
+      deft_output *n = deft_realloc(op_dx, sizeof *n * (size_t)nin);
+      if (!n) goto oom;
+      op_dx = n;
+      gitem *ni = deft_realloc(op_dxi, sizeof *ni * (size_t)nin);
+      if (!ni) goto oom;
+      op_dxi = ni;
+      op_dx_cap = nin;
+    }
+    for (int k = 0; k < nin; k++) {
+      op_dx[k].op = NULL, op_dx[k].index = 0;
+      op_dxi[k] = dense_item(op_dx[k]);
+    }
+    int l = loop_at(&w, op);
+    if (l >= 0) {
+      /* a loop's Exit: the loop's gradient once its last Exit on the path is reached */
+      if (--w.exits_left[l] == 0) {
+        if (!loop_exit(&w, l, op_dx)) goto oom;
+        if (!deft_graph_ok(g)) goto done;
+        for (int k = 0; k < nin; k++) op_dxi[k] = dense_item(op_dx[k]);
+      }
+    } else {
+      /* An x's own op is not differentiated further unless something below it is also an x. */
+      bool below = false;
+      for (int k = 0; k < nin; k++) {
+        deft_output in = in_at(&w, op, k);
+        below |= in.op && w.between[in.op->id];
+      }
+      if (!is_x || below) {
+        if (!differentiate_op(&w, op, op_dxi, op_dx)) goto done;
+      }
+    }
+    for (int k = 0; k < nin; k++) {
+      deft_output in = in_at(&w, op, k);
+      if (!in.op || !w.between[in.op->id]) continue;
+      if (op_dxi[k].values.op && carries_grad(deft_output_type(in)) &&
+          !push_grad(&w, in, op_dxi[k]))
+        goto oom;
+      if (--w.pending[in.op->id] == 0) ready[tail++] = in.op->id;
+    }
+  }
+  if (deft_graph_ok(g) && done_ops < nbetween) {
+    for (int i = 0; i < w.nops; i++)
+      if (w.between[i] && w.pending[i] > 0) {
+        deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
+                        "gradients: '%s' (type %s) lies on a cycle that is not a well-formed "
+                        "while loop, so its gradient cannot be ordered",
+                        g->ops[i]->name, g->ops[i]->type);
+        break;
+      }
+    if (deft_graph_ok(g))
+      deft_graph_fail(g, DEFT_INTERNAL, "gradients: %d of %d ops were ordered", done_ops, nbetween);
+  }
+  for (int i = 0; i < nx && deft_graph_ok(g); i++) {
+    if (!w.between[xs[i].op->id]) continue;
+    gitem r = aggregate(g, &w.grads[w.slot_base[xs[i].op->id] + xs[i].index], sparse != NULL);
+    if (sparse) sparse[i] = r;
+    else dx[i] = densify(g, &r);
+  }
+  goto done;
+oom:
+  deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory building gradients");
+done:
+  deft_free(ready);
+  deft_free(op_dx);
+  deft_free(op_dxi);
+  free_walk(&w);
+  return deft_graph_ok(g);
+}
+
+bool deft_gradients_loop_body(deft_grad_env *env, int l, const deft_output *ys, int ny,
+                              const deft_output *xs, int nx, const deft_output *grad_ys,
+                              deft_output *dx) {
+  for (int i = 0; i < nx; i++) dx[i] = (deft_output){NULL, 0};
+  return walk_run(env->g, env, l, true, ys, ny, xs, nx, grad_ys, dx, NULL);
+}
+
 /* The walk behind deft_gradients (sparse = NULL: every result dense, in dx) and
  * deft_gradients_sparse (dx = NULL: results in sparse, slices kept). */
 static bool gradients_walk(deft_graph *g, const deft_output *ys, int ny, const deft_output *xs,
@@ -321,92 +511,25 @@ static bool gradients_walk(deft_graph *g, const deft_output *ys, int ny, const d
     if (!is_float(deft_output_type(ys[i]))) {
       deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
                       "gradients: y %d ('%s:%d') has dtype %s; only float and double tensors "
-                      "can be differentiated", i, ys[i].op->name, ys[i].index,
-                      deft_dtype_name(deft_output_dtype(ys[i])));
+                      "can be differentiated",
+                      i, ys[i].op->name, ys[i].index, deft_dtype_name(deft_output_dtype(ys[i])));
       return false;
     }
   for (int i = 0; i < nx; i++)
     if (!carries_grad(deft_output_type(xs[i]))) {
       deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
                       "gradients: x %d ('%s:%d') has dtype %s; gradients exist only for float "
-                      "and double tensors", i, xs[i].op->name, xs[i].index,
-                      deft_dtype_name(deft_output_dtype(xs[i])));
+                      "and double tensors",
+                      i, xs[i].op->name, xs[i].index, deft_dtype_name(deft_output_dtype(xs[i])));
       return false;
     }
-  walk w;
-  memset(&w, 0, sizeof w);
-  w.g = g;
-  w.nops = g->nops;
-  int *ready = NULL;
-  deft_output *op_dx = NULL;
-  gitem *op_dxi = NULL;
-  bool ok = build_consumers(&w) && mark_between(&w, ys, ny, xs, nx);
-  if (!ok) goto oom;
-  if (!deft_graph_push_scope(g, "gradients")) goto done;
-  for (int i = 0; i < ny; i++) {
-    if (!w.between[ys[i].op->id]) continue;
-    deft_output s = seed(g, ys[i], grad_ys ? &grad_ys[i] : NULL, i);
-    if (!s.op || !push_grad(&w, ys[i], dense_item(s))) goto pop;
-  }
-  ready = deft_malloc(sizeof(int) * (size_t)(w.nops + 1));
-  op_dx = deft_malloc(sizeof *op_dx * 64);
-  op_dxi = deft_malloc(sizeof *op_dxi * 64);
-  int op_dx_cap = 64;
-  if (!ready || !op_dx || !op_dxi) goto pop_oom;
-  int head = 0, tail = 0;
-  for (int i = 0; i < w.nops; i++)
-    if (w.between[i] && w.pending[i] == 0) ready[tail++] = i;
-  while (head < tail && deft_graph_ok(g)) {
-    deft_op *op = g->ops[ready[head++]];
-    bool is_x = false;
-    for (int i = 0; i < nx; i++) is_x |= xs[i].op == op;
-    if (op->ninputs > op_dx_cap) {
-      deft_output *n = deft_realloc(op_dx, sizeof *n * (size_t)op->ninputs);
-      if (!n) goto pop_oom;
-      op_dx = n;
-      gitem *ni = deft_realloc(op_dxi, sizeof *ni * (size_t)op->ninputs);
-      if (!ni) goto pop_oom;
-      op_dxi = ni;
-      op_dx_cap = op->ninputs;
-    }
-    for (int k = 0; k < op->ninputs; k++) {
-      op_dx[k].op = NULL, op_dx[k].index = 0;
-      op_dxi[k] = dense_item(op_dx[k]);
-    }
-    /* An x's own op is not differentiated further unless something below it is also an x. */
-    bool below = false;
-    for (int k = 0; k < op->ninputs; k++) below |= w.between[op->inputs[k].op->id];
-    if (!is_x || below) {
-      if (!differentiate_op(&w, op, op_dxi, op_dx)) goto pop;
-    }
-    for (int k = 0; k < op->ninputs; k++) {
-      deft_output in = op->inputs[k];
-      if (!w.between[in.op->id]) continue;
-      if (op_dxi[k].values.op && carries_grad(deft_output_type(in)) &&
-          !push_grad(&w, in, op_dxi[k]))
-        goto pop_oom;
-      if (--w.pending[in.op->id] == 0) ready[tail++] = in.op->id;
-    }
-  }
-  for (int i = 0; i < nx && deft_graph_ok(g); i++) {
-    if (!w.between[xs[i].op->id]) continue;
-    gitem r = aggregate(g, &w.grads[w.slot_base[xs[i].op->id] + xs[i].index], sparse != NULL);
-    if (sparse) sparse[i] = r;
-    else dx[i] = densify(g, &r);
-  }
-  goto pop;
-pop_oom:
-  deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory building gradients");
-pop:
+  const char *root = deft_graph_push_scope(g, "gradients");
+  if (!root) return false;
+  deft_grad_env env;
+  if (deft_grad_env_init(&env, g, root))
+    walk_run(g, &env, -1, false, ys, ny, xs, nx, grad_ys, dx, sparse);
+  deft_grad_env_free(&env);
   deft_graph_pop_scope(g);
-  goto done;
-oom:
-  deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory building gradients");
-done:
-  deft_free(ready);
-  deft_free(op_dx);
-  deft_free(op_dxi);
-  free_walk(&w);
   if (!deft_graph_ok(g)) {
     for (int i = 0; i < nx; i++) {
       if (dx) dx[i].op = NULL;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "deft/control_flow.h"
 #include "deft/ops.h"
 #include "deft/rnn.h"
 #include "graph/graph_internal.h"
@@ -732,4 +733,205 @@ bool deft_static_rnn(deft_graph *g, deft_rnn_cell *c, const deft_output *inputs,
   deft_graph_pop_variable_scope(g);
   deft_free(state);
   return ok && deft_graph_ok(g);
+}
+
+/* ---- tf.nn.dynamic_rnn ---- */
+
+typedef struct {
+  deft_rnn_cell *cell;
+  deft_tensor_array in, out;
+  deft_output steps, seq_len, zero_out;
+  int nstate;
+} dyn_ctx;
+
+static bool dyn_cond(deft_graph *g, const deft_output *v, int n, void *user, deft_output *pred) {
+  (void)n;
+  dyn_ctx *d = user;
+  *pred = deft_less(g, v[0], d->steps, "Less");
+  return true;
+}
+
+/* v: time, the output array's flow, the state. */
+static bool dyn_body(deft_graph *g, const deft_output *v, int n, void *user, deft_output *next) {
+  (void)n;
+  dyn_ctx *d = user;
+  deft_output x = deft_tensor_array_read(g, d->in, v[0], "TensorArrayReadV3");
+  deft_output out;
+  if (!deft_rnn_cell_call(d->cell, x, v + 2, &out, next + 2)) return false;
+  if (d->seq_len.op) {
+    /* TF's _rnn_step: a row whose sequence has ended outputs zeros and keeps its state */
+    deft_output done = deft_greater_equal(g, v[0], d->seq_len, "GreaterEqual");
+    out = deft_select(g, done, d->zero_out, out, "Select");
+    for (int i = 0; i < d->nstate; i++)
+      next[2 + i] = deft_select(g, done, v[2 + i], next[2 + i], "Select_1");
+  }
+  deft_tensor_array o = d->out;
+  o.flow = v[1];
+  next[1] = deft_tensor_array_write(g, o, v[0], out, "TensorArrayWrite/TensorArrayWriteV3");
+  next[0] = deft_add(g, v[0], deft_const_int32(g, 1, "add/y"), "add");
+  return deft_graph_ok(g);
+}
+
+static deft_output dim_of(deft_graph *g, deft_output shape, int32_t i, const char *name) {
+  int32_t b = i, e = i + 1, s = 1;
+  char n0[96], n1[96], n2[96];
+  snprintf(n0, sizeof n0, "%s/stack", name);
+  snprintf(n1, sizeof n1, "%s/stack_1", name);
+  snprintf(n2, sizeof n2, "%s/stack_2", name);
+  return deft_strided_slice(g, shape, deft_const_int32_vector(g, &b, 1, n0),
+                            deft_const_int32_vector(g, &e, 1, n1),
+                            deft_const_int32_vector(g, &s, 1, n2), 0, 0, 0, 0, 1, name);
+}
+
+static deft_output swap01(deft_graph *g, deft_output x, const char *name) {
+  deft_shape s = deft_output_shape(x);
+  int32_t perm[DEFT_MAX_RANK];
+  int r = s.rank < 2 ? 3 : s.rank;
+  for (int i = 0; i < r; i++) perm[i] = i;
+  perm[0] = 1, perm[1] = 0;
+  char pn[96];
+  snprintf(pn, sizeof pn, "%s/perm", name);
+  return deft_transpose(g, x, deft_const_int32_vector(g, perm, r, pn), name);
+}
+
+bool deft_dynamic_rnn(deft_graph *g, deft_rnn_cell *c, deft_output inputs,
+                      const deft_output *initial, deft_output seq_len, bool time_major,
+                      const char *scope, deft_output *outputs, deft_output *final_state) {
+  if (outputs) *outputs = NONE;
+  if (!deft_graph_ok(g)) return false;
+  if (!c || c->g != g) {
+    deft_graph_fail(g, DEFT_INVALID_ARGUMENT, "dynamic_rnn: needs a cell of this graph");
+    return false;
+  }
+  if (!deft_inputs_ok(g, "dynamic_rnn", &inputs, 1)) return false;
+  if (seq_len.op && !deft_inputs_ok(g, "dynamic_rnn", &seq_len, 1)) return false;
+  deft_shape is = deft_output_shape(inputs);
+  if (is.rank != 3 || is.dims[2] < 0) {
+    char sb[64];
+    deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
+                    "dynamic_rnn: inputs '%s' must be [%s, input size] with a known input size, "
+                    "got shape %s",
+                    deft_op_name(inputs.op), time_major ? "time, batch" : "batch, time",
+                    deft_shape_format(is, sb, sizeof sb));
+    return false;
+  }
+  int n = deft_rnn_cell_state_count(c);
+  deft_output *vars = deft_malloc(sizeof *vars * (size_t)(n + 2) * 2);
+  if (!vars) {
+    deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory in dynamic_rnn");
+    return false;
+  }
+  deft_output *res = vars + n + 2;
+  dyn_ctx d;
+  memset(&d, 0, sizeof d);
+  d.cell = c;
+  d.nstate = n;
+  bool ok = deft_graph_push_variable_scope(g, scope ? scope : "rnn", NULL) != NULL;
+  if (ok) {
+    deft_dtype dt = deft_output_dtype(inputs);
+    deft_output x = time_major ? inputs : swap01(g, inputs, "transpose");
+    deft_output shape = deft_shape_of(g, x, "Shape");
+    deft_output batch = dim_of(g, shape, 1, "strided_slice");
+    if (initial)
+      memcpy(vars + 2, initial, sizeof *vars * (size_t)n);
+    else
+      ok = deft_rnn_cell_zero_state(c, batch, dt, vars + 2);
+    if (ok && seq_len.op) {
+      if (deft_output_dtype(seq_len) != DEFT_INT32)
+        seq_len = deft_cast(g, seq_len, DEFT_INT32, "ToInt32");
+      d.seq_len = deft_identity(g, seq_len, "sequence_length");
+      int32_t w = (int32_t)deft_rnn_cell_output_size(c);
+      deft_output parts[2] = {
+          deft_expand_dims(g, batch, deft_const_int32(g, 0, "ExpandDims/dim"), "ExpandDims"),
+          deft_const_int32_vector(g, &w, 1, "Const")};
+      deft_output dims = deft_concat(g, parts, 2, deft_const_int32(g, 0, "concat/axis"), "concat");
+      d.zero_out = deft_fill(g, dims, fconst(g, dt, 0.0, "zeros/Const"), "zeros");
+    }
+    d.steps = dim_of(g, deft_shape_of(g, x, "Shape_1"), 0, "strided_slice_1");
+    deft_shape xs = deft_output_shape(x);
+    int64_t ed[2] = {xs.dims[1], xs.dims[2]};
+    int64_t od[2] = {xs.dims[1], deft_rnn_cell_output_size(c)};
+    d.out = deft_tensor_array_new(g, dt, d.steps, deft_shape_make(2, od), false, true, true,
+                                  "TensorArray");
+    d.in = deft_tensor_array_new(g, dt, d.steps, deft_shape_make(2, ed), false, true, true,
+                                 "TensorArray_1");
+    d.in.flow = deft_tensor_array_unstack(g, d.in, x, "TensorArrayUnstack");
+    vars[0] = deft_const_int32(g, 0, "time");
+    vars[1] = d.out.flow;
+    ok = ok && deft_graph_ok(g);
+    deft_shape *inv = ok ? deft_malloc(sizeof *inv * (size_t)(n + 2)) : NULL;
+    if (ok && !inv) {
+      deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory in dynamic_rnn");
+      ok = false;
+    }
+    if (ok) {
+      /* the batch dim of the state may be unknown at first and known after a step */
+      for (int i = 0; i < n + 2; i++) inv[i] = deft_output_shape(vars[i]);
+      deft_status *sst = deft_status_new();
+      for (int i = 2; i < n + 2 && ok; i++) {
+        int64_t dims[2] = {-1, deft_rnn_cell_state_size(c, i - 2)};
+        inv[i] = deft_shape_make(2, dims);
+        /* the zero state's width is the cell's (Fill's shape function cannot know it) */
+        if (!sst || !deft_output_set_shape(vars[i], inv[i], sst)) {
+          deft_graph_fail(g, DEFT_INVALID_ARGUMENT, "dynamic_rnn: initial state %d: %s", i - 2,
+                          sst ? deft_status_message(sst) : "out of memory");
+          ok = false;
+        }
+      }
+      deft_status_free(sst);
+    }
+    if (ok) {
+      deft_while_options o = deft_while_options_default();
+      o.shape_invariants = inv;
+      o.parallel_iterations = 32;
+      ok = deft_while_loop(g, dyn_cond, dyn_body, &d, vars, n + 2, &o, res);
+    }
+    deft_free(inv);
+    if (ok) {
+      deft_tensor_array out = d.out;
+      out.flow = res[1];
+      deft_output y = deft_tensor_array_stack(g, out, "TensorArrayStack");
+      if (!time_major) y = swap01(g, y, "transpose_1");
+      if (outputs) *outputs = y;
+      if (final_state) memcpy(final_state, res + 2, sizeof *res * (size_t)n);
+      ok = deft_graph_ok(g);
+    }
+  }
+  deft_graph_pop_variable_scope(g);
+  deft_free(vars);
+  if (!ok && outputs) *outputs = NONE;
+  return ok && deft_graph_ok(g);
+}
+
+/* tf.nn.bidirectional_dynamic_rnn: the forward cell under "<scope>/fw", the backward one under
+ * "<scope>/bw" on the inputs reversed per sequence (ReverseSequence), its outputs reversed back. */
+bool deft_bidirectional_dynamic_rnn(deft_graph *g, deft_rnn_cell *fw, deft_rnn_cell *bw,
+                                    deft_output inputs, deft_output seq_len, bool time_major,
+                                    const char *scope, deft_output *out_fw, deft_output *out_bw,
+                                    deft_output *state_fw, deft_output *state_bw) {
+  if (!deft_graph_ok(g)) return false;
+  if (!deft_graph_push_variable_scope(g, scope ? scope : "bidirectional_rnn", NULL)) return false;
+  bool ok = deft_dynamic_rnn(g, fw, inputs, NULL, seq_len, time_major, "fw", out_fw, state_fw);
+  if (ok) {
+    int64_t seq_dim = time_major ? 0 : 1, batch_dim = time_major ? 1 : 0;
+    deft_output lens = seq_len;
+    if (!lens.op) {
+      /* every sequence is full length: [T] * batch */
+      deft_output sh = deft_shape_of(g, inputs, "bw/Shape");
+      deft_output tt = dim_of(g, sh, (int32_t)seq_dim, "bw/strided_slice");
+      deft_output bb = dim_of(g, sh, (int32_t)batch_dim, "bw/strided_slice_1");
+      lens = deft_fill(
+          g, deft_expand_dims(g, bb, deft_const_int32(g, 0, "bw/ExpandDims/dim"), "bw/ExpandDims"),
+          tt, "bw/Fill");
+    }
+    deft_output rin =
+        deft_reverse_sequence(g, inputs, lens, seq_dim, batch_dim, "bw/ReverseSequence");
+    deft_output rout;
+    ok = deft_dynamic_rnn(g, bw, rin, NULL, seq_len, time_major, "bw", &rout, state_bw);
+    if (ok && out_bw)
+      *out_bw = deft_reverse_sequence(g, rout, lens, seq_dim, batch_dim, "ReverseSequence");
+    ok = ok && deft_graph_ok(g);
+  }
+  deft_graph_pop_variable_scope(g);
+  return ok;
 }

@@ -6,7 +6,9 @@
  * ops' kernels only forward their input: what makes them frame ops (an Enter's value entering
  * iteration 0 of its frame, or every iteration when is_constant; a NextIteration's value
  * reaching the next iteration's Merge; an Exit's leaving the frame; a ControlTrigger never being
- * dead) is the executor's (runtime/EXECUTOR.md). */
+ * dead) is the executor's (runtime/EXECUTOR.md). The frame ops carry the not-differentiable mark
+ * because deft_gradients differentiates a while loop as a whole (graph/while_grad.c: TF 1.x's
+ * stacks and gradient loop), not op by op. */
 #include <inttypes.h>
 #include <string.h>
 

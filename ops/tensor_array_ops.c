@@ -10,12 +10,17 @@
  * a write or a push copies nothing (the producing slot then allocates a fresh buffer next time,
  * since the element holds the old one). Flow outputs forward their flow input.
  *
- * These ops have no gradient functions here: deft_gradients through loops is not built yet, and
- * TF's own gradient graphs (which use TensorArrayGradV3 and the stacks) run as they are. */
+ * Gradients (TF 1.x's tensor_array_grad): a Read's is a Write to the array's gradient array
+ * (TensorArrayGradV3 for the gradient's source, "gradients"), a Write's a Read of it, Gather and
+ * Scatter, Concat and Split the same way; the flows carry the ordering. The builders below
+ * (deft/control_flow.h) make TF's ops with TF's names. */
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/alloc.h"
+#include "deft/control_flow.h"
+#include "deft/ops.h"
 #include "ops/op_build.h"
 #include "ops/op_def.h"
 
@@ -745,7 +750,233 @@ static void push_shape(deft_shape_ctx *c) {
 
 static void handle_shape(deft_shape_ctx *c) { deft_shape_ctx_set_output(c, 0, DEFT_SCALAR); }
 
-enum { ST = DEFT_OP_STATEFUL | DEFT_OP_NOT_DIFFERENTIABLE };
+/* ---- builders (deft/control_flow.h) ---- */
+
+static deft_tensor_array ta_invalid(void) {
+  deft_tensor_array t;
+  memset(&t, 0, sizeof t);
+  return t;
+}
+
+deft_tensor_array deft_tensor_array_new(deft_graph *g, deft_dtype dtype, deft_output size,
+                                        deft_shape element_shape, bool dynamic_size,
+                                        bool clear_after_read, bool identical_element_shapes,
+                                        const char *name) {
+  deft_tensor_array t = ta_invalid();
+  if (!deft_inputs_ok(g, "TensorArrayV3", &size, 1)) return t;
+  deft_op_builder *b = deft_op_builder_new(g, "TensorArrayV3", name ? name : "TensorArray");
+  deft_op_builder_add_input(b, size);
+  deft_op_builder_set_attr_type(b, "dtype", dtype);
+  deft_op_builder_set_attr_shape(b, "element_shape", element_shape);
+  deft_op_builder_set_attr_bool(b, "dynamic_size", dynamic_size);
+  deft_op_builder_set_attr_bool(b, "clear_after_read", clear_after_read);
+  deft_op_builder_set_attr_bool(b, "identical_element_shapes", identical_element_shapes);
+  deft_op *op = deft_op_builder_finish(b);
+  if (!op) return t;
+  deft_op_builder *nb = NULL;
+  (void)nb;
+  t.handle = deft_op_output(op, 0);
+  t.flow = deft_op_output(op, 1);
+  t.dtype = dtype;
+  t.element_shape = element_shape;
+  return t;
+}
+
+static bool ta_ok(deft_graph *g, const char *type, deft_tensor_array ta) {
+  deft_output in[2] = {ta.handle, ta.flow};
+  return deft_inputs_ok(g, type, in, 2);
+}
+
+deft_output deft_tensor_array_write(deft_graph *g, deft_tensor_array ta, deft_output index,
+                                    deft_output value, const char *name) {
+  deft_output none = {NULL, 0};
+  if (!ta_ok(g, "TensorArrayWriteV3", ta)) return none;
+  deft_output in[4] = {ta.handle, index, value, ta.flow};
+  return deft_build_simple(g, "TensorArrayWriteV3", name ? name : "TensorArrayWrite", in, 4);
+}
+
+deft_output deft_tensor_array_read(deft_graph *g, deft_tensor_array ta, deft_output index,
+                                   const char *name) {
+  deft_output none = {NULL, 0};
+  if (!ta_ok(g, "TensorArrayReadV3", ta)) return none;
+  deft_op_builder *b =
+      deft_op_builder_new(g, "TensorArrayReadV3", name ? name : "TensorArrayReadV3");
+  deft_op_builder_add_input(b, ta.handle);
+  deft_op_builder_add_input(b, index);
+  deft_op_builder_add_input(b, ta.flow);
+  deft_op_builder_set_attr_type(b, "dtype", ta.dtype);
+  deft_op *op = deft_op_builder_finish(b);
+  if (!op) return none;
+  deft_output o = deft_op_output(op, 0);
+  deft_status *st = deft_status_new();
+  if (st) deft_output_set_shape(o, ta.element_shape, st);
+  deft_status_free(st);
+  return o;
+}
+
+deft_output deft_tensor_array_gather(deft_graph *g, deft_tensor_array ta, deft_output indices,
+                                     const char *name) {
+  deft_output none = {NULL, 0};
+  if (!ta_ok(g, "TensorArrayGatherV3", ta)) return none;
+  deft_op_builder *b =
+      deft_op_builder_new(g, "TensorArrayGatherV3", name ? name : "TensorArrayGatherV3");
+  deft_op_builder_add_input(b, ta.handle);
+  deft_op_builder_add_input(b, indices);
+  deft_op_builder_add_input(b, ta.flow);
+  deft_op_builder_set_attr_type(b, "dtype", ta.dtype);
+  deft_op_builder_set_attr_shape(b, "element_shape", ta.element_shape);
+  deft_op *op = deft_op_builder_finish(b);
+  return op ? deft_op_output(op, 0) : none;
+}
+
+deft_output deft_tensor_array_scatter(deft_graph *g, deft_tensor_array ta, deft_output indices,
+                                      deft_output value, const char *name) {
+  deft_output none = {NULL, 0};
+  if (!ta_ok(g, "TensorArrayScatterV3", ta)) return none;
+  deft_output in[4] = {ta.handle, indices, value, ta.flow};
+  return deft_build_simple(g, "TensorArrayScatterV3", name ? name : "TensorArrayScatter", in, 4);
+}
+
+deft_output deft_tensor_array_size(deft_graph *g, deft_tensor_array ta, const char *name) {
+  deft_output none = {NULL, 0};
+  if (!ta_ok(g, "TensorArraySizeV3", ta)) return none;
+  deft_output in[2] = {ta.handle, ta.flow};
+  return deft_build_simple(g, "TensorArraySizeV3", name ? name : "TensorArraySizeV3", in, 2);
+}
+
+deft_op *deft_tensor_array_close(deft_graph *g, deft_tensor_array ta, const char *name) {
+  if (!ta_ok(g, "TensorArrayCloseV3", ta)) return NULL;
+  deft_op_builder *b =
+      deft_op_builder_new(g, "TensorArrayCloseV3", name ? name : "TensorArrayCloseV3");
+  deft_op_builder_add_input(b, ta.handle);
+  return deft_op_builder_finish(b);
+}
+
+/* TF's TensorArray.stack: under "TensorArrayStack/", gather range(0, size). */
+deft_output deft_tensor_array_stack(deft_graph *g, deft_tensor_array ta, const char *name) {
+  deft_output none = {NULL, 0};
+  if (!ta_ok(g, "TensorArrayStack", ta)) return none;
+  if (!deft_graph_push_scope(g, name ? name : "TensorArrayStack")) return none;
+  deft_output size = deft_tensor_array_size(g, ta, "TensorArraySizeV3");
+  deft_output r = deft_range(g, deft_const_int32(g, 0, "range/start"), size,
+                             deft_const_int32(g, 1, "range/delta"), "range");
+  deft_output out = deft_tensor_array_gather(g, ta, r, "TensorArrayGatherV3");
+  deft_graph_pop_scope(g);
+  return out;
+}
+
+/* TF's TensorArray.unstack: under "TensorArrayUnstack/", scatter value's rows to
+ * range(0, shape(value)[0]). Returns the new flow. */
+deft_output deft_tensor_array_unstack(deft_graph *g, deft_tensor_array ta, deft_output value,
+                                      const char *name) {
+  deft_output none = {NULL, 0};
+  if (!ta_ok(g, "TensorArrayUnstack", ta) || !deft_inputs_ok(g, "TensorArrayUnstack", &value, 1))
+    return none;
+  if (!deft_graph_push_scope(g, name ? name : "TensorArrayUnstack")) return none;
+  deft_output shape = deft_shape_of(g, value, "Shape");
+  int32_t b0 = 0, e0 = 1, s0 = 1;
+  deft_output n = deft_strided_slice(
+      g, shape, deft_const_int32_vector(g, &b0, 1, "strided_slice/stack"),
+      deft_const_int32_vector(g, &e0, 1, "strided_slice/stack_1"),
+      deft_const_int32_vector(g, &s0, 1, "strided_slice/stack_2"), 0, 0, 0, 0, 1, "strided_slice");
+  deft_output r = deft_range(g, deft_const_int32(g, 0, "range/start"), n,
+                             deft_const_int32(g, 1, "range/delta"), "range");
+  deft_output flow =
+      deft_tensor_array_scatter(g, ta, r, value, "TensorArrayScatter/TensorArrayScatterV3");
+  deft_graph_pop_scope(g);
+  return flow;
+}
+
+/* ---- gradients ---- */
+
+/* The gradient's source: the first component of the gradient tensor's name ("gradients",
+ * "gradients_1"), so each deft_gradients call gets its own gradient arrays, as in TF. */
+static void grad_source(const deft_output *grads, int n, char *buf, size_t size) {
+  snprintf(buf, size, "gradients");
+  for (int i = 0; i < n; i++) {
+    if (!grads[i].op) continue;
+    const char *nm = deft_op_name(grads[i].op), *sl = strchr(nm, '/');
+    if (sl && !strncmp(nm, "gradients", 9)) snprintf(buf, size, "%.*s", (int)(sl - nm), nm);
+    return;
+  }
+}
+
+/* TensorArrayGradV3(handle, flow) for the source of grads: the gradient array's handle and flow. */
+static bool grad_array(deft_graph *g, const deft_op *op, deft_output flow, const deft_output *grads,
+                       int ngrads, deft_tensor_array *gta) {
+  char src[256];
+  grad_source(grads, ngrads, src, sizeof src);
+  deft_op_builder *b =
+      deft_op_builder_new(g, "TensorArrayGradV3", "TensorArrayGrad/TensorArrayGradV3");
+  deft_op_builder_add_input(b, deft_op_input(op, 0));
+  deft_op_builder_add_input(b, flow);
+  deft_op_builder_set_attr_string(b, "source", src, strlen(src));
+  deft_op *gop = deft_op_builder_finish(b);
+  if (!gop) return false;
+  memset(gta, 0, sizeof *gta);
+  gta->handle = deft_op_output(gop, 0);
+  gta->flow = deft_op_output(gop, 1);
+  deft_dtype t = DEFT_FLOAT;
+  if (!deft_op_attr_type(op, "dtype", &t)) deft_op_attr_type(op, "T", &t);
+  gta->dtype = t;
+  gta->element_shape = deft_shape_unknown();
+  return true;
+}
+
+static void read_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
+  deft_tensor_array gta;
+  if (!grad_array(g, op, deft_op_input(op, 2), grads, 1, &gta)) return;
+  dx[2] = deft_tensor_array_write(g, gta, deft_op_input(op, 1), grads[0], "TensorArrayWrite");
+}
+
+static void write_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
+  deft_tensor_array gta;
+  if (!grad_array(g, op, grads[0], grads, 1, &gta)) return;
+  gta.element_shape = deft_output_shape(deft_op_input(op, 2));
+  dx[2] = deft_tensor_array_read(g, gta, deft_op_input(op, 1), "TensorArrayReadV3");
+  dx[3] = grads[0];
+}
+
+static void gather_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
+  deft_tensor_array gta;
+  if (!grad_array(g, op, deft_op_input(op, 2), grads, 1, &gta)) return;
+  dx[2] = deft_tensor_array_scatter(g, gta, deft_op_input(op, 1), grads[0], "TensorArrayScatter");
+}
+
+static void scatter_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
+  deft_tensor_array gta;
+  if (!grad_array(g, op, grads[0], grads, 1, &gta)) return;
+  deft_shape vs = deft_output_shape(deft_op_input(op, 2));
+  if (vs.rank > 0) {
+    gta.element_shape = vs;
+    for (int i = 1; i < vs.rank; i++) gta.element_shape.dims[i - 1] = vs.dims[i];
+    gta.element_shape.rank = vs.rank - 1;
+  }
+  dx[2] = deft_tensor_array_gather(g, gta, deft_op_input(op, 1), "TensorArrayGatherV3");
+  dx[3] = grads[0];
+}
+
+static void concat_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
+  deft_tensor_array gta;
+  if (!grads[0].op || !grad_array(g, op, deft_op_input(op, 1), grads, 1, &gta)) return;
+  deft_output in[4] = {gta.handle, grads[0], deft_op_output(op, 1), gta.flow};
+  dx[1] = deft_build_simple(g, "TensorArraySplitV3", "TensorArraySplit", in, 4);
+}
+
+static void split_grad(deft_graph *g, deft_op *op, const deft_output *grads, deft_output *dx) {
+  deft_tensor_array gta;
+  if (!grad_array(g, op, grads[0], grads, 1, &gta)) return;
+  deft_op_builder *b = deft_op_builder_new(g, "TensorArrayConcatV3", "TensorArrayConcatV3");
+  deft_op_builder_add_input(b, gta.handle);
+  deft_op_builder_add_input(b, gta.flow);
+  deft_op_builder_set_attr_type(b, "dtype", gta.dtype);
+  deft_op *c = deft_op_builder_finish(b);
+  if (!c) return;
+  dx[1] = deft_op_output(c, 0);
+  dx[3] = grads[0];
+}
+
+enum { ST = DEFT_OP_STATEFUL | DEFT_OP_NOT_DIFFERENTIABLE, SD = DEFT_OP_STATEFUL };
 
 static const deft_op_def tensor_array_defs[] = {
     {.type = "TensorArrayV3", .inputs = "size: int32", .outputs = "handle: resource, flow: float",
@@ -754,24 +985,29 @@ static const deft_op_def tensor_array_defs[] = {
               "tensor_array_name: string = \"\"",
      .flags = ST, .shape = ta_shape, .prepare = ta_prepare, .kernel = ta_kernel},
     {.type = "TensorArrayWriteV3", .inputs = "handle: resource, index: int32, value: T, "
-     "flow_in: float", .outputs = "flow_out: float", .attrs = "T: type", .flags = ST,
+     "flow_in: float", .outputs = "flow_out: float", .attrs = "T: type",
+     .flags = SD, .grad = write_grad,
      .shape = flow_shape, .kernel = ta_write_kernel},
     {.type = "TensorArrayReadV3", .inputs = "handle: resource, index: int32, flow_in: float",
-     .outputs = "value: dtype", .attrs = "dtype: type", .flags = ST, .shape = read_shape,
+     .outputs = "value: dtype", .attrs = "dtype: type",
+     .flags = SD, .grad = read_grad, .shape = read_shape,
      .kernel = ta_read_kernel},
     {.type = "TensorArrayGatherV3", .inputs = "handle: resource, indices: int32, flow_in: float",
      .outputs = "value: dtype", .attrs = "dtype: type, element_shape: shape = unknown",
-     .flags = ST, .shape = gather_shape, .prepare = ta_gather_prepare,
+     .flags = SD, .grad = gather_grad, .shape = gather_shape, .prepare = ta_gather_prepare,
      .kernel = ta_gather_kernel},
     {.type = "TensorArrayScatterV3", .inputs = "handle: resource, indices: int32, value: T, "
-     "flow_in: float", .outputs = "flow_out: float", .attrs = "T: type", .flags = ST,
+     "flow_in: float", .outputs = "flow_out: float", .attrs = "T: type",
+     .flags = SD, .grad = scatter_grad,
      .shape = flow_shape, .kernel = ta_scatter_kernel},
     {.type = "TensorArrayConcatV3", .inputs = "handle: resource, flow_in: float",
      .outputs = "value: dtype, lengths: int64",
-     .attrs = "dtype: type, element_shape_except0: shape = unknown", .flags = ST,
+     .attrs = "dtype: type, element_shape_except0: shape = unknown",
+     .flags = SD, .grad = concat_grad,
      .shape = concat_shape, .kernel = ta_concat_kernel},
     {.type = "TensorArraySplitV3", .inputs = "handle: resource, value: T, lengths: int64, "
-     "flow_in: float", .outputs = "flow_out: float", .attrs = "T: type", .flags = ST,
+     "flow_in: float", .outputs = "flow_out: float", .attrs = "T: type",
+     .flags = SD, .grad = split_grad,
      .shape = flow_shape, .kernel = ta_split_kernel},
     {.type = "TensorArraySizeV3", .inputs = "handle: resource, flow_in: float",
      .outputs = "size: int32", .flags = ST, .shape = flow_shape, .kernel = ta_size_kernel},

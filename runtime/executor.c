@@ -210,7 +210,7 @@ static void run_limits_start(deft_session *s, deft_plan *p) {
 /* Before each op: false with CANCELLED / DEADLINE_EXCEEDED naming op when the run must stop. */
 static bool run_limits_ok(deft_session *s, const deft_plan *p, const deft_op *op,
                           deft_status *status) {
-  if (atomic_exchange(&s->cancel, false)) {
+  if (atomic_load_explicit(&s->cancel, memory_order_relaxed) && atomic_exchange(&s->cancel, false)) {
     deft_status_set(status, DEFT_CANCELLED, "the run was cancelled (before %s '%s')", op->type,
                     op->name);
     return false;
@@ -280,27 +280,30 @@ static bool exec_step(exec_state *ex, int si) {
      * every iteration, any other is dead (its Merge takes the NextIteration's value). */
     if (st->kind == DEFT_STEP_ENTER_CONST) return true;
     if (st->kind == DEFT_STEP_ENTER) {
+      p->run_any_dead = true;
       p->step_dead[si] = true;
       for (int k = 0; k < op->noutputs; k++) p->slots[st->out_base + k].dead = true;
       goto next;
     }
   }
-  bool is_merge = op->reg && (op->reg->def->flags & DEFT_OP_IS_MERGE);
-  bool dead = false, any_alive = false;
-  for (int k = 0; k < op->ninputs; k++) {
-    bool d = p->slots[st->in_slots[k]].dead;
-    dead |= d;
-    any_alive |= !d;
-  }
-  bool ctrl_dead = false;
-  for (int k = 0; k < st->nctrl; k++) ctrl_dead |= p->step_dead[st->ctrl_steps[k]];
-  dead |= ctrl_dead;
-  if (is_merge) dead = ctrl_dead || !any_alive;
-  if (st->kind == DEFT_STEP_TRIGGER) dead = false;
-  p->step_dead[si] = dead;
-  if (dead) {
-    for (int k = 0; k < op->noutputs; k++) p->slots[st->out_base + k].dead = true;
-    goto next;
+  if (p->run_any_dead) {
+    bool is_merge = op->reg && (op->reg->def->flags & DEFT_OP_IS_MERGE);
+    bool dead = false, any_alive = false;
+    for (int k = 0; k < op->ninputs; k++) {
+      bool d = p->slots[st->in_slots[k]].dead;
+      dead |= d;
+      any_alive |= !d;
+    }
+    bool ctrl_dead = false;
+    for (int k = 0; k < st->nctrl; k++) ctrl_dead |= p->step_dead[st->ctrl_steps[k]];
+    dead |= ctrl_dead;
+    if (is_merge) dead = ctrl_dead || !any_alive;
+    if (st->kind == DEFT_STEP_TRIGGER) dead = false;
+    p->step_dead[si] = dead;
+    if (dead) {
+      for (int k = 0; k < op->noutputs; k++) p->slots[st->out_base + k].dead = true;
+      goto next;
+    }
   }
   for (int k = 0; k < op->noutputs; k++) {
     deft_slot *o = &p->slots[st->out_base + k];
@@ -361,6 +364,7 @@ static bool run_loop(exec_state *ex, int f) {
   deft_plan *p = ex->p;
   deft_frame_def *fd = &p->frames[f - 1];
   fd->iter = 0;
+  if (fd->nnext) p->run_any_dead = true;
   for (int k = 0; k < fd->nnext; k++) p->slots[p->steps[fd->next_steps[k]].out_base].dead = true;
   for (;;) {
     if (!run_range(ex, fd->begin, fd->end, f)) return false;
@@ -415,6 +419,7 @@ bool deft_plan_run(deft_session *s, deft_plan *p, const deft_tensor *const *feed
     sl->produced = true;
   }
   for (int i = 0; i < p->nsteps; i++) p->step_dead[i] = false;
+  p->run_any_dead = false;
   for (int f = 0; f < p->nframes; f++) p->frames[f].iter = 0;
   exec_state ex;
   memset(&ex, 0, sizeof ex);
@@ -550,19 +555,21 @@ deft_tensor *deft_kernel_output(deft_kernel_ctx *c, int i, deft_dtype dtype, con
   if (dtype != DEFT_STRING && sized) {
     deft_buffer *b = sl->value.buf;
     if (!(b && deft_buffer_exclusive(b) && b->capacity >= nbytes && !b->nstrings)) {
-      deft_buffer *nb = pool_take(p, nbytes);
-      if (nb) {
+      b = pool_take(p, nbytes);
+      if (b) {
         slot_drop(p, sl);
-        sl->value.buf = nb;
+        sl->value.buf = b;
       }
     }
+    if (b) { /* the steady state: the slot's own buffer, or one from the pool, fits */
+      deft_tensor_set_layout(&sl->value, dtype, dims, rank, n);
+      deft_buffer_touch(b);
+      sl->produced = true;
+      return &sl->value;
+    }
   }
-  if (sized && c->session->opts.run_memory_budget) {
-    deft_buffer *b = sl->value.buf;
-    bool reuse = dtype != DEFT_STRING && b && deft_buffer_exclusive(b) &&
-                 b->capacity >= nbytes && !b->nstrings;
-    if (!reuse && !run_budget_take(c, i, nbytes)) return NULL;
-  }
+  /* A new buffer (or a string tensor, or a shape deft_tensor_ensure will refuse). */
+  if (sized && c->session->opts.run_memory_budget && !run_budget_take(c, i, nbytes)) return NULL;
   if (!deft_tensor_ensure(&sl->value, dtype, dims, rank, c->status)) {
     deft_status_prefix(c->status, "%s '%s': output %d", c->op->type, c->op->name, i);
     c->failed = true;
@@ -591,6 +598,7 @@ void deft_kernel_output_ref(deft_kernel_ctx *c, int out, deft_var *var) {
 
 void deft_kernel_output_dead(deft_kernel_ctx *c, int out) {
   assert(out >= 0 && out < c->op->noutputs);
+  c->plan->run_any_dead = true;
   c->plan->slots[c->step->out_base + out].dead = true;
 }
 

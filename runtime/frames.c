@@ -82,10 +82,110 @@ static bool frame_mismatch(const fr_state *s, const deft_op *op, const deft_op *
   return false;
 }
 
-/* Pass 1: the frame of every needed op, in id order (inputs come first, back edges aside). */
-static bool assign_frames(fr_state *s, deft_status *st) {
+/* Input k of op (data inputs, then control inputs) as an edge that orders ops: NULL for a fed
+ * tensor, a loop's back edge, or a control input the run does not need. */
+static const deft_op *order_input(const fr_state *s, const deft_op *op, int k) {
+  if (k < op->ninputs) {
+    if (s->fed(s->fed_ctx, op->inputs[k]) || deft_op_is_back_edge(op, k)) return NULL;
+    return op->inputs[k].op;
+  }
+  const deft_op *u = op->ctrl[k - op->ninputs];
+  return !s->need[u->id] || s->op_fed(s->fed_ctx, u) ? NULL : u;
+}
+
+/* The needed ops in a topological order, back edges left out (Kahn's algorithm): an op's
+ * inputs may come later in the graph than the op itself (deft_while_loop gives the ops of a
+ * loop body Enters after they exist). Returns the number ordered; fewer than the needed ops
+ * means a cycle that is not a loop. -1 on OOM. */
+static int topo_order(const fr_state *s, int *order) {
+  int *indeg = deft_calloc((size_t)s->nops + 1, sizeof(int));
+  int *cstart = deft_calloc((size_t)s->nops + 2, sizeof(int));
+  int *cons = NULL, *fill = NULL, n = -1;
+  if (!indeg || !cstart) goto done;
   for (int id = 0; id < s->nops; id++) {
     if (!s->need[id]) continue;
+    const deft_op *op = s->g->ops[id];
+    for (int k = 0; k < op->ninputs + op->nctrl; k++) {
+      const deft_op *u = order_input(s, op, k);
+      if (u) cstart[u->id + 1]++, indeg[id]++;
+    }
+  }
+  for (int i = 0; i < s->nops; i++) cstart[i + 1] += cstart[i];
+  cons = deft_malloc(sizeof(int) * ((size_t)cstart[s->nops] + 1));
+  fill = deft_malloc(sizeof(int) * ((size_t)s->nops + 1));
+  if (!cons || !fill) goto done;
+  memcpy(fill, cstart, sizeof(int) * (size_t)s->nops);
+  for (int id = 0; id < s->nops; id++) {
+    if (!s->need[id]) continue;
+    const deft_op *op = s->g->ops[id];
+    for (int k = 0; k < op->ninputs + op->nctrl; k++) {
+      const deft_op *u = order_input(s, op, k);
+      if (u) cons[fill[u->id]++] = id;
+    }
+  }
+  int head = 0, tail = 0;
+  for (int id = 0; id < s->nops; id++)
+    if (s->need[id] && indeg[id] == 0) order[tail++] = id;
+  while (head < tail) {
+    int u = order[head++];
+    for (int k = cstart[u]; k < cstart[u + 1]; k++)
+      if (--indeg[cons[k]] == 0) order[tail++] = cons[k];
+  }
+  n = tail;
+done:
+  deft_free(indeg);
+  deft_free(cstart);
+  deft_free(cons);
+  deft_free(fill);
+  return n;
+}
+
+static bool assign_in_order(fr_state *s, const int *order, int norder, deft_status *st);
+
+/* Pass 1: the frame of every needed op, in topological order (back edges aside). */
+static bool assign_frames(fr_state *s, deft_status *st) {
+  int *order = deft_malloc(sizeof(int) * ((size_t)s->nops + 1));
+  int norder = order ? topo_order(s, order) : -1;
+  if (norder < 0) {
+    deft_free(order);
+    return oom(st);
+  }
+  int nneed = 0;
+  for (int id = 0; id < s->nops; id++) nneed += s->need[id];
+  if (norder < nneed) {
+    /* some needed op waits on a cycle: name the first one and an input it waits on */
+    char *done = deft_calloc((size_t)s->nops + 1, 1);
+    if (!done) {
+      deft_free(order);
+      return oom(st);
+    }
+    for (int i = 0; i < norder; i++) done[order[i]] = 1;
+    for (int id = 0; id < s->nops; id++) {
+      if (!s->need[id] || done[id]) continue;
+      const deft_op *op = s->g->ops[id], *w = NULL;
+      for (int k = 0; k < op->ninputs + op->nctrl && !w; k++) {
+        const deft_op *u = order_input(s, op, k);
+        if (u && !done[u->id]) w = u;
+      }
+      deft_status_set(st, DEFT_INVALID_ARGUMENT,
+                      "%s '%s': the graph has a cycle through its input '%s' that is not a "
+                      "while loop's back edge (only a NextIteration may feed a Merge from later)",
+                      op->type, op->name, w ? w->name : "?");
+      break;
+    }
+    deft_free(done);
+    deft_free(order);
+    return false;
+  }
+  bool ok = assign_in_order(s, order, norder, st);
+  deft_free(order);
+  return ok;
+}
+
+/* Pass 1 proper: frames in the order topo_order found. */
+static bool assign_in_order(fr_state *s, const int *order, int norder, deft_status *st) {
+  for (int oi = 0; oi < norder; oi++) {
+    int id = order[oi];
     deft_op *op = s->g->ops[id];
     int f = -1;
     const deft_op *first = NULL;
@@ -97,13 +197,6 @@ static bool assign_frames(fr_state *s, deft_status *st) {
       } else {
         u = op->ctrl[k - op->ninputs];
         if (!s->need[u->id] || s->op_fed(s->fed_ctx, u)) continue;
-      }
-      if (u->id >= id || s->frame_of[u->id] < 0) {
-        deft_status_set(st, DEFT_INVALID_ARGUMENT,
-                        "%s '%s': input '%s' comes later in the graph and is not a loop's back "
-                        "edge (only a NextIteration may feed a Merge from later)", op->type,
-                        op->name, u->name);
-        return false;
       }
       int fu = out_frame(s, u);
       if (f < 0) f = fu, first = u;

@@ -118,6 +118,10 @@ typedef struct deft_plan {
   deft_run_resource *resources; /* this run's (handles are index + 1); kept allocated */
   int nresources, resources_cap;
   bool *step_dead;
+  /* Run state: set when anything in this run marked a slot or step dead (a Switch's untaken
+   * branch, an Enter after iteration 0, a loop's NextIterations before it starts). Until then
+   * no input can be dead, and the executor skips deadness propagation. */
+  bool run_any_dead;
   int nslots;
   deft_slot *slots;
   int nfeeds;

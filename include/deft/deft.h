@@ -34,5 +34,6 @@
 #include "deft/summary.h"
 #include "deft/dist.h"
 #include "deft/rnn.h"
+#include "deft/control_flow.h"
 
 #endif

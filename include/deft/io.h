@@ -185,9 +185,11 @@ DEFT_API bool deft_graph_import_graph_def_data(deft_graph *g, const void *data, 
 
 /* Writes g as TF 1.x's binary MetaGraphDef to path, atomically (a temporary file renamed into
  * place; a failure leaves any existing file untouched):
- *   - graph_def: the nodes in creation order with every attr (defaults included), inputs as
- *     "x", "x:k", "^ctrl", devices; versions.producer = 26 (or the imported graph's producer if
- *     larger);
+ *   - graph_def: the nodes in creation order with every attr (defaults included, except the
+ *     attrs TF added after 1.3, written only when not at their default so TF 1.3 loads the
+ *     file: the Conv2D and DepthwiseConv2dNative families' dilations and explicit_paddings),
+ *     inputs as "x", "x:k", "^ctrl", devices; versions.producer = 26 (or the imported graph's
+ *     producer if larger);
  *   - meta_info_def: stripped_op_list (sorted by name): the OpDefs of the op types g uses, from
  *     deft's registry, or for types deft does not know, the producer's OpDefs kept from the
  *     import (types with neither are left out); tensorflow_version "1.15.0";

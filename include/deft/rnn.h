@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* deft/rnn.h - recurrent cells (TF 1.x's tf.nn.rnn_cell) and tf.nn.static_rnn.
+/* deft/rnn.h - recurrent cells (TF 1.x's tf.nn.rnn_cell), tf.nn.static_rnn and dynamic_rnn.
  *
  * A cell is a small object that knows its sizes and builds one time step of ops each time it is
  * called. Its variables are created by its first call, in the variable scope current at that
@@ -127,6 +127,37 @@ DEFT_API bool deft_static_rnn(deft_graph *g, deft_rnn_cell *cell, const deft_out
                               int steps, const deft_output *initial_state,
                               deft_output sequence_length, const char *scope,
                               deft_output *outputs, deft_output *final_state);
+
+/* tf.nn.dynamic_rnn(cell, inputs, sequence_length, initial_state, time_major, scope): the cell
+ * run by a TF1 while loop over the time steps, built as TF builds it: in variable scope `scope`
+ * (NULL: "rnn"), inputs transposed to time-major ("rnn/transpose") unless time_major, unstacked
+ * into a TensorArray ("rnn/TensorArray_1"), the loop "rnn/while" (loop variables time, the
+ * output TensorArray's flow and the state; the cell's ops "rnn/while/basic_rnn_cell/MatMul",
+ * ...), the outputs stacked ("rnn/TensorArrayStack/...") and transposed back. The variables are
+ * the cell's, named as with deft_static_rnn ("rnn/basic_rnn_cell/kernel"), so the same
+ * checkpoint restores into either. inputs: [batch, time, input] ([time, batch, input] when
+ * time_major), with a known input size; the time and batch sizes may be unknown until run time.
+ * initial_state NULL means zeros; sequence_length (int32 [batch], or invalid) as in
+ * deft_static_rnn. Writes the outputs ([batch, time, output], or time-major) and the final
+ * state (deft_rnn_cell_state_count tensors; may be NULL). Differentiable (deft_gradients builds
+ * TF's gradient loop). Returns false (sticky error) on failure. */
+DEFT_API bool deft_dynamic_rnn(deft_graph *g, deft_rnn_cell *cell, deft_output inputs,
+                               const deft_output *initial_state, deft_output sequence_length,
+                               bool time_major, const char *scope, deft_output *outputs,
+                               deft_output *final_state);
+
+/* tf.nn.bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length, time_major,
+ * scope): deft_dynamic_rnn with cell_fw under "<scope>/fw" (scope NULL: "bidirectional_rnn")
+ * and with cell_bw under "<scope>/bw" on the inputs reversed per sequence
+ * ("<scope>/bw/ReverseSequence"; full length without sequence_length), its outputs reversed
+ * back ("<scope>/ReverseSequence"). Writes each direction's outputs and final state (any
+ * pointer may be NULL). The two cells must be distinct. */
+DEFT_API bool deft_bidirectional_dynamic_rnn(deft_graph *g, deft_rnn_cell *cell_fw,
+                                             deft_rnn_cell *cell_bw, deft_output inputs,
+                                             deft_output sequence_length, bool time_major,
+                                             const char *scope, deft_output *outputs_fw,
+                                             deft_output *outputs_bw, deft_output *state_fw,
+                                             deft_output *state_bw);
 
 #ifdef __cplusplus
 }
