@@ -379,6 +379,7 @@ static bool vardef_bytes(exporter *ex, const deft_op *var, ProtobufCBinaryData *
     vd.initial_value_name = deft_pb_pool_printf(pool, "%s:%d", vi->initial_value.op->name,
                                                 vi->initial_value.index);
   vd.trainable = vi->trainable;
+  vd.is_resource = !strcmp(var->type, "VarHandleOp");
   if (!vd.variable_name || !vd.snapshot_name || !vd.initial_value_name) return oom(ex->st);
   size_t n = tensorflow__variable_def__get_packed_size(&vd);
   out->data = deft_pb_pool_alloc(pool, n);

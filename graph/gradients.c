@@ -88,6 +88,8 @@ static deft_output in_at(const walk *w, const deft_op *op, int k) {
 }
 
 static bool is_float(int t) { return t == DEFT_FLOAT || t == DEFT_DOUBLE; }
+/* A resource variable's handle (DT_RESOURCE) carries its variable's gradient (TF's rule). */
+static bool carries_grad(int t) { return is_float(t) || t == 20 /* DT_RESOURCE */; }
 
 static bool push_grad(walk *w, deft_output at, gitem grad) {
   grad_list *l = &w->grads[w->slot_base[at.op->id] + at.index];
@@ -452,7 +454,7 @@ static bool walk_run(deft_graph *g, deft_grad_env *env, int active, bool stop_at
     for (int k = 0; k < nin; k++) {
       deft_output in = in_at(&w, op, k);
       if (!in.op || !w.between[in.op->id]) continue;
-      if (op_dxi[k].values.op && is_float(deft_output_type(in)) &&
+      if (op_dxi[k].values.op && carries_grad(deft_output_type(in)) &&
           !push_grad(&w, in, op_dxi[k]))
         goto oom;
       if (--w.pending[in.op->id] == 0) ready[tail++] = in.op->id;
@@ -514,7 +516,7 @@ static bool gradients_walk(deft_graph *g, const deft_output *ys, int ny, const d
       return false;
     }
   for (int i = 0; i < nx; i++)
-    if (!is_float(deft_output_type(xs[i]))) {
+    if (!carries_grad(deft_output_type(xs[i]))) {
       deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
                       "gradients: x %d ('%s:%d') has dtype %s; gradients exist only for float "
                       "and double tensors",

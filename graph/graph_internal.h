@@ -16,7 +16,7 @@
 /* What deft_variable_new records about a variable (VariableDef's names). */
 typedef struct deft_var_info {
   deft_op *assign;           /* initializer op */
-  deft_op *read;             /* Identity snapshot */
+  deft_op *read;             /* Identity snapshot (ReadVariableOp for a resource variable) */
   deft_output initial_value; /* may be invalid for imported variables without one */
   bool trainable;
 } deft_var_info;
@@ -88,6 +88,7 @@ struct deft_graph {
   deft_tensor **owned_tensors; /* attr tensors, freed with the graph */
   int nowned, owned_cap;
   int producer; /* GraphDef versions.producer of an imported graph, or 0 */
+  bool resource_variables; /* deft_graph_set_resource_variables */
   /* The builder deft_op_builder_new returns when even a builder cannot be allocated: made with
    * the graph, so it is the graph's (one building thread), never a shared static. */
   deft_op_builder *spare_builder;

@@ -283,7 +283,7 @@ static bool import_variable(deft_graph *g, const deft_import_options *opts, cons
   bool ok = false;
   deft_output var = deft_io_resolve(g, opts, vd->variable_name, true, st);
   if (!var.op) goto done;
-  if (deft_op_is_variable(var.op) && !vd->is_resource && !var.op->var) {
+  if (deft_op_is_variable(var.op) && !var.op->var) { /* VariableV2 or VarHandleOp */
     deft_op *assign = NULL;
     deft_output read = {NULL, 0}, init = {NULL, 0};
     if (*vd->initializer_name) {

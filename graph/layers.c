@@ -160,10 +160,13 @@ static void moving_update(deft_graph *g, deft_output training, deft_op *moving, 
     deft_output sub = deft_sub(g, mv, st, "sub");
     deft_output mul = deft_mul(g, sub, decay, "mul");
     deft_output ref_in[2] = {deft_op_output(moving, 0), c.pred_id};
-    deft_output rs = deft_build_simple(g, "RefSwitch", "Switch", ref_in, 2);
+    bool resource = deft_variable_is_resource(moving);
+    deft_output rs = deft_build_simple(g, resource ? "Switch" : "RefSwitch", "Switch", ref_in, 2);
     deft_graph_pop_scope(g);
     deft_output upd = NONE;
-    if (rs.op) {
+    if (rs.op && resource) { /* TF's ResourceVariable.assign_sub: AssignSubVariableOp + read */
+      upd = deft_assign_sub(g, deft_op_output(rs.op, 1), mul, "AssignMovingAvg");
+    } else if (rs.op) {
       deft_op_builder *b = deft_op_builder_new(g, "AssignSub", NULL);
       char full[1024];
       snprintf(full, sizeof full, "%s/AssignMovingAvg", deft_graph_scope(g));
@@ -199,12 +202,14 @@ static void assign_moving_average(deft_graph *g, deft_op *moving, deft_output va
   snprintf(full, sizeof full, "%s", deft_graph_scope(g));
   deft_graph_pop_scope(g);
   if (!deft_graph_ok(g)) return;
-  deft_op_builder *b = deft_op_builder_new(g, "AssignSub", NULL);
+  bool resource = deft_variable_is_resource(moving); /* AssignSubVariableOp: no output */
+  deft_op_builder *b = deft_op_builder_new(g, resource ? "AssignSubVariableOp" : "AssignSub", NULL);
   deft_op_builder_set_exact_name(b, full);
   deft_op_builder_add_input(b, deft_op_output(moving, 0));
   deft_op_builder_add_input(b, delta);
   deft_op *a = deft_op_builder_finish(b);
-  if (a) deft_graph_add_to_collection(g, DEFT_UPDATE_OPS, deft_op_output(a, 0));
+  deft_output item = {a, resource ? -1 : 0};
+  if (a) deft_graph_add_to_collection(g, DEFT_UPDATE_OPS, item);
 }
 
 /* tf.layers.batch_normalization(fused=True) on a 4-D NHWC input, as TF 1.x builds it: with a

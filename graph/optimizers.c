@@ -15,6 +15,9 @@
  *      UnsortedSegmentSum, TF's _deduplicate_indexed_slices), then SparseApplyMomentum /
  *      SparseApplyAdagrad / SparseApplyRMSProp, or Adam's Assign + ScatterAdd on its slots and
  *      AssignSub on the variable;
+ *   Resource variables (deft_graph_set_resource_variables) get the ResourceApply* /
+ *   ResourceSparseApply* forms, and the Assign / Scatter ops' resource forms (AssignVariableOp,
+ *   ResourceScatterAdd/Sub, ... each followed by a ReadVariableOp, as TF's ResourceVariable);
  *   4. the final op: a NoOp named <Name> (Adam first assigns beta powers * betas under control
  *      dependencies on the updates); with a global step the NoOp is "<Name>/update" and <Name> is
  *      AssignAdd(global_step, "<Name>/value") built under a control dependency on it. */
@@ -68,6 +71,37 @@ static const kind_info kinds[] = {
 };
 
 static bool is_float(deft_dtype t) { return t == DEFT_FLOAT || t == DEFT_DOUBLE; }
+
+/* A variable's value dtype and shape: its ref output's, or a resource variable's declared
+ * attrs (its output is the handle). */
+static deft_dtype var_dtype(deft_op *v) {
+  deft_dtype t = deft_output_dtype(deft_op_output(v, 0));
+  if (deft_variable_is_resource(v)) deft_op_attr_type(v, "dtype", &t);
+  return t;
+}
+
+static deft_shape var_shape(deft_op *v) {
+  deft_shape s = deft_output_shape(deft_op_output(v, 0));
+  if (deft_variable_is_resource(v) && !deft_op_attr_shape(v, "shape", &s)) s = deft_shape_unknown();
+  return s;
+}
+
+/* The op type updating var: `type`, or "Resource<type>" for a resource variable (buf holds it). */
+static const char *update_type(deft_op *var, const char *type, char *buf, size_t size) {
+  if (!deft_variable_is_resource(var)) return type;
+  snprintf(buf, size, "Resource%s", type);
+  return buf;
+}
+
+/* Builds `type` from in[0..n) with an optional bool attr; returns the op (NULL: sticky error). */
+static deft_op *build_typed(deft_graph *g, const char *type, const deft_output *in, int n,
+                            const char *bool_attr, bool bool_value, const char *name) {
+  if (!deft_inputs_ok(g, type, in, n)) return NULL;
+  deft_op_builder *b = deft_op_builder_new(g, type, name);
+  for (int i = 0; i < n; i++) deft_op_builder_add_input(b, in[i]);
+  if (bool_attr) deft_op_builder_set_attr_bool(b, bool_attr, bool_value);
+  return deft_op_builder_finish(b);
+}
 
 /* ---- constructors ---- */
 
@@ -239,9 +273,7 @@ static deft_op *new_slot(deft_graph *g, deft_op *var, const char *opt_name,
   char base[1100];
   snprintf(base, sizeof base, "%s/%s", var->name, opt_name);
   const char *full = unique_in(g, deft_graph_variable_scope(g), base);
-  deft_output ref = {var, 0};
-  return full ? new_var_exact(g, full, deft_output_dtype(ref), deft_output_shape(ref), &init, 0)
-              : NULL;
+  return full ? new_var_exact(g, full, var_dtype(var), var_shape(var), &init, 0) : NULL;
 }
 
 static slot_entry *find_slots(deft_optimizer *o, const deft_op *var) {
@@ -369,7 +401,7 @@ int deft_optimizer_compute_gradients(deft_optimizer *opt, deft_output loss,
   for (int i = 0; i < n; i++) {
     deft_output ref = {vars[i], 0};
     slot[i] = -1;
-    if (is_float(deft_output_dtype(ref))) {
+    if (is_float(var_dtype(vars[i]))) {
       slot[i] = nx;
       xs[nx++] = ref;
     }
@@ -433,17 +465,16 @@ static int check_pairs(deft_optimizer *o, const deft_grad_and_var *gv, int n,
       }
     deft_output grad = gv[i].grad;
     if (!grad.op) continue;
-    deft_output ref = {v, 0};
     char a[128], b[128];
-    if (deft_output_dtype(grad) != deft_output_dtype(ref)) {
+    if (deft_output_dtype(grad) != var_dtype(v)) {
       deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
                       "%s apply_gradients: gradient '%s:%d' has dtype %s but variable '%s' has "
-                      "dtype %s", name, grad.op->name, grad.index,
-                      deft_dtype_name(deft_output_dtype(grad)), v->name,
-                      deft_dtype_name(deft_output_dtype(ref)));
+                      "dtype %s",
+                      name, grad.op->name, grad.index, deft_dtype_name(deft_output_dtype(grad)),
+                      v->name, deft_dtype_name(var_dtype(v)));
       return -1;
     }
-    deft_shape gs = deft_output_shape(grad), vs = deft_output_shape(ref);
+    deft_shape gs = deft_output_shape(grad), vs = var_shape(v);
     if (gv[i].indices.op && gs.rank >= 1 && vs.rank >= 1) gs.dims[0] = vs.dims[0]; /* rows */
     if (gv[i].indices.op && (deft_output_shape(gv[i].indices).rank > 1 || vs.rank == 0)) {
       deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
@@ -454,9 +485,10 @@ static int check_pairs(deft_optimizer *o, const deft_grad_and_var *gv, int n,
     if (!shapes_compatible(gs, vs)) {
       deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
                       "%s apply_gradients: gradient '%s:%d' has shape %s, incompatible with "
-                      "variable '%s' of shape %s", name, grad.op->name, grad.index,
+                      "variable '%s' of shape %s",
+                      name, grad.op->name, grad.index,
                       deft_shape_format(deft_output_shape(grad), a, sizeof a), v->name,
-                      deft_shape_format(deft_output_shape(ref), b, sizeof b));
+                      deft_shape_format(vs, b, sizeof b));
       return -1;
     }
     valid++;
@@ -473,8 +505,7 @@ static int check_pairs(deft_optimizer *o, const deft_grad_and_var *gv, int n,
     return -1;
   }
   if (global_step) {
-    deft_output ref = {global_step, 0};
-    deft_dtype t = deft_op_is_variable(global_step) ? deft_output_dtype(ref) : DEFT_INVALID_DTYPE;
+    deft_dtype t = deft_op_is_variable(global_step) ? var_dtype(global_step) : DEFT_INVALID_DTYPE;
     if (t != DEFT_INT32 && t != DEFT_INT64) {
       deft_graph_fail(g, DEFT_INVALID_ARGUMENT,
                       "%s apply_gradients: global_step '%s' (op type %s) must be an int32 or "
@@ -507,7 +538,7 @@ static deft_op *build_update(deft_optimizer *o, deft_op *var, deft_output grad,
                              const deft_output *hyper) {
   deft_graph *g = o->g;
   deft_output ref = {var, 0};
-  deft_dtype dt = deft_output_dtype(ref);
+  deft_dtype dt = var_dtype(var);
   slot_entry *s = slots_of(o, var);
   if (kinds[o->kind].nslots > 0 && !s) return NULL;
   deft_output in[10];
@@ -544,11 +575,9 @@ static deft_op *build_update(deft_optimizer *o, deft_op *var, deft_output grad,
       in[n++] = grad;
       break;
   }
-  if (!deft_inputs_ok(g, kinds[o->kind].apply, in, n)) return NULL;
-  deft_op_builder *b = deft_op_builder_new(g, kinds[o->kind].apply, NULL);
-  for (int i = 0; i < n; i++) deft_op_builder_add_input(b, in[i]);
-  if (o->kind == OPT_MOMENTUM) deft_op_builder_set_attr_bool(b, "use_nesterov", o->nesterov);
-  return deft_op_builder_finish(b);
+  char type[64];
+  return build_typed(g, update_type(var, kinds[o->kind].apply, type, sizeof type), in, n,
+                     o->kind == OPT_MOMENTUM ? "use_nesterov" : NULL, o->nesterov, NULL);
 }
 
 /* shape(x)[0] (TF's array_ops.shape(x)[0]). */
@@ -568,7 +597,7 @@ static deft_op *adam_sparse(deft_optimizer *o, deft_op *var, deft_output values,
                             deft_output indices, const deft_output *hyper, slot_entry *s) {
   deft_graph *g = o->g;
   deft_output ref = {var, 0};
-  deft_dtype dt = deft_output_dtype(ref);
+  deft_dtype dt = var_dtype(var);
   deft_output b1p = as_dtype(g, deft_variable_value(o->beta1_power), dt);
   deft_output b2p = as_dtype(g, deft_variable_value(o->beta2_power), dt);
   deft_output lr_t = as_dtype(g, hyper[0], dt), beta1 = as_dtype(g, hyper[1], dt);
@@ -610,7 +639,7 @@ static deft_op *build_sparse_update(deft_optimizer *o, deft_op *var, const deft_
                                     const deft_output *hyper) {
   deft_graph *g = o->g;
   deft_output ref = {var, 0};
-  deft_dtype dt = deft_output_dtype(ref);
+  deft_dtype dt = var_dtype(var);
   slot_entry *s = slots_of(o, var);
   if (kinds[o->kind].nslots > 0 && !s) return NULL;
   if (o->kind == OPT_GD) {
@@ -624,6 +653,31 @@ static deft_op *build_sparse_update(deft_optimizer *o, deft_op *var, const deft_
   deft_output summed = deft_unsorted_segment_sum(g, gv->grad, deft_op_output(u, 1),
                                                  first_dim(g, uniq), "UnsortedSegmentSum");
   deft_output r = {NULL, 0};
+  if (deft_variable_is_resource(var) && o->kind != OPT_ADAM) {
+    /* TF's _resource_apply_sparse: the ResourceSparseApply* op itself is the update */
+    deft_output lr = as_dtype(g, hyper[0], dt);
+    deft_output in[9];
+    int n = 0;
+    const char *type = NULL, *flag = NULL;
+    bool fv = false;
+    in[n++] = ref;
+    in[n++] = deft_op_output(s->slot[0], 0);
+    if (o->kind == OPT_RMSPROP) in[n++] = deft_op_output(s->slot[1], 0);
+    in[n++] = lr;
+    if (o->kind == OPT_RMSPROP)
+      for (int i = 1; i < 4; i++) in[n++] = as_dtype(g, hyper[i], dt);
+    in[n++] = summed;
+    in[n++] = uniq;
+    if (o->kind == OPT_MOMENTUM) {
+      in[n++] = as_dtype(g, hyper[1], dt);
+      type = "ResourceSparseApplyMomentum", flag = "use_nesterov", fv = o->nesterov;
+    } else if (o->kind == OPT_ADAGRAD) {
+      type = "ResourceSparseApplyAdagrad", flag = "update_slots", fv = true;
+    } else {
+      type = "ResourceSparseApplyRMSProp";
+    }
+    return build_typed(g, type, in, n, flag, fv, type);
+  }
   switch (o->kind) {
     case OPT_MOMENTUM:
       r = deft_sparse_apply_momentum(g, ref, deft_op_output(s->slot[0], 0),
@@ -721,9 +775,11 @@ deft_op *deft_optimizer_apply_gradients(deft_optimizer *opt, const deft_grad_and
       if (upd) {
         deft_graph_push_control_deps(g, &upd, 1);
         deft_output gs = {global_step, 0};
-        deft_output one = deft_const_fill(g, deft_output_dtype(gs), DEFT_SCALAR, 1.0, "value");
+        deft_output one = deft_const_fill(g, var_dtype(global_step), DEFT_SCALAR, 1.0, "value");
         if (one.op) {
-          deft_op_builder *b = deft_op_builder_new(g, "AssignAdd", NULL);
+          deft_op_builder *b = deft_op_builder_new(
+              g, deft_variable_is_resource(global_step) ? "AssignAddVariableOp" : "AssignAdd",
+              NULL);
           deft_op_builder_set_exact_name(b, scope);
           deft_op_builder_add_input(b, gs);
           deft_op_builder_add_input(b, one);

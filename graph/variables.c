@@ -2,7 +2,10 @@
 /* graph/variables.c - building variables (tf.Variable's graph: VariableV2 "<name>", its
  * "<name>/Assign" initializer and "<name>/read" snapshot, and the GLOBAL_VARIABLES and
  * TRAINABLE_VARIABLES collections), the variable accessors of deft/ops.h, and
- * tf.global_variables_initializer. The ops themselves are in ops/state_ops.c. */
+ * tf.global_variables_initializer. With deft_graph_set_resource_variables, variables are TF's
+ * ResourceVariable instead: VarHandleOp "<name>", "<name>/IsInitialized/VarIsInitializedOp",
+ * "<name>/Assign" (AssignVariableOp) and "<name>/Read/ReadVariableOp". The ops themselves are in
+ * ops/state_ops.c and ops/resource_var_ops.c. */
 #include <stdio.h>
 #include <string.h>
 
@@ -22,18 +25,45 @@ static deft_op *variable_build(deft_graph *g, const char *name, bool exact,
                     initial_value.index, deft_shape_format(shape, s, sizeof s));
     return NULL;
   }
-  deft_op_builder *b = deft_op_builder_new(g, "VariableV2", name ? name : "Variable");
+  bool resource = g->resource_variables;
+  deft_op_builder *b =
+      deft_op_builder_new(g, resource ? "VarHandleOp" : "VariableV2", name ? name : "Variable");
   if (exact) deft_op_builder_set_exact_name(b, name);
   deft_op_builder_set_attr_shape(b, "shape", shape);
   deft_op_builder_set_attr_type(b, "dtype", deft_output_dtype(initial_value));
   deft_op *var = deft_op_builder_finish(b);
   if (!var) return NULL;
+  if (resource) { /* TF's shared_name is the variable's (unique) name */
+    deft_attr *sn = (deft_attr *)deft_op_find_attr(var, "shared_name");
+    char *copy = deft_arena_strdup(&g->arena, var->name);
+    if (!sn || !copy) {
+      deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory creating variable '%s'",
+                      var->name);
+      return NULL;
+    }
+    sn->v.u.s.p = copy;
+    sn->v.u.s.len = strlen(copy);
+  }
   char scope[1024];
   snprintf(scope, sizeof scope, "%s/", deft_op_name(var));
   if (!deft_graph_push_scope(g, scope)) return NULL;
   deft_output ref = {var, 0};
-  deft_output assign = deft_assign(g, ref, initial_value, "Assign");
-  deft_output read = deft_identity(g, ref, "read");
+  deft_output assign = {NULL, 0}, read = {NULL, 0};
+  if (resource) {
+    /* TF's ResourceVariable._init_from_args, in its order */
+    if (deft_graph_push_scope(g, "IsInitialized")) {
+      deft_var_is_initialized_op(g, ref, "VarIsInitializedOp");
+      deft_graph_pop_scope(g);
+    }
+    assign.op = deft_assign_variable_op(g, ref, initial_value, "Assign");
+    if (deft_graph_push_scope(g, "Read")) {
+      read = deft_read_variable_op(g, ref, "ReadVariableOp");
+      deft_graph_pop_scope(g);
+    }
+  } else {
+    assign = deft_assign(g, ref, initial_value, "Assign");
+    read = deft_identity(g, ref, "read");
+  }
   deft_graph_pop_scope(g);
   deft_var_info *info = deft_arena_alloc(&g->arena, sizeof *info);
   if (!info) {
@@ -79,6 +109,16 @@ deft_output deft_variable_initial_value(const deft_op *var) {
 }
 
 bool deft_variable_trainable(const deft_op *var) { return var && var->var && var->var->trainable; }
+
+bool deft_variable_is_resource(const deft_op *var) {
+  return var && !strcmp(var->type, "VarHandleOp");
+}
+
+void deft_graph_set_resource_variables(deft_graph *g, bool on) {
+  if (g) g->resource_variables = on;
+}
+
+bool deft_graph_resource_variables(const deft_graph *g) { return g && g->resource_variables; }
 
 deft_op *deft_global_variables_initializer(deft_graph *g, const char *name) {
   int n = deft_graph_get_collection(g, DEFT_GLOBAL_VARIABLES, NULL, NULL, 0, NULL);

@@ -84,12 +84,14 @@ typedef struct deft_rng_state {
   bool seeded;
 } deft_rng_state;
 
-/* Variable storage that a session keeps per variable op. */
+/* Variable storage that a session keeps per variable op: a ref variable's (VariableV2) or a
+ * resource variable's (VarHandleOp; kernels reach it through the handle, ops/resource_var.h). */
 typedef struct deft_var {
   deft_tensor value; /* embedded; empty until initialized */
   bool initialized;
   const deft_op *op;  /* the variable op (for its name in messages) */
   deft_shape shape;   /* its declared shape attr (unknown rank if none), set with the storage */
+  deft_dtype dtype;   /* its declared dtype attr, set with the storage */
 } deft_var;
 
 /* Accessors for kernels. Inputs and outputs are indexed over the flat lists (list args

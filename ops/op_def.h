@@ -261,6 +261,7 @@ extern const deft_op_family deft_ops_search;
 extern const deft_op_family deft_ops_sequence;
 extern const deft_op_family deft_ops_multinomial;
 extern const deft_op_family deft_ops_sparse_grad;
+extern const deft_op_family deft_ops_resource_var;
 extern const deft_op_family deft_ops_quantize;
 extern const deft_op_family deft_ops_pool;
 extern const deft_op_family deft_ops_fused_bn;

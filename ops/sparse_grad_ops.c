@@ -19,6 +19,7 @@
 #include "deft/training_ops.h"
 #include "ops/op_build.h"
 #include "ops/op_def.h"
+#include "ops/resource_var.h"
 #include "base/tensor_internal.h"
 
 static const char *tshape(const deft_tensor *t, char *buf, size_t size) {
@@ -44,12 +45,8 @@ static bool sparse_check(deft_kernel_ctx *c, int nrefs, int grad, int idx, bool 
                          bool numbers_only, sparse_inputs *s) {
   char a[128], b[128], d[128];
   for (int i = 0; i < nrefs; i++) {
-    deft_var *v = deft_kernel_ref_input(c, i);
-    if (!v) {
-      deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "input %d (%s) is not a variable reference", i,
-                       deft_kernel_input_name(c, i));
-      return false;
-    }
+    deft_var *v = deft_kernel_var_input(c, i); /* a ref, or a resource variable's handle */
+    if (!v) return false;
     if (!v->initialized || !deft_tensor_is_set(&v->value)) {
       deft_kernel_fail(c, DEFT_FAILED_PRECONDITION,
                        "attempting to use uninitialized value %s (input %d, %s)",
@@ -144,6 +141,11 @@ static bool sparse_check(deft_kernel_ctx *c, int nrefs, int grad, int idx, bool 
   return true;
 }
 
+/* The ref forms return a ref to the variable; the ResourceSparseApply* forms have no output. */
+static void output_var(deft_kernel_ctx *c, deft_var *v) {
+  if (deft_kernel_num_outputs(c) > 0) deft_kernel_output_ref(c, 0, v);
+}
+
 /* ---- ScatterUpdate, ScatterAdd, ScatterSub ---- */
 
 typedef enum { SC_UPDATE, SC_ADD, SC_SUB } scatter_kind;
@@ -189,7 +191,7 @@ static void scatter_run(deft_kernel_ctx *c, scatter_kind kind) {
       default: SCATTER_LOOP(uint64_t, s.w[0], -=); break;
     }
   }
-  deft_kernel_output_ref(c, 0, s.vars[0]);
+  output_var(c, s.vars[0]);
 }
 
 static void scatter_update_kernel(deft_kernel_ctx *c) { scatter_run(c, SC_UPDATE); }
@@ -198,7 +200,7 @@ static void scatter_sub_kernel(deft_kernel_ctx *c) { scatter_run(c, SC_SUB); }
 
 /* Output = ref's shape; updates must be indices.shape + ref.shape[1:] (or a scalar). */
 static void scatter_shape_check(deft_shape_ctx *c, int ref, int idx, int upd, bool allow_scalar) {
-  deft_shape r = deft_shape_ctx_input(c, ref), ix = deft_shape_ctx_input(c, idx);
+  deft_shape r = deft_shape_ctx_var_shape(c, ref), ix = deft_shape_ctx_input(c, idx);
   deft_shape u = deft_shape_ctx_input(c, upd);
   char a[128], b[128], d[128];
   if (r.rank == 0) {
@@ -295,7 +297,7 @@ static void sp_momentum_kernel(deft_kernel_ctx *c) {
     sp_momentum_f32(&s, (float)scalar_in(c, 2), (float)scalar_in(c, 5), nesterov);
   else
     sp_momentum_f64(&s, scalar_in(c, 2), scalar_in(c, 5), nesterov);
-  deft_kernel_output_ref(c, 0, s.vars[0]);
+  output_var(c, s.vars[0]);
 }
 
 /* var, accum, lr, grad, indices */
@@ -305,7 +307,7 @@ static void sp_adagrad_kernel(deft_kernel_ctx *c) {
   if (!sparse_check(c, 2, 3, 4, false, true, &s)) return;
   if (s.dtype == DEFT_FLOAT) sp_adagrad_f32(&s, (float)scalar_in(c, 2), update_slots);
   else sp_adagrad_f64(&s, scalar_in(c, 2), update_slots);
-  deft_kernel_output_ref(c, 0, s.vars[0]);
+  output_var(c, s.vars[0]);
 }
 
 /* var, ms, mom, lr, rho, momentum, epsilon, grad, indices */
@@ -317,17 +319,23 @@ static void sp_rmsprop_kernel(deft_kernel_ctx *c) {
                    (float)scalar_in(c, 6));
   else
     sp_rmsprop_f64(&s, scalar_in(c, 3), scalar_in(c, 4), scalar_in(c, 5), scalar_in(c, 6));
-  deft_kernel_output_ref(c, 0, s.vars[0]);
+  output_var(c, s.vars[0]);
 }
 
 /* Output = var's shape merged with the slots'; grad checked against indices and var; the other
  * inputs (but indices) scalars. */
 static void sparse_apply_shape(deft_shape_ctx *c, int nrefs, int grad, int idx) {
-  deft_shape out = deft_shape_ctx_input(c, 0);
+  deft_shape out = deft_shape_ctx_var_shape(c, 0);
   for (int i = 1; i < nrefs; i++) {
-    deft_shape m = deft_shape_merge(c, 0, i);
-    if (!deft_status_ok(c->status)) return;
-    if (out.rank < 0) out = m;
+    deft_shape s = deft_shape_ctx_var_shape(c, i);
+    if (!deft_shape_merge_into(&out, s)) {
+      char a[128], b[128];
+      deft_shape_fail(c, DEFT_INVALID_ARGUMENT,
+                      "incompatible shapes: var has shape %s, but input %d has shape %s",
+                      deft_shape_format(deft_shape_ctx_var_shape(c, 0), a, sizeof a), i,
+                      deft_shape_format(s, b, sizeof b));
+      return;
+    }
   }
   int n = deft_shape_ctx_num_inputs(c);
   for (int i = nrefs; i < n; i++) {
@@ -360,32 +368,73 @@ enum { NODIFF = DEFT_OP_NOT_DIFFERENTIABLE };
   "T: " T ", Tindices: {int32, int64}, use_locking: bool = " lock
 
 static const deft_op_def sparse_grad_defs[] = {
-    {.type = "ScatterUpdate", .inputs = "ref: Ref(T), indices: Tindices, updates: T",
-     .outputs = "output_ref: Ref(T)", .attrs = SCATTER_ATTRS("type", "true"), .flags = NODIFF,
-     .shape = scatter_shape, .kernel = scatter_update_kernel},
-    {.type = "ScatterAdd", .inputs = "ref: Ref(T), indices: Tindices, updates: T",
-     .outputs = "output_ref: Ref(T)", .attrs = SCATTER_ATTRS("numbertype", "false"),
-     .flags = NODIFF, .shape = scatter_shape, .kernel = scatter_add_kernel},
-    {.type = "ScatterSub", .inputs = "ref: Ref(T), indices: Tindices, updates: T",
-     .outputs = "output_ref: Ref(T)", .attrs = SCATTER_ATTRS("numbertype", "false"),
-     .flags = NODIFF, .shape = scatter_shape, .kernel = scatter_sub_kernel},
+    {.type = "ScatterUpdate",
+     .inputs = "ref: Ref(T), indices: Tindices, updates: T",
+     .outputs = "output_ref: Ref(T)",
+     .attrs = SCATTER_ATTRS("type", "true"),
+     .flags = NODIFF,
+     .shape = scatter_shape,
+     .kernel = scatter_update_kernel},
+    {.type = "ScatterAdd",
+     .inputs = "ref: Ref(T), indices: Tindices, updates: T",
+     .outputs = "output_ref: Ref(T)",
+     .attrs = SCATTER_ATTRS("numbertype", "false"),
+     .flags = NODIFF,
+     .shape = scatter_shape,
+     .kernel = scatter_add_kernel},
+    {.type = "ScatterSub",
+     .inputs = "ref: Ref(T), indices: Tindices, updates: T",
+     .outputs = "output_ref: Ref(T)",
+     .attrs = SCATTER_ATTRS("numbertype", "false"),
+     .flags = NODIFF,
+     .shape = scatter_shape,
+     .kernel = scatter_sub_kernel},
     {.type = "SparseApplyMomentum",
      .inputs = "var: Ref(T), accum: Ref(T), lr: T, grad: T, indices: Tindices, momentum: T",
      .outputs = "out: Ref(T)",
      .attrs = SCATTER_ATTRS("numbertype", "false") ", use_nesterov: bool = false",
-     .flags = NODIFF, .shape = sp_momentum_shape, .prepare = nesterov_prepare,
+     .flags = NODIFF,
+     .shape = sp_momentum_shape,
+     .prepare = nesterov_prepare,
      .kernel = sp_momentum_kernel},
     {.type = "SparseApplyAdagrad",
      .inputs = "var: Ref(T), accum: Ref(T), lr: T, grad: T, indices: Tindices",
      .outputs = "out: Ref(T)",
      .attrs = SCATTER_ATTRS("numbertype", "false") ", update_slots: bool = true",
-     .flags = NODIFF, .shape = sp_momentum_shape, .prepare = update_slots_prepare,
+     .flags = NODIFF,
+     .shape = sp_momentum_shape,
+     .prepare = update_slots_prepare,
      .kernel = sp_adagrad_kernel},
     {.type = "SparseApplyRMSProp",
      .inputs = "var: Ref(T), ms: Ref(T), mom: Ref(T), lr: T, rho: T, momentum: T, epsilon: T, "
                "grad: T, indices: Tindices",
-     .outputs = "out: Ref(T)", .attrs = SCATTER_ATTRS("numbertype", "false"), .flags = NODIFF,
-     .shape = sp_rmsprop_shape, .kernel = sp_rmsprop_kernel},
+     .outputs = "out: Ref(T)",
+     .attrs = SCATTER_ATTRS("numbertype", "false"),
+     .flags = NODIFF,
+     .shape = sp_rmsprop_shape,
+     .kernel = sp_rmsprop_kernel},
+    /* The resource-variable forms: the same kernels, the variables as handles, no output. */
+    {.type = "ResourceSparseApplyMomentum",
+     .inputs = "var: resource, accum: resource, lr: T, grad: T, indices: Tindices, momentum: T",
+     .attrs = SCATTER_ATTRS("numbertype", "false") ", use_nesterov: bool = false",
+     .flags = NODIFF | DEFT_OP_STATEFUL,
+     .shape = sp_momentum_shape,
+     .prepare = nesterov_prepare,
+     .kernel = sp_momentum_kernel},
+    {.type = "ResourceSparseApplyAdagrad",
+     .inputs = "var: resource, accum: resource, lr: T, grad: T, indices: Tindices",
+     .attrs = SCATTER_ATTRS("numbertype", "false") ", update_slots: bool = true",
+     .flags = NODIFF | DEFT_OP_STATEFUL,
+     .shape = sp_momentum_shape,
+     .prepare = update_slots_prepare,
+     .kernel = sp_adagrad_kernel},
+    {.type = "ResourceSparseApplyRMSProp",
+     .inputs = "var: resource, ms: resource, mom: resource, lr: T, rho: T, momentum: T, "
+               "epsilon: T, grad: T, indices: Tindices",
+     .attrs = SCATTER_ATTRS("numbertype", "false"),
+     .flags = NODIFF | DEFT_OP_STATEFUL,
+     .shape = sp_rmsprop_shape,
+     .kernel = sp_rmsprop_kernel},
 };
 
 DEFT_FAMILY(deft_ops_sparse_grad, sparse_grad_defs);
@@ -396,6 +445,20 @@ static deft_output build_n(deft_graph *g, const char *type, const deft_output *i
                            const char *bool_attr, bool bool_value, const char *name) {
   deft_output none = {NULL, 0};
   if (!deft_inputs_ok(g, type, in, n)) return none;
+  if ((int)deft_output_dtype(in[0]) == 20 /* DT_RESOURCE */ && !strncmp(type, "Scatter", 7)) {
+    /* TF's resource scatter (state_ops.scatter_* on a ResourceVariable): ResourceScatter*
+     * `name`, then the variable's value read under a control dependency on it */
+    char rtype[64];
+    snprintf(rtype, sizeof rtype, "Resource%s", type);
+    deft_op_builder *b = deft_op_builder_new(g, rtype, name);
+    for (int i = 0; i < n; i++) deft_op_builder_add_input(b, in[i]);
+    deft_op *op = deft_op_builder_finish(b);
+    if (!op) return none;
+    deft_graph_push_control_deps(g, &op, 1);
+    deft_output r = deft_read_variable_op(g, in[0], "ReadVariableOp");
+    deft_graph_pop_control_deps(g);
+    return r;
+  }
   deft_op_builder *b = deft_op_builder_new(g, type, name);
   for (int i = 0; i < n; i++) deft_op_builder_add_input(b, in[i]);
   if (bool_attr) deft_op_builder_set_attr_bool(b, bool_attr, bool_value);

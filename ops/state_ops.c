@@ -180,9 +180,26 @@ DEFT_FAMILY(deft_ops_state, state_defs);
 
 /* ---- public helpers ---- */
 
+/* On a resource variable's handle: TF's ResourceVariable.assign* (read_value=True), the
+ * AssignVariableOp-family op `name`, then a ReadVariableOp under a control dependency on it. */
+static deft_output build_resource_assign(deft_graph *g, const char *type, deft_output ref,
+                                         deft_output value, const char *name) {
+  deft_output o = {NULL, 0};
+  deft_op *a = !strcmp(type, "Assign")      ? deft_assign_variable_op(g, ref, value, name)
+               : !strcmp(type, "AssignAdd") ? deft_assign_add_variable_op(g, ref, value, name)
+                                            : deft_assign_sub_variable_op(g, ref, value, name);
+  if (!a) return o;
+  deft_graph_push_control_deps(g, &a, 1);
+  o = deft_read_variable_op(g, ref, "ReadVariableOp");
+  deft_graph_pop_control_deps(g);
+  return o;
+}
+
 static deft_output build_assign(deft_graph *g, const char *type, deft_output ref,
                                 deft_output value, const char *name) {
   deft_output o = {NULL, 0};
+  if (ref.op && (int)deft_output_dtype(ref) == 20 /* DT_RESOURCE */)
+    return build_resource_assign(g, type, ref, value, name);
   deft_op_builder *b = deft_op_builder_new(g, type, name);
   deft_op_builder_add_input(b, ref);
   deft_op_builder_add_input(b, value);

@@ -16,6 +16,7 @@
 #include "ops/op_build.h"
 #include "ops/math_internal.h"
 #include "ops/op_def.h"
+#include "ops/resource_var.h"
 #include "base/tensor_internal.h"
 
 /* ---- the update loops, for T = float and T = double ---- */
@@ -90,12 +91,8 @@ static bool apply_check_inputs(deft_kernel_ctx *c, int nrefs, int grad, apply_in
   int n = deft_kernel_num_inputs(c);
   char s1[128], s2[128];
   for (int i = 0; i < nrefs; i++) {
-    deft_var *v = deft_kernel_ref_input(c, i);
-    if (!v) {
-      deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "input %d (%s) is not a variable reference", i,
-                       arg_name(c, i));
-      return false;
-    }
+    deft_var *v = deft_kernel_var_input(c, i); /* a ref, or a resource variable's handle */
+    if (!v) return false;
     if (!v->initialized || !deft_tensor_is_set(&v->value)) {
       deft_kernel_fail(c, DEFT_FAILED_PRECONDITION,
                        "attempting to use uninitialized value %s (input %d, %s)",
@@ -114,7 +111,7 @@ static bool apply_check_inputs(deft_kernel_ctx *c, int nrefs, int grad, apply_in
     return false;
   }
   for (int i = 0; i < n; i++) {
-    const deft_tensor *t = deft_kernel_input(c, i);
+    const deft_tensor *t = i < nrefs ? &a->vars[i]->value : deft_kernel_input(c, i);
     if (t->dtype != a->dtype) {
       deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "input %d (%s) is %s, but var '%s' is %s", i,
                        arg_name(c, i), deft_dtype_name(t->dtype), deft_op_name(a->vars[0]->op),
@@ -158,6 +155,11 @@ static bool apply_check_inputs(deft_kernel_ctx *c, int nrefs, int grad, apply_in
   return true;
 }
 
+/* The Apply* forms return a ref to the variable; the ResourceApply* forms have no output. */
+static void output_var(deft_kernel_ctx *c, deft_var *v) {
+  if (deft_kernel_num_outputs(c) > 0) deft_kernel_output_ref(c, 0, v);
+}
+
 /* Scalar input i as T. */
 #define SCALAR_F32(a, i) (((const float *)(a).in[i])[0])
 #define SCALAR_F64(a, i) (((const double *)(a).in[i])[0])
@@ -169,7 +171,7 @@ static void gd_kernel(deft_kernel_ctx *c) {
   if (!apply_check_inputs(c, 1, 2, &a)) return;
   if (a.dtype == DEFT_FLOAT) gd_f32(a.n, a.w[0], SCALAR_F32(a, 1), a.in[2]);
   else gd_f64(a.n, a.w[0], SCALAR_F64(a, 1), a.in[2]);
-  deft_kernel_output_ref(c, 0, a.vars[0]);
+  output_var(c, a.vars[0]);
 }
 
 /* The parameter block of ApplyMomentum and ApplyAdam (use_nesterov) and ApplyAdagrad
@@ -197,7 +199,7 @@ static void momentum_kernel(deft_kernel_ctx *c) {
     momentum_f32(a.n, a.w[0], a.w[1], SCALAR_F32(a, 2), a.in[3], SCALAR_F32(a, 4), nesterov);
   else
     momentum_f64(a.n, a.w[0], a.w[1], SCALAR_F64(a, 2), a.in[3], SCALAR_F64(a, 4), nesterov);
-  deft_kernel_output_ref(c, 0, a.vars[0]);
+  output_var(c, a.vars[0]);
 }
 
 static void adagrad_kernel(deft_kernel_ctx *c) {
@@ -208,7 +210,7 @@ static void adagrad_kernel(deft_kernel_ctx *c) {
     adagrad_f32(a.n, a.w[0], a.w[1], SCALAR_F32(a, 2), a.in[3], update_slots);
   else
     adagrad_f64(a.n, a.w[0], a.w[1], SCALAR_F64(a, 2), a.in[3], update_slots);
-  deft_kernel_output_ref(c, 0, a.vars[0]);
+  output_var(c, a.vars[0]);
 }
 
 static void rmsprop_kernel(deft_kernel_ctx *c) {
@@ -220,7 +222,7 @@ static void rmsprop_kernel(deft_kernel_ctx *c) {
   else
     rmsprop_f64(a.n, a.w[0], a.w[1], a.w[2], SCALAR_F64(a, 3), SCALAR_F64(a, 4),
                 SCALAR_F64(a, 5), SCALAR_F64(a, 6), a.in[7]);
-  deft_kernel_output_ref(c, 0, a.vars[0]);
+  output_var(c, a.vars[0]);
 }
 
 static void adam_kernel(deft_kernel_ctx *c) {
@@ -233,23 +235,38 @@ static void adam_kernel(deft_kernel_ctx *c) {
   else
     adam_f64(a.n, a.w[0], a.w[1], a.w[2], SCALAR_F64(a, 3), SCALAR_F64(a, 4), SCALAR_F64(a, 5),
              SCALAR_F64(a, 6), SCALAR_F64(a, 7), SCALAR_F64(a, 8), a.in[9], nesterov);
-  deft_kernel_output_ref(c, 0, a.vars[0]);
+  output_var(c, a.vars[0]);
 }
 
 /* ---- shape functions ---- */
 
 /* Output = var's shape, merged with the slots' and grad's (all must be compatible); every other
- * input must be a scalar. */
+ * input must be a scalar. For the ResourceApply* forms the variables' shapes are the handles'
+ * declared shapes (deft_shape_ctx_var_shape), and there is no output. */
 static void apply_shape(deft_shape_ctx *c, int nrefs, int grad) {
   int n = deft_shape_ctx_num_inputs(c);
-  deft_shape out = deft_shape_ctx_input(c, 0);
+  deft_shape out = deft_shape_ctx_var_shape(c, 0);
   for (int i = 1; i < n; i++) {
-    if (i < nrefs || i == grad) {
-      deft_shape m = deft_shape_merge(c, 0, i);
+    if ((i < nrefs || i == grad) && !deft_shape_ctx_input_is_resource(c, 0)) {
+      deft_shape m = deft_shape_merge(c, 0, i); /* names both producers */
       if (!deft_status_ok(c->status)) return;
       if (out.rank < 0) out = m;
       for (int k = 0; m.rank >= 0 && k < out.rank; k++)
         if (out.dims[k] < 0) out.dims[k] = m.dims[k];
+      continue;
+    }
+    if (i < nrefs || i == grad) {
+      deft_shape s = deft_shape_ctx_var_shape(c, i);
+      if (!deft_shape_merge_into(&out, s)) {
+        char a[128], b[128];
+        const deft_op_reg *reg = deft_registry_lookup(deft_op_type(c->op));
+        const char *name = reg && i < reg->ninputs ? reg->inputs[i].name : "?";
+        deft_shape_fail(c, DEFT_INVALID_ARGUMENT,
+                        "incompatible shapes: var has shape %s, but input %d (%s) has shape %s",
+                        deft_shape_format(deft_shape_ctx_var_shape(c, 0), a, sizeof a), i, name,
+                        deft_shape_format(s, b, sizeof b));
+        return;
+      }
       continue;
     }
     deft_shape s = deft_shape_ctx_input(c, i);
@@ -273,32 +290,82 @@ static void adam_shape(deft_shape_ctx *c) { apply_shape(c, 3, 9); }
 /* ---- the table ---- */
 
 static const deft_op_def training_defs[] = {
-    {.type = "ApplyGradientDescent", .inputs = "var: Ref(T), alpha: T, delta: T",
-     .outputs = "out: Ref(T)", .attrs = "T: numbertype, use_locking: bool = false",
-     .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = gd_shape, .kernel = gd_kernel},
+    {.type = "ApplyGradientDescent",
+     .inputs = "var: Ref(T), alpha: T, delta: T",
+     .outputs = "out: Ref(T)",
+     .attrs = "T: numbertype, use_locking: bool = false",
+     .flags = DEFT_OP_NOT_DIFFERENTIABLE,
+     .shape = gd_shape,
+     .kernel = gd_kernel},
     {.type = "ApplyMomentum",
      .inputs = "var: Ref(T), accum: Ref(T), lr: T, grad: T, momentum: T",
      .outputs = "out: Ref(T)",
      .attrs = "T: numbertype, use_locking: bool = false, use_nesterov: bool = false",
-     .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = momentum_shape,
-     .prepare = nesterov_prepare, .kernel = momentum_kernel},
-    {.type = "ApplyAdagrad", .inputs = "var: Ref(T), accum: Ref(T), lr: T, grad: T",
+     .flags = DEFT_OP_NOT_DIFFERENTIABLE,
+     .shape = momentum_shape,
+     .prepare = nesterov_prepare,
+     .kernel = momentum_kernel},
+    {.type = "ApplyAdagrad",
+     .inputs = "var: Ref(T), accum: Ref(T), lr: T, grad: T",
      .outputs = "out: Ref(T)",
      .attrs = "T: numbertype, use_locking: bool = false, update_slots: bool = true",
-     .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = momentum_shape,
-     .prepare = update_slots_prepare, .kernel = adagrad_kernel},
+     .flags = DEFT_OP_NOT_DIFFERENTIABLE,
+     .shape = momentum_shape,
+     .prepare = update_slots_prepare,
+     .kernel = adagrad_kernel},
     {.type = "ApplyRMSProp",
      .inputs = "var: Ref(T), ms: Ref(T), mom: Ref(T), lr: T, rho: T, momentum: T, epsilon: T, "
                "grad: T",
-     .outputs = "out: Ref(T)", .attrs = "T: numbertype, use_locking: bool = false",
-     .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = rmsprop_shape, .kernel = rmsprop_kernel},
+     .outputs = "out: Ref(T)",
+     .attrs = "T: numbertype, use_locking: bool = false",
+     .flags = DEFT_OP_NOT_DIFFERENTIABLE,
+     .shape = rmsprop_shape,
+     .kernel = rmsprop_kernel},
     {.type = "ApplyAdam",
      .inputs = "var: Ref(T), m: Ref(T), v: Ref(T), beta1_power: T, beta2_power: T, lr: T, "
                "beta1: T, beta2: T, epsilon: T, grad: T",
      .outputs = "out: Ref(T)",
      .attrs = "T: numbertype, use_locking: bool = false, use_nesterov: bool = false",
-     .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = adam_shape,
-     .prepare = nesterov_prepare, .kernel = adam_kernel},
+     .flags = DEFT_OP_NOT_DIFFERENTIABLE,
+     .shape = adam_shape,
+     .prepare = nesterov_prepare,
+     .kernel = adam_kernel},
+    /* The resource-variable forms: the same kernels, the variables as handles, no output. */
+    {.type = "ResourceApplyGradientDescent",
+     .inputs = "var: resource, alpha: T, delta: T",
+     .attrs = "T: numbertype, use_locking: bool = false",
+     .flags = DEFT_OP_STATEFUL | DEFT_OP_NOT_DIFFERENTIABLE,
+     .shape = gd_shape,
+     .kernel = gd_kernel},
+    {.type = "ResourceApplyMomentum",
+     .inputs = "var: resource, accum: resource, lr: T, grad: T, momentum: T",
+     .attrs = "T: numbertype, use_locking: bool = false, use_nesterov: bool = false",
+     .flags = DEFT_OP_STATEFUL | DEFT_OP_NOT_DIFFERENTIABLE,
+     .shape = momentum_shape,
+     .prepare = nesterov_prepare,
+     .kernel = momentum_kernel},
+    {.type = "ResourceApplyAdagrad",
+     .inputs = "var: resource, accum: resource, lr: T, grad: T",
+     .attrs = "T: numbertype, use_locking: bool = false, update_slots: bool = true",
+     .flags = DEFT_OP_STATEFUL | DEFT_OP_NOT_DIFFERENTIABLE,
+     .shape = momentum_shape,
+     .prepare = update_slots_prepare,
+     .kernel = adagrad_kernel},
+    {.type = "ResourceApplyRMSProp",
+     .inputs = "var: resource, ms: resource, mom: resource, lr: T, rho: T, momentum: T, "
+               "epsilon: T, grad: T",
+     .attrs = "T: numbertype, use_locking: bool = false",
+     .flags = DEFT_OP_STATEFUL | DEFT_OP_NOT_DIFFERENTIABLE,
+     .shape = rmsprop_shape,
+     .kernel = rmsprop_kernel},
+    {.type = "ResourceApplyAdam",
+     .inputs = "var: resource, m: resource, v: resource, beta1_power: T, beta2_power: T, lr: T, "
+               "beta1: T, beta2: T, epsilon: T, grad: T",
+     .attrs = "T: numbertype, use_locking: bool = false, use_nesterov: bool = false",
+     .flags = DEFT_OP_STATEFUL | DEFT_OP_NOT_DIFFERENTIABLE,
+     .shape = adam_shape,
+     .prepare = nesterov_prepare,
+     .kernel = adam_kernel},
 };
 
 DEFT_FAMILY(deft_ops_training, training_defs);

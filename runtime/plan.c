@@ -276,10 +276,12 @@ static bool elidable(const deft_op *op) {
   return true;
 }
 
-/* True iff o is a variable's storage: a ref output, or an Identity of one (a variable's
- * "read", which forwards the storage). */
+/* True iff o is a variable's storage: a ref output, an Identity of one (a variable's
+ * "read", which forwards the storage), or a resource variable's ReadVariableOp (which forwards
+ * it too). */
 static bool is_variable_value(deft_output o) {
   if (o.op->out_ref[o.index]) return true;
+  if (!strcmp(o.op->type, "ReadVariableOp")) return true;
   if (strcmp(o.op->type, "Identity") != 0 || o.op->ninputs != 1) return false;
   deft_output src = o.op->inputs[0];
   return src.op->out_ref[src.index];

@@ -91,6 +91,7 @@ deft_saver *deft_saver_new(deft_graph *g, const deft_output *vars, int n, int ma
   for (int i = 0; i < n; i++) {
     names[i] = ops[i]->name;
     types[i] = (deft_dtype)ops[i]->out_types[0];
+    if (deft_variable_is_resource(ops[i])) deft_op_attr_type(ops[i], "dtype", &types[i]);
     refs[i] = deft_op_output(ops[i], 0);
     if (i && !strcmp(names[i], names[i - 1])) {
       deft_status_set(status, DEFT_INVALID_ARGUMENT, "Saver: variable '%s' is listed twice",
@@ -112,11 +113,27 @@ deft_saver *deft_saver_new(deft_graph *g, const deft_output *vars, int n, int ma
   for (int i = 0; i < n; i++) empty[i] = "";
   deft_output slices =
       deft_output_ok(tnames) ? string_vector(g, empty, n, "SaveV2/shape_and_slices") : tnames;
+  /* A resource variable is saved from a read of it (TF's ResourceVariableSaveable):
+   * save/Read/ReadVariableOp and save/Identity. */
+  deft_output *saved = deft_malloc(sizeof *saved * (size_t)n);
+  if (!saved) {
+    deft_graph_pop_scope(g);
+    deft_free(empty);
+    goto fail_oom;
+  }
+  for (int i = 0; i < n; i++) {
+    saved[i] = refs[i];
+    if (!deft_variable_is_resource(ops[i]) || !deft_graph_push_scope(g, "Read")) continue;
+    deft_output r = deft_read_variable_op(g, refs[i], "ReadVariableOp");
+    deft_graph_pop_scope(g);
+    saved[i] = deft_identity(g, r, "Identity");
+  }
   deft_op_builder *b = deft_op_builder_new(g, "SaveV2", "SaveV2");
   deft_op_builder_add_input(b, filename);
   deft_op_builder_add_input(b, tnames);
   deft_op_builder_add_input(b, slices);
-  deft_op_builder_add_input_list(b, refs, n);
+  deft_op_builder_add_input_list(b, saved, n);
+  deft_free(saved);
   deft_op *save = deft_op_builder_finish(b);
   b = deft_op_builder_new(g, "Identity", "control_dependency");
   deft_op_builder_add_input(b, filename);
@@ -136,6 +153,11 @@ deft_saver *deft_saver_new(deft_graph *g, const deft_output *vars, int n, int ma
   deft_op_builder_set_device(b, "/device:CPU:0");
   deft_op *restore = deft_op_builder_finish(b);
   for (int i = 0; i < n && restore; i++) {
+    if (deft_variable_is_resource(ops[i])) { /* TF: Identity, then AssignVariableOp */
+      deft_output r = deft_identity(g, deft_op_output(restore, i), "Identity");
+      assigns[i] = deft_assign_variable_op(g, refs[i], r, "AssignVariableOp");
+      continue;
+    }
     deft_output a = deft_assign(g, refs[i], deft_op_output(restore, i), "Assign");
     assigns[i] = a.op;
   }

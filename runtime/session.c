@@ -199,6 +199,7 @@ deft_var *deft_session_var(deft_session *s, const deft_op *op) {
       if (nv) {
         nv->op = op;
         if (!deft_op_attr_shape(op, "shape", &nv->shape)) nv->shape = deft_shape_unknown();
+        if (!deft_op_attr_type(op, "dtype", &nv->dtype)) nv->dtype = (deft_dtype)op->out_types[0];
       }
     }
     v = s->vars[op->id];
@@ -254,10 +255,12 @@ deft_tensor *deft_session_variable_value(deft_session *s, const deft_op *var,
 bool deft_session_set_variable(deft_session *s, const deft_op *var, const deft_tensor *value,
                                deft_status *status) {
   if (!check_variable(var, status)) return false;
-  if ((int)value->dtype != var->out_types[0]) {
+  deft_dtype vt = (deft_dtype)var->out_types[0]; /* VarHandleOp's output is a resource */
+  deft_op_attr_type(var, "dtype", &vt);
+  if (value->dtype != vt) {
     deft_status_set(status, DEFT_INVALID_ARGUMENT,
                     "variable '%s' has dtype %s, but the value is %s", var->name,
-                    deft_dtype_name((deft_dtype)var->out_types[0]), deft_dtype_name(value->dtype));
+                    deft_dtype_name(vt), deft_dtype_name(value->dtype));
     return false;
   }
   deft_shape want;

@@ -53,6 +53,10 @@ static void collect(void) {
 static const char *const fd_exempt[][2] = {
     {"RefSwitch", "same gradient function as Switch; its input must be a variable reference"},
     {"PreventGradient", "its gradient is an error by design (tested in gradient_errors)"},
+    /* Their input is a resource handle, not a tensor the walk can feed: checked by finite
+     * differences with respect to the variable in tests/test_resource_vars.c. */
+    {"ReadVariableOp", "differentiated w.r.t. its variable (test_resource_vars.c)"},
+    {"ResourceGather", "differentiated w.r.t. its variable (test_resource_vars.c)"},
     {"TensorArrayWriteV3", "its output is the float32 flow; checked with Read (write_read)"},
     {"TensorArrayScatterV3", "its output is the float32 flow; checked with Gather"},
     {"TensorArraySplitV3", "its output is the float32 flow; checked with Concat"},

@@ -458,7 +458,8 @@ DEFT_API deft_output deft_variable_value(const deft_op *var);
 DEFT_API deft_op *deft_variable_initializer(const deft_op *var);
 /* The initial-value tensor the variable was built with. */
 DEFT_API deft_output deft_variable_initial_value(const deft_op *var);
-/* True iff op is a variable (VariableV2 or the legacy Variable). */
+/* True iff op is a variable (VariableV2, the legacy Variable, or a resource variable's
+ * VarHandleOp). */
 DEFT_API bool deft_op_is_variable(const deft_op *op);
 /* True iff var was created trainable. */
 DEFT_API bool deft_variable_trainable(const deft_op *var);
@@ -466,13 +467,84 @@ DEFT_API bool deft_variable_trainable(const deft_op *var);
 DEFT_API deft_op *deft_global_variables_initializer(deft_graph *g, const char *name);
 /* Assign / AssignAdd / AssignSub: `ref` must be a variable op's output 0. Return output_ref.
  * An Assign that initializes the variable or changes its shape replaces its storage, which must
- * not happen while another run reads the variable (deft/session.h, "Thread safety"). */
+ * not happen while another run reads the variable (deft/session.h, "Thread safety").
+ * On a resource variable's handle they build TF's ResourceVariable.assign* instead: an
+ * AssignVariableOp / AssignAddVariableOp / AssignSubVariableOp named `name`, and return a
+ * ReadVariableOp of the new value made under a control dependency on it. */
 DEFT_API deft_output deft_assign(deft_graph *g, deft_output ref, deft_output value,
                                  const char *name);
 DEFT_API deft_output deft_assign_add(deft_graph *g, deft_output ref, deft_output value,
                                      const char *name);
 DEFT_API deft_output deft_assign_sub(deft_graph *g, deft_output ref, deft_output value,
                                      const char *name);
+
+/* ---- resource variables (ops/resource_var_ops.c) ----
+ * TF's ResourceVariable: the variable op is a VarHandleOp whose output is a handle (dtype
+ * DT_RESOURCE, which deft_dtype does not name: never fed or fetched); ops read and update the
+ * variable through it. Storage, savers, restores, deft_session_variable_value / _set_variable and
+ * the thread-safety rules of deft/session.h are those of ref variables. Every VarHandleOp node
+ * has its own storage (two nodes with one shared_name do not share it). A handle is valid in the
+ * run that made it. Gradients flow through ReadVariableOp and ResourceGather to the handle:
+ * deft_gradients with x = {VarHandleOp, 0} gives the variable's gradient (ResourceGather's is
+ * TF's IndexedSlices with deft_gradients_sparse). */
+
+/* Makes deft_variable_new, deft_variable_new_exact, the layers and the optimizers' slots create
+ * resource variables on g (on = true) or ref variables (false, the default), as TF's
+ * variable_scope(use_resource=...) does. A resource variable `name` is TF's graph: VarHandleOp
+ * `name` (shared_name = name), `name/IsInitialized/VarIsInitializedOp`, `name/Assign`
+ * (AssignVariableOp of the initial value) and `name/Read/ReadVariableOp` (deft_variable_value);
+ * optimizers update it with ResourceApply* / ResourceSparseApply* / ResourceScatter* ops. Affects
+ * variables created afterwards only. */
+DEFT_API void deft_graph_set_resource_variables(deft_graph *g, bool on);
+/* True iff g creates resource variables (deft_graph_set_resource_variables). */
+DEFT_API bool deft_graph_resource_variables(const deft_graph *g);
+/* True iff var is a resource variable (a VarHandleOp). */
+DEFT_API bool deft_variable_is_resource(const deft_op *var);
+
+/* VarHandleOp: a resource variable's handle op, holding dtype values of shape `shape` (may be
+ * partial); shared_name NULL means "". Returns the op (its output 0 is the handle), or NULL
+ * (sticky error). Build-time checks: dtype must be one a variable can hold. */
+DEFT_API deft_op *deft_var_handle_op(deft_graph *g, deft_dtype dtype, deft_shape shape,
+                                     const char *shared_name, const char *name);
+/* ReadVariableOp: the variable's value (a snapshot: later updates do not change it). The dtype
+ * comes from the handle's VarHandleOp (through Identity, Enter and Switch); INVALID_ARGUMENT
+ * otherwise. At run time an uninitialized variable fails with FAILED_PRECONDITION naming it. */
+DEFT_API deft_output deft_read_variable_op(deft_graph *g, deft_output handle, const char *name);
+/* AssignVariableOp / AssignAddVariableOp / AssignSubVariableOp: no outputs; run them as
+ * targets. The value's dtype must be the variable's and its shape compatible with the declared
+ * shape (INVALID_ARGUMENT at build time when known, else at run time); add/sub need an
+ * initialized variable and a value of its current shape. */
+DEFT_API deft_op *deft_assign_variable_op(deft_graph *g, deft_output handle, deft_output value,
+                                          const char *name);
+DEFT_API deft_op *deft_assign_add_variable_op(deft_graph *g, deft_output handle, deft_output value,
+                                              const char *name);
+DEFT_API deft_op *deft_assign_sub_variable_op(deft_graph *g, deft_output handle, deft_output value,
+                                              const char *name);
+/* VarIsInitializedOp: a bool scalar. */
+DEFT_API deft_output deft_var_is_initialized_op(deft_graph *g, deft_output handle,
+                                                const char *name);
+/* VariableShape: the variable's current shape as an out_type (int32 or int64) vector. */
+DEFT_API deft_output deft_variable_shape_op(deft_graph *g, deft_output handle, deft_dtype out_type,
+                                            const char *name);
+/* DestroyResourceOp: drops the variable's value (it reads as uninitialized afterwards). Must not
+ * run while another run reads the variable. */
+DEFT_API deft_op *deft_destroy_resource_op(deft_graph *g, deft_output handle, const char *name);
+/* ResourceGather (batch_dims 0): rows `indices` (int32 or int64, any shape) of the variable,
+ * shape indices.shape + var.shape[1:]. Out-of-range indices fail naming the position. Its
+ * gradient is TF's: IndexedSlices over the variable's rows. */
+DEFT_API deft_output deft_resource_gather(deft_graph *g, deft_output handle, deft_output indices,
+                                          const char *name);
+/* ResourceScatterAdd / Sub / Update: var[indices[i], ...] op= updates[i, ...] (updates of shape
+ * indices.shape + var.shape[1:], or a scalar), rows in the order of indices. No outputs.
+ * (deft_scatter_add / _sub / _update on a handle build these plus a ReadVariableOp, as TF's
+ * state_ops.scatter_* on a ResourceVariable.) */
+DEFT_API deft_op *deft_resource_scatter_add(deft_graph *g, deft_output handle, deft_output indices,
+                                            deft_output updates, const char *name);
+DEFT_API deft_op *deft_resource_scatter_sub(deft_graph *g, deft_output handle, deft_output indices,
+                                            deft_output updates, const char *name);
+DEFT_API deft_op *deft_resource_scatter_update(deft_graph *g, deft_output handle,
+                                               deft_output indices, deft_output updates,
+                                               const char *name);
 
 /* ---- control flow (ops/control_flow_ops.c) ---- */
 

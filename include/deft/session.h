@@ -23,6 +23,11 @@
  *   initialization, a new shape with validate_shape=false), and the copy an update makes when
  *   the value is shared with a fetched tensor; run initializers and restores before serving.
  *   Random ops keep a per-op stream in the session: concurrent runs of one random op race on it.
+ *   Resource variables (VarHandleOp, deft/ops.h) have the same storage and the same rules:
+ *   ResourceApply* / AssignAddVariableOp / ResourceScatter* are in-place updates (racing as
+ *   above); AssignVariableOp and DestroyResourceOp replace or drop the storage, as an Assign
+ *   that initializes. A ReadVariableOp's value is a snapshot: an update while it is live (or
+ *   fetched) copies the storage first, as for a ref variable's read. Handles are per run.
  * - deft_session_variable_value / _set_variable / _variable_initialized may run concurrently with
  *   runs; set_variable concurrently with a run reading that variable is not supported.
  * - deft_session_set_threads and deft_session_free must not run concurrently with a run of the
