@@ -44,6 +44,7 @@ enum {
   DEFT_OP_IS_MERGE = 1u << 4,          /* runs when any input is alive (Merge) */
   DEFT_OP_SOURCE_VARIABLE = 1u << 5,   /* VariableV2/Variable: output 0 is a ref to storage */
   DEFT_OP_AGGREGATE = 1u << 6,
+  DEFT_OP_ASYNC = 1u << 7, /* its kernel may start work that finishes later (ops/kernel.h) */
 };
 
 /* Computes output shapes at build time (dtypes come from the signature). Reads inputs' shapes,
