@@ -36,6 +36,8 @@ struct deft_comm {
   char broken_msg[320];
   double seconds, wait_seconds;
   int64_t calls;
+  int inflight;      /* collectives started and not yet seen finished */
+  double busy_since; /* when inflight last went from 0 to 1 */
 #ifdef DEFT_HAVE_MPI
   bool mpi;
   MPI_Comm comm;
@@ -240,6 +242,7 @@ static bool start_ok(deft_comm *c, deft_comm_request *r, int rc, deft_status *st
   if (rc == MPI_SUCCESS) {
     r->mpi = true;
     r->state = 0;
+    if (c->inflight++ == 0) c->busy_since = r->t0;
     return true;
   }
   char err[MPI_MAX_ERROR_STRING] = "";
@@ -250,10 +253,18 @@ static bool start_ok(deft_comm *c, deft_comm_request *r, int rc, deft_status *st
                     r->what, (long long)r->bytes, c->rank, c->size, err);
 }
 
+/* r is no longer in flight (lock held): the seconds with some collective in flight grow. */
+static void ended(deft_comm *c) {
+  if (--c->inflight == 0) c->seconds += now_seconds() - c->busy_since;
+}
+
 /* One MPI_Test of a pending r (lock held): 1 finished, 0 pending, -1 failed. */
 static int test_locked(deft_comm_request *r, deft_status *st) {
   deft_comm *c = r->c;
-  if (!check_broken(c, st)) return r->state = -1;
+  if (!check_broken(c, st)) {
+    ended(c);
+    return r->state = -1;
+  }
   int done = 0;
   int rc = MPI_Test(&r->req, &done, MPI_STATUS_IGNORE);
   if (rc != MPI_SUCCESS) {
@@ -263,10 +274,11 @@ static int test_locked(deft_comm_request *r, deft_status *st) {
     comm_break(c, st, DEFT_UNAVAILABLE,
                "%s of %lld bytes on rank %d of %d failed (a rank died?): %s", r->what,
                (long long)r->bytes, c->rank, c->size, err);
+    ended(c);
     return r->state = -1;
   }
   if (!done) return 0;
-  c->seconds += now_seconds() - r->t0;
+  ended(c);
   c->calls++;
   return r->state = 1;
 }
@@ -297,6 +309,7 @@ int deft_comm_request_test(deft_comm_request *r, bool wait, deft_status *status)
                  "never reached it (the communicator's timeout; deft_comm_set_timeout, "
                  "DEFT_COMM_TIMEOUT)",
                  r->what, (long long)r->bytes, c->rank, c->size, c->timeout);
+      ended(c);
       state = r->state = -1;
     }
     if (state != 0 || !wait) {
@@ -446,7 +459,7 @@ bool deft_comm_allreduce(deft_comm *c, void *data, int64_t count, deft_dtype dty
   return ok;
 }
 
-/* Starts a collective by `start` (lock held) and waits for it. */
+/* Starts the collective `call` (its request is req_; under the lock) and waits for it. */
 #define BLOCKING(c, what_, bytes_, status, call)                  \
   do {                                                            \
     deft_comm_request *r_ = request_new(c, what_, bytes_, status); \

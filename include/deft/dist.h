@@ -160,14 +160,17 @@ DEFT_API void deft_comm_request_free(deft_comm_request *r);
 DEFT_API bool deft_comm_allgather_i64(deft_comm *c, const int64_t *v, int n, int64_t *all,
                                       deft_status *status);
 
-/* Cumulative seconds c's collectives took from start to finish (for a nonblocking one: until a
- * test saw it finished), and their number: how much communication costs a training step. */
+/* Cumulative seconds during which at least one of c's collectives was in flight (from its start
+ * until a test saw it finished; collectives in flight together count once), and the number of
+ * collectives: how much communication costs a training step. */
 DEFT_API double deft_comm_seconds(const deft_comm *c);
 DEFT_API int64_t deft_comm_calls(const deft_comm *c);
 
 /* Cumulative seconds the caller was blocked waiting for c's collectives: all of a blocking
  * collective's time, and for nonblocking ones only the waits (deft_comm_request_test with wait).
- * 1 - wait / seconds is the fraction of communication overlapped with computation. */
+ * 1 - wait / seconds is the share of the communication time overlapped with computation (an
+ * upper bound on the true communication time: a collective is seen finished only when tested,
+ * between the executor's steps). Not synchronized: read them when no collective runs. */
 DEFT_API double deft_comm_wait_seconds(const deft_comm *c);
 
 /* Makes the sessions created with o run their DeftAllreduce ops over c (borrowed: c must outlive
