@@ -12,9 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "base/alloc.h"
 #include "deft/dist.h"
 #include "deft/ops.h"
-#include "base/alloc.h"
 
 /* Bytes of one gradient when its shape is known, else 0 (it joins the current group). */
 static int64_t grad_bytes(deft_output t) {

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* ops/collective_ops.c - DeftAllreduce and DeftAllgather. DeftAllreduce: the sum (or average) of each input across the ranks of
- * the session's communicator (deft/dist.h), Horovod's HorovodAllreduce as one op type of its own,
- * so a saved meta graph records it. One op may reduce several tensors (a fusion group): inputs of
- * one dtype are packed into one buffer and reduced by one MPI call (Horovod's tensor fusion),
- * then unpacked into the outputs. With no communicator, or one rank, it is the identity.
- * With one, the kernel is asynchronous (ops/kernel.h): it starts the MPI calls and returns, so
- * the reduction overlaps the steps after it (the rest of backprop) until a step reads it.
+/* ops/collective_ops.c - DeftAllreduce and DeftAllgather. DeftAllreduce: the sum (or average) of
+ * each input across the ranks of the session's communicator (deft/dist.h), Horovod's
+ * HorovodAllreduce as one op type of its own, so a saved meta graph records it. One op may reduce
+ * several tensors (a fusion group): inputs of one dtype are packed into one buffer and reduced by
+ * one MPI call (Horovod's tensor fusion), then unpacked into the outputs. With no communicator, or
+ * one rank, it is the identity. With one, the kernel is asynchronous (ops/kernel.h): it starts the
+ * MPI calls and returns, so the reduction overlaps the steps after it (the rest of backprop) until
+ * a step reads it.
  *
  * The gradient of an allreduce is the same allreduce of the incoming gradients (as Horovod's). */
 #include <string.h>
@@ -59,8 +60,8 @@ static const deft_dtype dtype_order[NDT] = {DEFT_FLOAT, DEFT_DOUBLE, DEFT_INT32,
                                             DEFT_UINT8};
 typedef struct allreduce_work {
   bool average;
-  int size; /* ranks */
-  int n;    /* outputs */
+  int size;          /* ranks */
+  int n;             /* outputs */
   deft_buffer **out; /* their buffers, referenced (NULL: empty) */
   int64_t *count;
   deft_dtype *dtype;
@@ -276,8 +277,10 @@ static void allgather_shape(deft_shape_ctx *c) {
   for (int i = 0; i < n; i++) {
     deft_shape s = deft_shape_ctx_input(c, i);
     if (s.rank == 0) {
-      deft_shape_fail(c, DEFT_INVALID_ARGUMENT, "input %d is a scalar: allgather "
-                          "concatenates along dimension 0", i);
+      deft_shape_fail(c, DEFT_INVALID_ARGUMENT,
+                      "input %d is a scalar: allgather "
+                      "concatenates along dimension 0",
+                      i);
       return;
     }
     if (s.rank > 0) s.dims[0] = -1;
@@ -290,8 +293,10 @@ static void allgather_prepare(deft_prepare_ctx *p) {
   if (deft_prepare_failed(p)) return;
   for (int i = 0; i < deft_prepare_num_inputs(p); i++)
     if (deft_prepare_input_dtype(p, i) == DEFT_STRING) {
-      deft_prepare_fail(p, DEFT_INVALID_ARGUMENT, "input %d is a string tensor: allgather "
-                        "takes fixed-size dtypes", i);
+      deft_prepare_fail(p, DEFT_INVALID_ARGUMENT,
+                        "input %d is a string tensor: allgather "
+                        "takes fixed-size dtypes",
+                        i);
       return;
     }
   allgather_params *pp = deft_prepare_params(p, sizeof *pp);
@@ -303,7 +308,7 @@ typedef struct allgather_work {
   int size, n;
   deft_buffer **bufs; /* inputs' then outputs' buffers, referenced (NULL: none) */
   deft_comm_request **req;
-  int64_t *count;     /* outputs' elements */
+  int64_t *count; /* outputs' elements */
   deft_dtype *dtype;
   int64_t *all_bytes; /* n x size: tensor i's bytes on rank r at i * size + r */
 } allgather_work;
@@ -345,8 +350,10 @@ static void allgather_kernel(deft_kernel_ctx *c) {
   int n = deft_kernel_num_inputs(c);
   for (int i = 0; i < n; i++)
     if (deft_kernel_input(c, i)->rank == 0) {
-      deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "input %d is a scalar: allgather concatenates "
-                       "along dimension 0", i);
+      deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
+                       "input %d is a scalar: allgather concatenates "
+                       "along dimension 0",
+                       i);
       return;
     }
   if (!comm || deft_comm_size(comm) == 1) {
@@ -399,7 +406,8 @@ static void allgather_kernel(deft_kernel_ctx *c) {
         int64_t rb = h[1] < 0 || h[1] > DEFT_MAX_RANK ? 0 : h[1];
         deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
                          "input %d differs across ranks beyond dimension 0: rank 0 has %s %s, "
-                         "rank %d has %s %s", i, deft_dtype_name((deft_dtype)h0[0]),
+                         "rank %d has %s %s",
+                         i, deft_dtype_name((deft_dtype)h0[0]),
                          deft_shape_format(deft_shape_make((int)ra, h0 + 2), a, sizeof a), r,
                          deft_dtype_name((deft_dtype)h[0]),
                          deft_shape_format(deft_shape_make((int)rb, h + 2), b, sizeof b));
@@ -440,7 +448,8 @@ static void allgather_kernel(deft_kernel_ctx *c) {
   deft_kernel_async(c, w, &allgather_async);
   return;
 fail:
-  if (w && w->bufs && w->req) allgather_release(w);
+  if (w && w->bufs && w->req)
+    allgather_release(w);
   else if (w) {
     deft_free(w->bufs);
     deft_free(w->req);
@@ -468,14 +477,22 @@ deft_op *deft_allgather(deft_graph *g, const deft_output *inputs, int n, bool av
 }
 
 static const deft_op_def collective_defs[] = {
-    {.type = "DeftAllgather", .inputs = "tensors: T", .outputs = "gathered: T",
+    {.type = "DeftAllgather",
+     .inputs = "tensors: T",
+     .outputs = "gathered: T",
      .attrs = "T: list(type) >= 1, average: bool = false",
      .flags = DEFT_OP_STATEFUL | DEFT_OP_ASYNC | DEFT_OP_NOT_DIFFERENTIABLE,
-     .shape = allgather_shape, .prepare = allgather_prepare, .kernel = allgather_kernel},
-    {.type = "DeftAllreduce", .inputs = "tensors: T", .outputs = "reduced: T",
+     .shape = allgather_shape,
+     .prepare = allgather_prepare,
+     .kernel = allgather_kernel},
+    {.type = "DeftAllreduce",
+     .inputs = "tensors: T",
+     .outputs = "reduced: T",
      .attrs = "T: list(type) >= 1, average: bool = false",
      .flags = DEFT_OP_STATEFUL | DEFT_OP_ASYNC,
-     .shape = allreduce_shape, .prepare = allreduce_prepare, .kernel = allreduce_kernel,
+     .shape = allreduce_shape,
+     .prepare = allreduce_prepare,
+     .kernel = allreduce_kernel,
      .grad = allreduce_grad},
 };
 

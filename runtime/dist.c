@@ -292,8 +292,10 @@ int deft_comm_request_test(deft_comm_request *r, bool wait, deft_status *status)
   if (r->state == 1) return 1;
   if (r->state < 0) {
     pthread_mutex_lock(&c->mu);
-    if (c->broken != DEFT_OK) check_broken(c, status);
-    else deft_status_set(status, DEFT_INTERNAL, "%s failed", r->what);
+    if (c->broken != DEFT_OK)
+      check_broken(c, status);
+    else
+      deft_status_set(status, DEFT_INTERNAL, "%s failed", r->what);
     pthread_mutex_unlock(&c->mu);
     return -1;
   }
@@ -397,9 +399,8 @@ deft_comm_request *deft_comm_iallreduce(deft_comm *c, void *data, int64_t count,
   return r;
 }
 
-deft_comm_request *deft_comm_iallgatherv(deft_comm *c, const void *send, int64_t bytes,
-                                         void *recv, const int64_t *all_bytes,
-                                         deft_status *status) {
+deft_comm_request *deft_comm_iallgatherv(deft_comm *c, const void *send, int64_t bytes, void *recv,
+                                         const int64_t *all_bytes, deft_status *status) {
   int64_t total = 0;
   for (int i = 0; i < c->size; i++) {
     if (all_bytes[i] < 0) total = -1;
@@ -409,7 +410,8 @@ deft_comm_request *deft_comm_iallgatherv(deft_comm *c, const void *send, int64_t
   if (bytes < 0 || total < 0 || total > INT32_MAX || bytes != all_bytes[c->rank]) {
     deft_status_set(status, DEFT_INVALID_ARGUMENT,
                     "allgather of %lld bytes on rank %d (%lld in all): out of range or not this "
-                    "rank's count", (long long)bytes, c->rank, (long long)total);
+                    "rank's count",
+                    (long long)bytes, c->rank, (long long)total);
     return NULL;
   }
   deft_comm_request *r = request_new(c, "allgather", total, status);
@@ -460,23 +462,23 @@ bool deft_comm_allreduce(deft_comm *c, void *data, int64_t count, deft_dtype dty
 }
 
 /* Starts the collective `call` (its request is req_; under the lock) and waits for it. */
-#define BLOCKING(c, what_, bytes_, status, call)                  \
-  do {                                                            \
+#define BLOCKING(c, what_, bytes_, status, call)                   \
+  do {                                                             \
     deft_comm_request *r_ = request_new(c, what_, bytes_, status); \
-    if (!r_) return false;                                        \
-    pthread_mutex_lock(&(c)->mu);                                 \
-    bool ok_ = check_broken(c, status);                           \
-    if (ok_) {                                                    \
-      r_->t0 = now_seconds();                                     \
-      MPI_Request *req_ = &r_->req;                               \
-      ok_ = start_ok(c, r_, (call), status);                      \
-    }                                                             \
-    pthread_mutex_unlock(&(c)->mu);                               \
-    if (!ok_) {                                                   \
-      deft_free(r_);                                              \
-      return false;                                               \
-    }                                                             \
-    return finish(r_, status);                                    \
+    if (!r_) return false;                                         \
+    pthread_mutex_lock(&(c)->mu);                                  \
+    bool ok_ = check_broken(c, status);                            \
+    if (ok_) {                                                     \
+      r_->t0 = now_seconds();                                      \
+      MPI_Request *req_ = &r_->req;                                \
+      ok_ = start_ok(c, r_, (call), status);                       \
+    }                                                              \
+    pthread_mutex_unlock(&(c)->mu);                                \
+    if (!ok_) {                                                    \
+      deft_free(r_);                                               \
+      return false;                                                \
+    }                                                              \
+    return finish(r_, status);                                     \
   } while (0)
 
 bool deft_comm_broadcast(deft_comm *c, void *data, int64_t bytes, int root, deft_status *status) {
@@ -560,9 +562,8 @@ deft_comm_request *deft_comm_iallreduce(deft_comm *c, void *data, int64_t count,
   return request_new(c, "allreduce", count * (int64_t)deft_dtype_size(dtype), status);
 }
 
-deft_comm_request *deft_comm_iallgatherv(deft_comm *c, const void *send, int64_t bytes,
-                                         void *recv, const int64_t *all_bytes,
-                                         deft_status *status) {
+deft_comm_request *deft_comm_iallgatherv(deft_comm *c, const void *send, int64_t bytes, void *recv,
+                                         const int64_t *all_bytes, deft_status *status) {
   if (bytes < 0 || bytes > INT32_MAX || all_bytes[0] != bytes) {
     deft_status_set(status, DEFT_INVALID_ARGUMENT, "allgather of %lld bytes: out of range",
                     (long long)bytes);

@@ -296,8 +296,10 @@ static void async_progress(exec_state *ex) {
   for (int i = 0; i < p->nasync; i++) {
     deft_step *a = &p->steps[p->async_steps[i]];
     if (!a->async_obj) continue;
-    if (a->async_ops->poll(a->async_obj, false, ex->scratch) == DEFT_ASYNC_DONE) async_drop(p, a);
-    else deft_status_clear(ex->scratch); /* failed: the waiting step polls again and reports */
+    if (a->async_ops->poll(a->async_obj, false, ex->scratch) == DEFT_ASYNC_DONE)
+      async_drop(p, a);
+    else
+      deft_status_clear(ex->scratch); /* failed: the waiting step polls again and reports */
   }
 }
 
@@ -308,8 +310,10 @@ static bool async_finish(exec_state *ex, bool ok) {
   for (int i = 0; i < p->nasync; i++) {
     deft_step *a = &p->steps[p->async_steps[i]];
     if (!a->async_obj) continue;
-    if (ok) ok = async_wait(ex, a);
-    else async_drop(p, a);
+    if (ok)
+      ok = async_wait(ex, a);
+    else
+      async_drop(p, a);
   }
   return ok;
 }

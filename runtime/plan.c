@@ -189,9 +189,7 @@ static bool check_placeholders(planner *pl, deft_status *status) {
   return true;
 }
 
-static bool is_async(const deft_op *op) {
-  return op->reg && (op->reg->def->flags & DEFT_OP_ASYNC);
-}
+static bool is_async(const deft_op *op) { return op->reg && (op->reg->def->flags & DEFT_OP_ASYNC); }
 
 /* True iff op reads an async op's output or has a control edge from one. */
 static bool waits_for_async(const deft_op *op) {
@@ -250,7 +248,8 @@ static deft_op **topo_sort(planner *pl, int *count, deft_status *status) {
     goto fail_oom;
   }
   bool any_async = false;
-  for (int i = 0; i < pl->nops && !any_async; i++) any_async = pl->need[i] && is_async(pl->g->ops[i]);
+  for (int i = 0; i < pl->nops && !any_async; i++)
+    any_async = pl->need[i] && is_async(pl->g->ops[i]);
   int head = 0, tail = 0, dhead = 0, dtail = 0;
   for (int i = 0; i < pl->nops; i++)
     if (pl->need[i] && indeg[i] == 0) order[tail++] = pl->g->ops[i];
@@ -259,8 +258,10 @@ static deft_op **topo_sort(planner *pl, int *count, deft_status *status) {
     deft_op *op = order[head++];
     for (int k = cstart[op->id]; k < cstart[op->id + 1]; k++)
       if (--indeg[cons[k]] == 0) {
-        if (any_async && waits_for_async(pl->g->ops[cons[k]])) deferred[dtail++] = cons[k];
-        else order[tail++] = pl->g->ops[cons[k]];
+        if (any_async && waits_for_async(pl->g->ops[cons[k]]))
+          deferred[dtail++] = cons[k];
+        else
+          order[tail++] = pl->g->ops[cons[k]];
       }
   }
   deft_free(deferred);
@@ -585,10 +586,9 @@ static bool plan_async(planner *pl, deft_plan *p, deft_status *status) {
     if (!w) return oom(status);
     if (is_async(op)) w[m++] = i;
     for (int k = 0; k < op->ninputs + st->nctrl; k++) {
-      int src = k < op->ninputs ? (fed_index(pl, op->inputs[k]) >= 0
-                                       ? -1
-                                       : pl->step_of[op->inputs[k].op->id])
-                                : st->ctrl_steps[k - op->ninputs];
+      int src = k < op->ninputs
+                    ? (fed_index(pl, op->inputs[k]) >= 0 ? -1 : pl->step_of[op->inputs[k].op->id])
+                    : st->ctrl_steps[k - op->ninputs];
       if (src < 0 || !is_async(p->steps[src].op)) continue;
       bool dup = false;
       for (int j = 0; j < m && !dup; j++) dup = w[j] == src;

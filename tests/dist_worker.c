@@ -171,8 +171,8 @@ static int64_t rows_of(int r, int k) { return (k % 3 == 0 && r == 0) ? 0 : (r * 
  * average of floats, against the concatenation computed here. Then a tensor whose second
  * dimension differs on rank 1 must fail on every rank. */
 static int mode_allgather(deft_comm *comm) {
-  static const deft_dtype dts[] = {DEFT_FLOAT, DEFT_DOUBLE, DEFT_INT32, DEFT_UINT8, DEFT_INT64,
-                                   DEFT_BOOL, DEFT_QINT8, DEFT_QUINT8, DEFT_QINT32};
+  static const deft_dtype dts[] = {DEFT_FLOAT, DEFT_DOUBLE, DEFT_INT32,  DEFT_UINT8, DEFT_INT64,
+                                   DEFT_BOOL,  DEFT_QINT8,  DEFT_QUINT8, DEFT_QINT32};
   enum { ND = sizeof dts / sizeof dts[0], PER = 3, NT = ND * PER };
   deft_status *st = deft_status_new();
   deft_graph *g = deft_graph_new();
@@ -219,9 +219,10 @@ static int mode_allgather(deft_comm *comm) {
     const deft_tensor *t = out[f];
     if (deft_tensor_dtype(t) != dt || deft_tensor_rank(t) != deft_tensor_rank(vals[k]) ||
         deft_tensor_dim(t, 0) != rows || deft_tensor_nbytes(t) != rowb * (size_t)rows) {
-      printf("rank %d: fetch %d (tensor %d, %s) has the wrong dtype or shape (%lld rows, want "
-             "%lld)\n", rank_, f, k, deft_dtype_name(dt), (long long)deft_tensor_dim(t, 0),
-             (long long)rows);
+      printf(
+          "rank %d: fetch %d (tensor %d, %s) has the wrong dtype or shape (%lld rows, want "
+          "%lld)\n",
+          rank_, f, k, deft_dtype_name(dt), (long long)deft_tensor_dim(t, 0), (long long)rows);
       bad++;
       continue;
     }
@@ -236,17 +237,18 @@ static int mode_allgather(deft_comm *comm) {
         } else { /* compare the averaged element at this byte's element */
           if (i % deft_dtype_size(dt)) continue;
           uint8_t w[8];
-          for (size_t b = 0; b < deft_dtype_size(dt); b++) w[b] = byte_of(r, k, (int64_t)(i + b), dt);
+          for (size_t b = 0; b < deft_dtype_size(dt); b++)
+            w[b] = byte_of(r, k, (int64_t)(i + b), dt);
           double wv = dt == DEFT_FLOAT ? (double)*(float *)w : *(double *)w;
-          double gv = dt == DEFT_FLOAT ? (double)*(const float *)(got + at)
-                                       : *(const double *)(got + at);
+          double gv =
+              dt == DEFT_FLOAT ? (double)*(const float *)(got + at) : *(const double *)(got + at);
           wv /= size_;
           ok = (isnan(wv) && isnan(gv)) || fabs(gv - wv) <= 1e-6 * fabs(wv) ||
                (isinf(wv) && gv == wv);
         }
         if (!ok) {
-          printf("rank %d: fetch %d (tensor %d, %s) byte %zu of rank %d's part is wrong\n",
-                 rank_, f, k, deft_dtype_name(dt), i, r);
+          printf("rank %d: fetch %d (tensor %d, %s) byte %zu of rank %d's part is wrong\n", rank_,
+                 f, k, deft_dtype_name(dt), i, r);
           bad++;
           break;
         }
@@ -306,8 +308,7 @@ static int mode_async_error(deft_comm *comm) {
   deft_tensor *fv[2] = {xt, shp}, *out[2] = {NULL, NULL};
   int fails = 0;
   for (int i = 0; i < 3; i++) {
-    if (deft_session_run(s, feeds, (const deft_tensor *const *)fv, 2, fetch, out, 2, NULL, 0,
-                         st)) {
+    if (deft_session_run(s, feeds, (const deft_tensor *const *)fv, 2, fetch, out, 2, NULL, 0, st)) {
       printf("rank %d: the bad reshape did not fail\n", rank_);
       return 1;
     }
@@ -471,8 +472,10 @@ static int mode_train(deft_comm *comm, const char *dir, int64_t global_batch, in
   }
   if (!deft_comm_broadcast_variables(comm, s, 0, st)) return fail_status("broadcast", st);
   deft_tensor *x, *y;
-  if (embed) make_ids(global_batch * 2, &x, &y, st);
-  else make_data(global_batch * 2, &x, &y, st);
+  if (embed)
+    make_ids(global_batch * 2, &x, &y, st);
+  else
+    make_data(global_batch * 2, &x, &y, st);
   deft_batcher *b = deft_batcher_new(x, y, global_batch / size_, 7, st);
   if (!b || !deft_batcher_set_shard(b, rank_, size_, st)) return fail_status("batcher", st);
   int done = 0;

@@ -160,12 +160,14 @@ START_TEST(allgather_identity_in_one_process) {
     deft_session_options_free(o);
     int64_t iv[3] = {5, -1, 7};
     bool bv[4] = {true, false, false, true};
-    deft_tensor *fv[2] = {deft_tensor_from_data(DEFT_INT64, (int64_t[]){3}, 1, iv, sizeof iv, st),
-                          deft_tensor_from_data(DEFT_BOOL, (int64_t[]){2, 2}, 2, bv, sizeof bv, st)};
+    deft_tensor *fv[2] = {
+        deft_tensor_from_data(DEFT_INT64, (int64_t[]){3}, 1, iv, sizeof iv, st),
+        deft_tensor_from_data(DEFT_BOOL, (int64_t[]){2, 2}, 2, bv, sizeof bv, st)};
     deft_output f[2] = {deft_op_output(r, 0), deft_op_output(r, 1)};
     deft_tensor *out[2];
-    ck_assert_msg(deft_session_run(s, in, (const deft_tensor *const *)fv, 2, f, out, 2, NULL, 0, st),
-                  "%s", deft_status_message(st));
+    ck_assert_msg(
+        deft_session_run(s, in, (const deft_tensor *const *)fv, 2, f, out, 2, NULL, 0, st), "%s",
+        deft_status_message(st));
     ck_assert_mem_eq(deft_tensor_data(out[0]), iv, sizeof iv);
     ck_assert_mem_eq(deft_tensor_data(out[1]), bv, sizeof bv);
     for (int i = 0; i < 2; i++) {
@@ -192,7 +194,8 @@ START_TEST(allgather_identity_in_one_process) {
   deft_session *s = deft_session_new(g, st);
   deft_tensor *sv = deft_tensor_new(DEFT_STRING, (int64_t[]){1}, 1, st), *x = NULL;
   deft_output so = deft_op_output(sg, 0);
-  ck_assert(!deft_session_run(s, &str, (const deft_tensor *const *)&sv, 1, &so, &x, 1, NULL, 0, st));
+  ck_assert(
+      !deft_session_run(s, &str, (const deft_tensor *const *)&sv, 1, &so, &x, 1, NULL, 0, st));
   TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "string_gather", "string");
   deft_tensor_free(sv);
   deft_session_free(s);
@@ -212,8 +215,8 @@ static deft_graph *embedding_model(bool distributed, deft_op **train) {
                                  deft_init_random_uniform(-1, 1, 5), true);
   deft_output rows = deft_gather(g, deft_op_output(e, 0), ids, NULL);
   deft_output y = deft_dense(g, rows, 2, NULL, "y");
-  deft_output loss = deft_mean(g, deft_square(g, y, NULL), deft_const_int32(g, 1, NULL), false,
-                               NULL);
+  deft_output loss =
+      deft_mean(g, deft_square(g, y, NULL), deft_const_int32(g, 1, NULL), false, NULL);
   loss = deft_mean(g, loss, deft_const_int32(g, 0, NULL), false, "loss");
   deft_optimizer *opt = deft_optimizer_gradient_descent(g, 0.5f);
   if (distributed) deft_optimizer_set_distributed(opt, DEFT_FUSION_DEFAULT_BYTES);
@@ -250,8 +253,9 @@ START_TEST(distributed_optimizer_gathers_sparse_gradients) {
     int32_t idv[5] = {3, 1, 3, 8, 0};
     deft_tensor *it = deft_tensor_from_data(DEFT_INT32, (int64_t[]){5}, 1, idv, sizeof idv, st);
     deft_output in = {deft_graph_op_by_name(g, "ids"), 0};
-    ck_assert_msg(deft_session_run(s, &in, (const deft_tensor *const *)&it, 1, NULL, NULL, 0, &train,
-                                   1, st), "%s", deft_status_message(st));
+    ck_assert_msg(
+        deft_session_run(s, &in, (const deft_tensor *const *)&it, 1, NULL, NULL, 0, &train, 1, st),
+        "%s", deft_status_message(st));
     after[d] = deft_session_variable_value(s, deft_graph_op_by_name(g, "embedding"), st);
     ck_assert_ptr_nonnull(after[d]);
     deft_tensor_free(it);
