@@ -48,11 +48,13 @@ bool deft_mpi_launched(void) {
   return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
 }
 
+#ifdef DEFT_HAVE_MPI
 static double now_seconds(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
+#endif
 
 static deft_comm *comm_alloc(void) {
   deft_comm *c = deft_calloc(1, sizeof *c);
@@ -111,18 +113,21 @@ void deft_session_options_set_comm(deft_session_options *o, deft_comm *c) { o->c
 
 deft_comm *deft_kernel_comm(const deft_kernel_ctx *c) { return c->session->opts.comm; }
 
+#ifdef DEFT_HAVE_MPI
 /* Fails with c's first error if it is broken (lock held). */
 static bool check_broken(deft_comm *c, deft_status *st) {
   if (c->broken == DEFT_OK) return true;
   deft_status_set(st, c->broken, "%s", c->broken_msg);
   return false;
 }
+#endif
 
 static bool is_supported(deft_dtype t) {
   return t == DEFT_FLOAT || t == DEFT_DOUBLE || t == DEFT_INT32 || t == DEFT_INT64 ||
          t == DEFT_UINT8;
 }
 
+#ifdef DEFT_HAVE_MPI
 static void divide(void *data, int64_t count, deft_dtype dtype, int size) {
   if (dtype == DEFT_FLOAT) {
     float *p = data, d = (float)size;
@@ -132,6 +137,7 @@ static void divide(void *data, int64_t count, deft_dtype dtype, int size) {
     for (int64_t i = 0; i < count; i++) p[i] /= d;
   }
 }
+#endif
 
 #ifdef DEFT_HAVE_MPI
 
