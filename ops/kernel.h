@@ -160,8 +160,9 @@ void *deft_kernel_resource_get(deft_kernel_ctx *c, int i, void (*destroy)(void *
  * starts the work, and hands the executor an object describing it with deft_kernel_async. A
  * compute step that does not call it has finished synchronously, as any kernel (DeftAllreduce
  * on one process). The executor then, for that object (runtime/EXECUTOR.md):
- *  - calls poll(obj, false, st) between later steps, so the work progresses (MPI advances
- *    nonblocking collectives only inside MPI calls): it must return at once;
+ *  - calls poll(obj, false, st) between later steps (not necessarily every one), so the work
+ *    progresses (MPI advances nonblocking collectives only inside MPI calls): it must return at
+ *    once;
  *  - calls poll(obj, true, st) before the first step that reads one of the op's outputs or has a
  *    control edge from it (known when the plan is built), before the op's own step runs again
  *    (a loop's next iteration), and before the run returns: it blocks until the work finished

@@ -289,17 +289,21 @@ static bool async_wait(exec_state *ex, deft_step *a) {
   return r == DEFT_ASYNC_DONE;
 }
 
-/* Between steps: one non-blocking poll of every work in flight (MPI progresses only inside its
- * calls). A failure is reported by the step that waits for it. */
+/* Between steps: a non-blocking poll of the works in flight, in plan order, up to the first one
+ * still pending (MPI progresses every request inside any of its calls, so one test per step
+ * boundary keeps them all moving; the later ones are polled once the earlier finish). A failure
+ * is reported by the step that waits for it. */
 static void async_progress(exec_state *ex) {
   deft_plan *p = ex->p;
   for (int i = 0; i < p->nasync; i++) {
     deft_step *a = &p->steps[p->async_steps[i]];
     if (!a->async_obj) continue;
-    if (a->async_ops->poll(a->async_obj, false, ex->scratch) == DEFT_ASYNC_DONE)
-      async_drop(p, a);
-    else
+    deft_async_state r = a->async_ops->poll(a->async_obj, false, ex->scratch);
+    if (r != DEFT_ASYNC_DONE) {
       deft_status_clear(ex->scratch); /* failed: the waiting step polls again and reports */
+      break;
+    }
+    async_drop(p, a);
   }
 }
 

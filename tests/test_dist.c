@@ -318,7 +318,8 @@ END_TEST
 #define MPI_KEEP_COMPONENTS \
   "OMPI_MCA_mca_base_component_disable_dlclose=1 PMIX_MCA_mca_base_component_disable_dlclose=1 "
 
-/* Runs `mpirun -np np dist_worker args` (bounded by `timeout`), its output into *out (static
+/* Runs `mpirun -np np dist_worker args` (bounded by `timeout`: 240 s, for the ASan build on a
+ * loaded machine), its output into *out (static
  * buffer); returns the exit status and the seconds it took. */
 static int run_mpi(int np, const char *args, double *seconds, char **out) {
   static char buf[1 << 16];
@@ -326,7 +327,7 @@ static int run_mpi(int np, const char *args, double *seconds, char **out) {
   snprintf(cmd, sizeof cmd,
            "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
            "OMPI_MCA_btl_vader_single_copy_mechanism=none " MPI_KEEP_COMPONENTS
-           "timeout -k 5 90 mpirun --oversubscribe --bind-to none -np %d %s %s/tests/dist_worker "
+           "timeout -k 5 240 mpirun --oversubscribe --bind-to none -np %d %s %s/tests/dist_worker "
            "%s 2>&1",
            np, getenv("DEFT_MPI_LAUNCH_ENV") ? getenv("DEFT_MPI_LAUNCH_ENV") : "",
            DEFT_BINARY_DIR, args);
