@@ -4,14 +4,17 @@
  * (see include/deft/dist.h). The optimizer calls it from compute_gradients
  * (graph/optimizers.c); programs may call it on gradients they computed themselves.
  *
- * deft's gradients are dense tensors (TF's IndexedSlices are converted where they arise, see
- * ops/gather_ops.c), so every gradient is averaged by an allreduce; there is no allgather of
- * sparse slices to build. */
+ * Dense gradients are averaged by DeftAllreduce ops in fusion groups; sparse ones (TF's
+ * IndexedSlices: gv.indices valid, e.g. an embedding's) by one DeftAllgather of their indices and
+ * values with average, as Horovod does for tf.IndexedSlices: the ranks' rows are concatenated
+ * and the values divided by the number of ranks, so applying them sparsely (repeated rows add
+ * up) equals applying the average of the dense gradients, without densifying. */
 #include <stdio.h>
+#include <stdlib.h>
 
+#include "base/alloc.h"
 #include "deft/dist.h"
 #include "deft/ops.h"
-#include "base/alloc.h"
 
 /* Bytes of one gradient when its shape is known, else 0 (it joins the current group). */
 static int64_t grad_bytes(deft_output t) {
@@ -39,6 +42,13 @@ bool deft_allreduce_gradients(deft_graph *g, deft_grad_and_var *gv, int n, int64
     return false;
   }
   if (n == 0) return true;
+  /* As HOROVOD_FUSION_THRESHOLD: the environment's DEFT_FUSION_THRESHOLD (bytes) overrides. */
+  const char *env = getenv("DEFT_FUSION_THRESHOLD");
+  if (env && *env) {
+    char *end;
+    long long v = strtoll(env, &end, 10);
+    if (*end == '\0') fusion_bytes = v;
+  }
   int *idx = deft_malloc(sizeof *idx * (size_t)n);
   deft_output *buf = deft_malloc(sizeof *buf * (size_t)n);
   if (!idx || !buf) {
@@ -55,6 +65,17 @@ bool deft_allreduce_gradients(deft_graph *g, deft_grad_and_var *gv, int n, int64
   int64_t bytes = 0;
   for (int i = n - 1; ok && i >= 0; i--) {
     if (!gv[i].grad.op) continue;
+    if (gv[i].indices.op) { /* sparse: its own allgather, whatever the fusion */
+      deft_output in[2] = {gv[i].indices, gv[i].grad};
+      deft_op *r = deft_allgather(g, in, 2, true, NULL);
+      if (!r) {
+        ok = false;
+        break;
+      }
+      gv[i].indices = (deft_output){r, 0};
+      gv[i].grad = (deft_output){r, 1};
+      continue;
+    }
     int64_t b = grad_bytes(gv[i].grad);
     if (m > 0 && (fusion_bytes <= 0 || bytes + b > fusion_bytes)) {
       ok = flush(g, gv, idx, m, buf);

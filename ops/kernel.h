@@ -154,6 +154,47 @@ int64_t deft_kernel_resource_add(deft_kernel_ctx *c, void *obj, void (*destroy)(
 /* The object whose handle input i holds, created with the same destroy function (it tells the
  * kind); NULL after recording an error (not such a handle). */
 void *deft_kernel_resource_get(deft_kernel_ctx *c, int i, void (*destroy)(void *obj));
+/* ---- asynchronous kernels ----
+ * The compute step of an op whose def has DEFT_OP_ASYNC may *start* work and leave it running
+ * after it returns, so that it overlaps the steps that follow (DeftAllreduce: an
+ * MPI_Iallreduce of its fused buffer while backprop goes on). Such a compute step allocates its
+ * outputs as usual (deft_kernel_output; their contents are undefined until the work finishes),
+ * starts the work, and hands the executor an object describing it with deft_kernel_async. A
+ * compute step that does not call it has finished synchronously, as any kernel (DeftAllreduce
+ * on one process). The executor then, for that object (runtime/EXECUTOR.md):
+ *  - calls poll(obj, false, st) between later steps (not necessarily every one), so the work
+ *    progresses (MPI advances nonblocking collectives only inside MPI calls): it must return at
+ *    once;
+ *  - calls poll(obj, true, st) before the first step that reads one of the op's outputs or has a
+ *    control edge from it (known when the plan is built), before the op's own step runs again
+ *    (a loop's next iteration), and before the run returns: it blocks until the work finished
+ *    or failed, within a bounded time (DeftAllreduce: the communicator's timeout);
+ *  - poll returns DEFT_ASYNC_PENDING (only when not blocking), DEFT_ASYNC_DONE (the outputs
+ *    hold their values: poll does the finishing touches, e.g. unpacking a fused buffer) or
+ *    DEFT_ASYNC_FAILED with st set (the run fails with st); after DONE it is not called
+ *    again, after FAILED it may be, and must fail again;
+ *  - calls release(obj) exactly once: after poll said DONE or FAILED, or, when the run fails or
+ *    is cancelled while the work is pending, instead of waiting. release must then finish or
+ *    cancel the work itself (blocking at most a bounded time) before freeing what it holds.
+ * The object must hold a reference (deft_buffer_ref) to every buffer the work reads or writes,
+ * inputs included: the executor may release the slots' references while the work runs (an
+ * output nothing reads, an input after its last reader), and a released buffer must not be
+ * reused under the work. A context is valid only during the compute step: poll and release get
+ * none. poll and release run on the thread running the plan. */
+typedef enum deft_async_state {
+  DEFT_ASYNC_PENDING = 0,
+  DEFT_ASYNC_DONE = 1,
+  DEFT_ASYNC_FAILED = -1,
+} deft_async_state;
+typedef struct deft_async_ops {
+  deft_async_state (*poll)(void *obj, bool block, deft_status *st);
+  void (*release)(void *obj);
+} deft_async_ops;
+/* Hands the executor obj, the work this compute step started (ops must outlive the plan: a
+ * static). Only for DEFT_OP_ASYNC ops, at most once per call; the executor owns obj from now
+ * on (on a failure here it calls release at once and records the error). */
+void deft_kernel_async(deft_kernel_ctx *c, void *obj, const deft_async_ops *ops);
+
 /* Records a run-time error, prefixed with "<Type> '<name>': ". */
 void deft_kernel_fail(deft_kernel_ctx *c, deft_code code, const char *fmt, ...)
 #if defined(__GNUC__)

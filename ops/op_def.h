@@ -37,13 +37,14 @@ typedef struct deft_shape_ctx deft_shape_ctx;
 
 /* Flags of an op definition. */
 enum {
-  DEFT_OP_STATEFUL = 1u << 0,          /* never pruned as constant, never CSE'd; TF's is_stateful */
+  DEFT_OP_STATEFUL = 1u << 0, /* never pruned as constant, never CSE'd; TF's is_stateful */
   DEFT_OP_NOT_DIFFERENTIABLE = 1u << 1, /* explicit "no gradient" mark (grad must be NULL) */
-  DEFT_OP_ALLOWS_UNINIT = 1u << 2,     /* may take an uninitialized variable (Assign, RefSwitch) */
+  DEFT_OP_ALLOWS_UNINIT = 1u << 2,      /* may take an uninitialized variable (Assign, RefSwitch) */
   DEFT_OP_COMMUTATIVE = 1u << 3,
-  DEFT_OP_IS_MERGE = 1u << 4,          /* runs when any input is alive (Merge) */
-  DEFT_OP_SOURCE_VARIABLE = 1u << 5,   /* VariableV2/Variable: output 0 is a ref to storage */
+  DEFT_OP_IS_MERGE = 1u << 4,        /* runs when any input is alive (Merge) */
+  DEFT_OP_SOURCE_VARIABLE = 1u << 5, /* VariableV2/Variable: output 0 is a ref to storage */
   DEFT_OP_AGGREGATE = 1u << 6,
+  DEFT_OP_ASYNC = 1u << 7, /* its kernel may start work that finishes later (ops/kernel.h) */
 };
 
 /* Computes output shapes at build time (dtypes come from the signature). Reads inputs' shapes,

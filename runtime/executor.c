@@ -15,6 +15,7 @@
 
 #include "base/thread_pool.h"
 #include "base/alloc.h"
+#include "ops/kernel.h"
 #include "runtime/session_internal.h"
 
 /* ---- running ---- */
@@ -255,6 +256,7 @@ typedef struct exec_state {
   deft_session *s;
   deft_plan *p;
   deft_status *status;
+  deft_status *scratch; /* async_progress's (plans with async steps only) */
   deft_kernel_ctx ctx;
 } exec_state;
 
@@ -267,6 +269,57 @@ static void note_frame(exec_state *ex, const deft_step *st) {
   snprintf(msg, sizeof msg, "%s", deft_status_message(ex->status));
   deft_status_set(ex->status, deft_status_code(ex->status),
                   "%s (in while loop '%s', iteration %" PRId64 ")", msg, fd->name, fd->iter);
+}
+
+/* ---- asynchronous kernels (ops/kernel.h, runtime/EXECUTOR.md) ---- */
+
+/* Ends async step a's work record: release, and the step has nothing in flight. */
+static void async_drop(deft_plan *p, deft_step *a) {
+  a->async_ops->release(a->async_obj);
+  a->async_obj = NULL;
+  a->async_ops = NULL;
+  p->npending--;
+}
+
+/* Finishes async step a's work (blocking); false with the status set when it failed. */
+static bool async_wait(exec_state *ex, deft_step *a) {
+  if (!a->async_obj) return true;
+  deft_async_state r = a->async_ops->poll(a->async_obj, true, ex->status);
+  async_drop(ex->p, a);
+  return r == DEFT_ASYNC_DONE;
+}
+
+/* Between steps: a non-blocking poll of the works in flight, in plan order, up to the first one
+ * still pending (MPI progresses every request inside any of its calls, so one test per step
+ * boundary keeps them all moving; the later ones are polled once the earlier finish). A failure
+ * is reported by the step that waits for it. */
+static void async_progress(exec_state *ex) {
+  deft_plan *p = ex->p;
+  for (int i = 0; i < p->nasync; i++) {
+    deft_step *a = &p->steps[p->async_steps[i]];
+    if (!a->async_obj) continue;
+    deft_async_state r = a->async_ops->poll(a->async_obj, false, ex->scratch);
+    if (r != DEFT_ASYNC_DONE) {
+      deft_status_clear(ex->scratch); /* failed: the waiting step polls again and reports */
+      break;
+    }
+    async_drop(p, a);
+  }
+}
+
+/* At the end of a run: with ok, waits for every work still in flight (the first failure fails
+ * the run); otherwise releases each, which finishes or cancels it. */
+static bool async_finish(exec_state *ex, bool ok) {
+  deft_plan *p = ex->p;
+  for (int i = 0; i < p->nasync; i++) {
+    deft_step *a = &p->steps[p->async_steps[i]];
+    if (!a->async_obj) continue;
+    if (ok)
+      ok = async_wait(ex, a);
+    else
+      async_drop(p, a);
+  }
+  return ok;
 }
 
 /* Runs step si once (in the current iteration of its frame). */
@@ -328,6 +381,11 @@ static bool exec_step(exec_state *ex, int si) {
     note_frame(ex, st);
     return false;
   }
+  for (int k = 0; k < st->nwait; k++)
+    if (!async_wait(ex, &p->steps[st->wait_steps[k]])) {
+      note_frame(ex, st);
+      return false;
+    }
   ex->ctx.op = op;
   ex->ctx.step = st;
   ex->ctx.failed = false;
@@ -388,6 +446,7 @@ static bool run_range(exec_state *ex, int begin, int end, int frame) {
       si = ex->p->frames[bf - 1].end;
       continue;
     }
+    if (ex->p->npending) async_progress(ex);
     if (!exec_step(ex, si)) return false;
     si++;
   }
@@ -429,7 +488,16 @@ bool deft_plan_run(deft_session *s, deft_plan *p, const deft_tensor *const *feed
   ex.ctx.session = s;
   ex.ctx.plan = p;
   ex.ctx.status = status;
+  if (p->nasync && !(ex.scratch = deft_status_new())) {
+    deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory starting a run");
+    for (int i = 0; i < p->nfeeds; i++) deft_tensor_reset(&p->slots[p->feed_slots[i]].value);
+    return false;
+  }
   bool ok = run_range(&ex, 0, p->nsteps, 0);
+  if (p->nasync) {
+    ok = async_finish(&ex, ok);
+    deft_status_free(ex.scratch);
+  }
   if (ok) {
     for (int i = 0; i < p->nfetches; i++) {
       deft_slot *sl = &p->slots[p->fetch_slots[i]];
@@ -634,6 +702,18 @@ void *deft_kernel_scratch(deft_kernel_ctx *c, size_t bytes) {
   st->scratch = p;
   st->scratch_size = bytes;
   return p;
+}
+
+void deft_kernel_async(deft_kernel_ctx *c, void *obj, const deft_async_ops *ops) {
+  deft_step *st = c->step;
+  if (!(c->op->reg->def->flags & DEFT_OP_ASYNC) || st->async_obj) {
+    ops->release(obj);
+    deft_kernel_fail(c, DEFT_INTERNAL, "asynchronous work from a kernel that may not start it");
+    return;
+  }
+  st->async_obj = obj;
+  st->async_ops = ops;
+  c->plan->npending++;
 }
 
 void deft_kernel_fail(deft_kernel_ctx *c, deft_code code, const char *fmt, ...) {

@@ -14,7 +14,8 @@
  *   elide             pure ops whose outputs nothing reads run no kernel;
  *   plan_releases     each slot is released after its last reader;
  *   prepare_steps     each step's kernel is resolved on the device and its prepare step runs
- *                     (ops/kernel.h), filling the step's parameter block.
+ *                     (ops/kernel.h), filling the step's parameter block;
+ *   plan_async        asynchronous steps (ops/kernel.h) and the steps that wait for them.
  * The prepare context is implemented at the end of this file. */
 #include <assert.h>
 #include <stdarg.h>
@@ -34,6 +35,8 @@ void deft_plan_free(deft_plan *p) {
     deft_free(p->steps[i].in_slots);
     deft_free(p->steps[i].ctrl_steps);
     deft_free(p->steps[i].release);
+    deft_free(p->steps[i].wait_steps);
+    if (p->steps[i].async_obj) p->steps[i].async_ops->release(p->steps[i].async_obj);
     deft_aligned_free(p->steps[i].scratch);
     deft_aligned_free(p->steps[i].params);
   }
@@ -58,6 +61,7 @@ void deft_plan_free(deft_plan *p) {
   deft_free(p->fetch_slots);
   deft_free(p->targets);
   deft_free(p->tail_release);
+  deft_free(p->async_steps);
   deft_free(p);
 }
 
@@ -185,6 +189,17 @@ static bool check_placeholders(planner *pl, deft_status *status) {
   return true;
 }
 
+static bool is_async(const deft_op *op) { return op->reg && (op->reg->def->flags & DEFT_OP_ASYNC); }
+
+/* True iff op reads an async op's output or has a control edge from one. */
+static bool waits_for_async(const deft_op *op) {
+  for (int k = 0; k < op->ninputs; k++)
+    if (is_async(op->inputs[k].op)) return true;
+  for (int k = 0; k < op->nctrl; k++)
+    if (is_async(op->ctrl[k])) return true;
+  return false;
+}
+
 /* Kahn's algorithm over the needed ops; edges come from unfed data inputs and control inputs. */
 static deft_op **topo_sort(planner *pl, int *count, deft_status *status) {
   int n = 0;
@@ -223,14 +238,33 @@ static deft_op **topo_sort(planner *pl, int *count, deft_status *status) {
       if (pl->need[p]) cons[cstart[p] + fill[p]++] = i;
     }
   }
-  int head = 0, tail = 0;
+  /* Ops that read an asynchronous op's outputs (or have a control edge from it) wait for its
+   * work, so they are deferred: taken only when nothing else is ready, which leaves the most
+   * steps to overlap the work (ops/kernel.h). Without async ops this is plain Kahn's order. */
+  int *deferred = deft_malloc(sizeof(int) * (size_t)(n + 1));
+  if (!deferred) {
+    deft_free(cons);
+    deft_free(fill);
+    goto fail_oom;
+  }
+  bool any_async = false;
+  for (int i = 0; i < pl->nops && !any_async; i++)
+    any_async = pl->need[i] && is_async(pl->g->ops[i]);
+  int head = 0, tail = 0, dhead = 0, dtail = 0;
   for (int i = 0; i < pl->nops; i++)
     if (pl->need[i] && indeg[i] == 0) order[tail++] = pl->g->ops[i];
-  while (head < tail) {
+  while (head < tail || dhead < dtail) {
+    if (head == tail) order[tail++] = pl->g->ops[deferred[dhead++]];
     deft_op *op = order[head++];
     for (int k = cstart[op->id]; k < cstart[op->id + 1]; k++)
-      if (--indeg[cons[k]] == 0) order[tail++] = pl->g->ops[cons[k]];
+      if (--indeg[cons[k]] == 0) {
+        if (any_async && waits_for_async(pl->g->ops[cons[k]]))
+          deferred[dtail++] = cons[k];
+        else
+          order[tail++] = pl->g->ops[cons[k]];
+      }
   }
+  deft_free(deferred);
   deft_free(cons);
   deft_free(fill);
   if (tail != n) {
@@ -534,6 +568,44 @@ static bool plan_releases(planner *pl, deft_plan *p, deft_status *status) {
   return true;
 }
 
+/* Asynchronous steps (ops/kernel.h): the plan's list of them, and for every step the async
+ * steps whose work it waits for: those it reads or has a control edge from, and an async step
+ * itself (its work from a loop's previous iteration). Nothing to do in plans without them. */
+static bool plan_async(planner *pl, deft_plan *p, deft_status *status) {
+  int n = p->nsteps;
+  for (int i = 0; i < n; i++) p->nasync += is_async(p->steps[i].op);
+  if (!p->nasync) return true;
+  p->async_steps = deft_malloc(sizeof(int) * (size_t)p->nasync);
+  if (!p->async_steps) return oom(status);
+  p->nasync = 0;
+  for (int i = 0; i < n; i++)
+    if (is_async(p->steps[i].op)) p->async_steps[p->nasync++] = i;
+  for (int i = 0; i < n; i++) {
+    deft_step *st = &p->steps[i];
+    deft_op *op = st->op;
+    int cap = op->ninputs + st->nctrl + 1, m = 0;
+    int *w = deft_malloc(sizeof(int) * (size_t)cap);
+    if (!w) return oom(status);
+    if (is_async(op)) w[m++] = i;
+    for (int k = 0; k < op->ninputs + st->nctrl; k++) {
+      int src = k < op->ninputs
+                    ? (fed_index(pl, op->inputs[k]) >= 0 ? -1 : pl->step_of[op->inputs[k].op->id])
+                    : st->ctrl_steps[k - op->ninputs];
+      if (src < 0 || !is_async(p->steps[src].op)) continue;
+      bool dup = false;
+      for (int j = 0; j < m && !dup; j++) dup = w[j] == src;
+      if (!dup) w[m++] = src;
+    }
+    if (!m) {
+      deft_free(w);
+      continue;
+    }
+    st->wait_steps = w;
+    st->nwait = m;
+  }
+  return true;
+}
+
 struct deft_prepare_ctx {
   const deft_op *op;
   deft_step *step;
@@ -589,7 +661,7 @@ static deft_plan *plan_build(deft_session *s, const deft_output *feeds, int nfee
   ok = ok && prune(&pl, fetches, nfetches, targets, ntargets, status) && order(&pl, status) &&
        assign_slots(&pl, p, fetches, nfetches, targets, ntargets, status) &&
        build_steps(&pl, p, status) && elide(&pl, p, status) && plan_releases(&pl, p, status) &&
-       prepare_steps(&pl, p, status);
+       prepare_steps(&pl, p, status) && plan_async(&pl, p, status);
   planner_free(&pl);
   if (!ok) {
     deft_plan_free(p);

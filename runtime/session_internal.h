@@ -59,6 +59,13 @@ typedef struct deft_step {
   uint64_t state[4]; /* deft_kernel_state */
   double prof_t;     /* -DDEFT_EXEC_PROFILE builds: seconds in the kernel, and calls */
   long prof_n;
+  /* Asynchronous kernels (ops/kernel.h): the DEFT_OP_ASYNC steps whose work must be finished
+   * before this step runs (those it reads or has a control edge from, and itself), and, run
+   * state of an async step, its work in flight (NULL when none). */
+  int nwait;
+  int *wait_steps;
+  void *async_obj;
+  const struct deft_async_ops *async_ops;
 } deft_step;
 
 /* A TF1 while loop's frame in a plan: its steps are the range [begin, end), run once per
@@ -134,6 +141,9 @@ typedef struct deft_plan {
   deft_op **targets;
   int ntail_release;
   int *tail_release; /* fed slots never consumed, released at the end */
+  int nasync;        /* the DEFT_OP_ASYNC steps (ops/kernel.h), and how many have work in flight */
+  int *async_steps;
+  int npending;
   /* Buffers no slot holds any more, in size classes (DEFT_POOL_CLASSES: four per power of two,
    * each a stack): outputs take them before allocating (see deft_kernel_output). A put or take
    * costs O(1) whatever the pool holds. pool_class is NULL until the first put. */

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_dist.c - data-parallel training (deft/dist.h). In one process: DeftAllreduce is the
  * identity (no communicator, or a one-process one) and a meta graph records it, the distributed
- * optimizer's fusion groups, the batcher's shards. With MPI (DEFT_TEST_MPI): tests/dist_worker
+ * optimizer's fusion groups and its sparse (allgather) path, DeftAllgather's identity and
+ * refusals, the batcher's shards. With MPI (DEFT_TEST_MPI): tests/dist_worker
  * started by `mpirun --oversubscribe -np 2` and `-np 4` on loopback: allreduce of every dtype and
- * shape against local sums, 1 x 200 rows == 2 x 100 == 4 x 50 after N steps, a checkpoint from
+ * shape against local sums, allgather of every dtype (empty and uneven parts) against the
+ * concatenation, 1 x 200 rows == 2 x 100 == 4 x 50 after N steps (dense, and an embedding's
+ * sparse gradient), a failing run with an allreduce in flight, a checkpoint from
  * rank 0 restored in one process, a rank that dies or never joins, variables that differ. */
 #include <math.h>
 #include <stdlib.h>
@@ -136,6 +139,137 @@ START_TEST(distributed_optimizer_fusion_groups) {
 }
 END_TEST
 
+START_TEST(allgather_identity_in_one_process) {
+  deft_status *st = deft_status_new();
+  deft_graph *g = deft_graph_new();
+  deft_output in[2] = {deft_placeholder(g, DEFT_INT64, DEFT_SHAPE(-1), "i"),
+                       deft_placeholder(g, DEFT_BOOL, DEFT_SHAPE(-1, 2), "b")};
+  deft_op *r = deft_allgather(g, in, 2, true, NULL);
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(deft_op_type(r), "DeftAllgather");
+  /* The first dimension is unknown (ranks differ), the rest kept. */
+  deft_shape sh = deft_output_shape(deft_op_output(r, 1));
+  ck_assert_int_eq(sh.rank, 2);
+  ck_assert_int_eq(sh.dims[0], -1);
+  ck_assert_int_eq(sh.dims[1], 2);
+  deft_comm *local = deft_comm_local();
+  for (int with_comm = 0; with_comm < 2; with_comm++) {
+    deft_session_options *o = deft_session_options_new();
+    if (with_comm) deft_session_options_set_comm(o, local);
+    deft_session *s = deft_session_new_with_options(g, o, st);
+    deft_session_options_free(o);
+    int64_t iv[3] = {5, -1, 7};
+    bool bv[4] = {true, false, false, true};
+    deft_tensor *fv[2] = {
+        deft_tensor_from_data(DEFT_INT64, (int64_t[]){3}, 1, iv, sizeof iv, st),
+        deft_tensor_from_data(DEFT_BOOL, (int64_t[]){2, 2}, 2, bv, sizeof bv, st)};
+    deft_output f[2] = {deft_op_output(r, 0), deft_op_output(r, 1)};
+    deft_tensor *out[2];
+    ck_assert_msg(
+        deft_session_run(s, in, (const deft_tensor *const *)fv, 2, f, out, 2, NULL, 0, st), "%s",
+        deft_status_message(st));
+    ck_assert_mem_eq(deft_tensor_data(out[0]), iv, sizeof iv);
+    ck_assert_mem_eq(deft_tensor_data(out[1]), bv, sizeof bv);
+    for (int i = 0; i < 2; i++) {
+      deft_tensor_free(out[i]);
+      deft_tensor_free(fv[i]);
+    }
+    deft_session_free(s);
+  }
+  deft_comm_free(local);
+  /* A scalar is refused when built, a string when planned. */
+  deft_output sc = deft_placeholder(g, DEFT_FLOAT, DEFT_SCALAR, "sc");
+  ck_assert_ptr_null(deft_allgather(g, &sc, 1, false, "scalar_gather"));
+  TU_ASSERT_STATUS(deft_graph_status(g), DEFT_INVALID_ARGUMENT, "scalar_gather", "scalar");
+  deft_graph_free(g);
+  g = deft_graph_new();
+  deft_output str = deft_placeholder(g, DEFT_STRING, DEFT_SHAPE(-1), "str");
+  deft_op *sg = deft_allgather(g, &str, 1, false, "string_gather");
+  ck_assert_ptr_nonnull(sg);
+  ck_assert_ptr_null(deft_allgather(g, NULL, 0, false, NULL));
+  deft_graph_free(g);
+  g = deft_graph_new();
+  str = deft_placeholder(g, DEFT_STRING, DEFT_SHAPE(-1), "str");
+  sg = deft_allgather(g, &str, 1, false, "string_gather");
+  deft_session *s = deft_session_new(g, st);
+  deft_tensor *sv = deft_tensor_new(DEFT_STRING, (int64_t[]){1}, 1, st), *x = NULL;
+  deft_output so = deft_op_output(sg, 0);
+  ck_assert(
+      !deft_session_run(s, &str, (const deft_tensor *const *)&sv, 1, &so, &x, 1, NULL, 0, st));
+  TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "string_gather", "string");
+  deft_tensor_free(sv);
+  deft_session_free(s);
+  deft_graph_free(g);
+  deft_status_free(st);
+}
+END_TEST
+
+/* An embedding (read only through a gather) has a sparse gradient: the distributed optimizer
+ * gathers its indices and values with one DeftAllgather, feeding the sparse update, and averages
+ * the dense ones; in one process a step equals the plain optimizer's. */
+static deft_graph *embedding_model(bool distributed, deft_op **train) {
+  deft_graph *g = deft_graph_new();
+  deft_graph_set_seed(g, 3);
+  deft_output ids = deft_placeholder(g, DEFT_INT32, DEFT_SHAPE(-1), "ids");
+  deft_op *e = deft_get_variable(g, "embedding", DEFT_FLOAT, DEFT_SHAPE(10, 4),
+                                 deft_init_random_uniform(-1, 1, 5), true);
+  deft_output rows = deft_gather(g, deft_op_output(e, 0), ids, NULL);
+  deft_output y = deft_dense(g, rows, 2, NULL, "y");
+  deft_output loss =
+      deft_mean(g, deft_square(g, y, NULL), deft_const_int32(g, 1, NULL), false, NULL);
+  loss = deft_mean(g, loss, deft_const_int32(g, 0, NULL), false, "loss");
+  deft_optimizer *opt = deft_optimizer_gradient_descent(g, 0.5f);
+  if (distributed) deft_optimizer_set_distributed(opt, DEFT_FUSION_DEFAULT_BYTES);
+  *train = deft_optimizer_minimize(opt, loss, NULL, 0, NULL, NULL);
+  deft_optimizer_free(opt);
+  ck_assert_msg(deft_graph_ok(g), "%s", deft_status_message(deft_graph_status(g)));
+  return g;
+}
+
+START_TEST(distributed_optimizer_gathers_sparse_gradients) {
+  deft_status *st = deft_status_new();
+  deft_tensor *after[2];
+  for (int d = 0; d < 2; d++) {
+    deft_op *train;
+    deft_graph *g = embedding_model(d == 1, &train);
+    int ng = 0, nr = 0;
+    for (int i = 0; i < deft_graph_num_ops(g); i++) {
+      const char *t = deft_op_type(deft_graph_op_at(g, i));
+      ng += !strcmp(t, "DeftAllgather");
+      nr += !strcmp(t, "DeftAllreduce");
+    }
+    ck_assert_int_eq(ng, d ? 1 : 0);
+    ck_assert_int_eq(nr, d ? 1 : 0); /* y/kernel and y/bias fused */
+    if (d) {
+      deft_op *ag = deft_graph_op_by_name(g, "GradientDescent_Allreduce/DeftAllgather");
+      ck_assert_ptr_nonnull(ag);
+      ck_assert_int_eq(deft_op_num_inputs(ag), 2); /* indices, values */
+      bool avg = false;
+      ck_assert(deft_op_attr_bool(ag, "average", &avg) && avg);
+    }
+    deft_session *s = deft_session_new(g, st);
+    deft_op *init = deft_global_variables_initializer(g, "init");
+    ck_assert(deft_session_run(s, NULL, NULL, 0, NULL, NULL, 0, &init, 1, st));
+    int32_t idv[5] = {3, 1, 3, 8, 0};
+    deft_tensor *it = deft_tensor_from_data(DEFT_INT32, (int64_t[]){5}, 1, idv, sizeof idv, st);
+    deft_output in = {deft_graph_op_by_name(g, "ids"), 0};
+    ck_assert_msg(
+        deft_session_run(s, &in, (const deft_tensor *const *)&it, 1, NULL, NULL, 0, &train, 1, st),
+        "%s", deft_status_message(st));
+    after[d] = deft_session_variable_value(s, deft_graph_op_by_name(g, "embedding"), st);
+    ck_assert_ptr_nonnull(after[d]);
+    deft_tensor_free(it);
+    deft_session_free(s);
+    deft_graph_free(g);
+  }
+  ck_assert_mem_eq(deft_tensor_data(after[0]), deft_tensor_data(after[1]),
+                   deft_tensor_nbytes(after[0]));
+  deft_tensor_free(after[0]);
+  deft_tensor_free(after[1]);
+  deft_status_free(st);
+}
+END_TEST
+
 START_TEST(batcher_shards_partition_the_global_batch) {
   deft_status *st = deft_status_new();
   enum { ROWS = 23 };
@@ -184,7 +318,8 @@ END_TEST
 #define MPI_KEEP_COMPONENTS \
   "OMPI_MCA_mca_base_component_disable_dlclose=1 PMIX_MCA_mca_base_component_disable_dlclose=1 "
 
-/* Runs `mpirun -np np dist_worker args` (bounded by `timeout`), its output into *out (static
+/* Runs `mpirun -np np dist_worker args` (bounded by `timeout`: 240 s, for the ASan build on a
+ * loaded machine), its output into *out (static
  * buffer); returns the exit status and the seconds it took. */
 static int run_mpi(int np, const char *args, double *seconds, char **out) {
   static char buf[1 << 16];
@@ -192,7 +327,7 @@ static int run_mpi(int np, const char *args, double *seconds, char **out) {
   snprintf(cmd, sizeof cmd,
            "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
            "OMPI_MCA_btl_vader_single_copy_mechanism=none " MPI_KEEP_COMPONENTS
-           "timeout -k 5 90 mpirun --oversubscribe --bind-to none -np %d %s %s/tests/dist_worker "
+           "timeout -k 5 240 mpirun --oversubscribe --bind-to none -np %d %s %s/tests/dist_worker "
            "%s 2>&1",
            np, getenv("DEFT_MPI_LAUNCH_ENV") ? getenv("DEFT_MPI_LAUNCH_ENV") : "",
            DEFT_BINARY_DIR, args);
@@ -226,6 +361,30 @@ START_TEST(mpi_allreduce_every_dtype_and_shape) {
 }
 END_TEST
 
+START_TEST(mpi_allgather_every_dtype_and_shape) {
+  for (int np = 2; np <= 4; np += 2) {
+    double t;
+    char *out;
+    ck_assert_int_eq(run_mpi(np, "allgather", &t, &out), 0);
+    ck_assert_int_eq(count(out, "OK allgather"), np);
+    /* The trailing-dims mismatch fails on every rank, naming rank 0's shape and rank 1's. */
+    ck_assert_int_eq(count(out, "FAIL mismatch: INVALID_ARGUMENT"), np);
+    ck_assert_int_eq(count(out, "rank 0 has float [2,2], rank 1 has float [2,3]"), np);
+  }
+}
+END_TEST
+
+START_TEST(mpi_failed_run_completes_the_allreduce_in_flight) {
+  for (int np = 2; np <= 4; np += 2) {
+    double t;
+    char *out;
+    ck_assert_int_eq(run_mpi(np, "async_error", &t, &out), 0);
+    ck_assert_int_eq(count(out, "OK async_error"), np);
+    ck_assert_int_eq(count(out, "failing run: INVALID_ARGUMENT"), np);
+  }
+}
+END_TEST
+
 /* Reads a float .npy file. */
 static deft_tensor *read_weights(const char *dir) {
   char path[1200];
@@ -237,22 +396,23 @@ static deft_tensor *read_weights(const char *dir) {
   return t;
 }
 
-START_TEST(mpi_ranks_train_like_one_process) {
+/* 1 rank at the global batch, 2 and 4 at their shares: the same weights after N steps. */
+static void ranks_train_like_one_process(const char *mode) {
   const int nps[3] = {1, 2, 4};
   deft_tensor *w[3];
   for (int k = 0; k < 3; k++) {
     char dir[1024], args[1200];
-    snprintf(dir, sizeof dir, "%s/train%d", tu_tmpdir(), nps[k]);
+    snprintf(dir, sizeof dir, "%s/%s%d", tu_tmpdir(), mode, nps[k]);
     char mk[1100];
     snprintf(mk, sizeof mk, "mkdir -p %s", dir);
     ck_assert_int_eq(system(mk), 0);
-    snprintf(args, sizeof args, "train %s 200 6", dir);
+    snprintf(args, sizeof args, "%s %s 200 6", mode, dir);
     double t;
     char *out;
     ck_assert_int_eq(run_mpi(nps[k], args, &t, &out), 0);
     ck_assert_int_eq(count(out, "OK train"), nps[k]);
     w[k] = read_weights(dir);
-    if (k == 1) { /* the checkpoint rank 0 wrote restores in one process */
+    if (k == 1 && !strcmp(mode, "train")) { /* rank 0's checkpoint restores in one process */
       char cmd[1400];
       snprintf(cmd, sizeof cmd, "%s/tests/dist_worker restore %s", DEFT_BINARY_DIR, dir);
       ck_assert_int_eq(system(cmd), 0);
@@ -270,6 +430,12 @@ START_TEST(mpi_ranks_train_like_one_process) {
   }
   for (int k = 0; k < 3; k++) deft_tensor_free(w[k]);
 }
+
+START_TEST(mpi_ranks_train_like_one_process) { ranks_train_like_one_process("train"); }
+END_TEST
+
+/* The embedding's gradient is sparse: gathered (DeftAllgather), never densified. */
+START_TEST(mpi_sparse_embedding_trains_like_one_process) { ranks_train_like_one_process("embed"); }
 END_TEST
 
 /* deft-train under mpirun, unchanged: one epoch of the chapter's BN model on Fashion-MNIST, two
@@ -348,12 +514,17 @@ static Suite *make(void) {
   tcase_add_test(t, allreduce_identity_in_one_process);
   tcase_add_test(t, distributed_optimizer_fusion_groups);
   tcase_add_test(t, batcher_shards_partition_the_global_batch);
+  tcase_add_test(t, allgather_identity_in_one_process);
+  tcase_add_test(t, distributed_optimizer_gathers_sparse_gradients);
   suite_add_tcase(s, t);
 #ifdef DEFT_TEST_MPI
   TCase *m = tcase_create("mpi");
   tcase_set_timeout(m, 600);
   tcase_add_test(m, mpi_allreduce_every_dtype_and_shape);
   tcase_add_test(m, mpi_ranks_train_like_one_process);
+  tcase_add_test(m, mpi_allgather_every_dtype_and_shape);
+  tcase_add_test(m, mpi_sparse_embedding_trains_like_one_process);
+  tcase_add_test(m, mpi_failed_run_completes_the_allreduce_in_flight);
   tcase_add_test(m, mpi_deft_train_unchanged);
   tcase_add_test(m, mpi_rank_that_dies_or_never_joins);
   tcase_add_test(m, mpi_differing_variables_refused_at_broadcast);

@@ -423,8 +423,13 @@ int main(int argc, char **argv) {
   }
   deft_tensor_free(yes);
   if (comm && lead)
-    printf("deft-train: rank 0 spent %.2fs in %lld collectives (gradient allreduces and the "
-           "broadcast)\n", deft_comm_seconds(comm), (long long)deft_comm_calls(comm));
+    printf(
+        "deft-train: rank 0 spent %.2fs in %lld collectives (gradient allreduces and the "
+        "broadcast), %.2fs of it waiting (%.0f%% overlapped with computation)\n",
+        deft_comm_seconds(comm), (long long)deft_comm_calls(comm), deft_comm_wait_seconds(comm),
+        deft_comm_seconds(comm) > 0
+            ? 100 * (1 - deft_comm_wait_seconds(comm) / deft_comm_seconds(comm))
+            : 0.0);
   if (!lead) {
     rc = 0;
     goto done;

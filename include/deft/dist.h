@@ -118,10 +118,60 @@ DEFT_API bool deft_comm_broadcast(deft_comm *c, void *data, int64_t bytes, int r
 /* Waits until every rank calls it (with the timeout). Same failures. */
 DEFT_API bool deft_comm_barrier(deft_comm *c, deft_status *status);
 
-/* Cumulative seconds c spent in collectives (waiting and transferring), and their number: for
- * measuring how much communication costs a training step. */
+/* ---- nonblocking collectives ----
+ * A request is one collective started and not yet finished; the caller keeps its buffers alive
+ * and untouched until deft_comm_request_test reports it finished (MPI's rule). Requests of one
+ * communicator must be started in the same order on every rank; they may finish in any order.
+ * MPI advances them only inside MPI calls, so a program overlapping them with computation calls
+ * deft_comm_request_test(r, false, ...) now and then (the executor does it between steps). */
+typedef struct deft_comm_request deft_comm_request;
+
+/* Starts the in-place sum of count elements of dtype at data across the ranks (as
+ * deft_comm_allreduce without average). NULL with status set on the failures
+ * deft_comm_allreduce has; on one process (or a one-process communicator) the request is
+ * finished at once. */
+DEFT_API deft_comm_request *deft_comm_iallreduce(deft_comm *c, void *data, int64_t count,
+                                                 deft_dtype dtype, deft_status *status);
+
+/* Starts the concatenation of every rank's `bytes` bytes at send into recv, rank 0's first:
+ * all_bytes[r] is rank r's count (every rank passes the same array, e.g. exchanged with
+ * deft_comm_allgather_i64), recv holds their sum. Any dtype's bytes. NULL with status set:
+ * INVALID_ARGUMENT for a negative count or a total past 2^31 - 1 bytes, then as
+ * deft_comm_iallreduce. */
+DEFT_API deft_comm_request *deft_comm_iallgatherv(deft_comm *c, const void *send, int64_t bytes,
+                                                  void *recv, const int64_t *all_bytes,
+                                                  deft_status *status);
+
+/* Advances r: with wait false, tests once and returns at once; with wait true, blocks until r
+ * finishes (testing with an exponential backoff: a few tests back to back, then sleeps from 2 us
+ * doubling to 64 us, so a waiting rank costs little CPU and notices completion within about
+ * 0.1 ms) or the communicator's timeout passes since r started. Returns 1 when r finished, 0
+ * while it is pending (wait false only), -1 when it failed (status set as for the blocking
+ * collectives; the communicator is then broken). Finished or failed, r stays so until freed. */
+DEFT_API int deft_comm_request_test(deft_comm_request *r, bool wait, deft_status *status);
+
+/* Frees r; a pending r is first waited for (as deft_comm_request_test with wait; a failure is
+ * only recorded in the communicator), since MPI cannot cancel a collective. Accepts NULL. */
+DEFT_API void deft_comm_request_free(deft_comm_request *r);
+
+/* Gathers n int64 from every rank: all[r * n + i] = rank r's v[i] (all has n x
+ * deft_comm_size(c) elements; n >= 0, the same on every rank). Blocking; same failures as
+ * deft_comm_allreduce. */
+DEFT_API bool deft_comm_allgather_i64(deft_comm *c, const int64_t *v, int n, int64_t *all,
+                                      deft_status *status);
+
+/* Cumulative seconds during which at least one of c's collectives was in flight (from its start
+ * until a test saw it finished; collectives in flight together count once), and the number of
+ * collectives: how much communication costs a training step. */
 DEFT_API double deft_comm_seconds(const deft_comm *c);
 DEFT_API int64_t deft_comm_calls(const deft_comm *c);
+
+/* Cumulative seconds the caller was blocked waiting for c's collectives: all of a blocking
+ * collective's time, and for nonblocking ones only the waits (deft_comm_request_test with wait).
+ * 1 - wait / seconds is the share of the communication time overlapped with computation (an
+ * upper bound on the true communication time: a collective is seen finished only when tested,
+ * between the executor's steps). Not synchronized: read them when no collective runs. */
+DEFT_API double deft_comm_wait_seconds(const deft_comm *c);
 
 /* Makes the sessions created with o run their DeftAllreduce ops over c (borrowed: c must outlive
  * them). NULL (the default) = identity, as one process. */
@@ -146,14 +196,32 @@ DEFT_API bool deft_comm_broadcast_variables(deft_comm *c, deft_session *s, int r
 DEFT_API deft_op *deft_allreduce(deft_graph *g, const deft_output *inputs, int n, bool average,
                                  const char *name);
 
+/* Adds one DeftAllgather op (Horovod's HorovodAllgather) over inputs[0..n) (n >= 1): output i
+ * is every rank's input i concatenated along dimension 0, rank 0's first; the ranks' first
+ * dimensions may differ (a sparse gradient's rows), the rest and the dtype must agree (a run
+ * where they do not fails on every rank with INVALID_ARGUMENT naming the input and the ranks).
+ * Any dtype but string; inputs of rank >= 1. With average, float and double outputs are divided
+ * by the number of ranks (averaging IndexedSlices gradients). Without a communicator, output i
+ * is input i. Not differentiable. NULL on failure. */
+DEFT_API deft_op *deft_allgather(deft_graph *g, const deft_output *inputs, int n, bool average,
+                                 const char *name);
+
 /* Horovod's tensor fusion threshold (HOROVOD_FUSION_THRESHOLD's default): 64 MiB. */
 #define DEFT_FUSION_DEFAULT_BYTES ((int64_t)64 << 20)
 
-/* Replaces each valid gv[i].grad with its average across ranks. Gradients are grouped into
+/* Replaces each valid gv[i].grad with its average across ranks. A sparse gradient (gv[i].indices
+ * valid: TF's IndexedSlices) gets a DeftAllgather of its indices and values, with average, named
+ * "<prefix>_Allreduce/DeftAllgather" (Horovod's allgather for tf.IndexedSlices; no densifying):
+ * gv[i].indices and .grad become the concatenated rows of every rank, the values divided by the
+ * number of ranks. Dense gradients are grouped into
  * fusion groups, in reverse order of gv (the order backprop produces them: the last layers'
  * first), each group one DeftAllreduce op named "<prefix>_Allreduce/DeftAllreduce" of at most
  * fusion_bytes bytes (a larger gradient gets a group of its own); fusion_bytes <= 0 gives one op
- * per gradient. prefix NULL = "Distributed". Returns false on failure (sticky error). */
+ * per gradient; the environment's DEFT_FUSION_THRESHOLD (bytes), when set, overrides fusion_bytes
+ * (as HOROVOD_FUSION_THRESHOLD does). Smaller groups start reducing earlier in backprop, which
+ * the executor overlaps with the rest of it (runtime/EXECUTOR.md); one group holding every
+ * gradient can only start when backprop ends. prefix NULL = "Distributed". Returns false on
+ * failure (sticky error). */
 DEFT_API bool deft_allreduce_gradients(deft_graph *g, deft_grad_and_var *gv, int n,
                                        int64_t fusion_bytes, const char *prefix);
 
