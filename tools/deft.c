@@ -1122,8 +1122,12 @@ static const command commands[] = {
      "      and values (summarized when large). --out writes each fetch as DIR/<name>.npy (\"/\"\n"
      "      and \":\" become \"_\"). With --signature, feed and fetch names are the signature's\n"
      "      input and output keys, and the fetches default to all of its outputs.\n"
-     "      The graph's file ops (SaveV2, RestoreV2, MergeV2Checkpoints) may only touch files\n"
-     "      under the model's directory, the checkpoint's directory and each --allow-dir."},
+     "      String tensors are fed from NumPy |S<n> (bytes) or <U<n> (text, as UTF-8) arrays and\n"
+     "      written as |S<n>; quantized tensors are fed and written as their storage types (qint8\n"
+     "      as int8 |i1, quint8 as uint8 |u1, qint32 as int32 <i4).\n"
+     "      The graph's file ops (SaveV2, RestoreV2, RestoreSlice, MergeV2Checkpoints) may only\n"
+     "      touch files under the model's directory, the checkpoint's directory and each\n"
+     "      --allow-dir."},
     {"help", cmd_help, "help [COMMAND]\n      Show this text, or one command's."},
 };
 
