@@ -94,7 +94,7 @@ static int next_field(const uint8_t **p, const uint8_t *end, pb_field *f, const 
       q = r + len;
       break;
     }
-    default: return *why = "unsupported wire type (groups or 6/7)", -1;
+    default: return *err_at = f->at, *why = "unsupported wire type (groups or 6/7)", -1;
   }
   *p = q;
   return 1;

@@ -26,7 +26,8 @@ DEFT_API deft_tensor *deft_idx_read(const char *path, deft_status *status);
 
 /* Reads a NumPy .npy file (format 1.0, 2.0 or 3.0; little-endian; C order or 1-D Fortran) of
  * dtype <f4, <f8, <i4, <i8, |u1, |b1, |i1 (read as DEFT_QINT8: deft has no int8), |S<n> (bytes:
- * a DEFT_STRING tensor, trailing NUL bytes of each element dropped as NumPy does) or <U<n>
+ * a DEFT_STRING tensor, trailing NUL bytes of each element dropped as NumPy does, so bytes
+ * ending in 0x00, such as some serialized protos, cannot travel in |S) or <U<n>
  * (UCS-4 text: a DEFT_STRING tensor of UTF-8). Errors: NOT_FOUND; DATA_LOSS or INVALID_ARGUMENT naming
  * the path and offset for a bad magic, a malformed header, an unsupported dtype or order, or
  * truncated data. The caller owns the result. */
