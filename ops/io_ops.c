@@ -148,7 +148,8 @@ static void restore_slice_kernel(deft_kernel_ctx *c) {
     size_t len;
     const deft_tensor *sl = deft_kernel_input(c, 2);
     if (sl->dtype != DEFT_STRING || sl->n != 1) {
-      deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "input 2 (shape_and_slice) must be a string scalar");
+      deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
+                       "input 2 (shape_and_slice) must be a string scalar");
       return;
     }
     deft_tensor_string(sl, 0, &len);

@@ -94,7 +94,8 @@ static int next_field(const uint8_t **p, const uint8_t *end, pb_field *f, const 
       q = r + len;
       break;
     }
-    default: return *err_at = f->at, *why = "unsupported wire type (groups or 6/7)", -1;
+    default:
+      return *err_at = f->at, *why = "unsupported wire type (groups or 6/7)", -1;
   }
   *p = q;
   return 1;
@@ -140,9 +141,12 @@ static bool count_list(int kind, const uint8_t *base, const uint8_t *p, const ui
       if (f.wt != 2) return PE_FAIL(e, base, f.at, "BytesList value is not length-delimited");
       (*count)++;
     } else if (kind == KIND_FLOAT) {
-      if (f.wt == 5) (*count)++;
-      else if (f.wt == 2 && f.len % 4 == 0) *count += (int64_t)(f.len / 4);
-      else return PE_FAIL(e, base, f.at, "FloatList value is neither fixed32 nor packed floats");
+      if (f.wt == 5)
+        (*count)++;
+      else if (f.wt == 2 && f.len % 4 == 0)
+        *count += (int64_t)(f.len / 4);
+      else
+        return PE_FAIL(e, base, f.at, "FloatList value is neither fixed32 nor packed floats");
     } else if (f.wt == 0) {
       (*count)++;
     } else if (f.wt == 2) {
@@ -205,9 +209,12 @@ static bool parse_example(const uint8_t *base, size_t size, const deft_bytes *ke
       while ((r = next_field(&s, se, &h, &why, &at)) > 0) {
         if (h.num == 1 || h.num == 2) {
           if (h.wt != 2)
-            return PE_FAIL(e, base, h.at, "feature map entry's key or value is not length-delimited");
-          if (h.num == 1) key = h.data, klen = h.len;
-          else val = h.data, vlen = h.len;
+            return PE_FAIL(e, base, h.at,
+                           "feature map entry's key or value is not length-delimited");
+          if (h.num == 1)
+            key = h.data, klen = h.len;
+          else
+            val = h.data, vlen = h.len;
         }
       }
       if (r < 0) return PE_FAIL(e, base, at, why);
@@ -284,15 +291,19 @@ static bool copy_elem(deft_tensor *dst, int64_t j, const deft_tensor *src, int64
 static void example_label(const deft_tensor *names, int64_t i, char *buf, size_t size) {
   size_t len = 0;
   const char *nm = names->n ? deft_tensor_string(names, i, &len) : NULL;
-  if (nm && len) snprintf(buf, size, "example %" PRId64 " (name '%.*s')", i, (int)len, nm);
-  else snprintf(buf, size, "example %" PRId64, i);
+  if (nm && len)
+    snprintf(buf, size, "example %" PRId64 " (name '%.*s')", i, (int)len, nm);
+  else
+    snprintf(buf, size, "example %" PRId64, i);
 }
 
 static bool string_vector(deft_kernel_ctx *c, int i, const char *what, int64_t n) {
   const deft_tensor *t = deft_kernel_input(c, i);
   if (t->dtype != DEFT_STRING || t->rank != 1 || t->n != n) {
-    deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "%s must be a string vector of %" PRId64
-                     " elements, got rank %d with %" PRId64, what, n, t->rank, t->n);
+    deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
+                     "%s must be a string vector of %" PRId64
+                     " elements, got rank %d with %" PRId64,
+                     what, n, t->rank, t->n);
     return false;
   }
   return true;
@@ -312,13 +323,14 @@ static void parse_example_kernel(deft_kernel_ctx *c) {
   if (names->n != 0 && (names->n != batch || names->rank != ser->rank)) {
     deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
                      "names must be empty or shaped like serialized (%" PRId64
-                     " elements), got %" PRId64, batch, names->n);
+                     " elements), got %" PRId64,
+                     batch, names->n);
     return;
   }
   /* the keys: sparse first, then dense, as the outputs */
   deft_bytes *keys = deft_calloc((size_t)(nkeys ? nkeys : 1), sizeof *keys);
-  pe_found *found = deft_calloc((size_t)(batch ? batch : 1) * (size_t)(nkeys ? nkeys : 1),
-                                sizeof *found);
+  pe_found *found =
+      deft_calloc((size_t)(batch ? batch : 1) * (size_t)(nkeys ? nkeys : 1), sizeof *found);
   if (!keys || !found) {
     deft_kernel_fail(c, DEFT_RESOURCE_EXHAUSTED, "out of memory");
     goto done;
@@ -367,8 +379,8 @@ static void parse_example_kernel(deft_kernel_ctx *c) {
     if (!parse_example((const uint8_t *)(s ? s : ""), len, keys, nkeys, found + i * nkeys, &e)) {
       example_label(names, i, label, sizeof label);
       deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
-                       "serialized %s is not a valid tf.Example: %s at byte %zu of its %zu",
-                       label, e.why, e.offset, len);
+                       "serialized %s is not a valid tf.Example: %s at byte %zu of its %zu", label,
+                       e.why, e.offset, len);
       goto done;
     }
   }
@@ -434,7 +446,8 @@ static void parse_example_kernel(deft_kernel_ctx *c) {
           example_label(names, i, label, sizeof label);
           deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
                            "%s: feature '%s' (%s) is required but could not be found (its "
-                           "dense_defaults entry is empty)", label, key, deft_dtype_name(dt));
+                           "dense_defaults entry is empty)",
+                           label, key, deft_dtype_name(dt));
           goto done;
         }
         for (int64_t v = 0; v < per; v++)
@@ -452,8 +465,10 @@ static void parse_example_kernel(deft_kernel_ctx *c) {
         char sh[128];
         example_label(names, i, label, sizeof label);
         deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
-                         "%s, dense feature '%s': %" PRId64 " %s values, but dense shape %s "
-                         "needs %" PRId64, label, key, fd->count, kind_name(fd->kind),
+                         "%s, dense feature '%s': %" PRId64
+                         " %s values, but dense shape %s "
+                         "needs %" PRId64,
+                         label, key, fd->count, kind_name(fd->kind),
                          deft_shape_format(*ds, sh, sizeof sh), per);
         goto done;
       }
@@ -488,7 +503,8 @@ static void pe_prepare(deft_prepare_ctx *p, bool v2) {
   int64_t ns = 0, nd = 0;
   if (!deft_op_attr_type_list(op, "sparse_types", &st, &nst) ||
       !deft_op_attr_type_list(op, "Tdense", &dt, &ndt)) {
-    deft_prepare_fail(p, DEFT_INVALID_ARGUMENT, "attrs 'sparse_types' and 'Tdense' must be type lists");
+    deft_prepare_fail(p, DEFT_INVALID_ARGUMENT,
+                      "attrs 'sparse_types' and 'Tdense' must be type lists");
     return;
   }
   if (v2) {
@@ -530,8 +546,8 @@ static void pe_prepare(deft_prepare_ctx *p, bool v2) {
       char sh[128];
       deft_prepare_fail(p, DEFT_UNIMPLEMENTED,
                         "dense_shapes[%d] is %s; deft parses fixed-length dense features only "
-                        "(no FixedLenSequenceFeature)", j,
-                        deft_shape_format(pp->dense_shapes[j], sh, sizeof sh));
+                        "(no FixedLenSequenceFeature)",
+                        j, deft_shape_format(pp->dense_shapes[j], sh, sizeof sh));
       return;
     }
   }
@@ -552,8 +568,10 @@ static void pe_shape(deft_shape_ctx *c, bool v2) {
   if (!v2 && ser.rank > 1) ser.rank = 1;
   if (!v2 && ser.rank != 1) ser = DEFT_SHAPE(-1);
   if (v2 && ser.rank > 1) {
-    deft_shape_fail(c, DEFT_INVALID_ARGUMENT, "serialized has rank %d; deft parses a scalar or a "
-                    "vector of Examples", ser.rank);
+    deft_shape_fail(c, DEFT_INVALID_ARGUMENT,
+                    "serialized has rank %d; deft parses a scalar or a "
+                    "vector of Examples",
+                    ser.rank);
     return;
   }
   int r = ser.rank < 0 ? -1 : ser.rank + 1;
@@ -586,7 +604,9 @@ static const deft_op_def parse_defs[] = {
                 "sparse_shapes: Nsparse * int64, dense_values: Tdense",
      .attrs = "Nsparse: int >= 0, Ndense: int >= 0, sparse_types: list(type) >= 0, "
               "Tdense: list(type) >= 0, dense_shapes: list(shape) >= 0",
-     .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = pe_shape_v1, .prepare = pe_prepare_v1,
+     .flags = DEFT_OP_NOT_DIFFERENTIABLE,
+     .shape = pe_shape_v1,
+     .prepare = pe_prepare_v1,
      .kernel = parse_example_kernel},
     {.type = "ParseExampleV2",
      .inputs = "serialized: string, names: string, sparse_keys: string, dense_keys: string, "
@@ -597,7 +617,9 @@ static const deft_op_def parse_defs[] = {
      .attrs = "Tdense: list(type) >= 0, num_sparse: int >= 0, sparse_types: list(type) >= 0, "
               "ragged_value_types: list(type) >= 0, ragged_split_types: list(type) >= 0, "
               "dense_shapes: list(shape) >= 0",
-     .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = pe_shape_v2, .prepare = pe_prepare_v2,
+     .flags = DEFT_OP_NOT_DIFFERENTIABLE,
+     .shape = pe_shape_v2,
+     .prepare = pe_prepare_v2,
      .kernel = parse_example_kernel},
 };
 

@@ -30,11 +30,10 @@
 static pcre2_code *regex_compile(const char *pattern, size_t len, char *msg, size_t msgsize) {
   int err;
   PCRE2_SIZE off;
-  pcre2_code *re =
-      pcre2_compile((PCRE2_SPTR)pattern, len,
-                    PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_ANCHORED |
-                        PCRE2_ENDANCHORED | PCRE2_NEVER_BACKSLASH_C,
-                    &err, &off, NULL);
+  pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, len,
+                                 PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_DOLLAR_ENDONLY |
+                                     PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_NEVER_BACKSLASH_C,
+                                 &err, &off, NULL);
   if (!re) {
     PCRE2_UCHAR buf[256];
     pcre2_get_error_message(err, buf, sizeof buf);
@@ -168,9 +167,8 @@ static void to_number_kernel(deft_kernel_ctx *c) {
       }
     }
     if (!ok) {
-      deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
-                       "element %" PRId64 " ('%.*s') is not a valid %s", i,
-                       (int)(len > 100 ? 100 : len), s, deft_dtype_name(dt));
+      deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "element %" PRId64 " ('%.*s') is not a valid %s",
+                       i, (int)(len > 100 ? 100 : len), s, deft_dtype_name(dt));
       return;
     }
   }
@@ -217,9 +215,14 @@ static void as_string_prepare(deft_prepare_ctx *p) {
   if (!ap || t == DEFT_BOOL) return;
   int n = snprintf(ap->fmt, sizeof ap->fmt, "%%%s", fill);
   if (width > -1) n += snprintf(ap->fmt + n, sizeof ap->fmt - (size_t)n, "%" PRId64, width);
-  if (precision > -1) n += snprintf(ap->fmt + n, sizeof ap->fmt - (size_t)n, ".%" PRId64, precision);
+  if (precision > -1)
+    n += snprintf(ap->fmt + n, sizeof ap->fmt - (size_t)n, ".%" PRId64, precision);
   snprintf(ap->fmt + n, sizeof ap->fmt - (size_t)n, "%s",
-           is_float ? (shortest ? "g" : scientific ? "e" : "f") : t == DEFT_INT64 ? PRId64 : "d");
+           is_float          ? (shortest     ? "g"
+                                : scientific ? "e"
+                                             : "f")
+           : t == DEFT_INT64 ? PRId64
+                             : "d");
 }
 
 static void as_string_kernel(deft_kernel_ctx *c) {
@@ -235,16 +238,26 @@ static void as_string_kernel(deft_kernel_ctx *c) {
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
 #endif
     switch (in->dtype) {
-      case DEFT_FLOAT: n = snprintf(buf, sizeof buf, ap->fmt, (double)deft_tensor_f32(in)[i]); break;
-      case DEFT_DOUBLE: n = snprintf(buf, sizeof buf, ap->fmt, deft_tensor_f64(in)[i]); break;
-      case DEFT_INT32: n = snprintf(buf, sizeof buf, ap->fmt, deft_tensor_i32(in)[i]); break;
-      case DEFT_INT64: n = snprintf(buf, sizeof buf, ap->fmt, deft_tensor_i64(in)[i]); break;
-      default: n = snprintf(buf, sizeof buf, "%s", deft_tensor_u8(in)[i] ? "true" : "false");
+      case DEFT_FLOAT:
+        n = snprintf(buf, sizeof buf, ap->fmt, (double)deft_tensor_f32(in)[i]);
+        break;
+      case DEFT_DOUBLE:
+        n = snprintf(buf, sizeof buf, ap->fmt, deft_tensor_f64(in)[i]);
+        break;
+      case DEFT_INT32:
+        n = snprintf(buf, sizeof buf, ap->fmt, deft_tensor_i32(in)[i]);
+        break;
+      case DEFT_INT64:
+        n = snprintf(buf, sizeof buf, ap->fmt, deft_tensor_i64(in)[i]);
+        break;
+      default:
+        n = snprintf(buf, sizeof buf, "%s", deft_tensor_u8(in)[i] ? "true" : "false");
     }
 #if defined(__GNUC__)
 #pragma GCC diagnostic pop
 #endif
-    if (n < 0 || !deft_tensor_set_string(out, i, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1, NULL)) {
+    if (n < 0 || !deft_tensor_set_string(
+                     out, i, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1, NULL)) {
       deft_kernel_fail(c, DEFT_RESOURCE_EXHAUSTED, "out of memory");
       return;
     }
@@ -252,23 +265,37 @@ static void as_string_kernel(deft_kernel_ctx *c) {
 }
 
 static const deft_op_def string_defs[] = {
-    {.type = "StaticRegexFullMatch", .inputs = "input: string", .outputs = "output: bool",
-     .attrs = "pattern: string", .flags = DEFT_OP_NOT_DIFFERENTIABLE,
-     .shape = deft_shape_unchanged, .prepare = static_regex_prepare,
+    {.type = "StaticRegexFullMatch",
+     .inputs = "input: string",
+     .outputs = "output: bool",
+     .attrs = "pattern: string",
+     .flags = DEFT_OP_NOT_DIFFERENTIABLE,
+     .shape = deft_shape_unchanged,
+     .prepare = static_regex_prepare,
      .kernel = static_regex_kernel},
-    {.type = "RegexFullMatch", .inputs = "input: string, pattern: string",
-     .outputs = "output: bool", .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = regex_shape,
+    {.type = "RegexFullMatch",
+     .inputs = "input: string, pattern: string",
+     .outputs = "output: bool",
+     .flags = DEFT_OP_NOT_DIFFERENTIABLE,
+     .shape = regex_shape,
      .kernel = regex_kernel},
-    {.type = "StringToNumber", .inputs = "string_tensor: string", .outputs = "output: out_type",
+    {.type = "StringToNumber",
+     .inputs = "string_tensor: string",
+     .outputs = "output: out_type",
      .attrs = "out_type: {float, double, int32, int64} = DT_FLOAT",
-     .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = deft_shape_unchanged,
+     .flags = DEFT_OP_NOT_DIFFERENTIABLE,
+     .shape = deft_shape_unchanged,
      .kernel = to_number_kernel},
-    {.type = "AsString", .inputs = "input: T", .outputs = "output: string",
+    {.type = "AsString",
+     .inputs = "input: T",
+     .outputs = "output: string",
      .attrs = "T: {int32, int64, float, double, bool}, precision: int = -1, "
               "scientific: bool = false, shortest: bool = false, width: int = -1, "
               "fill: string = \"\"",
-     .flags = DEFT_OP_NOT_DIFFERENTIABLE, .shape = deft_shape_unchanged,
-     .prepare = as_string_prepare, .kernel = as_string_kernel},
+     .flags = DEFT_OP_NOT_DIFFERENTIABLE,
+     .shape = deft_shape_unchanged,
+     .prepare = as_string_prepare,
+     .kernel = as_string_kernel},
 };
 
 DEFT_FAMILY(deft_ops_string, string_defs);

@@ -80,8 +80,10 @@ static char *key_name(const char *key, size_t klen, const char **why) {
       return *why = "has an unterminated name", NULL;
     }
     if (p[0] == 0 && p[1] == 1) break;
-    if (p[0] == 0 && p[1] == 0xff) out[n++] = 0, p += 2;
-    else if (p[0] == 0xff && p[1] == 0) out[n++] = (char)0xff, p += 2;
+    if (p[0] == 0 && p[1] == 0xff)
+      out[n++] = 0, p += 2;
+    else if (p[0] == 0xff && p[1] == 0)
+      out[n++] = (char)0xff, p += 2;
     else if (p[0] == 0 || p[0] == 0xff) {
       deft_free(out);
       return *why = "has a bad escape in its name", NULL;
@@ -167,8 +169,10 @@ deft_v1_reader *deft_v1_reader_open(const char *path, deft_status *status) {
       goto fail;
     }
     if (!deft_shape_is_fully_defined(t->shape)) {
-      deft_status_set(status, DEFT_DATA_LOSS, "%s: tensor '%s' has a shape that is not fully "
-                      "defined", path, t->name);
+      deft_status_set(status, DEFT_DATA_LOSS,
+                      "%s: tensor '%s' has a shape that is not fully "
+                      "defined",
+                      path, t->name);
       goto fail;
     }
   }
@@ -240,19 +244,25 @@ bool deft_v1_reader_lookup(const deft_v1_reader *r, const char *name, deft_dtype
 static int64_t typed_count(const Tensorflow__TensorProto *p, deft_dtype dt) {
   if (p->tensor_content.len) return -1;
   switch (dt) {
-    case DEFT_FLOAT: return (int64_t)p->n_float_val;
-    case DEFT_DOUBLE: return (int64_t)p->n_double_val;
-    case DEFT_INT64: return (int64_t)p->n_int64_val;
-    case DEFT_BOOL: return (int64_t)p->n_bool_val;
-    case DEFT_STRING: return (int64_t)p->n_string_val;
-    default: return (int64_t)p->n_int_val;
+    case DEFT_FLOAT:
+      return (int64_t)p->n_float_val;
+    case DEFT_DOUBLE:
+      return (int64_t)p->n_double_val;
+    case DEFT_INT64:
+      return (int64_t)p->n_int64_val;
+    case DEFT_BOOL:
+      return (int64_t)p->n_bool_val;
+    case DEFT_STRING:
+      return (int64_t)p->n_string_val;
+    default:
+      return (int64_t)p->n_int_val;
   }
 }
 
 /* Copies slice value v (of the slice's shape) into out at the slice's place, marking covered
  * elements; false (why set) when the slice leaves the tensor or overlaps another. */
-static bool place(deft_tensor *out, const deft_tensor *v, const int64_t *start,
-                  const int64_t *len, unsigned char *covered, const char **why) {
+static bool place(deft_tensor *out, const deft_tensor *v, const int64_t *start, const int64_t *len,
+                  unsigned char *covered, const char **why) {
   int rank = out->rank;
   int64_t idx[DEFT_MAX_RANK] = {0};
   size_t es = out->dtype == DEFT_STRING ? 0 : deft_dtype_size(out->dtype);
@@ -284,8 +294,10 @@ deft_tensor *deft_v1_reader_read(const deft_v1_reader *r, const char *name, deft
     return NULL;
   }
   if (!deft_dtype_is_valid(t->dtype)) {
-    deft_status_set(status, DEFT_UNIMPLEMENTED, "%s: tensor '%s' has dtype %d, which deft does "
-                    "not store", r->path, name, t->dtype);
+    deft_status_set(status, DEFT_UNIMPLEMENTED,
+                    "%s: tensor '%s' has dtype %d, which deft does "
+                    "not store",
+                    r->path, name, t->dtype);
     return NULL;
   }
   deft_dtype dt = (deft_dtype)t->dtype;
@@ -300,8 +312,10 @@ deft_tensor *deft_v1_reader_read(const deft_v1_reader *r, const char *name, deft
     goto fail;
   }
   if (t->nentries != t->nslices) {
-    deft_status_set(status, DEFT_DATA_LOSS, "%s: tensor '%s': the metadata lists %d slices, the "
-                    "table holds %d", r->path, name, t->nslices, t->nentries);
+    deft_status_set(status, DEFT_DATA_LOSS,
+                    "%s: tensor '%s': the metadata lists %d slices, the "
+                    "table holds %d",
+                    r->path, name, t->nslices, t->nentries);
     goto fail;
   }
   for (int k = 0; k < t->nentries; k++) {
@@ -323,15 +337,16 @@ deft_tensor *deft_v1_reader_read(const deft_v1_reader *r, const char *name, deft
     for (int i = 0; !why && i < rank; i++) {
       Tensorflow__TensorSliceProto__Extent *e = next ? d->slice->extent[i] : NULL;
       start[i] = e ? e->start : 0;
-      bool has_len = e && e->has_length_case == TENSORFLOW__TENSOR_SLICE_PROTO__EXTENT__HAS_LENGTH_LENGTH;
+      bool has_len =
+          e && e->has_length_case == TENSORFLOW__TENSOR_SLICE_PROTO__EXTENT__HAS_LENGTH_LENGTH;
       len[i] = has_len ? e->length : t->shape.dims[i] - start[i];
       if (start[i] < 0 || len[i] < 0 || start[i] > t->shape.dims[i] ||
           len[i] > t->shape.dims[i] - start[i])
         why = "has an extent outside the tensor's shape";
     }
     if (why) {
-      deft_status_set(status, DEFT_DATA_LOSS, "%s: tensor '%s', slice entry %zu %s", r->path,
-                      name, entry, why);
+      deft_status_set(status, DEFT_DATA_LOSS, "%s: tensor '%s', slice entry %zu %s", r->path, name,
+                      entry, why);
       goto fail;
     }
     /* decode the slice's values with the tensor's dtype and the slice's shape */
@@ -349,8 +364,10 @@ deft_tensor *deft_v1_reader_read(const deft_v1_reader *r, const char *name, deft
     Tensorflow__TensorProto *tp = d->data;
     int64_t have = typed_count(tp, dt);
     if (have >= 0 && have != count) {
-      deft_status_set(status, DEFT_DATA_LOSS, "%s: tensor '%s', slice entry %zu holds %" PRId64
-                      " values for a slice of %" PRId64, r->path, name, entry, have, count);
+      deft_status_set(status, DEFT_DATA_LOSS,
+                      "%s: tensor '%s', slice entry %zu holds %" PRId64
+                      " values for a slice of %" PRId64,
+                      r->path, name, entry, have, count);
       goto fail;
     }
     Tensorflow__TensorShapeProto *saved_shape = tp->tensor_shape;
@@ -365,8 +382,8 @@ deft_tensor *deft_v1_reader_read(const deft_v1_reader *r, const char *name, deft
       goto fail;
     }
     if (!place(out, v, start, len, covered, &why)) {
-      deft_status_set(status, DEFT_DATA_LOSS, "%s: tensor '%s', slice entry %zu: %s", r->path,
-                      name, entry, why);
+      deft_status_set(status, DEFT_DATA_LOSS, "%s: tensor '%s', slice entry %zu: %s", r->path, name,
+                      entry, why);
       goto fail;
     }
     deft_tensor_free(v);
@@ -376,8 +393,9 @@ deft_tensor *deft_v1_reader_read(const deft_v1_reader *r, const char *name, deft
   }
   for (int64_t i = 0; i < out->n; i++)
     if (!covered[i]) {
-      deft_status_set(status, DEFT_DATA_LOSS, "%s: tensor '%s': its slices leave element %" PRId64
-                      " unsaved", r->path, name, i);
+      deft_status_set(status, DEFT_DATA_LOSS,
+                      "%s: tensor '%s': its slices leave element %" PRId64 " unsaved", r->path,
+                      name, i);
       goto fail;
     }
   deft_free(covered);

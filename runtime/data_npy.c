@@ -511,8 +511,8 @@ deft_tensor *deft_npy_read(const char *path, deft_status *status) {
   if (dtype == DEFT_STRING) {
     static const unsigned char none[1];
     if (!staged && want && !npy_read_stream(fd, path, data_at, want, &staged, status)) goto fail;
-    t = npy_strings(path, hdr.dims, hdr.rank, staged ? staged : none, want ? (int64_t)n : 0, str_unit, (size_t)str_chars,
-                    data_at, status);
+    t = npy_strings(path, hdr.dims, hdr.rank, staged ? staged : none, want ? (int64_t)n : 0,
+                    str_unit, (size_t)str_chars, data_at, status);
     if (!t) goto fail;
     deft_free(staged);
     close(fd);

@@ -78,7 +78,7 @@ static deft_tensor *expected(const char *name) {
   return t;
 }
 
-static const char *const names[] = {"counts", "flags", "global_step", "hidden/biases",
+static const char *const names[] = {"counts",         "flags", "global_step", "hidden/biases",
                                     "hidden/weights", "scale", "vocab"};
 #define NNAMES 7
 
@@ -136,8 +136,8 @@ START_TEST(restore_slice_op) {
     deft_tensor *want = expected(names[i]);
     for (int k = 0; k < 2; k++) {
       deft_graph *g = deft_graph_new();
-      deft_output o = restore_op(g, k ? "Restore" : "RestoreSlice", path_in("model.ckpt"),
-                                 names[i], k ? NULL : "", deft_tensor_dtype(want), "save/Restore");
+      deft_output o = restore_op(g, k ? "Restore" : "RestoreSlice", path_in("model.ckpt"), names[i],
+                                 k ? NULL : "", deft_tensor_dtype(want), "save/Restore");
       ck_assert_msg(deft_graph_ok(g), "%s", deft_status_message(deft_graph_status(g)));
       deft_tensor *got = run1(g, o, st);
       ck_assert_msg(got, "%s: %s", names[i], deft_status_message(st));
@@ -151,8 +151,8 @@ START_TEST(restore_slice_op) {
   deft_graph *g = deft_graph_new();
   char pattern[4200];
   snprintf(pattern, sizeof pattern, "%s/model.ck?t", dir());
-  deft_tensor *got = run1(g, restore_op(g, "Restore", pattern, "hidden/biases", NULL, DEFT_FLOAT,
-                                        "r"), st);
+  deft_tensor *got =
+      run1(g, restore_op(g, "Restore", pattern, "hidden/biases", NULL, DEFT_FLOAT, "r"), st);
   ck_assert_msg(got, "%s", deft_status_message(st));
   ck_assert_float_eq(((float *)deft_tensor_data(got))[1], -1.25f);
   deft_tensor_free(got);
@@ -175,9 +175,11 @@ START_TEST(restore_slice_errors) {
        "partitioned"},
       {"no_such.ckpt", "x", "", DEFT_FLOAT, DEFT_NOT_FOUND, "no_such.ckpt", "x"},
       {"bad_crc.ckpt", "hidden/weights", "", DEFT_FLOAT, DEFT_DATA_LOSS, "bad_crc.ckpt", "crc"},
-      {"overlap.ckpt", "hidden/weights", "", DEFT_FLOAT, DEFT_DATA_LOSS, "overlap", "hidden/weights"},
+      {"overlap.ckpt", "hidden/weights", "", DEFT_FLOAT, DEFT_DATA_LOSS, "overlap",
+       "hidden/weights"},
       {"count.ckpt", "hidden/weights", "", DEFT_FLOAT, DEFT_DATA_LOSS, "holds 5 values", "6"},
-      {"gap_meta_ok.ckpt", "hidden/weights", "", DEFT_FLOAT, DEFT_DATA_LOSS, "unsaved", "element 6"},
+      {"gap_meta_ok.ckpt", "hidden/weights", "", DEFT_FLOAT, DEFT_DATA_LOSS, "unsaved",
+       "element 6"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     deft_graph *g = deft_graph_new();
@@ -199,8 +201,8 @@ END_TEST
 /* A graph of variables with TF 0.12's names; its saver restores them from the V1 file. */
 static deft_graph *model(deft_op **w, deft_op **b) {
   deft_graph *g = deft_graph_new();
-  *w = deft_variable_new(g, "hidden/weights", deft_const_fill(g, DEFT_FLOAT, DEFT_SHAPE(4, 3), 0, NULL),
-                         true);
+  *w = deft_variable_new(g, "hidden/weights",
+                         deft_const_fill(g, DEFT_FLOAT, DEFT_SHAPE(4, 3), 0, NULL), true);
   *b = deft_variable_new(g, "hidden/biases", deft_const_fill(g, DEFT_FLOAT, DEFT_SHAPE(3), 0, NULL),
                          true);
   return g;

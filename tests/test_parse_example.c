@@ -16,7 +16,7 @@
 #include "deft/deft.h"
 #include "testutil.h"
 
-#define HALF_PLUS_TWO \
+#define HALF_PLUS_TWO                                                         \
   "tf1/tensorflow__serving/tensorflow_serving/servables/tensorflow/testdata/" \
   "saved_model_half_plus_two_cpu/00000123"
 
@@ -56,8 +56,9 @@ static void assert_same(const deft_tensor *a, const deft_tensor *b, const char *
   ck_assert_msg(deft_tensor_rank(a) == deft_tensor_rank(b), "%s: rank %d vs %d", what,
                 deft_tensor_rank(a), deft_tensor_rank(b));
   for (int i = 0; i < deft_tensor_rank(a); i++)
-    ck_assert_msg(deft_tensor_dim(a, i) == deft_tensor_dim(b, i), "%s: dim %d: %" PRId64
-                  " vs %" PRId64, what, i, deft_tensor_dim(a, i), deft_tensor_dim(b, i));
+    ck_assert_msg(deft_tensor_dim(a, i) == deft_tensor_dim(b, i),
+                  "%s: dim %d: %" PRId64 " vs %" PRId64, what, i, deft_tensor_dim(a, i),
+                  deft_tensor_dim(b, i));
   if (deft_tensor_dtype(a) == DEFT_STRING) {
     for (int64_t i = 0; i < deft_tensor_num_elements(a); i++) {
       size_t la, lb;
@@ -91,11 +92,12 @@ static deft_output string_vec(deft_graph *g, const char *const *v, int n) {
 static parse_graph build(bool v2, bool scalar, bool scores_default) {
   parse_graph p = {deft_graph_new(), {0}, {0}, NULL};
   deft_graph *g = p.g;
-  p.serialized = deft_placeholder(g, DEFT_STRING, scalar ? DEFT_SCALAR : DEFT_SHAPE(-1),
-                                  "serialized");
+  p.serialized =
+      deft_placeholder(g, DEFT_STRING, scalar ? DEFT_SCALAR : DEFT_SHAPE(-1), "serialized");
   p.names = deft_placeholder(g, DEFT_STRING, deft_shape_unknown(), "names");
   const char *sk[2] = {"tags", "ids"}, *dk[3] = {"age", "scores", "name"};
-  deft_op_builder *b = deft_op_builder_new(g, v2 ? "ParseExampleV2" : "ParseExample", "ParseExample");
+  deft_op_builder *b =
+      deft_op_builder_new(g, v2 ? "ParseExampleV2" : "ParseExample", "ParseExample");
   deft_op_builder_add_input(b, p.serialized);
   deft_op_builder_add_input(b, p.names);
   if (v2) {
@@ -166,8 +168,8 @@ static void check_batch(bool v2) {
     ck_assert_msg(run_parse(&p, ser, pass ? names : NULL, out, st), "pass %d: %s", pass,
                   deft_status_message(st));
     const char *exp[9] = {"exp_tags_indices", "exp_ids_indices", "exp_tags_values",
-                          "exp_ids_values", "exp_tags_shape", "exp_ids_shape", "exp_age",
-                          "exp_scores", "exp_name"};
+                          "exp_ids_values",   "exp_tags_shape",  "exp_ids_shape",
+                          "exp_age",          "exp_scores",      "exp_name"};
     for (int i = 0; i < 9; i++) {
       deft_tensor *want = npy(exp[i]);
       assert_same(out[i], want, exp[i]);
@@ -307,10 +309,10 @@ START_TEST(malformed_bytes) {
     size_t n;
     const char *at, *why;
   } cases[] = {
-      {"\x0a\x05\x0a\x03", 4, "at byte 1", "past the end"},          /* features length 5 of 2 */
-      {"\x0a\x01\x0a", 3, "at byte 3", "truncated length"},           /* entry without its length */
-      {"\x0b", 1, "at byte 0", "wire type"},                          /* group start */
-      {"\x80", 1, "at byte 0", "tag"},                                /* truncated tag varint */
+      {"\x0a\x05\x0a\x03", 4, "at byte 1", "past the end"}, /* features length 5 of 2 */
+      {"\x0a\x01\x0a", 3, "at byte 3", "truncated length"}, /* entry without its length */
+      {"\x0b", 1, "at byte 0", "wire type"},                /* group start */
+      {"\x80", 1, "at byte 0", "tag"},                      /* truncated tag varint */
       {"\x0a\x0a\x0a\x08\x0a\x03\x61\x67\x65\x12\x01\x1a", 12, "at byte 12", "truncated length"},
       {"\x0a\x0a\x0a\x08\x0a\x03\x61\x67\x65\x12\x01\x08", 12, "at byte 12", "truncated varint"},
       {"\x0a\x0b\x0a\x09\x0a\x03\x61\x67\x65\x12\x02\x08\x01", 13, "at byte 11", "not a message"},
@@ -457,7 +459,8 @@ START_TEST(serving_signatures) {
   snprintf(cmd, sizeof cmd, "%s/outputs.npy", outdir);
   deft_tensor *y = deft_npy_read(cmd, st);
   ck_assert_msg(y, "%s", deft_status_message(st));
-  for (int i = 0; i < 3; i++) ck_assert_float_eq(((const float *)deft_tensor_data(y))[i], want_y[i]);
+  for (int i = 0; i < 3; i++)
+    ck_assert_float_eq(((const float *)deft_tensor_data(y))[i], want_y[i]);
   deft_tensor_free(y);
   deft_tensor_free(ex);
   deft_saver_free(sv);

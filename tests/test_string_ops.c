@@ -43,8 +43,8 @@ static const char *gen =
     "np.save(d + '/u8.npy', np.array([0, 200, 255], np.uint8))\n";
 
 static const char *const patterns[] = {
-    "a.*b", "[0-9]+", "(?i)hello", "\\d{3}-\\d{4}", "ab|cd", "x?", ".", "\\w+@\\w+\\.com",
-    "\\x{e9}+", "a.b", "ab$", "[^a-z]*",
+    "a.*b", "[0-9]+",          "(?i)hello", "\\d{3}-\\d{4}", "ab|cd", "x?",
+    ".",    "\\w+@\\w+\\.com", "\\x{e9}+",  "a.b",           "ab$",   "[^a-z]*",
 };
 #define NPAT 12
 
@@ -87,8 +87,9 @@ static void assert_strings(const deft_tensor *a, const deft_tensor *b, const cha
   for (int64_t i = 0; i < deft_tensor_num_elements(a); i++) {
     size_t la, lb;
     const char *sa = deft_tensor_string(a, i, &la), *sb = deft_tensor_string(b, i, &lb);
-    ck_assert_msg(la == lb && (!la || !memcmp(sa, sb, la)), "%s: element %" PRId64
-                  ": '%.*s' vs '%.*s'", what, i, (int)la, sa ? sa : "", (int)lb, sb ? sb : "");
+    ck_assert_msg(la == lb && (!la || !memcmp(sa, sb, la)),
+                  "%s: element %" PRId64 ": '%.*s' vs '%.*s'", what, i, (int)la, sa ? sa : "",
+                  (int)lb, sb ? sb : "");
   }
 }
 
@@ -121,17 +122,19 @@ START_TEST(npy_strings_read_and_write) {
   /* <U: UTF-8, shape kept */
   ck_assert_int_eq(deft_tensor_rank(u), 2);
   const char *wu[4] = {"x", "\xc3\xa9t\xc3\xa9", "\xf0\x9f\x98\x80", ""};
-  for (int i = 0; i < 4; i++) ck_assert_str_eq(deft_tensor_string(u, i, NULL) ? deft_tensor_string(u, i, NULL) : "", wu[i]);
+  for (int i = 0; i < 4; i++)
+    ck_assert_str_eq(deft_tensor_string(u, i, NULL) ? deft_tensor_string(u, i, NULL) : "", wu[i]);
   /* written as |S, NumPy reads the same bytes back */
   char path[4400];
   snprintf(path, sizeof path, "%s/written.npy", dir());
   ck_assert_msg(deft_npy_write(path, u, st), "%s", deft_status_message(st));
-  const char *check = "import sys, numpy as np\n"
-                      "a = np.load(sys.argv[1])\n"
-                      "assert a.dtype == np.dtype('S5'), a.dtype\n"
-                      "assert a.shape == (2, 2)\n"
-                      "assert a.tolist() == [[b'x', '\\u00e9t\\u00e9'.encode()],"
-                      " ['\\U0001f600'.encode(), b'']], a.tolist()\n";
+  const char *check =
+      "import sys, numpy as np\n"
+      "a = np.load(sys.argv[1])\n"
+      "assert a.dtype == np.dtype('S5'), a.dtype\n"
+      "assert a.shape == (2, 2)\n"
+      "assert a.tolist() == [[b'x', '\\u00e9t\\u00e9'.encode()],"
+      " ['\\U0001f600'.encode(), b'']], a.tolist()\n";
   const char *args[] = {path, NULL};
   ck_assert_int_eq(tu_python(check, args), 0);
   deft_tensor *back = deft_npy_read(path, st);
@@ -155,11 +158,12 @@ START_TEST(npy_string_errors) {
   char path[4400];
   snprintf(path, sizeof path, "%s/bad_u.npy", dir());
   /* a <U1 element holding 0x110000, past Unicode */
-  const char *mk = "import sys, numpy as np\n"
-                   "np.save(sys.argv[1], np.array(['ab', 'c']))\n"
-                   "b = bytearray(open(sys.argv[1], 'rb').read())\n"
-                   "b[-4:] = (0x110000).to_bytes(4, 'little')\n"
-                   "open(sys.argv[1], 'wb').write(b)\n";
+  const char *mk =
+      "import sys, numpy as np\n"
+      "np.save(sys.argv[1], np.array(['ab', 'c']))\n"
+      "b = bytearray(open(sys.argv[1], 'rb').read())\n"
+      "b[-4:] = (0x110000).to_bytes(4, 'little')\n"
+      "open(sys.argv[1], 'wb').write(b)\n";
   const char *args[] = {path, NULL};
   ck_assert_int_eq(tu_python(mk, args), 0);
   ck_assert_ptr_null(deft_npy_read(path, st));
@@ -201,7 +205,10 @@ START_TEST(npy_quantized) {
              "import sys, numpy as np\na = np.load(sys.argv[1])\n"
              "assert a.dtype == np.dtype('%s'), a.dtype\n"
              "assert a.tolist() == %s, a.tolist()\n",
-             descr[i], i == 0 ? "[0, 200, 255]" : i == 1 ? "[-128, -1, 0, 127]" : "[-70000, 5]");
+             descr[i],
+             i == 0   ? "[0, 200, 255]"
+             : i == 1 ? "[-128, -1, 0, 127]"
+                      : "[-70000, 5]");
     const char *args[] = {path, NULL};
     ck_assert_int_eq(tu_python(check, args), 0);
   }
@@ -262,11 +269,13 @@ START_TEST(regex_full_match) {
     for (int dyn = 0; dyn < 2; dyn++) {
       deft_graph *g = deft_graph_new();
       deft_output p = deft_placeholder(g, DEFT_STRING, DEFT_SHAPE(-1), "s");
-      deft_op_builder *b = deft_op_builder_new(g, dyn ? "RegexFullMatch" : "StaticRegexFullMatch",
-                                               "m");
+      deft_op_builder *b =
+          deft_op_builder_new(g, dyn ? "RegexFullMatch" : "StaticRegexFullMatch", "m");
       deft_op_builder_add_input(b, p);
-      if (dyn) deft_op_builder_add_input(b, deft_const_string(g, patterns[k], NULL));
-      else deft_op_builder_set_attr_string(b, "pattern", patterns[k], strlen(patterns[k]));
+      if (dyn)
+        deft_op_builder_add_input(b, deft_const_string(g, patterns[k], NULL));
+      else
+        deft_op_builder_set_attr_string(b, "pattern", patterns[k], strlen(patterns[k]));
       deft_op *op = deft_op_builder_finish(b);
       ck_assert_msg(op, "%s", deft_status_message(deft_graph_status(g)));
       ck_assert(deft_output_shape(deft_op_output(op, 0)).rank == 1);
@@ -274,10 +283,10 @@ START_TEST(regex_full_match) {
       ck_assert_msg(got, "%s", deft_status_message(st));
       ck_assert_int_eq(deft_tensor_dtype(got), DEFT_BOOL);
       for (int64_t i = 0; i < deft_tensor_num_elements(subj); i++)
-        ck_assert_msg(((const bool *)deft_tensor_data(got))[i] ==
-                          ((const bool *)deft_tensor_data(want))[i],
-                      "pattern '%s', subject %" PRId64 " ('%s')", patterns[k], i,
-                      deft_tensor_string(subj, i, NULL) ? deft_tensor_string(subj, i, NULL) : "");
+        ck_assert_msg(
+            ((const bool *)deft_tensor_data(got))[i] == ((const bool *)deft_tensor_data(want))[i],
+            "pattern '%s', subject %" PRId64 " ('%s')", patterns[k], i,
+            deft_tensor_string(subj, i, NULL) ? deft_tensor_string(subj, i, NULL) : "");
       deft_tensor_free(got);
       deft_graph_free(g);
     }
@@ -290,8 +299,10 @@ START_TEST(regex_full_match) {
     deft_op_builder *b =
         deft_op_builder_new(g, dyn ? "RegexFullMatch" : "StaticRegexFullMatch", "bad_re");
     deft_op_builder_add_input(b, p);
-    if (dyn) deft_op_builder_add_input(b, deft_const_string(g, "a(b", NULL));
-    else deft_op_builder_set_attr_string(b, "pattern", "a(b", 3);
+    if (dyn)
+      deft_op_builder_add_input(b, deft_const_string(g, "a(b", NULL));
+    else
+      deft_op_builder_set_attr_string(b, "pattern", "a(b", 3);
     deft_op *op = deft_op_builder_finish(b);
     ck_assert_ptr_null(run(g, p, subj, deft_op_output(op, 0), st));
     TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "bad_re", "a(b", "offset 3");
@@ -304,10 +315,13 @@ START_TEST(regex_full_match) {
   deft_op_builder_add_input(b, p);
   deft_op_builder_set_attr_string(b, "pattern", "(a|aa)*c", 8);
   deft_op *op = deft_op_builder_finish(b);
-  deft_tensor *x = deft_tensor_scalar_string("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab");
+  deft_tensor *x = deft_tensor_scalar_string(
+      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab");
   deft_tensor *got = run(g, p, x, deft_op_output(op, 0), st);
-  if (!got) TU_ASSERT_STATUS(st, DEFT_RESOURCE_EXHAUSTED, "slow", "limit");
-  else ck_assert(!((const bool *)deft_tensor_data(got))[0]);
+  if (!got)
+    TU_ASSERT_STATUS(st, DEFT_RESOURCE_EXHAUSTED, "slow", "limit");
+  else
+    ck_assert(!((const bool *)deft_tensor_data(got))[0]);
   deft_tensor_free(got);
   deft_tensor_free(x);
   deft_graph_free(g);
@@ -343,10 +357,14 @@ START_TEST(string_to_number) {
     deft_dtype t;
     int64_t want; /* or INT64_MIN: an error */
   } cases[] = {
-      {" 42", DEFT_INT32, 42},          {"-2147483648", DEFT_INT32, INT32_MIN},
-      {"2147483648", DEFT_INT32, INT64_MIN}, {"9223372036854775807", DEFT_INT64, INT64_MAX},
-      {"1.5", DEFT_INT64, INT64_MIN},   {"12a", DEFT_FLOAT, INT64_MIN},
-      {"", DEFT_FLOAT, INT64_MIN},      {"1e99", DEFT_FLOAT, INT64_MIN},
+      {" 42", DEFT_INT32, 42},
+      {"-2147483648", DEFT_INT32, INT32_MIN},
+      {"2147483648", DEFT_INT32, INT64_MIN},
+      {"9223372036854775807", DEFT_INT64, INT64_MAX},
+      {"1.5", DEFT_INT64, INT64_MIN},
+      {"12a", DEFT_FLOAT, INT64_MIN},
+      {"", DEFT_FLOAT, INT64_MIN},
+      {"1e99", DEFT_FLOAT, INT64_MIN},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     deft_graph *g = deft_graph_new();
@@ -362,9 +380,9 @@ START_TEST(string_to_number) {
       TU_ASSERT_STATUS(st, DEFT_INVALID_ARGUMENT, "to_num", "element 0", "not a valid");
     } else {
       ck_assert_msg(got, "%s", deft_status_message(st));
-      ck_assert_int_eq((int64_t)deft_tensor_get_double(got, 0) == cases[i].want ||
-                           cases[i].want == INT64_MAX,
-                       1);
+      ck_assert_int_eq(
+          (int64_t)deft_tensor_get_double(got, 0) == cases[i].want || cases[i].want == INT64_MAX,
+          1);
       if (cases[i].want == INT64_MAX)
         ck_assert(((const int64_t *)deft_tensor_data(got))[0] == INT64_MAX);
     }
@@ -384,8 +402,11 @@ START_TEST(as_string) {
     int64_t precision, width;
     bool scientific, shortest;
     const char *fill;
-  } cfg[5] = {{-1, -1, false, false, ""}, {2, -1, false, false, ""}, {-1, -1, true, false, ""},
-              {3, 8, false, false, "0"}, {-1, -1, false, true, ""}};
+  } cfg[5] = {{-1, -1, false, false, ""},
+              {2, -1, false, false, ""},
+              {-1, -1, true, false, ""},
+              {3, 8, false, false, "0"},
+              {-1, -1, false, true, ""}};
   for (int k = 0; k < 5; k++) {
     deft_graph *g = deft_graph_new();
     deft_output p = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(-1), "x");
