@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* ops/io_ops.c - the saver's ops, as TF's Saver graph uses them: SaveV2 and RestoreV2 (V2
- * checkpoints through proto/bundle.h), MergeV2Checkpoints, ShardedFilename and StringJoin. */
+ * checkpoints through proto/bundle.h), RestoreSlice and Restore (TF <= 0.12's, reading V1
+ * checkpoints too), MergeV2Checkpoints, ShardedFilename and StringJoin. */
 #include <errno.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -133,6 +135,73 @@ static void restore_kernel(deft_kernel_ctx *c) {
   }
   deft_bundle_reader_free(r);
   deft_status_free(st);
+}
+
+/* RestoreSlice and Restore (TF <= 0.12's saver): one tensor from the checkpoint at
+ * file_pattern, a V1 checkpoint file (proto/tensor_slice_reader.h) or a V2 prefix, read whole
+ * (shape_and_slice must be ""). A pattern with glob characters must match exactly one file. */
+static void restore_slice_kernel(deft_kernel_ctx *c) {
+  const char *pattern, *name;
+  if (!scalar_string(c, 0, "file_pattern", &pattern) || !scalar_string(c, 1, "tensor_name", &name))
+    return;
+  if (deft_kernel_num_inputs(c) > 2) {
+    size_t len;
+    const deft_tensor *sl = deft_kernel_input(c, 2);
+    if (sl->dtype != DEFT_STRING || sl->n != 1) {
+      deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
+                       "input 2 (shape_and_slice) must be a string scalar");
+      return;
+    }
+    deft_tensor_string(sl, 0, &len);
+    if (len) {
+      deft_kernel_fail(c, DEFT_UNIMPLEMENTED,
+                       "tensor '%s' is restored as slice '%s' of a partitioned variable; deft "
+                       "reads whole tensors only", name, deft_tensor_string(sl, 0, NULL));
+      return;
+    }
+  }
+  const char *path = pattern;
+  glob_t gl;
+  bool globbed = strpbrk(pattern, "*?[") != NULL;
+  if (globbed) {
+    int rc = glob(pattern, 0, NULL, &gl);
+    if (rc != 0 || gl.gl_pathc != 1) {
+      deft_kernel_fail(c, rc == GLOB_NOMATCH ? DEFT_NOT_FOUND : DEFT_UNIMPLEMENTED,
+                       "file_pattern '%s' matches %zu files; deft restores from exactly one "
+                       "(sharded V1 checkpoints are not supported)", pattern,
+                       rc == 0 ? (size_t)gl.gl_pathc : (size_t)0);
+      if (rc == 0) globfree(&gl);
+      return;
+    }
+    path = gl.gl_pathv[0];
+  }
+  deft_dtype want = deft_kernel_output_dtype(c, 0);
+  deft_status *st = deft_status_new();
+  deft_bundle_reader *r = NULL;
+  deft_tensor *t = NULL;
+  if (!st) {
+    deft_kernel_fail(c, DEFT_RESOURCE_EXHAUSTED, "out of memory");
+  } else if (check_prefix(c, path)) {
+    r = deft_bundle_reader_open(path, st);
+    t = r ? deft_bundle_reader_read(r, name, st) : NULL;
+    if (!t)
+      deft_kernel_fail(c, deft_status_code(st), "restoring '%s' from '%s': %s", name, path,
+                       deft_status_message(st));
+    else if (t->dtype != want)
+      deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
+                       "checkpoint '%s' stores '%s' as %s, but attr dt is %s", path, name,
+                       deft_dtype_name(t->dtype), deft_dtype_name(want));
+    else
+      deft_kernel_forward(c, 0, t);
+  }
+  deft_tensor_free(t);
+  deft_bundle_reader_free(r);
+  deft_status_free(st);
+  if (globbed) globfree(&gl);
+}
+
+static void restore_one_shape(deft_shape_ctx *c) {
+  deft_shape_ctx_set_output(c, 0, deft_shape_unknown());
 }
 
 /* Removes the directory holding prefix's files if it is now empty (delete_old_dirs). */
@@ -356,6 +425,15 @@ static const deft_op_def io_defs[] = {
      .outputs = "tensors: dtypes", .attrs = "dtypes: list(type) >= 1",
      .flags = DEFT_OP_STATEFUL | DEFT_OP_NOT_DIFFERENTIABLE, .shape = restore_shape,
      .prepare = restore_prepare, .kernel = restore_kernel},
+    {.type = "RestoreSlice",
+     .inputs = "file_pattern: string, tensor_name: string, shape_and_slice: string",
+     .outputs = "tensor: dt", .attrs = "dt: type, preferred_shard: int = -1",
+     .flags = DEFT_OP_STATEFUL | DEFT_OP_NOT_DIFFERENTIABLE, .shape = restore_one_shape,
+     .kernel = restore_slice_kernel},
+    {.type = "Restore", .inputs = "file_pattern: string, tensor_name: string",
+     .outputs = "tensor: dt", .attrs = "dt: type, preferred_shard: int = -1",
+     .flags = DEFT_OP_STATEFUL | DEFT_OP_NOT_DIFFERENTIABLE, .shape = restore_one_shape,
+     .kernel = restore_slice_kernel},
     {.type = "MergeV2Checkpoints", .inputs = "checkpoint_prefixes: string, destination_prefix: string",
      .attrs = "delete_old_dirs: bool = true", .flags = DEFT_OP_STATEFUL | DEFT_OP_NOT_DIFFERENTIABLE,
      .prepare = merge_prepare, .kernel = merge_kernel},

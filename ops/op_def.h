@@ -269,6 +269,8 @@ extern const deft_op_family deft_ops_fused_bn;
 extern const deft_op_family deft_ops_pad;
 extern const deft_op_family deft_ops_conv;
 extern const deft_op_family deft_ops_collective;
+extern const deft_op_family deft_ops_parse_example;
+extern const deft_op_family deft_ops_string;
 
 #define DEFT_FAMILY(sym, tbl) \
   const deft_op_family sym = {#sym, tbl, sizeof(tbl) / sizeof(tbl[0])}

@@ -37,6 +37,8 @@ static const deft_op_family *const families[] = {
     &deft_ops_tensor_array,
     &deft_ops_collective,
     &deft_ops_resource_var,
+    &deft_ops_parse_example,
+    &deft_ops_string,
 };
 
 static deft_op_reg *regs;

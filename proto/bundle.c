@@ -19,6 +19,7 @@
 #include "base/alloc.h"
 #include "base/crc32c.h"
 #include "proto/sstable.h"
+#include "proto/tensor_slice_reader.h"
 #include "base/tensor_internal.h"
 #include "tensor_bundle.pb-c.h"
 
@@ -395,12 +396,14 @@ struct deft_bundle_reader {
   int *fds;          /* per shard; -1 when not opened (no entry refers to it) */
   int64_t *fsizes;
   char **shard_paths;
+  deft_v1_reader *v1; /* a V1 checkpoint (proto/tensor_slice_reader.h): everything else unused */
 };
 
 int deft_bundle_reader_num_shards(const deft_bundle_reader *r) { return r->num_shards; }
 
 void deft_bundle_reader_free(deft_bundle_reader *r) {
   if (!r) return;
+  deft_v1_reader_free(r->v1);
   for (int i = 0; i < r->n; i++) deft_free(r->e[i].key);
   deft_free(r->e);
   for (int i = 0; r->fds && i < r->num_shards; i++) {
@@ -540,6 +543,16 @@ deft_bundle_reader *deft_bundle_reader_open(const char *prefix, deft_status *sta
     oom(status, "opening a checkpoint");
     return NULL;
   }
+  struct stat sb;
+  if (stat(r->index_path, &sb) != 0 && deft_v1_is_table(prefix)) {
+    /* no P.index, and P itself is a table: a V1 checkpoint */
+    r->v1 = deft_v1_reader_open(prefix, status);
+    if (!r->v1) {
+      deft_bundle_reader_free(r);
+      return NULL;
+    }
+    return r;
+  }
   deft_sstable *t = deft_sstable_open(r->index_path, status);
   bool ok = t && check_header(r, t, status);
   size_t total = t ? deft_sstable_num_entries(t) : 0;
@@ -567,9 +580,12 @@ deft_bundle_reader *deft_bundle_reader_open(const char *prefix, deft_status *sta
   return r;
 }
 
-int deft_bundle_reader_num_entries(const deft_bundle_reader *r) { return r->n; }
+int deft_bundle_reader_num_entries(const deft_bundle_reader *r) {
+  return r->v1 ? deft_v1_reader_num(r->v1) : r->n;
+}
 
 const char *deft_bundle_reader_key(const deft_bundle_reader *r, int i) {
+  if (r->v1) return deft_v1_reader_name(r->v1, i);
   return i >= 0 && i < r->n ? r->e[i].key : NULL;
 }
 
@@ -587,6 +603,7 @@ static const rentry *find_entry(const deft_bundle_reader *r, const char *key) {
 
 bool deft_bundle_reader_lookup(const deft_bundle_reader *r, const char *key, deft_dtype *dtype,
                                deft_shape *shape) {
+  if (r->v1) return deft_v1_reader_lookup(r->v1, key, dtype, shape);
   const rentry *e = find_entry(r, key);
   if (!e) return false;
   if (dtype) *dtype = (deft_dtype)e->dtype;
@@ -753,6 +770,7 @@ static deft_tensor *read_entry(deft_bundle_reader *r, const rentry *e, deft_stat
 
 deft_tensor *deft_bundle_reader_read(deft_bundle_reader *r, const char *key,
                                      deft_status *status) {
+  if (r->v1) return deft_v1_reader_read(r->v1, key, status);
   const rentry *e = find_entry(r, key);
   if (!e) {
     deft_status_set(status, DEFT_NOT_FOUND, "key '%s' not found in checkpoint %s", key,

@@ -5,7 +5,12 @@
  * uint32 LE for 2.0 and 3.0), then a Python dict literal such as
  * {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), } padded with spaces and a newline,
  * then the raw little-endian elements. The header is parsed by a small tokenizer that accepts keys
- * in any order, either quote style, extra spaces and trailing commas. */
+ * in any order, either quote style, extra spaces and trailing commas.
+ *
+ * Strings: |S<n> arrays (fixed-width bytes, trailing NULs are padding) and <U<n> arrays (UCS-4,
+ * converted to UTF-8) read as string tensors; string tensors are written as |S<longest>.
+ * Quantized tensors are written as their storage type (qint8 |i1, quint8 |u1, qint32 <i4); |i1
+ * reads as qint8, deft's one 8-bit signed type. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -36,8 +41,41 @@ typedef struct npy_dtype {
 static const npy_dtype npy_dtypes[] = {
     {"<f4", DEFT_FLOAT}, {"<f8", DEFT_DOUBLE}, {"<i4", DEFT_INT32},
     {"<i8", DEFT_INT64}, {"|u1", DEFT_UINT8},  {"|b1", DEFT_BOOL},
+    /* deft has no int8: |i1 arrays are qint8, the one 8-bit signed type it has */
+    {"|i1", DEFT_QINT8},
 };
 
+/* What `descr` is written for each dtype: the table's, and the quantized types as their storage
+ * (qint8 as |i1, quint8 as |u1, qint32 as <i4). Strings are |S<n> (see deft_npy_write). */
+static const char *npy_descr_of(deft_dtype dtype) {
+  if (dtype == DEFT_QUINT8) return "|u1";
+  if (dtype == DEFT_QINT32) return "<i4";
+  for (size_t i = 0; i < sizeof npy_dtypes / sizeof npy_dtypes[0]; i++)
+    if (npy_dtypes[i].dtype == dtype) return npy_dtypes[i].descr;
+  return NULL;
+}
+
+#define NPY_SUPPORTED "<f4, <f8, <i4, <i8, |u1, |i1, |b1, |S<n>, <U<n>"
+
+/* Parses a string descr: "|S5" / "S5" (bytes, *unit 1) or "<U5" / "U5" (UCS-4, *unit 4), giving
+ * the characters per element in *chars. False for anything else. */
+static bool npy_string_descr(const char *d, int *unit, uint64_t *chars) {
+  char order = (*d == '|' || *d == '<' || *d == '=') ? *d++ : 0;
+  if (*d == 'S' || *d == 'a') *unit = 1;
+  else if (*d == 'U') *unit = 4;
+  else return false;
+  if ((*unit == 1 && order == '<') || (*unit == 4 && order == '|')) return false;
+  d++;
+  if (*d < '0' || *d > '9') return false;
+  uint64_t v = 0;
+  for (; *d >= '0' && *d <= '9'; d++) {
+    v = v * 10 + (uint64_t)(*d - '0');
+    if (v > ((uint64_t)1 << 31)) return false;
+  }
+  if (*d) return false;
+  *chars = v;
+  return true;
+}
 
 /* Reads up to n bytes (fewer only at end of file). Returns the count or -1 (errno set). */
 static ssize_t read_full(int fd, void *buf, size_t n) {
@@ -189,7 +227,7 @@ static bool hp_dict(hdr_parser *h, npy_header *out) {
       if (hp_peek(h, '[')) {
         deft_status_set(h->status, DEFT_INVALID_ARGUMENT,
                         "%s: unsupported structured dtype at byte %" PRIu64
-                        " (supported: <f4, <f8, <i4, <i8, |u1, |b1)", h->path, hp_off(h));
+                        " (supported: " NPY_SUPPORTED ")", h->path, hp_off(h));
         return false;
       }
       ok = hp_string(h, out->descr, sizeof out->descr, "'descr' must be a short quoted string");
@@ -220,6 +258,76 @@ static bool hp_dict(hdr_parser *h, npy_header *out) {
 }
 
 /* ---- reading ---- */
+
+/* Appends code point cp as UTF-8 to out; false for a surrogate or a value past U+10FFFF. */
+static bool utf8_put(uint32_t cp, char *out, size_t *n) {
+  if (cp < 0x80) {
+    out[(*n)++] = (char)cp;
+  } else if (cp < 0x800) {
+    out[(*n)++] = (char)(0xc0 | cp >> 6);
+    out[(*n)++] = (char)(0x80 | (cp & 0x3f));
+  } else if (cp < 0x10000) {
+    if (cp >= 0xd800 && cp < 0xe000) return false;
+    out[(*n)++] = (char)(0xe0 | cp >> 12);
+    out[(*n)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    out[(*n)++] = (char)(0x80 | (cp & 0x3f));
+  } else if (cp < 0x110000) {
+    out[(*n)++] = (char)(0xf0 | cp >> 18);
+    out[(*n)++] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    out[(*n)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    out[(*n)++] = (char)(0x80 | (cp & 0x3f));
+  } else {
+    return false;
+  }
+  return true;
+}
+
+/* A string tensor from n fixed-width elements of `chars` units at data: |S<n> bytes (unit 1) or
+ * <U<n> UCS-4 code points (unit 4, stored as UTF-8). Trailing NULs are padding, as NumPy reads
+ * them. A code point that is not Unicode is DATA_LOSS at its byte offset. */
+static deft_tensor *npy_strings(const char *path, const int64_t *dims, int rank,
+                                const unsigned char *data, int64_t n, int unit, size_t chars,
+                                uint64_t data_at, deft_status *status) {
+  deft_tensor *t = deft_tensor_new(DEFT_STRING, dims, rank, status);
+  char *buf = unit == 4 ? deft_malloc(chars * 4 + 1) : NULL;
+  if (!t || (unit == 4 && !buf)) {
+    if (t) deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "%s: out of memory", path);
+    deft_tensor_free(t);
+    return NULL;
+  }
+  for (int64_t i = 0; i < n; i++) {
+    const unsigned char *e = data + (size_t)i * chars * (size_t)unit;
+    size_t len = chars, blen = 0;
+    const char *bytes = (const char *)e;
+    if (unit == 1) {
+      while (len && e[len - 1] == 0) len--;
+      blen = len;
+    } else {
+      const unsigned char *q;
+      while (len && (q = e + (len - 1) * 4, !(q[0] | q[1] | q[2] | q[3]))) len--;
+      for (size_t k = 0; k < len; k++) {
+        q = e + k * 4;
+        uint32_t cp = (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 |
+                      (uint32_t)q[3] << 24;
+        if (!utf8_put(cp, buf, &blen)) {
+          deft_status_set(status, DEFT_DATA_LOSS,
+                          "%s: element %" PRId64 " holds 0x%" PRIx32
+                          " at byte %" PRIu64 ", which is not a Unicode code point", path, i, cp,
+                          data_at + (uint64_t)(q - data));
+          goto fail;
+        }
+      }
+      bytes = buf;
+    }
+    if (!deft_tensor_set_string(t, i, bytes, blen, status)) goto fail;
+  }
+  deft_free(buf);
+  return t;
+fail:
+  deft_free(buf);
+  deft_tensor_free(t);
+  return NULL;
+}
 
 /* Reads the magic, version and header. On success fills hdr and *data_at (file offset of the
  * data). */
@@ -350,19 +458,23 @@ deft_tensor *deft_npy_read(const char *path, deft_status *status) {
   deft_dtype dtype = DEFT_INVALID_DTYPE;
   for (size_t i = 0; i < sizeof npy_dtypes / sizeof npy_dtypes[0]; i++)
     if (strcmp(hdr.descr, npy_dtypes[i].descr) == 0) dtype = npy_dtypes[i].dtype;
+  int str_unit = 0; /* 1 for |S<n>, 4 for <U<n> */
+  uint64_t str_chars = 0;
+  if (dtype == DEFT_INVALID_DTYPE && npy_string_descr(hdr.descr, &str_unit, &str_chars))
+    dtype = DEFT_STRING;
   if (dtype == DEFT_INVALID_DTYPE) {
     deft_status_set(status, DEFT_INVALID_ARGUMENT,
-                    "%s: unsupported dtype '%s' at byte %" PRIu64
-                    "%s (supported: <f4, <f8, <i4, <i8, |u1, |b1)", path, hdr.descr,
-                    hdr.descr_at, hdr.descr[0] == '>' ? ", big-endian" : "");
+                    "%s: unsupported dtype '%s' at byte %" PRIu64 "%s (supported: " NPY_SUPPORTED
+                    ")", path, hdr.descr, hdr.descr_at, hdr.descr[0] == '>' ? ", big-endian" : "");
     goto fail;
   }
+  uint64_t esize = dtype == DEFT_STRING ? str_chars * (uint64_t)str_unit : deft_dtype_size(dtype);
   int big_dims = 0;
   uint64_t n = 1;
   for (int i = 0; i < hdr.rank; i++) {
     if (hdr.dims[i] > 1) big_dims++;
     if (hdr.dims[i] == 0) continue; /* counted below: a zero dim must not hide an overflow */
-    if (n > (uint64_t)(INT64_MAX / 8) / (uint64_t)hdr.dims[i]) {
+    if (n > (uint64_t)(INT64_MAX / 8) / (uint64_t)hdr.dims[i] / (esize ? esize : 1)) {
       deft_status_set(status, DEFT_DATA_LOSS,
                       "%s: .npy shape in the header at byte %" PRIu64 " overflows", path,
                       hdr.at);
@@ -378,7 +490,7 @@ deft_tensor *deft_npy_read(const char *path, deft_status *status) {
                     "(header at byte %" PRIu64 ")", path, hdr.rank, hdr.at);
     goto fail;
   }
-  size_t want = (size_t)n * deft_dtype_size(dtype);
+  size_t want = (size_t)(n * esize);
   if (S_ISREG(st.st_mode)) {
     uint64_t size = (uint64_t)st.st_size, have = size > data_at ? size - data_at : 0;
     if (have < want) {
@@ -395,6 +507,16 @@ deft_tensor *deft_npy_read(const char *path, deft_status *status) {
     }
   } else if (!npy_read_stream(fd, path, data_at, want, &staged, status)) {
     goto fail;
+  }
+  if (dtype == DEFT_STRING) {
+    static const unsigned char none[1];
+    if (!staged && want && !npy_read_stream(fd, path, data_at, want, &staged, status)) goto fail;
+    t = npy_strings(path, hdr.dims, hdr.rank, staged ? staged : none, want ? (int64_t)n : 0,
+                    str_unit, (size_t)str_chars, data_at, status);
+    if (!t) goto fail;
+    deft_free(staged);
+    close(fd);
+    return t;
   }
   t = deft_calloc(1, sizeof *t);
   if (!t) {
@@ -465,10 +587,47 @@ static size_t npy_format_header(const deft_tensor *t, const char *descr, char bu
   return total;
 }
 
+/* Writes string tensor t as |S<longest> (at least |S1, as NumPy makes for empty strings). */
+static bool npy_write_strings(const char *path, const deft_tensor *t, deft_status *status) {
+  size_t longest = 1;
+  for (int64_t i = 0; i < t->n; i++) {
+    size_t len = 0;
+    const char *s = deft_tensor_string(t, i, &len);
+    if (len && s[len - 1] == 0) {
+      deft_status_set(status, DEFT_INVALID_ARGUMENT,
+                      "%s: string element %" PRId64 " ends with a NUL byte, which NumPy's |S "
+                      "dtype cannot hold (it reads trailing NULs as padding)", path, i);
+      return false;
+    }
+    if (len > longest) longest = len;
+  }
+  char descr[32], header[512];
+  snprintf(descr, sizeof descr, "|S%zu", longest);
+  size_t hsize = npy_format_header(t, descr, header);
+  deft_atomic_file *f = deft_atomic_file_open(path, NULL, NULL, status);
+  if (!f) return false;
+  static const char zeros[4096];
+  bool ok = deft_atomic_file_write(f, header, hsize, status);
+  for (int64_t i = 0; ok && i < t->n; i++) {
+    size_t len = 0;
+    const char *s = deft_tensor_string(t, i, &len);
+    if (len) ok = deft_atomic_file_write(f, s, len, status);
+    for (size_t pad = longest - len; ok && pad;) {
+      size_t k = pad < sizeof zeros ? pad : sizeof zeros;
+      ok = deft_atomic_file_write(f, zeros, k, status);
+      pad -= k;
+    }
+  }
+  if (!ok) {
+    deft_atomic_file_free(f);
+    return false;
+  }
+  return deft_atomic_file_commit(f, status);
+}
+
 bool deft_npy_write(const char *path, const deft_tensor *t, deft_status *status) {
-  const char *descr = NULL;
-  for (size_t i = 0; i < sizeof npy_dtypes / sizeof npy_dtypes[0]; i++)
-    if (npy_dtypes[i].dtype == t->dtype) descr = npy_dtypes[i].descr;
+  if (t->dtype == DEFT_STRING) return npy_write_strings(path, t, status);
+  const char *descr = npy_descr_of(t->dtype);
   if (!descr || !t->buf) {
     deft_status_set(status, DEFT_INVALID_ARGUMENT, "%s: cannot write a %s tensor as .npy", path,
                     deft_dtype_name(t->dtype));

@@ -15,6 +15,7 @@
 #include "graph/graph_internal.h"
 #include "base/alloc.h"
 #include "proto/bundle.h"
+#include "proto/tensor_slice_reader.h"
 #include "runtime/session_internal.h"
 
 struct deft_saver {
@@ -347,9 +348,10 @@ bool deft_saver_restore(deft_saver *s, deft_session *sess, const char *prefix,
   char index[4200];
   snprintf(index, sizeof index, "%s.index", prefix);
   struct stat st;
-  if (stat(index, &st) != 0) {
+  if (stat(index, &st) != 0 && !deft_v1_is_table(prefix)) { /* neither V2 nor a V1 file */
     deft_status_set(status, DEFT_NOT_FOUND,
-                    "no checkpoint at prefix '%s' (the file '%s' does not exist)", prefix, index);
+                    "no checkpoint at prefix '%s' (the file '%s' does not exist, and '%s' is not "
+                    "a V1 checkpoint file)", prefix, index, prefix);
     return false;
   }
   return run_with_prefix(s, sess, prefix, false, status);

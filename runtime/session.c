@@ -338,11 +338,28 @@ static bool same_signature(const deft_plan *p, const deft_output *feeds, int nfe
   return outputs_equal(p->feeds, feeds, nfeeds) && outputs_equal(p->fetches, fetches, nfetches);
 }
 
-/* True iff feeds[i] is a valid output of g with dtype int32 fed an int64 tensor: TF converts such
- * feeds (NumPy's default integers are int64) when every value fits. */
-static bool int64_to_int32_feed(const deft_graph *g, deft_output f, const deft_tensor *v) {
-  return v && v->dtype == DEFT_INT64 && f.op && f.op->graph == g && f.index >= 0 &&
-         f.index < f.op->noutputs && f.op->out_types[f.index] == DEFT_INT32;
+/* The dtype of feeds[i] if it is a valid output of g fed a tensor v it converts: int32 fed an
+ * int64 tensor (TF converts NumPy's default integers when every value fits), quint8 fed uint8
+ * and qint32 fed int32 (NumPy has no quantized types: their storage is taken as is). Else 0. */
+static deft_dtype feed_conversion(const deft_graph *g, deft_output f, const deft_tensor *v) {
+  if (!v || !f.op || f.op->graph != g || f.index < 0 || f.index >= f.op->noutputs) return 0;
+  deft_dtype want = f.op->out_types[f.index];
+  if ((want == DEFT_INT32 && v->dtype == DEFT_INT64) ||
+      (want == DEFT_QUINT8 && v->dtype == DEFT_UINT8) ||
+      (want == DEFT_QINT32 && v->dtype == DEFT_INT32))
+    return want;
+  return 0;
+}
+
+/* A tensor sharing v's storage with dtype `to` (uint8 -> quint8, int32 -> qint32). */
+static deft_tensor *retag_feed(const deft_tensor *v, deft_dtype to, deft_status *status) {
+  deft_tensor *t = deft_tensor_share(v);
+  if (!t) {
+    deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory converting feeds");
+    return NULL;
+  }
+  t->dtype = to;
+  return t;
 }
 
 /* A new int32 copy of int64 tensor v fed to f, or NULL with status set (a value out of int32's
@@ -380,7 +397,7 @@ bool deft_session_run(deft_session *s, const deft_output *feeds,
                       deft_op *const *targets, int ntargets, deft_status *status) {
   int nconv = 0;
   for (int i = 0; i < nfeeds; i++)
-    nconv += int64_to_int32_feed(s->graph, feeds[i], feed_values[i]);
+    nconv += feed_conversion(s->graph, feeds[i], feed_values[i]) != 0;
   if (!nconv)
     return session_run(s, feeds, feed_values, nfeeds, fetches, fetch_values, nfetches, targets,
                        ntargets, status);
@@ -391,8 +408,10 @@ bool deft_session_run(deft_session *s, const deft_output *feeds,
   if (!ok) deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory converting feeds");
   for (int i = 0; ok && i < nfeeds; i++) {
     vals[i] = feed_values[i];
-    if (int64_to_int32_feed(s->graph, feeds[i], feed_values[i])) {
-      owned[i] = narrow_feed(feeds[i], feed_values[i], status);
+    deft_dtype to = feed_conversion(s->graph, feeds[i], feed_values[i]);
+    if (to) {
+      owned[i] = to == DEFT_INT32 ? narrow_feed(feeds[i], feed_values[i], status)
+                                  : retag_feed(feed_values[i], to, status);
       vals[i] = owned[i];
       ok = owned[i] != NULL;
     }

@@ -347,10 +347,10 @@ START_TEST(half_plus_two_signatures) {
   TU_ASSERT_STATUS(st, DEFT_NOT_FOUND, "nope", "classify_x_to_y");
   ck_assert_ptr_null(deft_meta_graph_info_signature_input(info, "serving_default", "z", NULL, st));
   TU_ASSERT_STATUS(st, DEFT_NOT_FOUND, "'z'", "'x'");
-  /* ParseExample is imported though deft cannot run it */
+  /* ParseExample is imported and runs (tests/test_parse_example.c) */
   deft_op *pe = deft_graph_op_by_name(g, "ParseExample/ParseExample");
   ck_assert_ptr_nonnull(pe);
-  ck_assert(!deft_op_has_kernel(pe));
+  ck_assert(deft_op_has_kernel(pe));
   ck_assert_int_eq(deft_op_num_outputs(pe), 2); /* Ndense = 2, Nsparse = 0 */
   ck_assert_int_eq(deft_output_dtype(deft_op_output(pe, 0)), DEFT_FLOAT);
   /* the variables of a SavedModel are deft variables too */

@@ -1394,7 +1394,11 @@ static const command commands[] = {
      "      np.array([1,2]); an expression's dtype is the fed tensor's. --out writes each fetch\n"
      "      as DIR/<name>.npy (\"/\" and \":\" become \"_\"). With --signature, feed and fetch\n"
      "      names are the signature's input and output keys, and the fetches default to all of\n"
-     "      its outputs. The graph's file ops (SaveV2, RestoreV2, MergeV2Checkpoints) may only\n"
+     "      its outputs.\n"
+     "      String tensors are fed from NumPy |S<n> (bytes) or <U<n> (text, as UTF-8) arrays and\n"
+     "      written as |S<n>; quantized tensors are fed and written as their storage types (qint8\n"
+     "      as int8 |i1, quint8 as uint8 |u1, qint32 as int32 <i4).\n"
+     "      The graph's file ops (SaveV2, RestoreV2, RestoreSlice, MergeV2Checkpoints) may only\n"
      "      touch files under the model's directory, the checkpoint's directory and each\n"
      "      --allow-dir."},
     {"help", cmd_help, "help [COMMAND]\n      Show this text, or one command's."},

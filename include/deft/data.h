@@ -25,13 +25,18 @@ extern "C" {
 DEFT_API deft_tensor *deft_idx_read(const char *path, deft_status *status);
 
 /* Reads a NumPy .npy file (format 1.0, 2.0 or 3.0; little-endian; C order or 1-D Fortran) of
- * dtype <f4, <f8, <i4, <i8, |u1 or |b1. Errors: NOT_FOUND; DATA_LOSS or INVALID_ARGUMENT naming
- * the path and offset for a bad magic, a malformed header, an unsupported dtype or order, or
+ * dtype <f4, <f8, <i4, <i8, |u1, |b1, |i1 (read as DEFT_QINT8: deft has no int8), |S<n> (bytes:
+ * a DEFT_STRING tensor, trailing NUL bytes of each element dropped as NumPy does, so bytes
+ * ending in 0x00, such as some serialized protos, cannot travel in |S) or <U<n>
+ * (UCS-4 text: a DEFT_STRING tensor of UTF-8). Errors: NOT_FOUND; DATA_LOSS or INVALID_ARGUMENT
+ * naming the path and offset for a bad magic, a malformed header, an unsupported dtype or order, or
  * truncated data. The caller owns the result. */
 DEFT_API deft_tensor *deft_npy_read(const char *path, deft_status *status);
 
-/* Writes t as a .npy file (format 1.0). Not for string tensors. The file is written to a temporary
- * name and renamed into place, so a failure never leaves a partial file at path. */
+/* Writes t as a .npy file (format 1.0). String tensors are written as |S<longest element>
+ * (INVALID_ARGUMENT if an element ends with a NUL byte, which |S cannot keep); DEFT_QINT8,
+ * DEFT_QUINT8 and DEFT_QINT32 as their storage types |i1, |u1 and <i4. The file is written to a
+ * temporary name and renamed into place, so a failure never leaves a partial file at path. */
 DEFT_API bool deft_npy_write(const char *path, const deft_tensor *t, deft_status *status);
 
 /* Returns rows [begin, end) of t along dim 0 as a new tensor. When the rows start at a 64-byte

@@ -54,8 +54,10 @@ DEFT_API bool deft_saver_save(deft_saver *s, deft_session *sess, const char *pre
 DEFT_API bool deft_saver_export_meta_graph(const deft_saver *s, const char *path,
                                            deft_status *status);
 
-/* Restores the saver's variables from the checkpoint at prefix. NOT_FOUND if prefix.index does
- * not exist or the checkpoint lacks a variable (naming it); INVALID_ARGUMENT if a stored tensor's
+/* Restores the saver's variables from the checkpoint at prefix: a V2 checkpoint (prefix.index
+ * and its data), or a V1 checkpoint (TF <= 0.12: the single file prefix, read through the
+ * graph's restore ops; V1 files sharded into several are not supported). NOT_FOUND if neither
+ * exists or the checkpoint lacks a variable (naming it); INVALID_ARGUMENT if a stored tensor's
  * dtype or shape differs from its variable's; DATA_LOSS for a corrupted file (naming the tensor).
  * Variables restored before a failure keep their new values. */
 DEFT_API bool deft_saver_restore(deft_saver *s, deft_session *sess, const char *prefix,
@@ -77,7 +79,9 @@ DEFT_API int deft_saver_max_to_keep(const deft_saver *s);
 
 typedef struct deft_checkpoint_reader deft_checkpoint_reader;
 
-/* Opens the V2 checkpoint at prefix (validating its index and every CRC of the table). NULL with
+/* Opens the V2 checkpoint at prefix (validating its index and every CRC of the table), or, when
+ * prefix.index does not exist and prefix is a table file, the V1 checkpoint prefix (its
+ * tensors assembled from their saved slices). NULL with
  * status set: NOT_FOUND naming a missing file, DATA_LOSS naming a corrupt one. */
 DEFT_API deft_checkpoint_reader *deft_checkpoint_reader_open(const char *prefix,
                                                              deft_status *status);

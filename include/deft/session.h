@@ -135,7 +135,8 @@ DEFT_API deft_threadpool *deft_session_threadpool(const deft_session *s);
  *   tensor's dtype must equal the tensor's, and its shape must be compatible with the build-time
  *   shape. One conversion is made, as TF does for NumPy's int64 integers: an int64 tensor fed to
  *   an int32 tensor is converted when every value fits in int32 (INVALID_ARGUMENT naming the
- *   first value that does not, otherwise).
+ *   first value that does not, otherwise). And the quantized types take their storage types'
+ *   data as is, as TF takes NumPy's: uint8 fed to quint8, int32 fed to qint32.
  * - fetch_values[i] receives a new tensor for fetches[i], owned by the caller (free with
  *   deft_tensor_free). fetch_values may be NULL only if nfetches is 0.
  * - targets are ops to run for their effect (NoOps, Assigns, training ops).
