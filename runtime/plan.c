@@ -12,6 +12,8 @@
  *   assign_slots      one slot per output of each step, then one per feed;
  *   build_steps       each step's input slots, control steps and variable inputs;
  *   elide             pure ops whose outputs nothing reads run no kernel;
+ *   fuse              a pure producer read by one consumer is computed inside the consumer's
+ *                     kernel when they form a known pattern (runtime/plan_fuse.c);
  *   plan_releases     each slot is released after its last reader;
  *   prepare_steps     each step's kernel is resolved on the device and its prepare step runs
  *                     (ops/kernel.h), filling the step's parameter block;
@@ -39,6 +41,7 @@ void deft_plan_free(deft_plan *p) {
     if (p->steps[i].async_obj) p->steps[i].async_ops->release(p->steps[i].async_obj);
     deft_aligned_free(p->steps[i].scratch);
     deft_aligned_free(p->steps[i].params);
+    deft_fusion_free(p->steps[i].fusion);
   }
   for (int i = 0; p->slots && i < p->nslots; i++) deft_tensor_reset(&p->slots[i].value);
   for (int f = 0; p->frames && f < p->nframes; f++) {
@@ -517,6 +520,12 @@ static bool plan_releases(planner *pl, deft_plan *p, deft_status *status) {
   for (int i = 0; i < n; i++)
     if (!p->steps[i].elided)
       for (int k = 0; k < p->steps[i].op->ninputs; k++) last_use[p->steps[i].in_slots[k]] = i;
+  /* A fused step reads its absorbed producer's inputs. */
+  for (int i = 0; i < n; i++) {
+    int ps = deft_step_fused_producer(&p->steps[i]);
+    for (int k = 0; ps >= 0 && k < p->steps[ps].op->ninputs; k++)
+      if (last_use[p->steps[ps].in_slots[k]] < i) last_use[p->steps[ps].in_slots[k]] = i;
+  }
   /* An output nothing reads is released right after its step: a forwarded reference to a
    * variable (an untaken Switch's other output, say) must not keep the storage shared, or the
    * variable's next in-place update would copy it. */
@@ -623,7 +632,9 @@ static bool prepare_steps(planner *pl, deft_plan *p, deft_status *status) {
       return false;
     }
     st->compute = k.compute;
-    if (!k.prepare || st->elided) continue;
+    if (st->fusion) deft_fusion_set_kernel(st);
+    /* An absorbed step's kernel runs when its fused consumer falls back: it is prepared. */
+    if (!k.prepare || (st->elided && !st->absorbed)) continue;
     deft_prepare_ctx ctx = {st->op, st, status, false};
     k.prepare(&ctx);
     if (ctx.failed) return false;
@@ -660,8 +671,9 @@ static deft_plan *plan_build(deft_session *s, const deft_output *feeds, int nfee
   bool ok = (p && pl.need && pl.step_of && pl.slot_base) || oom(status);
   ok = ok && prune(&pl, fetches, nfetches, targets, ntargets, status) && order(&pl, status) &&
        assign_slots(&pl, p, fetches, nfetches, targets, ntargets, status) &&
-       build_steps(&pl, p, status) && elide(&pl, p, status) && plan_releases(&pl, p, status) &&
-       prepare_steps(&pl, p, status) && plan_async(&pl, p, status);
+       build_steps(&pl, p, status) && elide(&pl, p, status) && deft_plan_fuse(p, status) &&
+       plan_releases(&pl, p, status) && prepare_steps(&pl, p, status) &&
+       plan_async(&pl, p, status);
   planner_free(&pl);
   if (!ok) {
     deft_plan_free(p);

@@ -57,6 +57,9 @@ typedef struct deft_step {
   void *scratch;   /* deft_kernel_scratch's memory (aligned), kept across runs */
   size_t scratch_size;
   uint64_t state[4]; /* deft_kernel_state */
+  struct deft_fusion *fusion; /* set: this step's kernel also computes an absorbed producer's
+                               * work (runtime/plan_fuse.c); freed with the plan */
+  bool absorbed;     /* this pure step's work is done by a later fused step (it is elided) */
   double prof_t;     /* -DDEFT_EXEC_PROFILE builds: seconds in the kernel, and calls */
   long prof_n;
   /* Asynchronous kernels (ops/kernel.h): the DEFT_OP_ASYNC steps whose work must be finished
@@ -216,6 +219,18 @@ deft_plan *deft_plan_build(deft_session *s, const deft_output *feeds, int nfeeds
                            const deft_output *fetches, int nfetches, deft_op *const *targets,
                            int ntargets, deft_status *status);
 void deft_plan_free(deft_plan *p);
+
+/* Plan-time fusion (runtime/plan_fuse.c), run after elision and before releases are planned:
+ * marks producer steps absorbed into their one consumer and gives the consumer a fusion record.
+ * False with status set on OOM. Does nothing when the environment sets DEFT_FUSE=0. */
+typedef struct deft_fusion deft_fusion;
+bool deft_plan_fuse(deft_plan *p, deft_status *status);
+bool deft_plan_fusion_enabled(void);
+/* The absorbed producer's step index of a fused step, or -1. */
+int deft_step_fused_producer(const deft_step *st);
+/* After the step's kernel is resolved: keeps it as the fallback and runs the fused one. */
+void deft_fusion_set_kernel(deft_step *st);
+void deft_fusion_free(deft_fusion *f);
 #ifdef DEFT_EXEC_PROFILE
 /* Prints the plan's per-step kernel times to stderr (runtime/executor.c). */
 void deft_plan_prof_dump(deft_plan *p);

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* ops/fused_kernels.h - loops of the planner's fused steps (runtime/plan_fuse.c). Internal. */
+#ifndef DEFT_OPS_FUSED_KERNELS_H
+#define DEFT_OPS_FUSED_KERNELS_H
+
+#include <stdint.h>
+
+/* The elementwise op a fused column sum applies: Mul's a * b, SquaredDifference's
+ * (a - b) * (a - b). */
+typedef enum deft_fused_elem { DEFT_FUSED_MUL, DEFT_FUSED_SQDIFF } deft_fused_elem;
+
+/* Rows [begin, end) of y = x * s + t, x and y [rows, cols] row-major, s and t [cols]: Mul's then
+ * Add's rounding, as the two kernels give. */
+void deft_fused_mul_add_rows_f32(const float *x, const float *s, const float *t, float *y,
+                                 int64_t begin, int64_t end, int64_t cols);
+
+/* out[j] = sum over i = 0..rows-1, in increasing i, of f(a[i, j], b[i, j]), where row i of a
+ * starts at a + i * a_row (a_row 0: a row vector broadcast over the rows), the same for b; rows
+ * >= 1. What the elementwise kernel followed by Sum over axis 0 gives. */
+void deft_fused_colsum_f32(deft_fused_elem f, const float *a, int64_t a_row, const float *b,
+                           int64_t b_row, float *out, int64_t rows, int64_t cols);
+
+/* out[i] /= (float)count: Mean's division. */
+void deft_fused_divide_f32(float *out, int64_t n, int64_t count);
+
+#endif
