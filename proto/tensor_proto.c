@@ -450,16 +450,28 @@ Tensorflow__TensorProto *deft_tensor_to_proto(deft_pb_pool *pool, const deft_ten
   if (!p->tensor_shape) goto oom;
   if (t->n == 0 || !t->buf) return p;
   if (t->dtype == DEFT_STRING) {
-    p->string_val = deft_pb_pool_alloc(pool, sizeof *p->string_val * (size_t)t->n);
+    /* A repeated tail is written once: readers (TF's and deft's) repeat the last string_val
+     * into the remaining elements. Without this, a tiny proto that decodes to millions of empty
+     * strings would re-encode to millions of entries. */
+    size_t lastlen;
+    const char *last = deft_tensor_string(t, t->n - 1, &lastlen);
+    int64_t m = t->n; /* elements written: up to and including the first of the tail */
+    while (m > 1) {
+      size_t len;
+      const char *s = deft_tensor_string(t, m - 2, &len);
+      if (len != lastlen || (len && memcmp(s, last, len) != 0)) break;
+      m--;
+    }
+    p->string_val = deft_pb_pool_alloc(pool, sizeof *p->string_val * (size_t)m);
     if (!p->string_val) goto oom;
-    for (int64_t i = 0; i < t->n; i++) {
+    for (int64_t i = 0; i < m; i++) {
       size_t len;
       const char *s = deft_tensor_string(t, i, &len);
       p->string_val[i].data = (uint8_t *)deft_pb_pool_strndup(pool, s ? s : "", s ? len : 0);
       if (!p->string_val[i].data) goto oom;
       p->string_val[i].len = s ? len : 0;
     }
-    p->n_string_val = (size_t)t->n;
+    p->n_string_val = (size_t)m;
     return p;
   }
   if (t->n == 1 || all_equal(t)) {

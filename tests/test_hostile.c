@@ -9,8 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/tensor_proto.h"
+#include "base/alloc.h"
 #include "graph.pb-c.h"
+#include "proto/tensor_proto.h"
 #include "testutil.h"
 
 /* ---- building wire format by hand ---- */
@@ -180,6 +181,75 @@ START_TEST(string_amplification) {
   free(sv.p);
   free(ab.p);
   free(one.p);
+  deft_status_free(st);
+}
+END_TEST
+
+/* A string tensor's repeated tail is encoded once (the fuzz_tensor_proto timeout: 32 bytes
+ * decoded to millions of empty strings, and re-encoding wrote one string_val each). The work is
+ * checked by allocation count and size, and the round trip by value. */
+START_TEST(string_tail_encoded_once) {
+  deft_status *st = deft_status_new();
+  int64_t dims[] = {126, 127, 100};
+  wbuf t = tensor_bytes(7, dims, 3), empty = {0};
+  wb_sub(&t, 8, &empty);
+  ck_assert_uint_lt(t.n, 40);
+  deft_tensor *v = deft_tensor_parse_proto(t.p, t.n, st);
+  ck_assert_msg(v != NULL, "%s", deft_status_message(st));
+  ck_assert_int_eq(deft_tensor_num_elements(v), 126 * 127 * 100);
+  deft_alloc_hooks h = {-1, false, 0, 0};
+  deft_alloc_hooks *old = deft_alloc_hooks_set(&h);
+  uint8_t *out = NULL;
+  size_t len = 0;
+  bool ok = deft_tensor_serialize_proto(v, &out, &len, st);
+  deft_alloc_hooks_set(old);
+  ck_assert_msg(ok, "%s", deft_status_message(st));
+  ck_assert_uint_lt(len, 40);
+  ck_assert_int_lt(h.count, 20);
+  ck_assert_uint_lt(h.bytes, 16384);
+  deft_tensor *back = deft_tensor_parse_proto(out, len, st);
+  ck_assert_msg(back != NULL, "%s", deft_status_message(st));
+  ck_assert_int_eq(deft_tensor_num_elements(back), 126 * 127 * 100);
+  size_t l;
+  deft_tensor_string(back, 126 * 127 * 100 - 1, &l);
+  ck_assert_uint_eq(l, 0);
+  deft_tensor_free(back);
+  deft_free(out);
+  deft_tensor_free(v);
+  free(t.p);
+  /* mixed tails: the values before the tail are kept, the tail's value once */
+  static const struct {
+    int n;
+    const char *s[5];
+    size_t written;
+  } cases[] = {{5, {"a", "b", "c", "c", "c"}, 3},
+               {2, {"x", "x"}, 1},
+               {3, {"a", "", ""}, 2},
+               {3, {"", "a", ""}, 3},
+               {4, {"ab", "a", "b", "ab"}, 4},
+               {1, {"q"}, 1}};
+  for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+    int64_t n = cases[k].n;
+    deft_tensor *x = deft_tensor_new(DEFT_STRING, &n, 1, st);
+    for (int i = 0; i < cases[k].n; i++)
+      ck_assert(deft_tensor_set_string(x, i, cases[k].s[i], strlen(cases[k].s[i]), st));
+    ck_assert(deft_tensor_serialize_proto(x, &out, &len, st));
+    Tensorflow__TensorProto *p = tensorflow__tensor_proto__unpack(NULL, len, out);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_uint_eq(p->n_string_val, cases[k].written);
+    tensorflow__tensor_proto__free_unpacked(p, NULL);
+    back = deft_tensor_parse_proto(out, len, st);
+    ck_assert_msg(back != NULL, "%s", deft_status_message(st));
+    ck_assert_int_eq(deft_tensor_num_elements(back), n);
+    for (int i = 0; i < cases[k].n; i++) {
+      const char *e = deft_tensor_string(back, i, &l);
+      ck_assert_uint_eq(l, strlen(cases[k].s[i]));
+      ck_assert(memcmp(e, cases[k].s[i], l) == 0);
+    }
+    deft_tensor_free(back);
+    deft_tensor_free(x);
+    deft_free(out);
+  }
   deft_status_free(st);
 }
 END_TEST
@@ -502,6 +572,7 @@ static Suite *make(void) {
   TCase *c = tcase_create("core");
   tcase_add_test(c, nesting_depth);
   tcase_add_test(c, string_amplification);
+  tcase_add_test(c, string_tail_encoded_once);
   tcase_add_test(c, repeated_fill);
   tcase_add_test(c, import_constant_budget);
   tcase_add_test(c, zero_dim_overflow);
