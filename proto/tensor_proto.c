@@ -307,24 +307,43 @@ deft_tensor *deft_tensor_parse_proto(const uint8_t *data, size_t len, deft_statu
 
 /* ---- the pool ---- */
 
-void *deft_pb_pool_alloc(deft_pb_pool *pool, size_t size) {
-  if (pool->failed) return NULL;
+static void *pool_chunk(deft_pb_pool *pool, size_t size) {
   if (pool->n == pool->cap) {
-    size_t ncap = pool->cap ? pool->cap * 2 : 64;
+    size_t ncap = pool->cap ? pool->cap * 2 : 16;
     void **n = deft_realloc(pool->ptrs, ncap * sizeof *n);
-    if (!n) {
-      pool->failed = true;
-      return NULL;
-    }
+    if (!n) return NULL;
     pool->ptrs = n;
     pool->cap = ncap;
   }
-  void *p = deft_calloc(1, size ? size : 1);
-  if (!p) {
+  void *p = deft_calloc(1, size);
+  if (p) pool->ptrs[pool->n++] = p;
+  return p;
+}
+
+void *deft_pb_pool_alloc(deft_pb_pool *pool, size_t size) {
+  if (pool->failed) return NULL;
+  size = size ? (size + 15) & ~(size_t)15 : 16;
+  if (size < 16) { /* overflowed */
     pool->failed = true;
     return NULL;
   }
-  pool->ptrs[pool->n++] = p;
+  void *p;
+  if (size > 4096) { /* its own chunk */
+    p = pool_chunk(pool, size);
+  } else {
+    if (size > pool->left) {
+      pool->chunk = pool->chunk ? pool->chunk * 2 : 8192;
+      if (pool->chunk > ((size_t)1 << 20)) pool->chunk = (size_t)1 << 20;
+      pool->cur = pool_chunk(pool, pool->chunk);
+      pool->left = pool->cur ? pool->chunk : 0;
+    }
+    p = pool->cur;
+    if (p) {
+      pool->cur += size;
+      pool->left -= size;
+    }
+  }
+  if (!p) pool->failed = true;
   return p;
 }
 

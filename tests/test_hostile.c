@@ -471,6 +471,53 @@ START_TEST(long_chain_pool) {
 }
 END_TEST
 
+/* The work of gradients and a first run (planning included) of an n-op Square chain, by the
+ * allocation hook's count and bytes (load-independent, unlike time). */
+static void chain_work(int n, long *count, unsigned long long *bytes) {
+  deft_status *st = deft_status_new();
+  deft_graph *g = deft_graph_new();
+  deft_output x = deft_placeholder(g, DEFT_FLOAT, deft_shape_make(0, NULL), "x"), y = x;
+  for (int i = 0; i < n; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "s%d", i);
+    y = deft_square(g, y, name);
+  }
+  deft_session *s = deft_session_new(g, st);
+  deft_tensor *xv = deft_tensor_scalar_float(1.0f), *out = NULL;
+  deft_alloc_hooks h = {-1, false, 0, 0};
+  deft_alloc_hooks *old = deft_alloc_hooks_set(&h);
+  deft_output dx;
+  ck_assert(deft_gradients(g, &y, 1, &x, 1, NULL, &dx));
+  ck_assert_msg(
+      deft_session_run(s, &x, (const deft_tensor *const[]){xv}, 1, &dx, &out, 1, NULL, 0, st), "%s",
+      deft_status_message(st));
+  deft_alloc_hooks_set(old);
+  ck_assert(isinf(*(const float *)deft_tensor_data(out)));
+  *count = h.count;
+  *bytes = h.bytes;
+  deft_tensor_free(out);
+  deft_tensor_free(xv);
+  deft_session_free(s);
+  deft_graph_free(g);
+  deft_status_free(st);
+}
+
+/* Gradients and a run of a long chain cost a bounded, linear amount per op (the 25k chain of
+ * ../shared/hostile took 1.6 s; each Square's gradient adds 3 ops, each op a plan step). */
+START_TEST(long_chain_bounded_work) {
+  long c1, c2;
+  unsigned long long b1, b2;
+  chain_work(2000, &c1, &b1);
+  chain_work(8000, &c2, &b2);
+  fprintf(stderr, "chain: 2000 ops %ld allocations %llu bytes; 8000 ops %ld, %llu\n", c1, b1, c2,
+          b2);
+  ck_assert_int_le(c2, c1 * 41 / 10); /* linear */
+  ck_assert_uint_le(b2, b1 * 41 / 10);
+  ck_assert_int_le(c2 / 8000, 22);    /* per chain op (4 ops built and planned): 19 in 2026-12 */
+  ck_assert_uint_le(b2 / 8000, 6500); /* 5.8 KB, was 6.9 KB (34 allocations) */
+}
+END_TEST
+
 /* ---- the files of ../shared/hostile ---- */
 
 static deft_graph *import_any(const char *path, deft_status *st) {
@@ -577,6 +624,7 @@ static Suite *make(void) {
   tcase_add_test(c, import_constant_budget);
   tcase_add_test(c, zero_dim_overflow);
   tcase_add_test(c, long_chain_pool);
+  tcase_add_test(c, long_chain_bounded_work);
   tcase_add_test(c, shared_hostile_files);
   suite_add_tcase(s, c);
   return s;
