@@ -76,31 +76,16 @@ static uint64_t random_u64(void) {
   return v;
 }
 
-/* ---- output files with the failure-injection hook ---- */
+/* ---- output files ---- */
 
-/* Test hook, per thread (a save writes on the thread that runs it): fail a save's writes after
- * this many bytes; < 0: off. */
-static _Thread_local long fail_after_bytes = -1;
-/* Bytes written since the current save began on this thread (the hook counts per save). */
-static _Thread_local long bytes_this_op;
-
-void deft_bundle_test_fail_after_bytes(long n) { fail_after_bytes = n; }
-
-/* An output file: a deft_atomic_file (base/file_io.h) behind the byte-count hook above. */
+/* An output file: a deft_atomic_file (base/file_io.h); faults are injected through the
+ * deft_io_hooks object it was opened with (the writer's or the session's, never process-wide). */
 typedef struct out_file {
   deft_atomic_file *af;
 } out_file;
 
 static bool out_append(void *ctx, const void *data, size_t n, deft_status *s) {
   out_file *f = ctx;
-  if (fail_after_bytes >= 0 && (uint64_t)bytes_this_op + n > (uint64_t)fail_after_bytes) {
-    size_t part = (size_t)(fail_after_bytes - bytes_this_op);
-    if (part && !deft_atomic_file_write(f->af, data, part, s)) return false;
-    deft_status_set(s, DEFT_INTERNAL, "cannot write '%s': injected failure after %ld bytes "
-                    "(test hook)", deft_atomic_file_tmp_path(f->af), fail_after_bytes);
-    return false;
-  }
-  bytes_this_op += (long)n;
   return deft_atomic_file_write(f->af, data, n, s);
 }
 
@@ -358,7 +343,6 @@ bool deft_bundle_writer_finish(deft_bundle_writer *w, deft_status *status) {
   if (!data_path || !index_path || !df || !xf) {
     oom(status, "writing a checkpoint");
   } else {
-    bytes_this_op = 0;
     ok = out_open(df, data_path, ".tempstate", w->io, status) &&
          out_open(xf, index_path, ".tempstate", w->io, status) &&
          write_files(w, df, xf, status) &&
@@ -1138,7 +1122,6 @@ bool deft_checkpoint_state_write_io(const char *dir, const char *model_path,
       o = escape_into(o, i < 0 ? model_path : all_paths[i]);
       o += sprintf(o, "\"\n");
     }
-    bytes_this_op = 0;
     ok = out_open(f, path, ".tmp", io, status) &&
          out_append(f, text, (size_t)(o - text), status) && out_close(f, status) &&
          deft_atomic_file_install(f->af, status);
