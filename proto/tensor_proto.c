@@ -332,7 +332,9 @@ void *deft_pb_pool_alloc(deft_pb_pool *pool, size_t size) {
     p = pool_chunk(pool, size);
   } else {
     if (size > pool->left) {
-      pool->chunk = pool->chunk ? pool->chunk * 2 : 8192;
+      /* small first (many pools hold a few allocations: one per decoded attr), doubling */
+      pool->chunk = pool->chunk ? pool->chunk * 2 : 512;
+      while (pool->chunk < size) pool->chunk *= 2;
       if (pool->chunk > ((size_t)1 << 20)) pool->chunk = (size_t)1 << 20;
       pool->cur = pool_chunk(pool, pool->chunk);
       pool->left = pool->cur ? pool->chunk : 0;
