@@ -15,14 +15,15 @@
 #else
 #define DEFT_TLS_IE
 #endif
-static _Thread_local deft_alloc_hooks default_hooks DEFT_TLS_IE = {-1, false, 0};
+static _Thread_local deft_alloc_hooks default_hooks DEFT_TLS_IE = {-1, false, 0, 0};
 static _Thread_local deft_alloc_hooks *installed DEFT_TLS_IE;
 
 static deft_alloc_hooks *current(void) { return installed ? installed : &default_hooks; }
 
-static int should_fail(void) {
+static int should_fail(size_t n) {
   deft_alloc_hooks *h = current();
   h->count++;
+  h->bytes += n;
   if (h->fail_after < 0) return 0;
   if (h->fail_after == 0) {
     if (h->fail_once) h->fail_after = -1;
@@ -46,13 +47,13 @@ long deft_alloc_fail_after(long n) {
   return made;
 }
 
-void *deft_malloc(size_t n) { return should_fail() ? NULL : malloc(n ? n : 1); }
+void *deft_malloc(size_t n) { return should_fail(n) ? NULL : malloc(n ? n : 1); }
 
 void *deft_calloc(size_t count, size_t size) {
-  return should_fail() ? NULL : calloc(count ? count : 1, size ? size : 1);
+  return should_fail(count * size) ? NULL : calloc(count ? count : 1, size ? size : 1);
 }
 
-void *deft_realloc(void *p, size_t n) { return should_fail() ? NULL : realloc(p, n ? n : 1); }
+void *deft_realloc(void *p, size_t n) { return should_fail(n) ? NULL : realloc(p, n ? n : 1); }
 
 void deft_free(void *p) { free(p); }
 
@@ -70,7 +71,7 @@ static void *align_block(void *raw) {
 }
 
 static void *aligned_block(size_t n, bool zeroed) {
-  if (should_fail()) return NULL;
+  if (should_fail(n)) return NULL;
   size_t total = n + DEFT_ALIGN + sizeof(void *);
   if (total < n) return NULL;
   return align_block(zeroed ? calloc(1, total) : malloc(total));

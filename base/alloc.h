@@ -30,6 +30,7 @@ typedef struct deft_alloc_hooks {
   long fail_after; /* < 0: never fail; else this many more allocations succeed, then... */
   bool fail_once;  /* ...only the next one fails (then fail_after becomes -1), else all do */
   long count;      /* allocations made on the thread while installed */
+  unsigned long long bytes; /* bytes they asked for (a bound on work a test can check) */
 } deft_alloc_hooks;
 
 /* Installs h as the calling thread's injector (NULL: back to the thread's default one, which

@@ -50,6 +50,42 @@ uint32_t deft_crc32c_extend(uint32_t crc, const void *data, size_t n) {
   return c ^ 0xFFFFFFFFu;
 }
 
+/* mat (32 columns) times vec over GF(2). */
+static uint32_t gf2_times(const uint32_t *mat, uint32_t vec) {
+  uint32_t sum = 0;
+  for (; vec; vec >>= 1, mat++)
+    if (vec & 1) sum ^= *mat;
+  return sum;
+}
+
+static void gf2_square(uint32_t *sq, const uint32_t *mat) {
+  for (int k = 0; k < 32; k++) sq[k] = gf2_times(mat, mat[k]);
+}
+
+uint32_t deft_crc32c_extend_zeros(uint32_t crc, uint64_t n) {
+  static const unsigned char zero[256];
+  if (n <= 4 * sizeof zero) {
+    for (; n > sizeof zero; n -= sizeof zero) crc = deft_crc32c_extend(crc, zero, sizeof zero);
+    return deft_crc32c_extend(crc, zero, (size_t)n);
+  }
+  /* On the register c = crc ^ ~0, a zero bit is c' = c >> 1 ^ (c & 1 ? poly : 0): odd holds
+   * that operator's columns; squaring doubles the bits it stands for. */
+  uint32_t odd[32], even[32], c = crc ^ 0xFFFFFFFFu;
+  odd[0] = CRC32C_POLY;
+  for (int k = 1; k < 32; k++) odd[k] = 1u << (k - 1);
+  gf2_square(even, odd); /* 2 zero bits */
+  gf2_square(odd, even); /* 4 */
+  for (;;) {             /* even: 8 zero bits (one byte), 32, ...; odd: 16, 64, ... */
+    gf2_square(even, odd);
+    if (n & 1) c = gf2_times(even, c);
+    if (!(n >>= 1)) break;
+    gf2_square(odd, even);
+    if (n & 1) c = gf2_times(odd, c);
+    if (!(n >>= 1)) break;
+  }
+  return c ^ 0xFFFFFFFFu;
+}
+
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 bool deft_fuzz_skip_crc;
 #endif

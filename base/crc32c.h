@@ -13,6 +13,10 @@
  * empty A). data may be NULL when n is 0. */
 uint32_t deft_crc32c_extend(uint32_t crc, const void *data, size_t n);
 
+/* Returns the CRC32C of A ‖ n zero bytes, where crc is the CRC32C of A; O(log n) for large n
+ * (the zero-byte step is linear over GF(2), so n steps are a matrix power). */
+uint32_t deft_crc32c_extend_zeros(uint32_t crc, uint64_t n);
+
 /* Returns the CRC32C of data[0..n). crc32c("123456789") is 0xE3069283. */
 static inline uint32_t deft_crc32c(const void *data, size_t n) {
   return deft_crc32c_extend(0, data, n);

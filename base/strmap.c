@@ -22,16 +22,20 @@ uint64_t deft_hash_bytes(const void *p, size_t n) {
   return h;
 }
 
-deft_strmap_entry *deft_strmap_find(const deft_strmap *m, const char *key, size_t len) {
-  assert(m && (key || len == 0));
-  if (!m->cap) return NULL;
-  uint64_t h = deft_hash_bytes(key, len);
+static deft_strmap_entry *find_hashed(const deft_strmap *m, const char *key, size_t len,
+                                      uint64_t h) {
   size_t mask = m->cap - 1;
   for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
     deft_strmap_entry *e = &m->slots[i];
     if (!e->key) return NULL;
     if (e->hash == h && e->keylen == len && memcmp(e->key, key, len) == 0) return e;
   }
+}
+
+deft_strmap_entry *deft_strmap_find(const deft_strmap *m, const char *key, size_t len) {
+  assert(m && (key || len == 0));
+  if (!m->cap) return NULL;
+  return find_hashed(m, key, len, deft_hash_bytes(key, len));
 }
 
 static bool grow(deft_strmap *m) {
@@ -53,13 +57,14 @@ static bool grow(deft_strmap *m) {
 
 deft_strmap_entry *deft_strmap_insert(deft_strmap *m, const char *key, size_t len,
                                       bool *created) {
-  deft_strmap_entry *e = deft_strmap_find(m, key, len);
+  assert(m && (key || len == 0));
+  uint64_t h = deft_hash_bytes(key, len);
+  deft_strmap_entry *e = m->cap ? find_hashed(m, key, len, h) : NULL;
   if (created) *created = false;
   if (e) return e;
   if ((m->count + 1) * 2 > m->cap && !grow(m)) return NULL; /* load <= 1/2: short probes */
   char *k = deft_strndup(key, len);
   if (!k) return NULL;
-  uint64_t h = deft_hash_bytes(key, len);
   size_t mask = m->cap - 1, i = (size_t)h & mask;
   while (m->slots[i].key) i = (i + 1) & mask;
   e = &m->slots[i];

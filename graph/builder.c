@@ -48,7 +48,9 @@ static void oom(deft_op_builder *b) { bfail(b, DEFT_RESOURCE_EXHAUSTED, "out of 
 
 static bool grow(deft_op_builder *b, void **arr, int *cap, int need, size_t elem) {
   if (need <= *cap) return true;
-  int ncap = *cap ? *cap * 2 : 4; /* most ops have under 4 inputs and attrs */
+  /* most ops have under 4 inputs and 2 attrs (an attr is 88 bytes, and the arrays live as long
+   * as the graph) */
+  int ncap = *cap ? *cap * 2 : elem > 32 ? 2 : 4;
   while (ncap < need) ncap *= 2;
   void *n = deft_arena_alloc(&b->g->arena, (size_t)ncap * elem);
   if (!n) {
@@ -461,7 +463,7 @@ static bool set_outputs(deft_op_builder *b, const deft_op_reg *r, deft_op *op) {
   op->noutputs = n;
   op->out_types = deft_arena_alloc(&b->g->arena, sizeof(int) * (size_t)(n + 1));
   op->out_ref = deft_arena_alloc(&b->g->arena, sizeof(bool) * (size_t)(n + 1));
-  op->out_shapes = deft_arena_alloc(&b->g->arena, sizeof(deft_shape) * (size_t)(n + 1));
+  op->out_shapes = deft_arena_alloc(&b->g->arena, sizeof(deft_shape) * (size_t)(n ? n : 1));
   if (!op->out_types || !op->out_ref || !op->out_shapes) return (oom(b), false);
   int pos = 0;
   for (int i = 0; i < r->noutputs; i++) {
@@ -580,20 +582,20 @@ deft_op *deft_op_builder_finish(deft_op_builder *b) {
     }
   }
   if (r && r->def->shape) {
-    deft_status *st = deft_status_new();
-    if (!st) return (oom(b), NULL);
+    deft_status *st = g->shape_status;
+    deft_status_clear(st);
     deft_shape_ctx ctx = {op, st};
     r->def->shape(&ctx);
     if (!deft_status_ok(st)) {
       deft_graph_fail_with(g, st);
       b->dead = true;
-      deft_status_free(st);
+      deft_status_clear(st);
       return NULL;
     }
-    deft_status_free(st);
   }
-  if (!b->exact_name) full = deft_graph_uniquify(g, full, true);
-  else if (!deft_graph_mark_name_used(g, full)) full = NULL;
+  /* full is unused (made so above, or checked): marking it is what uniquifying it again with
+   * mark = true would do, without another copy of the name */
+  if (!deft_graph_mark_name_used(g, full)) full = NULL;
   if (!full || !register_op(g, op)) return (oom(b), NULL);
   b->dead = true; /* the builder is spent */
   return op;

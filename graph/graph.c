@@ -17,8 +17,10 @@ deft_graph *deft_graph_new(void) {
   if (!g) return NULL;
   g->status = deft_status_new();
   g->spare_builder = deft_op_builder_spare_new();
-  if (!g->status || !g->spare_builder) {
+  g->shape_status = deft_status_new();
+  if (!g->status || !g->spare_builder || !g->shape_status) {
     deft_status_free(g->status);
+    deft_status_free(g->shape_status);
     deft_free(g->spare_builder);
     deft_free(g);
     return NULL;
@@ -46,6 +48,7 @@ void deft_graph_free(deft_graph *g) {
   deft_strmap_free(&g->names_in_use);
   deft_status_free(g->status);
   deft_free(g->spare_builder);
+  deft_status_free(g->shape_status);
   pthread_mutex_destroy(&g->mu);
   deft_arena_free(&g->arena);
   deft_free(g);
@@ -154,20 +157,32 @@ const char *deft_graph_uniquify(deft_graph *g, const char *full, bool mark) {
     result = deft_arena_strdup(&g->arena, full);
     if (result && mark && !set_count(g, key, 1)) result = NULL;
   } else {
+    /* "<name>_<i>": built by hand, this runs for most ops a gradient or a layer adds */
     size_t n = strlen(full);
-    char *cand = deft_malloc(n + 24), *cand_key = deft_malloc(n + 24);
-    if (cand && cand_key) {
+    char kbuf[288];
+    char *cand_key = n + 24 <= sizeof kbuf ? kbuf : deft_malloc(n + 24);
+    if (cand_key) {
+      memcpy(cand_key, key, n);
+      cand_key[n] = '_';
+      size_t klen;
       for (;; i++) {
-        snprintf(cand_key, n + 24, "%s_%" PRId64, key, i);
+        char digits[24];
+        int nd = 0;
+        for (uint64_t v = (uint64_t)i; nd == 0 || v; v /= 10) digits[nd++] = (char)('0' + v % 10);
+        for (klen = n + 1; nd;) cand_key[klen++] = digits[--nd];
+        cand_key[klen] = 0;
         if (!name_count(g, cand_key)) break;
       }
-      snprintf(cand, n + 24, "%s_%" PRId64, full, i);
-      result = deft_arena_strdup(&g->arena, cand);
+      char *r = deft_arena_alloc(&g->arena, klen + 1);
+      if (r) {
+        memcpy(r, full, n); /* the name as given, then the suffix */
+        memcpy(r + n, cand_key + n, klen + 1 - n);
+      }
+      result = r;
       if (result && mark && (!set_count(g, key, i + 1) || !set_count(g, cand_key, 1)))
         result = NULL;
+      if (cand_key != kbuf) deft_free(cand_key);
     }
-    deft_free(cand);
-    deft_free(cand_key);
   }
   if (key != sbuf) deft_free(key);
   return result;

@@ -92,6 +92,9 @@ struct deft_graph {
   /* The builder deft_op_builder_new returns when even a builder cannot be allocated: made with
    * the graph, so it is the graph's (one building thread), never a shared static. */
   deft_op_builder *spare_builder;
+  /* The status each op's shape function reports to, reset per op (the graph's one building
+   * thread): not an allocation per op. */
+  deft_status *shape_status;
 };
 
 /* A zeroed builder for deft_graph.spare_builder (graph/builder.c); NULL on OOM. Free with

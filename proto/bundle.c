@@ -77,31 +77,16 @@ static uint64_t random_u64(void) {
   return v;
 }
 
-/* ---- output files with the failure-injection hook ---- */
+/* ---- output files ---- */
 
-/* Test hook, per thread (a save writes on the thread that runs it): fail a save's writes after
- * this many bytes; < 0: off. */
-static _Thread_local long fail_after_bytes = -1;
-/* Bytes written since the current save began on this thread (the hook counts per save). */
-static _Thread_local long bytes_this_op;
-
-void deft_bundle_test_fail_after_bytes(long n) { fail_after_bytes = n; }
-
-/* An output file: a deft_atomic_file (base/file_io.h) behind the byte-count hook above. */
+/* An output file: a deft_atomic_file (base/file_io.h); faults are injected through the
+ * deft_io_hooks object it was opened with (the writer's or the session's, never process-wide). */
 typedef struct out_file {
   deft_atomic_file *af;
 } out_file;
 
 static bool out_append(void *ctx, const void *data, size_t n, deft_status *s) {
   out_file *f = ctx;
-  if (fail_after_bytes >= 0 && (uint64_t)bytes_this_op + n > (uint64_t)fail_after_bytes) {
-    size_t part = (size_t)(fail_after_bytes - bytes_this_op);
-    if (part && !deft_atomic_file_write(f->af, data, part, s)) return false;
-    deft_status_set(s, DEFT_INTERNAL, "cannot write '%s': injected failure after %ld bytes "
-                    "(test hook)", deft_atomic_file_tmp_path(f->af), fail_after_bytes);
-    return false;
-  }
-  bytes_this_op += (long)n;
   return deft_atomic_file_write(f->af, data, n, s);
 }
 
@@ -359,7 +344,6 @@ bool deft_bundle_writer_finish(deft_bundle_writer *w, deft_status *status) {
   if (!data_path || !index_path || !df || !xf) {
     oom(status, "writing a checkpoint");
   } else {
-    bytes_this_op = 0;
     ok = out_open(df, data_path, ".tempstate", w->io, status) &&
          out_open(xf, index_path, ".tempstate", w->io, status) &&
          write_files(w, df, xf, status) &&
@@ -636,18 +620,42 @@ static bool pread_all(int fd, void *buf, size_t n, int64_t off) {
   return true;
 }
 
-/* Decodes DT_STRING bytes (TF_FORMATS 4.2) into t (allocated here), checking both checksums
- * before allocating anything per element: the entry's claimed element count is bounded only by
- * its byte size, so a hostile index must not make deft allocate for elements it never checked.
- * Pass 1 walks the lengths and checks the sums and crcs; pass 2 allocates and copies. */
-static bool decode_strings(const rentry *e, const char *file, const unsigned char *b, size_t size,
-                           deft_tensor *t, deft_status *s) {
-  const unsigned char *p = b, *end = b + size;
+/* Reads an entry's bytes [off, end) of fd through a buffer of at most 1 MiB, so that checking
+ * an entry costs no memory in proportion to its claimed size. */
+typedef struct chunk_reader {
+  int fd;
+  int64_t off, end; /* file offset of the next byte to read; end of the entry */
+  unsigned char *buf;
+  size_t cap, pos, len; /* buf[pos, len) holds unread bytes */
+} chunk_reader;
+
+/* Makes at least min(want, bytes left) bytes available at buf + pos; false on an I/O error. */
+static bool chunk_fill(chunk_reader *c, size_t want) {
+  if (c->len - c->pos >= want || c->off == c->end) return true;
+  memmove(c->buf, c->buf + c->pos, c->len - c->pos);
+  c->len -= c->pos;
+  c->pos = 0;
+  size_t n = c->cap - c->len;
+  if ((int64_t)n > c->end - c->off) n = (size_t)(c->end - c->off);
+  if (!pread_all(c->fd, c->buf + c->len, n, c->off)) return false;
+  c->len += n;
+  c->off += (int64_t)n;
+  return true;
+}
+
+/* Pass 1 over a DT_STRING entry (TF_FORMATS 4.2), streamed from the file: walks the n varint
+ * lengths, checks that they add up, and checks both checksums (the lengths', and the entry's over
+ * lengths as uint32 LE ‖ masked checksum ‖ bytes). Nothing is allocated per element: a hostile
+ * index's claimed element count is bounded only by the entry's byte size, which a sparse data
+ * file makes cheap. Runs of empty strings extend the checksums in O(log n) (crc32c of zeros). */
+static const char *check_strings(int fd, const rentry *e, int64_t n, deft_status *s,
+                                 const char *file) {
+  chunk_reader c = {fd, e->offset, e->offset + e->size, NULL, 0, 0, 0};
+  c.cap = e->size < (1 << 20) ? (size_t)e->size + 16 : (size_t)1 << 20;
+  if (!(c.buf = deft_malloc(c.cap))) return (oom(s, "reading a string tensor"), "");
   const char *bad = NULL;
   uint32_t crc = 0;
-  uint64_t total = 0, len;
-  int64_t n = 1;
-  for (int d = 0; d < e->rank; d++) n *= e->dims[d];
+  uint64_t total = 0, len, size = (uint64_t)e->size, zeros = 0; /* zeros: pending le bytes */
   unsigned char le[16384]; /* lengths as they enter the crc (uint32 LE, or uint64 if larger) */
   size_t nle = 0;
   for (int64_t i = 0; !bad && i < n;) {
@@ -655,57 +663,121 @@ static bool decode_strings(const rentry *e, const char *file, const unsigned cha
       crc = deft_crc32c_extend(crc, le, nle);
       nle = 0;
     }
+    if (!chunk_fill(&c, 16)) {
+      bad = "";
+      break;
+    }
+    const unsigned char *p = c.buf + c.pos, *lim = c.buf + c.len;
     uint64_t w8;
-    if (n - i >= 8 && end - p >= 8 && (memcpy(&w8, p, 8), !(w8 & 0x8080808080808080ull))) {
+    if (n - i >= 8 && lim - p >= 8 && (memcpy(&w8, p, 8), !(w8 & 0x8080808080808080ull))) {
       /* eight one-byte lengths at once: short strings, or a hostile index's claimed millions */
       if (w8 == 0) {
-        memset(le + nle, 0, 32);
+        if (nle) crc = deft_crc32c_extend(crc, le, nle);
+        nle = 0;
+        zeros += 32;
       } else {
+        if (zeros) crc = deft_crc32c_extend_zeros(crc, zeros);
+        zeros = 0;
         memset(le + nle, 0, 32);
         for (int k = 0; k < 8; k++) {
           total += p[k];
           le[nle + 4 * k] = p[k];
         }
+        nle += 32;
       }
-      nle += 32;
-      p += 8;
+      c.pos += 8;
       i += 8;
       if (total > size) bad = "bad string length";
       continue;
     }
-    p = deft_varint_get(p, end, 64, &len);
-    if (!p || len > size - total) {
+    const unsigned char *q = deft_varint_get(p, lim, 64, &len);
+    if (!q || len > size - total) {
       bad = "bad string length";
       break;
     }
+    c.pos += (size_t)(q - p);
+    if (zeros) crc = deft_crc32c_extend_zeros(crc, zeros);
+    zeros = 0;
     total += len;
     size_t w = len > UINT32_MAX ? 8 : 4;
     for (size_t k = 0; k < w; k++) le[nle++] = (unsigned char)(len >> (8 * k));
     i++;
   }
-  if (!bad) crc = deft_crc32c_extend(crc, le, nle);
-  if (!bad && ((size_t)(end - p) < 4 || total != (uint64_t)(end - p) - 4))
+  if (!bad) {
+    crc = deft_crc32c_extend(crc, le, nle);
+    crc = deft_crc32c_extend_zeros(crc, zeros);
+  }
+  uint64_t rest = (uint64_t)(c.len - c.pos) + (uint64_t)(c.end - c.off); /* after the lengths */
+  if (!bad && (rest < 4 || total != rest - 4))
     bad = "string lengths do not add up to the entry's size";
-  if (!bad && DEFT_CRC_BAD(e->crc, deft_crc32c_mask(deft_crc32c_extend(crc, p,
-                                                                        (size_t)(end - p)))))
-    bad = "crc32c mismatch";
-  if (!bad && DEFT_CRC_BAD(crc, deft_crc32c_unmask((uint32_t)p[0] | (uint32_t)p[1] << 8 |
-                                                  (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24)))
+  if (!bad && !chunk_fill(&c, 4)) bad = "";
+  uint32_t stored = 0, entry = crc;
+  if (!bad) {
+    const unsigned char *p = c.buf + c.pos;
+    stored = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    entry = deft_crc32c_extend(entry, p, 4);
+    c.pos += 4;
+  }
+  while (!bad && (c.pos < c.len || c.off < c.end)) { /* the string bytes */
+    entry = deft_crc32c_extend(entry, c.buf + c.pos, c.len - c.pos);
+    c.pos = c.len;
+    if (!chunk_fill(&c, 1)) bad = "";
+  }
+  if (bad && !*bad) deft_io_error(s, errno, "read checkpoint data file", file);
+  if (!bad && DEFT_CRC_BAD(e->crc, deft_crc32c_mask(entry))) bad = "crc32c mismatch";
+  if (!bad && DEFT_CRC_BAD(crc, deft_crc32c_unmask(stored)))
     bad = "string lengths checksum mismatch";
-  if (bad) {
-    deft_status_set(s, DEFT_DATA_LOSS, "checkpoint tensor '%s' in %s: %s (offset %" PRId64
-                    ", %" PRId64 " bytes)", e->key, file, bad, e->offset, e->size);
+  deft_free(c.buf);
+  return bad;
+}
+
+/* Decodes a DT_STRING entry into t (allocated here): pass 1 (check_strings) verifies it from
+ * the file; only then does pass 2 read it whole, allocate the elements and copy. */
+static bool read_strings(int fd, const rentry *e, const char *file, deft_tensor *t,
+                         deft_status *s) {
+  int64_t n = 1;
+  for (int d = 0; d < e->rank; d++) n *= e->dims[d];
+  const char *bad = check_strings(fd, e, n, s, file);
+  if (bad && !*bad) return false; /* status set */
+  unsigned char *b = NULL;
+  if (!bad && !(b = deft_malloc((size_t)e->size + 1))) return oom(s, "reading a string tensor");
+  if (!bad && !pread_all(fd, b, (size_t)e->size, e->offset)) {
+    deft_io_error(s, errno, "read checkpoint data file", file);
+    deft_free(b);
     return false;
   }
-  if (!deft_tensor_ensure(t, DEFT_STRING, e->dims, e->rank, s)) return false;
-  deft_bytes *str = deft_tensor_str(t);
-  const unsigned char *data = p + 4, *q = b;
-  for (int64_t i = 0; i < n; i++) {
-    q = deft_varint_get(q, end, 64, &len); /* checked by pass 1 */
-    if (len && !(str[i].data = deft_strndup((const char *)data, (size_t)len)))
+  if (!bad && !deft_tensor_ensure(t, DEFT_STRING, e->dims, e->rank, s)) {
+    deft_free(b);
+    return false;
+  }
+  const unsigned char *end = b + e->size, *q = b, *data = NULL;
+  uint64_t len;
+  if (!bad) { /* the byte after the lengths */
+    for (int64_t i = 0; q && i < n; i++) q = deft_varint_get(q, end, 64, &len);
+    data = q && end - q >= 4 ? q + 4 : NULL;
+    q = b;
+  }
+  if (!bad && !data) bad = "the file changed while it was read";
+  deft_bytes *str = bad ? NULL : deft_tensor_str(t);
+  for (int64_t i = 0; !bad && i < n; i++) {
+    q = deft_varint_get(q, end, 64, &len); /* checked by pass 1, unless the file changed */
+    if (!q || len > (uint64_t)(end - data)) {
+      bad = "the file changed while it was read";
+      break;
+    }
+    if (len && !(str[i].data = deft_strndup((const char *)data, (size_t)len))) {
+      deft_free(b);
       return oom(s, "reading a string tensor");
+    }
     str[i].len = (size_t)len;
     data += len;
+  }
+  deft_free(b);
+  if (bad) {
+    deft_status_set(s, DEFT_DATA_LOSS,
+                    "checkpoint tensor '%s' in %s: %s (offset %" PRId64 ", %" PRId64 " bytes)",
+                    e->key, file, bad, e->offset, e->size);
+    return false;
   }
   return true;
 }
@@ -739,16 +811,14 @@ static deft_tensor *read_entry(deft_bundle_reader *r, const rentry *e, deft_stat
     deft_free(t);
     return NULL;
   }
-  unsigned char *buf = e->dtype == DEFT_STRING ? deft_malloc((size_t)e->size + 1) : t->buf->data;
-  bool ok = buf != NULL;
-  if (!ok) oom(s, "reading a checkpoint tensor");
-  if (ok && !pread_all(r->fds[e->shard], buf, (size_t)e->size, e->offset)) {
+  bool ok = true;
+  unsigned char *buf = e->dtype == DEFT_STRING ? NULL : t->buf->data;
+  if (e->dtype == DEFT_STRING) {
+    ok = read_strings(r->fds[e->shard], e, file, t, s);
+  } else if (!pread_all(r->fds[e->shard], buf, (size_t)e->size, e->offset)) {
     deft_io_error(s, errno, "read checkpoint data file", file);
     ok = false;
-  }
-  if (ok && e->dtype == DEFT_STRING) {
-    ok = decode_strings(e, file, buf, (size_t)e->size, t, s);
-  } else if (ok) {
+  } else {
     uint32_t crc = deft_crc32c(buf, (size_t)e->size);
     if (DEFT_CRC_BAD(e->crc, deft_crc32c_mask(crc))) {
       deft_status_set(s, DEFT_DATA_LOSS, "checkpoint tensor '%s' in %s: crc32c mismatch "
@@ -760,7 +830,6 @@ static deft_tensor *read_entry(deft_bundle_reader *r, const rentry *e, deft_stat
       for (int64_t i = 0; i < e->size; i++) buf[i] = buf[i] != 0; /* only 0/1 are valid bools */
     }
   }
-  if (e->dtype == DEFT_STRING) deft_free(buf);
   if (!ok) {
     deft_tensor_free(t);
     return NULL;
@@ -1071,7 +1140,6 @@ bool deft_checkpoint_state_write_io(const char *dir, const char *model_path,
       o = escape_into(o, i < 0 ? model_path : all_paths[i]);
       o += sprintf(o, "\"\n");
     }
-    bytes_this_op = 0;
     ok = out_open(f, path, ".tmp", io, status) &&
          out_append(f, text, (size_t)(o - text), status) && out_close(f, status) &&
          deft_atomic_file_install(f->af, status);

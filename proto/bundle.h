@@ -47,12 +47,6 @@ bool deft_bundle_writer_finish(deft_bundle_writer *w, deft_status *status);
 /* Frees w and releases its references to the added tensors. Accepts NULL. Does not write. */
 void deft_bundle_writer_free(deft_bundle_writer *w);
 
-/* Test hook: n >= 0 makes every later finish (and checkpoint state write) fail with INTERNAL
- * once it has written n bytes in total to its files (a partial write of the byte that crosses the
- * limit is performed first); n < 0 turns the hook off. Applies to saves made on the calling
- * thread only (a per-thread setting); for tests only. */
-void deft_bundle_test_fail_after_bytes(long n);
-
 /* Makes w's files go through io's fault-injection hooks (base/file_io.h); io (may be NULL)
  * must outlive w. */
 void deft_bundle_writer_set_io(deft_bundle_writer *w, const deft_io_hooks *io);

@@ -150,7 +150,13 @@ static bool zero_tail(const Tensorflow__TensorProto *p, deft_dtype dtype, int64_
 
 static bool decode_strings(deft_tensor *t, const Tensorflow__TensorProto *p, deft_status *st) {
   if (p->n_string_val == 0) return true; /* all empty */
-  for (int64_t i = 0; i < t->n; i++) {
+  /* The elements start empty: a repeated empty tail (TF's repeat-the-last-value rule) needs no
+   * work, so 18 bytes claiming millions of empty strings cost no per-element pass. */
+  const ProtobufCBinaryData *last = &p->string_val[p->n_string_val - 1];
+  int64_t n = last->data && last->len           ? t->n
+              : (int64_t)p->n_string_val < t->n ? (int64_t)p->n_string_val
+                                                : t->n;
+  for (int64_t i = 0; i < n; i++) {
     size_t k = (int64_t)p->n_string_val > i ? (size_t)i : p->n_string_val - 1;
     const ProtobufCBinaryData *b = &p->string_val[k];
     const char *bytes = b->data ? (const char *)b->data : "";
@@ -307,24 +313,45 @@ deft_tensor *deft_tensor_parse_proto(const uint8_t *data, size_t len, deft_statu
 
 /* ---- the pool ---- */
 
-void *deft_pb_pool_alloc(deft_pb_pool *pool, size_t size) {
-  if (pool->failed) return NULL;
+static void *pool_chunk(deft_pb_pool *pool, size_t size) {
   if (pool->n == pool->cap) {
-    size_t ncap = pool->cap ? pool->cap * 2 : 64;
+    size_t ncap = pool->cap ? pool->cap * 2 : 16;
     void **n = deft_realloc(pool->ptrs, ncap * sizeof *n);
-    if (!n) {
-      pool->failed = true;
-      return NULL;
-    }
+    if (!n) return NULL;
     pool->ptrs = n;
     pool->cap = ncap;
   }
-  void *p = deft_calloc(1, size ? size : 1);
-  if (!p) {
+  void *p = deft_calloc(1, size);
+  if (p) pool->ptrs[pool->n++] = p;
+  return p;
+}
+
+void *deft_pb_pool_alloc(deft_pb_pool *pool, size_t size) {
+  if (pool->failed) return NULL;
+  size = size ? (size + 15) & ~(size_t)15 : 16;
+  if (size < 16) { /* overflowed */
     pool->failed = true;
     return NULL;
   }
-  pool->ptrs[pool->n++] = p;
+  void *p;
+  if (size > 4096) { /* its own chunk */
+    p = pool_chunk(pool, size);
+  } else {
+    if (size > pool->left) {
+      /* small first (many pools hold a few allocations: one per decoded attr), doubling */
+      pool->chunk = pool->chunk ? pool->chunk * 2 : 512;
+      while (pool->chunk < size) pool->chunk *= 2;
+      if (pool->chunk > ((size_t)1 << 20)) pool->chunk = (size_t)1 << 20;
+      pool->cur = pool_chunk(pool, pool->chunk);
+      pool->left = pool->cur ? pool->chunk : 0;
+    }
+    p = pool->cur;
+    if (p) {
+      pool->cur += size;
+      pool->left -= size;
+    }
+  }
+  if (!p) pool->failed = true;
   return p;
 }
 
@@ -450,16 +477,28 @@ Tensorflow__TensorProto *deft_tensor_to_proto(deft_pb_pool *pool, const deft_ten
   if (!p->tensor_shape) goto oom;
   if (t->n == 0 || !t->buf) return p;
   if (t->dtype == DEFT_STRING) {
-    p->string_val = deft_pb_pool_alloc(pool, sizeof *p->string_val * (size_t)t->n);
+    /* A repeated tail is written once: readers (TF's and deft's) repeat the last string_val
+     * into the remaining elements. Without this, a tiny proto that decodes to millions of empty
+     * strings would re-encode to millions of entries. */
+    size_t lastlen;
+    const char *last = deft_tensor_string(t, t->n - 1, &lastlen);
+    int64_t m = t->n; /* elements written: up to and including the first of the tail */
+    while (m > 1) {
+      size_t len;
+      const char *s = deft_tensor_string(t, m - 2, &len);
+      if (len != lastlen || (len && memcmp(s, last, len) != 0)) break;
+      m--;
+    }
+    p->string_val = deft_pb_pool_alloc(pool, sizeof *p->string_val * (size_t)m);
     if (!p->string_val) goto oom;
-    for (int64_t i = 0; i < t->n; i++) {
+    for (int64_t i = 0; i < m; i++) {
       size_t len;
       const char *s = deft_tensor_string(t, i, &len);
       p->string_val[i].data = (uint8_t *)deft_pb_pool_strndup(pool, s ? s : "", s ? len : 0);
       if (!p->string_val[i].data) goto oom;
       p->string_val[i].len = s ? len : 0;
     }
-    p->n_string_val = (size_t)t->n;
+    p->n_string_val = (size_t)m;
     return p;
   }
   if (t->n == 1 || all_equal(t)) {

@@ -85,11 +85,15 @@ deft_tensor *deft_tensor_parse_proto(const uint8_t *data, size_t len, deft_statu
 
 /* ---- encoding ---- */
 
-/* A pool that owns every allocation of a message tree built for packing; freed at once. */
+/* A pool that owns every allocation of a message tree built for packing (or an importer's
+ * temporaries); freed at once. Small allocations are carved from chunks (an import makes
+ * several per node), large ones get their own. Zero-initialize it. */
 typedef struct deft_pb_pool {
-  void **ptrs;
+  void **ptrs; /* the chunks */
   size_t n, cap;
-  bool failed; /* an allocation failed: the tree is incomplete */
+  unsigned char *cur; /* free space of the current chunk */
+  size_t left, chunk; /* its size; the next chunk's size */
+  bool failed;        /* an allocation failed: the tree is incomplete */
 } deft_pb_pool;
 
 /* Zeroed memory owned by the pool, or NULL (pool->failed set) when memory is exhausted. */

@@ -34,9 +34,6 @@ void deft_plan_free(deft_plan *p) {
   deft_plan_prof_dump(p);
 #endif
   for (int i = 0; p->steps && i < p->nsteps; i++) {
-    deft_free(p->steps[i].in_slots);
-    deft_free(p->steps[i].ctrl_steps);
-    deft_free(p->steps[i].release);
     deft_free(p->steps[i].wait_steps);
     if (p->steps[i].async_obj) p->steps[i].async_ops->release(p->steps[i].async_obj);
     deft_aligned_free(p->steps[i].scratch);
@@ -56,6 +53,8 @@ void deft_plan_free(deft_plan *p) {
   }
   deft_free(p->pool_class);
   deft_free(p->steps);
+  deft_free(p->step_ints); /* the steps' in_slots, ctrl_steps and release lists */
+  deft_free(p->release_ints);
   deft_free(p->step_dead);
   deft_free(p->slots);
   deft_free(p->feed_slots);
@@ -461,6 +460,10 @@ static bool build_steps(planner *pl, deft_plan *p, deft_status *status) {
   p->steps = deft_calloc((size_t)n + 1, sizeof(deft_step));
   p->step_dead = deft_calloc((size_t)n + 1, sizeof(bool));
   if (!p->steps || !p->step_dead) return oom(status);
+  size_t nints = 0; /* one block for every step's in_slots and ctrl_steps (not 2 per step) */
+  for (int i = 0; i < n; i++) nints += (size_t)pl->order[i]->ninputs + pl->order[i]->nctrl;
+  int *ints = p->step_ints = deft_malloc(sizeof(int) * (nints + 1));
+  if (!ints) return oom(status);
   for (int i = 0; i < n; i++) {
     deft_step *st = &p->steps[i];
     deft_op *op = pl->order[i];
@@ -476,9 +479,10 @@ static bool build_steps(planner *pl, deft_plan *p, deft_status *status) {
     } else if (!strcmp(op->type, "ControlTrigger")) {
       st->kind = DEFT_STEP_TRIGGER;
     }
-    st->in_slots = deft_malloc(sizeof(int) * (size_t)(op->ninputs + 1));
-    st->ctrl_steps = deft_malloc(sizeof(int) * (size_t)(op->nctrl + 1));
-    if (!st->in_slots || !st->ctrl_steps) return oom(status);
+    st->in_slots = ints;
+    ints += op->ninputs;
+    st->ctrl_steps = ints;
+    ints += op->nctrl;
     for (int k = 0; k < op->ninputs; k++) {
       st->in_slots[k] = slot_of(pl, p, op->inputs[k]);
       if (k < 64 && is_variable_value(op->inputs[k])) st->var_inputs |= 1ull << k;
@@ -555,10 +559,13 @@ static bool plan_releases(planner *pl, deft_plan *p, deft_status *status) {
     }
     p->frames[f].nrelease = 0;
   }
-  bool ok = true;
+  size_t nrel = 0; /* one block for every step's release list */
+  for (int i = 0; i < n; i++) nrel += (size_t)counts[i];
+  int *rel = p->release_ints = deft_malloc(sizeof(int) * (nrel + 1));
+  bool ok = rel != NULL;
   for (int i = 0; ok && i < n; i++) {
-    p->steps[i].release = deft_malloc(sizeof(int) * (size_t)(counts[i] + 1));
-    ok = p->steps[i].release != NULL;
+    p->steps[i].release = rel;
+    rel += counts[i];
   }
   deft_free(counts);
   p->tail_release = ok ? deft_malloc(sizeof(int) * (size_t)(tail + 1)) : NULL;

@@ -123,6 +123,8 @@ typedef struct deft_pool_class {
 typedef struct deft_plan {
   int nsteps;
   deft_step *steps;
+  int *step_ints;    /* one block: every step's in_slots and ctrl_steps */
+  int *release_ints; /* one block: every step's release list */
   int nframes;
   deft_frame_def *frames; /* frame f >= 1 is frames[f - 1] */
   deft_run_resource *resources; /* this run's (handles are index + 1); kept allocated */

@@ -3,6 +3,7 @@
 #include "checkpoint_testutil.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -106,4 +107,13 @@ int cku_read_all(deft_bundle_reader *r) {
   }
   deft_status_free(s);
   return deft_bundle_reader_num_entries(r);
+}
+
+int cku_fault(void *ctx, deft_io_call call, const char *path) {
+  (void)path;
+  cku_fault_plan *f = ctx;
+  if (f->calls++ != f->fail_at) return 0;
+  f->fired = true;
+  f->failed_call = call;
+  return call == DEFT_IO_WRITE ? ENOSPC : EIO;
 }

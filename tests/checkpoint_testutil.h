@@ -42,4 +42,14 @@ double cku_read_scalar(deft_bundle_reader *r, const char *key);
 /* Reads every tensor (which verifies every CRC) and returns how many there were. */
 int cku_read_all(deft_bundle_reader *r);
 
+/* I/O fault injection through a deft_io_hooks object (base/file_io.h): the call numbered
+ * fail_at (0-based, counting every create, write, fsync, rename and unlink made through the
+ * hooks) fails, a write with ENOSPC and any other call with EIO; fail_at < 0 fails nothing. */
+typedef struct cku_fault_plan {
+  int fail_at, calls;
+  bool fired;
+  deft_io_call failed_call;
+} cku_fault_plan;
+int cku_fault(void *ctx, deft_io_call call, const char *path);
+
 #endif

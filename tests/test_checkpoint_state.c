@@ -60,10 +60,17 @@ START_TEST(state_write_exact_and_read_back) {
   ck_assert_int_eq(cku_count_temp_files(dir), 0);
 
   /* an injected write failure leaves the previous state file alone */
-  deft_bundle_test_fail_after_bytes(10);
-  ck_assert(!deft_checkpoint_state_write(dir, "other", NULL, 0, s));
-  deft_bundle_test_fail_after_bytes(-1);
-  TU_ASSERT_STATUS(s, DEFT_INTERNAL, "injected", "checkpoint.tmp");
+  for (int k = 0; k < 3; k++) { /* the create, the write, the fsync */
+    cku_fault_plan f = {k, 0, false, DEFT_IO_CREATE};
+    deft_io_hooks io = {cku_fault, &f};
+    ck_assert(!deft_checkpoint_state_write_io(dir, "other", NULL, 0, &io, s));
+    ck_assert(f.fired);
+    ck_assert_int_eq(f.failed_call, k == 0   ? DEFT_IO_CREATE
+                                    : k == 1 ? DEFT_IO_WRITE
+                                             : DEFT_IO_FSYNC);
+    /* ENOSPC is RESOURCE_EXHAUSTED, EIO DATA_LOSS (deft_code_from_errno) */
+    TU_ASSERT_STATUS(s, k == 1 ? DEFT_RESOURCE_EXHAUSTED : DEFT_DATA_LOSS, "checkpoint");
+  }
   ck_assert_int_eq(cku_count_temp_files(dir), 0);
   ck_assert(deft_checkpoint_state_read(dir, &model, NULL, NULL, s));
   ck_assert_str_eq(model, want);

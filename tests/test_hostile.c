@@ -9,8 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/tensor_proto.h"
+#include "base/alloc.h"
 #include "graph.pb-c.h"
+#include "proto/tensor_proto.h"
 #include "testutil.h"
 
 /* ---- building wire format by hand ---- */
@@ -180,6 +181,79 @@ START_TEST(string_amplification) {
   free(sv.p);
   free(ab.p);
   free(one.p);
+  deft_status_free(st);
+}
+END_TEST
+
+/* A string tensor's repeated tail is encoded once (the fuzz_tensor_proto timeout: 32 bytes
+ * decoded to millions of empty strings, and re-encoding wrote one string_val each). The work is
+ * checked by allocation count and size, and the round trip by value. */
+START_TEST(string_tail_encoded_once) {
+  deft_status *st = deft_status_new();
+  int64_t dims[] = {126, 127, 100};
+  wbuf t = tensor_bytes(7, dims, 3), empty = {0};
+  wb_sub(&t, 8, &empty);
+  ck_assert_uint_lt(t.n, 40);
+  deft_alloc_hooks dh = {-1, false, 0, 0}; /* decoding: no pass per empty element either */
+  deft_alloc_hooks *dold = deft_alloc_hooks_set(&dh);
+  deft_tensor *v = deft_tensor_parse_proto(t.p, t.n, st);
+  deft_alloc_hooks_set(dold);
+  ck_assert_msg(v != NULL, "%s", deft_status_message(st));
+  ck_assert_int_lt(dh.count, 30);
+  ck_assert_int_eq(deft_tensor_num_elements(v), 126 * 127 * 100);
+  deft_alloc_hooks h = {-1, false, 0, 0};
+  deft_alloc_hooks *old = deft_alloc_hooks_set(&h);
+  uint8_t *out = NULL;
+  size_t len = 0;
+  bool ok = deft_tensor_serialize_proto(v, &out, &len, st);
+  deft_alloc_hooks_set(old);
+  ck_assert_msg(ok, "%s", deft_status_message(st));
+  ck_assert_uint_lt(len, 40);
+  ck_assert_int_lt(h.count, 20);
+  ck_assert_uint_lt(h.bytes, 16384);
+  deft_tensor *back = deft_tensor_parse_proto(out, len, st);
+  ck_assert_msg(back != NULL, "%s", deft_status_message(st));
+  ck_assert_int_eq(deft_tensor_num_elements(back), 126 * 127 * 100);
+  size_t l;
+  deft_tensor_string(back, 126 * 127 * 100 - 1, &l);
+  ck_assert_uint_eq(l, 0);
+  deft_tensor_free(back);
+  deft_free(out);
+  deft_tensor_free(v);
+  free(t.p);
+  /* mixed tails: the values before the tail are kept, the tail's value once */
+  static const struct {
+    int n;
+    const char *s[5];
+    size_t written;
+  } cases[] = {{5, {"a", "b", "c", "c", "c"}, 3},
+               {2, {"x", "x"}, 1},
+               {3, {"a", "", ""}, 2},
+               {3, {"", "a", ""}, 3},
+               {4, {"ab", "a", "b", "ab"}, 4},
+               {1, {"q"}, 1}};
+  for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+    int64_t n = cases[k].n;
+    deft_tensor *x = deft_tensor_new(DEFT_STRING, &n, 1, st);
+    for (int i = 0; i < cases[k].n; i++)
+      ck_assert(deft_tensor_set_string(x, i, cases[k].s[i], strlen(cases[k].s[i]), st));
+    ck_assert(deft_tensor_serialize_proto(x, &out, &len, st));
+    Tensorflow__TensorProto *p = tensorflow__tensor_proto__unpack(NULL, len, out);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_uint_eq(p->n_string_val, cases[k].written);
+    tensorflow__tensor_proto__free_unpacked(p, NULL);
+    back = deft_tensor_parse_proto(out, len, st);
+    ck_assert_msg(back != NULL, "%s", deft_status_message(st));
+    ck_assert_int_eq(deft_tensor_num_elements(back), n);
+    for (int i = 0; i < cases[k].n; i++) {
+      const char *e = deft_tensor_string(back, i, &l);
+      ck_assert_uint_eq(l, strlen(cases[k].s[i]));
+      ck_assert(memcmp(e, cases[k].s[i], l) == 0);
+    }
+    deft_tensor_free(back);
+    deft_tensor_free(x);
+    deft_free(out);
+  }
   deft_status_free(st);
 }
 END_TEST
@@ -401,6 +475,53 @@ START_TEST(long_chain_pool) {
 }
 END_TEST
 
+/* The work of gradients and a first run (planning included) of an n-op Square chain, by the
+ * allocation hook's count and bytes (load-independent, unlike time). */
+static void chain_work(int n, long *count, unsigned long long *bytes) {
+  deft_status *st = deft_status_new();
+  deft_graph *g = deft_graph_new();
+  deft_output x = deft_placeholder(g, DEFT_FLOAT, deft_shape_make(0, NULL), "x"), y = x;
+  for (int i = 0; i < n; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "s%d", i);
+    y = deft_square(g, y, name);
+  }
+  deft_session *s = deft_session_new(g, st);
+  deft_tensor *xv = deft_tensor_scalar_float(1.0f), *out = NULL;
+  deft_alloc_hooks h = {-1, false, 0, 0};
+  deft_alloc_hooks *old = deft_alloc_hooks_set(&h);
+  deft_output dx;
+  ck_assert(deft_gradients(g, &y, 1, &x, 1, NULL, &dx));
+  ck_assert_msg(
+      deft_session_run(s, &x, (const deft_tensor *const[]){xv}, 1, &dx, &out, 1, NULL, 0, st), "%s",
+      deft_status_message(st));
+  deft_alloc_hooks_set(old);
+  ck_assert(isinf(*(const float *)deft_tensor_data(out)));
+  *count = h.count;
+  *bytes = h.bytes;
+  deft_tensor_free(out);
+  deft_tensor_free(xv);
+  deft_session_free(s);
+  deft_graph_free(g);
+  deft_status_free(st);
+}
+
+/* Gradients and a run of a long chain cost a bounded, linear amount per op (the 25k chain of
+ * ../shared/hostile took 1.6 s; each Square's gradient adds 3 ops, each op a plan step). */
+START_TEST(long_chain_bounded_work) {
+  long c1, c2;
+  unsigned long long b1, b2;
+  chain_work(2000, &c1, &b1);
+  chain_work(8000, &c2, &b2);
+  fprintf(stderr, "chain: 2000 ops %ld allocations %llu bytes; 8000 ops %ld, %llu\n", c1, b1, c2,
+          b2);
+  ck_assert_int_le(c2, c1 * 41 / 10); /* linear */
+  ck_assert_uint_le(b2, b1 * 41 / 10);
+  ck_assert_int_le(c2 / 8000, 22);    /* per chain op (4 ops built and planned): 19 in 2026-12 */
+  ck_assert_uint_le(b2 / 8000, 6500); /* 5.8 KB, was 6.9 KB (34 allocations) */
+}
+END_TEST
+
 /* ---- the files of ../shared/hostile ---- */
 
 static deft_graph *import_any(const char *path, deft_status *st) {
@@ -502,10 +623,12 @@ static Suite *make(void) {
   TCase *c = tcase_create("core");
   tcase_add_test(c, nesting_depth);
   tcase_add_test(c, string_amplification);
+  tcase_add_test(c, string_tail_encoded_once);
   tcase_add_test(c, repeated_fill);
   tcase_add_test(c, import_constant_budget);
   tcase_add_test(c, zero_dim_overflow);
   tcase_add_test(c, long_chain_pool);
+  tcase_add_test(c, long_chain_bounded_work);
   tcase_add_test(c, shared_hostile_files);
   suite_add_tcase(s, c);
   return s;
