@@ -161,6 +161,24 @@ START_TEST(option_errors) {
   ck_assert_int_eq(sh("%s/deft-train --plot-with x.csv%s > /dev/null 2>&1", DEFT_BINARY_DIR, ""),
                    2);
   ck_assert_int_eq(sh("%s/deft-train --logdir%s > /dev/null 2>&1", DEFT_BINARY_DIR, ""), 2);
+  /* GNU conventions (getopt_long): --opt=value, unknown options and stray arguments refused */
+  ck_assert_int_eq(sh("%s/deft-train --epochs=x%s > /dev/null 2>&1", DEFT_BINARY_DIR, ""), 2);
+  ck_assert_int_eq(sh("%s/deft-train --epochz 1%s > /dev/null 2>&1", DEFT_BINARY_DIR, ""), 2);
+  ck_assert_int_eq(sh("%s/deft-train --epochs=1 -- stray%s > /dev/null 2>&1", DEFT_BINARY_DIR, ""),
+                   2);
+  ck_assert_int_eq(sh("%s/deft-train --help%s > /dev/null 2>&1", DEFT_BINARY_DIR, ""), 0);
+  /* --data=DIR is taken as the value: the missing directory is named, and the exit is 1 (a
+   * run-time failure), not 2 (a usage error) */
+  char out[600];
+  snprintf(out, sizeof out, "%s/train_gnu.txt", tu_tmpdir());
+  ck_assert_int_eq(
+      sh("%s/deft-train --data=/nonexistent/deft-xyz --epochs=1 2> %s", DEFT_BINARY_DIR, out), 1);
+  FILE *f = fopen(out, "r");
+  ck_assert_ptr_nonnull(f);
+  char buf[2048] = {0};
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  ck_assert_msg(n > 0 && strstr(buf, "/nonexistent/deft-xyz"), "got: %s", buf);
 }
 END_TEST
 

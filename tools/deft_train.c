@@ -16,6 +16,8 @@
  * writes files (CSV, events, checkpoint, meta graph, plot). Batch normalization computes its
  * batch statistics per rank, as Horovod without sync-BN does. */
 #include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,47 +77,113 @@ static int parse_args(int argc, char **argv, options *o) {
   o->logdir = NULL;
   o->plot = NULL;
   o->nplot_with = 0;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      usage(stdout);
-      exit(0);
-    }
-    if (i + 1 >= argc) {
-      fprintf(stderr, "deft-train: %s needs a value (or is unknown)\n", a);
-      return 2;
-    }
-    const char *v = argv[++i];
+  enum {
+    O_DATA = 256,
+    O_EPOCHS,
+    O_BATCH,
+    O_LR,
+    O_THREADS,
+    O_SEED,
+    O_INIT,
+    O_CSV,
+    O_OUT,
+    O_LOGDIR,
+    O_PLOT,
+    O_PLOT_WITH
+  };
+  static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
+                                           {"data", required_argument, NULL, O_DATA},
+                                           {"epochs", required_argument, NULL, O_EPOCHS},
+                                           {"batch-size", required_argument, NULL, O_BATCH},
+                                           {"lr", required_argument, NULL, O_LR},
+                                           {"threads", required_argument, NULL, O_THREADS},
+                                           {"seed", required_argument, NULL, O_SEED},
+                                           {"init", required_argument, NULL, O_INIT},
+                                           {"csv", required_argument, NULL, O_CSV},
+                                           {"out", required_argument, NULL, O_OUT},
+                                           {"logdir", required_argument, NULL, O_LOGDIR},
+                                           {"plot", required_argument, NULL, O_PLOT},
+                                           {"plot-with", required_argument, NULL, O_PLOT_WITH},
+                                           {NULL, 0, NULL, 0}};
+  opterr = 0; /* the messages below name the option */
+  optind = 1;
+  int c;
+  while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+    const char *v = optarg;
     long long n;
-    if (!strcmp(a, "--data")) o->data = v;
-    else if (!strcmp(a, "--csv")) o->csv = v;
-    else if (!strcmp(a, "--out")) o->out = v;
-    else if (!strcmp(a, "--init")) o->init = v;
-    else if (!strcmp(a, "--logdir")) o->logdir = v;
-    else if (!strcmp(a, "--plot")) o->plot = v;
-    else if (!strcmp(a, "--plot-with")) {
-      if (o->nplot_with == (int)(sizeof o->plot_with / sizeof o->plot_with[0])) {
-        fprintf(stderr, "deft-train: at most 16 --plot-with files\n");
-        return 2;
+    bool bad = false;
+    switch (c) {
+      case 'h':
+        usage(stdout);
+        exit(0);
+      case O_DATA:
+        o->data = v;
+        break;
+      case O_CSV:
+        o->csv = v;
+        break;
+      case O_OUT:
+        o->out = v;
+        break;
+      case O_INIT:
+        o->init = v;
+        break;
+      case O_LOGDIR:
+        o->logdir = v;
+        break;
+      case O_PLOT:
+        o->plot = v;
+        break;
+      case O_PLOT_WITH:
+        if (o->nplot_with == (int)(sizeof o->plot_with / sizeof o->plot_with[0])) {
+          fprintf(stderr, "deft-train: at most 16 --plot-with files\n");
+          return 2;
+        }
+        o->plot_with[o->nplot_with++] = v;
+        break;
+      case O_EPOCHS:
+        bad = !parse_int(v, 1, 100000, &n);
+        if (!bad) o->epochs = (int)n;
+        break;
+      case O_BATCH:
+        bad = !parse_int(v, 1, 1 << 24, &n);
+        if (!bad) o->batch = n;
+        break;
+      case O_THREADS:
+        bad = !parse_int(v, 1, 256, &n);
+        if (!bad) o->threads = (int)n;
+        break;
+      case O_SEED:
+        bad = !parse_int(v, 0, (1LL << 62), &n);
+        if (!bad) o->seed = n;
+        break;
+      case O_LR: {
+        char *end;
+        o->lr = strtof(v, &end);
+        if (*end || !(o->lr > 0)) {
+          fprintf(stderr, "deft-train: --lr must be a positive number, got '%s'\n", v);
+          return 2;
+        }
+        break;
       }
-      o->plot_with[o->nplot_with++] = v;
+      case ':':
+        fprintf(stderr, "deft-train: %s needs a value\n", argv[optind - 1]);
+        return 2;
+      default:
+        fprintf(stderr, "deft-train: unknown option %s\n", argv[optind - 1]);
+        usage(stderr);
+        return 2;
     }
-    else if (!strcmp(a, "--epochs") && parse_int(v, 1, 100000, &n)) o->epochs = (int)n;
-    else if (!strcmp(a, "--batch-size") && parse_int(v, 1, 1 << 24, &n)) o->batch = n;
-    else if (!strcmp(a, "--threads") && parse_int(v, 1, 256, &n)) o->threads = (int)n;
-    else if (!strcmp(a, "--seed") && parse_int(v, 0, (1LL << 62), &n)) o->seed = n;
-    else if (!strcmp(a, "--lr")) {
-      char *end;
-      o->lr = strtof(v, &end);
-      if (*end || !(o->lr > 0)) {
-        fprintf(stderr, "deft-train: --lr must be a positive number, got '%s'\n", v);
-        return 2;
-      }
-    } else {
-      fprintf(stderr, "deft-train: bad option or value: %s %s\n", a, v);
-      usage(stderr);
+    if (bad) {
+      fprintf(stderr, "deft-train: bad value for --%s: '%s'\n", longopts[c - O_DATA + 1].name, v);
       return 2;
     }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "deft-train: unexpected argument '%s' (every option is --name VALUE)\n",
+            argv[optind]);
+    usage(stderr);
+    return 2;
   }
   if (strcmp(o->init, "tf110") && strcmp(o->init, "tf115") && strcmp(o->init, "he")) {
     fprintf(stderr, "deft-train: --init must be tf110, tf115 or he, got '%s'\n", o->init);
