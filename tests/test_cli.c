@@ -521,11 +521,12 @@ START_TEST(dump_unsupported_types) {
   TU_REQUIRE_SHARED(two, HALF_PLUS_TWO_DIR);
   result r = run((const char *[]){"dump", two, "--unsupported", NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
-  ck_assert_str_eq(r.out, "deft cannot run 1 op of 1 type:\n  ParseExample                   1\n");
+  /* TF Serving's half_plus_two: its ParseExample (the classify/regress signatures) runs too */
+  ck_assert_str_eq(r.out, "deft can run every op (it has a kernel for each op type)\n");
   result_free(&r);
   r = run((const char *[]){"dump", two, "--unsupported", "--json", NULL});
   ck_assert_int_eq(r.code, 0);
-  ASSERT_HAS(r.out, "\"unsupported_op_types\": {\"ParseExample\": 1}");
+  ASSERT_HAS(r.out, "\"unsupported_op_types\": {}");
   ck_assert_ptr_null(strstr(r.out, "\"ops\""));
   result_free(&r);
   /* ops deft has no kernel for, counted per type: a GraphDef of 3 Foo, 1 Bar and a Const */
