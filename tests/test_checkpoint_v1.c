@@ -25,12 +25,8 @@ static const char *dir(void) {
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "mkdir -p '%s'", d);
     ck_assert_int_eq(system(cmd), 0);
-    uint8_t *script;
-    size_t len;
-    ck_assert(deft_read_file(DEFT_SOURCE_DIR "/tests/gen_v1_checkpoint.py", &script, &len, NULL));
     const char *args[] = {d, "corrupt", NULL};
-    int rc = tu_python((const char *)script, args);
-    deft_free(script);
+    int rc = tu_python_file(DEFT_SOURCE_DIR "/tests/gen_v1_checkpoint.py", args);
     ck_assert_msg(rc == 0, "tests/gen_v1_checkpoint.py failed (NumPy at /usr/bin/python3 needed)");
     made = true;
   }

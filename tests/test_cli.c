@@ -5,16 +5,15 @@
  * `deft run` on the SavedModels by signature, the KKeishiro meta graph with its checkpoint
  * (checked against an in-process evaluation), the frozen simple_mnist.pb, and its error paths. */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/file_io.h"
+#include "cli_testutil.h"
 #include "testutil.h"
 
 #define KK_DIR "tf1/KKeishiro__hands-on-machine-learning/186368e3/"
@@ -25,69 +24,10 @@
 #define HALF_PLUS_THREE_DIR SERVING_DIR "saved_model_half_plus_three/00000123"
 #define SIMPLE_MNIST "tf1/uTensor__utensor_cgen/tests/deep_mlp/simple_mnist.pb"
 
-/* The program: "deft" once CMake can build an executable of that name next to the library
- * target "deft", "deft-cli" until then. */
-static const char *program(void) {
-  static char path[1024];
-  const char *names[] = {"deft", "deft-cli"};
-  for (int i = 0; i < 2; i++) {
-    snprintf(path, sizeof path, "%s/%s", DEFT_BINARY_DIR, names[i]);
-    struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & S_IXUSR)) return path;
-  }
-  ck_abort_msg("the deft program was not built in %s", DEFT_BINARY_DIR);
-  return NULL;
-}
-
-typedef struct result {
-  int code; /* exit code, or 128 + signal */
-  char *out, *err;
-} result;
-
-static char *slurp(const char *path) {
-  uint8_t *data;
-  size_t len;
-  ck_assert(deft_read_file(path, &data, &len, NULL));
-  return (char *)data;
-}
-
-/* Runs program prog with args (NULL-terminated), capturing stdout and stderr. */
-static result run_program(const char *prog, const char *const *args) {
-  char out_path[512], err_path[512];
-  snprintf(out_path, sizeof out_path, "%s/cli-out.txt", tu_tmpdir());
-  snprintf(err_path, sizeof err_path, "%s/cli-err.txt", tu_tmpdir());
-  const char *argv[32];
-  int n = 0;
-  argv[n++] = prog;
-  for (int i = 0; args[i] && n < 31; i++) argv[n++] = args[i];
-  argv[n] = NULL;
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
-  if (pid == 0) {
-    int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (o < 0 || e < 0) _exit(126);
-    dup2(o, 1);
-    dup2(e, 2);
-    execv(prog, (char *const *)argv);
-    _exit(127);
-  }
-  int status;
-  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-  result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = slurp(out_path);
-  r.err = slurp(err_path);
-  return r;
-}
+typedef cu_result result;
 
 /* Runs the deft program with args. */
-static result run(const char *const *args) { return run_program(program(), args); }
-
-static void result_free(result *r) {
-  deft_free(r->out);
-  deft_free(r->err);
-}
+static result run(const char *const *args) { return cu_run_program(cu_deft_program(), args); }
 
 #define ASSERT_HAS(text, needle) \
   ck_assert_msg(strstr((text), (needle)) != NULL, "output lacks \"%s\":\n%.2000s", (needle), (text))
@@ -114,7 +54,7 @@ START_TEST(dump_meta_graph) {
   ck_assert(!strncmp(strstr(assign, "Assign "), "Assign ", 7));
   ASSERT_HAS(assign, "hidden1/kernel, hidden1/kernel/Initializer/random_uniform");
   ck_assert_str_eq(r.err, "");
-  result_free(&r);
+  cu_result_free(&r);
 }
 END_TEST
 
@@ -127,7 +67,7 @@ START_TEST(dump_unrunnable_marked) {
   ck_assert_ptr_nonnull(pe);
   ck_assert_int_eq(pe[0], ' ');
   ck_assert_msg(!strstr(r.out, "deft cannot run"), "%s", r.out);
-  result_free(&r);
+  cu_result_free(&r);
 }
 END_TEST
 
@@ -152,22 +92,22 @@ START_TEST(dump_variables_with_checkpoint) {
   ASSERT_HAS(strstr(r.out, "outputs/bias "), want);
   deft_tensor_free(t);
   deft_checkpoint_reader_free(rd);
-  result_free(&r);
+  cu_result_free(&r);
   /* a checkpoint without the graph's variables says so per variable */
   TU_REQUIRE_SHARED(other, "tf1/haerfest__handson-ml/my_model_final.ckpt");
   r = run((const char *[]){"dump", metap, "--variables", "--checkpoint", other, NULL});
   ck_assert_int_eq(r.code, 0);
   ASSERT_HAS(r.out, "stored: missing from the checkpoint");
-  result_free(&r);
+  cu_result_free(&r);
   /* an unreadable checkpoint fails with its path */
   r = run((const char *[]){"dump", metap, "--variables", "--checkpoint", "/no/such/ckpt", NULL});
   ck_assert_int_ne(r.code, 0);
   ASSERT_HAS(r.err, "/no/such/ckpt");
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"dump", metap, "--checkpoint", ckpt, NULL});
   ck_assert_int_ne(r.code, 0);
   ASSERT_HAS(r.err, "--checkpoint goes with --variables");
-  result_free(&r);
+  cu_result_free(&r);
   deft_status_free(st);
 }
 END_TEST
@@ -182,13 +122,13 @@ START_TEST(dump_sections) {
   ck_assert_ptr_nonnull(k);
   ASSERT_HAS(k, "[784,300]");
   ASSERT_HAS(k, "235200");
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"dump", path, "--collections", NULL});
   ck_assert_int_eq(r.code, 0);
   ASSERT_HAS(r.out, "my_important_ops (node_list, 4 values)");
   ASSERT_HAS(r.out, "  eval/accuracy:0\n");
   ASSERT_HAS(r.out, "variables (bytes_list, 12 values)");
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"dump", path, "--node",
                            "hidden1/kernel/Initializer/random_uniform/shape", NULL});
   ck_assert_int_eq(r.code, 0);
@@ -196,7 +136,7 @@ START_TEST(dump_sections) {
   ASSERT_HAS(r.out, "attr value: tensor { dtype: DT_INT32");
   ASSERT_HAS(r.out, "values: [784, 300]");
   ASSERT_HAS(r.out, "attr _class: list { s: \"loc:@hidden1/kernel\" }");
-  result_free(&r);
+  cu_result_free(&r);
 }
 END_TEST
 
@@ -229,7 +169,7 @@ START_TEST(dump_signatures) {
              "        shape: unknown_rank\n"
              "        name: tf_example:0\n");
   ASSERT_HAS(r.out, "        name: y3:0\n");
-  result_free(&r);
+  cu_result_free(&r);
   /* JSON: shapes as arrays, null for an unknown rank */
   r = run((const char *[]){"dump", pb, "--signatures", "--json", NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
@@ -247,13 +187,13 @@ START_TEST(dump_signatures) {
       "assert s['classify_x_to_y']['inputs']['inputs']['shape'] is None\n"
       "assert s['classify_x_to_y']['method'] == 'tensorflow/serving/classify'\n";
   ck_assert_int_eq(tu_python(check, (const char *[]){json_path, NULL}), 0);
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"dump", dir, "--tag", "train", NULL});
   ck_assert_int_eq(r.code, 1);
   ASSERT_HAS(r.err, "NOT_FOUND");
   ASSERT_HAS(r.err, "\"serve\"");
   ck_assert_str_eq(r.out, "");
-  result_free(&r);
+  cu_result_free(&r);
 }
 END_TEST
 
@@ -298,7 +238,7 @@ START_TEST(dump_json) {
     fclose(f);
     const char *args[] = {json_path, mode ? "sections" : "ops", NULL};
     ck_assert_int_eq(tu_python(check, args), 0);
-    result_free(&r);
+    cu_result_free(&r);
   }
 }
 END_TEST
@@ -308,18 +248,18 @@ START_TEST(dump_dot_and_graph_def) {
   result r = run((const char *[]){"dump", path, NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
   ASSERT_HAS(r.out, "(GraphDef): 17 ops, 6 op types"); /* tf1/README.md */
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"dump", path, "--dot", NULL});
   ck_assert_int_eq(r.code, 0);
   ck_assert(!strncmp(r.out, "digraph deft {", 14));
   ASSERT_HAS(r.out, "\"x\" -> \"Layer1/MatMul\";");
   ASSERT_HAS(r.out, "\"Layer1/W_fc1\" [label=\"Layer1/W_fc1\\nConst\"]");
   ck_assert(r.out[strlen(r.out) - 2] == '}');
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"dump", path, "--variables", NULL});
   ck_assert_int_eq(r.code, 0);
   ASSERT_HAS(r.out, "0 variables, 0 parameters"); /* frozen: weights are Consts */
-  result_free(&r);
+  cu_result_free(&r);
 }
 END_TEST
 
@@ -336,90 +276,90 @@ START_TEST(bad_input) {
   ASSERT_HAS(r.err, "DATA_LOSS");
   ASSERT_HAS(r.err, "garbage.meta");
   ck_assert_str_eq(r.out, "");
-  result_free(&r);
+  cu_result_free(&r);
   /* the same bytes as a GraphDef */
   snprintf(bad, sizeof bad, "%s/garbage.pb", tu_tmpdir());
   ck_assert(deft_write_file_atomic(bad, junk, sizeof junk, NULL));
   r = run((const char *[]){"dump", bad, "--json", NULL});
   ck_assert_int_eq(r.code, 1);
   ASSERT_HAS(r.err, "GraphDef");
-  result_free(&r);
+  cu_result_free(&r);
   /* a missing file */
   r = run((const char *[]){"dump", "/nonexistent/model.meta", NULL});
   ck_assert_int_eq(r.code, 1);
   ASSERT_HAS(r.err, "NOT_FOUND");
   ASSERT_HAS(r.err, "/nonexistent/model.meta");
-  result_free(&r);
+  cu_result_free(&r);
   /* usage errors */
   r = run((const char *[]){"dump", NULL});
   ck_assert_int_eq(r.code, 2);
   ASSERT_HAS(r.err, "PATH");
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"dump", bad, "--frobnicate", NULL});
   ck_assert_int_eq(r.code, 2);
   ASSERT_HAS(r.err, "--frobnicate");
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"dump", bad, "--node", NULL});
   ck_assert_int_eq(r.code, 2);
   ASSERT_HAS(r.err, "--node");
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"frob", NULL});
   ck_assert_int_eq(r.code, 2);
   ASSERT_HAS(r.err, "unknown command 'frob'");
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){NULL});
   ck_assert_int_eq(r.code, 2);
   ASSERT_HAS(r.out, "dump PATH");
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"help", NULL});
   ck_assert_int_eq(r.code, 0);
   ASSERT_HAS(r.out, "--signatures");
-  result_free(&r);
+  cu_result_free(&r);
   /* GNU conventions: --version, per-command help both ways, --opt=value, "--" */
   r = run((const char *[]){"--version", NULL});
   ck_assert_int_eq(r.code, 0);
   ASSERT_HAS(r.out, "deft " DEFT_VERSION_STRING);
   ASSERT_HAS(r.out, deft_version());
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"dump", "--help", NULL});
   ck_assert_int_eq(r.code, 0);
   ASSERT_HAS(r.out, "usage: deft dump PATH");
   ck_assert_ptr_null(strstr(r.out, "run PATH")); /* only dump's usage */
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"help", "run", NULL});
   ck_assert_int_eq(r.code, 0);
   ASSERT_HAS(r.out, "usage: deft run PATH");
   ck_assert_ptr_null(strstr(r.out, "dump PATH"));
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"help", "frob", NULL});
   ck_assert_int_eq(r.code, 2);
   ASSERT_HAS(r.err, "no command 'frob'");
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"dump", bad, "--node=no/such", NULL}); /* --opt=value is parsed */
   ck_assert_int_eq(r.code, 1);
   ck_assert_ptr_null(strstr(r.err, "unknown option"));
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"dump", "--", "--json", NULL}); /* after "--": a PATH */
   ck_assert_int_eq(r.code, 1);
   ASSERT_HAS(r.err, "--json");
   ck_assert_ptr_null(strstr(r.err, "unknown option"));
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"run", bad, "--fetch", "y", "--epoch", "1", NULL});
   ck_assert_int_eq(r.code, 2);
   ASSERT_HAS(r.err, "unknown option '--epoch' for run");
-  result_free(&r);
+  cu_result_free(&r);
   TU_REQUIRE_SHARED(path, SIMPLE_MNIST);
   r = run((const char *[]){"dump", path, "--node", "no/such/op", NULL});
   ck_assert_int_eq(r.code, 1);
   ASSERT_HAS(r.err, "no op named 'no/such/op'");
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"dump", path, "--signatures", NULL});
   ck_assert_int_eq(r.code, 1);
   ASSERT_HAS(r.err, "no signatures");
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"dump", path, "--dot", "--json", NULL});
   ck_assert_int_eq(r.code, 2);
-  result_free(&r);
+  cu_result_free(&r);
 }
 END_TEST
 
@@ -456,7 +396,7 @@ START_TEST(dump_outputs_and_filters) {
   const char *head = strchr(r.out, '\n') + 1; /* the column header */
   ck_assert_int_eq((int)(strstr(head, "type") - head), type_col);
   ck_assert_int_eq((int)(strstr(head, "outputs") - head), out_col);
-  result_free(&r);
+  cu_result_free(&r);
   /* hidden1/'s ops of two types: the kernel and bias variables and their Assigns */
   r = run((const char *[]){"dump", path, "--scope=hidden1/", "--op-type=VariableV2,Assign", NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
@@ -466,21 +406,21 @@ START_TEST(dump_outputs_and_filters) {
   ck_assert_ptr_null(op_line(r.out, "hidden1/kernel/read"));
   ck_assert_ptr_null(op_line(r.out, "X"));
   ck_assert_ptr_null(op_line(r.out, "hidden2/kernel"));
-  result_free(&r);
+  cu_result_free(&r);
   /* the filter applies to --variables and --dot too */
   r = run((const char *[]){"dump", path, "--variables", "--scope", "outputs/", NULL});
   ck_assert_int_eq(r.code, 0);
   ASSERT_HAS(r.out, "2 variables, 510 parameters"); /* 50 x 10 + 10 */
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"dump", path, "--dot", "--scope", "dnn/hidden1/", NULL});
   ck_assert_int_eq(r.code, 0);
   ASSERT_HAS(r.out, "\"dnn/hidden1/MatMul\" -> \"dnn/hidden1/BiasAdd\";");
   ck_assert_ptr_null(strstr(r.out, "\"X\""));
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"dump", path, "--op-type=NoSuchType", NULL});
   ck_assert_int_eq(r.code, 0);
   ASSERT_HAS(r.out, "0 of 310 ops, 0 op types");
-  result_free(&r);
+  cu_result_free(&r);
 }
 END_TEST
 
@@ -497,7 +437,7 @@ START_TEST(dump_raw_collections) {
              "  (24 serialized values kept as imported:)\n"
              "  dnn/batch_normalization/cond/cond_text\n"
              "  dnn/batch_normalization/cond/cond_text_1\n");
-  result_free(&r);
+  cu_result_free(&r);
   TU_REQUIRE_SHARED(three, HALF_PLUS_THREE_DIR);
   r = run((const char *[]){"dump", three, "--collections", NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
@@ -505,14 +445,14 @@ START_TEST(dump_raw_collections) {
              "saved_model_assets (any_list, 1 value)\n"
              "  (1 serialized value kept as imported:)\n"
              "  Any type.googleapis.com/tensorflow.AssetFileDef\n");
-  result_free(&r);
+  cu_result_free(&r);
   TU_REQUIRE_SHARED(rnn, "tf1/rdcwuyy__handson-ml/my_time_series_model.meta");
   r = run((const char *[]){"dump", rnn, "--collections", "--json", NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
   ASSERT_HAS(r.out,
              "\"while_context\": {\"kind\": \"bytes_list\", \"count\": 1, \"items\": [], "
              "\"raw\": [\"rnn/while/");
-  result_free(&r);
+  cu_result_free(&r);
 }
 END_TEST
 
@@ -523,12 +463,12 @@ START_TEST(dump_unsupported_types) {
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
   /* TF Serving's half_plus_two: its ParseExample (the classify/regress signatures) runs too */
   ck_assert_str_eq(r.out, "deft can run every op (it has a kernel for each op type)\n");
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"dump", two, "--unsupported", "--json", NULL});
   ck_assert_int_eq(r.code, 0);
   ASSERT_HAS(r.out, "\"unsupported_op_types\": {}");
   ck_assert_ptr_null(strstr(r.out, "\"ops\""));
-  result_free(&r);
+  cu_result_free(&r);
   /* ops deft has no kernel for, counted per type: a GraphDef of 3 Foo, 1 Bar and a Const */
   char pbtxt[512];
   tmp_file(pbtxt, sizeof pbtxt, "unknown_ops.pbtxt");
@@ -547,16 +487,16 @@ START_TEST(dump_unsupported_types) {
   r = run((const char *[]){"dump", pbtxt, NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
   ASSERT_HAS(r.out, "* = deft cannot run this op (4 ops of 2 types, with counts: Foo x3 Bar x1)");
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"dump", pbtxt, "--unsupported", "--scope=a/", NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
   ASSERT_HAS(r.out, "deft cannot run 2 ops of 2 types:\n");
-  result_free(&r);
+  cu_result_free(&r);
   TU_REQUIRE_SHARED(kk, KK_META);
   r = run((const char *[]){"dump", kk, "--unsupported", NULL});
   ck_assert_int_eq(r.code, 0);
   ASSERT_HAS(r.out, "deft can run every op");
-  result_free(&r);
+  cu_result_free(&r);
 }
 END_TEST
 
@@ -604,7 +544,7 @@ START_TEST(dump_corrupt_checkpoint) {
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
   ASSERT_HAS(r.out, "stored: float [784,300]  min");
   ck_assert_ptr_null(strstr(r.out, "unreadable"));
-  result_free(&r);
+  cu_result_free(&r);
   snprintf(arg, sizeof arg, "%s/model.ckpt.data-00000-of-00001", bad);
   r = run((const char *[]){"dump", meta, "--variables", "--checkpoint", arg, NULL});
   ck_assert_int_eq(r.code, 1);
@@ -614,12 +554,12 @@ START_TEST(dump_corrupt_checkpoint) {
   ASSERT_HAS(r.out, "12 variables, 258710 parameters");
   ASSERT_HAS(r.err, "DATA_LOSS");
   ASSERT_HAS(r.err, "model.ckpt");
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"dump", meta, "--variables", "--json", "--checkpoint", arg, NULL});
   ck_assert_int_eq(r.code, 1);
   ASSERT_HAS(r.out, "\"error\": ");
   ASSERT_HAS(r.err, "DATA_LOSS");
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"dump", meta, "--variables", "--checkpoint", good, NULL});
   ck_assert_int_eq(r.code, 1);
   ASSERT_HAS(r.err, "NOT_FOUND");
@@ -628,7 +568,7 @@ START_TEST(dump_corrupt_checkpoint) {
   snprintf(want, sizeof want, "1 checkpoint: %s/model.ckpt ", good);
   ASSERT_HAS(r.err, want);
   ck_assert_str_eq(r.out, "");
-  result_free(&r);
+  cu_result_free(&r);
 }
 END_TEST
 
@@ -715,21 +655,21 @@ START_TEST(run_saved_model_signatures) {
       ck_assert_msg(fabs(deft_tensor_get_double(t, i) - want[d][i]) < 1e-6, "y[%d] = %g", i,
                     deft_tensor_get_double(t, i));
     deft_tensor_free(t);
-    result_free(&r);
+    cu_result_free(&r);
     /* by tensor names, variables restored from <dir>/variables without --checkpoint */
     snprintf(feed, sizeof feed, "x:0=%s", x);
     r = run((const char *[]){"run", path, "--feed", feed, "--fetch", "y:0", "--fetch", "y", NULL});
     ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
     ASSERT_HAS(r.out, "y:0: dtype float, shape [3,1]\n");
     ASSERT_HAS(r.out, "y (y:0): dtype float, shape [3,1]\n");
-    result_free(&r);
+    cu_result_free(&r);
   }
   /* a target alone */
   TU_REQUIRE_SHARED(two, HALF_PLUS_TWO_DIR);
   result r = run((const char *[]){"run", two, "--target", "init", NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
   ASSERT_HAS(r.out, "ran init");
-  result_free(&r);
+  cu_result_free(&r);
 }
 END_TEST
 
@@ -788,7 +728,7 @@ START_TEST(run_meta_graph_with_checkpoint) {
   ck_assert_msg(fabs(deft_tensor_get_double(got, 0) - want) < 1e-7, "deft run: %g, in-process: %g",
                 deft_tensor_get_double(got, 0), want);
   deft_tensor_free(got);
-  result_free(&r);
+  cu_result_free(&r);
   /* a checkpoint directory means its latest checkpoint; "X" means "X:0" */
   char dir[4096];
   snprintf(dir, sizeof dir, "%s", ckpt);
@@ -798,7 +738,7 @@ START_TEST(run_meta_graph_with_checkpoint) {
                            "--fetch", "eval/accuracy", NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
   ASSERT_HAS(r.out, "eval/accuracy (eval/accuracy:0): dtype float, shape []\n");
-  result_free(&r);
+  cu_result_free(&r);
   deft_tensor_free(a);
   deft_tensor_free(y);
   deft_tensor_free(x);
@@ -846,7 +786,7 @@ START_TEST(run_frozen_graph) {
   deft_tensor_free(pred);
   deft_tensor_free(x);
   deft_tensor_free(labels);
-  result_free(&r);
+  cu_result_free(&r);
 }
 END_TEST
 
@@ -856,7 +796,7 @@ static void expect_fail(const char *const *args, int code, const char *const *ke
   ck_assert_msg(r.code == code, "exit %d (expected %d): %s", r.code, code, r.err);
   for (int i = 0; keywords[i]; i++) ASSERT_HAS(r.err, keywords[i]);
   ck_assert_str_eq(r.out, "");
-  result_free(&r);
+  cu_result_free(&r);
 }
 #define EXPECT_FAIL(code, args, ...) \
   expect_fail((const char *[]){args, NULL}, (code), (const char *const[]){__VA_ARGS__, NULL})
@@ -946,7 +886,7 @@ static void half_plus_two(const char *value, const double *want_x, int64_t n, in
     ck_assert_msg(fabs(deft_tensor_get_double(t, i) - (0.5 * want_x[i] + 2)) < 1e-6,
                   "--feed %s: y[%d] = %g", feed, (int)i, deft_tensor_get_double(t, i));
   deft_tensor_free(t);
-  result_free(&r);
+  cu_result_free(&r);
 }
 
 /* Inline values as saved_model_cli --input_exprs takes them; the dtype is the placeholder's. */
@@ -976,21 +916,21 @@ START_TEST(run_inline_inputs) {
   ck_assert_int_eq(deft_tensor_dtype(t), DEFT_INT64);
   ck_assert(((const int64_t *)deft_tensor_data(t))[2] == 9000000000LL);
   deft_tensor_free(t);
-  result_free(&r);
+  cu_result_free(&r);
   EXPECT_FAIL(1, ARGS("run", meta, "--feed", "y=np.full((2,), 0.25)", "--fetch", "y"), "column 15",
               "0.25 is not an int64");
   r = run((const char *[]){"run", two_early, "--feed", "x=[[True],[False]]", "--fetch", "x", NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
   ASSERT_HAS(r.out, "[[1]\n [0]]\n");
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"run", meta, "--feed", "y=True", "--fetch", "y", NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
   ASSERT_HAS(r.out, "shape []\n1\n"); /* a bool literal as a scalar */
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"run", meta, "--feed", "y=5", "--fetch", "y", NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
   ASSERT_HAS(r.out, "y (y:0): dtype int64, shape []\n5\n"); /* a scalar */
-  result_free(&r);
+  cu_result_free(&r);
   /* errors name the input and the column (1-based, in the expression) */
   TU_REQUIRE_SHARED(two_s, HALF_PLUS_TWO_DIR);
   char two[4096];
@@ -1086,7 +1026,7 @@ START_TEST(run_names_and_checkpoints) {
   result r = run((const char *[]){"run", two, "--target", "zzzzzz", NULL});
   ck_assert_int_eq(r.code, 1);
   ck_assert_ptr_null(strstr(r.err, "did you mean")); /* nothing close */
-  result_free(&r);
+  cu_result_free(&r);
   EXPECT_FAIL(1, ARGS("run", two, "--fetch", "init"), "'init' is an op with no outputs (NoOp)",
               "--target");
 
@@ -1112,7 +1052,7 @@ START_TEST(run_names_and_checkpoints) {
     ck_assert_int_eq(deft_tensor_num_elements(got), 10);
     ck_assert(!memcmp(deft_tensor_data(got), deft_tensor_data(want), 10 * sizeof(float)));
     deft_tensor_free(got);
-    result_free(&r);
+    cu_result_free(&r);
   }
   /* a directory without a `checkpoint` file: its prefixes, sorted */
   char dir[512];
@@ -1172,7 +1112,7 @@ static void long_options(const char *text, char *set, size_t size) {
 /* Every long option of the program's help is on its manual page and the other way round (the
  * page may add --help, which the usage text does not list). */
 static void check_page_options(const char *page, const char *help) {
-  char *roff = slurp(page);
+  char *roff = cu_slurp(page);
   static char a[8192], b[8192];
   a[0] = b[0] = 0;
   long_options(help, a, sizeof a);
@@ -1197,13 +1137,13 @@ START_TEST(man_pages_match_help) {
   ck_assert_int_eq(r.code, 0);
   check_page_options("man/deft.1", r.out);
   ASSERT_HAS(r.out, "--op-type"); /* the option list is real */
-  result_free(&r);
+  cu_result_free(&r);
   char train[1024];
   snprintf(train, sizeof train, "%s/deft-train", DEFT_BINARY_DIR);
-  r = run_program(train, (const char *[]){"--help", NULL});
+  r = cu_run_program(train, (const char *[]){"--help", NULL});
   ck_assert_int_eq(r.code, 0);
   check_page_options("man/deft-train.1", r.out);
-  result_free(&r);
+  cu_result_free(&r);
 }
 END_TEST
 
@@ -1214,12 +1154,12 @@ START_TEST(man_pages_render) {
   for (int i = 0; i < 2; i++) {
     setenv("MANWIDTH", "80", 1);
     result r =
-        run_program(DEFT_MAN_PROGRAM, (const char *[]){"-l", "--warnings=w", pages[i], NULL});
+        cu_run_program(DEFT_MAN_PROGRAM, (const char *[]){"-l", "--warnings=w", pages[i], NULL});
     ck_assert_msg(r.code == 0, "%s: man exit %d: %s", pages[i], r.code, r.err);
     ck_assert_msg(r.err[0] == 0, "%s: troff warnings:\n%s", pages[i], r.err);
     ASSERT_HAS(r.out, "SYNOPSIS");
     ASSERT_HAS(r.out, "EXIT STATUS");
-    result_free(&r);
+    cu_result_free(&r);
   }
 }
 END_TEST

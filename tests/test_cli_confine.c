@@ -4,77 +4,21 @@
  * the model's and the checkpoint's directories gets PERMISSION_DENIED naming the path, and
  * nothing appears outside; --allow-dir widens the confinement; the checkpoint's directory is
  * allowed; a file-reading op deft does not have (ReadFile) is refused before anything runs. */
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/file_io.h"
+#include "cli_testutil.h"
 #include "testutil.h"
 
-static const char *program(void) {
-  static char path[1024];
-  const char *names[] = {"deft", "deft-cli"};
-  for (int i = 0; i < 2; i++) {
-    snprintf(path, sizeof path, "%s/%s", DEFT_BINARY_DIR, names[i]);
-    struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & S_IXUSR)) return path;
-  }
-  ck_abort_msg("the deft program was not built in %s", DEFT_BINARY_DIR);
-  return NULL;
-}
+typedef cu_result result;
 
-typedef struct result {
-  int code; /* exit code, or 128 + signal */
-  char *out, *err;
-} result;
-
-static char *slurp(const char *path) {
-  uint8_t *data;
-  size_t len;
-  ck_assert(deft_read_file(path, &data, &len, NULL));
-  return (char *)data;
-}
-
-/* Runs `deft` with args (NULL-terminated), capturing stdout and stderr. */
-static result run(const char *const *args) {
-  const char *prog = program();
-  char out_path[512], err_path[512];
-  snprintf(out_path, sizeof out_path, "%s/confine-out.txt", tu_tmpdir());
-  snprintf(err_path, sizeof err_path, "%s/confine-err.txt", tu_tmpdir());
-  const char *argv[32];
-  int n = 0;
-  argv[n++] = prog;
-  for (int i = 0; args[i] && n < 31; i++) argv[n++] = args[i];
-  argv[n] = NULL;
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
-  if (pid == 0) {
-    int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (o < 0 || e < 0) _exit(126);
-    dup2(o, 1);
-    dup2(e, 2);
-    execv(prog, (char *const *)argv);
-    _exit(127);
-  }
-  int status;
-  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-  result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = slurp(out_path);
-  r.err = slurp(err_path);
-  return r;
-}
-
-static void result_free(result *r) {
-  deft_free(r->out);
-  deft_free(r->err);
-}
+/* Runs the deft program with args. */
+static result run(const char *const *args) { return cu_run_program(cu_deft_program(), args); }
 
 #define ASSERT_HAS(text, needle) \
   ck_assert_msg(strstr((text), (needle)) != NULL, "output lacks \"%s\":\n%.2000s", (needle), (text))
@@ -155,14 +99,14 @@ START_TEST(run_confines_file_ops) {
   ASSERT_HAS(r.err, "PERMISSION_DENIED");
   ASSERT_HAS(r.err, p);
   ck_assert_int_eq(count_files(outside), 0);
-  result_free(&r);
+  cu_result_free(&r);
   /* a path that climbs out of the model's directory, and a symlink out of it */
   snprintf(p, sizeof p, "%s/../outside/y", model);
   write_graph(g, p, "unused");
   r = run((const char *[]){"run", g, "--target", "save", NULL});
   ck_assert_msg(r.code == 1, "exit %d: %s", r.code, r.err);
   ASSERT_HAS(r.err, "PERMISSION_DENIED");
-  result_free(&r);
+  cu_result_free(&r);
   snprintf(p, sizeof p, "%s/link", model);
   ck_assert_int_eq(symlink(outside, p), 0);
   snprintf(p, sizeof p, "%s/link/z", model);
@@ -171,14 +115,14 @@ START_TEST(run_confines_file_ops) {
   ck_assert_msg(r.code == 1, "exit %d: %s", r.code, r.err);
   ASSERT_HAS(r.err, "PERMISSION_DENIED");
   ck_assert_int_eq(count_files(outside), 0);
-  result_free(&r);
+  cu_result_free(&r);
 
   /* --allow-dir widens it: the same save now writes outside */
   snprintf(p, sizeof p, "%s/x", outside);
   write_graph(g, p, "unused");
   r = run((const char *[]){"run", g, "--target", "save", "--allow-dir", outside, NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
-  result_free(&r);
+  cu_result_free(&r);
   snprintf(p2, sizeof p2, "%s/x.index", outside);
   ck_assert(exists(p2));
   int n_outside = count_files(outside);
@@ -191,11 +135,11 @@ START_TEST(run_confines_file_ops) {
   ASSERT_HAS(r.err, "PERMISSION_DENIED");
   ASSERT_HAS(r.err, p);
   ck_assert(strstr(r.out, "4.5") == NULL);
-  result_free(&r);
+  cu_result_free(&r);
   r = run((const char *[]){"run", g, "--fetch", "restore:0", "--allow-dir", outside, NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
   ASSERT_HAS(r.out, "4.5");
-  result_free(&r);
+  cu_result_free(&r);
 
   /* MergeV2Checkpoints: moving a checkpoint inside to a prefix outside is refused */
   snprintf(p2, sizeof p2, "%s/mine", model);
@@ -203,14 +147,14 @@ START_TEST(run_confines_file_ops) {
   write_graph(g, p2, "unused");
   r = run((const char *[]){"run", g, "--target", "save", NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err); /* inside the model's directory */
-  result_free(&r);
+  cu_result_free(&r);
   snprintf(p, sizeof p, "%s/exfil", outside);
   snprintf(g, sizeof g, "%s/merge_out.pbtxt", model);
   write_graph(g, p, p2);
   r = run((const char *[]){"run", g, "--target", "merge", NULL});
   ck_assert_msg(r.code == 1, "exit %d: %s", r.code, r.err);
   ASSERT_HAS(r.err, "PERMISSION_DENIED");
-  result_free(&r);
+  cu_result_free(&r);
   snprintf(p, sizeof p, "%s/mine.index", model);
   ck_assert(exists(p));
   ck_assert_int_eq(count_files(outside), n_outside);
@@ -222,19 +166,19 @@ START_TEST(run_confines_file_ops) {
   write_graph(g, p, "unused");
   r = run((const char *[]){"run", g, "--target", "save", "--allow-dir", ck, NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err); /* a checkpoint to restore from */
-  result_free(&r);
+  cu_result_free(&r);
   snprintf(p, sizeof p, "%s/evil", ck);
   write_graph(g, p, "unused");
   r = run((const char *[]){"run", g, "--target", "save", NULL});
   ck_assert_msg(r.code == 1, "exit %d: %s", r.code, r.err);
   ASSERT_HAS(r.err, "PERMISSION_DENIED");
-  result_free(&r);
+  cu_result_free(&r);
   snprintf(p2, sizeof p2, "%s/evil.index", ck);
   ck_assert(!exists(p2));
   snprintf(p2, sizeof p2, "%s/model", ck);
   r = run((const char *[]){"run", g, "--checkpoint", p2, "--target", "save", NULL});
   ck_assert_msg(r.code == 0, "exit %d: %s", r.code, r.err);
-  result_free(&r);
+  cu_result_free(&r);
   snprintf(p2, sizeof p2, "%s/evil.index", ck);
   ck_assert(exists(p2));
 
@@ -253,7 +197,7 @@ START_TEST(run_confines_file_ops) {
   ck_assert_msg(r.code == 1, "exit %d: %s", r.code, r.err);
   ASSERT_HAS(r.err, "ReadFile");
   ck_assert(strstr(r.out, "root") == NULL);
-  result_free(&r);
+  cu_result_free(&r);
 }
 END_TEST
 

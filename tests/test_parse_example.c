@@ -28,12 +28,8 @@ static const char *dir(void) {
     char cmd[4200];
     snprintf(cmd, sizeof cmd, "mkdir -p '%s'", d);
     ck_assert_int_eq(system(cmd), 0);
-    uint8_t *script;
-    size_t len;
-    ck_assert(deft_read_file(DEFT_SOURCE_DIR "/tests/gen_examples.py", &script, &len, NULL));
     const char *args[] = {d, NULL};
-    int rc = tu_python((const char *)script, args);
-    deft_free(script);
+    int rc = tu_python_file(DEFT_SOURCE_DIR "/tests/gen_examples.py", args);
     ck_assert_msg(rc == 0, "tests/gen_examples.py failed (needs NumPy and python3-protobuf)");
     made = true;
   }

@@ -40,6 +40,17 @@ const char *tu_tmpdir(void) {
   return dir;
 }
 
+int tu_python_file(const char *path, const char *const *args) {
+  char cmd[8192];
+  size_t pos = (size_t)snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s'", path);
+  for (int i = 0; args && args[i] && pos < sizeof cmd; i++)
+    pos += (size_t)snprintf(cmd + pos, sizeof cmd - pos, " '%s'", args[i]);
+  ck_assert_msg(pos < sizeof cmd, "python command line too long");
+  int rc = system(cmd);
+  if (rc == -1) return -1;
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
 int tu_python(const char *script, const char *const *args) {
   static int counter;
   char path[512];
@@ -48,14 +59,9 @@ int tu_python(const char *script, const char *const *args) {
   ck_assert_ptr_nonnull(f);
   fputs(script, f);
   fclose(f);
-  char cmd[8192];
-  size_t pos = (size_t)snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s", path);
-  for (int i = 0; args && args[i]; i++)
-    pos += (size_t)snprintf(cmd + pos, sizeof cmd - pos, " '%s'", args[i]);
-  int rc = system(cmd);
+  int rc = tu_python_file(path, args);
   unlink(path);
-  if (rc == -1) return -1;
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  return rc;
 }
 
 bool tu_have_numpy(void) {

@@ -31,6 +31,8 @@ const char *tu_tmpdir(void);
 /* Runs /usr/bin/python3 with the script text on stdin and the given argv (NULL-terminated list of
  * extra arguments). Returns the exit status (0 = success). Output goes to the test's stderr. */
 int tu_python(const char *script, const char *const *args);
+/* As tu_python, for a script file (e.g. DEFT_SOURCE_DIR "/tests/gen_*.py"). */
+int tu_python_file(const char *path, const char *const *args);
 
 /* True iff /usr/bin/python3 can import numpy. */
 bool tu_have_numpy(void);
