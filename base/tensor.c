@@ -384,6 +384,24 @@ deft_tensor *deft_tensor_copy(const deft_tensor *t, deft_status *status) {
   return r;
 }
 
+void deft_tensor_assign(deft_tensor *dst, const deft_tensor *src) {
+  deft_tensor_set_shared(dst, src);
+}
+
+bool deft_tensor_reshape(deft_tensor *t, const int64_t *dims, int rank, deft_status *status) {
+  int64_t n;
+  size_t nbytes;
+  if (!deft_tensor_check_shape(t->dtype, dims, rank, &n, &nbytes, status)) return false;
+  if (n != t->n) {
+    deft_status_set(status, DEFT_INVALID_ARGUMENT,
+                    "cannot reshape a tensor of %lld elements to %lld elements", (long long)t->n,
+                    (long long)n);
+    return false;
+  }
+  set_dims(t, t->dtype, dims, rank, n);
+  return true;
+}
+
 void deft_tensor_free(deft_tensor *t) {
   if (!t) return;
   deft_buffer_unref(t->buf);

@@ -8,14 +8,15 @@
  *   TF_Status     = deft_status (cast: the codes are the same numbers)
  *   TF_Operation  = deft_op (cast), TF_Output = deft_output (same layout, checked below)
  *   TF_Graph      -> a deft_graph (swapped once, when a SavedModel loads into an empty graph)
- *   TF_Tensor     -> a deft_tensor for deft's numeric dtypes; TF_STRING and dtypes deft does
- *                    not compute in keep raw bytes (TF_TString elements for strings) and are
- *                    converted when fed.
+ *   TF_Tensor     = a deft_tensor for deft's numeric dtypes (cast, no wrapper: see below);
+ *                    TF_STRING and dtypes deft does not compute in are boxes of raw bytes
+ *                    (TF_TString elements for strings), converted when fed.
  */
 #ifndef DEFT_CAPI_INTERNAL_H
 #define DEFT_CAPI_INTERNAL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "deft/deft.h"
 #include "tensorflow/c/c_api.h"
@@ -34,17 +35,34 @@ static inline TF_Output tfout_of(deft_output o) {
   return r;
 }
 
-struct TF_Tensor {
+/* A TF_Tensor handle is one of two things, told apart by the handle's low bit:
+ * - a deft tensor: the handle IS the deft_tensor pointer (low bit clear; deft's tensors are
+ *   heap objects, so at least 8-byte aligned). Every tensor of one of deft's numeric dtypes with
+ *   rank <= DEFT_MAX_RANK: TF_AllocateTensor's and TF_NewTensor's, the tensors TF_SessionRun
+ *   fetches (deft's own fetched tensors, handed over as they are) and attr values. Feeding one
+ *   passes it to deft_session_run as it is; TF_DeleteTensor is deft_tensor_free.
+ * - a box (low bit set): a capi_box of raw bytes, for TF_STRING (TF_TString elements) and the
+ *   dtypes or ranks deft does not compute in; converted when fed.
+ * The handle is opaque to programs (tensorflow/c/tf_tensor.h declares the struct only), so
+ * nothing but these functions reads it. */
+typedef struct capi_box {
   TF_DataType dtype;
-  deft_tensor *dt; /* deft-backed (deft's numeric dtypes, rank <= DEFT_MAX_RANK), else NULL */
-  void *data;      /* raw bytes when dt is NULL */
+  void *data;
   size_t len;
-  void (*dealloc)(void *data, size_t len, void *arg); /* for raw bytes; NULL = none */
+  void (*dealloc)(void *data, size_t len, void *arg); /* NULL = free(data) */
   void *dealloc_arg;
   bool owns_strings; /* TF_STRING elements were allocated by deft: deallocated with t */
   int ndims;
   int64_t dims[]; /* ndims entries */
-};
+} capi_box;
+
+static inline bool capi_is_box(const TF_Tensor *t) { return ((uintptr_t)t & 1) != 0; }
+static inline capi_box *capi_box_of(const TF_Tensor *t) {
+  return (capi_box *)((uintptr_t)t & ~(uintptr_t)1);
+}
+static inline TF_Tensor *capi_tensor_of_box(capi_box *b) { return (TF_Tensor *)((uintptr_t)b | 1); }
+/* The deft tensor a handle is (only for !capi_is_box(t)). */
+static inline deft_tensor *capi_deft_of(const TF_Tensor *t) { return (deft_tensor *)t; }
 
 struct TF_Graph {
   deft_graph *g;
@@ -52,12 +70,12 @@ struct TF_Graph {
 
 /* True iff dt is a dtype deft stores in deft_tensors (other than strings). */
 bool capi_dtype_is_deft_numeric(TF_DataType dt);
-/* Returns a new deft tensor holding t's value (numeric: shares t's buffer; strings: copies
- * the TF_TString elements), or NULL with status set (UNIMPLEMENTED for dtypes deft does not
- * compute in). */
+/* Returns a new deft tensor holding t's value (a deft tensor: shares t's buffer; a box of
+ * strings or of a numeric dtype: copies the elements), or NULL with status set (UNIMPLEMENTED
+ * for dtypes deft does not compute in). */
 deft_tensor *capi_tensor_to_deft(const TF_Tensor *t, deft_status *st);
-/* Wraps a deft tensor (taking ownership of it) as a new TF_Tensor; strings become TF_TString
- * elements. Returns NULL with status set on OOM. */
+/* Returns the deft tensor t (taking ownership of it) as a TF_Tensor: t itself, or for strings
+ * a new box of TF_TString elements (t freed). Returns NULL with status set on OOM. */
 TF_Tensor *capi_tensor_from_deft(deft_tensor *t, deft_status *st);
 /* Hands malloc'd data[0..len) to out (freeing what out held; TF_DeleteBuffer frees it). */
 void capi_to_buffer(void *data, size_t len, TF_Buffer *out);

@@ -3,10 +3,10 @@
  * (TF_NewSession, TF_SessionRun, TF_LoadSessionFromSavedModel), devices and op lists.
  *
  * DESIGN. A layer above deft's public API (include/deft/ headers only; see capi/capi_internal.h).
- * A TF_Session is a deft_session on the TF_Graph's deft_graph. TF_SessionRun passes the fed
- * tensors' deft buffers to deft_session_run without copying and wraps the fetched deft tensors
- * as TF_Tensors, so the C API adds only argument checks and two small allocations per fetch
- * to deft's own run. */
+ * A TF_Session is a deft_session on the TF_Graph's deft_graph. TF_SessionRun hands the fed
+ * tensors (deft tensors: capi/capi_internal.h) to deft_session_run as they are and returns
+ * deft's fetched tensors as they are, so for numeric tensors the C API adds a few checks and
+ * no allocation to deft's own run. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,20 +20,10 @@ struct TF_SessionOptions {
   char *target;
 };
 
-/* The last (inputs, outputs, targets) a run validated: an operation and output index that
- * were valid stay valid (operations are never removed), so a repeated signature skips the
- * checks, as deft skips planning. */
-typedef struct run_signature {
-  int nin, nout, ntargets;
-  void *data; /* inputs, outputs (TF_Output each), then targets (pointers) */
-  size_t size;
-} run_signature;
-
 struct TF_Session {
   deft_session *s;
   TF_Graph *graph;
   bool closed;
-  run_signature last;
 };
 
 /* ---- options ---- */
@@ -144,50 +134,7 @@ void TF_DeleteSession(TF_Session *s, TF_Status *status) {
   deft_status_clear(st_of(status));
   if (!s) return;
   deft_session_free(s->s);
-  free(s->last.data);
   free(s);
-}
-
-static size_t signature_size(int nin, int nout, int ntargets) {
-  return sizeof(TF_Output) * (size_t)(nin + nout) + sizeof(void *) * (size_t)ntargets;
-}
-
-static bool same_outputs(const TF_Output *a, const TF_Output *b, int n) {
-  for (int i = 0; i < n; i++)
-    if (a[i].oper != b[i].oper || a[i].index != b[i].index) return false;
-  return true;
-}
-
-static bool same_as_last(const TF_Session *s, const TF_Output *in, int nin, const TF_Output *out,
-                         int nout, const TF_Operation *const *targets, int ntargets) {
-  const run_signature *l = &s->last;
-  if (!l->data || l->nin != nin || l->nout != nout || l->ntargets != ntargets) return false;
-  const TF_Output *p = l->data;
-  if (!same_outputs(p, in, nin) || !same_outputs(p + nin, out, nout)) return false;
-  const TF_Operation *const *t = (const TF_Operation *const *)(p + nin + nout);
-  for (int i = 0; i < ntargets; i++)
-    if (t[i] != targets[i]) return false;
-  return true;
-}
-
-static void remember(TF_Session *s, const TF_Output *in, int nin, const TF_Output *out, int nout,
-                     const TF_Operation *const *targets, int ntargets) {
-  size_t n = signature_size(nin, nout, ntargets);
-  if (n > s->last.size) {
-    void *d = realloc(s->last.data, n);
-    if (!d) return; /* only a lost shortcut */
-    s->last.data = d;
-    s->last.size = n;
-  }
-  if (!s->last.data) return;
-  char *p = s->last.data;
-  size_t a = sizeof(TF_Output) * (size_t)nin, b = sizeof(TF_Output) * (size_t)nout;
-  if (nin) memcpy(p, in, a);
-  if (nout) memcpy(p + a, out, b);
-  if (ntargets) memcpy(p + a + b, targets, sizeof(void *) * (size_t)ntargets);
-  s->last.nin = nin;
-  s->last.nout = nout;
-  s->last.ntargets = ntargets;
 }
 
 /* Checks one TF_Output argument of a run. */
@@ -212,63 +159,59 @@ static bool run_output_ok(TF_Session *s, TF_Output o, const char *what, int i, d
   return true;
 }
 
-enum { SMALL_RUN = 16 };
-
-void TF_SessionRun(TF_Session *session, const TF_Buffer *run_options, const TF_Output *inputs,
-                   TF_Tensor *const *input_values, int ninputs, const TF_Output *outputs,
-                   TF_Tensor **output_values, int noutputs,
-                   const TF_Operation *const *target_opers, int ntargets,
-                   TF_Buffer *run_metadata, TF_Status *status) {
-  deft_status *st = st_of(status);
-  if (!deft_status_ok(st)) deft_status_clear(st);
-  for (int i = 0; i < noutputs; i++) output_values[i] = NULL;
-  if (session->closed) {
-    deft_status_set(st, DEFT_FAILED_PRECONDITION, "Session has been closed.");
-    return;
-  }
-  if (!same_as_last(session, inputs, ninputs, outputs, noutputs, target_opers, ntargets)) {
-    if (ninputs < 0 || noutputs < 0 || ntargets < 0) {
-      deft_status_set(st, DEFT_INVALID_ARGUMENT, "negative count of inputs, outputs or targets");
-      return;
+/* Checks a run's arguments with TensorFlow's messages (the counts are not negative). Returns
+ * false with status set for the first bad one. */
+static bool run_args_ok(TF_Session *s, const TF_Output *inputs, TF_Tensor *const *input_values,
+                        int ninputs, const TF_Output *outputs, int noutputs,
+                        const TF_Operation *const *targets, int ntargets, deft_status *st) {
+  for (int i = 0; i < ninputs; i++)
+    if (!run_output_ok(s, inputs[i], "input", i, st)) return false;
+  for (int i = 0; i < noutputs; i++)
+    if (!run_output_ok(s, outputs[i], "output", i, st)) return false;
+  for (int i = 0; i < ntargets; i++)
+    if (!targets[i] || deft_op_graph((deft_op *)targets[i]) != s->graph->g) {
+      deft_status_set(st, DEFT_INVALID_ARGUMENT, "target %d is NULL or of another graph", i);
+      return false;
     }
-    for (int i = 0; i < ninputs; i++)
-      if (!run_output_ok(session, inputs[i], "input", i, st)) return;
-    for (int i = 0; i < noutputs; i++)
-      if (!run_output_ok(session, outputs[i], "output", i, st)) return;
-    for (int i = 0; i < ntargets; i++)
-      if (!target_opers[i] || deft_op_graph((deft_op *)target_opers[i]) != session->graph->g) {
-        deft_status_set(st, DEFT_INVALID_ARGUMENT, "target %d is NULL or of another graph", i);
-        return;
-      }
-    remember(session, inputs, ninputs, outputs, noutputs, target_opers, ntargets);
-  }
-  /* Most runs are small: keep their arrays on the stack. */
-  deft_tensor *feed_small[SMALL_RUN], *fetch_small[SMALL_RUN];
-  deft_tensor **feeds = ninputs <= SMALL_RUN ? feed_small
-                                             : calloc((size_t)ninputs, sizeof *feeds);
-  deft_tensor **fetched = noutputs <= SMALL_RUN ? fetch_small
-                                                : calloc((size_t)noutputs, sizeof *fetched);
-  bool ok = feeds && fetched;
-  if (!ok) deft_status_set(st, DEFT_RESOURCE_EXHAUSTED, "out of memory");
-  /* Numeric tensors are passed as they are (borrowed for the call); strings are converted. */
-  int nconverted = 0;
-  for (int i = 0; ok && i < ninputs; i++, nconverted++) {
-    const TF_Tensor *t = input_values[i];
-    if (!t) {
+  for (int i = 0; i < ninputs; i++)
+    if (!input_values[i]) {
       deft_status_set(st, DEFT_INVALID_ARGUMENT, "input_values[%d] ('%s:%d') is NULL", i,
                       deft_op_name(op_of(inputs[i].oper)), inputs[i].index);
-      ok = false;
-      break;
+      return false;
     }
-    if (t->dt) {
-      deft_tensor_data(t->dt); /* new content generation: the caller may have written */
-      feeds[i] = t->dt;
+  return true;
+}
+
+enum { SMALL_RUN = 16 };
+
+/* A run with a boxed (string, or a dtype deft does not compute in) or NULL feed: the
+ * arguments are checked, the boxes converted to deft tensors for the call. */
+static bool run_converting(TF_Session *session, const TF_Output *inputs,
+                           TF_Tensor *const *input_values, int ninputs, const TF_Output *outputs,
+                           TF_Tensor **output_values, int noutputs,
+                           const TF_Operation *const *targets, int ntargets, deft_status *st) {
+  for (int i = 0; i < noutputs; i++) output_values[i] = NULL;
+  if (!run_args_ok(session, inputs, input_values, ninputs, outputs, noutputs, targets, ntargets,
+                   st))
+    return false;
+  deft_tensor *small[SMALL_RUN];
+  deft_tensor **feeds = ninputs <= SMALL_RUN ? small : calloc((size_t)ninputs, sizeof *feeds);
+  if (!feeds) {
+    deft_status_set(st, DEFT_RESOURCE_EXHAUSTED, "out of memory");
+    return false;
+  }
+  bool ok = true;
+  int nconverted = 0;
+  for (; ok && nconverted < ninputs; nconverted++) {
+    TF_Tensor *t = input_values[nconverted];
+    if (!capi_is_box(t)) {
+      feeds[nconverted] = capi_deft_of(t);
       continue;
     }
-    feeds[i] = capi_tensor_to_deft(t, st);
-    if (!feeds[i]) {
-      deft_status_prefix(st, "feeding '%s:%d'", deft_op_name(op_of(inputs[i].oper)),
-                         inputs[i].index);
+    feeds[nconverted] = capi_tensor_to_deft(t, st);
+    if (!feeds[nconverted]) {
+      deft_status_prefix(st, "feeding '%s:%d'", deft_op_name(op_of(inputs[nconverted].oper)),
+                         inputs[nconverted].index);
       ok = false;
       break;
     }
@@ -276,22 +219,62 @@ void TF_SessionRun(TF_Session *session, const TF_Buffer *run_options, const TF_O
   if (ok)
     ok = deft_session_run(session->s, (const deft_output *)inputs,
                           (const deft_tensor *const *)feeds, ninputs, (const deft_output *)outputs,
-                          fetched, noutputs, (deft_op *const *)target_opers, ntargets, st);
+                          (deft_tensor **)output_values, noutputs, (deft_op *const *)targets,
+                          ntargets, st);
   for (int i = 0; i < nconverted; i++)
-    if (!input_values[i]->dt) deft_tensor_free(feeds[i]);
-  for (int i = 0; ok && i < noutputs; i++) {
-    output_values[i] = capi_tensor_from_deft(fetched[i], st);
+    if (capi_is_box(input_values[i])) deft_tensor_free(feeds[i]);
+  if (feeds != small) free(feeds);
+  return ok;
+}
+
+/* A TF_Tensor of deft's numeric dtypes is the deft tensor itself (capi/capi_internal.h), so
+ * when every feed is one, the caller's arrays go to deft_session_run as they are: the fed
+ * tensors are borrowed, the fetched ones are deft's new tensors, owned by the caller and freed
+ * by TF_DeleteTensor. deft checks the arguments (without crashing on bad ones) and plans a new
+ * signature once; only when a run fails are they checked again here, for TensorFlow's codes
+ * and messages. Fetched strings become TF_TString boxes. */
+void TF_SessionRun(TF_Session *session, const TF_Buffer *run_options, const TF_Output *inputs,
+                   TF_Tensor *const *input_values, int ninputs, const TF_Output *outputs,
+                   TF_Tensor **output_values, int noutputs,
+                   const TF_Operation *const *target_opers, int ntargets,
+                   TF_Buffer *run_metadata, TF_Status *status) {
+  deft_status *st = st_of(status);
+  if (!deft_status_ok(st)) deft_status_clear(st);
+  if (session->closed || (ninputs | noutputs | ntargets) < 0) {
+    for (int i = 0; i < noutputs; i++) output_values[i] = NULL;
+    if (session->closed)
+      deft_status_set(st, DEFT_FAILED_PRECONDITION, "Session has been closed.");
+    else
+      deft_status_set(st, DEFT_INVALID_ARGUMENT, "negative count of inputs, outputs or targets");
+    return;
+  }
+  int direct = 0;
+  while (direct < ninputs && input_values[direct] && !capi_is_box(input_values[direct])) direct++;
+  if (direct < ninputs) {
+    if (!run_converting(session, inputs, input_values, ninputs, outputs, output_values, noutputs,
+                        target_opers, ntargets, st))
+      return;
+  } else if (!deft_session_run(session->s, (const deft_output *)inputs,
+                               (const deft_tensor *const *)input_values, ninputs,
+                               (const deft_output *)outputs, (deft_tensor **)output_values,
+                               noutputs, (deft_op *const *)target_opers, ntargets, st)) {
+    /* deft left every output NULL; a bad argument gets TensorFlow's code and message */
+    run_args_ok(session, inputs, input_values, ninputs, outputs, noutputs, target_opers, ntargets,
+                st);
+    return;
+  }
+  for (int i = 0; i < noutputs; i++) {
+    deft_tensor *t = capi_deft_of(output_values[i]);
+    if (deft_tensor_dtype(t) != DEFT_STRING) continue;
+    output_values[i] = capi_tensor_from_deft(t, st); /* takes t */
     if (!output_values[i]) {
-      for (int k = i + 1; k < noutputs; k++) deft_tensor_free(fetched[k]);
-      for (int k = 0; k < i; k++) {
+      for (int k = 0; k < noutputs; k++) {
         TF_DeleteTensor(output_values[k]);
         output_values[k] = NULL;
       }
-      ok = false;
+      return;
     }
   }
-  if (feeds != feed_small) free(feeds);
-  if (fetched != fetch_small) free(fetched);
 }
 
 void TF_SessionPRunSetup(TF_Session *s, const TF_Output *inputs, int ninputs,

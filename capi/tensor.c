@@ -3,13 +3,13 @@
  * TF_StringEncode family, TF_DataTypeSize, TF_Version and TF_Tensor.
  *
  * DESIGN. A layer above deft's public API (include/deft/ headers only; see capi/capi_internal.h).
- * TF_Status is a deft_status. A TF_Tensor of one of deft's numeric dtypes owns a deft_tensor,
- * so feeding it to a session costs no copy; TF_NewTensor copies the caller's bytes into it and
- * calls the deallocator at once, as TensorFlow does for buffers it cannot adopt. TF_STRING
- * tensors hold TF_TString elements (TensorFlow 2's layout) and are converted to deft's string
- * tensors when fed. */
+ * TF_Status is a deft_status. A TF_Tensor of one of deft's numeric dtypes is a deft_tensor (the
+ * handle is the deft tensor: capi/capi_internal.h), so feeding it to a session costs no copy
+ * and a fetched tensor no wrapper; TF_NewTensor copies the caller's bytes into it and calls the
+ * deallocator at once, as TensorFlow does for buffers it cannot adopt. TF_STRING tensors are
+ * boxes of TF_TString elements (TensorFlow 2's layout), converted to deft's string tensors when
+ * fed; other dtypes are boxes of the caller's bytes. */
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,75 +247,36 @@ static size_t elem_size(TF_DataType dt) {
   return dt == TF_STRING ? sizeof(TF_TString) : TF_DataTypeSize(dt);
 }
 
-/* Shells (the TF_Tensor struct) of rank <= SHELL_RANK are allocated with room for SHELL_RANK
- * dims and recycled through a small per-thread cache: every fetched tensor needs one, and the
- * allocation was most of what TF_SessionRun added to deft_session_run on small graphs. A
- * thread's cache is freed when the thread exits (pthread key destructor). */
-enum { SHELL_RANK = 8, SHELL_CACHE = 8 };
-
-typedef struct shell_cache {
-  int n;
-  TF_Tensor *items[SHELL_CACHE];
-} shell_cache;
-
-/* initial-exec: one pointer of static TLS, read without a __tls_get_addr call per tensor */
-static _Thread_local shell_cache *tls_cache __attribute__((tls_model("initial-exec")));
-static pthread_key_t cache_key;
-static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
-
-static void cache_free(void *p) {
-  shell_cache *c = p;
-  for (int i = 0; i < c->n; i++) free(c->items[i]);
-  free(c);
-}
-
-static void cache_key_init(void) { pthread_key_create(&cache_key, cache_free); }
-
-static shell_cache *thread_cache(void) {
-  if (tls_cache) return tls_cache;
-  pthread_once(&cache_once, cache_key_init);
-  shell_cache *c = calloc(1, sizeof *c);
-  if (c && pthread_setspecific(cache_key, c) != 0) {
-    free(c);
-    c = NULL;
-  }
-  return tls_cache = c;
-}
-
 static void no_dealloc(void *data, size_t len, void *arg) {}
 
-static TF_Tensor *new_shell(TF_DataType dtype, const int64_t *dims, int num_dims) {
-  if (num_dims < 0) return NULL;
-  TF_Tensor *t = NULL;
-  if (num_dims <= SHELL_RANK) {
-    shell_cache *c = thread_cache();
-    if (c && c->n > 0) t = c->items[--c->n];
-    else t = malloc(sizeof *t + sizeof(int64_t) * SHELL_RANK);
-  } else {
-    t = malloc(sizeof *t + sizeof(int64_t) * (size_t)num_dims);
-  }
-  if (!t) return NULL;
-  t->dtype = dtype;
-  t->dt = NULL;
-  t->data = NULL;
-  t->len = 0;
-  t->dealloc = NULL;
-  t->dealloc_arg = NULL;
-  t->owns_strings = false;
-  t->ndims = num_dims;
-  if (num_dims) memcpy(t->dims, dims, sizeof(int64_t) * (size_t)num_dims);
-  return t;
+/* True iff a tensor of dtype and rank is a deft tensor (not a box). */
+static bool deft_backed(TF_DataType dtype, int num_dims) {
+  return capi_dtype_is_deft_numeric(dtype) && num_dims <= DEFT_MAX_RANK;
 }
 
-static void free_shell(TF_Tensor *t) {
-  if (t->ndims <= SHELL_RANK) {
-    shell_cache *c = thread_cache();
-    if (c && c->n < SHELL_CACHE) {
-      c->items[c->n++] = t;
-      return;
-    }
+/* A box of dtype and dims with no bytes yet, or NULL on OOM. */
+static capi_box *new_box(TF_DataType dtype, const int64_t *dims, int num_dims) {
+  capi_box *b = malloc(sizeof *b + sizeof(int64_t) * (size_t)num_dims);
+  if (!b) return NULL;
+  b->dtype = dtype;
+  b->data = NULL;
+  b->len = 0;
+  b->dealloc = NULL;
+  b->dealloc_arg = NULL;
+  b->owns_strings = false;
+  b->ndims = num_dims;
+  if (num_dims) memcpy(b->dims, dims, sizeof(int64_t) * (size_t)num_dims);
+  return b;
+}
+
+/* Releases b's bytes (its strings first, when deft allocated them). */
+static void box_release_data(capi_box *b) {
+  if (b->owns_strings) {
+    TF_TString *s = b->data;
+    for (size_t i = 0; i < b->len / sizeof(TF_TString); i++) TF_StringDealloc(&s[i]);
   }
-  free(t);
+  if (b->dealloc) b->dealloc(b->data, b->len, b->dealloc_arg);
+  else free(b->data);
 }
 
 /* Shape checks shared by TF_NewTensor and TF_AllocateTensor: the byte size len must match. */
@@ -330,25 +291,19 @@ static bool shape_ok(TF_DataType dtype, const int64_t *dims, int num_dims, size_
 
 TF_Tensor *TF_AllocateTensor(TF_DataType dtype, const int64_t *dims, int num_dims, size_t len) {
   if (!shape_ok(dtype, dims, num_dims, len)) return NULL;
-  TF_Tensor *t = new_shell(dtype, dims, num_dims);
-  if (!t) return NULL;
-  if (capi_dtype_is_deft_numeric(dtype) && num_dims <= DEFT_MAX_RANK) {
-    t->dt = deft_tensor_new((deft_dtype)dtype, dims, num_dims, NULL);
-    if (!t->dt) {
-      free_shell(t);
-      return NULL;
-    }
-    return t;
-  }
-  t->data = calloc(1, len ? len : 1);
-  if (!t->data) {
-    free_shell(t);
+  if (deft_backed(dtype, num_dims))
+    return (TF_Tensor *)deft_tensor_new((deft_dtype)dtype, dims, num_dims, NULL);
+  capi_box *b = new_box(dtype, dims, num_dims);
+  if (!b) return NULL;
+  b->data = calloc(1, len ? len : 1);
+  if (!b->data) {
+    free(b);
     return NULL;
   }
-  t->len = len;
-  t->dealloc = NULL; /* freed by TF_DeleteTensor */
-  t->owns_strings = dtype == TF_STRING;
-  return t;
+  b->len = len;
+  b->dealloc = NULL; /* freed by TF_DeleteTensor */
+  b->owns_strings = dtype == TF_STRING;
+  return capi_tensor_of_box(b);
 }
 
 TF_Tensor *TF_NewTensor(TF_DataType dtype, const int64_t *dims, int num_dims, void *data,
@@ -358,71 +313,71 @@ TF_Tensor *TF_NewTensor(TF_DataType dtype, const int64_t *dims, int num_dims, vo
     if (deallocator) deallocator(data, len, deallocator_arg);
     return NULL;
   }
-  TF_Tensor *t = new_shell(dtype, dims, num_dims);
-  if (t && capi_dtype_is_deft_numeric(dtype) && num_dims <= DEFT_MAX_RANK) {
-    t->dt = deft_tensor_from_data((deft_dtype)dtype, dims, num_dims, data, len, NULL);
-    if (!t->dt) {
-      free_shell(t);
-      t = NULL;
-    }
+  if (deft_backed(dtype, num_dims)) {
+    deft_tensor *t = deft_tensor_from_data((deft_dtype)dtype, dims, num_dims, data, len, NULL);
     if (deallocator) deallocator(data, len, deallocator_arg);
-    return t;
+    return (TF_Tensor *)t;
   }
-  if (!t) {
+  capi_box *b = new_box(dtype, dims, num_dims);
+  if (!b) {
     if (deallocator) deallocator(data, len, deallocator_arg);
     return NULL;
   }
-  t->data = data;
-  t->len = len;
-  t->dealloc = deallocator ? deallocator : no_dealloc;
-  t->dealloc_arg = deallocator_arg;
-  return t;
+  b->data = data;
+  b->len = len;
+  b->dealloc = deallocator ? deallocator : no_dealloc;
+  b->dealloc_arg = deallocator_arg;
+  return capi_tensor_of_box(b);
 }
 
 void TF_DeleteTensor(TF_Tensor *t) {
-  if (!t) return;
-  if (t->dt) {
-    deft_tensor_free(t->dt);
-  } else {
-    if (t->owns_strings) {
-      TF_TString *s = t->data;
-      for (size_t i = 0; i < t->len / sizeof(TF_TString); i++) TF_StringDealloc(&s[i]);
-    }
-    if (t->dealloc) t->dealloc(t->data, t->len, t->dealloc_arg);
-    else free(t->data);
+  if (!capi_is_box(t)) {
+    deft_tensor_free(capi_deft_of(t)); /* accepts NULL */
+    return;
   }
-  free_shell(t);
+  capi_box *b = capi_box_of(t);
+  box_release_data(b);
+  free(b);
 }
 
 TF_Tensor *TF_TensorMaybeMove(TF_Tensor *t) { return NULL; }
 
-TF_DataType TF_TensorType(const TF_Tensor *t) { return t->dtype; }
-int TF_NumDims(const TF_Tensor *t) { return t->ndims; }
-int64_t TF_Dim(const TF_Tensor *t, int dim_index) {
-  if (dim_index < 0 || dim_index >= t->ndims) return 0;
-  return t->dt ? deft_tensor_dim(t->dt, dim_index) : t->dims[dim_index];
+TF_DataType TF_TensorType(const TF_Tensor *t) {
+  return capi_is_box(t) ? capi_box_of(t)->dtype : (TF_DataType)deft_tensor_dtype(capi_deft_of(t));
 }
-size_t TF_TensorByteSize(const TF_Tensor *t) { return t->dt ? deft_tensor_nbytes(t->dt) : t->len; }
-void *TF_TensorData(const TF_Tensor *t) { return t->dt ? deft_tensor_data(t->dt) : t->data; }
+int TF_NumDims(const TF_Tensor *t) {
+  return capi_is_box(t) ? capi_box_of(t)->ndims : deft_tensor_rank(capi_deft_of(t));
+}
+int64_t TF_Dim(const TF_Tensor *t, int dim_index) {
+  if (dim_index < 0 || dim_index >= TF_NumDims(t)) return 0;
+  return capi_is_box(t) ? capi_box_of(t)->dims[dim_index]
+                        : deft_tensor_dim(capi_deft_of(t), dim_index);
+}
+size_t TF_TensorByteSize(const TF_Tensor *t) {
+  return capi_is_box(t) ? capi_box_of(t)->len : deft_tensor_nbytes(capi_deft_of(t));
+}
+void *TF_TensorData(const TF_Tensor *t) {
+  return capi_is_box(t) ? capi_box_of(t)->data : deft_tensor_data(capi_deft_of(t));
+}
 int64_t TF_TensorElementCount(const TF_Tensor *t) {
-  return t->dt ? deft_tensor_num_elements(t->dt) : count_of(t->dims, t->ndims);
+  if (!capi_is_box(t)) return deft_tensor_num_elements(capi_deft_of(t));
+  const capi_box *b = capi_box_of(t);
+  return count_of(b->dims, b->ndims);
 }
 bool TF_TensorIsAligned(const TF_Tensor *t) {
   return ((uintptr_t)TF_TensorData(t) & 63) == 0;
 }
 
+/* A deft tensor takes any shape of its element count (rank <= 8); a box keeps its rank. */
 void TF_SetShape(TF_Tensor *t, const int64_t *dims, int num_dims) {
-  if (num_dims != t->ndims || count_of(dims, num_dims) != TF_TensorElementCount(t)) return;
-  if (t->dt) {
-    /* deft tensors keep their shape: re-make one with the same bytes */
-    deft_tensor *n = deft_tensor_from_data(deft_tensor_dtype(t->dt), dims, num_dims,
-                                           deft_tensor_data(t->dt), deft_tensor_nbytes(t->dt),
-                                           NULL);
-    if (!n) return;
-    deft_tensor_free(t->dt);
-    t->dt = n;
+  if (num_dims < 0 || (num_dims > 0 && !dims)) return;
+  if (!capi_is_box(t)) {
+    deft_tensor_reshape(capi_deft_of(t), dims, num_dims, NULL);
+    return;
   }
-  memcpy(t->dims, dims, sizeof(int64_t) * (size_t)num_dims);
+  capi_box *b = capi_box_of(t);
+  if (num_dims != b->ndims || count_of(dims, num_dims) != count_of(b->dims, b->ndims)) return;
+  memcpy(b->dims, dims, sizeof(int64_t) * (size_t)num_dims);
 }
 
 void TF_TensorBitcastFrom(const TF_Tensor *from, TF_DataType type, TF_Tensor *to,
@@ -430,67 +385,82 @@ void TF_TensorBitcastFrom(const TF_Tensor *from, TF_DataType type, TF_Tensor *to
   deft_status *st = st_of(status);
   size_t es = TF_DataTypeSize(type);
   int64_t n = new_dims || num_new_dims == 0 ? count_of(new_dims, num_new_dims) : -1;
-  if (from->dtype == TF_STRING || type == TF_STRING || es == 0 || n < 0 ||
-      (size_t)n * es != TF_TensorByteSize(from) || num_new_dims != to->ndims) {
+  bool box = capi_is_box(to);
+  if (TF_TensorType(from) == TF_STRING || type == TF_STRING || es == 0 || n < 0 ||
+      (size_t)n * es != TF_TensorByteSize(from) ||
+      (box ? num_new_dims != capi_box_of(to)->ndims : num_new_dims > DEFT_MAX_RANK)) {
     deft_status_set(st, DEFT_INVALID_ARGUMENT,
                     "TF_TensorBitcastFrom: cannot bitcast %zu bytes of dtype %d to dtype %d "
-                    "with %d dims (the byte sizes and ranks must agree; not for strings)",
-                    TF_TensorByteSize(from), (int)from->dtype, (int)type, num_new_dims);
+                    "with %d dims (the byte sizes must agree, the rank must be the target "
+                    "tensor's or at most 8 for one of deft's dtypes; not for strings)",
+                    TF_TensorByteSize(from), (int)TF_TensorType(from), (int)type, num_new_dims);
     return;
   }
-  /* deft copies the bytes (TensorFlow shares them). */
+  /* deft copies the bytes (TensorFlow shares them); from may be to. */
   const void *src = TF_TensorData(from);
   size_t len = TF_TensorByteSize(from);
-  if (to->dt) deft_tensor_free(to->dt);
-  else if (to->dealloc) to->dealloc(to->data, to->len, to->dealloc_arg);
-  else free(to->data);
-  to->dt = NULL;
-  to->data = NULL;
-  to->dealloc = NULL;
-  to->owns_strings = false;
-  to->dtype = type;
-  memcpy(to->dims, new_dims, sizeof(int64_t) * (size_t)num_new_dims);
-  if (capi_dtype_is_deft_numeric(type) && num_new_dims <= DEFT_MAX_RANK) {
-    to->dt = deft_tensor_from_data((deft_dtype)type, new_dims, num_new_dims, src, len, st);
-    if (to->dt) deft_status_clear(st);
-    else to->dealloc = no_dealloc;
+  if (!box) {
+    /* a deft tensor stays one: it can take another of deft's dtypes in place */
+    if (!deft_backed(type, num_new_dims)) {
+      deft_status_set(st, DEFT_UNIMPLEMENTED,
+                      "TF_TensorBitcastFrom: the target tensor holds one of deft's dtypes (%s) "
+                      "and cannot become dtype %d in place; bitcast into a tensor allocated "
+                      "with dtype %d",
+                      deft_dtype_name(deft_tensor_dtype(capi_deft_of(to))), (int)type,
+                      (int)type);
+      return;
+    }
+    deft_tensor *v = deft_tensor_from_data((deft_dtype)type, new_dims, num_new_dims, src, len, st);
+    if (!v) return;
+    deft_tensor_assign(capi_deft_of(to), v);
+    deft_tensor_free(v);
+    deft_status_clear(st);
     return;
   }
-  to->data = malloc(len ? len : 1);
-  if (!to->data) {
+  capi_box *b = capi_box_of(to);
+  void *copy = malloc(len ? len : 1);
+  if (!copy) {
     deft_status_set(st, DEFT_RESOURCE_EXHAUSTED, "TF_TensorBitcastFrom: out of memory");
-    to->dealloc = no_dealloc;
     return;
   }
-  memcpy(to->data, src, len);
-  to->len = len;
+  memcpy(copy, src, len);
+  box_release_data(b);
+  b->data = copy;
+  b->len = len;
+  b->dealloc = NULL;
+  b->dealloc_arg = NULL;
+  b->owns_strings = false;
+  b->dtype = type;
+  memcpy(b->dims, new_dims, sizeof(int64_t) * (size_t)num_new_dims);
   deft_status_clear(st);
 }
 
 /* ---- conversion to and from deft tensors (sessions, attrs) ---- */
 
 deft_tensor *capi_tensor_to_deft(const TF_Tensor *t, deft_status *st) {
-  if (t->dt) {
-    deft_tensor_data(t->dt); /* the caller may have written through TF_TensorData */
-    deft_tensor *s = deft_tensor_share(t->dt);
+  if (!capi_is_box(t)) {
+    deft_tensor *s = deft_tensor_share(capi_deft_of(t));
     if (!s) deft_status_set(st, DEFT_RESOURCE_EXHAUSTED, "out of memory");
     return s;
   }
-  if (t->dtype != TF_STRING) {
+  const capi_box *b = capi_box_of(t);
+  if (deft_backed(b->dtype, b->ndims)) /* bitcast into a box */
+    return deft_tensor_from_data((deft_dtype)b->dtype, b->dims, b->ndims, b->data, b->len, st);
+  if (b->dtype != TF_STRING) {
     deft_status_set(st, DEFT_UNIMPLEMENTED,
                     "deft does not compute in dtype %d (deft has float, double, int32, uint8, "
-                    "int64, bool and string)%s", (int)t->dtype,
-                    t->ndims > DEFT_MAX_RANK ? ", nor in ranks over 8" : "");
+                    "int64, bool and string)%s", (int)b->dtype,
+                    b->ndims > DEFT_MAX_RANK ? ", nor in ranks over 8" : "");
     return NULL;
   }
-  if (t->ndims > DEFT_MAX_RANK) {
+  if (b->ndims > DEFT_MAX_RANK) {
     deft_status_set(st, DEFT_UNIMPLEMENTED, "deft's tensors have at most 8 dims, not %d",
-                    t->ndims);
+                    b->ndims);
     return NULL;
   }
-  deft_tensor *d = deft_tensor_new(DEFT_STRING, t->dims, t->ndims, st);
+  deft_tensor *d = deft_tensor_new(DEFT_STRING, b->dims, b->ndims, st);
   if (!d) return NULL;
-  const TF_TString *s = t->data;
+  const TF_TString *s = b->data;
   int64_t n = deft_tensor_num_elements(d);
   for (int64_t i = 0; i < n; i++)
     if (!deft_tensor_set_string(d, i, TF_StringGetDataPointer(&s[i]), TF_StringGetSize(&s[i]),
@@ -501,9 +471,9 @@ deft_tensor *capi_tensor_to_deft(const TF_Tensor *t, deft_status *st) {
   return d;
 }
 
-/* A deft string tensor as a TF_STRING tensor of TF_TStrings (takes t). */
-__attribute__((noinline)) static TF_Tensor *strings_from_deft(deft_tensor *t, int rank,
-                                                           deft_status *st) {
+/* A deft string tensor as a TF_STRING box of TF_TStrings (takes t). */
+static TF_Tensor *strings_from_deft(deft_tensor *t, deft_status *st) {
+  int rank = deft_tensor_rank(t);
   int64_t dims[DEFT_MAX_RANK];
   for (int i = 0; i < rank; i++) dims[i] = deft_tensor_dim(t, i);
   int64_t n = deft_tensor_num_elements(t);
@@ -513,7 +483,7 @@ __attribute__((noinline)) static TF_Tensor *strings_from_deft(deft_tensor *t, in
     deft_status_set(st, DEFT_RESOURCE_EXHAUSTED, "out of memory");
     return NULL;
   }
-  TF_TString *s = r->data;
+  TF_TString *s = capi_box_of(r)->data;
   for (int64_t i = 0; i < n; i++) {
     size_t len;
     const char *p = deft_tensor_string(t, i, &len);
@@ -524,19 +494,6 @@ __attribute__((noinline)) static TF_Tensor *strings_from_deft(deft_tensor *t, in
 }
 
 TF_Tensor *capi_tensor_from_deft(deft_tensor *t, deft_status *st) {
-  int rank = deft_tensor_rank(t);
-  TF_DataType dtype = (TF_DataType)deft_tensor_dtype(t);
-  if (dtype != TF_STRING) {
-    /* the dims stay in the deft tensor (TF_Dim reads them there) */
-    TF_Tensor *r = new_shell(dtype, NULL, 0);
-    if (!r) {
-      deft_tensor_free(t);
-      deft_status_set(st, DEFT_RESOURCE_EXHAUSTED, "out of memory");
-      return NULL;
-    }
-    r->ndims = rank;
-    r->dt = t;
-    return r;
-  }
-  return strings_from_deft(t, rank, st);
+  if (deft_tensor_dtype(t) != DEFT_STRING) return (TF_Tensor *)t;
+  return strings_from_deft(t, st);
 }

@@ -116,6 +116,18 @@ DEFT_API deft_tensor *deft_tensor_share(const deft_tensor *t);
 /* Returns a deep copy of t, or NULL (status set) on failure. */
 DEFT_API deft_tensor *deft_tensor_copy(const deft_tensor *t, deft_status *status);
 
+/* Makes dst hold src's value: src's dtype and shape, sharing src's buffer (no copy). dst's old
+ * buffer is released (freed if no other tensor shares it). dst stays the caller's object, so a
+ * program that hands out dst's address keeps it valid. dst == src does nothing. */
+DEFT_API void deft_tensor_assign(deft_tensor *dst, const deft_tensor *src);
+
+/* Gives t the shape dims[0..rank) in place, keeping its dtype and buffer (tensors sharing the
+ * buffer keep their own shapes). Returns false with status set (INVALID_ARGUMENT) and leaves t
+ * as it was when the shape is invalid (rank outside [0, DEFT_MAX_RANK], a negative dim) or has
+ * another element count. */
+DEFT_API bool deft_tensor_reshape(deft_tensor *t, const int64_t *dims, int rank,
+                                  deft_status *status);
+
 /* Releases t. The buffer is freed when no other tensor shares it. Accepts NULL. */
 DEFT_API void deft_tensor_free(deft_tensor *t);
 
