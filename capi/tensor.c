@@ -377,7 +377,7 @@ void TF_SetShape(TF_Tensor *t, const int64_t *dims, int num_dims) {
   }
   capi_box *b = capi_box_of(t);
   if (num_dims != b->ndims || count_of(dims, num_dims) != count_of(b->dims, b->ndims)) return;
-  memcpy(b->dims, dims, sizeof(int64_t) * (size_t)num_dims);
+  if (num_dims) memcpy(b->dims, dims, sizeof(int64_t) * (size_t)num_dims);
 }
 
 void TF_TensorBitcastFrom(const TF_Tensor *from, TF_DataType type, TF_Tensor *to,
@@ -423,7 +423,7 @@ void TF_TensorBitcastFrom(const TF_Tensor *from, TF_DataType type, TF_Tensor *to
     deft_status_set(st, DEFT_RESOURCE_EXHAUSTED, "TF_TensorBitcastFrom: out of memory");
     return;
   }
-  memcpy(copy, src, len);
+  if (len) memcpy(copy, src, len);
   box_release_data(b);
   b->data = copy;
   b->len = len;
@@ -431,7 +431,7 @@ void TF_TensorBitcastFrom(const TF_Tensor *from, TF_DataType type, TF_Tensor *to
   b->dealloc_arg = NULL;
   b->owns_strings = false;
   b->dtype = type;
-  memcpy(b->dims, new_dims, sizeof(int64_t) * (size_t)num_new_dims);
+  if (num_new_dims) memcpy(b->dims, new_dims, sizeof(int64_t) * (size_t)num_new_dims);
   deft_status_clear(st);
 }
 

@@ -768,6 +768,170 @@ static TF_Tensor *string_vec(const char *const *v, int64_t n) {
   return t;
 }
 
+/* TF_SessionRun hands deft tensors to deft as they are and deft's fetched tensors back: fetched
+ * tensors are the caller's (fed back, deleted one by one), feeds and fetches may change between
+ * calls, ops added after a run are run, and bad arguments after good runs of the same signature
+ * still get TensorFlow's codes and messages, with the outputs left NULL. */
+static float run1(TF_Session *sess, const TF_Output *feeds, TF_Tensor *const *vals, int n,
+                  TF_Output fetch, TF_Status *s) {
+  TF_Tensor *r = NULL;
+  TF_SessionRun(sess, NULL, feeds, vals, n, &fetch, &r, 1, NULL, 0, NULL, s);
+  ASSERT_OK(s);
+  ck_assert_int_eq(TF_TensorType(r), TF_FLOAT);
+  float v = *(float *)TF_TensorData(r);
+  TF_DeleteTensor(r);
+  return v;
+}
+
+START_TEST(run_paths) {
+  TF_Status *s = TF_NewStatus();
+  TF_Graph *g = TF_NewGraph();
+  TF_Operation *a = placeholder(g, "a", TF_FLOAT, NULL, 0, s);
+  TF_Operation *b = placeholder(g, "b", TF_FLOAT, NULL, 0, s);
+  TF_Operation *sum = binary(g, "AddV2", "sum", out0(a), out0(b), s);
+  TF_Operation *diff = binary(g, "Sub", "diff", out0(a), out0(b), s);
+  TF_Session *sess = TF_NewSession(g, NULL, s);
+  ASSERT_OK(s);
+  TF_Tensor *at = scalar_f(2), *bt = scalar_f(5);
+  TF_Output ab[2] = {out0(a), out0(b)}, ba[2] = {out0(b), out0(a)};
+  TF_Tensor *abv[2] = {at, bt}, *bav[2] = {bt, at};
+  ck_assert(run1(sess, ab, abv, 2, out0(sum), s) == 7);
+  ck_assert(run1(sess, ab, abv, 2, out0(diff), s) == -3);
+  ck_assert(run1(sess, ba, bav, 2, out0(diff), s) == -3); /* feeds in another order */
+  TF_Tensor *wrong_order[2] = {at, bt};
+  ck_assert(run1(sess, ba, wrong_order, 2, out0(diff), s) == 3); /* b = 2, a = 5 */
+
+  /* two fetches of one tensor: two tensors, each the caller's */
+  TF_Output twice[3] = {out0(sum), out0(diff), out0(sum)};
+  TF_Tensor *res[3] = {NULL, NULL, NULL};
+  TF_SessionRun(sess, NULL, ab, abv, 2, twice, res, 3, NULL, 0, NULL, s);
+  ASSERT_OK(s);
+  ck_assert(res[0] != res[2] && res[0] != at && res[0] != bt);
+  ck_assert(*(float *)TF_TensorData(res[0]) == 7 && *(float *)TF_TensorData(res[1]) == -3 &&
+            *(float *)TF_TensorData(res[2]) == 7);
+  ck_assert_int_eq(TF_NumDims(res[0]), 0);
+  ck_assert_int_eq(TF_TensorElementCount(res[0]), 1);
+  ck_assert_uint_eq(TF_TensorByteSize(res[0]), 4);
+  TF_DeleteTensor(res[2]);
+  /* a fetched tensor fed back as it is; the inputs stay the caller's, unchanged */
+  TF_Tensor *fed_back[2] = {res[0], res[1]};
+  ck_assert(run1(sess, ab, fed_back, 2, out0(sum), s) == 4);
+  TF_DeleteTensor(res[0]);
+  ck_assert(run1(sess, ab, (TF_Tensor *[]){res[1], bt}, 2, out0(diff), s) == -8);
+  TF_DeleteTensor(res[1]);
+  ck_assert(*(float *)TF_TensorData(at) == 2 && *(float *)TF_TensorData(bt) == 5);
+
+  /* bad arguments after good runs of the same signature: TF's codes, outputs NULL */
+  TF_Output fetch = out0(sum);
+  TF_Tensor *r = at; /* not NULL: the run must set it */
+  TF_Tensor *null_b[2] = {at, NULL};
+  TF_SessionRun(sess, NULL, ab, null_b, 2, &fetch, &r, 1, NULL, 0, NULL, s);
+  assert_code(s, TF_INVALID_ARGUMENT, "input_values[1] ('b:0') is NULL");
+  ck_assert_ptr_null(r);
+  TF_Output bad_index = {sum, 1};
+  r = at;
+  TF_SessionRun(sess, NULL, ab, abv, 2, &bad_index, &r, 1, NULL, 0, NULL, s);
+  assert_code(s, TF_OUT_OF_RANGE, "Node 'sum' (type: 'AddV2', num of outputs: 1) does not have "
+                                  "output 1");
+  ck_assert_ptr_null(r);
+  TF_Output bad_in[2] = {out0(a), {b, -1}};
+  TF_SessionRun(sess, NULL, bad_in, abv, 2, &fetch, &r, 1, NULL, 0, NULL, s);
+  assert_code(s, TF_OUT_OF_RANGE, "does not have output -1");
+  TF_Output no_oper = {NULL, 0};
+  r = at;
+  TF_SessionRun(sess, NULL, ab, abv, 2, &no_oper, &r, 1, NULL, 0, NULL, s);
+  assert_code(s, TF_INVALID_ARGUMENT, "output 0 has no operation");
+  ck_assert_ptr_null(r);
+  TF_Graph *g2 = TF_NewGraph();
+  TF_Operation *other = placeholder(g2, "other", TF_FLOAT, NULL, 0, s);
+  TF_Output foreign = out0(other);
+  r = at;
+  TF_SessionRun(sess, NULL, ab, abv, 2, &foreign, &r, 1, NULL, 0, NULL, s);
+  assert_code(s, TF_INVALID_ARGUMENT, "output 0 ('other') belongs to another graph");
+  ck_assert_ptr_null(r);
+  const TF_Operation *foreign_target[1] = {other};
+  TF_SessionRun(sess, NULL, ab, abv, 2, &fetch, &r, 1, foreign_target, 1, NULL, s);
+  assert_code(s, TF_INVALID_ARGUMENT, "target 0");
+  ck_assert_ptr_null(r);
+  TF_SessionRun(sess, NULL, ab, abv, -1, &fetch, &r, 1, NULL, 0, NULL, s);
+  assert_code(s, TF_INVALID_ARGUMENT, "negative");
+  TF_SessionRun(sess, NULL, ab, abv, 1, &fetch, &r, 1, NULL, 0, NULL, s);
+  assert_code(s, TF_INVALID_ARGUMENT, "b"); /* deft's own check: b is not fed */
+  ck_assert_ptr_null(r);
+  /* the status a failed run left is cleared by the next good run */
+  ck_assert(run1(sess, ab, abv, 2, out0(sum), s) == 7);
+
+  /* ops added after runs, and fetched with the feeds of those runs */
+  TF_Operation *sq = binary(g, "Mul", "sq", out0(sum), out0(sum), s);
+  ck_assert(run1(sess, ab, abv, 2, out0(sq), s) == 49);
+  ck_assert(run1(sess, ab, abv, 2, out0(sum), s) == 7);
+
+  /* boxed feeds (strings; a numeric dtype's bytes put in a box by a bitcast) are converted,
+   * on the same signatures as the runs above */
+  TF_Operation *sp = placeholder(g, "sp", TF_STRING, NULL, 0, s);
+  TF_OperationDescription *d = TF_NewOperation(g, "Identity", "sid");
+  TF_AddInput(d, out0(sp));
+  TF_Operation *sid = TF_FinishOperation(d, s);
+  ASSERT_OK(s);
+  TF_Tensor *str = string_scalar("hello");
+  TF_Output three_feeds[3] = {out0(a), out0(sp), out0(b)};
+  TF_Tensor *three_vals[3] = {at, str, bt};
+  TF_Output mixed[2] = {out0(sid), out0(sum)};
+  TF_SessionRun(sess, NULL, three_feeds, three_vals, 3, mixed, res, 2, NULL, 0, NULL, s);
+  ASSERT_OK(s);
+  ck_assert_int_eq(TF_TensorType(res[0]), TF_STRING);
+  ck_assert_uint_eq(TF_StringGetSize(TF_TensorData(res[0])), 5);
+  ck_assert(memcmp(TF_StringGetDataPointer(TF_TensorData(res[0])), "hello", 5) == 0);
+  ck_assert(*(float *)TF_TensorData(res[1]) == 7);
+  TF_DeleteTensor(res[0]);
+  TF_DeleteTensor(res[1]);
+  TF_Tensor *half = TF_AllocateTensor(TF_HALF, NULL, 0, 2);
+  TF_Tensor *four = scalar_f(4);
+  TF_TensorBitcastFrom(four, TF_FLOAT, half, NULL, 0, s); /* a box of float bytes now */
+  ASSERT_OK(s);
+  ck_assert_int_eq(TF_TensorType(half), TF_FLOAT);
+  ck_assert(run1(sess, ab, (TF_Tensor *[]){half, bt}, 2, out0(sum), s) == 9);
+  ck_assert(run1(sess, ab, abv, 2, out0(sum), s) == 7);
+  TF_DeleteTensor(half);
+  /* a string fed to a float placeholder: deft's dtype error, after the conversion */
+  TF_SessionRun(sess, NULL, ab, (TF_Tensor *[]){str, bt}, 2, &fetch, &r, 1, NULL, 0, NULL, s);
+  assert_code(s, TF_INVALID_ARGUMENT, NULL);
+  ck_assert_ptr_null(r);
+
+  /* a deft tensor takes another of deft's dtypes in place (from may be to), not another one;
+   * it is reshaped in place to any rank of the same element count */
+  TF_TensorBitcastFrom(four, TF_INT32, four, NULL, 0, s);
+  ASSERT_OK(s);
+  float f4 = 4;
+  ck_assert_int_eq(TF_TensorType(four), TF_INT32);
+  ck_assert(memcmp(TF_TensorData(four), &f4, 4) == 0);
+  int64_t two = 2;
+  TF_TensorBitcastFrom(at, TF_HALF, four, &two, 1, s);
+  assert_code(s, TF_UNIMPLEMENTED, "dtype 19");
+  ck_assert_int_eq(TF_TensorType(four), TF_INT32); /* unchanged */
+  TF_DeleteTensor(four);
+  int64_t d23[2] = {2, 3}, d6 = 6, d7 = 7;
+  TF_Tensor *m = TF_AllocateTensor(TF_FLOAT, d23, 2, 24);
+  ((float *)TF_TensorData(m))[5] = 1.25f;
+  TF_SetShape(m, &d6, 1);
+  ck_assert_int_eq(TF_NumDims(m), 1);
+  ck_assert_int_eq(TF_Dim(m, 0), 6);
+  TF_SetShape(m, &d7, 1); /* another element count: ignored */
+  ck_assert_int_eq(TF_Dim(m, 0), 6);
+  ck_assert(((float *)TF_TensorData(m))[5] == 1.25f);
+  TF_DeleteTensor(m);
+
+  TF_DeleteTensor(str);
+  TF_DeleteTensor(at);
+  TF_DeleteTensor(bt);
+  TF_DeleteSession(sess, s);
+  TF_DeleteGraph(g2);
+  TF_DeleteGraph(g);
+  TF_DeleteStatus(s);
+}
+END_TEST
+
+
 /* Fetches a float scalar with X and y fed with the whole MNIST test set. */
 static float eval_scalar(TF_Session *sess, TF_Output X, TF_Output y, TF_DataType ydt,
                          TF_Output what) {
@@ -1368,6 +1532,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, add_graph);
   tcase_add_test(tc, graph_def_round_trip);
   tcase_add_test(tc, string_tensors);
+  tcase_add_test(tc, run_paths);
   tcase_add_test(tc, gradients);
   tcase_add_test(tc, frozen_graph);
   tcase_add_test(tc, saved_models);

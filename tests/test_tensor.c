@@ -118,6 +118,40 @@ START_TEST(buffer_reuse_and_cow) {
 }
 END_TEST
 
+/* deft_tensor_assign shares another tensor's value in place; deft_tensor_reshape keeps the
+ * buffer and checks the element count. */
+START_TEST(tensor_assign_and_reshape) {
+  deft_status *s = deft_status_new();
+  int64_t d23[2] = {2, 3}, d6[1] = {6}, d7[1] = {7}, neg[2] = {-2, -3};
+  const float v[6] = {0.5f, 1, 2, 3, 4, 5};
+  deft_tensor *f = deft_tensor_from_data(DEFT_FLOAT, d23, 2, v, sizeof v, s);
+  deft_tensor *i = deft_tensor_scalar_int32(9);
+  deft_tensor_assign(i, f); /* i becomes float [2,3], sharing f's bytes */
+  ck_assert_int_eq(deft_tensor_dtype(i), DEFT_FLOAT);
+  ck_assert_int_eq(deft_tensor_rank(i), 2);
+  ck_assert_int_eq(deft_tensor_dim(i, 1), 3);
+  ck_assert_ptr_eq(deft_tensor_data(i), deft_tensor_data(f));
+  deft_tensor_assign(i, i); /* itself: nothing */
+  ck_assert_ptr_eq(deft_tensor_data(i), deft_tensor_data(f));
+  ck_assert(deft_tensor_reshape(i, d6, 1, s));
+  ck_assert_int_eq(deft_tensor_rank(i), 1);
+  ck_assert_int_eq(deft_tensor_dim(i, 0), 6);
+  ck_assert_int_eq(deft_tensor_rank(f), 2); /* the sharer keeps its shape */
+  ck_assert(((float *)deft_tensor_data(i))[5] == 5.0f);
+  ck_assert(!deft_tensor_reshape(i, d7, 1, s));
+  ck_assert_int_eq(deft_status_code(s), DEFT_INVALID_ARGUMENT);
+  ck_assert_ptr_nonnull(strstr(deft_status_message(s), "6 elements to 7"));
+  ck_assert(!deft_tensor_reshape(i, neg, 2, s));
+  ck_assert(!deft_tensor_reshape(i, d6, DEFT_MAX_RANK + 1, s));
+  ck_assert_int_eq(deft_tensor_rank(i), 1); /* unchanged by the failures */
+  ck_assert(deft_tensor_reshape(i, NULL, 0, NULL) == false); /* 1 element != 6, no status */
+  deft_tensor_free(f); /* the buffer lives on in i */
+  ck_assert(((float *)deft_tensor_data(i))[0] == 0.5f);
+  deft_tensor_free(i);
+  deft_status_free(s);
+}
+END_TEST
+
 START_TEST(shape_format) {
   char buf[64];
   ck_assert_str_eq(deft_shape_format(DEFT_SHAPE(-1, 784), buf, sizeof buf), "[?,784]");
@@ -183,6 +217,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, tensor_bad_inputs);
   tcase_add_test(tc, tensor_strings);
   tcase_add_test(tc, buffer_reuse_and_cow);
+  tcase_add_test(tc, tensor_assign_and_reshape);
   tcase_add_test(tc, shape_format);
   tcase_add_test(tc, oom_is_reported);
   suite_add_tcase(s, tc);
