@@ -184,8 +184,9 @@ static bool run_args_ok(TF_Session *s, const TF_Output *inputs, TF_Tensor *const
 
 enum { SMALL_RUN = 16 };
 
-/* A run with a boxed (string, or a dtype deft does not compute in) or NULL feed: the
- * arguments are checked, the boxes converted to deft tensors for the call. */
+/* A run with a boxed feed (strings, or a dtype deft does not compute in): the arguments are
+ * checked, the boxes converted to deft tensors for the call. */
+__attribute__((noinline)) /* off TF_SessionRun's path: its stack array and spills too */
 static bool run_converting(TF_Session *session, const TF_Output *inputs,
                            TF_Tensor *const *input_values, int ninputs, const TF_Output *outputs,
                            TF_Tensor **output_values, int noutputs,
@@ -248,9 +249,9 @@ void TF_SessionRun(TF_Session *session, const TF_Buffer *run_options, const TF_O
       deft_status_set(st, DEFT_INVALID_ARGUMENT, "negative count of inputs, outputs or targets");
     return;
   }
-  int direct = 0;
-  while (direct < ninputs && input_values[direct] && !capi_is_box(input_values[direct])) direct++;
-  if (direct < ninputs) {
+  uintptr_t tags = 0; /* a box's handle has the low bit set; deft reports a NULL feed itself */
+  for (int i = 0; i < ninputs; i++) tags |= (uintptr_t)input_values[i];
+  if (tags & 1) {
     if (!run_converting(session, inputs, input_values, ninputs, outputs, output_values, noutputs,
                         target_opers, ntargets, st))
       return;
