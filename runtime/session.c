@@ -449,8 +449,11 @@ static bool session_run(deft_session *s, const deft_output *feeds,
   deft_plan *plan = NULL;
   pthread_mutex_lock(&s->mu);
   deft_strmap_entry *e = deft_strmap_find(&s->plans, key, klen);
+  /* the key holds op ids, which another graph's ops share: a plan is this signature's only if
+   * its ops are these (else planning reports the foreign op) */
   for (deft_plan *p = e ? e->value.ptr : NULL; p && !plan; p = p->twin)
-    if (claim(p)) plan = p;
+    if (same_signature(p, feeds, nfeeds, fetches, nfetches, targets, ntargets) && claim(p))
+      plan = p;
   pthread_mutex_unlock(&s->mu);
   if (!plan) { /* none yet, or all in use by runs in other threads */
     plan = deft_plan_build(s, feeds, nfeeds, fetches, nfetches, targets, ntargets, status);

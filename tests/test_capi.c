@@ -842,8 +842,12 @@ START_TEST(run_paths) {
   TF_SessionRun(sess, NULL, ab, abv, 2, &no_oper, &r, 1, NULL, 0, NULL, s);
   assert_code(s, TF_INVALID_ARGUMENT, "output 0 has no operation");
   ck_assert_ptr_null(r);
+  /* a planned signature, then the same with an op of another graph in the place of one with
+   * the same position in its graph (deft's plan cache keys hold op ids) */
+  ck_assert(run1(sess, ab, abv, 2, out0(a), s) == 2);
+  ck_assert(run1(sess, ab, abv, 2, out0(sum), s) == 7);
   TF_Graph *g2 = TF_NewGraph();
-  TF_Operation *other = placeholder(g2, "other", TF_FLOAT, NULL, 0, s);
+  TF_Operation *other = placeholder(g2, "other", TF_FLOAT, NULL, 0, s); /* g2's first, as a */
   TF_Output foreign = out0(other);
   r = at;
   TF_SessionRun(sess, NULL, ab, abv, 2, &foreign, &r, 1, NULL, 0, NULL, s);

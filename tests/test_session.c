@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "graph/graph_internal.h"
 #include "testutil.h"
 
 static deft_tensor *vec(const float *v, int64_t n) {
@@ -215,6 +216,23 @@ START_TEST(run_errors) {
   ck_assert(deft_session_run(sess, NULL, NULL, 0, &vr, &out, 1, NULL, 0, s));
   ck_assert(deft_tensor_get_double(out, 1) == 1.0);
   deft_tensor_free(out);
+  /* an op of another graph with the id of an op planned here: an error, not that op's plan */
+  deft_tensor *c = deft_tensor_scalar_float(2);
+  deft_output cx = deft_const(g, c, "c");
+  ck_assert(deft_session_run(sess, NULL, NULL, 0, &cx, &out, 1, NULL, 0, s));
+  deft_tensor_free(out);
+  ck_assert(deft_session_run(sess, NULL, NULL, 0, &vr, &out, 1, NULL, 0, s)); /* another last */
+  deft_tensor_free(out);
+  deft_graph *g2 = deft_graph_new();
+  deft_output twin = {NULL, 0};
+  for (int k = 0; k <= cx.op->id; k++) twin = deft_const(g2, c, NULL);
+  ck_assert_int_eq(twin.op->id, cx.op->id);
+  out = (deft_tensor *)1;
+  ck_assert(!deft_session_run(sess, NULL, NULL, 0, &twin, &out, 1, NULL, 0, s));
+  TU_ASSERT_STATUS(s, DEFT_INVALID_ARGUMENT, "fetch 0", "not a tensor of this graph");
+  ck_assert_ptr_null(out);
+  deft_graph_free(g2);
+  deft_tensor_free(c);
   deft_session_free(sess);
   deft_graph_free(g);
   deft_status_free(s);
