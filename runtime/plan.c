@@ -678,7 +678,8 @@ static deft_plan *plan_build(deft_session *s, const deft_output *feeds, int nfee
   bool ok = (p && pl.need && pl.step_of && pl.slot_base) || oom(status);
   ok = ok && prune(&pl, fetches, nfetches, targets, ntargets, status) && order(&pl, status) &&
        assign_slots(&pl, p, fetches, nfetches, targets, ntargets, status) &&
-       build_steps(&pl, p, status) && elide(&pl, p, status) && deft_plan_fuse(p, status) &&
+       build_steps(&pl, p, status) && elide(&pl, p, status) &&
+       (s->opts.no_fusion || deft_plan_fuse(p, status)) &&
        plan_releases(&pl, p, status) && prepare_steps(&pl, p, status) &&
        plan_async(&pl, p, status);
   planner_free(&pl);
