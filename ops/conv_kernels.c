@@ -14,8 +14,9 @@
  *                    others into scratch, summed in part order (deterministic for a given
  *                    thread count)
  * Work is split into parts over the session's threads; each GEMM call runs on one thread, with
- * its part's packing workspace. All scratch comes from the kernel's scratch (sized by
- * deft_conv_f32_scratch), so a steady-state step allocates nothing. */
+ * its part's packing workspace. All scratch is transient and comes from the plan's shared
+ * scratch (deft_kernel_shared_scratch, sized by deft_conv_f32_scratch), so a steady-state step
+ * allocates nothing and a plan keeps one block for all its convolutions. */
 #include <string.h>
 
 #include "base/simd.h"

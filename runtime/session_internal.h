@@ -129,6 +129,8 @@ typedef struct deft_plan {
   deft_frame_def *frames; /* frame f >= 1 is frames[f - 1] */
   deft_run_resource *resources; /* this run's (handles are index + 1); kept allocated */
   int nresources, resources_cap;
+  void *shared_scratch; /* deft_kernel_shared_scratch's memory (aligned), kept across runs */
+  size_t shared_scratch_size;
   bool *step_dead;
   /* Run state: set when anything in this run marked a slot or step dead (a Switch's untaken
    * branch, an Enter after iteration 0, a loop's NextIterations before it starts). Until then
