@@ -534,7 +534,7 @@ deft_op *deft_op_builder_finish(deft_op_builder *b) {
   if (r && (!match_inputs(b, r) || !check_attrs(b, r))) return NULL;
 
   /* The name: exact (imports) or scoped and made unique. It is marked used only on success. */
-  const char *full;
+  const char *full, *scoped = NULL;
   if (b->exact_name) {
     full = b->exact_name;
     if (deft_graph_op_by_name(g, full)) {
@@ -542,7 +542,7 @@ deft_op *deft_op_builder_finish(deft_op_builder *b) {
       return NULL;
     }
   } else {
-    const char *scoped = deft_graph_scoped_name(g, b->name ? b->name : b->type);
+    scoped = deft_graph_scoped_name(g, b->name ? b->name : b->type);
     if (scoped && !deft_graph_valid_name(scoped, false)) {
       bfail(b, DEFT_INVALID_ARGUMENT,
             "'%s' is not a valid op name (TensorFlow's rule: letters, digits and \"_.-/>\", "
@@ -595,7 +595,9 @@ deft_op *deft_op_builder_finish(deft_op_builder *b) {
   }
   /* full is unused (made so above, or checked): marking it is what uniquifying it again with
    * mark = true would do, without another copy of the name */
-  if (!deft_graph_mark_name_used(g, full)) full = NULL;
+  if (b->exact_name ? !deft_graph_mark_name_used(g, full)
+                    : !deft_graph_mark_unique_name_used(g, scoped, full))
+    full = NULL;
   if (!full || !register_op(g, op)) return (oom(b), NULL);
   b->dead = true; /* the builder is spent */
   return op;

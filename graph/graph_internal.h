@@ -115,6 +115,11 @@ void deft_graph_failv(deft_graph *g, deft_code code, const char *fmt, va_list ap
 const char *deft_graph_uniquify(deft_graph *g, const char *full_name, bool mark);
 /* Marks an exact name as used (importers). */
 bool deft_graph_mark_name_used(deft_graph *g, const char *full_name);
+/* Marks `full_name`, which deft_graph_uniquify(g, requested, false) returned, as used, with
+ * what uniquify with mark = true records: requested's use count rises past full_name's suffix,
+ * so the next op asking for `requested` does not test the suffixes already taken again (an
+ * accumulation named "gradients/AddN" 10^4 times was quadratic). Returns false on OOM. */
+bool deft_graph_mark_unique_name_used(deft_graph *g, const char *requested, const char *full_name);
 /* TF's name rules (the regexes of TF's Python graph module): an op name matches
  * [A-Za-z0-9.][A-Za-z0-9_.\-/>]*; a nested scope name [A-Za-z0-9_.\-/>]* (scope = true). */
 bool deft_graph_valid_name(const char *name, bool scope);
