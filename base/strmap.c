@@ -55,15 +55,17 @@ static bool grow(deft_strmap *m) {
   return true;
 }
 
-deft_strmap_entry *deft_strmap_insert(deft_strmap *m, const char *key, size_t len,
-                                      bool *created) {
+static deft_strmap_entry *insert(deft_strmap *m, const char *key, size_t len, bool *created,
+                                 bool borrow) {
   assert(m && (key || len == 0));
   uint64_t h = deft_hash_bytes(key, len);
   deft_strmap_entry *e = m->cap ? find_hashed(m, key, len, h) : NULL;
   if (created) *created = false;
   if (e) return e;
   if ((m->count + 1) * 2 > m->cap && !grow(m)) return NULL; /* load <= 1/2: short probes */
-  char *k = deft_strndup(key, len);
+  char *k = borrow         ? (char *)key
+            : m->key_arena ? deft_arena_strndup(m->key_arena, key, len)
+                           : deft_strndup(key, len);
   if (!k) return NULL;
   size_t mask = m->cap - 1, i = (size_t)h & mask;
   while (m->slots[i].key) i = (i + 1) & mask;
@@ -77,8 +79,20 @@ deft_strmap_entry *deft_strmap_insert(deft_strmap *m, const char *key, size_t le
   return e;
 }
 
+deft_strmap_entry *deft_strmap_insert(deft_strmap *m, const char *key, size_t len, bool *created) {
+  return insert(m, key, len, created, false);
+}
+
+deft_strmap_entry *deft_strmap_insert_borrowed(deft_strmap *m, const char *key, size_t len,
+                                               bool *created) {
+  assert(m->key_arena);
+  return insert(m, key, len, created, true);
+}
+
 void deft_strmap_free(deft_strmap *m) {
-  for (size_t i = 0; i < m->cap; i++) deft_free(m->slots[i].key);
+  if (!m->key_arena)
+    for (size_t i = 0; i < m->cap; i++)
+      deft_free(m->slots[i].key);
   deft_free(m->slots);
   m->slots = NULL;
   m->cap = m->count = 0;

@@ -25,6 +25,8 @@ deft_graph *deft_graph_new(void) {
     deft_free(g);
     return NULL;
   }
+  /* the name maps' keys live in the graph's arena (op names are borrowed): no malloc per op */
+  g->by_name.key_arena = g->names_in_use.key_arena = g->vscope_names.key_arena = &g->arena;
   pthread_mutex_init(&g->mu, NULL);
   return g;
 }

@@ -92,6 +92,9 @@ struct deft_graph {
   /* The builder deft_op_builder_new returns when even a builder cannot be allocated: made with
    * the graph, so it is the graph's (one building thread), never a shared static. */
   deft_op_builder *spare_builder;
+  /* A finished builder kept for the next deft_op_builder_new, with its scratch arrays (arena
+   * memory): most ops then cost no builder and no array growth of their own. */
+  deft_op_builder *free_builder;
   /* The status each op's shape function reports to, reset per op (the graph's one building
    * thread): not an allocation per op. */
   deft_status *shape_status;
