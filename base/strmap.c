@@ -23,7 +23,7 @@ uint64_t deft_hash_bytes(const void *p, size_t n) {
 }
 
 static deft_strmap_entry *find_hashed(const deft_strmap *m, const char *key, size_t len,
-                                      uint64_t h) {
+                                      uint32_t h) {
   size_t mask = m->cap - 1;
   for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
     deft_strmap_entry *e = &m->slots[i];
@@ -34,8 +34,9 @@ static deft_strmap_entry *find_hashed(const deft_strmap *m, const char *key, siz
 
 deft_strmap_entry *deft_strmap_find(const deft_strmap *m, const char *key, size_t len) {
   assert(m && (key || len == 0));
-  if (!m->cap) return NULL;
-  return find_hashed(m, key, len, deft_hash_bytes(key, len));
+  if (!m->cap || len > UINT32_MAX)
+    return NULL;
+  return find_hashed(m, key, len, (uint32_t)deft_hash_bytes(key, len));
 }
 
 static bool grow(deft_strmap *m) {
@@ -58,9 +59,11 @@ static bool grow(deft_strmap *m) {
 static deft_strmap_entry *insert(deft_strmap *m, const char *key, size_t len, bool *created,
                                  bool borrow) {
   assert(m && (key || len == 0));
-  uint64_t h = deft_hash_bytes(key, len);
-  deft_strmap_entry *e = m->cap ? find_hashed(m, key, len, h) : NULL;
   if (created) *created = false;
+  if (len > UINT32_MAX)
+    return NULL;
+  uint32_t h = (uint32_t)deft_hash_bytes(key, len); /* its low bits are mixed (see above) */
+  deft_strmap_entry *e = m->cap ? find_hashed(m, key, len, h) : NULL;
   if (e) return e;
   if ((m->count + 1) * 2 > m->cap && !grow(m)) return NULL; /* load <= 1/2: short probes */
   char *k = borrow         ? (char *)key
@@ -71,7 +74,7 @@ static deft_strmap_entry *insert(deft_strmap *m, const char *key, size_t len, bo
   while (m->slots[i].key) i = (i + 1) & mask;
   e = &m->slots[i];
   e->key = k;
-  e->keylen = len;
+  e->keylen = (uint32_t)len;
   e->hash = h;
   e->value.num = 0;
   m->count++;

@@ -10,10 +10,10 @@
 
 #include "base/arena.h"
 
-typedef struct deft_strmap_entry {
+typedef struct deft_strmap_entry { /* 24 bytes: a graph's two name maps hold one per op */
   char *key; /* NULL = empty slot */
-  size_t keylen;
-  uint64_t hash;
+  uint32_t keylen; /* keys are under 4 GiB (insert refuses longer ones) */
+  uint32_t hash;
   union {
     void *ptr;
     int64_t num;
@@ -32,8 +32,8 @@ typedef struct deft_strmap {
 
 /* Returns the entry for key (of len bytes), or NULL. */
 deft_strmap_entry *deft_strmap_find(const deft_strmap *m, const char *key, size_t len);
-/* Returns the entry for key, inserting it (value zeroed) if absent; NULL on OOM. *created tells
- * whether it was inserted (may be NULL). */
+/* Returns the entry for key, inserting it (value zeroed) if absent; NULL on OOM or for a key of
+ * 4 GiB or more. *created tells whether it was inserted (may be NULL). */
 deft_strmap_entry *deft_strmap_insert(deft_strmap *m, const char *key, size_t len,
                                       bool *created);
 /* As deft_strmap_insert, but an inserted entry points at key itself (no copy): m has a

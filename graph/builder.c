@@ -220,7 +220,9 @@ static deft_attr *slot_for(deft_op_builder *b, const char *name) {
   if (!grow(b, (void **)&b->attrs, &b->attrs_cap, b->nattrs + 1, sizeof *b->attrs)) return NULL;
   deft_attr *a = &b->attrs[b->nattrs];
   memset(a, 0, sizeof *a); /* scratch of a reused builder */
-  a->name = deft_arena_strdup(&b->g->arena, name);
+  /* an attr the type declares is named by the registry's string (it outlives every graph) */
+  const deft_attr_def *d = b->reg ? deft_op_reg_attr(b->reg, name) : NULL;
+  a->name = d ? d->name : deft_arena_strdup(&b->g->arena, name);
   if (!a->name) {
     oom(b);
     return NULL;

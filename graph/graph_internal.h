@@ -21,24 +21,24 @@ typedef struct deft_var_info {
   bool trainable;
 } deft_var_info;
 
-struct deft_op {
+struct deft_op { /* the counts after the pointers: 128 bytes, no padding */
   deft_graph *graph;
-  int id; /* creation index */
   const char *name;
   const char *type;
   const char *device;
   const deft_op_reg *reg; /* NULL: a type deft does not know (imported) */
-  int ninputs;
   deft_output *inputs;
-  int nctrl;
   deft_op **ctrl;
-  int nattrs;
   deft_attr *attrs;
-  int noutputs;
   int *out_types; /* TF DataType numbers (base types) */
   bool *out_ref;
   deft_shape *out_shapes;
   deft_var_info *var; /* variables only */
+  int id;             /* creation index */
+  int ninputs;
+  int nctrl;
+  int nattrs;
+  int noutputs;
 };
 
 /* A collection item list. Raw (non-op) values of imported collections are kept for export. */
