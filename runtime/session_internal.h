@@ -38,18 +38,11 @@ typedef enum deft_step_kind {
   DEFT_STEP_TRIGGER,     /* ControlTrigger: never dead */
 } deft_step_kind;
 
-typedef struct deft_step {
+typedef struct deft_step { /* 8-byte fields first, then ints, then bytes: 192 bytes a step */
   deft_op *op;
-  uint8_t kind;     /* deft_step_kind */
-  int frame;        /* 0: the root; f >= 1: plan->frames[f - 1] */
-  int begins_frame; /* f >= 1 when this is the first step of frame f's range, else 0 */
   int *in_slots;   /* op->ninputs slot indices */
-  int out_base;    /* op's outputs occupy slots [out_base, out_base + noutputs) */
-  int nctrl;
   int *ctrl_steps; /* steps of control inputs (for deadness) */
-  int nrelease;
   int *release;    /* alias/fed slots whose last use is this step */
-  bool elided;     /* a pure op whose outputs nothing reads: only its deadness matters */
   uint64_t var_inputs; /* bit k: input k is a variable's storage (deft_kernel_input_is_variable) */
   deft_kernel_fn compute; /* the kernel's compute step on the session's device */
   void *params;    /* the prepare step's parameter block (deft_kernel_params), or NULL */
@@ -59,16 +52,23 @@ typedef struct deft_step {
   uint64_t state[4]; /* deft_kernel_state */
   struct deft_fusion *fusion; /* set: this step's kernel also computes an absorbed producer's
                                * work (runtime/plan_fuse.c); freed with the plan */
-  bool absorbed;     /* this pure step's work is done by a later fused step (it is elided) */
   double prof_t;     /* -DDEFT_EXEC_PROFILE builds: seconds in the kernel, and calls */
   long prof_n;
   /* Asynchronous kernels (ops/kernel.h): the DEFT_OP_ASYNC steps whose work must be finished
-   * before this step runs (those it reads or has a control edge from, and itself), and, run
-   * state of an async step, its work in flight (NULL when none). */
-  int nwait;
+   * before this step runs (those it reads or has a control edge from, and itself; nwait of
+   * them), and, run state of an async step, its work in flight (NULL when none). */
   int *wait_steps;
   void *async_obj;
   const struct deft_async_ops *async_ops;
+  int frame;        /* 0: the root; f >= 1: plan->frames[f - 1] */
+  int begins_frame; /* f >= 1 when this is the first step of frame f's range, else 0 */
+  int out_base;     /* op's outputs occupy slots [out_base, out_base + noutputs) */
+  int nctrl;
+  int nrelease;
+  int nwait;
+  uint8_t kind;  /* deft_step_kind */
+  bool elided;   /* a pure op whose outputs nothing reads: only its deadness matters */
+  bool absorbed; /* this pure step's work is done by a later fused step (it is elided) */
 } deft_step;
 
 /* A TF1 while loop's frame in a plan: its steps are the range [begin, end), run once per
@@ -129,6 +129,8 @@ typedef struct deft_plan {
   deft_frame_def *frames; /* frame f >= 1 is frames[f - 1] */
   deft_run_resource *resources; /* this run's (handles are index + 1); kept allocated */
   int nresources, resources_cap;
+  void *shared_scratch; /* deft_kernel_shared_scratch's memory (aligned), kept across runs */
+  size_t shared_scratch_size;
   bool *step_dead;
   /* Run state: set when anything in this run marked a slot or step dead (a Switch's untaken
    * branch, an Enter after iteration 0, a loop's NextIterations before it starts). Until then
@@ -171,6 +173,7 @@ struct deft_session_options {
   char **dirs;                /* resolved allowed directories; none = unconfined */
   int ndirs;
   struct deft_comm *comm;     /* deft_session_options_set_comm (borrowed), or NULL */
+  bool no_fusion;             /* deft_session_options_set_plan_fusion(o, false) */
 };
 
 /* Runs may come from several threads at once (include/deft/session.h): `mu` guards the plan
@@ -222,12 +225,11 @@ deft_plan *deft_plan_build(deft_session *s, const deft_output *feeds, int nfeeds
                            int ntargets, deft_status *status);
 void deft_plan_free(deft_plan *p);
 
-/* Plan-time fusion (runtime/plan_fuse.c), run after elision and before releases are planned:
- * marks producer steps absorbed into their one consumer and gives the consumer a fusion record.
- * False with status set on OOM. Does nothing when the environment sets DEFT_FUSE=0. */
+/* Plan-time fusion (runtime/plan_fuse.c), run after elision and before releases are planned
+ * (unless the session's options turn it off): marks producer steps absorbed into their one
+ * consumer and gives the consumer a fusion record. False with status set on OOM. */
 typedef struct deft_fusion deft_fusion;
 bool deft_plan_fuse(deft_plan *p, deft_status *status);
-bool deft_plan_fusion_enabled(void);
 /* The absorbed producer's step index of a fused step, or -1. */
 int deft_step_fused_producer(const deft_step *st);
 /* After the step's kernel is resolved: keeps it as the fallback and runs the fused one. */
