@@ -14,7 +14,8 @@ struct deft_arena_chunk {
   _Alignas(16) unsigned char data[];
 };
 
-void *deft_arena_alloc(deft_arena *a, size_t n) {
+/* n bytes aligned to 16, not cleared (copies write every byte). */
+static void *arena_raw(deft_arena *a, size_t n) {
   assert(a);
   n = (n + 15) & ~(size_t)15;
   if (!a->head || a->used + n > a->head->size) {
@@ -31,12 +32,18 @@ void *deft_arena_alloc(deft_arena *a, size_t n) {
   void *p = a->head->data + a->used;
   a->used += n;
   a->total += n;
-  memset(p, 0, n);
+  return p;
+}
+
+void *deft_arena_alloc(deft_arena *a, size_t n) {
+  void *p = arena_raw(a, n);
+  if (p)
+    memset(p, 0, n);
   return p;
 }
 
 char *deft_arena_strndup(deft_arena *a, const char *s, size_t n) {
-  char *r = deft_arena_alloc(a, n + 1);
+  char *r = arena_raw(a, n + 1);
   if (!r) return NULL;
   if (n) memcpy(r, s, n);
   r[n] = 0;
@@ -49,7 +56,7 @@ char *deft_arena_strdup(deft_arena *a, const char *s) {
 }
 
 void *deft_arena_memdup(deft_arena *a, const void *p, size_t n) {
-  void *r = deft_arena_alloc(a, n);
+  void *r = n ? arena_raw(a, n) : deft_arena_alloc(a, 0);
   if (r && n) memcpy(r, p, n);
   return r;
 }

@@ -23,7 +23,7 @@ uint64_t deft_hash_bytes(const void *p, size_t n) {
 }
 
 static deft_strmap_entry *find_hashed(const deft_strmap *m, const char *key, size_t len,
-                                      uint64_t h) {
+                                      uint32_t h) {
   size_t mask = m->cap - 1;
   for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
     deft_strmap_entry *e = &m->slots[i];
@@ -34,8 +34,9 @@ static deft_strmap_entry *find_hashed(const deft_strmap *m, const char *key, siz
 
 deft_strmap_entry *deft_strmap_find(const deft_strmap *m, const char *key, size_t len) {
   assert(m && (key || len == 0));
-  if (!m->cap) return NULL;
-  return find_hashed(m, key, len, deft_hash_bytes(key, len));
+  if (!m->cap || len > UINT32_MAX)
+    return NULL;
+  return find_hashed(m, key, len, (uint32_t)deft_hash_bytes(key, len));
 }
 
 static bool grow(deft_strmap *m) {
@@ -55,21 +56,25 @@ static bool grow(deft_strmap *m) {
   return true;
 }
 
-deft_strmap_entry *deft_strmap_insert(deft_strmap *m, const char *key, size_t len,
-                                      bool *created) {
+static deft_strmap_entry *insert(deft_strmap *m, const char *key, size_t len, bool *created,
+                                 bool borrow) {
   assert(m && (key || len == 0));
-  uint64_t h = deft_hash_bytes(key, len);
-  deft_strmap_entry *e = m->cap ? find_hashed(m, key, len, h) : NULL;
   if (created) *created = false;
+  if (len > UINT32_MAX)
+    return NULL;
+  uint32_t h = (uint32_t)deft_hash_bytes(key, len); /* its low bits are mixed (see above) */
+  deft_strmap_entry *e = m->cap ? find_hashed(m, key, len, h) : NULL;
   if (e) return e;
   if ((m->count + 1) * 2 > m->cap && !grow(m)) return NULL; /* load <= 1/2: short probes */
-  char *k = deft_strndup(key, len);
+  char *k = borrow         ? (char *)key
+            : m->key_arena ? deft_arena_strndup(m->key_arena, key, len)
+                           : deft_strndup(key, len);
   if (!k) return NULL;
   size_t mask = m->cap - 1, i = (size_t)h & mask;
   while (m->slots[i].key) i = (i + 1) & mask;
   e = &m->slots[i];
   e->key = k;
-  e->keylen = len;
+  e->keylen = (uint32_t)len;
   e->hash = h;
   e->value.num = 0;
   m->count++;
@@ -77,8 +82,20 @@ deft_strmap_entry *deft_strmap_insert(deft_strmap *m, const char *key, size_t le
   return e;
 }
 
+deft_strmap_entry *deft_strmap_insert(deft_strmap *m, const char *key, size_t len, bool *created) {
+  return insert(m, key, len, created, false);
+}
+
+deft_strmap_entry *deft_strmap_insert_borrowed(deft_strmap *m, const char *key, size_t len,
+                                               bool *created) {
+  assert(m->key_arena);
+  return insert(m, key, len, created, true);
+}
+
 void deft_strmap_free(deft_strmap *m) {
-  for (size_t i = 0; i < m->cap; i++) deft_free(m->slots[i].key);
+  if (!m->key_arena)
+    for (size_t i = 0; i < m->cap; i++)
+      deft_free(m->slots[i].key);
   deft_free(m->slots);
   m->slots = NULL;
   m->cap = m->count = 0;

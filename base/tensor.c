@@ -105,6 +105,7 @@ static deft_buffer *buffer_new(const deft_memory *memory, size_t nbytes, bool ze
   atomic_init(&b->gen, new_gen()); /* a new buffer is new contents */
   b->capacity = nbytes;
   b->nstrings = 0;
+  b->shared_str = NULL;
   b->base = NULL;
   deft_buffer_touch(b);
   return b;
@@ -134,6 +135,7 @@ deft_buffer *deft_buffer_view(deft_buffer *base, size_t offset, size_t nbytes) {
   b->data = (char *)base->data + offset;
   b->memory = base->memory;
   b->nstrings = 0;
+  b->shared_str = NULL;
   return b;
 }
 
@@ -153,7 +155,10 @@ void deft_buffer_unref(deft_buffer *b) {
   }
   if (b->nstrings) {
     deft_bytes *s = b->data;
-    for (int64_t i = 0; i < b->nstrings; i++) deft_free(s[i].data);
+    for (int64_t i = 0; i < b->nstrings; i++)
+      if (s[i].data != b->shared_str)
+        deft_free(s[i].data);
+    deft_free(b->shared_str);
   }
   b->memory->free(b->data);
   deft_free(b);
@@ -276,8 +281,23 @@ bool deft_tensor_make_unique(deft_tensor *t, deft_status *status) {
   if (!deft_tensor_ensure(&copy, t->dtype, t->dims, t->rank, status)) return false;
   if (t->dtype == DEFT_STRING) {
     deft_bytes *src = deft_tensor_str(t), *dst = deft_tensor_str(&copy);
+    const char *shared = t->buf->shared_str;
+    if (shared) { /* the copy shares its own copy where the original shares */
+      size_t len = 0;
+      for (int64_t i = 0; i < t->n && !len; i++)
+        if (src[i].data == shared)
+          len = src[i].len;
+      copy.buf->shared_str = len ? deft_strndup(shared, len) : NULL;
+      if (len && !copy.buf->shared_str) {
+        deft_tensor_reset(&copy);
+        deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory copying strings");
+        return false;
+      }
+    }
     for (int64_t i = 0; i < t->n; i++) {
-      if (src[i].data) {
+      if (src[i].data && src[i].data == shared) {
+        dst[i] = (deft_bytes){copy.buf->shared_str, src[i].len};
+      } else if (src[i].data) {
         dst[i].data = deft_strndup(src[i].data, src[i].len);
         if (!dst[i].data) {
           deft_tensor_reset(&copy);
@@ -426,10 +446,36 @@ bool deft_tensor_set_string(deft_tensor *t, int64_t i, const char *bytes, size_t
     deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory copying a string");
     return false;
   }
+  deft_buffer_string_clear(t->buf, i);
   deft_bytes *b = &deft_tensor_str(t)[i];
-  deft_free(b->data);
   b->data = copy;
   b->len = len;
+  return true;
+}
+
+void deft_buffer_string_clear(deft_buffer *b, int64_t i) {
+  deft_bytes *e = &((deft_bytes *)b->data)[i];
+  if (e->data != b->shared_str)
+    deft_free(e->data);
+  e->data = NULL;
+  e->len = 0;
+}
+
+bool deft_tensor_fill_string_shared(deft_tensor *t, int64_t begin, int64_t end, const char *bytes,
+                                    size_t len, deft_status *status) {
+  assert(t->dtype == DEFT_STRING && deft_buffer_exclusive(t->buf) && !t->buf->shared_str &&
+         len > 0 && 0 <= begin && begin <= end && end <= t->n);
+  char *copy = deft_strndup(bytes, len);
+  if (!copy) {
+    deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory copying a string");
+    return false;
+  }
+  deft_bytes *s = deft_tensor_str(t);
+  for (int64_t i = begin; i < end; i++) {
+    deft_buffer_string_clear(t->buf, i);
+    s[i] = (deft_bytes){copy, len};
+  }
+  t->buf->shared_str = copy;
   return true;
 }
 

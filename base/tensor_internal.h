@@ -32,7 +32,11 @@ typedef struct deft_memory {
 extern const deft_memory deft_host_memory;
 
 /* A reference-counted, 64-byte-aligned block. For string tensors the block holds deft_bytes[]
- * and `nstrings` elements, freed with the block. A view (base != NULL) owns no storage: data
+ * and `nstrings` elements, freed with the block. Several elements may point at one copy,
+ * `shared_str` (the repeated tail of a decoded TensorProto: one allocation, not one per
+ * element); it is freed once, with the block. An element is replaced, never written through,
+ * so writing one element never changes another: code that frees an element's data goes
+ * through deft_buffer_string_clear. A view (base != NULL) owns no storage: data
  * points inside base's block, which the view keeps referenced; a view is never written in place
  * (see deft_buffer_exclusive). The count and the generation are atomic: tensors sharing a buffer
  * may be freed on different threads (fetched values), and concurrent runs touch and compare
@@ -42,6 +46,7 @@ typedef struct deft_buffer {
   size_t capacity; /* bytes usable at data */
   void *data;
   int64_t nstrings;
+  char *shared_str;     /* strings: the copy elements may share (NULL: none); see above */
   _Atomic uint64_t gen; /* content generation: new whenever someone may write (deft_buffer_touch) */
   struct deft_buffer *base; /* the block a view points into; NULL for an owning buffer */
   const deft_memory *memory; /* where data lives (a view: its base's memory) */
@@ -75,6 +80,13 @@ static inline bool deft_buffer_exclusive(const deft_buffer *b) {
   return atomic_load_explicit(&b->refcount, memory_order_acquire) == 1 && !b->base;
 }
 void deft_buffer_unref(deft_buffer *b);
+/* Frees element i of string buffer b unless it is b's shared copy; the element becomes "". */
+void deft_buffer_string_clear(deft_buffer *b, int64_t i);
+/* Sets elements [begin, end) of string tensor t (whose buffer is t's alone and has no shared
+ * copy yet) to one shared copy of len bytes (len > 0). Returns false with RESOURCE_EXHAUSTED on
+ * out of memory, t unchanged. */
+bool deft_tensor_fill_string_shared(deft_tensor *t, int64_t begin, int64_t end, const char *bytes,
+                                    size_t len, deft_status *status);
 /* Gives b a fresh generation (process-wide unique): call before writing into a buffer that may
  * have been read. New buffers, deft_tensor_ensure and deft_tensor_make_unique do it, and so does
  * code that makes a buffer from outside (a fed tensor) a variable's storage (Assign), so

@@ -30,7 +30,23 @@ struct deft_op_builder {
   int nctrl, ctrl_cap;
   deft_attr *attrs;
   int nattrs, attrs_cap;
+  const deft_op_reg *reg;    /* the type's registration, NULL for a type deft does not know */
+  char *namebuf, *scopedbuf; /* scratch for `name` and the scoped name (kept for reuse) */
+  size_t namecap, scopedcap;
 };
+
+/* *buf with room for n bytes: grown in g's arena as needed; NULL on OOM. */
+static char *scratch(deft_graph *g, char **buf, size_t *cap, size_t n) {
+  if (n > *cap) {
+    size_t c = n < 64 ? 64 : n;
+    char *nb = deft_arena_alloc(&g->arena, c);
+    if (!nb)
+      return NULL;
+    *buf = nb;
+    *cap = c;
+  }
+  return *buf;
+}
 
 static void bfail(deft_op_builder *b, deft_code code, const char *fmt, ...) {
   if (b->dead) return;
@@ -66,7 +82,10 @@ static bool grow(deft_op_builder *b, void **arr, int *cap, int need, size_t elem
 deft_op_builder *deft_op_builder_spare_new(void) { return deft_calloc(1, sizeof(deft_op_builder)); }
 
 deft_op_builder *deft_op_builder_new(deft_graph *g, const char *type, const char *name) {
-  deft_op_builder *b = deft_arena_alloc(&g->arena, sizeof *b);
+  deft_op_builder *b = g->free_builder;
+  g->free_builder = NULL;
+  if (!b)
+    b = deft_arena_alloc(&g->arena, sizeof *b);
   if (!b) { /* the graph's spare, dead: every call on it does nothing */
     deft_graph_fail(g, DEFT_RESOURCE_EXHAUSTED, "out of memory building op %s", type);
     b = g->spare_builder;
@@ -78,13 +97,42 @@ deft_op_builder *deft_op_builder_new(deft_graph *g, const char *type, const char
   }
   b->g = g;
   b->dead = !deft_graph_ok(g);
-  b->type = deft_arena_strdup(&g->arena, type);
-  b->name = name ? deft_arena_strdup(&g->arena, name) : NULL;
+  /* a registered type's name is the registry's (static) string: no copy per op */
+  b->reg = deft_registry_lookup(type);
+  b->type = b->reg ? b->reg->def->type : deft_arena_strdup(&g->arena, type);
+  if (name) {
+    size_t n = strlen(name) + 1;
+    char *nb = scratch(g, &b->namebuf, &b->namecap, n);
+    if (nb)
+      b->name = memcpy(nb, name, n);
+  }
   if (!b->type || (name && !b->name)) {
     b->type = type;
     oom(b);
   }
   return b;
+}
+
+/* Keeps finished b as g's next builder, with its scratch arrays and nothing else (an op copies
+ * what it keeps). The graph's spare builder is never reused. */
+static void builder_recycle(deft_graph *g, deft_op_builder *b) {
+  if (b == g->spare_builder || g->free_builder)
+    return;
+  deft_op_builder keep = {.g = g,
+                          .inputs = b->inputs,
+                          .inputs_cap = b->inputs_cap,
+                          .groups = b->groups,
+                          .groups_cap = b->groups_cap,
+                          .ctrl = b->ctrl,
+                          .ctrl_cap = b->ctrl_cap,
+                          .attrs = b->attrs,
+                          .attrs_cap = b->attrs_cap,
+                          .namebuf = b->namebuf,
+                          .namecap = b->namecap,
+                          .scopedbuf = b->scopedbuf,
+                          .scopedcap = b->scopedcap};
+  *b = keep;
+  g->free_builder = b;
 }
 
 bool deft_op_builder_ok(const deft_op_builder *b) { return !b->dead; }
@@ -171,7 +219,10 @@ static deft_attr *slot_for(deft_op_builder *b, const char *name) {
     if (!strcmp(b->attrs[i].name, name)) return &b->attrs[i];
   if (!grow(b, (void **)&b->attrs, &b->attrs_cap, b->nattrs + 1, sizeof *b->attrs)) return NULL;
   deft_attr *a = &b->attrs[b->nattrs];
-  a->name = deft_arena_strdup(&b->g->arena, name);
+  memset(a, 0, sizeof *a); /* scratch of a reused builder */
+  /* an attr the type declares is named by the registry's string (it outlives every graph) */
+  const deft_attr_def *d = b->reg ? deft_op_reg_attr(b->reg, name) : NULL;
+  a->name = d ? d->name : deft_arena_strdup(&b->g->arena, name);
   if (!a->name) {
     oom(b);
     return NULL;
@@ -449,6 +500,19 @@ static bool check_attrs(deft_op_builder *b, const deft_op_reg *r) {
   return true;
 }
 
+/* op's out_shapes, out_types and out_ref arrays (nshapes, ntypes, ntypes entries, zeroed) in
+ * one arena block; false on OOM. */
+static bool alloc_outputs(deft_graph *g, deft_op *op, int nshapes, int ntypes) {
+  size_t shapes = sizeof(deft_shape) * (size_t)nshapes, types = sizeof(int) * (size_t)ntypes;
+  char *p = deft_arena_alloc(&g->arena, shapes + types + sizeof(bool) * (size_t)ntypes);
+  if (!p)
+    return false;
+  op->out_shapes = (deft_shape *)p;
+  op->out_types = (int *)(p + shapes);
+  op->out_ref = (bool *)(p + shapes + types);
+  return true;
+}
+
 static bool set_outputs(deft_op_builder *b, const deft_op_reg *r, deft_op *op) {
   int n = 0;
   for (int i = 0; i < r->noutputs; i++) {
@@ -461,10 +525,8 @@ static bool set_outputs(deft_op_builder *b, const deft_op_reg *r, deft_op *op) {
     n += c;
   }
   op->noutputs = n;
-  op->out_types = deft_arena_alloc(&b->g->arena, sizeof(int) * (size_t)(n + 1));
-  op->out_ref = deft_arena_alloc(&b->g->arena, sizeof(bool) * (size_t)(n + 1));
-  op->out_shapes = deft_arena_alloc(&b->g->arena, sizeof(deft_shape) * (size_t)(n ? n : 1));
-  if (!op->out_types || !op->out_ref || !op->out_shapes) return (oom(b), false);
+  if (!alloc_outputs(b->g, op, n ? n : 1, n + 1))
+    return (oom(b), false);
   int pos = 0;
   for (int i = 0; i < r->noutputs; i++) {
     const deft_arg_def *a = &r->outputs[i];
@@ -511,7 +573,7 @@ static bool register_op(deft_graph *g, deft_op *op) {
     pthread_mutex_unlock(&g->mu);
     deft_free(old);
   }
-  deft_strmap_entry *e = deft_strmap_insert(&g->by_name, op->name, strlen(op->name), NULL);
+  deft_strmap_entry *e = deft_strmap_insert_borrowed(&g->by_name, op->name, strlen(op->name), NULL);
   if (!e) return false;
   e->value.ptr = op;
   pthread_mutex_lock(&g->mu);
@@ -521,11 +583,25 @@ static bool register_op(deft_graph *g, deft_op *op) {
   return true;
 }
 
+static deft_op *builder_finish(deft_op_builder *b);
+
 deft_op *deft_op_builder_finish(deft_op_builder *b) {
   assert(b && b->g);
+  deft_op *op = builder_finish(b);
+  builder_recycle(b->g, b);
+  return op;
+}
+
+/* A copy of n elements of `elem` bytes in g's arena (NULL for none); false on OOM. */
+static bool arena_copy(deft_graph *g, void **dst, const void *src, int n, size_t elem) {
+  *dst = n ? deft_arena_memdup(&g->arena, src, (size_t)n * elem) : NULL;
+  return !n || *dst;
+}
+
+static deft_op *builder_finish(deft_op_builder *b) {
   deft_graph *g = b->g;
   if (b->dead) return NULL;
-  const deft_op_reg *r = deft_registry_lookup(b->type);
+  const deft_op_reg *r = b->reg;
   if (!r && !b->allow_unknown) {
     bfail(b, DEFT_NOT_FOUND, "unknown op type '%s'", b->type);
     return NULL;
@@ -534,7 +610,7 @@ deft_op *deft_op_builder_finish(deft_op_builder *b) {
   if (r && (!match_inputs(b, r) || !check_attrs(b, r))) return NULL;
 
   /* The name: exact (imports) or scoped and made unique. It is marked used only on success. */
-  const char *full;
+  const char *full, *scoped = NULL;
   if (b->exact_name) {
     full = b->exact_name;
     if (deft_graph_op_by_name(g, full)) {
@@ -542,7 +618,17 @@ deft_op *deft_op_builder_finish(deft_op_builder *b) {
       return NULL;
     }
   } else {
-    const char *scoped = deft_graph_scoped_name(g, b->name ? b->name : b->type);
+    /* the scoped name is scratch: uniquify makes the op's copy */
+    const char *rel = b->name ? b->name : b->type, *scope = deft_graph_scope(g);
+    size_t ns = strlen(scope), nr = strlen(rel);
+    char *sc = scratch(g, &b->scopedbuf, &b->scopedcap, ns + nr + 2);
+    if (sc) {
+      memcpy(sc, scope, ns);
+      if (ns)
+        sc[ns++] = '/';
+      memcpy(sc + ns, rel, nr + 1);
+    }
+    scoped = sc;
     if (scoped && !deft_graph_valid_name(scoped, false)) {
       bfail(b, DEFT_INVALID_ARGUMENT,
             "'%s' is not a valid op name (TensorFlow's rule: letters, digits and \"_.-/>\", "
@@ -561,21 +647,21 @@ deft_op *deft_op_builder_finish(deft_op_builder *b) {
   op->device = b->device;
   op->reg = r;
   op->ninputs = b->ninputs;
-  op->inputs = b->inputs;
   op->nctrl = b->nctrl;
-  op->ctrl = b->ctrl;
   op->nattrs = b->nattrs;
-  op->attrs = b->attrs;
+  /* the builder's arrays are scratch (grown by doubling, reused): the op keeps exact copies */
+  if (!arena_copy(g, (void **)&op->inputs, b->inputs, b->ninputs, sizeof *b->inputs) ||
+      !arena_copy(g, (void **)&op->ctrl, b->ctrl, b->nctrl, sizeof *b->ctrl) ||
+      !arena_copy(g, (void **)&op->attrs, b->attrs, b->nattrs, sizeof *b->attrs))
+    return (oom(b), NULL);
   op->id = g->nops;
   if (r) {
     if (!set_outputs(b, r, op)) return NULL;
   } else {
     op->noutputs = b->unknown_noutputs;
     int n = op->noutputs + 1;
-    op->out_types = deft_arena_alloc(&g->arena, sizeof(int) * (size_t)n);
-    op->out_ref = deft_arena_alloc(&g->arena, sizeof(bool) * (size_t)n);
-    op->out_shapes = deft_arena_alloc(&g->arena, sizeof(deft_shape) * (size_t)n);
-    if (!op->out_types || !op->out_ref || !op->out_shapes) return (oom(b), NULL);
+    if (!alloc_outputs(g, op, n, n))
+      return (oom(b), NULL);
     for (int i = 0; i < op->noutputs; i++) {
       op->out_types[i] = b->unknown_types ? b->unknown_types[i] : 0;
       op->out_shapes[i] = deft_shape_unknown();
@@ -595,7 +681,9 @@ deft_op *deft_op_builder_finish(deft_op_builder *b) {
   }
   /* full is unused (made so above, or checked): marking it is what uniquifying it again with
    * mark = true would do, without another copy of the name */
-  if (!deft_graph_mark_name_used(g, full)) full = NULL;
+  if (b->exact_name ? !deft_graph_mark_name_used(g, full)
+                    : !deft_graph_mark_unique_name_used(g, scoped, full))
+    full = NULL;
   if (!full || !register_op(g, op)) return (oom(b), NULL);
   b->dead = true; /* the builder is spent */
   return op;

@@ -25,6 +25,8 @@ deft_graph *deft_graph_new(void) {
     deft_free(g);
     return NULL;
   }
+  /* the name maps' keys live in the graph's arena (op names are borrowed): no malloc per op */
+  g->by_name.key_arena = g->names_in_use.key_arena = g->vscope_names.key_arena = &g->arena;
   pthread_mutex_init(&g->mu, NULL);
   return g;
 }
@@ -186,6 +188,25 @@ const char *deft_graph_uniquify(deft_graph *g, const char *full, bool mark) {
   }
   if (key != sbuf) deft_free(key);
   return result;
+}
+
+bool deft_graph_mark_unique_name_used(deft_graph *g, const char *requested, const char *full) {
+  size_t n = strlen(requested);
+  if (strcmp(requested, full) != 0 && strncmp(requested, full, n) == 0 && full[n] == '_') {
+    int64_t i = 0; /* the suffix uniquify appended: "_<i>" */
+    for (const char *p = full + n + 1; *p >= '0' && *p <= '9' && i < INT64_MAX / 10; p++)
+      i = i * 10 + (*p - '0');
+    char sbuf[256];
+    char *key = lower_dup(requested, sbuf, sizeof sbuf);
+    if (!key)
+      return false;
+    bool ok = name_count(g, key) > i || set_count(g, key, i + 1);
+    if (key != sbuf)
+      deft_free(key);
+    if (!ok)
+      return false;
+  }
+  return deft_graph_mark_name_used(g, full);
 }
 
 bool deft_graph_mark_name_used(deft_graph *g, const char *full) {

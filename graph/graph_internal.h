@@ -21,24 +21,24 @@ typedef struct deft_var_info {
   bool trainable;
 } deft_var_info;
 
-struct deft_op {
+struct deft_op { /* the counts after the pointers: 128 bytes, no padding */
   deft_graph *graph;
-  int id; /* creation index */
   const char *name;
   const char *type;
   const char *device;
   const deft_op_reg *reg; /* NULL: a type deft does not know (imported) */
-  int ninputs;
   deft_output *inputs;
-  int nctrl;
   deft_op **ctrl;
-  int nattrs;
   deft_attr *attrs;
-  int noutputs;
   int *out_types; /* TF DataType numbers (base types) */
   bool *out_ref;
   deft_shape *out_shapes;
   deft_var_info *var; /* variables only */
+  int id;             /* creation index */
+  int ninputs;
+  int nctrl;
+  int nattrs;
+  int noutputs;
 };
 
 /* A collection item list. Raw (non-op) values of imported collections are kept for export. */
@@ -92,6 +92,9 @@ struct deft_graph {
   /* The builder deft_op_builder_new returns when even a builder cannot be allocated: made with
    * the graph, so it is the graph's (one building thread), never a shared static. */
   deft_op_builder *spare_builder;
+  /* A finished builder kept for the next deft_op_builder_new, with its scratch arrays (arena
+   * memory): most ops then cost no builder and no array growth of their own. */
+  deft_op_builder *free_builder;
   /* The status each op's shape function reports to, reset per op (the graph's one building
    * thread): not an allocation per op. */
   deft_status *shape_status;
@@ -115,6 +118,11 @@ void deft_graph_failv(deft_graph *g, deft_code code, const char *fmt, va_list ap
 const char *deft_graph_uniquify(deft_graph *g, const char *full_name, bool mark);
 /* Marks an exact name as used (importers). */
 bool deft_graph_mark_name_used(deft_graph *g, const char *full_name);
+/* Marks `full_name`, which deft_graph_uniquify(g, requested, false) returned, as used, with
+ * what uniquify with mark = true records: requested's use count rises past full_name's suffix,
+ * so the next op asking for `requested` does not test the suffixes already taken again (an
+ * accumulation named "gradients/AddN" 10^4 times was quadratic). Returns false on OOM. */
+bool deft_graph_mark_unique_name_used(deft_graph *g, const char *requested, const char *full_name);
 /* TF's name rules (the regexes of TF's Python graph module): an op name matches
  * [A-Za-z0-9.][A-Za-z0-9_.\-/>]*; a nested scope name [A-Za-z0-9_.\-/>]* (scope = true). */
 bool deft_graph_valid_name(const char *name, bool scope);

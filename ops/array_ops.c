@@ -256,7 +256,7 @@ bool deft_array_copy_elems(deft_tensor *dst, int64_t doff, const deft_tensor *sr
   for (int64_t i = 0; i < n; i++) {
     char *p = NULL;
     if (s[i].data && !(p = deft_strndup(s[i].data, s[i].len))) return false;
-    deft_free(d[i].data);
+    deft_buffer_string_clear(dst->buf, doff + i);
     d[i].data = p;
     d[i].len = p ? s[i].len : 0;
   }
@@ -279,12 +279,8 @@ bool deft_array_fill_from(deft_tensor *dst, int64_t doff, int64_t n, const deft_
 
 void deft_array_zero(deft_tensor *t) {
   if (t->dtype == DEFT_STRING) {
-    deft_bytes *b = deft_tensor_str(t);
-    for (int64_t i = 0; i < t->n; i++) {
-      deft_free(b[i].data);
-      b[i].data = NULL;
-      b[i].len = 0;
-    }
+    for (int64_t i = 0; i < t->n; i++)
+      deft_buffer_string_clear(t->buf, i);
   } else if (t->n) {
     memset(t->buf->data, 0, (size_t)t->n * deft_dtype_size(t->dtype));
   }

@@ -156,12 +156,16 @@ static bool decode_strings(deft_tensor *t, const Tensorflow__TensorProto *p, def
   int64_t n = last->data && last->len           ? t->n
               : (int64_t)p->n_string_val < t->n ? (int64_t)p->n_string_val
                                                 : t->n;
-  for (int64_t i = 0; i < n; i++) {
-    size_t k = (int64_t)p->n_string_val > i ? (size_t)i : p->n_string_val - 1;
-    const ProtobufCBinaryData *b = &p->string_val[k];
+  for (int64_t i = 0; i < n && i < (int64_t)p->n_string_val; i++) {
+    const ProtobufCBinaryData *b = &p->string_val[i];
     const char *bytes = b->data ? (const char *)b->data : "";
     if (!deft_tensor_set_string(t, i, bytes, b->data ? b->len : 0, st)) return false;
   }
+  /* A non-empty repeated tail shares one copy (one allocation, not one per element). */
+  if (n > (int64_t)p->n_string_val &&
+      !deft_tensor_fill_string_shared(t, (int64_t)p->n_string_val, n, (const char *)last->data,
+                                      last->len, st))
+    return false;
   return true;
 }
 
@@ -486,7 +490,8 @@ Tensorflow__TensorProto *deft_tensor_to_proto(deft_pb_pool *pool, const deft_ten
     while (m > 1) {
       size_t len;
       const char *s = deft_tensor_string(t, m - 2, &len);
-      if (len != lastlen || (len && memcmp(s, last, len) != 0)) break;
+      if (len != lastlen || (len && s != last && memcmp(s, last, len) != 0))
+        break;
       m--;
     }
     p->string_val = deft_pb_pool_alloc(pool, sizeof *p->string_val * (size_t)m);

@@ -38,18 +38,11 @@ typedef enum deft_step_kind {
   DEFT_STEP_TRIGGER,     /* ControlTrigger: never dead */
 } deft_step_kind;
 
-typedef struct deft_step {
+typedef struct deft_step { /* 8-byte fields first, then ints, then bytes: 192 bytes a step */
   deft_op *op;
-  uint8_t kind;     /* deft_step_kind */
-  int frame;        /* 0: the root; f >= 1: plan->frames[f - 1] */
-  int begins_frame; /* f >= 1 when this is the first step of frame f's range, else 0 */
   int *in_slots;   /* op->ninputs slot indices */
-  int out_base;    /* op's outputs occupy slots [out_base, out_base + noutputs) */
-  int nctrl;
   int *ctrl_steps; /* steps of control inputs (for deadness) */
-  int nrelease;
   int *release;    /* alias/fed slots whose last use is this step */
-  bool elided;     /* a pure op whose outputs nothing reads: only its deadness matters */
   uint64_t var_inputs; /* bit k: input k is a variable's storage (deft_kernel_input_is_variable) */
   deft_kernel_fn compute; /* the kernel's compute step on the session's device */
   void *params;    /* the prepare step's parameter block (deft_kernel_params), or NULL */
@@ -59,16 +52,23 @@ typedef struct deft_step {
   uint64_t state[4]; /* deft_kernel_state */
   struct deft_fusion *fusion; /* set: this step's kernel also computes an absorbed producer's
                                * work (runtime/plan_fuse.c); freed with the plan */
-  bool absorbed;     /* this pure step's work is done by a later fused step (it is elided) */
   double prof_t;     /* -DDEFT_EXEC_PROFILE builds: seconds in the kernel, and calls */
   long prof_n;
   /* Asynchronous kernels (ops/kernel.h): the DEFT_OP_ASYNC steps whose work must be finished
-   * before this step runs (those it reads or has a control edge from, and itself), and, run
-   * state of an async step, its work in flight (NULL when none). */
-  int nwait;
+   * before this step runs (those it reads or has a control edge from, and itself; nwait of
+   * them), and, run state of an async step, its work in flight (NULL when none). */
   int *wait_steps;
   void *async_obj;
   const struct deft_async_ops *async_ops;
+  int frame;        /* 0: the root; f >= 1: plan->frames[f - 1] */
+  int begins_frame; /* f >= 1 when this is the first step of frame f's range, else 0 */
+  int out_base;     /* op's outputs occupy slots [out_base, out_base + noutputs) */
+  int nctrl;
+  int nrelease;
+  int nwait;
+  uint8_t kind;  /* deft_step_kind */
+  bool elided;   /* a pure op whose outputs nothing reads: only its deadness matters */
+  bool absorbed; /* this pure step's work is done by a later fused step (it is elided) */
 } deft_step;
 
 /* A TF1 while loop's frame in a plan: its steps are the range [begin, end), run once per

@@ -73,7 +73,8 @@ for t in 'dtype: DT_FLOAT tensor_shape { dim { size: 3 } } float_val: [1, 2]' \
          'dtype: DT_STRING tensor_shape { dim { size: 2 } } string_val: "ab"' \
          'dtype: DT_BOOL tensor_shape { dim { size: 4 } } bool_val: true' \
          'dtype: DT_INT64 tensor_shape { dim { size: 2 } dim { size: 1 } } tensor_content: "\001\0\0\0\0\0\0\0\002\0\0\0\0\0\0\0"' \
-         'dtype: DT_STRING tensor_shape { dim { size: 126 } dim { size: 127 } dim { size: 100 } } string_val: ""'; do
+         'dtype: DT_STRING tensor_shape { dim { size: 126 } dim { size: 127 } dim { size: 100 } } string_val: ""' \
+         'dtype: DT_STRING tensor_shape { dim { size: 126 } dim { size: 127 } dim { size: 100 } } string_val: "abcdefgh"'; do
   n=$((n + 1))
   printf "%s\n" "$t" | protoc --encode=tensorflow.TensorProto -I "$SRC/proto" "$SRC/proto/tensor.proto" \
     > "$OUT/fuzz_tensor_proto/made-$n"
