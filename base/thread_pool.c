@@ -49,6 +49,10 @@ typedef struct site {
   int samples;
   int backoff;          /* failed windows in a row */
   int64_t serial_until; /* run alone until this time (ns, CLOCK_MONOTONIC) */
+#ifdef DEFT_EXEC_PROFILE
+  long p_calls, p_serial, p_ranges, p_mine; /* development aid: dumped when the pool is freed */
+  double p_wall, p_mine_ns;
+#endif
 } site;
 
 struct deft_threadpool {
@@ -210,8 +214,29 @@ deft_threadpool *deft_threadpool_new(int nthreads, deft_status *status) {
   return p;
 }
 
+#ifdef DEFT_EXEC_PROFILE
+#include <stdio.h>
+/* Development aid (-DDEFT_EXEC_PROFILE builds): per call site, the split loops, the loops run
+ * alone by the adaptation, the ranges (all / the caller's) and the split loops' wall time. */
+static void prof_dump(deft_threadpool *p) {
+  for (int i = 0; i < SITES; i++) {
+    site *s = &p->sites[i];
+    if (!s->fn || !(s->p_calls + s->p_serial)) continue;
+    fprintf(stderr,
+            "POOL fn %p n %6lld: split %6ld alone %6ld ranges %7ld mine %7ld wall %8.3f ms "
+            "mine %8.3f ms (%.2f us/split)\n",
+            (void *)(uintptr_t)s->fn, (long long)s->n, s->p_calls, s->p_serial, s->p_ranges,
+            s->p_mine, s->p_wall * 1e-6, s->p_mine_ns * 1e-6,
+            s->p_calls ? s->p_wall * 1e-3 / (double)s->p_calls : 0.0);
+  }
+}
+#endif
+
 void deft_threadpool_free(deft_threadpool *p) {
   if (!p) return;
+#ifdef DEFT_EXEC_PROFILE
+  prof_dump(p);
+#endif
   stop_workers(p);
   pthread_cond_destroy(&p->work);
   pthread_cond_destroy(&p->done);
@@ -273,12 +298,14 @@ void deft_parallel_for(deft_threadpool *p, int threads, int64_t n, int64_t grain
   if (s->serial_until > t0) { /* splitting did not pay here lately */
     pthread_mutex_unlock(&p->busy);
     atomic_fetch_add_explicit(&p->serial_loops, 1, memory_order_relaxed);
+#ifdef DEFT_EXEC_PROFILE
+    s->p_serial++;
+#endif
     fn(arg, 0, n);
     return;
   }
   pthread_mutex_lock(&p->mu);
-  int64_t nr = most < 4 * (int64_t)nt ? most : 4 * (int64_t)nt;
-  if (nr < nt) nr = nt;
+  int64_t nr = nt;
   p->fn = fn;
   p->arg = arg;
   p->n = n;
@@ -302,5 +329,12 @@ void deft_parallel_for(deft_threadpool *p, int threads, int64_t n, int64_t grain
   pthread_mutex_unlock(&p->mu);
   int64_t t1 = now_ns();
   if (mine > 0) site_record(s, (double)mine_ns * total / mine, (double)(t1 - t0), t1);
+#ifdef DEFT_EXEC_PROFILE
+  s->p_calls++;
+  s->p_ranges += total;
+  s->p_mine += mine;
+  s->p_wall += (double)(t1 - t0);
+  s->p_mine_ns += (double)mine_ns;
+#endif
   pthread_mutex_unlock(&p->busy);
 }

@@ -746,11 +746,13 @@ static void run_sgemm(deft_threadpool *pool, int threads, gemm_job *j) {
     return;
   }
   int64_t parts = work / GEMM_GRAIN;
+  if (parts > threads) parts = threads;
   /* Rows in blocks of 16 (the kernels' register tiles) unless there are too few of them. */
-  j->by_cols = j->M < 16 * (parts < threads ? parts : threads) && j->N > j->M;
+  j->by_cols = j->M < 16 * parts && j->N > j->M;
   int64_t len = j->by_cols ? j->N : j->M, unit = 16;
-  int64_t grain = len * GEMM_GRAIN / work;
-  grain = (grain + unit - 1) / unit * unit;
+  /* One piece per thread: each sgemm call packs all of the operand it does not split (B when
+   * splitting rows), so more, smaller pieces pay that packing again for no gain. */
+  int64_t grain = len / parts / unit * unit;
   deft_parallel_for(pool, threads, len, grain < unit ? unit : grain, sgemm_range, j);
 }
 
