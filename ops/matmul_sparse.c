@@ -296,14 +296,10 @@ bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N,
   }
   if (!ok) return false;
   sp_job j = {ptr, idx, val, B, C, N, K, cnt};
-  /* About 64K multiply-adds per thread at least, and one contiguous block of rows per thread:
-   * every block walks all of B, and a thread's block of C rows (and, for the weight gradient
-   * X^T dY, of the update that follows) stays in its core's cache. */
+  /* About 64K multiply-adds per range at least. */
   int64_t per_row = N * (ptr[M] / M + 1);
   int64_t grain = per_row ? 65536 / per_row + 1 : M;
-  int threads = deft_kernel_threads(c);
-  if (threads > 1 && M / threads > grain) grain = M / threads;
-  deft_parallel_for(deft_kernel_threadpool(c), threads, M, grain, wide ? sp_rows512 : sp_rows, &j);
+  deft_parallel_for(deft_kernel_threadpool(c), deft_kernel_threads(c), M, grain, wide ? sp_rows512 : sp_rows, &j);
   return true;
 }
 

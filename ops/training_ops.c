@@ -167,12 +167,12 @@ static void output_var(deft_kernel_ctx *c, deft_var *v) {
 
 /* ---- kernels ---- */
 
-/* Elements per thread below which splitting an update does not pay. The update is memory
- * bound; what a split buys is mostly locality: with one contiguous half per thread, a [K, N]
- * weight matrix's update runs where its gradient's rows were just computed (MatMul's split
- * gives each thread a contiguous block of rows, ops/math_kernels.c), instead of one core pulling
- * the other's half of the gradient through the cache hierarchy. */
-#define GD_GRAIN 65536
+/* Elements per range below which splitting an update does not pay. The update is memory bound;
+ * what a split buys is mostly locality: split in the same contiguous ranges as the MatMul that
+ * computed the gradient (ops/math_kernels.c, ops/matmul_sparse.c; the pool gives the first
+ * ranges to the calling thread, base/thread_pool.c), a [K, N] weight's rows are updated on the
+ * core whose cache holds their gradient, instead of one core pulling the other's half of it. */
+#define GD_GRAIN 16384
 
 typedef struct gd_job {
   const apply_inputs *a;
