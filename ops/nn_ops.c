@@ -77,8 +77,11 @@ static inline double act_apply(act_kind k, double x, double alpha) {
   return x;
 }
 
-/* Elements per thread below which splitting an activation does not pay. */
+/* Elements per thread below which splitting an activation does not pay: memory-bound ones
+ * (ReLU, ReLU6), and those that call exp (ELU, SELU: about 1 ns an element, so 8K elements are
+ * some 8 us of work against a wake-up of a spinning worker of well under a microsecond). */
 #define ACT_GRAIN 131072
+#define ACT_GRAIN_EXP 8192
 
 typedef void (*act_f32_fn)(int64_t n, const float *x, float *y);
 typedef struct act_job {
@@ -109,7 +112,8 @@ static void unary_run(deft_kernel_ctx *c, act_kind kind, double alpha) {
   int64_t n = x->n;
   if (x->dtype == DEFT_FLOAT && act_f32(kind)) {
     act_job j = {act_f32(kind), deft_tensor_f32(x), deft_tensor_f32(y)};
-    deft_parallel_for(deft_kernel_threadpool(c), deft_kernel_threads(c), n, ACT_GRAIN, act_range, &j);
+    int64_t grain = kind == ACT_ELU || kind == ACT_SELU ? ACT_GRAIN_EXP : ACT_GRAIN;
+    deft_parallel_for(deft_kernel_threadpool(c), deft_kernel_threads(c), n, grain, act_range, &j);
     return;
   }
   switch (x->dtype) {
