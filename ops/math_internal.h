@@ -83,14 +83,6 @@ bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N,
 /* Tests: makes the sparse product use its AVX2 loops even where AVX-512 is available, for runs
  * made on the calling thread (a per-thread setting). */
 void deft_math_sparse_force_avx2(bool on);
-/* The AVX-512 tiles for small float32 products (ops/gemm_small.c). deft_math_sgemm_small_ok:
- * whether they take op(A) [M, K] x op(B) [K, N] (AVX-512F, N >= 16, op(A) at most 1 MB, at
- * most 2^26 multiply-adds); decided once per product, so that every part of a product split
- * over threads runs the same code. deft_math_sgemm_small: C = op(A) op(B) for any part of such
- * a product (C's rows ldc apart); only after deft_math_sgemm_small_ok said yes. */
-bool deft_math_sgemm_small_ok(int64_t M, int64_t N, int64_t K);
-void deft_math_sgemm_small(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A,
-                           int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc);
 void deft_math_cast_kernel(deft_kernel_ctx *c);
 
 /* True iff Cast can convert between these dtypes (numbers and bool). */

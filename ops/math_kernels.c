@@ -687,10 +687,9 @@ void deft_math_add_n_kernel(deft_kernel_ctx *c) {
       }                                                                           \
   }
 
-/* sgemm (or, for small products on AVX-512 machines, ops/gemm_small.c's tiles) split over the
- * session's threads (OpenBLAS itself runs one thread, see runtime/session.c): along the rows
- * of C when there are enough, else along its columns. Each element is still computed by one
- * call over all of K, so the split does not change it. */
+/* sgemm split over the session's threads (OpenBLAS itself runs one thread, see
+ * runtime/session.c): along the rows of C when there are enough, else along its columns. Each
+ * element is still computed by one sgemm call over all of K, so the split does not change it. */
 typedef struct gemm_job {
   bool ta, tb;
   int64_t M, N, K;
@@ -700,7 +699,6 @@ typedef struct gemm_job {
   int ldb;
   float *C;
   bool by_cols;
-  bool small; /* every part runs ops/gemm_small.c's tiles (decided for the whole product) */
 } gemm_job;
 
 static void sgemm_range(void *arg, int64_t begin, int64_t end) {
@@ -709,20 +707,10 @@ static void sgemm_range(void *arg, int64_t begin, int64_t end) {
   enum CBLAS_TRANSPOSE TB = j->tb ? CblasTrans : CblasNoTrans;
   if (!j->by_cols) { /* rows [begin, end) of C: rows of op(A) */
     const float *A = j->A + (j->ta ? begin : begin * j->lda);
-    if (j->small) {
-      deft_math_sgemm_small(j->ta, j->tb, end - begin, j->N, j->K, A, j->lda, j->B, j->ldb,
-                            j->C + begin * j->N, j->N);
-      return;
-    }
     cblas_sgemm(CblasRowMajor, TA, TB, (int)(end - begin), (int)j->N, (int)j->K, 1.0f, A, j->lda,
                 j->B, j->ldb, 0.0f, j->C + begin * j->N, (int)j->N);
   } else { /* columns [begin, end) of C: columns of op(B) */
     const float *B = j->B + (j->tb ? begin * j->ldb : begin);
-    if (j->small) {
-      deft_math_sgemm_small(j->ta, j->tb, j->M, end - begin, j->K, j->A, j->lda, B, j->ldb,
-                            j->C + begin, j->N);
-      return;
-    }
     cblas_sgemm(CblasRowMajor, TA, TB, (int)j->M, (int)(end - begin), (int)j->K, 1.0f, j->A,
                 j->lda, B, j->ldb, 0.0f, j->C + begin, (int)j->N);
   }
@@ -752,7 +740,6 @@ static void run_sgemm(deft_threadpool *pool, int threads, gemm_job *j) {
                   j->C, 1);
     return;
   }
-  j->small = deft_math_sgemm_small_ok(j->M, j->N, j->K);
   int64_t work = j->M * j->N * j->K;
   if (threads <= 1 || work < 2 * GEMM_GRAIN) {
     sgemm_range(j, 0, j->M);
@@ -835,12 +822,8 @@ void deft_math_matmul_kernel(deft_kernel_ctx *c) {
                                           deft_tensor_f32(out), &failed))
         break;
       if (failed) break;
-      gemm_job j = {ta,    tb,
-                    M,     N,
-                    K,     deft_tensor_f32(a),
-                    lda,   deft_tensor_f32(b),
-                    ldb,   deft_tensor_f32(out),
-                    false, false};
+      gemm_job j = {ta, tb, M, N, K, deft_tensor_f32(a), lda, deft_tensor_f32(b), ldb,
+                    deft_tensor_f32(out), false};
       run_sgemm(deft_kernel_threadpool(c), deft_kernel_threads(c), &j);
       break;
     }

@@ -524,80 +524,6 @@ START_TEST(threaded_dense_matmul_matches_one_thread) {
 }
 END_TEST
 
-/* The AVX-512 small-product path (ops/gemm_small.c): against a double reference for every
- * transpose combination, edge sizes of its 6x32 tiles and K over its 256-row blocks; MatMul on
- * 1-3 threads gives exactly the direct call's bits (splitting by rows or by columns does not
- * change an element's sum); and what it declines. Without AVX-512 it declines everything. */
-START_TEST(small_matmul_matches_reference) {
-  static const struct {
-    int64_t m, k, n;
-  } shapes[] = {{150, 178, 150}, {150, 150, 178}, {178, 150, 150}, {13, 7, 17},   {1, 256, 33},
-                {7, 1, 16},      {64, 100, 47},   {31, 64, 32},    {37, 700, 49}, {20, 300, 600}};
-  bool avx512 = __builtin_cpu_supports("avx512f");
-  for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
-    for (int t = 0; t < 4; t++) {
-      bool ta = t & 1, tb = t & 2;
-      int64_t m = shapes[si].m, k = shapes[si].k, n = shapes[si].n;
-      int64_t ad[2] = {ta ? k : m, ta ? m : k}, bd[2] = {tb ? n : k, tb ? k : n};
-      deft_tensor *a = deft_tensor_new(DEFT_FLOAT, ad, 2, NULL);
-      deft_tensor *b = deft_tensor_new(DEFT_FLOAT, bd, 2, NULL);
-      float *ap = deft_tensor_data(a), *bp = deft_tensor_data(b);
-      for (int64_t i = 0; i < m * k; i++) ap[i] = (float)((i * 7907) % 1999 - 999) / 1000.0f;
-      for (int64_t i = 0; i < k * n; i++) bp[i] = (float)((i * 6007) % 1993 - 996) / 1000.0f;
-      float *c = malloc(sizeof(float) * (size_t)(m * n));
-      ck_assert_ptr_nonnull(c);
-      bool took = deft_math_sgemm_small_ok(m, n, k);
-      ck_assert_int_eq(took, avx512);
-      if (took) {
-        deft_math_sgemm_small(ta, tb, m, n, k, ap, ad[1], bp, bd[1], c, n);
-        int64_t bad = 0, bi = 0, bj = 0; /* one assertion per product */
-        for (int64_t i = 0; i < m; i++)
-          for (int64_t j = 0; j < n; j++) {
-            double sum = 0, mag = 0;
-            for (int64_t q = 0; q < k; q++) {
-              double x = ta ? ap[q * m + i] : ap[i * k + q], y = tb ? bp[j * k + q] : bp[q * n + j];
-              sum += x * y;
-              mag += fabs(x * y);
-            }
-            if (!(fabs(c[i * n + j] - sum) <= 1e-6 * mag + 1e-30) && bad++ == 0) bi = i, bj = j;
-          }
-        ck_assert_msg(bad == 0,
-                      "%lldx%lldx%lld ta=%d tb=%d: %lld elements off, the first [%lld,%lld]",
-                      (long long)m, (long long)k, (long long)n, ta, tb, (long long)bad,
-                      (long long)bi, (long long)bj);
-      }
-      deft_graph *g = deft_graph_new();
-      deft_output pa = deft_placeholder(g, DEFT_FLOAT, deft_shape_make(2, ad), "a");
-      deft_output pb = deft_placeholder(g, DEFT_FLOAT, deft_shape_make(2, bd), "b");
-      deft_output mm = deft_matmul(g, pa, pb, ta, tb, "mm");
-      deft_status *st = deft_status_new();
-      deft_session *s = deft_session_new(g, st);
-      deft_output feeds[2] = {pa, pb};
-      deft_tensor *vals[2] = {a, b};
-      for (int th = 1; th <= 3 && took && m > 1; th++) { /* M = 1 runs sgemv */
-        deft_tensor *out = NULL;
-        deft_session_set_threads(s, th);
-        ck_assert(deft_session_run(s, feeds, tu_feeds(vals), 2, &mm, &out, 1, NULL, 0, st));
-        ck_assert_msg(memcmp(deft_tensor_data(out), c, sizeof(float) * (size_t)(m * n)) == 0,
-                      "%lldx%lldx%lld ta=%d tb=%d: MatMul on %d threads differs from the direct "
-                      "call",
-                      (long long)m, (long long)k, (long long)n, ta, tb, th);
-        deft_tensor_free(out);
-      }
-      free(c);
-      deft_tensor_free(a);
-      deft_tensor_free(b);
-      deft_status_free(st);
-      deft_session_free(s);
-      deft_graph_free(g);
-    }
-  ck_assert(!deft_math_sgemm_small_ok(16, 15, 16));                  /* N under 16 */
-  ck_assert(!deft_math_sgemm_small_ok(1024, 1024, 65));              /* over 2^26 */
-  ck_assert(!deft_math_sgemm_small_ok(300, 16, 1000));               /* op(A) over 1 MB */
-  ck_assert_int_eq(deft_math_sgemm_small_ok(150, 600, 300), avx512); /* an LSTM layer's */
-}
-END_TEST
-
 /* A vector times a matrix (M = 1 or N = 1) goes through sgemv: check it against a double
  * reference for every transpose combination. */
 START_TEST(vector_matmul_matches_reference) {
@@ -822,7 +748,6 @@ static Suite *suite(void) {
   tcase_add_test(tc, sparse_matmul_declines_nonfinite_and_dense);
   tcase_add_test(tc, threaded_dense_matmul_matches_one_thread);
   tcase_add_test(tc, vector_matmul_matches_reference);
-  tcase_add_test(tc, small_matmul_matches_reference);
   tcase_add_test(tc, intermediates_share_buffers);
   tcase_add_test(tc, sparse_matmul_finite_cache_follows_changes);
   suite_add_tcase(s, tc);
