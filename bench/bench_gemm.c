@@ -10,6 +10,9 @@
  * other 8 products; the floor with all 9 is printed too. floor = sum over the products of their
  * FLOPs / their measured rate (= the sum of their measured times), times 275 steps per epoch.
  * A 1024^3 product gives the machine's large-GEMM rate for reference.
+ * Then the same products as deft's MatMul op runs them, 1 thread ("own.*": deft_sgemm,
+ * ops/sgemm.h, deft's AVX-512 kernel where the CPU has one, OpenBLAS otherwise; one session
+ * run per product, so a run's ~1 us overhead is included).
  *
  * Usage: bench_gemm [samples]  (default 21) */
 #include <cblas.h>
@@ -18,6 +21,7 @@
 #include <string.h>
 
 #include "bench_common.h"
+#include "deft/deft.h"
 
 enum { BATCH = 200, STEPS = 275, NLAYERS = 3 };
 static const int layer_in[NLAYERS] = {784, 300, 100};
@@ -34,6 +38,60 @@ static void run_gemm(void *p) {
   gemm *g = p;
   cblas_sgemm(CblasRowMajor, g->ta, g->tb, g->m, g->n, g->k, 1.0f, g->a, g->lda, g->b, g->ldb,
               0.0f, g->c, g->ldc);
+}
+
+/* One product as deft's MatMul: Consts a and b, fetched from a 1-thread session. */
+typedef struct own_product {
+  deft_graph *g;
+  deft_session *s;
+  deft_output y;
+  deft_status *st;
+} own_product;
+
+static deft_output const_matrix(deft_graph *g, const float *v, int rows, int cols,
+                                const char *name) {
+  int64_t d[2] = {rows, cols};
+  deft_tensor *t = deft_tensor_new(DEFT_FLOAT, d, 2, NULL);
+  if (!t) {
+    fprintf(stderr, "bench: out of memory\n");
+    exit(1);
+  }
+  memcpy(deft_tensor_data(t), v, sizeof(float) * (size_t)rows * (size_t)cols);
+  deft_output c = deft_const(g, t, name);
+  deft_tensor_free(t);
+  return c;
+}
+
+static void run_own(void *p) {
+  own_product *o = p;
+  deft_tensor *out = NULL;
+  deft_session_run(o->s, NULL, NULL, 0, &o->y, &out, 1, NULL, 0, o->st);
+  bench_check(o->st, "MatMul");
+  deft_tensor_free(out);
+}
+
+/* Times g's product as deft's MatMul (1 thread); returns seconds per run. */
+static double time_own(const char *name, const gemm *g, int nsamples) {
+  bool ta = g->ta == CblasTrans, tb = g->tb == CblasTrans;
+  own_product o = {deft_graph_new(), NULL, {NULL, 0}, deft_status_new()};
+  deft_output a = const_matrix(o.g, g->a, ta ? g->k : g->m, ta ? g->m : g->k, "a");
+  deft_output b = const_matrix(o.g, g->b, tb ? g->n : g->k, tb ? g->k : g->n, "b");
+  o.y = deft_matmul(o.g, a, b, ta, tb, "y");
+  bench_check_graph(o.g, "MatMul graph");
+  o.s = deft_session_new(o.g, o.st);
+  bench_check(o.st, "session");
+  deft_session_set_threads(o.s, 1);
+  double p10, p90;
+  double t = bench_time(run_own, &o, 0.05, 0.02, nsamples, &p10, &p90);
+  char rname[96], extra[192];
+  snprintf(rname, sizeof rname, "own.gemm.t1.%s", name);
+  snprintf(extra, sizeof extra, "m=%d n=%d k=%d ta=%d tb=%d us=%.4g", g->m, g->n, g->k, ta, tb,
+           t * 1e6);
+  bench_result(rname, 2.0 * g->m * g->n * g->k / t * 1e-9, "GFLOP/s", extra);
+  deft_session_free(o.s);
+  deft_graph_free(o.g);
+  deft_status_free(o.st);
+  return t;
 }
 
 static float *filled(size_t n, unsigned seed) {
@@ -144,6 +202,32 @@ int main(int argc, char **argv) {
     }
     gemm big = {CblasNoTrans, CblasNoTrans, BIG, BIG, BIG, BIG, BIG, BIG, ba, bb, bc};
     time_gemm("peak1024", t, &big, 5);
+  }
+  /* deft's MatMul at the same shapes, 1 thread: the floor deft's own products set */
+  double own_step = 0, own_flops = 0;
+  for (int l = 0; l < NLAYERS; l++) {
+    int in = layer_in[l], out = layer_out[l];
+    char name[32];
+    gemm fwd = {CblasNoTrans, CblasNoTrans, BATCH, out, in, in, out, out, x[l], w[l], y[l]};
+    gemm gw = {CblasTrans, CblasNoTrans, in, out, BATCH, in, out, out, x[l], dy[l], dw[l]};
+    gemm gx = {CblasNoTrans, CblasTrans, BATCH, in, out, out, out, in, dy[l], w[l], dx[l]};
+    snprintf(name, sizeof name, "L%d.fwd", l + 1);
+    own_step += time_own(name, &fwd, nsamples);
+    snprintf(name, sizeof name, "L%d.dW", l + 1);
+    own_step += time_own(name, &gw, nsamples);
+    if (l > 0) {
+      snprintf(name, sizeof name, "L%d.dX", l + 1);
+      own_step += time_own(name, &gx, nsamples);
+    }
+    own_flops += (l > 0 ? 3 : 2) * 2.0 * BATCH * in * out;
+  }
+  {
+    char extra[160];
+    snprintf(extra, sizeof extra, "steps=%d flops_per_epoch=%.6g (deft's MatMul, 1 thread)",
+             STEPS, own_flops * STEPS);
+    bench_result("own.gemm.t1.floor", own_step * STEPS, "s", extra);
+    gemm big = {CblasNoTrans, CblasNoTrans, BIG, BIG, BIG, BIG, BIG, BIG, ba, bb, bc};
+    time_own("peak1024", &big, 5);
   }
   for (int l = 0; l < NLAYERS; l++) {
     free(x[l]);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* ops/conv_kernels.c - Conv2D and its backprops as packed GEMMs through OpenBLAS (float32), and
- * direct loops (float64).
+/* ops/conv_kernels.c - Conv2D and its backprops as packed GEMMs (float32: deft_sgemm, deft's
+ * AVX-512 kernel or OpenBLAS, ops/sgemm.h), and direct loops (float64).
  *
  * float32, NHWC, filter HWIO: the filter is the row-major matrix F [K = kh*kw*c, oc], and the
  * output's rows (n, oy, ox) are the rows of the patch matrix P [rows, K] times F. A 1x1
@@ -13,15 +13,15 @@
  *                    sgemm's packing costs more than the product); part 0 accumulates into the output, the
  *                    others into scratch, summed in part order (deterministic for a given
  *                    thread count)
- * Work is split into parts over the session's threads; OpenBLAS itself runs one thread. All
- * scratch comes from the kernel's scratch (sized by deft_conv_f32_scratch), so a steady-state
- * step allocates nothing. */
-#include <cblas.h>
+ * Work is split into parts over the session's threads; each GEMM call runs on one thread, with
+ * its part's packing workspace. All scratch comes from the kernel's scratch (sized by
+ * deft_conv_f32_scratch), so a steady-state step allocates nothing. */
 #include <string.h>
 
 #include "base/simd.h"
 #include "base/thread_pool.h"
 #include "ops/conv_internal.h"
+#include "ops/sgemm.h"
 
 /* Patch bytes per chunk: a chunk and its output rows stay in L2 between im2col and the GEMM. */
 #define CHUNK_BYTES (192 * 1024)
@@ -38,9 +38,17 @@ static bool pointwise(const conv_geom *g) {
          g->oh == g->h && g->ow == g->w;
 }
 
+/* Patch rows per chunk: a multiple of the GEMM's register-tile height. */
 static int64_t chunk_rows(const conv_geom *g) {
   int64_t r = CHUNK_BYTES / (int64_t)(sizeof(float) * (size_t)patch_k(g));
-  return r < 16 ? 16 : r > 2048 ? 2048 : r;
+  int64_t m = deft_sgemm_row_multiple();
+  r = r < 16 ? 16 : r > 2048 ? 2048 : r;
+  return r < m ? m : r / m * m;
+}
+
+/* Bytes of GEMM packing workspace per part (0 when OpenBLAS runs the products). */
+static size_t gemm_work_bytes(void) {
+  return deft_sgemm_has_own_kernel() ? deft_sgemm_workspace_bytes() : 0;
 }
 
 /* Number of parts for a kernel: at most `threads`, each with at least PART_GRAIN multiply-adds;
@@ -60,7 +68,7 @@ size_t deft_conv_f32_scratch(const conv_geom *g, int kind, int threads) {
   size_t per = pointwise(g) ? 0 : (size_t)chunk_rows(g) * (size_t)patch_k(g);
   size_t n = (size_t)parts * per;
   if (kind == CONV_BWD_FILTER) n += (size_t)(parts - 1) * (size_t)patch_k(g) * (size_t)g->oc;
-  return n * sizeof(float);
+  return (size_t)parts * gemm_work_bytes() + n * sizeof(float);
 }
 
 /* Rows [r0, r0 + cnt) of the patch matrix into col [cnt, K]. */
@@ -161,9 +169,14 @@ typedef struct conv_job {
   const conv_geom *g;
   const float *x, *f, *dy;
   float *out;
-  float *scratch;
+  float *scratch;        /* patches and partial filter gradients */
+  unsigned char *work;   /* the parts' GEMM workspaces (NULL: OpenBLAS) */
   int parts;
 } conv_job;
+
+static void *part_work(const conv_job *j, int64_t p) {
+  return j->work ? j->work + (size_t)p * deft_sgemm_workspace_bytes() : NULL;
+}
 
 /* Part p's rows [*b, *e) of `total`. */
 static void part_range(int64_t total, int parts, int64_t p, int64_t *b, int64_t *e) {
@@ -189,8 +202,8 @@ static void fwd_parts(void *arg, int64_t pb, int64_t pe) {
       int64_t cnt = e - r < step ? e - r : step;
       const float *a = pw ? j->x + r * K : col;
       if (!pw) im2col(g, j->x, r, cnt, col);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cnt, (int)oc, (int)K, 1.0f, a,
-                  (int)K, j->f, (int)oc, 0.0f, j->out + r * oc, (int)oc);
+      deft_sgemm(false, false, cnt, oc, K, 1.0f, a, K, j->f, oc, 0.0f, j->out + r * oc, oc,
+                 part_work(j, p));
     }
   }
 }
@@ -206,8 +219,8 @@ static void bwd_input_parts(void *arg, int64_t pb, int64_t pe) {
       part_range(out_rows(g), j->parts, p, &b, &e);
       for (int64_t r = b; r < e; r += POINTWISE_ROWS) {
         int64_t cnt = e - r < POINTWISE_ROWS ? e - r : POINTWISE_ROWS;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cnt, (int)K, (int)oc, 1.0f,
-                    j->dy + r * oc, (int)oc, j->f, (int)oc, 0.0f, j->out + r * K, (int)K);
+        deft_sgemm(false, true, cnt, K, oc, 1.0f, j->dy + r * oc, oc, j->f, oc, 0.0f,
+                   j->out + r * K, K, part_work(j, p));
       }
       continue;
     }
@@ -218,8 +231,8 @@ static void bwd_input_parts(void *arg, int64_t pb, int64_t pe) {
     int64_t step = chunk_rows(g);
     for (int64_t r = nb * per; r < ne * per; r += step) {
       int64_t cnt = ne * per - r < step ? ne * per - r : step;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cnt, (int)K, (int)oc, 1.0f,
-                  j->dy + r * oc, (int)oc, j->f, (int)oc, 0.0f, col, (int)K);
+      deft_sgemm(false, true, cnt, K, oc, 1.0f, j->dy + r * oc, oc, j->f, oc, 0.0f, col, K,
+                 part_work(j, p));
       col2im_add(g, col, r, cnt, j->out);
     }
   }
@@ -251,27 +264,38 @@ static void bwd_filter_parts(void *arg, int64_t pb, int64_t pe) {
         rank1_rows(cnt, K, oc, a, j->dy + r * oc, acc);
         continue;
       }
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)oc, (int)cnt, 1.0f, a,
-                  (int)K, j->dy + r * oc, (int)oc, r == b ? 0.0f : 1.0f, acc, (int)oc);
+      deft_sgemm(true, false, K, oc, cnt, 1.0f, a, K, j->dy + r * oc, oc, r == b ? 0.0f : 1.0f,
+                 acc, oc, part_work(j, p));
     }
   }
 }
 
+/* The job over scratch laid out as deft_conv_f32_scratch sized it: GEMM workspaces first (64-byte
+ * aligned, as the scratch is), then patches and partial filter gradients. */
+static conv_job job(const conv_geom *g, const float *x, const float *f, const float *dy,
+                    float *out, void *scratch, int parts) {
+  size_t ws = gemm_work_bytes();
+  unsigned char *base = scratch;
+  conv_job j = {g, x, f, dy, out, base ? (float *)(base + (size_t)parts * ws) : NULL,
+                ws ? base : NULL, parts};
+  return j;
+}
+
 void deft_conv_f32_fwd(const conv_geom *g, const float *x, const float *f, float *y,
                        void *scratch, deft_threadpool *pool, int threads) {
-  conv_job j = {g, x, f, NULL, y, scratch, parts_for(g, CONV_FWD, threads)};
+  conv_job j = job(g, x, f, NULL, y, scratch, parts_for(g, CONV_FWD, threads));
   deft_parallel_for(pool, j.parts, j.parts, 1, fwd_parts, &j);
 }
 
 void deft_conv_f32_bwd_input(const conv_geom *g, const float *f, const float *dy, float *dx,
                              void *scratch, deft_threadpool *pool, int threads) {
-  conv_job j = {g, NULL, f, dy, dx, scratch, parts_for(g, CONV_BWD_INPUT, threads)};
+  conv_job j = job(g, NULL, f, dy, dx, scratch, parts_for(g, CONV_BWD_INPUT, threads));
   deft_parallel_for(pool, j.parts, j.parts, 1, bwd_input_parts, &j);
 }
 
 void deft_conv_f32_bwd_filter(const conv_geom *g, const float *x, const float *dy, float *df,
                               void *scratch, deft_threadpool *pool, int threads) {
-  conv_job j = {g, x, NULL, dy, df, scratch, parts_for(g, CONV_BWD_FILTER, threads)};
+  conv_job j = job(g, x, NULL, dy, df, scratch, parts_for(g, CONV_BWD_FILTER, threads));
   deft_parallel_for(pool, j.parts, j.parts, 1, bwd_filter_parts, &j);
   int64_t kn = patch_k(g) * g->oc;
   for (int p = 1; p < j.parts; p++) add_f32(kn, part_acc(&j, p), df);

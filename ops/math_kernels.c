@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "ops/math_internal.h"
+#include "ops/sgemm.h"
 #include "base/alloc.h"
 #include "base/tensor_internal.h"
 
@@ -687,9 +688,11 @@ void deft_math_add_n_kernel(deft_kernel_ctx *c) {
       }                                                                           \
   }
 
-/* sgemm split over the session's threads (OpenBLAS itself runs one thread, see
- * runtime/session.c): along the rows of C when there are enough, else along its columns. Each
- * element is still computed by one sgemm call over all of K, so the split does not change it. */
+/* sgemm split over the session's threads into parts (each one deft_sgemm call on one thread,
+ * with its own packing workspace; OpenBLAS itself runs one thread, see runtime/session.c): along
+ * the rows of C when there are enough, else along its columns. Each element is still computed by
+ * one call over all of K with the kernel chosen for the whole product, so the split does not
+ * change it. */
 typedef struct gemm_job {
   bool ta, tb;
   int64_t M, N, K;
@@ -699,27 +702,35 @@ typedef struct gemm_job {
   int ldb;
   float *C;
   bool by_cols;
+  int parts;
+  int64_t unit;        /* part boundaries are multiples of this */
+  unsigned char *work; /* parts x deft_sgemm_workspace_bytes(), or NULL (OpenBLAS) */
 } gemm_job;
 
-static void sgemm_range(void *arg, int64_t begin, int64_t end) {
+static void sgemm_parts(void *arg, int64_t pb, int64_t pe) {
   const gemm_job *j = arg;
-  enum CBLAS_TRANSPOSE TA = j->ta ? CblasTrans : CblasNoTrans;
-  enum CBLAS_TRANSPOSE TB = j->tb ? CblasTrans : CblasNoTrans;
-  if (!j->by_cols) { /* rows [begin, end) of C: rows of op(A) */
-    const float *A = j->A + (j->ta ? begin : begin * j->lda);
-    cblas_sgemm(CblasRowMajor, TA, TB, (int)(end - begin), (int)j->N, (int)j->K, 1.0f, A, j->lda,
-                j->B, j->ldb, 0.0f, j->C + begin * j->N, (int)j->N);
-  } else { /* columns [begin, end) of C: columns of op(B) */
-    const float *B = j->B + (j->tb ? begin * j->ldb : begin);
-    cblas_sgemm(CblasRowMajor, TA, TB, (int)j->M, (int)(end - begin), (int)j->K, 1.0f, j->A,
-                j->lda, B, j->ldb, 0.0f, j->C + begin, (int)j->N);
+  int64_t len = j->by_cols ? j->N : j->M;
+  for (int64_t p = pb; p < pe; p++) {
+    int64_t begin = len * p / j->parts / j->unit * j->unit;
+    int64_t end = p + 1 == j->parts ? len : len * (p + 1) / j->parts / j->unit * j->unit;
+    if (end <= begin) continue;
+    void *work = j->work ? j->work + (size_t)p * deft_sgemm_workspace_bytes() : NULL;
+    if (!j->by_cols) { /* rows [begin, end) of C: rows of op(A) */
+      const float *A = j->A + (j->ta ? begin : begin * j->lda);
+      deft_sgemm(j->ta, j->tb, end - begin, j->N, j->K, 1.0f, A, j->lda, j->B, j->ldb, 0.0f,
+                 j->C + begin * j->N, j->N, work);
+    } else { /* columns [begin, end) of C: columns of op(B) */
+      const float *B = j->B + (j->tb ? begin * j->ldb : begin);
+      deft_sgemm(j->ta, j->tb, j->M, end - begin, j->K, 1.0f, j->A, j->lda, B, j->ldb, 0.0f,
+                 j->C + begin, j->N, work);
+    }
   }
 }
 
 /* Multiply-adds per thread below which splitting a product does not pay. */
 #define GEMM_GRAIN (1 << 20)
 
-static void run_sgemm(deft_threadpool *pool, int threads, gemm_job *j) {
+static void run_sgemm(deft_kernel_ctx *c, gemm_job *j) {
   /* A vector times a matrix: sgemv (sgemm would pack the whole matrix first). */
   enum CBLAS_TRANSPOSE T = CblasTrans, NT = CblasNoTrans;
   if (j->M == 1) { /* C[1,N] = a op(B): op(B)^T a; a is contiguous whether or not ta */
@@ -740,18 +751,22 @@ static void run_sgemm(deft_threadpool *pool, int threads, gemm_job *j) {
                   j->C, 1);
     return;
   }
+  int threads = deft_kernel_threads(c);
   int64_t work = j->M * j->N * j->K;
-  if (threads <= 1 || work < 2 * GEMM_GRAIN) {
-    sgemm_range(j, 0, j->M);
-    return;
+  int64_t parts = threads <= 1 || work < 2 * GEMM_GRAIN ? 1 : work / GEMM_GRAIN;
+  if (parts > threads) parts = threads;
+  /* Rows in blocks of the register tile's height unless there are too few of them. */
+  int64_t rows_unit = deft_sgemm_row_multiple();
+  j->by_cols = parts > 1 && j->M < rows_unit * parts && j->N > j->M;
+  j->unit = j->by_cols ? 16 : rows_unit;
+  j->parts = (int)parts;
+  j->work = NULL;
+  if (deft_sgemm_has_own_kernel() && deft_sgemm_worth_packing(j->M, j->N, j->K)) {
+    j->work = deft_kernel_scratch(c, (size_t)parts * deft_sgemm_workspace_bytes());
+    if (!j->work) return; /* the error is recorded */
   }
-  int64_t parts = work / GEMM_GRAIN;
-  /* Rows in blocks of 16 (the kernels' register tiles) unless there are too few of them. */
-  j->by_cols = j->M < 16 * (parts < threads ? parts : threads) && j->N > j->M;
-  int64_t len = j->by_cols ? j->N : j->M, unit = 16;
-  int64_t grain = len * GEMM_GRAIN / work;
-  grain = (grain + unit - 1) / unit * unit;
-  deft_parallel_for(pool, threads, len, grain < unit ? unit : grain, sgemm_range, j);
+  if (parts == 1) sgemm_parts(j, 0, 1);
+  else deft_parallel_for(deft_kernel_threadpool(c), j->parts, parts, 1, sgemm_parts, j);
 }
 
 void deft_math_matmul_prepare(deft_prepare_ctx *p) {
@@ -823,8 +838,8 @@ void deft_math_matmul_kernel(deft_kernel_ctx *c) {
         break;
       if (failed) break;
       gemm_job j = {ta, tb, M, N, K, deft_tensor_f32(a), lda, deft_tensor_f32(b), ldb,
-                    deft_tensor_f32(out), false};
-      run_sgemm(deft_kernel_threadpool(c), deft_kernel_threads(c), &j);
+                    deft_tensor_f32(out), false, 1, 1, NULL};
+      run_sgemm(c, &j);
       break;
     }
     case DEFT_DOUBLE:

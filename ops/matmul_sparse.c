@@ -17,6 +17,7 @@
 
 #include "ops/op_build.h"
 #include "ops/math_internal.h"
+#include "ops/sgemm.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -35,11 +36,17 @@
  *   0.81x at 0.4, 1.04x at 0.5; AVX-512 loops 0.90x at 0.4, 1.15x at 0.5, slower than the AVX2
  *   ones at every density (the 784 short rows pay the 16-lane loops' longer column tail), so
  *   the transposed product runs the AVX2 loops on every machine.
+ * Where deft_sgemm runs deft's own AVX-512 kernel (ops/sgemm.h; about 1.6x OpenBLAS's rate at
+ * these shapes), the break-evens move down (same machine and method, thread CPU time, against
+ * deft's MatMul at density 1): X @ W 0.35 (0.94x) / 0.40 (1.04-1.2x), X^T @ dY 0.20
+ * (0.84-0.9x) / 0.25 (1.03x).
  * Real images (zeros in runs) compress cheaper than uniform noise, so these err towards sgemm.
  * The probe wants at most the density; the compression gives up at 1.2 times it. */
 #define DENSITY_WIDE 0.50
 #define DENSITY_AVX2 0.28
 #define DENSITY_TRANSPOSED 0.45
+#define DENSITY_WIDE_OWN 0.35
+#define DENSITY_TRANSPOSED_OWN 0.20
 /* Elements of A the probe samples. */
 #define PROBE 1024
 
@@ -265,7 +272,10 @@ bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N,
   if (!have || N < 8 || K < 16 || M * K > INT32_MAX / 2) return false;
   /* The loops to run, and the density up to which they beat sgemm (see DENSITY_WIDE). */
   bool wide = !ta && !force_avx2 && __builtin_cpu_supports("avx512f");
-  double max_density = ta ? DENSITY_TRANSPOSED : wide ? DENSITY_WIDE : DENSITY_AVX2;
+  bool own = deft_sgemm_has_own_kernel();
+  double max_density = ta ? (own ? DENSITY_TRANSPOSED_OWN : DENSITY_TRANSPOSED)
+                       : wide ? (own ? DENSITY_WIDE_OWN : DENSITY_WIDE)
+                              : DENSITY_AVX2;
   if (!probe_sparse(A, M * K, max_density)) return false;
   /* A few rows do not pay for reading all of B just to check it (sgemv reads it once anyway),
    * unless the check is remembered from an earlier run. */

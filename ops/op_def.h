@@ -267,6 +267,7 @@ extern const deft_op_family deft_ops_quantize;
 extern const deft_op_family deft_ops_pool;
 extern const deft_op_family deft_ops_fused_bn;
 extern const deft_op_family deft_ops_pad;
+extern const deft_op_family deft_ops_space;
 extern const deft_op_family deft_ops_conv;
 extern const deft_op_family deft_ops_collective;
 extern const deft_op_family deft_ops_parse_example;

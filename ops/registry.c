@@ -33,6 +33,7 @@ static const deft_op_family *const families[] = {
     &deft_ops_pool,
     &deft_ops_fused_bn,
     &deft_ops_pad,
+    &deft_ops_space,
     &deft_ops_conv,
     &deft_ops_tensor_array,
     &deft_ops_collective,

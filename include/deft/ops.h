@@ -634,6 +634,36 @@ DEFT_API deft_output deft_mirror_pad_grad(deft_graph *g, deft_output x, deft_out
 /* L2Loss: sum(t^2) / 2, a scalar. */
 DEFT_API deft_output deft_l2_loss(deft_graph *g, deft_output t, const char *name);
 
+/* ---- blocks between space, batch and depth (ops/space_ops.c) ---- */
+
+/* SpaceToBatchND: zero-pads x's M spatial axes (1..M; M = the length of the int32/int64 vector
+ * block_shape, each >= 1) by paddings ([M, 2] of (before, after) counts >= 0) and moves each
+ * block_shape-sized block's offsets into the batch: output [batch * prod(block_shape),
+ * (dim + pads) / block..., remaining dims], batch index offset * batch + n. Padded sizes must
+ * divide by the block. TF 1.x writes dilated convolutions as SpaceToBatchND, a VALID Conv2D and
+ * BatchToSpaceND. */
+DEFT_API deft_output deft_space_to_batch_nd(deft_graph *g, deft_output x, deft_output block_shape,
+                                            deft_output paddings, const char *name);
+/* BatchToSpaceND: the inverse of SpaceToBatchND, then crops ([M, 2], counts >= 0) removed from
+ * the rebuilt spatial axes. The batch must divide by prod(block_shape). */
+DEFT_API deft_output deft_batch_to_space_nd(deft_graph *g, deft_output x, deft_output block_shape,
+                                            deft_output crops, const char *name);
+/* SpaceToBatch / BatchToSpace: the same on a 4-D NHWC x with block [block_size, block_size]
+ * (block_size >= 2) and [2, 2] paddings / crops. */
+DEFT_API deft_output deft_space_to_batch(deft_graph *g, deft_output x, deft_output paddings,
+                                         int64_t block_size, const char *name);
+DEFT_API deft_output deft_batch_to_space(deft_graph *g, deft_output x, deft_output crops,
+                                         int64_t block_size, const char *name);
+/* SpaceToDepth: each block_size x block_size block (block_size >= 2) of a 4-D image moves into
+ * the channels: [n, h, w, c] -> [n, h / bs, w / bs, c * bs * bs], output channel
+ * (i * bs + j) * c + k holding input [h * bs + i, w * bs + j, k]. DepthToSpace is its inverse
+ * (the depth must divide by bs * bs). data_format "NHWC" (NULL) runs; "NCHW" and "NCHW_VECT_C"
+ * build but fail to run with UNIMPLEMENTED, as on TF's CPU. */
+DEFT_API deft_output deft_space_to_depth(deft_graph *g, deft_output x, int64_t block_size,
+                                         const char *data_format, const char *name);
+DEFT_API deft_output deft_depth_to_space(deft_graph *g, deft_output x, int64_t block_size,
+                                         const char *data_format, const char *name);
+
 #ifdef __cplusplus
 }
 #endif
