@@ -4,7 +4,8 @@
  * of the training file; the first 5,000 are the validation set): 275 steps per epoch, each
  * running the training op and the UPDATE_OPS with training=true, as the chapter does.
  *
- * Usage: bench_train [threads [epochs [dataset]]]  (defaults 1, 4, mnist)
+ * Usage: bench_train [threads [epochs [dataset [nofuse]]]]  (defaults 1, 4, mnist)
+ * nofuse: plan-time fusion off (deft_session_options_set_plan_fusion), for bench/run's A/B.
  * dataset: mnist; fashion (Fashion-MNIST, /usr/share/datasets/fashion-mnist from Debian's
  * dataset-fashion-mnist, or $DEFT_FASHION_DIR; about half its pixels are non-zero); random
  * (MNIST's labels with every pixel replaced by a uniform random value in 1..255: dense input,
@@ -95,7 +96,14 @@ int main(int argc, char **argv) {
 
   bench_model m;
   bench_build_bn(&m, true);
-  deft_session *s = deft_session_new(m.g, st);
+  deft_session_options *so = deft_session_options_new();
+  if (!so) {
+    fprintf(stderr, "bench_train: out of memory\n");
+    return 1;
+  }
+  deft_session_options_set_plan_fusion(so, !(argc > 4 && !strcmp(argv[4], "nofuse")));
+  deft_session *s = deft_session_new_with_options(m.g, so, st);
+  deft_session_options_free(so);
   bench_check(st, "deft_session_new");
   deft_session_set_threads(s, threads);
   deft_session_run(s, NULL, NULL, 0, NULL, NULL, 0, &m.init, 1, st);

@@ -14,8 +14,9 @@
  *                    others into scratch, summed in part order (deterministic for a given
  *                    thread count)
  * Work is split into parts over the session's threads; each GEMM call runs on one thread, with
- * its part's packing workspace. All scratch comes from the kernel's scratch (sized by
- * deft_conv_f32_scratch), so a steady-state step allocates nothing. */
+ * its part's packing workspace. All scratch is transient and comes from the plan's shared
+ * scratch (deft_kernel_shared_scratch, sized by deft_conv_f32_scratch), so a steady-state step
+ * allocates nothing and a plan keeps one block for all its convolutions. */
 #include <string.h>
 
 #include "base/simd.h"
@@ -72,6 +73,23 @@ size_t deft_conv_f32_scratch(const conv_geom *g, int kind, int threads) {
 }
 
 /* Rows [r0, r0 + cnt) of the patch matrix into col [cnt, K]. */
+/* Copies / zeroes n floats: short runs (a 1-channel image's pixels) inline, not through a libc
+ * call per pixel. */
+static inline void copy_f32(float *restrict d, const float *restrict s, int64_t n) {
+  if (n > 16) {
+    memcpy(d, s, sizeof(float) * (size_t)n);
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) d[i] = s[i];
+}
+static inline void zero_f32(float *d, int64_t n) {
+  if (n > 16) {
+    memset(d, 0, sizeof(float) * (size_t)n);
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) d[i] = 0.0f;
+}
+
 static void im2col(const conv_geom *g, const float *x, int64_t r0, int64_t cnt, float *col) {
   int64_t c = g->c, K = patch_k(g), hw = g->oh * g->ow;
   int64_t n = r0 / hw, oy = r0 % hw / g->ow, ox = r0 % g->ow;
@@ -83,20 +101,20 @@ static void im2col(const conv_geom *g, const float *x, int64_t r0, int64_t cnt, 
     for (int64_t ky = 0; ky < g->kh; ky++) {
       int64_t iy = iy0 + ky * g->dh;
       if (iy < 0 || iy >= g->h) {
-        memset(dst, 0, sizeof(float) * (size_t)(g->kw * c));
+        zero_f32(dst, g->kw * c);
         dst += g->kw * c;
         continue;
       }
       const float *src = img + iy * g->w * c;
       if (row_inside) {
-        memcpy(dst, src + ix0 * c, sizeof(float) * (size_t)(g->kw * c));
+        copy_f32(dst, src + ix0 * c, g->kw * c);
         dst += g->kw * c;
         continue;
       }
       for (int64_t kx = 0; kx < g->kw; kx++, dst += c) {
         int64_t ix = ix0 + kx * g->dw;
-        if (ix < 0 || ix >= g->w) memset(dst, 0, sizeof(float) * (size_t)c);
-        else memcpy(dst, src + ix * c, sizeof(float) * (size_t)c);
+        if (ix < 0 || ix >= g->w) zero_f32(dst, c);
+        else copy_f32(dst, src + ix * c, c);
       }
     }
     if (++ox == g->ow) {

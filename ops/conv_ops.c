@@ -519,7 +519,8 @@ static void conv_run(deft_kernel_ctx *c, int kind, bool depthwise) {
   float *yf = deft_tensor_f32(y);
   size_t bytes = kernel_scratch(&g, kind, depthwise, threads);
   void *scratch = NULL;
-  if (bytes && !(scratch = deft_kernel_scratch(c, bytes))) return;
+  /* patches, partial filter gradients and GEMM workspaces live only during this call */
+  if (bytes && !(scratch = deft_kernel_shared_scratch(c, bytes))) return;
   if (depthwise) {
     if (kind == CONV_FWD) deft_depthwise_f32_fwd(cp->isa, &g, xf, ff, yf, pool, threads);
     else if (kind == CONV_BWD_INPUT)

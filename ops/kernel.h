@@ -143,6 +143,12 @@ deft_threadpool *deft_kernel_threadpool(const deft_kernel_ctx *c);
  * unspecified. The plan keeps it for the op's next run (no allocation once it is large enough)
  * and frees it with the plan. Returns NULL after recording an error (out of memory). */
 void *deft_kernel_scratch(deft_kernel_ctx *c, size_t bytes);
+/* Working memory shared by all the steps of this run's plan (the steps of a plan run one at a
+ * time): at least `bytes` bytes, 64-byte aligned, contents unspecified, valid during this kernel
+ * call only (the next step may overwrite it). For large transient workspaces (GEMM packing), so
+ * a plan with many such ops keeps one, not one per op. Kept with the plan; not for the work an
+ * async kernel leaves running. Returns NULL after recording an error (out of memory). */
+void *deft_kernel_shared_scratch(deft_kernel_ctx *c, size_t bytes);
 /* Four words the plan keeps for this op across runs (zero before its first run): a kernel's
  * cache, e.g. a fact about an input keyed by its buffer and generation (deft_buffer_touch). */
 uint64_t *deft_kernel_state(deft_kernel_ctx *c);

@@ -762,7 +762,7 @@ static void run_sgemm(deft_kernel_ctx *c, gemm_job *j) {
   j->parts = (int)parts;
   j->work = NULL;
   if (deft_sgemm_has_own_kernel() && deft_sgemm_worth_packing(j->M, j->N, j->K)) {
-    j->work = deft_kernel_scratch(c, (size_t)parts * deft_sgemm_workspace_bytes());
+    j->work = deft_kernel_shared_scratch(c, (size_t)parts * deft_sgemm_workspace_bytes());
     if (!j->work) return; /* the error is recorded */
   }
   if (parts == 1) sgemm_parts(j, 0, 1);

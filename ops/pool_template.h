@@ -8,6 +8,9 @@
 #define POOL_CAT_(a, b) a##_##b
 #define POOL_CAT(a, b) POOL_CAT_(a, b)
 #define POOL_FN(name) POOL_CAT(name, POOL_SFX)
+#ifndef POOL_CHANNELS
+#define POOL_CHANNELS 64 /* channels per block of MaxPoolGrad's vectorized argmax */
+#endif
 
 /* MaxPool / AvgPool over output rows. Windows never miss the input (SAME pads less than a
  * window), so every output averages or maximizes at least one element. */
@@ -101,6 +104,35 @@ static void POOL_FN(pool_bwd)(void *arg, int64_t b, int64_t e) {
     for (int64_t oy = 0; oy < m->oh; oy++)
       for (int64_t ox = 0; ox < m->ow; ox++) {
         const POOL_T *go = gn + oy * m->ohs + ox * m->ows;
+        if (j->kind == POOL_MAX_GRAD && m->ics == 1 && m->ocs == 1) {
+          /* NHWC: every channel's argmax at once, POOL_CHANNELS at a time (the loops over c
+           * vectorize); the same first maximum in row-major window order as pool_argmax */
+          int64_t h0, h1, w0, w1;
+          pool_window(oy, m->sh, m->ph, m->kh, m->h, &h0, &h1);
+          pool_window(ox, m->sw, m->pw, m->kw, m->w, &w0, &w1);
+          for (int64_t c0 = 0; c0 < m->c; c0 += POOL_CHANNELS) {
+            int64_t cn = m->c - c0 < POOL_CHANNELS ? m->c - c0 : POOL_CHANNELS;
+            POOL_T bv[POOL_CHANNELS];
+            int64_t bo[POOL_CHANNELS];
+            int64_t first = h0 * m->ihs + w0 * m->iws + c0;
+            for (int64_t c = 0; c < cn; c++) {
+              bv[c] = xn[first + c];
+              bo[c] = first + c;
+            }
+            for (int64_t ih = h0; ih < h1; ih++)
+              for (int64_t iw = ih == h0 ? w0 + 1 : w0; iw < w1; iw++) {
+                int64_t off = ih * m->ihs + iw * m->iws + c0;
+                const POOL_T *p = xn + off;
+                for (int64_t c = 0; c < cn; c++) {
+                  bool gt = p[c] > bv[c];
+                  bv[c] = gt ? p[c] : bv[c];
+                  bo[c] = gt ? off + c : bo[c];
+                }
+              }
+            for (int64_t c = 0; c < cn; c++) dn[bo[c]] += go[c0 + c];
+          }
+          continue;
+        }
         if (j->kind == POOL_MAX_GRAD) {
           for (int64_t c = 0; c < m->c; c++)
             dn[POOL_FN(pool_argmax)(m, xn, oy, ox, c)] += go[c * m->ocs];

@@ -704,6 +704,22 @@ void *deft_kernel_scratch(deft_kernel_ctx *c, size_t bytes) {
   return p;
 }
 
+void *deft_kernel_shared_scratch(deft_kernel_ctx *c, size_t bytes) {
+  deft_plan *p = c->plan;
+  if (p->shared_scratch && p->shared_scratch_size >= bytes) return p->shared_scratch;
+  if (!run_budget_take(c, -1, bytes)) return NULL;
+  void *m = deft_aligned_alloc(bytes ? bytes : 1);
+  if (!m) {
+    deft_kernel_fail(c, DEFT_RESOURCE_EXHAUSTED,
+                     "out of memory allocating %zu bytes of shared scratch", bytes);
+    return NULL;
+  }
+  deft_aligned_free(p->shared_scratch);
+  p->shared_scratch = m;
+  p->shared_scratch_size = bytes;
+  return m;
+}
+
 void deft_kernel_async(deft_kernel_ctx *c, void *obj, const deft_async_ops *ops) {
   deft_step *st = c->step;
   if (!(c->op->reg->def->flags & DEFT_OP_ASYNC) || st->async_obj) {

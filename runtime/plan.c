@@ -47,6 +47,7 @@ void deft_plan_free(deft_plan *p) {
   }
   deft_free(p->frames);
   deft_free(p->resources);
+  deft_aligned_free(p->shared_scratch);
   for (int c = 0; p->pool_class && c < DEFT_POOL_CLASSES; c++) {
     for (int i = 0; i < p->pool_class[c].n; i++) deft_buffer_unref(p->pool_class[c].v[i]);
     deft_free(p->pool_class[c].v);
@@ -678,7 +679,8 @@ static deft_plan *plan_build(deft_session *s, const deft_output *feeds, int nfee
   bool ok = (p && pl.need && pl.step_of && pl.slot_base) || oom(status);
   ok = ok && prune(&pl, fetches, nfetches, targets, ntargets, status) && order(&pl, status) &&
        assign_slots(&pl, p, fetches, nfetches, targets, ntargets, status) &&
-       build_steps(&pl, p, status) && elide(&pl, p, status) && deft_plan_fuse(p, status) &&
+       build_steps(&pl, p, status) && elide(&pl, p, status) &&
+       (s->opts.no_fusion || deft_plan_fuse(p, status)) &&
        plan_releases(&pl, p, status) && prepare_steps(&pl, p, status) &&
        plan_async(&pl, p, status);
   planner_free(&pl);

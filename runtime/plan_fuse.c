@@ -19,8 +19,8 @@
  * run time (dtypes, dims, the reduction axes) falls back, when it does not fit, to running the
  * producer's kernel and then the consumer's, exactly the unfused steps.
  *
- * DEFT_FUSE=0 in the environment turns the pass off (for A/B comparisons); it is read when a plan
- * is built. */
+ * A session made with deft_session_options_set_plan_fusion(o, false) skips the pass (for A/B
+ * comparisons). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,11 +40,6 @@ struct deft_fusion {
   bool mean, keep_dims; /* FUSE_COLSUM: the consumer is a Mean; its keep_dims */
   deft_kernel_fn orig;  /* the consumer's own kernel (the fallback) */
 };
-
-bool deft_plan_fusion_enabled(void) {
-  const char *e = getenv("DEFT_FUSE");
-  return !(e && !strcmp(e, "0"));
-}
 
 static bool is_type(const deft_op *op, const char *t) { return !strcmp(op->type, t); }
 
@@ -166,7 +161,6 @@ static bool try_fuse(deft_plan *p, const int *step_of_slot, int ci, int pin, def
 }
 
 bool deft_plan_fuse(deft_plan *p, deft_status *status) {
-  if (!deft_plan_fusion_enabled()) return true;
   int *step_of_slot = deft_malloc(sizeof(int) * (size_t)(p->nslots + 1));
   if (!step_of_slot) {
     deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory planning a run");

@@ -39,6 +39,10 @@ void deft_session_options_set_max_run_seconds(deft_session_options *o, double se
   o->max_run_seconds = seconds > 0 ? seconds : 0;
 }
 
+void deft_session_options_set_plan_fusion(deft_session_options *o, bool on) {
+  o->no_fusion = !on;
+}
+
 static bool add_dir(deft_session_options *o, char *resolved) {
   char **nd = deft_realloc(o->dirs, sizeof *nd * (size_t)(o->ndirs + 1));
   if (!nd) {

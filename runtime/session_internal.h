@@ -129,6 +129,8 @@ typedef struct deft_plan {
   deft_frame_def *frames; /* frame f >= 1 is frames[f - 1] */
   deft_run_resource *resources; /* this run's (handles are index + 1); kept allocated */
   int nresources, resources_cap;
+  void *shared_scratch; /* deft_kernel_shared_scratch's memory (aligned), kept across runs */
+  size_t shared_scratch_size;
   bool *step_dead;
   /* Run state: set when anything in this run marked a slot or step dead (a Switch's untaken
    * branch, an Enter after iteration 0, a loop's NextIterations before it starts). Until then
@@ -171,6 +173,7 @@ struct deft_session_options {
   char **dirs;                /* resolved allowed directories; none = unconfined */
   int ndirs;
   struct deft_comm *comm;     /* deft_session_options_set_comm (borrowed), or NULL */
+  bool no_fusion;             /* deft_session_options_set_plan_fusion(o, false) */
 };
 
 /* Runs may come from several threads at once (include/deft/session.h): `mu` guards the plan
@@ -222,12 +225,11 @@ deft_plan *deft_plan_build(deft_session *s, const deft_output *feeds, int nfeeds
                            int ntargets, deft_status *status);
 void deft_plan_free(deft_plan *p);
 
-/* Plan-time fusion (runtime/plan_fuse.c), run after elision and before releases are planned:
- * marks producer steps absorbed into their one consumer and gives the consumer a fusion record.
- * False with status set on OOM. Does nothing when the environment sets DEFT_FUSE=0. */
+/* Plan-time fusion (runtime/plan_fuse.c), run after elision and before releases are planned
+ * (unless the session's options turn it off): marks producer steps absorbed into their one
+ * consumer and gives the consumer a fusion record. False with status set on OOM. */
 typedef struct deft_fusion deft_fusion;
 bool deft_plan_fuse(deft_plan *p, deft_status *status);
-bool deft_plan_fusion_enabled(void);
 /* The absorbed producer's step index of a fused step, or -1. */
 int deft_step_fused_producer(const deft_step *st);
 /* After the step's kernel is resolved: keeps it as the fallback and runs the fused one. */

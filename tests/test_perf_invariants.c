@@ -163,6 +163,42 @@ static const deft_step *step_of(deft_session *s, const deft_op *op) {
   return NULL;
 }
 
+/* Dense float32 products keep no memory per step: their packing workspaces are one block the
+ * plan's steps share (deft_kernel_shared_scratch), so a deep stack of layers does not hold one
+ * workspace per MatMul. */
+START_TEST(dense_matmuls_share_one_workspace) {
+  deft_graph *g = deft_graph_new();
+  deft_output x = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(96, 80), "x");
+  deft_tensor *w = deft_tensor_new(DEFT_FLOAT, (int64_t[]){80, 80}, 2, NULL);
+  for (int i = 0; i < 80 * 80; i++) ((float *)deft_tensor_data(w))[i] = (float)(i % 7) * 0.01f;
+  deft_output h = x, wc = deft_const(g, w, "w");
+  deft_op *mm[4];
+  for (int l = 0; l < 4; l++) {
+    h = deft_matmul(g, h, wc, false, false, NULL);
+    mm[l] = h.op;
+  }
+  deft_status *st = deft_status_new();
+  deft_session *s = deft_session_new(g, st);
+  deft_tensor *xv = deft_tensor_new(DEFT_FLOAT, (int64_t[]){96, 80}, 2, NULL), *out = NULL;
+  for (int i = 0; i < 96 * 80; i++) ((float *)deft_tensor_data(xv))[i] = (float)(i % 11) * 0.1f;
+  for (int t = 1; t <= 2; t++) {
+    deft_session_set_threads(s, t);
+    ck_assert_msg(deft_session_run(s, &x, tu_feeds(&xv), 1, &h, &out, 1, NULL, 0, st), "%s",
+                  deft_status_message(st));
+    deft_tensor_free(out);
+    for (int l = 0; l < 4; l++) ck_assert_ptr_null(step_of(s, mm[l])->scratch);
+    if (deft_sgemm_has_own_kernel()) /* one block, shared by the four steps */
+      ck_assert(s->last->shared_scratch &&
+                s->last->shared_scratch_size >= deft_sgemm_workspace_bytes());
+  }
+  deft_tensor_free(xv);
+  deft_tensor_free(w);
+  deft_session_free(s);
+  deft_status_free(st);
+  deft_graph_free(g);
+}
+END_TEST
+
 START_TEST(input_layer_dx_is_not_computed) {
   net m;
   net_build(&m, 1);
@@ -354,12 +390,9 @@ static deft_tensor *run_matmul(const deft_tensor *a, const deft_tensor *b, bool 
   deft_tensor *vals[2] = {(deft_tensor *)a, (deft_tensor *)b}, *out = NULL;
   ck_assert_msg(deft_session_run(s, feeds, tu_feeds(vals), 2, &mm, &out, 1, NULL, 0, st), "%s",
                 deft_status_message(st));
-  /* The sparse path keeps its compressed rows in the kernel's scratch; the dense path uses it
-   * only for deft_sgemm's packing workspaces (whole multiples of their size). */
-  const deft_step *step = step_of(s, mm.op);
-  *sparse = step->scratch != NULL &&
-            !(deft_sgemm_has_own_kernel() &&
-              step->scratch_size % deft_sgemm_workspace_bytes() == 0);
+  /* Only the sparse path keeps memory in the step's scratch (its compressed rows); the dense
+   * path's packing workspaces are the plan's shared scratch. */
+  *sparse = step_of(s, mm.op)->scratch != NULL;
   deft_status_free(st);
   deft_session_free(s);
   deft_graph_free(g);
@@ -747,6 +780,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, one_thread_training_is_bit_identical);
   tcase_add_test(tc, steady_state_step_allocates_nothing);
   tcase_add_test(tc, input_layer_dx_is_not_computed);
+  tcase_add_test(tc, dense_matmuls_share_one_workspace);
   tcase_add_test(tc, elided_op_still_propagates_deadness);
   tcase_add_test(tc, fetched_op_is_not_elided);
   tcase_add_test(tc, float_activations_round_as_numpy);

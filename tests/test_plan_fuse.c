@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* tests/test_plan_fuse.c - plan-time fusion (runtime/plan_fuse.c): the batch-norm network's
  * forward and backward pairs are fused, and every value a run can fetch is bit-identical to the
- * unfused plan's (DEFT_FUSE=0); a fetched intermediate, or a run value the fast path does not fit,
+ * unfused plan's (fusion off in the session's options); a fetched intermediate, or a run value the fast path does not fit,
  * keeps the unfused computation; the fused loops match a reference computed here. */
 #include <math.h>
 #include <stdlib.h>
@@ -23,8 +23,15 @@ typedef struct net {
   bool fuse;
 } net;
 
-/* DEFT_FUSE is read when a plan is built, i.e. at a signature's first run. */
-static void fusion_env(bool fuse) { setenv("DEFT_FUSE", fuse ? "1" : "0", 1); }
+/* A session on g with plan-time fusion on or off. */
+static deft_session *fuse_session(deft_graph *g, bool fuse, deft_status *st) {
+  deft_session_options *o = deft_session_options_new();
+  ck_assert_ptr_nonnull(o);
+  deft_session_options_set_plan_fusion(o, fuse);
+  deft_session *s = deft_session_new_with_options(g, o, st);
+  deft_session_options_free(o);
+  return s;
+}
 
 enum { ROWS = 48, IN = 20, H1 = 16, H2 = 12, CLASSES = 5 };
 
@@ -61,7 +68,7 @@ static void net_build(net *m, bool fuse, double epsilon, bool training) {
   int n = deft_graph_get_collection(g, DEFT_UPDATE_OPS, NULL, upd, 6, st);
   ck_assert_int_eq(n, 6);
   for (int i = 0; i < n; i++) m->targets[m->ntargets++] = upd[i].op;
-  m->s = deft_session_new(g, st);
+  m->s = fuse_session(g, m->fuse, st);
   ck_assert_ptr_nonnull(m->s);
   ck_assert(deft_session_run(m->s, NULL, NULL, 0, NULL, NULL, 0, &init, 1, st));
   int64_t bd[2] = {ROWS, IN}, ld[1] = {ROWS};
@@ -87,7 +94,6 @@ static void net_build(net *m, bool fuse, double epsilon, bool training) {
 static void net_run(net *m, bool train, const deft_output *fetches, deft_tensor **vals, int n) {
   deft_output feeds[3] = {m->X, m->y, m->training};
   deft_tensor *fv[3] = {m->xb, m->yb, m->flag};
-  fusion_env(m->fuse);
   bool ok = deft_session_run(m->s, feeds, tu_feeds(fv), 3, fetches, vals, n, m->targets,
                              train ? m->ntargets : 0, m->st);
   ck_assert_msg(ok, "run: %s", deft_status_message(m->st));
@@ -100,7 +106,6 @@ static void net_free(net *m) {
   deft_tensor_free(m->flag);
   deft_session_free(m->s);
   deft_graph_free(m->g);
-  unsetenv("DEFT_FUSE");
 }
 
 static deft_output out_named(deft_graph *g, const char *name) {
@@ -186,7 +191,7 @@ static void compare_training(double epsilon) {
   }
   for (int i = 0; i < NPROD; i++) {
     ck_assert_msg(absorbed(&a, PRODUCERS[i]), "%s was not fused", PRODUCERS[i]);
-    ck_assert_msg(!absorbed(&b, PRODUCERS[i]), "%s was fused with DEFT_FUSE=0", PRODUCERS[i]);
+    ck_assert_msg(!absorbed(&b, PRODUCERS[i]), "%s was fused with fusion off", PRODUCERS[i]);
   }
   deft_output vars[32];
   int n = deft_graph_get_collection(a.g, DEFT_GLOBAL_VARIABLES, NULL, vars, 32, a.st);
@@ -269,9 +274,8 @@ typedef struct small {
 } small;
 
 static void small_session(small *m, bool fuse) {
-  fusion_env(fuse);
   m->st = deft_status_new();
-  m->s = deft_session_new(m->g, m->st);
+  m->s = fuse_session(m->g, fuse, m->st);
   ck_assert_ptr_nonnull(m->s);
 }
 
@@ -338,7 +342,6 @@ START_TEST(mul_add_matches_reference_and_shape_reader) {
   deft_session_free(m.s);
   deft_status_free(m.st);
   deft_graph_free(g);
-  unsetenv("DEFT_FUSE");
 }
 END_TEST
 
@@ -359,7 +362,7 @@ START_TEST(column_sums_match_reference_and_fall_back) {
   TU_ASSERT_STATUS(deft_graph_status(g), DEFT_OK, "");
   small_session(&fused, true);
   deft_status *st2 = deft_status_new();
-  deft_session *plain = deft_session_new(g, st2);
+  deft_session *plain = fuse_session(g, false, st2);
   ck_assert_ptr_nonnull(plain);
   const int rows_cases[2] = {9, 1};
   for (int rc = 0; rc < 2; rc++)
@@ -369,11 +372,9 @@ START_TEST(column_sums_match_reference_and_fall_back) {
       deft_tensor *axv = deft_tensor_scalar_int32(axis);
       deft_output feeds[4] = {a, b, mv, ax}, fetch[2] = {sum, mean};
       deft_tensor *fv[4] = {av, bv, mt, axv}, *o1[2], *o2[2];
-      fusion_env(true);
       ck_assert(deft_session_run(fused.s, feeds, tu_feeds(fv), 4, fetch, o1, 2, NULL, 0, fused.st));
       ck_assert(absorbed_in(g, fused.s, "mul"));
       ck_assert(absorbed_in(g, fused.s, "sqd"));
-      fusion_env(false);
       ck_assert(deft_session_run(plain, feeds, tu_feeds(fv), 4, fetch, o2, 2, NULL, 0, st2));
       assert_same_bits(o1[0], o2[0], "sum");
       assert_same_bits(o1[1], o2[1], "mean");
@@ -405,7 +406,6 @@ START_TEST(column_sums_match_reference_and_fall_back) {
   deft_session_free(fused.s);
   deft_status_free(fused.st);
   deft_graph_free(g);
-  unsetenv("DEFT_FUSE");
 }
 END_TEST
 
@@ -433,7 +433,6 @@ START_TEST(fallback_error_names_the_producer) {
   deft_session_free(m.s);
   deft_status_free(m.st);
   deft_graph_free(g);
-  unsetenv("DEFT_FUSE");
 }
 END_TEST
 

@@ -23,6 +23,8 @@ static const pool_case cases[] = {
     {"MaxPool", {2, 7, 6, 3}, {1, 2, 2, 1}, {1, 2, 2, 1}, "VALID", "NHWC", DEFT_FLOAT},
     {"MaxPool", {2, 7, 6, 3}, {1, 3, 2, 1}, {1, 2, 1, 1}, "SAME", "NHWC", DEFT_FLOAT},
     {"MaxPool", {1, 8, 8, 16}, {1, 3, 3, 1}, {1, 2, 2, 1}, "SAME", "NHWC", DEFT_FLOAT},
+    /* more channels than MaxPoolGrad's vectorized block (64), overlapping windows */
+    {"MaxPool", {2, 5, 4, 70}, {1, 2, 2, 1}, {1, 1, 2, 1}, "SAME", "NHWC", DEFT_FLOAT},
     {"MaxPool", {2, 3, 7, 6}, {1, 1, 2, 3}, {1, 1, 3, 2}, "SAME", "NCHW", DEFT_DOUBLE},
     {"AvgPool", {2, 7, 6, 3}, {1, 3, 3, 1}, {1, 2, 2, 1}, "SAME", "NHWC", DEFT_FLOAT},
     {"AvgPool", {2, 7, 6, 3}, {1, 2, 3, 1}, {1, 1, 2, 1}, "VALID", "NHWC", DEFT_DOUBLE},
@@ -418,12 +420,52 @@ START_TEST(imported_bad_attrs_never_crash) {
 }
 END_TEST
 
+/* Equal values in a window: MaxPoolGrad gives the whole gradient to the first of them in
+ * row-major window order (TF's CPU kernel), in every channel, NHWC (the vectorized path) and
+ * NCHW. */
+START_TEST(max_pool_grad_ties_go_to_the_first) {
+  for (int f = 0; f < 2; f++) {
+    bool nhwc = f == 0;
+    deft_graph *g = deft_graph_new();
+    int64_t d[4] = {1, 2, 4, 3}, dn[4] = {1, 3, 2, 4};
+    deft_output x = deft_placeholder(g, DEFT_FLOAT, nhwc ? deft_shape_make(4, d)
+                                                         : deft_shape_make(4, dn), "x");
+    int64_t k[4] = {1, 2, 2, 1}, kn[4] = {1, 1, 2, 2};
+    deft_output y = deft_max_pool(g, x, nhwc ? k : kn, nhwc ? k : kn, "VALID",
+                                  nhwc ? "NHWC" : "NCHW", "pool");
+    deft_output dx;
+    ck_assert(deft_gradients(g, &y, 1, &x, 1, NULL, &dx));
+    deft_status *st = deft_status_new();
+    deft_session *s = deft_session_new(g, st);
+    deft_tensor *xv = deft_tensor_new(DEFT_FLOAT, nhwc ? d : dn, 4, NULL), *out = NULL;
+    float *xp = deft_tensor_data(xv);
+    for (int i = 0; i < 24; i++) xp[i] = 1.5f; /* every window all ties */
+    ck_assert_msg(deft_session_run(s, &x, tu_feeds(&xv), 1, &dx, &out, 1, NULL, 0, st), "%s",
+                  deft_status_message(st));
+    const float *o = deft_tensor_data(out);
+    for (int h = 0; h < 2; h++)
+      for (int w = 0; w < 4; w++)
+        for (int c = 0; c < 3; c++) {
+          float v = nhwc ? o[(h * 4 + w) * 3 + c] : o[(c * 2 + h) * 4 + w];
+          ck_assert_msg(v == (h == 0 && w % 2 == 0 ? 1.0f : 0.0f), "%s h=%d w=%d c=%d: %g",
+                        nhwc ? "NHWC" : "NCHW", h, w, c, v);
+        }
+    deft_tensor_free(out);
+    deft_tensor_free(xv);
+    deft_session_free(s);
+    deft_status_free(st);
+    deft_graph_free(g);
+  }
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("pool_ops");
   TCase *tc = tcase_create("pool");
   tcase_set_timeout(tc, 300);
   tcase_add_test(tc, pools_match_pytorch);
   tcase_add_test(tc, same_padding_is_bottom_right);
+  tcase_add_test(tc, max_pool_grad_ties_go_to_the_first);
   tcase_add_test(tc, relu6_values);
   tcase_add_test(tc, bad_attrs_fail_at_build_time);
   tcase_add_test(tc, bad_shapes_fail_at_run_time);
