@@ -256,9 +256,12 @@ static void transpose_compressed(int64_t K, int64_t M, const int32_t *kptr, cons
 
 /* A strided sample of the stored A: false when it is denser than max_density. */
 static bool probe_sparse(const float *A, int64_t n, double max_density) {
-  int64_t step = n / PROBE > 1 ? n / PROBE : 1, seen = 0, nz = 0;
-  for (int64_t i = 0; i < n; i += step, seen++) nz += A[i] != 0.0f;
-  return (double)nz <= max_density * (double)seen;
+  int64_t step = n / PROBE > 1 ? n / PROBE : 1, seen = (n + step - 1) / step, nz = 0;
+  /* stops as soon as the count is past the density (a dense A: after max_density of it) */
+  int64_t most = (int64_t)(max_density * (double)seen);
+  for (int64_t i = 0; i < n; i += step)
+    if ((nz += A[i] != 0.0f) > most) return false;
+  return true;
 }
 
 /* True iff B [K, N] is all finite. For a variable's value the answer is remembered per (buffer,

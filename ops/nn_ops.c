@@ -101,6 +101,10 @@ static act_f32_fn act_f32(act_kind kind) {
     case ACT_RELU6: return deft_nn_relu6_f32;
     case ACT_ELU: return deft_nn_elu_f32;
     case ACT_SELU: return deft_nn_selu_f32;
+    case ACT_SIGMOID:
+      return deft_nn_sigmoid_f32;
+    case ACT_TANH:
+      return deft_nn_tanh_f32;
     default: return NULL;
   }
 }
@@ -215,6 +219,10 @@ static grad_f32_fn grad_f32(grad_kind kind) {
     case G_RELU6: return deft_nn_relu6_grad_f32;
     case G_ELU: return deft_nn_elu_grad_f32;
     case G_SELU: return deft_nn_selu_grad_f32;
+    case G_SIGMOID:
+      return deft_nn_sigmoid_grad_f32;
+    case G_TANH:
+      return deft_nn_tanh_grad_f32;
     default: return NULL;
   }
 }
