@@ -3,9 +3,18 @@
  * (base/thread_pool.h).
  *
  * A pool owns nthreads - 1 workers, started when it is made and joined when it is freed. A job
- * (one deft_parallel_for) is up to 4 contiguous ranges per thread, claimed in order under the
- * pool's mutex by the calling thread and the workers as they become free: a thread whose data
- * sits in another core's cache runs slower, and the others take up its share.
+ * (one deft_parallel_for) is up to 4 contiguous ranges per thread (fewer when the kernel's grain
+ * says so: MatMul asks for one per thread, as each sgemm call packs all of the operand it does
+ * not split). The calling thread claims ranges from the front, in order, and the workers from
+ * the back, under the pool's mutex, until they meet: a thread that runs slower (its data sits in
+ * the other core's cache, or it waits for a core) ends up with fewer ranges, yet the caller
+ * always gets the first rows and the worker the last. That keeps locality from kernel to
+ * kernel: kernels that run one after the other split the same rows the same way (a [200, 300]
+ * activation's first rows on the caller), so each core finds its part of the previous kernel's
+ * output in its own cache. On this project's 2-core machines moving data from one core's cache
+ * to the other's costs several times reading it locally (measured in bench/README.md), so ranges
+ * claimed in one order by everyone, which scatter rows over the cores from call to call, lose
+ * most of what the second thread gains.
  *
  * Idle workers: after a job a worker spins (pause instructions, checking the clock every 64) for
  * at most SPIN_NS waiting for the next job, then sleeps on the `work` condition variable; the
@@ -19,7 +28,9 @@
  * times its own ranges, which gives what the whole loop would have cost on one thread
  * (est = caller time per range x ranges), and compares that with the loop's wall time. The
  * measurements are kept per call site (range function and length, in a small table), and over
- * each window of SITE_SAMPLES loops: when splitting gained less than MIN_GAIN, the site runs on
+ * each window of SITE_SAMPLES loops: when fewer than half of them gained MIN_GAIN or more by
+ * splitting (a count, not a sum, so that one loop stalled by a preemption or a page fault does
+ * not outweigh the window's other seven), the site runs on
  * the calling thread alone for a while (SERIAL_NS, doubling on each further failed window up to
  * 2^MAX_BACKOFF times), then tries splitting again. While a site runs alone the workers get no
  * work from it and sleep. Which thread runs a range never changes a result (kernels split only
@@ -45,10 +56,14 @@ enum { SITES = 64, SITE_PROBE = 4, SITE_SAMPLES = 8, MAX_BACKOFF = 7 };
 typedef struct site {
   deft_range_fn fn; /* key: the loop's range function and length */
   int64_t n;
-  double est, wall; /* sums over the current window, ns */
+  int wins;         /* loops of the current window whose split gained MIN_GAIN or more */
   int samples;
   int backoff;          /* failed windows in a row */
   int64_t serial_until; /* run alone until this time (ns, CLOCK_MONOTONIC) */
+#ifdef DEFT_EXEC_PROFILE
+  long p_calls, p_serial, p_ranges, p_mine; /* development aid: dumped when the pool is freed */
+  double p_wall, p_mine_ns;
+#endif
 } site;
 
 struct deft_threadpool {
@@ -65,7 +80,8 @@ struct deft_threadpool {
   void *arg;
   int64_t n, chunk;
   int nr;              /* ranges */
-  int next;            /* next range to claim */
+  int next;            /* the caller claims ranges from the front: the next one */
+  int last;            /* workers claim them from the back: one past the last unclaimed one */
   atomic_int pending;  /* ranges not finished; written under mu, read by the spinning caller */
   atomic_uint gen;     /* job generation, bumped (under mu) for each job */
   site sites[SITES];   /* held by the holder of `busy` */
@@ -90,8 +106,8 @@ static int64_t now_ns(void) {
  * with mu held. When ns is not NULL, adds the time spent in the ranges to *ns and their count
  * to *count (the caller's measurement, see the top of the file). */
 static void run_ranges(deft_threadpool *p, int64_t *ns, int *count) {
-  while (p->next < p->nr) {
-    int r = p->next++;
+  while (p->next < p->last) {
+    int r = ns ? p->next++ : --p->last;
     deft_range_fn fn = p->fn;
     void *arg = p->arg;
     int64_t b = r * p->chunk, e = b + p->chunk < p->n ? b + p->chunk : p->n;
@@ -210,8 +226,29 @@ deft_threadpool *deft_threadpool_new(int nthreads, deft_status *status) {
   return p;
 }
 
+#ifdef DEFT_EXEC_PROFILE
+#include <stdio.h>
+/* Development aid (-DDEFT_EXEC_PROFILE builds): per call site, the split loops, the loops run
+ * alone by the adaptation, the ranges (all / the caller's) and the split loops' wall time. */
+static void prof_dump(deft_threadpool *p) {
+  for (int i = 0; i < SITES; i++) {
+    site *s = &p->sites[i];
+    if (!s->fn || !(s->p_calls + s->p_serial)) continue;
+    fprintf(stderr,
+            "POOL fn %p n %6lld: split %6ld alone %6ld ranges %7ld mine %7ld wall %8.3f ms "
+            "mine %8.3f ms (%.2f us/split)\n",
+            (void *)(uintptr_t)s->fn, (long long)s->n, s->p_calls, s->p_serial, s->p_ranges,
+            s->p_mine, s->p_wall * 1e-6, s->p_mine_ns * 1e-6,
+            s->p_calls ? s->p_wall * 1e-3 / (double)s->p_calls : 0.0);
+  }
+}
+#endif
+
 void deft_threadpool_free(deft_threadpool *p) {
   if (!p) return;
+#ifdef DEFT_EXEC_PROFILE
+  prof_dump(p);
+#endif
   stop_workers(p);
   pthread_cond_destroy(&p->work);
   pthread_cond_destroy(&p->done);
@@ -244,16 +281,15 @@ static site *find_site(deft_threadpool *p, deft_range_fn fn, int64_t n) {
 
 /* Records one split loop of site s: est_ns is what it would have taken on one thread. */
 static void site_record(site *s, double est_ns, double wall_ns, int64_t now) {
-  s->est += est_ns;
-  s->wall += wall_ns;
+  s->wins += est_ns >= MIN_GAIN * wall_ns;
   if (++s->samples < SITE_SAMPLES) return;
-  if (s->est < MIN_GAIN * s->wall) {
+  if (2 * s->wins < SITE_SAMPLES) {
     if (s->backoff < MAX_BACKOFF) s->backoff++;
     s->serial_until = now + ((int64_t)SERIAL_NS << (s->backoff - 1));
   } else {
     s->backoff = 0;
   }
-  s->est = s->wall = 0;
+  s->wins = 0;
   s->samples = 0;
 }
 
@@ -273,6 +309,9 @@ void deft_parallel_for(deft_threadpool *p, int threads, int64_t n, int64_t grain
   if (s->serial_until > t0) { /* splitting did not pay here lately */
     pthread_mutex_unlock(&p->busy);
     atomic_fetch_add_explicit(&p->serial_loops, 1, memory_order_relaxed);
+#ifdef DEFT_EXEC_PROFILE
+    s->p_serial++;
+#endif
     fn(arg, 0, n);
     return;
   }
@@ -285,6 +324,7 @@ void deft_parallel_for(deft_threadpool *p, int threads, int64_t n, int64_t grain
   p->chunk = (n + nr - 1) / nr;
   p->nr = (int)((n + p->chunk - 1) / p->chunk);
   p->next = 0;
+  p->last = p->nr;
   atomic_store(&p->pending, p->nr);
   atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
   if (p->sleeping > 0) pthread_cond_broadcast(&p->work);
@@ -302,5 +342,12 @@ void deft_parallel_for(deft_threadpool *p, int threads, int64_t n, int64_t grain
   pthread_mutex_unlock(&p->mu);
   int64_t t1 = now_ns();
   if (mine > 0) site_record(s, (double)mine_ns * total / mine, (double)(t1 - t0), t1);
+#ifdef DEFT_EXEC_PROFILE
+  s->p_calls++;
+  s->p_ranges += total;
+  s->p_mine += mine;
+  s->p_wall += (double)(t1 - t0);
+  s->p_mine_ns += (double)mine_ns;
+#endif
   pthread_mutex_unlock(&p->busy);
 }

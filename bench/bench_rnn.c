@@ -16,7 +16,8 @@
  * and for MNIST extrapolated to an epoch of 55,000/150 = 367 steps. bench/rnn_torch.py times the
  * same models in PyTorch.
  *
- * Usage: bench_rnn [steps [warmup]]  (defaults 40 and 5), on 1 and 2 threads. */
+ * Usage: bench_rnn [steps [warmup [model [threads]]]]  (defaults 40 and 5, every model, on 1 and
+ * 2 threads; model: lstm3, basic, series or their "_dyn" rows, to time one of them). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,18 +190,23 @@ int main(int argc, char **argv) {
   int warmup = argc > 2 ? atoi(argv[2]) : 5;
   if (n < 3) n = 3;
   if (warmup < 1) warmup = 1;
-  for (int threads = 1; threads <= 2; threads++)
+  const char *only = argc > 3 ? argv[3] : NULL;
+  int t_lo = argc > 4 ? atoi(argv[4]) : 1, t_hi = argc > 4 ? t_lo : 2;
+  for (int threads = t_lo; threads <= t_hi; threads++)
     for (int dyn = 0; dyn < 2; dyn++) {
       rnn_model m;
-      build_mnist(&m, true, dyn);
-      time_model(dyn ? "lstm3_dyn" : "lstm3", &m, threads, n, warmup, true);
-      model_free(&m);
-      build_mnist(&m, false, dyn);
-      time_model(dyn ? "basic_dyn" : "basic", &m, threads, n, warmup, true);
-      model_free(&m);
-      build_series(&m, dyn);
-      time_model(dyn ? "series_dyn" : "series", &m, threads, n * 5, warmup * 5, false);
-      model_free(&m);
+      const char *names[3][2] = {
+          {"lstm3", "lstm3_dyn"}, {"basic", "basic_dyn"}, {"series", "series_dyn"}};
+      for (int k = 0; k < 3; k++) {
+        if (only && strcmp(only, names[k][dyn]) != 0) continue;
+        if (k == 2)
+          build_series(&m, dyn);
+        else
+          build_mnist(&m, k == 0, dyn);
+        time_model(names[k][dyn], &m, threads, k == 2 ? n * 5 : n, k == 2 ? warmup * 5 : warmup,
+                   k != 2);
+        model_free(&m);
+      }
     }
   return 0;
 }

@@ -13,7 +13,8 @@ One step = zero_grad, forward, backward, Adam step, on a fixed synthetic batch o
 Each step is timed alone after a warm-up; prints RESULT lines like bench_rnn:
 RESULT torch.t<threads>.<model>.step <ms> ms ...
 
-Usage: rnn_torch.py [steps [warmup]]  (defaults 40 and 5; the series runs 5x as many)."""
+Usage: rnn_torch.py [steps [warmup [model [threads]]]]  (defaults 40 and 5, every model, 1 and 2
+threads; the series runs 5x as many)."""
 import math
 import sys
 import time
@@ -90,10 +91,14 @@ def main():
     xs = torch.tensor([[[series(float(t) + k * 0.1)] for k in range(20)] for t in t0s])
     ys = torch.tensor([[[series(float(t) + (k + 1) * 0.1)] for k in range(20)] for t in t0s])
     xent, mse = nn.CrossEntropyLoss(), nn.MSELoss()
-    for threads in (1, 2):
-        time_model("lstm3", Mnist(True), xm, ym, xent, threads, n, warmup, True)
-        time_model("basic", Mnist(False), xm, ym, xent, threads, n, warmup, True)
-        time_model("series", Series(), xs, ys, mse, threads, n * 5, warmup * 5, False)
+    only = sys.argv[3] if len(sys.argv) > 3 else None
+    for threads in (int(sys.argv[4]),) if len(sys.argv) > 4 else (1, 2):
+        if only in (None, "lstm3"):
+            time_model("lstm3", Mnist(True), xm, ym, xent, threads, n, warmup, True)
+        if only in (None, "basic"):
+            time_model("basic", Mnist(False), xm, ym, xent, threads, n, warmup, True)
+        if only in (None, "series"):
+            time_model("series", Series(), xs, ys, mse, threads, n * 5, warmup * 5, False)
 
 
 if __name__ == "__main__":

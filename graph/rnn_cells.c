@@ -15,6 +15,7 @@
 #include "deft/ops.h"
 #include "deft/rnn.h"
 #include "graph/graph_internal.h"
+#include "ops/op_build.h"
 
 static const deft_output NONE = {NULL, 0};
 
@@ -794,9 +795,13 @@ static deft_output swap01(deft_graph *g, deft_output x, const char *name) {
   return deft_transpose(g, x, deft_const_int32_vector(g, perm, r, pn), name);
 }
 
-bool deft_dynamic_rnn(deft_graph *g, deft_rnn_cell *c, deft_output inputs,
-                      const deft_output *initial, deft_output seq_len, bool time_major,
-                      const char *scope, deft_output *outputs, deft_output *final_state) {
+/* deft_dynamic_rnn's body. scope NULL means "re-enter the open variable scope", as TF's
+ * dynamic_rnn(scope=<a VariableScope object>) does: the variables stay in the current variable
+ * scope, and the ops go under a new name scope named after its last component, inside the
+ * current name scope ("bidirectional_rnn/fw" -> ops "bidirectional_rnn/fw/fw/while/..."). */
+static bool dynamic_rnn_in(deft_graph *g, deft_rnn_cell *c, deft_output inputs,
+                           const deft_output *initial, deft_output seq_len, bool time_major,
+                           const char *scope, deft_output *outputs, deft_output *final_state) {
   if (outputs) *outputs = NONE;
   if (!deft_graph_ok(g)) return false;
   if (!c || c->g != g) {
@@ -826,7 +831,13 @@ bool deft_dynamic_rnn(deft_graph *g, deft_rnn_cell *c, deft_output inputs,
   memset(&d, 0, sizeof d);
   d.cell = c;
   d.nstate = n;
-  bool ok = deft_graph_push_variable_scope(g, scope ? scope : "rnn", NULL) != NULL;
+  bool ok;
+  if (scope) {
+    ok = deft_graph_push_variable_scope(g, scope, NULL) != NULL;
+  } else {
+    const char *vs = deft_graph_variable_scope(g), *last = strrchr(vs, '/');
+    ok = deft_graph_push_scope(g, last ? last + 1 : vs) != NULL;
+  }
   if (ok) {
     deft_dtype dt = deft_output_dtype(inputs);
     deft_output x = time_major ? inputs : swap01(g, inputs, "transpose");
@@ -897,41 +908,63 @@ bool deft_dynamic_rnn(deft_graph *g, deft_rnn_cell *c, deft_output inputs,
       ok = deft_graph_ok(g);
     }
   }
-  deft_graph_pop_variable_scope(g);
+  if (scope)
+    deft_graph_pop_variable_scope(g);
+  else
+    deft_graph_pop_scope(g);
   deft_free(vars);
   if (!ok && outputs) *outputs = NONE;
   return ok && deft_graph_ok(g);
 }
 
-/* tf.nn.bidirectional_dynamic_rnn: the forward cell under "<scope>/fw", the backward one under
- * "<scope>/bw" on the inputs reversed per sequence (ReverseSequence), its outputs reversed back. */
+bool deft_dynamic_rnn(deft_graph *g, deft_rnn_cell *c, deft_output inputs,
+                      const deft_output *initial, deft_output seq_len, bool time_major,
+                      const char *scope, deft_output *outputs, deft_output *final_state) {
+  return dynamic_rnn_in(g, c, inputs, initial, seq_len, time_major, scope ? scope : "rnn", outputs,
+                        final_state);
+}
+
+/* TF 1.x's bidirectional _reverse: ReverseSequence along the time axis with sequence lengths,
+ * else reverse(x, axis=[time axis]), a ReverseV2 whose axis is the Const "ReverseV2/axis". */
+static deft_output reverse_time(deft_graph *g, deft_output x, deft_output lens, int64_t seq_dim,
+                                int64_t batch_dim) {
+  if (lens.op) return deft_reverse_sequence(g, x, lens, seq_dim, batch_dim, "ReverseSequence");
+  const char *leaf = deft_leaf_name(g, NULL, "ReverseV2");
+  if (!leaf) return NONE;
+  char an[256];
+  snprintf(an, sizeof an, "%s/axis", leaf);
+  int32_t axis = (int32_t)seq_dim;
+  return deft_reverse_v2(g, x, deft_const_int32_vector(g, &axis, 1, an), leaf);
+}
+
+/* tf.nn.bidirectional_dynamic_rnn, scoped as TF 1.x scopes it: variable scope "<scope>/fw" (its
+ * ops re-entered as name scope "<scope>/fw/fw"), then "<scope>/bw" on the inputs reversed in
+ * time ("<scope>/bw/ReverseSequence", or ReverseV2 without sequence lengths), and the backward
+ * outputs reversed back outside "<scope>" (in the caller's name scope), as TF does. */
 bool deft_bidirectional_dynamic_rnn(deft_graph *g, deft_rnn_cell *fw, deft_rnn_cell *bw,
                                     deft_output inputs, deft_output seq_len, bool time_major,
                                     const char *scope, deft_output *out_fw, deft_output *out_bw,
                                     deft_output *state_fw, deft_output *state_bw) {
   if (!deft_graph_ok(g)) return false;
+  if (!deft_inputs_ok(g, "bidirectional_dynamic_rnn", &inputs, 1)) return false;
+  if (seq_len.op && !deft_inputs_ok(g, "bidirectional_dynamic_rnn", &seq_len, 1)) return false;
   if (!deft_graph_push_variable_scope(g, scope ? scope : "bidirectional_rnn", NULL)) return false;
-  bool ok = deft_dynamic_rnn(g, fw, inputs, NULL, seq_len, time_major, "fw", out_fw, state_fw);
+  bool ok = deft_graph_push_variable_scope(g, "fw", NULL) != NULL;
   if (ok) {
-    int64_t seq_dim = time_major ? 0 : 1, batch_dim = time_major ? 1 : 0;
-    deft_output lens = seq_len;
-    if (!lens.op) {
-      /* every sequence is full length: [T] * batch */
-      deft_output sh = deft_shape_of(g, inputs, "bw/Shape");
-      deft_output tt = dim_of(g, sh, (int32_t)seq_dim, "bw/strided_slice");
-      deft_output bb = dim_of(g, sh, (int32_t)batch_dim, "bw/strided_slice_1");
-      lens = deft_fill(
-          g, deft_expand_dims(g, bb, deft_const_int32(g, 0, "bw/ExpandDims/dim"), "bw/ExpandDims"),
-          tt, "bw/Fill");
-    }
-    deft_output rin =
-        deft_reverse_sequence(g, inputs, lens, seq_dim, batch_dim, "bw/ReverseSequence");
-    deft_output rout;
-    ok = deft_dynamic_rnn(g, bw, rin, NULL, seq_len, time_major, "bw", &rout, state_bw);
-    if (ok && out_bw)
-      *out_bw = deft_reverse_sequence(g, rout, lens, seq_dim, batch_dim, "ReverseSequence");
-    ok = ok && deft_graph_ok(g);
+    ok = dynamic_rnn_in(g, fw, inputs, NULL, seq_len, time_major, NULL, out_fw, state_fw);
+    deft_graph_pop_variable_scope(g);
+  }
+  int64_t seq_dim = time_major ? 0 : 1, batch_dim = time_major ? 1 : 0;
+  deft_output rout = NONE;
+  if (ok && (ok = deft_graph_push_variable_scope(g, "bw", NULL) != NULL)) {
+    deft_output rin = reverse_time(g, inputs, seq_len, seq_dim, batch_dim);
+    ok = rin.op && dynamic_rnn_in(g, bw, rin, NULL, seq_len, time_major, NULL, &rout, state_bw);
+    deft_graph_pop_variable_scope(g);
   }
   deft_graph_pop_variable_scope(g);
-  return ok;
+  if (ok && out_bw) {
+    *out_bw = reverse_time(g, rout, seq_len, seq_dim, batch_dim);
+    ok = out_bw->op != NULL;
+  }
+  return ok && deft_graph_ok(g);
 }

@@ -57,7 +57,7 @@ typedef struct sp_job {
   const float *val, *B;
   float *C;
   int64_t N, K;
-  int32_t *cur; /* per row: the next nonzero to use (K-blocked passes) */
+  bool wide; /* the AVX-512 loops */
 } sp_job;
 
 /* K is taken in blocks of KBLOCK rows of B, so that the B rows a pass touches stay in cache;
@@ -69,11 +69,11 @@ typedef struct sp_job {
 /* Columns [n0, n0 + LANES*V) of rows [begin, end): V accumulators of type VT per row. */
 #define SP_PASS(VT, LANES, V, ZERO, LOAD, STORE, SET1, FMA)                                  \
   do {                                                                                      \
-    for (int64_t i = begin; i < end; i++) cur[i] = ptr[i];                                  \
+    for (int64_t i = begin; i < end; i++) cur[i - begin] = ptr[i];                          \
     for (int64_t k0 = 0; k0 < K; k0 += KBLOCK) {                                            \
       int64_t k1 = k0 + KBLOCK;                                                             \
       for (int64_t i = begin; i < end; i++) {                                               \
-        int32_t p = cur[i], pe = ptr[i + 1];                                                \
+        int32_t p = cur[i - begin], pe = ptr[i + 1];                                        \
         float *c = C + i * N + n0;                                                          \
         VT acc[V];                                                                          \
         if (p == pe || idx[p] >= k1) { /* nothing in this block */                          \
@@ -92,7 +92,7 @@ typedef struct sp_job {
           _Pragma("GCC unroll 8") for (int v = 0; v < V; v++)                               \
               acc[v] = FMA(a, LOAD(b + LANES * v), acc[v]);                                 \
         }                                                                                   \
-        cur[i] = p;                                                                         \
+        cur[i - begin] = p;                                                                 \
         _Pragma("GCC unroll 8") for (int v = 0; v < V; v++) STORE(c + LANES * v, acc[v]);   \
       }                                                                                     \
     }                                                                                       \
@@ -103,17 +103,16 @@ typedef struct sp_job {
 #define SP_PASS_(...) SP_PASS(__VA_ARGS__)
 
 #define SP_JOB_LOCALS                                                      \
-  const sp_job *j = arg;                                                   \
   const int32_t *ptr = j->ptr, *idx = j->idx;                              \
   const float *val = j->val, *B = j->B;                                    \
   float *C = j->C;                                                         \
-  int32_t *cur = j->cur;                                                   \
   int64_t N = j->N, K = j->K, n0 = 0
 
 #define OPS256 _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, \
                _mm256_fmadd_ps
 
-AVX2_FN static void sp_rows(void *arg, int64_t begin, int64_t end) {
+/* Rows [begin, end) of C; cur[i - begin]: row i's next nonzero (K-blocked passes). */
+AVX2_FN static void sp_block(const sp_job *j, int64_t begin, int64_t end, int32_t *cur) {
   SP_JOB_LOCALS;
   while (N - n0 >= 64) SP_PASS_(__m256, 8, 8, OPS256);
   if (N - n0 >= 32) SP_PASS_(__m256, 8, 4, OPS256);
@@ -141,7 +140,7 @@ void deft_math_sparse_force_avx2(bool on) { force_avx2 = on; }
 #define OPS512 _mm512_setzero_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, \
                _mm512_fmadd_ps
 
-AVX512_FN static void sp_rows512(void *arg, int64_t begin, int64_t end) {
+AVX512_FN static void sp_block512(const sp_job *j, int64_t begin, int64_t end, int32_t *cur) {
   SP_JOB_LOCALS;
   while (N - n0 >= 128) SP_PASS_(__m512, 16, 8, OPS512);
   if (N - n0 >= 64) SP_PASS_(__m512, 16, 4, OPS512);
@@ -156,6 +155,24 @@ AVX512_FN static void sp_rows512(void *arg, int64_t begin, int64_t end) {
                               _mm512_maskz_loadu_ps(mask, B + (int64_t)idx[p] * N + n0), acc);
       _mm512_mask_storeu_ps(C + i * N + n0, mask, acc);
     }
+  }
+}
+
+/* The range function: rows [begin, end) of C, CUR_ROWS at a time. The rows' next-nonzero
+ * positions live on this thread's stack: in a shared array the cache line holding the last rows
+ * of one thread's range and the first of the next thread's would be written by both threads in
+ * every K block, and bounce between the cores (that alone made the split forward product of the
+ * input layer no faster than one thread). Blocking rows does not change any element's
+ * arithmetic (see KBLOCK). */
+#define CUR_ROWS 256
+
+static void sp_rows(void *arg, int64_t begin, int64_t end) {
+  const sp_job *j = arg;
+  int32_t cur[CUR_ROWS];
+  for (int64_t b = begin; b < end; b += CUR_ROWS) {
+    int64_t e = end - b > CUR_ROWS ? b + CUR_ROWS : end;
+    if (j->wide) sp_block512(j, b, e, cur);
+    else sp_block(j, b, e, cur);
   }
 }
 
@@ -239,9 +256,12 @@ static void transpose_compressed(int64_t K, int64_t M, const int32_t *kptr, cons
 
 /* A strided sample of the stored A: false when it is denser than max_density. */
 static bool probe_sparse(const float *A, int64_t n, double max_density) {
-  int64_t step = n / PROBE > 1 ? n / PROBE : 1, seen = 0, nz = 0;
-  for (int64_t i = 0; i < n; i += step, seen++) nz += A[i] != 0.0f;
-  return (double)nz <= max_density * (double)seen;
+  int64_t step = n / PROBE > 1 ? n / PROBE : 1, seen = (n + step - 1) / step, nz = 0;
+  /* stops as soon as the count is past the density (a dense A: after max_density of it) */
+  int64_t most = (int64_t)(max_density * (double)seen);
+  for (int64_t i = 0; i < n; i += step)
+    if ((nz += A[i] != 0.0f) > most) return false;
+  return true;
 }
 
 /* True iff B [K, N] is all finite. For a variable's value the answer is remembered per (buffer,
@@ -305,11 +325,11 @@ bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N,
     if (ok) transpose_compressed(K, M, kptr, kidx, kval, ptr, idx, val, cnt);
   }
   if (!ok) return false;
-  sp_job j = {ptr, idx, val, B, C, N, K, cnt};
-  /* About 64K multiply-adds per thread at least. */
+  sp_job j = {ptr, idx, val, B, C, N, K, wide};
+  /* About 64K multiply-adds per range at least. */
   int64_t per_row = N * (ptr[M] / M + 1);
   int64_t grain = per_row ? 65536 / per_row + 1 : M;
-  deft_parallel_for(deft_kernel_threadpool(c), deft_kernel_threads(c), M, grain, wide ? sp_rows512 : sp_rows, &j);
+  deft_parallel_for(deft_kernel_threadpool(c), deft_kernel_threads(c), M, grain, sp_rows, &j);
   return true;
 }
 

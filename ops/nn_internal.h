@@ -13,11 +13,16 @@ void deft_nn_elu_f32(int64_t n, const float *x, float *y);
 void deft_nn_selu_f32(int64_t n, const float *x, float *y);
 void deft_nn_relu_f32(int64_t n, const float *x, float *y);
 void deft_nn_relu6_f32(int64_t n, const float *x, float *y);
+void deft_nn_tanh_f32(int64_t n, const float *x, float *y);
+void deft_nn_sigmoid_f32(int64_t n, const float *x, float *y);
 /* (gradients, outputs/features) -> backprops */
 void deft_nn_elu_grad_f32(int64_t n, const float *g, const float *y, float *out);
 void deft_nn_selu_grad_f32(int64_t n, const float *g, const float *y, float *out);
 void deft_nn_relu_grad_f32(int64_t n, const float *g, const float *f, float *out);
 void deft_nn_relu6_grad_f32(int64_t n, const float *g, const float *f, float *out);
+/* (outputs, gradients) -> backprops */
+void deft_nn_sigmoid_grad_f32(int64_t n, const float *y, const float *dy, float *out);
+void deft_nn_tanh_grad_f32(int64_t n, const float *y, const float *dy, float *out);
 /* y[r, :] = x[r, :] + b over `rows` rows of `ch` channels. */
 void deft_nn_bias_add_rows_f32(int64_t rows, int64_t ch, const float *x, const float *b,
                                float *y);

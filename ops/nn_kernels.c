@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* ops/nn_kernels.c - the float32 inner loops of the nn family's hot kernels (ops/nn_ops.c calls
- * them): Elu/Selu through a vectorized expm1, the activation gradients, BiasAdd over rows and
- * BiasAddGrad's column sums. Each loop computes exactly what the generic kernels compute (every
- * element evaluated in double, rounded once to float), written so GCC vectorizes it, with an
- * AVX2 clone picked at load time. */
+ * them): Elu/Selu/Tanh/Sigmoid through a vectorized expm1 or exp, the activation gradients, BiasAdd
+ * over rows and BiasAddGrad's column sums. Each loop computes exactly what the generic kernels
+ * compute (every element evaluated in double, rounded once to float), written so GCC vectorizes it,
+ * with an AVX2 clone picked at load time. */
+#include <math.h>
 #include <string.h>
 
 #include "ops/math_internal.h"
@@ -59,6 +60,76 @@ DEFT_SIMD_CLONES void deft_nn_selu_f32(int64_t n, const float *restrict x, float
     float e = (float)(SELU_SCALE * SELU_ALPHA * expm1_neg(c));
     float p = (float)(SELU_SCALE * (double)v);
     y[i] = v < 0.0f ? e : p;
+  }
+}
+
+/* Tanh: tanh(|v|) = -m / (2 + m) with m = expm1(-2|v|) (no cancellation near 0), |v| clamped
+ * to 20 (beyond it the double result is 1), the sign put back; NaN passes through. */
+DEFT_SIMD_CLONES void deft_nn_tanh_f32(int64_t n, const float *restrict x, float *restrict y) {
+  for (int64_t i = 0; i < n; i++) {
+    float v = x[i];
+    float a = fabsf(v);
+    double m = expm1_neg(a < 20.0f ? -2.0 * (double)a : -40.0);
+    float t = copysignf((float)(-m / (2.0 + m)), v);
+    y[i] = v == v ? t : v;
+  }
+}
+
+/* exp(x) in double for x in [-110, 0]: 2^k (1 + expm1(r)) with expm1_neg's reduction and series
+ * (k >= -159, so the scale stays a normal double). */
+static inline double exp_neg(double x) {
+  const double shift = 0x1.8p52;
+  double t = x * 1.4426950408889634 + shift;
+  double kd = t - shift;
+  double r = (x - kd * 6.93147180369123816490e-01) - kd * 1.90821492927058770002e-10;
+  double p = 1.0 / 479001600.0;
+  p = p * r + 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r;
+  uint64_t tb;
+  memcpy(&tb, &t, sizeof tb);
+  uint64_t sb = (tb + 1023) << 52;
+  double scale;
+  memcpy(&scale, &sb, sizeof scale);
+  return scale * (1.0 + p);
+}
+
+/* Sigmoid: with e = exp(-|v|), 1 / (1 + e) for v >= 0 and e / (1 + e) below, as the generic
+ * kernel; -|v| clamped to -110 (below about -104 the float result is 0 either way). */
+DEFT_SIMD_CLONES void deft_nn_sigmoid_f32(int64_t n, const float *restrict x, float *restrict y) {
+  for (int64_t i = 0; i < n; i++) {
+    float v = x[i];
+    float a = fabsf(v);
+    double e = exp_neg(a < 110.0f ? -(double)a : -110.0);
+    double d = 1.0 + e;
+    float s = (float)((v >= 0.0f ? 1.0 : e) / d);
+    y[i] = v == v ? s : v;
+  }
+}
+
+/* SigmoidGrad(y, dy) = dy * y * (1 - y) and TanhGrad(y, dy) = dy * (1 - y * y), in double. */
+DEFT_SIMD_CLONES void deft_nn_sigmoid_grad_f32(int64_t n, const float *restrict y,
+                                               const float *restrict dy, float *restrict out) {
+  for (int64_t i = 0; i < n; i++) {
+    double a = y[i];
+    out[i] = (float)((double)dy[i] * a * (1.0 - a));
+  }
+}
+
+DEFT_SIMD_CLONES void deft_nn_tanh_grad_f32(int64_t n, const float *restrict y,
+                                            const float *restrict dy, float *restrict out) {
+  for (int64_t i = 0; i < n; i++) {
+    double a = y[i];
+    out[i] = (float)((double)dy[i] * (1.0 - a * a));
   }
 }
 

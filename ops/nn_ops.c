@@ -77,8 +77,11 @@ static inline double act_apply(act_kind k, double x, double alpha) {
   return x;
 }
 
-/* Elements per thread below which splitting an activation does not pay. */
+/* Elements per thread below which splitting an activation does not pay: memory-bound ones
+ * (ReLU, ReLU6), and those that call exp (ELU, SELU: about 1 ns an element, so 8K elements are
+ * some 8 us of work against a wake-up of a spinning worker of well under a microsecond). */
 #define ACT_GRAIN 131072
+#define ACT_GRAIN_EXP 8192
 
 typedef void (*act_f32_fn)(int64_t n, const float *x, float *y);
 typedef struct act_job {
@@ -98,6 +101,10 @@ static act_f32_fn act_f32(act_kind kind) {
     case ACT_RELU6: return deft_nn_relu6_f32;
     case ACT_ELU: return deft_nn_elu_f32;
     case ACT_SELU: return deft_nn_selu_f32;
+    case ACT_SIGMOID:
+      return deft_nn_sigmoid_f32;
+    case ACT_TANH:
+      return deft_nn_tanh_f32;
     default: return NULL;
   }
 }
@@ -109,7 +116,8 @@ static void unary_run(deft_kernel_ctx *c, act_kind kind, double alpha) {
   int64_t n = x->n;
   if (x->dtype == DEFT_FLOAT && act_f32(kind)) {
     act_job j = {act_f32(kind), deft_tensor_f32(x), deft_tensor_f32(y)};
-    deft_parallel_for(deft_kernel_threadpool(c), deft_kernel_threads(c), n, ACT_GRAIN, act_range, &j);
+    int64_t grain = kind == ACT_ELU || kind == ACT_SELU ? ACT_GRAIN_EXP : ACT_GRAIN;
+    deft_parallel_for(deft_kernel_threadpool(c), deft_kernel_threads(c), n, grain, act_range, &j);
     return;
   }
   switch (x->dtype) {
@@ -211,6 +219,10 @@ static grad_f32_fn grad_f32(grad_kind kind) {
     case G_RELU6: return deft_nn_relu6_grad_f32;
     case G_ELU: return deft_nn_elu_grad_f32;
     case G_SELU: return deft_nn_selu_grad_f32;
+    case G_SIGMOID:
+      return deft_nn_sigmoid_grad_f32;
+    case G_TANH:
+      return deft_nn_tanh_grad_f32;
     default: return NULL;
   }
 }

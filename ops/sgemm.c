@@ -225,9 +225,13 @@ static void own_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float a
 #define HAVE_OWN_KERNEL 0
 #endif
 
+static _Thread_local bool force_openblas;
+
+void deft_sgemm_force_openblas(bool on) { force_openblas = on; }
+
 bool deft_sgemm_has_own_kernel(void) {
 #if HAVE_OWN_KERNEL
-  return cpu_has_avx512f();
+  return !force_openblas && cpu_has_avx512f();
 #else
   return false;
 #endif
@@ -237,7 +241,13 @@ bool deft_sgemm_worth_packing(int64_t M, int64_t N, int64_t K) {
   return M >= 2 && N >= 8 && M * N * K >= OWN_MIN_WORK;
 }
 
-int64_t deft_sgemm_row_multiple(void) { return deft_sgemm_has_own_kernel() ? MR : 16; }
+int64_t deft_sgemm_row_multiple(void) {
+#if HAVE_OWN_KERNEL
+  return cpu_has_avx512f() ? MR : 16; /* the CPU's, whatever the test setting: it sizes buffers */
+#else
+  return 16;
+#endif
+}
 
 void deft_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                 int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,

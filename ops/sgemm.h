@@ -19,15 +19,22 @@
 /* Bytes of workspace one deft_sgemm call needs, whatever the shape (a constant, under 1 MiB). */
 size_t deft_sgemm_workspace_bytes(void);
 
-/* True iff this CPU runs deft's own kernel (AVX-512F): deft_sgemm with a workspace uses it. */
+/* True iff this CPU runs deft's own kernel (AVX-512F), and deft_sgemm_force_openblas is not set
+ * on the calling thread: deft_sgemm with a workspace then uses it. Kernels ask once, on the
+ * thread running the kernel, and pass work = NULL to their parts otherwise. */
 bool deft_sgemm_has_own_kernel(void);
+
+/* Tests: on the calling thread, deft_sgemm_has_own_kernel answers false, so the kernels run there
+ * take the OpenBLAS path (the path of CPUs without AVX-512F). */
+void deft_sgemm_force_openblas(bool on);
 
 /* True iff a whole product of this shape is large enough for the packed kernel to beat
  * OpenBLAS's small-matrix paths. Callers decide once per product (not per part), so that how a
  * product is split over threads never changes which kernel computes an element. */
 bool deft_sgemm_worth_packing(int64_t M, int64_t N, int64_t K);
 
-/* The row count that C's row blocks should be multiples of (the register tile's height). */
+/* The row count that C's row blocks should be multiples of (the register tile's height on this
+ * CPU; not affected by deft_sgemm_force_openblas, since it sizes buffers on several threads). */
 int64_t deft_sgemm_row_multiple(void);
 
 /* C = alpha op(A) op(B) + beta C (beta 0: C is only written, never read, so it may hold NaNs).

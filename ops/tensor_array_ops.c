@@ -38,6 +38,7 @@ typedef struct tensor_array {
   int64_t cap;
   const char *name;      /* the creating op's name, for messages */
   ta_grad *grads;
+  deft_tensor zeros; /* what unwritten elements read as, made on the first such read */
 } tensor_array;
 
 struct ta_grad {
@@ -49,6 +50,7 @@ struct ta_grad {
 static void ta_destroy(void *obj) {
   tensor_array *ta = obj;
   for (int64_t i = 0; i < ta->cap; i++) deft_tensor_reset(&ta->elems[i]);
+  deft_tensor_reset(&ta->zeros);
   deft_free(ta->elems);
   deft_free(ta->state);
   for (ta_grad *g = ta->grads, *next; g; g = next) {
@@ -215,9 +217,10 @@ static bool ta_store(deft_kernel_ctx *c, tensor_array *ta, int64_t index, const 
 }
 
 /* The element to read at index: NULL after failing. An unwritten element of a known shape
- * reads as zeros (into *zeros, which the caller resets). */
-static const deft_tensor *ta_load(deft_kernel_ctx *c, tensor_array *ta, int64_t index,
-                                  deft_tensor *zeros) {
+ * reads as zeros: one tensor per array, made and cleared on the first such read and shared by
+ * the later ones (a gradient loop reading an array nothing wrote reads it every iteration);
+ * readers get it by reference, as written elements, so nothing writes into it. */
+static const deft_tensor *ta_load(deft_kernel_ctx *c, tensor_array *ta, int64_t index) {
   if (!ta_index(c, ta, index, false)) return NULL;
   if (ta->state[index] == 1) return &ta->elems[index];
   if (ta->state[index] == 2) {
@@ -231,6 +234,11 @@ static const deft_tensor *ta_load(deft_kernel_ctx *c, tensor_array *ta, int64_t 
                      "been written", ta->name, index);
     return NULL;
   }
+  deft_tensor *zeros = &ta->zeros;
+  bool same = zeros->buf && zeros->dtype == ta->dtype && zeros->rank == ta->elem_shape.rank;
+  for (int i = 0; same && i < zeros->rank; i++) same = zeros->dims[i] == ta->elem_shape.dims[i];
+  if (same) return zeros;
+  deft_tensor_reset(zeros); /* readers keep their references */
   if (!deft_tensor_ensure(zeros, ta->dtype, ta->elem_shape.dims, ta->elem_shape.rank, NULL)) {
     deft_kernel_fail(c, DEFT_RESOURCE_EXHAUSTED, "out of memory");
     return NULL;
@@ -317,10 +325,8 @@ static void ta_read_kernel(deft_kernel_ctx *c) {
                      deft_dtype_name(deft_kernel_output_dtype(c, 0)));
     return;
   }
-  deft_tensor zeros = {0};
-  const deft_tensor *e = ta_load(c, ta, index, &zeros);
+  const deft_tensor *e = ta_load(c, ta, index);
   if (e) deft_kernel_forward(c, 0, e);
-  deft_tensor_reset(&zeros);
   if (e) ta_after_read(ta, index);
 }
 
@@ -344,16 +350,15 @@ static void ta_gather_prepare(deft_prepare_ctx *p) {
 /* Copies the elements listed by idx (n of them; all of one shape) into output 0 as rows. */
 static void gather_rows(deft_kernel_ctx *c, tensor_array *ta, const deft_tensor *idx, int64_t n,
                         deft_shape fallback) {
-  deft_tensor zeros = {0};
   const deft_tensor *first = NULL;
   int64_t dims[DEFT_MAX_RANK];
   int rank;
   if (n > 0) {
-    first = ta_load(c, ta, deft_tensor_index_at(idx, 0), &zeros);
-    if (!first) goto done;
+    first = ta_load(c, ta, deft_tensor_index_at(idx, 0));
+    if (!first) return;
     if (first->rank + 1 > DEFT_MAX_RANK) {
       deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "elements have too high a rank");
-      goto done;
+      return;
     }
     rank = first->rank;
     memcpy(dims, first->dims, sizeof(int64_t) * (size_t)rank);
@@ -362,7 +367,7 @@ static void gather_rows(deft_kernel_ctx *c, tensor_array *ta, const deft_tensor 
     if (!shape_full(s)) {
       deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "TensorArray '%s': gathering no elements "
                        "needs a known element shape", ta->name);
-      goto done;
+      return;
     }
     rank = s.rank;
     memcpy(dims, s.dims, sizeof(int64_t) * (size_t)rank);
@@ -370,29 +375,25 @@ static void gather_rows(deft_kernel_ctx *c, tensor_array *ta, const deft_tensor 
   int64_t odims[DEFT_MAX_RANK];
   odims[0] = n;
   memcpy(odims + 1, dims, sizeof(int64_t) * (size_t)rank);
-  deft_tensor_reset(&zeros);
   first = NULL;
   deft_tensor *out = deft_kernel_output(c, 0, ta->dtype, odims, rank + 1);
-  if (!out) goto done;
+  if (!out) return;
   size_t es = deft_dtype_size(ta->dtype);
   int64_t per = 1;
   for (int i = 0; i < rank; i++) per *= dims[i];
   for (int64_t i = 0; i < n; i++) {
     int64_t k = deft_tensor_index_at(idx, i);
-    const deft_tensor *e = ta_load(c, ta, k, &zeros);
-    if (!e) goto done;
+    const deft_tensor *e = ta_load(c, ta, k);
+    if (!e) return;
     if (e->rank != rank || memcmp(e->dims, dims, sizeof(int64_t) * (size_t)rank)) {
       deft_kernel_fail(c, DEFT_INVALID_ARGUMENT, "TensorArray '%s': element %" PRId64 " has "
                        "another shape than element %" PRId64 "; gather needs one shape",
                        ta->name, k, deft_tensor_index_at(idx, 0));
-      goto done;
+      return;
     }
     memcpy((char *)out->buf->data + (size_t)(i * per) * es, e->buf->data, (size_t)per * es);
-    deft_tensor_reset(&zeros);
     ta_after_read(ta, k);
   }
-done:
-  deft_tensor_reset(&zeros);
 }
 
 static void ta_gather_kernel(deft_kernel_ctx *c) {

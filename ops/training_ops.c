@@ -18,6 +18,7 @@
 #include "ops/op_def.h"
 #include "ops/resource_var.h"
 #include "base/tensor_internal.h"
+#include "base/thread_pool.h"
 
 /* ---- the update loops, for T = float and T = double ---- */
 
@@ -166,11 +167,30 @@ static void output_var(deft_kernel_ctx *c, deft_var *v) {
 
 /* ---- kernels ---- */
 
+/* Elements per range below which splitting an update does not pay. The update is memory bound;
+ * what a split buys is mostly locality: split in the same contiguous ranges as the MatMul that
+ * computed the gradient (ops/math_kernels.c, ops/matmul_sparse.c; the pool gives the first
+ * ranges to the calling thread, base/thread_pool.c), a [K, N] weight's rows are updated on the
+ * core whose cache holds their gradient, instead of one core pulling the other's half of it. */
+#define GD_GRAIN 16384
+
+typedef struct gd_job {
+  const apply_inputs *a;
+} gd_job;
+
+static void gd_range(void *arg, int64_t b, int64_t e) {
+  const apply_inputs *a = ((const gd_job *)arg)->a;
+  if (a->dtype == DEFT_FLOAT)
+    gd_f32(e - b, (float *)a->w[0] + b, SCALAR_F32(*a, 1), (const float *)a->in[2] + b);
+  else gd_f64(e - b, (double *)a->w[0] + b, SCALAR_F64(*a, 1), (const double *)a->in[2] + b);
+}
+
 static void gd_kernel(deft_kernel_ctx *c) {
   apply_inputs a;
   if (!apply_check_inputs(c, 1, 2, &a)) return;
-  if (a.dtype == DEFT_FLOAT) gd_f32(a.n, a.w[0], SCALAR_F32(a, 1), a.in[2]);
-  else gd_f64(a.n, a.w[0], SCALAR_F64(a, 1), a.in[2]);
+  gd_job j = {&a};
+  deft_parallel_for(deft_kernel_threadpool(c), deft_kernel_threads(c), a.n, GD_GRAIN, gd_range,
+                    &j);
   output_var(c, a.vars[0]);
 }
 

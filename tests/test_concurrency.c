@@ -553,6 +553,63 @@ START_TEST(pool_runs_alone_when_workers_lag) {
 }
 END_TEST
 
+/* Who ran each range of a loop: the caller claims ranges from the front, the workers from the
+ * back (base/thread_pool.c), so the caller's ranges are always a prefix of the loop, whatever
+ * the timing, and every element is run exactly once. */
+typedef struct order {
+  pthread_t caller;
+  atomic_int hits[64];   /* per element */
+  atomic_bool mine[64];  /* run by the caller */
+  atomic_int on_workers; /* ranges the workers ran */
+} order;
+
+static void order_range(void *vp, int64_t b, int64_t e) {
+  order *o = vp;
+  bool caller = pthread_equal(pthread_self(), o->caller);
+  if (!caller) atomic_fetch_add(&o->on_workers, 1);
+  for (int64_t i = b; i < e; i++) {
+    atomic_fetch_add(&o->hits[i], 1);
+    atomic_store(&o->mine[i], caller);
+  }
+  busy_us(200); /* long enough for a spinning worker to claim a range */
+}
+
+START_TEST(pool_caller_runs_the_first_ranges) {
+  deft_status *st = deft_status_new();
+  for (int threads = 2; threads <= 4; threads++) {
+    deft_threadpool *pool = deft_threadpool_new(threads, st);
+    ck_assert_ptr_nonnull(pool);
+    int worked = 0;
+    for (int round = 0; round < 40; round++) {
+      int64_t n = 8 + round % 13 * 4; /* 8..56 elements, up to 4 ranges per thread */
+      order o = {.caller = pthread_self()};
+      for (int i = 0; i < 64; i++) {
+        atomic_init(&o.hits[i], 0);
+        atomic_init(&o.mine[i], false);
+      }
+      atomic_init(&o.on_workers, 0);
+      deft_parallel_for(pool, threads, n, 1, order_range, &o);
+      int64_t prefix = 0;
+      while (prefix < n && atomic_load(&o.mine[prefix])) prefix++;
+      ck_assert_msg(prefix > 0, "the caller ran no range (threads %d, n %lld)", threads,
+                    (long long)n);
+      for (int64_t i = 0; i < n; i++) {
+        ck_assert_int_eq(atomic_load(&o.hits[i]), 1);
+        ck_assert_msg(i < prefix || !atomic_load(&o.mine[i]),
+                      "threads %d, n %lld: element %lld ran on the caller after a worker's "
+                      "element %lld",
+                      threads, (long long)n, (long long)i, (long long)prefix);
+      }
+      worked += atomic_load(&o.on_workers);
+    }
+    /* Each round lasts about 800 us or more: workers spinning for the next loop take part. */
+    ck_assert_msg(worked > 0, "no worker of a %d-thread pool ran a range", threads);
+    deft_threadpool_free(pool);
+  }
+  deft_status_free(st);
+}
+END_TEST
+
 static void count_range(void *vp, int64_t b, int64_t e) {
   atomic_fetch_add((atomic_long *)vp, (long)(e - b));
 }
@@ -734,6 +791,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, idle_pool_workers_sleep);
   tcase_add_test(tc, pool_nested_and_concurrent_loops);
   tcase_add_test(tc, pool_runs_alone_when_workers_lag);
+  tcase_add_test(tc, pool_caller_runs_the_first_ranges);
   tcase_add_test(tc, pool_errors);
   tcase_add_test(tc, alloc_failures_are_per_thread);
   tcase_add_test(tc, openblas_threads_set_once_at_session_creation);

@@ -14,6 +14,7 @@
 #include "graph.pb-c.h"
 #include "math_testutil.h"
 #include "ops/conv_internal.h"
+#include "ops/sgemm.h"
 
 TU_GRAD_CASES(conv);
 
@@ -272,6 +273,16 @@ static void check_against_torch(deft_dtype dt) {
 }
 
 START_TEST(test_float32_vs_torch) { check_against_torch(DEFT_FLOAT); }
+END_TEST
+
+/* The same float32 cases with the products on OpenBLAS (and K <= 32 filter gradients on the
+ * rank-1 rows): the path of CPUs without AVX-512F, forced on this thread. */
+START_TEST(test_float32_openblas_path_vs_torch) {
+  deft_sgemm_force_openblas(true);
+  ck_assert(!deft_sgemm_has_own_kernel());
+  check_against_torch(DEFT_FLOAT);
+  deft_sgemm_force_openblas(false);
+}
 END_TEST
 
 START_TEST(test_float64_vs_torch) { check_against_torch(DEFT_DOUBLE); }
@@ -728,6 +739,7 @@ static Suite *make_suite(void) {
   TCase *t = tcase_create("core");
   tcase_set_timeout(t, 300);
   tcase_add_test(t, test_float32_vs_torch);
+  tcase_add_test(t, test_float32_openblas_path_vs_torch);
   tcase_add_test(t, test_float64_vs_torch);
   tcase_add_test(t, test_depthwise_isas);
   tcase_add_test(t, test_export_newer_attrs_only_when_needed);

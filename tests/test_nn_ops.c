@@ -266,6 +266,88 @@ START_TEST(activations_match_numpy) {
 }
 END_TEST
 
+/* float32 Tanh, Sigmoid and their gradients (vectorized loops) against the generic definition:
+ * the element evaluated in double with libm and rounded once to float. Inputs sample every
+ * float bit pattern with a fixed stride (so zeros, subnormals, the saturated ranges, infinities
+ * and NaNs come in), at odd lengths (vector tails) and on 2 threads (split ranges). */
+static double ref_sigmoid(double x) {
+  if (x >= 0) return 1.0 / (1.0 + exp(-x));
+  double e = exp(x);
+  return e / (1.0 + e);
+}
+
+START_TEST(tanh_sigmoid_float_match_double) {
+  enum { N = 300007 };
+  const int64_t dims[1] = {N};
+  deft_tensor *xt = deft_tensor_new(DEFT_FLOAT, dims, 1, NULL),
+              *gt = deft_tensor_new(DEFT_FLOAT, dims, 1, NULL);
+  float *xv = deft_tensor_data(xt), *gv = deft_tensor_data(gt);
+  for (int64_t i = 0; i < N; i++) {
+    uint32_t u = (uint32_t)(i * 14327u);
+    memcpy(&xv[i], &u, sizeof u);
+    gv[i] = (float)((i % 2001) - 1000) * 0.001f;
+  }
+  xv[0] = 0.0f, xv[1] = -0.0f, xv[2] = INFINITY, xv[3] = -INFINITY, xv[4] = NAN;
+  xv[5] = 1e-3f, xv[6] = -0.5f, xv[7] = 9.0f, xv[8] = -20.0f, xv[9] = -105.0f;
+  for (int threads = 1; threads <= 2; threads++) {
+    deft_graph *g = deft_graph_new();
+    deft_output x = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(-1), "x");
+    deft_output dy = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(-1), "dy");
+    deft_output f[4] = {deft_tanh(g, x, NULL), deft_sigmoid(g, x, NULL), {NULL, 0}, {NULL, 0}};
+    /* the gradients take y in [-1, 1] (as Tanh's and Sigmoid's outputs are) */
+    deft_output y = deft_tanh(g, dy, "y");
+    f[2] = deft_tanh_grad(g, y, x, NULL);
+    f[3] = deft_sigmoid_grad(g, y, x, NULL);
+    ck_assert_msg(deft_graph_ok(g), "%s", graph_msg(g));
+    deft_status *st = deft_status_new();
+    deft_session *s = deft_session_new(g, st);
+    deft_session_set_threads(s, threads);
+    deft_output feeds[2] = {x, dy};
+    deft_tensor *in[2] = {xt, gt}, *out[5];
+    deft_output fetch[5] = {f[0], f[1], f[2], f[3], y};
+    for (int len = N; len >= N - 40; len -= 13) { /* the full array, then shorter ones */
+      deft_tensor *ins[2] = {in[0], in[1]};
+      if (len != N) {
+        for (int k = 0; k < 2; k++) {
+          ins[k] = deft_tensor_new(DEFT_FLOAT, (const int64_t[]){len}, 1, NULL);
+          memcpy(deft_tensor_data(ins[k]), deft_tensor_data(in[k]), sizeof(float) * (size_t)len);
+        }
+      }
+      ck_assert_msg(deft_session_run(s, feeds, tu_feeds(ins), 2, fetch, out, 5, NULL, 0, st), "%s",
+                    deft_status_message(st));
+      const float *o[5];
+      for (int k = 0; k < 5; k++) o[k] = deft_tensor_data(out[k]);
+      /* one assertion at the end (check records every assertion it passes) */
+      int64_t bad = 0, first = -1;
+      int bad_k = 0;
+      float bad_got = 0, bad_want = 0;
+      for (int64_t i = 0; i < len; i++) {
+        double xd = xv[i], yd = o[4][i];
+        float want[4] = {(float)tanh(xd), (float)ref_sigmoid(xd), (float)(xd * (1 - yd * yd)),
+                         (float)(xd * yd * (1 - yd))};
+        for (int k = 0; k < 4; k++) {
+          bool same =
+              memcmp(&want[k], &o[k][i], sizeof(float)) == 0 || (isnan(want[k]) && isnan(o[k][i]));
+          if (!same && bad++ == 0) first = i, bad_k = k, bad_got = o[k][i], bad_want = want[k];
+        }
+      }
+      static const char *const what[4] = {"tanh", "sigmoid", "TanhGrad", "SigmoidGrad"};
+      ck_assert_msg(bad == 0,
+                    "%lld mismatches; the first: %s(%a) [%lld of %d, %d threads]: got %a, want %a",
+                    (long long)bad, what[bad_k], first >= 0 ? (double)xv[first] : 0.0,
+                    (long long)first, len, threads, (double)bad_got, (double)bad_want);
+      for (int k = 0; k < 5; k++) deft_tensor_free(out[k]);
+      if (len != N) deft_tensor_free(ins[0]), deft_tensor_free(ins[1]);
+    }
+    deft_session_free(s);
+    deft_status_free(st);
+    deft_graph_free(g);
+  }
+  deft_tensor_free(xt);
+  deft_tensor_free(gt);
+}
+END_TEST
+
 START_TEST(activations_hand_values) {
   /* Sigmoid/Tanh saturate without overflow; SELU constants; Relu on int32. */
   deft_graph *g = deft_graph_new();
@@ -1274,6 +1356,7 @@ static Suite *make_suite(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, activations_match_numpy);
   tcase_add_test(tc, activations_hand_values);
+  tcase_add_test(tc, tanh_sigmoid_float_match_double);
   tcase_add_test(tc, activations_zero_sized_and_scalar);
   tcase_add_test(tc, grad_kernels_match_numpy);
   tcase_add_test(tc, activation_gradients_use_tf_kernels);

@@ -563,7 +563,6 @@ START_TEST(threaded_dense_matmul_matches_one_thread) {
 }
 END_TEST
 
-
 /* A vector times a matrix (M = 1 or N = 1) goes through sgemv: check it against a double
  * reference for every transpose combination. */
 START_TEST(vector_matmul_matches_reference) {

@@ -233,12 +233,76 @@ START_TEST(tf_names) {
   ck_assert_msg(deft_bidirectional_dynamic_rnn(g, fw, bw, x, (deft_output){NULL, 0}, false, NULL,
                                                &of, &ob, &sf, &sb),
                 "%s", deft_status_message(deft_graph_status(g)));
-  const char *bn[] = {"bidirectional_rnn/fw/basic_rnn_cell/kernel",
-                      "bidirectional_rnn/bw/basic_rnn_cell/kernel",
-                      "bidirectional_rnn/bw/ReverseSequence", "bidirectional_rnn/ReverseSequence",
-                      "bidirectional_rnn/fw/while/LoopCond"};
-  for (size_t i = 0; i < sizeof bn / sizeof bn[0]; i++)
-    ck_assert_msg(deft_graph_op_by_name(g, bn[i]) != NULL, "no op '%s'", bn[i]);
+  /* TF 1.x: variable scope bidirectional_rnn/fw, its ops in name scope bidirectional_rnn/fw/fw
+   * (dynamic_rnn re-enters the fw scope object); no sequence_length: ReverseV2 on the time axis,
+   * the output reversal outside bidirectional_rnn */
+  const struct {
+    const char *name, *type;
+  } bn[] = {{"bidirectional_rnn/fw/basic_rnn_cell/kernel", "VariableV2"},
+            {"bidirectional_rnn/fw/basic_rnn_cell/bias", "VariableV2"},
+            {"bidirectional_rnn/bw/basic_rnn_cell/kernel", "VariableV2"},
+            {"bidirectional_rnn/bw/basic_rnn_cell/bias", "VariableV2"},
+            {"bidirectional_rnn/fw/fw/transpose", "Transpose"},
+            {"bidirectional_rnn/fw/fw/BasicRNNCellZeroState/zeros", "Fill"},
+            {"bidirectional_rnn/fw/fw/TensorArray_1", "TensorArrayV3"},
+            {"bidirectional_rnn/fw/fw/while/LoopCond", "LoopCond"},
+            {"bidirectional_rnn/fw/fw/while/basic_rnn_cell/MatMul", "MatMul"},
+            {"bidirectional_rnn/fw/fw/transpose_1", "Transpose"},
+            {"bidirectional_rnn/bw/ReverseV2", "ReverseV2"},
+            {"bidirectional_rnn/bw/ReverseV2/axis", "Const"},
+            {"bidirectional_rnn/bw/bw/transpose", "Transpose"},
+            {"bidirectional_rnn/bw/bw/while/LoopCond", "LoopCond"},
+            {"bidirectional_rnn/bw/bw/while/basic_rnn_cell/Tanh", "Tanh"},
+            {"bidirectional_rnn/bw/bw/transpose_1", "Transpose"},
+            {"ReverseV2", "ReverseV2"},
+            {"ReverseV2/axis", "Const"}};
+  for (size_t i = 0; i < sizeof bn / sizeof bn[0]; i++) {
+    deft_op *op = deft_graph_op_by_name(g, bn[i].name);
+    ck_assert_msg(op != NULL, "no op '%s'", bn[i].name);
+    ck_assert_str_eq(deft_op_type(op), bn[i].type);
+  }
+  const char *gone[] = {"bidirectional_rnn/fw/while/LoopCond", "bidirectional_rnn/ReverseSequence",
+                        "bidirectional_rnn/bw/ReverseSequence", "bidirectional_rnn/bw/Fill",
+                        "bidirectional_rnn/fw/bw/basic_rnn_cell/kernel"};
+  for (size_t i = 0; i < sizeof gone / sizeof gone[0]; i++)
+    ck_assert_msg(deft_graph_op_by_name(g, gone[i]) == NULL, "unexpected op '%s'", gone[i]);
+  for (int k = 0; k < 2; k++) {
+    deft_op *rv = deft_graph_op_by_name(g, k ? "ReverseV2" : "bidirectional_rnn/bw/ReverseV2");
+    ck_assert_ptr_eq(deft_op_input(rv, 0).op,
+                     deft_graph_op_by_name(g, k ? "bidirectional_rnn/bw/bw/transpose_1" : "x"));
+    const deft_tensor *ax = NULL;
+    ck_assert(deft_op_attr_tensor(deft_op_input(rv, 1).op, "value", &ax));
+    ck_assert_int_eq(deft_tensor_num_elements(ax), 1);
+    ck_assert_int_eq(*(const int32_t *)deft_tensor_data(ax), 1); /* batch-major: time is dim 1 */
+  }
+  ck_assert_ptr_eq(ob.op, deft_graph_op_by_name(g, "ReverseV2"));
+  ck_assert_ptr_eq(of.op, deft_graph_op_by_name(g, "bidirectional_rnn/fw/fw/transpose_1"));
+  deft_rnn_cell_free(fw);
+  deft_rnn_cell_free(bw);
+  /* with sequence lengths, time-major, a named scope: ReverseSequence(seq_dim 0, batch_dim 1) */
+  fw = deft_rnn_cell_basic_lstm(g, 4, 1.0f, NULL, NULL);
+  bw = deft_rnn_cell_basic_lstm(g, 3, 1.0f, NULL, NULL);
+  deft_output xt = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(7, -1, 2), "xt");
+  deft_output lens = deft_placeholder(g, DEFT_INT32, DEFT_SHAPE(-1), "lens");
+  ck_assert_msg(
+      deft_bidirectional_dynamic_rnn(g, fw, bw, xt, lens, true, "birnn", &of, &ob, NULL, NULL),
+      "%s", deft_status_message(deft_graph_status(g)));
+  const char *sn[] = {"birnn/fw/basic_lstm_cell/kernel", "birnn/bw/basic_lstm_cell/bias",
+                      "birnn/fw/fw/sequence_length",     "birnn/fw/fw/while/basic_lstm_cell/MatMul",
+                      "birnn/bw/bw/sequence_length",     "birnn/bw/bw/while/Select_1"};
+  for (size_t i = 0; i < sizeof sn / sizeof sn[0]; i++)
+    ck_assert_msg(deft_graph_op_by_name(g, sn[i]) != NULL, "no op '%s'", sn[i]);
+  ck_assert(deft_graph_op_by_name(g, "birnn/fw/fw/transpose") == NULL); /* time-major */
+  for (int k = 0; k < 2; k++) {
+    deft_op *rs = deft_graph_op_by_name(g, k ? "ReverseSequence" : "birnn/bw/ReverseSequence");
+    ck_assert_msg(rs != NULL, "no ReverseSequence %d", k);
+    int64_t sd = -1, bd = -1;
+    ck_assert(deft_op_attr_int(rs, "seq_dim", &sd) && deft_op_attr_int(rs, "batch_dim", &bd));
+    ck_assert_int_eq(sd, 0);
+    ck_assert_int_eq(bd, 1);
+    ck_assert_ptr_eq(deft_op_input(rs, 1).op, lens.op);
+  }
+  ck_assert_ptr_eq(ob.op, deft_graph_op_by_name(g, "ReverseSequence"));
   deft_rnn_cell_free(fw);
   deft_rnn_cell_free(bw);
   /* errors */
@@ -389,7 +453,10 @@ END_TEST
 /* bidirectional_dynamic_rnn against two static_rnns with the same variables: the forward one on
  * x, the backward one on each row reversed within its length, its outputs reversed back. */
 START_TEST(bidirectional_against_static) {
-  const int32_t lens[B] = {4, 2, 3};
+  /* _i == 1: no sequence lengths (ReverseV2 over the whole time axis; the reference is the same
+   * with every length T) */
+  const bool no_lens = _i == 1;
+  const int32_t lens[B] = {4, no_lens ? 4 : 2, no_lens ? 4 : 3};
   deft_graph *ga = deft_graph_new(), *gb = deft_graph_new();
   deft_rnn_cell *fa = deft_rnn_cell_basic(ga, 4, NULL, NULL),
                 *ba = deft_rnn_cell_gru(ga, 3, NULL, NULL);
@@ -408,9 +475,9 @@ START_TEST(bidirectional_against_static) {
   ck_assert(deft_static_rnn(ga, ba, rx, T, NULL, la, "bidirectional_rnn/bw", orv, NULL));
   ck_assert_msg(deft_graph_ok(ga), "%s", deft_status_message(deft_graph_status(ga)));
   deft_output x = deft_placeholder(gb, DEFT_DOUBLE, DEFT_SHAPE(B, T, I), "x"), yf, yb;
-  ck_assert(deft_bidirectional_dynamic_rnn(gb, fb, bb, x,
-                                           deft_const_int32_vector(gb, lens, B, "lens"), false,
-                                           NULL, &yf, &yb, NULL, NULL));
+  deft_output lb = no_lens ? (deft_output){NULL, 0} : deft_const_int32_vector(gb, lens, B, "lens");
+  ck_assert(deft_bidirectional_dynamic_rnn(gb, fb, bb, x, lb, false, NULL, &yf, &yb, NULL, NULL));
+  ck_assert_str_eq(deft_op_type(yb.op), no_lens ? "ReverseV2" : "ReverseSequence");
   deft_status *st = deft_status_new();
   deft_session *sa = deft_session_new(ga, st), *sb = deft_session_new(gb, st);
   run_init(sa, ga);
@@ -466,13 +533,123 @@ START_TEST(bidirectional_against_static) {
 }
 END_TEST
 
+/* A bidirectional model (with its gradient loops) built by code: "x" [-1, T, I] double, "outputs"
+ * (the two directions concatenated), "dx" (d sum(outputs * w) / dx). */
+static void build_bidirectional(deft_graph *g, deft_rnn_cell **cells, deft_output *x,
+                                deft_output *fetch) {
+  cells[0] = deft_rnn_cell_basic_lstm(g, 4, 1.0f, NULL, NULL);
+  cells[1] = deft_rnn_cell_gru(g, 3, NULL, NULL);
+  *x = deft_placeholder(g, DEFT_DOUBLE, DEFT_SHAPE(-1, T, I), "x");
+  deft_output o[2];
+  ck_assert(deft_bidirectional_dynamic_rnn(g, cells[0], cells[1], *x, (deft_output){NULL, 0}, false,
+                                           NULL, &o[0], &o[1], NULL, NULL));
+  fetch[0] = deft_concat(g, o, 2, deft_const_int32(g, 2, "concat/axis"), "outputs");
+  deft_output w = deft_const_double(g, 0.5, "w");
+  deft_output loss = deft_reduce_sum(g, deft_mul(g, fetch[0], w, NULL), NULL, 0, false, "loss");
+  ck_assert(deft_gradients(g, &loss, 1, x, 1, NULL, &fetch[1]));
+  fetch[1] = deft_identity(g, fetch[1], "dx");
+  ck_assert_msg(deft_graph_ok(g), "%s", deft_status_message(deft_graph_status(g)));
+}
+
+/* A deft-built bidirectional model saved (checkpoint + meta graph) gives the same outputs and
+ * input gradients when the meta graph is imported and restored through its SaverDef, and when
+ * the model is rebuilt by code and restored by variable names. */
+START_TEST(bidirectional_meta_graph_round_trip) {
+  deft_status *st = deft_status_new();
+  deft_graph *ga = deft_graph_new();
+  deft_rnn_cell *cells[2];
+  deft_output x, fetch[2];
+  build_bidirectional(ga, cells, &x, fetch);
+  deft_session *sa = deft_session_new(ga, st);
+  check_ok(sa != NULL, st);
+  run_init(sa, ga);
+  int nvars = 0;
+  for (int i = 0; i < deft_graph_num_ops(ga); i++) {
+    deft_op *op = deft_graph_op_at(ga, i);
+    if (!deft_op_is_variable(op)) continue;
+    deft_tensor *cur = deft_session_variable_value(sa, op, st);
+    check_ok(cur != NULL, st);
+    deft_tensor *r = rand_tensor(deft_tensor_shape(cur));
+    check_ok(deft_session_set_variable(sa, op, r, st), st);
+    deft_tensor_free(r);
+    deft_tensor_free(cur);
+    nvars++;
+  }
+  ck_assert_int_eq(nvars, 6); /* fw LSTM kernel+bias, bw GRU gates and candidate kernel+bias */
+  deft_saver *sv = deft_saver_new(ga, NULL, 0, 0, st);
+  check_ok(sv != NULL, st);
+  char prefix[1024], meta[1040];
+  snprintf(prefix, sizeof prefix, "%s/bidi.ckpt", tu_tmpdir());
+  snprintf(meta, sizeof meta, "%s.meta", prefix);
+  check_ok(deft_saver_save(sv, sa, prefix, -1, NULL, st), st);
+  check_ok(deft_saver_export_meta_graph(sv, meta, st), st);
+  deft_tensor *xv = rand_tensor(DEFT_SHAPE(B, T, I)), *want[2];
+  check_ok(deft_session_run(sa, &x, tu_feeds(&xv), 1, fetch, want, 2, NULL, 0, st), st);
+  /* 1: the imported meta graph, restored with its own save/restore_all */
+  deft_meta_graph_info *info = NULL;
+  deft_graph *gi = deft_import_meta_graph(meta, NULL, &info, st);
+  check_ok(gi != NULL, st);
+  ck_assert(deft_meta_graph_info_has_saver(info));
+  ck_assert_ptr_nonnull(deft_graph_op_by_name(gi, "bidirectional_rnn/bw/bw/while/LoopCond"));
+  deft_session *si = deft_session_new(gi, st);
+  check_ok(si != NULL, st);
+  deft_saver *svi = deft_saver_from_names(gi, deft_meta_graph_info_filename_tensor(info),
+                                          deft_meta_graph_info_save_tensor(info),
+                                          deft_meta_graph_info_restore_op(info), 0, st);
+  check_ok(svi != NULL, st);
+  check_ok(deft_saver_restore(svi, si, prefix, st), st);
+  deft_output xi = {deft_graph_op_by_name(gi, "x"), 0};
+  deft_output fi[2] = {{deft_graph_op_by_name(gi, "outputs"), 0},
+                       {deft_graph_op_by_name(gi, "dx"), 0}};
+  ck_assert(xi.op && fi[0].op && fi[1].op);
+  deft_tensor *got[2];
+  check_ok(deft_session_run(si, &xi, tu_feeds(&xv), 1, fi, got, 2, NULL, 0, st), st);
+  expect_close(got[0], deft_tensor_data(want[0]), B * T * 7, "imported outputs");
+  expect_close(got[1], deft_tensor_data(want[1]), B * T * I, "imported dx");
+  deft_tensor_free(got[0]);
+  deft_tensor_free(got[1]);
+  /* 2: rebuilt by code, restored by variable names */
+  deft_graph *gc = deft_graph_new();
+  deft_rnn_cell *cc[2];
+  deft_output xc, fc[2];
+  build_bidirectional(gc, cc, &xc, fc);
+  deft_session *sc = deft_session_new(gc, st);
+  check_ok(sc != NULL, st);
+  deft_saver *svc = deft_saver_new(gc, NULL, 0, 0, st);
+  check_ok(svc != NULL, st);
+  check_ok(deft_saver_restore(svc, sc, prefix, st), st);
+  check_ok(deft_session_run(sc, &xc, tu_feeds(&xv), 1, fc, got, 2, NULL, 0, st), st);
+  expect_close(got[0], deft_tensor_data(want[0]), B * T * 7, "rebuilt outputs");
+  expect_close(got[1], deft_tensor_data(want[1]), B * T * I, "rebuilt dx");
+  for (int i = 0; i < 2; i++) {
+    deft_tensor_free(got[i]);
+    deft_tensor_free(want[i]);
+    deft_rnn_cell_free(cells[i]);
+    deft_rnn_cell_free(cc[i]);
+  }
+  deft_tensor_free(xv);
+  deft_saver_free(sv);
+  deft_saver_free(svi);
+  deft_saver_free(svc);
+  deft_meta_graph_info_free(info);
+  deft_session_free(sa);
+  deft_session_free(si);
+  deft_session_free(sc);
+  deft_graph_free(ga);
+  deft_graph_free(gi);
+  deft_graph_free(gc);
+  deft_status_free(st);
+}
+END_TEST
+
 static Suite *make_suite(void) {
   Suite *s = suite_create("rnn_dynamic");
   TCase *tc = tcase_create("dynamic");
   tcase_set_timeout(tc, 300);
   tcase_add_loop_test(tc, same_as_static_rnn, 0, K_COUNT);
   tcase_add_test(tc, tf_names);
-  tcase_add_test(tc, bidirectional_against_static);
+  tcase_add_loop_test(tc, bidirectional_against_static, 0, 2);
+  tcase_add_test(tc, bidirectional_meta_graph_round_trip);
   tcase_add_loop_test(tc, gradients_through_dynamic_rnn, 0, K_COUNT);
   tcase_add_test(tc, tf_checkpoint_restores);
   suite_add_tcase(s, tc);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deft/deft.h"
 #include "ops/sgemm.h"
 #include "testutil.h"
 
@@ -145,12 +146,63 @@ START_TEST(splits_give_the_same_bits) {
 }
 END_TEST
 
+/* MatMul through a session, 1 and 2 threads, with deft's kernel and with the OpenBLAS path
+ * forced (what CPUs without AVX-512F run), against the float64 loop: the kernel's split and
+ * workspace plumbing on both paths. */
+START_TEST(matmul_op_on_both_paths) {
+  for (int t = 0; t < 4; t++) {
+    bool ta = t & 1, tb = t & 2;
+    mats m = make(ta, tb, 203, 301, 157, 0, 40u + (uint32_t)t);
+    deft_graph *g = deft_graph_new();
+    int64_t ad[2] = {ta ? m.K : m.M, ta ? m.M : m.K}, bd[2] = {tb ? m.N : m.K, tb ? m.K : m.N};
+    deft_tensor *at = deft_tensor_new(DEFT_FLOAT, ad, 2, NULL);
+    deft_tensor *bt = deft_tensor_new(DEFT_FLOAT, bd, 2, NULL);
+    memcpy(deft_tensor_data(at), m.A, sizeof(float) * (size_t)(ad[0] * ad[1]));
+    memcpy(deft_tensor_data(bt), m.B, sizeof(float) * (size_t)(bd[0] * bd[1]));
+    deft_output y = deft_matmul(g, deft_const(g, at, "a"), deft_const(g, bt, "b"), ta, tb, "y");
+    ck_assert(deft_graph_ok(g));
+    for (int force = 0; force < 2; force++) {
+      deft_sgemm_force_openblas(force);
+      for (int threads = 1; threads <= 2; threads++) {
+        deft_status *st = deft_status_new();
+        deft_session *s = deft_session_new(g, st);
+        deft_session_set_threads(s, threads);
+        deft_tensor *out = NULL;
+        ck_assert_msg(deft_session_run(s, NULL, NULL, 0, &y, &out, 1, NULL, 0, st), "%s",
+                      deft_status_message(st));
+        const float *o = deft_tensor_data(out);
+        for (int64_t i = 0; i < m.M; i++)
+          for (int64_t j = 0; j < m.N; j++) {
+            double want = 0, scale = 0;
+            for (int64_t k = 0; k < m.K; k++) {
+              want += a_at(&m, i, k) * b_at(&m, k, j);
+              scale += fabs(a_at(&m, i, k) * b_at(&m, k, j));
+            }
+            ck_assert_msg(fabs(o[i * m.N + j] - want) <= 4e-7 * (double)(m.K + 2) * scale,
+                          "MatMul %s %d threads C[%lld,%lld]", force ? "openblas" : "own", threads,
+                          (long long)i, (long long)j);
+          }
+        deft_tensor_free(out);
+        deft_session_free(s);
+        deft_status_free(st);
+      }
+    }
+    deft_sgemm_force_openblas(false);
+    deft_tensor_free(at);
+    deft_tensor_free(bt);
+    deft_graph_free(g);
+    release(&m);
+  }
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("sgemm");
   TCase *tc = tcase_create("sgemm");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, products_match_float64);
   tcase_add_test(tc, splits_give_the_same_bits);
+  tcase_add_test(tc, matmul_op_on_both_paths);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -4,6 +4,7 @@
  * TF's formulas, in-place and copy-on-write behaviour, and the error paths. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -257,6 +258,58 @@ START_TEST(adam_steps) {
 }
 END_TEST
 
+/* An update large enough to be split over threads (ops/training_ops.c, GD_GRAIN): 2 and 3
+ * threads give what 1 thread gives, bit for bit, and every element is var - lr * grad. */
+START_TEST(gradient_descent_split_over_threads) {
+  enum { BIG = 300007 }; /* not a multiple of any range size */
+  static const int64_t dims[1] = {BIG};
+  float *init = malloc(sizeof(float) * BIG), *g = malloc(sizeof(float) * BIG);
+  ck_assert(init && g);
+  for (int i = 0; i < BIG; i++) {
+    init[i] = (float)uniform(-1, 1);
+    g[i] = (float)uniform(-2, 2);
+  }
+  deft_tensor *out[4] = {NULL, NULL, NULL, NULL};
+  for (int threads = 1; threads <= 3; threads++) {
+    deft_graph *gr = deft_graph_new();
+    deft_tensor *t = deft_tensor_new(DEFT_FLOAT, dims, 1, NULL);
+    memcpy(deft_tensor_data(t), init, sizeof(float) * BIG);
+    deft_op *w = deft_variable_new(gr, "w", deft_const(gr, t, "init"), true);
+    deft_tensor_free(t);
+    deft_output grad = deft_placeholder(gr, DEFT_FLOAT, DEFT_SHAPE(BIG), "grad");
+    deft_output up =
+        deft_apply_gradient_descent(gr, ref(w), deft_const_float(gr, 0.25f, "lr"), grad, NULL);
+    deft_output val = deft_variable_value(w);
+    deft_op *init_op = deft_global_variables_initializer(gr, NULL);
+    check_ok(gr);
+    deft_status *st = deft_status_new();
+    deft_session *s = deft_session_new(gr, st);
+    deft_session_set_threads(s, threads);
+    run_targets(s, NULL, NULL, 0, init_op);
+    deft_tensor *gt = deft_tensor_new(DEFT_FLOAT, dims, 1, NULL);
+    memcpy(deft_tensor_data(gt), g, sizeof(float) * BIG);
+    for (int step = 0; step < 2; step++) run_targets(s, &grad, &gt, 1, up.op);
+    ck_assert(deft_session_run(s, NULL, NULL, 0, &val, &out[threads], 1, NULL, 0, st));
+    deft_tensor_free(gt);
+    deft_session_free(s);
+    deft_status_free(st);
+    deft_graph_free(gr);
+  }
+  const float *o1 = deft_tensor_data(out[1]);
+  for (int i = 0; i < BIG; i++) { /* two steps; float rounding, fused or not */
+    double want = (double)init[i] - 2 * 0.25 * (double)g[i];
+    ck_assert_msg(fabs(o1[i] - want) <= 1e-6 * (1 + fabs(want)), "element %d: %g vs %g", i,
+                  o1[i], want);
+  }
+  for (int threads = 2; threads <= 3; threads++)
+    ck_assert_msg(memcmp(o1, deft_tensor_data(out[threads]), sizeof(float) * BIG) == 0,
+                  "%d threads differ from one", threads);
+  for (int i = 1; i <= 3; i++) deft_tensor_free(out[i]);
+  free(init);
+  free(g);
+}
+END_TEST
+
 /* ---- graph structure ---- */
 
 START_TEST(ops_names_and_attrs) {
@@ -479,6 +532,7 @@ static Suite *suite(void) {
   Suite *s = suite_create("training_ops");
   TCase *t = tcase_create("steps");
   tcase_add_test(t, gradient_descent_steps);
+  tcase_add_test(t, gradient_descent_split_over_threads);
   tcase_add_test(t, momentum_steps);
   tcase_add_test(t, adagrad_steps);
   tcase_add_test(t, rmsprop_steps);

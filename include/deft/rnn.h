@@ -147,11 +147,15 @@ DEFT_API bool deft_dynamic_rnn(deft_graph *g, deft_rnn_cell *cell, deft_output i
                                deft_output *final_state);
 
 /* tf.nn.bidirectional_dynamic_rnn(cell_fw, cell_bw, inputs, sequence_length, time_major,
- * scope): deft_dynamic_rnn with cell_fw under "<scope>/fw" (scope NULL: "bidirectional_rnn")
- * and with cell_bw under "<scope>/bw" on the inputs reversed per sequence
- * ("<scope>/bw/ReverseSequence"; full length without sequence_length), its outputs reversed
- * back ("<scope>/ReverseSequence"). Writes each direction's outputs and final state (any
- * pointer may be NULL). The two cells must be distinct. */
+ * scope), named as TF 1.x names it (scope NULL: "bidirectional_rnn"): cell_fw's variables in
+ * variable scope "<scope>/fw" ("<scope>/fw/basic_rnn_cell/kernel") and its ops under name scope
+ * "<scope>/fw/fw" ("<scope>/fw/fw/while/...", as TF's dynamic_rnn re-entering the "fw" scope
+ * object makes them); cell_bw likewise under "<scope>/bw" and "<scope>/bw/bw", run on the inputs
+ * reversed in time: "<scope>/bw/ReverseSequence" with a valid sequence_length, else
+ * "<scope>/bw/ReverseV2" (the whole time axis). The backward outputs are reversed back in the
+ * caller's name scope, outside <scope>, as TF does ("ReverseSequence" or "ReverseV2", made
+ * unique). Writes each direction's outputs and final state (any pointer may be NULL). The two
+ * cells must be distinct. Returns false (sticky error) on failure. */
 DEFT_API bool deft_bidirectional_dynamic_rnn(deft_graph *g, deft_rnn_cell *cell_fw,
                                              deft_rnn_cell *cell_bw, deft_output inputs,
                                              deft_output sequence_length, bool time_major,
