@@ -15,6 +15,7 @@
 #ifndef DEFT_CAPI_INTERNAL_H
 #define DEFT_CAPI_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -64,9 +65,22 @@ static inline TF_Tensor *capi_tensor_of_box(capi_box *b) { return (TF_Tensor *)(
 /* The deft tensor a handle is (only for !capi_is_box(t)). */
 static inline deft_tensor *capi_deft_of(const TF_Tensor *t) { return (deft_tensor *)t; }
 
+/* A TF_Graph lives until TF_DeleteGraph and its last session's TF_DeleteSession, whichever comes
+ * later (TF's rule: "Graph will be deleted once no more TFSession's are referencing it"). `mu`
+ * guards the count and the flag: sessions may be made and deleted on several threads. */
 struct TF_Graph {
   deft_graph *g;
+  pthread_mutex_t mu;
+  int nsessions;         /* TF_Sessions made on this graph and not yet deleted */
+  bool delete_requested; /* TF_DeleteGraph was called while sessions remained */
 };
+
+/* Counts a new session on g. */
+void capi_graph_add_session(TF_Graph *g);
+/* Uncounts a deleted session; frees g if TF_DeleteGraph was called and it was the last. */
+void capi_graph_remove_session(TF_Graph *g);
+/* The number of sessions on g. */
+int capi_graph_sessions(TF_Graph *g);
 
 /* True iff dt is a dtype deft stores in deft_tensors (other than strings). */
 bool capi_dtype_is_deft_numeric(TF_DataType dt);

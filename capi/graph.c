@@ -44,17 +44,47 @@ TF_Graph *TF_NewGraph(void) {
   TF_Graph *g = calloc(1, sizeof *g);
   if (!g) return NULL;
   g->g = deft_graph_new();
-  if (!g->g) {
+  if (!g->g || pthread_mutex_init(&g->mu, NULL) != 0) {
+    deft_graph_free(g->g);
     free(g);
     return NULL;
   }
   return g;
 }
 
+static void graph_destroy(TF_Graph *g) {
+  deft_graph_free(g->g);
+  pthread_mutex_destroy(&g->mu);
+  free(g);
+}
+
 void TF_DeleteGraph(TF_Graph *g) {
   if (!g) return;
-  deft_graph_free(g->g);
-  free(g);
+  pthread_mutex_lock(&g->mu);
+  bool later = g->nsessions > 0;
+  if (later) g->delete_requested = true; /* the last TF_DeleteSession frees it */
+  pthread_mutex_unlock(&g->mu);
+  if (!later) graph_destroy(g);
+}
+
+void capi_graph_add_session(TF_Graph *g) {
+  pthread_mutex_lock(&g->mu);
+  g->nsessions++;
+  pthread_mutex_unlock(&g->mu);
+}
+
+void capi_graph_remove_session(TF_Graph *g) {
+  pthread_mutex_lock(&g->mu);
+  bool destroy = --g->nsessions == 0 && g->delete_requested;
+  pthread_mutex_unlock(&g->mu);
+  if (destroy) graph_destroy(g);
+}
+
+int capi_graph_sessions(TF_Graph *g) {
+  pthread_mutex_lock(&g->mu);
+  int n = g->nsessions;
+  pthread_mutex_unlock(&g->mu);
+  return n;
 }
 
 TF_Operation *TF_GraphOperationByName(TF_Graph *graph, const char *oper_name) {

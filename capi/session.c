@@ -115,7 +115,16 @@ static TF_Session *new_session(TF_Graph *graph, const TF_SessionOptions *opts, d
     return NULL;
   }
   if (opts && opts->intra_threads > 0) deft_session_set_threads(s->s, opts->intra_threads);
+  capi_graph_add_session(graph);
   return s;
+}
+
+/* Frees s and uncounts it on its graph (which goes with it if TF_DeleteGraph came first). */
+static void delete_session(TF_Session *s) {
+  TF_Graph *graph = s->graph;
+  deft_session_free(s->s);
+  free(s);
+  capi_graph_remove_session(graph);
 }
 
 TF_Session *TF_NewSession(TF_Graph *graph, const TF_SessionOptions *opts, TF_Status *status) {
@@ -133,8 +142,7 @@ void TF_CloseSession(TF_Session *s, TF_Status *status) {
 void TF_DeleteSession(TF_Session *s, TF_Status *status) {
   deft_status_clear(st_of(status));
   if (!s) return;
-  deft_session_free(s->s);
-  free(s);
+  delete_session(s);
 }
 
 /* Checks one TF_Output argument of a run. */
@@ -362,6 +370,16 @@ TF_Session *TF_LoadSessionFromSavedModel(const TF_SessionOptions *session_option
     deft_status_set(st, DEFT_INVALID_ARGUMENT, "Graph is non-empty.");
     return NULL;
   }
+  /* deft loads the model into a new deft_graph and gives it to `graph`; a session already made
+   * on the (empty) graph would keep the old one, so that is refused instead */
+  int others = capi_graph_sessions(graph);
+  if (others) {
+    deft_status_set(st, DEFT_FAILED_PRECONDITION,
+                    "TF_LoadSessionFromSavedModel: the graph already has %d session(s); deft "
+                    "loads a SavedModel only into a new, empty graph that no session uses",
+                    others);
+    return NULL;
+  }
   size_t n = 1;
   for (int i = 0; i < tags_len; i++) n += strlen(tags[i]) + 1;
   char *joined = malloc(n);
@@ -394,10 +412,7 @@ TF_Session *TF_LoadSessionFromSavedModel(const TF_SessionOptions *session_option
   }
   deft_meta_graph_info_free(info);
   if (!ok) {
-    if (s) {
-      deft_session_free(s->s);
-      free(s);
-    }
+    if (s) delete_session(s);
     return NULL;
   }
   return s;

@@ -959,6 +959,39 @@ static TF_Output named(TF_Graph *g, const char *op, int index) {
   return o;
 }
 
+/* TF_DeleteGraph while sessions use the graph: TF frees it with the last session; until then the
+ * sessions keep running (ASan checks there is no use after free and no leak). */
+START_TEST(graph_outlives_its_handle) {
+  TF_Status *s = TF_NewStatus();
+  TF_Graph *g = TF_NewGraph();
+  TF_Operation *a = placeholder(g, "a", TF_FLOAT, NULL, 0, s);
+  TF_Operation *b = placeholder(g, "b", TF_FLOAT, NULL, 0, s);
+  TF_Operation *sum = binary(g, "AddV2", "sum", out0(a), out0(b), s);
+  TF_Session *s1 = TF_NewSession(g, NULL, s), *s2 = TF_NewSession(g, NULL, s);
+  ASSERT_OK(s);
+  TF_DeleteGraph(g); /* deferred: two sessions remain */
+  TF_Tensor *at = scalar_f(2), *bt = scalar_f(5);
+  TF_Output ab[2] = {out0(a), out0(b)};
+  TF_Tensor *abv[2] = {at, bt};
+  ck_assert(run1(s1, ab, abv, 2, out0(sum), s) == 7);
+  TF_DeleteSession(s1, s);
+  ASSERT_OK(s);
+  ck_assert(run1(s2, ab, abv, 2, out0(sum), s) == 7); /* the graph is still there */
+  TF_CloseSession(s2, s);
+  TF_DeleteSession(s2, s); /* and goes now */
+  ASSERT_OK(s);
+  /* the usual order still works */
+  TF_Graph *g2 = TF_NewGraph();
+  TF_Session *s3 = TF_NewSession(g2, NULL, s);
+  ASSERT_OK(s);
+  TF_DeleteSession(s3, s);
+  TF_DeleteGraph(g2);
+  TF_DeleteTensor(at);
+  TF_DeleteTensor(bt);
+  TF_DeleteStatus(s);
+}
+END_TEST
+
 START_TEST(frozen_graph) {
   TU_REQUIRE_SHARED(pb, "tf1/uTensor__utensor_cgen/tests/deep_mlp/simple_mnist.pb");
   load_mnist();
@@ -1070,6 +1103,13 @@ START_TEST(saved_models) {
     assert_code(s, TF_NOT_FOUND, "gpu");
     ck_assert_ptr_null(TF_LoadSessionFromSavedModel(so, NULL, "/no/such/dir", tags, 1, g2, NULL, s));
     assert_code(s, TF_NOT_FOUND, "/no/such/dir");
+    /* an empty graph a session already uses: refused, the session still runs (on nothing) */
+    TF_Session *early = TF_NewSession(g2, so, s);
+    ASSERT_OK(s);
+    ck_assert_ptr_null(TF_LoadSessionFromSavedModel(so, NULL, dirp, tags, 1, g2, NULL, s));
+    assert_code(s, TF_FAILED_PRECONDITION, "1 session");
+    TF_DeleteSession(early, s);
+    ASSERT_OK(s);
     TF_DeleteGraph(g2);
     TF_DeleteBuffer(meta);
     TF_DeleteSessionOptions(so);
@@ -1537,6 +1577,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, graph_def_round_trip);
   tcase_add_test(tc, string_tensors);
   tcase_add_test(tc, run_paths);
+  tcase_add_test(tc, graph_outlives_its_handle);
   tcase_add_test(tc, gradients);
   tcase_add_test(tc, frozen_graph);
   tcase_add_test(tc, saved_models);

@@ -108,7 +108,9 @@ typedef struct TF_FunctionOptions TF_FunctionOptions;
 
 /* Returns a new empty graph. */
 TF_CAPI_EXPORT extern TF_Graph* TF_NewGraph(void);
-/* Frees g and its operations. Sessions on g must be deleted first. Accepts NULL. */
+/* Frees g and its operations, as TF does: once no session uses it (deleting g while sessions
+ * remain defers the free to the last TF_DeleteSession; they keep working until then). Accepts
+ * NULL. */
 TF_CAPI_EXPORT extern void TF_DeleteGraph(TF_Graph* g);
 
 /* Refines output's build-time shape with dims[0..num_dims) (num_dims -1 = unknown rank, a dim
@@ -464,7 +466,8 @@ TF_CAPI_EXPORT extern TF_Session* TF_NewSession(TF_Graph* graph, const TF_Sessio
                                                 TF_Status* status);
 
 /* Loads the SavedModel in export_dir: imports its meta graph whose tags include every tags[i]
- * into graph (which must be empty: INVALID_ARGUMENT otherwise), restores the variables from
+ * into graph (which must be empty: INVALID_ARGUMENT otherwise; and used by no session yet:
+ * FAILED_PRECONDITION, a deft limit), restores the variables from
  * export_dir/variables/variables with the graph's own restore op, runs its main op (or legacy
  * init op) if it has one, and returns the session. meta_graph_def (may be NULL) receives the
  * MetaGraphDef (as deft exports it). NOT_FOUND (listing the tag sets) when no meta graph has
