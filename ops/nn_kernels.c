@@ -14,11 +14,10 @@
 #define SELU_SCALE 1.0507009873554804934193349852946
 #define SELU_ALPHA 1.6732632423543772848170429916717
 
-/* expm1(x) in double for x in [-40, 0], branch free: x = k ln2 + r with |r| <= ln2/2,
- * expm1(x) = 2^k expm1(r) + (2^k - 1), expm1(r) by its Taylor series to r^12 (truncation below
- * 1e-15 relative). The float result rounds the same as libm's expm1 rounded to float except on
- * exact ties, which the double error (a few ulps of double) makes vanishingly rare. */
-static inline double expm1_neg(double x) {
+/* The shared range reduction of expm1_neg and exp_neg, branch free, for x <= 0 (x >= -159 ln2 so
+ * the scale stays a normal double): x = k ln2 + r with |r| <= ln2/2; *scale = 2^k and the return
+ * value is expm1(r) by its Taylor series to r^12 (truncation below 1e-15 relative). */
+static inline double reduce_neg(double x, double *scale) {
   const double shift = 0x1.8p52;
   double t = x * 1.4426950408889634 + shift;
   double kd = t - shift;
@@ -39,8 +38,15 @@ static inline double expm1_neg(double x) {
   uint64_t tb;
   memcpy(&tb, &t, sizeof tb);
   uint64_t sb = (tb + 1023) << 52; /* the low bits of t hold k; 2^k */
-  double scale;
-  memcpy(&scale, &sb, sizeof scale);
+  memcpy(scale, &sb, sizeof *scale);
+  return p;
+}
+
+/* expm1(x) in double for x in [-40, 0]: 2^k expm1(r) + (2^k - 1). The float result rounds the
+ * same as libm's expm1 rounded to float except on exact ties, which the double error (a few ulps
+ * of double) makes vanishingly rare. */
+static inline double expm1_neg(double x) {
+  double scale, p = reduce_neg(x, &scale);
   return scale * p + (scale - 1.0);
 }
 
@@ -75,31 +81,9 @@ DEFT_SIMD_CLONES void deft_nn_tanh_f32(int64_t n, const float *restrict x, float
   }
 }
 
-/* exp(x) in double for x in [-110, 0]: 2^k (1 + expm1(r)) with expm1_neg's reduction and series
- * (k >= -159, so the scale stays a normal double). */
+/* exp(x) in double for x in [-110, 0]: 2^k (1 + expm1(r)). */
 static inline double exp_neg(double x) {
-  const double shift = 0x1.8p52;
-  double t = x * 1.4426950408889634 + shift;
-  double kd = t - shift;
-  double r = (x - kd * 6.93147180369123816490e-01) - kd * 1.90821492927058770002e-10;
-  double p = 1.0 / 479001600.0;
-  p = p * r + 1.0 / 39916800.0;
-  p = p * r + 1.0 / 3628800.0;
-  p = p * r + 1.0 / 362880.0;
-  p = p * r + 1.0 / 40320.0;
-  p = p * r + 1.0 / 5040.0;
-  p = p * r + 1.0 / 720.0;
-  p = p * r + 1.0 / 120.0;
-  p = p * r + 1.0 / 24.0;
-  p = p * r + 1.0 / 6.0;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r;
-  uint64_t tb;
-  memcpy(&tb, &t, sizeof tb);
-  uint64_t sb = (tb + 1023) << 52;
-  double scale;
-  memcpy(&scale, &sb, sizeof scale);
+  double scale, p = reduce_neg(x, &scale);
   return scale * (1.0 + p);
 }
 

@@ -36,6 +36,11 @@ size_t deft_sgemm_workspace_bytes(void) {
 
 static bool cpu_has_avx512f(void) { return __builtin_cpu_supports("avx512f"); }
 
+/* The mask of the first n of 16 lanes (n may be <= 0 or >= 16). */
+static inline __mmask16 lane_mask(int64_t n) {
+  return (__mmask16)(n >= 16 ? 0xffff : n > 0 ? (1u << n) - 1 : 0);
+}
+
 /* Packs op(A)[i0 .. i0+mc, p0 .. p0+kc) into MR-row panels, rows past mc zero. */
 static void pack_a(bool ta, const float *A, int64_t lda, int64_t i0, int64_t p0, int64_t mc,
                    int64_t kc, float *restrict dst) {
@@ -71,8 +76,7 @@ __attribute__((target("avx512f"))) static void pack_b(bool tb, const float *B, i
   for (int64_t jp = 0; jp < nc; jp += NR, dst += NR * kc) {
     int64_t nr = nc - jp < NR ? nc - jp : NR;
     if (!tb) { /* op(B) row k = B row k: contiguous */
-      __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
-      __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr > 16 ? (1u << (nr - 16)) - 1 : 0);
+      __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
       const float *src = B + p0 * ldb + j0 + jp;
       for (int64_t k = 0; k < kc; k++, src += ldb) {
         _mm512_store_ps(dst + k * NR, _mm512_maskz_loadu_ps(m0, src));
@@ -139,8 +143,7 @@ tile_gen(int64_t kc, const float *restrict a, int64_t ars, int64_t aks, const fl
     STEP(13);
 #undef STEP
   }
-  __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffff : (1u << nr) - 1);
-  __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffff : nr > 16 ? (1u << (nr - 16)) - 1 : 0);
+  __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
   __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
 #define OUT(i)                                                                                     \
   if (i < mr) {                                                                                    \
