@@ -11,6 +11,7 @@
 #include <cblas.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -727,36 +728,135 @@ static void sgemm_parts(void *arg, int64_t pb, int64_t pe) {
   }
 }
 
-/* Multiply-adds per thread below which splitting a product does not pay. */
+/* Multiply-adds per thread below which splitting a product does not pay; for products of fewer
+ * rows than deft_sgemm_row_multiple (about 5 us of work a part at OpenBLAS's rate there). */
 #define GEMM_GRAIN (1 << 20)
+#define GEMM_GRAIN_FEW_ROWS (1 << 18)
 
-static void run_sgemm(deft_kernel_ctx *c, gemm_job *j) {
-  /* A vector times a matrix: sgemv (sgemm would pack the whole matrix first). */
-  enum CBLAS_TRANSPOSE T = CblasTrans, NT = CblasNoTrans;
-  if (j->M == 1) { /* C[1,N] = a op(B): op(B)^T a; a is contiguous whether or not ta */
-    if (!j->tb)
-      cblas_sgemv(CblasRowMajor, T, (int)j->K, (int)j->N, 1.0f, j->B, j->ldb, j->A, 1, 0.0f,
-                  j->C, 1);
-    else
-      cblas_sgemv(CblasRowMajor, NT, (int)j->N, (int)j->K, 1.0f, j->B, j->ldb, j->A, 1, 0.0f,
-                  j->C, 1);
+/* A vector times a matrix (deft_sgemv): y[N] = x op(B), its columns split over the session's
+ * threads in blocks of 16 columns where deft's own kernel runs (deft_sgemv_own), which computes
+ * each y[j] the same way whatever columns a call covers; OpenBLAS's sgemv (no AVX2, or x B^T
+ * without AVX-512F) runs on one thread, as its results would depend on the split. */
+typedef struct gemv_job {
+  bool tb, own;
+  int64_t N, K, ldb;
+  const float *x, *B;
+  float *y;
+} gemv_job;
+
+static void gemv_range(void *arg, int64_t begin, int64_t end) {
+  const gemv_job *j = arg;
+  int64_t c0 = begin * 16, c1 = end * 16 < j->N ? end * 16 : j->N;
+  if (c1 <= c0) return;
+  deft_sgemv(j->tb, c1 - c0, j->K, j->x, j->B + (j->tb ? c0 * j->ldb : c0), j->ldb, j->y + c0,
+             j->own);
+}
+
+/* Multiply-adds per thread below which splitting a vector-matrix product does not pay (the
+ * pool's hand-off to a spinning worker and back costs about a microsecond; a part of this size
+ * streams 256 KiB of the matrix). */
+#define GEMV_GRAIN (1 << 16)
+
+static void run_sgemv(deft_kernel_ctx *c, bool tb, int64_t N, int64_t K, const float *x,
+                      const float *B, int64_t ldb, float *y) {
+  gemv_job j = {tb, deft_sgemv_own(tb), N, K, ldb, x, B, y};
+  int64_t units = (N + 15) / 16;
+  int64_t parts = j.own ? deft_kernel_threads(c) : 1;
+  if (parts > N * K / GEMV_GRAIN) parts = N * K / GEMV_GRAIN;
+  if (parts > units) parts = units;
+  if (parts <= 1) {
+    gemv_range(&j, 0, units);
     return;
   }
-  if (j->N == 1) { /* C[M,1] = op(A) b; b is contiguous whether or not tb */
-    if (!j->ta)
-      cblas_sgemv(CblasRowMajor, NT, (int)j->M, (int)j->K, 1.0f, j->A, j->lda, j->B, 1, 0.0f,
-                  j->C, 1);
-    else
-      cblas_sgemv(CblasRowMajor, T, (int)j->K, (int)j->M, 1.0f, j->A, j->lda, j->B, 1, 0.0f,
-                  j->C, 1);
+  deft_parallel_for(deft_kernel_threadpool(c), (int)parts, units, units / parts, gemv_range, &j);
+}
+
+/* ---- a sparse vector times a matrix ----
+ * x [1, K] @ B [K, N] with B a variable's value known to be all finite: only the rows of B that
+ * x's nonzeros select are read (deft_sgemv_rows), the columns split over the threads as above.
+ * Each element is the fused multiply-add chain deft_sgemv's own kernel computes, zero terms left
+ * out, which changes nothing when B is finite; and it is the chain the sparse MatMul computes
+ * (ops/matmul_sparse.c). So neither the thread count nor x's density, which decides between
+ * those paths, changes a result. */
+typedef struct gemv_rows_job {
+  int64_t N, nk, ldb;
+  const int32_t *idx;
+  const float *val, *B;
+  float *y;
+} gemv_rows_job;
+
+static void gemv_rows_range(void *arg, int64_t begin, int64_t end) {
+  const gemv_rows_job *j = arg;
+  int64_t c0 = begin * 16, c1 = end * 16 < j->N ? end * 16 : j->N;
+  if (c1 > c0) deft_sgemv_rows(c1 - c0, j->nk, j->idx, j->val, j->B + c0, j->ldb, j->y + c0);
+}
+
+/* True iff every element of x[0 .. n) is finite (x * 0 is 0 for finite x, NaN otherwise). */
+DEFT_SIMD_CLONES static bool all_finite(const float *x, int64_t n) {
+  float acc = 0.0f;
+  for (int64_t i = 0; i < n; i++) acc += x[i] * 0.0f;
+  return acc == 0.0f;
+}
+
+/* MatMul's state word 3 (words 0-2 are the sparse path's, ops/matmul_sparse.c): B's generation
+ * << 2, bit 1 set once B was checked at that generation, bit 0 its answer (all finite). B is
+ * checked the second time a run sees the same generation, so weights that change every step
+ * (training) are never read an extra time, and inference pays one check. */
+enum { GEMV_STATE_WORD = 3 };
+
+static bool b_known_finite(deft_kernel_ctx *c, const deft_tensor *b) {
+  if (!deft_kernel_input_is_variable(c, 1)) return false;
+  uint64_t gen = atomic_load_explicit(&b->buf->gen, memory_order_relaxed);
+  if (gen == 0 || gen >> 61) return false;
+  uint64_t *st = &deft_kernel_state(c)[GEMV_STATE_WORD];
+  if (*st >> 2 != gen) {
+    *st = gen << 2;
+    return false;
+  }
+  if (!(*st & 2)) *st |= 2u | (all_finite(deft_tensor_f32(b), b->n) ? 1u : 0u);
+  return *st & 1;
+}
+
+/* Computes out = x B for float x [1, K] and B [K, N] (not transposed) when deft's own GEMV
+ * kernel runs and B is known finite; false (nothing written) otherwise, for the other paths. */
+static bool gemv_sparse_x(deft_kernel_ctx *c, int64_t N, int64_t K, const float *x,
+                          const deft_tensor *b, float *y) {
+  if (!deft_sgemv_own(false) || !b_known_finite(c, b)) return false;
+  void *mem = deft_kernel_scratch(c, (sizeof(int32_t) + sizeof(float)) * (size_t)(K + 16));
+  if (!mem) return true; /* the error is recorded */
+  int32_t *idx = mem;
+  float *val = (float *)(idx + K + 16);
+  gemv_rows_job j = {N, 0, b->dims[1], idx, NULL, deft_tensor_f32(b), y};
+  j.val = val;
+  j.nk = deft_sgemv_compress(K, x, idx, val);
+  int64_t units = (N + 15) / 16, parts = deft_kernel_threads(c);
+  if (parts > j.nk * N / GEMV_GRAIN) parts = j.nk * N / GEMV_GRAIN;
+  if (parts > units) parts = units;
+  if (parts <= 1) gemv_rows_range(&j, 0, units);
+  else deft_parallel_for(deft_kernel_threadpool(c), (int)parts, units, units / parts,
+                         gemv_rows_range, &j);
+  return true;
+}
+
+static void run_sgemm(deft_kernel_ctx *c, gemm_job *j) {
+  /* A vector times a matrix: a GEMV (sgemm would pack the whole matrix first). */
+  if (j->M == 1) { /* C[1,N] = a op(B); a is contiguous whether or not ta */
+    run_sgemv(c, j->tb, j->N, j->K, j->A, j->B, j->ldb, j->C);
+    return;
+  }
+  if (j->N == 1) { /* C[M,1] = op(A) b = b^T op(A)^T; b is contiguous whether or not tb */
+    run_sgemv(c, !j->ta, j->M, j->K, j->B, j->A, j->lda, j->C);
     return;
   }
   int threads = deft_kernel_threads(c);
   int64_t work = j->M * j->N * j->K;
-  int64_t parts = threads <= 1 || work < 2 * GEMM_GRAIN ? 1 : work / GEMM_GRAIN;
-  if (parts > threads) parts = threads;
   /* Rows in blocks of the register tile's height unless there are too few of them. */
   int64_t rows_unit = deft_sgemm_row_multiple();
+  /* Fewer rows than the tile's height run OpenBLAS's unpacked small-matrix path, slower per
+   * multiply-add, so that splitting them pays at a smaller size. */
+  int64_t grain = j->M < rows_unit ? GEMM_GRAIN_FEW_ROWS : GEMM_GRAIN;
+  int64_t parts = threads <= 1 || work < 2 * grain ? 1 : work / grain;
+  if (parts > threads) parts = threads;
   j->by_cols = parts > 1 && j->M < rows_unit * parts && j->N > j->M;
   j->unit = j->by_cols ? 16 : rows_unit;
   j->parts = (int)parts;
@@ -832,6 +932,8 @@ void deft_math_matmul_kernel(deft_kernel_ctx *c) {
   enum CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
   switch (a->dtype) {
     case DEFT_FLOAT: {
+      if (M == 1 && !tb && gemv_sparse_x(c, N, K, deft_tensor_f32(a), b, deft_tensor_f32(out)))
+        break;
       bool failed = false;
       if (mp->try_sparse && deft_math_sgemm_sparse_a(c, ta, M, N, K, deft_tensor_f32(a), b->buf,
                                           deft_tensor_f32(out), &failed))

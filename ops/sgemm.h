@@ -45,4 +45,37 @@ void deft_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, 
                 int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
                 void *work);
 
+/* A vector times a matrix: y[j] = sum over k of x[k] op(B)[k, j] for j in [0, N), op(B) = B
+ * ([K, N], row stride ldb) or, when tb, B^T (B [N, K], row stride ldb). y is only written; K may
+ * be 0 (y = 0). With own set to deft_sgemv_own(tb) (the caller asks once per product, on the
+ * thread running the kernel, and passes the answer to every part), deft's kernel runs where
+ * that answer is true: each y[j] is then computed the same way whatever N and whichever columns
+ * a call covers, so callers may split the columns over their threads (by offsetting B and y)
+ * without changing a bit. Otherwise (own false) OpenBLAS's sgemv runs, whose results do depend
+ * on such a split. */
+void deft_sgemv(bool tb, int64_t N, int64_t K, const float *x, const float *B, int64_t ldb,
+                float *y, bool own);
+
+/* True iff deft_sgemv(tb, ..., own = true) runs deft's own kernel on the calling thread: the
+ * AVX-512F kernels where deft_sgemm_has_own_kernel() (x B: each y[j] the fused multiply-add
+ * chain fma(x[K-1], B[K-1, j], ... fma(x[0], B[0, j], 0)); x B^T: 16-lane partial dot products
+ * summed in a fixed order), else, for x B only, the AVX2 + FMA kernel (the same chain, so the
+ * same bits as the AVX-512 one) on CPUs with AVX2 and FMA. */
+bool deft_sgemv_own(bool tb);
+
+/* The rows of B that a sparse x selects: y[j] = sum over i < nk of v[i] B[idx[i], j] for j in
+ * [0, N), B [K, N] row-major (row stride ldb), idx increasing. Each y[j] is the chain of fused
+ * multiply-adds deft_sgemv's own kernel computes with x's zero terms left out, so where B is
+ * all finite the result is deft_sgemv's (own) for the x with v at idx and zeros elsewhere, bit
+ * for bit, and the sparse MatMul's (ops/matmul_sparse.c) as well. Call where
+ * deft_sgemv_own(false) (without AVX2, a slow portable loop computes the same sums). y is only
+ * written; nk may be 0 (y = 0). */
+void deft_sgemv_rows(int64_t N, int64_t nk, const int32_t *idx, const float *v, const float *B,
+                     int64_t ldb, float *y);
+
+/* The nonzeros of x[0 .. K) (NaNs count as nonzero), for deft_sgemv_rows: writes their
+ * positions (increasing) to idx and their values to val and returns their count. idx and val
+ * need room for K + 16 elements (the kernel stores whole vectors). */
+int64_t deft_sgemv_compress(int64_t K, const float *x, int32_t *idx, float *val);
+
 #endif

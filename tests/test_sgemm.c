@@ -5,10 +5,12 @@
  * beta (beta 0 never reading C, which holds NaNs), K = 0; each element checked against a
  * float64 triple loop within float32 rounding of sum |a||b|. Also: a product split into row or
  * column parts gives the same bits as the whole, so a session's thread count never changes a
- * result. */
+ * result. And the vector-matrix products (deft_sgemv, deft_sgemv_rows; MatMul with one row or
+ * one column, split over the columns at 2 threads): against NumPy, and 1 against 2 threads. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "deft/deft.h"
 #include "ops/sgemm.h"
@@ -196,6 +198,249 @@ START_TEST(matmul_op_on_both_paths) {
 }
 END_TEST
 
+
+/* deft_sgemv and deft_sgemv_rows directly, on the AVX-512 and the AVX2 path
+ * (deft_sgemm_force_openblas) and OpenBLAS's: every shape's result against float64; with deft's
+ * kernel, a split of the columns at a multiple of 16 gives the bits of the whole, the rows of a
+ * sparse x give the bits of the dense kernel (B finite), and the AVX2 kernel gives the AVX-512
+ * one's bits. */
+START_TEST(gemv_kernels) {
+  static const int64_t shapes[][2] = {{1, 1},   {1, 300}, {7, 5},    {300, 100}, {784, 300},
+                                      {33, 17}, {64, 64}, {129, 65}, {5, 400},   {300, 1000}};
+  uint32_t seed = 5;
+  for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+    int64_t K = shapes[si][0], N = shapes[si][1];
+    for (int tb = 0; tb < 2; tb++) {
+      float *first = NULL; /* the AVX-512 kernel's result, for the AVX2 one */
+      for (int path = 0; path < 3; path++) { /* OpenBLAS, deft's kernel, deft's forced-AVX2 */
+        bool own = path > 0;
+        deft_sgemm_force_openblas(path == 2);
+        mats m = make(false, tb, 1, N, K, si % 2 ? 5 : 0, seed);
+        const float *x = m.A;
+        for (int64_t i = 0; i < m.ldc; i++)
+          m.C[i] = NAN;
+        deft_sgemv(tb, N, K, x, m.B, m.ldb, m.C, own);
+        for (int64_t j = 0; j < N; j++) {
+          double want = 0, scale = 0;
+          for (int64_t k = 0; k < K; k++) {
+            want += x[k] * b_at(&m, k, j);
+            scale += fabs(x[k] * b_at(&m, k, j));
+          }
+          ck_assert_msg(fabs(m.C[j] - want) <= 4e-7 * (double)(K + 2) * scale + 1e-30,
+                        "sgemv %s tb=%d K=%lld N=%lld: y[%lld] = %.9g, want %.9g",
+                        own ? "own" : "openblas", tb, (long long)K, (long long)N, (long long)j,
+                        m.C[j], want);
+        }
+        for (int64_t j = N; j < m.ldc; j++)
+          ck_assert_msg(isnan(m.C[j]), "sgemv wrote past N");
+        if (path == 1 && !tb && deft_sgemv_own(false)) {
+          first = malloc(sizeof(float) * (size_t)N);
+          ck_assert_ptr_nonnull(first);
+          memcpy(first, m.C, sizeof(float) * (size_t)N);
+        }
+        if (path == 2 && first && deft_sgemv_own(false))
+          ck_assert_msg(memcmp(first, m.C, sizeof(float) * (size_t)N) == 0,
+                        "sgemv K=%lld N=%lld: the AVX2 kernel differs from the AVX-512 one",
+                        (long long)K, (long long)N);
+        for (int64_t cut = 16; own && deft_sgemv_own(tb) && cut < N; cut += 48) { /* two parts */
+          for (int64_t i = 0; i < N; i++)
+            m.C0[i] = NAN;
+          deft_sgemv(tb, cut, K, x, m.B, m.ldb, m.C0, own);
+          deft_sgemv(tb, N - cut, K, x, m.B + (tb ? cut * m.ldb : cut), m.ldb, m.C0 + cut, own);
+          ck_assert_msg(memcmp(m.C, m.C0, sizeof(float) * (size_t)N) == 0,
+                        "sgemv %s tb=%d K=%lld N=%lld: split at %lld changed bits",
+                        own ? "own" : "openblas", tb, (long long)K, (long long)N, (long long)cut);
+        }
+        if (!tb && own && deft_sgemv_own(false)) { /* the rows of a sparse x */
+          float *xs = malloc(sizeof(float) * (size_t)K), *val = malloc(sizeof(float) * (size_t)(K + 16));
+          int32_t *idx = malloc(sizeof(int32_t) * (size_t)(K + 16));
+          ck_assert(xs && val && idx);
+          for (int64_t k = 0; k < K; k++)
+            xs[k] = k % 3 == 1 ? x[k] : 0.0f;
+          int64_t nk = deft_sgemv_compress(K, xs, idx, val);
+          ck_assert_int_eq(nk, K / 3 + (K % 3 == 2));
+          for (int64_t i = 0; i < nk; i++) {
+            ck_assert_int_eq(idx[i], 3 * i + 1);
+            ck_assert(val[i] == x[3 * i + 1]);
+          }
+          deft_sgemv(false, N, K, xs, m.B, m.ldb, m.C, true);
+          deft_sgemv_rows(N, nk, idx, val, m.B, m.ldb, m.C0);
+          ck_assert_msg(memcmp(m.C, m.C0, sizeof(float) * (size_t)N) == 0,
+                        "sgemv_rows K=%lld N=%lld differs from the dense kernel", (long long)K,
+                        (long long)N);
+          deft_sgemv_rows(N, 0, idx, val, m.B, m.ldb, m.C0); /* no rows: zeros */
+          for (int64_t j = 0; j < N; j++)
+            ck_assert(m.C0[j] == 0.0f);
+          free(xs);
+          free(val);
+          free(idx);
+        }
+        release(&m);
+      }
+      deft_sgemm_force_openblas(false);
+      free(first);
+    }
+    seed++;
+  }
+}
+END_TEST
+
+/* Writes n floats to a file under the test's temporary directory; returns its path in buf. */
+static const char *write_floats(char *buf, size_t size, const char *tag, const float *v, int64_t n) {
+  snprintf(buf, size, "%s/gemv-%d-%s.bin", tu_tmpdir(), (int)getpid(), tag);
+  FILE *f = fopen(buf, "wb");
+  ck_assert_ptr_nonnull(f);
+  ck_assert(fwrite(v, sizeof(float), (size_t)n, f) == (size_t)n);
+  fclose(f);
+  return buf;
+}
+
+/* One MatMul with a single row (M = 1) or a single column (N = 1) through a session: input 0 a
+ * Const, input 1 a variable (so the sparse-x path may run from the second run on, once B is
+ * known finite). 1 and 2 threads, three runs each, deft's kernel and the OpenBLAS path: every
+ * result within float32 rounding of NumPy's float64 product (NaN where NumPy has NaN), and the
+ * 2-thread result bit for bit the 1-thread one; with deft's kernel all six runs are the same bits
+ * (the dense kernel of the first run, the sparse rows of the later ones). density: the fraction
+ * of the vector's elements that are not zero; inf_row: B gets an infinity in a row that the
+ * vector's zero selects (the product must be NaN there, not skipped). */
+static void matmul_vec_case(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double density,
+                            bool inf_row, uint32_t seed) {
+  mats m = make(ta, tb, M, N, K, 0, seed);
+  int64_t ad[2] = {ta ? K : M, ta ? M : K}, bd[2] = {tb ? N : K, tb ? K : N};
+  float *vec = M == 1 || N != 1 ? m.A : m.B; /* the vector operand (or A, for M > 1) */
+  int64_t vn = M == 1 || N == 1 ? K : M * K;
+  for (int64_t k = 0; k < vn; k++)
+    if ((double)((uint32_t)(k * 2654435761u) % 1000) >= 1000.0 * density) vec[k] = 0.0f;
+  if (inf_row) { /* x[k0] is 0: B's row k0 holds an infinity */
+    ck_assert(M == 1 && !tb);
+    int64_t k0 = 0;
+    while (k0 < K && m.A[k0] != 0.0f) k0++;
+    ck_assert(k0 < K);
+    m.B[k0 * m.ldb + N / 2] = INFINITY;
+  }
+  ck_assert_msg(tu_have_numpy(), "NumPy is required for this test");
+  char pa[512], pb[512], pc[512];
+  write_floats(pa, sizeof pa, "a", m.A, ad[0] * ad[1]);
+  write_floats(pb, sizeof pb, "b", m.B, bd[0] * bd[1]);
+  snprintf(pc, sizeof pc, "%s/gemv-%d-c.bin", tu_tmpdir(), (int)getpid());
+  char dims[8][24];
+  const char *args[12] = {pa, pb, pc, dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], NULL};
+  snprintf(dims[0], 24, "%lld", (long long)ad[0]);
+  snprintf(dims[1], 24, "%lld", (long long)ad[1]);
+  snprintf(dims[2], 24, "%lld", (long long)bd[0]);
+  snprintf(dims[3], 24, "%lld", (long long)bd[1]);
+  snprintf(dims[4], 24, "%d", ta);
+  snprintf(dims[5], 24, "%d", tb);
+  ck_assert_int_eq(tu_python("import sys\nimport numpy as np\n"
+                             "pa, pb, pc = sys.argv[1:4]\n"
+                             "ar, ac, br, bc, ta, tb = map(int, sys.argv[4:10])\n"
+                             "a = np.fromfile(pa, np.float32).reshape(ar, ac).astype(np.float64)\n"
+                             "b = np.fromfile(pb, np.float32).reshape(br, bc).astype(np.float64)\n"
+                             "a = a.T if ta else a\n"
+                             "b = b.T if tb else b\n"
+                             "with np.errstate(invalid='ignore'):\n"
+                             "    c = a @ b\n"
+                             "s = np.abs(a) @ np.abs(b)\n"
+                             "np.concatenate([c.ravel(), s.ravel()]).tofile(pc)\n",
+                             args),
+                   0);
+  double *ref = malloc(sizeof(double) * (size_t)(2 * M * N));
+  ck_assert_ptr_nonnull(ref);
+  FILE *f = fopen(pc, "rb");
+  ck_assert_ptr_nonnull(f);
+  ck_assert(fread(ref, sizeof(double), (size_t)(2 * M * N), f) == (size_t)(2 * M * N));
+  fclose(f);
+  remove(pa);
+  remove(pb);
+  remove(pc);
+
+  deft_graph *g = deft_graph_new();
+  deft_tensor *at = deft_tensor_new(DEFT_FLOAT, ad, 2, NULL);
+  deft_tensor *bt = deft_tensor_new(DEFT_FLOAT, bd, 2, NULL);
+  memcpy(deft_tensor_data(at), m.A, sizeof(float) * (size_t)(ad[0] * ad[1]));
+  memcpy(deft_tensor_data(bt), m.B, sizeof(float) * (size_t)(bd[0] * bd[1]));
+  deft_op *var = deft_variable_new(g, "b", deft_const(g, bt, "b0"), false);
+  deft_output y = deft_matmul(g, deft_const(g, at, "a"), deft_variable_value(var), ta, tb, "y");
+  deft_op *init = deft_global_variables_initializer(g, "init");
+  ck_assert(deft_graph_ok(g));
+  size_t bytes = sizeof(float) * (size_t)(M * N);
+  float *res = malloc(bytes * 6);
+  ck_assert_ptr_nonnull(res);
+  for (int force = 0; force < 2; force++) {
+    deft_sgemm_force_openblas(force);
+    for (int threads = 1; threads <= 2; threads++) {
+      deft_status *st = deft_status_new();
+      deft_session *s = deft_session_new(g, st);
+      deft_session_set_threads(s, threads);
+      ck_assert_msg(deft_session_run(s, NULL, NULL, 0, NULL, NULL, 0, &init, 1, st), "%s",
+                    deft_status_message(st));
+      for (int run = 0; run < 3; run++) {
+        deft_tensor *out = NULL;
+        ck_assert_msg(deft_session_run(s, NULL, NULL, 0, &y, &out, 1, NULL, 0, st), "%s",
+                      deft_status_message(st));
+        const float *o = deft_tensor_data(out);
+        for (int64_t i = 0; i < M * N; i++) {
+          if (isnan(ref[i])) {
+            ck_assert_msg(isnan(o[i]), "MatMul %c%c [%lld,%lld]x[%lld,%lld] %s %d threads run %d: "
+                          "element %lld is %g, NumPy's NaN", ta ? 'T' : 'N', tb ? 'T' : 'N',
+                          (long long)ad[0], (long long)ad[1], (long long)bd[0], (long long)bd[1],
+                          force ? "openblas" : "own", threads, run, (long long)i, o[i]);
+            continue;
+          }
+          ck_assert_msg(fabs(o[i] - ref[i]) <= 4e-7 * (double)(K + 2) * ref[M * N + i] + 1e-30,
+                        "MatMul %c%c [%lld,%lld]x[%lld,%lld] %s %d threads run %d: element %lld "
+                        "is %.9g, NumPy %.9g", ta ? 'T' : 'N', tb ? 'T' : 'N', (long long)ad[0],
+                        (long long)ad[1], (long long)bd[0], (long long)bd[1],
+                        force ? "openblas" : "own", threads, run, (long long)i, o[i], ref[i]);
+        }
+        memcpy((char *)res + bytes * (size_t)((threads - 1) * 3 + run), o, bytes);
+        deft_tensor_free(out);
+      }
+      deft_session_free(s);
+      deft_status_free(st);
+    }
+    bool own = deft_sgemv_own(tb) && (M == 1 || N == 1); /* with force: the AVX2 kernel */
+    for (int r = 0; r < 3; r++) { /* 2 threads against 1, run by run */
+      ck_assert_msg(memcmp((char *)res + bytes * (size_t)r, (char *)res + bytes * (size_t)(3 + r),
+                           bytes) == 0,
+                    "MatMul [%lld,%lld]x[%lld,%lld] %s run %d: 2 threads changed bits",
+                    (long long)ad[0], (long long)ad[1], (long long)bd[0], (long long)bd[1],
+                    force ? "openblas" : "own", r);
+      if (own)
+        ck_assert_msg(memcmp(res, (char *)res + bytes * (size_t)r, bytes) == 0,
+                      "MatMul [%lld,%lld]x[%lld,%lld] %s: run %d differs from run 0",
+                      (long long)ad[0], (long long)ad[1], (long long)bd[0], (long long)bd[1],
+                      force ? "avx2" : "own", r);
+    }
+  }
+  deft_sgemm_force_openblas(false);
+  free(res);
+  free(ref);
+  deft_tensor_free(at);
+  deft_tensor_free(bt);
+  deft_graph_free(g);
+  release(&m);
+}
+
+/* Shapes: split ones (K x N >= 2^17 multiply-adds) with N a multiple of 16 or not, N smaller
+ * than two vectors, K = 1, N = 1 (a matrix times a column, both layouts), B transposed; sparse
+ * and dense vectors; an infinity that a zero selects. */
+START_TEST(matmul_vector_products) {
+  matmul_vec_case(false, false, 1, 300, 784, 0.2, false, 61);  /* an MNIST-like row */
+  matmul_vec_case(false, false, 1, 304, 2000, 0.3, false, 62); /* sparse, split */
+  matmul_vec_case(false, false, 1, 300, 784, 1.0, false, 63);  /* dense, split */
+  matmul_vec_case(false, false, 1, 37, 4000, 1.0, false, 64);  /* 16 + 21 columns */
+  matmul_vec_case(false, false, 1, 5, 3000, 0.5, false, 65);   /* fewer columns than a vector */
+  matmul_vec_case(false, false, 1, 140000, 1, 1.0, false, 66); /* K = 1 */
+  matmul_vec_case(false, false, 1, 333, 1500, 0.1, true, 67);  /* 0 * inf */
+  matmul_vec_case(false, true, 1, 301, 900, 1.0, false, 68);   /* x B^T */
+  matmul_vec_case(false, false, 1, 1, 700, 1.0, false, 69);    /* M = N = 1 */
+  matmul_vec_case(false, false, 1000, 1, 300, 1.0, false, 70); /* A b */
+  matmul_vec_case(true, false, 1000, 1, 300, 1.0, false, 71);  /* A^T b */
+  matmul_vec_case(false, false, 4, 300, 784, 0.2, false, 72);  /* few rows: OpenBLAS, split */
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("sgemm");
   TCase *tc = tcase_create("sgemm");
@@ -203,6 +448,8 @@ static Suite *suite(void) {
   tcase_add_test(tc, products_match_float64);
   tcase_add_test(tc, splits_give_the_same_bits);
   tcase_add_test(tc, matmul_op_on_both_paths);
+  tcase_add_test(tc, gemv_kernels);
+  tcase_add_test(tc, matmul_vector_products);
   suite_add_tcase(s, tc);
   return s;
 }
