@@ -728,10 +728,8 @@ static void sgemm_parts(void *arg, int64_t pb, int64_t pe) {
   }
 }
 
-/* Multiply-adds per thread below which splitting a product does not pay; for products of fewer
- * rows than deft_sgemm_row_multiple (about 5 us of work a part at OpenBLAS's rate there). */
+/* Multiply-adds per thread below which splitting a product does not pay. */
 #define GEMM_GRAIN (1 << 20)
-#define GEMM_GRAIN_FEW_ROWS (1 << 18)
 
 /* A vector times a matrix (deft_sgemv): y[N] = x op(B), its columns split over the session's
  * threads in blocks of 16 columns where deft's own kernel runs (deft_sgemv_own), which computes
@@ -752,9 +750,11 @@ static void gemv_range(void *arg, int64_t begin, int64_t end) {
              j->own);
 }
 
-/* Multiply-adds per thread below which splitting a vector-matrix product does not pay (the
- * pool's hand-off to a spinning worker and back costs about a microsecond; a part of this size
- * streams 256 KiB of the matrix). */
+/* Multiply-adds per thread below which splitting a vector-matrix product does not pay. On the
+ * 2-vCPU development VM a cache line takes about 250 ns from one core to the other, and the
+ * pool's hand-off to a spinning worker and back about 1 us; the kernel does some 25 multiply-adds
+ * a nanosecond. Measured there: [1,784] x [784,300] (dense) 9.6 us on one thread, 5.8 us split
+ * in two; [1,300] x [300,100] 1.17 us either way (the pool's adaptation then runs it alone). */
 #define GEMV_GRAIN (1 << 16)
 
 static void run_sgemv(deft_kernel_ctx *c, bool tb, int64_t N, int64_t K, const float *x,
@@ -850,18 +850,20 @@ static void run_sgemm(deft_kernel_ctx *c, gemm_job *j) {
   }
   int threads = deft_kernel_threads(c);
   int64_t work = j->M * j->N * j->K;
+  bool own = deft_sgemm_has_own_kernel(), pack = own && deft_sgemm_worth_packing(j->M, j->N, j->K);
+  int64_t parts = threads <= 1 || work < 2 * GEMM_GRAIN ? 1 : work / GEMM_GRAIN;
+  if (parts > threads) parts = threads;
+  /* Where deft's kernel runs, the products it leaves to OpenBLAS (fewer than 8 rows) run on one
+   * thread: OpenBLAS's results change with a split of the columns, and 1 and 2 threads must
+   * agree. */
+  if (own && !pack) parts = 1;
   /* Rows in blocks of the register tile's height unless there are too few of them. */
   int64_t rows_unit = deft_sgemm_row_multiple();
-  /* Fewer rows than the tile's height run OpenBLAS's unpacked small-matrix path, slower per
-   * multiply-add, so that splitting them pays at a smaller size. */
-  int64_t grain = j->M < rows_unit ? GEMM_GRAIN_FEW_ROWS : GEMM_GRAIN;
-  int64_t parts = threads <= 1 || work < 2 * grain ? 1 : work / grain;
-  if (parts > threads) parts = threads;
   j->by_cols = parts > 1 && j->M < rows_unit * parts && j->N > j->M;
   j->unit = j->by_cols ? 16 : rows_unit;
   j->parts = (int)parts;
   j->work = NULL;
-  if (deft_sgemm_has_own_kernel() && deft_sgemm_worth_packing(j->M, j->N, j->K)) {
+  if (pack) {
     j->work = deft_kernel_shared_scratch(c, (size_t)parts * deft_sgemm_workspace_bytes());
     if (!j->work) return; /* the error is recorded */
   }

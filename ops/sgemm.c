@@ -23,7 +23,7 @@
 #define MC (MR * 12)
 #define NC 512
 
-/* Below this many multiply-adds, or with fewer than MR rows or 8 columns, OpenBLAS's
+/* Below this many multiply-adds, or with fewer than 8 rows or 8 columns, OpenBLAS's
  * small-matrix paths beat packing (deft_sgemm_worth_packing). */
 #define OWN_MIN_WORK (1 << 13)
 
@@ -441,10 +441,10 @@ bool deft_sgemm_has_own_kernel(void) {
 }
 
 bool deft_sgemm_worth_packing(int64_t M, int64_t N, int64_t K) {
-  /* Fewer rows than the tile's height waste the tile's other rows: at M = 2 .. 13 the packed
-   * kernel took the same time as at M = 14 (784 x 300 x M: 91 us against OpenBLAS's 12 us at
-   * M = 2, 53 us at M = 8), so OpenBLAS runs those. */
-  return M >= MR && N >= 8 && M * N * K >= OWN_MIN_WORK;
+  /* Rows short of the tile's height are computed anyway: at M = 2 .. 14 the packed kernel takes
+   * the same time (784 x 300 x M: 91 us on one thread, against OpenBLAS's 12 us at M = 2, 18 us
+   * at M = 4 and 51 us at M = 6 and 8), so OpenBLAS runs products of fewer than 8 rows. */
+  return M >= 8 && N >= 8 && M * N * K >= OWN_MIN_WORK;
 }
 
 int64_t deft_sgemm_row_multiple(void) {
