@@ -788,7 +788,9 @@ typedef struct gemv_rows_job {
 static void gemv_rows_range(void *arg, int64_t begin, int64_t end) {
   const gemv_rows_job *j = arg;
   int64_t c0 = begin * 16, c1 = end * 16 < j->N ? end * 16 : j->N;
-  if (c1 > c0) deft_sgemv_rows(c1 - c0, j->nk, j->idx, j->val, j->B + c0, j->ldb, j->y + c0);
+  if (c1 <= c0) return;
+  if (j->idx) deft_sgemv_rows(c1 - c0, j->nk, j->idx, j->val, j->B + c0, j->ldb, j->y + c0);
+  else deft_sgemv(false, c1 - c0, j->nk, j->val, j->B + c0, j->ldb, j->y + c0, true);
 }
 
 /* True iff every element of x[0 .. n) is finite (x * 0 is 0 for finite x, NaN otherwise). */
@@ -829,6 +831,10 @@ static bool gemv_sparse_x(deft_kernel_ctx *c, int64_t N, int64_t K, const float 
   gemv_rows_job j = {N, 0, b->dims[1], idx, NULL, deft_tensor_f32(b), y};
   j.val = val;
   j.nk = deft_sgemv_compress(K, x, idx, val);
+  if (j.nk == K) { /* no zeros: all rows, in place (the same sums) */
+    j.idx = NULL;
+    j.val = x;
+  }
   int64_t units = (N + 15) / 16, parts = deft_kernel_threads(c);
   if (parts > j.nk * N / GEMV_GRAIN) parts = j.nk * N / GEMV_GRAIN;
   if (parts > units) parts = units;
