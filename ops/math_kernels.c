@@ -844,6 +844,26 @@ static bool gemv_sparse_x(deft_kernel_ctx *c, int64_t N, int64_t K, const float 
   return true;
 }
 
+/* A product of 2 to 7 rows with B not transposed, where deft's own kernel runs
+ * (deft_sgemm_few_rows): its columns split over the threads in blocks of 16, each element the
+ * GEMV's chain, so neither the split nor the row count changes a result. */
+static void few_rows_range(void *arg, int64_t begin, int64_t end) {
+  const gemm_job *j = arg;
+  int64_t c0 = begin * 16, c1 = end * 16 < j->N ? end * 16 : j->N;
+  if (c1 > c0)
+    deft_sgemm_few_rows(j->ta, j->M, c1 - c0, j->K, j->A, j->lda, j->B + c0, j->ldb, j->C + c0,
+                        j->N);
+}
+
+static void run_few_rows(deft_kernel_ctx *c, gemm_job *j) {
+  int64_t units = (j->N + 15) / 16, parts = deft_kernel_threads(c);
+  if (parts > j->M * j->N * j->K / GEMV_GRAIN) parts = j->M * j->N * j->K / GEMV_GRAIN;
+  if (parts > units) parts = units;
+  if (parts <= 1) few_rows_range(j, 0, units);
+  else deft_parallel_for(deft_kernel_threadpool(c), (int)parts, units, units / parts,
+                         few_rows_range, j);
+}
+
 static void run_sgemm(deft_kernel_ctx *c, gemm_job *j) {
   /* A vector times a matrix: a GEMV (sgemm would pack the whole matrix first). */
   if (j->M == 1) { /* C[1,N] = a op(B); a is contiguous whether or not ta */
@@ -854,14 +874,18 @@ static void run_sgemm(deft_kernel_ctx *c, gemm_job *j) {
     run_sgemv(c, !j->ta, j->M, j->K, j->B, j->A, j->lda, j->C);
     return;
   }
+  bool own = deft_sgemm_has_own_kernel(), pack = own && deft_sgemm_worth_packing(j->M, j->N, j->K);
+  if (own && !pack && !j->tb && j->M <= 7) {
+    run_few_rows(c, j);
+    return;
+  }
   int threads = deft_kernel_threads(c);
   int64_t work = j->M * j->N * j->K;
-  bool own = deft_sgemm_has_own_kernel(), pack = own && deft_sgemm_worth_packing(j->M, j->N, j->K);
   int64_t parts = threads <= 1 || work < 2 * GEMM_GRAIN ? 1 : work / GEMM_GRAIN;
   if (parts > threads) parts = threads;
-  /* Where deft's kernel runs, the products it leaves to OpenBLAS (fewer than 8 rows) run on one
-   * thread: OpenBLAS's results change with a split of the columns, and 1 and 2 threads must
-   * agree. */
+  /* Where deft's kernel runs, the products it leaves to OpenBLAS (fewer than 8 rows, B
+   * transposed) run on one thread: OpenBLAS's results change with a split of the columns, and 1
+   * and 2 threads must agree. */
   if (own && !pack) parts = 1;
   /* Rows in blocks of the register tile's height unless there are too few of them. */
   int64_t rows_unit = deft_sgemm_row_multiple();

@@ -298,6 +298,75 @@ static void gemv_n_own(int64_t N, int64_t nk, const int32_t *idx, const float *v
   }
 }
 
+/* A few rows (deft_sgemm_few_rows): R rows of op(A) times NV vectors of B's columns, R x NV
+ * accumulators in registers while the block walks down B's rows; element (r, j) is the chain
+ * fma(op(A)[r, K-1], B[K-1, j], ... fma(op(A)[r, 0], B[0, j], 0)), the GEMV's. op(A)[r, k] is
+ * A[r * ars + k * aks]. */
+#define GVM_BLOCK(R, NV)                                                                         \
+  __attribute__((target("avx512f"))) static void gemm_few##R##_##NV(                             \
+      int64_t w, int64_t K, const float *A, int64_t ars, int64_t aks, const float *B,           \
+      int64_t ldb, float *C, int64_t ldc) {                                                      \
+    __m512 acc[R][NV];                                                                           \
+    __mmask16 m = lane_mask(w - 16 * (NV - 1));                                                  \
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                          \
+        _Pragma("GCC unroll 12") for (int q = 0; q < NV; q++) acc[r][q] = _mm512_setzero_ps();   \
+    for (int64_t k = 0; k < K; k++) {                                                            \
+      const float *b = B + k * ldb;                                                              \
+      __m512 x[R];                                                                               \
+      _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) x[r] =                                 \
+          _mm512_set1_ps(A[r * ars + k * aks]);                                                  \
+      _Pragma("GCC unroll 12") for (int q = 0; q < NV; q++) {                                    \
+        __m512 bq = q < NV - 1 ? _mm512_loadu_ps(b + 16 * q)                                     \
+                               : _mm512_maskz_loadu_ps(m, b + 16 * q);                           \
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) acc[r][q] =                          \
+            _mm512_fmadd_ps(x[r], bq, acc[r][q]);                                                \
+      }                                                                                          \
+    }                                                                                            \
+    _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) {                                        \
+      _Pragma("GCC unroll 12") for (int q = 0; q < NV - 1; q++)                                  \
+          _mm512_storeu_ps(C + r * ldc + 16 * q, acc[r][q]);                                     \
+      _mm512_mask_storeu_ps(C + r * ldc + 16 * (NV - 1), m, acc[r][NV - 1]);                    \
+    }                                                                                            \
+  }
+#define GVM_2(NV) GVM_BLOCK(2, NV)
+#define GVM_3(NV) GVM_BLOCK(3, NV)
+#define GVM_4(NV) GVM_BLOCK(4, NV)
+GVM_2(1) GVM_2(2) GVM_2(3) GVM_2(4) GVM_2(5) GVM_2(6) GVM_2(7) GVM_2(8) GVM_2(9) GVM_2(10)
+GVM_2(11) GVM_2(12)
+GVM_3(1) GVM_3(2) GVM_3(3) GVM_3(4) GVM_3(5) GVM_3(6) GVM_3(7) GVM_3(8)
+GVM_4(1) GVM_4(2) GVM_4(3) GVM_4(4) GVM_4(5) GVM_4(6)
+#undef GVM_2
+#undef GVM_3
+#undef GVM_4
+#undef GVM_BLOCK
+
+typedef void (*gemm_few_fn)(int64_t w, int64_t K, const float *A, int64_t ars, int64_t aks,
+                            const float *B, int64_t ldb, float *C, int64_t ldc);
+static const gemm_few_fn gemm_few2[12] = {gemm_few2_1, gemm_few2_2, gemm_few2_3,  gemm_few2_4,
+                                          gemm_few2_5, gemm_few2_6, gemm_few2_7,  gemm_few2_8,
+                                          gemm_few2_9, gemm_few2_10, gemm_few2_11, gemm_few2_12};
+static const gemm_few_fn gemm_few3[8] = {gemm_few3_1, gemm_few3_2, gemm_few3_3, gemm_few3_4,
+                                         gemm_few3_5, gemm_few3_6, gemm_few3_7, gemm_few3_8};
+static const gemm_few_fn gemm_few4[6] = {gemm_few4_1, gemm_few4_2, gemm_few4_3,
+                                         gemm_few4_4, gemm_few4_5, gemm_few4_6};
+
+/* Rows in groups of 2 to 4 (M = 5: 3 + 2, 6: 3 + 3, 7: 4 + 3), each group over the columns in
+ * blocks of at most 24 accumulators. */
+static void gemm_few_own(bool ta, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                         const float *B, int64_t ldb, float *C, int64_t ldc) {
+  int64_t ars = ta ? 1 : lda, aks = ta ? lda : 1;
+  for (int64_t r0 = 0; r0 < M;) {
+    int64_t left = M - r0, R = left == 5 || left == 6 ? 3 : left > 4 ? 4 : left;
+    int nvmax = R == 2 ? 12 : R == 3 ? 8 : 6;
+    const gemm_few_fn *fns = R == 2 ? gemm_few2 : R == 3 ? gemm_few3 : gemm_few4;
+    for (int64_t j0 = 0; j0 < N; j0 += 16 * nvmax) {
+      int64_t w = N - j0 < 16 * nvmax ? N - j0 : 16 * nvmax;
+      fns[(w + 15) / 16 - 1](w, K, A + r0 * ars, ars, aks, B + j0, ldb, C + r0 * ldc + j0, ldc);
+    }
+    r0 += R;
+  }
+}
+
 /* y[j] = B[j, 0 .. K) . x, B [N, K] row-major: four rows at a time, each a 16-lane
  * accumulator over k (masked at the end of K), then the lanes summed in a fixed order; the
  * same arithmetic for every row, whichever group it falls in. */
@@ -545,4 +614,27 @@ int64_t deft_sgemv_compress(int64_t K, const float *x, int32_t *idx, float *val)
     n += x[k] != 0.0f;
   }
   return n;
+}
+
+void deft_sgemm_few_rows(bool ta, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                         const float *B, int64_t ldb, float *C, int64_t ldc) {
+  if (N <= 0)
+    return;
+  if (M == 1 && !ta) { /* the GEMV (a single row would need a one-row block here) */
+    deft_sgemv(false, N, K, A, B, ldb, C, true);
+    return;
+  }
+#if HAVE_OWN_KERNEL
+  if (M >= 2 && M <= 7 && deft_sgemm_has_own_kernel()) {
+    gemm_few_own(ta, M, N, K, A, lda, B, ldb, C, ldc);
+    return;
+  }
+#endif
+  for (int64_t i = 0; i < M; i++) /* the same sums, one element at a time */
+    for (int64_t j = 0; j < N; j++) {
+      float acc = 0.0f;
+      for (int64_t k = 0; k < K; k++)
+        acc = fmaf(ta ? A[k * lda + i] : A[i * lda + k], B[k * ldb + j], acc);
+      C[i * ldc + j] = acc;
+    }
 }

@@ -73,6 +73,14 @@ bool deft_sgemv_own(bool tb);
 void deft_sgemv_rows(int64_t N, int64_t nk, const int32_t *idx, const float *v, const float *B,
                      int64_t ldb, float *y);
 
+/* C[M, N] = op(A) B (B not transposed; C only written) for products of a few rows, 1 <= M <= 7,
+ * where deft_sgemm_has_own_kernel(): each element is the fused multiply-add chain over k in
+ * increasing order that deft_sgemv computes for one row, so it does not depend on M, on N, or on
+ * which columns a call covers (callers split the columns over threads by offsetting B and C).
+ * Elsewhere a slow portable loop computes the same sums. K may be 0 (C = 0). */
+void deft_sgemm_few_rows(bool ta, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                         const float *B, int64_t ldb, float *C, int64_t ldc);
+
 /* The nonzeros of x[0 .. K) (NaNs count as nonzero), for deft_sgemv_rows: writes their
  * positions (increasing) to idx and their values to val and returns their count. idx and val
  * need room for K + 16 elements (the kernel stores whole vectors). */

@@ -285,6 +285,64 @@ START_TEST(gemv_kernels) {
 }
 END_TEST
 
+/* deft_sgemm_few_rows (2 to 7 rows, A transposed or not): against float64; each row the bits of
+ * deft_sgemv of that row; a split of the columns at a multiple of 16 the bits of the whole. */
+START_TEST(few_rows_kernel) {
+  static const int64_t nk[][2] = {{1, 1}, {5, 7}, {16, 300}, {17, 33}, {100, 300}, {193, 64},
+                                  {300, 784}, {400, 2}};
+  uint32_t seed = 91;
+  for (int64_t M = 2; M <= 7; M++)
+    for (size_t si = 0; si < sizeof nk / sizeof nk[0]; si++)
+      for (int ta = 0; ta < 2; ta++) {
+        int64_t N = nk[si][0], K = nk[si][1];
+        mats m = make(ta, false, M, N, K, si % 2 ? 3 : 0, seed++);
+        for (int64_t i = 0; i < M * m.ldc; i++)
+          m.C[i] = m.C0[i] = NAN;
+        deft_sgemm_few_rows(ta, M, N, K, m.A, m.lda, m.B, m.ldb, m.C, m.ldc);
+        float *x = malloc(sizeof(float) * (size_t)K), *y = malloc(sizeof(float) * (size_t)N);
+        ck_assert(x && y);
+        for (int64_t i = 0; i < M; i++) {
+          for (int64_t j = 0; j < m.ldc; j++) {
+            float got = m.C[i * m.ldc + j];
+            if (j >= N) {
+              ck_assert_msg(isnan(got), "few_rows wrote C[%lld,%lld] past N", (long long)i,
+                            (long long)j);
+              continue;
+            }
+            double want = 0, scale = 0;
+            for (int64_t k = 0; k < K; k++) {
+              want += a_at(&m, i, k) * b_at(&m, k, j);
+              scale += fabs(a_at(&m, i, k) * b_at(&m, k, j));
+            }
+            ck_assert_msg(fabs(got - want) <= 4e-7 * (double)(K + 2) * scale + 1e-30,
+                          "few_rows %c M=%lld N=%lld K=%lld: C[%lld,%lld] = %.9g, want %.9g",
+                          ta ? 'T' : 'N', (long long)M, (long long)N, (long long)K, (long long)i,
+                          (long long)j, got, want);
+          }
+          if (deft_sgemv_own(false)) { /* row i: the GEMV's bits */
+            for (int64_t k = 0; k < K; k++)
+              x[k] = (float)a_at(&m, i, k);
+            deft_sgemv(false, N, K, x, m.B, m.ldb, y, true);
+            ck_assert_msg(memcmp(y, m.C + i * m.ldc, sizeof(float) * (size_t)N) == 0,
+                          "few_rows %c M=%lld N=%lld K=%lld: row %lld differs from the GEMV",
+                          ta ? 'T' : 'N', (long long)M, (long long)N, (long long)K, (long long)i);
+          }
+        }
+        for (int64_t cut = 16; cut < N; cut += 48) { /* two parts */
+          deft_sgemm_few_rows(ta, M, cut, K, m.A, m.lda, m.B, m.ldb, m.C0, m.ldc);
+          deft_sgemm_few_rows(ta, M, N - cut, K, m.A, m.lda, m.B + cut, m.ldb, m.C0 + cut, m.ldc);
+          for (int64_t i = 0; i < M; i++)
+            ck_assert_msg(memcmp(m.C + i * m.ldc, m.C0 + i * m.ldc, sizeof(float) * (size_t)N) == 0,
+                          "few_rows M=%lld N=%lld K=%lld: split at %lld changed bits",
+                          (long long)M, (long long)N, (long long)K, (long long)cut);
+        }
+        free(x);
+        free(y);
+        release(&m);
+      }
+}
+END_TEST
+
 /* Writes n floats to a file under the test's temporary directory; returns its path in buf. */
 static const char *write_floats(char *buf, size_t size, const char *tag, const float *v, int64_t n) {
   snprintf(buf, size, "%s/gemv-%d-%s.bin", tu_tmpdir(), (int)getpid(), tag);
@@ -440,7 +498,8 @@ START_TEST(matmul_vector_products) {
   matmul_vec_case(false, false, 1, 1, 700, 1.0, false, 69);    /* M = N = 1 */
   matmul_vec_case(false, false, 1000, 1, 300, 1.0, false, 70); /* A b */
   matmul_vec_case(true, false, 1000, 1, 300, 1.0, false, 71);  /* A^T b */
-  /* fewer than 8 rows: OpenBLAS (on one thread where deft's kernel runs); 8 .. 13: deft's */
+  /* 2 .. 7 rows: deft_sgemm_few_rows (B transposed: OpenBLAS, on one thread); 8 .. 13: the
+   * packed kernel */
   matmul_vec_case(false, false, 4, 300, 784, 0.2, false, 72);
   matmul_vec_case(false, false, 2, 1001, 300, 1.0, false, 73);
   matmul_vec_case(true, false, 7, 333, 500, 1.0, false, 74);
@@ -457,6 +516,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, splits_give_the_same_bits);
   tcase_add_test(tc, matmul_op_on_both_paths);
   tcase_add_test(tc, gemv_kernels);
+  tcase_add_test(tc, few_rows_kernel);
   tcase_add_test(tc, matmul_vector_products);
   suite_add_tcase(s, tc);
   return s;
