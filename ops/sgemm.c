@@ -10,7 +10,10 @@
  * steps of two vector loads and 28 broadcast-FMAs, and adds the tile into C (masked at the
  * edges). A B panel (KC x NR floats, 32 KiB) stays in L1 while the MC/MR A panels of a block
  * (168 KiB) stream from L2. Each element of C is the sum over K in increasing k, KC at a time,
- * whatever the caller's split of C's rows and columns. */
+ * whatever the caller's split of C's rows and columns.
+ *
+ * Also vector-matrix products (deft_sgemv, deft_sgemv_rows) and products of a few rows
+ * (deft_sgemm_few_rows): accumulators in registers walking down B's rows, no packing. */
 #include "ops/sgemm.h"
 
 #include <cblas.h>
@@ -371,7 +374,8 @@ static void gemm_few_own(bool ta, int64_t M, int64_t N, int64_t K, const float *
  * accumulator over k (masked at the end of K), then the lanes summed in a fixed order; the
  * same arithmetic for every row, whichever group it falls in. */
 __attribute__((target("avx512f"))) static inline float hsum16(__m512 v) {
-  __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+  __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+  __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), hi);
   __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
   q = _mm_add_ps(q, _mm_movehl_ps(q, q));
   q = _mm_add_ss(q, _mm_movehdup_ps(q));

@@ -252,7 +252,8 @@ START_TEST(gemv_kernels) {
                         own ? "own" : "openblas", tb, (long long)K, (long long)N, (long long)cut);
         }
         if (!tb && own && deft_sgemv_own(false)) { /* the rows of a sparse x */
-          float *xs = malloc(sizeof(float) * (size_t)K), *val = malloc(sizeof(float) * (size_t)(K + 16));
+          float *xs = malloc(sizeof(float) * (size_t)K);
+          float *val = malloc(sizeof(float) * (size_t)(K + 16));
           int32_t *idx = malloc(sizeof(int32_t) * (size_t)(K + 16));
           ck_assert(xs && val && idx);
           for (int64_t k = 0; k < K; k++)
@@ -344,7 +345,8 @@ START_TEST(few_rows_kernel) {
 END_TEST
 
 /* Writes n floats to a file under the test's temporary directory; returns its path in buf. */
-static const char *write_floats(char *buf, size_t size, const char *tag, const float *v, int64_t n) {
+static const char *write_floats(char *buf, size_t size, const char *tag, const float *v,
+                                int64_t n) {
   snprintf(buf, size, "%s/gemv-%d-%s.bin", tu_tmpdir(), (int)getpid(), tag);
   FILE *f = fopen(buf, "wb");
   ck_assert_ptr_nonnull(f);
@@ -462,8 +464,8 @@ static void matmul_vec_case(bool ta, bool tb, int64_t M, int64_t N, int64_t K, d
      * split (as on CPUs without AVX-512F) on the forced path, whose results then differ. */
     bool same = M == 1 || N == 1 || deft_sgemm_has_own_kernel();
     for (int r = 0; r < 3; r++) { /* 2 threads against 1, run by run */
-      ck_assert_msg(!same || memcmp((char *)res + bytes * (size_t)r, (char *)res + bytes * (size_t)(3 + r),
-                           bytes) == 0,
+      ck_assert_msg(!same || memcmp((char *)res + bytes * (size_t)r,
+                                    (char *)res + bytes * (size_t)(3 + r), bytes) == 0,
                     "MatMul [%lld,%lld]x[%lld,%lld] %s run %d: 2 threads changed bits",
                     (long long)ad[0], (long long)ad[1], (long long)bd[0], (long long)bd[1],
                     force ? "openblas" : "own", r);
