@@ -252,6 +252,7 @@ void deft_conv_prepare(deft_prepare_ctx *p) {
   if (!cp) return;
   cp->a = a;
   cp->isa = deft_conv_isa();
+  cp->ep = NULL;
 }
 
 /* ---- shape functions ---- */
@@ -491,12 +492,15 @@ static void conv_run(deft_kernel_ctx *c, int kind, bool depthwise) {
   }
   deft_tensor *y = deft_kernel_output(c, 0, t, od, 4);
   if (!y || y->n == 0) return;
+  const conv_params *cp = deft_kernel_params(c);
+  /* A fused step's epilogue (runtime/plan_fuse.c sets it only for float32 forwards). */
+  const deft_epilogue *ep = kind == CONV_FWD && t == DEFT_FLOAT ? cp->ep : NULL;
   /* A sum over nothing (an empty batch, input or out_backprop): zeros. */
   if ((x && x->n == 0) || (f && f->n == 0) || (dy && dy->n == 0)) {
     memset(y->buf->data, 0, (size_t)y->n * deft_dtype_size(t));
+    if (ep) deft_epilogue_rows_f32(ep, deft_tensor_f32(y), y->n / g.oc, g.oc);
     return;
   }
-  const conv_params *cp = deft_kernel_params(c);
   deft_threadpool *pool = deft_kernel_threadpool(c);
   int threads = deft_kernel_threads(c);
   if (t == DEFT_DOUBLE) {
@@ -522,12 +526,12 @@ static void conv_run(deft_kernel_ctx *c, int kind, bool depthwise) {
   /* patches, partial filter gradients and GEMM workspaces live only during this call */
   if (bytes && !(scratch = deft_kernel_shared_scratch(c, bytes))) return;
   if (depthwise) {
-    if (kind == CONV_FWD) deft_depthwise_f32_fwd(cp->isa, &g, xf, ff, yf, pool, threads);
+    if (kind == CONV_FWD) deft_depthwise_f32_fwd(cp->isa, &g, xf, ff, yf, pool, threads, ep);
     else if (kind == CONV_BWD_INPUT)
       deft_depthwise_f32_bwd_input(cp->isa, &g, ff, dyf, yf, pool, threads);
     else deft_depthwise_f32_bwd_filter(cp->isa, &g, xf, dyf, yf, scratch, pool, threads);
   } else {
-    if (kind == CONV_FWD) deft_conv_f32_fwd(&g, xf, ff, yf, scratch, pool, threads);
+    if (kind == CONV_FWD) deft_conv_f32_fwd(&g, xf, ff, yf, scratch, pool, threads, ep);
     else if (kind == CONV_BWD_INPUT) deft_conv_f32_bwd_input(&g, ff, dyf, yf, scratch, pool, threads);
     else deft_conv_f32_bwd_filter(&g, xf, dyf, yf, scratch, pool, threads);
   }

@@ -8,7 +8,10 @@
  * the reduction kernel's [R, B] pass does. So the results are bit-identical to the unfused ones. */
 #include "ops/fused_kernels.h"
 
+#include <string.h>
+
 #include "base/simd.h"
+#include "ops/nn_internal.h"
 
 DEFT_SIMD_CLONES void deft_fused_mul_add_rows_f32(const float *x, const float *s, const float *t,
                                                   float *y, int64_t begin, int64_t end,
@@ -58,4 +61,90 @@ DEFT_SIMD_CLONES void deft_fused_colsum_f32(deft_fused_elem f, const float *a, i
 void deft_fused_divide_f32(float *out, int64_t n, int64_t count) {
   float k = (float)count;
   for (int64_t i = 0; i < n; i++) out[i] /= k;
+}
+
+/* ---- epilogues ---- */
+
+/* One op over one row. */
+DEFT_SIMD_CLONES static void epi_row(deft_epi_op op, const float *restrict a,
+                                     const double *restrict da, const double *restrict db,
+                                     float *restrict y, int64_t cols) {
+  switch (op) {
+    case DEFT_EPI_ADD:
+      for (int64_t j = 0; j < cols; j++) y[j] = y[j] + a[j];
+      break;
+    case DEFT_EPI_MUL:
+      for (int64_t j = 0; j < cols; j++) y[j] = y[j] * a[j];
+      break;
+    case DEFT_EPI_SUB:
+      for (int64_t j = 0; j < cols; j++) y[j] = y[j] - a[j];
+      break;
+    case DEFT_EPI_RSUB:
+      for (int64_t j = 0; j < cols; j++) y[j] = a[j] - y[j];
+      break;
+    case DEFT_EPI_BN:
+      for (int64_t j = 0; j < cols; j++) y[j] = (float)((double)y[j] * da[j] + db[j]);
+      break;
+  }
+}
+
+/* The common one-op epilogues over whole blocks of rows (no per-row dispatch). */
+DEFT_SIMD_CLONES static void epi_add_relu(const float *restrict a, float *restrict y,
+                                          int64_t rows, int64_t cols, int act) {
+  for (int64_t i = 0; i < rows; i++, y += cols)
+    for (int64_t j = 0; j < cols; j++) {
+      float v = y[j] + a[j];
+      v = v > 0.0f ? v : 0.0f;
+      y[j] = act == DEFT_EPI_RELU6 ? (v < 6.0f ? v : 6.0f) : v;
+    }
+}
+
+DEFT_SIMD_CLONES static void epi_mul_add_act(const float *restrict s, const float *restrict t,
+                                             float *restrict y, int64_t rows, int64_t cols,
+                                             int act) {
+  for (int64_t i = 0; i < rows; i++, y += cols)
+    for (int64_t j = 0; j < cols; j++) {
+      float m = y[j] * s[j];
+      float v = m + t[j];
+      if (act != DEFT_EPI_NONE) v = v > 0.0f ? v : 0.0f;
+      y[j] = act == DEFT_EPI_RELU6 ? (v < 6.0f ? v : 6.0f) : v;
+    }
+}
+
+DEFT_SIMD_CLONES static void epi_act(deft_epi_act act, float *restrict y, int64_t n) {
+  if (act == DEFT_EPI_RELU) {
+    for (int64_t i = 0; i < n; i++) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+  } else if (act == DEFT_EPI_RELU6) {
+    for (int64_t i = 0; i < n; i++) {
+      float v = y[i] > 0.0f ? y[i] : 0.0f;
+      y[i] = v < 6.0f ? v : 6.0f;
+    }
+  } else if (act == DEFT_EPI_ELU) {
+    float tmp[256];
+    for (int64_t i = 0; i < n; i += 256) {
+      int64_t k = n - i < 256 ? n - i : 256;
+      memcpy(tmp, y + i, sizeof(float) * (size_t)k);
+      deft_nn_elu_f32(k, tmp, y + i);
+    }
+  }
+}
+
+void deft_epilogue_rows_f32(const deft_epilogue *e, float *y, int64_t rows, int64_t cols) {
+  if (rows <= 0 || cols <= 0) return;
+  deft_epi_act act = e->act;
+  /* BiasAdd + Relu / Relu6, and a frozen batch norm's Mul + Add (+ Relu / Relu6). */
+  if (e->nops == 1 && e->ops[0].op == DEFT_EPI_ADD &&
+      (act == DEFT_EPI_RELU || act == DEFT_EPI_RELU6)) {
+    epi_add_relu(e->ops[0].a, y, rows, cols, act);
+    return;
+  }
+  if (e->nops == 2 && e->ops[0].op == DEFT_EPI_MUL && e->ops[1].op == DEFT_EPI_ADD &&
+      act != DEFT_EPI_ELU) {
+    epi_mul_add_act(e->ops[0].a, e->ops[1].a, y, rows, cols, act);
+    return;
+  }
+  for (int64_t i = 0; i < rows; i++)
+    for (int k = 0; k < e->nops; k++)
+      epi_row(e->ops[k].op, e->ops[k].a, e->ops[k].da, e->ops[k].db, y + i * cols, cols);
+  epi_act(act, y, rows * cols);
 }
