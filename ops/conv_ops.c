@@ -174,15 +174,17 @@ bool deft_conv_out_size(const conv_attrs *a, int axis, int64_t in, int64_t k, in
 bool deft_conv_geometry(const conv_attrs *a, const int64_t *in, const int64_t *f, bool depthwise,
                         conv_geom *g, char *err, size_t es) {
   memset(g, 0, sizeof *g);
+  /* The shapes are formatted for the messages only (a kernel calls this every run). */
   char si[160], sf[160];
-  fmt_list(in, 4, si, sizeof si);
-  fmt_list(f, 4, sf, sizeof sf);
+#define FMT_SHAPES() (fmt_list(in, 4, si, sizeof si), fmt_list(f, 4, sf, sizeof sf))
   for (int i = 0; i < 4; i++)
     if (in[i] < 0 || f[i] < 0) {
+      FMT_SHAPES();
       snprintf(err, es, "negative dimension in input %s or filter %s", si, sf);
       return false;
     }
   if (f[2] != in[3]) {
+    FMT_SHAPES();
     snprintf(err, es,
              "the input %s has %" PRId64 " channels but the filter %s expects %" PRId64
              " (its dimension 2)", si, in[3], sf, f[2]);
@@ -200,6 +202,7 @@ bool deft_conv_geometry(const conv_attrs *a, const int64_t *in, const int64_t *f
   g->dw = a->dilation[1];
   g->mult = depthwise ? f[3] : 1;
   if (depthwise ? __builtin_mul_overflow(g->c, f[3], &g->oc) : (g->oc = f[3], false)) {
+    FMT_SHAPES();
     snprintf(err, es, "channels x multiplier overflows (filter %s)", sf);
     return false;
   }
@@ -214,16 +217,19 @@ bool deft_conv_geometry(const conv_attrs *a, const int64_t *in, const int64_t *f
       __builtin_mul_overflow(k, f[3], &kn) || __builtin_mul_overflow(kn, 8, &bytes) ||
       __builtin_mul_overflow(g->n * g->h, g->w * 8, &bytes) ||
       __builtin_mul_overflow(g->n * g->h * g->w, g->c * 8, &bytes)) {
+    FMT_SHAPES();
     snprintf(err, es, "the convolution of input %s with filter %s is too large (sizes overflow)",
              si, sf);
     return false;
   }
   if (k > INT32_MAX || g->oc > INT32_MAX || g->c > INT32_MAX) {
+    FMT_SHAPES();
     snprintf(err, es,
              "the convolution of input %s with filter %s is too large (a GEMM dimension exceeds "
              "2^31)", si, sf);
     return false;
   }
+#undef FMT_SHAPES
   return true;
 }
 

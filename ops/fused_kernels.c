@@ -88,28 +88,33 @@ DEFT_SIMD_CLONES static void epi_row(deft_epi_op op, const float *restrict a,
   }
 }
 
-/* The common one-op epilogues over whole blocks of rows (no per-row dispatch). */
-DEFT_SIMD_CLONES static void epi_add_relu(const float *restrict a, float *restrict y,
-                                          int64_t rows, int64_t cols, int act) {
-  for (int64_t i = 0; i < rows; i++, y += cols)
-    for (int64_t j = 0; j < cols; j++) {
-      float v = y[j] + a[j];
-      v = v > 0.0f ? v : 0.0f;
-      y[j] = act == DEFT_EPI_RELU6 ? (v < 6.0f ? v : 6.0f) : v;
-    }
-}
-
-DEFT_SIMD_CLONES static void epi_mul_add_act(const float *restrict s, const float *restrict t,
-                                             float *restrict y, int64_t rows, int64_t cols,
-                                             int act) {
-  for (int64_t i = 0; i < rows; i++, y += cols)
-    for (int64_t j = 0; j < cols; j++) {
-      float m = y[j] * s[j];
-      float v = m + t[j];
-      if (act != DEFT_EPI_NONE) v = v > 0.0f ? v : 0.0f;
-      y[j] = act == DEFT_EPI_RELU6 ? (v < 6.0f ? v : 6.0f) : v;
-    }
-}
+/* The common epilogues, one loop over the block with the activation fixed: BiasAdd (+ Relu /
+ * Relu6) and a frozen batch norm's Mul + Add (+ Relu / Relu6). */
+#define RELU_F(v) ((v) > 0.0f ? (v) : 0.0f)
+#define RELU6_F(v) (RELU_F(v) < 6.0f ? RELU_F(v) : 6.0f)
+#define NONE_F(v) (v)
+#define EPI_LOOPS(ACT)                                                                           \
+  DEFT_SIMD_CLONES static void epi_add_##ACT(const float *restrict a, float *restrict y,         \
+                                             int64_t rows, int64_t cols) {                       \
+    for (int64_t i = 0; i < rows; i++, y += cols)                                                \
+      for (int64_t j = 0; j < cols; j++) {                                                       \
+        float v = y[j] + a[j];                                                                   \
+        y[j] = ACT##_F(v);                                                                       \
+      }                                                                                          \
+  }                                                                                              \
+  DEFT_SIMD_CLONES static void epi_mul_add_##ACT(const float *restrict s,                        \
+                                                 const float *restrict t, float *restrict y,     \
+                                                 int64_t rows, int64_t cols) {                   \
+    for (int64_t i = 0; i < rows; i++, y += cols)                                                \
+      for (int64_t j = 0; j < cols; j++) {                                                       \
+        float m = y[j] * s[j];                                                                   \
+        float v = m + t[j];                                                                      \
+        y[j] = ACT##_F(v);                                                                       \
+      }                                                                                          \
+  }
+EPI_LOOPS(NONE)
+EPI_LOOPS(RELU)
+EPI_LOOPS(RELU6)
 
 DEFT_SIMD_CLONES static void epi_act(deft_epi_act act, float *restrict y, int64_t n) {
   if (act == DEFT_EPI_RELU) {
@@ -129,22 +134,56 @@ DEFT_SIMD_CLONES static void epi_act(deft_epi_act act, float *restrict y, int64_
   }
 }
 
-void deft_epilogue_rows_f32(const deft_epilogue *e, float *y, int64_t rows, int64_t cols) {
-  if (rows <= 0 || cols <= 0) return;
+/* Applies e to rows of `cols`. */
+static void epilogue_apply(const deft_epilogue *e, float *y, int64_t rows, int64_t cols) {
   deft_epi_act act = e->act;
-  /* BiasAdd + Relu / Relu6, and a frozen batch norm's Mul + Add (+ Relu / Relu6). */
-  if (e->nops == 1 && e->ops[0].op == DEFT_EPI_ADD &&
-      (act == DEFT_EPI_RELU || act == DEFT_EPI_RELU6)) {
-    epi_add_relu(e->ops[0].a, y, rows, cols, act);
+  if (e->nops == 1 && e->ops[0].op == DEFT_EPI_ADD && act != DEFT_EPI_ELU) {
+    (act == DEFT_EPI_NONE   ? epi_add_NONE
+     : act == DEFT_EPI_RELU ? epi_add_RELU
+                            : epi_add_RELU6)(e->ops[0].a, y, rows, cols);
     return;
   }
   if (e->nops == 2 && e->ops[0].op == DEFT_EPI_MUL && e->ops[1].op == DEFT_EPI_ADD &&
       act != DEFT_EPI_ELU) {
-    epi_mul_add_act(e->ops[0].a, e->ops[1].a, y, rows, cols, act);
+    (act == DEFT_EPI_NONE   ? epi_mul_add_NONE
+     : act == DEFT_EPI_RELU ? epi_mul_add_RELU
+                            : epi_mul_add_RELU6)(e->ops[0].a, e->ops[1].a, y, rows, cols);
     return;
   }
   for (int64_t i = 0; i < rows; i++)
     for (int k = 0; k < e->nops; k++)
       epi_row(e->ops[k].op, e->ops[k].a, e->ops[k].da, e->ops[k].db, y + i * cols, cols);
   epi_act(act, y, rows * cols);
+}
+
+/* Rows narrower than this that divide it are handled EPI_W floats at a time, the vectors
+ * repeated to that width (a few full vector registers a row instead of one part-filled one). */
+#define EPI_W 64
+
+void deft_epilogue_rows_f32(const deft_epilogue *e, float *y, int64_t rows, int64_t cols) {
+  if (rows <= 0 || cols <= 0) return;
+  int64_t n = rows * cols;
+  if (cols >= EPI_W || EPI_W % cols != 0 || n < EPI_W) {
+    epilogue_apply(e, y, rows, cols);
+    return;
+  }
+  deft_epilogue w = *e;
+  float fa[DEFT_EPI_MAX_OPS][EPI_W];
+  double da[DEFT_EPI_MAX_OPS][EPI_W], db[DEFT_EPI_MAX_OPS][EPI_W];
+  for (int k = 0; k < e->nops; k++) {
+    if (e->ops[k].op == DEFT_EPI_BN) {
+      for (int64_t j = 0; j < EPI_W; j++) {
+        da[k][j] = e->ops[k].da[j % cols];
+        db[k][j] = e->ops[k].db[j % cols];
+      }
+    } else {
+      for (int64_t j = 0; j < EPI_W; j++) fa[k][j] = e->ops[k].a[j % cols];
+    }
+    w.ops[k].a = fa[k];
+    w.ops[k].da = da[k];
+    w.ops[k].db = db[k];
+  }
+  int64_t wide = n / EPI_W;
+  epilogue_apply(&w, y, wide, EPI_W);
+  epilogue_apply(e, y + wide * EPI_W, (n - wide * EPI_W) / cols, cols);
 }
