@@ -5,7 +5,10 @@
  * the same roundings in the same order: every product, difference and sum is rounded to float
  * exactly where the unfused kernels round it (the library is built as ISO C11, so the compiler
  * contracts nothing into fused multiply-adds), and column sums add rows in increasing order, as
- * the reduction kernel's [R, B] pass does. So the results are bit-identical to the unfused ones. */
+ * the reduction kernel's [R, B] pass does. So the results are bit-identical to the unfused ones.
+ * The epilogues (deft_epilogue_rows_f32) apply each per-channel op as its own kernel rounds it
+ * (the batch norm in double, as ops/fused_bn_ops.c; Elu through ops/nn_kernels.c's loop), in
+ * the chain's order. */
 #include "ops/fused_kernels.h"
 
 #include <string.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* runtime/plan_fuse.c - folding a producer step into its one consumer at plan time.
+/* runtime/plan_fuse.c - folding producer steps into their one consumer at plan time.
  *
  * tf.layers.batch_normalization's non-fused graph (and the gradient deft_gradients builds for
  * it) computes [N, C] intermediates that one op reads once: batchnorm/mul_1 = x * scale read by
@@ -18,6 +18,25 @@
  * a fetched intermediate, or one another op reads, keeps the unfused steps. What is decided at
  * run time (dtypes, dims, the reduction axes) falls back, when it does not fit, to running the
  * producer's kernel and then the consumer's, exactly the unfused steps.
+ *
+ * Convolution epilogues (FUSE_EPILOGUE; found first, so the pairs above never split a chain): a
+ * head (Conv2D or DepthwiseConv2dNative, NHWC, or MatMul) whose output is read once, by a chain
+ * of links each read once by the next:
+ *   BiasAdd (NHWC) / Add / AddV2 / Mul / Sub of a per-channel vector (static shape [..., C],
+ *   every other dim 1, C the head's static output channels), FusedBatchNorm(V2, V3) with
+ *   is_training false (its other outputs unread; scale / offset / mean / variance vectors of
+ *   C; not last, since the fused step has one output), at most DEFT_EPI_MAX_OPS of them,
+ *   then optionally Relu / Relu6 / Elu (which ends the chain).
+ * The last link's step runs the head's kernel writing straight into its own output slot, with a
+ * deft_epilogue (ops/fused_kernels.h) built per run from the links' current values (a batch
+ * norm's scale and shift as its kernel computes them, so variables may change between runs):
+ * the convolution kernels apply it to each block of rows they write (through conv_params.ep),
+ * MatMul's output gets it after the product. The head and the other links are absorbed. Every
+ * op rounds as its kernel does, so results are bit-identical to the unfused plan's. A fetched
+ * link ends the chain there (its value is the fused step's output); a value read by anything
+ * else, an operand that is not a per-channel vector, float64 (the head's output dtype) or an op
+ * reading the value twice stops the chain before that link. At run time, inputs that do not fit
+ * (dtype, rank, the vectors' length) run the unfused kernels in order.
  *
  * A session made with deft_session_options_set_plan_fusion(o, false) skips the pass (for A/B
  * comparisons). */
