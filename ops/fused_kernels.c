@@ -174,13 +174,13 @@ void deft_epilogue_rows_f32(const deft_epilogue *e, float *y, int64_t rows, int6
   float fa[DEFT_EPI_MAX_OPS][EPI_W];
   double da[DEFT_EPI_MAX_OPS][EPI_W], db[DEFT_EPI_MAX_OPS][EPI_W];
   for (int k = 0; k < e->nops; k++) {
-    if (e->ops[k].op == DEFT_EPI_BN) {
-      for (int64_t j = 0; j < EPI_W; j++) {
-        da[k][j] = e->ops[k].da[j % cols];
-        db[k][j] = e->ops[k].db[j % cols];
+    for (int64_t j = 0; j < EPI_W; j += cols) {
+      if (e->ops[k].op == DEFT_EPI_BN) {
+        memcpy(da[k] + j, e->ops[k].da, sizeof(double) * (size_t)cols);
+        memcpy(db[k] + j, e->ops[k].db, sizeof(double) * (size_t)cols);
+      } else {
+        memcpy(fa[k] + j, e->ops[k].a, sizeof(float) * (size_t)cols);
       }
-    } else {
-      for (int64_t j = 0; j < EPI_W; j++) fa[k][j] = e->ops[k].a[j % cols];
     }
     w.ops[k].a = fa[k];
     w.ops[k].da = da[k];
