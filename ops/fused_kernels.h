@@ -56,6 +56,10 @@ typedef struct deft_epilogue {
     const double *da, *db;   /* BN: cols doubles each */
   } ops[DEFT_EPI_MAX_OPS];
   deft_epi_act act;
+  /* The instruction set of the common loops (a conv_isa value, ops/conv_internal.h: 0 generic,
+   * 1 AVX2, 2 AVX-512; the caller's choice, at most what the CPU runs). Results do not depend
+   * on it. */
+  int isa;
 } deft_epilogue;
 
 /* Applies e in place to y [rows, cols] (row stride cols). */

@@ -578,6 +578,8 @@ static bool fused_epilogue(deft_kernel_ctx *c, deft_fusion *f, deft_step *hs) {
   const deft_op *cop = c->op;
   conv_params *cp = f->head != HEAD_MATMUL ? hs->params : NULL;
   if (f->head != HEAD_MATMUL && !cp) return false;
+  /* The convolution's instruction set (chosen when it was prepared), or the calling thread's. */
+  ep.isa = (int)(cp ? cp->isa : deft_conv_isa());
   /* The head's kernel, its output going to the fused step's slot (the plan is this run's). */
   int out_base = hs->out_base;
   hs->out_base = cs->out_base;

@@ -498,6 +498,72 @@ START_TEST(run_time_errors_name_the_op) {
 }
 END_TEST
 
+/* The epilogue loops on every instruction set the CPU runs give the unfused kernels' bits on
+ * special values: -0, +-inf, denormals, values at and around 0 and 6 (NaN in, NaN out: which
+ * of two NaN operands' sign survives a product or sum is the compiler's operand order, in the
+ * unfused kernels too), over widths with and without a part-filled vector (3, 8, 19, 64, 80
+ * channels; the narrow ones repeated to 64 floats). */
+START_TEST(epilogue_loops_match_on_special_values) {
+  static const float special[] = {NAN, -NAN, 0.0f, -0.0f, INFINITY, -INFINITY, 6.0f, 5.999999f,
+                                  6.000001f, 1e-40f, -1e-40f, 0.5f, -3.0f, 7.0f, 1e30f};
+  enum { NS = sizeof special / sizeof special[0] };
+  const int widths[] = {3, 8, 19, 64, 80};
+  conv_isa best = deft_conv_isa();
+  for (int wi = 0; wi < 5; wi++) {
+    int64_t cols = widths[wi], rows = 37, n = rows * cols;
+    float *x = malloc(sizeof(float) * (size_t)n), *y = malloc(sizeof(float) * (size_t)n);
+    float *want = malloc(sizeof(float) * (size_t)n), *sv = malloc(sizeof(float) * (size_t)cols);
+    float *tv = malloc(sizeof(float) * (size_t)cols);
+    ck_assert(x && y && want && sv && tv);
+    for (int64_t j = 0; j < cols; j++) {
+      sv[j] = j % 5 == 0 ? special[j % NS] : (float)(j % 7) * 0.75f - 2.0f;
+      tv[j] = j % 4 == 0 ? special[(j + 3) % NS] : (float)(j % 3) * 2.5f - 1.0f;
+    }
+    for (int64_t i = 0; i < n; i++) x[i] = i % 3 ? special[i % NS] : (float)(i % 11) - 4.0f;
+    for (int pattern = 0; pattern < 2; pattern++)
+      for (int act = DEFT_EPI_NONE; act <= DEFT_EPI_RELU6; act++) {
+        deft_epilogue e = {0};
+        e.act = (deft_epi_act)act;
+        if (pattern) { /* a frozen batch norm's Mul, Add */
+          e.nops = 2;
+          e.ops[0].op = DEFT_EPI_MUL;
+          e.ops[0].a = sv;
+          e.ops[1].op = DEFT_EPI_ADD;
+          e.ops[1].a = tv;
+        } else { /* BiasAdd */
+          e.nops = 1;
+          e.ops[0].op = DEFT_EPI_ADD;
+          e.ops[0].a = tv;
+        }
+        for (int64_t i = 0; i < n; i++) { /* the kernels' expressions, one op at a time */
+          volatile float v = x[i];
+          if (pattern) v = v * sv[i % cols];
+          v = v + tv[i % cols];
+          if (act != DEFT_EPI_NONE) v = v > 0.0f ? v : 0.0f;
+          if (act == DEFT_EPI_RELU6) v = v < 6.0f ? v : 6.0f;
+          want[i] = v;
+        }
+        for (int isa = CONV_ISA_GENERIC; isa <= (int)best; isa++) {
+          e.isa = isa;
+          memcpy(y, x, sizeof(float) * (size_t)n);
+          deft_epilogue_rows_f32(&e, y, rows, cols);
+          for (int64_t i = 0; i < n; i++)
+            ck_assert_msg(!memcmp(&y[i], &want[i], sizeof(float)) ||
+                              (isnan(y[i]) && isnan(want[i])),
+                          "isa %d cols %d pattern %d act %d [%lld]: %a, want %a (x %a)", isa,
+                          (int)cols, pattern, act, (long long)i, (double)y[i], (double)want[i],
+                          (double)x[i]);
+        }
+      }
+    free(x);
+    free(y);
+    free(want);
+    free(sv);
+    free(tv);
+  }
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("plan_fuse_conv");
   TCase *tc = tcase_create("core");
@@ -510,6 +576,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, unfusable_chains_keep_their_steps);
   tcase_add_test(tc, long_chain_fuses_up_to_the_limit);
   tcase_add_test(tc, run_time_errors_name_the_op);
+  tcase_add_test(tc, epilogue_loops_match_on_special_values);
   suite_add_tcase(s, tc);
   return s;
 }
