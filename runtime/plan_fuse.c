@@ -277,8 +277,8 @@ static bool extra_outputs_unread(const deft_plan *p, const deft_step *st) {
 static bool pure_link(const deft_step *st) {
   if (pure_plain(st)) return true;
   const deft_op *op = st->op;
-  if (!is_fused_bn(op) || st->kind != DEFT_STEP_PLAIN || st->frame != 0 || st->elided ||
-      st->fusion || st->absorbed)
+  if (!is_fused_bn(op) || !op->reg || st->kind != DEFT_STEP_PLAIN || st->frame != 0 ||
+      st->elided || st->fusion || st->absorbed)
     return false;
   for (int k = 0; k < op->ninputs; k++)
     if (op->inputs[k].op->out_ref[op->inputs[k].index]) return false;
