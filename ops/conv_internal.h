@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ops/fused_kernels.h"
 #include "ops/op_def.h"
 
 typedef enum conv_padding { CONV_SAME = 0, CONV_VALID, CONV_EXPLICIT } conv_padding;
@@ -71,9 +72,12 @@ size_t deft_conv_f32_scratch(const conv_geom *g, int which, int threads);
 enum { CONV_FWD = 0, CONV_BWD_INPUT = 1, CONV_BWD_FILTER = 2 };
 
 /* y = conv(x, f); dx = conv_backprop_input(f, dy); df = conv_backprop_filter(x, dy). scratch
- * holds deft_conv_f32_scratch bytes. Split over pool's threads. */
+ * holds deft_conv_f32_scratch bytes. Split over pool's threads. The forward applies ep (NULL:
+ * none; a fused step's per-channel ops, ops/fused_kernels.h) to each block of output rows right
+ * after computing it. */
 void deft_conv_f32_fwd(const conv_geom *g, const float *x, const float *f, float *y,
-                       void *scratch, deft_threadpool *pool, int threads);
+                       void *scratch, deft_threadpool *pool, int threads,
+                       const deft_epilogue *ep);
 void deft_conv_f32_bwd_input(const conv_geom *g, const float *f, const float *dy, float *dx,
                              void *scratch, deft_threadpool *pool, int threads);
 void deft_conv_f32_bwd_filter(const conv_geom *g, const float *x, const float *dy, float *df,
@@ -95,8 +99,10 @@ void deft_conv_force_isa(conv_isa max);
 const char *deft_conv_isa_name(conv_isa isa);
 
 size_t deft_depthwise_f32_scratch(const conv_geom *g, int which, int threads);
+/* The forward applies ep (NULL: none) to each block of output rows right after computing it. */
 void deft_depthwise_f32_fwd(conv_isa isa, const conv_geom *g, const float *x, const float *f,
-                            float *y, deft_threadpool *pool, int threads);
+                            float *y, deft_threadpool *pool, int threads,
+                            const deft_epilogue *ep);
 void deft_depthwise_f32_bwd_input(conv_isa isa, const conv_geom *g, const float *f,
                                   const float *dy, float *dx, deft_threadpool *pool, int threads);
 void deft_depthwise_f32_bwd_filter(conv_isa isa, const conv_geom *g, const float *x,
@@ -110,10 +116,13 @@ void deft_depthwise_f64_bwd_filter(const conv_geom *g, const double *x, const do
 
 /* ---- shared by the two op files (ops/conv_ops.c) ---- */
 
-/* A Conv2D-like op's prepare block: its attrs and the chosen instruction set. */
+/* A Conv2D-like op's prepare block: its attrs and the chosen instruction set. `ep` is NULL but
+ * while a fused step (runtime/plan_fuse.c) runs the forward kernel: then the float32 forward
+ * applies it to its output (the step's per-channel ops and activation). */
 typedef struct conv_params {
   conv_attrs a;
   conv_isa isa;
+  const deft_epilogue *ep;
 } conv_params;
 
 /* Prepare for every op of both families: parses attrs (a failure fails the plan naming the

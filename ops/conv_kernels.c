@@ -47,6 +47,16 @@ static int64_t chunk_rows(const conv_geom *g) {
   return r < m ? m : r / m * m;
 }
 
+/* Pointwise rows per GEMM call when an epilogue follows: their input and output rows both fit
+ * in a chunk. */
+static int64_t ep_rows(const conv_geom *g) {
+  int64_t w = patch_k(g) > g->oc ? patch_k(g) : g->oc;
+  int64_t r = CHUNK_BYTES / (int64_t)(sizeof(float) * (size_t)w);
+  int64_t m = deft_sgemm_row_multiple();
+  r = r > 2048 ? 2048 : r;
+  return r < m ? m : r / m * m;
+}
+
 /* Bytes of GEMM packing workspace per part (0 when OpenBLAS runs the products). */
 static size_t gemm_work_bytes(void) {
   return deft_sgemm_has_own_kernel() ? deft_sgemm_workspace_bytes() : 0;
@@ -72,24 +82,40 @@ size_t deft_conv_f32_scratch(const conv_geom *g, int kind, int threads) {
   return (size_t)parts * gemm_work_bytes() + n * sizeof(float);
 }
 
-/* Rows [r0, r0 + cnt) of the patch matrix into col [cnt, K]. */
-/* Copies / zeroes n floats: short runs (a 1-channel image's pixels) inline, not through a libc
- * call per pixel. */
+/* Copies / zeroes n floats: short runs (a 1-channel image's pixels) as two fixed-size moves
+ * that may overlap, not through a libc call per pixel (GCC turns a plain element loop into one). */
 static inline void copy_f32(float *restrict d, const float *restrict s, int64_t n) {
   if (n > 16) {
     memcpy(d, s, sizeof(float) * (size_t)n);
-    return;
+  } else if (n >= 8) {
+    memcpy(d, s, 32);
+    memcpy(d + n - 8, s + n - 8, 32);
+  } else if (n >= 4) {
+    memcpy(d, s, 16);
+    memcpy(d + n - 4, s + n - 4, 16);
+  } else {
+    if (n > 0) d[0] = s[0];
+    if (n > 1) d[1] = s[1];
+    if (n > 2) d[2] = s[2];
   }
-  for (int64_t i = 0; i < n; i++) d[i] = s[i];
 }
 static inline void zero_f32(float *d, int64_t n) {
   if (n > 16) {
     memset(d, 0, sizeof(float) * (size_t)n);
-    return;
+  } else if (n >= 8) {
+    memset(d, 0, 32);
+    memset(d + n - 8, 0, 32);
+  } else if (n >= 4) {
+    memset(d, 0, 16);
+    memset(d + n - 4, 0, 16);
+  } else {
+    if (n > 0) d[0] = 0.0f;
+    if (n > 1) d[1] = 0.0f;
+    if (n > 2) d[2] = 0.0f;
   }
-  for (int64_t i = 0; i < n; i++) d[i] = 0.0f;
 }
 
+/* Rows [r0, r0 + cnt) of the patch matrix into col [cnt, K]. */
 static void im2col(const conv_geom *g, const float *x, int64_t r0, int64_t cnt, float *col) {
   int64_t c = g->c, K = patch_k(g), hw = g->oh * g->ow;
   int64_t n = r0 / hw, oy = r0 % hw / g->ow, ox = r0 % g->ow;
@@ -191,6 +217,7 @@ typedef struct conv_job {
   float *scratch;        /* patches and partial filter gradients */
   unsigned char *work;   /* the parts' GEMM workspaces (NULL: OpenBLAS) */
   int parts;
+  const deft_epilogue *ep; /* forward: applied to each chunk's rows while in cache, or NULL */
 } conv_job;
 
 static void *part_work(const conv_job *j, int64_t p) {
@@ -207,6 +234,16 @@ static float *part_col(const conv_job *j, int64_t p) {
   return j->scratch + (size_t)p * (size_t)chunk_rows(j->g) * (size_t)patch_k(j->g);
 }
 
+/* The epilogue over rows of the output, a block of EPI_ROWS_BYTES at a time (L1-sized), so the
+ * block a pointwise GEMM call just wrote (up to POINTWISE_ROWS rows) is revisited in cache. */
+#define EPI_ROWS_BYTES (16 * 1024)
+static void epilogue_rows(const deft_epilogue *ep, float *y, int64_t rows, int64_t oc) {
+  int64_t step = EPI_ROWS_BYTES / (int64_t)sizeof(float) / oc;
+  if (step < 1) step = 1;
+  for (int64_t r = 0; r < rows; r += step)
+    deft_epilogue_rows_f32(ep, y + r * oc, rows - r < step ? rows - r : step, oc);
+}
+
 static void fwd_parts(void *arg, int64_t pb, int64_t pe) {
   const conv_job *j = arg;
   const conv_geom *g = j->g;
@@ -216,6 +253,9 @@ static void fwd_parts(void *arg, int64_t pb, int64_t pe) {
     part_range(out_rows(g), j->parts, p, &b, &e);
     bool pw = pointwise(g);
     int64_t step = pw ? POINTWISE_ROWS : chunk_rows(g);
+    /* With an epilogue, deft's GEMM (whose elements do not depend on the split) takes the
+     * pointwise rows a chunk at a time, so the epilogue finds them in cache. */
+    if (pw && j->ep && j->work) step = ep_rows(g);
     float *col = pw ? NULL : part_col(j, p);
     for (int64_t r = b; r < e; r += step) {
       int64_t cnt = e - r < step ? e - r : step;
@@ -223,6 +263,7 @@ static void fwd_parts(void *arg, int64_t pb, int64_t pe) {
       if (!pw) im2col(g, j->x, r, cnt, col);
       deft_sgemm(false, false, cnt, oc, K, 1.0f, a, K, j->f, oc, 0.0f, j->out + r * oc, oc,
                  part_work(j, p));
+      if (j->ep) epilogue_rows(j->ep, j->out + r * oc, cnt, oc);
     }
   }
 }
@@ -296,13 +337,26 @@ static conv_job job(const conv_geom *g, const float *x, const float *f, const fl
   size_t ws = gemm_work_bytes();
   unsigned char *base = scratch;
   conv_job j = {g, x, f, dy, out, base ? (float *)(base + (size_t)parts * ws) : NULL,
-                ws ? base : NULL, parts};
+                ws ? base : NULL, parts, NULL};
   return j;
 }
 
+#define OWN_MIN_ROWS 512
+#define OWN_MIN_COLS 32
+static bool fwd_own_gemm(const conv_geom *g) {
+  return out_rows(g) >= OWN_MIN_ROWS && g->oc >= OWN_MIN_COLS &&
+         deft_sgemm_worth_packing(out_rows(g), g->oc, patch_k(g));
+}
+
 void deft_conv_f32_fwd(const conv_geom *g, const float *x, const float *f, float *y,
-                       void *scratch, deft_threadpool *pool, int threads) {
+                       void *scratch, deft_threadpool *pool, int threads,
+                       const deft_epilogue *ep) {
   conv_job j = job(g, x, f, NULL, y, scratch, parts_for(g, CONV_FWD, threads));
+  j.ep = ep;
+  /* Decided once for the whole product: deft's packed GEMM where its packing pays, OpenBLAS's
+   * small-matrix paths for narrow or short products (measured at batch 1: a 1-pixel 1x1
+   * convolution, 8 or 16 output channels, 64 pixels or fewer). */
+  if (!fwd_own_gemm(g)) j.work = NULL;
   deft_parallel_for(pool, j.parts, j.parts, 1, fwd_parts, &j);
 }
 

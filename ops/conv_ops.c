@@ -174,15 +174,17 @@ bool deft_conv_out_size(const conv_attrs *a, int axis, int64_t in, int64_t k, in
 bool deft_conv_geometry(const conv_attrs *a, const int64_t *in, const int64_t *f, bool depthwise,
                         conv_geom *g, char *err, size_t es) {
   memset(g, 0, sizeof *g);
+  /* The shapes are formatted for the messages only (a kernel calls this every run). */
   char si[160], sf[160];
-  fmt_list(in, 4, si, sizeof si);
-  fmt_list(f, 4, sf, sizeof sf);
+#define FMT_SHAPES() (fmt_list(in, 4, si, sizeof si), fmt_list(f, 4, sf, sizeof sf))
   for (int i = 0; i < 4; i++)
     if (in[i] < 0 || f[i] < 0) {
+      FMT_SHAPES();
       snprintf(err, es, "negative dimension in input %s or filter %s", si, sf);
       return false;
     }
   if (f[2] != in[3]) {
+    FMT_SHAPES();
     snprintf(err, es,
              "the input %s has %" PRId64 " channels but the filter %s expects %" PRId64
              " (its dimension 2)", si, in[3], sf, f[2]);
@@ -200,6 +202,7 @@ bool deft_conv_geometry(const conv_attrs *a, const int64_t *in, const int64_t *f
   g->dw = a->dilation[1];
   g->mult = depthwise ? f[3] : 1;
   if (depthwise ? __builtin_mul_overflow(g->c, f[3], &g->oc) : (g->oc = f[3], false)) {
+    FMT_SHAPES();
     snprintf(err, es, "channels x multiplier overflows (filter %s)", sf);
     return false;
   }
@@ -214,16 +217,19 @@ bool deft_conv_geometry(const conv_attrs *a, const int64_t *in, const int64_t *f
       __builtin_mul_overflow(k, f[3], &kn) || __builtin_mul_overflow(kn, 8, &bytes) ||
       __builtin_mul_overflow(g->n * g->h, g->w * 8, &bytes) ||
       __builtin_mul_overflow(g->n * g->h * g->w, g->c * 8, &bytes)) {
+    FMT_SHAPES();
     snprintf(err, es, "the convolution of input %s with filter %s is too large (sizes overflow)",
              si, sf);
     return false;
   }
   if (k > INT32_MAX || g->oc > INT32_MAX || g->c > INT32_MAX) {
+    FMT_SHAPES();
     snprintf(err, es,
              "the convolution of input %s with filter %s is too large (a GEMM dimension exceeds "
              "2^31)", si, sf);
     return false;
   }
+#undef FMT_SHAPES
   return true;
 }
 
@@ -252,6 +258,7 @@ void deft_conv_prepare(deft_prepare_ctx *p) {
   if (!cp) return;
   cp->a = a;
   cp->isa = deft_conv_isa();
+  cp->ep = NULL;
 }
 
 /* ---- shape functions ---- */
@@ -491,12 +498,15 @@ static void conv_run(deft_kernel_ctx *c, int kind, bool depthwise) {
   }
   deft_tensor *y = deft_kernel_output(c, 0, t, od, 4);
   if (!y || y->n == 0) return;
+  const conv_params *cp = deft_kernel_params(c);
+  /* A fused step's epilogue (runtime/plan_fuse.c sets it only for float32 forwards). */
+  const deft_epilogue *ep = kind == CONV_FWD && t == DEFT_FLOAT ? cp->ep : NULL;
   /* A sum over nothing (an empty batch, input or out_backprop): zeros. */
   if ((x && x->n == 0) || (f && f->n == 0) || (dy && dy->n == 0)) {
     memset(y->buf->data, 0, (size_t)y->n * deft_dtype_size(t));
+    if (ep) deft_epilogue_rows_f32(ep, deft_tensor_f32(y), y->n / g.oc, g.oc);
     return;
   }
-  const conv_params *cp = deft_kernel_params(c);
   deft_threadpool *pool = deft_kernel_threadpool(c);
   int threads = deft_kernel_threads(c);
   if (t == DEFT_DOUBLE) {
@@ -522,12 +532,12 @@ static void conv_run(deft_kernel_ctx *c, int kind, bool depthwise) {
   /* patches, partial filter gradients and GEMM workspaces live only during this call */
   if (bytes && !(scratch = deft_kernel_shared_scratch(c, bytes))) return;
   if (depthwise) {
-    if (kind == CONV_FWD) deft_depthwise_f32_fwd(cp->isa, &g, xf, ff, yf, pool, threads);
+    if (kind == CONV_FWD) deft_depthwise_f32_fwd(cp->isa, &g, xf, ff, yf, pool, threads, ep);
     else if (kind == CONV_BWD_INPUT)
       deft_depthwise_f32_bwd_input(cp->isa, &g, ff, dyf, yf, pool, threads);
     else deft_depthwise_f32_bwd_filter(cp->isa, &g, xf, dyf, yf, scratch, pool, threads);
   } else {
-    if (kind == CONV_FWD) deft_conv_f32_fwd(&g, xf, ff, yf, scratch, pool, threads);
+    if (kind == CONV_FWD) deft_conv_f32_fwd(&g, xf, ff, yf, scratch, pool, threads, ep);
     else if (kind == CONV_BWD_INPUT) deft_conv_f32_bwd_input(&g, ff, dyf, yf, scratch, pool, threads);
     else deft_conv_f32_bwd_filter(&g, xf, dyf, yf, scratch, pool, threads);
   }

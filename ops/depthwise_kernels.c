@@ -455,12 +455,13 @@ typedef struct dw_job {
   const float *x, *f, *dy;
   float *out, *scratch;
   int parts;
+  const deft_epilogue *ep; /* forward: applied to each block of output rows, or NULL */
 } dw_job;
 
 /* ---- forward ---- */
 
-static void fwd_rows(void *arg, int64_t b, int64_t e) {
-  const dw_job *j = arg;
+/* Output rows (n, oy) [b, e), without the epilogue. */
+static void fwd_rows_plain(const dw_job *j, int64_t b, int64_t e) {
   const conv_geom *g = j->g;
   if (j->m1.fwd) {
     j->m1.fwd(g, j->x, j->f, j->out, b, e);
@@ -487,9 +488,29 @@ static void fwd_rows(void *arg, int64_t b, int64_t e) {
   }
 }
 
+/* Output bytes per block the epilogue follows while it is in L1. */
+#define EPI_BLOCK_BYTES (16 * 1024)
+
+static void fwd_rows(void *arg, int64_t b, int64_t e) {
+  const dw_job *j = arg;
+  if (!j->ep) {
+    fwd_rows_plain(j, b, e);
+    return;
+  }
+  int64_t row = j->g->ow * j->g->oc;
+  int64_t step = EPI_BLOCK_BYTES / (int64_t)sizeof(float) / row;
+  if (step < 1) step = 1;
+  for (int64_t r = b; r < e; r += step) {
+    int64_t n = e - r < step ? e - r : step;
+    fwd_rows_plain(j, r, r + n);
+    deft_epilogue_rows_f32(j->ep, j->out + r * row, n * j->g->ow, j->g->oc);
+  }
+}
+
 void deft_depthwise_f32_fwd(conv_isa isa, const conv_geom *g, const float *x, const float *f,
-                            float *y, deft_threadpool *pool, int threads) {
-  dw_job j = {g, fns_for(isa), m1_for(isa, g), x, f, NULL, y, NULL, 0};
+                            float *y, deft_threadpool *pool, int threads,
+                            const deft_epilogue *ep) {
+  dw_job j = {g, fns_for(isa), m1_for(isa, g), x, f, NULL, y, NULL, 0, ep};
   deft_parallel_for(pool, threads, g->n * g->oh, row_grain(g, g->ow), fwd_rows, &j);
 }
 
@@ -528,7 +549,7 @@ static void bi_rows(void *arg, int64_t b, int64_t e) {
 void deft_depthwise_f32_bwd_input(conv_isa isa, const conv_geom *g, const float *f,
                                   const float *dy, float *dx, deft_threadpool *pool,
                                   int threads) {
-  dw_job j = {g, fns_for(isa), m1_for(isa, g), NULL, f, dy, dx, NULL, 0};
+  dw_job j = {g, fns_for(isa), m1_for(isa, g), NULL, f, dy, dx, NULL, 0, NULL};
   deft_parallel_for(pool, threads, g->n * g->h, row_grain(g, g->ow), bi_rows, &j);
 }
 
@@ -582,7 +603,8 @@ static void bf_part_range(void *arg, int64_t pb, int64_t pe) {
 void deft_depthwise_f32_bwd_filter(conv_isa isa, const conv_geom *g, const float *x,
                                    const float *dy, float *df, void *scratch,
                                    deft_threadpool *pool, int threads) {
-  dw_job j = {g, fns_for(isa), m1_for(isa, g), x, NULL, dy, df, scratch, bf_parts(g, threads)};
+  dw_job j = {g, fns_for(isa), m1_for(isa, g), x, NULL, dy, df, scratch, bf_parts(g, threads),
+              NULL};
   deft_parallel_for(pool, j.parts, j.parts, 1, bf_part_range, &j);
   int64_t fsz = g->kh * g->kw * g->oc;
   for (int p = 1; p < j.parts; p++) {

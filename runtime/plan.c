@@ -525,12 +525,11 @@ static bool plan_releases(planner *pl, deft_plan *p, deft_status *status) {
   for (int i = 0; i < n; i++)
     if (!p->steps[i].elided)
       for (int k = 0; k < p->steps[i].op->ninputs; k++) last_use[p->steps[i].in_slots[k]] = i;
-  /* A fused step reads its absorbed producer's inputs. */
-  for (int i = 0; i < n; i++) {
-    int ps = deft_step_fused_producer(&p->steps[i]);
-    for (int k = 0; ps >= 0 && k < p->steps[ps].op->ninputs; k++)
-      if (last_use[p->steps[ps].in_slots[k]] < i) last_use[p->steps[ps].in_slots[k]] = i;
-  }
+  /* A fused step reads its absorbed producers' inputs. */
+  for (int i = 0; i < n; i++)
+    for (int j = 0, ps; (ps = deft_step_fused_producer(&p->steps[i], j)) >= 0; j++)
+      for (int k = 0; k < p->steps[ps].op->ninputs; k++)
+        if (last_use[p->steps[ps].in_slots[k]] < i) last_use[p->steps[ps].in_slots[k]] = i;
   /* An output nothing reads is released right after its step: a forwarded reference to a
    * variable (an untaken Switch's other output, say) must not keep the storage shared, or the
    * variable's next in-place update would copy it. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* runtime/plan_fuse.c - folding a producer step into its one consumer at plan time.
+/* runtime/plan_fuse.c - folding producer steps into their one consumer at plan time.
  *
  * tf.layers.batch_normalization's non-fused graph (and the gradient deft_gradients builds for
  * it) computes [N, C] intermediates that one op reads once: batchnorm/mul_1 = x * scale read by
@@ -19,26 +19,67 @@
  * run time (dtypes, dims, the reduction axes) falls back, when it does not fit, to running the
  * producer's kernel and then the consumer's, exactly the unfused steps.
  *
+ * Convolution epilogues (FUSE_EPILOGUE; found first, so the pairs above never split a chain): a
+ * head (Conv2D or DepthwiseConv2dNative, NHWC, or MatMul) whose output is read once, by a chain
+ * of links each read once by the next:
+ *   BiasAdd (NHWC) / Add / AddV2 / Mul / Sub of a per-channel vector (static shape [..., C],
+ *   every other dim 1, C the head's static output channels), FusedBatchNorm(V2, V3) with
+ *   is_training false (its other outputs unread; scale / offset / mean / variance vectors of
+ *   C; not last, since the fused step has one output), at most DEFT_EPI_MAX_OPS of them,
+ *   then optionally Relu / Relu6 / Elu (which ends the chain).
+ * The last link's step runs the head's kernel writing straight into its own output slot, with a
+ * deft_epilogue (ops/fused_kernels.h) built per run from the links' current values (a batch
+ * norm's scale and shift as its kernel computes them, so variables may change between runs):
+ * the convolution kernels apply it to each block of rows they write (through conv_params.ep),
+ * MatMul's output gets it after the product. The head and the other links are absorbed. Every
+ * op rounds as its kernel does, so results are bit-identical to the unfused plan's. A fetched
+ * link ends the chain there (its value is the fused step's output); a value read by anything
+ * else, an operand that is not a per-channel vector, float64 (the head's output dtype) or an op
+ * reading the value twice stops the chain before that link. At run time, inputs that do not fit
+ * (dtype, rank, the vectors' length) run the unfused kernels in order.
+ *
  * A session made with deft_session_options_set_plan_fusion(o, false) skips the pass (for A/B
  * comparisons). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
 #include "base/thread_pool.h"
+#include "ops/conv_internal.h"
 #include "ops/fused_kernels.h"
 #include "runtime/session_internal.h"
 
-enum { FUSE_MUL_ADD = 1, FUSE_COLSUM };
+enum { FUSE_MUL_ADD = 1, FUSE_COLSUM, FUSE_EPILOGUE };
+enum { HEAD_CONV = 1, HEAD_DEPTHWISE, HEAD_MATMUL };
+
+/* FUSE_EPILOGUE: one link of the chain after the head. */
+typedef struct epi_link {
+  int step;       /* the link's step (the last link is the fused step itself) */
+  int act;        /* a deft_epi_act other than NONE: an activation; else an op: */
+  deft_epi_op op;
+  int vin;        /* the step's input holding the per-channel vector (BN: 1) */
+  float eps;      /* BN: epsilon */
+} epi_link;
+#define MAX_LINKS (DEFT_EPI_MAX_OPS + 1)
 
 struct deft_fusion {
   int kind;
-  int pstep;            /* the absorbed producer's step */
+  int pstep;            /* the absorbed producer's step (FUSE_EPILOGUE: the head) */
   int x;                /* FUSE_MUL_ADD: the producer's input holding x (the other is s) */
   int t;                /* FUSE_MUL_ADD: the consumer's input holding t */
   deft_fused_elem elem; /* FUSE_COLSUM: the producer's op */
   bool mean, keep_dims; /* FUSE_COLSUM: the consumer is a Mean; its keep_dims */
   deft_kernel_fn orig;  /* the consumer's own kernel (the fallback) */
+  /* FUSE_EPILOGUE: the head (pstep: Conv2D, DepthwiseConv2dNative or MatMul) and the links
+   * after it; all steps but the last link are absorbed. */
+  int head;             /* HEAD_* */
+  int head_rank;        /* 4 (convolutions) or 2 (MatMul) */
+  bool tb;              /* MatMul: transpose_b */
+  int nlinks;
+  epi_link links[MAX_LINKS];
+  double *bn;           /* BN links' da, db vectors (2 * C doubles a link), grown on demand */
+  int64_t bn_cap;
 };
 
 static bool is_type(const deft_op *op, const char *t) { return !strcmp(op->type, t); }
@@ -160,7 +201,192 @@ static bool try_fuse(deft_plan *p, const int *step_of_slot, int ci, int pin, def
   return true;
 }
 
+
+/* ---- FUSE_EPILOGUE: a convolution or MatMul and the per-channel ops after it ---- */
+
+/* The output's static last dim when the op has exactly rank `rank` and a float output 0 whose
+ * last dim is known; else -1. */
+static int64_t channels(const deft_op *op, int rank) {
+  deft_output o = {(deft_op *)op, 0};
+  deft_shape s = out_shape(o);
+  if (deft_output_type(o) != DEFT_FLOAT || s.rank != rank || s.dims[rank - 1] <= 0) return -1;
+  return s.dims[rank - 1];
+}
+
+/* A float operand of static shape [..., C] with every other dim 1, of rank 1..max_rank: it
+ * broadcasts over the rows of a [rows..., C] tensor without changing its shape. */
+static bool is_channel_vector(deft_output o, int64_t C, int max_rank) {
+  deft_shape s = out_shape(o);
+  if (deft_output_type(o) != DEFT_FLOAT || s.rank < 1 || s.rank > max_rank) return false;
+  for (int k = 0; k < s.rank - 1; k++)
+    if (s.dims[k] != 1) return false;
+  return s.dims[s.rank - 1] == C;
+}
+
+static bool nhwc(const deft_op *op) {
+  const char *df;
+  size_t len;
+  return !deft_op_attr_string(op, "data_format", &df, &len) || (len == 4 && !memcmp(df, "NHWC", 4));
+}
+
+static bool is_fused_bn(const deft_op *op) {
+  return is_type(op, "FusedBatchNorm") || is_type(op, "FusedBatchNormV2") ||
+         is_type(op, "FusedBatchNormV3");
+}
+
+static bool slot_fetched(const deft_plan *p, int slot) {
+  for (int i = 0; i < p->nfetches; i++)
+    if (p->fetch_slots[i] == slot) return true;
+  return false;
+}
+
+/* The one running step that reads `slot`, once (its input *pin), when nothing else reads it and
+ * it is not fetched; else -1. */
+static int sole_reader(const deft_plan *p, int from, int slot, int *pin) {
+  if (slot_fetched(p, slot)) return -1;
+  int found = -1;
+  for (int i = from; i < p->nsteps; i++) {
+    const deft_step *st = &p->steps[i];
+    if (st->elided) continue;
+    for (int k = 0; k < st->op->ninputs; k++) {
+      if (st->in_slots[k] != slot) continue;
+      if (found >= 0) return -1;
+      found = i;
+      *pin = k;
+    }
+  }
+  return found;
+}
+
+/* Whether step st's outputs other than 0 are read by no running step and not fetched. */
+static bool extra_outputs_unread(const deft_plan *p, const deft_step *st) {
+  for (int k = 1; k < st->op->noutputs; k++) {
+    int slot = st->out_base + k;
+    if (slot_fetched(p, slot)) return false;
+    for (int i = 0; i < p->nsteps; i++) {
+      const deft_step *o = &p->steps[i];
+      if (o->elided) continue;
+      for (int q = 0; q < o->op->ninputs; q++)
+        if (o->in_slots[q] == slot) return false;
+    }
+  }
+  return true;
+}
+
+/* Like pure_plain, but a fused batch norm's several outputs are allowed. */
+static bool pure_link(const deft_step *st) {
+  if (pure_plain(st)) return true;
+  const deft_op *op = st->op;
+  if (!is_fused_bn(op) || !op->reg || st->kind != DEFT_STEP_PLAIN || st->frame != 0 ||
+      st->elided || st->fusion || st->absorbed)
+    return false;
+  for (int k = 0; k < op->ninputs; k++)
+    if (op->inputs[k].op->out_ref[op->inputs[k].index]) return false;
+  for (int k = 0; k < op->noutputs; k++)
+    if (op->out_ref[k]) return false;
+  return true;
+}
+
+/* Classifies step li (reading the chain's value at input pin) as a link; false when it is none. */
+static bool classify_link(const deft_step *ls, int pin, int64_t C, int rank, epi_link *l) {
+  const deft_op *op = ls->op;
+  memset(l, 0, sizeof *l);
+  if (channels(op, rank) != C) return false; /* float, and the value's shape */
+  if (is_type(op, "Relu") || is_type(op, "Relu6") || is_type(op, "Elu")) {
+    l->act = is_type(op, "Relu") ? DEFT_EPI_RELU : is_type(op, "Relu6") ? DEFT_EPI_RELU6
+                                                                        : DEFT_EPI_ELU;
+    return op->ninputs == 1;
+  }
+  if (is_fused_bn(op)) {
+    bool training = true;
+    deft_op_attr_bool(op, "is_training", &training);
+    if (training || pin != 0 || !nhwc(op) || op->ninputs != 5) return false;
+    for (int k = 1; k < 5; k++)
+      if (!is_channel_vector(op->inputs[k], C, 1)) return false;
+    l->op = DEFT_EPI_BN;
+    l->vin = 1;
+    l->eps = 0.0001f;
+    deft_op_attr_float(op, "epsilon", &l->eps);
+    return true;
+  }
+  if (op->ninputs != 2) return false;
+  l->vin = 1 - pin;
+  if (!is_channel_vector(op->inputs[l->vin], C, rank)) return false;
+  if (is_type(op, "BiasAdd") && pin == 0 && nhwc(op))
+    l->op = DEFT_EPI_ADD;
+  else if (is_type(op, "Add") || is_type(op, "AddV2"))
+    l->op = DEFT_EPI_ADD;
+  else if (is_type(op, "Mul"))
+    l->op = DEFT_EPI_MUL;
+  else if (is_type(op, "Sub"))
+    l->op = pin == 0 ? DEFT_EPI_SUB : DEFT_EPI_RSUB;
+  else
+    return false;
+  return true;
+}
+
+/* Tries to start a chain at head step hi; on success fills f (the fused step is its last link's)
+ * and returns that step, else -1. */
+static int try_chain(const deft_plan *p, int hi, deft_fusion *f) {
+  const deft_step *hs = &p->steps[hi];
+  const deft_op *hop = hs->op;
+  if (!pure_plain(hs) || hop->ninputs != 2) return -1;
+  memset(f, 0, sizeof *f);
+  if (is_type(hop, "Conv2D")) f->head = HEAD_CONV, f->head_rank = 4;
+  else if (is_type(hop, "DepthwiseConv2dNative")) f->head = HEAD_DEPTHWISE, f->head_rank = 4;
+  else if (is_type(hop, "MatMul")) f->head = HEAD_MATMUL, f->head_rank = 2;
+  else return -1;
+  if (f->head != HEAD_MATMUL && !nhwc(hop)) return -1;
+  if (f->head == HEAD_MATMUL) deft_op_attr_bool(hop, "transpose_b", &f->tb);
+  int64_t C = channels(hop, f->head_rank);
+  if (C < 0) return -1;
+  int cur = hi, nops = 0;
+  while (f->nlinks < MAX_LINKS) {
+    int pin = -1, li = sole_reader(p, cur + 1, p->steps[cur].out_base, &pin);
+    if (li < 0 || !pure_link(&p->steps[li])) break;
+    epi_link l;
+    if (!classify_link(&p->steps[li], pin, C, f->head_rank, &l)) break;
+    if (!l.act && nops == DEFT_EPI_MAX_OPS) break;
+    /* A batch norm's other outputs: produced only by its own kernel (the fallback). */
+    if (is_fused_bn(p->steps[li].op) && !extra_outputs_unread(p, &p->steps[li])) break;
+    l.step = li;
+    f->links[f->nlinks++] = l;
+    nops += !l.act;
+    cur = li;
+    if (l.act) break;
+  }
+  /* The fused step has one output: a trailing batch norm stays its own step. */
+  while (f->nlinks > 0 && p->steps[f->links[f->nlinks - 1].step].op->noutputs != 1) f->nlinks--;
+  if (f->nlinks == 0) return -1;
+  f->kind = FUSE_EPILOGUE;
+  f->pstep = hi;
+  return f->links[f->nlinks - 1].step;
+}
+
+static bool fuse_chains(deft_plan *p, deft_status *status) {
+  for (int hi = 0; hi < p->nsteps; hi++) {
+    deft_fusion f;
+    int ci = try_chain(p, hi, &f);
+    if (ci < 0) continue;
+    deft_step *cs = &p->steps[ci];
+    cs->fusion = deft_malloc(sizeof *cs->fusion);
+    if (!cs->fusion) {
+      deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory planning a run");
+      return false;
+    }
+    *cs->fusion = f;
+    for (int j = 0; ; j++) {
+      int s = deft_step_fused_producer(cs, j);
+      if (s < 0) break;
+      p->steps[s].absorbed = true;
+      p->steps[s].elided = true;
+    }
+  }
+  return true;
+}
+
 bool deft_plan_fuse(deft_plan *p, deft_status *status) {
+  if (!fuse_chains(p, status)) return false;
   int *step_of_slot = deft_malloc(sizeof(int) * (size_t)(p->nslots + 1));
   if (!step_of_slot) {
     deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory planning a run");
@@ -192,9 +418,18 @@ bool deft_plan_fuse(deft_plan *p, deft_status *status) {
   return ok;
 }
 
-int deft_step_fused_producer(const deft_step *st) { return st->fusion ? st->fusion->pstep : -1; }
+int deft_step_fused_producer(const deft_step *st, int k) {
+  const deft_fusion *f = st->fusion;
+  if (!f || k < 0) return -1;
+  if (k == 0) return f->pstep;
+  if (f->kind != FUSE_EPILOGUE || k >= f->nlinks) return -1;
+  return f->links[k - 1].step;
+}
 
-void deft_fusion_free(deft_fusion *f) { deft_free(f); }
+void deft_fusion_free(deft_fusion *f) {
+  if (f) deft_free(f->bn);
+  deft_free(f);
+}
 
 static const deft_tensor *slot_value(const deft_plan *p, int s) {
   const deft_slot *sl = &p->slots[s];
@@ -268,17 +503,117 @@ static bool fused_colsum(deft_kernel_ctx *c, const deft_fusion *f, const deft_st
   return true;
 }
 
-/* The consumer's compute step: the fused pass, or the two kernels one after the other. */
+
+/* A float vector value of C elements with every dim but the last 1, rank 1..max_rank. */
+static bool channel_vector_value(const deft_tensor *v, int64_t C, int max_rank) {
+  if (v->dtype != DEFT_FLOAT || !v->buf || v->n != C || v->rank < 1 || v->rank > max_rank)
+    return false;
+  return v->dims[v->rank - 1] == C;
+}
+
+/* Builds the run's epilogue from the links' current values (a batch norm's da, db computed as
+ * its kernel computes them); false when one does not fit (the fallback runs). */
+static bool build_epilogue(deft_plan *p, deft_fusion *f, int64_t C, deft_epilogue *ep) {
+  memset(ep, 0, sizeof *ep);
+  int nbn = 0;
+  for (int i = 0; i < f->nlinks; i++) nbn += !f->links[i].act && f->links[i].op == DEFT_EPI_BN;
+  if (nbn && f->bn_cap < 2 * C * nbn) {
+    double *b = deft_malloc(sizeof(double) * (size_t)(2 * C * nbn));
+    if (!b) return false;
+    deft_free(f->bn);
+    f->bn = b;
+    f->bn_cap = 2 * C * nbn;
+  }
+  double *bn = f->bn;
+  for (int i = 0; i < f->nlinks; i++) {
+    const epi_link *l = &f->links[i];
+    const deft_step *ls = &p->steps[l->step];
+    if (l->act) {
+      ep->act = (deft_epi_act)l->act;
+      continue;
+    }
+    int k = ep->nops++;
+    ep->ops[k].op = l->op;
+    if (l->op != DEFT_EPI_BN) {
+      const deft_tensor *v = slot_value(p, ls->in_slots[l->vin]);
+      if (!channel_vector_value(v, C, f->head_rank)) return false;
+      ep->ops[k].a = deft_tensor_f32(v);
+      continue;
+    }
+    const float *in[4];
+    for (int q = 0; q < 4; q++) {
+      const deft_tensor *v = slot_value(p, ls->in_slots[1 + q]);
+      if (!channel_vector_value(v, C, 1)) return false;
+      in[q] = deft_tensor_f32(v);
+    }
+    /* scale, offset, mean, variance: as the batch norm kernel, in double. */
+    double *da = bn, *db = bn + C;
+    bn += 2 * C;
+    for (int64_t j = 0; j < C; j++) {
+      double inv = 1.0 / sqrt((double)in[3][j] + (double)l->eps);
+      da[j] = inv * (double)in[0][j];
+      db[j] = (double)in[1][j] - (double)in[2][j] * da[j];
+    }
+    ep->ops[k].da = da;
+    ep->ops[k].db = db;
+  }
+  return true;
+}
+
+/* The head's kernel writing the fused step's output, with the epilogue applied (inside the
+ * convolution kernels, after the product for MatMul); false when the run's values do not fit
+ * (nothing was written then). */
+static bool fused_epilogue(deft_kernel_ctx *c, deft_fusion *f, deft_step *hs) {
+  deft_plan *p = c->plan;
+  const deft_tensor *a = slot_value(p, hs->in_slots[0]), *b = slot_value(p, hs->in_slots[1]);
+  if (a->dtype != DEFT_FLOAT || b->dtype != DEFT_FLOAT || b->rank != f->head_rank) return false;
+  int64_t C = f->head == HEAD_CONV        ? b->dims[3]
+              : f->head == HEAD_DEPTHWISE ? b->dims[2] * b->dims[3]
+              : f->tb                     ? b->dims[0]
+                                          : b->dims[1];
+  if (C <= 0) return false;
+  deft_epilogue ep;
+  if (!build_epilogue(p, f, C, &ep)) return false;
+  deft_step *cs = c->step;
+  const deft_op *cop = c->op;
+  conv_params *cp = f->head != HEAD_MATMUL ? hs->params : NULL;
+  if (f->head != HEAD_MATMUL && !cp) return false;
+  /* The convolution's instruction set (chosen when it was prepared), or the calling thread's. */
+  ep.isa = (int)(cp ? cp->isa : deft_conv_isa());
+  /* The head's kernel, its output going to the fused step's slot (the plan is this run's). */
+  int out_base = hs->out_base;
+  hs->out_base = cs->out_base;
+  if (cp) cp->ep = &ep;
+  c->op = hs->op;
+  c->step = hs;
+  hs->compute(c);
+  c->op = cop;
+  c->step = cs;
+  if (cp) cp->ep = NULL;
+  hs->out_base = out_base;
+  if (c->failed || f->head != HEAD_MATMUL) return true;
+  const deft_tensor *y = slot_value(p, cs->out_base);
+  if (y->dtype == DEFT_FLOAT && y->rank == 2 && y->dims[1] == C && y->buf)
+    deft_epilogue_rows_f32(&ep, deft_tensor_f32(y), y->dims[0], C);
+  return true;
+}
+
+/* The consumer's compute step: the fused pass, or the kernels one after the other. */
 void deft_fused_compute(deft_kernel_ctx *c) {
   deft_step *cs = c->step;
   const deft_fusion *f = cs->fusion;
   deft_step *ps = &c->plan->steps[f->pstep];
-  bool done = f->kind == FUSE_MUL_ADD ? fused_mul_add(c, f, ps) : fused_colsum(c, f, ps);
+  bool done = f->kind == FUSE_MUL_ADD ? fused_mul_add(c, f, ps)
+              : f->kind == FUSE_COLSUM ? fused_colsum(c, f, ps)
+                                       : fused_epilogue(c, cs->fusion, ps);
   if (done) return;
   const deft_op *cop = c->op;
-  c->op = ps->op;
-  c->step = ps;
-  ps->compute(c);
+  for (int k = 0, si; !c->failed && (si = deft_step_fused_producer(cs, k)) >= 0; k++) {
+    deft_step *st = &c->plan->steps[si];
+    c->op = st->op;
+    c->step = st;
+    st->compute(c);
+  }
   c->op = cop;
   c->step = cs;
   if (!c->failed) f->orig(c);

@@ -230,8 +230,9 @@ void deft_plan_free(deft_plan *p);
  * consumer and gives the consumer a fusion record. False with status set on OOM. */
 typedef struct deft_fusion deft_fusion;
 bool deft_plan_fuse(deft_plan *p, deft_status *status);
-/* The absorbed producer's step index of a fused step, or -1. */
-int deft_step_fused_producer(const deft_step *st);
+/* The k-th (k >= 0, in step order) absorbed producer's step index of a fused step, or -1 past
+ * the last (and for a step that is not fused). */
+int deft_step_fused_producer(const deft_step *st, int k);
 /* After the step's kernel is resolved: keeps it as the fallback and runs the fused one. */
 void deft_fusion_set_kernel(deft_step *st);
 void deft_fusion_free(deft_fusion *f);

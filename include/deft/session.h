@@ -82,8 +82,9 @@ DEFT_API void deft_session_options_set_max_run_seconds(deft_session_options *o,
 DEFT_API bool deft_session_options_allow_dir(deft_session_options *o, const char *dir);
 
 /* Plan-time fusion (runtime/plan_fuse.c: a batch norm's elementwise pairs computed in their
- * consumer's pass, a Mul or SquaredDifference in its reduction's) on (the default) or off, for
- * the plans the session builds. Fusion never changes a result (the fused kernels compute what
+ * consumer's pass, a Mul or SquaredDifference in its reduction's, a Conv2D / depthwise conv /
+ * MatMul with the per-channel ops and activation after it in one step) on (the default) or
+ * off, for the plans the session builds. Fusion never changes a result (the fused kernels compute what
  * the pairs compute, bit for bit); turning it off is for A/B measurements and debugging. */
 DEFT_API void deft_session_options_set_plan_fusion(deft_session_options *o, bool on);
 
