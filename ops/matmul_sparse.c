@@ -11,7 +11,15 @@
  * run (max_density), and the compression gives up as soon as A turns out denser than 1.2 times
  * it: then the caller runs sgemm. Results are deterministic (each output
  * element is summed by one thread in a fixed order) but, like any reordering of a float sum,
- * not bit-identical to sgemm's. */
+ * not bit-identical to sgemm's.
+ *
+ * The stored A's rows are compressed once per value and run: the compression goes into a memo
+ * of the run (deft_kernel_memo_new, keyed by A's buffer and generation), where the input
+ * layer's gradient X^T dY finds the rows the forward product X W compressed, and only
+ * transposes them. Compression and transposition run on the calling thread: split over two
+ * threads (two passes, counts then writes) they were no faster in per-op profiles of the bench's
+ * training step (the second pass reads what the other core wrote). The products split into
+ * parts of equal nonzeros (balance_rows). */
 #include <stdint.h>
 #include <string.h>
 
@@ -184,8 +192,10 @@ static void sp_rows(const sp_job *j, int64_t begin, int64_t end) {
 }
 
 /* Split products run over PARTS_PER_THREAD parts per thread of about equal work (nonzeros plus
- * a per-row cost), not of equal rows: the input layer's rows are image pixels, and the border's
- * are all zeros, so equal row ranges gave one thread most of dW1's nonzeros. The pool still
+ * a per-row cost), not of equal rows: the gradient X^T dY's rows are image pixels, and the border's
+ * are all zeros, so equal row ranges give very unequal parts (for MNIST batches of 200, 8 parts
+ * handed out from both ends, the busier thread of dW1 does 4.8% more than half the work with
+ * equal rows, 0.4% with equal nonzeros; the forward product 1.5% against 0.6%). The pool still
  * hands the parts out dynamically (a slower thread takes fewer). bounds[p] is part p's first
  * row. Two range functions, so that the pool's adaptation (per range function and length)
  * judges the forward and the transposed products apart. */
@@ -290,138 +300,6 @@ static void transpose_compressed(int64_t K, int64_t M, const int32_t *kptr, cons
       idx[d] = (int32_t)k;
       val[d] = kval[q];
     }
-}
-
-/* ---- the same two steps split over the pool (2+ threads); the results are the same arrays
- * as the serial functions above write, so the thread count never changes a product. ---- */
-
-/* Compression in two passes: each row's nonzero count (into ptr[r + 1]), a prefix sum on the
- * calling thread, then each row written at its offset. */
-typedef struct cz_job {
-  const float *A;
-  int64_t C, lda;
-  int32_t *ptr, *idx;
-  float *val;
-} cz_job;
-
-__attribute__((target("avx2,fma,bmi2"))) static void cz_count(void *arg, int64_t begin,
-                                                                int64_t end) {
-  const cz_job *j = arg;
-  for (int64_t i = begin; i < end; i++) {
-    const float *a = j->A + i * j->lda;
-    int64_t k = 0, n = 0;
-    for (; k + 8 <= j->C; k += 8)
-      n += __builtin_popcount((unsigned)_mm256_movemask_ps(
-          _mm256_cmp_ps(_mm256_loadu_ps(a + k), _mm256_setzero_ps(), _CMP_NEQ_UQ)));
-    for (; k < j->C; k++) n += a[k] != 0.0f;
-    j->ptr[i + 1] = (int32_t)n;
-  }
-}
-
-/* Rows [begin, end) at their offsets: as compress_rows, except that a group's 8-lane store is
- * masked where it would reach past the range's last nonzero (the next range belongs to another
- * thread). */
-__attribute__((target("avx2,fma,bmi2"))) static void cz_write(void *arg, int64_t begin,
-                                                                int64_t end) {
-  const cz_job *j = arg;
-  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  int32_t *idx = j->idx;
-  float *val = j->val;
-  int64_t lim = j->ptr[end];
-  for (int64_t i = begin; i < end; i++) {
-    int64_t nnz = j->ptr[i];
-    const float *a = j->A + i * j->lda;
-    int64_t k = 0;
-    for (; k + 8 <= j->C; k += 8) {
-      __m256 v = _mm256_loadu_ps(a + k);
-      unsigned m = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NEQ_UQ));
-      if (!m) continue;
-      uint64_t bytes = _pdep_u64(m, 0x0101010101010101ULL) * 0xFF;
-      uint64_t order = _pext_u64(0x0706050403020100ULL, bytes);
-      __m256i perm = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)order));
-      __m256i kk = _mm256_permutevar8x32_epi32(
-          _mm256_add_epi32(_mm256_set1_epi32((int)k), lanes), perm);
-      __m256 vv = _mm256_permutevar8x32_ps(v, perm);
-      int cnt = __builtin_popcount(m);
-      if (nnz + 8 <= lim) {
-        _mm256_storeu_si256((__m256i *)(idx + nnz), kk);
-        _mm256_storeu_ps(val + nnz, vv);
-      } else {
-        __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(cnt), lanes);
-        _mm256_maskstore_epi32((int *)(idx + nnz), mask, kk);
-        _mm256_maskstore_ps(val + nnz, mask, vv);
-      }
-      nnz += cnt;
-    }
-    for (; k < j->C; k++)
-      if (a[k] != 0.0f) {
-        idx[nnz] = (int32_t)k;
-        val[nnz++] = a[k];
-      }
-  }
-}
-
-/* compress_rows over the pool; false (nothing written past ptr) when A holds more than cap - 8
- * nonzeros. */
-static bool compress_rows_split(deft_threadpool *pool, int threads, const float *A, int64_t R,
-                                int64_t C, int64_t lda, int64_t cap, int32_t *ptr, int32_t *idx,
-                                float *val) {
-  cz_job j = {A, C, lda, ptr, idx, val};
-  int64_t grain = R / (2 * threads) + 1;
-  deft_parallel_for(pool, threads, R, grain, cz_count, &j);
-  ptr[0] = 0;
-  for (int64_t i = 0; i < R; i++) ptr[i + 1] += ptr[i];
-  if ((int64_t)ptr[R] + 8 > cap) return false;
-  deft_parallel_for(pool, threads, R, grain, cz_write, &j);
-  return true;
-}
-
-/* Transposition over the pool, by ranges of the transpose's rows m (columns of the stored
- * rows): a range finds its columns in each stored row by binary search, counts them (pass 1),
- * and after the prefix sum on the calling thread writes them (pass 2, over parts balanced by
- * the counts). */
-typedef struct tp_job {
-  int64_t K;
-  const int32_t *kptr, *kidx;
-  const float *kval;
-  int32_t *ptr, *idx, *cnt;
-  float *val;
-  const int64_t *bounds;
-} tp_job;
-
-/* The first position q in [lo, hi) with kidx[q] >= m (hi if none). */
-static int32_t lower_bound(const int32_t *kidx, int32_t lo, int32_t hi, int64_t m) {
-  while (lo < hi) {
-    int32_t mid = lo + (hi - lo) / 2;
-    if (kidx[mid] < m) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-static void tp_count(void *arg, int64_t begin, int64_t end) {
-  const tp_job *j = arg;
-  int32_t *cnt = j->cnt;
-  for (int64_t m = begin; m < end; m++) cnt[m] = 0;
-  for (int64_t k = 0; k < j->K; k++) {
-    int32_t q = lower_bound(j->kidx, j->kptr[k], j->kptr[k + 1], begin), e = j->kptr[k + 1];
-    for (; q < e && j->kidx[q] < end; q++) cnt[j->kidx[q]]++;
-  }
-}
-
-static void tp_write(void *arg, int64_t pb, int64_t pe) {
-  const tp_job *j = arg;
-  int64_t begin = j->bounds[pb], end = j->bounds[pe];
-  int32_t *cnt = j->cnt, *idx = j->idx;
-  float *val = j->val;
-  for (int64_t k = 0; k < j->K; k++) {
-    int32_t q = lower_bound(j->kidx, j->kptr[k], j->kptr[k + 1], begin), e = j->kptr[k + 1];
-    for (; q < e && j->kidx[q] < end; q++) {
-      int32_t d = cnt[j->kidx[q]]++;
-      idx[d] = (int32_t)k;
-      val[d] = j->kval[q];
-    }
-  }
 }
 
 /* A strided sample of the stored A: false when it is denser than max_density. */
@@ -537,9 +415,7 @@ bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N,
     int32_t *rp, *ri;
     float *rv;
     memo_arrays(h, &rp, &ri, &rv);
-    bool ok = split ? compress_rows_split(pool, threads, A, R, RC, RC, cap, rp, ri, rv)
-                    : compress_rows(A, R, RC, RC, cap, rp, ri, rv);
-    if (!ok) return false; /* the memo says SP_DENSE */
+    if (!compress_rows(A, R, RC, RC, cap, rp, ri, rv)) return false; /* the memo: SP_DENSE */
     h->state = SP_OK;
   }
   int32_t *ptr, *idx;
@@ -553,24 +429,7 @@ bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N,
     int32_t *cnt = ptr + (M + 1);
     idx = (int32_t *)(mem + b_bounds + align64(sizeof(int32_t) * (size_t)(2 * (M + 1))));
     val = (float *)((char *)idx + align64(sizeof(int32_t) * (size_t)cap));
-    if (split) {
-      tp_job tj = {K, kptr, kidx, kval, ptr, idx, cnt, val, bounds};
-      deft_parallel_for(pool, threads, M, M / (2 * threads) + 1, tp_count, &tj);
-      int32_t run = 0;
-      for (int64_t m = 0; m < M; m++) {
-        ptr[m] = run;
-        run += cnt[m];
-        cnt[m] = ptr[m]; /* next free position of row m */
-      }
-      ptr[M] = run;
-      int np;
-      balance_rows(ptr, M, 1, PARTS_PER_THREAD * threads > MAX_PARTS ? MAX_PARTS
-                                                                    : PARTS_PER_THREAD * threads,
-                   bounds, &np);
-      deft_parallel_for(pool, threads, np, 1, tp_write, &tj);
-    } else {
-      transpose_compressed(K, M, kptr, kidx, kval, ptr, idx, val, cnt);
-    }
+    transpose_compressed(K, M, kptr, kidx, kval, ptr, idx, val, cnt);
   }
   sp_job j = {ptr, idx, val, B, C, N, K, wide, bounds};
   if (!split) {
