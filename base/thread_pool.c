@@ -86,6 +86,15 @@ struct deft_threadpool {
   atomic_uint gen;     /* job generation, bumped (under mu) for each job */
   site sites[SITES];   /* held by the holder of `busy` */
   atomic_int serial_loops; /* loops run alone by the adaptation, for tests and benchmarks */
+  /* Background work (deft_threadpool_background): one at a time, owned by its submitter. The
+   * fields are written before bg_active is set and read by workers after they see it set. */
+  _Alignas(64) deft_range_fn bg_fn; /* a cache line apart from the job's fields */
+  void *bg_arg;
+  int64_t bg_n, bg_chunk;
+  atomic_llong bg_next;  /* the next unclaimed chunk's start */
+  atomic_int bg_running; /* workers inside bg_step */
+  atomic_bool bg_active;
+  atomic_bool bg_taken; /* the one background slot is claimed (submit to finish) */
 };
 
 static inline void cpu_relax(void) {
@@ -125,12 +134,41 @@ static void run_ranges(deft_threadpool *p, int64_t *ns, int *count) {
   }
 }
 
+/* True when background work has chunks nobody claimed yet. */
+static bool bg_left(deft_threadpool *p) {
+  return atomic_load(&p->bg_active) && atomic_load_explicit(&p->bg_next, memory_order_relaxed) <
+                                           p->bg_n;
+}
+
+/* Claims and runs one chunk of the background work; false when there was none. The running
+ * count is raised before bg_active is checked and deft_threadpool_background_finish clears
+ * bg_active before it waits for the count to drop (both sequentially consistent), so no chunk
+ * runs after finish returns. */
+static bool bg_step(deft_threadpool *p) {
+  atomic_fetch_add(&p->bg_running, 1);
+  bool ran = false;
+  if (atomic_load(&p->bg_active)) {
+    int64_t b = atomic_fetch_add(&p->bg_next, p->bg_chunk);
+    if (b < p->bg_n) {
+      p->bg_fn(p->bg_arg, b, b + p->bg_chunk < p->bg_n ? b + p->bg_chunk : p->bg_n);
+      ran = true;
+    }
+  }
+  atomic_fetch_sub(&p->bg_running, 1);
+  return ran;
+}
+
 /* Spin for at most SPIN_NS until a new job is published (spin_gen) or the current job's ranges
- * are all done (spin_done); true when that happened. */
+ * are all done (spin_done); true when that happened. A worker waiting for a job runs
+ * background chunks meanwhile (the clock restarts after each). */
 static bool spin_gen(deft_threadpool *p, unsigned seen) {
   int64_t t0 = 0;
   for (unsigned i = 0;; i++) {
     if (atomic_load_explicit(&p->gen, memory_order_acquire) != seen) return true;
+    if (bg_left(p) && bg_step(p)) {
+      i = (unsigned)-1; /* the clock restarts */
+      continue;
+    }
     if ((i & 63) == 0) {
       int64_t t = now_ns();
       if (i == 0) t0 = t;
@@ -164,11 +202,12 @@ static void *worker(void *vp) {
       pthread_mutex_unlock(&p->mu);
       spin_gen(p, seen);
       pthread_mutex_lock(&p->mu);
-      while (atomic_load(&p->gen) == seen && !p->stop) {
+      while (atomic_load(&p->gen) == seen && !p->stop && !bg_left(p)) {
         p->sleeping++;
         pthread_cond_wait(&p->work, &p->mu);
         p->sleeping--;
       }
+      if (atomic_load(&p->gen) == seen && !p->stop) continue; /* woken for background work */
     }
     if (p->stop) break;
     seen = atomic_load(&p->gen);
@@ -212,6 +251,10 @@ deft_threadpool *deft_threadpool_new(int nthreads, deft_status *status) {
   atomic_init(&p->pending, 0);
   atomic_init(&p->gen, 0);
   atomic_init(&p->serial_loops, 0);
+  atomic_init(&p->bg_next, 0);
+  atomic_init(&p->bg_running, 0);
+  atomic_init(&p->bg_active, false);
+  atomic_init(&p->bg_taken, false);
   for (int i = 0; i < nthreads - 1; i++) {
     int rc = pthread_create(&p->workers[i], NULL, worker, p);
     if (rc != 0) {
@@ -350,4 +393,33 @@ void deft_parallel_for(deft_threadpool *p, int threads, int64_t n, int64_t grain
   s->p_mine_ns += (double)mine_ns;
 #endif
   pthread_mutex_unlock(&p->busy);
+}
+
+bool deft_threadpool_background(deft_threadpool *p, int64_t n, int64_t chunk, deft_range_fn fn,
+                                void *arg) {
+  if (!p || p->nworkers == 0 || n <= 0 || atomic_exchange(&p->bg_taken, true)) {
+    if (n > 0) fn(arg, 0, n);
+    return false;
+  }
+  p->bg_fn = fn;
+  p->bg_arg = arg;
+  p->bg_n = n;
+  p->bg_chunk = chunk < 1 ? 1 : chunk;
+  atomic_store(&p->bg_next, 0);
+  atomic_store(&p->bg_active, true);
+  pthread_mutex_lock(&p->mu);
+  if (p->sleeping > 0) pthread_cond_broadcast(&p->work);
+  pthread_mutex_unlock(&p->mu);
+  return true;
+}
+
+void deft_threadpool_background_finish(deft_threadpool *p) {
+  for (;;) { /* what the workers have not claimed, on this thread */
+    int64_t b = atomic_fetch_add(&p->bg_next, p->bg_chunk);
+    if (b >= p->bg_n) break;
+    p->bg_fn(p->bg_arg, b, b + p->bg_chunk < p->bg_n ? b + p->bg_chunk : p->bg_n);
+  }
+  atomic_store(&p->bg_active, false);
+  while (atomic_load(&p->bg_running) > 0) cpu_relax();
+  atomic_store(&p->bg_taken, false);
 }
