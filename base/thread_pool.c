@@ -36,6 +36,13 @@
  * work from it and sleep. Which thread runs a range never changes a result (kernels split only
  * where the split does not change the arithmetic), so adapting keeps results deterministic.
  *
+ * Background work (deft_threadpool_background, one at a time per pool): chunks that workers
+ * claim (an atomic counter) while they spin waiting for a job, so they fill the gaps between a
+ * run's kernels; a job published meanwhile waits for at most the chunk in progress, and the
+ * submitter's deft_threadpool_background_finish runs the unclaimed chunks itself. The batcher
+ * gathers the next batch this way (runtime/data_batch.c). A worker preempted inside a chunk
+ * delays finish by that chunk, so chunks are kept to a few microseconds.
+ *
  * The pool serves one job at a time (`busy`); a caller that finds it busy runs its job alone,
  * which also makes a parallel_for nested inside a range safe. Nothing is allocated per job, so
  * steady-state runs stay allocation-free. */
