@@ -97,7 +97,8 @@ struct deft_threadpool {
    * fields are written before bg_active is set and read by workers after they see it set. */
   _Alignas(64) deft_range_fn bg_fn; /* a cache line apart from the job's fields */
   void *bg_arg;
-  int64_t bg_n, bg_chunk;
+  int64_t bg_chunk;
+  _Atomic int64_t bg_n;  /* atomic: bg_left reads it without claiming (relaxed) */
   atomic_llong bg_next;  /* the next unclaimed chunk's start */
   atomic_int bg_running; /* workers inside bg_step */
   atomic_bool bg_active;
@@ -143,8 +144,9 @@ static void run_ranges(deft_threadpool *p, int64_t *ns, int *count) {
 
 /* True when background work has chunks nobody claimed yet. */
 static bool bg_left(deft_threadpool *p) {
-  return atomic_load(&p->bg_active) && atomic_load_explicit(&p->bg_next, memory_order_relaxed) <
-                                           p->bg_n;
+  return atomic_load(&p->bg_active) &&
+         atomic_load_explicit(&p->bg_next, memory_order_relaxed) <
+             atomic_load_explicit(&p->bg_n, memory_order_relaxed);
 }
 
 /* Claims and runs one chunk of the background work; false when there was none. The running
@@ -155,9 +157,9 @@ static bool bg_step(deft_threadpool *p) {
   atomic_fetch_add(&p->bg_running, 1);
   bool ran = false;
   if (atomic_load(&p->bg_active)) {
-    int64_t b = atomic_fetch_add(&p->bg_next, p->bg_chunk);
-    if (b < p->bg_n) {
-      p->bg_fn(p->bg_arg, b, b + p->bg_chunk < p->bg_n ? b + p->bg_chunk : p->bg_n);
+    int64_t b = atomic_fetch_add(&p->bg_next, p->bg_chunk), n = atomic_load(&p->bg_n);
+    if (b < n) {
+      p->bg_fn(p->bg_arg, b, b + p->bg_chunk < n ? b + p->bg_chunk : n);
       ran = true;
     }
   }
@@ -259,6 +261,7 @@ deft_threadpool *deft_threadpool_new(int nthreads, deft_status *status) {
   atomic_init(&p->gen, 0);
   atomic_init(&p->serial_loops, 0);
   atomic_init(&p->bg_next, 0);
+  atomic_init(&p->bg_n, 0);
   atomic_init(&p->bg_running, 0);
   atomic_init(&p->bg_active, false);
   atomic_init(&p->bg_taken, false);
@@ -410,7 +413,7 @@ bool deft_threadpool_background(deft_threadpool *p, int64_t n, int64_t chunk, de
   }
   p->bg_fn = fn;
   p->bg_arg = arg;
-  p->bg_n = n;
+  atomic_store(&p->bg_n, n);
   p->bg_chunk = chunk < 1 ? 1 : chunk;
   atomic_store(&p->bg_next, 0);
   atomic_store(&p->bg_active, true);
@@ -421,10 +424,11 @@ bool deft_threadpool_background(deft_threadpool *p, int64_t n, int64_t chunk, de
 }
 
 void deft_threadpool_background_finish(deft_threadpool *p) {
+  int64_t n = atomic_load(&p->bg_n);
   for (;;) { /* what the workers have not claimed, on this thread */
     int64_t b = atomic_fetch_add(&p->bg_next, p->bg_chunk);
-    if (b >= p->bg_n) break;
-    p->bg_fn(p->bg_arg, b, b + p->bg_chunk < p->bg_n ? b + p->bg_chunk : p->bg_n);
+    if (b >= n) break;
+    p->bg_fn(p->bg_arg, b, b + p->bg_chunk < n ? b + p->bg_chunk : n);
   }
   atomic_store(&p->bg_active, false);
   while (atomic_load(&p->bg_running) > 0) cpu_relax();
