@@ -36,13 +36,6 @@
  * work from it and sleep. Which thread runs a range never changes a result (kernels split only
  * where the split does not change the arithmetic), so adapting keeps results deterministic.
  *
- * Background work (deft_threadpool_background, one at a time per pool): chunks that workers
- * claim (an atomic counter) while they spin waiting for a job, so they fill the gaps between a
- * run's kernels; a job published meanwhile waits for at most the chunk in progress, and the
- * submitter's deft_threadpool_background_finish runs the unclaimed chunks itself. The batcher
- * gathers the next batch this way (runtime/data_batch.c). A worker preempted inside a chunk
- * delays finish by that chunk, so chunks are kept to a few microseconds.
- *
  * The pool serves one job at a time (`busy`); a caller that finds it busy runs its job alone,
  * which also makes a parallel_for nested inside a range safe. Nothing is allocated per job, so
  * steady-state runs stay allocation-free. */
@@ -93,16 +86,6 @@ struct deft_threadpool {
   atomic_uint gen;     /* job generation, bumped (under mu) for each job */
   site sites[SITES];   /* held by the holder of `busy` */
   atomic_int serial_loops; /* loops run alone by the adaptation, for tests and benchmarks */
-  /* Background work (deft_threadpool_background): one at a time, owned by its submitter. The
-   * fields are written before bg_active is set and read by workers after they see it set. */
-  _Alignas(64) deft_range_fn bg_fn; /* a cache line apart from the job's fields */
-  void *bg_arg;
-  int64_t bg_chunk;
-  _Atomic int64_t bg_n;  /* atomic: bg_left reads it without claiming (relaxed) */
-  atomic_llong bg_next;  /* the next unclaimed chunk's start */
-  atomic_int bg_running; /* workers inside bg_step */
-  atomic_bool bg_active;
-  atomic_bool bg_taken; /* the one background slot is claimed (submit to finish) */
 };
 
 static inline void cpu_relax(void) {
@@ -142,42 +125,12 @@ static void run_ranges(deft_threadpool *p, int64_t *ns, int *count) {
   }
 }
 
-/* True when background work has chunks nobody claimed yet. */
-static bool bg_left(deft_threadpool *p) {
-  return atomic_load(&p->bg_active) &&
-         atomic_load_explicit(&p->bg_next, memory_order_relaxed) <
-             atomic_load_explicit(&p->bg_n, memory_order_relaxed);
-}
-
-/* Claims and runs one chunk of the background work; false when there was none. The running
- * count is raised before bg_active is checked and deft_threadpool_background_finish clears
- * bg_active before it waits for the count to drop (both sequentially consistent), so no chunk
- * runs after finish returns. */
-static bool bg_step(deft_threadpool *p) {
-  atomic_fetch_add(&p->bg_running, 1);
-  bool ran = false;
-  if (atomic_load(&p->bg_active)) {
-    int64_t b = atomic_fetch_add(&p->bg_next, p->bg_chunk), n = atomic_load(&p->bg_n);
-    if (b < n) {
-      p->bg_fn(p->bg_arg, b, b + p->bg_chunk < n ? b + p->bg_chunk : n);
-      ran = true;
-    }
-  }
-  atomic_fetch_sub(&p->bg_running, 1);
-  return ran;
-}
-
 /* Spin for at most SPIN_NS until a new job is published (spin_gen) or the current job's ranges
- * are all done (spin_done); true when that happened. A worker waiting for a job runs
- * background chunks meanwhile (the clock restarts after each). */
+ * are all done (spin_done); true when that happened. */
 static bool spin_gen(deft_threadpool *p, unsigned seen) {
   int64_t t0 = 0;
   for (unsigned i = 0;; i++) {
     if (atomic_load_explicit(&p->gen, memory_order_acquire) != seen) return true;
-    if (bg_left(p) && bg_step(p)) {
-      i = (unsigned)-1; /* the clock restarts */
-      continue;
-    }
     if ((i & 63) == 0) {
       int64_t t = now_ns();
       if (i == 0) t0 = t;
@@ -211,12 +164,11 @@ static void *worker(void *vp) {
       pthread_mutex_unlock(&p->mu);
       spin_gen(p, seen);
       pthread_mutex_lock(&p->mu);
-      while (atomic_load(&p->gen) == seen && !p->stop && !bg_left(p)) {
+      while (atomic_load(&p->gen) == seen && !p->stop) {
         p->sleeping++;
         pthread_cond_wait(&p->work, &p->mu);
         p->sleeping--;
       }
-      if (atomic_load(&p->gen) == seen && !p->stop) continue; /* woken for background work */
     }
     if (p->stop) break;
     seen = atomic_load(&p->gen);
@@ -260,11 +212,6 @@ deft_threadpool *deft_threadpool_new(int nthreads, deft_status *status) {
   atomic_init(&p->pending, 0);
   atomic_init(&p->gen, 0);
   atomic_init(&p->serial_loops, 0);
-  atomic_init(&p->bg_next, 0);
-  atomic_init(&p->bg_n, 0);
-  atomic_init(&p->bg_running, 0);
-  atomic_init(&p->bg_active, false);
-  atomic_init(&p->bg_taken, false);
   for (int i = 0; i < nthreads - 1; i++) {
     int rc = pthread_create(&p->workers[i], NULL, worker, p);
     if (rc != 0) {
@@ -403,34 +350,4 @@ void deft_parallel_for(deft_threadpool *p, int threads, int64_t n, int64_t grain
   s->p_mine_ns += (double)mine_ns;
 #endif
   pthread_mutex_unlock(&p->busy);
-}
-
-bool deft_threadpool_background(deft_threadpool *p, int64_t n, int64_t chunk, deft_range_fn fn,
-                                void *arg) {
-  if (!p || p->nworkers == 0 || n <= 0 || atomic_exchange(&p->bg_taken, true)) {
-    if (n > 0) fn(arg, 0, n);
-    return false;
-  }
-  p->bg_fn = fn;
-  p->bg_arg = arg;
-  atomic_store(&p->bg_n, n);
-  p->bg_chunk = chunk < 1 ? 1 : chunk;
-  atomic_store(&p->bg_next, 0);
-  atomic_store(&p->bg_active, true);
-  pthread_mutex_lock(&p->mu);
-  if (p->sleeping > 0) pthread_cond_broadcast(&p->work);
-  pthread_mutex_unlock(&p->mu);
-  return true;
-}
-
-void deft_threadpool_background_finish(deft_threadpool *p) {
-  int64_t n = atomic_load(&p->bg_n);
-  for (;;) { /* what the workers have not claimed, on this thread */
-    int64_t b = atomic_fetch_add(&p->bg_next, p->bg_chunk);
-    if (b >= n) break;
-    p->bg_fn(p->bg_arg, b, b + p->bg_chunk < n ? b + p->bg_chunk : n);
-  }
-  atomic_store(&p->bg_active, false);
-  while (atomic_load(&p->bg_running) > 0) cpu_relax();
-  atomic_store(&p->bg_taken, false);
 }

@@ -19,21 +19,6 @@ typedef void (*deft_range_fn)(void *arg, int64_t begin, int64_t end);
 void deft_parallel_for(deft_threadpool *pool, int threads, int64_t n, int64_t grain,
                        deft_range_fn fn, void *arg);
 
-/* Background work: fn over [0, n) in chunks of `chunk` elements that the pool's workers run
- * while they wait for loops (between a run's kernels), one chunk at a time, so a loop started
- * meanwhile waits at most for one chunk. A pool takes one background work at a time: true when
- * it took this one, and then the caller must call deft_threadpool_background_finish (on any
- * thread, once) before it reads what fn writes or frees arg. false when fn has already run on
- * the calling thread: with a NULL pool, one thread, n <= 0 (nothing runs), or another
- * background work in progress. fn must not start parallel loops; which thread runs a chunk
- * must not change the result. */
-bool deft_threadpool_background(deft_threadpool *pool, int64_t n, int64_t chunk,
-                                deft_range_fn fn, void *arg);
-/* For a background work the pool took: runs the chunks nobody has claimed on the calling
- * thread, waits for the workers' chunks in progress, and frees the pool's background slot;
- * afterwards no chunk runs. */
-void deft_threadpool_background_finish(deft_threadpool *pool);
-
 /* How many loops pool ran on their calling thread alone because splitting them had not paid
  * lately (see base/thread_pool.c); 0 for a NULL pool. For tests and benchmarks. */
 int deft_threadpool_serial_loops(deft_threadpool *pool);

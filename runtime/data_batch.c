@@ -124,16 +124,6 @@ struct deft_batcher {
   uint64_t rng[4];    /* xoshiro256** state */
   deft_tensor xb, yb; /* reused batch tensors */
   deft_threadpool *pool; /* deft_batcher_set_threadpool (borrowed), or NULL */
-  /* With a pool of 2+ threads, the next batch's x is gathered into x_ahead in the background
-   * (the pool's workers between the run's kernels) while the program uses this one. */
-  deft_tensor x_ahead;
-  bool ahead;     /* x_ahead is (being) gathered for batch `next` of this epoch */
-  bool ahead_bg;  /* ... by the pool's background work, not yet finished */
-  struct gather_job {
-    const deft_tensor *src;
-    const int64_t *perm;
-    deft_tensor *dst;
-  } ahead_job;
 };
 
 static uint64_t splitmix64(uint64_t *s) {
@@ -218,16 +208,8 @@ oom:
   return NULL;
 }
 
-/* Finishes and drops the batch being gathered ahead, if any. */
-static void drop_ahead(deft_batcher *b) {
-  if (b->ahead_bg) deft_threadpool_background_finish(b->pool);
-  b->ahead = b->ahead_bg = false;
-}
-
 void deft_batcher_free(deft_batcher *b) {
   if (!b) return;
-  drop_ahead(b);
-  deft_tensor_reset(&b->x_ahead);
   deft_tensor_free(b->x);
   deft_tensor_free(b->y);
   deft_tensor_reset(&b->xb);
@@ -249,17 +231,13 @@ bool deft_batcher_set_shard(deft_batcher *b, int rank, int size, deft_status *st
   b->shard_rank = rank;
   b->shard_size = size;
   b->nbatches = b->rows / (b->batch_size * size);
-  drop_ahead(b);
   b->in_epoch = false;
   return true;
 }
 
 void deft_batcher_set_shuffle(deft_batcher *b, bool shuffle) { b->in_order = !shuffle; }
 
-void deft_batcher_set_threadpool(deft_batcher *b, deft_threadpool *pool) {
-  drop_ahead(b);
-  b->pool = pool;
-}
+void deft_batcher_set_threadpool(deft_batcher *b, deft_threadpool *pool) { b->pool = pool; }
 
 /* Copies rows perm[begin..end) of src into the same rows of dst (already shaped [count, ...]);
  * uint8 -> float/255 when dst is float and src is uint8. */
@@ -285,7 +263,11 @@ static void gather_rows(const deft_tensor *src, const int64_t *perm, int64_t beg
     memcpy(d + (size_t)r * row_bytes, s + (size_t)perm[r] * row_bytes, row_bytes);
 }
 
-typedef struct gather_job gather_job;
+typedef struct gather_job {
+  const deft_tensor *src;
+  const int64_t *perm;
+  deft_tensor *dst;
+} gather_job;
 
 static void gather_range(void *arg, int64_t begin, int64_t end) {
   const gather_job *j = arg;
@@ -319,20 +301,6 @@ static bool make_batch(const deft_tensor *src, deft_dtype dtype, const int64_t *
   return true;
 }
 
-/* Batch i of the epoch: rows [*start, *start + *count) of the permutation. */
-static void batch_rows(const deft_batcher *b, int64_t i, int64_t *start, int64_t *count) {
-  /* array_split: the first rows % n batches get one extra row. */
-  int64_t q = b->rows / b->nbatches, extra = b->rows % b->nbatches;
-  int64_t st = i * q + (i < extra ? i : extra), n = q + (i < extra ? 1 : 0);
-  if (b->shard_size > 1) { /* this rank's part of the global batch, array_split again */
-    int64_t p = n / b->shard_size, pe = n % b->shard_size, r = b->shard_rank;
-    st += r * p + (r < pe ? r : pe);
-    n = p + (r < pe ? 1 : 0);
-  }
-  *start = st;
-  *count = n;
-}
-
 deft_batch_result deft_batcher_next(deft_batcher *b, const deft_tensor **xb,
                                     const deft_tensor **yb, deft_status *status) {
   if (!b->in_epoch) {
@@ -352,36 +320,20 @@ deft_batch_result deft_batcher_next(deft_batcher *b, const deft_tensor **xb,
     b->in_epoch = false;
     return DEFT_BATCH_END;
   }
-  int64_t start, count;
-  batch_rows(b, b->next, &start, &count);
-  deft_dtype xdt = b->x->dtype == DEFT_UINT8 ? DEFT_FLOAT : b->x->dtype;
-  if (b->ahead) { /* gathered meanwhile: it becomes the batch, the old one the next spare */
-    if (b->ahead_bg) deft_threadpool_background_finish(b->pool);
-    b->ahead = b->ahead_bg = false;
-    deft_tensor t = b->xb;
-    b->xb = b->x_ahead;
-    b->x_ahead = t;
-  } else if (!make_batch(b->x, xdt, b->perm + start, count, &b->xb, b->pool, status)) {
-    return DEFT_BATCH_ERROR;
+  /* array_split: the first rows % n batches get one extra row. */
+  int64_t q = b->rows / b->nbatches, extra = b->rows % b->nbatches, i = b->next;
+  int64_t start = i * q + (i < extra ? i : extra), count = q + (i < extra ? 1 : 0);
+  if (b->shard_size > 1) { /* this rank's part of the global batch, array_split again */
+    int64_t p = count / b->shard_size, pe = count % b->shard_size, r = b->shard_rank;
+    start += r * p + (r < pe ? r : pe);
+    count = p + (r < pe ? 1 : 0);
   }
+  deft_dtype xdt = b->x->dtype == DEFT_UINT8 ? DEFT_FLOAT : b->x->dtype;
+  if (!make_batch(b->x, xdt, b->perm + start, count, &b->xb, b->pool, status))
+    return DEFT_BATCH_ERROR;
   if (b->y && !make_batch(b->y, b->y->dtype, b->perm + start, count, &b->yb, b->pool, status))
     return DEFT_BATCH_ERROR;
   b->next++;
-  if (b->pool && deft_threadpool_threads(b->pool) > 1 && b->next < b->nbatches) {
-    /* the next batch of this epoch, in the background; if its buffer cannot be had, it is
-     * gathered when asked for */
-    int64_t s2, c2, dims[DEFT_MAX_RANK];
-    batch_rows(b, b->next, &s2, &c2);
-    memcpy(dims, b->x->dims, sizeof dims);
-    dims[0] = c2;
-    if (deft_tensor_ensure(&b->x_ahead, xdt, dims, b->x->rank, NULL)) {
-      b->ahead_job = (gather_job){b->x, b->perm + s2, &b->x_ahead};
-      size_t row_bytes = (size_t)row_elements(b->x) * deft_dtype_size(xdt);
-      int64_t chunk = row_bytes ? (int64_t)(16384 / row_bytes) + 1 : c2; /* a few us each */
-      b->ahead = true;
-      b->ahead_bg = deft_threadpool_background(b->pool, c2, chunk, gather_range, &b->ahead_job);
-    }
-  }
   *xb = &b->xb;
   if (yb) *yb = b->y ? &b->yb : NULL;
   return DEFT_BATCH_READY;

@@ -658,71 +658,6 @@ START_TEST(pool_nested_and_concurrent_loops) {
 }
 END_TEST
 
-/* Background work (deft_threadpool_background): every element exactly once, by the workers
- * while they wait for loops (loops run meanwhile stay correct), the rest by finish; no chunk
- * after finish; a second work while one is in progress, a NULL pool and a 1-thread pool run it
- * on the caller. */
-typedef struct bgwork {
-  pthread_t caller;
-  atomic_int marks[5000];
-  atomic_int on_workers, after_finish, done;
-  atomic_bool finished;
-} bgwork;
-
-static void bg_range(void *vp, int64_t b, int64_t e) {
-  bgwork *w = vp;
-  if (atomic_load(&w->finished)) atomic_fetch_add(&w->after_finish, 1);
-  for (int64_t i = b; i < e; i++) atomic_fetch_add(&w->marks[i], 1);
-  if (!pthread_equal(pthread_self(), w->caller)) atomic_fetch_add(&w->on_workers, 1);
-  atomic_fetch_add(&w->done, (int)(e - b));
-}
-
-static void bg_reset(bgwork *w) {
-  memset(w, 0, sizeof *w);
-  w->caller = pthread_self();
-}
-
-START_TEST(pool_background_work) {
-  deft_status *st = deft_status_new();
-  deft_threadpool *pool = deft_threadpool_new(2, st), *one = deft_threadpool_new(1, st);
-  ck_assert(pool && one);
-  static bgwork w, w2;
-  for (int round = 0; round < 20; round++) {
-    bg_reset(&w);
-    ck_assert(deft_threadpool_background(pool, 5000, 7, bg_range, &w));
-    bg_reset(&w2);
-    ck_assert(!deft_threadpool_background(pool, 100, 1, bg_range, &w2)); /* the slot is taken */
-    ck_assert_int_eq(atomic_load(&w2.done), 100);
-    ck_assert_int_eq(atomic_load(&w2.on_workers), 0);
-    atomic_long count;
-    atomic_init(&count, 0);
-    for (int i = 0; i < 20; i++) deft_parallel_for(pool, 2, 1000, 10, count_range, &count);
-    ck_assert_int_eq(atomic_load(&count), 20 * 1000);
-    if (round == 0) /* give the worker time to take chunks (up to 2 s on a loaded machine) */
-      for (int t = 0; t < 2000 && atomic_load(&w.on_workers) == 0; t++) {
-        struct timespec nap = {0, 1000 * 1000};
-        nanosleep(&nap, NULL);
-      }
-    deft_threadpool_background_finish(pool);
-    atomic_store(&w.finished, true);
-    for (int i = 0; i < 5000; i++) ck_assert_int_eq(atomic_load(&w.marks[i]), 1);
-    if (round == 0) ck_assert_int_gt(atomic_load(&w.on_workers), 0);
-    struct timespec nap = {0, 2 * 1000 * 1000};
-    nanosleep(&nap, NULL);
-    ck_assert_int_eq(atomic_load(&w.after_finish), 0);
-  }
-  for (int k = 0; k < 2; k++) { /* no pool, one thread: now, on the caller */
-    bg_reset(&w);
-    ck_assert(!deft_threadpool_background(k ? one : NULL, 5000, 7, bg_range, &w));
-    ck_assert_int_eq(atomic_load(&w.done), 5000);
-    ck_assert_int_eq(atomic_load(&w.on_workers), 0);
-  }
-  deft_threadpool_free(pool);
-  deft_threadpool_free(one);
-  deft_status_free(st);
-}
-END_TEST
-
 START_TEST(pool_errors) {
   deft_status *st = deft_status_new();
   ck_assert_ptr_null(deft_threadpool_new(0, st));
@@ -858,7 +793,6 @@ static Suite *suite(void) {
   tcase_add_test(tc, pool_runs_alone_when_workers_lag);
   tcase_add_test(tc, pool_caller_runs_the_first_ranges);
   tcase_add_test(tc, pool_errors);
-  tcase_add_test(tc, pool_background_work);
   tcase_add_test(tc, alloc_failures_are_per_thread);
   tcase_add_test(tc, openblas_threads_set_once_at_session_creation);
   suite_add_tcase(s, tc);

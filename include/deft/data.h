@@ -98,13 +98,9 @@ DEFT_API void deft_batcher_set_shuffle(deft_batcher *b, bool shuffle);
 DEFT_API bool deft_batcher_set_shard(deft_batcher *b, int rank, int size, deft_status *status);
 
 /* Makes deft_batcher_next gather each batch's rows over pool's threads (NULL: on the calling
- * thread alone, the default), and, with 2+ threads, gather the epoch's next batch in the pool's
- * background (its workers, between the kernels of the program's run) while the program uses the
- * current one; the batch tensors then alternate between two buffers (a batch stays valid until
- * the next call, as always). The pool is borrowed and must outlive its use by b (set another
- * pool, or NULL, or free b first), e.g. a session's (deft_session_threadpool); a pool busy with
- * another loop or background work leaves the gather to the calling thread. Batches are the same
- * whichever threads gather them. */
+ * thread alone, the default). The pool is borrowed and must outlive its use by b, e.g. a
+ * session's (deft_session_threadpool); a pool busy with another loop (a run of another thread)
+ * leaves the gather to the calling thread. Batches are the same whichever threads gather them. */
 DEFT_API void deft_batcher_set_threadpool(deft_batcher *b, deft_threadpool *pool);
 
 /* What deft_batcher_next produced. */
