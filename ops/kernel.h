@@ -149,6 +149,20 @@ void *deft_kernel_scratch(deft_kernel_ctx *c, size_t bytes);
  * a plan with many such ops keeps one, not one per op. Kept with the plan; not for the work an
  * async kernel leaves running. Returns NULL after recording an error (out of memory). */
 void *deft_kernel_shared_scratch(deft_kernel_ctx *c, size_t bytes);
+/* Memos: what one kernel of a run computed about a value, for later kernels of the same run that
+ * read the same value (the sparse MatMul's compressed input, which the forward product and its
+ * gradient both read). Keys are two words the kernels agree on, e.g. an input's buffer address
+ * and generation (deft_buffer_touch): within a run a buffer's contents change only with its
+ * generation. deft_kernel_memo_new returns at least `bytes` bytes, 64-byte aligned, contents
+ * unspecified, tagged with (k0, k1) for the rest of this run; the caller must fill it (or mark
+ * it unusable in its own contents) before it returns. deft_kernel_memo_find returns the memory a
+ * kernel of this run tagged with (k0, k1), or NULL. The plan keeps a few (DEFT_PLAN_MEMOS)
+ * blocks across runs (no allocation once they are large enough); a newer memo may take an older
+ * one's block, so a found memo is valid until the calling kernel returns and a kernel must
+ * always be able to compute without one. deft_kernel_memo_new returns NULL after recording an
+ * error (out of memory). */
+void *deft_kernel_memo_find(deft_kernel_ctx *c, uint64_t k0, uint64_t k1);
+void *deft_kernel_memo_new(deft_kernel_ctx *c, uint64_t k0, uint64_t k1, size_t bytes);
 /* Four words the plan keeps for this op across runs (zero before its first run): a kernel's
  * cache, e.g. a fact about an input keyed by its buffer and generation (deft_buffer_touch). */
 uint64_t *deft_kernel_state(deft_kernel_ctx *c);

@@ -11,7 +11,15 @@
  * run (max_density), and the compression gives up as soon as A turns out denser than 1.2 times
  * it: then the caller runs sgemm. Results are deterministic (each output
  * element is summed by one thread in a fixed order) but, like any reordering of a float sum,
- * not bit-identical to sgemm's. */
+ * not bit-identical to sgemm's.
+ *
+ * The stored A's rows are compressed once per value and run: the compression goes into a memo
+ * of the run (deft_kernel_memo_new, keyed by A's buffer and generation), where the input
+ * layer's gradient X^T dY finds the rows the forward product X W compressed, and only
+ * transposes them. Compression and transposition run on the calling thread: split over two
+ * threads (two passes, counts then writes) they were no faster in per-op profiles of the bench's
+ * training step (the second pass reads what the other core wrote). The products split into
+ * parts of equal nonzeros (balance_rows). */
 #include <stdint.h>
 #include <string.h>
 
@@ -41,12 +49,19 @@
  * deft's MatMul at density 1): X @ W 0.35 (0.94x) / 0.40 (1.04-1.2x), X^T @ dY 0.20
  * (0.84-0.9x) / 0.25 (1.03x).
  * Real images (zeros in runs) compress cheaper than uniform noise, so these err towards sgemm.
+ * The transposed product now finds X already compressed by the forward product (the run's memo,
+ * below), so it pays only the transposition: DENSITY_TRANSPOSED_OWN is 0.25, where the
+ * measurement above, compression included, found 1.03x. It was 0.20, and MNIST batches (0.19
+ * dense) then took sgemm in 22% of the steps: the probe's 1,024 samples read a batch's density
+ * within about +-0.012. With the bench's MNIST training at 1 thread, a profile build's dW1 took
+ * 550-560 us per step with every step sparse against 614-651 us with 22% of them dense (three
+ * paired runs, 2026-12-02).
  * The probe wants at most the density; the compression gives up at 1.2 times it. */
 #define DENSITY_WIDE 0.50
 #define DENSITY_AVX2 0.28
 #define DENSITY_TRANSPOSED 0.45
 #define DENSITY_WIDE_OWN 0.35
-#define DENSITY_TRANSPOSED_OWN 0.20
+#define DENSITY_TRANSPOSED_OWN 0.25
 /* Elements of A the probe samples. */
 #define PROBE 1024
 
@@ -58,6 +73,7 @@ typedef struct sp_job {
   float *C;
   int64_t N, K;
   bool wide; /* the AVX-512 loops */
+  const int64_t *bounds; /* the parts' first rows (sp_parts) */
 } sp_job;
 
 /* K is taken in blocks of KBLOCK rows of B, so that the B rows a pass touches stay in cache;
@@ -166,14 +182,46 @@ AVX512_FN static void sp_block512(const sp_job *j, int64_t begin, int64_t end, i
  * arithmetic (see KBLOCK). */
 #define CUR_ROWS 256
 
-static void sp_rows(void *arg, int64_t begin, int64_t end) {
-  const sp_job *j = arg;
+static void sp_rows(const sp_job *j, int64_t begin, int64_t end) {
   int32_t cur[CUR_ROWS];
   for (int64_t b = begin; b < end; b += CUR_ROWS) {
     int64_t e = end - b > CUR_ROWS ? b + CUR_ROWS : end;
     if (j->wide) sp_block512(j, b, e, cur);
     else sp_block(j, b, e, cur);
   }
+}
+
+/* Split products run over PARTS_PER_THREAD parts per thread of about equal work (nonzeros plus
+ * a per-row cost), not of equal rows: the gradient X^T dY's rows are image pixels, and the border's
+ * are all zeros, so equal row ranges give very unequal parts (for MNIST batches of 200, 8 parts
+ * handed out from both ends, the busier thread of dW1 does 4.8% more than half the work with
+ * equal rows, 0.4% with equal nonzeros; the forward product 1.5% against 0.6%). The pool still
+ * hands the parts out dynamically (a slower thread takes fewer). bounds[p] is part p's first
+ * row. Two range functions, so that the pool's adaptation (per range function and length)
+ * judges the forward and the transposed products apart. */
+#define PARTS_PER_THREAD 4
+#define MAX_PARTS 64
+
+static void sp_parts(void *arg, int64_t begin, int64_t end) {
+  const sp_job *j = arg;
+  sp_rows(j, j->bounds[begin], j->bounds[end]);
+}
+static void sp_parts_t(void *arg, int64_t begin, int64_t end) { sp_parts(arg, begin, end); }
+
+/* Cuts rows [0, M) of ptr into at most `parts` ranges of about equal nonzeros + row_cost per
+ * row: bounds[0..*nparts], bounds[0] = 0, bounds[*nparts] = M, every range non-empty. */
+static void balance_rows(const int32_t *ptr, int64_t M, int64_t row_cost, int parts,
+                         int64_t *bounds, int *nparts) {
+  if (parts > M) parts = (int)M;
+  double total = (double)ptr[M] + (double)(row_cost * M);
+  int np = 0;
+  bounds[0] = 0;
+  for (int64_t i = 0; i < M && np < parts - 1; i++) {
+    double upto = (double)ptr[i + 1] + (double)(row_cost * (i + 1));
+    if (upto >= total * (double)(np + 1) / (double)parts) bounds[++np] = i + 1;
+  }
+  if (bounds[np] < M) bounds[++np] = M;
+  *nparts = np;
 }
 
 /* True iff every element of x[0..n) is finite. */
@@ -280,6 +328,31 @@ static bool b_finite(deft_kernel_ctx *c, bool cache, const deft_buffer *bbuf, co
   return ok;
 }
 
+/* The compressed rows of a stored A [R, C] (row stride C). A MatMul keeps them in a memo of the
+ * run (ops/kernel.h) keyed by A's buffer and generation: the input layer's forward product X W
+ * and its gradient X^T dY both compress the same X, which is done once a step that way. state
+ * SP_DENSE: A held more than cap - 8 nonzeros (the compression gave up). ptr/idx/val follow the
+ * header. */
+enum { SP_OK = 1, SP_DENSE = 2 };
+typedef struct sp_rows_memo {
+  int64_t state, R, C, cap;
+} sp_rows_memo;
+#define SP_HEADER 64 /* bytes before ptr, keeping it aligned */
+
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+static size_t memo_bytes(int64_t R, int64_t cap) {
+  return SP_HEADER + align64(sizeof(int32_t) * (size_t)(R + 1)) +
+         align64(sizeof(int32_t) * (size_t)cap) + sizeof(float) * (size_t)cap;
+}
+
+static void memo_arrays(sp_rows_memo *h, int32_t **ptr, int32_t **idx, float **val) {
+  char *m = (char *)h + SP_HEADER;
+  *ptr = (int32_t *)m;
+  *idx = (int32_t *)(m + align64(sizeof(int32_t) * (size_t)(h->R + 1)));
+  *val = (float *)((char *)*idx + align64(sizeof(int32_t) * (size_t)h->cap));
+}
+
 bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N, int64_t K,
                               const float *A, const deft_buffer *bbuf, float *C, bool *failed) {
   *failed = false;
@@ -304,32 +377,78 @@ bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N,
     return false;
   }
   if (!b_finite(c, cache, bbuf, B, K * N)) return false;
+  deft_threadpool *pool = deft_kernel_threadpool(c);
+  int threads = deft_kernel_threads(c);
+  bool split = pool && threads > 1;
   int64_t cap = (int64_t)(1.2 * max_density * (double)(M * K)) + 8;
-  int64_t rows = (M > K ? M : K) + 1;
-  size_t bytes = sizeof(int32_t) * (size_t)(3 * rows) +
-                 (sizeof(int32_t) + sizeof(float)) * (size_t)cap * (ta ? 2 : 1);
-  char *mem = deft_kernel_scratch(c, bytes);
+  int64_t R = ta ? K : M, RC = ta ? M : K; /* the stored A's rows and columns */
+
+  /* The compressed stored rows: found in the run's memo, or made (into a memo when A is the
+   * kernel's input 0, as for MatMul, else into scratch). */
+  const deft_tensor *a0 = deft_kernel_num_inputs(c) > 0 ? deft_kernel_input(c, 0) : NULL;
+  const deft_buffer *abuf = a0 && a0->buf && a0->buf->data == (const void *)A ? a0->buf : NULL;
+  uint64_t k0 = (uint64_t)(uintptr_t)abuf, k1 = abuf ? abuf->gen : 0;
+  sp_rows_memo *h = abuf ? deft_kernel_memo_find(c, k0, k1) : NULL;
+  if (h && (h->R != R || h->C != RC)) h = NULL;
+  if (h && h->state == SP_DENSE && h->cap <= cap) return false; /* too dense for a larger cap */
+  if (h && h->state != SP_OK) h = NULL;
+  if (h && (int64_t)((const int32_t *)((const char *)h + SP_HEADER))[R] + 8 > cap) return false;
+  /* Scratch: the parts' bounds, the transpose's arrays, and the compression when no memo. */
+  size_t b_bounds = align64(sizeof(int64_t) * (MAX_PARTS + 1));
+  size_t b_t = ta ? align64(sizeof(int32_t) * (size_t)(2 * (M + 1))) +
+                        align64(sizeof(int32_t) * (size_t)cap) + sizeof(float) * (size_t)cap
+                  : 0;
+  size_t b_own = !h && !abuf ? align64(memo_bytes(R, cap)) : 0;
+  char *mem = deft_kernel_scratch(c, b_bounds + align64(b_t) + b_own);
   if (!mem) {
     *failed = true;
     return false;
   }
-  int32_t *ptr = (int32_t *)mem, *kptr = ptr + rows, *cnt = kptr + rows, *idx = cnt + rows;
-  float *val = (float *)(idx + cap);
-  bool ok;
-  if (!ta) {
-    ok = compress_rows(A, M, K, K, cap, ptr, idx, val);
-  } else { /* rows of the stored [K, M] A, then their transpose */
-    int32_t *kidx = (int32_t *)(val + cap);
-    float *kval = (float *)(kidx + cap);
-    ok = compress_rows(A, K, M, M, cap, kptr, kidx, kval);
-    if (ok) transpose_compressed(K, M, kptr, kidx, kval, ptr, idx, val, cnt);
+  if (!h) {
+    h = b_own ? (sp_rows_memo *)(mem + b_bounds + align64(b_t))
+              : deft_kernel_memo_new(c, k0, k1, memo_bytes(R, cap));
+    if (!h) {
+      *failed = true;
+      return false;
+    }
+    *h = (sp_rows_memo){SP_DENSE, R, RC, cap};
+    int32_t *rp, *ri;
+    float *rv;
+    memo_arrays(h, &rp, &ri, &rv);
+    if (!compress_rows(A, R, RC, RC, cap, rp, ri, rv)) return false; /* the memo: SP_DENSE */
+    h->state = SP_OK;
   }
-  if (!ok) return false;
-  sp_job j = {ptr, idx, val, B, C, N, K, wide};
-  /* About 64K multiply-adds per range at least. */
-  int64_t per_row = N * (ptr[M] / M + 1);
-  int64_t grain = per_row ? 65536 / per_row + 1 : M;
-  deft_parallel_for(deft_kernel_threadpool(c), deft_kernel_threads(c), M, grain, sp_rows, &j);
+  int32_t *ptr, *idx;
+  float *val;
+  memo_arrays(h, &ptr, &idx, &val);
+  int64_t *bounds = (int64_t *)mem;
+  if (ta) { /* the transpose of the stored rows */
+    int32_t *kptr = ptr, *kidx = idx;
+    float *kval = val;
+    ptr = (int32_t *)(mem + b_bounds);
+    int32_t *cnt = ptr + (M + 1);
+    idx = (int32_t *)(mem + b_bounds + align64(sizeof(int32_t) * (size_t)(2 * (M + 1))));
+    val = (float *)((char *)idx + align64(sizeof(int32_t) * (size_t)cap));
+    transpose_compressed(K, M, kptr, kidx, kval, ptr, idx, val, cnt);
+  }
+  sp_job j = {ptr, idx, val, B, C, N, K, wide, bounds};
+  if (!split) {
+    sp_rows(&j, 0, M);
+    return true;
+  }
+  /* Parts of about equal work, each at least about 64K multiply-adds. */
+  int64_t row_cost = (K + KBLOCK - 1) / KBLOCK;
+  int64_t work = N * ((int64_t)ptr[M] + row_cost * M);
+  int64_t parts = work / 65536;
+  if (parts > PARTS_PER_THREAD * threads) parts = PARTS_PER_THREAD * threads;
+  if (parts > MAX_PARTS) parts = MAX_PARTS;
+  if (parts < 2) {
+    sp_rows(&j, 0, M);
+    return true;
+  }
+  int np;
+  balance_rows(ptr, M, row_cost, (int)parts, bounds, &np);
+  deft_parallel_for(pool, threads, np, 1, ta ? sp_parts_t : sp_parts, &j);
   return true;
 }
 

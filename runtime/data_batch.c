@@ -13,6 +13,7 @@
 #include "base/alloc.h"
 #include "base/simd.h"
 #include "base/tensor_internal.h"
+#include "base/thread_pool.h"
 
 /* Product of dims[1..rank): the elements in one row along dim 0. */
 static int64_t row_elements(const deft_tensor *t) {
@@ -122,6 +123,7 @@ struct deft_batcher {
   int shard_rank, shard_size; /* deft_batcher_set_shard; 0 of 1 = unsharded */
   uint64_t rng[4];    /* xoshiro256** state */
   deft_tensor xb, yb; /* reused batch tensors */
+  deft_threadpool *pool; /* deft_batcher_set_threadpool (borrowed), or NULL */
 };
 
 static uint64_t splitmix64(uint64_t *s) {
@@ -235,15 +237,18 @@ bool deft_batcher_set_shard(deft_batcher *b, int rank, int size, deft_status *st
 
 void deft_batcher_set_shuffle(deft_batcher *b, bool shuffle) { b->in_order = !shuffle; }
 
-/* Copies rows perm[0..count) of src into dst (already shaped [count, ...]); uint8 -> float/255
- * when dst is float and src is uint8. */
-static void gather(const deft_tensor *src, const int64_t *perm, int64_t count, deft_tensor *dst) {
+void deft_batcher_set_threadpool(deft_batcher *b, deft_threadpool *pool) { b->pool = pool; }
+
+/* Copies rows perm[begin..end) of src into the same rows of dst (already shaped [count, ...]);
+ * uint8 -> float/255 when dst is float and src is uint8. */
+static void gather_rows(const deft_tensor *src, const int64_t *perm, int64_t begin, int64_t end,
+                        deft_tensor *dst) {
   int64_t per_row = row_elements(src);
   if (src->dtype == DEFT_UINT8 && dst->dtype == DEFT_FLOAT) {
     const uint8_t *s = deft_tensor_u8(src);
     float *d = deft_tensor_f32(dst);
-    for (int64_t r = 0; r < count; r++) {
-      if (r + PREFETCH_ROWS < count) { /* rows come from random places: fetch ahead */
+    for (int64_t r = begin; r < end; r++) {
+      if (r + PREFETCH_ROWS < end) { /* rows come from random places: fetch ahead */
         const uint8_t *ahead = s + perm[r + PREFETCH_ROWS] * per_row;
         for (int64_t j = 0; j < per_row; j += 64) __builtin_prefetch(ahead + j);
       }
@@ -254,18 +259,45 @@ static void gather(const deft_tensor *src, const int64_t *perm, int64_t count, d
   size_t row_bytes = (size_t)per_row * deft_dtype_size(src->dtype);
   const char *s = src->buf->data;
   char *d = dst->buf->data;
-  for (int64_t r = 0; r < count; r++)
+  for (int64_t r = begin; r < end; r++)
     memcpy(d + (size_t)r * row_bytes, s + (size_t)perm[r] * row_bytes, row_bytes);
+}
+
+typedef struct gather_job {
+  const deft_tensor *src;
+  const int64_t *perm;
+  deft_tensor *dst;
+} gather_job;
+
+static void gather_range(void *arg, int64_t begin, int64_t end) {
+  const gather_job *j = arg;
+  gather_rows(j->src, j->perm, begin, end, j->dst);
+}
+
+/* All count rows, over the pool's threads when there is one: ranges of at least 64 KiB of
+ * output, so that a small batch (or labels) stays on the calling thread. */
+static void gather(const deft_tensor *src, const int64_t *perm, int64_t count, deft_tensor *dst,
+                   deft_threadpool *pool) {
+  size_t row_bytes = (size_t)row_elements(dst) * deft_dtype_size(dst->dtype);
+  int threads = pool ? deft_threadpool_threads(pool) : 1;
+  if (threads <= 1 || row_bytes == 0) {
+    gather_rows(src, perm, 0, count, dst);
+    return;
+  }
+  gather_job j = {src, perm, dst};
+  int64_t grain = (int64_t)(65536 / row_bytes) + 1;
+  deft_parallel_for(pool, threads, count, grain, gather_range, &j);
 }
 
 /* Gives dst src's shape with `count` rows and dtype `dtype`, then gathers into it. */
 static bool make_batch(const deft_tensor *src, deft_dtype dtype, const int64_t *perm,
-                       int64_t count, deft_tensor *dst, deft_status *status) {
+                       int64_t count, deft_tensor *dst, deft_threadpool *pool,
+                       deft_status *status) {
   int64_t dims[DEFT_MAX_RANK];
   memcpy(dims, src->dims, sizeof dims);
   dims[0] = count;
   if (!deft_tensor_ensure(dst, dtype, dims, src->rank, status)) return false;
-  gather(src, perm, count, dst);
+  gather(src, perm, count, dst, pool);
   return true;
 }
 
@@ -297,8 +329,9 @@ deft_batch_result deft_batcher_next(deft_batcher *b, const deft_tensor **xb,
     count = p + (r < pe ? 1 : 0);
   }
   deft_dtype xdt = b->x->dtype == DEFT_UINT8 ? DEFT_FLOAT : b->x->dtype;
-  if (!make_batch(b->x, xdt, b->perm + start, count, &b->xb, status)) return DEFT_BATCH_ERROR;
-  if (b->y && !make_batch(b->y, b->y->dtype, b->perm + start, count, &b->yb, status))
+  if (!make_batch(b->x, xdt, b->perm + start, count, &b->xb, b->pool, status))
+    return DEFT_BATCH_ERROR;
+  if (b->y && !make_batch(b->y, b->y->dtype, b->perm + start, count, &b->yb, b->pool, status))
     return DEFT_BATCH_ERROR;
   b->next++;
   *xb = &b->xb;

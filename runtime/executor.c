@@ -463,6 +463,7 @@ static void drop_resources(deft_plan *p) {
 bool deft_plan_run(deft_session *s, deft_plan *p, const deft_tensor *const *feed_values,
                    deft_tensor **fetch_values, deft_status *status) {
   run_limits_start(s, p);
+  p->run_id++; /* memos of earlier runs no longer match (deft_kernel_memo_find) */
   for (int i = 0; i < p->nslots; i++) {
     p->slots[i].dead = false;
     p->slots[i].produced = false;
@@ -718,6 +719,59 @@ void *deft_kernel_shared_scratch(deft_kernel_ctx *c, size_t bytes) {
   p->shared_scratch = m;
   p->shared_scratch_size = bytes;
   return m;
+}
+
+/* Memos live in the plan (one run uses a plan at a time); an entry matches only in the run that
+ * stored it (run_id starts at 0 and a run bumps it first, so a zeroed entry never matches). */
+void *deft_kernel_memo_find(deft_kernel_ctx *c, uint64_t k0, uint64_t k1) {
+  deft_plan *p = c->plan;
+  for (int i = 0; i < DEFT_PLAN_MEMOS; i++) {
+    struct deft_memo *m = &p->memos[i];
+    if (m->run == p->run_id && m->k0 == k0 && m->k1 == k1) return m->mem;
+  }
+  return NULL;
+}
+
+void *deft_kernel_memo_new(deft_kernel_ctx *c, uint64_t k0, uint64_t k1, size_t bytes) {
+  deft_plan *p = c->plan;
+  struct deft_memo *m = NULL;
+  /* The same key (stored again), else an entry of an earlier run (a large enough one first, so
+   * that a run repeating the last one's pattern takes the same blocks and allocates nothing),
+   * else the entries of this run in turn. */
+  for (int i = 0; i < DEFT_PLAN_MEMOS && !m; i++) {
+    struct deft_memo *e = &p->memos[i];
+    if (e->run == p->run_id && e->k0 == k0 && e->k1 == k1) m = e;
+  }
+  for (int pass = 0; pass < 2 && !m; pass++)
+    for (int i = 0; i < DEFT_PLAN_MEMOS && !m; i++) {
+      struct deft_memo *e = &p->memos[i];
+      if (e->run != p->run_id && (pass || e->cap >= bytes)) m = e;
+    }
+  if (!m) m = &p->memos[p->memo_next++ % DEFT_PLAN_MEMOS];
+  m->run = 0; /* untagged until it holds the memory */
+  if (!m->mem || m->cap < bytes) {
+    if (!run_budget_take(c, -1, bytes)) return NULL;
+    void *mem = deft_aligned_alloc(bytes ? bytes : 1);
+    if (!mem) {
+      deft_kernel_fail(c, DEFT_RESOURCE_EXHAUSTED, "out of memory allocating a %zu-byte memo",
+                       bytes);
+      return NULL;
+    }
+    deft_aligned_free(m->mem);
+    m->mem = mem;
+    m->cap = bytes;
+  }
+  m->run = p->run_id;
+  m->k0 = k0;
+  m->k1 = k1;
+  return m->mem;
+}
+
+void deft_plan_memos_free(deft_plan *p) {
+  for (int i = 0; i < DEFT_PLAN_MEMOS; i++) {
+    deft_aligned_free(p->memos[i].mem);
+    p->memos[i] = (struct deft_memo){0};
+  }
 }
 
 void deft_kernel_async(deft_kernel_ctx *c, void *obj, const deft_async_ops *ops) {

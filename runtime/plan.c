@@ -48,6 +48,7 @@ void deft_plan_free(deft_plan *p) {
   deft_free(p->frames);
   deft_free(p->resources);
   deft_aligned_free(p->shared_scratch);
+  deft_plan_memos_free(p);
   for (int c = 0; p->pool_class && c < DEFT_POOL_CLASSES; c++) {
     for (int i = 0; i < p->pool_class[c].n; i++) deft_buffer_unref(p->pool_class[c].v[i]);
     deft_free(p->pool_class[c].v);

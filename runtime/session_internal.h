@@ -119,6 +119,7 @@ typedef struct deft_pool_class {
   int n, cap;
 } deft_pool_class;
 #define DEFT_POOL_CLASSES 256
+#define DEFT_PLAN_MEMOS 4
 
 typedef struct deft_plan {
   int nsteps;
@@ -165,6 +166,15 @@ typedef struct deft_plan {
    * session's mu). */
   atomic_bool busy;
   struct deft_plan *twin;
+  /* deft_kernel_memo_find/_new (ops/kernel.h): a few blocks of memory tagged with a key and the
+   * run that stored them; kept across runs (steady-state runs allocate nothing). */
+  uint64_t run_id; /* bumped at the start of every run */
+  struct deft_memo {
+    uint64_t run, k0, k1;
+    void *mem;
+    size_t cap;
+  } memos[DEFT_PLAN_MEMOS];
+  unsigned memo_next; /* the entry the next eviction takes */
 } deft_plan;
 
 struct deft_session_options {
@@ -224,6 +234,8 @@ deft_plan *deft_plan_build(deft_session *s, const deft_output *feeds, int nfeeds
                            const deft_output *fetches, int nfetches, deft_op *const *targets,
                            int ntargets, deft_status *status);
 void deft_plan_free(deft_plan *p);
+/* Frees the plan's memos (runtime/executor.c); deft_plan_free calls it. */
+void deft_plan_memos_free(deft_plan *p);
 
 /* Plan-time fusion (runtime/plan_fuse.c), run after elision and before releases are planned
  * (unless the session's options turn it off): marks producer steps absorbed into their one

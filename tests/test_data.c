@@ -953,6 +953,51 @@ START_TEST(batcher_epochs) {
 }
 END_TEST
 
+/* deft_batcher_set_threadpool: the gather split over a pool's threads (2, and 1) gives every
+ * batch the bytes one thread gives, each row pixel / 255 of the row its label names. */
+START_TEST(batcher_gathers_over_threadpool) {
+  enum { ROWS = 1000, PX = 784 };
+  deft_tensor *x = deft_tensor_new(DEFT_UINT8, DIMS(ROWS, PX), 2, s);
+  deft_tensor *y = deft_tensor_new(DEFT_INT32, DIMS(ROWS), 1, s);
+  uint8_t *xp = deft_tensor_data(x);
+  for (int r = 0; r < ROWS; r++) {
+    ((int32_t *)deft_tensor_data(y))[r] = r;
+    for (int c = 0; c < PX; c++) xp[r * PX + c] = (uint8_t)((r * 31 + c * 7) % 256);
+  }
+  deft_threadpool *pools[2] = {deft_threadpool_new(2, s), deft_threadpool_new(1, s)};
+  ck_assert(pools[0] && pools[1]);
+  for (int p = 0; p < 2; p++) {
+    deft_batcher *one = deft_batcher_new(x, y, 200, 3, s);
+    deft_batcher *split = deft_batcher_new(x, y, 200, 3, s);
+    deft_batcher_set_threadpool(split, pools[p]);
+    int batches = 0;
+    for (int call = 0; call < 12; call++) { /* two epochs of 5 batches and their ends */
+      const deft_tensor *x1, *y1, *x2, *y2;
+      deft_batch_result r1 = deft_batcher_next(one, &x1, &y1, s);
+      deft_batch_result r2 = deft_batcher_next(split, &x2, &y2, s);
+      ck_assert(r1 == r2 && r1 != DEFT_BATCH_ERROR);
+      if (r1 != DEFT_BATCH_READY) continue;
+      batches++;
+      ck_assert(memcmp(deft_tensor_data(x1), deft_tensor_data(x2), deft_tensor_nbytes(x1)) == 0);
+      ck_assert(memcmp(deft_tensor_data(y1), deft_tensor_data(y2), deft_tensor_nbytes(y1)) == 0);
+      const float *f = deft_tensor_data(x2);
+      for (int r = 0; r < 200; r++) {
+        int row = ((const int32_t *)deft_tensor_data(y2))[r];
+        for (int c = 0; c < PX; c++)
+          ck_assert(f[r * PX + c] == (float)((row * 31 + c * 7) % 256) / 255.0f);
+      }
+    }
+    ck_assert_int_eq(batches, 10);
+    deft_batcher_free(one);
+    deft_batcher_free(split);
+  }
+  deft_threadpool_free(pools[0]);
+  deft_threadpool_free(pools[1]);
+  deft_tensor_free(x);
+  deft_tensor_free(y);
+}
+END_TEST
+
 START_TEST(batcher_uint8_reuse_and_uniformity) {
   deft_tensor *x = deft_tensor_new(DEFT_UINT8, DIMS(6, 2), 2, s), *y, *x6, *x3, *y3;
   index_tensors(6, &x6, &y);
@@ -1010,7 +1055,7 @@ static Suite *suite(void) {
                           npy_header_variants, npy_errors, npy_write_errors, out_of_memory_paths,
                           slice_rows, slice_rows_shares_aligned_rows, shared_slice_feeds_a_session,
                           images_to_float, batcher_epochs,
-                          batcher_uint8_reuse_and_uniformity};
+                          batcher_uint8_reuse_and_uniformity, batcher_gathers_over_threadpool};
   Suite *su = suite_create("data");
   TCase *tc = tcase_create("core");
   tcase_add_checked_fixture(tc, setup, teardown);

@@ -484,6 +484,121 @@ START_TEST(sparse_matmul_matches_numpy) {
 }
 END_TEST
 
+/* An image-like [rows, 784] batch: 28 x 28 pixels, the 4-pixel border always zero (so the
+ * transposed product's rows, the pixels, carry very unequal nonzeros), the inside nonzero with
+ * probability `density`. */
+static deft_tensor *image_batch(int64_t rows, double density, uint32_t seed) {
+  deft_tensor *t = sparse_tensor(rows, 784, density, -1, seed);
+  float *p = deft_tensor_data(t);
+  for (int64_t i = 0; i < rows; i++)
+    for (int px = 0; px < 784; px++) {
+      int r = px / 28, c = px % 28;
+      if (r < 4 || r >= 24 || c < 4 || c >= 24) p[i * 784 + px] = 0.0f;
+    }
+  return t;
+}
+
+static int plan_memos_this_run(deft_session *s) {
+  const deft_plan *p = s->last;
+  int n = 0;
+  for (int i = 0; i < DEFT_PLAN_MEMOS; i++) n += p->memos[i].run == p->run_id;
+  return n;
+}
+
+/* The input layer's two products read the same X: X W and the gradient's X^T dY. In one run
+ * they share one compression of X (a memo of the run, ops/kernel.h), which at 2 threads is
+ * built by both threads, and the products are split by nonzeros. Every combination must give
+ * exactly what each product gives alone at 1 thread, and NumPy's product; X rewritten in
+ * place between runs (same buffer, same generation) is compressed again; a steady-state run
+ * allocates nothing. */
+START_TEST(sparse_matmuls_share_compressed_input) {
+  enum { B = 200, IN = 784, H = 300 };
+  deft_graph *g = deft_graph_new();
+  deft_output x = deft_placeholder(g, DEFT_FLOAT, deft_shape_make(2, (int64_t[]){B, IN}), "x");
+  deft_output w = deft_placeholder(g, DEFT_FLOAT, deft_shape_make(2, (int64_t[]){IN, H}), "w");
+  deft_output dy = deft_placeholder(g, DEFT_FLOAT, deft_shape_make(2, (int64_t[]){B, H}), "dy");
+  deft_output prods[2] = {deft_matmul(g, x, w, false, false, "xw"),
+                          deft_matmul(g, x, dy, true, false, "xtdy")};
+  TU_ASSERT_STATUS(deft_graph_status(g), DEFT_OK, "");
+  deft_tensor *xs[2] = {image_batch(B, 0.25, 21u), image_batch(B, 0.3, 31u)};
+  deft_tensor *wv = sparse_tensor(IN, H, 1.0, -1, 22u), *dyv = sparse_tensor(B, H, 1.0, -1, 23u);
+  float *wp = deft_tensor_data(wv), *dyp = deft_tensor_data(dyv);
+  for (int64_t i = 0; i < IN * H; i++) wp[i] -= 0.5f; /* signs of both kinds */
+  for (int64_t i = 0; i < B * H; i++) dyp[i] = 0.5f - dyp[i];
+  deft_tensor *alone[2][2];
+  for (int v = 0; v < 2; v++) {
+    bool sp0, sp1;
+    alone[v][0] = run_matmul(xs[v], wv, false, 1, &sp0);
+    alone[v][1] = run_matmul(xs[v], dyv, true, 1, &sp1);
+    ck_assert(sp0 && sp1);
+    char pa[512], pw[512], pd[512], pf[512], pg[512];
+    snprintf(pa, sizeof pa, "%s/share_x.f32", tu_tmpdir());
+    snprintf(pw, sizeof pw, "%s/share_w.f32", tu_tmpdir());
+    snprintf(pd, sizeof pd, "%s/share_dy.f32", tu_tmpdir());
+    snprintf(pf, sizeof pf, "%s/share_xw.f32", tu_tmpdir());
+    snprintf(pg, sizeof pg, "%s/share_xtdy.f32", tu_tmpdir());
+    write_f32(pa, deft_tensor_data(xs[v]), B * IN);
+    write_f32(pw, wp, IN * H);
+    write_f32(pd, dyp, B * H);
+    write_f32(pf, deft_tensor_data(alone[v][0]), B * H);
+    write_f32(pg, deft_tensor_data(alone[v][1]), IN * H);
+    const char *script =
+        "import sys\nimport numpy as np\n"
+        "f = lambda i, *s: np.fromfile(sys.argv[i], dtype='<f4').astype(np.float64).reshape(s)\n"
+        "x, w, dy = f(1, 200, 784), f(2, 784, 300), f(3, 200, 300)\n"
+        "bad = 0\n"
+        "for got, a, b in ((f(4, 200, 300), x, w), (f(5, 784, 300), x.T, dy)):\n"
+        "    err = np.max(np.abs(got - a @ b) / (np.abs(a) @ np.abs(b) + 1e-30))\n"
+        "    bad += not err < 1e-6\n"
+        "sys.exit(1 if bad else 0)\n";
+    const char *args[] = {pa, pw, pd, pf, pg, NULL};
+    ck_assert_msg(tu_python(script, args) == 0, "batch %d: the products differ from NumPy", v);
+  }
+  deft_status *st = deft_status_new();
+  int64_t xd[2] = {B, IN};
+  deft_tensor *xv = deft_tensor_new(DEFT_FLOAT, xd, 2, NULL);
+  float *xp = deft_tensor_data(xv);
+  for (int mode = 0; mode < 3; mode++) { /* 1 thread, 2 threads, 1 thread with the AVX2 loops */
+    deft_session *s = deft_session_new(g, st);
+    deft_session_set_threads(s, mode == 1 ? 2 : 1);
+    if (mode == 2) deft_math_sparse_force_avx2(true);
+    deft_output feeds[3] = {x, w, dy};
+    deft_tensor *vals[3] = {xv, wv, dyv};
+    for (int run = 0; run < 8; run++) {
+      int v = run / 4; /* batch 1 written over batch 0 in the fed tensor: no new generation */
+      if (run % 4 == 0) memcpy(xp, deft_tensor_data(xs[v]), deft_tensor_nbytes(xv));
+      deft_tensor *out[2] = {NULL, NULL};
+      if (run == 3) deft_alloc_fail_after(-1);
+      ck_assert_msg(deft_session_run(s, feeds, tu_feeds(vals), 3, prods, out, 2, NULL, 0, st),
+                    "%s", deft_status_message(st));
+      if (run == 3) {
+        long made = deft_alloc_fail_after(-1);
+        ck_assert_msg(made <= 4, "a steady-state run made %ld allocations", made);
+      }
+      ck_assert_int_eq(plan_memos_this_run(s), 1); /* one compression of X, shared */
+      for (int k = 0; k < 2; k++) {
+        ck_assert_msg(memcmp(deft_tensor_data(out[k]), deft_tensor_data(alone[v][k]),
+                             deft_tensor_nbytes(alone[v][k])) == 0,
+                      "mode %d run %d: product %d differs from its own run", mode, run, k);
+        deft_tensor_free(out[k]);
+      }
+    }
+    deft_math_sparse_force_avx2(false);
+    deft_session_free(s);
+  }
+  for (int v = 0; v < 2; v++) {
+    deft_tensor_free(xs[v]);
+    deft_tensor_free(alone[v][0]);
+    deft_tensor_free(alone[v][1]);
+  }
+  deft_status_free(st);
+  deft_tensor_free(xv);
+  deft_tensor_free(wv);
+  deft_tensor_free(dyv);
+  deft_graph_free(g);
+}
+END_TEST
+
 /* 0 * inf is NaN: with an infinity or NaN in B the product must equal the dense one, where a
  * zero of A meeting the infinity still makes NaN. A dense A takes sgemm. */
 START_TEST(sparse_matmul_declines_nonfinite_and_dense) {
@@ -786,6 +901,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, float_activations_round_as_numpy);
   tcase_add_test(tc, sparse_matmul_matches_numpy);
   tcase_add_test(tc, sparse_matmul_declines_nonfinite_and_dense);
+  tcase_add_test(tc, sparse_matmuls_share_compressed_input);
   tcase_add_test(tc, threaded_dense_matmul_matches_one_thread);
   tcase_add_test(tc, vector_matmul_matches_reference);
   tcase_add_test(tc, intermediates_share_buffers);

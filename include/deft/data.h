@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "deft/tensor.h"
+#include "deft/threadpool.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -95,6 +96,12 @@ DEFT_API void deft_batcher_set_shuffle(deft_batcher *b, bool shuffle);
  * with INVALID_ARGUMENT (b unchanged) if rank is not in [0, size) or batch_size * size exceeds
  * the rows. */
 DEFT_API bool deft_batcher_set_shard(deft_batcher *b, int rank, int size, deft_status *status);
+
+/* Makes deft_batcher_next gather each batch's rows over pool's threads (NULL: on the calling
+ * thread alone, the default). The pool is borrowed and must outlive its use by b, e.g. a
+ * session's (deft_session_threadpool); a pool busy with another loop (a run of another thread)
+ * leaves the gather to the calling thread. Batches are the same whichever threads gather them. */
+DEFT_API void deft_batcher_set_threadpool(deft_batcher *b, deft_threadpool *pool);
 
 /* What deft_batcher_next produced. */
 typedef enum deft_batch_result {
