@@ -59,7 +59,7 @@ static int64_t ep_rows(const conv_geom *g) {
 
 /* Bytes of GEMM packing workspace per part (0 when OpenBLAS runs the products). */
 static size_t gemm_work_bytes(void) {
-  return deft_sgemm_has_own_kernel() ? deft_sgemm_workspace_bytes() : 0;
+  return deft_sgemm_packs() ? deft_sgemm_workspace_bytes() : 0;
 }
 
 /* Number of parts for a kernel: at most `threads`, each with at least PART_GRAIN multiply-adds;

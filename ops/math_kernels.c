@@ -874,8 +874,9 @@ static void run_sgemm(deft_kernel_ctx *c, gemm_job *j) {
     run_sgemv(c, !j->ta, j->M, j->K, j->B, j->A, j->lda, j->C);
     return;
   }
-  bool own = deft_sgemm_has_own_kernel(), pack = own && deft_sgemm_worth_packing(j->M, j->N, j->K);
-  if (own && !pack && !j->tb && j->M <= 7) {
+  bool own = deft_sgemm_has_own_kernel(), big = deft_sgemm_worth_packing(j->M, j->N, j->K);
+  bool pack = big && deft_sgemm_packs();
+  if (own && !big && !j->tb && j->M <= 7) {
     run_few_rows(c, j);
     return;
   }
@@ -886,7 +887,7 @@ static void run_sgemm(deft_kernel_ctx *c, gemm_job *j) {
   /* Where deft's kernel runs, the products it leaves to OpenBLAS (fewer than 8 rows, B
    * transposed) run on one thread: OpenBLAS's results change with a split of the columns, and 1
    * and 2 threads must agree. */
-  if (own && !pack) parts = 1;
+  if (own && !big) parts = 1;
   /* Rows in blocks of the register tile's height unless there are too few of them. */
   int64_t rows_unit = deft_sgemm_row_multiple();
   j->by_cols = parts > 1 && j->M < rows_unit * parts && j->N > j->M;

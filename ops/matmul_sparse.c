@@ -362,7 +362,7 @@ bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N,
   if (!have || N < 8 || K < 16 || M * K > INT32_MAX / 2) return false;
   /* The loops to run, and the density up to which they beat sgemm (see DENSITY_WIDE). */
   bool wide = !ta && !force_avx2 && __builtin_cpu_supports("avx512f");
-  bool own = deft_sgemm_has_own_kernel();
+  bool own = deft_sgemm_packs(); /* the dense kernel the sparse one must beat */
   double max_density = ta ? (own ? DENSITY_TRANSPOSED_OWN : DENSITY_TRANSPOSED)
                        : wide ? (own ? DENSITY_WIDE_OWN : DENSITY_WIDE)
                               : DENSITY_AVX2;

@@ -501,13 +501,28 @@ static bool cpu_has_avx2_fma(void) {
 #define HAVE_OWN_KERNEL 0
 #endif
 
-static _Thread_local bool force_openblas;
+static _Thread_local bool force_openblas, force_own;
 
 void deft_sgemm_force_openblas(bool on) { force_openblas = on; }
+
+void deft_sgemm_force_own(bool on) { force_own = on; }
 
 bool deft_sgemm_has_own_kernel(void) {
 #if HAVE_OWN_KERNEL
   return !force_openblas && cpu_has_avx512f();
+#else
+  return false;
+#endif
+}
+
+bool deft_sgemm_packs(void) {
+#if HAVE_OWN_KERNEL
+  /* AMD family 19h with AVX-512F is Zen 4, which runs each 512-bit FMA as two 256-bit halves:
+   * the packed kernel then has no more arithmetic per cycle than OpenBLAS's kernels, and it
+   * measured slower there (bench/README.md: 1024^3 94 GFLOP/s against OpenBLAS's 100-107; the
+   * MNIST epoch 0.46 s with OpenBLAS against 0.49 s). On the Zen 5 host the packed kernel ran
+   * the training step's products at 1.2-1.9x OpenBLAS's rate. */
+  return deft_sgemm_has_own_kernel() && (force_own || !__builtin_cpu_is("amdfam19h"));
 #else
   return false;
 #endif
@@ -534,7 +549,7 @@ void deft_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, 
   if (M == 0 || N == 0)
     return;
 #if HAVE_OWN_KERNEL
-  if (work && deft_sgemm_has_own_kernel()) {
+  if (work && cpu_has_avx512f()) { /* the caller chose the kernel (deft_sgemm_packs) */
     own_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, work);
     return;
   }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* ops/sgemm.h - single-precision matrix products for the kernels: deft's own packed AVX-512
- * GEMM where the CPU has AVX-512F (chosen at run time), OpenBLAS's sgemm elsewhere. Internal to
+ * GEMM where the CPU runs AVX-512F at full width (chosen at run time), OpenBLAS's sgemm
+ * elsewhere. Internal to
  * the library.
  *
  * Row-major C[M, N] = alpha * op(A)[M, K] op(B)[K, N] + beta * C, op(X) = X or X^T, as
@@ -28,6 +29,17 @@ bool deft_sgemm_has_own_kernel(void);
  * take the OpenBLAS path (the path of CPUs without AVX-512F). */
 void deft_sgemm_force_openblas(bool on);
 
+/* True iff, on the calling thread, the products deft_sgemm_worth_packing accepts run deft's
+ * packed kernel: deft_sgemm_has_own_kernel(), on a core that runs 512-bit FMAs at full width.
+ * On AMD's Zen 4 (family 19h), which splits them into 256-bit halves, OpenBLAS's kernels are
+ * faster and run those products (GEMV and few-row products keep deft's kernels there). Kernels
+ * ask once, on the thread running the kernel, and pass a workspace to their parts only then. */
+bool deft_sgemm_packs(void);
+
+/* Tests: on the calling thread, deft_sgemm_packs answers as deft_sgemm_has_own_kernel (the
+ * packed kernel runs wherever the CPU has AVX-512F, Zen 4 included). */
+void deft_sgemm_force_own(bool on);
+
 /* True iff a whole product of this shape is large enough for the packed kernel to beat
  * OpenBLAS's small-matrix paths. Callers decide once per product (not per part), so that how a
  * product is split over threads never changes which kernel computes an element. */
@@ -39,8 +51,8 @@ int64_t deft_sgemm_row_multiple(void);
 
 /* C = alpha op(A) op(B) + beta C (beta 0: C is only written, never read, so it may hold NaNs).
  * lda/ldb/ldc are row strides in elements. `work` is deft_sgemm_workspace_bytes() bytes, 64-byte
- * aligned: deft's kernel runs when the CPU has it; with work NULL, OpenBLAS runs. Any shape
- * (dimensions >= 0 that fit an int). */
+ * aligned: deft's kernel runs when the CPU has AVX-512F (callers pass one where deft_sgemm_packs);
+ * with work NULL, OpenBLAS runs. Any shape (dimensions >= 0 that fit an int). */
 void deft_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                 int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc,
                 void *work);

@@ -187,7 +187,7 @@ START_TEST(dense_matmuls_share_one_workspace) {
                   deft_status_message(st));
     deft_tensor_free(out);
     for (int l = 0; l < 4; l++) ck_assert_ptr_null(step_of(s, mm[l])->scratch);
-    if (deft_sgemm_has_own_kernel()) /* one block, shared by the four steps */
+    if (deft_sgemm_packs()) /* one block, shared by the four steps */
       ck_assert(s->last->shared_scratch &&
                 s->last->shared_scratch_size >= deft_sgemm_workspace_bytes());
   }

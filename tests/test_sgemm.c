@@ -165,6 +165,7 @@ START_TEST(matmul_op_on_both_paths) {
     ck_assert(deft_graph_ok(g));
     for (int force = 0; force < 2; force++) {
       deft_sgemm_force_openblas(force);
+      deft_sgemm_force_own(!force); /* the packed kernel wherever there is AVX-512F */
       for (int threads = 1; threads <= 2; threads++) {
         deft_status *st = deft_status_new();
         deft_session *s = deft_session_new(g, st);
@@ -190,6 +191,7 @@ START_TEST(matmul_op_on_both_paths) {
       }
     }
     deft_sgemm_force_openblas(false);
+    deft_sgemm_force_own(false);
     deft_tensor_free(at);
     deft_tensor_free(bt);
     deft_graph_free(g);
@@ -283,6 +285,26 @@ START_TEST(gemv_kernels) {
     }
     seed++;
   }
+}
+END_TEST
+
+/* Which kernel runs the large products: deft's packed kernel where the CPU has AVX-512F at full
+ * width (not AMD family 19h, Zen 4), OpenBLAS elsewhere; the test settings override both ways,
+ * on the calling thread only. */
+START_TEST(packed_kernel_choice) {
+  bool avx512 = __builtin_cpu_supports("avx512f");
+  bool zen4 = __builtin_cpu_is("amdfam19h");
+  fprintf(stderr, "test_sgemm: AVX-512F %d, AMD family 19h %d: packed kernel %s\n", avx512, zen4,
+          deft_sgemm_packs() ? "on" : "off (OpenBLAS)");
+  ck_assert_int_eq(deft_sgemm_has_own_kernel(), avx512);
+  ck_assert_int_eq(deft_sgemm_packs(), avx512 && !zen4);
+  deft_sgemm_force_own(true);
+  ck_assert_int_eq(deft_sgemm_packs(), avx512);
+  deft_sgemm_force_openblas(true); /* OpenBLAS wins over the packed kernel's setting */
+  ck_assert(!deft_sgemm_packs() && !deft_sgemm_has_own_kernel());
+  deft_sgemm_force_openblas(false);
+  deft_sgemm_force_own(false);
+  ck_assert_int_eq(deft_sgemm_packs(), avx512 && !zen4);
 }
 END_TEST
 
@@ -428,6 +450,7 @@ static void matmul_vec_case(bool ta, bool tb, int64_t M, int64_t N, int64_t K, d
   ck_assert_ptr_nonnull(res);
   for (int force = 0; force < 2; force++) {
     deft_sgemm_force_openblas(force);
+    deft_sgemm_force_own(!force); /* the packed kernel wherever there is AVX-512F */
     for (int threads = 1; threads <= 2; threads++) {
       deft_status *st = deft_status_new();
       deft_session *s = deft_session_new(g, st);
@@ -477,6 +500,7 @@ static void matmul_vec_case(bool ta, bool tb, int64_t M, int64_t N, int64_t K, d
     }
   }
   deft_sgemm_force_openblas(false);
+  deft_sgemm_force_own(false);
   free(res);
   free(ref);
   deft_tensor_free(at);
@@ -520,6 +544,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, gemv_kernels);
   tcase_add_test(tc, few_rows_kernel);
   tcase_add_test(tc, matmul_vector_products);
+  tcase_add_test(tc, packed_kernel_choice);
   suite_add_tcase(s, tc);
   return s;
 }
