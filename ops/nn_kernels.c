@@ -184,3 +184,91 @@ DEFT_SIMD_CLONES void deft_nn_col_sums_f32(int64_t rows, int64_t ch, const float
     for (int64_t j = 0; j < w; j++) out[k0 + j] = (float)acc[j];
   }
 }
+
+/* ---- softmax rows (Softmax, SparseSoftmaxCrossEntropyWithLogits) ---- */
+
+enum { EXP_CHUNK = 256 };
+
+/* buf[j] = exp(x[j] - m) in double for j < n (n <= EXP_CHUNK), x[j] - m <= 0 and finite. */
+DEFT_SIMD_CLONES static void exp_shifted(int64_t n, const float *restrict x, double m,
+                                         double *restrict buf) {
+  for (int64_t j = 0; j < n; j++) {
+    double d = (double)x[j] - m;
+    buf[j] = exp_neg(d > -110.0 ? d : -110.0);
+  }
+}
+
+bool deft_nn_row_exp_sum_f32(int64_t n, const float *x, double *max, double *sum) {
+  if (n <= 0) return false;
+  float m = x[0];
+  bool finite = true;
+  for (int64_t j = 0; j < n; j++) {
+    float v = x[j];
+    finite &= v - v == 0.0f;
+    m = v > m ? v : m;
+  }
+  if (!finite) return false;
+  double buf[EXP_CHUNK], s = 0;
+  for (int64_t j0 = 0; j0 < n; j0 += EXP_CHUNK) {
+    int64_t w = n - j0 < EXP_CHUNK ? n - j0 : EXP_CHUNK;
+    exp_shifted(w, x + j0, m, buf);
+    for (int64_t j = 0; j < w; j++) s += buf[j]; /* in order, as the generic loop */
+  }
+  *max = m;
+  *sum = s;
+  return true;
+}
+
+void deft_nn_row_softmax_f32(int64_t n, const float *x, double max, double sum, int64_t label,
+                             float *out) {
+  double buf[EXP_CHUNK];
+  for (int64_t j0 = 0; j0 < n; j0 += EXP_CHUNK) {
+    int64_t w = n - j0 < EXP_CHUNK ? n - j0 : EXP_CHUNK;
+    exp_shifted(w, x + j0, max, buf);
+    for (int64_t j = 0; j < w; j++) out[j0 + j] = (float)(buf[j] / sum);
+  }
+  if (label >= 0 && label < n) {
+    double d = (double)x[label] - max;
+    out[label] = (float)(exp_neg(d > -110.0 ? d : -110.0) / sum - 1.0);
+  }
+}
+
+/* x[i] = exp(x[i]) in place for i < n, each x[i] <= 0 and finite. */
+DEFT_SIMD_CLONES static void exp_in_place(int64_t n, double *restrict x) {
+  for (int64_t i = 0; i < n; i++) x[i] = exp_neg(x[i] > -110.0 ? x[i] : -110.0);
+}
+
+bool deft_nn_softmax_block_f32(int64_t rows, int64_t cols, const float *x, const int64_t *labels,
+                               float *loss, float *out, bool *bad) {
+  double e[DEFT_NN_SOFTMAX_BLOCK], mx[DEFT_NN_SOFTMAX_BLOCK];
+  bool any = false;
+  for (int64_t r = 0; r < rows; r++) {
+    const float *in = x + r * cols;
+    float m = in[0];
+    bool finite = true;
+    for (int64_t j = 0; j < cols; j++) {
+      float v = in[j];
+      finite &= v - v == 0.0f;
+      m = v > m ? v : m;
+    }
+    bad[r] = !finite;
+    any |= !finite;
+    mx[r] = finite ? (double)m : 0.0;
+    for (int64_t j = 0; j < cols; j++) e[r * cols + j] = finite ? (double)in[j] - mx[r] : 0.0;
+  }
+  exp_in_place(rows * cols, e); /* one vector pass over the block, whatever the row length */
+  for (int64_t r = 0; r < rows; r++) {
+    if (bad[r]) continue;
+    const double *er = e + r * cols;
+    double s = 0;
+    for (int64_t j = 0; j < cols; j++) s += er[j]; /* in order, as the generic loop */
+    float *o = out + r * cols;
+    for (int64_t j = 0; j < cols; j++) o[j] = (float)(er[j] / s);
+    if (labels) {
+      int64_t lab = labels[r];
+      loss[r] = (float)(log(s) - ((double)x[r * cols + lab] - mx[r]));
+      o[lab] = (float)(er[lab] / s - 1.0);
+    }
+  }
+  return any;
+}

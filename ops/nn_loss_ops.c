@@ -73,7 +73,19 @@ void deft_nn_softmax_shape(deft_shape_ctx *c) {
   deft_shape_ctx_set_output(c, 0, s);
 }
 
-/* Softmax of each row x[0..n) into y; computed in double around the row's max. */
+/* Softmax of one row in[0..cols) into out, computed in double around the row's max with libm's
+ * exp (the float kernel's path for rows holding a NaN or an infinity, and the double kernel). */
+#define SOFTMAX_ROW(in, out)                                              \
+  do {                                                                    \
+    double m = -INFINITY;                                                 \
+    for (int64_t j = 0; j < cols; j++)                                    \
+      if ((in)[j] > m) m = (in)[j];                                       \
+    double s = 0;                                                         \
+    for (int64_t j = 0; j < cols; j++) s += exp((double)(in)[j] - m);     \
+    for (int64_t j = 0; j < cols; j++)                                    \
+      (out)[j] = exp((double)(in)[j] - m) / s;                            \
+  } while (0)
+
 #define SOFTMAX_ROWS(T, view)                                             \
   do {                                                                    \
     const T *xp = view(x);                                                \
@@ -81,13 +93,7 @@ void deft_nn_softmax_shape(deft_shape_ctx *c) {
     for (int64_t r = 0; r < rows; r++) {                                  \
       const T *in = xp + r * cols;                                        \
       T *out = yp + r * cols;                                             \
-      double m = -INFINITY;                                               \
-      for (int64_t j = 0; j < cols; j++)                                  \
-        if (in[j] > m) m = in[j];                                         \
-      double s = 0;                                                       \
-      for (int64_t j = 0; j < cols; j++) s += exp((double)in[j] - m);     \
-      for (int64_t j = 0; j < cols; j++)                                  \
-        out[j] = (T)(exp((double)in[j] - m) / s);                         \
+      SOFTMAX_ROW(in, out);                                               \
     }                                                                     \
   } while (0)
 
@@ -102,8 +108,29 @@ void deft_nn_softmax_kernel(deft_kernel_ctx *c) {
   if (!y) return;
   int64_t cols = x->dims[x->rank - 1];
   int64_t rows = cols ? x->n / cols : 0;
-  if (x->dtype == DEFT_FLOAT) SOFTMAX_ROWS(float, deft_tensor_f32);
-  else if (x->dtype == DEFT_DOUBLE) SOFTMAX_ROWS(double, deft_tensor_f64);
+  if (x->dtype == DEFT_FLOAT) {
+    const float *xp = deft_tensor_f32(x);
+    float *yp = deft_tensor_f32(y);
+    int64_t block = cols <= DEFT_NN_SOFTMAX_BLOCK ? DEFT_NN_SOFTMAX_BLOCK / cols : 1;
+    bool bad[DEFT_NN_SOFTMAX_BLOCK];
+    for (int64_t r0 = 0; r0 < rows; r0 += block) {
+      int64_t nr = rows - r0 < block ? rows - r0 : block;
+      if (cols <= DEFT_NN_SOFTMAX_BLOCK) {
+        if (!deft_nn_softmax_block_f32(nr, cols, xp + r0 * cols, NULL, NULL, yp + r0 * cols, bad))
+          continue;
+      } else {
+        double m, s;
+        bad[0] = !deft_nn_row_exp_sum_f32(cols, xp + r0 * cols, &m, &s);
+        if (!bad[0]) deft_nn_row_softmax_f32(cols, xp + r0 * cols, m, s, -1, yp + r0 * cols);
+      }
+      for (int64_t r = r0; r < r0 + nr; r++) {
+        if (!bad[r - r0]) continue;
+        const float *in = xp + r * cols; /* NaN or infinity in the row: libm propagates them */
+        float *out = yp + r * cols;
+        SOFTMAX_ROW(in, out);
+      }
+    }
+  } else if (x->dtype == DEFT_DOUBLE) SOFTMAX_ROWS(double, deft_tensor_f64);
   else deft_kernel_fail(c, DEFT_UNIMPLEMENTED, "no kernel for dtype %s", deft_dtype_name(x->dtype));
 }
 
@@ -139,7 +166,22 @@ void deft_nn_xent_shape(deft_shape_ctx *c) {
   deft_shape_ctx_set_output(c, 1, deft_shape_make(2, dims));
 }
 
-/* One row: loss and backprop (softmax - onehot) with a stable log-sum-exp in double. */
+/* One row (in, out, lab, lp[r]): loss and backprop (softmax - onehot) with a stable log-sum-exp
+ * in double through libm (the float kernel's path for rows holding a NaN or an infinity, and the
+ * double kernel). */
+#define XENT_ROW(T)                                                               \
+  do {                                                                            \
+    double m = -INFINITY;                                                         \
+    for (int64_t j = 0; j < cols; j++)                                            \
+      if (in[j] > m) m = in[j];                                                   \
+    double s = 0;                                                                 \
+    for (int64_t j = 0; j < cols; j++) s += exp((double)in[j] - m);               \
+    double lse = log(s);                                                          \
+    lp[r] = (T)(lse - ((double)in[lab] - m));                                     \
+    for (int64_t j = 0; j < cols; j++)                                            \
+      out[j] = (T)(exp((double)in[j] - m) / s - (j == lab ? 1.0 : 0.0));          \
+  } while (0)
+
 #define XENT_ROWS(T, view)                                                        \
   do {                                                                            \
     const T *xp = view(f);                                                        \
@@ -147,25 +189,17 @@ void deft_nn_xent_shape(deft_shape_ctx *c) {
     for (int64_t r = 0; r < rows; r++) {                                          \
       const T *in = xp + r * cols;                                                \
       T *out = bp + r * cols;                                                     \
-      double m = -INFINITY;                                                       \
-      for (int64_t j = 0; j < cols; j++)                                          \
-        if (in[j] > m) m = in[j];                                                 \
-      double s = 0;                                                               \
-      for (int64_t j = 0; j < cols; j++) s += exp((double)in[j] - m);             \
-      double lse = log(s);                                                        \
       int64_t lab = deft_tensor_index_at(labels, r);                              \
-      lp[r] = (T)(lse - ((double)in[lab] - m));                                   \
-      for (int64_t j = 0; j < cols; j++)                                          \
-        out[j] = (T)(exp((double)in[j] - m) / s - (j == lab ? 1.0 : 0.0));        \
+      XENT_ROW(T);                                                                \
     }                                                                             \
   } while (0)
 
 void deft_nn_xent_kernel(deft_kernel_ctx *c) {
   const deft_tensor *f = deft_kernel_input(c, 0), *labels = deft_kernel_input(c, 1);
   char sf[128], sl[128];
-  deft_shape_format(deft_tensor_shape(f), sf, sizeof sf);
-  deft_shape_format(deft_tensor_shape(labels), sl, sizeof sl);
   if (f->rank != 2 || labels->rank != 1 || labels->dims[0] != f->dims[0]) {
+    deft_shape_format(deft_tensor_shape(f), sf, sizeof sf);
+    deft_shape_format(deft_tensor_shape(labels), sl, sizeof sl);
     deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
                      "logits must be 2-D [batch, classes] and labels 1-D [batch] with the same "
                      "batch size, got logits %s and labels %s", sf, sl);
@@ -173,6 +207,7 @@ void deft_nn_xent_kernel(deft_kernel_ctx *c) {
   }
   int64_t rows = f->dims[0], cols = f->dims[1];
   if (rows > 0 && cols == 0) {
+    deft_shape_format(deft_tensor_shape(f), sf, sizeof sf);
     deft_kernel_fail(c, DEFT_INVALID_ARGUMENT,
                      "must have at least one class, but logits have shape %s", sf);
     return;
@@ -191,8 +226,37 @@ void deft_nn_xent_kernel(deft_kernel_ctx *c) {
   if (!loss) return;
   deft_tensor *back = deft_kernel_output(c, 1, f->dtype, f->dims, 2);
   if (!back) return;
-  if (f->dtype == DEFT_FLOAT) XENT_ROWS(float, deft_tensor_f32);
-  else if (f->dtype == DEFT_DOUBLE) XENT_ROWS(double, deft_tensor_f64);
+  if (f->dtype == DEFT_FLOAT) {
+    const float *xp = deft_tensor_f32(f);
+    float *lp = deft_tensor_f32(loss), *bp = deft_tensor_f32(back);
+    int64_t block = cols <= DEFT_NN_SOFTMAX_BLOCK ? DEFT_NN_SOFTMAX_BLOCK / cols : 1;
+    bool bad[DEFT_NN_SOFTMAX_BLOCK];
+    int64_t labs[DEFT_NN_SOFTMAX_BLOCK];
+    for (int64_t r0 = 0; r0 < rows; r0 += block) {
+      int64_t nr = rows - r0 < block ? rows - r0 : block;
+      for (int64_t r = 0; r < nr; r++) labs[r] = deft_tensor_index_at(labels, r0 + r);
+      if (cols <= DEFT_NN_SOFTMAX_BLOCK) {
+        if (!deft_nn_softmax_block_f32(nr, cols, xp + r0 * cols, labs, lp + r0, bp + r0 * cols,
+                                       bad))
+          continue;
+      } else {
+        const float *in = xp + r0 * cols;
+        double m, s;
+        bad[0] = !deft_nn_row_exp_sum_f32(cols, in, &m, &s);
+        if (!bad[0]) {
+          lp[r0] = (float)(log(s) - ((double)in[labs[0]] - m));
+          deft_nn_row_softmax_f32(cols, in, m, s, labs[0], bp + r0 * cols);
+        }
+      }
+      for (int64_t r = r0; r < r0 + nr; r++) {
+        if (!bad[r - r0]) continue;
+        const float *in = xp + r * cols; /* NaN or infinity in the row: libm propagates them */
+        float *out = bp + r * cols;
+        int64_t lab = labs[r - r0];
+        XENT_ROW(float);
+      }
+    }
+  } else if (f->dtype == DEFT_DOUBLE) XENT_ROWS(double, deft_tensor_f64);
   else deft_kernel_fail(c, DEFT_UNIMPLEMENTED, "no kernel for dtype %s", deft_dtype_name(f->dtype));
 }
 

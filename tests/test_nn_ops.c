@@ -724,7 +724,8 @@ START_TEST(softmax_matches_numpy) {
       {"3x5", 2, {3, 5}, 1, 0},       {"large 1e4", 2, {2, 6}, 1e4, 0},
       {"tiny", 2, {2, 6}, 1e-30, 0},  {"offset 1e4", 2, {2, 6}, 1, -1e4},
       {"1x1", 2, {1, 1}, 3, 0},       {"rank 3", 3, {2, 2, 3}, 2, 0},
-      {"rank 1", 1, {7}, 1, 0},
+      {"rank 1", 1, {7}, 1, 0},       {"wide 2x600", 2, {2, 600}, 3, 0},
+      {"wide 1x2500", 2, {1, 2500}, 3, 0},
   };
   static ref_batch rb;
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -736,7 +737,7 @@ START_TEST(softmax_matches_numpy) {
       ck_assert_str_eq(deft_op_name(y.op), "Softmax");
       int64_t n = 1;
       for (int i = 0; i < cases[c].rank; i++) n *= cases[c].dims[i];
-      double v[16];
+      double v[2600];
       for (int64_t i = 0; i < n; i++)
         v[i] = cases[c].offset + cases[c].scale * (double)((i * 7) % 5 - 2) * (i % 3 ? 1 : -0.5);
       deft_tensor *tx = make(dt, cases[c].dims, cases[c].rank, v);
@@ -798,7 +799,8 @@ START_TEST(xent_matches_reference) {
   } cases[] = {
       {"4x5 int64", 4, 5, 1, DEFT_INT64, true},  {"large 1e4", 3, 4, 1e4, DEFT_INT32, false},
       {"tiny", 3, 4, 1e-20, DEFT_INT64, false},  {"1x1", 1, 1, 5, DEFT_INT32, false},
-      {"2x10", 2, 10, 3, DEFT_INT32, false},
+      {"2x10", 2, 10, 3, DEFT_INT32, false}, {"3x300", 3, 300, 2, DEFT_INT32, false},
+      {"1x2100", 1, 2100, 2, DEFT_INT64, false},
   };
   static ref_batch rb;
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -811,7 +813,7 @@ START_TEST(xent_matches_reference) {
       deft_output loss = deft_sparse_softmax_cross_entropy_with_logits(g, lg, lb, NULL);
       ck_assert_msg(deft_graph_ok(g), "%s", graph_msg(g));
       deft_output back = {loss.op, 1};
-      double lv[40], labv[10];
+      double lv[2100], labv[10];
       for (int64_t i = 0; i < B * C; i++)
         lv[i] = cases[c].scale * (double)((i * 5) % 7 - 3) * (i % 2 ? 1 : -0.75);
       for (int64_t i = 0; i < B; i++) labv[i] = (double)((i * 3 + 1) % C);
@@ -879,6 +881,47 @@ START_TEST(xent_hand_values_and_zero_batch) {
   deft_tensor_free(out[1]);
   deft_tensor_free(tl);
   deft_tensor_free(tb);
+  deft_graph_free(g);
+}
+END_TEST
+
+/* Rows holding a NaN or an infinity: the float kernels take libm's path there, so the row's
+ * results are NaN as in the double kernel (and as NumPy: inf - inf), while the finite rows of
+ * the same batch keep their values. */
+START_TEST(softmax_and_xent_non_finite_rows) {
+  deft_graph *g = deft_graph_new();
+  deft_output lg = deft_placeholder(g, DEFT_FLOAT, DEFT_SHAPE(-1, 3), "logits");
+  deft_output lb = deft_placeholder(g, DEFT_INT32, DEFT_SHAPE(-1), "labels");
+  deft_output loss = deft_sparse_softmax_cross_entropy_with_logits(g, lg, lb, NULL);
+  deft_output back = {loss.op, 1};
+  deft_output sm = deft_softmax(g, lg, NULL);
+  ck_assert_msg(deft_graph_ok(g), "%s", graph_msg(g));
+  double lv[12] = {0, NAN, 1, INFINITY, 0, 1, 0, 0, 0, -INFINITY, 0, 0};
+  double labv[4] = {0, 1, 2, 0};
+  int64_t dl[2] = {4, 3}, b = 4;
+  deft_tensor *tl = make(DEFT_FLOAT, dl, 2, lv), *tlab = make(DEFT_INT32, &b, 1, labv), *out[3];
+  deft_output feeds[2] = {lg, lb}, fetch[3] = {loss, back, sm};
+  deft_tensor *vals[2] = {tl, tlab};
+  run(g, feeds, vals, 2, fetch, out, 3);
+  for (int r = 0; r < 2; r++) {
+    ck_assert(isnan(deft_tensor_get_double(out[0], r)));
+    for (int j = 0; j < 3; j++) {
+      ck_assert(isnan(deft_tensor_get_double(out[1], r * 3 + j)));
+      ck_assert(isnan(deft_tensor_get_double(out[2], r * 3 + j)));
+    }
+  }
+  /* [0, 0, 0]: loss ln 3; [-inf, 0, 0] with label 0: loss inf, probabilities [0, 1/2, 1/2] */
+  ck_assert_float_eq_tol(deft_tensor_get_double(out[0], 2), 1.0986123, 1e-6);
+  ck_assert(isinf(deft_tensor_get_double(out[0], 3)));
+  double want_sm[6] = {1.0 / 3, 1.0 / 3, 1.0 / 3, 0, 0.5, 0.5};
+  double want_back[6] = {1.0 / 3, 1.0 / 3, 1.0 / 3 - 1, -1, 0.5, 0.5};
+  for (int j = 0; j < 6; j++) {
+    ck_assert_float_eq_tol(deft_tensor_get_double(out[2], 6 + j), want_sm[j], 1e-7);
+    ck_assert_float_eq_tol(deft_tensor_get_double(out[1], 6 + j), want_back[j], 1e-7);
+  }
+  for (int k = 0; k < 3; k++) deft_tensor_free(out[k]);
+  deft_tensor_free(tl);
+  deft_tensor_free(tlab);
   deft_graph_free(g);
 }
 END_TEST
@@ -1367,6 +1410,7 @@ static Suite *make_suite(void) {
   tcase_add_test(tc, softmax_matches_numpy);
   tcase_add_test(tc, xent_matches_reference);
   tcase_add_test(tc, xent_hand_values_and_zero_batch);
+  tcase_add_test(tc, softmax_and_xent_non_finite_rows);
   tcase_add_test(tc, xent_names_shapes_and_gradient_graph);
   tcase_add_test(tc, softmax_gradient_graph);
   tcase_add_test(tc, xent_no_second_derivative);
