@@ -29,21 +29,14 @@ void deft_nn_bias_add_rows_f32(int64_t rows, int64_t ch, const float *x, const f
                                float *y);
 /* out[k] = sum over rows of x[r, k], accumulated in double in row order. */
 void deft_nn_col_sums_f32(int64_t rows, int64_t ch, const float *x, float *out);
-/* One row of a softmax: *max = the largest of x[0 .. n) and *sum = sum over j of
- * exp(x[j] - max), in double, in order of j, through the vectorized exp (relative error a few
- * ulps of double; the float results round as with libm's exp except on near-ties). Returns
- * false, writing nothing, when n == 0 or the row holds a NaN or an infinity: the caller then
- * takes the libm path, which propagates them. */
-bool deft_nn_row_exp_sum_f32(int64_t n, const float *x, double *max, double *sum);
-/* out[j] = exp(x[j] - max) / sum as float, minus 1 at j == label (label < 0: none), with max and
- * sum from deft_nn_row_exp_sum_f32. */
-void deft_nn_row_softmax_f32(int64_t n, const float *x, double max, double sum, int64_t label,
-                             float *out);
-/* The same over a block of rows of x [rows, cols] (rows * cols <= DEFT_NN_SOFTMAX_BLOCK, cols >=
- * 1), the exps in one vector pass: out[r, :] = the row's softmax, and with labels (in [0, cols)),
- * minus 1 at labels[r] and loss[r] = log(sum) - (x[r, labels[r]] - max). A row holding a NaN or
- * an infinity gets bad[r] = true and is not written (the caller's libm path takes it); returns
- * whether any row did. */
+/* Softmax over a block of rows of x [rows, cols] (cols >= 1; rows * cols <= DEFT_NN_SOFTMAX_BLOCK,
+ * or rows == 1 for a longer row), in double around each row's max through the vectorized exp
+ * (one vector pass over the block; relative error a few ulps of double, so the float results
+ * round as with libm's exp except on near-ties), each row's sum in order: out[r, :] = the row's
+ * softmax, and with labels (in [0, cols)), minus 1 at labels[r] and loss[r] = log(sum) -
+ * (x[r, labels[r]] - max). A row holding a NaN or an infinity gets bad[r] = true and is not
+ * written (the caller's libm path takes it, which propagates them); returns whether any row
+ * did. */
 enum { DEFT_NN_SOFTMAX_BLOCK = 2048 };
 bool deft_nn_softmax_block_f32(int64_t rows, int64_t cols, const float *x, const int64_t *labels,
                                float *loss, float *out, bool *bad);

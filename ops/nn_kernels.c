@@ -187,19 +187,13 @@ DEFT_SIMD_CLONES void deft_nn_col_sums_f32(int64_t rows, int64_t ch, const float
 
 /* ---- softmax rows (Softmax, SparseSoftmaxCrossEntropyWithLogits) ---- */
 
-enum { EXP_CHUNK = 256 };
-
-/* buf[j] = exp(x[j] - m) in double for j < n (n <= EXP_CHUNK), x[j] - m <= 0 and finite. */
-DEFT_SIMD_CLONES static void exp_shifted(int64_t n, const float *restrict x, double m,
-                                         double *restrict buf) {
-  for (int64_t j = 0; j < n; j++) {
-    double d = (double)x[j] - m;
-    buf[j] = exp_neg(d > -110.0 ? d : -110.0);
-  }
+/* x[i] = exp(x[i]) in place for i < n, each x[i] <= 0 and finite. */
+DEFT_SIMD_CLONES static void exp_in_place(int64_t n, double *restrict x) {
+  for (int64_t i = 0; i < n; i++) x[i] = exp_neg(x[i] > -110.0 ? x[i] : -110.0);
 }
 
-bool deft_nn_row_exp_sum_f32(int64_t n, const float *x, double *max, double *sum) {
-  if (n <= 0) return false;
+/* *max = the largest of x[0 .. n), n >= 1; false when x holds a NaN or an infinity. */
+static bool row_max(int64_t n, const float *x, float *max) {
   float m = x[0];
   bool finite = true;
   for (int64_t j = 0; j < n; j++) {
@@ -207,54 +201,52 @@ bool deft_nn_row_exp_sum_f32(int64_t n, const float *x, double *max, double *sum
     finite &= v - v == 0.0f;
     m = v > m ? v : m;
   }
-  if (!finite) return false;
-  double buf[EXP_CHUNK], s = 0;
-  for (int64_t j0 = 0; j0 < n; j0 += EXP_CHUNK) {
-    int64_t w = n - j0 < EXP_CHUNK ? n - j0 : EXP_CHUNK;
-    exp_shifted(w, x + j0, m, buf);
-    for (int64_t j = 0; j < w; j++) s += buf[j]; /* in order, as the generic loop */
-  }
   *max = m;
-  *sum = s;
-  return true;
+  return finite;
 }
 
-void deft_nn_row_softmax_f32(int64_t n, const float *x, double max, double sum, int64_t label,
-                             float *out) {
-  double buf[EXP_CHUNK];
-  for (int64_t j0 = 0; j0 < n; j0 += EXP_CHUNK) {
-    int64_t w = n - j0 < EXP_CHUNK ? n - j0 : EXP_CHUNK;
-    exp_shifted(w, x + j0, max, buf);
-    for (int64_t j = 0; j < w; j++) out[j0 + j] = (float)(buf[j] / sum);
-  }
-  if (label >= 0 && label < n) {
-    double d = (double)x[label] - max;
-    out[label] = (float)(exp_neg(d > -110.0 ? d : -110.0) / sum - 1.0);
-  }
+/* e[j] = exp(x[j] - m) for j < n. */
+static void exp_shifted(int64_t n, const float *x, double m, double *e) {
+  for (int64_t j = 0; j < n; j++) e[j] = (double)x[j] - m;
+  exp_in_place(n, e);
 }
 
-/* x[i] = exp(x[i]) in place for i < n, each x[i] <= 0 and finite. */
-DEFT_SIMD_CLONES static void exp_in_place(int64_t n, double *restrict x) {
-  for (int64_t i = 0; i < n; i++) x[i] = exp_neg(x[i] > -110.0 ? x[i] : -110.0);
+/* One finite row longer than the block: the exps in blocks, twice (the sum, then the outputs). */
+static void long_row(int64_t n, const float *x, double m, const int64_t *label, float *loss,
+                     float *out) {
+  double e[DEFT_NN_SOFTMAX_BLOCK], s = 0;
+  for (int64_t j0 = 0; j0 < n; j0 += DEFT_NN_SOFTMAX_BLOCK) {
+    int64_t w = n - j0 < DEFT_NN_SOFTMAX_BLOCK ? n - j0 : DEFT_NN_SOFTMAX_BLOCK;
+    exp_shifted(w, x + j0, m, e);
+    for (int64_t j = 0; j < w; j++) s += e[j]; /* in order, as the generic loop */
+  }
+  for (int64_t j0 = 0; j0 < n; j0 += DEFT_NN_SOFTMAX_BLOCK) {
+    int64_t w = n - j0 < DEFT_NN_SOFTMAX_BLOCK ? n - j0 : DEFT_NN_SOFTMAX_BLOCK;
+    exp_shifted(w, x + j0, m, e);
+    for (int64_t j = 0; j < w; j++) out[j0 + j] = (float)(e[j] / s);
+    if (label && *label >= j0 && *label < j0 + w)
+      out[*label] = (float)(e[*label - j0] / s - 1.0);
+  }
+  if (label) *loss = (float)(log(s) - ((double)x[*label] - m));
 }
 
 bool deft_nn_softmax_block_f32(int64_t rows, int64_t cols, const float *x, const int64_t *labels,
                                float *loss, float *out, bool *bad) {
+  if (cols > DEFT_NN_SOFTMAX_BLOCK) { /* rows == 1 */
+    float m;
+    bad[0] = !row_max(cols, x, &m);
+    if (!bad[0]) long_row(cols, x, m, labels, loss, out);
+    return bad[0];
+  }
   double e[DEFT_NN_SOFTMAX_BLOCK], mx[DEFT_NN_SOFTMAX_BLOCK];
   bool any = false;
   for (int64_t r = 0; r < rows; r++) {
     const float *in = x + r * cols;
-    float m = in[0];
-    bool finite = true;
-    for (int64_t j = 0; j < cols; j++) {
-      float v = in[j];
-      finite &= v - v == 0.0f;
-      m = v > m ? v : m;
-    }
-    bad[r] = !finite;
-    any |= !finite;
-    mx[r] = finite ? (double)m : 0.0;
-    for (int64_t j = 0; j < cols; j++) e[r * cols + j] = finite ? (double)in[j] - mx[r] : 0.0;
+    float m;
+    bad[r] = !row_max(cols, in, &m);
+    any |= bad[r];
+    mx[r] = bad[r] ? 0.0 : (double)m;
+    for (int64_t j = 0; j < cols; j++) e[r * cols + j] = bad[r] ? 0.0 : (double)in[j] - mx[r];
   }
   exp_in_place(rows * cols, e); /* one vector pass over the block, whatever the row length */
   for (int64_t r = 0; r < rows; r++) {

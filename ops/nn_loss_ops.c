@@ -115,14 +115,8 @@ void deft_nn_softmax_kernel(deft_kernel_ctx *c) {
     bool bad[DEFT_NN_SOFTMAX_BLOCK];
     for (int64_t r0 = 0; r0 < rows; r0 += block) {
       int64_t nr = rows - r0 < block ? rows - r0 : block;
-      if (cols <= DEFT_NN_SOFTMAX_BLOCK) {
-        if (!deft_nn_softmax_block_f32(nr, cols, xp + r0 * cols, NULL, NULL, yp + r0 * cols, bad))
-          continue;
-      } else {
-        double m, s;
-        bad[0] = !deft_nn_row_exp_sum_f32(cols, xp + r0 * cols, &m, &s);
-        if (!bad[0]) deft_nn_row_softmax_f32(cols, xp + r0 * cols, m, s, -1, yp + r0 * cols);
-      }
+      if (!deft_nn_softmax_block_f32(nr, cols, xp + r0 * cols, NULL, NULL, yp + r0 * cols, bad))
+        continue;
       for (int64_t r = r0; r < r0 + nr; r++) {
         if (!bad[r - r0]) continue;
         const float *in = xp + r * cols; /* NaN or infinity in the row: libm propagates them */
@@ -235,19 +229,8 @@ void deft_nn_xent_kernel(deft_kernel_ctx *c) {
     for (int64_t r0 = 0; r0 < rows; r0 += block) {
       int64_t nr = rows - r0 < block ? rows - r0 : block;
       for (int64_t r = 0; r < nr; r++) labs[r] = deft_tensor_index_at(labels, r0 + r);
-      if (cols <= DEFT_NN_SOFTMAX_BLOCK) {
-        if (!deft_nn_softmax_block_f32(nr, cols, xp + r0 * cols, labs, lp + r0, bp + r0 * cols,
-                                       bad))
-          continue;
-      } else {
-        const float *in = xp + r0 * cols;
-        double m, s;
-        bad[0] = !deft_nn_row_exp_sum_f32(cols, in, &m, &s);
-        if (!bad[0]) {
-          lp[r0] = (float)(log(s) - ((double)in[labs[0]] - m));
-          deft_nn_row_softmax_f32(cols, in, m, s, labs[0], bp + r0 * cols);
-        }
-      }
+      if (!deft_nn_softmax_block_f32(nr, cols, xp + r0 * cols, labs, lp + r0, bp + r0 * cols, bad))
+        continue;
       for (int64_t r = r0; r < r0 + nr; r++) {
         if (!bad[r - r0]) continue;
         const float *in = xp + r * cols; /* NaN or infinity in the row: libm propagates them */
