@@ -3,7 +3,8 @@
  * AVX-512 kernel or OpenBLAS, ops/sgemm.h), and direct loops (float64).
  *
  * float32, NHWC, filter HWIO: the filter is the row-major matrix F [K = kh*kw*c, oc], and the
- * output's rows (n, oy, ox) are the rows of the patch matrix P [rows, K] times F. A 1x1
+ * output's rows (n, oy, ox) are the rows of the patch matrix P [rows, K] times F (a forward over
+ * at most 4 input channels runs direct loops instead; see "the direct forward" below). A 1x1
  * stride-1 unpadded convolution uses the input itself as P; otherwise P is formed chunk by chunk
  * (CHUNK_BYTES of patches, reused while in cache) in per-part scratch:
  *   forward          Y[rows, oc] = P F
@@ -17,7 +18,13 @@
  * its part's packing workspace. All scratch is transient and comes from the plan's shared
  * scratch (deft_kernel_shared_scratch, sized by deft_conv_f32_scratch), so a steady-state step
  * allocates nothing and a plan keeps one block for all its convolutions. */
+#include <math.h>
 #include <string.h>
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define CONV_X86 1
+#endif
 
 #include "base/simd.h"
 #include "base/thread_pool.h"
@@ -37,6 +44,32 @@ static int64_t out_rows(const conv_geom *g) { return g->n * g->oh * g->ow; }
 static bool pointwise(const conv_geom *g) {
   return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 && g->pl == 0 &&
          g->oh == g->h && g->ow == g->w;
+}
+
+/* Forwards over at most DIRECT_MAX_C input channels whose padded image (see "the direct
+ * forward" below) has at most DIRECT_PAD_MAX floats take the direct loops. */
+#define DIRECT_MAX_C 4
+#define DIRECT_PIX 8 /* output pixels per block of the AVX2 loop */
+#define DIRECT_PAD_MAX ((int64_t)1 << 22)
+static bool fwd_direct(const conv_geom *g) {
+  if (g->c > DIRECT_MAX_C || pointwise(g)) return false;
+  double ph = (double)(g->oh - 1) * (double)g->sh + (double)(g->kh - 1) * (double)g->dh + 1;
+  double pw = (double)(g->ow - 1) * (double)g->sw + (double)(g->kw - 1) * (double)g->dw + 1;
+  return ph * pw * (double)g->c <= (double)DIRECT_PAD_MAX;
+}
+
+/* The padded image's rows and columns: what the windows read, from input row -pt and column
+ * -pl on. */
+static void direct_padded(const conv_geom *g, int64_t *ph, int64_t *pw) {
+  *ph = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+  *pw = (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1;
+}
+
+/* Floats of one part's padded image, with the slack a partial block's extra lanes read. */
+static int64_t direct_pad_floats(const conv_geom *g) {
+  int64_t ph, pw;
+  direct_padded(g, &ph, &pw);
+  return ph * pw * g->c + DIRECT_PIX * g->sw * g->c;
 }
 
 /* Patch rows per chunk: a multiple of the GEMM's register-tile height. */
@@ -76,6 +109,8 @@ static int parts_for(const conv_geom *g, int kind, int threads) {
 
 size_t deft_conv_f32_scratch(const conv_geom *g, int kind, int threads) {
   int parts = parts_for(g, kind, threads);
+  if (kind == CONV_FWD && fwd_direct(g)) /* job() puts the GEMM workspaces first */
+    return (size_t)parts * (gemm_work_bytes() + (size_t)direct_pad_floats(g) * sizeof(float));
   size_t per = pointwise(g) ? 0 : (size_t)chunk_rows(g) * (size_t)patch_k(g);
   size_t n = (size_t)parts * per;
   if (kind == CONV_BWD_FILTER) n += (size_t)(parts - 1) * (size_t)patch_k(g) * (size_t)g->oc;
@@ -218,6 +253,7 @@ typedef struct conv_job {
   unsigned char *work;   /* the parts' GEMM workspaces (NULL: OpenBLAS) */
   int parts;
   const deft_epilogue *ep; /* forward: applied to each chunk's rows while in cache, or NULL */
+  conv_isa isa;            /* forward, direct path: the instruction set (deft_conv_isa) */
 } conv_job;
 
 static void *part_work(const conv_job *j, int64_t p) {
@@ -244,6 +280,133 @@ static void epilogue_rows(const deft_epilogue *ep, float *y, int64_t rows, int64
     deft_epilogue_rows_f32(ep, y + r * oc, rows - r < step ? rows - r : step, oc);
 }
 
+/* ---- the direct forward for few input channels ----
+ * A convolution over an input of at most DIRECT_MAX_C channels (an image's grey or RGB pixels:
+ * ch13's conv1, MobileNet's Conv2d_0) has patch rows of a few floats per tap; forming them
+ * (im2col) and packing them for a GEMM with few output channels costs more than the
+ * arithmetic. Such a forward is computed directly. Each part copies the images its rows cover,
+ * one at a time, into a zero-padded image in its scratch (DIRECT_PAD_MAX floats at most, else
+ * the GEMM path runs), so every window lies inside it. Output element (pixel, j) is the chain
+ * acc = fma(x_t, f[t, j], acc) from acc = 0 over the window's taps t in (ky, kx, ci) order, a tap
+ * in the padding reading 0 (as the patch matrix's zeros do). The AVX2 + FMA loop computes 8
+ * output pixels of a row by 8 output channels at a time in registers (a row's last, partial
+ * block computes lanes past its end from the padded image's slack and does not store them);
+ * the generic loop (other CPUs, and the channels past the last multiple of 8) computes the same
+ * chain with fmaf, so both give the same bits, whatever the split of rows over threads. */
+
+/* Image img into pad ([ph, pw, c] plus the slack): the input where it lies, zeros elsewhere. */
+static void direct_fill(const conv_geom *g, const float *img, float *pad) {
+  int64_t ph, pw, c = g->c;
+  direct_padded(g, &ph, &pw);
+  memset(pad, 0, sizeof(float) * (size_t)direct_pad_floats(g));
+  int64_t x0 = g->pl < 0 ? -g->pl : 0; /* the first input column the windows read */
+  for (int64_t py = 0; py < ph; py++) {
+    int64_t iy = py - g->pt;
+    if (iy < 0 || iy >= g->h) continue;
+    int64_t cols = g->w - x0; /* input columns [x0, w) land at padded columns x0 + pl on */
+    if (cols > pw - (x0 + g->pl)) cols = pw - (x0 + g->pl);
+    if (cols > 0)
+      memcpy(pad + (py * pw + x0 + g->pl) * c, img + (iy * g->w + x0) * c,
+             sizeof(float) * (size_t)(cols * c));
+  }
+}
+
+/* Output pixel (oy, ox)'s channels [j0, oc) into y, from the padded image pad. */
+static void direct_pixel(const conv_geom *g, const float *pad, int64_t oy, int64_t ox,
+                         const float *f, float *y, int64_t j0) {
+  int64_t ph, pw, c = g->c, oc = g->oc;
+  direct_padded(g, &ph, &pw);
+  const float *px = pad + (oy * g->sh * pw + ox * g->sw) * c;
+  for (int64_t j = j0; j < oc; j++) {
+    float acc = 0.0f;
+    for (int64_t ky = 0; ky < g->kh; ky++)
+      for (int64_t kx = 0; kx < g->kw; kx++) {
+        const float *pt = px + (ky * g->dh * pw + kx * g->dw) * c;
+        const float *ft = f + (ky * g->kw + kx) * c * oc + j;
+        for (int64_t ci = 0; ci < c; ci++) acc = fmaf(pt[ci], ft[ci * oc], acc);
+      }
+    y[j] = acc;
+  }
+}
+
+#ifdef CONV_X86
+/* Channels [ob, ob + 8) of the npix consecutive pixels of one output row whose first window
+ * starts at px in the padded image, into y (the first pixel's output row; the others follow):
+ * blocks of DIRECT_PIX pixels, the last one partial (its extra lanes are not stored). One call
+ * covers the row segment so that the blocks' independent chains overlap in the core. */
+__attribute__((target("avx2,fma"))) static void direct_seg_avx2(const conv_geom *g,
+                                                                 const float *px, int64_t pw,
+                                                                 const float *f, int64_t ob,
+                                                                 float *y, int64_t npix) {
+  int64_t c = g->c, oc = g->oc, step = g->sw * c, ys = g->dh * pw * c, xs = g->dw * c;
+  for (int64_t p0 = 0; p0 < npix; p0 += DIRECT_PIX, px += DIRECT_PIX * step,
+               y += DIRECT_PIX * oc) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+           a7 = a0;
+    for (int64_t ky = 0; ky < g->kh; ky++) {
+      for (int64_t kx = 0; kx < g->kw; kx++) {
+        const float *pt = px + ky * ys + kx * xs;
+        const float *ft = f + (ky * g->kw + kx) * c * oc + ob;
+        for (int64_t ci = 0; ci < c; ci++) {
+          __m256 fv = _mm256_loadu_ps(ft + ci * oc);
+          const float *q = pt + ci;
+          a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(q), fv, a0);
+          a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(q + step), fv, a1);
+          a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(q + 2 * step), fv, a2);
+          a3 = _mm256_fmadd_ps(_mm256_broadcast_ss(q + 3 * step), fv, a3);
+          a4 = _mm256_fmadd_ps(_mm256_broadcast_ss(q + 4 * step), fv, a4);
+          a5 = _mm256_fmadd_ps(_mm256_broadcast_ss(q + 5 * step), fv, a5);
+          a6 = _mm256_fmadd_ps(_mm256_broadcast_ss(q + 6 * step), fv, a6);
+          a7 = _mm256_fmadd_ps(_mm256_broadcast_ss(q + 7 * step), fv, a7);
+        }
+      }
+    }
+    if (npix - p0 >= DIRECT_PIX) {
+      _mm256_storeu_ps(y + ob, a0);
+      _mm256_storeu_ps(y + oc + ob, a1);
+      _mm256_storeu_ps(y + 2 * oc + ob, a2);
+      _mm256_storeu_ps(y + 3 * oc + ob, a3);
+      _mm256_storeu_ps(y + 4 * oc + ob, a4);
+      _mm256_storeu_ps(y + 5 * oc + ob, a5);
+      _mm256_storeu_ps(y + 6 * oc + ob, a6);
+      _mm256_storeu_ps(y + 7 * oc + ob, a7);
+    } else {
+      __m256 a[DIRECT_PIX] = {a0, a1, a2, a3, a4, a5, a6, a7};
+      for (int64_t p = 0; p < npix - p0; p++) _mm256_storeu_ps(y + p * oc + ob, a[p]);
+    }
+  }
+}
+#endif
+
+/* Output rows [b, e) (flat (n, oy, ox) pixels) of part p: each image the rows cover is padded
+ * into the part's scratch when first reached (*filled: the image it holds, or -1). */
+static void direct_rows(const conv_job *j, int64_t p, int64_t b, int64_t e, int64_t *filled) {
+  const conv_geom *g = j->g;
+  int64_t hw = g->oh * g->ow, oc = g->oc, ph, pw;
+  direct_padded(g, &ph, &pw);
+  float *pad = j->scratch + (size_t)p * (size_t)direct_pad_floats(g);
+  for (int64_t r = b; r < e;) {
+    int64_t n = r / hw, oy = r % hw / g->ow, ox = r % g->ow;
+    if (n != *filled) {
+      direct_fill(g, j->x + n * g->h * g->w * g->c, pad);
+      *filled = n;
+    }
+    int64_t np = g->ow - ox; /* the rest of the output row, within [b, e) */
+    if (np > e - r) np = e - r;
+    float *y = j->out + r * oc;
+    int64_t ob = 0;
+#ifdef CONV_X86
+    if (j->isa >= CONV_ISA_AVX2) {
+      const float *px = pad + (oy * g->sh * pw + ox * g->sw) * g->c;
+      for (; ob + 8 <= oc; ob += 8) direct_seg_avx2(g, px, pw, j->f, ob, y, np);
+    }
+#endif
+    if (ob < oc)
+      for (int64_t q = 0; q < np; q++) direct_pixel(g, pad, oy, ox + q, j->f, y + q * oc, ob);
+    r += np;
+  }
+}
+
 static void fwd_parts(void *arg, int64_t pb, int64_t pe) {
   const conv_job *j = arg;
   const conv_geom *g = j->g;
@@ -251,6 +414,17 @@ static void fwd_parts(void *arg, int64_t pb, int64_t pe) {
   for (int64_t p = pb; p < pe; p++) {
     int64_t b, e;
     part_range(out_rows(g), j->parts, p, &b, &e);
+    if (fwd_direct(g)) { /* blocks of rows, each finished by the epilogue while in L1 */
+      int64_t blk = EPI_ROWS_BYTES / (int64_t)sizeof(float) / oc;
+      blk = blk < DIRECT_PIX ? DIRECT_PIX : blk;
+      int64_t filled = -1;
+      for (int64_t r = b; r < e; r += blk) {
+        int64_t cnt = e - r < blk ? e - r : blk;
+        direct_rows(j, p, r, r + cnt, &filled);
+        if (j->ep) deft_epilogue_rows_f32(j->ep, j->out + r * oc, cnt, oc);
+      }
+      continue;
+    }
     bool pw = pointwise(g);
     int64_t step = pw ? POINTWISE_ROWS : chunk_rows(g);
     /* With an epilogue, deft's GEMM (whose elements do not depend on the split) takes the
@@ -337,7 +511,7 @@ static conv_job job(const conv_geom *g, const float *x, const float *f, const fl
   size_t ws = gemm_work_bytes();
   unsigned char *base = scratch;
   conv_job j = {g, x, f, dy, out, base ? (float *)(base + (size_t)parts * ws) : NULL,
-                ws ? base : NULL, parts, NULL};
+                ws ? base : NULL, parts, NULL, CONV_ISA_GENERIC};
   return j;
 }
 
@@ -353,6 +527,7 @@ void deft_conv_f32_fwd(const conv_geom *g, const float *x, const float *f, float
                        const deft_epilogue *ep) {
   conv_job j = job(g, x, f, NULL, y, scratch, parts_for(g, CONV_FWD, threads));
   j.ep = ep;
+  j.isa = deft_conv_isa();
   /* Decided once for the whole product: deft's packed GEMM where its packing pays, OpenBLAS's
    * small-matrix paths for narrow or short products (measured at batch 1: a 1-pixel 1x1
    * convolution, 8 or 16 output channels, 64 pixels or fewer). */

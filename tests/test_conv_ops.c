@@ -37,6 +37,13 @@ static const conv_case cases[] = {
     {CONV_FWD, false, {2, 5, 6, 16}, {1, 1, 16, 8}, 1, 1, 1, 1, "VALID", {0}}, /* pointwise */
     {CONV_FWD, false, {2, 6, 6, 8}, {1, 1, 8, 4}, 2, 2, 1, 1, "SAME", {0}},
     {CONV_FWD, false, {4, 28, 28, 1}, {3, 3, 1, 32}, 1, 1, 1, 1, "SAME", {0}},   /* ch13 conv1 */
+    /* more of the direct path's (at most 4 input channels): MobileNet's Conv2d_0 (stride 2,
+     * SAME padding after only), 13 = 8 + 5 output channels (the generic tail), dilation with
+     * stride 3 and explicit padding, VALID leaving input rows and columns unread */
+    {CONV_FWD, false, {1, 16, 16, 3}, {3, 3, 3, 8}, 2, 2, 1, 1, "SAME", {0}},
+    {CONV_FWD, false, {2, 11, 13, 2}, {3, 3, 2, 13}, 1, 1, 1, 1, "SAME", {0}},
+    {CONV_FWD, false, {1, 12, 19, 4}, {5, 3, 4, 16}, 2, 3, 2, 1, "EXPLICIT", {1, 3, 0, 2}},
+    {CONV_FWD, false, {2, 10, 10, 1}, {2, 2, 1, 24}, 3, 3, 1, 1, "VALID", {0}},
     {CONV_FWD, false, {2, 28, 28, 32}, {3, 3, 32, 64}, 2, 2, 1, 1, "SAME", {0}}, /* ch13 conv2 */
     {CONV_BWD_INPUT, false, {2, 7, 8, 3}, {3, 3, 3, 5}, 1, 1, 1, 1, "SAME", {0}},
     {CONV_BWD_INPUT, false, {2, 8, 8, 4}, {3, 3, 4, 6}, 2, 2, 1, 1, "SAME", {0}},
@@ -288,18 +295,29 @@ END_TEST
 START_TEST(test_float64_vs_torch) { check_against_torch(DEFT_DOUBLE); }
 END_TEST
 
-/* Every depthwise instruction set the CPU runs (generic, AVX2+FMA, AVX-512), forced one at a
- * time, against PyTorch's float64 result within float32 tolerance, on 1 and 2 threads. The
- * intrinsic paths use FMA, so they are not asserted bit-identical to the generic one. What is
- * asserted exactly: on each path a second 1-thread run gives the same bits (deterministic), and
- * the forward and backprop-input results on 2 threads equal the 1-thread ones bit for bit
- * (threads split rows, every pixel's sum runs in the same order); the filter backprop sums
- * per-thread parts, so its 2-thread result is only close. */
-START_TEST(test_depthwise_isas) {
+/* A Conv2D forward case that takes the direct loops (ops/conv_kernels.c: at most 4 input
+ * channels, not a 1x1 stride-1 unpadded window). */
+static bool direct_case(const conv_case *k) {
+  bool pw = k->f[0] == 1 && k->f[1] == 1 && k->sh == 1 && k->sw == 1 &&
+            strcmp(k->padding, "EXPLICIT") != 0;
+  return !k->depthwise && k->kind == CONV_FWD && k->x[3] <= 4 && !pw;
+}
+
+/* Every instruction set the CPU runs (generic, AVX2+FMA, AVX-512), forced one at a time, for
+ * the depthwise kernels and the direct Conv2D forward, against PyTorch's float64 result within
+ * float32 tolerance, on 1 and 2 threads. The depthwise intrinsic paths use FMA and the generic
+ * one does not, so they are not asserted bit-identical to it; the direct forward computes one
+ * fma chain per element on every path, so its results are asserted bit-identical to the generic
+ * path's. What is asserted exactly everywhere: on each path a second 1-thread run gives the same
+ * bits (deterministic), and the forward and backprop-input results on 2 threads equal the
+ * 1-thread ones bit for bit (threads split rows, every pixel's sum runs in the same order); the
+ * filter backprop sums per-thread parts, so its 2-thread result is only close. */
+START_TEST(test_conv_isas) {
   conv_isa best = deft_conv_isa();
   int idx[NCASES], nd = 0;
+  deft_tensor *generic[NCASES] = {NULL};
   for (int i = 0; i < NCASES; i++)
-    if (cases[i].depthwise) idx[nd++] = i;
+    if (cases[i].depthwise || direct_case(&cases[i])) idx[nd++] = i;
   deft_tensor *a[NCASES], *b[NCASES], *want[NCASES];
   for (int i = 0; i < NCASES; i++) case_inputs(&cases[i], DEFT_FLOAT, &a[i], &b[i]);
   torch_refs(a, b, want);
@@ -310,8 +328,8 @@ START_TEST(test_depthwise_isas) {
       int i = idx[q];
       const conv_case *k = &cases[i];
       char label[128];
-      snprintf(label, sizeof label, "depthwise case %d on %s", i,
-               deft_conv_isa_name((conv_isa)isa));
+      snprintf(label, sizeof label, "%s case %d on %s", k->depthwise ? "depthwise" : "direct",
+               i, deft_conv_isa_name((conv_isa)isa));
       deft_tensor *one = run_case(k, a[i], b[i], 1), *again = run_case(k, a[i], b[i], 1);
       deft_tensor *two = run_case(k, a[i], b[i], 2);
       size_t bytes = (size_t)deft_tensor_num_elements(one) * 4;
@@ -322,6 +340,13 @@ START_TEST(test_depthwise_isas) {
       if (k->kind != CONV_BWD_FILTER)
         ck_assert_msg(!memcmp(deft_tensor_data(one), deft_tensor_data(two), bytes),
                       "%s: 2 threads differ from 1", label);
+      if (!k->depthwise && isa == CONV_ISA_GENERIC) {
+        generic[i] = one;
+        one = NULL;
+      } else if (!k->depthwise) {
+        ck_assert_msg(!memcmp(deft_tensor_data(one), deft_tensor_data(generic[i]), bytes),
+                      "%s: differs from the generic path", label);
+      }
       deft_tensor_free(one);
       deft_tensor_free(again);
       deft_tensor_free(two);
@@ -332,8 +357,10 @@ START_TEST(test_depthwise_isas) {
     deft_tensor_free(a[i]);
     deft_tensor_free(b[i]);
     deft_tensor_free(want[i]);
+    deft_tensor_free(generic[i]);
   }
-  fprintf(stderr, "depthwise instruction sets checked up to %s\n", deft_conv_isa_name(best));
+  fprintf(stderr, "depthwise and direct convolution instruction sets checked up to %s\n",
+          deft_conv_isa_name(best));
 }
 END_TEST
 
@@ -741,7 +768,7 @@ static Suite *make_suite(void) {
   tcase_add_test(t, test_float32_vs_torch);
   tcase_add_test(t, test_float32_openblas_path_vs_torch);
   tcase_add_test(t, test_float64_vs_torch);
-  tcase_add_test(t, test_depthwise_isas);
+  tcase_add_test(t, test_conv_isas);
   tcase_add_test(t, test_export_newer_attrs_only_when_needed);
   tcase_add_test(t, test_gradient_cases);
   tcase_add_test(t, test_gradient_graph_names);
