@@ -11,7 +11,8 @@
  * crash in its instrumentation (GCC defines __SANITIZE_THREAD__ with -fsanitize=thread). */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
     !defined(__SANITIZE_THREAD__)
-#define DEFT_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define DEFT_SIMD_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define DEFT_SIMD_CLONES
 #endif

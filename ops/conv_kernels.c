@@ -3,8 +3,8 @@
  * AVX-512 kernel or OpenBLAS, ops/sgemm.h), and direct loops (float64).
  *
  * float32, NHWC, filter HWIO: the filter is the row-major matrix F [K = kh*kw*c, oc], and the
- * output's rows (n, oy, ox) are the rows of the patch matrix P [rows, K] times F (a forward over
- * at most 4 input channels runs direct loops instead; see "the direct forward" below). A 1x1
+ * output's rows (n, oy, ox) are the rows of the patch matrix P [rows, K] times F (a forward over at
+ * most 4 input channels with K <= 80 runs direct loops instead: "the direct forward" below). A 1x1
  * stride-1 unpadded convolution uses the input itself as P; otherwise P is formed chunk by chunk
  * (CHUNK_BYTES of patches, reused while in cache) in per-part scratch:
  *   forward          Y[rows, oc] = P F
@@ -46,13 +46,17 @@ static bool pointwise(const conv_geom *g) {
          g->oh == g->h && g->ow == g->w;
 }
 
-/* Forwards over at most DIRECT_MAX_C input channels whose padded image (see "the direct
- * forward" below) has at most DIRECT_PAD_MAX floats take the direct loops. */
+/* Forwards over at most DIRECT_MAX_C input channels, with windows of at most DIRECT_MAX_K patch
+ * floats and a padded image (see "the direct forward" below) of at most DIRECT_PAD_MAX floats,
+ * take the direct loops. Measured against im2col + GEMM on Zen 4 (1 thread): 3x3 windows over 1,
+ * 3 or 4 channels into 8-64 outputs 1.1-2.5x faster, 5x5x3 into 32 level, 7x7x3 into 64 (K 147,
+ * ResNet's first layer) 1.6x slower, hence the window bound. */
 #define DIRECT_MAX_C 4
+#define DIRECT_MAX_K 80
 #define DIRECT_PIX 8 /* output pixels per block of the AVX2 loop */
 #define DIRECT_PAD_MAX ((int64_t)1 << 22)
 static bool fwd_direct(const conv_geom *g) {
-  if (g->c > DIRECT_MAX_C || pointwise(g)) return false;
+  if (g->c > DIRECT_MAX_C || patch_k(g) > DIRECT_MAX_K || pointwise(g)) return false;
   double ph = (double)(g->oh - 1) * (double)g->sh + (double)(g->kh - 1) * (double)g->dh + 1;
   double pw = (double)(g->ow - 1) * (double)g->sw + (double)(g->kw - 1) * (double)g->dw + 1;
   return ph * pw * (double)g->c <= (double)DIRECT_PAD_MAX;
@@ -282,17 +286,17 @@ static void epilogue_rows(const deft_epilogue *ep, float *y, int64_t rows, int64
 
 /* ---- the direct forward for few input channels ----
  * A convolution over an input of at most DIRECT_MAX_C channels (an image's grey or RGB pixels:
- * ch13's conv1, MobileNet's Conv2d_0) has patch rows of a few floats per tap; forming them
- * (im2col) and packing them for a GEMM with few output channels costs more than the
- * arithmetic. Such a forward is computed directly. Each part copies the images its rows cover,
- * one at a time, into a zero-padded image in its scratch (DIRECT_PAD_MAX floats at most, else
- * the GEMM path runs), so every window lies inside it. Output element (pixel, j) is the chain
- * acc = fma(x_t, f[t, j], acc) from acc = 0 over the window's taps t in (ky, kx, ci) order, a tap
- * in the padding reading 0 (as the patch matrix's zeros do). The AVX2 + FMA loop computes 8
- * output pixels of a row by 8 output channels at a time in registers (a row's last, partial
- * block computes lanes past its end from the padded image's slack and does not store them);
- * the generic loop (other CPUs, and the channels past the last multiple of 8) computes the same
- * chain with fmaf, so both give the same bits, whatever the split of rows over threads. */
+ * ch13's conv1, MobileNet's Conv2d_0) and a small window (fwd_direct) has patch rows of a few
+ * floats per tap; forming them (im2col) and packing them for a GEMM with few output channels costs
+ * more than the arithmetic. Such a forward is computed directly. Each part copies the images its
+ * rows cover, one at a time, into a zero-padded image in its scratch (DIRECT_PAD_MAX floats at
+ * most, else the GEMM path runs), so every window lies inside it. Output element (pixel, j) is the
+ * chain acc = fma(x_t, f[t, j], acc) from acc = 0 over the window's taps t in (ky, kx, ci) order, a
+ * tap in the padding reading 0 (as the patch matrix's zeros do). The AVX2 + FMA loop computes 8
+ * output pixels of a row by 8 output channels at a time in registers (a row's last, partial block
+ * computes lanes past its end from the padded image's slack and does not store them); the generic
+ * loop (other CPUs, and the channels past the last multiple of 8) computes the same chain with
+ * fmaf, so both give the same bits, whatever the split of rows over threads. */
 
 /* Image img into pad ([ph, pw, c] plus the slack): the input where it lies, zeros elsewhere. */
 static void direct_fill(const conv_geom *g, const float *img, float *pad) {
