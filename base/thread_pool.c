@@ -30,9 +30,10 @@
  * measurements are kept per call site (range function and length, in a small table), and over
  * each window of SITE_SAMPLES loops: when fewer than half of them gained MIN_GAIN or more by
  * splitting (a count, not a sum, so that one loop stalled by a preemption or a page fault does
- * not outweigh the window's other seven), the site runs on
- * the calling thread alone for a while (SERIAL_NS, doubling on each further failed window up to
- * 2^MAX_BACKOFF times), then tries splitting again. While a site runs alone the workers get no
+ * not outweigh the window's other seven; decided as soon as the count is out of reach), the
+ * site runs on the calling thread alone for a while (SERIAL_NS, doubling on each further failed
+ * window up to 2^MAX_BACKOFF times), then tries splitting again; a site that is backing off
+ * fails its probe at the first split loop slower than one thread (site_record). While a site runs alone the workers get no
  * work from it and sleep. Which thread runs a range never changes a result (kernels split only
  * where the split does not change the arithmetic), so adapting keeps results deterministic.
  *
@@ -279,11 +280,19 @@ static site *find_site(deft_threadpool *p, deft_range_fn fn, int64_t n) {
   return s;
 }
 
-/* Records one split loop of site s: est_ns is what it would have taken on one thread. */
+/* Records one split loop of site s: est_ns is what it would have taken on one thread. A window
+ * fails as soon as more than half of its loops cannot gain (not at its end, so a failing probe
+ * costs 5 split loops, not 8), and, while the site is backing off, at the first loop that split
+ * made slower than one thread would have run it: on a machine whose other core is busy, each
+ * probe's loops wait for a descheduled worker, and 8 of them every backoff period cost more
+ * than the serial runs saved (measured: 2 threads 1.15x slower than 1 with one core busy). */
 static void site_record(site *s, double est_ns, double wall_ns, int64_t now) {
   s->wins += est_ns >= MIN_GAIN * wall_ns;
-  if (++s->samples < SITE_SAMPLES) return;
-  if (2 * s->wins < SITE_SAMPLES) {
+  s->samples++;
+  int fails = s->samples - s->wins;
+  bool failed = 2 * fails > SITE_SAMPLES || (s->backoff > 0 && est_ns < wall_ns);
+  if (!failed && s->samples < SITE_SAMPLES) return;
+  if (failed) {
     if (s->backoff < MAX_BACKOFF) s->backoff++;
     s->serial_until = now + ((int64_t)SERIAL_NS << (s->backoff - 1));
   } else {

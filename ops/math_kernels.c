@@ -711,20 +711,21 @@ typedef struct gemm_job {
 static void sgemm_parts(void *arg, int64_t pb, int64_t pe) {
   const gemm_job *j = arg;
   int64_t len = j->by_cols ? j->N : j->M;
-  for (int64_t p = pb; p < pe; p++) {
-    int64_t begin = len * p / j->parts / j->unit * j->unit;
-    int64_t end = p + 1 == j->parts ? len : len * (p + 1) / j->parts / j->unit * j->unit;
-    if (end <= begin) continue;
-    void *work = j->work ? j->work + (size_t)p * deft_sgemm_workspace_bytes() : NULL;
-    if (!j->by_cols) { /* rows [begin, end) of C: rows of op(A) */
-      const float *A = j->A + (j->ta ? begin : begin * j->lda);
-      deft_sgemm(j->ta, j->tb, end - begin, j->N, j->K, 1.0f, A, j->lda, j->B, j->ldb, 0.0f,
-                 j->C + begin * j->N, j->N, work);
-    } else { /* columns [begin, end) of C: columns of op(B) */
-      const float *B = j->B + (j->tb ? begin * j->ldb : begin);
-      deft_sgemm(j->ta, j->tb, j->M, end - begin, j->K, 1.0f, j->A, j->lda, B, j->ldb, 0.0f,
-                 j->C + begin, j->N, work);
-    }
+  /* Parts [pb, pe) are contiguous rows (columns) of C: one call covers them all, so that a
+   * thread given several parts (a pool that runs the loop on the caller alone) packs the other
+   * operand once; the elements do not depend on the split (ops/sgemm.h). */
+  int64_t begin = len * pb / j->parts / j->unit * j->unit;
+  int64_t end = pe == j->parts ? len : len * pe / j->parts / j->unit * j->unit;
+  if (end <= begin) return;
+  void *work = j->work ? j->work + (size_t)pb * deft_sgemm_workspace_bytes() : NULL;
+  if (!j->by_cols) { /* rows [begin, end) of C: rows of op(A) */
+    const float *A = j->A + (j->ta ? begin : begin * j->lda);
+    deft_sgemm(j->ta, j->tb, end - begin, j->N, j->K, 1.0f, A, j->lda, j->B, j->ldb, 0.0f,
+               j->C + begin * j->N, j->N, work);
+  } else { /* columns [begin, end) of C: columns of op(B) */
+    const float *B = j->B + (j->tb ? begin * j->ldb : begin);
+    deft_sgemm(j->ta, j->tb, j->M, end - begin, j->K, 1.0f, j->A, j->lda, B, j->ldb, 0.0f,
+               j->C + begin, j->N, work);
   }
 }
 
