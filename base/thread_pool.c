@@ -33,9 +33,10 @@
  * not outweigh the window's other seven; decided as soon as the count is out of reach), the
  * site runs on the calling thread alone for a while (SERIAL_NS, doubling on each further failed
  * window up to 2^MAX_BACKOFF times), then tries splitting again; a site that is backing off
- * fails its probe at the first split loop slower than one thread (site_record). While a site runs alone the workers get no
- * work from it and sleep. Which thread runs a range never changes a result (kernels split only
- * where the split does not change the arithmetic), so adapting keeps results deterministic.
+ * fails its probe at the first split loop slower than one thread (site_record). While a site
+ * runs alone the workers get no work from it and sleep. Which thread runs a range never
+ * changes a result (kernels split only where the split does not change the arithmetic), so
+ * adapting keeps results deterministic.
  *
  * The pool serves one job at a time (`busy`); a caller that finds it busy runs its job alone,
  * which also makes a parallel_for nested inside a range safe. Nothing is allocated per job, so

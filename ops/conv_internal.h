@@ -65,6 +65,16 @@ bool deft_conv_out_size(const conv_attrs *a, int axis, int64_t in, int64_t k, in
 bool deft_conv_geometry(const conv_attrs *a, const int64_t *in, const int64_t *filter,
                         bool depthwise, conv_geom *g, char *err, size_t errsize);
 
+/* Instruction sets of the depthwise loops and the direct Conv2D forward (defined in
+ * ops/depthwise_kernels.c). */
+typedef enum conv_isa { CONV_ISA_GENERIC = 0, CONV_ISA_AVX2 = 1, CONV_ISA_AVX512 = 2 } conv_isa;
+/* The best the CPU runs, capped by deft_conv_force_isa's setting on the calling thread. */
+conv_isa deft_conv_isa(void);
+/* Tests: caps the instruction set plans prepared on the calling thread choose (a per-thread
+ * setting; CONV_ISA_AVX512 = no cap). */
+void deft_conv_force_isa(conv_isa max);
+const char *deft_conv_isa_name(conv_isa isa);
+
 /* ---- kernels (ops/conv_kernels.c): x [n,h,w,c], f [kh,kw,c,oc], y [n,oh,ow,oc] ---- */
 
 /* Scratch bytes the float32 kernels need with `threads` threads (0 for none). */
@@ -74,9 +84,10 @@ enum { CONV_FWD = 0, CONV_BWD_INPUT = 1, CONV_BWD_FILTER = 2 };
 /* y = conv(x, f); dx = conv_backprop_input(f, dy); df = conv_backprop_filter(x, dy). scratch
  * holds deft_conv_f32_scratch bytes. Split over pool's threads. The forward applies ep (NULL:
  * none; a fused step's per-channel ops, ops/fused_kernels.h) to each block of output rows right
- * after computing it. */
-void deft_conv_f32_fwd(const conv_geom *g, const float *x, const float *f, float *y,
-                       void *scratch, deft_threadpool *pool, int threads,
+ * after computing it; its direct loops (few input channels) use instruction set isa (chosen at
+ * prepare time by deft_conv_isa, as for the depthwise kernels). */
+void deft_conv_f32_fwd(conv_isa isa, const conv_geom *g, const float *x, const float *f,
+                       float *y, void *scratch, deft_threadpool *pool, int threads,
                        const deft_epilogue *ep);
 void deft_conv_f32_bwd_input(const conv_geom *g, const float *f, const float *dy, float *dx,
                              void *scratch, deft_threadpool *pool, int threads);
@@ -88,15 +99,6 @@ void deft_conv_f64_bwd_input(const conv_geom *g, const double *f, const double *
 void deft_conv_f64_bwd_filter(const conv_geom *g, const double *x, const double *dy, double *df);
 
 /* ---- depthwise kernels (ops/depthwise_kernels.c): f [kh,kw,c,mult], y [n,oh,ow,c*mult] ---- */
-
-/* Instruction sets of the depthwise loops. */
-typedef enum conv_isa { CONV_ISA_GENERIC = 0, CONV_ISA_AVX2 = 1, CONV_ISA_AVX512 = 2 } conv_isa;
-/* The best the CPU runs, capped by deft_conv_force_isa's setting on the calling thread. */
-conv_isa deft_conv_isa(void);
-/* Tests: caps the instruction set plans prepared on the calling thread choose (a per-thread
- * setting; CONV_ISA_AVX512 = no cap). */
-void deft_conv_force_isa(conv_isa max);
-const char *deft_conv_isa_name(conv_isa isa);
 
 size_t deft_depthwise_f32_scratch(const conv_geom *g, int which, int threads);
 /* The forward applies ep (NULL: none) to each block of output rows right after computing it. */

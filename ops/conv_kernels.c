@@ -257,7 +257,7 @@ typedef struct conv_job {
   unsigned char *work;   /* the parts' GEMM workspaces (NULL: OpenBLAS) */
   int parts;
   const deft_epilogue *ep; /* forward: applied to each chunk's rows while in cache, or NULL */
-  conv_isa isa;            /* forward, direct path: the instruction set (deft_conv_isa) */
+  conv_isa isa;            /* forward, direct path: the instruction set (the plan's choice) */
 } conv_job;
 
 static void *part_work(const conv_job *j, int64_t p) {
@@ -526,12 +526,12 @@ static bool fwd_own_gemm(const conv_geom *g) {
          deft_sgemm_worth_packing(out_rows(g), g->oc, patch_k(g));
 }
 
-void deft_conv_f32_fwd(const conv_geom *g, const float *x, const float *f, float *y,
-                       void *scratch, deft_threadpool *pool, int threads,
+void deft_conv_f32_fwd(conv_isa isa, const conv_geom *g, const float *x, const float *f,
+                       float *y, void *scratch, deft_threadpool *pool, int threads,
                        const deft_epilogue *ep) {
   conv_job j = job(g, x, f, NULL, y, scratch, parts_for(g, CONV_FWD, threads));
   j.ep = ep;
-  j.isa = deft_conv_isa();
+  j.isa = isa;
   /* Decided once for the whole product: deft's packed GEMM where its packing pays, OpenBLAS's
    * small-matrix paths for narrow or short products (measured at batch 1: a 1-pixel 1x1
    * convolution, 8 or 16 output channels, 64 pixels or fewer). */

@@ -537,7 +537,8 @@ static void conv_run(deft_kernel_ctx *c, int kind, bool depthwise) {
       deft_depthwise_f32_bwd_input(cp->isa, &g, ff, dyf, yf, pool, threads);
     else deft_depthwise_f32_bwd_filter(cp->isa, &g, xf, dyf, yf, scratch, pool, threads);
   } else {
-    if (kind == CONV_FWD) deft_conv_f32_fwd(&g, xf, ff, yf, scratch, pool, threads, ep);
+    if (kind == CONV_FWD)
+      deft_conv_f32_fwd(cp->isa, &g, xf, ff, yf, scratch, pool, threads, ep);
     else if (kind == CONV_BWD_INPUT) deft_conv_f32_bwd_input(&g, ff, dyf, yf, scratch, pool, threads);
     else deft_conv_f32_bwd_filter(&g, xf, dyf, yf, scratch, pool, threads);
   }
