@@ -33,7 +33,7 @@
  * not outweigh the window's other seven; decided as soon as the count is out of reach), the
  * site runs on the calling thread alone for a while (SERIAL_NS, doubling on each further failed
  * window up to 2^MAX_BACKOFF times), then tries splitting again; a site that is backing off
- * fails its probe at the first split loop slower than one thread (site_record). While a site
+ * fails its probe at the second split loop slower than one thread (site_record). While a site
  * runs alone the workers get no work from it and sleep. Which thread runs a range never
  * changes a result (kernels split only where the split does not change the arithmetic), so
  * adapting keeps results deterministic.
@@ -59,6 +59,7 @@ typedef struct site {
   deft_range_fn fn; /* key: the loop's range function and length */
   int64_t n;
   int wins;         /* loops of the current window whose split gained MIN_GAIN or more */
+  int losses;       /* loops of the current window that split made slower than one thread */
   int samples;
   int backoff;          /* failed windows in a row */
   int64_t serial_until; /* run alone until this time (ns, CLOCK_MONOTONIC) */
@@ -283,15 +284,17 @@ static site *find_site(deft_threadpool *p, deft_range_fn fn, int64_t n) {
 
 /* Records one split loop of site s: est_ns is what it would have taken on one thread. A window
  * fails as soon as more than half of its loops cannot gain (not at its end, so a failing probe
- * costs 5 split loops, not 8), and, while the site is backing off, at the first loop that split
- * made slower than one thread would have run it: on a machine whose other core is busy, each
+ * costs 5 split loops, not 8), and, while the site is backing off, at the second loop that split
+ * made slower than one thread would have run it (the first may be one preempted loop, or the
+ * workers' wake-up after a long serial stretch): on a machine whose other core is busy, each
  * probe's loops wait for a descheduled worker, and 8 of them every backoff period cost more
  * than the serial runs saved (measured: 2 threads 1.15x slower than 1 with one core busy). */
 static void site_record(site *s, double est_ns, double wall_ns, int64_t now) {
   s->wins += est_ns >= MIN_GAIN * wall_ns;
+  s->losses += est_ns < wall_ns;
   s->samples++;
   int fails = s->samples - s->wins;
-  bool failed = 2 * fails > SITE_SAMPLES || (s->backoff > 0 && est_ns < wall_ns);
+  bool failed = 2 * fails > SITE_SAMPLES || (s->backoff > 0 && s->losses >= 2);
   if (!failed && s->samples < SITE_SAMPLES) return;
   if (failed) {
     if (s->backoff < MAX_BACKOFF) s->backoff++;
@@ -300,6 +303,7 @@ static void site_record(site *s, double est_ns, double wall_ns, int64_t now) {
     s->backoff = 0;
   }
   s->wins = 0;
+  s->losses = 0;
   s->samples = 0;
 }
 
