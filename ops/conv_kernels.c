@@ -55,18 +55,18 @@ static bool pointwise(const conv_geom *g) {
 #define DIRECT_MAX_K 80
 #define DIRECT_PIX 8 /* output pixels per block of the AVX2 loop */
 #define DIRECT_PAD_MAX ((int64_t)1 << 22)
-static bool fwd_direct(const conv_geom *g) {
-  if (g->c > DIRECT_MAX_C || patch_k(g) > DIRECT_MAX_K || pointwise(g)) return false;
-  double ph = (double)(g->oh - 1) * (double)g->sh + (double)(g->kh - 1) * (double)g->dh + 1;
-  double pw = (double)(g->ow - 1) * (double)g->sw + (double)(g->kw - 1) * (double)g->dw + 1;
-  return ph * pw * (double)g->c <= (double)DIRECT_PAD_MAX;
-}
-
 /* The padded image's rows and columns: what the windows read, from input row -pt and column
- * -pl on. */
+ * -pl on (each at most the input's extent plus paddings of at most 2^31). */
 static void direct_padded(const conv_geom *g, int64_t *ph, int64_t *pw) {
   *ph = (g->oh - 1) * g->sh + (g->kh - 1) * g->dh + 1;
   *pw = (g->ow - 1) * g->sw + (g->kw - 1) * g->dw + 1;
+}
+
+static bool fwd_direct(const conv_geom *g) {
+  if (g->c > DIRECT_MAX_C || patch_k(g) > DIRECT_MAX_K || pointwise(g)) return false;
+  int64_t ph, pw;
+  direct_padded(g, &ph, &pw);
+  return (double)ph * (double)pw * (double)g->c <= (double)DIRECT_PAD_MAX; /* no overflow */
 }
 
 /* Floats of one part's padded image, with the slack a partial block's extra lanes read. */
@@ -298,28 +298,32 @@ static void epilogue_rows(const deft_epilogue *ep, float *y, int64_t rows, int64
  * loop (other CPUs, and the channels past the last multiple of 8) computes the same chain with
  * fmaf, so both give the same bits, whatever the split of rows over threads. */
 
-/* Image img into pad ([ph, pw, c] plus the slack): the input where it lies, zeros elsewhere. */
+/* Image img into pad ([ph, pw, c] plus the slack): the input where it lies (padding before
+ * is never negative: conv_ops.c checks explicit paddings), zeros elsewhere; each float is
+ * written once. */
 static void direct_fill(const conv_geom *g, const float *img, float *pad) {
   int64_t ph, pw, c = g->c;
   direct_padded(g, &ph, &pw);
-  memset(pad, 0, sizeof(float) * (size_t)direct_pad_floats(g));
-  int64_t x0 = g->pl < 0 ? -g->pl : 0; /* the first input column the windows read */
+  int64_t left = g->pl < pw ? g->pl : pw;       /* padded columns before the input's */
+  int64_t cols = g->w < pw - left ? g->w : pw - left; /* input columns the windows read */
   for (int64_t py = 0; py < ph; py++) {
+    float *row = pad + py * pw * c;
     int64_t iy = py - g->pt;
-    if (iy < 0 || iy >= g->h) continue;
-    int64_t cols = g->w - x0; /* input columns [x0, w) land at padded columns x0 + pl on */
-    if (cols > pw - (x0 + g->pl)) cols = pw - (x0 + g->pl);
-    if (cols > 0)
-      memcpy(pad + (py * pw + x0 + g->pl) * c, img + (iy * g->w + x0) * c,
-             sizeof(float) * (size_t)(cols * c));
+    if (iy < 0 || iy >= g->h) {
+      memset(row, 0, sizeof(float) * (size_t)(pw * c));
+      continue;
+    }
+    memset(row, 0, sizeof(float) * (size_t)(left * c));
+    memcpy(row + left * c, img + iy * g->w * c, sizeof(float) * (size_t)(cols * c));
+    memset(row + (left + cols) * c, 0, sizeof(float) * (size_t)((pw - left - cols) * c));
   }
+  memset(pad + ph * pw * c, 0, sizeof(float) * (size_t)(direct_pad_floats(g) - ph * pw * c));
 }
 
-/* Output pixel (oy, ox)'s channels [j0, oc) into y, from the padded image pad. */
-static void direct_pixel(const conv_geom *g, const float *pad, int64_t oy, int64_t ox,
-                         const float *f, float *y, int64_t j0) {
-  int64_t ph, pw, c = g->c, oc = g->oc;
-  direct_padded(g, &ph, &pw);
+/* Output pixel (oy, ox)'s channels [j0, oc) into y, from the padded image pad (pw columns). */
+static void direct_pixel(const conv_geom *g, const float *pad, int64_t pw, int64_t oy,
+                         int64_t ox, const float *f, float *y, int64_t j0) {
+  int64_t c = g->c, oc = g->oc;
   const float *px = pad + (oy * g->sh * pw + ox * g->sw) * c;
   for (int64_t j = j0; j < oc; j++) {
     float acc = 0.0f;
@@ -406,7 +410,7 @@ static void direct_rows(const conv_job *j, int64_t p, int64_t b, int64_t e, int6
     }
 #endif
     if (ob < oc)
-      for (int64_t q = 0; q < np; q++) direct_pixel(g, pad, oy, ox + q, j->f, y + q * oc, ob);
+      for (int64_t q = 0; q < np; q++) direct_pixel(g, pad, pw, oy, ox + q, j->f, y + q * oc, ob);
     r += np;
   }
 }
