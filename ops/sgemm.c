@@ -19,6 +19,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
+#include <strings.h>
 
 #define MR 14
 #define NR 32
@@ -515,14 +516,33 @@ bool deft_sgemm_has_own_kernel(void) {
 #endif
 }
 
+bool deft_sgemm_openblas_has_avx512(void) {
+  /* The kernel families of OpenBLAS's DYNAMIC_ARCH builds that run 512-bit vectors. Any other
+   * name (Haswell, Zen, or Prescott, which OpenBLAS 0.3.21 falls back to on CPUs newer than it,
+   * Sapphire and Emerald Rapids among them: 21-27 GFLOP/s there against 139 for Cooperlake's)
+   * leaves AVX-512 unused. */
+  static const char *const wide[] = {"skylakex", "cooperlake", "sapphirerapids"};
+  const char *core = openblas_get_corename();
+  if (!core)
+    return false;
+  for (size_t i = 0; i < sizeof wide / sizeof *wide; i++)
+    if (strncasecmp(core, wide[i], strlen(wide[i])) == 0)
+      return true;
+  return false;
+}
+
 bool deft_sgemm_packs(void) {
 #if HAVE_OWN_KERNEL
-  /* AMD family 19h with AVX-512F is Zen 4, which runs each 512-bit FMA as two 256-bit halves:
-   * the packed kernel then has no more arithmetic per cycle than OpenBLAS's kernels, and it
-   * measured slower there (bench/README.md: 1024^3 94 GFLOP/s against OpenBLAS's 100-107; the
-   * MNIST epoch 0.46 s with OpenBLAS against 0.49 s). On the Zen 5 host the packed kernel ran
-   * the training step's products at 1.2-1.9x OpenBLAS's rate. */
-  return deft_sgemm_has_own_kernel() && (force_own || !__builtin_cpu_is("amdfam19h"));
+  /* Where OpenBLAS runs its own AVX-512 kernels they are the faster ones: on an Emerald Rapids
+   * Xeon, 139 GFLOP/s at the training step's shapes (Cooperlake kernel) against the packed
+   * kernel's 100-110 (bench/README.md). On AMD family 19h (Zen 4, which runs each 512-bit FMA
+   * as two 256-bit halves) the packed kernel has no more arithmetic per cycle than OpenBLAS's
+   * AVX2 kernels either, and measured slower (1024^3 94 GFLOP/s against 100-107; the MNIST
+   * epoch 0.46 s with OpenBLAS against 0.49 s). Elsewhere, with OpenBLAS on a kernel without
+   * AVX-512 (its Haswell kernel on the Zen 5 host: the packed kernel ran the step's products
+   * 1.2-1.9x faster; its Prescott fallback on CPUs it does not know: 4-5x), deft's runs. */
+  return deft_sgemm_has_own_kernel() &&
+         (force_own || (!__builtin_cpu_is("amdfam19h") && !deft_sgemm_openblas_has_avx512()));
 #else
   return false;
 #endif

@@ -29,15 +29,20 @@ bool deft_sgemm_has_own_kernel(void);
  * take the OpenBLAS path (the path of CPUs without AVX-512F). */
 void deft_sgemm_force_openblas(bool on);
 
+/* True iff the OpenBLAS loaded runs 512-bit kernels (openblas_get_corename names SkylakeX,
+ * Cooperlake or SapphireRapids: what it detected, or what OPENBLAS_CORETYPE chose). */
+bool deft_sgemm_openblas_has_avx512(void);
+
 /* True iff, on the calling thread, the products deft_sgemm_worth_packing accepts run deft's
- * packed kernel: deft_sgemm_has_own_kernel(), on a core that runs 512-bit FMAs at full width.
- * On AMD's Zen 4 (family 19h), which splits them into 256-bit halves, OpenBLAS's kernels are
- * faster and run those products (GEMV and few-row products keep deft's kernels there). Kernels
- * ask once, on the thread running the kernel, and pass a workspace to their parts only then. */
+ * packed kernel: deft_sgemm_has_own_kernel(), and OpenBLAS's kernels are not the faster ones,
+ * which they are when they use AVX-512 themselves (deft_sgemm_openblas_has_avx512) and on AMD's
+ * Zen 4 (family 19h, which splits 512-bit FMAs into 256-bit halves). There OpenBLAS runs those
+ * products (GEMV and few-row products keep deft's kernels). Kernels ask once, on the thread
+ * running the kernel, and pass a workspace to their parts only then. Any thread. */
 bool deft_sgemm_packs(void);
 
 /* Tests: on the calling thread, deft_sgemm_packs answers as deft_sgemm_has_own_kernel (the
- * packed kernel runs wherever the CPU has AVX-512F, Zen 4 included). */
+ * packed kernel runs wherever the CPU has AVX-512F, whatever OpenBLAS's kernel, Zen 4 included). */
 void deft_sgemm_force_own(bool on);
 
 /* True iff a whole product of this shape is large enough for the packed kernel to beat
