@@ -118,35 +118,96 @@ static bool pure_plain(const deft_step *st) {
   return op->noutputs == 1;
 }
 
+/* Who reads each slot: per slot a list of (step, input) entries, built once per pass, so that
+ * the questions below cost the readers of one slot, not a scan of every later step (a
+ * 1,000-layer MLP's training plan has 28,000 steps). An entry is current while its step's input
+ * still names the slot: redirect_shape_readers moves readers to another slot by adding entries
+ * there, and the old ones are skipped. Elided steps are skipped when asked, as they read
+ * nothing at run time. */
+typedef struct readers {
+  int nslots;
+  int *head;        /* nslots: the slot's first entry, or -1 */
+  int *next, *step, *input; /* per entry */
+  int n, cap;
+} readers;
+
+static bool readers_push(readers *r, int slot, int step, int input) {
+  if (slot < 0 || slot >= r->nslots) return true;
+  if (r->n == r->cap) {
+    int cap = r->cap ? 2 * r->cap : 1024;
+    int *next = deft_realloc(r->next, sizeof(int) * (size_t)cap);
+    if (next) r->next = next;
+    int *st = next ? deft_realloc(r->step, sizeof(int) * (size_t)cap) : NULL;
+    if (st) r->step = st;
+    int *in = st ? deft_realloc(r->input, sizeof(int) * (size_t)cap) : NULL;
+    if (!in) return false;
+    r->input = in;
+    r->cap = cap;
+  }
+  r->next[r->n] = r->head[slot];
+  r->step[r->n] = step;
+  r->input[r->n] = input;
+  r->head[slot] = r->n++;
+  return true;
+}
+
+static void readers_free(readers *r) {
+  deft_free(r->head);
+  deft_free(r->next);
+  deft_free(r->step);
+  deft_free(r->input);
+}
+
+static bool readers_build(const deft_plan *p, readers *r) {
+  memset(r, 0, sizeof *r);
+  r->nslots = p->nslots;
+  r->head = deft_malloc(sizeof(int) * (size_t)(p->nslots + 1));
+  if (!r->head) return false;
+  for (int i = 0; i < p->nslots; i++) r->head[i] = -1;
+  for (int i = p->nsteps - 1; i >= 0; i--) /* lists in step order (pushed at the head) */
+    for (int k = p->steps[i].op->ninputs - 1; k >= 0; k--)
+      if (!readers_push(r, p->steps[i].in_slots[k], i, k)) return false;
+  return true;
+}
+
+/* Iterates the current readers e of slot (step r->step[e], input r->input[e]). */
+#define FOR_READERS(p, r, slot, e)                                                     \
+  for (int e = (slot) >= 0 && (slot) < (r)->nslots ? (r)->head[slot] : -1; e >= 0;     \
+       e = (r)->next[e])                                                               \
+    if ((p)->steps[(r)->step[e]].in_slots[(r)->input[e]] == (slot))
+
 /* Whether the producer step ps's output can vanish into consumer step ci: read once by ci,
  * otherwise only by shape-only ops (when `shapes_ok`: x is known to have the output's shape),
  * and not fetched. */
-static bool only_reader(const deft_plan *p, int ps, int ci, bool shapes_ok) {
+static bool only_reader(const deft_plan *p, const readers *r, int ps, int ci, bool shapes_ok) {
   int slot = p->steps[ps].out_base;
   for (int i = 0; i < p->nfetches; i++)
     if (p->fetch_slots[i] == slot) return false;
   int reads = 0;
-  for (int i = ps + 1; i < p->nsteps; i++) {
+  FOR_READERS(p, r, slot, e) {
+    int i = r->step[e];
     const deft_step *st = &p->steps[i];
-    if (st->elided) continue;
-    for (int k = 0; k < st->op->ninputs; k++) {
-      if (st->in_slots[k] != slot) continue;
-      if (i == ci)
-        reads++;
-      else if (!shapes_ok || !shape_only(st->op))
-        return false;
-    }
+    if (i <= ps || st->elided) continue;
+    if (i == ci)
+      reads++;
+    else if (!shapes_ok || !shape_only(st->op))
+      return false;
   }
   return reads == 1;
 }
 
 /* Points the shape-only readers of ps's output at slot `to`. */
-static void redirect_shape_readers(deft_plan *p, int ps, int to) {
+static bool redirect_shape_readers(deft_plan *p, readers *r, int ps, int to) {
   int slot = p->steps[ps].out_base;
-  for (int i = ps + 1; i < p->nsteps; i++) {
+  FOR_READERS(p, r, slot, e) {
+    int i = r->step[e];
     deft_step *st = &p->steps[i];
-    if (!st->elided && shape_only(st->op) && st->in_slots[0] == slot) st->in_slots[0] = to;
+    if (i > ps && !st->elided && shape_only(st->op) && r->input[e] == 0) {
+      st->in_slots[0] = to;
+      if (!readers_push(r, to, i, 0)) return false;
+    }
   }
+  return true;
 }
 
 /* The step producing input k of step st, or -1 (fed, or not a step's output 0). */
@@ -156,7 +217,8 @@ static int producer(const deft_plan *p, const int *step_of_slot, const deft_step
 }
 
 /* Tries to fuse consumer step ci with the producer of its input `pin`. */
-static bool try_fuse(deft_plan *p, const int *step_of_slot, int ci, int pin, deft_fusion *f) {
+static bool try_fuse(deft_plan *p, readers *r, const int *step_of_slot, int ci, int pin,
+                     deft_fusion *f, bool *oom) {
   deft_step *cs = &p->steps[ci];
   int pi = producer(p, step_of_slot, cs, pin);
   if (pi < 0 || !pure_plain(&p->steps[pi])) return false;
@@ -195,9 +257,12 @@ static bool try_fuse(deft_plan *p, const int *step_of_slot, int ci, int pin, def
   } else {
     return false;
   }
-  if (!only_reader(p, pi, ci, shapes_ok)) return false;
+  if (!only_reader(p, r, pi, ci, shapes_ok)) return false;
   /* x's slot: the shape-only readers' new input (x has the producer's output shape). */
-  redirect_shape_readers(p, pi, ps->in_slots[f->x]);
+  if (!redirect_shape_readers(p, r, pi, ps->in_slots[f->x])) {
+    *oom = true;
+    return false;
+  }
   return true;
 }
 
@@ -240,34 +305,28 @@ static bool slot_fetched(const deft_plan *p, int slot) {
   return false;
 }
 
-/* The one running step that reads `slot`, once (its input *pin), when nothing else reads it and
- * it is not fetched; else -1. */
-static int sole_reader(const deft_plan *p, int from, int slot, int *pin) {
+/* The one running step from `from` on that reads `slot`, once (its input *pin), when nothing
+ * else there reads it and it is not fetched; else -1. */
+static int sole_reader(const deft_plan *p, const readers *r, int from, int slot, int *pin) {
   if (slot_fetched(p, slot)) return -1;
   int found = -1;
-  for (int i = from; i < p->nsteps; i++) {
-    const deft_step *st = &p->steps[i];
-    if (st->elided) continue;
-    for (int k = 0; k < st->op->ninputs; k++) {
-      if (st->in_slots[k] != slot) continue;
-      if (found >= 0) return -1;
-      found = i;
-      *pin = k;
-    }
+  FOR_READERS(p, r, slot, e) {
+    int i = r->step[e];
+    if (i < from || p->steps[i].elided) continue;
+    if (found >= 0) return -1;
+    found = i;
+    *pin = r->input[e];
   }
   return found;
 }
 
 /* Whether step st's outputs other than 0 are read by no running step and not fetched. */
-static bool extra_outputs_unread(const deft_plan *p, const deft_step *st) {
+static bool extra_outputs_unread(const deft_plan *p, const readers *r, const deft_step *st) {
   for (int k = 1; k < st->op->noutputs; k++) {
     int slot = st->out_base + k;
     if (slot_fetched(p, slot)) return false;
-    for (int i = 0; i < p->nsteps; i++) {
-      const deft_step *o = &p->steps[i];
-      if (o->elided) continue;
-      for (int q = 0; q < o->op->ninputs; q++)
-        if (o->in_slots[q] == slot) return false;
+    FOR_READERS(p, r, slot, e) {
+      if (!p->steps[r->step[e]].elided) return false;
     }
   }
   return true;
@@ -327,7 +386,7 @@ static bool classify_link(const deft_step *ls, int pin, int64_t C, int rank, epi
 
 /* Tries to start a chain at head step hi; on success fills f (the fused step is its last link's)
  * and returns that step, else -1. */
-static int try_chain(const deft_plan *p, int hi, deft_fusion *f) {
+static int try_chain(const deft_plan *p, const readers *r, int hi, deft_fusion *f) {
   const deft_step *hs = &p->steps[hi];
   const deft_op *hop = hs->op;
   if (!pure_plain(hs) || hop->ninputs != 2) return -1;
@@ -342,13 +401,13 @@ static int try_chain(const deft_plan *p, int hi, deft_fusion *f) {
   if (C < 0) return -1;
   int cur = hi, nops = 0;
   while (f->nlinks < MAX_LINKS) {
-    int pin = -1, li = sole_reader(p, cur + 1, p->steps[cur].out_base, &pin);
+    int pin = -1, li = sole_reader(p, r, cur + 1, p->steps[cur].out_base, &pin);
     if (li < 0 || !pure_link(&p->steps[li])) break;
     epi_link l;
     if (!classify_link(&p->steps[li], pin, C, f->head_rank, &l)) break;
     if (!l.act && nops == DEFT_EPI_MAX_OPS) break;
     /* A batch norm's other outputs: produced only by its own kernel (the fallback). */
-    if (is_fused_bn(p->steps[li].op) && !extra_outputs_unread(p, &p->steps[li])) break;
+    if (is_fused_bn(p->steps[li].op) && !extra_outputs_unread(p, r, &p->steps[li])) break;
     l.step = li;
     f->links[f->nlinks++] = l;
     nops += !l.act;
@@ -363,10 +422,10 @@ static int try_chain(const deft_plan *p, int hi, deft_fusion *f) {
   return f->links[f->nlinks - 1].step;
 }
 
-static bool fuse_chains(deft_plan *p, deft_status *status) {
+static bool fuse_chains(deft_plan *p, const readers *r, deft_status *status) {
   for (int hi = 0; hi < p->nsteps; hi++) {
     deft_fusion f;
-    int ci = try_chain(p, hi, &f);
+    int ci = try_chain(p, r, hi, &f);
     if (ci < 0) continue;
     deft_step *cs = &p->steps[ci];
     cs->fusion = deft_malloc(sizeof *cs->fusion);
@@ -386,27 +445,27 @@ static bool fuse_chains(deft_plan *p, deft_status *status) {
 }
 
 bool deft_plan_fuse(deft_plan *p, deft_status *status) {
-  if (!fuse_chains(p, status)) return false;
-  int *step_of_slot = deft_malloc(sizeof(int) * (size_t)(p->nslots + 1));
-  if (!step_of_slot) {
-    deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory planning a run");
-    return false;
+  readers r;
+  int *step_of_slot = NULL;
+  bool ok = readers_build(p, &r) && fuse_chains(p, &r, status) &&
+            (step_of_slot = deft_malloc(sizeof(int) * (size_t)(p->nslots + 1)));
+  if (ok) {
+    for (int i = 0; i < p->nslots; i++) step_of_slot[i] = -1;
+    for (int i = 0; i < p->nsteps; i++)
+      if (p->steps[i].op->noutputs > 0) step_of_slot[p->steps[i].out_base] = i;
   }
-  for (int i = 0; i < p->nslots; i++) step_of_slot[i] = -1;
-  for (int i = 0; i < p->nsteps; i++)
-    if (p->steps[i].op->noutputs > 0) step_of_slot[p->steps[i].out_base] = i;
-  bool ok = true;
-  for (int ci = 0; ci < p->nsteps && ok; ci++) {
+  bool oom = false;
+  for (int ci = 0; ok && ci < p->nsteps; ci++) {
     deft_step *cs = &p->steps[ci];
     if (!pure_plain(cs) || cs->op->ninputs != 2) continue;
     deft_fusion f;
     int pin = -1;
-    for (int k = 0; k < 2 && pin < 0; k++)
-      if (try_fuse(p, step_of_slot, ci, k, &f)) pin = k;
+    for (int k = 0; k < 2 && pin < 0 && !oom; k++)
+      if (try_fuse(p, &r, step_of_slot, ci, k, &f, &oom)) pin = k;
+    if (oom) ok = false;
     if (pin < 0) continue;
     cs->fusion = deft_malloc(sizeof *cs->fusion);
     if (!cs->fusion) {
-      deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory planning a run");
       ok = false;
       break;
     }
@@ -414,7 +473,10 @@ bool deft_plan_fuse(deft_plan *p, deft_status *status) {
     p->steps[f.pstep].absorbed = true;
     p->steps[f.pstep].elided = true;
   }
+  if (!ok && deft_status_ok(status))
+    deft_status_set(status, DEFT_RESOURCE_EXHAUSTED, "out of memory planning a run");
   deft_free(step_of_slot);
+  readers_free(&r);
   return ok;
 }
 
