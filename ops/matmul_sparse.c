@@ -61,12 +61,20 @@
  * 0.40 -> 0.80-0.87x sgemm, 0.45 0.96-1.13x, 0.49 1.00-1.07x), and inside the training step
  * Fashion-MNIST's batches (density 0.498) took 1,101 us sparse against 995 us for dense
  * input. DENSITY_WIDE is 0.42, under both machines' break-evens.
+ * On an Intel Xeon (Emerald Rapids, full-width 512-bit FMAs) against OpenBLAS's Cooperlake
+ * kernels (139 GFLOP/s at these shapes, 1.4x their Zen 4 rate) the break-evens are lower again
+ * (2026-12-03, same shapes and method, alternating in one process): X @ W 0.74x sgemm's time
+ * at 0.19, 0.90x at 0.25, 1.0x at 0.30, 1.17x at 0.35; X^T @ dY (X compressed by the forward
+ * product) 0.86x at 0.15, 0.92x at 0.19, 1.15x at 0.25. DENSITY_*_FULL apply wherever OpenBLAS
+ * runs AVX-512 kernels on a core other than Zen 4's.
  * The probe wants at most the density; the compression gives up at 1.2 times it. */
 #define DENSITY_WIDE 0.42
 #define DENSITY_AVX2 0.28
 #define DENSITY_TRANSPOSED 0.45
 #define DENSITY_WIDE_OWN 0.35
 #define DENSITY_TRANSPOSED_OWN 0.25
+#define DENSITY_WIDE_FULL 0.28
+#define DENSITY_TRANSPOSED_FULL 0.22
 /* Elements of A the probe samples. */
 #define PROBE 1024
 
@@ -367,9 +375,13 @@ bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N,
   if (!have || N < 8 || K < 16 || M * K > INT32_MAX / 2) return false;
   /* The loops to run, and the density up to which they beat sgemm (see DENSITY_WIDE). */
   bool wide = !ta && !force_avx2 && __builtin_cpu_supports("avx512f");
-  bool own = deft_sgemm_packs(); /* the dense kernel the sparse one must beat */
-  double max_density = ta ? (own ? DENSITY_TRANSPOSED_OWN : DENSITY_TRANSPOSED)
-                       : wide ? (own ? DENSITY_WIDE_OWN : DENSITY_WIDE)
+  /* the dense kernel the sparse one must beat: deft's, OpenBLAS's AVX-512 kernels on a
+   * full-width core, or OpenBLAS's others (or on Zen 4) */
+  bool own = deft_sgemm_packs();
+  bool full = !own && deft_sgemm_openblas_has_avx512() && !__builtin_cpu_is("amdfam19h");
+  double max_density = ta ? (own ? DENSITY_TRANSPOSED_OWN
+                             : full ? DENSITY_TRANSPOSED_FULL : DENSITY_TRANSPOSED)
+                       : wide ? (own ? DENSITY_WIDE_OWN : full ? DENSITY_WIDE_FULL : DENSITY_WIDE)
                               : DENSITY_AVX2;
   if (!probe_sparse(A, M * K, max_density)) return false;
   /* A few rows do not pay for reading all of B just to check it (sgemv reads it once anyway),

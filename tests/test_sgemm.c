@@ -10,7 +10,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
+
+#include <cblas.h>
 
 #include "deft/deft.h"
 #include "ops/sgemm.h"
@@ -289,22 +292,32 @@ START_TEST(gemv_kernels) {
 END_TEST
 
 /* Which kernel runs the large products: deft's packed kernel where the CPU has AVX-512F at full
- * width (not AMD family 19h, Zen 4), OpenBLAS elsewhere; the test settings override both ways,
- * on the calling thread only. */
+ * width (not AMD family 19h, Zen 4) and OpenBLAS's kernels do not use AVX-512 (their name, as
+ * openblas_get_corename reports it); OpenBLAS elsewhere. The test settings override both ways,
+ * on the calling thread only. CTest also runs this suite with OPENBLAS_CORETYPE pinned to
+ * Haswell and to SkylakeX (test_sgemm_core_*), so both answers are checked on one machine. */
 START_TEST(packed_kernel_choice) {
   bool avx512 = __builtin_cpu_supports("avx512f");
   bool zen4 = __builtin_cpu_is("amdfam19h");
-  fprintf(stderr, "test_sgemm: AVX-512F %d, AMD family 19h %d: packed kernel %s\n", avx512, zen4,
-          deft_sgemm_packs() ? "on" : "off (OpenBLAS)");
+  const char *core = openblas_get_corename();
+  bool wide = core && (!strcasecmp(core, "SkylakeX") || !strcasecmp(core, "Cooperlake") ||
+                       !strcasecmp(core, "SapphireRapids"));
+  fprintf(stderr, "test_sgemm: AVX-512F %d, AMD family 19h %d, OpenBLAS core %s: packed kernel %s\n",
+          avx512, zen4, core ? core : "?", deft_sgemm_packs() ? "on" : "off (OpenBLAS)");
+  const char *pinned = getenv("OPENBLAS_CORETYPE");
+  if (pinned && *pinned && avx512) /* OpenBLAS honours a pin the CPU can run */
+    ck_assert_msg(core && !strcasecmp(core, pinned), "OPENBLAS_CORETYPE=%s, OpenBLAS runs %s",
+                  pinned, core ? core : "?");
+  ck_assert_int_eq(deft_sgemm_openblas_has_avx512(), wide);
   ck_assert_int_eq(deft_sgemm_has_own_kernel(), avx512);
-  ck_assert_int_eq(deft_sgemm_packs(), avx512 && !zen4);
+  ck_assert_int_eq(deft_sgemm_packs(), avx512 && !zen4 && !wide);
   deft_sgemm_force_own(true);
   ck_assert_int_eq(deft_sgemm_packs(), avx512);
   deft_sgemm_force_openblas(true); /* OpenBLAS wins over the packed kernel's setting */
   ck_assert(!deft_sgemm_packs() && !deft_sgemm_has_own_kernel());
   deft_sgemm_force_openblas(false);
   deft_sgemm_force_own(false);
-  ck_assert_int_eq(deft_sgemm_packs(), avx512 && !zen4);
+  ck_assert_int_eq(deft_sgemm_packs(), avx512 && !zen4 && !wide);
 }
 END_TEST
 
