@@ -65,7 +65,10 @@
  * kernels (139 GFLOP/s at these shapes, 1.4x their Zen 4 rate) the break-evens are lower again
  * (2026-12-03, same shapes and method, alternating in one process): X @ W 0.74x sgemm's time
  * at 0.19, 0.90x at 0.25, 1.0x at 0.30, 1.17x at 0.35; X^T @ dY (X compressed by the forward
- * product) 0.86x at 0.15, 0.92x at 0.19, 1.15x at 0.25. DENSITY_*_FULL apply wherever OpenBLAS
+ * product) with the AVX2 loops 0.86x at 0.15, 0.92x at 0.19, 1.15x at 0.25, and with the AVX-512
+ * loops 0.80x at 0.19, 0.92x at 0.25 (1.02x at 0.30, compression included): there, where a ymm
+ * FMA has half a zmm FMA's throughput, the transposed product runs the AVX-512 loops (the
+ * bench's MNIST epoch 4-13% faster in three paired runs). DENSITY_*_FULL apply wherever OpenBLAS
  * runs AVX-512 kernels on a core other than Zen 4's.
  * The probe wants at most the density; the compression gives up at 1.2 times it. */
 #define DENSITY_WIDE 0.42
@@ -74,7 +77,7 @@
 #define DENSITY_WIDE_OWN 0.35
 #define DENSITY_TRANSPOSED_OWN 0.25
 #define DENSITY_WIDE_FULL 0.28
-#define DENSITY_TRANSPOSED_FULL 0.22
+#define DENSITY_TRANSPOSED_FULL 0.26
 /* Elements of A the probe samples. */
 #define PROBE 1024
 
@@ -374,7 +377,9 @@ bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N,
               __builtin_cpu_supports("bmi2");
   if (!have || N < 8 || K < 16 || M * K > INT32_MAX / 2) return false;
   /* The loops to run, and the density up to which they beat sgemm (see DENSITY_WIDE). */
-  bool wide = !ta && !force_avx2 && __builtin_cpu_supports("avx512f");
+  /* The transposed product takes the AVX-512 loops only on Intel's cores (see DENSITY_WIDE) */
+  bool wide = (!ta || __builtin_cpu_is("intel")) && !force_avx2 &&
+              __builtin_cpu_supports("avx512f");
   /* the dense kernel the sparse one must beat: deft's, OpenBLAS's AVX-512 kernels on a
    * full-width core, or OpenBLAS's others (or on Zen 4) */
   bool own = deft_sgemm_packs();
