@@ -18,6 +18,7 @@
 #include "deft/ops.h"
 #include "ops/op_build.h"
 #include "ops/op_def.h"
+#include "base/simd.h"
 #include "base/thread_pool.h"
 #include "base/tensor_internal.h"
 

@@ -14,7 +14,7 @@
 
 /* MaxPool / AvgPool over output rows. Windows never miss the input (SAME pads less than a
  * window), so every output averages or maximizes at least one element. */
-static void POOL_FN(pool_fwd)(void *arg, int64_t b, int64_t e) {
+DEFT_SIMD_CLONES static void POOL_FN(pool_fwd)(void *arg, int64_t b, int64_t e) {
   const pool_job *j = arg;
   const pool_geom *m = j->gm;
   const POOL_T *x = j->x;
@@ -28,13 +28,13 @@ static void POOL_FN(pool_fwd)(void *arg, int64_t b, int64_t e) {
     POOL_T *yr = y + n * m->ons + oy * m->ohs;
     for (int64_t ox = 0; ox < m->ow; ox++) {
       pool_window(ox, m->sw, m->pw, m->kw, m->w, &w0, &w1);
-      POOL_T *o = yr + ox * m->ows;
+      POOL_T *restrict o = yr + ox * m->ows; /* the output does not overlap the input */
       POOL_T init = avg ? (POOL_T)0 : (POOL_T)-INFINITY;
       if (m->ics == 1 && m->ocs == 1) { /* NHWC: channels are contiguous, the loops vectorize */
         for (int64_t c = 0; c < m->c; c++) o[c] = init;
         for (int64_t ih = h0; ih < h1; ih++)
           for (int64_t iw = w0; iw < w1; iw++) {
-            const POOL_T *p = xn + ih * m->ihs + iw * m->iws;
+            const POOL_T *restrict p = xn + ih * m->ihs + iw * m->iws;
             if (avg)
               for (int64_t c = 0; c < m->c; c++) o[c] += p[c];
             else
