@@ -27,8 +27,10 @@ extern "C" {
 
 typedef struct deft_threadpool deft_threadpool;
 
-/* The longest a worker spins after a loop before it sleeps, in microseconds. */
+/* The longest a worker spins after a loop, in microseconds; it then yields its core for at most
+ * DEFT_THREADPOOL_YIELD_US more (sched_yield between short spins), then sleeps. */
 #define DEFT_THREADPOOL_SPIN_US 200
+#define DEFT_THREADPOOL_YIELD_US 2000
 
 /* The largest thread count a pool may have. */
 #define DEFT_THREADPOOL_MAX_THREADS 64
