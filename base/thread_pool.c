@@ -17,8 +17,12 @@
  * most of what the second thread gains.
  *
  * Idle workers: after a job a worker spins (pause instructions, checking the clock every 64) for
- * at most SPIN_NS waiting for the next job, then sleeps on the `work` condition variable; the
- * caller of a job broadcasts only when some worker sleeps. Likewise a caller that has run out of
+ * at most SPIN_NS waiting for the next job; then, if the last split loop gained (`linger`),
+ * it calls sched_yield between short spins for at most YIELD_NS more, which leaves the core to
+ * any other runnable thread but keeps an otherwise idle virtual CPU from halting (waking one
+ * took a median 12-109 us and a p90 over a millisecond on the 2-vCPU VM of bench/README.md);
+ * then it sleeps on the `work` condition variable. The caller of a job broadcasts only when some
+ * worker sleeps. Likewise a caller that has run out of
  * ranges spins at most SPIN_NS for the workers' last ranges before it sleeps on `done`. So a
  * run's back-to-back kernels find the workers awake, and a pool between runs costs nothing.
  *

@@ -9,7 +9,10 @@
  *
  * Workers sleep on a condition variable when idle: after a parallel loop a worker spins for at
  * most DEFT_THREADPOOL_SPIN_US microseconds waiting for the next one (so a run's back-to-back
- * kernels do not each pay a wake-up), then sleeps; an idle pool uses no CPU.
+ * kernels do not each pay a wake-up), then, if that loop's split paid, yields its core between
+ * short spins for at most DEFT_THREADPOOL_YIELD_US more (so serial stretches of a run between
+ * split loops do not each pay a wake-up either, which on some virtual machines takes
+ * milliseconds), then sleeps; an idle pool uses no CPU.
  *
  * Thread safety: a pool runs one parallel loop at a time. Any number of threads and sessions may
  * use one pool concurrently; a loop that finds the pool busy with another loop runs on its
