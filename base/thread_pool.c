@@ -307,10 +307,13 @@ static site *find_site(deft_threadpool *p, deft_range_fn fn, int64_t n) {
  * made slower than one thread would have run it (the first may be one preempted loop, or the
  * workers' wake-up after a long serial stretch): on a machine whose other core is busy, each
  * probe's loops wait for a descheduled worker, and 8 of them every backoff period cost more
- * than the serial runs saved (measured: 2 threads 1.15x slower than 1 with one core busy). */
-static void site_record(site *s, double est_ns, double wall_ns, int64_t now) {
+ * than the serial runs saved (measured: 2 threads 1.15x slower than 1 with one core busy). A
+ * loop whose ranges the caller ran all by itself (`helped` false: a worker still waking, which
+ * on a virtual machine may take milliseconds) cost what one thread costs: it is not a win, but
+ * not a loss either. */
+static void site_record(site *s, double est_ns, double wall_ns, bool helped, int64_t now) {
   s->wins += est_ns >= MIN_GAIN * wall_ns;
-  s->losses += est_ns < wall_ns;
+  s->losses += helped && est_ns < wall_ns;
   s->samples++;
   int fails = s->samples - s->wins;
   bool failed = 2 * fails > SITE_SAMPLES || (s->backoff > 0 && s->losses >= 2);
@@ -377,7 +380,7 @@ void deft_parallel_for(deft_threadpool *p, int threads, int64_t n, int64_t grain
   int64_t t1 = now_ns();
   if (mine > 0) {
     double est = (double)mine_ns * total / mine, wall = (double)(t1 - t0);
-    site_record(s, est, wall, t1);
+    site_record(s, est, wall, mine < total, t1);
     atomic_store_explicit(&p->linger, est >= MIN_GAIN * wall, memory_order_relaxed);
   }
 #ifdef DEFT_EXEC_PROFILE
