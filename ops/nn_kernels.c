@@ -19,23 +19,27 @@
  * value is expm1(r) = r + r^2 (1/2 + r q(r)), q the degree-8 Chebyshev interpolant of
  * (expm1(r) - r - r^2/2) / r^3 on [-ln2/2, ln2/2] (fitted with mpmath at 40 digits; its
  * relative error, 7e-17, is below the steps' rounding). Every step is an explicit fma, so each
- * clone (and the baseline, through libm's exact fma) computes the same bits. */
-static inline double reduce_neg(double x, double *scale) {
+ * clone (and the baseline, through libm's exact fma) computes the same bits. The helpers are
+ * always inlined and call __builtin_fma, so that even unoptimized (Debug) builds compute them
+ * with the clones' FMA instructions: a call to libm's fma per step made the Debug suite's RNN
+ * tests take minutes. */
+static inline __attribute__((always_inline)) double reduce_neg(double x, double *scale) {
   const double shift = 0x1.8p52;
-  double t = fma(x, 1.4426950408889634, shift);
+  double t = __builtin_fma(x, 1.4426950408889634, shift);
   double kd = t - shift;
-  double r = fma(kd, -1.90821492927058770002e-10, fma(kd, -6.93147180369123816490e-01, x));
+  double r = __builtin_fma(kd, -1.90821492927058770002e-10,
+                           __builtin_fma(kd, -6.93147180369123816490e-01, x));
   double q = 2.5095545981700220561e-8;
-  q = fma(q, r, 2.761379555451985871e-7);
-  q = fma(q, r, 2.7557280082684684328e-6);
-  q = fma(q, r, 2.4801536409064086483e-5);
-  q = fma(q, r, 1.9841269854330769641e-4);
-  q = fma(q, r, 1.3888888905871345597e-3);
-  q = fma(q, r, 8.3333333333321566899e-3);
-  q = fma(q, r, 4.1666666666651367274e-2);
-  q = fma(q, r, 1.6666666666666666667e-1);
-  double h = fma(q, r, 0.5);
-  double p = fma(h * r, r, r);
+  q = __builtin_fma(q, r, 2.761379555451985871e-7);
+  q = __builtin_fma(q, r, 2.7557280082684684328e-6);
+  q = __builtin_fma(q, r, 2.4801536409064086483e-5);
+  q = __builtin_fma(q, r, 1.9841269854330769641e-4);
+  q = __builtin_fma(q, r, 1.3888888905871345597e-3);
+  q = __builtin_fma(q, r, 8.3333333333321566899e-3);
+  q = __builtin_fma(q, r, 4.1666666666651367274e-2);
+  q = __builtin_fma(q, r, 1.6666666666666666667e-1);
+  double h = __builtin_fma(q, r, 0.5);
+  double p = __builtin_fma(h * r, r, r);
   uint64_t tb;
   memcpy(&tb, &t, sizeof tb);
   uint64_t sb = (tb + 1023) << 52; /* the low bits of t hold k; 2^k */
@@ -46,9 +50,9 @@ static inline double reduce_neg(double x, double *scale) {
 /* expm1(x) in double for x in [-40, 0]: 2^k expm1(r) + (2^k - 1). Rounded to float it gives
  * glibc's expm1 rounded to float for every float in (-40, 0) (checked exhaustively, all 1.1e9;
  * tests/test_nn_ops.c checks a stride of them). */
-static inline double expm1_neg(double x) {
+static inline __attribute__((always_inline)) double expm1_neg(double x) {
   double scale, p = reduce_neg(x, &scale);
-  return fma(scale, p, scale - 1.0);
+  return __builtin_fma(scale, p, scale - 1.0);
 }
 
 DEFT_SIMD_CLONES void deft_nn_elu_f32(int64_t n, const float *restrict x, float *restrict y) {
@@ -83,9 +87,9 @@ DEFT_SIMD_CLONES void deft_nn_tanh_f32(int64_t n, const float *restrict x, float
 }
 
 /* exp(x) in double for x in [-110, 0]: 2^k (1 + expm1(r)). */
-static inline double exp_neg(double x) {
+static inline __attribute__((always_inline)) double exp_neg(double x) {
   double scale, p = reduce_neg(x, &scale);
-  return fma(scale, p, scale);
+  return __builtin_fma(scale, p, scale);
 }
 
 /* Sigmoid: with e = exp(-|v|), 1 / (1 + e) for v >= 0 and e / (1 + e) below, as the generic
