@@ -339,88 +339,59 @@ static void direct_pixel(const conv_geom *g, const float *pad, int64_t pw, int64
 }
 
 #ifdef CONV_X86
-/* Channels [ob, ob + 8) of the npix consecutive pixels of one output row whose first window
+/* Channels [ob, ob + LANES) of the npix consecutive pixels of one output row whose first window
  * starts at px in the padded image, into y (the first pixel's output row; the others follow):
  * blocks of DIRECT_PIX pixels, the last one partial (its extra lanes are not stored). One call
- * covers the row segment so that the blocks' independent chains overlap in the core. */
-__attribute__((target("avx2,fma"))) static void direct_seg_avx2(const conv_geom *g,
-                                                                 const float *px, int64_t pw,
-                                                                 const float *f, int64_t ob,
-                                                                 float *y, int64_t npix) {
-  int64_t c = g->c, oc = g->oc, step = g->sw * c, ys = g->dh * pw * c, xs = g->dw * c;
-  for (int64_t p0 = 0; p0 < npix; p0 += DIRECT_PIX, px += DIRECT_PIX * step,
-               y += DIRECT_PIX * oc) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
-           a7 = a0;
-    for (int64_t ky = 0; ky < g->kh; ky++) {
-      for (int64_t kx = 0; kx < g->kw; kx++) {
-        const float *pt = px + ky * ys + kx * xs;
-        const float *ft = f + (ky * g->kw + kx) * c * oc + ob;
-        for (int64_t ci = 0; ci < c; ci++) {
-          __m256 fv = _mm256_loadu_ps(ft + ci * oc);
-          const float *q = pt + ci;
-          a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(q), fv, a0);
-          a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(q + step), fv, a1);
-          a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(q + 2 * step), fv, a2);
-          a3 = _mm256_fmadd_ps(_mm256_broadcast_ss(q + 3 * step), fv, a3);
-          a4 = _mm256_fmadd_ps(_mm256_broadcast_ss(q + 4 * step), fv, a4);
-          a5 = _mm256_fmadd_ps(_mm256_broadcast_ss(q + 5 * step), fv, a5);
-          a6 = _mm256_fmadd_ps(_mm256_broadcast_ss(q + 6 * step), fv, a6);
-          a7 = _mm256_fmadd_ps(_mm256_broadcast_ss(q + 7 * step), fv, a7);
-        }
-      }
-    }
-    if (npix - p0 >= DIRECT_PIX) {
-      _mm256_storeu_ps(y + ob, a0);
-      _mm256_storeu_ps(y + oc + ob, a1);
-      _mm256_storeu_ps(y + 2 * oc + ob, a2);
-      _mm256_storeu_ps(y + 3 * oc + ob, a3);
-      _mm256_storeu_ps(y + 4 * oc + ob, a4);
-      _mm256_storeu_ps(y + 5 * oc + ob, a5);
-      _mm256_storeu_ps(y + 6 * oc + ob, a6);
-      _mm256_storeu_ps(y + 7 * oc + ob, a7);
-    } else {
-      __m256 a[DIRECT_PIX] = {a0, a1, a2, a3, a4, a5, a6, a7};
-      for (int64_t p = 0; p < npix - p0; p++) _mm256_storeu_ps(y + p * oc + ob, a[p]);
-    }
+ * covers the row segment so that the blocks' independent chains overlap in the core. The same
+ * loop at two widths: 8 channels in ymm registers (AVX2 + FMA), 16 in zmm (AVX-512, which halves
+ * the instructions per output where a ymm FMA has half a zmm FMA's throughput, as on Intel's
+ * AVX-512 cores); every element gets the same fma chain, so the same bits. */
+#define DIRECT_SEG(NAME, TARGET, VT, ZERO, LOADU, SET1, FMA, STOREU)                             \
+  __attribute__((target(TARGET))) static void NAME(const conv_geom *g, const float *px,          \
+                                                   int64_t pw, const float *f, int64_t ob,       \
+                                                   float *y, int64_t npix) {                     \
+    int64_t c = g->c, oc = g->oc, step = g->sw * c, ys = g->dh * pw * c, xs = g->dw * c;         \
+    for (int64_t p0 = 0; p0 < npix; p0 += DIRECT_PIX, px += DIRECT_PIX * step,                   \
+                 y += DIRECT_PIX * oc) {                                                          \
+      VT a0 = ZERO(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;             \
+      for (int64_t ky = 0; ky < g->kh; ky++) {                                                    \
+        for (int64_t kx = 0; kx < g->kw; kx++) {                                                  \
+          const float *pt = px + ky * ys + kx * xs;                                               \
+          const float *ft = f + (ky * g->kw + kx) * c * oc + ob;                                  \
+          for (int64_t ci = 0; ci < c; ci++) {                                                    \
+            VT fv = LOADU(ft + ci * oc);                                                          \
+            const float *q = pt + ci;                                                             \
+            a0 = FMA(SET1(q[0]), fv, a0);                                                         \
+            a1 = FMA(SET1(q[step]), fv, a1);                                                      \
+            a2 = FMA(SET1(q[2 * step]), fv, a2);                                                  \
+            a3 = FMA(SET1(q[3 * step]), fv, a3);                                                  \
+            a4 = FMA(SET1(q[4 * step]), fv, a4);                                                  \
+            a5 = FMA(SET1(q[5 * step]), fv, a5);                                                  \
+            a6 = FMA(SET1(q[6 * step]), fv, a6);                                                  \
+            a7 = FMA(SET1(q[7 * step]), fv, a7);                                                  \
+          }                                                                                       \
+        }                                                                                         \
+      }                                                                                           \
+      if (npix - p0 >= DIRECT_PIX) {                                                              \
+        STOREU(y + ob, a0);                                                                       \
+        STOREU(y + oc + ob, a1);                                                                  \
+        STOREU(y + 2 * oc + ob, a2);                                                              \
+        STOREU(y + 3 * oc + ob, a3);                                                              \
+        STOREU(y + 4 * oc + ob, a4);                                                              \
+        STOREU(y + 5 * oc + ob, a5);                                                              \
+        STOREU(y + 6 * oc + ob, a6);                                                              \
+        STOREU(y + 7 * oc + ob, a7);                                                              \
+      } else {                                                                                    \
+        VT a[DIRECT_PIX] = {a0, a1, a2, a3, a4, a5, a6, a7};                                      \
+        for (int64_t p = 0; p < npix - p0; p++) STOREU(y + p * oc + ob, a[p]);                   \
+      }                                                                                           \
+    }                                                                                             \
   }
-}
-
-/* direct_seg_avx2 for channels [ob, ob + 16): one zmm of 16 channels per pixel, the same fma
- * chain per element (so the same bits). Where a ymm FMA has half a zmm FMA's throughput (Intel's
- * AVX-512 cores), this halves the instructions per output. */
-__attribute__((target("avx512f"))) static void direct_seg_avx512(const conv_geom *g,
-                                                                 const float *px, int64_t pw,
-                                                                 const float *f, int64_t ob,
-                                                                 float *y, int64_t npix) {
-  int64_t c = g->c, oc = g->oc, step = g->sw * c, ys = g->dh * pw * c, xs = g->dw * c;
-  for (int64_t p0 = 0; p0 < npix; p0 += DIRECT_PIX, px += DIRECT_PIX * step,
-               y += DIRECT_PIX * oc) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
-           a7 = a0;
-    for (int64_t ky = 0; ky < g->kh; ky++) {
-      for (int64_t kx = 0; kx < g->kw; kx++) {
-        const float *pt = px + ky * ys + kx * xs;
-        const float *ft = f + (ky * g->kw + kx) * c * oc + ob;
-        for (int64_t ci = 0; ci < c; ci++) {
-          __m512 fv = _mm512_loadu_ps(ft + ci * oc);
-          const float *q = pt + ci;
-          a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[0]), fv, a0);
-          a1 = _mm512_fmadd_ps(_mm512_set1_ps(q[step]), fv, a1);
-          a2 = _mm512_fmadd_ps(_mm512_set1_ps(q[2 * step]), fv, a2);
-          a3 = _mm512_fmadd_ps(_mm512_set1_ps(q[3 * step]), fv, a3);
-          a4 = _mm512_fmadd_ps(_mm512_set1_ps(q[4 * step]), fv, a4);
-          a5 = _mm512_fmadd_ps(_mm512_set1_ps(q[5 * step]), fv, a5);
-          a6 = _mm512_fmadd_ps(_mm512_set1_ps(q[6 * step]), fv, a6);
-          a7 = _mm512_fmadd_ps(_mm512_set1_ps(q[7 * step]), fv, a7);
-        }
-      }
-    }
-    __m512 a[DIRECT_PIX] = {a0, a1, a2, a3, a4, a5, a6, a7};
-    int64_t n = npix - p0 < DIRECT_PIX ? npix - p0 : DIRECT_PIX;
-    for (int64_t p = 0; p < n; p++) _mm512_storeu_ps(y + p * oc + ob, a[p]);
-  }
-}
+DIRECT_SEG(direct_seg_avx2, "avx2,fma", __m256, _mm256_setzero_ps, _mm256_loadu_ps,
+           _mm256_set1_ps, _mm256_fmadd_ps, _mm256_storeu_ps)
+DIRECT_SEG(direct_seg_avx512, "avx512f", __m512, _mm512_setzero_ps, _mm512_loadu_ps,
+           _mm512_set1_ps, _mm512_fmadd_ps, _mm512_storeu_ps)
+#undef DIRECT_SEG
 #endif
 
 /* Output rows [b, e) (flat (n, oy, ox) pixels) of part p: each image the rows cover is padded

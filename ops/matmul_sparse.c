@@ -380,10 +380,8 @@ bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N,
   /* The transposed product takes the AVX-512 loops only on Intel's cores (see DENSITY_WIDE) */
   bool wide = (!ta || __builtin_cpu_is("intel")) && !force_avx2 &&
               __builtin_cpu_supports("avx512f");
-  /* the dense kernel the sparse one must beat: deft's, OpenBLAS's AVX-512 kernels on a
-   * full-width core, or OpenBLAS's others (or on Zen 4) */
-  bool own = deft_sgemm_packs();
-  bool full = !own && deft_sgemm_openblas_has_avx512() && !__builtin_cpu_is("amdfam19h");
+  deft_sgemm_dense dense = deft_sgemm_dense_kernel(); /* what the sparse loops must beat */
+  bool own = dense == DEFT_SGEMM_OWN, full = dense == DEFT_SGEMM_OPENBLAS_FULL;
   double max_density = ta ? (own ? DENSITY_TRANSPOSED_OWN
                              : full ? DENSITY_TRANSPOSED_FULL : DENSITY_TRANSPOSED)
                        : wide ? (own ? DENSITY_WIDE_OWN : full ? DENSITY_WIDE_FULL : DENSITY_WIDE)

@@ -531,6 +531,16 @@ bool deft_sgemm_openblas_has_avx512(void) {
   return false;
 }
 
+deft_sgemm_dense deft_sgemm_dense_kernel(void) {
+  if (deft_sgemm_packs())
+    return DEFT_SGEMM_OWN;
+#if HAVE_OWN_KERNEL
+  if (deft_sgemm_openblas_has_avx512() && !__builtin_cpu_is("amdfam19h"))
+    return DEFT_SGEMM_OPENBLAS_FULL;
+#endif
+  return DEFT_SGEMM_OPENBLAS;
+}
+
 bool deft_sgemm_packs(void) {
 #if HAVE_OWN_KERNEL
   /* Where OpenBLAS runs its own AVX-512 kernels they are the faster ones: on an Emerald Rapids

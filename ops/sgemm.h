@@ -41,6 +41,17 @@ bool deft_sgemm_openblas_has_avx512(void);
  * running the kernel, and pass a workspace to their parts only then. Any thread. */
 bool deft_sgemm_packs(void);
 
+/* Which dense kernel runs the large products on the calling thread (what a cheaper path, such
+ * as the sparse products of ops/matmul_sparse.c, must beat): deft's packed kernel
+ * (deft_sgemm_packs), OpenBLAS's AVX-512 kernels on a core that runs 512-bit FMAs at full width,
+ * or OpenBLAS's other kernels (or its AVX-512 ones on Zen 4). Any thread. */
+typedef enum deft_sgemm_dense {
+  DEFT_SGEMM_OWN,
+  DEFT_SGEMM_OPENBLAS_FULL,
+  DEFT_SGEMM_OPENBLAS
+} deft_sgemm_dense;
+deft_sgemm_dense deft_sgemm_dense_kernel(void);
+
 /* Tests: on the calling thread, deft_sgemm_packs answers as deft_sgemm_has_own_kernel (the
  * packed kernel runs wherever the CPU has AVX-512F, whatever OpenBLAS's kernel, Zen 4 included). */
 void deft_sgemm_force_own(bool on);

@@ -124,10 +124,15 @@ static bool pure_plain(const deft_step *st) {
  * still names the slot: redirect_shape_readers moves readers to another slot by adding entries
  * there, and the old ones are skipped. Elided steps are skipped when asked, as they read
  * nothing at run time. */
+typedef struct reader {
+  int next;  /* the slot's next entry, or -1 */
+  int step, input;
+} reader;
+
 typedef struct readers {
   int nslots;
-  int *head;        /* nslots: the slot's first entry, or -1 */
-  int *next, *step, *input; /* per entry */
+  int *head; /* nslots: the slot's first entry, or -1 */
+  reader *ent;
   int n, cap;
 } readers;
 
@@ -135,27 +140,19 @@ static bool readers_push(readers *r, int slot, int step, int input) {
   if (slot < 0 || slot >= r->nslots) return true;
   if (r->n == r->cap) {
     int cap = r->cap ? 2 * r->cap : 1024;
-    int *next = deft_realloc(r->next, sizeof(int) * (size_t)cap);
-    if (next) r->next = next;
-    int *st = next ? deft_realloc(r->step, sizeof(int) * (size_t)cap) : NULL;
-    if (st) r->step = st;
-    int *in = st ? deft_realloc(r->input, sizeof(int) * (size_t)cap) : NULL;
-    if (!in) return false;
-    r->input = in;
+    reader *ent = deft_realloc(r->ent, sizeof *ent * (size_t)cap);
+    if (!ent) return false;
+    r->ent = ent;
     r->cap = cap;
   }
-  r->next[r->n] = r->head[slot];
-  r->step[r->n] = step;
-  r->input[r->n] = input;
+  r->ent[r->n] = (reader){r->head[slot], step, input};
   r->head[slot] = r->n++;
   return true;
 }
 
 static void readers_free(readers *r) {
   deft_free(r->head);
-  deft_free(r->next);
-  deft_free(r->step);
-  deft_free(r->input);
+  deft_free(r->ent);
 }
 
 static bool readers_build(const deft_plan *p, readers *r) {
@@ -170,11 +167,11 @@ static bool readers_build(const deft_plan *p, readers *r) {
   return true;
 }
 
-/* Iterates the current readers e of slot (step r->step[e], input r->input[e]). */
+/* Iterates the current readers e of slot (step r->ent[e].step, input r->ent[e].input). */
 #define FOR_READERS(p, r, slot, e)                                                     \
   for (int e = (slot) >= 0 && (slot) < (r)->nslots ? (r)->head[slot] : -1; e >= 0;     \
-       e = (r)->next[e])                                                               \
-    if ((p)->steps[(r)->step[e]].in_slots[(r)->input[e]] == (slot))
+       e = (r)->ent[e].next)                                                             \
+    if ((p)->steps[(r)->ent[e].step].in_slots[(r)->ent[e].input] == (slot))
 
 /* Whether the producer step ps's output can vanish into consumer step ci: read once by ci,
  * otherwise only by shape-only ops (when `shapes_ok`: x is known to have the output's shape),
@@ -185,7 +182,7 @@ static bool only_reader(const deft_plan *p, const readers *r, int ps, int ci, bo
     if (p->fetch_slots[i] == slot) return false;
   int reads = 0;
   FOR_READERS(p, r, slot, e) {
-    int i = r->step[e];
+    int i = r->ent[e].step;
     const deft_step *st = &p->steps[i];
     if (i <= ps || st->elided) continue;
     if (i == ci)
@@ -200,9 +197,9 @@ static bool only_reader(const deft_plan *p, const readers *r, int ps, int ci, bo
 static bool redirect_shape_readers(deft_plan *p, readers *r, int ps, int to) {
   int slot = p->steps[ps].out_base;
   FOR_READERS(p, r, slot, e) {
-    int i = r->step[e];
+    int i = r->ent[e].step;
     deft_step *st = &p->steps[i];
-    if (i > ps && !st->elided && shape_only(st->op) && r->input[e] == 0) {
+    if (i > ps && !st->elided && shape_only(st->op) && r->ent[e].input == 0) {
       st->in_slots[0] = to;
       if (!readers_push(r, to, i, 0)) return false;
     }
@@ -311,11 +308,11 @@ static int sole_reader(const deft_plan *p, const readers *r, int from, int slot,
   if (slot_fetched(p, slot)) return -1;
   int found = -1;
   FOR_READERS(p, r, slot, e) {
-    int i = r->step[e];
+    int i = r->ent[e].step;
     if (i < from || p->steps[i].elided) continue;
     if (found >= 0) return -1;
     found = i;
-    *pin = r->input[e];
+    *pin = r->ent[e].input;
   }
   return found;
 }
@@ -326,7 +323,7 @@ static bool extra_outputs_unread(const deft_plan *p, const readers *r, const def
     int slot = st->out_base + k;
     if (slot_fetched(p, slot)) return false;
     FOR_READERS(p, r, slot, e) {
-      if (!p->steps[r->step[e]].elided) return false;
+      if (!p->steps[r->ent[e].step].elided) return false;
     }
   }
   return true;
