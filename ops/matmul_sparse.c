@@ -410,7 +410,9 @@ bool deft_math_sgemm_sparse_a(deft_kernel_ctx *c, bool ta, int64_t M, int64_t N,
   uint64_t k0 = (uint64_t)(uintptr_t)abuf, k1 = abuf ? abuf->gen : 0;
   sp_rows_memo *h = abuf ? deft_kernel_memo_find(c, k0, k1) : NULL;
   if (h && (h->R != R || h->C != RC)) h = NULL;
-  if (h && h->state == SP_DENSE && h->cap <= cap) return false; /* too dense for a larger cap */
+  /* The compression gave up at a capacity at least this product's: A is too dense for it too.
+   * (At a smaller one it may fit this product's: compressed again below.) */
+  if (h && h->state == SP_DENSE && h->cap >= cap) return false;
   if (h && h->state != SP_OK) h = NULL;
   if (h && (int64_t)((const int32_t *)((const char *)h + SP_HEADER))[R] + 8 > cap) return false;
   /* Scratch: the parts' bounds, the transpose's arrays, and the compression when no memo. */

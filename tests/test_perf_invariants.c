@@ -599,6 +599,60 @@ START_TEST(sparse_matmuls_share_compressed_input) {
 }
 END_TEST
 
+/* The memo never changes which path a product takes. Here the forward product X W (AVX2 loops,
+ * OpenBLAS as the dense kernel) gives up compressing an X that its probe took for sparse (the
+ * sampled elements zero, 40% of the rest nonzero): X^T dY, whose limit may be higher, must then
+ * decide as it does alone, not take the forward's failure for its own. */
+START_TEST(sparse_matmul_failed_memo_does_not_decide_for_others) {
+  enum { B = 200, IN = 784, H = 300 };
+  deft_tensor *xv = sparse_tensor(B, IN, 0.4, -1, 41u);
+  float *xp = deft_tensor_data(xv);
+  for (int64_t i = 0; i < B * IN; i += (B * IN) / 1024) xp[i] = 0.0f; /* the probe's samples */
+  deft_tensor *wv = sparse_tensor(IN, H, 1.0, -1, 42u), *dyv = sparse_tensor(B, H, 1.0, -1, 43u);
+  deft_math_sparse_force_avx2(true);
+  deft_sgemm_force_openblas(true);
+  bool scratch; /* (a compression that gave up has asked for scratch too) */
+  deft_tensor *alone_fwd = run_matmul(xv, wv, false, 1, &scratch);
+  deft_tensor *alone_t = run_matmul(xv, dyv, true, 1, &scratch);
+  /* Where OpenBLAS's kernels lack AVX-512 (ops/sgemm.h: DEFT_SGEMM_OPENBLAS), X^T dY's limit
+   * (1.2 x 0.45) is above X's density and the forward's (1.2 x 0.28) below it, so X^T dY alone
+   * runs sparse, and beside X W must compress X again (it took the dense path before the
+   * memo's test was the right way round); elsewhere both decline. */
+  deft_graph *g = deft_graph_new();
+  deft_output x = deft_placeholder(g, DEFT_FLOAT, deft_shape_make(2, (int64_t[]){B, IN}), "x");
+  deft_output w = deft_placeholder(g, DEFT_FLOAT, deft_shape_make(2, (int64_t[]){IN, H}), "w");
+  deft_output dy = deft_placeholder(g, DEFT_FLOAT, deft_shape_make(2, (int64_t[]){B, H}), "dy");
+  deft_output prods[2];
+  prods[0] = deft_matmul(g, x, w, false, false, "xw");
+  deft_graph_push_control_deps(g, &prods[0].op, 1); /* X W first, as in a training step */
+  prods[1] = deft_matmul(g, x, dy, true, false, "xtdy");
+  deft_graph_pop_control_deps(g);
+  TU_ASSERT_STATUS(deft_graph_status(g), DEFT_OK, "");
+  deft_status *st = deft_status_new();
+  deft_session *s = deft_session_new(g, st);
+  deft_output feeds[3] = {x, w, dy};
+  deft_tensor *vals[3] = {xv, wv, dyv}, *out[2] = {NULL, NULL};
+  ck_assert_msg(deft_session_run(s, feeds, tu_feeds(vals), 3, prods, out, 2, NULL, 0, st), "%s",
+                deft_status_message(st));
+  deft_math_sparse_force_avx2(false);
+  deft_sgemm_force_openblas(false);
+  ck_assert_msg(memcmp(deft_tensor_data(out[0]), deft_tensor_data(alone_fwd),
+                       deft_tensor_nbytes(alone_fwd)) == 0, "X W differs from its own run");
+  ck_assert_msg(memcmp(deft_tensor_data(out[1]), deft_tensor_data(alone_t),
+                       deft_tensor_nbytes(alone_t)) == 0,
+                "X^T dY beside X W differs from its own run (the other path taken)");
+  for (int k = 0; k < 2; k++) deft_tensor_free(out[k]);
+  deft_tensor_free(alone_fwd);
+  deft_tensor_free(alone_t);
+  deft_session_free(s);
+  deft_status_free(st);
+  deft_graph_free(g);
+  deft_tensor_free(xv);
+  deft_tensor_free(wv);
+  deft_tensor_free(dyv);
+}
+END_TEST
+
 /* 0 * inf is NaN: with an infinity or NaN in B the product must equal the dense one, where a
  * zero of A meeting the infinity still makes NaN. A dense A takes sgemm. */
 START_TEST(sparse_matmul_declines_nonfinite_and_dense) {
@@ -902,6 +956,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, sparse_matmul_matches_numpy);
   tcase_add_test(tc, sparse_matmul_declines_nonfinite_and_dense);
   tcase_add_test(tc, sparse_matmuls_share_compressed_input);
+  tcase_add_test(tc, sparse_matmul_failed_memo_does_not_decide_for_others);
   tcase_add_test(tc, threaded_dense_matmul_matches_one_thread);
   tcase_add_test(tc, vector_matmul_matches_reference);
   tcase_add_test(tc, intermediates_share_buffers);
